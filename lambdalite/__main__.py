@@ -1,0 +1,5 @@
+"""`python -m lambdalite` is the same command line as `lambdalite`."""
+
+from lambdalite.cli import main
+
+main()

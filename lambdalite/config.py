@@ -1,0 +1,72 @@
+"""The one settings object, built once in the composition root and passed down.
+
+Precedence: command-line flags, then ``LAMBDALITE_*`` environment variables, then
+the defaults below. Nothing below the composition root reads ``os.environ`` for
+its own settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 9001
+"""The port `lambdalite serve` listens on unless told otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path("data")
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    max_concurrency: int = 1000
+    """Concurrent invocations this node runs before it answers 429."""
+    keep_alive_s: float = 300.0
+    """How long an idle warm environment lives before it is stopped."""
+    strict_runtimes: bool = False
+    """Refuse to run a function whose runtime's exact interpreter is missing,
+    instead of running it on the nearest one with a warning in its log."""
+    shutdown_grace_s: float = 10.0
+    """How long in-flight invocations may run on after SIGINT/SIGTERM."""
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def arn_prefix(self) -> str:
+        """``arn:aws:lambda:REGION:ACCOUNT:function:``, the start of every function ARN."""
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:"
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        """Defaults, overlaid by ``LAMBDALITE_<FIELD>`` variables, overlaid by
+        ``overrides`` (flags; None values are ignored)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = env.get(f"LAMBDALITE_{field.name.upper()}")
+            if raw is not None:
+                values[field.name] = _coerce(field.name, raw)
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = _coerce(name, value) if isinstance(value, str) else value
+        settings = replace(cls(), **values)
+        return replace(settings, data_dir=Path(settings.data_dir).resolve())
+
+
+def _coerce(name: str, raw: str) -> Any:
+    default = getattr(Settings(), name)
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw

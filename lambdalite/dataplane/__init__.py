@@ -1,0 +1,1 @@
+"""dataplane layer (see ../shared/DESIGN.md)."""

@@ -1,0 +1,132 @@
+"""Errors lambdalite raises.
+
+LambdaError                     an error the Lambda API returns to the caller
+├── ResourceNotFound            404 ResourceNotFoundException
+├── ResourceConflict            409 ResourceConflictException
+├── InvalidParameterValue       400 InvalidParameterValueException
+├── Validation                  400 ValidationException
+├── InvalidRequestContent       400 InvalidRequestContentException
+├── UnsupportedMediaType        415 UnsupportedMediaTypeException
+├── PreconditionFailed          412 PreconditionFailedException
+├── TooManyRequests             429 TooManyRequestsException (with Reason)
+├── RequestTooLarge             413 RequestEntityTooLargeException
+├── UnknownOperation            404 UnknownOperationException
+└── ServiceError                500 ServiceException
+SandboxError                    an environment could not start, or died
+├── EnvironmentStartFailed      the runtime process could not be started
+└── InvalidTransition           an environment was asked for an impossible state change
+StoreError                      persistence failed; translated from sqlite3/OSError once
+
+API handlers raise LambdaError subclasses; one table in ``api/`` turns them into
+the AWS wire shape. Nothing below ``api/`` builds error JSON itself.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class LambdaError(Exception):
+    """An error the Lambda API returns: an AWS error code, an HTTP status and a message."""
+
+    code: ClassVar[str] = "ServiceException"
+    status: ClassVar[int] = 500
+    error_kind: ClassVar[str] = "User"
+    """The ``Type`` AWS puts in the body: ``User`` for caller faults, ``Service`` otherwise."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def extra_body(self) -> dict[str, str]:
+        """Extra members AWS puts beside Type and message (for example Reason)."""
+        return {}
+
+    def extra_headers(self) -> dict[str, str]:
+        return {}
+
+
+class ResourceNotFound(LambdaError):
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflict(LambdaError):
+    code = "ResourceConflictException"
+    status = 409
+
+
+class InvalidParameterValue(LambdaError):
+    code = "InvalidParameterValueException"
+    status = 400
+
+
+class Validation(LambdaError):
+    code = "ValidationException"
+    status = 400
+
+
+class InvalidRequestContent(LambdaError):
+    code = "InvalidRequestContentException"
+    status = 400
+
+
+class UnsupportedMediaType(LambdaError):
+    code = "UnsupportedMediaTypeException"
+    status = 415
+
+
+class PreconditionFailed(LambdaError):
+    code = "PreconditionFailedException"
+    status = 412
+
+
+class RequestTooLarge(LambdaError):
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+class UnknownOperation(LambdaError):
+    code = "UnknownOperationException"
+    status = 404
+
+
+class ServiceError(LambdaError):
+    code = "ServiceException"
+    status = 500
+    error_kind = "Service"
+
+
+class TooManyRequests(LambdaError):
+    """429. ``reason`` is one of AWS's ThrottleReason values, for example
+    ``ConcurrentInvocationLimitExceeded``."""
+
+    code = "TooManyRequestsException"
+    status = 429
+
+    def __init__(self, message: str, reason: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+    def extra_body(self) -> dict[str, str]:
+        return {"Reason": self.reason}
+
+    def extra_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class SandboxError(Exception):
+    """An execution environment could not start, or died."""
+
+
+class EnvironmentStartFailed(SandboxError):
+    pass
+
+
+class InvalidTransition(SandboxError):
+    pass
+
+
+class StoreError(Exception):
+    """Persistence failed. Raised once, where sqlite3/OSError enter, with ``from exc``."""

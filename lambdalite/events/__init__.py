@@ -1,0 +1,1 @@
+"""events layer (see ../shared/DESIGN.md)."""

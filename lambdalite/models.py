@@ -1,0 +1,116 @@
+"""Frozen value objects shared by every layer.
+
+A ``FunctionConfig`` is one immutable snapshot of a function's code and
+configuration: changing a function produces a new snapshot with a new
+``revision_id``, so an environment started from a snapshot can never see a
+half-applied update.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+LATEST = "$LATEST"
+
+
+def aws_timestamp(moment: datetime | None = None) -> str:
+    """Lambda's LastModified format: ``2024-01-31T12:34:56.789+0000``."""
+    moment = moment or datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def new_revision_id() -> str:
+    return str(uuid.uuid4())
+
+
+def sha256_b64(hex_digest: str) -> str:
+    """AWS's CodeSha256: the base64 of the raw sha256 digest of the zip."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """One version of a function: what an environment is started from."""
+
+    name: str
+    runtime: str
+    role: str
+    handler: str
+    code_sha256: str
+    """Hex sha256 of the zip; the key of the code store."""
+    code_size: int
+    description: str = ""
+    timeout_s: int = 3
+    memory_mb: int = 128
+    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    ephemeral_storage_mb: int = 512
+    architectures: tuple[str, ...] = ("x86_64",)
+    version: str = LATEST
+    last_modified: str = field(default_factory=aws_timestamp)
+    revision_id: str = field(default_factory=new_revision_id)
+    state: str = "Active"
+    last_update_status: str = "Successful"
+
+    def configuration(self, arn_prefix: str) -> dict[str, Any]:
+        """The FunctionConfiguration shape as the Lambda API returns it."""
+        config: dict[str, Any] = {
+            "FunctionName": self.name,
+            "FunctionArn": f"{arn_prefix}{self.name}",
+            "Runtime": self.runtime,
+            "Role": self.role,
+            "Handler": self.handler,
+            "CodeSize": self.code_size,
+            "Description": self.description,
+            "Timeout": self.timeout_s,
+            "MemorySize": self.memory_mb,
+            "LastModified": self.last_modified,
+            "CodeSha256": sha256_b64(self.code_sha256),
+            "Version": self.version,
+            "TracingConfig": {"Mode": "PassThrough"},
+            "RevisionId": self.revision_id,
+            "State": self.state,
+            "LastUpdateStatus": self.last_update_status,
+            "PackageType": "Zip",
+            "Architectures": list(self.architectures),
+            "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
+            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
+        }
+        if self.environment:
+            config["Environment"] = {"Variables": dict(self.environment)}
+        return config
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One synchronous invocation as the data plane sees it."""
+
+    request_id: str
+    payload: bytes
+    function: FunctionConfig
+    invoked_arn: str
+    client_context: str | None = None
+    """Base64 JSON from X-Amz-Client-Context, passed to the runtime decoded."""
+    cognito_identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationResult:
+    """What an invocation produced. ``function_error`` is None on success,
+    otherwise the X-Amz-Function-Error value (``Unhandled``)."""
+
+    payload: bytes
+    function_error: str | None = None
+    log_tail: str = ""
+    """The invocation's own log lines (START ... REPORT), for LogType Tail."""
+    executed_version: str = LATEST
