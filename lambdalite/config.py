@@ -43,7 +43,9 @@ class Settings:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:"
 
     @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
         """Defaults, overlaid by ``LAMBDALITE_<FIELD>`` variables, overlaid by
         ``overrides`` (flags; None values are ignored)."""
         env = os.environ if environ is None else environ

@@ -1,0 +1,412 @@
+"""The CloudWatch Logs API subset that reads function logs: enough for
+``boto3.client("logs")``, ``aws logs tail`` and ``lambdalite logs``.
+
+Protocol: AWS JSON 1.1. The router sends ``POST /`` requests whose
+``X-Amz-Target`` is ``Logs_20140328.<Operation>`` here, with the operation name
+(the prefix is accepted too). Operations: DescribeLogGroups, DescribeLogStreams,
+GetLogEvents, FilterLogEvents, each with its paging tokens.
+
+Not supported: writing logs (PutLogEvents and friends), retention, Logs
+Insights, live tail, and JSON / space-delimited filter patterns. FilterLogEvents
+understands plain terms (all must occur), quoted phrases, ``?term`` (any of) and
+``-term`` (none of); see ``observe.logs.FilterPattern``.
+
+Errors are sent as CloudWatch Logs sends them, HTTP 400 with a JSON body::
+
+LogsApiError                    {"__type": code, "message": ...}
+├── ResourceNotFound            ResourceNotFoundException (log group or stream missing)
+├── InvalidParameter            InvalidParameterException (a value out of range, a bad token)
+├── Serialization               SerializationException (the body is not a JSON object of the model's types)
+└── UnknownOperation            UnknownOperationException (no such X-Amz-Target)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import uuid
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from lambdalite.observe.logs import EventCursor, LogNotFound, LogStore, StreamInfo
+
+TARGET_PREFIX = "Logs_20140328."
+CONTENT_TYPE = b"application/x-amz-json-1.1"
+
+Response = tuple[int, list[tuple[bytes, bytes]], bytes]
+Body = Mapping[str, Any]
+
+
+class LogsApiError(Exception):
+    code = "ServiceUnavailableException"
+    status = 400
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.code)
+        self.message = message
+
+
+class ResourceNotFound(LogsApiError):
+    code = "ResourceNotFoundException"
+
+
+class InvalidParameter(LogsApiError):
+    code = "InvalidParameterException"
+
+
+class Serialization(LogsApiError):
+    code = "SerializationException"
+
+
+class UnknownOperation(LogsApiError):
+    code = "UnknownOperationException"
+
+
+async def handle(
+    operation: str,
+    body: bytes,
+    store: LogStore,
+    *,
+    region: str = "us-east-1",
+    account_id: str = "000000000000",
+) -> Response:
+    """Answer one CloudWatch Logs request: (HTTP status, headers, body). Never raises
+    for a bad request; the store is flushed before it is read. Reads run in a worker
+    thread so a large FilterLogEvents does not stall invocations on the event loop."""
+    name = operation.removeprefix(TARGET_PREFIX)
+    try:
+        action = _OPERATIONS.get(name)
+        if action is None:
+            raise UnknownOperation()
+        request = _parse(body)
+        context = _Context(store, region, account_id)
+        result = await asyncio.to_thread(action, context, request)
+    except LogsApiError as exc:
+        return _error(exc)
+    except LogNotFound as exc:
+        return _error(ResourceNotFound(str(exc)))
+    return 200, _headers(), orjson.dumps(result)
+
+
+class _Context:
+    __slots__ = ("account_id", "region", "store")
+
+    def __init__(self, store: LogStore, region: str, account_id: str) -> None:
+        self.store = store
+        self.region = region
+        self.account_id = account_id
+
+    def group_arn(self, group: str) -> str:
+        return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{group}"
+
+
+def _describe_log_groups(ctx: _Context, body: Body) -> dict[str, Any]:
+    prefix = _str(body, "logGroupNamePrefix")
+    pattern = _str(body, "logGroupNamePattern")
+    identifiers = _str_list(body, "logGroupIdentifiers")
+    if prefix and pattern:
+        raise InvalidParameter(
+            "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."
+        )
+    limit = _limit(body, 50)
+    groups = ctx.store.groups(prefix)
+    if pattern:
+        groups = [g for g in groups if pattern.lower() in g.name.lower()]
+    if identifiers is not None:
+        wanted = {_group_name(i) for i in identifiers}
+        groups = [g for g in groups if g.name in wanted]
+    start = _offset(body)
+    page = groups[start : start + limit]
+    result: dict[str, Any] = {
+        "logGroups": [
+            {
+                "logGroupName": g.name,
+                "creationTime": g.creation_ms,
+                "metricFilterCount": 0,
+                "arn": f"{ctx.group_arn(g.name)}:*",
+                "logGroupArn": ctx.group_arn(g.name),
+                "storedBytes": g.stored_bytes,
+                "logGroupClass": "STANDARD",
+            }
+            for g in page
+        ]
+    }
+    if start + limit < len(groups):
+        result["nextToken"] = _offset_token(start + limit)
+    return result
+
+
+def _describe_log_streams(ctx: _Context, body: Body) -> dict[str, Any]:
+    group = _group(body)
+    prefix = _str(body, "logStreamNamePrefix")
+    order_by = _str(body, "orderBy") or "LogStreamName"
+    if order_by not in {"LogStreamName", "LastEventTime"}:
+        raise InvalidParameter(
+            f"1 validation error detected: Value '{order_by}' at 'orderBy' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [LogStreamName, LastEventTime]"
+        )
+    if prefix and order_by == "LastEventTime":
+        raise InvalidParameter("Cannot order by LastEventTime with a logStreamNamePrefix.")
+    limit = _limit(body, 50)
+    streams = ctx.store.streams(group, prefix, bool(_bool(body, "descending")), order_by)
+    start = _offset(body)
+    page = streams[start : start + limit]
+    result: dict[str, Any] = {"logStreams": [_stream_shape(ctx, group, s) for s in page]}
+    if start + limit < len(streams):
+        result["nextToken"] = _offset_token(start + limit)
+    return result
+
+
+def _stream_shape(ctx: _Context, group: str, stream: StreamInfo) -> dict[str, Any]:
+    shape: dict[str, Any] = {
+        "logStreamName": stream.name,
+        "creationTime": stream.creation_ms,
+        "arn": f"{ctx.group_arn(group)}:log-stream:{stream.name}",
+        "storedBytes": stream.stored_bytes,
+    }
+    # AWS leaves these out of a stream that has no events yet.
+    if stream.first_event_ms is not None:
+        shape["firstEventTimestamp"] = stream.first_event_ms
+    if stream.last_event_ms is not None:
+        shape["lastEventTimestamp"] = stream.last_event_ms
+    if stream.last_ingestion_ms is not None:
+        shape["lastIngestionTime"] = stream.last_ingestion_ms
+    return shape
+
+
+def _get_log_events(ctx: _Context, body: Body) -> dict[str, Any]:
+    """One stream, by position. Tokens are ``f/N`` (continue forward from event N) and
+    ``b/N`` (the page before event N). At either end the same token comes back, which
+    is how clients know to stop."""
+    group = _group(body)
+    stream = _str(body, "logStreamName")
+    if not stream:
+        raise InvalidParameter(
+            "1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    limit = _limit(body, 10_000)
+    events = ctx.store.stream_events(group, stream, _int(body, "startTime"), _int(body, "endTime"))
+    token = _str(body, "nextToken")
+    if token is None:
+        if _bool(body, "startFromHead"):
+            start, end = 0, min(limit, len(events))
+        else:
+            start, end = max(0, len(events) - limit), len(events)
+    else:
+        direction, position = _position_token(token)
+        position = min(position, len(events))
+        if direction == "f":
+            start, end = position, min(position + limit, len(events))
+        else:
+            start, end = max(0, position - limit), position
+    return {
+        "events": [
+            {"timestamp": e.timestamp_ms, "message": e.message, "ingestionTime": e.ingestion_ms}
+            for e in events[start:end]
+        ],
+        "nextForwardToken": f"f/{end}",
+        "nextBackwardToken": f"b/{start}",
+    }
+
+
+def _filter_log_events(ctx: _Context, body: Body) -> dict[str, Any]:
+    group = _group(body)
+    names = _str_list(body, "logStreamNames")
+    prefix = _str(body, "logStreamNamePrefix")
+    if names is not None and prefix:
+        raise InvalidParameter("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+    limit = _limit(body, 10_000)
+    token = _str(body, "nextToken")
+    try:
+        page = ctx.store.events(
+            group,
+            names,
+            _int(body, "startTime"),
+            _int(body, "endTime"),
+            _str(body, "filterPattern"),
+            limit,
+            _cursor(token) if token else None,
+            stream_prefix=prefix,
+        )
+    except ValueError as exc:
+        raise InvalidParameter(f"Invalid filter pattern: {exc}.") from exc
+    result: dict[str, Any] = {
+        "events": [
+            {
+                "logStreamName": item.stream,
+                "timestamp": item.event.timestamp_ms,
+                "message": item.event.message,
+                "ingestionTime": item.event.ingestion_ms,
+                "eventId": _event_id(item.stream, item.index, item.event.timestamp_ms),
+            }
+            for item in page.events
+        ],
+        "searchedLogStreams": [],
+    }
+    if page.next is not None:
+        result["nextToken"] = _cursor_token(page.next)
+    return result
+
+
+_OPERATIONS: dict[str, Callable[[_Context, Body], dict[str, Any]]] = {
+    "DescribeLogGroups": _describe_log_groups,
+    "DescribeLogStreams": _describe_log_streams,
+    "GetLogEvents": _get_log_events,
+    "FilterLogEvents": _filter_log_events,
+}
+
+
+# ---- request parsing ---------------------------------------------------------------
+
+
+def _parse(body: bytes) -> Body:
+    if not body.strip():
+        return {}  # curl without -d; botocore always sends at least {}
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Serialization("Unable to parse the request body as JSON.") from exc
+    if not isinstance(parsed, dict):
+        raise Serialization("The request body must be a JSON object.")
+    return parsed
+
+
+def _typed(body: Body, key: str, kind: type | tuple[type, ...], kind_name: str) -> Any:
+    value = body.get(key)
+    if value is None:
+        return None
+    # bool is an int in Python; JSON true is not a number.
+    if not isinstance(value, kind) or (kind_name == "Integer" and isinstance(value, bool)):
+        raise Serialization(f"Value of '{key}' can not be converted to {kind_name}.")
+    return value
+
+
+def _str(body: Body, key: str) -> str | None:
+    value: str | None = _typed(body, key, str, "String")
+    return value
+
+
+def _int(body: Body, key: str) -> int | None:
+    value: int | None = _typed(body, key, int, "Integer")
+    return value
+
+
+def _bool(body: Body, key: str) -> bool | None:
+    value: bool | None = _typed(body, key, bool, "Boolean")
+    return value
+
+
+def _str_list(body: Body, key: str) -> list[str] | None:
+    value: list[Any] | None = _typed(body, key, list, "List")
+    if value is not None and not all(isinstance(item, str) for item in value):
+        raise Serialization(f"Value of '{key}' can not be converted to a list of String.")
+    return value
+
+
+def _limit(body: Body, maximum: int) -> int:
+    limit = _int(body, "limit")
+    if limit is None:
+        return maximum
+    if not 1 <= limit <= maximum:
+        bound = "greater than or equal to 1" if limit < 1 else f"less than or equal to {maximum}"
+        raise InvalidParameter(
+            f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: "
+            f"Member must have value {bound}"
+        )
+    return limit
+
+
+def _group(body: Body) -> str:
+    """The log group named by logGroupName or logGroupIdentifier (a name or an ARN)."""
+    name = _str(body, "logGroupName")
+    identifier = _str(body, "logGroupIdentifier")
+    if name and identifier:
+        raise InvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+    if identifier:
+        return _group_name(identifier)
+    if not name:
+        raise InvalidParameter("Either LogGroupName or LogGroupIdentifier must be specified.")
+    return name
+
+
+def _group_name(identifier: str) -> str:
+    # arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]
+    if identifier.startswith("arn:") and ":log-group:" in identifier:
+        return identifier.split(":log-group:", 1)[1].removesuffix(":*")
+    return identifier
+
+
+# ---- paging tokens -----------------------------------------------------------------
+# Tokens are opaque to clients; ours are base64 JSON so a bad one is detected, not guessed.
+
+
+def _encode(value: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(value)).decode("ascii")
+
+
+def _decode(token: str) -> Any:
+    try:
+        return orjson.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (binascii.Error, UnicodeEncodeError, orjson.JSONDecodeError, ValueError) as exc:
+        raise InvalidParameter("The specified nextToken is invalid.") from exc
+
+
+def _offset_token(offset: int) -> str:
+    return _encode({"o": offset})
+
+
+def _offset(body: Body) -> int:
+    token = _str(body, "nextToken")
+    if token is None:
+        return 0
+    value = _decode(token)
+    if not isinstance(value, dict) or not isinstance(value.get("o"), int) or value["o"] < 0:
+        raise InvalidParameter("The specified nextToken is invalid.")
+    offset: int = value["o"]
+    return offset
+
+
+def _cursor_token(cursor: EventCursor) -> str:
+    return _encode([cursor.timestamp_ms, cursor.stream, cursor.index])
+
+
+def _cursor(token: str) -> EventCursor:
+    value = _decode(token)
+    match value:
+        case [int(ts), str(stream), int(index)]:
+            return EventCursor(ts, stream, index)
+    raise InvalidParameter("The specified nextToken is invalid.")
+
+
+def _position_token(token: str) -> tuple[str, int]:
+    direction, _, number = token.partition("/")
+    if direction not in {"f", "b"} or not number.isdigit():
+        raise InvalidParameter("The specified nextToken is invalid.")
+    return direction, int(number)
+
+
+def _event_id(stream: str, index: int, timestamp_ms: int) -> str:
+    """A stable, digits-only id (like AWS's), so a follower can drop duplicates."""
+    return f"{timestamp_ms:015d}{zlib.crc32(stream.encode('utf-8')):010d}{index:012d}"
+
+
+# ---- responses ---------------------------------------------------------------------
+
+
+def _headers() -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", CONTENT_TYPE),
+        (b"x-amzn-requestid", str(uuid.uuid4()).encode("ascii")),
+    ]
+
+
+def _error(exc: LogsApiError) -> Response:
+    body: dict[str, str] = {"__type": exc.code}
+    if exc.message:
+        body["message"] = exc.message
+    return exc.status, _headers(), orjson.dumps(body)

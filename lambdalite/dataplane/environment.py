@@ -1,0 +1,529 @@
+"""One execution environment: a runtime process that serves one invocation at a time.
+
+State changes only through ``_move``::
+
+    STARTING -> READY -> BUSY -> READY ... -> STOPPED
+
+The environment is the Runtime API's handler for its own listener, so the
+events it hands out and the responses it receives never cross to another
+environment. It owns its process, its listener and its log stream, and
+releases all three in ``stop()`` on every path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import math
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import orjson
+
+from lambdalite.dataplane import runtime_api
+from lambdalite.dataplane.output import OutputSplitter
+from lambdalite.errors import InvalidTransition
+from lambdalite.models import FunctionConfig, Invocation, InvocationResult
+from lambdalite.sandbox.process import ProcessSandbox, SandboxedProcess
+
+INIT_TIMEOUT_S = 10.0
+"""AWS gives the init phase of an on-demand environment 10 seconds."""
+TAIL_BYTES = 4096
+UNHANDLED = "Unhandled"
+
+_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGBUS: "bus error",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGFPE: "floating point exception",
+}
+
+
+class LogSink(Protocol):
+    def append(self, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
+
+
+class EnvState(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    STOPPED = "stopped"
+
+
+_NEXT = {
+    EnvState.STARTING: {EnvState.READY, EnvState.STOPPED},
+    EnvState.READY: {EnvState.BUSY, EnvState.STOPPED},
+    EnvState.BUSY: {EnvState.READY, EnvState.STOPPED},
+    EnvState.STOPPED: set(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeLaunch:
+    """How to start the runtime: argv run in ``task_root``, and an optional
+    warning to write into the function's log (e.g. a substituted interpreter)."""
+
+    argv: tuple[str, ...]
+    task_root: Path
+    runtime_dir: Path
+    warning: str | None = None
+    extra_env: Mapping[str, str] | None = None
+    error: tuple[str, str] | None = None
+    """(errorType, errorMessage) when the runtime cannot be started at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    payload: bytes
+    function_error: str | None
+    status: str | None = None
+    """REPORT's Status field when the invocation did not end normally (timeout, error)."""
+    error_type: str | None = None
+
+
+def exit_description(returncode: int | None) -> str:
+    """Go-style wording AWS uses: ``exit status 1`` or ``signal: killed``."""
+    if returncode is None:
+        return "signal: killed"
+    if returncode < 0:
+        try:
+            name = _SIGNAL_NAMES.get(signal.Signals(-returncode), signal.Signals(-returncode).name.lower())
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"signal: {name}"
+    return f"exit status {returncode}"
+
+
+def log_stream_name(version: str, env_id: str) -> str:
+    """AWS's stream naming: ``2024/01/31/[$LATEST]<32 hex>``."""
+    return f"{datetime.now(UTC):%Y/%m/%d}/[{version}]{env_id}"
+
+
+class ExecutionEnvironment:
+    """Runs ``function`` in one sandboxed runtime process."""
+
+    def __init__(
+        self,
+        function: FunctionConfig,
+        launch: RuntimeLaunch,
+        *,
+        sandbox: ProcessSandbox,
+        logs: LogSink,
+        region: str,
+        on_stopped: Callable[[ExecutionEnvironment], None] | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.function = function
+        self.state = EnvState.STARTING
+        self.log_stream = log_stream_name(function.version, self.id)
+        self.last_used = time.monotonic()
+        self.retired = False
+        """Set when newer code/configuration exists: stop instead of returning to the pool."""
+        self._launch = launch
+        self._sandbox = sandbox
+        self._logs = logs
+        self._region = region
+        self._on_stopped = on_stopped
+        self._loop = asyncio.get_running_loop()
+        self._server: asyncio.Server | None = None
+        self._process: SandboxedProcess | None = None
+        self._output: OutputSplitter | None = None
+        self._exit_watch: asyncio.Task[None] | None = None
+        self._parked: runtime_api.RuntimeApiConnection | None = None
+        self._ready: asyncio.Future[_Outcome | None] = self._loop.create_future()
+        self._init_failure: _Outcome | None = None
+        self._init_ms: float | None = None
+        self._current: Invocation | None = None
+        self._pending_event: tuple[bytes, bytes] | None = None
+        self._result: asyncio.Future[_Outcome] | None = None
+        self._events: list[tuple[int, str]] = []
+        self._init_events: list[tuple[int, str]] = []
+        """Output of the init phase: logged when init ends, or shown with its failure."""
+
+    # -- lifecycle ----------------------------------------------------------
+    def _move(self, to: EnvState) -> None:
+        if to not in _NEXT[self.state]:
+            raise InvalidTransition(f"environment {self.id}: {self.state.value} -> {to.value}")
+        self.state = to
+
+    async def start(self) -> bool:
+        """Start the runtime and wait for its first /next. True when READY;
+        otherwise the environment is STOPPED and ``fail_invocation`` reports why."""
+        started = time.perf_counter()
+        self._server = await runtime_api.listen(self)
+        port = self._server.sockets[0].getsockname()[1]
+        if self._launch.warning:
+            self._log_now([self._launch.warning])
+        if self._launch.error is not None:
+            self._init_failure = _error_outcome(*self._launch.error, "error")
+            await self.stop()
+            return False
+        try:
+            self._process = await self._sandbox.start(
+                self.id, self._launch.argv, self._environment_variables(port), self._launch.task_root
+            )
+        except OSError as exc:
+            self._init_failure = _error_outcome(
+                "Runtime.InvalidEntrypoint", f"Couldn't start the runtime: {exc.strerror or exc}", "error"
+            )
+            await self.stop()
+            return False
+        self._output = OutputSplitter(self._process.output_fd)
+        self._loop.add_reader(self._process.output_fd, self._on_output)
+        self._exit_watch = asyncio.ensure_future(self._watch_exit())
+        timeout = max(INIT_TIMEOUT_S, float(self.function.timeout_s))
+        try:
+            failure = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
+        except TimeoutError:
+            failure = _error_outcome(
+                "Runtime.Unknown", f"Init timed out after {timeout:.2f} seconds", "timeout"
+            )
+        self._init_ms = (time.perf_counter() - started) * 1000
+        if failure is not None:
+            self._init_failure = failure
+            await self.stop()
+            return False
+        self._drain_output()
+        self._move(EnvState.READY)
+        self._flush_init_events()
+        return True
+
+    def _flush_init_events(self) -> None:
+        events, self._init_events = self._init_events, []
+        if events:
+            self._logs.append(self.function.log_group, self.log_stream, events)
+
+    def fail_invocation(self, invocation: Invocation) -> InvocationResult:
+        """The result of an invocation that this environment could not serve
+        because its start failed: AWS's error body, and the log lines for it."""
+        outcome = self._init_failure or _error_outcome("Runtime.Unknown", "Unknown error", "error")
+        if outcome.error_type == "Runtime.ExitError":
+            # AWS names the invocation the failed init was serving.
+            message = orjson.loads(outcome.payload)["errorMessage"]
+            outcome = _error_outcome(
+                outcome.error_type, f"RequestId: {invocation.request_id} Error: {message}", "error"
+            )
+        self._drain_output()
+        start_line = (_now_ms(), f"START RequestId: {invocation.request_id} Version: {self.function.version}")
+        self._events = [*self._init_events, start_line]
+        self._init_events = []
+        return self._finish(invocation, outcome, 0.0, self._init_ms)
+
+    async def stop(self) -> None:
+        """Kill the runtime and everything it started; close the listener. Idempotent."""
+        if self.state is not EnvState.STOPPED:
+            self._move(EnvState.STOPPED)
+        if self._process is not None:
+            self._process.kill_tree()
+        if self._exit_watch is not None and self._exit_watch is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._exit_watch
+        self._close_listener()
+
+    def _close_listener(self) -> None:
+        if self._parked is not None:
+            self._parked.close()
+            self._parked = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def _watch_exit(self) -> None:
+        assert self._process is not None
+        process = self._process
+        returncode = await process.process.wait()
+        # Make sure every descendant is gone too, then collect the last output.
+        process.kill_tree()
+        self._drain_output()
+        self._loop.remove_reader(process.output_fd)
+        os.close(process.output_fd)
+        await process.stop()
+        reason = exit_description(returncode)
+        if not self._ready.done():
+            self._ready.set_result(
+                _error_outcome("Runtime.ExitError", f"Runtime exited with error: {reason}", status="error")
+            )
+        if self._result is not None and not self._result.done() and self._current is not None:
+            message = f"RequestId: {self._current.request_id} Error: Runtime exited with error: {reason}"
+            self._result.set_result(_error_outcome("Runtime.ExitError", message, status="error"))
+        if self.state is not EnvState.STOPPED:
+            self._move(EnvState.STOPPED)
+        self._close_listener()
+        if self._on_stopped is not None:
+            self._on_stopped(self)
+
+    # -- invoking -----------------------------------------------------------
+    async def invoke(self, invocation: Invocation) -> InvocationResult:
+        """Run one invocation. READY -> BUSY -> READY, or STOPPED when the
+        runtime timed out or died (the result then says so, as AWS would)."""
+        self._move(EnvState.BUSY)
+        cold_init_ms, self._init_ms = self._init_ms, None
+        request_id = invocation.request_id
+        function = self.function
+        self._current = invocation
+        self._events = [(_now_ms(), f"START RequestId: {request_id} Version: {function.version}")]
+        result: asyncio.Future[_Outcome] = self._loop.create_future()
+        self._result = result
+        self._deliver(invocation)
+        started = time.perf_counter()
+        timer = self._loop.call_later(function.timeout_s, self._on_timeout, invocation)
+        try:
+            outcome = await result
+        finally:
+            timer.cancel()
+            self._current = None
+            self._result = None
+        duration_ms = (time.perf_counter() - started) * 1000
+        self._drain_output()
+        self.last_used = time.monotonic()
+        return self._finish(invocation, outcome, duration_ms, cold_init_ms)
+
+    def _finish(
+        self, invocation: Invocation, outcome: _Outcome, duration_ms: float, init_ms: float | None
+    ) -> InvocationResult:
+        function = self.function
+        request_id = invocation.request_id
+        if self._output is not None:
+            self._events.extend(self._output.flush_partial())
+        if outcome.status == "timeout":
+            self._events.append(
+                (
+                    _now_ms(),
+                    f"{_iso_now()} {request_id} Task timed out after {function.timeout_s:.2f} seconds",
+                )
+            )
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            # AWS bills in 1 ms steps since 2020-12; round up, never down.
+            f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {function.memory_mb} MB\t"
+            f"Max Memory Used: {self._peak_memory_mb()} MB"
+        )
+        if init_ms is not None:
+            report += f"\tInit Duration: {init_ms:.2f} ms"
+        if outcome.status is not None:
+            report += f"\tStatus: {outcome.status}"
+            if outcome.error_type:
+                report += f"\tError Type: {outcome.error_type}"
+        now = _now_ms()
+        self._events.append((now, f"END RequestId: {request_id}"))
+        self._events.append((now, report))
+        events, self._events = self._events, []
+        self._logs.append(function.log_group, self.log_stream, events)
+        if self.state is EnvState.BUSY:
+            self._move(EnvState.READY)
+        return InvocationResult(
+            payload=outcome.payload,
+            function_error=outcome.function_error,
+            log_tail=_tail(events),
+            executed_version=function.version,
+        )
+
+    def _deliver(self, invocation: Invocation) -> None:
+        deadline_ms = int(time.time() * 1000) + self.function.timeout_s * 1000
+        headers = (
+            f"Lambda-Runtime-Aws-Request-Id: {invocation.request_id}\r\n"
+            f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
+            f"Lambda-Runtime-Invoked-Function-Arn: {invocation.invoked_arn}\r\n"
+            f"Lambda-Runtime-Trace-Id: Root=1-{int(time.time()):08x}-"
+            f"{invocation.request_id.replace('-', '')[:24]};Sampled=0\r\n"
+        )
+        if invocation.client_context:
+            headers += f"Lambda-Runtime-Client-Context: {invocation.client_context}\r\n"
+        if invocation.cognito_identity:
+            headers += f"Lambda-Runtime-Cognito-Identity: {invocation.cognito_identity}\r\n"
+        event = (headers.encode("latin-1", "replace"), invocation.payload)
+        parked, self._parked = self._parked, None
+        if parked is None or not parked.send_event(*event):
+            self._pending_event = event
+
+    def _on_timeout(self, invocation: Invocation) -> None:
+        if self._result is None or self._result.done():
+            return
+        message = (
+            f"RequestId: {invocation.request_id} Error: "
+            f"Task timed out after {self.function.timeout_s:.2f} seconds"
+        )
+        self._result.set_result(_error_outcome("Sandbox.Timedout", message, status="timeout"))
+        # The runtime may be stuck anywhere: the only safe continuation is a new environment.
+        self._move(EnvState.STOPPED)
+        if self._process is not None:
+            self._process.kill_tree()
+
+    def kill_for_memory(self) -> None:
+        """The process tree went past MemorySize: end it like the kernel's OOM killer would."""
+        if self._process is not None:
+            self._process.kill_tree()
+
+    # -- Runtime API handler ------------------------------------------------
+    def on_next(self, connection: runtime_api.RuntimeApiConnection) -> None:
+        if self.state is EnvState.STARTING and not self._ready.done():
+            self._ready.set_result(None)
+        event, self._pending_event = self._pending_event, None
+        if event is not None and connection.send_event(*event):
+            return
+        self._parked = connection
+
+    def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]:
+        return self._complete(request_id, _Outcome(body, None))
+
+    def on_response_too_large(self, request_id: str) -> tuple[int, bytes]:
+        limit = runtime_api.MAX_RESPONSE_BYTES
+        outcome = _error_outcome(
+            "Function.ResponseSizeTooLarge",
+            f"Response payload size exceeded maximum allowed payload size ({limit} bytes).",
+        )
+        status, _ = self._complete(request_id, outcome)
+        if status != 202:
+            return status, _
+        return 413, runtime_api.error_body(
+            "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."
+        )
+
+    def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        return self._complete(request_id, _Outcome(_error_payload(body, error_type), UNHANDLED))
+
+    def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        if self.state is not EnvState.STARTING:
+            return 403, runtime_api.error_body("InvalidStateTransition", "State transition is not allowed")
+        payload = _error_payload(body, error_type)
+        if not self._ready.done():
+            self._drain_output()
+            self._ready.set_result(_Outcome(payload, UNHANDLED, "error", _error_type_of(payload)))
+        return runtime_api.ACCEPTED
+
+    def _complete(self, request_id: str, outcome: _Outcome) -> tuple[int, bytes]:
+        current = self._current
+        if current is None or current.request_id != request_id or self._result is None:
+            return 400, runtime_api.error_body("InvalidRequestID", "Invalid request ID")
+        if not self._result.done():
+            # Everything the runtime wrote before this response belongs to this invocation.
+            self._drain_output()
+            self._result.set_result(outcome)
+        return runtime_api.ACCEPTED
+
+    # -- output -------------------------------------------------------------
+    def _on_output(self) -> None:
+        self._drain_output()
+
+    def _drain_output(self) -> None:
+        if self._output is None:
+            return
+        events, _ = self._output.read_available()
+        if not events:
+            return
+        if self._current is not None:
+            self._events.extend(events)
+        elif self.state is EnvState.STARTING:
+            self._init_events.extend(events)
+        else:
+            self._logs.append(self.function.log_group, self.log_stream, events)
+
+    def _log_now(self, lines: list[str]) -> None:
+        now = _now_ms()
+        self._logs.append(self.function.log_group, self.log_stream, [(now, line) for line in lines])
+
+    # -- helpers ------------------------------------------------------------
+    def _environment_variables(self, port: int) -> dict[str, str]:
+        function = self.function
+        launch = self._launch
+        host_path = os.environ.get("PATH", "")
+        reserved = {
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": function.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": self._region,
+            "AWS_DEFAULT_REGION": self._region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+            "LAMBDA_TASK_ROOT": str(launch.task_root),
+            "LAMBDA_RUNTIME_DIR": str(launch.runtime_dir),
+            "_HANDLER": function.handler,
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            # AWS's PATH first; the host's after it so interpreters a custom
+            # runtime's bootstrap names can still be found.
+            "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin" + (f":{host_path}" if host_path else ""),
+            "LD_LIBRARY_PATH": "/lib64:/usr/lib64:/opt/lib",
+        }
+        return {**function.environment, **(launch.extra_env or {}), **reserved}
+
+    def _peak_memory_mb(self) -> int:
+        """The runtime's peak resident memory (VmHWM), in MB, as REPORT shows it."""
+        if self._process is None:
+            return 0
+        try:
+            with open(f"/proc/{self._process.pid}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"VmHWM:"):
+                        return math.ceil(int(line.split()[1]) / 1024)
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
+
+    def rss_bytes(self) -> int:
+        """Current resident memory of the runtime process (0 when gone)."""
+        if self._process is None:
+            return 0
+        try:
+            with open(f"/proc/{self._process.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * _PAGE_SIZE
+        except (OSError, ValueError, IndexError):
+            return 0
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _iso_now() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def _error_outcome(error_type: str, message: str, status: str | None = None) -> _Outcome:
+    payload = orjson.dumps({"errorType": error_type, "errorMessage": message})
+    return _Outcome(payload, UNHANDLED, status, error_type)
+
+
+def _error_type_of(payload: bytes) -> str | None:
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    error_type = value.get("errorType") if isinstance(value, dict) else None
+    return error_type if isinstance(error_type, str) else None
+
+
+def _error_payload(body: bytes, error_type: str | None) -> bytes:
+    """The error body as the caller sees it: the runtime's JSON when it sent
+    JSON, otherwise AWS's wrapper around whatever it sent."""
+    try:
+        orjson.loads(body)
+        return body
+    except orjson.JSONDecodeError:
+        return orjson.dumps(
+            {"errorType": error_type or "Runtime.Unknown", "errorMessage": body.decode("utf-8", "replace")}
+        )
+
+
+def _tail(events: list[tuple[int, str]]) -> str:
+    text = "".join(f"{message}\n" for _, message in events)
+    raw = text.encode("utf-8")
+    return raw[-TAIL_BYTES:].decode("utf-8", "ignore")

@@ -1,0 +1,177 @@
+"""Warm environments and the node's concurrency limit.
+
+``EnvironmentPool.environment(function)`` leases an environment for one
+invocation: the most recently used idle one of the same function revision, or
+a new one. Whatever happens inside the ``async with`` block, the environment
+goes back to the pool (still READY) or is stopped, and the concurrency slot is
+returned. Environments of an older revision are never handed out again: they
+finish their invocation and stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+from lambdalite.dataplane.environment import EnvState, ExecutionEnvironment, LogSink, RuntimeLaunch
+from lambdalite.errors import TooManyRequests
+from lambdalite.models import FunctionConfig
+from lambdalite.sandbox.process import ProcessSandbox
+
+LaunchResolver = Callable[[FunctionConfig], Awaitable[RuntimeLaunch]]
+"""Turns a function revision into how to start its runtime (may unpack code)."""
+
+REAP_INTERVAL_S = 1.0
+MEMORY_CHECK_INTERVAL_S = 0.05
+
+
+class EnvironmentPool:
+    """Owns every environment on this node."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: ProcessSandbox,
+        logs: LogSink,
+        resolve_launch: LaunchResolver,
+        region: str,
+        max_concurrency: int,
+        keep_alive_s: float,
+    ) -> None:
+        self._sandbox = sandbox
+        self._logs = logs
+        self._resolve_launch = resolve_launch
+        self._region = region
+        self._max_concurrency = max_concurrency
+        self._keep_alive_s = keep_alive_s
+        self._idle: dict[str, list[ExecutionEnvironment]] = defaultdict(list)
+        """revision_id -> idle READY environments, most recently used last."""
+        self._all: set[ExecutionEnvironment] = set()
+        self._in_flight = 0
+        self._closing = False
+        self._housekeeping: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Future[None]] = set()
+
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` without awaiting it; the pool holds the task until it ends."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def environments(self) -> list[ExecutionEnvironment]:
+        return list(self._all)
+
+    def start_housekeeping(self) -> None:
+        self._housekeeping = [
+            asyncio.ensure_future(self._reap_idle_forever()),
+            asyncio.ensure_future(self._watch_memory_forever()),
+        ]
+
+    @contextlib.asynccontextmanager
+    async def environment(self, function: FunctionConfig) -> AsyncIterator[ExecutionEnvironment]:
+        """Lease an environment for one invocation (see module docstring).
+
+        Raises TooManyRequests when the node already runs ``max_concurrency``
+        invocations. The yielded environment may be STOPPED when its start
+        failed: the caller then reports ``env.fail_invocation``."""
+        if self._in_flight >= self._max_concurrency or self._closing:
+            raise TooManyRequests("Rate Exceeded.", reason="ConcurrentInvocationLimitExceeded")
+        self._in_flight += 1
+        env: ExecutionEnvironment | None = None
+        try:
+            env = self._take_idle(function)
+            if env is None:
+                env = await self._start(function)
+            yield env
+        finally:
+            self._in_flight -= 1
+            if env is not None:
+                self._give_back(env)
+
+    def _take_idle(self, function: FunctionConfig) -> ExecutionEnvironment | None:
+        idle = self._idle.get(function.revision_id)
+        while idle:
+            env = idle.pop()
+            if env.state is EnvState.READY:
+                return env
+        return None
+
+    async def _start(self, function: FunctionConfig) -> ExecutionEnvironment:
+        launch = await self._resolve_launch(function)
+        env = ExecutionEnvironment(
+            function,
+            launch,
+            sandbox=self._sandbox,
+            logs=self._logs,
+            region=self._region,
+            on_stopped=self._forget,
+        )
+        self._all.add(env)
+        await env.start()
+        return env
+
+    def _give_back(self, env: ExecutionEnvironment) -> None:
+        if env.state is EnvState.READY and not env.retired and not self._closing:
+            self._idle[env.function.revision_id].append(env)
+            return
+        if env.state is not EnvState.STOPPED:
+            self.in_background(env.stop())
+        self._forget(env)
+
+    def _forget(self, env: ExecutionEnvironment) -> None:
+        self._all.discard(env)
+        idle = self._idle.get(env.function.revision_id)
+        if idle and env in idle:
+            idle.remove(env)
+        if idle is not None and not idle:
+            del self._idle[env.function.revision_id]
+
+    async def retire(self, function_name: str, keep_revision: str | None = None) -> None:
+        """New code or configuration (or deletion): idle environments of other
+        revisions stop now; busy ones stop when their invocation ends."""
+        doomed: list[ExecutionEnvironment] = []
+        for env in list(self._all):
+            if env.function.name == function_name and env.function.revision_id != keep_revision:
+                env.retired = True
+                if env.state is EnvState.READY and env in self._idle.get(env.function.revision_id, []):
+                    self._forget(env)
+                    doomed.append(env)
+        await asyncio.gather(*(env.stop() for env in doomed))
+
+    async def _reap_idle_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            cutoff = time.monotonic() - self._keep_alive_s
+            expired = [env for idle in self._idle.values() for env in idle if env.last_used < cutoff]
+            for env in expired:
+                self._forget(env)
+            await asyncio.gather(*(env.stop() for env in expired), return_exceptions=True)
+
+    async def _watch_memory_forever(self) -> None:
+        """Process-level memory enforcement: a busy runtime over its MemorySize is killed."""
+        while True:
+            await asyncio.sleep(MEMORY_CHECK_INTERVAL_S)
+            for env in list(self._all):
+                if env.state is EnvState.BUSY and env.rss_bytes() > env.function.memory_mb * 1024 * 1024:
+                    env.kill_for_memory()
+
+    async def close(self, grace_s: float) -> None:
+        """Stop taking invocations, let in-flight ones finish for up to
+        ``grace_s`` seconds, then stop every environment."""
+        self._closing = True
+        deadline = time.monotonic() + grace_s
+        while self._in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for task in self._housekeeping:
+            task.cancel()
+        await asyncio.gather(*(env.stop() for env in list(self._all)), return_exceptions=True)
+        self._all.clear()
+        self._idle.clear()

@@ -1,0 +1,423 @@
+/**
+ * lambdalite's Node.js runtime interface client (Node 18 to 22): runs one
+ * function inside an execution environment and talks to the platform through
+ * the Lambda Runtime API (2018-06-01), the way AWS's Node runtime does.
+ *
+ * Reads: AWS_LAMBDA_RUNTIME_API (host:port), _HANDLER, LAMBDA_TASK_ROOT (else
+ * cwd), AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
+ * AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
+ * AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT.
+ * Sets _X_AMZN_TRACE_ID per invocation.
+ *
+ * Writes to stdout: console.* as `<ISO time>\t<request id>\t<LEVEL>\t<util.format(...)>\n`
+ * (request id is `undefined` during init, as on AWS), or one JSON object per
+ * line with AWS_LAMBDA_LOG_FORMAT=JSON; a failed invocation as
+ * `...\tERROR\tInvoke Error \t{json}`; a failed init as
+ * `...\tundefined\tERROR\tUncaught Exception \t{json}`. stdout is a pipe and
+ * pipes are written synchronously on Linux, so everything logged is in the
+ * pipe before the response is POSTed.
+ *
+ * Handlers: `file.path.to.fn` or `dir/file.fn`; file is tried extensionless,
+ * .js (CommonJS unless the nearest package.json says "type": "module"), .mjs
+ * (dynamic import), .cjs, then Node's own resolution from the task root.
+ * async handlers, promise-returning handlers, callback(err, result) and
+ * context.succeed/fail/done are supported.
+ *
+ * callbackWaitsForEmptyEventLoop (default true): after callback(null, result)
+ * the response is sent when the event loop has nothing left to do
+ * ('beforeExit'), as on AWS; set it to false to send at once. Promise results
+ * and context.succeed/fail/done are sent at once. A non-async handler that
+ * neither returns a promise nor calls back answers null once the loop is empty.
+ *
+ * Exits 129 after an init error or an uncaught exception, 128 after an
+ * unhandled promise rejection (both reported to the Runtime API first).
+ */
+
+'use strict';
+
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const url = require('url');
+const util = require('util');
+
+const API_PREFIX = '/2018-06-01/runtime';
+const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
+
+// -- errors -------------------------------------------------------------------
+
+function runtimeError(name) {
+  const cls = class extends Error {};
+  Object.defineProperty(cls, 'name', { value: name });
+  cls.prototype.name = `Runtime.${name}`;
+  return cls;
+}
+
+const ImportModuleError = runtimeError('ImportModuleError');
+const HandlerNotFound = runtimeError('HandlerNotFound');
+const MalformedHandlerName = runtimeError('MalformedHandlerName');
+const UserCodeSyntaxError = runtimeError('UserCodeSyntaxError');
+const UnhandledPromiseRejection = runtimeError('UnhandledPromiseRejection');
+const NodeJsExit = runtimeError('NodeJsExit');
+
+function isErrorLike(value) {
+  return (
+    util.types.isNativeError(value) ||
+    (value &&
+      typeof value.name === 'string' &&
+      typeof value.message === 'string' &&
+      typeof value.stack === 'string')
+  );
+}
+
+/** The body AWS posts for an error: {errorType, errorMessage, trace}. */
+function errorBody(error) {
+  try {
+    if (isErrorLike(error)) {
+      return { errorType: error.name, errorMessage: error.message, trace: error.stack.split('\n') };
+    }
+    return { errorType: typeof error, errorMessage: String(error), trace: [] };
+  } catch (_) {
+    return {
+      errorType: 'handled',
+      errorMessage:
+        'callback called with Error argument, but there was a problem while retrieving one or more of its message, name, and stack',
+    };
+  }
+}
+
+/** The JSON AWS logs after "Invoke Error": name, message, code, own fields, stack as lines. */
+function formattedError(error) {
+  const asError = error instanceof Error ? error : new Error(error);
+  const replacer = (_key, value) => {
+    if (!(value instanceof Error)) return value;
+    const out = Object.assign({ errorType: value.name, errorMessage: value.message, code: value.code }, value);
+    if (typeof value.stack === 'string') out.stack = value.stack.split('\n');
+    return out;
+  };
+  try {
+    return '\t' + JSON.stringify(asError, replacer);
+  } catch (_) {
+    return '\t' + JSON.stringify(errorBody(asError));
+  }
+}
+
+// -- console ------------------------------------------------------------------
+
+let currentRequestId; // undefined during init, printed as "undefined" like AWS
+
+const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+
+function patchConsole() {
+  const json = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  const wanted = LEVELS.indexOf((process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase());
+  const threshold = wanted < 0 ? 0 : wanted;
+  const write = (level, params) => {
+    const time = new Date().toISOString();
+    let line;
+    if (json) {
+      const entry = { timestamp: time, level, requestId: currentRequestId, message: util.format(...params) };
+      line = JSON.stringify(entry);
+    } else {
+      line = `${time}\t${currentRequestId}\t${level}\t${util.format(...params)}`;
+    }
+    process.stdout.write(line + '\n');
+  };
+  const logger = (level) =>
+    LEVELS.indexOf(level) >= threshold ? (...params) => write(level, params) : () => {};
+  console.trace = logger('TRACE');
+  console.debug = logger('DEBUG');
+  console.info = logger('INFO');
+  console.log = console.info;
+  console.warn = logger('WARN');
+  console.error = logger('ERROR');
+  console.fatal = logger('FATAL');
+}
+
+function logError(label, error) {
+  console.error(label, formattedError(error));
+}
+
+// -- Runtime API client -----------------------------------------------------------
+
+class RuntimeApi {
+  /** One keep-alive connection with TCP_NODELAY; Node's parser, our framing. */
+  constructor(address) {
+    const [host, port] = address.split(':');
+    this.host = host;
+    this.port = Number(port);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
+  }
+
+  request(method, pathname, body, headers) {
+    return new Promise((resolve, reject) => {
+      const options = { host: this.host, port: this.port, method, path: pathname, agent: this.agent, headers };
+      const req = http.request(options, (res) => {
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('socket', (socket) => socket.setNoDelay(true));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  next() {
+    return this.request('GET', `${API_PREFIX}/invocation/next`);
+  }
+
+  post(pathname, payload, extraHeaders) {
+    const body = Buffer.from(payload, 'utf8');
+    const headers = Object.assign({ 'Content-Type': 'application/json', 'Content-Length': body.length }, extraHeaders);
+    return this.request('POST', pathname, body, headers);
+  }
+
+  postResponse(id, payload) {
+    return this.post(`${API_PREFIX}/invocation/${encodeURIComponent(id)}/response`, payload);
+  }
+
+  postError(id, error) {
+    return this.post(`${API_PREFIX}/invocation/${encodeURIComponent(id)}/error`, JSON.stringify(errorBody(error)), {
+      [ERROR_TYPE_HEADER]: 'Unhandled',
+    });
+  }
+
+  postInitError(error) {
+    const body = errorBody(error);
+    return this.post(`${API_PREFIX}/init/error`, JSON.stringify(body), { [ERROR_TYPE_HEADER]: body.errorType });
+  }
+}
+
+// -- loading the handler ----------------------------------------------------------
+
+function nearestPackageIsModule(folder) {
+  for (let dir = folder; ; dir = path.dirname(dir)) {
+    if (dir.endsWith(`${path.sep}node_modules`)) return false;
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      try {
+        return JSON.parse(fs.readFileSync(manifest, 'utf8')).type === 'module';
+      } catch (err) {
+        console.warn(`${manifest} cannot be read, it will be ignored for ES module detection purposes.`, err);
+        return false;
+      }
+    }
+    if (dir === path.dirname(dir)) return false;
+  }
+}
+
+async function importFile(file) {
+  return import(url.pathToFileURL(file).href);
+}
+
+async function loadModule(taskRoot, moduleRoot, moduleName) {
+  const base = path.resolve(taskRoot, moduleRoot, moduleName);
+  const isFile = (file) => fs.existsSync(file) && fs.statSync(file).isFile();
+  if (isFile(base)) return require(base);
+  const esm = nearestPackageIsModule(path.dirname(base));
+  if (isFile(`${base}.js`)) return esm ? importFile(`${base}.js`) : require(`${base}.js`);
+  if (isFile(`${base}.mjs`)) return importFile(`${base}.mjs`);
+  if (isFile(`${base}.cjs`)) return require(`${base}.cjs`);
+  // A package name, or a directory with an index: Node's own resolution,
+  // from the task root rather than from this file's directory.
+  return require(require.resolve(moduleName, { paths: [taskRoot, path.resolve(taskRoot, moduleRoot)] }));
+}
+
+/** Resolve `_HANDLER` to a function, or throw a Runtime.* error like AWS. */
+async function loadHandler(taskRoot, fullHandler) {
+  if (fullHandler.includes('..')) {
+    throw new MalformedHandlerName(
+      `'${fullHandler}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
+    );
+  }
+  const moduleAndHandler = path.basename(fullHandler);
+  const moduleRoot = fullHandler.slice(0, fullHandler.length - moduleAndHandler.length);
+  const match = /^([^.]*)\.(.*)$/.exec(moduleAndHandler);
+  if (!match) throw new MalformedHandlerName('Bad handler');
+  const [, moduleName, handlerPath] = match;
+
+  let userModule;
+  try {
+    userModule = await loadModule(taskRoot, moduleRoot, moduleName);
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new UserCodeSyntaxError(String(err));
+    if (err && err.code === 'MODULE_NOT_FOUND') throw new ImportModuleError(String(err));
+    throw err;
+  }
+  const handler = handlerPath.split('.').reduce((obj, key) => obj && obj[key], userModule);
+  if (!handler) throw new HandlerNotFound(`${fullHandler} is undefined or not exported`);
+  if (typeof handler !== 'function') throw new HandlerNotFound(`${fullHandler} is not a function`);
+  return handler;
+}
+
+// -- invocations ------------------------------------------------------------------
+
+function parseJsonHeader(value, name) {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${err.toString()}`);
+  }
+}
+
+function serialize(result) {
+  try {
+    return JSON.stringify(result === undefined ? null : result);
+  } catch (_) {
+    throw new Error('Unable to stringify response body');
+  }
+}
+
+/** What to do when the event loop runs dry ('beforeExit'); set per invocation. */
+let onEmptyEventLoop = null;
+process.on('beforeExit', () => {
+  const action = onEmptyEventLoop;
+  onEmptyEventLoop = null;
+  if (action) action();
+});
+
+/** Errors outside the handler's own call stack go to the invocation in progress, or to init. */
+let reportFatal = null;
+
+function isAsyncFunction(fn) {
+  return fn.constructor && fn.constructor.name === 'AsyncFunction';
+}
+
+class Runtime {
+  constructor(api, handler) {
+    this.api = api;
+    this.handler = handler;
+  }
+
+  scheduleNext() {
+    setImmediate(() =>
+      this.handleOne().catch((err) => {
+        console.log(`Unexpected Top Level Error: ${err.toString()}`);
+        process.exit(1);
+      }),
+    );
+  }
+
+  async handleOne() {
+    const { headers, body } = await this.api.next();
+    const id = headers['lambda-runtime-aws-request-id'];
+    currentRequestId = id;
+    if (headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
+    else delete process.env._X_AMZN_TRACE_ID;
+
+    let finished = false;
+    const finish = (send) => {
+      if (finished) return;
+      finished = true;
+      onEmptyEventLoop = null;
+      send().then(
+        () => this.scheduleNext(),
+        (err) => {
+          console.log(`Unexpected Top Level Error: ${err.toString()}`);
+          process.exit(1);
+        },
+      );
+    };
+    const fail = (err) =>
+      finish(() => {
+        logError('Invoke Error', err);
+        return this.api.postError(id, err);
+      });
+    const succeed = (result) => {
+      let payload;
+      try {
+        payload = serialize(result);
+      } catch (err) {
+        return fail(err);
+      }
+      return finish(() => this.api.postResponse(id, payload));
+    };
+    reportFatal = (err, code) => {
+      finished = true;
+      this.api.postError(id, err).finally(() => process.exit(code));
+    };
+
+    let waitForEmptyEventLoop = true;
+    const deadline = Number(headers['lambda-runtime-deadline-ms']);
+    const context = {
+      get callbackWaitsForEmptyEventLoop() {
+        return waitForEmptyEventLoop;
+      },
+      set callbackWaitsForEmptyEventLoop(value) {
+        waitForEmptyEventLoop = value;
+      },
+      succeed: (result) => succeed(result),
+      fail: (err) => fail(err === undefined || err === null ? 'handled' : err),
+      done: (err, result) => (err !== undefined && err !== null ? fail(err) : succeed(result)),
+      functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+      functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+      memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+      logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+      logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+      invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+      awsRequestId: id,
+      getRemainingTimeInMillis: () => deadline - Date.now(),
+    };
+    let callbackCalled = false;
+    const callback = (err, result) => {
+      if (callbackCalled) return;
+      callbackCalled = true;
+      if (err !== undefined && err !== null) return fail(err);
+      if (!waitForEmptyEventLoop) return succeed(result);
+      onEmptyEventLoop = () => setImmediate(() => succeed(result));
+    };
+
+    // If nothing ever answers, AWS answers for the handler once the loop is empty.
+    const isAsync = isAsyncFunction(this.handler);
+    onEmptyEventLoop = () =>
+      isAsync
+        ? fail(new NodeJsExit('Runtime exited without providing a reason'))
+        : finish(() => this.api.postResponse(id, 'null'));
+
+    try {
+      context.clientContext = parseJsonHeader(headers['lambda-runtime-client-context'], 'ClientContext');
+      context.identity = parseJsonHeader(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity');
+      const result = this.handler(JSON.parse(body.toString('utf8')), context, callback);
+      if (result && typeof result.then === 'function') result.then(succeed, fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+}
+
+// -- main -------------------------------------------------------------------------
+
+async function main() {
+  patchConsole();
+  const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
+  const taskRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
+
+  reportFatal = (err, code) => {
+    api.postInitError(err).finally(() => process.exit(code));
+  };
+  process.on('uncaughtException', (err) => {
+    logError('Uncaught Exception', err);
+    reportFatal(err, 129);
+  });
+  process.on('unhandledRejection', (reason) => {
+    const err = new UnhandledPromiseRejection(String(reason));
+    err.reason = reason;
+    logError('Unhandled Promise Rejection', err);
+    reportFatal(err, 128);
+  });
+
+  let handler;
+  try {
+    handler = await loadHandler(taskRoot, process.env._HANDLER || '');
+  } catch (err) {
+    logError('Uncaught Exception', err);
+    reportFatal(err, 129);
+    return;
+  }
+  new Runtime(api, handler).scheduleNext();
+}
+
+main();

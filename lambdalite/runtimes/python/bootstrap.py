@@ -1,0 +1,570 @@
+"""lambdalite's Python runtime interface client: runs one function inside an
+execution environment and talks to the platform through the Lambda Runtime API
+(2018-06-01), the way AWS's Python runtime does.
+
+Contract
+--------
+Runs on Python 3.9 to 3.14 with the standard library only. Started with cwd =
+the task root; ``main()`` may also be called by a process that imported this
+module in advance (a zygote), since importing it has no side effects.
+
+Reads: AWS_LAMBDA_RUNTIME_API (host:port), _HANDLER, LAMBDA_TASK_ROOT,
+AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
+AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
+AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT.
+Sets _X_AMZN_TRACE_ID for each invocation (removed when the platform sends none).
+
+Writes to stdout: whatever the handler prints; root-logger records as
+``[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>\\n`` (or one JSON object per
+line with AWS_LAMBDA_LOG_FORMAT=JSON); for each failed init or invocation one
+``[ERROR] <type>: <message>\\nTraceback (most recent call last):\\n<frames>\\n``
+block in a single write. Everything written before a response or error is
+POSTed has been flushed, so the platform can attribute it to its invocation.
+
+Exits 1 after reporting an init error, 1 when the Runtime API goes away, and
+however the handler makes it exit (sys.exit, os._exit): reporting an exit is
+the platform's job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import decimal
+import importlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+Handler = Callable[[Any, Any], Any]
+ErrorBody = dict[str, Any]
+
+API_VERSION = "2018-06-01"
+_NEXT_PATH = "/" + API_VERSION + "/runtime/invocation/next"
+_INIT_ERROR_PATH = "/" + API_VERSION + "/runtime/init/error"
+_ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+_THIS_FILE = os.path.abspath(__file__)
+
+
+class FaultError(Exception):
+    """An error the runtime reports with an AWS ``Runtime.*`` error type."""
+
+    def __init__(self, error_type: str, message: str, stack_trace: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.stack_trace = stack_trace or []
+
+
+class RuntimeApiGone(Exception):
+    """The Runtime API cannot be reached: the environment is being torn down."""
+
+
+# -- HTTP ---------------------------------------------------------------------
+
+
+class RuntimeApiClient:
+    """A minimal HTTP/1.1 keep-alive client for the Runtime API.
+
+    One persistent TCP connection with TCP_NODELAY (without it a request and
+    its response can wait 40 ms on Nagle plus delayed ACK). Each request is one
+    ``sendall``; responses must carry Content-Length (the platform always sends
+    it). A dropped connection is re-opened once per request.
+    """
+
+    _SCRATCH = 65536
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self._address = (host or "127.0.0.1", int(port))
+        self._host_header = ("Host: " + address + "\r\n").encode("latin-1")
+        self._sock: socket.socket | None = None
+        self._buffer = bytearray()
+        self._scratch = bytearray(self._SCRATCH)
+        self._view = memoryview(self._scratch)
+
+    def _connect(self) -> socket.socket:
+        try:
+            sock = socket.create_connection(self._address)
+        except OSError as exc:
+            raise RuntimeApiGone(str(exc)) from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        self._buffer = bytearray()
+        return sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def request(
+        self, method: bytes, path: str, body: bytes = b"", headers: bytes = b""
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send one request; return (status, lower-cased headers, body bytes).
+
+        ``headers`` is raw ``Name: value\\r\\n`` lines, pre-encoded by the caller."""
+        head = b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n" % (
+            method,
+            path.encode("latin-1"),
+            self._host_header,
+            headers,
+            len(body),
+        )
+        message = head + body if body else head
+        for attempt in (0, 1):
+            sock = self._sock if self._sock is not None else self._connect()
+            try:
+                sock.sendall(message)
+                return self._read_response(sock)
+            except (OSError, RuntimeApiGone) as exc:
+                # The platform closed an idle keep-alive connection, or died.
+                # Retry once on a fresh connection; a second failure is final.
+                self.close()
+                if attempt:
+                    raise RuntimeApiGone(str(exc)) from exc
+        raise AssertionError("unreachable")
+
+    def _fill(self, sock: socket.socket) -> None:
+        received = sock.recv_into(self._view)
+        if not received:
+            raise RuntimeApiGone("connection closed by the Runtime API")
+        self._buffer += self._view[:received]
+
+    def _read_response(self, sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+        buffer = self._buffer
+        end = buffer.find(b"\r\n\r\n")
+        while end < 0:
+            self._fill(sock)
+            buffer = self._buffer
+            end = buffer.find(b"\r\n\r\n")
+        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        start = end + 4
+        available = len(buffer) - start
+        if available >= length:
+            body = bytes(buffer[start : start + length])
+            del buffer[: start + length]
+        else:
+            # Large body (an event of up to 6 MB): receive straight into its own buffer.
+            body_buffer = bytearray(length)
+            body_buffer[:available] = buffer[start:]
+            del buffer[:]
+            view = memoryview(body_buffer)
+            filled = available
+            while filled < length:
+                received = sock.recv_into(view[filled:])
+                if not received:
+                    raise RuntimeApiGone("connection closed by the Runtime API")
+                filled += received
+            body = bytes(body_buffer)
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers, body
+
+
+# -- context ------------------------------------------------------------------
+
+
+class CognitoIdentity:
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __init__(self, identity: Mapping[str, Any] | None) -> None:
+        identity = identity or {}
+        self.cognito_identity_id = identity.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = identity.get("cognitoIdentityPoolId")
+
+
+class Client:
+    __slots__ = ("app_package_name", "app_title", "app_version_code", "app_version_name", "installation_id")
+
+    def __init__(self, client: Mapping[str, Any] | None) -> None:
+        client = client or {}
+        self.installation_id = client.get("installation_id")
+        self.app_title = client.get("app_title")
+        self.app_version_name = client.get("app_version_name")
+        self.app_version_code = client.get("app_version_code")
+        self.app_package_name = client.get("app_package_name")
+
+
+class ClientContext:
+    __slots__ = ("client", "custom", "env")
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self.client = Client(context["client"]) if context.get("client") is not None else None
+        self.custom = context.get("custom")
+        self.env = context.get("env")
+
+
+class LambdaContext:
+    """The handler's ``context``, with AWS's attribute names.
+
+    ``memory_limit_in_mb`` is a string, as on AWS (it is read from the
+    environment there too)."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        request_id: str,
+        deadline_ms: int,
+        invoked_arn: str | None,
+        client_context: Mapping[str, Any] | None,
+        identity: Mapping[str, Any] | None,
+    ) -> None:
+        self.aws_request_id = request_id
+        self.invoked_function_arn = invoked_arn
+        self.function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.client_context = ClientContext(client_context) if client_context is not None else None
+        self.identity = CognitoIdentity(identity)
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def log(self, message: object) -> None:
+        _write(str(message))
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},log_group_name={self.log_group_name},"
+            f"log_stream_name={self.log_stream_name},function_name={self.function_name},"
+            f"memory_limit_in_mb={self.memory_limit_in_mb},function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn},client_context={self.client_context},"
+            f"identity={self.identity}])"
+        )
+
+
+def _parse_json_header(value: str | None, what: str) -> Any:
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise FaultError(
+            "Runtime.LambdaContextUnmarshalError", f"Unable to parse {what} JSON: {exc}"
+        ) from exc
+
+
+# -- logging ------------------------------------------------------------------
+
+_request_id: str = ""
+"""The invocation in progress, for log records; empty during init."""
+
+
+def _write(text: str) -> None:
+    stream = sys.stdout
+    stream.write(text)
+    stream.flush()
+
+
+def _flush() -> None:
+    # The platform drains our pipes when it receives a response: everything
+    # written for this invocation must be in the pipe before we POST.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _request_id
+        return True
+
+
+class _StdoutHandler(logging.Handler):
+    """Writes formatted records to the current sys.stdout, one line or block each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+            _write(text if text.endswith("\n") else text + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "requestId": getattr(record, "aws_request_id", ""),
+        }
+        if record.exc_info:
+            etype, value, tb = record.exc_info
+            entry["errorType"] = etype.__name__ if etype is not None else ""
+            entry["errorMessage"] = str(value)
+            entry["stackTrace"] = traceback.format_tb(tb)
+        return json.dumps(entry, default=str, ensure_ascii=False) + "\n"
+
+
+_LOG_LEVELS = {
+    "TRACE": logging.DEBUG,
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARN": logging.WARNING,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "CRITICAL": logging.CRITICAL,
+    "FATAL": logging.CRITICAL,
+}
+
+
+def _setup_logging(environ: Mapping[str, str]) -> None:
+    """Root logger as on AWS: text (or JSON) to stdout with the request id.
+
+    Like AWS, the root level stays Python's default (WARNING) unless
+    AWS_LAMBDA_LOG_LEVEL names a level (TRACE means DEBUG)."""
+    logging.Formatter.converter = time.gmtime
+    handler = _StdoutHandler()
+    if environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+                "%Y-%m-%dT%H:%M:%S",
+            )
+        )
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = _LOG_LEVELS.get(environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper())
+    if level is not None:
+        root.setLevel(level)
+
+
+def _log_error(error: ErrorBody, json_format: bool) -> None:
+    """AWS's log entry for a failed init or invocation, as one write."""
+    if json_format:
+        entry = dict(error)
+        entry["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        entry["level"] = "ERROR"
+        _write(json.dumps(entry, ensure_ascii=False) + "\n")
+        return
+    lines = ["[ERROR] {}: {}".format(error["errorType"], error["errorMessage"])]
+    lines.append("Traceback (most recent call last):")
+    for frame in error["stackTrace"]:
+        lines.extend(frame.splitlines())
+    _write("\n".join(lines) + "\n")
+
+
+# -- errors and results -------------------------------------------------------
+
+
+def _error_body(error_type: str, message: str, request_id: str, stack_trace: list[str] | None) -> ErrorBody:
+    return {
+        "errorMessage": message or "",
+        "errorType": error_type or "",
+        "requestId": request_id,
+        "stackTrace": stack_trace or [],
+    }
+
+
+def _user_frames(tb: TracebackType | None) -> list[str]:
+    """The traceback formatted like AWS: the runtime's own leading frames dropped."""
+    frames = traceback.extract_tb(tb)
+    for index, frame in enumerate(frames):
+        if frame.filename != _THIS_FILE:
+            return traceback.format_list(frames[index:])
+    return traceback.format_list(frames)
+
+
+def _decimal_default(value: object) -> object:
+    # AWS's encoder writes Decimal as a JSON number; without simplejson the
+    # closest we get is int or float.
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _encoder() -> json.JSONEncoder:
+    # Python 3.12+ runtimes on AWS emit UTF-8 instead of \\u escapes.
+    return json.JSONEncoder(ensure_ascii=sys.version_info < (3, 12), default=_decimal_default)
+
+
+# -- init ---------------------------------------------------------------------
+
+
+def _set_sys_path(task_root: str) -> None:
+    # Our own directory was put first because we were run as a script; user
+    # code must not see (or be shadowed by) the runtime's files.
+    here = os.path.dirname(_THIS_FILE)
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    version = "python{}.{}".format(*sys.version_info[:2])
+    extra = [p for p in (f"/opt/python/lib/{version}/site-packages", "/opt/python") if os.path.isdir(p)]
+    sys.path[:0] = [task_root, *extra]
+
+
+def load_handler(handler: str) -> Handler:
+    """Import ``module.function`` (module may be ``pkg/mod`` or ``pkg.mod``).
+
+    Raises FaultError with AWS's error types and messages."""
+    try:
+        module_name, function_name = handler.rsplit(".", 1)
+    except ValueError as exc:
+        raise FaultError("Runtime.MalformedHandlerName", f"Bad handler '{handler}': {exc}") from exc
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise FaultError(
+            "Runtime.BuiltInModuleConflict",
+            f"Cannot use built-in module {module_name} as a handler module",
+        )
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as exc:
+        raise FaultError(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+        ) from exc
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        raise FaultError(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}", trace
+        ) from exc
+    try:
+        handler_function: Handler = getattr(module, function_name)
+    except AttributeError as exc:
+        raise FaultError(
+            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
+        ) from exc
+    return handler_function
+
+
+# -- the loop -----------------------------------------------------------------
+
+
+class Runtime:
+    """Init once, then serve invocations until the platform goes away."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.client = RuntimeApiClient(environ["AWS_LAMBDA_RUNTIME_API"])
+        self.json_logs = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+        self.encode = _encoder().encode
+
+    def init(self) -> Handler:
+        """Import the handler; on failure report the init error and exit 1."""
+        try:
+            return load_handler(self.environ.get("_HANDLER", ""))
+        except FaultError as fault:
+            error = _error_body(fault.error_type, fault.message, "", fault.stack_trace)
+        except Exception as exc:
+            error = _error_body(type(exc).__name__, str(exc), "", _user_frames(exc.__traceback__))
+        _log_error(error, self.json_logs)
+        _flush()
+        header = "{}: {}\r\n".format(_ERROR_TYPE_HEADER, error["errorType"]).encode("latin-1")
+        with contextlib.suppress(RuntimeApiGone):
+            self.client.request(b"POST", _INIT_ERROR_PATH, json.dumps(error).encode(), header)
+        sys.exit(1)
+
+    def serve(self, handler: Handler) -> None:
+        global _request_id
+        environ = self.environ
+        client = self.client
+        while True:
+            status, headers, body = client.request(b"GET", _NEXT_PATH)
+            if status != 200:
+                raise RuntimeApiGone(f"GET next answered {status}")
+            request_id = headers.get("lambda-runtime-aws-request-id", "")
+            _request_id = request_id
+            trace_id = headers.get("lambda-runtime-trace-id")
+            if trace_id:
+                os.environ["_X_AMZN_TRACE_ID"] = trace_id
+            else:
+                os.environ.pop("_X_AMZN_TRACE_ID", None)
+            self.invoke(handler, request_id, headers, body, environ)
+
+    def invoke(
+        self,
+        handler: Handler,
+        request_id: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        environ: Mapping[str, str],
+    ) -> None:
+        base = "/" + API_VERSION + "/runtime/invocation/" + request_id
+        try:
+            context = LambdaContext(
+                environ,
+                request_id,
+                int(headers.get("lambda-runtime-deadline-ms") or 0),
+                headers.get("lambda-runtime-invoked-function-arn"),
+                _parse_json_header(headers.get("lambda-runtime-client-context"), "Client Context"),
+                _parse_json_header(headers.get("lambda-runtime-cognito-identity"), "Cognito Identity"),
+            )
+            content_type = headers.get("content-type", "application/json")
+            if content_type == "application/json" or not content_type:
+                try:
+                    event = json.loads(body)
+                except ValueError as exc:
+                    raise FaultError("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}") from exc
+            else:
+                event = body
+            result = handler(event, context)
+            if isinstance(result, bytes):
+                payload, result_type = result, b"application/unknown"
+            else:
+                try:
+                    payload, result_type = self.encode(result).encode("utf-8"), b"application/json"
+                except Exception as exc:
+                    raise FaultError("Runtime.MarshalError", f"Unable to marshal response: {exc}") from exc
+        except FaultError as fault:
+            error = _error_body(fault.error_type, fault.message, request_id, fault.stack_trace)
+        except Exception as exc:
+            error = _error_body(type(exc).__name__, str(exc), request_id, _user_frames(exc.__traceback__))
+        else:
+            _flush()
+            self.client.request(
+                b"POST", base + "/response", payload, b"Content-Type: " + result_type + b"\r\n"
+            )
+            return
+        _log_error(error, self.json_logs)
+        _flush()
+        self.client.request(
+            b"POST",
+            base + "/error",
+            json.dumps(error).encode("utf-8"),
+            b"Content-Type: application/json\r\n" + _ERROR_TYPE_HEADER.encode() + b": Unhandled\r\n",
+        )
+
+
+def main(environ: Mapping[str, str] | None = None) -> None:
+    """Run the runtime in this process; returns only by exiting."""
+    environ = os.environ if environ is None else environ
+    # Line buffering: print() output reaches the pipe line by line, so the
+    # output of an invocation that times out is not lost with the process.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    task_root = environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    _set_sys_path(task_root)
+    _setup_logging(environ)
+    runtime = Runtime(environ)
+    handler = runtime.init()
+    try:
+        runtime.serve(handler)
+    except RuntimeApiGone as exc:
+        sys.stderr.write(f"lambdalite runtime: the Runtime API went away ({exc})\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

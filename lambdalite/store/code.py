@@ -1,0 +1,361 @@
+"""Content-addressed code packages: the zip a function was created from, and its unpacked tree.
+
+Layout under ``root`` (``DATA/code``)::
+
+    blobs/<sha256>.zip      the package exactly as uploaded; GetFunction's Code.Location serves it
+    unpacked/<sha256>/      the package unpacked once, shared read-only by every environment
+    tmp/                    work in progress; whatever a crash leaves here is garbage
+
+A package is validated and unpacked in one streaming pass, and stored only if
+it is valid. Both the blob and the unpacked tree appear atomically (a rename),
+so a reader never sees half a package and two puts of the same zip, in one
+process or two, are harmless.
+
+Limits and the errors AWS gives for them:
+
+- zipped over 50 MB: ``RequestEntityTooLargeException``. AWS has no separate
+  message for the decoded zip: it only limits the request, whose ZipFile
+  arrives base64-encoded, with "Request must be smaller than 69905067 bytes for
+  the CreateFunction operation" (69905067 = ceil(52428800 * 4 / 3), the base64
+  size of a 50 MB zip). A zip over 50 MB can only have arrived in a request AWS
+  would have refused with that text, so we give the same text, naming the
+  operation the caller passes.
+- unzipped over 250 MB: ``InvalidParameterValueException`` "Unzipped size must
+  be smaller than 262144000 bytes". Real decompressed bytes are counted while
+  streaming, never the sizes the zip's headers claim, so a zip bomb is stopped
+  at the limit without filling the disk.
+- not a zip (or a corrupt, encrypted or oddly compressed one):
+  ``InvalidParameterValueException`` "Could not unzip uploaded file. Please
+  check your file, then try to upload again."
+- an entry that would land outside the package (``..``, an absolute path, or a
+  symlink whose target resolves outside it): AWS unpacks into a throwaway
+  microVM and accepts such entries; lambdalite unpacks on the host, so it
+  refuses them with the unzip message above, naming the entry.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import lzma
+import os
+import re
+import shutil
+import stat
+import struct
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from lambdalite.errors import InvalidParameterValue, RequestTooLarge, StoreError
+
+MAX_ZIPPED_BYTES = 52_428_800
+"""50 MB: the largest zip Lambda takes in a request (AWS quota, "deployment package, zipped")."""
+MAX_UNZIPPED_BYTES = 262_144_000
+"""250 MB: the unzipped size of a function's code and all its layers together (AWS quota)."""
+
+_UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
+_CHUNK = 1 << 16
+_MAX_LINK_TARGET = 4096  # PATH_MAX; a longer "target" is not a symlink any system could follow
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+# What zipfile and its decompressors raise for an archive that is damaged, encrypted or
+# compressed in a way we cannot read. bz2 reports bad data as OSError, so reads of the
+# archive (never of our disk) also treat OSError as "this zip is bad".
+_CORRUPT: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+    OSError,
+)
+# Writing an entry fails with these when the package itself is inconsistent (a file where
+# a directory must be, a name the filesystem refuses); any other OSError is our disk's fault.
+_PACKAGE_ERRNOS = frozenset({errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.ENAMETOOLONG, errno.EINVAL})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCode:
+    sha256_hex: str
+    size: int
+    """Zipped bytes: CodeSize in the API."""
+    unzipped_size: int
+
+
+class CodeStore:
+    """Code packages under ``root``, keyed by the hex sha256 of the zip."""
+
+    def __init__(
+        self, root: Path, max_zipped: int = MAX_ZIPPED_BYTES, max_unzipped: int = MAX_UNZIPPED_BYTES
+    ) -> None:
+        """``max_zipped``/``max_unzipped`` are AWS's limits; tests pass small ones."""
+        self._root = root
+        self._blobs = root / "blobs"
+        self._unpacked = root / "unpacked"
+        self._tmp = root / "tmp"
+        self._max_zipped = max_zipped
+        self._max_unzipped = max_unzipped
+        try:
+            for directory in (self._blobs, self._unpacked, self._tmp):
+                directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the code store at {root}: {exc}") from exc
+
+    def put(
+        self, zip_bytes: bytes, extra_unzipped: int = 0, *, operation: str = "CreateFunction"
+    ) -> StoredCode:
+        """Validate, unpack and store a package; return what was stored.
+
+        ``extra_unzipped`` is the unzipped size of the layers the function also
+        uses: it counts toward the 250 MB. ``operation`` names the API operation
+        in the too-large message. Raises RequestTooLarge or InvalidParameterValue
+        for a package AWS would refuse (and then leaves nothing behind), and
+        StoreError when our own disk fails. Storing the same zip again is cheap
+        and returns the same StoredCode.
+        """
+        if len(zip_bytes) > self._max_zipped:
+            request_limit = -(-4 * self._max_zipped // 3)  # ceil: the base64 size of the largest zip
+            raise RequestTooLarge(
+                f"Request must be smaller than {request_limit} bytes for the {operation} operation"
+            )
+        budget = self._max_unzipped - extra_unzipped
+        sha = hashlib.sha256(zip_bytes).hexdigest()
+        try:
+            if self.zip_path(sha).is_file() and (self._unpacked / sha).is_dir():
+                # Stored before, so it was validated and its header sizes are proven true
+                # (zipfile checks every entry's length and CRC as it reads).
+                unzipped = _declared_size(zip_bytes)
+                if unzipped > budget:
+                    raise InvalidParameterValue(self._too_big())
+                return StoredCode(sha, len(zip_bytes), unzipped)
+            work = Path(tempfile.mkdtemp(prefix="unpack-", dir=self._tmp))
+            try:
+                unzipped = _unpack(zip_bytes, work, budget, self._too_big())
+                self._write_blob(sha, zip_bytes)
+                _publish(work, self._unpacked / sha)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)  # already renamed away on success
+        except OSError as exc:
+            raise StoreError(f"cannot store code package {sha}: {exc}") from exc
+        return StoredCode(sha, len(zip_bytes), unzipped)
+
+    def zip_path(self, sha256_hex: str) -> Path:
+        """The stored zip (GetFunction's Code.Location serves it). Not checked to exist."""
+        return self._blobs / f"{_checked(sha256_hex)}.zip"
+
+    def task_root(self, sha256_hex: str) -> Path:
+        """The unpacked package (LAMBDA_TASK_ROOT), unpacked again from the blob if the
+        directory has gone. StoreError if the package was never stored."""
+        dest = self._unpacked / _checked(sha256_hex)
+        if dest.is_dir():
+            return dest
+        try:
+            zip_bytes = self.zip_path(sha256_hex).read_bytes()
+            work = Path(tempfile.mkdtemp(prefix="unpack-", dir=self._tmp))
+            try:
+                _unpack(zip_bytes, work, self._max_unzipped, self._too_big())
+                _publish(work, dest)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        except FileNotFoundError as exc:
+            raise StoreError(f"code package {sha256_hex} is not in the store") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot unpack code package {sha256_hex}: {exc}") from exc
+        return dest
+
+    def _too_big(self) -> str:
+        return f"Unzipped size must be smaller than {self._max_unzipped} bytes"
+
+    def _write_blob(self, sha: str, zip_bytes: bytes) -> None:
+        """Write the zip under its final name atomically: a reader sees all of it or none."""
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{sha}.", dir=self._blobs)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(zip_bytes)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp_name, 0o644)
+            os.replace(tmp_name, self.zip_path(sha))
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+
+def _checked(sha256_hex: str) -> str:
+    # The hash becomes a path: anything but 64 hex digits is a caller's bug, never a path to follow.
+    if not _SHA256_HEX.fullmatch(sha256_hex):
+        raise ValueError(f"not a sha256 hex digest: {sha256_hex!r}")
+    return sha256_hex
+
+
+def _publish(work: Path, dest: Path) -> None:
+    """Rename the finished tree into place; if another put got there first, theirs stands."""
+    os.chmod(work, 0o755)  # mkdtemp made it 0700; environments may run as another uid
+    try:
+        os.rename(work, dest)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) and dest.is_dir():
+            return
+        raise
+
+
+def _declared_size(zip_bytes: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+        return sum(info.file_size for info in archive.infolist())
+
+
+def _unpack(zip_bytes: bytes, dest: Path, budget: int, too_big: str) -> int:
+    """Unpack into the empty directory ``dest``; return the real unzipped byte count.
+
+    Raises InvalidParameterValue for a bad package: ``too_big`` once more than
+    ``budget`` bytes have come out. Regular files and directories are written
+    first and symlinks last, so no entry is ever written through a symlink.
+    OSError from our own disk passes through for the caller to translate.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(zip_bytes))
+    except _CORRUPT as exc:
+        raise InvalidParameterValue(_UNZIP_FAILED) from exc
+    with archive:
+        infos = archive.infolist()
+        # Cheap early refusal of an honest but oversized package; a lying header is caught below.
+        if sum(info.file_size for info in infos) > budget:
+            raise InvalidParameterValue(too_big)
+        total = 0
+        links: list[tuple[PurePosixPath, str]] = []
+        for info in infos:
+            rel = _entry_path(info.filename)
+            if rel is None:
+                continue
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raw_target = _read_link_target(archive, info)
+                total += len(raw_target)
+                if total > budget:
+                    raise InvalidParameterValue(too_big)
+                links.append((rel, raw_target.decode("utf-8", "surrogateescape")))
+            elif info.is_dir():
+                with _package_errors():
+                    _makedirs(dest, rel.parts)
+            else:
+                total = _extract_file(archive, info, dest.joinpath(*rel.parts), mode, total, budget, too_big)
+        for rel, link_target in links:
+            _make_link(dest, rel, link_target)
+        # Checked again once all links exist: a link made later can change where an earlier one leads.
+        root = os.path.realpath(dest)
+        for rel, _ in links:
+            if os.path.commonpath([root, os.path.realpath(dest.joinpath(*rel.parts))]) != root:
+                raise InvalidParameterValue(_outside(str(rel)))
+        return total
+
+
+def _entry_path(name: str) -> PurePosixPath | None:
+    """The entry's path inside the package, or None for the package root itself."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or "\x00" in name:
+        raise InvalidParameterValue(_outside(name))
+    parts = [part for part in path.parts if part != "."]
+    return PurePosixPath(*parts) if parts else None
+
+
+def _outside(name: str) -> str:
+    return (
+        f"Could not unzip uploaded file. The entry '{name}' points outside the deployment package. "
+        "Please check your file, then try to upload again."
+    )
+
+
+@contextmanager
+def _package_errors() -> Iterator[None]:
+    """Turn a write refused because of the package's own shape into the unzip error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _PACKAGE_ERRNOS:
+            raise InvalidParameterValue(_UNZIP_FAILED) from exc
+        raise
+
+
+def _read_link_target(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    try:
+        with archive.open(info) as src:
+            data = src.read(_MAX_LINK_TARGET + 1)
+    except _CORRUPT as exc:
+        raise InvalidParameterValue(_UNZIP_FAILED) from exc
+    if not data or len(data) > _MAX_LINK_TARGET or b"\x00" in data:
+        raise InvalidParameterValue(_UNZIP_FAILED)
+    return data
+
+
+def _extract_file(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    path: Path,
+    mode: int,
+    total: int,
+    budget: int,
+    too_big: str,
+) -> int:
+    """Stream one file out, counting the bytes that really come out; return the new total."""
+    # Only the exec bits are kept from the zip: a custom runtime's bootstrap must stay
+    # executable, and nothing in a package needs to be writable or private.
+    perms = 0o755 if mode & 0o111 else 0o644
+    with _package_errors():
+        _makedirs(path.parent, ())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, perms)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), perms)  # exact bits, whatever the umask
+        try:
+            src = archive.open(info)
+        except _CORRUPT as exc:
+            raise InvalidParameterValue(_UNZIP_FAILED) from exc
+        with src:
+            while True:
+                try:
+                    chunk = src.read(_CHUNK)
+                except _CORRUPT as exc:
+                    raise InvalidParameterValue(_UNZIP_FAILED) from exc
+                if not chunk:
+                    return total
+                total += len(chunk)
+                if total > budget:
+                    raise InvalidParameterValue(too_big)
+                out.write(chunk)
+
+
+def _makedirs(base: Path, parts: tuple[str, ...]) -> None:
+    """Create ``base`` (under the package root) and ``parts`` below it, each missing directory
+    0755 whatever the umask. No symlinks exist yet while this runs, so nothing redirects it."""
+    if not base.is_dir():
+        _makedirs(base.parent, (base.name,))
+    current = base
+    for part in parts:
+        current = current / part
+        try:
+            os.mkdir(current, 0o755)
+        except FileExistsError:
+            if current.is_dir() and not current.is_symlink():
+                continue
+            raise
+        os.chmod(current, 0o755)
+
+
+def _make_link(dest: Path, rel: PurePosixPath, target: str) -> None:
+    # Refused outright: an absolute target, or one that climbs above the package root.
+    parent = PurePosixPath(*rel.parts[:-1]) if len(rel.parts) > 1 else PurePosixPath()
+    lexical = PurePosixPath(os.path.normpath(parent / target))
+    if target.startswith("/") or lexical.parts[:1] == ("..",):
+        raise InvalidParameterValue(_outside(str(rel)))
+    path = dest.joinpath(*rel.parts)
+    with _package_errors():
+        _makedirs(path.parent, ())
+        os.symlink(target, path)

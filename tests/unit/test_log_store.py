@@ -1,0 +1,199 @@
+"""LogStore: function logs on disk, written on the invoke hot path, read by the Logs API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lambdalite.observe.logs import (
+    FilterPattern,
+    LogGroupNotFound,
+    LogStore,
+    LogStreamNotFound,
+    decode_name,
+    encode_name,
+)
+
+GROUP = "/aws/lambda/hello"
+STREAM_A = "2024/01/31/[$LATEST]" + "a" * 32
+STREAM_B = "2024/01/31/[$LATEST]" + "b" * 32
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LogStore]:
+    logs = LogStore(tmp_path / "logs")
+    yield logs
+    logs.close()
+
+
+def messages(store: LogStore, group: str = GROUP, **kwargs: object) -> list[str]:
+    return [item.event.message for item in store.events(group, **kwargs).events]  # type: ignore[arg-type]
+
+
+def test_events_come_back_in_time_order_across_streams(store: LogStore) -> None:
+    store.append(GROUP, STREAM_A, [(1000, "a1"), (3000, "a3")])
+    store.append(GROUP, STREAM_B, [(2000, "b2"), (4000, "b4")])
+    page = store.events(GROUP)
+    assert [(i.stream, i.event.message) for i in page.events] == [
+        (STREAM_A, "a1"),
+        (STREAM_B, "b2"),
+        (STREAM_A, "a3"),
+        (STREAM_B, "b4"),
+    ]
+    assert page.next is None
+    assert all(i.event.ingestion_ms > 1_600_000_000_000 for i in page.events)
+
+
+def test_a_message_with_newlines_stays_one_event(store: LogStore) -> None:
+    traceback = 'Traceback (most recent call last):\n  File "app.py", line 3\nValueError: boom\n'
+    store.append(GROUP, STREAM_A, [(1, traceback), (2, "after")])
+    assert messages(store) == [traceback, "after"]
+    assert [e.message for e in store.stream_events(GROUP, STREAM_A)] == [traceback, "after"]
+
+
+def test_names_map_to_one_path_component_inside_root(store: LogStore, tmp_path: Path) -> None:
+    store.append(GROUP, STREAM_A, [(1, "x")])
+    store.append("../../escape", "../../../etc/passwd", [(1, "y")])
+    store.flush()
+    files = sorted(p.relative_to(tmp_path / "logs") for p in (tmp_path / "logs").rglob("*") if p.is_file())
+    assert all(len(f.parts) == 2 for f in files)
+    assert not (tmp_path / "etc").exists()
+    assert [g.name for g in store.groups()] == ["../../escape", GROUP]
+    assert decode_name(encode_name(STREAM_A)) == STREAM_A
+    assert "/" not in encode_name("..") and encode_name("..") != ".."
+
+
+def test_names_too_long_for_a_file_name_still_work(store: LogStore) -> None:
+    group, stream = "/g/" + "x" * 500, "s" + "é" * 300
+    store.append(group, stream, [(5, "long")])
+    assert [g.name for g in store.groups()] == [group]
+    assert [s.name for s in store.streams(group)] == [stream]
+    assert messages(store, group) == ["long"]
+
+
+def test_append_buffers_until_flush(store: LogStore, tmp_path: Path) -> None:
+    store.append(GROUP, STREAM_A, [(1, "buffered")])
+    (path,) = (tmp_path / "logs").rglob("*.log")
+    assert path.stat().st_size == 0  # no write per call on the hot path
+    store.flush()
+    assert path.stat().st_size > 0
+
+
+def test_open_handles_are_bounded_and_evicted_streams_reopen(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "logs", max_open=2)
+    for round_ in range(2):
+        for n in range(5):
+            store.append(GROUP, f"s{n}", [(round_ * 10 + n, f"{round_}-{n}")])
+            assert len(store._handles) <= 2
+    assert len(messages(store)) == 10
+    store.close()
+
+
+def test_restart_keeps_groups_streams_and_statistics(tmp_path: Path) -> None:
+    first = LogStore(tmp_path / "logs")
+    first.append(GROUP, STREAM_A, [(1000, "before"), (2000, "restart")])
+    first.close()
+    second = LogStore(tmp_path / "logs")
+    (info,) = second.streams(GROUP)
+    assert (info.first_event_ms, info.last_event_ms) == (1000, 2000)
+    second.append(GROUP, STREAM_A, [(3000, "after")])
+    (info,) = second.streams(GROUP)
+    assert info.last_event_ms == 3000
+    assert messages(second) == ["before", "restart", "after"]
+    second.close()
+
+
+def test_a_torn_last_line_is_skipped_and_fenced_off(tmp_path: Path) -> None:
+    first = LogStore(tmp_path / "logs")
+    first.append(GROUP, STREAM_A, [(1, "whole")])
+    first.close()
+    (path,) = (tmp_path / "logs").rglob("*.log")
+    with open(path, "ab") as file:
+        file.write(b'[2,2,"torn')  # a crash in the middle of a write
+    second = LogStore(tmp_path / "logs")
+    assert messages(second) == ["whole"]
+    second.append(GROUP, STREAM_A, [(3, "next")])
+    assert messages(second) == ["whole", "next"]
+    second.close()
+
+
+def test_streams_order_and_prefix(store: LogStore) -> None:
+    store.append(GROUP, "b", [(100, "x")])
+    store.append(GROUP, "a", [(300, "x")])
+    store.append(GROUP, "c", [(200, "x")])
+    assert [s.name for s in store.streams(GROUP)] == ["a", "b", "c"]
+    assert [s.name for s in store.streams(GROUP, descending=True)] == ["c", "b", "a"]
+    by_time = store.streams(GROUP, order_by="LastEventTime", descending=True)
+    assert [s.name for s in by_time] == ["a", "c", "b"]
+    assert [s.name for s in store.streams(GROUP, prefix="b")] == ["b"]
+
+
+def test_missing_group_and_stream_raise_with_awss_words(store: LogStore) -> None:
+    with pytest.raises(LogGroupNotFound) as group_err:
+        store.streams("/aws/lambda/nope")
+    assert str(group_err.value) == "The specified log group does not exist."
+    assert isinstance(group_err.value, KeyError)
+    store.append(GROUP, STREAM_A, [(1, "x")])
+    with pytest.raises(LogStreamNotFound) as stream_err:
+        store.stream_events(GROUP, "nope")
+    assert str(stream_err.value) == "The specified log stream does not exist."
+
+
+def test_events_filter_by_time_stream_and_pattern(store: LogStore) -> None:
+    store.append(GROUP, STREAM_A, [(1000, "START RequestId: 1"), (2000, "ERROR boom"), (3000, "END")])
+    store.append(GROUP, STREAM_B, [(1500, "ERROR other"), (2500, "fine")])
+    assert messages(store, start_ms=1500, end_ms=3000) == ["ERROR other", "ERROR boom", "fine"]
+    assert messages(store, pattern="ERROR") == ["ERROR other", "ERROR boom"]
+    assert messages(store, streams=[STREAM_B]) == ["ERROR other", "fine"]
+    assert messages(store, stream_prefix="2024/01/31/[$LATEST]a") == [
+        "START RequestId: 1",
+        "ERROR boom",
+        "END",
+    ]
+
+
+def test_paging_with_a_cursor_loses_and_repeats_nothing(store: LogStore) -> None:
+    # Same timestamps in two streams: the cursor must still be exact.
+    store.append(GROUP, STREAM_A, [(t // 2, f"a{t}") for t in range(10)])
+    store.append(GROUP, STREAM_B, [(t // 2, f"b{t}") for t in range(10)])
+    seen, after = [], None
+    while True:
+        page = store.events(GROUP, limit=3, after=after)
+        seen += [i.event.message for i in page.events]
+        if page.next is None:
+            break
+        after = page.next
+    assert sorted(seen) == sorted(messages(store)) and len(seen) == 20
+
+
+def test_close_refuses_further_appends(store: LogStore) -> None:
+    store.close()
+    with pytest.raises(ValueError):
+        store.append(GROUP, STREAM_A, [(1, "late")])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message", "matches"),
+    [
+        ("", "anything", True),
+        ("ERROR", "an ERROR here", True),
+        ("ERROR", "an error here", False),  # case-sensitive, as CloudWatch
+        ("ERROR timeout", "ERROR: timeout", True),
+        ("ERROR timeout", "ERROR only", False),
+        ('"Task timed out"', "2024 Task timed out after 3.00 seconds", True),
+        ('"Task timed out"', "Task was timed out", False),
+        ("?ERROR ?WARN", "WARN low disk", True),
+        ("?ERROR ?WARN", "INFO fine", False),
+        ("ERROR -retry", "ERROR will retry", False),
+        ('-"health check" GET', "GET /items", True),
+    ],
+)
+def test_filter_patterns(pattern: str, message: str, matches: bool) -> None:
+    assert FilterPattern(pattern).matches(message) is matches
+
+
+def test_json_filter_patterns_are_refused_not_misread() -> None:
+    with pytest.raises(ValueError):
+        FilterPattern('{ $.level = "error" }')

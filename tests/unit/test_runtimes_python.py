@@ -1,0 +1,252 @@
+"""The Python bootstrap against a fake Runtime API, on the oldest and a newer interpreter."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lambdalite.runtimes.lookup import PYTHON_BOOTSTRAP, python_interpreters
+from tests.unit.fake_runtime_api import Run, run_bootstrap
+
+VERSIONS = [(3, 9), (3, 12)]
+
+
+@pytest.fixture(params=VERSIONS, ids=lambda v: f"py{v[0]}.{v[1]}")
+def interpreter(request: pytest.FixtureRequest) -> str:
+    found = python_interpreters().get(request.param)
+    if found is None:
+        pytest.skip(f"python{request.param[0]}.{request.param[1]} is not installed")
+    return str(found)
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text))
+    return root
+
+
+def run(interpreter: str, root: Path, handler: str, events: list[object] | None = None, **kw: object) -> Run:
+    result, _ = run_bootstrap([interpreter, str(PYTHON_BOOTSTRAP)], root, handler, events, **kw)  # type: ignore[arg-type]
+    return result
+
+
+def answers(result: Run) -> list[object]:
+    return [p.json() for p in result.api.posted.values()]
+
+
+APP = """
+import logging, os
+calls = []
+logger = logging.getLogger()
+
+def handler(event, context):
+    calls.append(event)
+    print("printed", event)
+    logger.warning("warned %s", len(calls))
+    return {
+        "event": event,
+        "calls": len(calls),
+        "request_id": context.aws_request_id,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "arn": context.invoked_function_arn,
+        "memory": context.memory_limit_in_mb,
+        "log_group": context.log_group_name,
+        "log_stream": context.log_stream_name,
+        "remaining_positive": context.get_remaining_time_in_millis() > 0,
+        "identity": [context.identity.cognito_identity_id, context.identity.cognito_identity_pool_id],
+        "client_context": None if context.client_context is None else {
+            "custom": context.client_context.custom,
+            "env": context.client_context.env,
+            "installation_id": context.client_context.client.installation_id,
+        },
+        "trace": os.environ.get("_X_AMZN_TRACE_ID"),
+        "cwd": os.getcwd(),
+    }
+"""
+
+
+def test_handler_result_context_and_state_that_persists(interpreter: str, tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": APP})
+    headers = [
+        {
+            "Lambda-Runtime-Trace-Id": "Root=1-abc",
+            "Lambda-Runtime-Client-Context": json.dumps(
+                {"client": {"installation_id": "i1"}, "custom": {"k": "v"}, "env": {"e": "1"}}
+            ),
+            "Lambda-Runtime-Cognito-Identity": json.dumps(
+                {"cognitoIdentityId": "id1", "cognitoIdentityPoolId": "pool1"}
+            ),
+        },
+        {},
+    ]
+    result, ids = run_bootstrap(
+        [interpreter, str(PYTHON_BOOTSTRAP)],
+        tmp_path,
+        "app.handler",
+        [{"n": 1}, {"n": 2}],
+        event_headers=headers,
+    )
+    first, second = (result.api.posted[i] for i in ids)
+    assert first.kind == second.kind == "response"
+    body = first.json()
+    assert body == {
+        "event": {"n": 1},
+        "calls": 1,
+        "request_id": ids[0],
+        "function_name": "fn",
+        "function_version": "$LATEST",
+        "arn": "arn:aws:lambda:us-east-1:000000000000:function:fn",
+        "memory": "128",
+        "log_group": "/aws/lambda/fn",
+        "log_stream": "2024/01/01/[$LATEST]abc",
+        "remaining_positive": True,
+        "identity": ["id1", "pool1"],
+        "client_context": {"custom": {"k": "v"}, "env": {"e": "1"}, "installation_id": "i1"},
+        "trace": "Root=1-abc",
+        "cwd": str(tmp_path),
+    }
+    assert second.json()["calls"] == 2  # the module (and its state) was imported once
+    assert second.json()["trace"] is None
+    assert second.json()["client_context"] is None
+    assert first.headers["content-type"] == "application/json"
+    lines = result.stdout.splitlines()
+    assert "printed {'n': 1}" in lines
+    pattern = r"\[WARNING\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t" + re.escape(ids[1]) + r"\twarned 2"
+    assert any(re.fullmatch(pattern, line) for line in lines), lines
+
+
+def test_log_level_comes_from_aws_lambda_log_level(interpreter: str, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"app.py": "import logging\ndef h(e, c):\n    logging.info('quiet')\n    logging.debug('dbg')\n"},
+    )
+    default = run(interpreter, tmp_path, "app.h", [{}])
+    assert "quiet" not in default.stdout  # the root logger stays at WARNING, as on AWS
+    debug = run(interpreter, tmp_path, "app.h", [{}], env={"AWS_LAMBDA_LOG_LEVEL": "TRACE"})
+    assert "[INFO]" in debug.stdout and "[DEBUG]" in debug.stdout
+
+
+def test_handler_in_a_package_path(interpreter: str, tmp_path: Path) -> None:
+    write(tmp_path, {"pkg/__init__.py": "", "pkg/mod.py": "def fn(e, c):\n    return e['x'] * 2\n"})
+    assert answers(run(interpreter, tmp_path, "pkg/mod.fn", [{"x": 21}])) == [42]
+    assert answers(run(interpreter, tmp_path, "pkg.mod.fn", [{"x": 2}])) == [4]
+
+
+def test_handler_exception_is_reported_like_aws(interpreter: str, tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": 'def handler(event, context):\n    raise ValueError("boom")\n'})
+    result, (request_id,) = run_bootstrap([interpreter, str(PYTHON_BOOTSTRAP)], tmp_path, "app.handler", [{}])
+    posted = result.api.posted[request_id]
+    assert posted.kind == "error"
+    assert posted.headers["lambda-runtime-function-error-type"] == "Unhandled"
+    frame = f'  File "{tmp_path}/app.py", line 2, in handler\n    raise ValueError("boom")\n'
+    assert posted.json() == {
+        "errorMessage": "boom",
+        "errorType": "ValueError",
+        "requestId": request_id,
+        "stackTrace": [frame],
+    }
+    assert (
+        "[ERROR] ValueError: boom\nTraceback (most recent call last):\n"
+        f'  File "{tmp_path}/app.py", line 2, in handler\n    raise ValueError("boom")\n'
+    ) in result.stdout
+
+
+def test_unserializable_result_is_a_marshal_error(interpreter: str, tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": "def handler(event, context):\n    return {1, 2}\n"})
+    result, (request_id,) = run_bootstrap([interpreter, str(PYTHON_BOOTSTRAP)], tmp_path, "app.handler", [{}])
+    body = result.api.posted[request_id].json()
+    assert body["errorType"] == "Runtime.MarshalError"
+    assert body["errorMessage"] == "Unable to marshal response: Object of type set is not JSON serializable"
+
+
+def test_bytes_and_decimal_results(interpreter: str, tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": "import decimal\ndef d(e, c):\n    return {'a': decimal.Decimal('1.5')}\n"})
+    assert answers(run(interpreter, tmp_path, "app.d", [{}])) == [{"a": 1.5}]
+
+
+@pytest.mark.parametrize(
+    ("files", "handler", "error_type", "message"),
+    [
+        (
+            {},
+            "app.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app': No module named 'app'",
+        ),
+        (
+            {"app.py": "x = 1\n"},
+            "app.nope",
+            "Runtime.HandlerNotFound",
+            "Handler 'nope' missing on module 'app'",
+        ),
+        (
+            {"app.py": "x = 1\n\nx = = 2\n"},
+            "app.handler",
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module 'app': invalid syntax (app.py, line 3)",
+        ),
+        (
+            {},
+            "x",
+            "Runtime.MalformedHandlerName",
+            "Bad handler 'x': not enough values to unpack (expected 2, got 1)",
+        ),
+        (
+            {},
+            "sys.handler",
+            "Runtime.BuiltInModuleConflict",
+            "Cannot use built-in module sys as a handler module",
+        ),
+    ],
+)
+def test_init_errors_have_awss_types_and_messages(
+    interpreter: str, tmp_path: Path, files: dict[str, str], handler: str, error_type: str, message: str
+) -> None:
+    write(tmp_path, files)
+    result = run(interpreter, tmp_path, handler, [{}])
+    assert result.api.init_error is not None
+    assert result.api.init_error.headers["lambda-runtime-function-error-type"] == error_type
+    body = result.api.init_error.json()
+    assert (body["errorType"], body["errorMessage"], body["requestId"]) == (error_type, message, "")
+    assert result.stdout.startswith(f"[ERROR] {error_type}: {message}\nTraceback (most recent call last):\n")
+    assert result.returncode == 1
+    assert not result.api.posted
+
+
+def test_an_exception_at_import_is_an_init_error_with_its_own_type(interpreter: str, tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": "raise RuntimeError('no config')\n"})
+    result = run(interpreter, tmp_path, "app.handler", [{}])
+    assert result.api.init_error is not None
+    body = result.api.init_error.json()
+    assert (body["errorType"], body["errorMessage"]) == ("RuntimeError", "no config")
+    assert any("app.py" in frame for frame in body["stackTrace"])
+
+
+def test_sys_exit_in_a_handler_ends_the_process(interpreter: str, tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": "import sys\ndef handler(e, c):\n    print('bye')\n    sys.exit(3)\n"})
+    result = run(interpreter, tmp_path, "app.handler", [{}])
+    assert result.returncode == 3
+    assert not result.api.posted
+    assert "bye" in result.stdout
+
+
+def test_invalid_json_event_is_an_unmarshal_error(interpreter: str, tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": "def handler(e, c):\n    return e\n"})
+    result = run(interpreter, tmp_path, "app.handler", [b"{not json"])
+    (body,) = answers(result)
+    assert isinstance(body, dict)
+    assert body["errorType"] == "Runtime.UnmarshalError"
+    assert body["errorMessage"].startswith("Unable to unmarshal input: ")
+
+
+def test_large_event_and_result_round_trip(interpreter: str, tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": "def handler(e, c):\n    return e\n"})
+    big = {"blob": "x" * 3_000_000}
+    assert answers(run(interpreter, tmp_path, "app.handler", [big, {"small": 1}])) == [big, {"small": 1}]
