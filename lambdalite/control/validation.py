@@ -290,7 +290,7 @@ def _checked_request(
     constraints checked. ``extra`` adds checks for a member once the model's pass."""
     if not isinstance(body, Mapping):
         raise InvalidRequestContent(
-            _NOT_JSON + f"the request body must be a JSON object, not {_json_type(body)}"
+            _NOT_JSON + f"the request body must be a JSON object, not {_a(_json_type(body))}"
         )
     request_shape = model.input_shape(operation)
     body_members = request_shape.body_members()

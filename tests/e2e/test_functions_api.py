@@ -109,7 +109,7 @@ def test_update_configuration_changes_revision_and_waiter_works(lam: Any) -> Non
         MemorySize=512,
         Timeout=10,
         Description="changed",
-        Environment={"Variables": {"A": "1"}},
+        Environment={"Variables": {"AB": "1"}},
         EphemeralStorage={"Size": 1024},
         Handler="app.handler",
         Runtime="python3.12",
@@ -119,7 +119,7 @@ def test_update_configuration_changes_revision_and_waiter_works(lam: Any) -> Non
     assert updated["RevisionId"] != created["RevisionId"]
     config = lam.get_function_configuration(FunctionName="upd-fn")
     assert (config["MemorySize"], config["Timeout"], config["Description"]) == (512, 10, "changed")
-    assert config["Environment"] == {"Variables": {"A": "1"}}
+    assert config["Environment"] == {"Variables": {"AB": "1"}}
     assert config["EphemeralStorage"] == {"Size": 1024}
     assert config["Runtime"] == "python3.12"
     assert config["CodeSha256"] == created["CodeSha256"]

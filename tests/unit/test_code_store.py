@@ -51,7 +51,9 @@ def store(tmp_path: Path) -> CodeStore:
 
 def test_put_unpacks_and_keeps_the_zip(store: CodeStore, tmp_path: Path) -> None:
     stored = store.put(HELLO)
-    assert stored == StoredCode(stored.sha256_hex, len(HELLO), len("def handler(event, context):\n    return 1\n"))
+    assert stored == StoredCode(
+        stored.sha256_hex, len(HELLO), len("def handler(event, context):\n    return 1\n")
+    )
     assert store.zip_path(stored.sha256_hex).read_bytes() == HELLO
     root = store.task_root(stored.sha256_hex)
     assert root == tmp_path / "code" / "unpacked" / stored.sha256_hex
@@ -219,7 +221,9 @@ def test_an_entry_under_a_file_is_refused_as_unzippable(store: CodeStore, tmp_pa
     assert leftovers(tmp_path / "code") == []
 
 
-def test_a_link_over_a_directory_is_refused_rather_than_written_through(store: CodeStore, tmp_path: Path) -> None:
+def test_a_link_over_a_directory_is_refused_rather_than_written_through(
+    store: CodeStore, tmp_path: Path
+) -> None:
     package = make_zip(symlink("lib", "other"), ("lib/x.py", "x", stat.S_IFREG | 0o644))
     with pytest.raises(InvalidParameterValue) as err:
         store.put(package)

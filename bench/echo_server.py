@@ -1,0 +1,80 @@
+"""The baseline: a bare echo server on lambdalite's HTTP stack.
+
+A raw ASGI app (no framework) served by uvicorn with uvloop and httptools, the
+access log off and the same keep-alive and backlog settings as ``lambdalite
+serve``. It answers every request with the request body (``{}`` in the
+benchmark) as JSON, so the gap between it and lambdalite is what lambdalite's
+own code costs per invoke.
+
+    .venv/bin/python bench/echo_server.py --port 9100
+
+It prints ``echo listening on http://HOST:PORT`` once the socket accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+import uvloop
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+READY_LINE = "echo listening on"
+JSON_HEADER = (b"content-type", b"application/json")
+
+
+async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    headers = [JSON_HEADER, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def serve(host: str, port: int) -> None:
+    config = uvicorn.Config(
+        echo_app,
+        host=host,
+        port=port,
+        loop="none",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=75,
+        backlog=4096,
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        print(f"{READY_LINE} http://{host}:{port}", flush=True)
+    await serving
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(serve(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()
