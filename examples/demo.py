@@ -66,19 +66,21 @@ def _lambdalite(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 def _instructions() -> str:
     payload = '{"name":"you"}'
+    # The CLI's default endpoint is port 9001; say how to point it elsewhere.
+    export = "" if PORT == 9001 else f"  export LAMBDALITE_ENDPOINT={ENDPOINT}\n"
     return f"""
 lambdalite is running at {ENDPOINT} with the function `hello` ({RUNTIME}).
 
-  lambdalite invoke hello --payload '{payload}' --tail
-  lambdalite logs hello --follow
+{export}  .venv/bin/lambdalite invoke hello --payload '{payload}' --tail
+  .venv/bin/lambdalite logs hello --follow
 
   curl -s {ENDPOINT}/2015-03-31/functions/hello/invocations -d '{payload}'
 
-  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \\
-    aws lambda invoke --endpoint-url {ENDPOINT} --function-name hello \\
-    --cli-binary-format raw-in-base64-out --payload '{payload}' /dev/stdout
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+  aws lambda invoke --endpoint-url {ENDPOINT} --function-name hello \\
+    --cli-binary-format raw-in-base64-out --payload '{payload}' out.json && cat out.json
+  (AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)
 
-(`lambdalite` is .venv/bin/lambdalite; the CLI commands use LAMBDALITE_ENDPOINT if the port differs.)
 Press Ctrl-C to stop.
 """
 

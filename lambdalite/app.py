@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +114,7 @@ async def run(settings: Settings) -> None:
         timeout_keep_alive=75,
         backlog=4096,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     startup = asyncio.ensure_future(_announce_when_started(server, settings, services.sandbox.level))
     try:
         await server.serve()
@@ -121,6 +123,23 @@ async def run(settings: Settings) -> None:
         flusher.cancel()
         await services.close()
         print("lambdalite stopped", flush=True)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a caught SIGINT/SIGTERM once it has shut down, which
+    would kill the process before the pool stops its environments. We take the
+    signals ourselves: the first starts a graceful stop, a second forces it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def _announce_when_started(server: uvicorn.Server, settings: Settings, isolation: str) -> None:

@@ -84,9 +84,11 @@ class LambdaApi:
         self._arn_prefix = settings.arn_prefix()
 
     # -- naming -------------------------------------------------------------
-    def _resolve(self, request: ApiRequest) -> tuple[str, str | None]:
+    def _resolve(self, request: ApiRequest, shape: str = "NamespacedFunctionName") -> tuple[str, str | None]:
+        """(name, qualifier) from the path; ``shape`` is the operation's
+        FunctionName shape in the service model."""
         raw = request.path_name or ""
-        validation.validate_function_name(raw)
+        validation.validate_function_name(raw, shape)
         ref = parse_function_ref(raw)
         check_region_and_account(ref, self._settings.region, self._settings.account_id, self._arn_prefix)
         qualifier = check_qualifier(ref, request.query_value("Qualifier"), self._arn_prefix)
@@ -131,14 +133,14 @@ class LambdaApi:
         return json_response(200, body)
 
     async def update_function_code(self, request: ApiRequest) -> Response:
-        name, _ = self._resolve(request)
+        name, _ = self._resolve(request, "FunctionName")
         parsed = validation.parse_update_function_code(request.json())
         self._registry.get(name)
-        stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes)
+        stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes, operation="UpdateFunctionCode")
         return json_response(200, self._config(self._registry.update_code(name, stored, parsed.revision_id)))
 
     async def update_function_configuration(self, request: ApiRequest) -> Response:
-        name, _ = self._resolve(request)
+        name, _ = self._resolve(request, "FunctionName")
         parsed = validation.parse_update_function_configuration(request.json())
         config = self._registry.update_configuration(name, parsed.settings, parsed.revision_id)
         return json_response(200, self._config(config))

@@ -34,7 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -256,6 +256,8 @@ def validate_list_functions(max_items: str | None, marker: str | None) -> tuple[
 
 # --- gate 1 and 2: JSON types and model constraints -------------------------------------------------
 
+_ExtraCheck = Callable[["_Violations", Any, str], None]
+
 
 class _Violations:
     """Model-constraint violations, raised together as one ValidationException in AWS's words."""
@@ -284,10 +286,10 @@ class _Violations:
 
 
 def _checked_request(
-    body: Mapping[str, Any], operation: str, extra: Mapping[str, Any] | None = None
+    body: Mapping[str, Any], operation: str, extra: Mapping[str, _ExtraCheck] | None = None
 ) -> dict[str, Any]:
     """The body's members that travel in JSON for ``operation``, nulls dropped, types and model
-    constraints checked. ``extra`` adds checks for a member once the model's pass."""
+    constraints checked. ``extra`` adds a check for a member that passed the model's."""
     if not isinstance(body, Mapping):
         raise InvalidRequestContent(
             _NOT_JSON + f"the request body must be a JSON object, not {_a(_json_type(body))}"

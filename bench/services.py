@@ -1,0 +1,124 @@
+"""Servers the benchmark starts, and how it makes sure they all stop.
+
+Each server runs in its own session (so its process group holds it and what it
+forks) with stdout+stderr in a log file that nobody has to drain. ``stop()``
+ends the group (SIGTERM, then SIGKILL after a grace period) and then every
+process that was a descendant when stop() began, because some servers start
+children in sessions of their own (lambdalite's environments do) which the
+group signal does not reach. Only processes this benchmark started are touched,
+by their pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+TERM_GRACE_S = 5.0
+
+
+class ServiceError(Exception):
+    """A server did not start, or did not become ready in time."""
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Service:
+    """One server process started by the benchmark."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        try:
+            self.process = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env={**os.environ, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise ServiceError(f"{name}: cannot start {argv[0]}: {exc}") from exc
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Poll ``ready`` until it is true; fail early if the process exits."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceError(
+                    f"{self.name} exited with {self.process.returncode} before {what}:\n{self.log_tail()}"
+                )
+            with contextlib.suppress(OSError):
+                if ready():
+                    return
+            time.sleep(0.05)
+        raise ServiceError(f"{self.name}: no {what} within {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def wait_for_line(self, marker: str, timeout_s: float) -> None:
+        self.wait_until(lambda: marker in self.log_path.read_text(errors="replace"), timeout_s, repr(marker))
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def stop(self) -> None:
+        """End the server, its process group and all its descendants. Idempotent."""
+        leftovers = self.descendants()
+        if self.process.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=TERM_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.process.wait(timeout=TERM_GRACE_S)
+        else:
+            self._signal_group(signal.SIGKILL)  # children of a dead leader may still run
+        _, alive = psutil.wait_procs(leftovers, timeout=1.0)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=1.0)
+        self._log.close()
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
