@@ -87,7 +87,9 @@ def build(settings: Settings) -> Services:
         pool.in_background(pool.retire(name, config.revision_id if config else None))
 
     registry.subscribe(on_change)
-    app = LambdaliteApp(LambdaApi(settings, registry, code, pool), code, logs)
+    app = LambdaliteApp(
+        LambdaApi(settings, registry, code, pool), code, logs, settings.region, settings.account_id
+    )
     return Services(settings, logs, code, functions, registry, sandbox, pool, app)
 
 

@@ -42,8 +42,10 @@ Handler = Callable[[ApiRequest], Awaitable[Response]]
 class LambdaliteApp:
     """Raw ASGI: ``await app(scope, receive, send)``."""
 
-    def __init__(self, api: LambdaApi, code: CodeStore, logs: LogStore) -> None:
+    def __init__(self, api: LambdaApi, code: CodeStore, logs: LogStore, region: str, account_id: str) -> None:
         self._api = api
+        self._region = region
+        self._account_id = account_id
         self._code = code
         self._logs = logs
         # (method, has function name, suffix) -> handler
@@ -86,7 +88,11 @@ class LambdaliteApp:
         if target.startswith(b"Logs_20140328.") and method == "POST":
             body = await read_body(receive, MAX_SYNC_PAYLOAD, payload_too_large)
             status, response_headers, payload = await logs_api.handle(
-                target.split(b".", 1)[1].decode("latin-1"), body, self._logs
+                target.split(b".", 1)[1].decode("latin-1"),
+                body,
+                self._logs,
+                region=self._region,
+                account_id=self._account_id,
             )
             return Response(status, payload, response_headers, content_type=b"application/x-amz-json-1.1")
         if path.startswith(CODE_PATH) and method == "GET":

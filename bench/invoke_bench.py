@@ -1,0 +1,618 @@
+"""How fast lambdalite invokes a function, beside a bare echo server and serverless-offline.
+
+    .venv/bin/python bench/invoke_bench.py [--quick]
+
+One run starts, measures and stops three servers in turn (never two at once,
+so they do not compete for the CPU), all on loopback:
+
+lambdalite
+    ``python -m lambdalite serve`` on a free port with a fresh data directory.
+    A Python 3.11 ``hello`` function (``app.handler`` returning ``{"ok": True}``)
+    is created with boto3 and waited for with ``function_active_v2``. Then:
+
+    * warm latency: sequential ``POST /2015-03-31/functions/hello/invocations``
+      with body ``{}`` over one keep-alive connection (raw-socket HTTP/1.1
+      client with TCP_NODELAY, bench/keepalive.py), after a warm-up;
+    * throughput and latency under load: ``wrk`` with 1 and with 16 connections
+      (a short unmeasured wrk warm-up first, so the pool has its environments);
+    * memory: RSS of the server process and of each environment process tree
+      (the server's children), taken right after the load;
+    * cold start: N new functions, each created and waited for, then the first
+      invoke of each is timed (the create call is not in the figure).
+
+echo baseline
+    bench/echo_server.py: a raw ASGI echo on the same stack (uvicorn, uvloop,
+    httptools, access log off); same sequential client, same wrk settings. The
+    gap to it is what lambdalite's own code costs per invoke.
+
+serverless-offline
+    the peer, set up by /work/shared/peers/serverless-offline.sh and started
+    with ``sls offline``; its Lambda Invoke endpoint gets the same sequential
+    client and the same wrk runs. If it cannot be set up or started, the table
+    says so and the rest of the bench still runs.
+
+It prints one table (with the ratios to both and pass/fail beside the targets:
+warm p50 <= 0.5 ms, >= 8,000 invokes/s with 16 clients, p99 below
+serverless-offline's in the same run) and writes everything to
+bench/results/invoke.json. Every process it starts is stopped on every path.
+A full run takes about 1.5 minutes, ``--quick`` about 35 seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import psutil
+from echo_server import READY_LINE as ECHO_READY_LINE
+from keepalive import KeepAliveClient, build_request, timed_roundtrips
+from rich.console import Console
+from rich.table import Table
+from services import Service, ServiceError, free_port
+from wrkrun import WrkError, ensure_wrk, run_wrk, write_script
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS = BENCH_DIR / "results" / "invoke.json"
+PYTHON = sys.executable
+PEER_SETUP = Path("/work/shared/peers/serverless-offline.sh")
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+HANDLER_SOURCE = 'def handler(event, context):\n    return {"ok": True}\n'
+LAMBDALITE_READY_LINE = "lambdalite listening on"
+SLS_READY_LINE = "Offline [http for lambda] listening on"
+SLS_FUNCTION = "bench-dev-hello"
+BODY = b"{}"
+
+TARGET_WARM_P50_MS = 0.5
+TARGET_RPS_16 = 8000.0
+
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much of each measurement one run does."""
+
+    warm_requests: int
+    warmup_requests: int
+    cold_functions: int
+    wrk_seconds: int
+    wrk_warmup_seconds: int
+    peer_setup_timeout_s: float
+
+
+FULL = Plan(
+    warm_requests=2000,
+    warmup_requests=200,
+    cold_functions=20,
+    wrk_seconds=10,
+    wrk_warmup_seconds=1,
+    peer_setup_timeout_s=150,
+)
+QUICK = Plan(
+    warm_requests=500,
+    warmup_requests=100,
+    cold_functions=5,
+    wrk_seconds=2,
+    wrk_warmup_seconds=1,
+    peer_setup_timeout_s=30,
+)
+CONCURRENCY = (1, 16)
+
+
+def invoke_path(function: str) -> str:
+    return f"/2015-03-31/functions/{function}/invocations"
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil without floats drifting
+    return sorted_values[int(rank) - 1]
+
+
+def latency_summary(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    return {
+        "count": len(ordered),
+        "p50_ms": percentile(ordered, 50),
+        "p90_ms": percentile(ordered, 90),
+        "p99_ms": percentile(ordered, 99),
+        "mean_ms": statistics.fmean(ordered),
+        "max_ms": ordered[-1],
+    }
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+# ---------------------------------------------------------------- shared measurements
+
+
+def measure_warm(port: int, path: str, plan: Plan) -> dict[str, Any]:
+    """Sequential invokes over one keep-alive connection: warm-up, then the measured run."""
+    request = build_request("POST", HOST, port, path, BODY)
+    with KeepAliveClient(HOST, port) as client:
+        timed_roundtrips(client, request, plan.warmup_requests)
+        latencies_ns, failures = timed_roundtrips(client, request, plan.warm_requests)
+    summary: dict[str, Any] = latency_summary([ns / 1e6 for ns in latencies_ns])
+    summary["failures"] = len(failures)
+    if failures:
+        first = failures[0]
+        summary["first_failure"] = f"{first.status}: {first.body[:200]!r}"
+    return summary
+
+
+def measure_wrk(wrk: str, script: Path, url: str, plan: Plan) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for connections in CONCURRENCY:
+        run_wrk(wrk, script, url, connections=connections, duration_s=plan.wrk_warmup_seconds)
+        results[str(connections)] = run_wrk(
+            wrk, script, url, connections=connections, duration_s=plan.wrk_seconds
+        ).to_json()
+    return results
+
+
+def http_ok(port: int, path: str) -> Callable[[], bool]:
+    def probe() -> bool:
+        with KeepAliveClient(HOST, port, timeout_s=5.0) as client:
+            return client.request("POST", path, BODY).status == 200
+
+    return probe
+
+
+@contextmanager
+def running(service: Service) -> Iterator[Service]:
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def section(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one server's measurements; a failure becomes ``{"error": ...}`` in the results."""
+    console.print(f"[bold]{name}[/bold] ...")
+    started = time.monotonic()
+    try:
+        result = work()
+    except Exception as exc:  # one server failing must not lose the others' numbers
+        error = str(exc) if isinstance(exc, ServiceError | WrkError) else f"{type(exc).__name__}: {exc}"
+        console.print(f"  [red]{name} failed:[/red] {error}", highlight=False)
+        return {"error": error}
+    result["seconds"] = round(time.monotonic() - started, 1)
+    console.print(f"  done in {result['seconds']} s")
+    return result
+
+
+# ---------------------------------------------------------------- lambdalite
+
+
+def hello_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("app.py", HANDLER_SOURCE)
+    return buffer.getvalue()
+
+
+def lambda_client(port: int) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda",
+        endpoint_url=f"http://{HOST}:{port}",
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 0}, connect_timeout=5, read_timeout=30),
+    )
+
+
+def create_function(client: Any, name: str, code: bytes) -> None:
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": code},
+    )
+    client.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+
+
+def check_hello(port: int, path: str) -> None:
+    with KeepAliveClient(HOST, port) as client:
+        response = client.request("POST", path, BODY)
+    if response.status != 200 or json.loads(response.body) != {"ok": True}:
+        raise RuntimeError(f"hello answered {response.status} {response.body[:300]!r}")
+
+
+def memory_of(server: Service) -> dict[str, Any]:
+    """RSS of the server process and of each environment (a direct child and its
+    descendants). USS is the memory only that process holds (not shared pages)."""
+    proc = psutil.Process(server.pid)
+    environments = []
+    for child in proc.children():
+        try:
+            tree = [child, *child.children(recursive=True)]
+            environments.append(
+                {
+                    "pid": child.pid,
+                    "cmdline": " ".join(child.cmdline())[:160],
+                    "processes": len(tree),
+                    "rss_mb": sum(p.memory_info().rss for p in tree) / 2**20,
+                    "uss_mb": sum(p.memory_full_info().uss for p in tree) / 2**20,
+                }
+            )
+        except psutil.Error:
+            continue
+    return {
+        "server_rss_mb": proc.memory_info().rss / 2**20,
+        "server_uss_mb": proc.memory_full_info().uss / 2**20,
+        "environment_count": len(environments),
+        "environment_rss_mb": statistics.median(e["rss_mb"] for e in environments) if environments else None,
+        "environment_uss_mb": statistics.median(e["uss_mb"] for e in environments) if environments else None,
+        "environments": environments,
+    }
+
+
+def measure_cold_starts(port: int, client: Any, plan: Plan) -> dict[str, Any]:
+    code = hello_zip()
+    samples_ms: list[float] = []
+    failures = 0
+    clock = time.perf_counter_ns
+    with KeepAliveClient(HOST, port) as http:
+        for index in range(plan.cold_functions):
+            name = f"cold-{index:02d}"
+            create_function(client, name, code)
+            request = build_request("POST", HOST, port, invoke_path(name), BODY)
+            started = clock()
+            response = http.roundtrip(request)
+            samples_ms.append((clock() - started) / 1e6)
+            if response.status != 200 or "x-amz-function-error" in response.headers:
+                failures += 1
+    summary: dict[str, Any] = latency_summary(samples_ms)
+    summary["failures"] = failures
+    return summary
+
+
+def bench_lambdalite(workdir: Path, wrk: str, script: Path, plan: Plan) -> dict[str, Any]:
+    port = free_port()
+    data_dir = workdir / "lambdalite-data"
+    server = Service(
+        "lambdalite",
+        [PYTHON, "-m", "lambdalite", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        log_path=workdir / "lambdalite.log",
+        cwd=REPO,
+        env={"PYTHONUNBUFFERED": "1"},
+    )
+    with running(server):
+        server.wait_for_line(LAMBDALITE_READY_LINE, timeout_s=30)
+        client = lambda_client(port)
+        create_function(client, "hello", hello_zip())
+        path = invoke_path("hello")
+        check_hello(port, path)
+        result: dict[str, Any] = {"port": port, "server_pid": server.pid}
+        result["warm"] = measure_warm(port, path, plan)
+        result["wrk"] = measure_wrk(wrk, script, f"http://{HOST}:{port}{path}", plan)
+        result["memory"] = memory_of(server)
+        result["cold_start"] = measure_cold_starts(port, client, plan)
+        return result
+
+
+# ---------------------------------------------------------------- echo baseline
+
+
+def bench_echo(workdir: Path, wrk: str, script: Path, plan: Plan) -> dict[str, Any]:
+    port = free_port()
+    server = Service(
+        "echo",
+        [PYTHON, str(BENCH_DIR / "echo_server.py"), "--port", str(port)],
+        log_path=workdir / "echo.log",
+    )
+    path = invoke_path("hello")  # same path and body; the echo ignores the path
+    with running(server):
+        server.wait_for_line(ECHO_READY_LINE, timeout_s=15)
+        return {
+            "port": port,
+            "warm": measure_warm(port, path, plan),
+            "wrk": measure_wrk(wrk, script, f"http://{HOST}:{port}{path}", plan),
+        }
+
+
+# ---------------------------------------------------------------- serverless-offline
+
+
+def setup_peer(timeout_s: float) -> Path:
+    """Run the shared setup script (npm install on its first run); returns the peer's directory."""
+    if not PEER_SETUP.exists():
+        raise RuntimeError(f"{PEER_SETUP} is missing")
+    try:
+        done = subprocess.run(
+            ["sh", str(PEER_SETUP)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            start_new_session=True,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"peer setup did not finish within {timeout_s:.0f} s (npm install?)") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"peer setup failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    directory = Path(lines[-1])
+    if not (directory / "node_modules" / ".bin" / "sls").exists():
+        raise RuntimeError(f"peer setup gave {directory} without node_modules/.bin/sls")
+    return directory
+
+
+def bench_peer(workdir: Path, wrk: str, script: Path, plan: Plan) -> dict[str, Any]:
+    directory = setup_peer(plan.peer_setup_timeout_s)
+    http_port, lambda_port = free_port(), free_port()
+    server = Service(
+        "serverless-offline",
+        [
+            str(directory / "node_modules" / ".bin" / "sls"),
+            "offline",
+            "--host",
+            HOST,
+            "--httpPort",
+            str(http_port),
+            "--lambdaPort",
+            str(lambda_port),
+        ],
+        cwd=directory,
+        log_path=workdir / "serverless-offline.log",
+        env={
+            # Keep it on loopback: no telemetry, update checks or interactive setup.
+            "SLS_TELEMETRY_DISABLED": "1",
+            "SLS_NOTIFICATIONS_MODE": "off",
+            "SLS_DEPRECATION_DISABLE": "*",
+            "SLS_INTERACTIVE_SETUP_DISABLE": "1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+        },
+    )
+    path = invoke_path(SLS_FUNCTION)
+    with running(server):
+        server.wait_for_line(SLS_READY_LINE, timeout_s=60)
+        server.wait_until(http_ok(lambda_port, path), timeout_s=30, what="a 200 from its Invoke endpoint")
+        check_hello(lambda_port, path)
+        return {
+            "directory": str(directory),
+            "lambda_port": lambda_port,
+            "warm": measure_warm(lambda_port, path, plan),
+            "wrk": measure_wrk(wrk, script, f"http://{HOST}:{lambda_port}{path}", plan),
+        }
+
+
+# ---------------------------------------------------------------- report
+
+
+def dig(results: dict[str, Any], *keys: str) -> Any:
+    value: Any = results
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    label: str
+    keys: tuple[str, ...]
+    unit: str
+    """"ms", "rps", "count" or "mb"; how the value is printed."""
+    ratio: str | None = None
+    """Key of lambdalite/other in the ratios, for rows compared across servers."""
+
+
+ROWS = (
+    Row("warm invoke p50 (sequential)", ("warm", "p50_ms"), "ms", "warm_p50"),
+    Row("warm invoke p90 (sequential)", ("warm", "p90_ms"), "ms", "warm_p90"),
+    Row("warm invoke p99 (sequential)", ("warm", "p99_ms"), "ms", "warm_p99"),
+    Row("sequential: failed invokes", ("warm", "failures"), "count"),
+    Row("1 client: req/s", ("wrk", "1", "requests_per_s"), "rps", "throughput_1"),
+    Row("1 client: p50", ("wrk", "1", "p50_ms"), "ms", "p50_1"),
+    Row("1 client: p99", ("wrk", "1", "p99_ms"), "ms", "p99_1"),
+    Row("1 client: non-2xx", ("wrk", "1", "non_2xx"), "count"),
+    Row("16 clients: req/s", ("wrk", "16", "requests_per_s"), "rps", "throughput_16"),
+    Row("16 clients: p50", ("wrk", "16", "p50_ms"), "ms", "p50_16"),
+    Row("16 clients: p99", ("wrk", "16", "p99_ms"), "ms", "p99_16"),
+    Row("16 clients: non-2xx", ("wrk", "16", "non_2xx"), "count"),
+    Row("16 clients: socket errors", ("wrk", "16", "socket_errors"), "count"),
+    Row("cold start p50 (first invoke)", ("cold_start", "p50_ms"), "ms"),
+    Row("cold start p99 (first invoke)", ("cold_start", "p99_ms"), "ms"),
+    Row("server RSS", ("memory", "server_rss_mb"), "mb"),
+    Row("one warm env RSS (median)", ("memory", "environment_rss_mb"), "mb"),
+    Row("one warm env USS (median)", ("memory", "environment_uss_mb"), "mb"),
+    Row("environments after load", ("memory", "environment_count"), "count"),
+)
+
+
+def fmt(value: Any, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+    if unit == "rps":
+        return f"{value:,.0f}/s"
+    if unit == "mb":
+        return f"{value:.1f} MB"
+    return str(value)
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def compute_ratios(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """lambdalite / other for every row that has a ratio key: above 1 is better
+    for req/s, below 1 is better for latency."""
+    mine = results["lambdalite"]
+    return {
+        f"vs_{other}": {
+            row.ratio: ratio(dig(mine, *row.keys), dig(results[other], *row.keys))
+            for row in ROWS
+            if row.ratio
+        }
+        for other in ("echo", "serverless_offline")
+    }
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    mine, peer = results["lambdalite"], results["serverless_offline"]
+
+    def below(a: float | None, b: float | None) -> bool | None:
+        return None if a is None or b is None else a < b
+
+    warm_p50 = dig(mine, "warm", "p50_ms")
+    rps_16 = dig(mine, "wrk", "16", "requests_per_s")
+    return [
+        {
+            "row": "warm invoke p50 (sequential)",
+            "target": f"<= {TARGET_WARM_P50_MS} ms",
+            "passed": None if warm_p50 is None else warm_p50 <= TARGET_WARM_P50_MS,
+        },
+        {
+            "row": "16 clients: req/s",
+            "target": f">= {TARGET_RPS_16:,.0f}/s",
+            "passed": None if rps_16 is None else rps_16 >= TARGET_RPS_16,
+        },
+        {
+            "row": "warm invoke p99 (sequential)",
+            "target": "< serverless-offline",
+            "passed": below(dig(mine, "warm", "p99_ms"), dig(peer, "warm", "p99_ms")),
+        },
+        {
+            "row": "16 clients: p99",
+            "target": "< serverless-offline",
+            "passed": below(dig(mine, "wrk", "16", "p99_ms"), dig(peer, "wrk", "16", "p99_ms")),
+        },
+    ]
+
+
+def render(results: dict[str, Any]) -> Table:
+    servers = ("lambdalite", "echo", "serverless_offline")
+    table = Table(title=f"lambdalite invoke benchmark ({'quick' if results['quick'] else 'full'} run)")
+    table.add_column("metric")
+    table.add_column("lambdalite", justify="right")
+    table.add_column("echo (uvicorn)", justify="right")
+    table.add_column("serverless-offline", justify="right")
+    table.add_column("ll/echo", justify="right")
+    table.add_column("ll/sls", justify="right")
+    table.add_column("target")
+    table.add_column("result")
+    targets = {t["row"]: t for t in results["targets"]}
+    for row in ROWS:
+        cells = []
+        for server in servers:
+            if "error" in results[server]:
+                cells.append("[red]n/a[/red]")
+            else:
+                cells.append(fmt(dig(results[server], *row.keys), row.unit))
+        ratio_cells = [
+            fmt_ratio(results["ratios"][side][row.ratio]) if row.ratio else ""
+            for side in ("vs_echo", "vs_serverless_offline")
+        ]
+        target = targets.get(row.label)
+        verdict = ""
+        if target:
+            passed = target["passed"]
+            verdict = "[green]PASS[/green]" if passed else "[red]FAIL[/red]" if passed is False else "?"
+        table.add_row(row.label, *cells, *ratio_cells, target["target"] if target else "", verdict)
+    return table
+
+
+def host_facts() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_1m": os.getloadavg()[0],
+    }
+
+
+def _raise_exit(signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="shorter runs (under a minute)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and data directory")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    # SIGTERM unwinds like Ctrl-C, so every `finally` stops its servers.
+    signal.signal(signal.SIGTERM, _raise_exit)
+
+    started = time.monotonic()
+    wrk = ensure_wrk()
+    workdir = Path(tempfile.mkdtemp(prefix="lambdalite-bench-"))
+    results: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "plan": asdict(plan),
+        "host": host_facts(),
+    }
+    try:
+        script = write_script(workdir)
+        results["lambdalite"] = section("lambdalite", lambda: bench_lambdalite(workdir, wrk, script, plan))
+        results["echo"] = section("echo baseline", lambda: bench_echo(workdir, wrk, script, plan))
+        results["serverless_offline"] = section(
+            "serverless-offline", lambda: bench_peer(workdir, wrk, script, plan)
+        )
+    finally:
+        if args.keep_logs:
+            console.print(f"logs and data kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["ratios"] = compute_ratios(results)
+    results["targets"] = evaluate_targets(results)
+    results["seconds"] = round(time.monotonic() - started, 1)
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    console.print(render(results))
+    for server in ("lambdalite", "echo", "serverless_offline"):
+        if "error" in results[server]:
+            console.print(f"[red]{server}: {results[server]['error']}[/red]", highlight=False)
+    console.print(f"ran {results['seconds']} s; results in {args.output}")
+    return 1 if "error" in results["lambdalite"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
