@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import math
 import os
@@ -143,6 +144,9 @@ class ExecutionEnvironment:
         self._parked: runtime_api.RuntimeApiConnection | None = None
         self._ready: asyncio.Future[_Outcome | None] = self._loop.create_future()
         self._init_failure: _Outcome | None = None
+        self._out_of_memory = False
+        self._peak_mb = 0
+        """The highest peak resident memory seen, kept for REPORT after the process is gone."""
         self._init_ms: float | None = None
         self._current: Invocation | None = None
         self._pending_event: tuple[bytes, bytes] | None = None
@@ -256,7 +260,10 @@ class ExecutionEnvironment:
             )
         if self._result is not None and not self._result.done() and self._current is not None:
             message = f"RequestId: {self._current.request_id} Error: Runtime exited with error: {reason}"
-            self._result.set_result(_error_outcome("Runtime.ExitError", message, status="error"))
+            outcome = _error_outcome("Runtime.ExitError", message, status="error")
+            if self._out_of_memory:
+                outcome = dataclasses.replace(outcome, error_type="Runtime.OutOfMemory")
+            self._result.set_result(outcome)
         if self.state is not EnvState.STOPPED:
             self._move(EnvState.STOPPED)
         self._close_listener()
@@ -361,7 +368,11 @@ class ExecutionEnvironment:
             self._process.kill_tree()
 
     def kill_for_memory(self) -> None:
-        """The process tree went past MemorySize: end it like the kernel's OOM killer would."""
+        """The runtime went past MemorySize: end it like the kernel's OOM killer
+        would. The caller still sees Runtime.ExitError (``signal: killed``);
+        REPORT names the cause, Runtime.OutOfMemory, as AWS's platform does."""
+        self._out_of_memory = True
+        self._peak_mb = max(self._peak_mb, self.function.memory_mb)
         if self._process is not None:
             self._process.kill_tree()
 
@@ -462,17 +473,18 @@ class ExecutionEnvironment:
         return {**function.environment, **(launch.extra_env or {}), **reserved}
 
     def _peak_memory_mb(self) -> int:
-        """The runtime's peak resident memory (VmHWM), in MB, as REPORT shows it."""
-        if self._process is None:
-            return 0
-        try:
-            with open(f"/proc/{self._process.pid}/status", "rb") as status:
-                for line in status:
-                    if line.startswith(b"VmHWM:"):
-                        return math.ceil(int(line.split()[1]) / 1024)
-        except (OSError, ValueError, IndexError):
-            pass
-        return 0
+        """The runtime's peak resident memory (VmHWM), in MB, as REPORT shows it;
+        the last value seen once the process is gone."""
+        if self._process is not None:
+            try:
+                with open(f"/proc/{self._process.pid}/status", "rb") as status:
+                    for line in status:
+                        if line.startswith(b"VmHWM:"):
+                            self._peak_mb = max(self._peak_mb, math.ceil(int(line.split()[1]) / 1024))
+                            break
+            except (OSError, ValueError, IndexError):
+                pass
+        return self._peak_mb
 
     def rss_bytes(self) -> int:
         """Current resident memory of the runtime process (0 when gone)."""

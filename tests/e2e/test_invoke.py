@@ -263,6 +263,9 @@ def test_exceeding_memory_size_kills_the_runtime(lam: Any) -> None:
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.ExitError"
     assert body["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    report = tail(response).splitlines()[-1]
+    assert "\tMax Memory Used: 128 MB" in report
+    assert report.endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
 
 
 def test_response_over_6mb_is_function_response_size_too_large(lam: Any) -> None:
