@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -111,6 +111,12 @@ class InvocationResult:
 
     payload: bytes
     function_error: str | None = None
-    log_tail: str = ""
-    """The invocation's own log lines (START ... REPORT), for LogType Tail."""
+    log_events: Sequence[tuple[int, str]] = ()
+    """The invocation's own log events (START ... REPORT), as (timestamp ms, message)."""
     executed_version: str = LATEST
+
+    def log_tail(self, limit: int = 4096) -> str:
+        """The last ``limit`` bytes of the invocation's log, for LogType Tail.
+        Built on demand: most invocations never ask for it."""
+        raw = "".join(f"{message}\n" for _, message in self.log_events).encode("utf-8")
+        return raw[-limit:].decode("utf-8", "ignore")

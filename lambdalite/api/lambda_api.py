@@ -193,7 +193,7 @@ class LambdaApi:
         if result.function_error:
             response_headers.append((b"x-amz-function-error", result.function_error.encode()))
         if headers.get(b"x-amz-log-type") == b"Tail":
-            response_headers.append((b"x-amz-log-result", base64.b64encode(result.log_tail.encode())))
+            response_headers.append((b"x-amz-log-result", base64.b64encode(result.log_tail().encode())))
         return Response(200, result.payload, response_headers)
 
     async def run(self, invocation: Invocation) -> InvocationResult:

@@ -49,7 +49,12 @@ def error_response(error: LambdaError, request_id: str | None = None) -> Respons
 
 
 async def send_response(send: Send, response: Response) -> None:
-    headers = [(b"content-type", response.content_type), *response.headers]
+    # An explicit length keeps uvicorn from chunking every response.
+    headers = [
+        (b"content-type", response.content_type),
+        (b"content-length", str(len(response.body)).encode()),
+        *response.headers,
+    ]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 

@@ -37,7 +37,6 @@ from lambdalite.sandbox.process import ProcessSandbox, SandboxedProcess
 
 INIT_TIMEOUT_S = 10.0
 """AWS gives the init phase of an on-demand environment 10 seconds."""
-TAIL_BYTES = 4096
 UNHANDLED = "Unhandled"
 
 _SIGNAL_NAMES = {
@@ -332,7 +331,7 @@ class ExecutionEnvironment:
         return InvocationResult(
             payload=outcome.payload,
             function_error=outcome.function_error,
-            log_tail=_tail(events),
+            log_events=events,
             executed_version=function.version,
         )
 
@@ -533,9 +532,3 @@ def _error_payload(body: bytes, error_type: str | None) -> bytes:
         return orjson.dumps(
             {"errorType": error_type or "Runtime.Unknown", "errorMessage": body.decode("utf-8", "replace")}
         )
-
-
-def _tail(events: list[tuple[int, str]]) -> str:
-    text = "".join(f"{message}\n" for _, message in events)
-    raw = text.encode("utf-8")
-    return raw[-TAIL_BYTES:].decode("utf-8", "ignore")
