@@ -146,12 +146,12 @@ class RuntimeApiClient:
             self._fill(sock)
             buffer = self._buffer
             end = buffer.find(b"\r\n\r\n")
-        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
+        status_line, _, header_lines = bytes(buffer[:end]).decode("latin-1").partition("\r\n")
+        status = int(status_line[9:12])  # "HTTP/1.1 200 OK"
         headers: dict[str, str] = {}
-        for line in lines[1:]:
+        for line in header_lines.split("\r\n"):
             name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+            headers[name.lower()] = value.strip()
         length = int(headers.get("content-length", "0"))
         start = end + 4
         available = len(buffer) - start
@@ -215,9 +215,15 @@ class LambdaContext:
     ``memory_limit_in_mb`` is a string, as on AWS (it is read from the
     environment there too)."""
 
+    function_name: str | None
+    function_version: str | None
+    memory_limit_in_mb: str | None
+    log_group_name: str | None
+    log_stream_name: str | None
+
     def __init__(
         self,
-        environ: Mapping[str, str],
+        function_fields: Mapping[str, str | None],
         request_id: str,
         deadline_ms: int,
         invoked_arn: str | None,
@@ -226,11 +232,8 @@ class LambdaContext:
     ) -> None:
         self.aws_request_id = request_id
         self.invoked_function_arn = invoked_arn
-        self.function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.function_version = environ.get("AWS_LAMBDA_FUNCTION_VERSION")
-        self.memory_limit_in_mb = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        # function_name, function_version, memory_limit_in_mb, log_group_name, log_stream_name
+        self.__dict__.update(function_fields)
         self.client_context = ClientContext(client_context) if client_context is not None else None
         self.identity = CognitoIdentity(identity)
         self._deadline_ms = deadline_ms
@@ -249,6 +252,17 @@ class LambdaContext:
             f"invoked_function_arn={self.invoked_function_arn},client_context={self.client_context},"
             f"identity={self.identity}])"
         )
+
+
+def function_fields(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """The context attributes that come from the environment, read once at init."""
+    return {
+        "function_name": environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+        "function_version": environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
+        "memory_limit_in_mb": environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+        "log_group_name": environ.get("AWS_LAMBDA_LOG_GROUP_NAME"),
+        "log_stream_name": environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+    }
 
 
 def _parse_json_header(value: str | None, what: str) -> Any:
@@ -459,6 +473,7 @@ class Runtime:
         self.client = RuntimeApiClient(environ["AWS_LAMBDA_RUNTIME_API"])
         self.json_logs = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
         self.encode = _encoder().encode
+        self.function_fields = function_fields(environ)
 
     def init(self) -> Handler:
         """Import the handler; on failure report the init error and exit 1."""
@@ -477,7 +492,6 @@ class Runtime:
 
     def serve(self, handler: Handler) -> None:
         global _request_id
-        environ = self.environ
         client = self.client
         while True:
             status, headers, body = client.request(b"GET", _NEXT_PATH)
@@ -490,7 +504,7 @@ class Runtime:
                 os.environ["_X_AMZN_TRACE_ID"] = trace_id
             else:
                 os.environ.pop("_X_AMZN_TRACE_ID", None)
-            self.invoke(handler, request_id, headers, body, environ)
+            self.invoke(handler, request_id, headers, body)
 
     def invoke(
         self,
@@ -498,20 +512,20 @@ class Runtime:
         request_id: str,
         headers: Mapping[str, str],
         body: bytes,
-        environ: Mapping[str, str],
     ) -> None:
+        """Run the handler on one event and POST its response or error."""
         base = "/" + API_VERSION + "/runtime/invocation/" + request_id
         try:
             context = LambdaContext(
-                environ,
+                self.function_fields,
                 request_id,
                 int(headers.get("lambda-runtime-deadline-ms") or 0),
                 headers.get("lambda-runtime-invoked-function-arn"),
                 _parse_json_header(headers.get("lambda-runtime-client-context"), "Client Context"),
                 _parse_json_header(headers.get("lambda-runtime-cognito-identity"), "Cognito Identity"),
             )
-            content_type = headers.get("content-type", "application/json")
-            if content_type == "application/json" or not content_type:
+            content_type = headers.get("content-type") or "application/json"
+            if content_type.startswith("application/json"):
                 try:
                     event = json.loads(body)
                 except ValueError as exc:
