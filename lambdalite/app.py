@@ -13,14 +13,12 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
-from lambdalite.api.asgi import LambdaliteApp
+from lambdalite.api.http_server import HttpServer
 from lambdalite.api.lambda_api import LambdaApi
+from lambdalite.api.router import MAX_BODY, Router
 from lambdalite.config import Settings
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.environment import RuntimeLaunch
@@ -48,7 +46,7 @@ class Services:
     registry: FunctionRegistry
     sandbox: ProcessSandbox
     pool: EnvironmentPool
-    app: LambdaliteApp
+    router: Router
 
     async def close(self) -> None:
         await self.pool.close(grace_s=0)
@@ -87,10 +85,10 @@ def build(settings: Settings) -> Services:
         pool.in_background(pool.retire(name, config.revision_id if config else None))
 
     registry.subscribe(on_change)
-    app = LambdaliteApp(
+    router = Router(
         LambdaApi(settings, registry, code, pool), code, logs, settings.region, settings.account_id
     )
-    return Services(settings, logs, code, functions, registry, sandbox, pool, app)
+    return Services(settings, logs, code, functions, registry, sandbox, pool, router)
 
 
 async def _flush_logs_forever(logs: LogStore) -> None:
@@ -100,59 +98,39 @@ async def _flush_logs_forever(logs: LogStore) -> None:
 
 
 async def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down in order (see the module docstring).
+    A second signal skips the grace period."""
     services = build(settings)
     services.pool.start_housekeeping()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
-    config = uvicorn.Config(
-        services.app,
-        host=settings.host,
-        port=settings.port,
-        loop="none",
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-        timeout_keep_alive=75,
-        backlog=4096,
+    server = HttpServer(services.router.handle, max_body=MAX_BODY)
+    await server.start(settings.host, settings.port)
+    print(
+        f"lambdalite listening on {settings.endpoint} "
+        f"(region {settings.region}, account {settings.account_id}, "
+        f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
+        flush=True,
     )
-    server = _Server(config)
-    startup = asyncio.ensure_future(_announce_when_started(server, settings, services.sandbox.level))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await server.serve()
+        await stop.wait()
+        stop.clear()
+        grace = asyncio.ensure_future(server.shutdown(settings.shutdown_grace_s))
+        hurry = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)
+        if not grace.done():
+            await server.shutdown(0)
+        hurry.cancel()
     finally:
-        startup.cancel()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
         flusher.cancel()
         await services.close()
         print("lambdalite stopped", flush=True)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn re-raises a caught SIGINT/SIGTERM once it has shut down, which
-    would kill the process before the pool stops its environments. We take the
-    signals ourselves: the first starts a graceful stop, a second forces it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-
-
-async def _announce_when_started(server: uvicorn.Server, settings: Settings, isolation: str) -> None:
-    while not server.started:
-        await asyncio.sleep(0.01)
-    print(
-        f"lambdalite listening on {settings.endpoint} "
-        f"(region {settings.region}, account {settings.account_id}, isolation: {isolation}, "
-        f"data: {settings.data_dir})",
-        flush=True,
-    )
 
 
 def serve(settings: Settings) -> None:

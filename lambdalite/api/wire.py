@@ -1,5 +1,5 @@
 """The one table that turns lambdalite's errors into AWS's wire shape, and the
-small ASGI helpers every HTTP surface shares.
+response value every HTTP surface returns.
 
 AWS's rest-json error shape, as botocore parses it: the error code in the
 ``x-amzn-ErrorType`` header, ``{"Type": "User", "message": "..."}`` in the body
@@ -9,18 +9,13 @@ AWS's rest-json error shape, as botocore parses it: the error code in the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from lambdalite.errors import LambdaError, RequestTooLarge
+from lambdalite.errors import LambdaError
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON = b"application/json"
@@ -46,35 +41,3 @@ def error_response(error: LambdaError, request_id: str | None = None) -> Respons
     headers.extend((name.encode(), value.encode()) for name, value in error.extra_headers().items())
     headers.append((b"x-amzn-requestid", (request_id or str(uuid.uuid4())).encode()))
     return Response(error.status, orjson.dumps(body), headers)
-
-
-async def send_response(send: Send, response: Response) -> None:
-    # An explicit length keeps uvicorn from chunking every response.
-    headers = [
-        (b"content-type", response.content_type),
-        (b"content-length", str(len(response.body)).encode()),
-        *response.headers,
-    ]
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
-
-
-async def read_body(receive: Receive, limit: int, too_large: Callable[[], RequestTooLarge]) -> bytes:
-    """The whole request body, or ``too_large()`` raised once it passes
-    ``limit`` bytes. Past the limit nothing more is buffered."""
-    message = await receive()
-    body = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise too_large()
-        return bytes(body)
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)

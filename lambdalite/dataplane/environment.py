@@ -36,6 +36,7 @@ from lambdalite.models import FunctionConfig, Invocation, InvocationResult
 from lambdalite.sandbox.process import ProcessSandbox, SandboxedProcess
 
 INIT_TIMEOUT_S = 10.0
+PEAK_REFRESH_S = 0.05
 """AWS gives the init phase of an on-demand environment 10 seconds."""
 UNHANDLED = "Unhandled"
 
@@ -145,6 +146,7 @@ class ExecutionEnvironment:
         self._init_failure: _Outcome | None = None
         self._out_of_memory = False
         self._peak_mb = 0
+        self._peak_read_at = -math.inf
         """The highest peak resident memory seen, kept for REPORT after the process is gone."""
         self._init_ms: float | None = None
         self._current: Invocation | None = None
@@ -473,15 +475,22 @@ class ExecutionEnvironment:
 
     def _peak_memory_mb(self) -> int:
         """The runtime's peak resident memory (VmHWM), in MB, as REPORT shows it;
-        the last value seen once the process is gone."""
-        if self._process is not None:
+        the last value seen once the process is gone. Read at most every
+        PEAK_REFRESH_S: at thousands of invocations a second, /proc is not free,
+        and a peak cannot shrink."""
+        now = time.monotonic()
+        if self._process is not None and now - self._peak_read_at >= PEAK_REFRESH_S:
+            self._peak_read_at = now
             try:
-                with open(f"/proc/{self._process.pid}/status", "rb") as status:
-                    for line in status:
-                        if line.startswith(b"VmHWM:"):
-                            self._peak_mb = max(self._peak_mb, math.ceil(int(line.split()[1]) / 1024))
-                            break
-            except (OSError, ValueError, IndexError):
+                fd = os.open(f"/proc/{self._process.pid}/status", os.O_RDONLY)
+                try:
+                    status = os.read(fd, 8192)
+                finally:
+                    os.close(fd)
+                start = status.index(b"VmHWM:") + 6
+                kilobytes = int(status[start : status.index(b"kB", start)])
+                self._peak_mb = max(self._peak_mb, math.ceil(kilobytes / 1024))
+            except (OSError, ValueError):
                 pass
         return self._peak_mb
 

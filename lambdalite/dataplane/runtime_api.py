@@ -66,7 +66,18 @@ class RuntimeApiConnection(asyncio.Protocol):
     """One HTTP/1.1 keep-alive connection from a runtime. Requests are handled
     strictly one after another, as runtimes send them."""
 
-    __slots__ = ("_body", "_body_size", "_error_type", "_handler", "_parser", "_transport", "_url")
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_error_type",
+        "_handler",
+        "_held",
+        "_in_batch",
+        "_parked",
+        "_parser",
+        "_transport",
+        "_url",
+    )
 
     def __init__(self, handler: RuntimeApiHandler) -> None:
         self._handler = handler
@@ -76,6 +87,10 @@ class RuntimeApiConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._error_type: str | None = None
+        self._in_batch = False
+        self._held: list[bytes] = []
+        """Answers written while parsing one read; see data_received."""
+        self._parked = False
 
     # -- asyncio.Protocol ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -87,11 +102,27 @@ class RuntimeApiConnection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        # A runtime that pipelines ``POST .../response`` and ``GET .../next``
+        # in one write gets the 202 together with its next event: one wake-up
+        # instead of two. Any other answer goes out as soon as the read is parsed.
+        self._in_batch = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
-            self._write(400, error_body("InvalidRequest", "Malformed HTTP request"))
+            self._in_batch = False
+            self._held.append(_http(400, error_body("InvalidRequest", "Malformed HTTP request")))
+            self._flush()
             self.close()
+            return
+        self._in_batch = False
+        if self._held and not self._parked:
+            self._flush()
+
+    def _flush(self) -> None:
+        held, self._held = self._held, []
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"".join(held))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -132,6 +163,7 @@ class RuntimeApiConnection(asyncio.Protocol):
         if route == b"invocation/next":
             if method != b"GET":
                 return 405, error_body("MethodNotAllowed", "Method Not Allowed")
+            self._parked = True
             self._handler.on_next(self)
             return 0, b""  # answered by send_event() when an invocation arrives
         if method != b"POST":
@@ -156,28 +188,32 @@ class RuntimeApiConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return False
-        transport.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            + headers
-            + b"Content-Length: "
-            + str(len(payload)).encode()
-            + b"\r\n\r\n"
-            + payload
+        self._parked = False
+        event = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n" % (
+            headers,
+            len(payload),
         )
+        held, self._held = self._held, []
+        transport.writelines([*held, event, payload])
         return True
 
     def _write(self, status: int, body: bytes) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        transport.write(
-            b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-            % (status, _REASONS.get(status, b"Error"), len(body), body)
-        )
+        self._held.append(_http(status, body))
+        if not self._in_batch:
+            self._flush()
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+def _http(status: int, body: bytes) -> bytes:
+    return b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        status,
+        _REASONS.get(status, b"Error"),
+        len(body),
+        body,
+    )
 
 
 async def listen(handler: RuntimeApiHandler, host: str = "127.0.0.1") -> asyncio.Server:

@@ -106,12 +106,7 @@ class RuntimeApiClient:
             self._sock.close()
             self._sock = None
 
-    def request(
-        self, method: bytes, path: str, body: bytes = b"", headers: bytes = b""
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Send one request; return (status, lower-cased headers, body bytes).
-
-        ``headers`` is raw ``Name: value\\r\\n`` lines, pre-encoded by the caller."""
+    def _message(self, method: bytes, path: str, body: bytes, headers: bytes) -> bytes:
         head = b"%s %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n" % (
             method,
             path.encode("latin-1"),
@@ -119,11 +114,31 @@ class RuntimeApiClient:
             headers,
             len(body),
         )
-        message = head + body if body else head
+        return head + body if body else head
+
+    def request(
+        self, method: bytes, path: str, body: bytes = b"", headers: bytes = b""
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send one request; return (status, lower-cased headers, body bytes).
+
+        ``headers`` is raw ``Name: value\\r\\n`` lines, pre-encoded by the caller."""
+        return self._exchange(self._message(method, path, body, headers), 1)
+
+    def post_then_next(self, path: str, body: bytes, headers: bytes) -> tuple[int, dict[str, str], bytes]:
+        """POST a result and ask for the next event in one write (HTTP
+        pipelining): the platform can answer both with one write, which saves
+        a wake-up per invocation. Returns the answer to ``GET .../next``."""
+        message = self._message(b"POST", path, body, headers) + self._message(b"GET", _NEXT_PATH, b"", b"")
+        return self._exchange(message, 2)
+
+    def _exchange(self, message: bytes, answers: int) -> tuple[int, dict[str, str], bytes]:
+        """Send ``message`` (``answers`` requests) and return the last answer."""
         for attempt in (0, 1):
             sock = self._sock if self._sock is not None else self._connect()
             try:
                 sock.sendall(message)
+                for _ in range(answers - 1):
+                    self._read_response(sock)
                 return self._read_response(sock)
             except (OSError, RuntimeApiGone) as exc:
                 # The platform closed an idle keep-alive connection, or died.
@@ -492,9 +507,8 @@ class Runtime:
 
     def serve(self, handler: Handler) -> None:
         global _request_id
-        client = self.client
+        status, headers, body = self.client.request(b"GET", _NEXT_PATH)
         while True:
-            status, headers, body = client.request(b"GET", _NEXT_PATH)
             if status != 200:
                 raise RuntimeApiGone(f"GET next answered {status}")
             request_id = headers.get("lambda-runtime-aws-request-id", "")
@@ -504,7 +518,7 @@ class Runtime:
                 os.environ["_X_AMZN_TRACE_ID"] = trace_id
             else:
                 os.environ.pop("_X_AMZN_TRACE_ID", None)
-            self.invoke(handler, request_id, headers, body)
+            status, headers, body = self.invoke(handler, request_id, headers, body)
 
     def invoke(
         self,
@@ -512,8 +526,9 @@ class Runtime:
         request_id: str,
         headers: Mapping[str, str],
         body: bytes,
-    ) -> None:
-        """Run the handler on one event and POST its response or error."""
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Run the handler on one event, POST its response or error, and
+        return the next event (the answer to ``GET .../next``)."""
         base = "/" + API_VERSION + "/runtime/invocation/" + request_id
         try:
             context = LambdaContext(
@@ -546,14 +561,12 @@ class Runtime:
             error = _error_body(type(exc).__name__, str(exc), request_id, _user_frames(exc.__traceback__))
         else:
             _flush()
-            self.client.request(
-                b"POST", base + "/response", payload, b"Content-Type: " + result_type + b"\r\n"
+            return self.client.post_then_next(
+                base + "/response", payload, b"Content-Type: " + result_type + b"\r\n"
             )
-            return
         _log_error(error, self.json_logs)
         _flush()
-        self.client.request(
-            b"POST",
+        return self.client.post_then_next(
             base + "/error",
             json.dumps(error).encode("utf-8"),
             b"Content-Type: application/json\r\n" + _ERROR_TYPE_HEADER.encode() + b": Unhandled\r\n",

@@ -1,4 +1,4 @@
-"""The one ASGI application behind lambdalite's port.
+"""Routes every request on lambdalite's port to the surface that serves it.
 
 Routing is a handful of prefix checks rather than a framework: Invoke is the
 hot path and every microsecond spent matching routes is spent on every call.
@@ -6,6 +6,10 @@ hot path and every microsecond spent matching routes is spent on every call.
     /2015-03-31/functions...        the Lambda API (``api.lambda_api``)
     POST / with X-Amz-Target Logs_* the CloudWatch Logs API (``api.logs_api``)
     /_lambdalite/code/<sha>.zip     code packages, for GetFunction's Code.Location
+
+``Router.handle`` never raises: LambdaErrors become AWS-shaped responses
+through ``wire.error_response``; anything else is logged and answered as a
+ServiceException.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from lambdalite.api import logs_api
+from lambdalite.api.http_server import HttpRequest
 from lambdalite.api.lambda_api import (
     CODE_PATH,
     MAX_SYNC_PAYLOAD,
@@ -24,7 +29,7 @@ from lambdalite.api.lambda_api import (
     parse_query,
     payload_too_large,
 )
-from lambdalite.api.wire import Receive, Response, Scope, Send, error_response, read_body, send_response
+from lambdalite.api.wire import Response, error_response
 from lambdalite.errors import LambdaError, RequestTooLarge, ServiceError, UnknownOperation
 from lambdalite.observe.logs import LogStore
 from lambdalite.store.code import CodeStore
@@ -34,21 +39,23 @@ log = logging.getLogger("lambdalite.api")
 FUNCTIONS = "/2015-03-31/functions"
 MAX_CONTROL_BODY = 69905067
 """AWS's request limit for CreateFunction/UpdateFunctionCode: a 50 MB zip, base64-encoded, in JSON."""
+MAX_BODY = MAX_CONTROL_BODY
+"""The most the HTTP server buffers for any request."""
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_LOGS_TARGET = b"Logs_20140328."
 
 Handler = Callable[[ApiRequest], Awaitable[Response]]
 
 
-class LambdaliteApp:
-    """Raw ASGI: ``await app(scope, receive, send)``."""
+class Router:
+    """``await router.handle(request)`` -> Response, for every HTTP surface."""
 
     def __init__(self, api: LambdaApi, code: CodeStore, logs: LogStore, region: str, account_id: str) -> None:
-        self._api = api
-        self._region = region
-        self._account_id = account_id
         self._code = code
         self._logs = logs
-        # (method, has function name, suffix) -> handler
+        self._region = region
+        self._account_id = account_id
+        # (method, has function name, suffix) -> (operation, handler)
         self._routes: dict[tuple[str, bool, str], tuple[str, Handler]] = {
             ("POST", False, ""): ("CreateFunction", api.create_function),
             ("GET", False, ""): ("ListFunctions", api.list_functions),
@@ -63,61 +70,54 @@ class LambdaliteApp:
             ("POST", True, "invocations"): ("Invoke", api.invoke),
         }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+    async def handle(self, request: HttpRequest) -> Response:
         try:
-            response = await self._handle(scope, receive)
+            return await self._route(request)
         except LambdaError as error:
-            response = error_response(error)
+            return error_response(error)
         except Exception:
-            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
-            response = error_response(ServiceError("An internal error occurred."))
-        await send_response(send, response)
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            return error_response(ServiceError("An internal error occurred."))
 
-    async def _handle(self, scope: Scope, receive: Receive) -> Response:
-        path: str = scope["path"]
-        method: str = scope["method"]
+    async def _route(self, request: HttpRequest) -> Response:
+        path = request.path
         if path.startswith(FUNCTIONS):
-            return await self._lambda(method, path[len(FUNCTIONS) :], scope, receive)
-        headers = dict(scope["headers"])
-        target = headers.get(b"x-amz-target", b"")
-        if target.startswith(b"Logs_20140328.") and method == "POST":
-            body = await read_body(receive, MAX_SYNC_PAYLOAD, payload_too_large)
-            status, response_headers, payload = await logs_api.handle(
-                target.split(b".", 1)[1].decode("latin-1"),
-                body,
+            return await self._lambda(request, path[len(FUNCTIONS) :])
+        target = request.headers.get(b"x-amz-target", b"")
+        if target.startswith(_LOGS_TARGET) and request.method == "POST":
+            if request.body_size > MAX_SYNC_PAYLOAD:
+                raise payload_too_large()
+            status, headers, payload = await logs_api.handle(
+                target[len(_LOGS_TARGET) :].decode("latin-1"),
+                request.body,
                 self._logs,
                 region=self._region,
                 account_id=self._account_id,
             )
-            return Response(status, payload, response_headers, content_type=b"application/x-amz-json-1.1")
-        if path.startswith(CODE_PATH) and method == "GET":
+            return Response(status, payload, headers, content_type=b"application/x-amz-json-1.1")
+        if path.startswith(CODE_PATH) and request.method == "GET":
             return await self._code_package(path[len(CODE_PATH) :])
         raise UnknownOperation("Unknown operation")
 
-    async def _lambda(self, method: str, rest: str, scope: Scope, receive: Receive) -> Response:
+    async def _lambda(self, request: HttpRequest, rest: str) -> Response:
         # rest is "", "/", "/{name}" or "/{name}/{suffix}"
         parts = [part for part in rest.split("/") if part]
         if len(parts) > 2:
             raise UnknownOperation("Unknown operation")
         name = parts[0] if parts else None
         suffix = parts[1] if len(parts) == 2 else ""
-        route = self._routes.get((method, name is not None, suffix))
+        route = self._routes.get((request.method, name is not None, suffix))
         if route is None:
             raise UnknownOperation("Unknown operation")
         operation, handler = route
         if operation == "Invoke":
-            body = await read_body(receive, MAX_SYNC_PAYLOAD, payload_too_large)
-        else:
-            body = await read_body(receive, MAX_CONTROL_BODY, lambda: _control_too_large(operation))
-        request = ApiRequest(
-            method, name, parse_query(scope.get("query_string", b"")), dict(scope["headers"]), body
+            if request.body_size > MAX_SYNC_PAYLOAD:
+                raise payload_too_large()
+        elif request.body_size > MAX_CONTROL_BODY:
+            raise _control_too_large(operation)
+        return await handler(
+            ApiRequest(request.method, name, parse_query(request.query), request.headers, request.body)
         )
-        return await handler(request)
 
     async def _code_package(self, file_name: str) -> Response:
         sha = file_name.removesuffix(".zip")
@@ -132,13 +132,3 @@ def _control_too_large(operation: str) -> RequestTooLarge:
     return RequestTooLarge(
         f"Request must be smaller than {MAX_CONTROL_BODY} bytes for the {operation} operation"
     )
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
