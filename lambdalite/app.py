@@ -79,6 +79,7 @@ def build(settings: Settings) -> Services:
         region=settings.region,
         max_concurrency=settings.max_concurrency,
         keep_alive_s=settings.keep_alive_s,
+        warm_wait_s=settings.warm_wait_ms / 1000,
     )
 
     def on_change(name: str, config: FunctionConfig | None) -> None:

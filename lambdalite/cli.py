@@ -171,6 +171,13 @@ def serve(
             help="Refuse functions whose runtime's exact interpreter is missing.",
         ),
     ] = None,
+    warm_wait_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="When every environment of a short-running function is busy, wait up to this long "
+            "for a warm one before starting another; 0 scales out at once, as AWS [default: 10]."
+        ),
+    ] = None,
 ) -> None:
     """Run the Lambda API, the CloudWatch Logs API and the functions.
 
@@ -188,6 +195,7 @@ def serve(
             "max_concurrency": max_concurrency,
             "keep_alive_s": keep_alive,
             "strict_runtimes": strict_runtimes,
+            "warm_wait_ms": warm_wait_ms,
         }
     )
     with reporting():

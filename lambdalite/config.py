@@ -31,6 +31,11 @@ class Settings:
     strict_runtimes: bool = False
     """Refuse to run a function whose runtime's exact interpreter is missing,
     instead of running it on the nearest one with a warning in its log."""
+    warm_wait_ms: float = 10.0
+    """Warm-first scheduling: an invocation that finds every environment busy
+    waits up to this long for one to come back (only when the function's recent
+    invocations are short enough to make that likely) before starting a new
+    environment. 0 scales out immediately, exactly as AWS does."""
     shutdown_grace_s: float = 10.0
     """How long in-flight invocations may run on after SIGINT/SIGTERM."""
 

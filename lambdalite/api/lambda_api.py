@@ -19,7 +19,12 @@ import orjson
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
 from lambdalite.control import validation
-from lambdalite.control.naming import check_qualifier, check_region_and_account, parse_function_ref
+from lambdalite.control.naming import (
+    FunctionRef,
+    check_qualifier,
+    check_region_and_account,
+    parse_function_ref,
+)
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.environment import EnvState
 from lambdalite.dataplane.pool import EnvironmentPool
@@ -34,6 +39,7 @@ from lambdalite.store.code import CodeStore
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 """AWS's limit on a synchronous invocation's request payload: 6291456 bytes."""
 CODE_PATH = "/_lambdalite/code/"
+MAX_REMEMBERED_NAMES = 10_000
 
 
 def payload_too_large() -> RequestTooLarge:
@@ -82,15 +88,24 @@ class LambdaApi:
         self._code = code
         self._pool = pool
         self._arn_prefix = settings.arn_prefix()
+        self._refs: dict[tuple[str, str], FunctionRef] = {}
 
     # -- naming -------------------------------------------------------------
     def _resolve(self, request: ApiRequest, shape: str = "NamespacedFunctionName") -> tuple[str, str | None]:
         """(name, qualifier) from the path; ``shape`` is the operation's
         FunctionName shape in the service model."""
         raw = request.path_name or ""
-        validation.validate_function_name(raw, shape)
-        ref = parse_function_ref(raw)
-        check_region_and_account(ref, self._settings.region, self._settings.account_id, self._arn_prefix)
+        key = (raw, shape)
+        ref = self._refs.get(key)
+        if ref is None:
+            validation.validate_function_name(raw, shape)
+            ref = parse_function_ref(raw)
+            check_region_and_account(ref, self._settings.region, self._settings.account_id, self._arn_prefix)
+            # Names that passed are remembered: Invoke resolves the same few names
+            # thousands of times a second, and the checks are pure.
+            if len(self._refs) >= MAX_REMEMBERED_NAMES:
+                self._refs.clear()
+            self._refs[key] = ref
         qualifier = check_qualifier(ref, request.query_value("Qualifier"), self._arn_prefix)
         return ref.name, qualifier
 
