@@ -1,12 +1,18 @@
-"""The baseline: a bare echo server on lambdalite's HTTP stack.
+"""The baselines: a bare echo server on an HTTP stack lambdalite can run on.
 
-A raw ASGI app (no framework) served by uvicorn with uvloop and httptools, the
-access log off and the same keep-alive and backlog settings as ``lambdalite
-serve``. It answers every request with the request body (``{}`` in the
-benchmark) as JSON, so the gap between it and lambdalite is what lambdalite's
-own code costs per invoke.
+It answers every request with the request body (``{}`` in the benchmark) as
+JSON, so the gap between it and lambdalite is what lambdalite's own code costs
+per invoke. Two stacks, both on uvloop and httptools:
 
-    .venv/bin/python bench/echo_server.py --port 9100
+``--stack uvicorn`` (default)
+    a raw ASGI app (no framework) served by uvicorn, access log off, the same
+    keep-alive and backlog settings lambdalite used with uvicorn;
+``--stack lambdalite``
+    lambdalite's own HTTP server (``lambdalite.api.http_server.HttpServer``)
+    with a handler that returns the body: exactly the stack ``lambdalite
+    serve`` runs on, minus lambdalite.
+
+    .venv/bin/python bench/echo_server.py --port 9100 [--stack lambdalite]
 
 It prints ``echo listening on http://HOST:PORT`` once the socket accepts.
 """
@@ -45,7 +51,7 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def serve(host: str, port: int) -> None:
+async def serve_uvicorn(host: str, port: int) -> None:
     config = uvicorn.Config(
         echo_app,
         host=host,
@@ -67,15 +73,33 @@ async def serve(host: str, port: int) -> None:
     await serving
 
 
+async def serve_lambdalite(host: str, port: int) -> None:
+    # Imported here: the uvicorn baseline must not depend on lambdalite's internals.
+    from lambdalite.api.http_server import HttpRequest, HttpServer
+    from lambdalite.api.wire import Response
+
+    async def echo(request: HttpRequest) -> Response:
+        return Response(200, request.body)
+
+    server = HttpServer(echo, max_body=6 * 1024 * 1024)
+    await server.start(host, port)
+    print(f"{READY_LINE} http://{host}:{port}", flush=True)
+    await asyncio.Event().wait()  # until SIGINT/SIGTERM
+
+
+STACKS = {"uvicorn": serve_uvicorn, "lambdalite": serve_lambdalite}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--stack", choices=sorted(STACKS), default="uvicorn")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(args.host, args.port))
+        uvloop.run(STACKS[args.stack](args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""How fast lambdalite invokes a function, beside a bare echo server and serverless-offline.
+"""How fast lambdalite invokes a function, beside bare echo servers and serverless-offline.
 
-    .venv/bin/python bench/invoke_bench.py [--quick]
+    .venv/bin/python bench/invoke_bench.py [--quick] [--profile]
 
-One run starts, measures and stops three servers in turn (never two at once,
-so they do not compete for the CPU), all on loopback:
+One run starts, measures and stops four servers in turn (never two at once, so
+they do not compete for the CPU), all on loopback:
 
 lambdalite
     ``python -m lambdalite serve`` on a free port with a fresh data directory.
@@ -14,33 +14,38 @@ lambdalite
       with body ``{}`` over one keep-alive connection (raw-socket HTTP/1.1
       client with TCP_NODELAY, bench/keepalive.py), after a warm-up;
     * throughput and latency under load: ``wrk`` with 1 and with 16 connections
-      (a short unmeasured wrk warm-up first, so the pool has its environments);
-    * memory: RSS of the server process and of each environment process tree
-      (the server's children), taken right after the load;
+      (an unmeasured wrk warm-up first, so the pool has its environments);
+    * memory: RSS (and USS) of the server process and of each environment
+      process tree (the server's children), taken right after the load;
     * cold start: N new functions, each created and waited for, then the first
       invoke of each is timed (the create call is not in the figure).
 
-echo baseline
-    bench/echo_server.py: a raw ASGI echo on the same stack (uvicorn, uvloop,
-    httptools, access log off); same sequential client, same wrk settings. The
-    gap to it is what lambdalite's own code costs per invoke.
+echo baselines
+    bench/echo_server.py answers the same request with its body, on uvicorn
+    (raw ASGI app, uvloop, httptools, access log off) and on lambdalite's own
+    HTTP server (``lambdalite.api.http_server``, uvloop + httptools); same
+    sequential client, same wrk runs. The gap to them is what lambdalite's own
+    code (and the relay to an environment) costs per invoke.
 
 serverless-offline
     the peer, set up by /work/shared/peers/serverless-offline.sh and started
     with ``sls offline``; its Lambda Invoke endpoint gets the same sequential
-    client and the same wrk runs. If it cannot be set up or started, the table
-    says so and the rest of the bench still runs.
+    client and the same wrk runs.
 
-It prints one table (with the ratios to both and pass/fail beside the targets:
-warm p50 <= 0.5 ms, >= 8,000 invokes/s with 16 clients, p99 below
-serverless-offline's in the same run) and writes everything to
-bench/results/invoke.json. Every process it starts is stopped on every path.
-A full run takes about 1.5 minutes, ``--quick`` about 35 seconds.
+A server that cannot be set up or started shows ``n/a`` and the rest still
+runs. It prints one table, with lambdalite's ratio to each other server and
+pass/fail beside the targets (warm p50 <= 0.5 ms, >= 8,000 invokes/s with 16
+clients, p99 below serverless-offline's in the same run), and writes
+everything to bench/results/invoke.json. ``--profile`` also samples the
+lambdalite server with py-spy during its 16-client run (bench/profiling.py).
+Every process it starts is stopped on every path (SIGINT and SIGTERM too).
+A full run takes about 1 minute 50 seconds, ``--quick`` about 45 seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -54,12 +59,14 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
+import profiling
 import psutil
 from echo_server import READY_LINE as ECHO_READY_LINE
 from keepalive import KeepAliveClient, build_request, timed_roundtrips
@@ -71,6 +78,7 @@ from wrkrun import WrkError, ensure_wrk, run_wrk, write_script
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results" / "invoke.json"
+PROFILE = BENCH_DIR / "results" / "invoke-profile.txt"
 PYTHON = sys.executable
 PEER_SETUP = Path("/work/shared/peers/serverless-offline.sh")
 
@@ -117,10 +125,19 @@ QUICK = Plan(
     warmup_requests=100,
     cold_functions=5,
     wrk_seconds=2,
-    wrk_warmup_seconds=(1, 2),
+    wrk_warmup_seconds=(1, 3),
     peer_setup_timeout_s=30,
 )
 CONCURRENCY = (1, 16)
+
+SERVERS = {
+    "lambdalite": ("lambdalite", ""),
+    "echo": ("echo (uvicorn)", "ll/echo"),
+    "echo_lambdalite_http": ("echo (ll http)", "ll/echo-ll"),
+    "serverless_offline": ("serverless-offline", "ll/sls"),
+}
+"""Result key -> (column title, title of lambdalite's ratio to it)."""
+OTHERS = tuple(key for key in SERVERS if key != "lambdalite")
 
 
 def invoke_path(function: str) -> str:
@@ -173,13 +190,21 @@ def measure_warm(port: int, path: str, plan: Plan) -> dict[str, Any]:
     return summary
 
 
-def measure_wrk(wrk: str, script: Path, url: str, plan: Plan) -> dict[str, Any]:
+def measure_wrk(
+    wrk: str,
+    script: Path,
+    url: str,
+    plan: Plan,
+    around_last: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> dict[str, Any]:
+    """wrk with each concurrency level; ``around_last`` wraps the measured 16-client run."""
     results: dict[str, Any] = {}
     for connections, warmup_s in zip(CONCURRENCY, plan.wrk_warmup_seconds, strict=True):
         run_wrk(wrk, script, url, connections=connections, duration_s=warmup_s)
-        results[str(connections)] = run_wrk(
-            wrk, script, url, connections=connections, duration_s=plan.wrk_seconds
-        ).to_json()
+        wrapper = around_last() if connections == CONCURRENCY[-1] else nullcontext()
+        with wrapper:
+            result = run_wrk(wrk, script, url, connections=connections, duration_s=plan.wrk_seconds)
+        results[str(connections)] = result.to_json()
     return results
 
 
@@ -307,7 +332,9 @@ def measure_cold_starts(port: int, client: Any, plan: Plan) -> dict[str, Any]:
     return summary
 
 
-def bench_lambdalite(workdir: Path, wrk: str, script: Path, plan: Plan) -> dict[str, Any]:
+def bench_lambdalite(
+    workdir: Path, wrk: str, script: Path, plan: Plan, profile_to: Path | None
+) -> dict[str, Any]:
     port = free_port()
     data_dir = workdir / "lambdalite-data"
     server = Service(
@@ -325,7 +352,13 @@ def bench_lambdalite(workdir: Path, wrk: str, script: Path, plan: Plan) -> dict[
         check_hello(port, path)
         result: dict[str, Any] = {"port": port, "server_pid": server.pid}
         result["warm"] = measure_warm(port, path, plan)
-        result["wrk"] = measure_wrk(wrk, script, f"http://{HOST}:{port}{path}", plan)
+        url = f"http://{HOST}:{port}{path}"
+        if profile_to is None:
+            result["wrk"] = measure_wrk(wrk, script, url, plan)
+        else:
+            around = partial(profiling.recording, server.pid, plan.wrk_seconds, profile_to)
+            result["wrk"] = measure_wrk(wrk, script, url, plan, around_last=around)
+            result["profile"] = profiling.summarise(profile_to)
         result["memory"] = memory_of(server)
         result["cold_start"] = measure_cold_starts(port, client, plan)
         return result
@@ -334,18 +367,20 @@ def bench_lambdalite(workdir: Path, wrk: str, script: Path, plan: Plan) -> dict[
 # ---------------------------------------------------------------- echo baseline
 
 
-def bench_echo(workdir: Path, wrk: str, script: Path, plan: Plan) -> dict[str, Any]:
+def bench_echo(workdir: Path, wrk: str, script: Path, plan: Plan, stack: str) -> dict[str, Any]:
     port = free_port()
     server = Service(
-        "echo",
-        [PYTHON, str(BENCH_DIR / "echo_server.py"), "--port", str(port)],
-        log_path=workdir / "echo.log",
+        f"echo on {stack}",
+        [PYTHON, str(BENCH_DIR / "echo_server.py"), "--port", str(port), "--stack", stack],
+        log_path=workdir / f"echo-{stack}.log",
+        cwd=REPO,
     )
     path = invoke_path("hello")  # same path and body; the echo ignores the path
     with running(server):
         server.wait_for_line(ECHO_READY_LINE, timeout_s=15)
         return {
             "port": port,
+            "stack": stack,
             "warm": measure_warm(port, path, plan),
             "wrk": measure_wrk(wrk, script, f"http://{HOST}:{port}{path}", plan),
         }
@@ -358,20 +393,27 @@ def setup_peer(timeout_s: float) -> Path:
     """Run the shared setup script (npm install on its first run); returns the peer's directory."""
     if not PEER_SETUP.exists():
         raise RuntimeError(f"{PEER_SETUP} is missing")
+    setup = subprocess.Popen(
+        ["sh", str(PEER_SETUP)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            ["sh", str(PEER_SETUP)],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            start_new_session=True,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(f"peer setup did not finish within {timeout_s:.0f} s (npm install?)") from exc
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"peer setup failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        stdout, stderr = setup.communicate(timeout=timeout_s)
+    except BaseException as exc:
+        # The whole group: sh and the npm install it may be running.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(setup.pid, signal.SIGKILL)
+        setup.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise RuntimeError(f"peer setup did not finish within {timeout_s:.0f} s (npm install?)") from exc
+        raise
+    lines = stdout.strip().splitlines()
+    if setup.returncode != 0 or not lines:
+        raise RuntimeError(f"peer setup failed ({setup.returncode}): {stderr.strip()[-500:]}")
     directory = Path(lines[-1])
     if not (directory / "node_modules" / ".bin" / "sls").exists():
         raise RuntimeError(f"peer setup gave {directory} without node_modules/.bin/sls")
@@ -489,7 +531,7 @@ def compute_ratios(results: dict[str, Any]) -> dict[str, dict[str, float | None]
             for row in ROWS
             if row.ratio
         }
-        for other in ("echo", "serverless_offline")
+        for other in OTHERS
     }
 
 
@@ -526,35 +568,57 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render(results: dict[str, Any]) -> Table:
-    servers = ("lambdalite", "echo", "serverless_offline")
     table = Table(title=f"lambdalite invoke benchmark ({'quick' if results['quick'] else 'full'} run)")
     table.add_column("metric")
-    table.add_column("lambdalite", justify="right")
-    table.add_column("echo (uvicorn)", justify="right")
-    table.add_column("serverless-offline", justify="right")
-    table.add_column("ll/echo", justify="right")
-    table.add_column("ll/sls", justify="right")
+    for title, _ in SERVERS.values():
+        table.add_column(title, justify="right")
+    for other in OTHERS:
+        table.add_column(SERVERS[other][1], justify="right")
     table.add_column("target")
     table.add_column("result")
     targets = {t["row"]: t for t in results["targets"]}
     for row in ROWS:
         cells = []
-        for server in servers:
+        for server in SERVERS:
             if "error" in results[server]:
                 cells.append("[red]n/a[/red]")
             else:
                 cells.append(fmt(dig(results[server], *row.keys), row.unit))
         ratio_cells = [
             fmt_ratio(results["ratios"][side][row.ratio]) if row.ratio else ""
-            for side in ("vs_echo", "vs_serverless_offline")
+            for side in (f"vs_{other}" for other in OTHERS)
         ]
         target = targets.get(row.label)
         verdict = ""
         if target:
             passed = target["passed"]
-            verdict = "[green]PASS[/green]" if passed else "[red]FAIL[/red]" if passed is False else "?"
+            verdict = "[green]PASS[/green]" if passed else "[red]FAIL[/red]" if passed is False else "n/a"
         table.add_row(row.label, *cells, *ratio_cells, target["target"] if target else "", verdict)
     return table
+
+
+def render_profile(profile: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"lambdalite under 16 clients: py-spy, {profile['samples']} samples ({profile['file']})"
+    )
+    table.add_column("self", justify="right")
+    table.add_column("frame (self time)")
+    table.add_column("incl.", justify="right")
+    table.add_column("lambdalite frame (inclusive)")
+    rows = max(len(profile["top_self"]), len(profile["top_inclusive"]))
+    for index in range(rows):
+        cells: list[str] = []
+        for key in ("top_self", "top_inclusive"):
+            entries = profile[key]
+            if index < len(entries):
+                cells += [f"{100 * entries[index]['share']:.1f}%", entries[index]["frame"]]
+            else:
+                cells += ["", ""]
+        table.add_row(*cells)
+    return table
+
+
+BUSY_WARNING_PERCENT = 15.0
 
 
 def host_facts() -> dict[str, Any]:
@@ -563,6 +627,8 @@ def host_facts() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "load_average_1m": os.getloadavg()[0],
+        # Sampled before any server starts: what other work takes from this run.
+        "cpu_busy_before_percent": psutil.cpu_percent(interval=1.0),
     }
 
 
@@ -576,12 +642,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="shorter runs (under a minute)")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help=f"sample lambdalite with py-spy during the 16-client run (collapsed stacks to {PROFILE})",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and data directory")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    # SIGTERM unwinds like Ctrl-C, so every `finally` stops its servers.
+    # SIGTERM unwinds like Ctrl-C, so every `finally` stops its servers; SIGINT is
+    # reinstated in case a parent shell left it ignored (background jobs).
     signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    if args.profile and profiling.py_spy() is None:
+        console.print("[red]--profile needs py-spy: .venv/bin/pip install py-spy[/red]")
+        return 2
     started = time.monotonic()
     wrk = ensure_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="lambdalite-bench-"))
@@ -593,8 +669,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         script = write_script(workdir)
-        results["lambdalite"] = section("lambdalite", lambda: bench_lambdalite(workdir, wrk, script, plan))
-        results["echo"] = section("echo baseline", lambda: bench_echo(workdir, wrk, script, plan))
+        results["lambdalite"] = section(
+            "lambdalite",
+            lambda: bench_lambdalite(workdir, wrk, script, plan, PROFILE if args.profile else None),
+        )
+        results["echo"] = section(
+            "echo baseline (uvicorn)", lambda: bench_echo(workdir, wrk, script, plan, "uvicorn")
+        )
+        results["echo_lambdalite_http"] = section(
+            "echo baseline (lambdalite's HTTP server)",
+            lambda: bench_echo(workdir, wrk, script, plan, "lambdalite"),
+        )
         results["serverless_offline"] = section(
             "serverless-offline", lambda: bench_peer(workdir, wrk, script, plan)
         )
@@ -606,13 +691,22 @@ def main(argv: list[str] | None = None) -> int:
     results["ratios"] = compute_ratios(results)
     results["targets"] = evaluate_targets(results)
     results["seconds"] = round(time.monotonic() - started, 1)
+    results["host"]["load_average_1m_end"] = os.getloadavg()[0]
+    results["host"]["cpu_busy_after_percent"] = psutil.cpu_percent(interval=1.0)
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     console.print(render(results))
-    for server in ("lambdalite", "echo", "serverless_offline"):
+    if "profile" in results["lambdalite"]:
+        console.print(render_profile(results["lambdalite"]["profile"]))
+    for server in SERVERS:
         if "error" in results[server]:
             console.print(f"[red]{server}: {results[server]['error']}[/red]", highlight=False)
+    busy = max(results["host"]["cpu_busy_before_percent"], results["host"]["cpu_busy_after_percent"])
+    if busy > BUSY_WARNING_PERCENT:
+        console.print(
+            f"[yellow]other work kept the CPUs {busy:.0f}% busy around this run: noisy figures[/yellow]"
+        )
     console.print(f"ran {results['seconds']} s; results in {args.output}")
     return 1 if "error" in results["lambdalite"] else 0
 

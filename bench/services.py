@@ -96,9 +96,10 @@ class Service:
 
     def descendants(self) -> list[psutil.Process]:
         try:
-            return psutil.Process(self.pid).children(recursive=True)
+            children: list[psutil.Process] = psutil.Process(self.pid).children(recursive=True)
         except psutil.Error:
             return []
+        return children
 
     def stop(self) -> None:
         """End the server, its process group and all its descendants. Idempotent."""
