@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,7 +32,7 @@ from lambdalite.errors import (
     InvalidRequestContent,
     RequestTooLarge,
 )
-from lambdalite.models import FunctionConfig, Invocation, InvocationResult
+from lambdalite.models import FunctionConfig, Invocation, InvocationResult, new_request_id
 from lambdalite.store.code import CodeStore
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
@@ -194,7 +193,7 @@ class LambdaApi:
             )
         client_context = headers.get(b"x-amz-client-context")
         invocation = Invocation(
-            request_id=str(uuid.uuid4()),
+            request_id=new_request_id(),
             payload=payload,
             function=function,
             invoked_arn=self._arn_prefix + name + (f":{qualifier}" if qualifier else ""),
