@@ -251,6 +251,11 @@ class ExecutionEnvironment:
         # Make sure every descendant is gone too, then collect the last output.
         process.kill_tree()
         self._drain_output()
+        if self._output is not None:
+            self._route_output(self._output.flush_partial())
+        # Forget the splitter before closing its descriptor: the number may be
+        # reused at once by another environment's pipe.
+        self._output = None
         self._loop.remove_reader(process.output_fd)
         os.close(process.output_fd)
         await process.stop()
@@ -432,6 +437,12 @@ class ExecutionEnvironment:
         if self._output is None:
             return
         events, _ = self._output.read_available()
+        if events:
+            self._route_output(events)
+
+    def _route_output(self, events: list[tuple[int, str]]) -> None:
+        """Output belongs to the invocation in progress, to the init phase, or
+        straight to the log stream (a runtime printing between invocations)."""
         if not events:
             return
         if self._current is not None:
