@@ -26,7 +26,9 @@ from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
 from lambdalite.runtimes import lookup
+from lambdalite.sandbox import detect
 from lambdalite.sandbox.process import ProcessSandbox
+from lambdalite.sandbox.spec import Sandbox
 from lambdalite.store.code import CodeStore
 from lambdalite.store.functions import FunctionStore
 
@@ -44,7 +46,7 @@ class Services:
     code: CodeStore
     functions: FunctionStore
     registry: FunctionRegistry
-    sandbox: ProcessSandbox
+    sandbox: Sandbox
     pool: EnvironmentPool
     router: Router
 
@@ -62,7 +64,7 @@ def build(settings: Settings) -> Services:
     code = CodeStore(data / "code")
     functions = FunctionStore(data / "lambdalite.db")
     registry = FunctionRegistry(functions, settings.arn_prefix())
-    sandbox = ProcessSandbox(data / "sandboxes")
+    sandbox = choose_sandbox(settings.isolation, data / "sandboxes")
 
     async def resolve_launch(function: FunctionConfig) -> RuntimeLaunch:
         task_root = await asyncio.to_thread(code.task_root, function.code_sha256)
@@ -70,7 +72,9 @@ def build(settings: Settings) -> Services:
             command = lookup.command_for(function.runtime, task_root, settings.strict_runtimes)
         except lookup.RuntimeUnavailable as exc:
             return RuntimeLaunch((), task_root, task_root, error=(exc.error_type, str(exc)))
-        return RuntimeLaunch(command.argv, task_root, RUNTIME_DIR, warning=command.warning)
+        return RuntimeLaunch(
+            command.argv, task_root, RUNTIME_DIR, warning=command.warning, hidden_paths=(data,)
+        )
 
     pool = EnvironmentPool(
         sandbox=sandbox,
@@ -90,6 +94,19 @@ def build(settings: Settings) -> Services:
         LambdaApi(settings, registry, code, pool), code, logs, settings.region, settings.account_id
     )
     return Services(settings, logs, code, functions, registry, sandbox, pool, router)
+
+
+def choose_sandbox(isolation: str, scratch: Path) -> Sandbox:
+    """The sandbox for ``--isolation``: process, namespace (refused when the host
+    cannot), or auto (namespace where possible)."""
+    if isolation == "process":
+        return ProcessSandbox(scratch)
+    if isolation not in {"auto", "namespace"}:
+        raise SystemExit(f"unknown isolation level {isolation!r}: use process, namespace or auto")
+    sandbox, facts = detect.choose_sandbox(scratch)
+    if isolation == "namespace" and facts.level != "namespace":
+        raise SystemExit(f"namespace isolation is not available here: {facts.reason}")
+    return sandbox
 
 
 async def _flush_logs_forever(logs: LogStore) -> None:

@@ -171,6 +171,10 @@ def serve(
             help="Refuse functions whose runtime's exact interpreter is missing.",
         ),
     ] = None,
+    isolation: Annotated[
+        str | None,
+        typer.Option(help="Sandbox level: process, namespace or auto [default: process]."),
+    ] = None,
     warm_wait_ms: Annotated[
         float | None,
         typer.Option(
@@ -196,12 +200,22 @@ def serve(
             "keep_alive_s": keep_alive,
             "strict_runtimes": strict_runtimes,
             "warm_wait_ms": warm_wait_ms,
+            "isolation": isolation,
         }
     )
     with reporting():
         from lambdalite.app import serve as run_server
 
         run_server(settings)
+
+
+@app.command()
+def doctor() -> None:
+    """Show which isolation level this host supports, and why."""
+    from lambdalite.sandbox.detect import describe
+
+    for line in describe().lines():
+        out.print(line)
 
 
 # ---- deploy ------------------------------------------------------------------------

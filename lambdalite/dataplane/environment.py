@@ -33,7 +33,7 @@ from lambdalite.dataplane import runtime_api
 from lambdalite.dataplane.output import OutputSplitter
 from lambdalite.errors import InvalidTransition
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult
-from lambdalite.sandbox.process import ProcessSandbox, SandboxedProcess
+from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
 
 INIT_TIMEOUT_S = 10.0
 PEAK_REFRESH_S = 0.05
@@ -82,6 +82,8 @@ class RuntimeLaunch:
     extra_env: Mapping[str, str] | None = None
     error: tuple[str, str] | None = None
     """(errorType, errorMessage) when the runtime cannot be started at all."""
+    hidden_paths: tuple[Path, ...] = ()
+    """Host directories the function must not see (the platform's data directory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,7 @@ class ExecutionEnvironment:
         function: FunctionConfig,
         launch: RuntimeLaunch,
         *,
-        sandbox: ProcessSandbox,
+        sandbox: Sandbox,
         logs: LogSink,
         region: str,
         on_stopped: Callable[[ExecutionEnvironment], None] | None = None,
@@ -175,9 +177,7 @@ class ExecutionEnvironment:
             await self.stop()
             return False
         try:
-            self._process = await self._sandbox.start(
-                self.id, self._launch.argv, self._environment_variables(port), self._launch.task_root
-            )
+            self._process = await self._sandbox.start(self._sandbox_spec(port))
         except OSError as exc:
             self._init_failure = _error_outcome(
                 "Runtime.InvalidEntrypoint", f"Couldn't start the runtime: {exc.strerror or exc}", "error"
@@ -247,7 +247,10 @@ class ExecutionEnvironment:
     async def _watch_exit(self) -> None:
         assert self._process is not None
         process = self._process
-        returncode = await process.process.wait()
+        returncode = await process.wait()
+        if process.out_of_memory():
+            self._out_of_memory = True
+            self._peak_mb = max(self._peak_mb, self.function.memory_mb)
         # Make sure every descendant is gone too, then collect the last output.
         process.kill_tree()
         self._drain_output()
@@ -457,7 +460,26 @@ class ExecutionEnvironment:
         self._logs.append(self.function.log_group, self.log_stream, [(now, line) for line in lines])
 
     # -- helpers ------------------------------------------------------------
-    def _environment_variables(self, port: int) -> dict[str, str]:
+    def _sandbox_spec(self, port: int) -> SandboxSpec:
+        function = self.function
+        launch = self._launch
+        spec = SandboxSpec(
+            env_id=self.id,
+            argv=launch.argv,
+            env={},
+            task_root=launch.task_root,
+            runtime_dir=launch.runtime_dir,
+            memory_mb=function.memory_mb,
+            ephemeral_storage_mb=function.ephemeral_storage_mb,
+            hidden_paths=launch.hidden_paths,
+            # AWS's CPU cap (memory / 1769 vCPU) makes a 128 MB cold start four
+            # times slower; a proportional weight shares the host fairly.
+            cpu_limit=False,
+        )
+        task_root, runtime_dir = self._sandbox.inside_paths(spec)
+        return dataclasses.replace(spec, env=self._environment_variables(port, task_root, runtime_dir))
+
+    def _environment_variables(self, port: int, task_root: str, runtime_dir: str) -> dict[str, str]:
         function = self.function
         launch = self._launch
         host_path = os.environ.get("PATH", "")
@@ -472,8 +494,8 @@ class ExecutionEnvironment:
             "AWS_DEFAULT_REGION": self._region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
-            "LAMBDA_TASK_ROOT": str(launch.task_root),
-            "LAMBDA_RUNTIME_DIR": str(launch.runtime_dir),
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": runtime_dir,
             "_HANDLER": function.handler,
             "TZ": ":UTC",
             "LANG": "en_US.UTF-8",
@@ -492,6 +514,10 @@ class ExecutionEnvironment:
         now = time.monotonic()
         if self._process is not None and now - self._peak_read_at >= PEAK_REFRESH_S:
             self._peak_read_at = now
+            tree_peak = self._process.peak_memory_bytes()
+            if tree_peak is not None:  # the level measures the whole tree (a cgroup)
+                self._peak_mb = max(self._peak_mb, math.ceil(tree_peak / (1024 * 1024)))
+                return self._peak_mb
             try:
                 fd = os.open(f"/proc/{self._process.pid}/status", os.O_RDONLY)
                 try:

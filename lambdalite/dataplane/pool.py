@@ -31,7 +31,7 @@ from typing import Any
 from lambdalite.dataplane.environment import EnvState, ExecutionEnvironment, LogSink, RuntimeLaunch
 from lambdalite.errors import TooManyRequests
 from lambdalite.models import FunctionConfig
-from lambdalite.sandbox.process import ProcessSandbox
+from lambdalite.sandbox.spec import Sandbox
 
 LaunchResolver = Callable[[FunctionConfig], Awaitable[RuntimeLaunch]]
 """Turns a function revision into how to start its runtime (may unpack code)."""
@@ -63,7 +63,7 @@ class EnvironmentPool:
     def __init__(
         self,
         *,
-        sandbox: ProcessSandbox,
+        sandbox: Sandbox,
         logs: LogSink,
         resolve_launch: LaunchResolver,
         region: str,

@@ -22,6 +22,9 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
+
+from lambdalite.sandbox.spec import SandboxSpec, translate_argv
 
 ISOLATION_LEVEL = "process"
 MAX_DESCRIPTORS = 1024
@@ -40,6 +43,21 @@ class SandboxedProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    def peak_memory_bytes(self) -> int | None:
+        """Not measured at this level: the data plane reads /proc (VmHWM)."""
+        return None
+
+    def out_of_memory(self) -> bool:
+        """Never: at this level the data plane's watcher enforces memory."""
+        return False
 
     def kill_tree(self) -> None:
         """SIGKILL the process group: the runtime and everything it forked.
@@ -67,11 +85,45 @@ class ProcessSandbox:
         shutil.rmtree(root, ignore_errors=True)  # scratch space of a previous run is garbage
         root.mkdir(parents=True, exist_ok=True)
 
+    def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
+        """The host paths themselves: nothing is moved at this level."""
+        return str(spec.task_root), str(spec.runtime_dir)
+
+    @overload
+    async def start(self, spec: SandboxSpec, /) -> SandboxedProcess: ...
+
+    @overload
     async def start(
-        self, env_id: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path
+        self, env_id: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path, /
+    ) -> SandboxedProcess: ...
+
+    async def start(
+        self,
+        spec: SandboxSpec | str,
+        argv: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        /,
     ) -> SandboxedProcess:
-        """Start argv with exactly ``env`` (plus TMPDIR) in its own process group.
-        stdout and stderr are merged into one pipe, as on AWS."""
+        """Start argv with exactly ``env`` (plus TMPDIR) in its own process group,
+        cwd = the task root. stdout and stderr are merged into one pipe, as on AWS.
+        ``start(spec)`` is the Sandbox protocol; ``start(env_id, argv, env, cwd)``
+        is the older form, kept until the data plane passes specs."""
+        if isinstance(spec, SandboxSpec):
+            inside_task, inside_runtime = self.inside_paths(spec)
+            return await self._start(
+                spec.env_id,
+                translate_argv(spec, inside_task, inside_runtime),
+                spec.env,
+                spec.task_root,
+                spec.pass_fds,
+            )
+        assert argv is not None and env is not None and cwd is not None
+        return await self._start(spec, argv, env, cwd, ())
+
+    async def _start(
+        self, env_id: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path, pass_fds: Sequence[int]
+    ) -> SandboxedProcess:
         scratch = self._root / env_id / "tmp"
         scratch.mkdir(parents=True, mode=0o700)
         full_env = {**env, "TMPDIR": str(scratch)}
@@ -88,6 +140,7 @@ class ProcessSandbox:
                 stdout=write_fd,
                 stderr=write_fd,
                 start_new_session=True,
+                pass_fds=tuple(pass_fds),
             )
         except BaseException:
             os.close(read_fd)

@@ -1,0 +1,289 @@
+"""Per-environment cgroups on whichever hierarchy the host has (v2, else v1).
+
+``CgroupHost.detect()`` finds the hierarchy and the controllers once; each
+environment then gets ``<our own cgroup>/lambdalite/<env_id>`` (one directory
+per v1 controller hierarchy), with AWS's limits: memory = MemorySize and no
+swap, 1024 processes, CPU in proportion to memory (1,769 MB = one vCPU).
+The sandboxed child joins it itself, before it forks anything, by writing its
+pid into every ``procs_files`` entry; so nothing it starts escapes.
+
+Cgroups are nested under the server's own cgroup rather than the root, so
+that whatever limits the operator put on lambdalite cover its functions too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import math
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+PIDS_MAX = 1024
+"""AWS's per-environment process limit."""
+MB_PER_VCPU = 1769
+"""AWS gives one full vCPU at 1,769 MB and CPU in proportion below and above it."""
+CPU_PERIOD_US = 100_000
+_GROUP = "lambdalite"
+_V1_CONTROLLERS = ("memory", "pids", "cpu")
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupLimits:
+    memory_bytes: int
+    pids_max: int
+    cpu_quota_us: int | None
+    """Per CPU_PERIOD_US; None: no cap, only the weight."""
+    cpu_weight: int
+    """cgroup v2 cpu.weight (1-10000, 100 = default); v1 shares are weight * 1024 / 100."""
+
+
+def limits_for(memory_mb: int, cpu_limit: bool) -> CgroupLimits:
+    vcpus = memory_mb / MB_PER_VCPU
+    quota = max(1000, math.ceil(vcpus * CPU_PERIOD_US)) if cpu_limit else None
+    if quota is not None and vcpus >= (os.cpu_count() or 1):
+        quota = None  # more than the host has: a cap would only cost bookkeeping
+    weight = min(10_000, max(1, round(100 * vcpus)))
+    return CgroupLimits(memory_mb * 1024 * 1024, PIDS_MAX, quota, weight)
+
+
+def _write(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> str:
+    with open(path, encoding="ascii") as file:
+        return file.read()
+
+
+def _kill_members(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        for line in _read(directory / "cgroup.procs").split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(line), signal.SIGKILL)
+
+
+@dataclass(slots=True)
+class Cgroup:
+    """One environment's cgroup: a directory per hierarchy (one on v2)."""
+
+    version: int
+    dirs: tuple[Path, ...]
+    memory_dir: Path | None
+
+    @property
+    def procs_files(self) -> tuple[bytes, ...]:
+        """Files a process writes its pid into to join (all of them)."""
+        return tuple(bytes(directory / "cgroup.procs") for directory in self.dirs)
+
+    def kill(self) -> None:
+        """SIGKILL every member. v2 does it atomically (cgroup.kill, Linux 5.14+);
+        v1 has no such file, and the PID namespace's init dying takes the rest."""
+        for directory in self.dirs:
+            if self.version == 2:
+                try:
+                    _write(directory / "cgroup.kill", "1")
+                    continue
+                except OSError:
+                    pass
+            _kill_members(directory)
+
+    def is_empty(self) -> bool:
+        for directory in self.dirs:
+            with contextlib.suppress(FileNotFoundError):
+                if _read(directory / "cgroup.procs").strip():
+                    return False
+        return True
+
+    def remove(self) -> bool:
+        """rmdir every directory; False while members are still dying (EBUSY)."""
+        done = True
+        for directory in self.dirs:
+            try:
+                directory.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    raise
+                done = False
+        return done
+
+    def peak_memory_bytes(self) -> int | None:
+        if self.memory_dir is None:
+            return None
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        try:
+            return int(_read(self.memory_dir / name))
+        except (OSError, ValueError):
+            return None
+
+    def oom_kills(self) -> int:
+        """How many processes the cgroup's own memory limit killed."""
+        if self.memory_dir is None:
+            return 0
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        try:
+            for line in _read(self.memory_dir / name).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupHost:
+    """The host's cgroup facts, and the parent directories environments go under."""
+
+    version: int | None
+    """2, 1, or None when no usable hierarchy was found."""
+    reason: str
+    controllers: tuple[str, ...]
+    parents: tuple[tuple[str, Path], ...] = ()
+    """(controller, parent dir); on v2 one entry named "unified"."""
+
+    @classmethod
+    def detect(cls) -> CgroupHost:
+        """Find a writable hierarchy with the memory and pids controllers; prefer v2.
+        Creates the ``lambdalite`` parent cgroup(s); never raises."""
+        try:
+            mounts = _read(Path("/proc/self/mounts")).splitlines()
+            own = _own_cgroups(_read(Path("/proc/self/cgroup")))
+        except OSError as exc:
+            return cls(None, f"cannot read /proc: {exc}", ())
+        v2_reason = "no cgroup2 mount"
+        for line in mounts:
+            fields = line.split()
+            if len(fields) >= 3 and fields[2] == "cgroup2" and "" in own:
+                host = _try_v2(Path(fields[1]), own[""])
+                if host.version == 2:
+                    return host
+                v2_reason = host.reason
+        v1 = _try_v1(mounts, own)
+        if v1.version == 1:
+            return v1
+        return cls(None, f"v2: {v2_reason}; v1: {v1.reason}", ())
+
+    def create(self, env_id: str, limits: CgroupLimits) -> Cgroup:
+        """Make the environment's cgroup with ``limits``; raises OSError (nothing left behind)."""
+        if self.version is None:
+            raise OSError(errno.ENOTSUP, f"no usable cgroup hierarchy: {self.reason}")
+        dirs: list[Path] = []
+        memory_dir = None
+        try:
+            for controller, parent in self.parents:
+                directory = parent / env_id
+                directory.mkdir()
+                dirs.append(directory)
+                if self.version == 2:
+                    _apply_v2(directory, limits, self.controllers)
+                    memory_dir = directory
+                else:
+                    _apply_v1(controller, directory, limits)
+                    if controller == "memory":
+                        memory_dir = directory
+        except OSError:
+            Cgroup(self.version, tuple(dirs), None).remove()
+            raise
+        return Cgroup(self.version, tuple(dirs), memory_dir)
+
+    def clean_stale(self) -> None:
+        """Kill and remove environment cgroups a previous server run left behind."""
+        for _, parent in self.parents:
+            with contextlib.suppress(OSError):
+                for child in parent.iterdir():
+                    if child.is_dir():
+                        _kill_members(child)
+                        with contextlib.suppress(OSError):
+                            child.rmdir()
+
+
+def _own_cgroups(text: str) -> dict[str, str]:
+    """controller -> our cgroup path; "" is the v2 (unified) entry."""
+    own: dict[str, str] = {}
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(","):
+            own[controller] = path
+    return own
+
+
+def _try_v2(mount: Path, own: str) -> CgroupHost:
+    base = mount / own.lstrip("/")
+    try:
+        available = _read(base / "cgroup.controllers").split()
+    except OSError as exc:
+        return CgroupHost(None, f"cannot read {base}/cgroup.controllers: {exc.strerror}", ())
+    missing = [c for c in ("memory", "pids") if c not in available]
+    if missing:
+        return CgroupHost(None, f"controllers {', '.join(missing)} not available in {base}", ())
+    wanted = [c for c in ("memory", "pids", "cpu") if c in available]
+    parent = base / _GROUP
+    try:
+        # Fails with EBUSY when our own cgroup holds processes (the no-internal-
+        # processes rule) unless it is the root: run lambdalite in a delegated cgroup.
+        _write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+        parent.mkdir(exist_ok=True)
+        _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+    except OSError as exc:
+        return CgroupHost(None, f"cannot enable {', '.join(wanted)} under {base}: {exc.strerror}", ())
+    return CgroupHost(2, f"cgroup v2 at {parent}", tuple(wanted), (("unified", parent),))
+
+
+def _try_v1(mounts: list[str], own: dict[str, str]) -> CgroupHost:
+    parents: list[tuple[str, Path]] = []
+    for controller in _V1_CONTROLLERS:
+        mount = next(
+            (
+                Path(fields[1])
+                for fields in (line.split() for line in mounts)
+                if len(fields) >= 4 and fields[2] == "cgroup" and controller in fields[3].split(",")
+            ),
+            None,
+        )
+        if mount is None or controller not in own:
+            if controller == "cpu":
+                continue  # optional: without it only the CPU share is missing
+            return CgroupHost(None, f"no v1 {controller} hierarchy", ())
+        parent = mount / own[controller].lstrip("/") / _GROUP
+        try:
+            parent.mkdir(exist_ok=True)
+        except OSError as exc:
+            return CgroupHost(None, f"cannot create {parent}: {exc.strerror}", ())
+        parents.append((controller, parent))
+    controllers = tuple(controller for controller, _ in parents)
+    where = ", ".join(str(parent) for _, parent in parents)
+    return CgroupHost(1, f"cgroup v1 at {where}", controllers, tuple(parents))
+
+
+def _apply_v2(directory: Path, limits: CgroupLimits, controllers: tuple[str, ...]) -> None:
+    _write(directory / "memory.max", str(limits.memory_bytes))
+    with contextlib.suppress(FileNotFoundError):  # absent when swap accounting is off
+        _write(directory / "memory.swap.max", "0")
+    _write(directory / "pids.max", str(limits.pids_max))
+    if "cpu" in controllers:
+        _write(directory / "cpu.weight", str(limits.cpu_weight))
+        if limits.cpu_quota_us is not None:
+            _write(directory / "cpu.max", f"{limits.cpu_quota_us} {CPU_PERIOD_US}")
+
+
+def _apply_v1(controller: str, directory: Path, limits: CgroupLimits) -> None:
+    if controller == "memory":
+        _write(directory / "memory.limit_in_bytes", str(limits.memory_bytes))
+        with contextlib.suppress(FileNotFoundError):  # memsw exists only with swap accounting
+            _write(directory / "memory.memsw.limit_in_bytes", str(limits.memory_bytes))
+    elif controller == "pids":
+        _write(directory / "pids.max", str(limits.pids_max))
+    elif controller == "cpu":
+        _write(directory / "cpu.shares", str(max(2, limits.cpu_weight * 1024 // 100)))
+        if limits.cpu_quota_us is not None:
+            _write(directory / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+            _write(directory / "cpu.cfs_quota_us", str(limits.cpu_quota_us))

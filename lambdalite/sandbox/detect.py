@@ -1,0 +1,152 @@
+"""Choosing the isolation level, and the facts ``lambdalite doctor`` prints.
+
+``choose_sandbox(scratch_root)`` returns a NamespaceSandbox when this host can
+run one (root, or unprivileged user namespaces) *and* a real probe start
+succeeded, otherwise a ProcessSandbox; ``describe()`` says which and why.
+The probe is the real spawn path (fork, enter_sandbox, exec /bin/true), so a
+namespace level that would fail at every start (a kernel without
+mount_setattr, a seccomp policy forbidding unshare, missing mount points) is
+found at start-up and the server falls back instead of failing each invoke.
+Never raises.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalite.sandbox import _linux, namespace
+from lambdalite.sandbox.cgroups import CgroupHost, limits_for
+from lambdalite.sandbox.process import ProcessSandbox
+from lambdalite.sandbox.spec import Sandbox, SandboxSpec
+
+_PROBE_PROGRAM = "/bin/true"
+_PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxFacts:
+    level: str
+    """``namespace`` or ``process``."""
+    reason: str
+    root: bool
+    user_namespaces: str
+    """``not needed (root)``, ``available`` or why not."""
+    cgroup_version: int | None
+    cgroup_controllers: tuple[str, ...]
+    cgroup_reason: str
+
+    def lines(self) -> list[str]:
+        """What ``lambdalite doctor`` prints, one fact a line."""
+        cgroup = f"v{self.cgroup_version}" if self.cgroup_version else "none"
+        return [
+            f"isolation level: {self.level} ({self.reason})",
+            f"running as root: {'yes' if self.root else 'no'}",
+            f"user namespaces: {self.user_namespaces}",
+            f"cgroups: {cgroup}; controllers: {', '.join(self.cgroup_controllers) or 'none'}",
+            f"cgroup details: {self.cgroup_reason}",
+        ]
+
+
+def describe(*, allow_namespace: bool = True) -> SandboxFacts:
+    """Detect (and probe) the level this host supports; see the module docstring."""
+    facts, _ = _detect(allow_namespace)
+    return facts
+
+
+def choose_sandbox(scratch_root: Path, *, allow_namespace: bool = True) -> tuple[Sandbox, SandboxFacts]:
+    """The sandbox to serve with, and the facts to print in the start-up line.
+    ``scratch_root`` is ProcessSandbox's scratch directory (DATA/sandboxes)."""
+    facts, cgroups = _detect(allow_namespace)
+    if facts.level == namespace.LEVEL:
+        return namespace.NamespaceSandbox(cgroups, user_namespace=not facts.root, clean_stale=True), facts
+    return ProcessSandbox(scratch_root), facts
+
+
+def _detect(allow_namespace: bool) -> tuple[SandboxFacts, CgroupHost | None]:
+    root = os.geteuid() == 0
+    userns = "not needed (root)" if root else _user_namespaces()
+    cgroups = CgroupHost.detect() if root else _no_cgroups("not root: no cgroup delegation is used")
+
+    def facts(level: str, reason: str) -> SandboxFacts:
+        return SandboxFacts(level, reason, root, userns, cgroups.version, cgroups.controllers, cgroups.reason)
+
+    if not allow_namespace:
+        return facts("process", "namespace level turned off by configuration"), None
+    if not _linux.supported_architecture():
+        return facts("process", f"unsupported architecture {os.uname().machine}"), None
+    if not root and userns != "available":
+        return facts("process", f"not root and no user namespaces ({userns})"), None
+    missing = [str(path) for path in namespace.MOUNT_POINTS if not path.is_dir()]
+    if missing and not root:
+        return facts("process", f"missing mount points {', '.join(missing)}: create them once as root"), None
+    failure = _probe(cgroups, user_namespace=not root)
+    if failure is not None:
+        return facts("process", f"namespace probe failed: {failure}"), None
+    how = "root" if root else "unprivileged user namespaces"
+    if cgroups.version is None:
+        how += "; no cgroup: memory is watched by the data plane, processes are not limited"
+    return facts(namespace.LEVEL, how), cgroups
+
+
+def _no_cgroups(reason: str) -> CgroupHost:
+    return CgroupHost(None, reason, ())
+
+
+def _user_namespaces() -> str:
+    for path, bad in (
+        ("/proc/sys/kernel/unprivileged_userns_clone", "0"),
+        ("/proc/sys/user/max_user_namespaces", "0"),
+        ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1"),
+    ):
+        try:
+            with open(path, encoding="ascii") as file:
+                if file.read().strip() == bad:
+                    return f"{path} is {bad}"
+        except OSError:
+            continue
+    return "available"
+
+
+def _probe(cgroups: CgroupHost, *, user_namespace: bool) -> str | None:
+    """Start /bin/true the real way, synchronously; None on success, else why not."""
+    try:
+        sandbox = namespace.NamespaceSandbox(cgroups, user_namespace=user_namespace)
+    except OSError as exc:
+        return f"setting up: {exc}"
+    work = Path(tempfile.mkdtemp(prefix="lambdalite-probe-"))
+    cgroup = None
+    try:
+        os.chmod(work, 0o755)
+        spec = SandboxSpec("probe", (_PROBE_PROGRAM,), {}, work, work, memory_mb=128, ephemeral_storage_mb=1)
+        if cgroups.version is not None:
+            cgroup = cgroups.create(f"probe-{os.getpid()}", limits_for(128, cpu_limit=False))
+        keeper, output_fd, status_fd = namespace.fork_into_sandbox(
+            sandbox.plan_for(spec, cgroup), (_PROBE_PROGRAM.encode(),), {}
+        )
+        os.close(output_fd)
+        status = b""
+        while select.select([status_fd], [], [], _PROBE_TIMEOUT_S)[0]:
+            chunk = os.read(status_fd, 4096)
+            if not chunk:
+                break
+            status += chunk
+        os.close(status_fd)
+        _, wait_status = os.waitpid(keeper, 0)
+        _, error = namespace.parse_status(status)
+        if error is not None:
+            return str(error)
+        if os.waitstatus_to_exitcode(wait_status) != 0:
+            return f"{_PROBE_PROGRAM} ended with {os.waitstatus_to_exitcode(wait_status)}"
+        return None
+    except OSError as exc:
+        return str(exc)
+    finally:
+        if cgroup is not None:
+            cgroup.kill()
+            cgroup.remove()
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,314 @@
+"""Namespace-level isolation: namespaces, a read-only view of the host, cgroups, an unprivileged uid.
+
+``NamespaceSandbox.start(spec)`` forks, and the child runs ``enter.spawn_function``
+(fork -> enter_sandbox -> execve; see ``enter``'s docstring for what the
+function sees). The parent creates the cgroup before the fork and learns the
+outcome from a status pipe: the runtime's host pid, then EOF when the exec
+succeeded or an ``E<errno> <message>`` record when any step failed, which
+``start`` raises as OSError after cleaning up.
+
+The function sees the host's root file system read-only and nosuid, so
+system interpreters work unchanged, with: its code at /var/task, our
+bootstraps at /var/runtime, its layers at /opt (an empty /opt without
+layers), private tmpfs /tmp (EphemeralStorage) and /dev/shm (64 MB), a
+private /proc, and an empty tmpfs over every hidden path. Paths the host
+keeps private by permissions stay private: the function runs as uid/gid 990
+(e.g. a pyenv interpreter under /root, mode 0700, cannot run in here).
+
+/tmp is a tmpfs, so what a function writes there is charged to its memory
+cgroup: a function can fill /tmp only up to its memory size before it is
+OOM-killed, even when EphemeralStorage is larger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambdalite.sandbox import _linux, enter
+from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, limits_for
+from lambdalite.sandbox.spec import SandboxSpec, translate_argv
+
+LEVEL = "namespace"
+TASK_ROOT = "/var/task"
+RUNTIME_DIR = "/var/runtime"
+LAYERS_DIR = "/opt"
+MOUNT_POINTS = (Path(TASK_ROOT), Path(RUNTIME_DIR), Path(LAYERS_DIR))
+"""Must exist on the host; the root server creates them (empty) once."""
+SHM_BYTES = 64 * 1024 * 1024
+_CGROUP_REMOVE_TIMEOUT_S = 2.0
+_BASE_FLAGS = _linux.CLONE_NEWNS | _linux.CLONE_NEWPID | _linux.CLONE_NEWIPC | _linux.CLONE_NEWUTS
+
+
+@dataclass(slots=True)
+class NamespaceProcess:
+    """A runtime started by NamespaceSandbox (satisfies spec.SandboxedProcess)."""
+
+    keeper_pid: int
+    """Our child, outside the PID namespace; exits as the runtime did."""
+    runtime_pid: int
+    output_fd: int
+    cgroup: Cgroup | None
+    returncode: int | None = None
+    _waiter: asyncio.Future[int] | None = field(default=None, repr=False)
+    _peak: int | None = None
+    _oom: bool = False
+    _stopped: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.runtime_pid
+
+    @property
+    def process(self) -> NamespaceProcess:
+        """Compatibility with ProcessSandbox's ``process.process.wait()``; use ``wait()``."""
+        return self
+
+    async def wait(self) -> int:
+        if self.returncode is not None:
+            return self.returncode
+        if self._waiter is None:
+            self._waiter = _watch_exit(self.keeper_pid)
+        self.returncode = await asyncio.shield(self._waiter)
+        return self.returncode
+
+    def kill_tree(self) -> None:
+        """SIGKILL the cgroup and the PID namespace's init (which takes the whole
+        namespace with it). The keeper is left to reap it and exit with the same
+        SIGKILL: killing the keeper too would leave the init a zombie for the
+        host's init to reap. Harmless when all are gone."""
+        if self.returncode is not None:
+            return
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        if self.runtime_pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.runtime_pid, signal.SIGKILL)
+        else:  # the start failed before the runtime existed
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.keeper_pid, signal.SIGKILL)
+
+    async def stop(self) -> int | None:
+        """Kill, reap, and remove the cgroup (its last peak/OOM figures are kept). Idempotent."""
+        self.kill_tree()
+        returncode = await self.wait()
+        if not self._stopped and self.cgroup is not None:
+            self._peak = self.peak_memory_bytes()
+            self._oom = self.out_of_memory()
+            await _remove_cgroup(self.cgroup)
+        self._stopped = True
+        return returncode
+
+    def peak_memory_bytes(self) -> int | None:
+        if self._stopped or self.cgroup is None:
+            return self._peak
+        return self.cgroup.peak_memory_bytes()
+
+    def out_of_memory(self) -> bool:
+        if self._stopped or self.cgroup is None:
+            return self._oom
+        return self.cgroup.oom_kills() > 0
+
+
+class NamespaceSandbox:
+    """Starts runtimes at namespace level. Needs root, or (``user_namespace=True``)
+    unprivileged user namespaces; then cgroups only when ``cgroups`` is usable.
+    Construct it through ``detect.choose_sandbox`` to fall back cleanly."""
+
+    level = LEVEL
+
+    def __init__(
+        self, cgroups: CgroupHost | None, *, user_namespace: bool = False, clean_stale: bool = False
+    ) -> None:
+        """``clean_stale``: kill and remove environment cgroups a previous server left
+        (only the serving process may: another lambdalite command would kill live ones)."""
+        self._cgroups = cgroups if cgroups is not None and cgroups.version is not None else None
+        self._user_namespace = user_namespace
+        if self._cgroups is not None and clean_stale:
+            self._cgroups.clean_stale()
+        ensure_mount_points()
+
+    @property
+    def cgroups(self) -> CgroupHost | None:
+        return self._cgroups
+
+    def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
+        return TASK_ROOT, RUNTIME_DIR
+
+    def plan_for(self, spec: SandboxSpec, cgroup: Cgroup | None) -> enter.SandboxPlan:
+        """The child's instructions for ``spec`` (pure; no system calls)."""
+        flags = _BASE_FLAGS | (0 if spec.network else _linux.CLONE_NEWNET)
+        if self._user_namespace:
+            flags |= _linux.CLONE_NEWUSER
+        binds = [(bytes(spec.task_root), TASK_ROOT.encode()), (bytes(spec.runtime_dir), RUNTIME_DIR.encode())]
+        overlay = None
+        empty = [bytes(path) for path in spec.hidden_paths]
+        if len(spec.layers) == 1:
+            binds.append((bytes(spec.layers[0]), LAYERS_DIR.encode()))
+        elif spec.layers:
+            # overlayfs: the leftmost lowerdir is on top, and on AWS the last layer wins.
+            lower = ":".join(str(layer) for layer in reversed(spec.layers))
+            overlay = f"lowerdir={lower}".encode()
+        else:
+            empty.insert(0, LAYERS_DIR.encode())
+        tmp_bytes = spec.ephemeral_storage_mb * 1024 * 1024
+        return enter.SandboxPlan(
+            unshare_flags=flags,
+            binds=tuple(binds),
+            overlay_opt=overlay,
+            empty_mounts=tuple(empty),
+            tmp_options=f"size={tmp_bytes},mode=1777".encode(),
+            shm_options=f"size={min(SHM_BYTES, tmp_bytes)},mode=1777".encode(),
+            cgroup_procs=cgroup.procs_files if cgroup is not None else (),
+            cwd=TASK_ROOT.encode(),
+            pass_fds=spec.pass_fds,
+            user_namespace=self._user_namespace,
+            host_uid=os.getuid(),
+            host_gid=os.getgid(),
+        )
+
+    async def start(self, spec: SandboxSpec) -> NamespaceProcess:
+        """Start ``spec.argv`` (host paths under task_root/runtime_dir are translated)
+        with exactly ``spec.env``. Raises OSError when any step fails; nothing is left."""
+        cgroup = None
+        if self._cgroups is not None:
+            cgroup = self._cgroups.create(spec.env_id, limits_for(spec.memory_mb, spec.cpu_limit))
+        try:
+            argv = tuple(os.fsencode(arg) for arg in translate_argv(spec, TASK_ROOT, RUNTIME_DIR))
+            env = {os.fsencode(key): os.fsencode(value) for key, value in spec.env.items()}
+            plan = self.plan_for(spec, cgroup)
+            keeper, output_fd, status_fd = fork_into_sandbox(plan, argv, env)
+        except BaseException:
+            if cgroup is not None:
+                await _remove_cgroup(cgroup)
+            raise
+        process = NamespaceProcess(keeper, 0, output_fd, cgroup)
+        try:
+            status = await _read_until_eof(status_fd)
+            process.runtime_pid, error = parse_status(status)
+        except BaseException:
+            os.close(output_fd)
+            await process.stop()
+            raise
+        if error is not None:
+            os.close(output_fd)
+            await process.stop()
+            raise error
+        return process
+
+
+def ensure_mount_points() -> None:
+    """Create the empty mount points the sandbox needs on the host (root only);
+    raise OSError naming the missing ones otherwise."""
+    missing = [path for path in MOUNT_POINTS if not path.is_dir()]
+    for path in missing:
+        path.mkdir(mode=0o755, parents=True, exist_ok=True)
+
+
+def fork_into_sandbox(
+    plan: enter.SandboxPlan, argv: tuple[bytes, ...], env: dict[bytes, bytes]
+) -> tuple[int, int, int]:
+    """Fork; the child enters the sandbox and execs argv. Returns (keeper pid,
+    non-blocking output read fd, status read fd). Call on the main thread: the
+    keeper's death signal is tied to the thread that forked it."""
+    output_read, output_write = os.pipe()
+    status_read, status_write = os.pipe()
+    try:
+        pid = os.fork()
+    except BaseException:
+        for fd in (output_read, output_write, status_read, status_write):
+            os.close(fd)
+        raise
+    if pid == 0:  # pragma: no cover - the child never returns
+        os.close(output_read)
+        os.close(status_read)
+        enter.spawn_function(plan, argv, env, output_write, status_write)
+    os.close(output_write)
+    os.close(status_write)
+    os.set_blocking(output_read, False)
+    return pid, output_read, status_read
+
+
+def parse_status(status: bytes) -> tuple[int, OSError | None]:
+    """(runtime pid or 0, the failure or None) from the child's status record."""
+    runtime_pid = 0
+    if status.startswith(b"P") and len(status) >= 5:
+        runtime_pid = struct.unpack("=i", status[1:5])[0]
+        status = status[5:]
+    if not status and runtime_pid:
+        return runtime_pid, None
+    if status.startswith(b"E"):
+        code, _, message = status[1:].decode(errors="replace").partition(" ")
+        errno = int(code) if code.isdigit() else 0
+        return runtime_pid, OSError(errno, f"sandbox: {message}")
+    return runtime_pid, OSError(0, "sandbox: the child ended before starting the runtime")
+
+
+async def _read_until_eof(fd: int) -> bytes:
+    """Everything written to ``fd`` until its last writer closes it; closes ``fd``."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    chunks: list[bytes] = []
+    os.set_blocking(fd, False)
+
+    def readable() -> None:
+        try:
+            while chunk := os.read(fd, 4096):
+                chunks.append(chunk)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if not done.done():
+                done.set_exception(exc)
+            return
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _watch_exit(pid: int) -> asyncio.Future[int]:
+    """A future for our child ``pid``'s return code (negative signal number when
+    killed), via a pidfd, so it works with any event loop and child watcher."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[int] = loop.create_future()
+    pidfd = os.pidfd_open(pid)
+
+    def exited() -> None:
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            reaped, status = pid, 0
+        if reaped == 0:
+            return
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        if not future.done():
+            future.set_result(os.waitstatus_to_exitcode(status))
+
+    loop.add_reader(pidfd, exited)
+    return future
+
+
+async def _remove_cgroup(cgroup: Cgroup) -> None:
+    """rmdir the cgroup, retrying while its last members finish dying."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _CGROUP_REMOVE_TIMEOUT_S
+    delay = 0.001
+    while not cgroup.remove():
+        if loop.time() > deadline:
+            cgroup.kill()
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)

@@ -1,0 +1,127 @@
+"""What the data plane asks of a sandbox, whatever its level.
+
+``SandboxSpec`` is the one typed request; ``Sandbox`` starts it and answers
+with a ``SandboxedProcess``. Both levels (process, namespace) implement the
+same protocols, so the data plane never branches on the level: it asks
+``inside_paths(spec)`` where the code and the runtime directory are as the
+function sees them, and sets LAMBDA_TASK_ROOT/LAMBDA_RUNTIME_DIR from that.
+
+argv and the task root
+----------------------
+``argv`` is given with host paths (``/usr/bin/python3.11
+/srv/lambdalite/runtimes/python/bootstrap.py``, ``<task_root>/bootstrap``) or
+with the inside paths that ``inside_paths`` returns (``/var/task/bootstrap``).
+A level that moves the code translates every argv element under
+``task_root`` or ``runtime_dir`` to its inside path, so both spellings work at
+both levels; any other element is used as it is and must exist inside (the
+namespace level shows the host's root file system read-only, so system
+interpreters do). The process starts with cwd = the task root.
+
+Passing descriptors
+-------------------
+``pass_fds`` are inherited with the same numbers. At namespace level with
+``network=False`` this is how the Runtime API stays reachable: the platform
+passes an already connected socket and names its number in the environment
+variable ``LAMBDALITE_RUNTIME_API_FD`` (read by our bootstrap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+RUNTIME_API_FD_VARIABLE = "LAMBDALITE_RUNTIME_API_FD"
+"""Names the descriptor of an already connected Runtime API socket (see the module docstring)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSpec:
+    """One execution environment's process, as the data plane asks for it."""
+
+    env_id: str
+    """Unique per environment; names its scratch space and cgroup. [A-Za-z0-9_-] only."""
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    """The complete environment: the sandbox adds nothing (process level adds TMPDIR)."""
+    task_root: Path
+    """Host directory with the unpacked code; read-only at /var/task at namespace level."""
+    runtime_dir: Path
+    """Host directory of lambdalite's bootstraps; read-only at /var/runtime at namespace level."""
+    layers: tuple[Path, ...] = ()
+    """Host directories merged read-only at /opt; a later layer's files win, as on AWS."""
+    memory_mb: int = 128
+    ephemeral_storage_mb: int = 512
+    network: bool = True
+    """False: a network namespace with only loopback (see pass_fds for the Runtime API)."""
+    pass_fds: tuple[int, ...] = ()
+    hidden_paths: tuple[Path, ...] = ()
+    """Host directories the function must not see (the platform's data directory)."""
+    cpu_limit: bool = True
+    """Cap CPU at memory_mb / 1769 vCPUs as AWS does (False: only a proportional weight)."""
+
+    def __post_init__(self) -> None:
+        if not self.env_id or not all(c.isalnum() or c in "-_" for c in self.env_id):
+            raise ValueError(f"env_id must be [A-Za-z0-9_-]+: {self.env_id!r}")
+        if not self.argv:
+            raise ValueError("argv is empty")
+        if self.memory_mb < 1 or self.ephemeral_storage_mb < 1:
+            raise ValueError("memory_mb and ephemeral_storage_mb must be positive")
+
+
+class SandboxedProcess(Protocol):
+    """A started runtime process and everything it forks."""
+
+    @property
+    def pid(self) -> int:
+        """Host pid of the runtime process itself (for /proc/<pid>/status)."""
+
+    @property
+    def output_fd(self) -> int:
+        """Non-blocking read end of the runtime's merged stdout+stderr; the caller closes it."""
+
+    @property
+    def returncode(self) -> int | None:
+        """None while running; negative signal number when killed (-9 for SIGKILL, OOM included)."""
+
+    async def wait(self) -> int:
+        """Wait for the runtime to end; its return code as ``returncode`` defines it."""
+
+    def kill_tree(self) -> None:
+        """SIGKILL the runtime and everything it started. Harmless when already gone."""
+
+    async def stop(self) -> int | None:
+        """kill_tree(), reap, release every resource (scratch space, cgroup). Idempotent."""
+
+    def peak_memory_bytes(self) -> int | None:
+        """Peak memory of the whole tree when the level measures it (cgroup), else None."""
+
+    def out_of_memory(self) -> bool:
+        """True when the level's own memory limit killed something in the tree."""
+
+
+class Sandbox(Protocol):
+    level: str
+    """``process`` or ``namespace``: shown by ``lambdalite doctor`` and at start-up."""
+
+    def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
+        """(task root, runtime dir) as the function sees them: LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR."""
+
+    async def start(self, spec: SandboxSpec) -> SandboxedProcess:
+        """Start ``spec.argv`` in a new sandbox. Raises OSError when it cannot
+        start (a missing or non-executable argv[0] included); nothing is left
+        behind then."""
+
+
+def translate_argv(spec: SandboxSpec, task_inside: str, runtime_inside: str) -> tuple[str, ...]:
+    """argv with host paths under task_root/runtime_dir replaced by their inside paths."""
+    mapping = ((str(spec.task_root), task_inside), (str(spec.runtime_dir), runtime_inside))
+    translated = []
+    for arg in spec.argv:
+        for host, inside in mapping:
+            if arg == host or arg.startswith(host.rstrip("/") + "/"):
+                arg = inside + arg[len(host.rstrip("/")) :]
+                break
+        translated.append(arg)
+    return tuple(translated)

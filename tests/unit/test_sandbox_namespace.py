@@ -1,0 +1,308 @@
+"""Namespace level: a real child, asserting from inside what a function can and cannot do."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import shutil
+import signal
+import socket
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lambdalite.sandbox import detect
+from lambdalite.sandbox.cgroups import CgroupHost
+from lambdalite.sandbox.namespace import NamespaceProcess, NamespaceSandbox
+from lambdalite.sandbox.spec import SandboxSpec
+
+PYTHON = "/usr/bin/python3.11"
+
+if os.geteuid() != 0:
+    pytest.skip(
+        "namespace tests need root (the unprivileged path is not tested here)", allow_module_level=True
+    )
+if not Path(PYTHON).exists():
+    pytest.skip(f"{PYTHON} is needed inside the sandbox", allow_module_level=True)
+_FACTS = detect.describe()
+if _FACTS.level != "namespace":
+    pytest.skip(f"no namespace level here: {_FACTS.reason}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> NamespaceSandbox:
+    return NamespaceSandbox(CgroupHost.detect())
+
+
+@pytest.fixture
+def dirs() -> Iterator[tuple[Path, Path]]:
+    """(task root with app.py, hidden data dir holding it: as the code store lays it out).
+    Not under /tmp, which the sandbox replaces anyway."""
+    tmp_path = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="lambdalite-test-"))
+    data = tmp_path / "data"
+    code = data / "code" / "abc"
+    code.mkdir(parents=True)
+    (code / "app.py").write_text("X = 1\n")
+    (data / "lambdalite.db").write_text("secret")
+    for path in (tmp_path, data, data / "code", code):
+        path.chmod(0o755)
+    (code / "app.py").chmod(0o644)
+    yield code, data
+    shutil.rmtree(tmp_path)
+
+
+def _spec(dirs: tuple[Path, Path], script: str, **kwargs: object) -> SandboxSpec:
+    code, data = dirs
+    defaults: dict[str, object] = {"memory_mb": 256, "ephemeral_storage_mb": 16, "cpu_limit": False}
+    defaults.update(kwargs)
+    return SandboxSpec(
+        env_id=uuid.uuid4().hex,
+        argv=(PYTHON, "-S", "-c", script),
+        env={"PATH": "/usr/bin:/bin"},
+        task_root=code,
+        runtime_dir=Path(__file__).parent,
+        hidden_paths=(data,),
+        **defaults,  # type: ignore[arg-type]
+    )
+
+
+def _output(process: NamespaceProcess) -> str:
+    chunks = []
+    while select.select([process.output_fd], [], [], 0)[0]:
+        chunk = os.read(process.output_fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+async def _run(sandbox: NamespaceSandbox, spec: SandboxSpec) -> tuple[int, str, NamespaceProcess]:
+    process = await sandbox.start(spec)
+    try:
+        returncode = await asyncio.wait_for(process.wait(), 20)
+        output = _output(process)
+    finally:
+        await process.stop()
+        os.close(process.output_fd)
+    return returncode, output, process
+
+
+def run(sandbox: NamespaceSandbox, spec: SandboxSpec) -> tuple[int, str, NamespaceProcess]:
+    return asyncio.run(_run(sandbox, spec))
+
+
+def _assert_cgroup_gone(process: NamespaceProcess) -> None:
+    assert process.cgroup is not None
+    assert not any(directory.exists() for directory in process.cgroup.dirs)
+
+
+def test_code_is_read_only_at_var_task_and_the_platform_data_is_invisible(sandbox, dirs):
+    _, data = dirs
+    script = f"""
+import os, errno
+print(os.getcwd(), sorted(os.listdir('/var/task')), open('/var/task/app.py').read().strip())
+try:
+    open('/var/task/evil.py', 'w')
+except OSError as e:
+    print('write task', errno.errorcode[e.errno])
+print('data', os.listdir({str(data)!r}))
+print('runtime', 'test_sandbox_namespace.py' in os.listdir('/var/runtime'))
+try:
+    open('/etc/shadow').read()
+except OSError as e:
+    print('shadow', errno.errorcode[e.errno])
+"""
+    returncode, output, _ = run(sandbox, _spec(dirs, script))
+    assert returncode == 0, output
+    lines = output.splitlines()
+    assert lines[0] == "/var/task ['app.py'] X = 1"
+    assert lines[1] == "write task EROFS"
+    assert lines[2] == "data []"
+    assert lines[3] == "runtime True"
+    assert lines[4] == "shadow EACCES"
+
+
+def test_the_function_is_unprivileged_alone_in_its_pid_namespace(sandbox, dirs):
+    host_pid = os.getpid()
+    script = f"""
+import os, errno, ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(os.getuid(), os.getgid(), os.getgroups(), libc.prctl(39, 0, 0, 0, 0))
+print(os.getpid(), sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))
+for pid in (1, {host_pid}):
+    try:
+        os.kill({host_pid}, 0)
+        print('signal ok')
+    except OSError as e:
+        print('signal', errno.errorcode[e.errno])
+"""
+    returncode, output, _ = run(sandbox, _spec(dirs, script))
+    assert returncode == 0, output
+    lines = output.splitlines()
+    assert lines[0] == "990 990 [] 1"  # uid, gid, no groups, no_new_privs
+    assert lines[1] == "1 [1]"
+    assert lines[2] in {"signal ESRCH", "signal EPERM"}
+
+
+def test_tmp_is_a_private_tmpfs_of_the_ephemeral_size(sandbox, dirs):
+    script = """
+import os, errno
+st = os.statvfs('/tmp')
+print(st.f_blocks * st.f_frsize // (1024 * 1024), os.listdir('/tmp'))
+written = 0
+try:
+    with open('/tmp/fill', 'wb') as f:
+        while True:
+            f.write(b'x' * 1048576)
+            f.flush()
+            written += 1
+except OSError as e:
+    print('fill', errno.errorcode[e.errno], written)
+"""
+    returncode, output, _ = run(sandbox, _spec(dirs, script, ephemeral_storage_mb=8))
+    assert returncode == 0, output
+    lines = output.splitlines()
+    assert lines[0] == "8 []"
+    assert lines[1].startswith("fill ENOSPC ")
+    assert int(lines[1].split()[2]) <= 8
+
+
+def test_allocating_past_memory_is_killed_like_the_oom_killer(sandbox, dirs):
+    script = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n"
+    returncode, _, process = run(sandbox, _spec(dirs, script, memory_mb=64))
+    assert returncode == -signal.SIGKILL
+    assert process.out_of_memory()
+    peak = process.peak_memory_bytes()
+    assert peak is not None and peak >= 60 * 1024 * 1024
+    _assert_cgroup_gone(process)
+
+
+def test_a_fork_bomb_hits_the_process_limit_and_everything_dies_with_stop(sandbox, dirs):
+    script = """
+import os, errno, time
+n = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+except OSError as e:
+    print('fork', errno.errorcode[e.errno], n, flush=True)
+time.sleep(60)
+"""
+
+    async def scenario() -> tuple[str, NamespaceProcess]:
+        process = await sandbox.start(_spec(dirs, script))
+        select.select([process.output_fd], [], [], 20)
+        output = _output(process)
+        await process.stop()
+        os.close(process.output_fd)
+        return output, process
+
+    output, process = asyncio.run(scenario())
+    fields = output.split()
+    assert fields[:2] == ["fork", "EAGAIN"], output
+    assert 1000 <= int(fields[2]) < 1024
+    assert process.returncode == -signal.SIGKILL
+    _assert_cgroup_gone(process)
+
+
+def test_stop_leaves_no_background_process(sandbox, dirs):
+    script = """
+import os, subprocess
+p = subprocess.Popen(['/bin/sh', '-c', 'sleep 60 & sleep 60'], start_new_session=True)
+print(p.pid, flush=True)
+os.setsid()
+import time; time.sleep(60)
+"""
+
+    async def scenario() -> tuple[NamespaceProcess, list[str]]:
+        process = await sandbox.start(_spec(dirs, script))
+        assert process.cgroup is not None
+        procs = process.cgroup.dirs[0] / "cgroup.procs"
+        deadline = time.monotonic() + 10
+        # python, sh, two sleeps (the keeper stays outside)
+        while len(members := procs.read_text().split()) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await process.stop()
+        os.close(process.output_fd)
+        return process, members
+
+    process, members = asyncio.run(scenario())
+    assert len(members) == 4
+    _assert_cgroup_gone(process)
+    for pid in [*members, process.keeper_pid]:
+        assert not Path(f"/proc/{pid}").exists()
+
+
+def test_without_network_only_a_passed_socket_reaches_the_host(sandbox, dirs):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    fd = client.fileno()
+    script = f"""
+import socket, errno, os
+try:
+    socket.create_connection(('127.0.0.1', {port}), timeout=2)
+    print('connect ok')
+except OSError as e:
+    print('connect', errno.errorcode.get(e.errno, e))
+s = socket.socket(fileno=int(os.environ['LAMBDALITE_RUNTIME_API_FD']))
+s.sendall(b'hello from the sandbox')
+"""
+    spec = _spec(dirs, script, network=False, pass_fds=(fd,))
+    spec = SandboxSpec(**{**_fields(spec), "env": {**spec.env, "LAMBDALITE_RUNTIME_API_FD": str(fd)}})
+    try:
+        returncode, output, _ = run(sandbox, spec)
+        accepted.settimeout(5)
+        received = accepted.recv(100)
+    finally:
+        for sock in (listener, client, accepted):
+            sock.close()
+    assert returncode == 0, output
+    assert output.strip() == "connect ECONNREFUSED"
+    assert received == b"hello from the sandbox"
+
+
+def test_a_missing_program_raises_oserror_and_leaves_nothing(sandbox, dirs):
+    spec = SandboxSpec(**{**_fields(_spec(dirs, "")), "argv": ("/var/task/bootstrap",)})
+    with pytest.raises(FileNotFoundError, match="exec /var/task/bootstrap"):
+        asyncio.run(sandbox.start(spec))
+    parents = [parent for _, parent in CgroupHost.detect().parents]
+    assert not any((parent / spec.env_id).exists() for parent in parents)
+
+
+def test_start_latency_until_the_first_line(sandbox, dirs):
+    """Prints start() -> first output of /bin/sh (sandbox cost) and of python3.11 -S."""
+
+    async def measure(argv: tuple[str, ...]) -> tuple[float, float]:
+        starts, firsts = [], []
+        for _ in range(20):
+            spec = SandboxSpec(**{**_fields(_spec(dirs, "")), "env_id": uuid.uuid4().hex, "argv": argv})
+            began = time.perf_counter()
+            process = await sandbox.start(spec)
+            started = time.perf_counter()
+            select.select([process.output_fd], [], [], 10)
+            first = time.perf_counter()
+            starts.append((started - began) * 1000)
+            firsts.append((first - began) * 1000)
+            await process.stop()
+            os.close(process.output_fd)
+        return statistics.median(starts), statistics.median(firsts)
+
+    for argv in (("/bin/sh", "-c", "echo ready"), (PYTHON, "-S", "-c", "print('ready')")):
+        start_p50, first_p50 = asyncio.run(measure(argv))
+        print(f"\n{argv[0]}: start() p50 {start_p50:.2f} ms, first line p50 {first_p50:.2f} ms")
+        assert first_p50 < 200
+
+
+def _fields(spec: SandboxSpec) -> dict[str, object]:
+    return {name: getattr(spec, name) for name in SandboxSpec.__slots__}  # type: ignore[attr-defined]
