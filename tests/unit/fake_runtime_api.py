@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import subprocess
+import textwrap
 import threading
 import time
 import uuid
@@ -182,3 +183,12 @@ def run_bootstrap(
         stdout, stderr = process.communicate()
         api.stop()
     return Run(api, stdout.decode(), stderr.decode(), returncode), request_ids
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    """Write a function package (dedented sources) under ``root``."""
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text))
+    return root

@@ -5,26 +5,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from lambdalite.runtimes.lookup import NODE_BOOTSTRAP
-from tests.unit.fake_runtime_api import Run, run_bootstrap
+from tests.unit.fake_runtime_api import Run, run_bootstrap, write
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(textwrap.dedent(text))
-    return root
 
 
 def run(root: Path, handler: str, events: list[object], **kw: object) -> tuple[Run, list[str]]:

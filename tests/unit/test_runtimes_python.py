@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from lambdalite.runtimes.lookup import PYTHON_BOOTSTRAP, python_interpreters
-from tests.unit.fake_runtime_api import Run, run_bootstrap
+from tests.unit.fake_runtime_api import Run, run_bootstrap, write
 
 VERSIONS = [(3, 9), (3, 12)]
 
@@ -21,14 +20,6 @@ def interpreter(request: pytest.FixtureRequest) -> str:
     if found is None:
         pytest.skip(f"python{request.param[0]}.{request.param[1]} is not installed")
     return str(found)
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(textwrap.dedent(text))
-    return root
 
 
 def run(interpreter: str, root: Path, handler: str, events: list[object] | None = None, **kw: object) -> Run:
