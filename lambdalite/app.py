@@ -86,10 +86,25 @@ def build(settings: Settings) -> Services:
         warm_wait_s=settings.warm_wait_ms / 1000,
     )
 
-    def on_change(name: str, config: FunctionConfig | None) -> None:
-        pool.in_background(pool.retire(name, config.revision_id if config else None))
+    # $LATEST's revision per function, to retire exactly the snapshot a change
+    # supersedes: published versions keep their warm environments.
+    latest_revision = {name: config.revision_id for name, config in registry.latest_configs().items()}
 
-    registry.subscribe(on_change)
+    def on_latest_change(name: str, config: FunctionConfig | None) -> None:
+        if config is None:
+            latest_revision.pop(name, None)
+            pool.in_background(pool.retire(name))
+            return
+        previous = latest_revision.get(name)
+        latest_revision[name] = config.revision_id
+        if previous is not None and previous != config.revision_id:
+            pool.in_background(pool.retire_revision(previous))
+
+    def on_version_removed(config: FunctionConfig) -> None:
+        pool.in_background(pool.retire_revision(config.revision_id))
+
+    registry.subscribe(on_latest_change)
+    registry.subscribe_removed_versions(on_version_removed)
     router = Router(
         LambdaApi(settings, registry, code, pool), code, logs, settings.region, settings.account_id
     )

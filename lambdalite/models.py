@@ -69,12 +69,16 @@ class FunctionConfig:
     revision_id: str = field(default_factory=new_revision_id)
     state: str = "Active"
     last_update_status: str = "Successful"
+    published_from: str = ""
+    """For a published version: the ``$LATEST`` revision it was published from
+    (publishing an unchanged ``$LATEST`` again returns this version)."""
 
-    def configuration(self, arn_prefix: str) -> dict[str, Any]:
-        """The FunctionConfiguration shape as the Lambda API returns it."""
+    def configuration(self, arn_prefix: str, qualifier: str | None = None) -> dict[str, Any]:
+        """The FunctionConfiguration shape as the Lambda API returns it; the
+        FunctionArn carries ``qualifier`` (a version, ``$LATEST`` or an alias) if given."""
         config: dict[str, Any] = {
             "FunctionName": self.name,
-            "FunctionArn": f"{arn_prefix}{self.name}",
+            "FunctionArn": f"{arn_prefix}{self.name}" + (f":{qualifier}" if qualifier else ""),
             "Runtime": self.runtime,
             "Role": self.role,
             "Handler": self.handler,
@@ -102,6 +106,32 @@ class FunctionConfig:
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """A named pointer to a function version, optionally routing a share of
+    invocations (``routing``: {version: weight}, at most one entry) to another."""
+
+    function_name: str
+    name: str
+    function_version: str
+    description: str = ""
+    routing: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    revision_id: str = field(default_factory=new_revision_id)
+
+    def configuration(self, arn_prefix: str) -> dict[str, Any]:
+        """The AliasConfiguration shape as the Lambda API returns it."""
+        config: dict[str, Any] = {
+            "AliasArn": f"{arn_prefix}{self.function_name}:{self.name}",
+            "Name": self.name,
+            "FunctionVersion": self.function_version,
+            "Description": self.description,
+            "RevisionId": self.revision_id,
+        }
+        if self.routing:
+            config["RoutingConfig"] = {"AdditionalVersionWeights": dict(self.routing)}
+        return config
 
 
 @dataclass(frozen=True, slots=True)

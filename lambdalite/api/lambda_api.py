@@ -17,7 +17,7 @@ import orjson
 
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
-from lambdalite.control import validation
+from lambdalite.control import aliases, service_model, validation
 from lambdalite.control.naming import (
     FunctionRef,
     check_qualifier,
@@ -32,13 +32,14 @@ from lambdalite.errors import (
     InvalidRequestContent,
     RequestTooLarge,
 )
-from lambdalite.models import FunctionConfig, Invocation, InvocationResult, new_request_id
+from lambdalite.models import LATEST, Alias, FunctionConfig, Invocation, InvocationResult, new_request_id
 from lambdalite.store.code import CodeStore
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 """AWS's limit on a synchronous invocation's request payload: 6291456 bytes."""
 CODE_PATH = "/_lambdalite/code/"
 MAX_REMEMBERED_NAMES = 10_000
+_QUALIFIER_SHAPE = service_model.member_shape("GetFunctionRequest", "Qualifier").name
 
 
 def payload_too_large() -> RequestTooLarge:
@@ -55,6 +56,8 @@ class ApiRequest:
     query: dict[str, list[str]]
     headers: dict[bytes, bytes]
     body: bytes
+    sub_name: str | None = None
+    """The path parameter after the function's (an alias Name), if the route has one."""
 
     def query_value(self, key: str) -> str | None:
         values = self.query.get(key)
@@ -105,18 +108,30 @@ class LambdaApi:
             if len(self._refs) >= MAX_REMEMBERED_NAMES:
                 self._refs.clear()
             self._refs[key] = ref
-        qualifier = check_qualifier(ref, request.query_value("Qualifier"), self._arn_prefix)
+        query_qualifier = request.query_value("Qualifier")
+        if query_qualifier is not None:
+            validation.validate_value(query_qualifier, _QUALIFIER_SHAPE, "qualifier")
+        qualifier = check_qualifier(ref, query_qualifier, self._arn_prefix)
         return ref.name, qualifier
 
-    def _config(self, config: FunctionConfig) -> dict[str, Any]:
-        return config.configuration(self._arn_prefix)
+    def _alias_name(self, request: ApiRequest) -> str:
+        name = request.sub_name or ""
+        validation.validate_value(name, "Alias", "name")
+        return name
+
+    def _config(self, config: FunctionConfig, qualifier: str | None = None) -> dict[str, Any]:
+        return config.configuration(self._arn_prefix, qualifier)
+
+    def _alias(self, alias: Alias) -> dict[str, Any]:
+        return alias.configuration(self._arn_prefix)
 
     # -- control plane ------------------------------------------------------
     async def create_function(self, request: ApiRequest) -> Response:
         parsed = validation.parse_create_function(request.json())
         self._registry.ensure_absent(parsed.name)
         stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes)
-        config = self._registry.create(parsed.name, parsed.settings, stored)
+        # With Publish, AWS answers with version 1's configuration under the unqualified ARN.
+        config = self._registry.create(parsed.name, parsed.settings, stored, publish=parsed.publish)
         return json_response(201, self._config(config))
 
     async def get_function(self, request: ApiRequest) -> Response:
@@ -129,12 +144,15 @@ class LambdaApi:
         location = f"http://{host}{CODE_PATH}{config.code_sha256}.zip"
         return json_response(
             200,
-            {"Configuration": self._config(config), "Code": {"RepositoryType": "S3", "Location": location}},
+            {
+                "Configuration": self._config(config, qualifier),
+                "Code": {"RepositoryType": "S3", "Location": location},
+            },
         )
 
     async def get_function_configuration(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request)
-        return json_response(200, self._config(self._registry.get(name, qualifier)))
+        return json_response(200, self._config(self._registry.get(name, qualifier), qualifier))
 
     async def list_functions(self, request: ApiRequest) -> Response:
         max_items, marker = validation.validate_list_functions(
@@ -143,7 +161,7 @@ class LambdaApi:
         functions, next_marker = self._registry.list(_decode_marker(marker), max_items)
         body: dict[str, Any] = {"Functions": [self._config(config) for config in functions]}
         if next_marker is not None:
-            body["NextMarker"] = base64.urlsafe_b64encode(next_marker.encode()).decode()
+            body["NextMarker"] = _encode_marker(next_marker)
         return json_response(200, body)
 
     async def update_function_code(self, request: ApiRequest) -> Response:
@@ -151,7 +169,8 @@ class LambdaApi:
         parsed = validation.parse_update_function_code(request.json())
         self._registry.get(name)
         stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes, operation="UpdateFunctionCode")
-        return json_response(200, self._config(self._registry.update_code(name, stored, parsed.revision_id)))
+        config = self._registry.update_code(name, stored, parsed.revision_id, publish=parsed.publish)
+        return json_response(200, self._config(config, None if config.version == LATEST else config.version))
 
     async def update_function_configuration(self, request: ApiRequest) -> Response:
         name, _ = self._resolve(request, "FunctionName")
@@ -161,15 +180,74 @@ class LambdaApi:
 
     async def delete_function(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request)
-        if qualifier is not None:
-            self._registry.get(name, qualifier)  # versions arrive with a later issue
-        self._registry.delete(name)
+        self._registry.delete(name, qualifier)
         return Response(204)
+
+    # -- versions -----------------------------------------------------------
+    async def publish_version(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request, "FunctionName")
+        body = validation.checked_body(request.json(), "PublishVersion")
+        if "PublishTo" in body:
+            raise InvalidParameterValue(
+                "PublishTo is not supported by lambdalite: it applies to Lambda Managed Instances only."
+            )
+        version = self._registry.publish_version(
+            name, body.get("CodeSha256"), body.get("Description"), body.get("RevisionId")
+        )
+        return json_response(201, self._config(version, version.version))
+
+    async def list_versions_by_function(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request)
+        max_items, marker = validation.validate_list_functions(
+            request.query_value("MaxItems"), request.query_value("Marker")
+        )
+        versions, next_marker = self._registry.list_versions(name, _decode_marker(marker), max_items)
+        body: dict[str, Any] = {"Versions": [self._config(config, config.version) for config in versions]}
+        if next_marker is not None:
+            body["NextMarker"] = _encode_marker(next_marker)
+        return json_response(200, body)
+
+    # -- aliases ------------------------------------------------------------
+    async def create_alias(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request, "FunctionName")
+        parsed = aliases.parse_create_alias(request.json())
+        return json_response(201, self._alias(self._registry.create_alias(name, parsed)))
+
+    async def get_alias(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request, "FunctionName")
+        return json_response(200, self._alias(self._registry.get_alias(name, self._alias_name(request))))
+
+    async def update_alias(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request, "FunctionName")
+        alias_name = self._alias_name(request)
+        parsed = aliases.parse_update_alias(request.json())
+        return json_response(200, self._alias(self._registry.update_alias(name, alias_name, parsed)))
+
+    async def delete_alias(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request, "FunctionName")
+        self._registry.delete_alias(name, self._alias_name(request))
+        return Response(204)
+
+    async def list_aliases(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request, "FunctionName")
+        function_version = request.query_value("FunctionVersion")
+        if function_version is not None:
+            validation.validate_value(function_version, "VersionWithLatestPublished", "functionVersion")
+        max_items, marker = validation.validate_list_functions(
+            request.query_value("MaxItems"), request.query_value("Marker")
+        )
+        found, next_marker = self._registry.list_aliases(
+            name, function_version, _decode_marker(marker), max_items
+        )
+        body: dict[str, Any] = {"Aliases": [self._alias(alias) for alias in found]}
+        if next_marker is not None:
+            body["NextMarker"] = _encode_marker(next_marker)
+        return json_response(200, body)
 
     # -- invoke -------------------------------------------------------------
     async def invoke(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request)
-        function = self._registry.get(name, qualifier)
+        function = self._registry.resolve(name, qualifier)
         headers = request.headers
         invocation_type = headers.get(b"x-amz-invocation-type", b"RequestResponse")
         payload = request.body or b"{}"
@@ -216,6 +294,10 @@ class LambdaApi:
             if env.state is not EnvState.READY:
                 return env.fail_invocation(invocation)
             return await env.invoke(invocation)
+
+
+def _encode_marker(marker: str) -> str:
+    return base64.urlsafe_b64encode(marker.encode()).decode()
 
 
 def _decode_marker(marker: str | None) -> str | None:

@@ -68,6 +68,13 @@ class Router:
             ),
             ("PUT", True, "code"): ("UpdateFunctionCode", api.update_function_code),
             ("POST", True, "invocations"): ("Invoke", api.invoke),
+            ("POST", True, "versions"): ("PublishVersion", api.publish_version),
+            ("GET", True, "versions"): ("ListVersionsByFunction", api.list_versions_by_function),
+            ("POST", True, "aliases"): ("CreateAlias", api.create_alias),
+            ("GET", True, "aliases"): ("ListAliases", api.list_aliases),
+            ("GET", True, "aliases/"): ("GetAlias", api.get_alias),
+            ("PUT", True, "aliases/"): ("UpdateAlias", api.update_alias),
+            ("DELETE", True, "aliases/"): ("DeleteAlias", api.delete_alias),
         }
 
     async def handle(self, request: HttpRequest) -> Response:
@@ -100,8 +107,12 @@ class Router:
         raise UnknownOperation("Unknown operation")
 
     async def _lambda(self, request: HttpRequest, rest: str) -> Response:
-        # rest is "", "/", "/{name}" or "/{name}/{suffix}"
+        # rest is "", "/", "/{name}", "/{name}/{suffix}" or "/{name}/aliases/{alias}"
         parts = [part for part in rest.split("/") if part]
+        sub_name = None
+        if len(parts) == 3 and parts[1] == "aliases":
+            sub_name = parts.pop()
+            parts[1] = "aliases/"
         if len(parts) > 2:
             raise UnknownOperation("Unknown operation")
         name = parts[0] if parts else None
@@ -116,7 +127,9 @@ class Router:
         elif request.body_size > MAX_CONTROL_BODY:
             raise _control_too_large(operation)
         return await handler(
-            ApiRequest(request.method, name, parse_query(request.query), request.headers, request.body)
+            ApiRequest(
+                request.method, name, parse_query(request.query), request.headers, request.body, sub_name
+            )
         )
 
     async def _code_package(self, file_name: str) -> Response:

@@ -1,79 +1,182 @@
-"""The function registry: the authority on which functions exist and what they are.
+"""The function registry: the authority on which functions, versions and aliases
+exist and what they are.
 
-It keeps every function's ``$LATEST`` snapshot in memory (the invoke path reads
-it without touching SQLite) and writes through to the store before a change
-becomes visible. Listeners hear about every change so the data plane can
-retire environments running an older revision.
+It keeps every function's ``$LATEST`` snapshot, its published versions and its
+aliases in memory (the invoke path reads them without touching SQLite) and
+writes through to the store before a change becomes visible; a request that is
+refused writes nothing.
+
+Versions are immutable snapshots of ``$LATEST`` numbered 1, 2, ... per
+function; a number is never given out twice, even after its version was
+deleted. Each version has its own revision id, so its environments are never
+shared with ``$LATEST``'s.
+
+Listeners: ``subscribe`` hears about every ``$LATEST`` change (with the new
+snapshot, or None when the function was deleted), so the data plane can retire
+environments of an older ``$LATEST`` revision; publishing a version is not a
+``$LATEST`` change. ``subscribe_removed_versions`` hears about every published
+version that was deleted (alone or with its function), so environments of that
+version can be retired too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
+from typing import TypeVar
 
+from lambdalite.control import aliases as alias_rules
+from lambdalite.control.aliases import AliasInput
 from lambdalite.control.validation import FunctionSettings
-from lambdalite.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
-from lambdalite.models import LATEST, FunctionConfig, aws_timestamp, new_revision_id
+from lambdalite.errors import (
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from lambdalite.models import (
+    LATEST,
+    Alias,
+    FunctionConfig,
+    aws_timestamp,
+    new_revision_id,
+    sha256_b64,
+)
 from lambdalite.store.code import StoredCode
 from lambdalite.store.functions import FunctionStore
 
 ChangeListener = Callable[[str, FunctionConfig | None], None]
 """Called with (function name, new $LATEST snapshot or None when deleted)."""
+RemovedVersionListener = Callable[[FunctionConfig], None]
+"""Called with the snapshot of a published version that no longer exists."""
 
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
 )
+LATEST_NOT_DELETABLE = "$LATEST version cannot be deleted without deleting the function."
+ALIAS_NOT_DELETABLE = "Deletion of aliases is not currently supported."
+
+_T = TypeVar("_T")
 
 
 class FunctionRegistry:
     def __init__(self, store: FunctionStore, arn_prefix: str) -> None:
         self._store = store
         self._arn_prefix = arn_prefix
-        self._latest: dict[str, FunctionConfig] = {
-            config.name: config for config in store.all_versions() if config.version == LATEST
-        }
+        self._latest: dict[str, FunctionConfig] = {}
+        self._versions: dict[str, dict[str, FunctionConfig]] = {}
+        """name -> version number -> published snapshot."""
+        for config in store.all_versions():
+            if config.version == LATEST:
+                self._latest[config.name] = config
+            else:
+                self._versions.setdefault(config.name, {})[config.version] = config
+        self._aliases: dict[str, dict[str, Alias]] = {}
+        for alias in store.all_aliases():
+            self._aliases.setdefault(alias.function_name, {})[alias.name] = alias
+        self._last_version: dict[str, int] = store.version_counters()
         self._listeners: list[ChangeListener] = []
+        self._removed_listeners: list[RemovedVersionListener] = []
 
     def subscribe(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
+
+    def subscribe_removed_versions(self, listener: RemovedVersionListener) -> None:
+        self._removed_listeners.append(listener)
 
     def _notify(self, name: str, config: FunctionConfig | None) -> None:
         for listener in self._listeners:
             listener(name, config)
 
+    def _notify_removed(self, versions: list[FunctionConfig]) -> None:
+        for config in versions:
+            for listener in self._removed_listeners:
+                listener(config)
+
     # -- reads --------------------------------------------------------------
     def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
-        """The snapshot a name (and qualifier) designates, or ResourceNotFound
-        with AWS's message."""
-        config = self._latest.get(name)
-        if config is None or (qualifier is not None and qualifier != LATEST):
-            suffix = f":{qualifier}" if qualifier is not None and config is not None else ""
-            raise ResourceNotFound(f"Function not found: {self._arn_prefix}{name}{suffix}")
-        return config
+        """The snapshot a name and qualifier designate (an alias designates its
+        main version), or ResourceNotFound with AWS's message."""
+        latest = self._latest.get(name)
+        if latest is not None:
+            if qualifier is None or qualifier == LATEST:
+                return latest
+            config = self._qualified(name, qualifier)
+            if config is not None:
+                return config
+        raise self._not_found(name, qualifier)
+
+    def resolve(self, name: str, qualifier: str | None = None) -> FunctionConfig:
+        """What one invocation runs: like ``get``, but an alias with a routing
+        configuration picks its extra version with its weight."""
+        if qualifier is None:
+            latest = self._latest.get(name)
+            if latest is not None:
+                return latest
+        else:
+            alias = self._aliases.get(name, {}).get(qualifier)
+            if alias is not None and alias.routing:
+                picked = self._qualified(name, alias_rules.pick_version(alias))
+                if picked is not None:
+                    return picked
+        return self.get(name, qualifier)
+
+    def latest_configs(self) -> Mapping[str, FunctionConfig]:
+        """Every function's ``$LATEST`` snapshot, by name (a read-only view)."""
+        return MappingProxyType(self._latest)
 
     def find(self, name: str) -> FunctionConfig | None:
         """The hot-path lookup: ``$LATEST`` or None, no exceptions."""
         return self._latest.get(name)
 
-    def list(self, marker: str | None, max_items: int) -> tuple[list[FunctionConfig], str | None]:
+    def list(self, marker: str | None, max_items: int) -> tuple[Sequence[FunctionConfig], str | None]:
         """Functions ordered by name, starting after ``marker`` (the last name of
         the previous page); returns the page and the next marker, if any."""
-        names = sorted(self._latest)
-        if marker is not None:
-            names = [name for name in names if name > marker]
-        page = names[:max_items]
-        next_marker = page[-1] if len(names) > max_items else None
-        return [self._latest[name] for name in page], next_marker
+        return _page(sorted(self._latest), marker, max_items, self._latest.__getitem__)
 
-    # -- writes -------------------------------------------------------------
+    def list_versions(
+        self, name: str, marker: str | None, max_items: int
+    ) -> tuple[Sequence[FunctionConfig], str | None]:
+        """``$LATEST`` then the published versions in order, paged like ``list``."""
+        latest = self._function(name)
+        versions = self._versions.get(name, {})
+        ordered = [LATEST, *sorted(versions, key=int)]
+        return _page(ordered, marker, max_items, lambda v: latest if v == LATEST else versions[v])
+
+    def get_alias(self, name: str, alias_name: str) -> Alias:
+        self._function(name)
+        alias = self._aliases.get(name, {}).get(alias_name)
+        if alias is None:
+            raise ResourceNotFound(f"Cannot find alias arn: {self._arn_prefix}{name}:{alias_name}")
+        return alias
+
+    def list_aliases(
+        self, name: str, function_version: str | None, marker: str | None, max_items: int
+    ) -> tuple[Sequence[Alias], str | None]:
+        """Aliases ordered by name (only those whose main version is
+        ``function_version``, if given), paged like ``list``."""
+        self._function(name)
+        aliases = self._aliases.get(name, {})
+        names = sorted(
+            alias
+            for alias, value in aliases.items()
+            if function_version is None or value.function_version == function_version
+        )
+        return _page(names, marker, max_items, aliases.__getitem__)
+
+    # -- writes: functions and versions -------------------------------------
     def ensure_absent(self, name: str) -> None:
         """ResourceConflict when ``name`` exists: checked before expensive work."""
         if name in self._latest:
             raise ResourceConflict(f"Function already exist: {name}")
 
-    def create(self, name: str, settings: FunctionSettings, code: StoredCode) -> FunctionConfig:
+    def create(
+        self, name: str, settings: FunctionSettings, code: StoredCode, publish: bool = False
+    ) -> FunctionConfig:
+        """Create ``$LATEST`` (and version 1 with ``publish``, in the same
+        transaction); returns version 1 when published, else ``$LATEST``."""
         self.ensure_absent(name)
         values = _settings_values(settings)
         config = FunctionConfig(
@@ -82,12 +185,16 @@ class FunctionRegistry:
             code_size=code.size,
             **values,  # type: ignore[arg-type]
         )
-        self._commit(config)
-        return config
+        return self._commit(config, publish)
 
-    def update_code(self, name: str, code: StoredCode, revision_id: str | None) -> FunctionConfig:
+    def update_code(
+        self, name: str, code: StoredCode, revision_id: str | None, publish: bool = False
+    ) -> FunctionConfig:
+        """New code for ``$LATEST`` (and a version of it with ``publish``); returns
+        the published version when one was published, else ``$LATEST``."""
         current = self._checked(name, revision_id)
-        return self._commit(_next_revision(current, code_sha256=code.sha256_hex, code_size=code.size))
+        changed = _next_revision(current, code_sha256=code.sha256_hex, code_size=code.size)
+        return self._commit(changed, publish)
 
     def update_configuration(
         self, name: str, settings: FunctionSettings, revision_id: str | None
@@ -95,24 +202,201 @@ class FunctionRegistry:
         current = self._checked(name, revision_id)
         return self._commit(_next_revision(current, **_settings_values(settings)))
 
-    def delete(self, name: str) -> FunctionConfig:
-        config = self.get(name)
-        self._store.delete_function(name)
-        del self._latest[name]
-        self._notify(name, None)
+    def publish_version(
+        self,
+        name: str,
+        code_sha256: str | None = None,
+        description: str | None = None,
+        revision_id: str | None = None,
+    ) -> FunctionConfig:
+        """Snapshot ``$LATEST`` as the next version. ``code_sha256`` (base64, as
+        the API shows it) and ``revision_id`` are preconditions on ``$LATEST``.
+        An unchanged ``$LATEST`` returns the version already published from it."""
+        latest = self._checked(name, revision_id)
+        current_sha = sha256_b64(latest.code_sha256)
+        if code_sha256 and code_sha256 != current_sha:
+            raise InvalidParameterValue(
+                f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
+                f"({current_sha}). Please try again with the CodeSHA256 in $LATEST."
+            )
+        versions = self._versions.get(name, {})
+        if versions:
+            newest = versions[max(versions, key=int)]
+            if newest.published_from == latest.revision_id:
+                return newest
+        version = self._snapshot(latest, description)
+        self._store.save(configs=(version,), last_version=(name, int(version.version)))
+        self._versions.setdefault(name, {})[version.version] = version
+        self._last_version[name] = int(version.version)
+        return version
+
+    def delete(self, name: str, qualifier: str | None = None) -> None:
+        """Delete the function with everything it has, or (``qualifier``) one
+        published version. A version an alias uses cannot be deleted."""
+        if qualifier is not None and qualifier != LATEST and not alias_rules.is_version_number(qualifier):
+            raise InvalidParameterValue(ALIAS_NOT_DELETABLE)
+        if qualifier == LATEST:
+            raise InvalidParameterValue(LATEST_NOT_DELETABLE)
+        self._function(name)
+        if qualifier is None:
+            self._store.delete_function(name)
+            del self._latest[name]
+            removed = list(self._versions.pop(name, {}).values())
+            self._aliases.pop(name, None)
+            self._last_version.pop(name, None)
+            self._notify(name, None)
+            self._notify_removed(removed)
+            return
+        version = self._versions.get(name, {}).get(qualifier)
+        if version is None:
+            return  # AWS answers 204 for a version that does not exist
+        users = sorted(
+            alias.name
+            for alias in self._aliases.get(name, {}).values()
+            if alias.function_version == qualifier or qualifier in alias.routing
+        )
+        if users:
+            raise ResourceConflict(
+                f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]"
+            )
+        self._store.delete_version(name, qualifier)
+        del self._versions[name][qualifier]
+        self._notify_removed([version])
+
+    # -- writes: aliases -----------------------------------------------------
+    def create_alias(self, name: str, request: AliasInput) -> Alias:
+        assert request.name is not None and request.function_version is not None
+        self._existing_version(name, request.function_version)
+        existing = self._aliases.get(name, {}).get(request.name)
+        if existing is not None:
+            raise ResourceConflict(f"Alias already exists: {self._arn_prefix}{name}:{request.name}")
+        routing = request.routing or MappingProxyType({})
+        self._check_routing(name, request.function_version, routing)
+        alias = Alias(
+            function_name=name,
+            name=request.name,
+            function_version=request.function_version,
+            description=request.description or "",
+            routing=routing,
+        )
+        return self._commit_alias(alias)
+
+    def update_alias(self, name: str, alias_name: str, request: AliasInput) -> Alias:
+        current = self.get_alias(name, alias_name)
+        if request.revision_id is not None and request.revision_id != current.revision_id:
+            raise PreconditionFailed(REVISION_MISMATCH)
+        function_version = request.function_version or current.function_version
+        if request.function_version is not None:
+            self._existing_version(name, function_version)
+        routing = current.routing if request.routing is None else request.routing
+        self._check_routing(name, function_version, routing)
+        alias = dataclasses.replace(
+            current,
+            function_version=function_version,
+            description=current.description if request.description is None else request.description,
+            routing=routing,
+            revision_id=new_revision_id(),
+        )
+        return self._commit_alias(alias)
+
+    def delete_alias(self, name: str, alias_name: str) -> None:
+        self.get_alias(name, alias_name)
+        self._store.delete_alias(name, alias_name)
+        del self._aliases[name][alias_name]
+
+    # -- helpers ---------------------------------------------------------------
+    def _function(self, name: str) -> FunctionConfig:
+        latest = self._latest.get(name)
+        if latest is None:
+            raise ResourceNotFound(f"Function not found: {self._arn_prefix}{name}")
+        return latest
+
+    def _qualified(self, name: str, qualifier: str) -> FunctionConfig | None:
+        """The version ``qualifier`` names (a number, ``$LATEST`` or an alias's main version)."""
+        if qualifier == LATEST:
+            return self._latest.get(name)
+        version = self._versions.get(name, {}).get(qualifier)
+        if version is not None:
+            return version
+        alias = self._aliases.get(name, {}).get(qualifier)
+        if alias is None:
+            return None
+        if alias.function_version == LATEST:
+            return self._latest.get(name)
+        return self._versions.get(name, {}).get(alias.function_version)
+
+    def _existing_version(self, name: str, version: str) -> FunctionConfig:
+        """A version (number or ``$LATEST``) an alias may point to, or AWS's 404."""
+        config = self._latest.get(name) if version == LATEST else self._versions.get(name, {}).get(version)
+        if config is None or name not in self._latest:
+            raise ResourceNotFound(f"Function not found: {self._arn_prefix}{name}:{version}")
         return config
 
+    def _check_routing(self, name: str, main_version: str, routing: Mapping[str, float]) -> None:
+        alias_rules.check_routing(main_version, routing)
+        for version in routing:
+            self._existing_version(name, version)
+
+    def _not_found(self, name: str, qualifier: str | None) -> ResourceNotFound:
+        suffix = f":{qualifier}" if qualifier is not None else ""
+        return ResourceNotFound(f"Function not found: {self._arn_prefix}{name}{suffix}")
+
     def _checked(self, name: str, revision_id: str | None) -> FunctionConfig:
-        current = self.get(name)
+        current = self._function(name)
         if revision_id is not None and revision_id != current.revision_id:
             raise PreconditionFailed(REVISION_MISMATCH)
         return current
 
-    def _commit(self, config: FunctionConfig) -> FunctionConfig:
-        self._store.put(config)  # durable first; only then visible
+    def _snapshot(self, latest: FunctionConfig, description: str | None) -> FunctionConfig:
+        number = self._last_version.get(latest.name, 0) + 1
+        return dataclasses.replace(
+            latest,
+            version=str(number),
+            description=latest.description if description is None else description,
+            last_modified=aws_timestamp(),
+            revision_id=new_revision_id(),
+            published_from=latest.revision_id,
+        )
+
+    def _commit(self, config: FunctionConfig, publish: bool = False) -> FunctionConfig:
+        """Make ``config`` the new ``$LATEST`` (and publish it) - durable first, only then visible."""
+        version = self._snapshot(config, None) if publish else None
+        if version is None:
+            self._store.save(configs=(config,))
+        else:
+            self._store.save(configs=(config, version), last_version=(config.name, int(version.version)))
+            self._versions.setdefault(config.name, {})[version.version] = version
+            self._last_version[config.name] = int(version.version)
         self._latest[config.name] = config
         self._notify(config.name, config)
-        return config
+        return version or config
+
+    def _commit_alias(self, alias: Alias) -> Alias:
+        self._store.save(aliases=(alias,))
+        self._aliases.setdefault(alias.function_name, {})[alias.name] = alias
+        return alias
+
+
+def _page(
+    keys: list[str], marker: str | None, max_items: int, value: Callable[[str], _T]
+) -> tuple[list[_T], str | None]:
+    """One page of ``keys`` (already in order) after ``marker`` (a key of the
+    previous page's end); returns the values and the next marker, if any."""
+    if marker is not None:
+        keys = keys[keys.index(marker) + 1 :] if marker in keys else [k for k in keys if _after(k, marker)]
+    page = keys[:max_items]
+    next_marker = page[-1] if len(keys) > max_items else None
+    return [value(key) for key in page], next_marker
+
+
+def _after(key: str, marker: str) -> bool:
+    """Order of a key against a marker that is no longer a key (it was deleted):
+    numbers numerically (``$LATEST`` first), names alphabetically."""
+    if key.isdigit() and marker.isdigit():
+        return int(key) > int(marker)
+    if marker == LATEST:
+        return True
+    return key > marker
 
 
 def _settings_values(settings: FunctionSettings) -> dict[str, object]:

@@ -254,6 +254,20 @@ def validate_list_functions(max_items: str | None, marker: str | None) -> tuple[
     return min(count, LIST_PAGE_MAX), marker or None
 
 
+def checked_body(body: Mapping[str, Any], operation: str) -> dict[str, Any]:
+    """Gates 1 and 2 for any operation's JSON body: the members that travel in the body,
+    nulls dropped, JSON types and model constraints checked (InvalidRequestContent, Validation)."""
+    return _checked_request(body, operation)
+
+
+def validate_value(value: str, shape: str, path: str) -> None:
+    """Check one string parameter (a path segment or query value) against a model shape;
+    raise Validation worded as AWS words it (``Value 'x' at 'qualifier' failed ...``)."""
+    violations = _Violations()
+    _check(violations, value, shape, path)
+    violations.raise_if_any()
+
+
 # --- gate 1 and 2: JSON types and model constraints -------------------------------------------------
 
 _ExtraCheck = Callable[["_Violations", Any, str], None]

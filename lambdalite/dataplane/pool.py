@@ -203,12 +203,20 @@ class EnvironmentPool:
         if idle is not None and not idle:
             del self._idle[env.function.revision_id]
 
-    async def retire(self, function_name: str, keep_revision: str | None = None) -> None:
-        """New code or configuration (or deletion): idle environments of other
-        revisions stop now; busy ones stop when their invocation ends."""
+    async def retire(self, function_name: str) -> None:
+        """The function was deleted: every environment of it stops (idle ones
+        now, busy ones when their invocation ends)."""
+        await self._retire(lambda env: env.function.name == function_name)
+
+    async def retire_revision(self, revision_id: str) -> None:
+        """One snapshot is superseded ($LATEST changed) or gone (a version was
+        deleted): its environments stop; other versions keep theirs."""
+        await self._retire(lambda env: env.function.revision_id == revision_id)
+
+    async def _retire(self, doomed_if: Callable[[ExecutionEnvironment], bool]) -> None:
         doomed: list[ExecutionEnvironment] = []
         for env in list(self._all):
-            if env.function.name == function_name and env.function.revision_id != keep_revision:
+            if doomed_if(env):
                 env.retired = True
                 if env.state is EnvState.READY and env in self._idle.get(env.function.revision_id, []):
                     self._forget(env)

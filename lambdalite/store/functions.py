@@ -1,15 +1,18 @@
-"""Function configurations in SQLite (WAL), one row per function version.
+"""Functions in SQLite (WAL): one row per function version, one per alias, and
+each function's version counter.
 
-The store is small on purpose: it persists ``FunctionConfig`` snapshots and
-nothing else. Only the registry writes through it, from the event loop's
-thread; every write is one transaction, so a rejected or failed request
-leaves the previous row intact.
+The store is small on purpose: it persists ``FunctionConfig`` snapshots,
+``Alias`` values and the number of the last version published (so a version
+number is never given out twice, even after that version was deleted).
+Only the registry writes through it, from the event loop's thread; every
+write is one transaction, so a rejected or failed request leaves the previous
+rows intact.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 import orjson
 
 from lambdalite.errors import StoreError
-from lambdalite.models import FunctionConfig
+from lambdalite.models import Alias, FunctionConfig
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_versions (
@@ -28,8 +31,19 @@ CREATE TABLE IF NOT EXISTS function_versions (
     config   BLOB NOT NULL,
     PRIMARY KEY (name, version)
 );
+CREATE TABLE IF NOT EXISTS aliases (
+    name     TEXT NOT NULL,
+    alias    TEXT NOT NULL,
+    record   BLOB NOT NULL,
+    PRIMARY KEY (name, alias)
+);
+CREATE TABLE IF NOT EXISTS version_counters (
+    name          TEXT PRIMARY KEY,
+    last_version  INTEGER NOT NULL
+);
 """
 _FIELDS = {field.name for field in fields(FunctionConfig)}
+_ALIAS_FIELDS = {field.name for field in fields(Alias)}
 
 
 def config_to_record(config: FunctionConfig) -> bytes:
@@ -45,8 +59,20 @@ def config_from_record(raw: bytes) -> FunctionConfig:
     return FunctionConfig(**record)
 
 
+def alias_to_record(alias: Alias) -> bytes:
+    record = {name: getattr(alias, name) for name in _ALIAS_FIELDS}
+    record["routing"] = dict(alias.routing)
+    return orjson.dumps(record)
+
+
+def alias_from_record(raw: bytes) -> Alias:
+    record: dict[str, Any] = {k: v for k, v in orjson.loads(raw).items() if k in _ALIAS_FIELDS}
+    record["routing"] = MappingProxyType({str(k): float(v) for k, v in (record.get("routing") or {}).items()})
+    return Alias(**record)
+
+
 class FunctionStore:
-    """SQLite-backed persistence of function versions."""
+    """SQLite-backed persistence of function versions, aliases and version counters."""
 
     def __init__(self, path: Path) -> None:
         try:
@@ -74,23 +100,68 @@ class FunctionStore:
 
     def put(self, config: FunctionConfig) -> None:
         """Insert or replace one version's snapshot."""
+        self.save(configs=(config,))
+
+    def save(
+        self,
+        configs: Iterable[FunctionConfig] = (),
+        aliases: Iterable[Alias] = (),
+        last_version: tuple[str, int] | None = None,
+    ) -> None:
+        """Insert or replace snapshots and aliases, and set a function's version
+        counter to ``last_version`` = (name, number), all in one transaction."""
         with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO function_versions (name, version, config) VALUES (?, ?, ?)",
-                (config.name, config.version, config_to_record(config)),
-            )
+            for config in configs:
+                db.execute(
+                    "INSERT OR REPLACE INTO function_versions (name, version, config) VALUES (?, ?, ?)",
+                    (config.name, config.version, config_to_record(config)),
+                )
+            for alias in aliases:
+                db.execute(
+                    "INSERT OR REPLACE INTO aliases (name, alias, record) VALUES (?, ?, ?)",
+                    (alias.function_name, alias.name, alias_to_record(alias)),
+                )
+            if last_version is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO version_counters (name, last_version) VALUES (?, ?)",
+                    last_version,
+                )
+
+    def delete_version(self, name: str, version: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM function_versions WHERE name = ? AND version = ?", (name, version))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (name, alias))
 
     def delete_function(self, name: str) -> None:
-        """Remove every version of a function."""
+        """Remove every version and alias of a function, and its version counter."""
         with self._transaction() as db:
             db.execute("DELETE FROM function_versions WHERE name = ?", (name,))
+            db.execute("DELETE FROM aliases WHERE name = ?", (name,))
+            db.execute("DELETE FROM version_counters WHERE name = ?", (name,))
 
     def all_versions(self) -> list[FunctionConfig]:
+        rows = self._read("SELECT config FROM function_versions ORDER BY name, version")
+        return [config_from_record(row[0]) for row in rows]
+
+    def all_aliases(self) -> list[Alias]:
+        rows = self._read("SELECT record FROM aliases ORDER BY name, alias")
+        return [alias_from_record(row[0]) for row in rows]
+
+    def version_counters(self) -> dict[str, int]:
+        """Function name -> number of the last version published."""
+        return {
+            str(name): int(last)
+            for name, last in self._read("SELECT name, last_version FROM version_counters")
+        }
+
+    def _read(self, query: str) -> list[Any]:
         try:
-            rows = self._db.execute("SELECT config FROM function_versions ORDER BY name, version").fetchall()
+            return self._db.execute(query).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"function database read failed: {exc}") from exc
-        return [config_from_record(row[0]) for row in rows]
 
     def close(self) -> None:
         self._db.close()
