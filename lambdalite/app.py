@@ -118,7 +118,7 @@ def choose_sandbox(isolation: str, scratch: Path) -> Sandbox:
         return ProcessSandbox(scratch)
     if isolation not in {"auto", "namespace"}:
         raise SystemExit(f"unknown isolation level {isolation!r}: use process, namespace or auto")
-    sandbox, facts = detect.choose_sandbox(scratch)
+    sandbox, facts = detect.choose_sandbox(scratch, shared_paths=lookup.interpreter_prefixes())
     if isolation == "namespace" and facts.level != "namespace":
         raise SystemExit(f"namespace isolation is not available here: {facts.reason}")
     return sandbox

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +151,20 @@ def _python_command(runtime: str, strict: bool) -> RuntimeCommand:
             str(interpreter), "-c", "import platform; print(platform.python_version())"
         ),
     )
+
+
+def interpreter_prefixes() -> tuple[Path, ...]:
+    """The install prefixes (``<prefix>/bin/python3.N``) of every interpreter an
+    environment may run: each Python found, node, and lambdalite's own Python
+    (a custom runtime's bootstrap may name it, or a venv built on it). The
+    namespace sandbox makes them reachable for its unprivileged uid."""
+    executables = [*python_interpreters().values(), Path(sys.executable)]
+    node = node_interpreter()
+    if node is not None:
+        executables.append(node[0])
+    prefixes = {Path(os.path.realpath(exe)).parent.parent for exe in executables}
+    prefixes.update((Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()))
+    return tuple(sorted(prefixes))
 
 
 # -- node -------------------------------------------------------------------

@@ -18,6 +18,7 @@ import errno
 import math
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ MB_PER_VCPU = 1769
 """AWS gives one full vCPU at 1,769 MB and CPU in proportion below and above it."""
 CPU_PERIOD_US = 100_000
 _GROUP = "lambdalite"
+_STALE_AFTER_S = 60.0
 _V1_CONTROLLERS = ("memory", "pids", "cpu")
 
 
@@ -196,13 +198,18 @@ class CgroupHost:
         return Cgroup(self.version, tuple(dirs), memory_dir)
 
     def clean_stale(self) -> None:
-        """Kill and remove environment cgroups a previous server run left behind."""
+        """Remove the empty environment cgroups a previous server left behind.
+        Never kills: the parent directory is shared by every lambdalite server in
+        this cgroup, and a dead server's environments end by themselves (the
+        keeper's death signal, then init's lifeline), so only empty ones are
+        stale; rmdir refuses a live one (EBUSY). A young one may be another
+        server's, created an instant before its runtime joins it: left alone."""
+        cutoff = time.time() - _STALE_AFTER_S
         for _, parent in self.parents:
             with contextlib.suppress(OSError):
                 for child in parent.iterdir():
-                    if child.is_dir():
-                        _kill_members(child)
-                        with contextlib.suppress(OSError):
+                    with contextlib.suppress(OSError):
+                        if child.is_dir() and child.stat().st_mtime < cutoff:
                             child.rmdir()
 
 

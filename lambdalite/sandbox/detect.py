@@ -16,6 +16,7 @@ import os
 import select
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,22 +53,28 @@ class SandboxFacts:
         ]
 
 
-def describe(*, allow_namespace: bool = True) -> SandboxFacts:
+def describe(*, allow_namespace: bool = True, shared_paths: Sequence[Path] = ()) -> SandboxFacts:
     """Detect (and probe) the level this host supports; see the module docstring."""
-    facts, _ = _detect(allow_namespace)
+    facts, _ = _detect(allow_namespace, shared_paths)
     return facts
 
 
-def choose_sandbox(scratch_root: Path, *, allow_namespace: bool = True) -> tuple[Sandbox, SandboxFacts]:
+def choose_sandbox(
+    scratch_root: Path, *, allow_namespace: bool = True, shared_paths: Sequence[Path] = ()
+) -> tuple[Sandbox, SandboxFacts]:
     """The sandbox to serve with, and the facts to print in the start-up line.
-    ``scratch_root`` is ProcessSandbox's scratch directory (DATA/sandboxes)."""
-    facts, cgroups = _detect(allow_namespace)
+    ``scratch_root`` is ProcessSandbox's scratch directory (DATA/sandboxes);
+    ``shared_paths`` are the host's interpreter installs (NamespaceSandbox)."""
+    facts, cgroups = _detect(allow_namespace, shared_paths)
     if facts.level == namespace.LEVEL:
-        return namespace.NamespaceSandbox(cgroups, user_namespace=not facts.root, clean_stale=True), facts
+        sandbox = namespace.NamespaceSandbox(
+            cgroups, user_namespace=not facts.root, clean_stale=True, shared_paths=shared_paths
+        )
+        return sandbox, facts
     return ProcessSandbox(scratch_root), facts
 
 
-def _detect(allow_namespace: bool) -> tuple[SandboxFacts, CgroupHost | None]:
+def _detect(allow_namespace: bool, shared_paths: Sequence[Path]) -> tuple[SandboxFacts, CgroupHost | None]:
     root = os.geteuid() == 0
     userns = "not needed (root)" if root else _user_namespaces()
     cgroups = CgroupHost.detect() if root else _no_cgroups("not root: no cgroup delegation is used")
@@ -84,7 +91,7 @@ def _detect(allow_namespace: bool) -> tuple[SandboxFacts, CgroupHost | None]:
     missing = [str(path) for path in namespace.MOUNT_POINTS if not path.is_dir()]
     if missing and not root:
         return facts("process", f"missing mount points {', '.join(missing)}: create them once as root"), None
-    failure = _probe(cgroups, user_namespace=not root)
+    failure = _probe(cgroups, user_namespace=not root, shared_paths=shared_paths)
     if failure is not None:
         return facts("process", f"namespace probe failed: {failure}"), None
     how = "root" if root else "unprivileged user namespaces"
@@ -112,10 +119,12 @@ def _user_namespaces() -> str:
     return "available"
 
 
-def _probe(cgroups: CgroupHost, *, user_namespace: bool) -> str | None:
+def _probe(cgroups: CgroupHost, *, user_namespace: bool, shared_paths: Sequence[Path]) -> str | None:
     """Start /bin/true the real way, synchronously; None on success, else why not."""
     try:
-        sandbox = namespace.NamespaceSandbox(cgroups, user_namespace=user_namespace)
+        sandbox = namespace.NamespaceSandbox(
+            cgroups, user_namespace=user_namespace, shared_paths=shared_paths
+        )
     except OSError as exc:
         return f"setting up: {exc}"
     work = Path(tempfile.mkdtemp(prefix="lambdalite-probe-"))
@@ -137,7 +146,7 @@ def _probe(cgroups: CgroupHost, *, user_namespace: bool) -> str | None:
             status += chunk
         os.close(status_fd)
         _, wait_status = os.waitpid(keeper, 0)
-        _, error = namespace.parse_status(status)
+        _, _, error = namespace.parse_status(status)
         if error is not None:
             return str(error)
         if os.waitstatus_to_exitcode(wait_status) != 0:

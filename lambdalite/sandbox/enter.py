@@ -4,28 +4,58 @@ Called by a freshly forked child, before it execs the runtime (the spawn
 path) or imports the handler (a zygote's child). The parent computes a
 ``SandboxPlan`` (plain bytes and ints) so the child only makes system calls:
 
-1. (the forked child, "keeper") its own session; opens the cgroup; new
+1. (the forked child, "keeper") its own session; new
    mount, PID, IPC, UTS (and network, user) namespaces; mounts: code
-   at /var/task, runtime dir at /var/runtime, layers at /opt, empty tmpfs over
-   hidden paths, the whole tree read-only and nosuid (not nodev: /dev/null), then a private /tmp
-   and /dev/shm; then forks
-2. (the grandchild, pid 1 of the new PID namespace) joins the cgroup and a
+   at /var/task, runtime dir at /var/runtime, layers at /opt, shared paths
+   made reachable (below), empty tmpfs over hidden paths, the whole tree
+   read-only and nosuid (not nodev: /dev/null), then a private /tmp and
+   /dev/shm; then forks twice:
+2. (the first grandchild, pid 1 of the new PID namespace, "init") closes
+   every descriptor, drops to the unprivileged uid, and only reaps the
+   orphans the function leaves, so they never pile up as zombies against
+   its process limit; it ends when the keeper does (EOF on the lifeline).
+   The function is not pid 1, as on AWS: pid 1 ignores the signals it has
+   no handler for, even SIGKILL sent to itself.
+3. (the second grandchild, pid 2, the function) joins the cgroup (through
+   ``cgroup.procs`` descriptors the parent opened before forking) and a
    new cgroup namespace rooted there, a private /proc,
    hostname, stdio onto the output pipe, only the passed descriptors kept,
    cwd /var/task, RLIMIT_NOFILE 1024, the unprivileged uid/gid with no
    supplementary groups, no_new_privs, death signal when the keeper dies;
    ``enter_sandbox`` returns here, and only here.
 
-The keeper reports the grandchild's host pid on ``status_fd``, then waits
-for it and exits the same way it did (a SIGKILL, e.g. the OOM killer's, ends
-the keeper with SIGKILL too), so waiting for the keeper is waiting for the
-function. Why two processes: unshare(CLONE_NEWPID) only places the caller's
-*children* in the new namespace.
+The keeper reports the function's and init's host pids on ``status``, then
+waits for the function, kills init (which ends everything left in the
+namespace) and exits the same way the function did (a SIGKILL, e.g. the OOM
+killer's, ends the keeper with SIGKILL too), so waiting for the keeper is
+waiting for the function. Why a keeper: unshare(CLONE_NEWPID) only places
+the caller's *children* in the new namespace, and its first child is init.
 
 Any failure is written to ``status_fd`` as ``E<errno> <message>`` and the
 failing process exits 127; a successful exec closes ``status_fd`` (CLOEXEC),
 so the parent sees EOF. Nothing here imports or allocates much after the
 mounts start: a lazy import from a path we cover would fail.
+
+Shared paths behind a private directory
+---------------------------------------
+An interpreter installed under a directory only its owner may enter (pyenv
+under /root, mode 0700) cannot run as the sandbox's uid. For each such
+directory the plan names (``private_covers``), the keeper covers it with a
+tmpfs and binds back, at their own paths, only the ``shared_paths`` below it
+(through O_PATH descriptors opened before the cover hides them). The rest of
+the private directory stays invisible, and every path, symlinks and a venv's
+``pyvenv.cfg`` included, means inside what it means on the host.
+
+Descriptors across the keeper's fork
+------------------------------------
+The keeper must not open anything that has to survive its own ``fork()``:
+libc runs the server's ``pthread_atfork`` handlers there, and libuv's (uvloop
+serves the API) closes its signal pipe *by number* and makes a new one. The
+keeper closed that pipe with every other inherited descriptor, so a
+descriptor it opened afterwards can have the same number and be closed (or
+replaced by the new pipe's read end) under it. Every descriptor that crosses
+the keeper's forks (``ChildFds``) is therefore opened by the parent before
+the first fork, while libuv's pipe still holds its own numbers.
 """
 
 from __future__ import annotations
@@ -35,6 +65,7 @@ import fcntl
 import gc
 import os
 import resource
+import select
 import signal
 import socket
 import struct
@@ -51,8 +82,10 @@ _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
 _EMPTY_TMPFS = b"size=4k,mode=0555"
+_COVER_TMPFS = b"size=64k,mode=0755"
 _FAILED = 127
-_PID_FORMAT = "=i"
+PIDS_FORMAT = "=ii"
+"""The status record's pids after ``P``: the function's and init's, as the host sees them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +110,10 @@ class SandboxPlan:
     """Unprivileged mode: map uid/gid to the caller's own ids in a new user namespace."""
     host_uid: int = 0
     host_gid: int = 0
+    private_covers: tuple[bytes, ...] = ()
+    """Owner-only host directories covered with a tmpfs holding only ``shared_paths``."""
+    shared_paths: tuple[bytes, ...] = ()
+    """Host directories below ``private_covers`` bound back at their own paths."""
 
 
 class _Step:
@@ -85,19 +122,58 @@ class _Step:
     name = "start"
 
 
-def enter_sandbox(plan: SandboxPlan, output_fd: int, status_fd: int) -> None:
+@dataclass(frozen=True, slots=True)
+class ChildFds:
+    """The child's descriptors, all opened by the parent before it forks (see
+    "Descriptors across the keeper's fork"); ``open_child_fds`` makes them."""
+
+    output: int
+    """Write end of the output pipe: the function's stdout and stderr."""
+    status: int
+    """Write end of the status pipe (pids, then EOF or an error record)."""
+    cgroup_procs: tuple[int, ...]
+    """The plan's cgroup.procs files, open for writing."""
+    lifeline: int
+    """Write end held by the keeper alone: init ends at EOF on ``lifeline_read``."""
+    lifeline_read: int
+
+    def all(self) -> tuple[int, ...]:
+        return (self.output, self.status, *self.cgroup_procs, self.lifeline, self.lifeline_read)
+
+
+def open_cgroup_procs(plan: SandboxPlan) -> tuple[int, ...]:
+    """Open the plan's cgroup.procs files for writing. The caller closes them."""
+    fds: list[int] = []
+    try:
+        for procs in plan.cgroup_procs:
+            fds.append(os.open(procs, os.O_WRONLY | os.O_CLOEXEC))
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return tuple(fds)
+
+
+def enter_sandbox(plan: SandboxPlan, fds: ChildFds) -> None:
     """Enter the sandbox described by ``plan`` (see the module docstring).
-    Returns only in the sandboxed process; every other outcome ends the process."""
+    Returns only in the sandboxed function process; every other outcome ends
+    the process."""
     step = _Step()
     try:
         gc.disable()  # no finalizer of the parent's objects may run in here
-        cgroup_fds = _become_keeper(plan, output_fd, status_fd, step)
+        _become_keeper(plan, fds, step)
+        step.name = "start init"
+        init = os.fork()
+        if init == 0:
+            _be_init(plan, fds)
+        os.close(fds.lifeline_read)
+        step.name = "fork"
         pid = os.fork()
         if pid:
-            _keep(pid, status_fd, output_fd, cgroup_fds, step)
-        _become_function(plan, output_fd, status_fd, cgroup_fds, step)
+            _keep(pid, init, fds, step)
+        _become_function(plan, fds, step)
     except BaseException as exc:
-        _fail(status_fd, step.name, exc)
+        _fail(fds.status, step.name, exc)
 
 
 def _fail(status_fd: int, step: str, exc: BaseException) -> None:
@@ -107,12 +183,13 @@ def _fail(status_fd: int, step: str, exc: BaseException) -> None:
     os._exit(_FAILED)
 
 
-def _become_keeper(plan: SandboxPlan, output_fd: int, status_fd: int, step: _Step) -> list[int]:
-    """Everything up to the second fork; returns the open cgroup.procs descriptors."""
+def _become_keeper(plan: SandboxPlan, fds: ChildFds, step: _Step) -> None:
+    """Everything up to the keeper's forks."""
     step.name = "descriptors"
     # The keeper is a copy of the server: it must not hold the server's sockets
     # (a listening port would outlive the server) or other environments' pipes.
-    _close_all_except({0, 1, 2, output_fd, status_fd, *plan.pass_fds})
+    # From here on it opens nothing that must outlive its fork (module docstring).
+    _close_all_except({0, 1, 2, *fds.all(), *plan.pass_fds})
     step.name = "session"
     os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
@@ -127,11 +204,10 @@ def _become_keeper(plan: SandboxPlan, output_fd: int, status_fd: int, step: _Ste
     # The keeper is a copy of the server: the OOM killer must pick the function, never it.
     with contextlib.suppress(OSError):
         _write_file(b"/proc/self/oom_score_adj", b"-1000")
-    step.name = "open cgroup"
-    # Opened now, written by the function itself after the fork: the keeper stays
-    # outside (a cgroup kill must not kill the process that reaps the function),
-    # and the tree, /sys/fs/cgroup included, is read-only by then.
-    cgroup_fds = [os.open(procs, os.O_WRONLY | os.O_CLOEXEC) for procs in plan.cgroup_procs]
+    # cgroup_fds were opened before the mounts and are written by the function
+    # itself after the fork: the keeper stays outside (a cgroup kill must not kill
+    # the process that reaps the function), and the tree, /sys/fs/cgroup
+    # included, is read-only by then.
     step.name = "unshare"
     _linux.unshare(plan.unshare_flags)
     if plan.user_namespace:
@@ -147,6 +223,8 @@ def _become_keeper(plan: SandboxPlan, output_fd: int, status_fd: int, step: _Ste
     if plan.overlay_opt is not None:
         step.name = "overlay /opt"
         _linux.mount(b"overlay", b"/opt", b"overlay", _linux.MS_NOSUID | _linux.MS_NODEV, plan.overlay_opt)
+    if plan.private_covers:
+        _share_through_covers(plan, step)
     for target in plan.empty_mounts:
         step.name = f"hide {target.decode()}"
         _linux.mount(b"tmpfs", target, b"tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, _EMPTY_TMPFS)
@@ -159,16 +237,39 @@ def _become_keeper(plan: SandboxPlan, output_fd: int, status_fd: int, step: _Ste
     if plan.unshare_flags & _linux.CLONE_NEWNET:
         step.name = "loopback up"
         _loopback_up()
-    return cgroup_fds
 
 
-def _keep(pid: int, status_fd: int, output_fd: int, cgroup_fds: list[int], step: _Step) -> None:
-    """The keeper's life after the fork: report, wait, mirror the exit."""
+def _share_through_covers(plan: SandboxPlan, step: _Step) -> None:
+    """Cover each private directory with a tmpfs and bind the shared paths back
+    (module docstring). The O_PATH descriptors are closed before the fork."""
+    sources: list[tuple[bytes, int]] = []
+    try:
+        for path in plan.shared_paths:
+            step.name = f"share {path.decode()}"
+            sources.append((path, os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)))
+        for cover in plan.private_covers:
+            step.name = f"cover {cover.decode()}"
+            _linux.mount(b"tmpfs", cover, b"tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, _COVER_TMPFS)
+        for path, fd in sources:
+            step.name = f"share {path.decode()}"
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            _linux.mount(f"/proc/self/fd/{fd}".encode(), path, None, _linux.MS_BIND | _linux.MS_REC, None)
+    finally:
+        for _, fd in sources:
+            os.close(fd)
+
+
+def _keep(pid: int, init: int, fds: ChildFds, step: _Step) -> None:
+    """The keeper's life after the forks: report, wait, end the namespace, mirror the exit."""
     step.name = "report pid"
-    os.write(status_fd, b"P" + struct.pack(_PID_FORMAT, pid))
-    for fd in (status_fd, output_fd, *cgroup_fds):
+    os.write(fds.status, b"P" + struct.pack(PIDS_FORMAT, pid, init))
+    for fd in (fds.status, fds.output, *fds.cgroup_procs):
         os.close(fd)
     _, status = os.waitpid(pid, 0)
+    with contextlib.suppress(OSError):
+        os.kill(init, signal.SIGKILL)  # and with it whatever the function left running
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(init, 0)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         with contextlib.suppress(OSError, ValueError):
@@ -177,10 +278,51 @@ def _keep(pid: int, status_fd: int, output_fd: int, cgroup_fds: list[int], step:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else _FAILED)
 
 
-def _become_function(
-    plan: SandboxPlan, output_fd: int, status_fd: int, cgroup_fds: list[int], step: _Step
-) -> None:
+def _be_init(plan: SandboxPlan, fds: ChildFds) -> None:
+    """pid 1 of the namespace: reap orphans until the keeper ends. Never returns;
+    a failure ends it, and with it the namespace (the function's start fails)."""
+    try:
+        _close_all_except({fds.lifeline_read})
+        # The keeper forked us: made here, this pipe cannot collide with libuv's.
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_read, False)
+        os.set_blocking(wake_write, False)
+        signal.signal(signal.SIGCHLD, _wake)
+        signal.set_wakeup_fd(wake_write)
+        if not plan.user_namespace:
+            os.setgroups([])
+        os.setgid(plan.gid)
+        os.setuid(plan.uid)
+        _linux.prctl(_linux.PR_SET_DUMPABLE, 0)  # not even the same uid may ptrace it
+        _linux.prctl(_linux.PR_SET_NO_NEW_PRIVS, 1)
+        while True:
+            _reap_all()
+            ready, _, _ = select.select([fds.lifeline_read, wake_read], [], [])
+            if fds.lifeline_read in ready:
+                os._exit(0)
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_read, 4096)
+    except BaseException:
+        os._exit(_FAILED)
+
+
+def _wake(signum: int, frame: object) -> None:
+    """SIGCHLD's handler in init: the wakeup descriptor does the work."""
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _become_function(plan: SandboxPlan, fds: ChildFds, step: _Step) -> None:
     step.name = "join cgroup"
+    cgroup_fds = fds.cgroup_procs
     for fd in cgroup_fds:
         os.write(fd, b"0")  # 0: the writer itself (our pid here would be read in our namespace)
         os.close(fd)
@@ -197,10 +339,10 @@ def _become_function(
     step.name = "stdio"
     null = os.open(b"/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
-    os.dup2(output_fd, 1)
-    os.dup2(output_fd, 2)
+    os.dup2(fds.output, 1)
+    os.dup2(fds.output, 2)
     step.name = "descriptors"
-    _close_all_except({0, 1, 2, status_fd, *plan.pass_fds})
+    _close_all_except({0, 1, 2, fds.status, *plan.pass_fds})
     for fd in plan.pass_fds:
         os.set_inheritable(fd, True)
     step.name = "chdir"
@@ -250,12 +392,12 @@ def _loopback_up() -> None:
 
 
 def spawn_function(
-    plan: SandboxPlan, argv: tuple[bytes, ...], env: dict[bytes, bytes], output_fd: int, status_fd: int
+    plan: SandboxPlan, argv: tuple[bytes, ...], env: dict[bytes, bytes], fds: ChildFds
 ) -> None:
     """The spawn path in a freshly forked child: enter, then exec. Never returns."""
     try:
-        enter_sandbox(plan, output_fd, status_fd)
+        enter_sandbox(plan, fds)
         os.execve(argv[0], argv, env)
     except BaseException as exc:
-        _fail(status_fd, "exec " + argv[0].decode(errors="replace"), exc)
+        _fail(fds.status, "exec " + argv[0].decode(errors="replace"), exc)
     os._exit(_FAILED)

@@ -12,8 +12,11 @@ system interpreters work unchanged, with: its code at /var/task, our
 bootstraps at /var/runtime, its layers at /opt (an empty /opt without
 layers), private tmpfs /tmp (EphemeralStorage) and /dev/shm (64 MB), a
 private /proc, and an empty tmpfs over every hidden path. Paths the host
-keeps private by permissions stay private: the function runs as uid/gid 990
-(e.g. a pyenv interpreter under /root, mode 0700, cannot run in here).
+keeps private by permissions stay private: the function runs as uid/gid 990.
+The exception is ``shared_paths`` (the host's interpreters, given by the
+composition root): one that lies below a directory only its owner may enter
+(a pyenv interpreter under /root, mode 0700) is made reachable at its own
+path, and the rest of that directory is hidden (see ``enter``).
 
 /tmp is a tmpfs, so what a function writes there is charged to its memory
 cgroup: a function can fill /tmp only up to its memory size before it is
@@ -27,6 +30,7 @@ import contextlib
 import os
 import signal
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +58,8 @@ class NamespaceProcess:
     runtime_pid: int
     output_fd: int
     cgroup: Cgroup | None
+    init_pid: int = 0
+    """Host pid of the namespace's init: killing it ends everything inside."""
     returncode: int | None = None
     _waiter: asyncio.Future[int] | None = field(default=None, repr=False)
     _peak: int | None = None
@@ -78,17 +84,18 @@ class NamespaceProcess:
         return self.returncode
 
     def kill_tree(self) -> None:
-        """SIGKILL the cgroup and the PID namespace's init (which takes the whole
-        namespace with it). The keeper is left to reap it and exit with the same
-        SIGKILL: killing the keeper too would leave the init a zombie for the
-        host's init to reap. Harmless when all are gone."""
+        """SIGKILL the cgroup, the runtime and the PID namespace's init (which
+        takes the whole namespace with it). The keeper is left to reap them and
+        exit with the runtime's SIGKILL: killing the keeper too would leave them
+        zombies for the host's init to reap. Harmless when all are gone."""
         if self.returncode is not None:
             return
         if self.cgroup is not None:
             self.cgroup.kill()
         if self.runtime_pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(self.runtime_pid, signal.SIGKILL)
+            for pid in (self.runtime_pid, self.init_pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         else:  # the start failed before the runtime existed
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self.keeper_pid, signal.SIGKILL)
@@ -123,12 +130,22 @@ class NamespaceSandbox:
     level = LEVEL
 
     def __init__(
-        self, cgroups: CgroupHost | None, *, user_namespace: bool = False, clean_stale: bool = False
+        self,
+        cgroups: CgroupHost | None,
+        *,
+        user_namespace: bool = False,
+        clean_stale: bool = False,
+        shared_paths: Sequence[Path] = (),
     ) -> None:
-        """``clean_stale``: kill and remove environment cgroups a previous server left
-        (only the serving process may: another lambdalite command would kill live ones)."""
+        """``clean_stale``: remove the empty environment cgroups a previous server left.
+        ``shared_paths``: host directories every function may use at their own paths
+        (interpreter installs), even below an owner-only directory. Not needed with
+        ``user_namespace``: the function then has the server user's own access."""
         self._cgroups = cgroups if cgroups is not None and cgroups.version is not None else None
         self._user_namespace = user_namespace
+        self._covers, self._shared = (
+            ((), ()) if user_namespace else plan_private_covers(shared_paths, sandbox_may_enter)
+        )
         if self._cgroups is not None and clean_stale:
             self._cgroups.clean_stale()
         ensure_mount_points()
@@ -164,6 +181,8 @@ class NamespaceSandbox:
             empty_mounts=tuple(empty),
             tmp_options=f"size={tmp_bytes},mode=1777".encode(),
             shm_options=f"size={min(SHM_BYTES, tmp_bytes)},mode=1777".encode(),
+            private_covers=self._covers,
+            shared_paths=self._shared,
             cgroup_procs=cgroup.procs_files if cgroup is not None else (),
             cwd=TASK_ROOT.encode(),
             pass_fds=spec.pass_fds,
@@ -190,7 +209,7 @@ class NamespaceSandbox:
         process = NamespaceProcess(keeper, 0, output_fd, cgroup)
         try:
             status = await _read_until_eof(status_fd)
-            process.runtime_pid, error = parse_status(status)
+            process.runtime_pid, process.init_pid, error = parse_status(status)
         except BaseException:
             os.close(output_fd)
             await process.stop()
@@ -200,6 +219,35 @@ class NamespaceSandbox:
             await process.stop()
             raise error
         return process
+
+
+def plan_private_covers(
+    paths: Sequence[Path], traversable: Callable[[os.stat_result], bool]
+) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """(directories to cover, paths to bind back) for ``paths`` (see ``enter``).
+    A path's cover is its topmost ancestor that ``traversable`` refuses; a path
+    with no such ancestor, missing, or below another shared path needs nothing."""
+    covers: set[Path] = set()
+    shared: list[Path] = []
+    for path in sorted({Path(os.path.realpath(p)) for p in paths}):
+        if not path.is_dir() or any(path.is_relative_to(done) for done in shared):
+            continue
+        cover = next((a for a in reversed(path.parents) if not traversable(a.stat())), None)
+        if cover is not None:
+            covers.add(cover)
+            shared.append(path)
+    # A cover below another one is already hidden by it.
+    topmost = sorted(c for c in covers if not any(c != o and c.is_relative_to(o) for o in covers))
+    return tuple(bytes(c) for c in topmost), tuple(bytes(p) for p in shared)
+
+
+def sandbox_may_enter(stat: os.stat_result) -> bool:
+    """Can the sandbox's uid/gid, neither owner nor group of host files, enter this directory?"""
+    if stat.st_uid == enter.SANDBOX_UID:
+        return bool(stat.st_mode & 0o100)
+    if stat.st_gid == enter.SANDBOX_GID:
+        return bool(stat.st_mode & 0o010)
+    return bool(stat.st_mode & 0o001)
 
 
 def ensure_mount_points() -> None:
@@ -216,37 +264,43 @@ def fork_into_sandbox(
     """Fork; the child enters the sandbox and execs argv. Returns (keeper pid,
     non-blocking output read fd, status read fd). Call on the main thread: the
     keeper's death signal is tied to the thread that forked it."""
-    output_read, output_write = os.pipe()
-    status_read, status_write = os.pipe()
+    opened: list[int] = []
     try:
+        opened.extend(enter.open_cgroup_procs(plan))
+        cgroup_fds = tuple(opened)
+        for _ in range(3):
+            opened.extend(os.pipe())
+        output_read, output_write, status_read, status_write, lifeline_read, lifeline_write = opened[-6:]
+        fds = enter.ChildFds(output_write, status_write, cgroup_fds, lifeline_write, lifeline_read)
         pid = os.fork()
     except BaseException:
-        for fd in (output_read, output_write, status_read, status_write):
+        for fd in opened:
             os.close(fd)
         raise
     if pid == 0:  # pragma: no cover - the child never returns
         os.close(output_read)
         os.close(status_read)
-        enter.spawn_function(plan, argv, env, output_write, status_write)
-    os.close(output_write)
-    os.close(status_write)
+        enter.spawn_function(plan, argv, env, fds)
+    for fd in fds.all():
+        os.close(fd)
     os.set_blocking(output_read, False)
     return pid, output_read, status_read
 
 
-def parse_status(status: bytes) -> tuple[int, OSError | None]:
-    """(runtime pid or 0, the failure or None) from the child's status record."""
-    runtime_pid = 0
-    if status.startswith(b"P") and len(status) >= 5:
-        runtime_pid = struct.unpack("=i", status[1:5])[0]
-        status = status[5:]
+def parse_status(status: bytes) -> tuple[int, int, OSError | None]:
+    """(runtime pid or 0, init pid or 0, the failure or None) from the child's status record."""
+    runtime_pid = init_pid = 0
+    size = struct.calcsize(enter.PIDS_FORMAT)
+    if status.startswith(b"P") and len(status) >= 1 + size:
+        runtime_pid, init_pid = struct.unpack(enter.PIDS_FORMAT, status[1 : 1 + size])
+        status = status[1 + size :]
     if not status and runtime_pid:
-        return runtime_pid, None
+        return runtime_pid, init_pid, None
     if status.startswith(b"E"):
         code, _, message = status[1:].decode(errors="replace").partition(" ")
         errno = int(code) if code.isdigit() else 0
-        return runtime_pid, OSError(errno, f"sandbox: {message}")
-    return runtime_pid, OSError(0, "sandbox: the child ended before starting the runtime")
+        return runtime_pid, init_pid, OSError(errno, f"sandbox: {message}")
+    return runtime_pid, init_pid, OSError(0, "sandbox: the child ended before starting the runtime")
 
 
 async def _read_until_eof(fd: int) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,3 +156,11 @@ def test_the_real_host_python_runs_the_bootstrap() -> None:
     command = command_for("python3.11", Path("/task"), strict=False)
     assert Path(command.argv[0]).exists()
     assert command.interpreter_version is not None
+
+
+def test_interpreter_prefixes_include_every_python_found_and_lambdalites_own() -> None:
+    prefixes = lookup.interpreter_prefixes()
+    for interpreter in lookup.python_interpreters().values():
+        assert Path(os.path.realpath(interpreter)).parent.parent in prefixes
+    assert Path(sys.base_prefix).resolve() in prefixes
+    assert Path(sys.prefix).resolve() in prefixes

@@ -9,6 +9,8 @@ import shutil
 import signal
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -19,7 +21,12 @@ import pytest
 
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.cgroups import CgroupHost
-from lambdalite.sandbox.namespace import NamespaceProcess, NamespaceSandbox
+from lambdalite.sandbox.namespace import (
+    NamespaceProcess,
+    NamespaceSandbox,
+    plan_private_covers,
+    sandbox_may_enter,
+)
 from lambdalite.sandbox.spec import SandboxSpec
 
 PYTHON = "/usr/bin/python3.11"
@@ -146,7 +153,7 @@ for pid in (1, {host_pid}):
     assert returncode == 0, output
     lines = output.splitlines()
     assert lines[0] == "990 990 [] 1"  # uid, gid, no groups, no_new_privs
-    assert lines[1] == "1 [1]"
+    assert lines[1] == "2 [1, 2]"  # pid 1 is the namespace's init
     assert lines[2] in {"signal ESRCH", "signal EPERM"}
 
 
@@ -238,7 +245,7 @@ import time; time.sleep(60)
     process, members = asyncio.run(scenario())
     assert len(members) == 4
     _assert_cgroup_gone(process)
-    for pid in [*members, process.keeper_pid]:
+    for pid in [*members, process.keeper_pid, process.init_pid]:
         assert not Path(f"/proc/{pid}").exists()
 
 
@@ -280,6 +287,37 @@ def test_a_missing_program_raises_oserror_and_leaves_nothing(sandbox, dirs):
     assert not any((parent / spec.env_id).exists() for parent in parents)
 
 
+def test_the_probe_and_a_start_work_inside_a_uvloop_server(dirs):
+    """uvloop's libuv closes its signal pipe by number in every forked child
+    (pthread_atfork): a descriptor the keeper opened after closing the inherited
+    ones could get that number and vanish at the keeper's fork. A fresh process,
+    as ``lambdalite serve`` is, so the descriptor numbers are the server's."""
+    pytest.importorskip("uvloop")
+    code, data = dirs
+    script = f"""
+import asyncio, uuid, uvloop
+from pathlib import Path
+from lambdalite.sandbox import detect
+from lambdalite.sandbox.spec import SandboxSpec
+
+async def main():
+    sandbox, facts = detect.choose_sandbox(Path("{data}") / "sandboxes")
+    print(facts.level, facts.reason)
+    code = Path("{code}")
+    spec = SandboxSpec(uuid.uuid4().hex, ("/bin/sh", "-c", "echo inside"), {{}}, code, code)
+    process = await sandbox.start(spec)
+    print(await process.wait())
+    await process.stop()
+
+uvloop.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    level, _, exit_line = done.stdout.partition("\n")
+    assert level.startswith("namespace "), level
+    assert exit_line == "0\n"
+
+
 def test_start_latency_until_the_first_line(sandbox, dirs):
     """Prints start() -> first output of /bin/sh (sandbox cost) and of python3.11 -S."""
 
@@ -306,3 +344,47 @@ def test_start_latency_until_the_first_line(sandbox, dirs):
 
 def _fields(spec: SandboxSpec) -> dict[str, object]:
     return {name: getattr(spec, name) for name in SandboxSpec.__slots__}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory everyone may enter (pytest's tmp_path is below an owner-only one)."""
+    path = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="lambdalite-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_interpreters_under_an_owner_only_directory_are_shared_through_one_cover(open_dir):
+    tmp_path = open_dir
+    private = tmp_path / "root"
+    for version in ("3.12.1", "3.9.18"):
+        (private / ".pyenv" / "versions" / version / "bin").mkdir(parents=True)
+    (tmp_path / "usr").mkdir()
+    private.chmod(0o700)
+    shared = [private / ".pyenv/versions/3.12.1", private / ".pyenv/versions/3.9.18", tmp_path / "usr"]
+    nested = private / ".pyenv/versions/3.12.1/bin"
+    covers, paths = plan_private_covers([*shared, nested, tmp_path / "missing"], sandbox_may_enter)
+    assert covers == (bytes(private),)
+    assert paths == (bytes(shared[0]), bytes(shared[1]))
+
+
+def test_a_function_runs_an_interpreter_from_an_owner_only_directory(dirs):
+    home = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="lambdalite-home-"))  # mode 0700
+    try:
+        prefix = home / "versions" / "sh"
+        (prefix / "bin").mkdir(parents=True)
+        shutil.copy("/bin/sh", prefix / "bin" / "sh")
+        for path in (home / "versions", prefix, prefix / "bin"):
+            path.chmod(0o755)
+        (home / "private.txt").write_text("secret")
+        sandbox = NamespaceSandbox(CgroupHost.detect(), shared_paths=(prefix,))
+        script = f"echo ok; cat {home}/private.txt || echo hidden"
+        argv = (str(prefix / "bin" / "sh"), "-c", script)
+        spec = SandboxSpec(**{**_fields(_spec(dirs, "")), "argv": argv})
+        returncode, output, _ = run(sandbox, spec)
+        assert returncode == 0, output
+        assert output.splitlines()[0] == "ok"
+        assert output.splitlines()[-1] == "hidden"
+    finally:
+        shutil.rmtree(home)
