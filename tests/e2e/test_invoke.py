@@ -17,9 +17,10 @@ PYTHON = "python3.11"
 
 STATEFUL = {
     "app.py": """
-import os, time
+import os, time, uuid
 COUNT = 0
-STARTED = os.getpid()
+# A token per environment: pids repeat across PID namespaces, this does not.
+STARTED = uuid.uuid4().hex
 
 def handler(event, context):
     global COUNT
