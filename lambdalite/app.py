@@ -63,7 +63,7 @@ def build(settings: Settings) -> Services:
     logs = LogStore(data / "logs")
     code = CodeStore(data / "code")
     functions = FunctionStore(data / "lambdalite.db")
-    registry = FunctionRegistry(functions, settings.arn_prefix())
+    registry = FunctionRegistry(functions, settings.arn_prefix(), concurrency_limit=settings.max_concurrency)
     sandbox = choose_sandbox(settings.isolation, data / "sandboxes")
 
     async def resolve_launch(function: FunctionConfig) -> RuntimeLaunch:
@@ -84,7 +84,9 @@ def build(settings: Settings) -> Services:
         max_concurrency=settings.max_concurrency,
         keep_alive_s=settings.keep_alive_s,
         warm_wait_s=settings.warm_wait_ms / 1000,
+        reserved=registry.reservations(),
     )
+    registry.subscribe_concurrency(pool.set_reserved)
 
     # $LATEST's revision per function, to retire exactly the snapshot a change
     # supersedes: published versions keep their warm environments.

@@ -163,3 +163,20 @@ class InvocationResult:
         Built on demand: most invocations never ask for it."""
         raw = "".join(f"{message}\n" for _, message in self.log_events).encode("utf-8")
         return raw[-limit:].decode("utf-8", "ignore")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePolicy:
+    """A function's resource-based policy for one qualifier: ``$LATEST`` for the
+    unqualified function (what AddPermission without a Qualifier writes), a
+    version number or an alias name. ``statements`` are the policy's Statement
+    entries in the order they were added, each already in AWS's JSON shape."""
+
+    function_name: str
+    qualifier: str
+    statements: tuple[Mapping[str, Any], ...] = ()
+    revision_id: str = field(default_factory=new_revision_id)
+
+    def document(self) -> dict[str, Any]:
+        """The policy document as GetPolicy returns it (before it is JSON-encoded)."""
+        return {"Version": "2012-10-17", "Id": "default", "Statement": [dict(s) for s in self.statements]}

@@ -17,7 +17,7 @@ import orjson
 
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
-from lambdalite.control import aliases, service_model, validation
+from lambdalite.control import aliases, concurrency, permissions, service_model, tags, validation
 from lambdalite.control.naming import (
     FunctionRef,
     check_qualifier,
@@ -39,6 +39,10 @@ MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 """AWS's limit on a synchronous invocation's request payload: 6291456 bytes."""
 CODE_PATH = "/_lambdalite/code/"
 MAX_REMEMBERED_NAMES = 10_000
+TOTAL_CODE_SIZE_LIMIT = 80_530_636_800
+"""AWS's default storage quota for all deployment packages and layers: 75 GB."""
+CODE_SIZE_UNZIPPED_LIMIT = 262_144_000
+CODE_SIZE_ZIPPED_LIMIT = 52_428_800
 _QUALIFIER_SHAPE = service_model.member_shape("GetFunctionRequest", "Qualifier").name
 
 
@@ -57,7 +61,7 @@ class ApiRequest:
     headers: dict[bytes, bytes]
     body: bytes
     sub_name: str | None = None
-    """The path parameter after the function's (an alias Name), if the route has one."""
+    """The path parameter after the function's (an alias Name, a StatementId), if the route has one."""
 
     def query_value(self, key: str) -> str | None:
         values = self.query.get(key)
@@ -129,9 +133,12 @@ class LambdaApi:
     async def create_function(self, request: ApiRequest) -> Response:
         parsed = validation.parse_create_function(request.json())
         self._registry.ensure_absent(parsed.name)
+        tags.check_count(parsed.tags)
         stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes)
         # With Publish, AWS answers with version 1's configuration under the unqualified ARN.
-        config = self._registry.create(parsed.name, parsed.settings, stored, publish=parsed.publish)
+        config = self._registry.create(
+            parsed.name, parsed.settings, stored, publish=parsed.publish, tags=parsed.tags
+        )
         return json_response(201, self._config(config))
 
     async def get_function(self, request: ApiRequest) -> Response:
@@ -142,13 +149,17 @@ class LambdaApi:
             or f"{self._settings.host}:{self._settings.port}"
         )
         location = f"http://{host}{CODE_PATH}{config.code_sha256}.zip"
-        return json_response(
-            200,
-            {
-                "Configuration": self._config(config, qualifier),
-                "Code": {"RepositoryType": "S3", "Location": location},
-            },
-        )
+        body: dict[str, Any] = {
+            "Configuration": self._config(config, qualifier),
+            "Code": {"RepositoryType": "S3", "Location": location},
+        }
+        function_tags = self._registry.tags(name)
+        if function_tags:
+            body["Tags"] = dict(function_tags)
+        reserved = self._registry.reserved_concurrency(name)
+        if reserved is not None:
+            body["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
+        return json_response(200, body)
 
     async def get_function_configuration(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request)
@@ -243,6 +254,87 @@ class LambdaApi:
         if next_marker is not None:
             body["NextMarker"] = _encode_marker(next_marker)
         return json_response(200, body)
+
+    # -- tags ---------------------------------------------------------------
+    def _tagged_function(self, request: ApiRequest) -> str:
+        """The function a tagging request's Resource ARN names."""
+        ref = tags.parse_resource(request.path_name or "")
+        check_region_and_account(ref, self._settings.region, self._settings.account_id, self._arn_prefix)
+        return ref.name
+
+    async def tag_resource(self, request: ApiRequest) -> Response:
+        name = self._tagged_function(request)
+        self._registry.tag(name, tags.parse_tags(request.json()))
+        return Response(204)
+
+    async def untag_resource(self, request: ApiRequest) -> Response:
+        name = self._tagged_function(request)
+        self._registry.untag(name, tags.parse_tag_keys(request.query.get("tagKeys")))
+        return Response(204)
+
+    async def list_tags(self, request: ApiRequest) -> Response:
+        name = self._tagged_function(request)
+        return json_response(200, {"Tags": dict(self._registry.tags(name))})
+
+    # -- permissions --------------------------------------------------------
+    async def add_permission(self, request: ApiRequest) -> Response:
+        name, qualifier = self._resolve(request)
+        parsed = permissions.parse_add_permission(request.json())
+        statement = self._registry.add_permission(name, qualifier, parsed)
+        return json_response(201, {"Statement": orjson.dumps(statement).decode()})
+
+    async def remove_permission(self, request: ApiRequest) -> Response:
+        name, qualifier = self._resolve(request)
+        statement_id = request.sub_name or ""
+        permissions.validate_statement_id(statement_id)
+        self._registry.remove_permission(name, qualifier, statement_id, request.query_value("RevisionId"))
+        return Response(204)
+
+    async def get_policy(self, request: ApiRequest) -> Response:
+        name, qualifier = self._resolve(request)
+        policy = self._registry.policy(name, qualifier)
+        return json_response(
+            200, {"Policy": orjson.dumps(policy.document()).decode(), "RevisionId": policy.revision_id}
+        )
+
+    # -- concurrency --------------------------------------------------------
+    def _unqualified(self, request: ApiRequest) -> str:
+        """The function of a function-level operation; a version or alias is refused."""
+        name, qualifier = self._resolve(request, "FunctionName")
+        if qualifier is not None:
+            raise InvalidParameterValue(concurrency.QUALIFIED_CONCURRENCY)
+        return name
+
+    async def put_function_concurrency(self, request: ApiRequest) -> Response:
+        name = self._unqualified(request)
+        body = validation.checked_body(request.json(), "PutFunctionConcurrency")
+        reserved = self._registry.put_reserved_concurrency(name, body["ReservedConcurrentExecutions"])
+        return json_response(200, {"ReservedConcurrentExecutions": reserved})
+
+    async def get_function_concurrency(self, request: ApiRequest) -> Response:
+        reserved = self._registry.reserved_concurrency(self._unqualified(request))
+        return json_response(200, {} if reserved is None else {"ReservedConcurrentExecutions": reserved})
+
+    async def delete_function_concurrency(self, request: ApiRequest) -> Response:
+        self._registry.delete_reserved_concurrency(self._unqualified(request))
+        return Response(204)
+
+    async def get_account_settings(self, request: ApiRequest) -> Response:
+        limit, unreserved = self._registry.account_concurrency()
+        function_count, code_size = self._registry.account_usage()
+        return json_response(
+            200,
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": TOTAL_CODE_SIZE_LIMIT,
+                    "CodeSizeUnzipped": CODE_SIZE_UNZIPPED_LIMIT,
+                    "CodeSizeZipped": CODE_SIZE_ZIPPED_LIMIT,
+                    "ConcurrentExecutions": limit,
+                    "UnreservedConcurrentExecutions": unreserved,
+                },
+                "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": function_count},
+            },
+        )
 
     # -- invoke -------------------------------------------------------------
     async def invoke(self, request: ApiRequest) -> Response:

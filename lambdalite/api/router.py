@@ -3,7 +3,11 @@
 Routing is a handful of prefix checks rather than a framework: Invoke is the
 hot path and every microsecond spent matching routes is spent on every call.
 
-    /2015-03-31/functions...        the Lambda API (``api.lambda_api``)
+    /2015-03-31/functions...        the Lambda API (``api.lambda_api``), and the
+    /2017-10-31/functions/...       operations AWS serves under other API versions:
+    /2019-09-30/functions/...       reserved concurrency, tags, GetAccountSettings
+    /2017-03-31/tags/<arn>
+    /2016-08-19/account-settings
     POST / with X-Amz-Target Logs_* the CloudWatch Logs API (``api.logs_api``)
     /_lambdalite/code/<sha>.zip     code packages, for GetFunction's Code.Location
 
@@ -37,6 +41,12 @@ from lambdalite.store.code import CodeStore
 log = logging.getLogger("lambdalite.api")
 
 FUNCTIONS = "/2015-03-31/functions"
+TAGS = "/2017-03-31/tags/"
+ACCOUNT_SETTINGS = "/2016-08-19/account-settings"
+_FUNCTION_VERSIONS = {"/2017-10-31/functions": "2017-10-31", "/2019-09-30/functions": "2019-09-30"}
+"""The other API versions with function paths (reserved concurrency): prefix -> version."""
+_SUB_NAMED = frozenset({"aliases", "policy"})
+"""Suffixes followed by one more path parameter (an alias Name, a StatementId)."""
 MAX_CONTROL_BODY = 69905067
 """AWS's request limit for CreateFunction/UpdateFunctionCode: a 50 MB zip, base64-encoded, in JSON."""
 MAX_BODY = MAX_CONTROL_BODY
@@ -55,8 +65,37 @@ class Router:
         self._logs = logs
         self._region = region
         self._account_id = account_id
-        # (method, has function name, suffix) -> (operation, handler)
-        self._routes: dict[tuple[str, bool, str], tuple[str, Handler]] = {
+        self._api = api
+        # (API version, method, has function name, suffix) -> (operation, handler)
+        self._routes: dict[tuple[str, str, bool, str], tuple[str, Handler]] = {
+            ("2015-03-31", *key): route for key, route in self._functions_routes(api).items()
+        }
+        self._routes.update(
+            {
+                ("2017-10-31", "PUT", True, "concurrency"): (
+                    "PutFunctionConcurrency",
+                    api.put_function_concurrency,
+                ),
+                ("2017-10-31", "DELETE", True, "concurrency"): (
+                    "DeleteFunctionConcurrency",
+                    api.delete_function_concurrency,
+                ),
+                ("2019-09-30", "GET", True, "concurrency"): (
+                    "GetFunctionConcurrency",
+                    api.get_function_concurrency,
+                ),
+            }
+        )
+        self._tag_routes: dict[str, tuple[str, Handler]] = {
+            "POST": ("TagResource", api.tag_resource),
+            "DELETE": ("UntagResource", api.untag_resource),
+            "GET": ("ListTags", api.list_tags),
+        }
+
+    @staticmethod
+    def _functions_routes(api: LambdaApi) -> dict[tuple[str, bool, str], tuple[str, Handler]]:
+        """The 2015-03-31 routes: (method, has function name, suffix) -> (operation, handler)."""
+        return {
             ("POST", False, ""): ("CreateFunction", api.create_function),
             ("GET", False, ""): ("ListFunctions", api.list_functions),
             ("GET", True, ""): ("GetFunction", api.get_function),
@@ -75,6 +114,9 @@ class Router:
             ("GET", True, "aliases/"): ("GetAlias", api.get_alias),
             ("PUT", True, "aliases/"): ("UpdateAlias", api.update_alias),
             ("DELETE", True, "aliases/"): ("DeleteAlias", api.delete_alias),
+            ("POST", True, "policy"): ("AddPermission", api.add_permission),
+            ("GET", True, "policy"): ("GetPolicy", api.get_policy),
+            ("DELETE", True, "policy/"): ("RemovePermission", api.remove_permission),
         }
 
     async def handle(self, request: HttpRequest) -> Response:
@@ -89,7 +131,14 @@ class Router:
     async def _route(self, request: HttpRequest) -> Response:
         path = request.path
         if path.startswith(FUNCTIONS):
-            return await self._lambda(request, path[len(FUNCTIONS) :])
+            return await self._lambda(request, "2015-03-31", path[len(FUNCTIONS) :])
+        for prefix, version in _FUNCTION_VERSIONS.items():
+            if path.startswith(prefix):
+                return await self._lambda(request, version, path[len(prefix) :])
+        if path.startswith(TAGS):
+            return await self._tags(request, path[len(TAGS) :])
+        if path.rstrip("/") == ACCOUNT_SETTINGS and request.method == "GET":
+            return await self._api.get_account_settings(self._api_request(request, None))
         target = request.headers.get(b"x-amz-target", b"")
         if target.startswith(_LOGS_TARGET) and request.method == "POST":
             if request.body_size > MAX_SYNC_PAYLOAD:
@@ -106,18 +155,19 @@ class Router:
             return await self._code_package(path[len(CODE_PATH) :])
         raise UnknownOperation("Unknown operation")
 
-    async def _lambda(self, request: HttpRequest, rest: str) -> Response:
-        # rest is "", "/", "/{name}", "/{name}/{suffix}" or "/{name}/aliases/{alias}"
+    async def _lambda(self, request: HttpRequest, version: str, rest: str) -> Response:
+        # rest is "", "/", "/{name}", "/{name}/{suffix}", "/{name}/aliases/{alias}"
+        # or "/{name}/policy/{statement id}"
         parts = [part for part in rest.split("/") if part]
         sub_name = None
-        if len(parts) == 3 and parts[1] == "aliases":
+        if len(parts) == 3 and parts[1] in _SUB_NAMED:
             sub_name = parts.pop()
-            parts[1] = "aliases/"
+            parts[1] += "/"
         if len(parts) > 2:
             raise UnknownOperation("Unknown operation")
         name = parts[0] if parts else None
         suffix = parts[1] if len(parts) == 2 else ""
-        route = self._routes.get((request.method, name is not None, suffix))
+        route = self._routes.get((version, request.method, name is not None, suffix))
         if route is None:
             raise UnknownOperation("Unknown operation")
         operation, handler = route
@@ -126,10 +176,21 @@ class Router:
                 raise payload_too_large()
         elif request.body_size > MAX_CONTROL_BODY:
             raise _control_too_large(operation)
-        return await handler(
-            ApiRequest(
-                request.method, name, parse_query(request.query), request.headers, request.body, sub_name
-            )
+        return await handler(self._api_request(request, name, sub_name))
+
+    async def _tags(self, request: HttpRequest, resource: str) -> Response:
+        route = self._tag_routes.get(request.method)
+        if route is None or not resource:
+            raise UnknownOperation("Unknown operation")
+        operation, handler = route
+        if request.body_size > MAX_CONTROL_BODY:
+            raise _control_too_large(operation)
+        return await handler(self._api_request(request, resource))
+
+    @staticmethod
+    def _api_request(request: HttpRequest, name: str | None, sub_name: str | None = None) -> ApiRequest:
+        return ApiRequest(
+            request.method, name, parse_query(request.query), request.headers, request.body, sub_name
         )
 
     async def _code_package(self, file_name: str) -> Response:

@@ -16,7 +16,15 @@ snapshot, or None when the function was deleted), so the data plane can retire
 environments of an older ``$LATEST`` revision; publishing a version is not a
 ``$LATEST`` change. ``subscribe_removed_versions`` hears about every published
 version that was deleted (alone or with its function), so environments of that
-version can be retired too.
+version can be retired too. ``subscribe_concurrency`` hears about every change
+of a function's reserved concurrency (None when it was removed, or the function
+deleted), so the data plane can enforce it without asking on every invoke.
+
+Besides snapshots, the registry keeps each function's tags, its resource
+policies (one per qualifier, see ``control.permissions``) and its reserved
+concurrency (see ``control.concurrency``). They are not part of a snapshot:
+changing them creates no revision and retires no environment. Deleting a
+function deletes them with it; deleting a version or an alias deletes its policy.
 """
 
 from __future__ import annotations
@@ -27,7 +35,11 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from lambdalite.control import aliases as alias_rules
+from lambdalite.control import concurrency as concurrency_rules
+from lambdalite.control import permissions
+from lambdalite.control import tags as tag_rules
 from lambdalite.control.aliases import AliasInput
+from lambdalite.control.permissions import PermissionInput
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import (
     InvalidParameterValue,
@@ -39,6 +51,7 @@ from lambdalite.models import (
     LATEST,
     Alias,
     FunctionConfig,
+    ResourcePolicy,
     aws_timestamp,
     new_revision_id,
     sha256_b64,
@@ -50,6 +63,8 @@ ChangeListener = Callable[[str, FunctionConfig | None], None]
 """Called with (function name, new $LATEST snapshot or None when deleted)."""
 RemovedVersionListener = Callable[[FunctionConfig], None]
 """Called with the snapshot of a published version that no longer exists."""
+ConcurrencyListener = Callable[[str, int | None], None]
+"""Called with (function name, reserved concurrency or None when it has none)."""
 
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
@@ -62,9 +77,12 @@ _T = TypeVar("_T")
 
 
 class FunctionRegistry:
-    def __init__(self, store: FunctionStore, arn_prefix: str) -> None:
+    def __init__(self, store: FunctionStore, arn_prefix: str, concurrency_limit: int = 1000) -> None:
+        """``concurrency_limit`` is the node's (Settings.max_concurrency): the
+        account limit reservations are carved out of."""
         self._store = store
         self._arn_prefix = arn_prefix
+        self._concurrency_limit = concurrency_limit
         self._latest: dict[str, FunctionConfig] = {}
         self._versions: dict[str, dict[str, FunctionConfig]] = {}
         """name -> version number -> published snapshot."""
@@ -77,14 +95,32 @@ class FunctionRegistry:
         for alias in store.all_aliases():
             self._aliases.setdefault(alias.function_name, {})[alias.name] = alias
         self._last_version: dict[str, int] = store.version_counters()
+        self._tags: dict[str, Mapping[str, str]] = {
+            name: MappingProxyType(tags) for name, tags in store.all_tags().items()
+        }
+        self._policies: dict[str, dict[str, ResourcePolicy]] = {}
+        """name -> qualifier ($LATEST for the unqualified function) -> policy."""
+        for policy in store.all_policies():
+            self._policies.setdefault(policy.function_name, {})[policy.qualifier] = policy
+        self._reserved: dict[str, int] = store.reserved_concurrency()
         self._listeners: list[ChangeListener] = []
         self._removed_listeners: list[RemovedVersionListener] = []
+        self._concurrency_listeners: list[ConcurrencyListener] = []
 
     def subscribe(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
 
     def subscribe_removed_versions(self, listener: RemovedVersionListener) -> None:
         self._removed_listeners.append(listener)
+
+    def subscribe_concurrency(self, listener: ConcurrencyListener) -> None:
+        """``listener`` hears every reservation change from now on; the current
+        reservations are in ``reservations()``."""
+        self._concurrency_listeners.append(listener)
+
+    def _notify_concurrency(self, name: str, reserved: int | None) -> None:
+        for listener in self._concurrency_listeners:
+            listener(name, reserved)
 
     def _notify(self, name: str, config: FunctionConfig | None) -> None:
         for listener in self._listeners:
@@ -173,11 +209,18 @@ class FunctionRegistry:
             raise ResourceConflict(f"Function already exist: {name}")
 
     def create(
-        self, name: str, settings: FunctionSettings, code: StoredCode, publish: bool = False
+        self,
+        name: str,
+        settings: FunctionSettings,
+        code: StoredCode,
+        publish: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> FunctionConfig:
-        """Create ``$LATEST`` (and version 1 with ``publish``, in the same
-        transaction); returns version 1 when published, else ``$LATEST``."""
+        """Create ``$LATEST`` with its ``tags`` (and version 1 with ``publish``),
+        in one transaction; returns version 1 when published, else ``$LATEST``."""
         self.ensure_absent(name)
+        if tags:
+            tag_rules.check_count(tags)
         values = _settings_values(settings)
         config = FunctionConfig(
             name=name,
@@ -185,7 +228,7 @@ class FunctionRegistry:
             code_size=code.size,
             **values,  # type: ignore[arg-type]
         )
-        return self._commit(config, publish)
+        return self._commit(config, publish, tags=tags or None)
 
     def update_code(
         self, name: str, code: StoredCode, revision_id: str | None, publish: bool = False
@@ -244,8 +287,13 @@ class FunctionRegistry:
             removed = list(self._versions.pop(name, {}).values())
             self._aliases.pop(name, None)
             self._last_version.pop(name, None)
+            self._tags.pop(name, None)
+            self._policies.pop(name, None)
+            had_reservation = self._reserved.pop(name, None) is not None
             self._notify(name, None)
             self._notify_removed(removed)
+            if had_reservation:
+                self._notify_concurrency(name, None)
             return
         version = self._versions.get(name, {}).get(qualifier)
         if version is None:
@@ -261,6 +309,7 @@ class FunctionRegistry:
             )
         self._store.delete_version(name, qualifier)
         del self._versions[name][qualifier]
+        self._policies.get(name, {}).pop(qualifier, None)
         self._notify_removed([version])
 
     # -- writes: aliases -----------------------------------------------------
@@ -303,6 +352,140 @@ class FunctionRegistry:
         self.get_alias(name, alias_name)
         self._store.delete_alias(name, alias_name)
         del self._aliases[name][alias_name]
+        self._policies.get(name, {}).pop(alias_name, None)
+
+    # -- tags ------------------------------------------------------------------
+    def tags(self, name: str) -> Mapping[str, str]:
+        """The function's tags ({} when it has none); ResourceNotFound if it does not exist."""
+        self._function(name)
+        return self._tags.get(name, MappingProxyType({}))
+
+    def tag(self, name: str, tags: Mapping[str, str]) -> None:
+        """Add or overwrite ``tags``; at most MAX_TAGS in all."""
+        merged = {**self.tags(name), **tags}
+        tag_rules.check_count(merged)
+        self._store.put_tags(name, merged)
+        self._tags[name] = MappingProxyType(merged)
+
+    def untag(self, name: str, keys: Sequence[str]) -> None:
+        """Remove ``keys`` (keys the function does not have are ignored)."""
+        remaining = {key: value for key, value in self.tags(name).items() if key not in keys}
+        self._store.put_tags(name, remaining)
+        if remaining:
+            self._tags[name] = MappingProxyType(remaining)
+        else:
+            self._tags.pop(name, None)
+
+    # -- resource policies -------------------------------------------------------
+    def policy(self, name: str, qualifier: str | None) -> ResourcePolicy:
+        """The policy of the function (no qualifier or ``$LATEST``), a version or an alias."""
+        self._function(name)
+        policy = self._policies.get(name, {}).get(qualifier or LATEST)
+        if policy is None:
+            raise ResourceNotFound(permissions.POLICY_NOT_FOUND)
+        return policy
+
+    def add_permission(self, name: str, qualifier: str | None, request: PermissionInput) -> dict[str, object]:
+        """Add one statement to the qualifier's policy; returns the statement."""
+        if qualifier == LATEST:
+            raise InvalidParameterValue(permissions.LATEST_POLICY)
+        key, arn, target_revision = self._policy_target(name, qualifier)
+        current = self._policies.get(name, {}).get(key)
+        expected = current.revision_id if current is not None else target_revision
+        if request.revision_id is not None and request.revision_id != expected:
+            raise PreconditionFailed(REVISION_MISMATCH)
+        existing = current.statements if current is not None else ()
+        if any(statement["Sid"] == request.statement_id for statement in existing):
+            raise ResourceConflict(permissions.statement_exists(request.statement_id))
+        statement = permissions.build_statement(request, arn)
+        policy = ResourcePolicy(name, key, (*existing, MappingProxyType(statement)))
+        self._store.put_policy(policy)
+        self._policies.setdefault(name, {})[key] = policy
+        return statement
+
+    def remove_permission(
+        self, name: str, qualifier: str | None, statement_id: str, revision_id: str | None
+    ) -> None:
+        """Remove one statement; the policy goes with its last statement."""
+        if name not in self._latest:
+            raise ResourceNotFound(permissions.no_policy_for(f"{self._arn_prefix}{name}"))
+        key, _, _ = self._policy_target(name, qualifier)
+        current = self._policies.get(name, {}).get(key)
+        if current is None:
+            raise ResourceNotFound(permissions.NO_POLICY)
+        kept = tuple(s for s in current.statements if s["Sid"] != statement_id)
+        if len(kept) == len(current.statements):
+            raise ResourceNotFound(permissions.statement_not_found(statement_id))
+        if revision_id is not None and revision_id != current.revision_id:
+            raise PreconditionFailed(REVISION_MISMATCH)
+        policy = dataclasses.replace(current, statements=kept, revision_id=new_revision_id())
+        self._store.put_policy(policy)
+        if kept:
+            self._policies[name][key] = policy
+        else:
+            del self._policies[name][key]
+
+    def _policy_target(self, name: str, qualifier: str | None) -> tuple[str, str, str]:
+        """(policy key, the statement's Resource ARN, the target's RevisionId) for a
+        qualifier, or AWS's 404 for a function, version or alias that does not exist."""
+        latest = self._function(name)
+        arn = f"{self._arn_prefix}{name}"
+        if qualifier is None:
+            return LATEST, arn, latest.revision_id
+        qualified = f"{arn}:{qualifier}"
+        if qualifier == LATEST:
+            return LATEST, qualified, latest.revision_id
+        if alias_rules.is_version_number(qualifier):
+            version = self._versions.get(name, {}).get(qualifier)
+            if version is None:
+                raise ResourceNotFound(f"Function not found: {qualified}")
+            return qualifier, qualified, version.revision_id
+        alias = self._aliases.get(name, {}).get(qualifier)
+        if alias is None:
+            raise ResourceNotFound(f"Cannot find alias arn: {qualified}")
+        return qualifier, qualified, alias.revision_id
+
+    # -- reserved concurrency ---------------------------------------------------
+    def reserved_concurrency(self, name: str) -> int | None:
+        self._function(name)
+        return self._reserved.get(name)
+
+    def reservations(self) -> Mapping[str, int]:
+        """Every function's reserved concurrency, by name (a read-only view)."""
+        return MappingProxyType(self._reserved)
+
+    def put_reserved_concurrency(self, name: str, reserved: int) -> int:
+        """Reserve ``reserved`` executions for the function, keeping the unreserved
+        pool at its minimum (``concurrency.minimum_unreserved``)."""
+        if name not in self._latest:
+            # AWS names the function's $LATEST here (and only here).
+            raise ResourceNotFound(f"Function not found: {self._arn_prefix}{name}:{LATEST}")
+        minimum = concurrency_rules.minimum_unreserved(self._concurrency_limit)
+        others = sum(self._reserved.values()) - self._reserved.get(name, 0)
+        if self._concurrency_limit - others - reserved < minimum:
+            raise InvalidParameterValue(concurrency_rules.below_minimum(minimum))
+        self._store.put_reserved_concurrency(name, reserved)
+        self._reserved[name] = reserved
+        self._notify_concurrency(name, reserved)
+        return reserved
+
+    def delete_reserved_concurrency(self, name: str) -> None:
+        self._function(name)
+        if name not in self._reserved:
+            return
+        self._store.put_reserved_concurrency(name, None)
+        del self._reserved[name]
+        self._notify_concurrency(name, None)
+
+    def account_concurrency(self) -> tuple[int, int]:
+        """(the node's limit, what is left of it unreserved - never below 0)."""
+        return self._concurrency_limit, max(0, self._concurrency_limit - sum(self._reserved.values()))
+
+    def account_usage(self) -> tuple[int, int]:
+        """(number of functions, bytes of code stored for all their versions)."""
+        size = sum(config.code_size for config in self._latest.values())
+        size += sum(config.code_size for versions in self._versions.values() for config in versions.values())
+        return len(self._latest), size
 
     # -- helpers ---------------------------------------------------------------
     def _function(self, name: str) -> FunctionConfig:
@@ -358,15 +541,23 @@ class FunctionRegistry:
             published_from=latest.revision_id,
         )
 
-    def _commit(self, config: FunctionConfig, publish: bool = False) -> FunctionConfig:
-        """Make ``config`` the new ``$LATEST`` (and publish it) - durable first, only then visible."""
+    def _commit(
+        self, config: FunctionConfig, publish: bool = False, tags: Mapping[str, str] | None = None
+    ) -> FunctionConfig:
+        """Make ``config`` the new ``$LATEST`` (and publish it, and set the
+        function's ``tags``) - durable first, only then visible."""
         version = self._snapshot(config, None) if publish else None
+        tagged = None if tags is None else (config.name, tags)
         if version is None:
-            self._store.save(configs=(config,))
+            self._store.save(configs=(config,), tags=tagged)
         else:
-            self._store.save(configs=(config, version), last_version=(config.name, int(version.version)))
+            self._store.save(
+                configs=(config, version), last_version=(config.name, int(version.version)), tags=tagged
+            )
             self._versions.setdefault(config.name, {})[version.version] = version
             self._last_version[config.name] = int(version.version)
+        if tags is not None:
+            self._tags[config.name] = MappingProxyType(dict(tags))
         self._latest[config.name] = config
         self._notify(config.name, config)
         return version or config

@@ -9,7 +9,7 @@ the order AWS's front end applies them:
    uses when it cannot bind a request; the rest of the text is ours). JSON
    ``null`` reads as absent. Members the model does not know are ignored, as
    AWS's JSON front end ignores them; members it knows but lambdalite does not
-   implement (Layers, VpcConfig, Tags, ...) are type- and constraint-checked,
+   implement (Layers, VpcConfig, ...) are type- and constraint-checked,
    then reported in ``ignored_members`` for the caller to decide on.
 2. The model's constraints (required, length, pattern, enum, range), every
    violation at once, as one ``ValidationException`` worded like AWS's:
@@ -35,7 +35,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -146,6 +146,8 @@ class CreateFunctionInput:
     publish: bool
     ignored_members: tuple[str, ...] = ()
     """Members the request set that the model knows and lambdalite does not implement."""
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The function's Tags (type- and constraint-checked; the count is the registry's rule)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +188,14 @@ def parse_create_function(body: Mapping[str, Any]) -> CreateFunctionInput:
         raise InvalidParameterValue(_MANDATORY)
     zip_bytes = _zip_bytes(request["Code"], "code.")
     _check_settings(settings)
-    handled = {"FunctionName", "Code", "Publish", "PackageType", "Architectures", *_SETTINGS_MEMBERS}
+    handled = {"FunctionName", "Code", "Publish", "PackageType", "Architectures", "Tags", *_SETTINGS_MEMBERS}
     return CreateFunctionInput(
         name=_name_part(request["FunctionName"]),
         settings=settings,
         zip_bytes=zip_bytes,
         publish=bool(request.get("Publish", False)),
         ignored_members=_ignored(request, handled),
+        tags=MappingProxyType(dict(request.get("Tags") or {})),
     )
 
 

@@ -12,6 +12,14 @@ function is free again in well under one, so this saves latency and spares
 the host a process per concurrent caller. Slow functions, first invocations
 and ``warm_wait_ms=0`` scale out at once, as AWS does.
 
+Concurrency: a function with reserved concurrency (``set_reserved``, fed by
+the registry) never runs more invocations at once than reserved - 0 throttles
+every invoke - and beyond it gets 429 with Reason
+ReservedFunctionConcurrentInvocationLimitExceeded. Every other function shares
+the unreserved pool, ``max_concurrency`` minus the sum of reservations, and
+beyond it gets ConcurrentInvocationLimitExceeded. Both checks are a dict
+lookup and two integer comparisons on the hot path.
+
 Whatever happens inside the ``async with`` block, the environment goes back
 to the pool (still READY) or is stopped, and the concurrency slot is
 returned. Environments of an older revision are never handed out again: they
@@ -24,10 +32,11 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdalite.control.concurrency import ACCOUNT_LIMIT_REASON, RESERVED_LIMIT_REASON, THROTTLED
 from lambdalite.dataplane.environment import EnvState, ExecutionEnvironment, LogSink, RuntimeLaunch
 from lambdalite.errors import TooManyRequests
 from lambdalite.models import FunctionConfig
@@ -70,7 +79,10 @@ class EnvironmentPool:
         max_concurrency: int,
         keep_alive_s: float,
         warm_wait_s: float = 0.0,
+        reserved: Mapping[str, int] | None = None,
     ) -> None:
+        """``reserved``: function name -> reserved concurrency at start; later
+        changes arrive through ``set_reserved``."""
         self._sandbox = sandbox
         self._logs = logs
         self._resolve_launch = resolve_launch
@@ -83,6 +95,13 @@ class EnvironmentPool:
         """revision_id -> idle READY environments, most recently used last."""
         self._all: set[ExecutionEnvironment] = set()
         self._in_flight = 0
+        self._reserved: dict[str, int] = {}
+        self._reserved_total = 0
+        self._reserved_in_flight: dict[str, int] = defaultdict(int)
+        """function name -> invocations running that took a reserved slot."""
+        self._unreserved_in_flight = 0
+        for name, count in (reserved or {}).items():
+            self.set_reserved(name, count)
         self._closing = False
         self._housekeeping: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Future[None]] = set()
@@ -97,6 +116,14 @@ class EnvironmentPool:
     def in_flight(self) -> int:
         return self._in_flight
 
+    def set_reserved(self, function_name: str, reserved: int | None) -> None:
+        """The function's reserved concurrency changed (None: it has none now).
+        Invocations already running finish and give back the slot they took."""
+        self._reserved_total -= self._reserved.pop(function_name, 0)
+        if reserved is not None:
+            self._reserved[function_name] = reserved
+            self._reserved_total += reserved
+
     def environments(self) -> list[ExecutionEnvironment]:
         return list(self._all)
 
@@ -110,11 +137,22 @@ class EnvironmentPool:
     async def environment(self, function: FunctionConfig) -> AsyncIterator[ExecutionEnvironment]:
         """Lease an environment for one invocation (see module docstring).
 
-        Raises TooManyRequests when the node already runs ``max_concurrency``
-        invocations. The yielded environment may be STOPPED when its start
-        failed: the caller then reports ``env.fail_invocation``."""
-        if self._in_flight >= self._max_concurrency or self._closing:
-            raise TooManyRequests("Rate Exceeded.", reason="ConcurrentInvocationLimitExceeded")
+        Raises TooManyRequests when the function's reservation, or the unreserved
+        pool, is used up (see the module docstring). The yielded environment may
+        be STOPPED when its start failed: the caller then reports
+        ``env.fail_invocation``."""
+        name = function.name
+        limit = self._reserved.get(name)
+        if self._closing:
+            raise TooManyRequests(THROTTLED, reason=ACCOUNT_LIMIT_REASON)
+        if limit is None:
+            if self._unreserved_in_flight >= self._max_concurrency - self._reserved_total:
+                raise TooManyRequests(THROTTLED, reason=ACCOUNT_LIMIT_REASON)
+            self._unreserved_in_flight += 1
+        else:
+            if self._reserved_in_flight[name] >= limit:
+                raise TooManyRequests(THROTTLED, reason=RESERVED_LIMIT_REASON)
+            self._reserved_in_flight[name] += 1
         self._in_flight += 1
         load = self._load[function.revision_id]
         env: ExecutionEnvironment | None = None
@@ -133,6 +171,12 @@ class EnvironmentPool:
                 load.record(time.monotonic() - leased_at)
         finally:
             self._in_flight -= 1
+            if limit is None:
+                self._unreserved_in_flight -= 1
+            else:
+                self._reserved_in_flight[name] -= 1
+                if not self._reserved_in_flight[name]:
+                    del self._reserved_in_flight[name]
             if env is not None:
                 self._give_back(env)
 

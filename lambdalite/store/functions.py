@@ -1,9 +1,12 @@
-"""Functions in SQLite (WAL): one row per function version, one per alias, and
-each function's version counter.
+"""Functions in SQLite (WAL): one row per function version, one per alias,
+each function's version counter, its tags, its resource policies (one per
+qualifier) and its reserved concurrency.
 
 The store is small on purpose: it persists ``FunctionConfig`` snapshots,
-``Alias`` values and the number of the last version published (so a version
-number is never given out twice, even after that version was deleted).
+``Alias`` values, the number of the last version published (so a version
+number is never given out twice, even after that version was deleted), and the
+function-level settings that are not part of a snapshot (tags, policies,
+reserved concurrency): changing those must not create a new revision.
 Only the registry writes through it, from the event loop's thread; every
 write is one transaction, so a rejected or failed request leaves the previous
 rows intact.
@@ -12,7 +15,7 @@ rows intact.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -22,7 +25,7 @@ from typing import Any
 import orjson
 
 from lambdalite.errors import StoreError
-from lambdalite.models import Alias, FunctionConfig
+from lambdalite.models import Alias, FunctionConfig, ResourcePolicy
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_versions (
@@ -41,7 +44,29 @@ CREATE TABLE IF NOT EXISTS version_counters (
     name          TEXT PRIMARY KEY,
     last_version  INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS function_tags (
+    name     TEXT PRIMARY KEY,
+    tags     BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS function_policies (
+    name       TEXT NOT NULL,
+    qualifier  TEXT NOT NULL,
+    record     BLOB NOT NULL,
+    PRIMARY KEY (name, qualifier)
+);
+CREATE TABLE IF NOT EXISTS function_concurrency (
+    name      TEXT PRIMARY KEY,
+    reserved  INTEGER NOT NULL
+);
 """
+_PER_FUNCTION_TABLES = (
+    "function_versions",
+    "aliases",
+    "version_counters",
+    "function_tags",
+    "function_policies",
+    "function_concurrency",
+)
 _FIELDS = {field.name for field in fields(FunctionConfig)}
 _ALIAS_FIELDS = {field.name for field in fields(Alias)}
 
@@ -71,8 +96,21 @@ def alias_from_record(raw: bytes) -> Alias:
     return Alias(**record)
 
 
+def policy_to_record(policy: ResourcePolicy) -> bytes:
+    return orjson.dumps(
+        {"statements": [dict(s) for s in policy.statements], "revision_id": policy.revision_id}
+    )
+
+
+def policy_from_record(name: str, qualifier: str, raw: bytes) -> ResourcePolicy:
+    record = orjson.loads(raw)
+    statements = tuple(MappingProxyType(dict(s)) for s in record.get("statements") or ())
+    return ResourcePolicy(name, qualifier, statements, str(record["revision_id"]))
+
+
 class FunctionStore:
-    """SQLite-backed persistence of function versions, aliases and version counters."""
+    """SQLite-backed persistence of function versions, aliases, version counters,
+    tags, resource policies and reserved concurrency."""
 
     def __init__(self, path: Path) -> None:
         try:
@@ -107,10 +145,14 @@ class FunctionStore:
         configs: Iterable[FunctionConfig] = (),
         aliases: Iterable[Alias] = (),
         last_version: tuple[str, int] | None = None,
+        tags: tuple[str, Mapping[str, str]] | None = None,
     ) -> None:
-        """Insert or replace snapshots and aliases, and set a function's version
-        counter to ``last_version`` = (name, number), all in one transaction."""
+        """Insert or replace snapshots and aliases, set a function's version
+        counter to ``last_version`` = (name, number) and its ``tags`` = (name,
+        tags), all in one transaction."""
         with self._transaction() as db:
+            if tags is not None:
+                self._write_tags(db, *tags)
             for config in configs:
                 db.execute(
                     "INSERT OR REPLACE INTO function_versions (name, version, config) VALUES (?, ?, ?)",
@@ -128,19 +170,79 @@ class FunctionStore:
                 )
 
     def delete_version(self, name: str, version: str) -> None:
+        """Remove one published version and its resource policy."""
         with self._transaction() as db:
             db.execute("DELETE FROM function_versions WHERE name = ? AND version = ?", (name, version))
+            db.execute("DELETE FROM function_policies WHERE name = ? AND qualifier = ?", (name, version))
 
     def delete_alias(self, name: str, alias: str) -> None:
+        """Remove one alias and its resource policy."""
         with self._transaction() as db:
             db.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (name, alias))
+            db.execute("DELETE FROM function_policies WHERE name = ? AND qualifier = ?", (name, alias))
 
     def delete_function(self, name: str) -> None:
-        """Remove every version and alias of a function, and its version counter."""
+        """Remove every version and alias of a function, its version counter, its
+        tags, its resource policies and its reserved concurrency."""
         with self._transaction() as db:
-            db.execute("DELETE FROM function_versions WHERE name = ?", (name,))
-            db.execute("DELETE FROM aliases WHERE name = ?", (name,))
-            db.execute("DELETE FROM version_counters WHERE name = ?", (name,))
+            for table in _PER_FUNCTION_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE name = ?", (name,))  # the names are ours, not input
+
+    def put_tags(self, name: str, tags: Mapping[str, str]) -> None:
+        """Replace a function's tags (no tags removes the row)."""
+        with self._transaction() as db:
+            self._write_tags(db, name, tags)
+
+    @staticmethod
+    def _write_tags(db: sqlite3.Connection, name: str, tags: Mapping[str, str]) -> None:
+        if tags:
+            db.execute(
+                "INSERT OR REPLACE INTO function_tags (name, tags) VALUES (?, ?)",
+                (name, orjson.dumps(dict(tags))),
+            )
+        else:
+            db.execute("DELETE FROM function_tags WHERE name = ?", (name,))
+
+    def put_policy(self, policy: ResourcePolicy) -> None:
+        """Replace one qualifier's policy; a policy without statements is removed."""
+        with self._transaction() as db:
+            if policy.statements:
+                db.execute(
+                    "INSERT OR REPLACE INTO function_policies (name, qualifier, record) VALUES (?, ?, ?)",
+                    (policy.function_name, policy.qualifier, policy_to_record(policy)),
+                )
+            else:
+                db.execute(
+                    "DELETE FROM function_policies WHERE name = ? AND qualifier = ?",
+                    (policy.function_name, policy.qualifier),
+                )
+
+    def put_reserved_concurrency(self, name: str, reserved: int | None) -> None:
+        """Set (or with None, remove) a function's reserved concurrency."""
+        with self._transaction() as db:
+            if reserved is None:
+                db.execute("DELETE FROM function_concurrency WHERE name = ?", (name,))
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO function_concurrency (name, reserved) VALUES (?, ?)",
+                    (name, reserved),
+                )
+
+    def all_tags(self) -> dict[str, dict[str, str]]:
+        return {
+            str(name): dict(orjson.loads(raw))
+            for name, raw in self._read("SELECT name, tags FROM function_tags")
+        }
+
+    def all_policies(self) -> list[ResourcePolicy]:
+        rows = self._read("SELECT name, qualifier, record FROM function_policies ORDER BY name, qualifier")
+        return [policy_from_record(str(name), str(qualifier), raw) for name, qualifier, raw in rows]
+
+    def reserved_concurrency(self) -> dict[str, int]:
+        """Function name -> reserved concurrent executions."""
+        return {
+            str(name): int(n) for name, n in self._read("SELECT name, reserved FROM function_concurrency")
+        }
 
     def all_versions(self) -> list[FunctionConfig]:
         rows = self._read("SELECT config FROM function_versions ORDER BY name, version")
