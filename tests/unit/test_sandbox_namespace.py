@@ -206,7 +206,9 @@ time.sleep(60)
 """
 
     async def scenario() -> tuple[str, NamespaceProcess]:
-        process = await sandbox.start(_spec(dirs, script))
+        # Memory to spare: a thousand forked interpreters must hit the process
+        # limit, not the memory limit, for this test to say what it means.
+        process = await sandbox.start(_spec(dirs, script, memory_mb=2048))
         select.select([process.output_fd], [], [], 20)
         output = _output(process)
         await process.stop()
