@@ -180,3 +180,44 @@ class ResourcePolicy:
     def document(self) -> dict[str, Any]:
         """The policy document as GetPolicy returns it (before it is JSON-encoded)."""
         return {"Version": "2012-10-17", "Id": "default", "Statement": [dict(s) for s in self.statements]}
+
+
+def url_timestamp(moment: datetime | None = None) -> str:
+    """Function URL configs' CreationTime/LastModifiedTime: ``2024-01-31T12:34:56.789012Z``."""
+    moment = moment or datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionUrlConfig:
+    """A function URL: the unqualified function's (``qualifier`` ``$LATEST``) or an
+    alias's. ``url_id`` (32 lowercase alphanumerics, as on AWS) is the URL's
+    host label and never changes; ``cors`` holds the Cors members as given."""
+
+    function_name: str
+    qualifier: str
+    url_id: str
+    auth_type: str
+    invoke_mode: str = "BUFFERED"
+    cors: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    creation_time: str = field(default_factory=url_timestamp)
+    last_modified_time: str = ""
+
+    def function_arn(self, arn_prefix: str) -> str:
+        suffix = "" if self.qualifier == LATEST else f":{self.qualifier}"
+        return f"{arn_prefix}{self.function_name}{suffix}"
+
+    def configuration(self, arn_prefix: str, url: str) -> dict[str, Any]:
+        """The FunctionUrlConfig shape as Get/Update/List return it; ``url`` is the
+        FunctionUrl lambdalite serves it on."""
+        config: dict[str, Any] = {
+            "FunctionUrl": url,
+            "FunctionArn": self.function_arn(arn_prefix),
+            "AuthType": self.auth_type,
+        }
+        if self.cors:
+            config["Cors"] = dict(self.cors)
+        config["CreationTime"] = self.creation_time
+        config["LastModifiedTime"] = self.last_modified_time or self.creation_time
+        config["InvokeMode"] = self.invoke_mode
+        return config

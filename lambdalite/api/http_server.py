@@ -52,6 +52,13 @@ class HttpRequest:
     body: bytes
     body_size: int
     """The size the client sent; ``body`` is empty when it passed the server's limit."""
+    raw_path: bytes = b"/"
+    """The path as sent, still percent-encoded."""
+    repeated: list[tuple[bytes, bytes]] | None = None
+    """The earlier values of headers sent more than once (lower-cased names, in
+    order; ``headers`` has the last value), or None when no header repeated."""
+    client: str = ""
+    """The client's IP address."""
 
 
 Handler = Callable[[HttpRequest], Awaitable[Response]]
@@ -85,8 +92,10 @@ class HttpConnection(asyncio.Protocol):
         self._busy = False
         self._url = b""
         self._headers: dict[bytes, bytes] = {}
+        self._repeated: list[tuple[bytes, bytes]] | None = None
         self._body: list[bytes] = []
         self._body_size = 0
+        self._client = ""
 
     @property
     def idle(self) -> bool:
@@ -95,6 +104,9 @@ class HttpConnection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            self._client = str(peer[0])
         sock = transport.get_extra_info("socket")
         if sock is not None:
             # Without this a small response can wait 40 ms on Nagle + delayed ACK.
@@ -127,6 +139,7 @@ class HttpConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = {}
+        self._repeated = None
         self._body = []
         self._body_size = 0
 
@@ -134,7 +147,14 @@ class HttpConnection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.lower()] = value
+        key = name.lower()
+        headers = self._headers
+        if key in headers:
+            # Rare (Function URLs join repeats): kept aside so the common case stays one dict store.
+            if self._repeated is None:
+                self._repeated = []
+            self._repeated.append((key, headers[key]))
+        headers[key] = value
 
     def on_headers_complete(self) -> None:
         if self._headers.get(b"expect", b"").lower() == b"100-continue" and self._transport is not None:
@@ -158,6 +178,9 @@ class HttpConnection(asyncio.Protocol):
             headers=self._headers,
             body=b"" if too_large else b"".join(self._body),
             body_size=self._body_size,
+            raw_path=raw_path,
+            repeated=self._repeated,
+            client=self._client,
         )
         self._queue.append((request, self._parser.should_keep_alive()))
         if not self._busy:

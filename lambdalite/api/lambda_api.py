@@ -96,6 +96,18 @@ class LambdaApi:
         self._arn_prefix = settings.arn_prefix()
         self._refs: dict[tuple[str, str], FunctionRef] = {}
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def registry(self) -> FunctionRegistry:
+        return self._registry
+
+    def resolve_name(self, request: ApiRequest, shape: str) -> tuple[str, str | None]:
+        """(name, qualifier) from the path, for handlers outside this class (function URLs)."""
+        return self._resolve(request, shape)
+
     # -- naming -------------------------------------------------------------
     def _resolve(self, request: ApiRequest, shape: str = "NamespacedFunctionName") -> tuple[str, str | None]:
         """(name, qualifier) from the path; ``shape`` is the operation's

@@ -8,6 +8,9 @@ hot path and every microsecond spent matching routes is spent on every call.
     /2019-09-30/functions/...       reserved concurrency, tags, GetAccountSettings
     /2017-03-31/tags/<arn>
     /2016-08-19/account-settings
+    /2021-10-31/functions/<name>/url[s] function URL configs (``api.function_urls``)
+    Host <url-id>.lambda-url.<region>.localhost, or
+    /_lambdalite/url/<url-id>/...   a request on a function URL: invokes the function
     POST / with X-Amz-Target Logs_* the CloudWatch Logs API (``api.logs_api``)
     /_lambdalite/code/<sha>.zip     code packages, for GetFunction's Code.Location
 
@@ -24,6 +27,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from lambdalite.api import logs_api
+from lambdalite.api.function_urls import URL_HOST_MARK, URL_PATH, FunctionUrlApi
 from lambdalite.api.http_server import HttpRequest
 from lambdalite.api.lambda_api import (
     CODE_PATH,
@@ -43,8 +47,13 @@ log = logging.getLogger("lambdalite.api")
 FUNCTIONS = "/2015-03-31/functions"
 TAGS = "/2017-03-31/tags/"
 ACCOUNT_SETTINGS = "/2016-08-19/account-settings"
-_FUNCTION_VERSIONS = {"/2017-10-31/functions": "2017-10-31", "/2019-09-30/functions": "2019-09-30"}
-"""The other API versions with function paths (reserved concurrency): prefix -> version."""
+_FUNCTION_VERSIONS = {
+    "/2017-10-31/functions": "2017-10-31",
+    "/2019-09-30/functions": "2019-09-30",
+    "/2021-10-31/functions": "2021-10-31",
+}
+"""The other API versions with function paths (reserved concurrency, function URL
+configs): prefix -> version."""
 _SUB_NAMED = frozenset({"aliases", "policy"})
 """Suffixes followed by one more path parameter (an alias Name, a StatementId)."""
 MAX_CONTROL_BODY = 69905067
@@ -66,6 +75,7 @@ class Router:
         self._region = region
         self._account_id = account_id
         self._api = api
+        self._urls = FunctionUrlApi(api)
         # (API version, method, has function name, suffix) -> (operation, handler)
         self._routes: dict[tuple[str, str, bool, str], tuple[str, Handler]] = {
             ("2015-03-31", *key): route for key, route in self._functions_routes(api).items()
@@ -84,6 +94,11 @@ class Router:
                     "GetFunctionConcurrency",
                     api.get_function_concurrency,
                 ),
+                ("2021-10-31", "POST", True, "url"): ("CreateFunctionUrlConfig", self._urls.create),
+                ("2021-10-31", "GET", True, "url"): ("GetFunctionUrlConfig", self._urls.get),
+                ("2021-10-31", "PUT", True, "url"): ("UpdateFunctionUrlConfig", self._urls.update),
+                ("2021-10-31", "DELETE", True, "url"): ("DeleteFunctionUrlConfig", self._urls.delete),
+                ("2021-10-31", "GET", True, "urls"): ("ListFunctionUrlConfigs", self._urls.list),
             }
         )
         self._tag_routes: dict[str, tuple[str, Handler]] = {
@@ -129,6 +144,11 @@ class Router:
             return error_response(ServiceError("An internal error occurred."))
 
     async def _route(self, request: HttpRequest) -> Response:
+        host = request.headers.get(b"host")
+        if host is not None and URL_HOST_MARK in host:
+            # <url-id>.lambda-url.<region>.localhost[:port]: every path belongs to the URL.
+            domain = host.split(b":", 1)[0].decode("latin-1")
+            return await self._urls.serve(request, domain.split(".", 1)[0], request.raw_path, domain)
         path = request.path
         if path.startswith(FUNCTIONS):
             return await self._lambda(request, "2015-03-31", path[len(FUNCTIONS) :])
@@ -151,6 +171,8 @@ class Router:
                 account_id=self._account_id,
             )
             return Response(status, payload, headers, content_type=b"application/x-amz-json-1.1")
+        if path.startswith(URL_PATH):
+            return await self._url_path_form(request)
         if path.startswith(CODE_PATH) and request.method == "GET":
             return await self._code_package(path[len(CODE_PATH) :])
         raise UnknownOperation("Unknown operation")
@@ -177,6 +199,14 @@ class Router:
         elif request.body_size > MAX_CONTROL_BODY:
             raise _control_too_large(operation)
         return await handler(self._api_request(request, name, sub_name))
+
+    async def _url_path_form(self, request: HttpRequest) -> Response:
+        """``/_lambdalite/url/<url-id>/<path>``: the function URL without DNS."""
+        rest = request.raw_path[len(URL_PATH) :]
+        url_id, _, tail = rest.partition(b"/")
+        name = url_id.decode("latin-1")
+        domain = f"{name}.lambda-url.{self._region}.localhost"
+        return await self._urls.serve(request, name, b"/" + tail, domain)
 
     async def _tags(self, request: HttpRequest, resource: str) -> Response:
         route = self._tag_routes.get(request.method)

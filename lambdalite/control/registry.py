@@ -22,9 +22,11 @@ deleted), so the data plane can enforce it without asking on every invoke.
 
 Besides snapshots, the registry keeps each function's tags, its resource
 policies (one per qualifier, see ``control.permissions``) and its reserved
-concurrency (see ``control.concurrency``). They are not part of a snapshot:
+concurrency (see ``control.concurrency``) and its function URL configs (one
+per qualifier, see ``control.function_urls``). They are not part of a snapshot:
 changing them creates no revision and retires no environment. Deleting a
-function deletes them with it; deleting a version or an alias deletes its policy.
+function deletes them with it; deleting a version or an alias deletes its
+policy, deleting an alias its URL config.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from typing import TypeVar
 
 from lambdalite.control import aliases as alias_rules
 from lambdalite.control import concurrency as concurrency_rules
+from lambdalite.control import function_urls as url_rules
 from lambdalite.control import permissions
 from lambdalite.control import tags as tag_rules
 from lambdalite.control.aliases import AliasInput
+from lambdalite.control.function_urls import UrlInput
 from lambdalite.control.permissions import PermissionInput
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import (
@@ -51,10 +55,12 @@ from lambdalite.models import (
     LATEST,
     Alias,
     FunctionConfig,
+    FunctionUrlConfig,
     ResourcePolicy,
     aws_timestamp,
     new_revision_id,
     sha256_b64,
+    url_timestamp,
 )
 from lambdalite.store.code import StoredCode
 from lambdalite.store.functions import FunctionStore
@@ -103,6 +109,13 @@ class FunctionRegistry:
         for policy in store.all_policies():
             self._policies.setdefault(policy.function_name, {})[policy.qualifier] = policy
         self._reserved: dict[str, int] = store.reserved_concurrency()
+        self._urls: dict[str, dict[str, FunctionUrlConfig]] = {}
+        """name -> qualifier ($LATEST for the unqualified function) -> URL config."""
+        self._url_ids: dict[str, FunctionUrlConfig] = {}
+        """url-id -> URL config: what serving a request on a function URL looks up."""
+        for url in store.all_urls():
+            self._urls.setdefault(url.function_name, {})[url.qualifier] = url
+            self._url_ids[url.url_id] = url
         self._listeners: list[ChangeListener] = []
         self._removed_listeners: list[RemovedVersionListener] = []
         self._concurrency_listeners: list[ConcurrencyListener] = []
@@ -290,6 +303,8 @@ class FunctionRegistry:
             self._tags.pop(name, None)
             self._policies.pop(name, None)
             had_reservation = self._reserved.pop(name, None) is not None
+            for url in self._urls.pop(name, {}).values():
+                self._url_ids.pop(url.url_id, None)
             self._notify(name, None)
             self._notify_removed(removed)
             if had_reservation:
@@ -353,6 +368,9 @@ class FunctionRegistry:
         self._store.delete_alias(name, alias_name)
         del self._aliases[name][alias_name]
         self._policies.get(name, {}).pop(alias_name, None)
+        url = self._urls.get(name, {}).pop(alias_name, None)
+        if url is not None:
+            self._url_ids.pop(url.url_id, None)
 
     # -- tags ------------------------------------------------------------------
     def tags(self, name: str) -> Mapping[str, str]:
@@ -444,6 +462,82 @@ class FunctionRegistry:
         if alias is None:
             raise ResourceNotFound(f"Cannot find alias arn: {qualified}")
         return qualifier, qualified, alias.revision_id
+
+    # -- function URLs -----------------------------------------------------------
+    def url_by_id(self, url_id: str) -> FunctionUrlConfig | None:
+        """The hot-path lookup of a function URL request: the config or None."""
+        return self._url_ids.get(url_id)
+
+    def url_config(self, name: str, qualifier: str) -> FunctionUrlConfig:
+        """The URL config of the function (``qualifier`` ``$LATEST``) or an alias."""
+        if name not in self._latest:
+            raise ResourceNotFound(url_rules.CONFIG_NOT_FOUND)
+        url = self._urls.get(name, {}).get(qualifier)
+        if url is None:
+            raise ResourceNotFound(url_rules.CONFIG_NOT_FOUND)
+        return url
+
+    def list_url_configs(
+        self, name: str, marker: str | None, max_items: int
+    ) -> tuple[Sequence[FunctionUrlConfig], str | None]:
+        """The function's URL configs ordered by qualifier (the function's first), paged like ``list``."""
+        if name not in self._latest:
+            raise ResourceNotFound(url_rules.FUNCTION_NOT_FOUND)
+        urls = self._urls.get(name, {})
+        return _page(sorted(urls), marker, max_items, urls.__getitem__)
+
+    def create_url_config(self, name: str, qualifier: str, request: UrlInput) -> FunctionUrlConfig:
+        self._url_target(name, qualifier)
+        existing = self._urls.get(name, {}).get(qualifier)
+        if existing is not None:
+            raise url_rules.exists(existing.function_arn(self._arn_prefix))
+        assert request.auth_type is not None  # required by the model, checked at the edge
+        now = url_timestamp()
+        url_id = url_rules.new_url_id()
+        while url_id in self._url_ids:
+            url_id = url_rules.new_url_id()
+        url = FunctionUrlConfig(
+            function_name=name,
+            qualifier=qualifier,
+            url_id=url_id,
+            auth_type=request.auth_type,
+            invoke_mode=request.invoke_mode or "BUFFERED",
+            cors=request.cors or MappingProxyType({}),
+            creation_time=now,
+            last_modified_time=now,
+        )
+        return self._commit_url(url)
+
+    def update_url_config(self, name: str, qualifier: str, request: UrlInput) -> FunctionUrlConfig:
+        self._url_target(name, qualifier)
+        current = self._urls.get(name, {}).get(qualifier)
+        if current is None:
+            raise ResourceNotFound(url_rules.CONFIG_NOT_FOUND)
+        url = dataclasses.replace(
+            current,
+            auth_type=request.auth_type or current.auth_type,
+            invoke_mode=request.invoke_mode or current.invoke_mode,
+            cors=current.cors if request.cors is None else request.cors,
+            last_modified_time=url_timestamp(),
+        )
+        return self._commit_url(url)
+
+    def delete_url_config(self, name: str, qualifier: str) -> None:
+        url = self.url_config(name, qualifier)
+        self._store.delete_url(name, qualifier)
+        del self._urls[name][qualifier]
+        self._url_ids.pop(url.url_id, None)
+
+    def _url_target(self, name: str, qualifier: str) -> None:
+        """AWS's 404 when the function, or the alias a URL is for, does not exist."""
+        if name not in self._latest or (qualifier != LATEST and qualifier not in self._aliases.get(name, {})):
+            raise ResourceNotFound(url_rules.FUNCTION_NOT_FOUND)
+
+    def _commit_url(self, url: FunctionUrlConfig) -> FunctionUrlConfig:
+        self._store.put_url(url)
+        self._urls.setdefault(url.function_name, {})[url.qualifier] = url
+        self._url_ids[url.url_id] = url
+        return url
 
     # -- reserved concurrency ---------------------------------------------------
     def reserved_concurrency(self, name: str) -> int | None:

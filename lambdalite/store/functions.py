@@ -1,6 +1,7 @@
 """Functions in SQLite (WAL): one row per function version, one per alias,
 each function's version counter, its tags, its resource policies (one per
-qualifier) and its reserved concurrency.
+qualifier), its reserved concurrency and its function URL configs (one per
+qualifier: the unqualified function's under ``$LATEST``, or an alias's).
 
 The store is small on purpose: it persists ``FunctionConfig`` snapshots,
 ``Alias`` values, the number of the last version published (so a version
@@ -25,7 +26,7 @@ from typing import Any
 import orjson
 
 from lambdalite.errors import StoreError
-from lambdalite.models import Alias, FunctionConfig, ResourcePolicy
+from lambdalite.models import Alias, FunctionConfig, FunctionUrlConfig, ResourcePolicy
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_versions (
@@ -58,6 +59,12 @@ CREATE TABLE IF NOT EXISTS function_concurrency (
     name      TEXT PRIMARY KEY,
     reserved  INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS function_urls (
+    name       TEXT NOT NULL,
+    qualifier  TEXT NOT NULL,
+    record     BLOB NOT NULL,
+    PRIMARY KEY (name, qualifier)
+);
 """
 _PER_FUNCTION_TABLES = (
     "function_versions",
@@ -66,9 +73,11 @@ _PER_FUNCTION_TABLES = (
     "function_tags",
     "function_policies",
     "function_concurrency",
+    "function_urls",
 )
 _FIELDS = {field.name for field in fields(FunctionConfig)}
 _ALIAS_FIELDS = {field.name for field in fields(Alias)}
+_URL_FIELDS = {field.name for field in fields(FunctionUrlConfig)}
 
 
 def config_to_record(config: FunctionConfig) -> bytes:
@@ -106,6 +115,18 @@ def policy_from_record(name: str, qualifier: str, raw: bytes) -> ResourcePolicy:
     record = orjson.loads(raw)
     statements = tuple(MappingProxyType(dict(s)) for s in record.get("statements") or ())
     return ResourcePolicy(name, qualifier, statements, str(record["revision_id"]))
+
+
+def url_to_record(config: FunctionUrlConfig) -> bytes:
+    record = {name: getattr(config, name) for name in _URL_FIELDS}
+    record["cors"] = dict(config.cors)
+    return orjson.dumps(record)
+
+
+def url_from_record(raw: bytes) -> FunctionUrlConfig:
+    record: dict[str, Any] = {k: v for k, v in orjson.loads(raw).items() if k in _URL_FIELDS}
+    record["cors"] = MappingProxyType(dict(record.get("cors") or {}))
+    return FunctionUrlConfig(**record)
 
 
 class FunctionStore:
@@ -176,14 +197,31 @@ class FunctionStore:
             db.execute("DELETE FROM function_policies WHERE name = ? AND qualifier = ?", (name, version))
 
     def delete_alias(self, name: str, alias: str) -> None:
-        """Remove one alias and its resource policy."""
+        """Remove one alias, its resource policy and its function URL config."""
         with self._transaction() as db:
             db.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (name, alias))
             db.execute("DELETE FROM function_policies WHERE name = ? AND qualifier = ?", (name, alias))
+            db.execute("DELETE FROM function_urls WHERE name = ? AND qualifier = ?", (name, alias))
+
+    def put_url(self, config: FunctionUrlConfig) -> None:
+        """Insert or replace one qualifier's function URL config."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO function_urls (name, qualifier, record) VALUES (?, ?, ?)",
+                (config.function_name, config.qualifier, url_to_record(config)),
+            )
+
+    def delete_url(self, name: str, qualifier: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM function_urls WHERE name = ? AND qualifier = ?", (name, qualifier))
+
+    def all_urls(self) -> list[FunctionUrlConfig]:
+        rows = self._read("SELECT record FROM function_urls ORDER BY name, qualifier")
+        return [url_from_record(row[0]) for row in rows]
 
     def delete_function(self, name: str) -> None:
         """Remove every version and alias of a function, its version counter, its
-        tags, its resource policies and its reserved concurrency."""
+        tags, its resource policies, its reserved concurrency and its URL configs."""
         with self._transaction() as db:
             for table in _PER_FUNCTION_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE name = ?", (name,))  # the names are ours, not input
