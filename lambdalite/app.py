@@ -20,6 +20,7 @@ from lambdalite.api.http_server import HttpServer
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router
 from lambdalite.config import Settings
+from lambdalite.control.provisioned import ProvisionedConfig
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.environment import RuntimeLaunch
 from lambdalite.dataplane.pool import EnvironmentPool
@@ -29,6 +30,7 @@ from lambdalite.runtimes import lookup
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox
+from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.store.code import CodeStore
 from lambdalite.store.functions import FunctionStore
 
@@ -64,7 +66,7 @@ def build(settings: Settings) -> Services:
     code = CodeStore(data / "code")
     functions = FunctionStore(data / "lambdalite.db")
     registry = FunctionRegistry(functions, settings.arn_prefix(), concurrency_limit=settings.max_concurrency)
-    sandbox = choose_sandbox(settings.isolation, data / "sandboxes")
+    sandbox = choose_sandbox(settings.isolation, data / "sandboxes", zygotes=settings.zygotes)
 
     async def resolve_launch(function: FunctionConfig) -> RuntimeLaunch:
         task_root = await asyncio.to_thread(code.task_root, function.code_sha256)
@@ -87,6 +89,13 @@ def build(settings: Settings) -> Services:
         reserved=registry.reservations(),
     )
     registry.subscribe_concurrency(pool.set_reserved)
+
+    def on_provisioned(config: ProvisionedConfig, target: FunctionConfig | None) -> None:
+        pool.provision(config.key, target, config.requested)
+
+    registry.subscribe_provisioned(on_provisioned)
+    for provisioned, target in registry.provisioned_targets():
+        on_provisioned(provisioned, target)
 
     # $LATEST's revision per function, to retire exactly the snapshot a change
     # supersedes: published versions keep their warm environments.
@@ -113,16 +122,21 @@ def build(settings: Settings) -> Services:
     return Services(settings, logs, code, functions, registry, sandbox, pool, router)
 
 
-def choose_sandbox(isolation: str, scratch: Path) -> Sandbox:
+def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sandbox:
     """The sandbox for ``--isolation``: process, namespace (refused when the host
-    cannot), or auto (namespace where possible)."""
+    cannot), or auto (namespace where possible); with ``zygotes``, Python
+    environments of either level are forked from pre-initialised interpreters."""
+    sandbox: Sandbox
     if isolation == "process":
-        return ProcessSandbox(scratch)
-    if isolation not in {"auto", "namespace"}:
+        sandbox = ProcessSandbox(scratch)
+    elif isolation not in {"auto", "namespace"}:
         raise SystemExit(f"unknown isolation level {isolation!r}: use process, namespace or auto")
-    sandbox, facts = detect.choose_sandbox(scratch, shared_paths=lookup.interpreter_prefixes())
-    if isolation == "namespace" and facts.level != "namespace":
-        raise SystemExit(f"namespace isolation is not available here: {facts.reason}")
+    else:
+        sandbox, facts = detect.choose_sandbox(scratch, shared_paths=lookup.interpreter_prefixes())
+        if isolation == "namespace" and facts.level != "namespace":
+            raise SystemExit(f"namespace isolation is not available here: {facts.reason}")
+    if zygotes:
+        sandbox = ZygoteSandbox(sandbox, bootstrap=lookup.PYTHON_BOOTSTRAP)
     return sandbox
 
 

@@ -182,6 +182,13 @@ def serve(
             "for a warm one before starting another; 0 scales out at once, as AWS [default: 10]."
         ),
     ] = None,
+    zygotes: Annotated[
+        bool | None,
+        typer.Option(
+            "--zygotes/--no-zygotes",
+            help="Fork Python environments from pre-initialised zygotes [default: on].",
+        ),
+    ] = None,
 ) -> None:
     """Run the Lambda API, the CloudWatch Logs API and the functions.
 
@@ -201,6 +208,7 @@ def serve(
             "strict_runtimes": strict_runtimes,
             "warm_wait_ms": warm_wait_ms,
             "isolation": isolation,
+            "zygotes": zygotes,
         }
     )
     with reporting():

@@ -42,6 +42,9 @@ class Settings:
     end-to-end tests of issue 3; see ``lambdalite doctor``."""
     shutdown_grace_s: float = 10.0
     """How long in-flight invocations may run on after SIGINT/SIGTERM."""
+    zygotes: bool = True
+    """Fork Python environments from a pre-initialised interpreter per Python
+    version (milliseconds instead of a fresh interpreter's start-up)."""
 
     @property
     def endpoint(self) -> str:

@@ -24,6 +24,7 @@ from lambdalite.control.naming import (
     check_region_and_account,
     parse_function_ref,
 )
+from lambdalite.control.provisioned import ProvisionedConfig
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.environment import EnvState
 from lambdalite.dataplane.pool import EnvironmentPool
@@ -329,6 +330,43 @@ class LambdaApi:
 
     async def delete_function_concurrency(self, request: ApiRequest) -> Response:
         self._registry.delete_reserved_concurrency(self._unqualified(request))
+        return Response(204)
+
+    # -- provisioned concurrency ---------------------------------------------
+    def _provisioned_body(self, config: ProvisionedConfig) -> dict[str, Any]:
+        return self._pool.provisioned_state(config.key).body(config)
+
+    async def put_provisioned_concurrency_config(self, request: ApiRequest) -> Response:
+        name, qualifier = self._resolve(request, "FunctionName")
+        body = validation.checked_body(request.json(), "PutProvisionedConcurrencyConfig")
+        config, _ = self._registry.put_provisioned(name, qualifier, body["ProvisionedConcurrentExecutions"])
+        return json_response(202, self._provisioned_body(config))
+
+    async def get_provisioned_concurrency_config(self, request: ApiRequest) -> Response:
+        if request.query_value("List") == "ALL":
+            return await self.list_provisioned_concurrency_configs(request)
+        name, qualifier = self._resolve(request, "FunctionName")
+        config = self._registry.provisioned_config(name, qualifier)
+        return json_response(200, self._provisioned_body(config))
+
+    async def list_provisioned_concurrency_configs(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request, "FunctionName")
+        max_items, marker = validation.validate_list_functions(
+            request.query_value("MaxItems"), request.query_value("Marker")
+        )
+        configs, next_marker = self._registry.list_provisioned(name, _decode_marker(marker), max_items)
+        items = [
+            {"FunctionArn": f"{self._arn_prefix}{name}:{config.qualifier}", **self._provisioned_body(config)}
+            for config in configs
+        ]
+        body: dict[str, Any] = {"ProvisionedConcurrencyConfigs": items}
+        if next_marker is not None:
+            body["NextMarker"] = _encode_marker(next_marker)
+        return json_response(200, body)
+
+    async def delete_provisioned_concurrency_config(self, request: ApiRequest) -> Response:
+        name, qualifier = self._resolve(request, "FunctionName")
+        self._registry.delete_provisioned(name, qualifier)
         return Response(204)
 
     async def get_account_settings(self, request: ApiRequest) -> Response:

@@ -5,7 +5,7 @@ hot path and every microsecond spent matching routes is spent on every call.
 
     /2015-03-31/functions...        the Lambda API (``api.lambda_api``), and the
     /2017-10-31/functions/...       operations AWS serves under other API versions:
-    /2019-09-30/functions/...       reserved concurrency, tags, GetAccountSettings
+    /2019-09-30/functions/...       reserved and provisioned concurrency, tags, GetAccountSettings
     /2017-03-31/tags/<arn>
     /2016-08-19/account-settings
     /2021-10-31/functions/<name>/url[s] function URL configs (``api.function_urls``)
@@ -93,6 +93,19 @@ class Router:
                 ("2019-09-30", "GET", True, "concurrency"): (
                     "GetFunctionConcurrency",
                     api.get_function_concurrency,
+                ),
+                ("2019-09-30", "PUT", True, "provisioned-concurrency"): (
+                    "PutProvisionedConcurrencyConfig",
+                    api.put_provisioned_concurrency_config,
+                ),
+                # ListProvisionedConcurrencyConfigs is the same GET with ?List=ALL.
+                ("2019-09-30", "GET", True, "provisioned-concurrency"): (
+                    "GetProvisionedConcurrencyConfig",
+                    api.get_provisioned_concurrency_config,
+                ),
+                ("2019-09-30", "DELETE", True, "provisioned-concurrency"): (
+                    "DeleteProvisionedConcurrencyConfig",
+                    api.delete_provisioned_concurrency_config,
                 ),
                 ("2021-10-31", "POST", True, "url"): ("CreateFunctionUrlConfig", self._urls.create),
                 ("2021-10-31", "GET", True, "url"): ("GetFunctionUrlConfig", self._urls.get),

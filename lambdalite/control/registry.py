@@ -19,6 +19,9 @@ version that was deleted (alone or with its function), so environments of that
 version can be retired too. ``subscribe_concurrency`` hears about every change
 of a function's reserved concurrency (None when it was removed, or the function
 deleted), so the data plane can enforce it without asking on every invoke.
+``subscribe_provisioned`` hears about every provisioned concurrency config that
+was put, removed, or whose alias now points to another version, with the
+snapshot its environments run (None when the config is gone).
 
 Besides snapshots, the registry keeps each function's tags, its resource
 policies (one per qualifier, see ``control.permissions``) and its reserved
@@ -40,10 +43,12 @@ from lambdalite.control import aliases as alias_rules
 from lambdalite.control import concurrency as concurrency_rules
 from lambdalite.control import function_urls as url_rules
 from lambdalite.control import permissions
+from lambdalite.control import provisioned as provisioned_rules
 from lambdalite.control import tags as tag_rules
 from lambdalite.control.aliases import AliasInput
 from lambdalite.control.function_urls import UrlInput
 from lambdalite.control.permissions import PermissionInput
+from lambdalite.control.provisioned import ProvisionedConfig
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import (
     InvalidParameterValue,
@@ -71,6 +76,9 @@ RemovedVersionListener = Callable[[FunctionConfig], None]
 """Called with the snapshot of a published version that no longer exists."""
 ConcurrencyListener = Callable[[str, int | None], None]
 """Called with (function name, reserved concurrency or None when it has none)."""
+ProvisionedListener = Callable[[ProvisionedConfig, FunctionConfig | None], None]
+"""Called with (a provisioned concurrency config, the snapshot to keep environments
+of, or None when the config was removed)."""
 
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
@@ -116,9 +124,15 @@ class FunctionRegistry:
         for url in store.all_urls():
             self._urls.setdefault(url.function_name, {})[url.qualifier] = url
             self._url_ids[url.url_id] = url
+        self._provisioned: dict[str, dict[str, ProvisionedConfig]] = {}
+        """name -> qualifier (a version number or an alias) -> provisioned concurrency config."""
+        for name, qualifier, requested, last_modified in store.all_provisioned():
+            provisioned = ProvisionedConfig(name, qualifier, requested, last_modified)
+            self._provisioned.setdefault(name, {})[qualifier] = provisioned
         self._listeners: list[ChangeListener] = []
         self._removed_listeners: list[RemovedVersionListener] = []
         self._concurrency_listeners: list[ConcurrencyListener] = []
+        self._provisioned_listeners: list[ProvisionedListener] = []
 
     def subscribe(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -130,6 +144,15 @@ class FunctionRegistry:
         """``listener`` hears every reservation change from now on; the current
         reservations are in ``reservations()``."""
         self._concurrency_listeners.append(listener)
+
+    def subscribe_provisioned(self, listener: ProvisionedListener) -> None:
+        """``listener`` hears every provisioned concurrency change from now on; the
+        current configs are in ``provisioned_targets()``."""
+        self._provisioned_listeners.append(listener)
+
+    def _notify_provisioned(self, config: ProvisionedConfig, target: FunctionConfig | None) -> None:
+        for listener in self._provisioned_listeners:
+            listener(config, target)
 
     def _notify_concurrency(self, name: str, reserved: int | None) -> None:
         for listener in self._concurrency_listeners:
@@ -303,6 +326,8 @@ class FunctionRegistry:
             self._tags.pop(name, None)
             self._policies.pop(name, None)
             had_reservation = self._reserved.pop(name, None) is not None
+            for config in self._provisioned.pop(name, {}).values():
+                self._notify_provisioned(config, None)
             for url in self._urls.pop(name, {}).values():
                 self._url_ids.pop(url.url_id, None)
             self._notify(name, None)
@@ -325,6 +350,7 @@ class FunctionRegistry:
         self._store.delete_version(name, qualifier)
         del self._versions[name][qualifier]
         self._policies.get(name, {}).pop(qualifier, None)
+        self._drop_provisioned(name, qualifier)
         self._notify_removed([version])
 
     # -- writes: aliases -----------------------------------------------------
@@ -361,13 +387,19 @@ class FunctionRegistry:
             routing=routing,
             revision_id=new_revision_id(),
         )
-        return self._commit_alias(alias)
+        committed = self._commit_alias(alias)
+        provisioned = self._provisioned.get(name, {}).get(alias_name)
+        if provisioned is not None and alias.function_version != current.function_version:
+            # Its environments follow the alias to its new version.
+            self._notify_provisioned(provisioned, self._qualified(name, alias_name))
+        return committed
 
     def delete_alias(self, name: str, alias_name: str) -> None:
         self.get_alias(name, alias_name)
         self._store.delete_alias(name, alias_name)
         del self._aliases[name][alias_name]
         self._policies.get(name, {}).pop(alias_name, None)
+        self._drop_provisioned(name, alias_name)
         url = self._urls.get(name, {}).pop(alias_name, None)
         if url is not None:
             self._url_ids.pop(url.url_id, None)
@@ -572,8 +604,120 @@ class FunctionRegistry:
         self._notify_concurrency(name, None)
 
     def account_concurrency(self) -> tuple[int, int]:
-        """(the node's limit, what is left of it unreserved - never below 0)."""
-        return self._concurrency_limit, max(0, self._concurrency_limit - sum(self._reserved.values()))
+        """(the node's limit, what is left of it unreserved - never below 0). Provisioned
+        concurrency of functions without a reservation comes out of the unreserved pool."""
+        unreserved = self._concurrency_limit - sum(self._reserved.values()) - self._provisioned_unreserved()
+        return self._concurrency_limit, max(0, unreserved)
+
+    # -- provisioned concurrency --------------------------------------------------
+    def provisioned_targets(self) -> Sequence[tuple[ProvisionedConfig, FunctionConfig]]:
+        """Every config with the snapshot its environments run (for the data plane at start)."""
+        targets = []
+        for name, configs in self._provisioned.items():
+            for qualifier, config in configs.items():
+                target = self._qualified(name, qualifier)
+                if target is not None:
+                    targets.append((config, target))
+        return targets
+
+    def provisioned_config(self, name: str, qualifier: str | None) -> ProvisionedConfig:
+        """The config of a version or an alias, or AWS's 404s."""
+        if qualifier is None or qualifier == LATEST:
+            raise InvalidParameterValue(provisioned_rules.NOT_A_VERSION_OR_ALIAS)
+        self._provisioned_target(name, qualifier)
+        config = self._provisioned.get(name, {}).get(qualifier)
+        if config is None:
+            raise provisioned_rules.ProvisionedConfigNotFound(provisioned_rules.CONFIG_NOT_FOUND)
+        return config
+
+    def list_provisioned(
+        self, name: str, marker: str | None, max_items: int
+    ) -> tuple[Sequence[ProvisionedConfig], str | None]:
+        """The function's configs, versions (in number order) before aliases, paged like ``list``."""
+        self._function(name)
+        configs = self._provisioned.get(name, {})
+        ordered = sorted(configs, key=lambda q: (0, int(q), "") if q.isdigit() else (1, 0, q))
+        return _page(ordered, marker, max_items, configs.__getitem__)
+
+    def put_provisioned(
+        self, name: str, qualifier: str | None, requested: int
+    ) -> tuple[ProvisionedConfig, FunctionConfig]:
+        """Provision ``requested`` environments for a version or an alias; returns
+        the config and the snapshot its environments run."""
+        if qualifier is None or qualifier == LATEST:
+            raise InvalidParameterValue(provisioned_rules.LATEST_NOT_PROVISIONABLE)
+        target = self._provisioned_target(name, qualifier)
+        if target.version == LATEST:
+            raise InvalidParameterValue(provisioned_rules.LATEST_NOT_PROVISIONABLE)
+        configs = self._provisioned.get(name, {})
+        others = sum(config.requested for q, config in configs.items() if q != qualifier)
+        reserved = self._reserved.get(name)
+        if reserved is not None:
+            if others + requested > reserved:
+                raise InvalidParameterValue(provisioned_rules.ABOVE_RESERVED)
+        else:
+            current = configs.get(qualifier)
+            unreserved = (
+                self._concurrency_limit
+                - sum(self._reserved.values())
+                - self._provisioned_unreserved()
+                + (current.requested if current is not None else 0)
+            )
+            if requested > unreserved:
+                raise provisioned_rules.above_unreserved(unreserved)
+            minimum = concurrency_rules.minimum_unreserved(self._concurrency_limit)
+            if unreserved - requested < minimum:
+                raise provisioned_rules.below_minimum(minimum)
+        aliases = self._aliases.get(name, {})
+        if qualifier in aliases:
+            if target.version in configs:
+                raise provisioned_rules.alias_conflict()
+        elif any(q in aliases and aliases[q].function_version == qualifier for q in configs):
+            raise provisioned_rules.version_conflict()
+        config = ProvisionedConfig(name, qualifier, requested, aws_timestamp())
+        self._store.put_provisioned(name, qualifier, requested, config.last_modified)
+        self._provisioned.setdefault(name, {})[qualifier] = config
+        self._notify_provisioned(config, target)
+        return config, target
+
+    def delete_provisioned(self, name: str, qualifier: str | None) -> None:
+        """Remove a version's or alias's config (none is fine, as on AWS)."""
+        if qualifier is None or qualifier == LATEST:
+            raise InvalidParameterValue(provisioned_rules.NOT_A_VERSION_OR_ALIAS)
+        self._provisioned_target(name, qualifier)
+        if qualifier in self._provisioned.get(name, {}):
+            self._store.put_provisioned(name, qualifier, None)
+            self._drop_provisioned(name, qualifier)
+
+    def _drop_provisioned(self, name: str, qualifier: str) -> None:
+        """Forget a config already removed from the store, and tell the data plane."""
+        configs = self._provisioned.get(name)
+        config = configs.pop(qualifier, None) if configs else None
+        if configs is not None and not configs:
+            del self._provisioned[name]
+        if config is not None:
+            self._notify_provisioned(config, None)
+
+    def _provisioned_target(self, name: str, qualifier: str) -> FunctionConfig:
+        """The snapshot a version number or alias designates, or AWS's 404."""
+        if alias_rules.is_version_number(qualifier):
+            version = self._versions.get(name, {}).get(qualifier) if name in self._latest else None
+            if version is None:
+                raise ResourceNotFound(f"Function not found: {self._arn_prefix}{name}:{qualifier}")
+            return version
+        target = self._qualified(name, qualifier) if qualifier in self._aliases.get(name, {}) else None
+        if target is None or name not in self._latest:
+            raise ResourceNotFound(f"Cannot find alias arn: {self._arn_prefix}{name}:{qualifier}")
+        return target
+
+    def _provisioned_unreserved(self) -> int:
+        """Provisioned concurrency of functions without a reservation: it uses the unreserved pool."""
+        return sum(
+            config.requested
+            for name, configs in self._provisioned.items()
+            if name not in self._reserved
+            for config in configs.values()
+        )
 
     def account_usage(self) -> tuple[int, int]:
         """(number of functions, bytes of code stored for all their versions)."""

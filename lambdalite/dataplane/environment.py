@@ -39,6 +39,11 @@ INIT_TIMEOUT_S = 10.0
 PEAK_REFRESH_S = 0.05
 """AWS gives the init phase of an on-demand environment 10 seconds."""
 UNHANDLED = "Unhandled"
+ON_DEMAND = "on-demand"
+PROVISIONED = "provisioned-concurrency"
+"""AWS_LAMBDA_INITIALIZATION_TYPE values. A provisioned environment is started
+ahead of any invocation: no invocation waits for its init, so REPORT never
+shows an Init Duration for it."""
 
 _SIGNAL_NAMES = {
     signal.SIGKILL: "killed",
@@ -125,8 +130,10 @@ class ExecutionEnvironment:
         logs: LogSink,
         region: str,
         on_stopped: Callable[[ExecutionEnvironment], None] | None = None,
+        initialization_type: str = ON_DEMAND,
     ) -> None:
         self.id = uuid.uuid4().hex
+        self.initialization_type = initialization_type
         self.function = function
         self.state = EnvState.STARTING
         self.log_stream = log_stream_name(function.version, self.id)
@@ -202,6 +209,8 @@ class ExecutionEnvironment:
         self._drain_output()
         self._move(EnvState.READY)
         self._flush_init_events()
+        if self.initialization_type == PROVISIONED:
+            self._init_ms = None
         return True
 
     def _flush_init_events(self) -> None:
@@ -489,7 +498,7 @@ class ExecutionEnvironment:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
             "AWS_REGION": self._region,
             "AWS_DEFAULT_REGION": self._region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",

@@ -20,6 +20,13 @@ the unreserved pool, ``max_concurrency`` minus the sum of reservations, and
 beyond it gets ConcurrentInvocationLimitExceeded. Both checks are a dict
 lookup and two integer comparisons on the hot path.
 
+Provisioned concurrency (``provision``, fed by the registry): a config keeps
+that many environments of one function revision initialised ahead of time,
+started with AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency. They are
+leased before any on-demand environment of the revision, are never reaped for
+idleness, and one that dies is replaced. When all of them are busy, further
+invocations spill over to on-demand environments, as on AWS.
+
 Whatever happens inside the ``async with`` block, the environment goes back
 to the pool (still READY) or is stopped, and the concurrency slot is
 returned. Environments of an older revision are never handed out again: they
@@ -36,8 +43,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdalite.control import provisioned as provisioned_rules
 from lambdalite.control.concurrency import ACCOUNT_LIMIT_REASON, RESERVED_LIMIT_REASON, THROTTLED
-from lambdalite.dataplane.environment import EnvState, ExecutionEnvironment, LogSink, RuntimeLaunch
+from lambdalite.control.provisioned import ProvisionedState
+from lambdalite.dataplane.environment import (
+    ON_DEMAND,
+    PROVISIONED,
+    EnvState,
+    ExecutionEnvironment,
+    LogSink,
+    RuntimeLaunch,
+)
 from lambdalite.errors import TooManyRequests
 from lambdalite.models import FunctionConfig
 from lambdalite.sandbox.spec import Sandbox
@@ -64,6 +80,31 @@ class _RevisionLoad:
 
 
 MEMORY_CHECK_INTERVAL_S = 0.05
+
+
+@dataclass(slots=True, eq=False)
+class _Provision:
+    """One provisioned concurrency config's environments."""
+
+    key: str
+    function: FunctionConfig
+    count: int
+    envs: set[ExecutionEnvironment] = field(default_factory=set)
+    """Initialised environments it owns (idle or busy)."""
+    starting: int = 0
+    reached: bool = False
+    """Every requested environment was initialised once: READY from then on."""
+    failure: str | None = None
+    active: bool = True
+
+    def state(self) -> ProvisionedState:
+        allocated = min(len(self.envs), self.count)
+        if self.failure is not None:
+            return ProvisionedState(allocated, provisioned_rules.FAILED, self.failure)
+        if allocated >= self.count:
+            self.reached = True
+        status = provisioned_rules.READY if self.reached else provisioned_rules.IN_PROGRESS
+        return ProvisionedState(allocated, status)
 
 
 class EnvironmentPool:
@@ -94,6 +135,11 @@ class EnvironmentPool:
         self._idle: dict[str, list[ExecutionEnvironment]] = defaultdict(list)
         """revision_id -> idle READY environments, most recently used last."""
         self._all: set[ExecutionEnvironment] = set()
+        self._provisions: dict[str, _Provision] = {}
+        """config key (see control.provisioned.key) -> its environments."""
+        self._owner: dict[ExecutionEnvironment, _Provision] = {}
+        self._provisioned_idle: dict[str, list[ExecutionEnvironment]] = defaultdict(list)
+        """revision_id -> idle provisioned environments: leased first, never reaped."""
         self._in_flight = 0
         self._reserved: dict[str, int] = {}
         self._reserved_total = 0
@@ -204,14 +250,22 @@ class EnvironmentPool:
                 load.waiters.remove(waiter)
 
     def _take_idle(self, function: FunctionConfig) -> ExecutionEnvironment | None:
-        idle = self._idle.get(function.revision_id)
+        revision = function.revision_id
+        idle = self._provisioned_idle.get(revision)
+        while idle:
+            env = idle.pop()
+            if env.state is EnvState.READY:
+                return env
+        idle = self._idle.get(revision)
         while idle:
             env = idle.pop()
             if env.state is EnvState.READY:
                 return env
         return None
 
-    async def _start(self, function: FunctionConfig) -> ExecutionEnvironment:
+    async def _start(
+        self, function: FunctionConfig, initialization_type: str = ON_DEMAND
+    ) -> ExecutionEnvironment:
         launch = await self._resolve_launch(function)
         env = ExecutionEnvironment(
             function,
@@ -220,6 +274,7 @@ class EnvironmentPool:
             logs=self._logs,
             region=self._region,
             on_stopped=self._forget,
+            initialization_type=initialization_type,
         )
         self._all.add(env)
         await env.start()
@@ -233,19 +288,110 @@ class EnvironmentPool:
                 if not waiter.done():
                     waiter.set_result(env)
                     return
-            self._idle[env.function.revision_id].append(env)
-            return
+            owner = self._owner.get(env)
+            if owner is None:
+                self._idle[env.function.revision_id].append(env)
+                return
+            if owner.active and len(owner.envs) <= owner.count:
+                self._provisioned_idle[env.function.revision_id].append(env)
+                return
+            # Its config was removed or lowered: it goes away like its config.
         if env.state is not EnvState.STOPPED:
             self.in_background(env.stop())
         self._forget(env)
 
     def _forget(self, env: ExecutionEnvironment) -> None:
         self._all.discard(env)
-        idle = self._idle.get(env.function.revision_id)
+        revision = env.function.revision_id
+        idle = self._idle.get(revision)
         if idle and env in idle:
             idle.remove(env)
         if idle is not None and not idle:
-            del self._idle[env.function.revision_id]
+            del self._idle[revision]
+        owner = self._owner.pop(env, None)
+        if owner is not None:
+            owner.envs.discard(env)
+            provisioned_idle = self._provisioned_idle.get(revision)
+            if provisioned_idle and env in provisioned_idle:
+                provisioned_idle.remove(env)
+            if provisioned_idle is not None and not provisioned_idle:
+                del self._provisioned_idle[revision]
+            self._fill(owner)  # a provisioned environment that died is replaced
+
+    # -- provisioned concurrency ------------------------------------------------
+    def provision(self, key: str, function: FunctionConfig | None, count: int = 0) -> None:
+        """Keep ``count`` environments of ``function`` initialised for the config
+        ``key`` (None: the config is gone, its environments stop). A new target
+        revision replaces the old one's environments."""
+        current = self._provisions.get(key)
+        if current is not None and (function is None or current.function.revision_id != function.revision_id):
+            self._release(current)
+            current = None
+        if function is None:
+            return
+        if current is None:
+            current = self._provisions[key] = _Provision(key, function, count)
+        else:
+            if count > current.count:
+                current.reached = False
+            current.count = count
+            current.failure = None
+            self._trim(current)
+        self._fill(current)
+
+    def provisioned_state(self, key: str) -> ProvisionedState:
+        """How far the config ``key`` got (IN_PROGRESS with nothing allocated if unknown)."""
+        provision = self._provisions.get(key)
+        return provision.state() if provision is not None else ProvisionedState()
+
+    def _fill(self, provision: _Provision) -> None:
+        if not provision.active or self._closing or provision.failure is not None:
+            return
+        for _ in range(provision.count - len(provision.envs) - provision.starting):
+            provision.starting += 1
+            self.in_background(self._start_provisioned(provision))
+
+    async def _start_provisioned(self, provision: _Provision) -> None:
+        try:
+            env = await self._start(provision.function, PROVISIONED)
+        except Exception:
+            # The code could not be unpacked or the sandbox refused: Get reports FAILED.
+            provision.starting -= 1
+            provision.failure = provisioned_rules.INIT_FAILED_REASON
+            return
+        provision.starting -= 1
+        if env.state is not EnvState.READY:
+            self._all.discard(env)
+            provision.failure = provisioned_rules.INIT_FAILED_REASON
+            return
+        if not provision.active or self._closing or len(provision.envs) >= provision.count:
+            self._all.discard(env)
+            await env.stop()
+            return
+        provision.envs.add(env)
+        self._owner[env] = provision
+        self._give_back(env)
+
+    def _trim(self, provision: _Provision) -> None:
+        """Stop idle environments beyond the config's count (busy ones go when they come back)."""
+        idle = self._provisioned_idle.get(provision.function.revision_id, [])
+        for env in [env for env in idle if self._owner.get(env) is provision]:
+            if len(provision.envs) <= provision.count:
+                break
+            self._forget(env)
+            self.in_background(env.stop())
+
+    def _release(self, provision: _Provision) -> None:
+        provision.active = False
+        if self._provisions.get(provision.key) is provision:
+            del self._provisions[provision.key]
+        idle = self._provisioned_idle.get(provision.function.revision_id, [])
+        for env in list(provision.envs):
+            if env in idle:
+                self._forget(env)
+                self.in_background(env.stop())
+            else:
+                env.retired = True
 
     async def retire(self, function_name: str) -> None:
         """The function was deleted: every environment of it stops (idle ones
@@ -262,7 +408,9 @@ class EnvironmentPool:
         for env in list(self._all):
             if doomed_if(env):
                 env.retired = True
-                if env.state is EnvState.READY and env in self._idle.get(env.function.revision_id, []):
+                revision = env.function.revision_id
+                idle = env in self._idle.get(revision, []) or env in self._provisioned_idle.get(revision, [])
+                if env.state is EnvState.READY and idle:
                     self._forget(env)
                     doomed.append(env)
         await asyncio.gather(*(env.stop() for env in doomed))
@@ -296,6 +444,8 @@ class EnvironmentPool:
         await asyncio.gather(*(env.stop() for env in list(self._all)), return_exceptions=True)
         self._all.clear()
         self._idle.clear()
+        self._provisioned_idle.clear()
+        self._owner.clear()
 
 
 def _resolve(waiter: asyncio.Future[ExecutionEnvironment | None], value: ExecutionEnvironment | None) -> None:

@@ -107,7 +107,7 @@ class NamespaceProcess:
         if not self._stopped and self.cgroup is not None:
             self._peak = self.peak_memory_bytes()
             self._oom = self.out_of_memory()
-            await _remove_cgroup(self.cgroup)
+            await remove_cgroup(self.cgroup)
         self._stopped = True
         return returncode
 
@@ -204,11 +204,11 @@ class NamespaceSandbox:
             keeper, output_fd, status_fd = fork_into_sandbox(plan, argv, env)
         except BaseException:
             if cgroup is not None:
-                await _remove_cgroup(cgroup)
+                await remove_cgroup(cgroup)
             raise
         process = NamespaceProcess(keeper, 0, output_fd, cgroup)
         try:
-            status = await _read_until_eof(status_fd)
+            status = await read_until_eof(status_fd)
             process.runtime_pid, process.init_pid, error = parse_status(status)
         except BaseException:
             os.close(output_fd)
@@ -303,7 +303,7 @@ def parse_status(status: bytes) -> tuple[int, int, OSError | None]:
     return runtime_pid, init_pid, OSError(0, "sandbox: the child ended before starting the runtime")
 
 
-async def _read_until_eof(fd: int) -> bytes:
+async def read_until_eof(fd: int) -> bytes:
     """Everything written to ``fd`` until its last writer closes it; closes ``fd``."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
@@ -355,7 +355,7 @@ def _watch_exit(pid: int) -> asyncio.Future[int]:
     return future
 
 
-async def _remove_cgroup(cgroup: Cgroup) -> None:
+async def remove_cgroup(cgroup: Cgroup) -> None:
     """rmdir the cgroup, retrying while its last members finish dying."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _CGROUP_REMOVE_TIMEOUT_S

@@ -121,11 +121,17 @@ class ProcessSandbox:
         assert argv is not None and env is not None and cwd is not None
         return await self._start(spec, argv, env, cwd, ())
 
+    def make_scratch(self, env_id: str) -> Path:
+        """Create the environment's private /tmp (its TMPDIR); removing its parent
+        directory releases it."""
+        scratch = self._root / env_id / "tmp"
+        scratch.mkdir(parents=True, mode=0o700)
+        return scratch
+
     async def _start(
         self, env_id: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path, pass_fds: Sequence[int]
     ) -> SandboxedProcess:
-        scratch = self._root / env_id / "tmp"
-        scratch.mkdir(parents=True, mode=0o700)
+        scratch = self.make_scratch(env_id)
         full_env = {**env, "TMPDIR": str(scratch)}
         # Our own pipe rather than asyncio's StreamReader: the data plane must be
         # able to drain it synchronously the moment a response arrives, so that

@@ -65,6 +65,13 @@ CREATE TABLE IF NOT EXISTS function_urls (
     record     BLOB NOT NULL,
     PRIMARY KEY (name, qualifier)
 );
+CREATE TABLE IF NOT EXISTS provisioned_concurrency (
+    name           TEXT NOT NULL,
+    qualifier      TEXT NOT NULL,
+    requested      INTEGER NOT NULL,
+    last_modified  TEXT NOT NULL,
+    PRIMARY KEY (name, qualifier)
+);
 """
 _PER_FUNCTION_TABLES = (
     "function_versions",
@@ -74,6 +81,7 @@ _PER_FUNCTION_TABLES = (
     "function_policies",
     "function_concurrency",
     "function_urls",
+    "provisioned_concurrency",
 )
 _FIELDS = {field.name for field in fields(FunctionConfig)}
 _ALIAS_FIELDS = {field.name for field in fields(Alias)}
@@ -191,17 +199,22 @@ class FunctionStore:
                 )
 
     def delete_version(self, name: str, version: str) -> None:
-        """Remove one published version and its resource policy."""
+        """Remove one published version, its resource policy and its provisioned concurrency."""
         with self._transaction() as db:
             db.execute("DELETE FROM function_versions WHERE name = ? AND version = ?", (name, version))
             db.execute("DELETE FROM function_policies WHERE name = ? AND qualifier = ?", (name, version))
+            db.execute(
+                "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?", (name, version)
+            )
 
     def delete_alias(self, name: str, alias: str) -> None:
-        """Remove one alias, its resource policy and its function URL config."""
+        """Remove one alias, its resource policy, its function URL config and its
+        provisioned concurrency."""
         with self._transaction() as db:
             db.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (name, alias))
             db.execute("DELETE FROM function_policies WHERE name = ? AND qualifier = ?", (name, alias))
             db.execute("DELETE FROM function_urls WHERE name = ? AND qualifier = ?", (name, alias))
+            db.execute("DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?", (name, alias))
 
     def put_url(self, config: FunctionUrlConfig) -> None:
         """Insert or replace one qualifier's function URL config."""
@@ -265,6 +278,30 @@ class FunctionStore:
                     "INSERT OR REPLACE INTO function_concurrency (name, reserved) VALUES (?, ?)",
                     (name, reserved),
                 )
+
+    def put_provisioned(
+        self, name: str, qualifier: str, requested: int | None, last_modified: str = ""
+    ) -> None:
+        """Set (or with None, remove) one version's or alias's provisioned concurrency."""
+        with self._transaction() as db:
+            if requested is None:
+                db.execute(
+                    "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?", (name, qualifier)
+                )
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO provisioned_concurrency "
+                    "(name, qualifier, requested, last_modified) VALUES (?, ?, ?, ?)",
+                    (name, qualifier, requested, last_modified),
+                )
+
+    def all_provisioned(self) -> list[tuple[str, str, int, str]]:
+        """(name, qualifier, requested, last modified) of every provisioned concurrency config."""
+        rows = self._read(
+            "SELECT name, qualifier, requested, last_modified "
+            "FROM provisioned_concurrency ORDER BY name, qualifier"
+        )
+        return [(str(n), str(q), int(r), str(m)) for n, q, r, m in rows]
 
     def all_tags(self) -> dict[str, dict[str, str]]:
         return {

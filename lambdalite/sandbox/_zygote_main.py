@@ -1,0 +1,307 @@
+"""The zygote itself: a long-lived Python runtime process that forks environments.
+
+Run by ``zygote.Zygote`` as ``<interpreter> _zygote_main.py <socket fd>
+<bootstrap.py> <lambdalite's parent directory> <modules as JSON>`` with the
+server's end of a SOCK_SEQPACKET socketpair. Runs on Python 3.10 and newer
+with the standard library and ``lambdalite.sandbox.enter`` only; importing
+this module has no side effects (the server imports it for the wire codec).
+
+Start-up: imports the bootstrap and every importable module of the list
+(boto3, botocore, json, ...) (as root, at SCHED_IDLE priority, so the warm-up
+never competes with serving), freezes the garbage collector (so children do
+not copy-on-write the cached objects), then sends one ``ready`` record: its
+version and the top-level names of every module it holds, which the server
+uses to refuse functions that ship their own copies. A Python older than 3.10
+answers ``unsupported`` instead and exits.
+
+Then, one record at a time from the server (JSON, descriptors as SCM_RIGHTS):
+
+- ``start``: fork. The parent answers ``started`` with the child's pid (or
+  ``failed``); the child applies the level's isolation (``process``: its own
+  session, RLIMIT_NOFILE, a scrubbed environment, cwd; ``namespace``:
+  ``enter.enter_sandbox`` with the server's plan) and closes its status pipe,
+  then runs ``bootstrap.main``. A setup failure is written to the status pipe
+  as ``E<errno> <message>`` and the child exits 127, as the spawn path does.
+- every child's end is reported as ``exit`` with its pid and return code
+  (negative signal number when killed), so the server sees exactly what a
+  parent would.
+
+Children hold a death signal tied to the zygote: when the zygote dies, every
+environment it forked dies with it (the server reports them killed). The
+zygote dies with the server (death signal, and EOF on the socket).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import importlib
+import importlib.util
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+MAX_RECORD = 1 << 18
+MAX_FDS = 64
+MAX_DESCRIPTORS = 1024
+MIN_PYTHON = (3, 10)
+_FAILED = 127
+_OWN_PACKAGE = "lambdalite"
+_BOOTSTRAP_NAME = "__lambdalite_bootstrap__"
+
+
+# -- wire codec (shared with the server) -------------------------------------
+
+
+def encode(value: Any) -> Any:
+    """JSON-ready form of plain data with bytes and tuples (a SandboxPlan's fields)."""
+    if isinstance(value, bytes):
+        return {"b": value.hex()}
+    if isinstance(value, (tuple, list)):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {key: encode(item) for key, item in value.items()}
+    return value
+
+
+def decode(value: Any) -> Any:
+    """The inverse of ``encode``; sequences come back as tuples."""
+    if isinstance(value, dict):
+        if set(value) == {"b"}:
+            return bytes.fromhex(value["b"])
+        return {key: decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return tuple(decode(item) for item in value)
+    return value
+
+
+def send(sock: socket.socket, record: dict[str, Any], fds: tuple[int, ...] = ()) -> None:
+    data = json.dumps(record).encode()
+    if fds:
+        socket.send_fds(sock, [data], list(fds))
+    else:
+        sock.send(data)
+
+
+# -- the zygote ---------------------------------------------------------------
+
+
+def _load_bootstrap(path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(_BOOTSTRAP_NAME, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_BOOTSTRAP_NAME] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _import_cache(modules: list[str]) -> None:
+    for name in modules:
+        # Whatever this interpreter cannot import is simply not cached.
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
+def _set_policy(policy: int) -> bool:
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+    except OSError:
+        return False
+    return True
+
+
+def _top_level_names() -> list[str]:
+    own = {_OWN_PACKAGE, _BOOTSTRAP_NAME, "__main__"}
+    return sorted({name.partition(".")[0] for name in sys.modules} - own)
+
+
+def main(argv: list[str]) -> None:
+    """The zygote's life; returns only in a forked child, after its setup, by
+    running the bootstrap (so the child's exit is the interpreter's own)."""
+    sock_fd, bootstrap_path, package_parent, modules = int(argv[1]), argv[2], argv[3], json.loads(argv[4])
+    sock = socket.socket(fileno=sock_fd)
+    if sys.version_info < MIN_PYTHON:  # enter.py's dataclasses need 3.10
+        send(sock, {"op": "unsupported", "version": sys.version.split()[0]})
+        os._exit(0)
+    here = os.path.dirname(os.path.abspath(__file__))
+    # Run as a script, our directory is first on sys.path: functions must not see it.
+    base_path = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    sys.path[:] = [package_parent, *base_path]
+    enter = importlib.import_module("lambdalite.sandbox.enter")
+    linux = importlib.import_module("lambdalite.sandbox._linux")
+    sys.path[:] = base_path
+    parent = os.getppid()
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+    # The imports take a CPU-second or so, started when the server is busy
+    # starting environments: do them at idle priority where we may come back.
+    idle = os.geteuid() == 0 and _set_policy(os.SCHED_IDLE)
+    bootstrap = _load_bootstrap(bootstrap_path)
+    _import_cache(modules)
+    importlib.invalidate_caches()
+    gc.collect()
+    gc.freeze()
+    if idle and not _set_policy(os.SCHED_OTHER):
+        os._exit(1)  # children must not inherit the idle class
+    send(sock, {"op": "ready", "version": sys.version.split()[0], "modules": _top_level_names()})
+    child = _serve(sock, enter)
+    _run_child(child, bootstrap, base_path, enter)
+
+
+def _serve(sock: socket.socket, enter: ModuleType) -> tuple[dict[str, Any], list[int]]:
+    """Answer records until the server goes away (then exit). Returns only in a
+    forked child: its request and descriptors."""
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wake_write)
+    while True:
+        _reap(sock)
+        try:
+            ready, _, _ = select.select([sock.fileno(), wake_read], [], [])
+        except InterruptedError:
+            continue
+        if wake_read in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_read, 4096)
+            _reap(sock)
+        if sock.fileno() not in ready:
+            continue
+        data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, MAX_FDS)
+        if not data:
+            os._exit(0)  # the server is gone: our children follow by their death signal
+        request = json.loads(data)
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            send(sock, {"op": "failed", "id": request["id"], "errno": exc.errno or 0, "message": str(exc)})
+            continue
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in (wake_read, wake_write, sock.detach()):
+                os.close(fd)
+            return request, fds
+        for fd in fds:
+            os.close(fd)
+        send(sock, {"op": "started", "id": request["id"], "pid": pid})
+
+
+def _reap(sock: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        send(sock, {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
+
+
+def _place_fds(received: list[int], targets: tuple[int, ...]) -> list[int]:
+    """Move the received descriptors above every target number, then put the
+    last ``len(targets)`` of them at their target numbers (pass_fds keep their
+    numbers). Returns the others' new numbers, in order."""
+    floor = max((*targets, 2)) + 1
+    moved = []
+    for fd in received:
+        moved.append(fcntl.fcntl(fd, fcntl.F_DUPFD, floor))
+        os.close(fd)
+    keep = moved[: len(moved) - len(targets)]
+    for index, target in enumerate(targets):
+        fd = moved[len(keep) + index]
+        os.dup2(fd, target)
+        os.close(fd)
+    return keep
+
+
+def _run_child(
+    child: tuple[dict[str, Any], list[int]], bootstrap: ModuleType, base_path: list[str], enter: ModuleType
+) -> None:
+    request, received = child
+    status = -1
+    try:
+        targets = tuple(request["pass_fds"])
+        fds = _place_fds(received, targets)
+        status = fds[1]
+        if request["level"] == "namespace":
+            _enter_namespace(request, fds, targets, enter)
+        else:
+            _enter_process(request, fds, targets, enter)
+        _become_python(request, base_path, bootstrap)
+        os.close(status)
+    except BaseException as exc:
+        code = exc.errno if isinstance(exc, OSError) and exc.errno else 0
+        with contextlib.suppress(BaseException):
+            os.write(status, f"E{code} zygote child: {exc}".encode(errors="replace")[:4000])
+        os._exit(_FAILED)
+    # From here on this is the runtime, exactly as a fresh interpreter running the bootstrap.
+    main: Callable[[Any], None] = bootstrap.main
+    del child, request, received, fds
+    main(os.environ)
+
+
+def _enter_namespace(request: dict[str, Any], fds: list[int], targets: tuple[int, ...], enter: Any) -> None:
+    fields = decode(request["plan"])
+    plan = enter.SandboxPlan(**fields)
+    output, status, *rest = fds
+    cgroup_fds, (lifeline, lifeline_read) = tuple(rest[:-2]), rest[-2:]
+    enter.enter_sandbox(plan, enter.ChildFds(output, status, cgroup_fds, lifeline, lifeline_read))
+
+
+def _enter_process(request: dict[str, Any], fds: list[int], targets: tuple[int, ...], enter: Any) -> None:
+    output, status = fds
+    zygote = os.getppid()
+    os.setsid()
+    linux = sys.modules["lambdalite.sandbox._linux"]
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != zygote:
+        os._exit(_FAILED)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_DESCRIPTORS, MAX_DESCRIPTORS))
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    enter._close_all_except({0, 1, 2, status, *targets})
+    for fd in targets:
+        os.set_inheritable(fd, True)
+    os.chdir(request["cwd"])
+
+
+def _become_python(request: dict[str, Any], base_path: list[str], bootstrap: ModuleType) -> None:
+    """What a fresh ``python bootstrap.py`` would have: its environment, argv,
+    path, signal dispositions, a running garbage collector, no lambdalite."""
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    sys.argv[:] = [request["argv1"]]
+    sys.path[:] = base_path
+    for name in [n for n in sys.modules if n == _OWN_PACKAGE or n.startswith(_OWN_PACKAGE + ".")]:
+        del sys.modules[name]
+    sys.modules["__main__"] = bootstrap
+    # No importlib.invalidate_caches(): it would list every stdlib directory
+    # again, and a path finder notices a changed directory by its mtime anyway.
+    # Python's own start-up dispositions (enter_sandbox set the exec defaults).
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    gc.enable()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

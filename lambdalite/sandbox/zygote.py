@@ -1,0 +1,616 @@
+"""Python zygotes: environments forked from a pre-initialised interpreter.
+
+``ZygoteSandbox(inner, bootstrap=...)`` wraps the level's sandbox and keeps
+its protocol, so the data plane does not change. A spec whose argv is
+``(<python interpreter>, <bootstrap>)`` is forked by that interpreter's
+zygote (``_zygote_main``: the bootstrap, boto3/botocore, json, urllib,
+http.client and the configured ``modules`` already imported); the child
+enters exactly the isolation ``inner`` gives (namespace level: the same
+``enter.enter_sandbox`` with ``inner``'s plan and cgroup; process level: its
+own session, RLIMIT_NOFILE, a private TMPDIR, exactly ``spec.env``, cwd =
+the task root), then runs ``bootstrap.main``, which imports the handler: its
+module-level code runs once per environment, in the child, as on AWS.
+
+Every other spec goes to ``inner.start``, and so does a Python spec when:
+
+- the function or one of its layers ships a top-level module or package the
+  zygote has imported (its own boto3, dateutil, ...): the function's copy
+  must win, so it gets a fresh interpreter;
+- its environment sets a ``PYTHON*`` variable (PYTHONPATH, ...), which only
+  an interpreter's start-up honours;
+- the zygote is not ready (it is started, in the background, by the first
+  spec that names its interpreter), has died, or failed in any way: a broken
+  zygote costs speed, never an environment. A dead zygote is started again,
+  with a growing delay while it keeps failing before it gets ready; a Python
+  older than 3.10 (which ``enter`` does not support) never gets one.
+
+The returned process behaves like ``inner``'s: ``pid`` is the runtime's host
+pid, the zygote reports its child's end (the runtime's exit status, or the
+keeper's, which mirrors it) so ``returncode`` is the exit status or the
+negative signal, ``kill_tree`` kills the process group (process level) or the
+cgroup and PID namespace (namespace level). A zygote that dies takes the
+environments it forked with it (their death signal); they are reported as
+killed (-9).
+
+Known differences from a fresh interpreter: every child of one zygote shares
+its hash seed (PYTHONHASHSEED); at process level, /proc VmHWM of a child
+counts the zygote's cached modules it shares (at namespace level the cgroup
+charges only what the child itself touches).
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambdalite.sandbox import _zygote_main as wire
+from lambdalite.sandbox import enter
+from lambdalite.sandbox.cgroups import Cgroup, limits_for
+from lambdalite.sandbox.namespace import (
+    RUNTIME_DIR,
+    TASK_ROOT,
+    NamespaceSandbox,
+    parse_status,
+    read_until_eof,
+    remove_cgroup,
+)
+from lambdalite.sandbox.process import ProcessSandbox
+from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec, translate_argv
+
+log = logging.getLogger("lambdalite.zygote")
+
+DEFAULT_MODULES: tuple[str, ...] = (
+    # The bootstrap's first connect() encodes its host with the idna codec: a
+    # lazy import (and unicodedata's .so) every child would load again.
+    "encodings.idna",
+    "boto3",
+    "botocore",
+    "botocore.session",
+    "json",
+    "urllib.request",
+    "urllib.parse",
+    "http.client",
+    "decimal",
+    "datetime",
+    "uuid",
+    "base64",
+    "hashlib",
+    "hmac",
+    "logging",
+    "email.utils",
+    "dataclasses",
+    "typing",
+)
+"""Imported by every zygote when this interpreter can (``modules`` replaces it)."""
+_MAIN = Path(wire.__file__).resolve()
+_PACKAGE_PARENT = _MAIN.parent.parent.parent
+_RETRY_FIRST_S = 0.5
+_RETRY_MAX_S = 60.0
+_CLOSED = "closed"
+_OPENED_FILE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
+
+
+class ZygoteUnavailable(Exception):
+    """The zygote cannot fork this start (dead, or died meanwhile)."""
+
+
+@dataclass(eq=False, slots=True)
+class ZygoteProcess:
+    """A runtime forked by a zygote (satisfies spec.SandboxedProcess)."""
+
+    level: str
+    child_pid: int
+    """The zygote's child: the runtime itself (process level) or the keeper (namespace)."""
+    output_fd: int
+    exited: asyncio.Future[int]
+    runtime_pid: int = 0
+    init_pid: int = 0
+    cgroup: Cgroup | None = None
+    scratch_dir: Path | None = None
+    _peak: int | None = None
+    _oom: bool = False
+    _stopped: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.runtime_pid or self.child_pid
+
+    @property
+    def returncode(self) -> int | None:
+        if self.exited.done() and not self.exited.cancelled():
+            return self.exited.result()
+        return None
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self.exited)
+
+    def kill_tree(self) -> None:
+        """Process level: SIGKILL the process group. Namespace level: the cgroup,
+        the runtime and the namespace's init (as NamespaceProcess does)."""
+        if self.returncode is not None:
+            return
+        if self.level == "process":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.child_pid, signal.SIGKILL)
+            return
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        targets = (self.runtime_pid, self.init_pid) if self.runtime_pid else (self.child_pid,)
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+    async def stop(self) -> int | None:
+        self.kill_tree()
+        returncode = await self.wait()
+        if not self._stopped:
+            if self.cgroup is not None:
+                self._peak = self.peak_memory_bytes()
+                self._oom = self.out_of_memory()
+                await remove_cgroup(self.cgroup)
+            if self.scratch_dir is not None:
+                shutil.rmtree(self.scratch_dir, ignore_errors=True)
+        self._stopped = True
+        return returncode
+
+    def peak_memory_bytes(self) -> int | None:
+        if self._stopped or self.cgroup is None:
+            return self._peak
+        return self.cgroup.peak_memory_bytes()
+
+    def out_of_memory(self) -> bool:
+        if self._stopped or self.cgroup is None:
+            return self._oom
+        return self.cgroup.oom_kills() > 0
+
+
+@dataclass(eq=False)
+class Zygote:
+    """One zygote process for one interpreter, as the server sees it."""
+
+    interpreter: str
+    bootstrap: Path
+    modules: Sequence[str]
+    version: str = ""
+    cached: frozenset[str] = frozenset()
+    """Top-level names of every module the zygote holds (its ``ready`` record)."""
+    ready: bool = False
+    dead: bool = False
+    unsupported: bool = False
+    popen: subprocess.Popen[bytes] | None = None
+    _sock: socket.socket | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _next_id: int = 0
+    _pending: dict[int, asyncio.Future[tuple[int, asyncio.Future[int]]]] = field(default_factory=dict)
+    _exits: dict[int, asyncio.Future[int]] = field(default_factory=dict)
+    _children: dict[int, ZygoteProcess] = field(default_factory=dict)
+    _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
+
+    def spawn(self) -> None:
+        """Start the zygote process; it reports ``ready`` when its imports are done."""
+        self._loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.popen = subprocess.Popen(
+                [
+                    self.interpreter,
+                    str(_MAIN),
+                    str(theirs.fileno()),
+                    str(self.bootstrap),
+                    str(_PACKAGE_PARENT),
+                    json.dumps(list(self.modules)),
+                ],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "en_US.UTF-8", "TZ": ":UTC"},
+                start_new_session=True,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock = ours
+        self._loop.add_reader(ours.fileno(), self._readable)
+
+    async def fork(self, request: dict[str, Any], fds: Sequence[int]) -> tuple[int, asyncio.Future[int]]:
+        """Ask for a child; (its pid, a future of its return code). Raises
+        ZygoteUnavailable when the zygote is (or goes) away."""
+        if self.dead or self._sock is None or self._loop is None:
+            raise ZygoteUnavailable(self.interpreter)
+        self._next_id += 1
+        request_id = self._next_id
+        data = json.dumps({**request, "id": request_id}).encode()
+        if len(data) > wire.MAX_RECORD:
+            raise ZygoteUnavailable(f"{self.interpreter}: a {len(data)}-byte request is too large")
+        answer: asyncio.Future[tuple[int, asyncio.Future[int]]] = self._loop.create_future()
+        self._pending[request_id] = answer
+        try:
+            await self._send(data, fds)
+            return await answer
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _send(self, data: bytes, fds: Sequence[int]) -> None:
+        # One sender at a time: a full socket buffer is waited for with one
+        # writer callback, and the loop keeps only one per descriptor.
+        async with self._send_lock:
+            await self._send_now(data, fds)
+
+    async def _send_now(self, data: bytes, fds: Sequence[int]) -> None:
+        assert self._sock is not None and self._loop is not None
+        while True:
+            try:
+                self._sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_array(fds))])
+                return
+            except BlockingIOError:
+                writable: asyncio.Future[None] = self._loop.create_future()
+                fileno = self._sock.fileno()
+                self._loop.add_writer(fileno, _resolve, writable)
+                try:
+                    await writable
+                finally:
+                    self._loop.remove_writer(fileno)
+                if self.dead:
+                    raise ZygoteUnavailable(self.interpreter) from None
+            except OSError as exc:
+                self.die(f"send failed: {exc}")
+                raise ZygoteUnavailable(self.interpreter) from exc
+
+    def track(self, process: ZygoteProcess) -> None:
+        """Report ``process`` killed if the zygote dies before it ends."""
+        self._children[process.child_pid] = process
+        process.exited.add_done_callback(lambda _: self._children.pop(process.child_pid, None))
+
+    def _readable(self) -> None:
+        assert self._sock is not None
+        while not self.dead:
+            try:
+                data, fds, _, _ = socket.recv_fds(self._sock, wire.MAX_RECORD, 1)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self.die(f"receive failed: {exc}")
+                return
+            for fd in fds:
+                os.close(fd)
+            if not data:
+                self.die("it exited")
+                return
+            try:
+                self._dispatch(json.loads(data))
+            except (ValueError, KeyError, TypeError) as exc:
+                self.die(f"bad record: {exc}")
+                return
+
+    def _dispatch(self, record: dict[str, Any]) -> None:
+        assert self._loop is not None
+        op = record["op"]
+        if op == "ready":
+            self.version = str(record["version"])
+            self.cached = frozenset(record["modules"])
+            self.ready = True
+        elif op == "unsupported":
+            self.unsupported = True
+            self.die(f"Python {record['version']} is older than the zygote needs: fresh interpreters only")
+        elif op == "started":
+            pid = int(record["pid"])
+            exited: asyncio.Future[int] = self._loop.create_future()
+            self._exits[pid] = exited
+            answer = self._pending.get(int(record["id"]))
+            if answer is not None and not answer.done():
+                answer.set_result((pid, exited))
+        elif op == "failed":
+            answer = self._pending.get(int(record["id"]))
+            if answer is not None and not answer.done():
+                answer.set_exception(OSError(int(record["errno"]), f"zygote: {record['message']}"))
+        elif op == "exit":
+            ended = self._exits.pop(int(record["pid"]), None)
+            if ended is not None and not ended.done():
+                ended.set_result(int(record["returncode"]))
+        else:
+            raise ValueError(f"unknown record {op!r}")
+
+    def die(self, why: str) -> None:
+        """Forget the zygote: kill and reap it, fail its pending starts, and
+        report its children killed (their death signal has ended them)."""
+        if self.dead:
+            return
+        self.dead = True
+        self.ready = False
+        level = logging.DEBUG if why == _CLOSED else logging.WARNING
+        log.log(level, "zygote for %s (pid %s) is gone: %s", self.interpreter, self.pid, why)
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                if self._loop is not None:
+                    self._loop.remove_reader(self._sock.fileno())
+                    self._loop.remove_writer(self._sock.fileno())
+            self._sock.close()
+        if self.popen is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=1.0)
+        for answer in self._pending.values():
+            if not answer.done():
+                answer.set_exception(ZygoteUnavailable(self.interpreter))
+        for child in list(self._children.values()):
+            child.kill_tree()
+        for exited in self._exits.values():
+            if not exited.done():
+                exited.set_result(-signal.SIGKILL)
+        self._exits.clear()
+
+    def close(self) -> None:
+        """Stop the zygote (and with it the environments it forked)."""
+        self.die(_CLOSED)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _fd_array(fds: Sequence[int]) -> bytes:
+    return array.array("i", fds).tobytes()
+
+
+class ZygoteSandbox:
+    """``inner``'s level, with Python environments forked from zygotes (module docstring)."""
+
+    def __init__(
+        self,
+        inner: Sandbox,
+        *,
+        bootstrap: Path,
+        modules: Sequence[str] = DEFAULT_MODULES,
+        prestart: Sequence[str] = (),
+    ) -> None:
+        """``bootstrap``: the Python bootstrap's host path (argv[1] of the specs to fork).
+        ``prestart``: interpreters whose zygotes start with the first ``start`` call."""
+        self._inner = inner
+        self.level = inner.level
+        self._bootstrap = bootstrap
+        self._modules = tuple(modules)
+        self._zygotes: dict[str, Zygote] = {}
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
+        self._prestart = tuple(prestart)
+
+    @property
+    def inner(self) -> Sandbox:
+        return self._inner
+
+    def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
+        return self._inner.inside_paths(spec)
+
+    def zygote(self, interpreter: str) -> Zygote | None:
+        """The zygote for ``interpreter`` (started if need be); None while it cannot serve."""
+        zygote = self._zygotes.get(interpreter)
+        if zygote is not None and zygote.dead:
+            if zygote.unsupported:
+                self._retry_at[interpreter] = float("inf")
+            elif zygote.version == "":  # it never got ready: back off
+                failures = self._failures.get(interpreter, 0) + 1
+                self._failures[interpreter] = failures
+                delay = min(_RETRY_MAX_S, _RETRY_FIRST_S * 2 ** (failures - 1))
+                self._retry_at[interpreter] = time.monotonic() + delay
+            else:
+                self._failures.pop(interpreter, None)
+            del self._zygotes[interpreter]
+            zygote = None
+        if zygote is None:
+            if time.monotonic() < self._retry_at.get(interpreter, 0.0):
+                return None
+            zygote = Zygote(interpreter, self._bootstrap, self._modules)
+            try:
+                zygote.spawn()
+            except OSError as exc:
+                log.warning("cannot start a zygote for %s: %s", interpreter, exc)
+                zygote.dead = True
+            self._zygotes[interpreter] = zygote
+        return zygote if zygote.ready else None
+
+    async def start(self, spec: SandboxSpec) -> SandboxedProcess:
+        for interpreter in self._prestart:
+            self.zygote(interpreter)
+        self._prestart = ()
+        zygote = self._eligible(spec)
+        if zygote is not None:
+            try:
+                return await self._fork(zygote, spec)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("zygote start failed, starting a fresh interpreter: %s", exc)
+        return await self._inner.start(spec)
+
+    async def close(self) -> None:
+        """Stop every zygote (the server's death ends them too)."""
+        for zygote in self._zygotes.values():
+            zygote.close()
+        self._zygotes.clear()
+
+    # -- choosing -----------------------------------------------------------
+    def _eligible(self, spec: SandboxSpec) -> Zygote | None:
+        if not isinstance(self._inner, ProcessSandbox | NamespaceSandbox):
+            return None
+        if len(spec.argv) != 2 or spec.argv[1] != str(self._bootstrap):
+            return None
+        if any(name.startswith("PYTHON") for name in spec.env):
+            return None
+        zygote = self.zygote(spec.argv[0])
+        if zygote is None:
+            return None
+        if shipped_modules(self._code_dirs(spec, zygote.version)) & zygote.cached:
+            return None
+        return zygote
+
+    def _code_dirs(self, spec: SandboxSpec, version: str) -> list[Path]:
+        """Where the function's own modules come before the zygote's: the task
+        root, and /opt/python (plus its site-packages) of the merged layers."""
+        short = "python" + ".".join(version.split(".")[:2])
+        opts = list(spec.layers)
+        if isinstance(self._inner, ProcessSandbox):
+            opts.append(Path("/opt"))  # the bootstrap adds the host's /opt/python at this level
+        dirs = [spec.task_root]
+        for opt in opts:
+            dirs += [opt / "python", opt / "python" / "lib" / short / "site-packages"]
+        return dirs
+
+    # -- forking ------------------------------------------------------------
+    async def _fork(self, zygote: Zygote, spec: SandboxSpec) -> ZygoteProcess:
+        if isinstance(self._inner, NamespaceSandbox):
+            return await self._fork_namespace(self._inner, zygote, spec)
+        assert isinstance(self._inner, ProcessSandbox)
+        return await self._fork_process(self._inner, zygote, spec)
+
+    async def _fork_process(self, inner: ProcessSandbox, zygote: Zygote, spec: SandboxSpec) -> ZygoteProcess:
+        task, runtime = inner.inside_paths(spec)
+        argv = translate_argv(spec, task, runtime)
+        scratch = inner.make_scratch(spec.env_id)
+        request = {
+            "level": "process",
+            "env": {**spec.env, "TMPDIR": str(scratch)},
+            "argv1": argv[1],
+            "cwd": str(spec.task_root),
+            "pass_fds": list(spec.pass_fds),
+        }
+        try:
+            return await self._fork_child(zygote, request, (), spec, scratch_dir=scratch.parent)
+        except BaseException:
+            shutil.rmtree(scratch.parent, ignore_errors=True)
+            raise
+
+    async def _fork_namespace(
+        self, inner: NamespaceSandbox, zygote: Zygote, spec: SandboxSpec
+    ) -> ZygoteProcess:
+        cgroup = None
+        if inner.cgroups is not None:
+            cgroup = inner.cgroups.create(spec.env_id, limits_for(spec.memory_mb, spec.cpu_limit))
+        try:
+            plan = inner.plan_for(spec, cgroup)
+            fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
+            request = {
+                "level": "namespace",
+                "plan": wire.encode(fields),
+                "env": dict(spec.env),
+                "argv1": translate_argv(spec, TASK_ROOT, RUNTIME_DIR)[1],
+                "pass_fds": list(spec.pass_fds),
+            }
+            return await self._fork_child(zygote, request, enter.open_cgroup_procs(plan), spec, cgroup=cgroup)
+        except BaseException:
+            if cgroup is not None:
+                await remove_cgroup(cgroup)
+            raise
+
+    async def _fork_child(
+        self,
+        zygote: Zygote,
+        request: dict[str, Any],
+        cgroup_fds: tuple[int, ...],
+        spec: SandboxSpec,
+        *,
+        cgroup: Cgroup | None = None,
+        scratch_dir: Path | None = None,
+    ) -> ZygoteProcess:
+        """Send the request with its descriptors; wait for the child's setup.
+        The descriptors: output, status, [cgroup.procs..., lifeline, lifeline read], pass_fds."""
+        namespace_level = request["level"] == "namespace"
+        opened = list(cgroup_fds)
+        try:
+            for _ in range(3 if namespace_level else 2):
+                opened.extend(os.pipe())
+            if namespace_level:
+                output_read, output_write, status_read, status_write, life_read, life_write = opened[-6:]
+                child_fds = (output_write, status_write, *cgroup_fds, life_write, life_read)
+            else:
+                output_read, output_write, status_read, status_write = opened[-4:]
+                child_fds = (output_write, status_write)
+            pid, exited = await zygote.fork(request, (*child_fds, *spec.pass_fds))
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            raise
+        for fd in opened:
+            if fd not in (output_read, status_read):
+                os.close(fd)
+        os.set_blocking(output_read, False)
+        process = ZygoteProcess(
+            request["level"], pid, output_read, exited, cgroup=cgroup, scratch_dir=scratch_dir
+        )
+        zygote.track(process)
+        try:
+            status = await read_until_eof(status_read)
+            if namespace_level:
+                process.runtime_pid, process.init_pid, error = parse_status(status)
+            else:
+                process.runtime_pid = pid
+                error = _process_error(status)
+        except BaseException:
+            error = None
+            await _abandon(process)
+            raise
+        if error is not None:
+            await _abandon(process)
+            raise error
+        return process
+
+
+async def _abandon(process: ZygoteProcess) -> None:
+    """End a child whose setup failed; its cgroup and scratch space are the caller's to release."""
+    os.close(process.output_fd)
+    process.kill_tree()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(process.wait(), 5.0)
+
+
+def _process_error(status: bytes) -> OSError | None:
+    if not status:
+        return None
+    if status.startswith(b"E"):
+        code, _, message = status[1:].decode(errors="replace").partition(" ")
+        return OSError(int(code) if code.isdigit() else 0, f"sandbox: {message}")
+    return OSError(0, "sandbox: unexpected status from the zygote's child")
+
+
+def shipped_modules(directories: Iterable[Path]) -> set[str]:
+    """Top-level module and package names these directories provide (any
+    directory counts: a namespace portion can merge with a cached package)."""
+    names: set[str] = set()
+    for directory in directories:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                names.add(name)
+            elif name.endswith(_OPENED_FILE_SUFFIXES):
+                names.add(name.partition(".")[0])
+    return names

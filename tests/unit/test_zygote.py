@@ -1,0 +1,317 @@
+"""Zygotes: Python environments forked from a pre-initialised interpreter.
+
+A small stand-in bootstrap (``main(environ)`` imports the task root's ``app``)
+lets each test see, from inside, what the forked child got; the real
+bootstrap is covered by the end-to-end suite, which runs with zygotes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdalite.runtimes import lookup
+from lambdalite.sandbox import detect
+from lambdalite.sandbox.cgroups import CgroupHost
+from lambdalite.sandbox.namespace import NamespaceSandbox
+from lambdalite.sandbox.process import ProcessSandbox
+from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.zygote import ZygoteProcess, ZygoteSandbox, shipped_modules
+
+PYTHON = sys.executable
+"""Ours: boto3 is importable, so the zygote caches it."""
+
+BOOTSTRAP = """\
+import os, sys
+STATE = []
+
+def main(environ):
+    STATE.append(1)
+    sys.path.insert(0, os.getcwd())
+    import app
+    sys.exit(int(environ.get("EXIT", "0")))
+
+if __name__ == "__main__":
+    main(os.environ)
+"""
+
+APP = """\
+import json, os, resource, signal, sys, time
+from __main__ import STATE
+try:
+    import boto3
+    version = boto3.__version__
+except ImportError:
+    version = None
+facts = {
+    "pid": os.getpid(), "ppid": os.getppid(), "uid": os.getuid(), "sid": os.getsid(0),
+    "cwd": os.getcwd(), "env": dict(os.environ), "state": len(STATE), "argv": sys.argv,
+    "boto3": version, "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+}
+print(json.dumps(facts), flush=True)
+if os.environ.get("SIGNAL"):
+    os.kill(os.getpid(), int(os.environ["SIGNAL"]))
+if os.environ.get("SLEEP"):
+    time.sleep(float(os.environ["SLEEP"]))
+"""
+
+
+@pytest.fixture
+def dirs() -> Iterator[tuple[Path, Path]]:
+    """(task root with app.py, runtime dir with the stand-in bootstrap). Not
+    under /tmp, which the namespace level replaces."""
+    base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="lambdalite-zygote-"))
+    task, runtime = base / "task", base / "runtime"
+    task.mkdir()
+    runtime.mkdir()
+    (task / "app.py").write_text(APP)
+    (runtime / "boot.py").write_text(BOOTSTRAP)
+    for path in (base, task, runtime, task / "app.py", runtime / "boot.py"):
+        path.chmod(0o755)
+    yield task, runtime
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _unique(prefix: str) -> str:
+    """An env_id no earlier run left a cgroup for."""
+    return f"{prefix}-{os.getpid()}-{time.monotonic_ns()}"
+
+
+def _spec(dirs: tuple[Path, Path], env: dict[str, str] | None = None, env_id: str = "env-1") -> SandboxSpec:
+    task, runtime = dirs
+    return SandboxSpec(env_id, (PYTHON, str(runtime / "boot.py")), env or {}, task, runtime)
+
+
+async def _output(process: SandboxedProcess) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(process.output_fd, 65536)
+        except BlockingIOError:
+            await asyncio.sleep(0.005)
+            continue
+        if not chunk:
+            os.close(process.output_fd)
+            return b"".join(chunks).decode()
+        chunks.append(chunk)
+
+
+async def _run(sandbox: Sandbox, spec: SandboxSpec) -> tuple[int, dict[str, Any], SandboxedProcess]:
+    process = await sandbox.start(spec)
+    output = await asyncio.wait_for(_output(process), 30)
+    returncode = await process.wait()
+    await process.stop()
+    first = output.splitlines()[0] if output.strip() else ""
+    facts = json.loads(first) if first.startswith("{") else {"output": output}
+    return returncode, facts, process
+
+
+async def _ready(sandbox: ZygoteSandbox, interpreter: str = PYTHON) -> int:
+    deadline = time.monotonic() + 30
+    while (zygote := sandbox.zygote(interpreter)) is None:
+        assert time.monotonic() < deadline, "the zygote never got ready"
+        await asyncio.sleep(0.02)
+    assert zygote.pid is not None
+    return zygote.pid
+
+
+Scenario = Callable[[ZygoteSandbox], Awaitable[None]]
+
+
+def _with_zygotes(inner: Callable[[], Sandbox], dirs: tuple[Path, Path], scenario: Scenario) -> None:
+    async def main() -> None:
+        sandbox = ZygoteSandbox(inner(), bootstrap=dirs[1] / "boot.py")
+        try:
+            await scenario(sandbox)
+        finally:
+            await sandbox.close()
+
+    asyncio.run(main())
+
+
+@pytest.fixture
+def process_level(tmp_path: Path) -> Callable[[], Sandbox]:
+    return lambda: ProcessSandbox(tmp_path / "sandboxes")
+
+
+def test_process_level_forks_the_child_from_the_zygote_with_exactly_its_isolation(dirs, process_level):
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        zygote_pid = await _ready(sandbox)
+        returncode, facts, process = await _run(sandbox, _spec(dirs, {"A": "1"}))
+        assert isinstance(process, ZygoteProcess)
+        assert returncode == 0
+        assert facts["pid"] == process.pid and facts["ppid"] == zygote_pid
+        assert facts["sid"] == facts["pid"]  # its own session: kill_tree reaches everything
+        assert facts["cwd"] == str(dirs[0])
+        assert set(facts["env"]) == {"A", "TMPDIR"}
+        assert facts["nofile"] == 1024
+        assert facts["fds"][:3] == [0, 1, 2] and len(facts["fds"]) == 4  # + listdir's own
+        assert facts["argv"] == [str(dirs[1] / "boot.py")]
+        assert not Path(facts["env"]["TMPDIR"]).exists()  # stop() released the scratch space
+
+    _with_zygotes(process_level, dirs, scenario)
+
+
+def test_module_state_is_not_shared_between_two_environments(dirs, process_level):
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        await _ready(sandbox)
+        first = await _run(sandbox, _spec(dirs, env_id="one"))
+        second = await _run(sandbox, _spec(dirs, env_id="two"))
+        assert isinstance(first[2], ZygoteProcess) and isinstance(second[2], ZygoteProcess)
+        # Each child imported the handler itself and saw only its own bootstrap state.
+        assert first[1]["state"] == second[1]["state"] == 1
+        assert first[1]["pid"] != second[1]["pid"]
+
+    _with_zygotes(process_level, dirs, scenario)
+
+
+def test_a_function_bundling_its_own_boto3_gets_a_fresh_interpreter_and_its_version(dirs, process_level):
+    (dirs[0] / "boto3").mkdir()
+    (dirs[0] / "boto3" / "__init__.py").write_text("__version__ = '0.0-bundled'\n")
+
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        zygote_pid = await _ready(sandbox)
+        returncode, facts, process = await _run(sandbox, _spec(dirs))
+        assert returncode == 0
+        assert not isinstance(process, ZygoteProcess)
+        assert facts["boto3"] == "0.0-bundled" and facts["ppid"] != zygote_pid
+
+    _with_zygotes(process_level, dirs, scenario)
+
+
+def test_a_layer_shipping_a_cached_package_also_gets_a_fresh_interpreter(dirs, tmp_path):
+    layer = tmp_path / "layer"
+    (layer / "python" / "dateutil").mkdir(parents=True)
+    assert "dateutil" in shipped_modules([layer / "python"])
+    (dirs[0] / "mod.py").write_text("")
+    (dirs[0] / "pkg").mkdir()
+    assert shipped_modules([dirs[0]]) >= {"app", "mod", "pkg"}
+
+
+def test_exit_status_and_signals_are_reported_as_for_a_normal_child(dirs, process_level):
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        await _ready(sandbox)
+        returncode, _, process = await _run(sandbox, _spec(dirs, {"EXIT": "3"}))
+        assert isinstance(process, ZygoteProcess) and returncode == 3
+        returncode, _, _ = await _run(sandbox, _spec(dirs, {"SIGNAL": str(int(signal.SIGTERM))}))
+        assert returncode == -signal.SIGTERM
+        process = await sandbox.start(_spec(dirs, {"SLEEP": "30"}))
+        assert process.returncode is None
+        process.kill_tree()
+        assert await asyncio.wait_for(process.wait(), 5) == -signal.SIGKILL
+        assert process.returncode == -signal.SIGKILL
+        await process.stop()
+        os.close(process.output_fd)
+
+    _with_zygotes(process_level, dirs, scenario)
+
+
+def test_other_specs_and_python_variables_go_to_the_inner_sandbox(dirs, process_level):
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        await _ready(sandbox)
+        echo = SandboxSpec("echo", ("/bin/echo", "hi"), {}, dirs[0], dirs[1])
+        returncode, _, process = await _run(sandbox, echo)
+        assert returncode == 0 and not isinstance(process, ZygoteProcess)
+        returncode, _, process = await _run(sandbox, _spec(dirs, {"PYTHONPATH": "/nowhere"}))
+        assert returncode == 0 and not isinstance(process, ZygoteProcess)
+
+    _with_zygotes(process_level, dirs, scenario)
+
+
+def test_a_zygote_killed_with_sigkill_is_restarted_and_starts_still_work(dirs, process_level):
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        first_pid = await _ready(sandbox)
+        running = await sandbox.start(_spec(dirs, {"SLEEP": "30"}, env_id="running"))
+        os.kill(first_pid, signal.SIGKILL)
+        # Its environments die with it and are reported killed.
+        assert await asyncio.wait_for(running.wait(), 5) == -signal.SIGKILL
+        await running.stop()
+        os.close(running.output_fd)
+        # The next start still works (a fresh interpreter while the zygote restarts) ...
+        returncode, _, _ = await _run(sandbox, _spec(dirs, env_id="after"))
+        assert returncode == 0
+        # ... and a new zygote serves again.
+        second_pid = await _ready(sandbox)
+        assert second_pid != first_pid
+        returncode, facts, process = await _run(sandbox, _spec(dirs, env_id="again"))
+        assert returncode == 0 and isinstance(process, ZygoteProcess) and facts["ppid"] == second_pid
+
+    _with_zygotes(process_level, dirs, scenario)
+
+
+def test_a_broken_interpreter_never_fails_a_start(dirs, process_level, tmp_path):
+    broken = tmp_path / "python3.99"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        for _ in range(3):
+            assert sandbox.zygote(str(broken)) is None
+            await asyncio.sleep(0.2)
+        returncode, _, _ = await _run(sandbox, _spec(dirs))
+        assert returncode == 0
+
+    _with_zygotes(process_level, dirs, scenario)
+
+
+def _namespace_available() -> str | None:
+    if os.geteuid() != 0:
+        return "namespace level needs root here"
+    facts = detect.describe()
+    return None if facts.level == "namespace" else facts.reason
+
+
+@pytest.mark.skipif(_namespace_available() is not None, reason=str(_namespace_available()))
+def test_namespace_level_child_enters_the_same_sandbox_as_the_spawn_path(dirs):
+    def inner() -> Sandbox:
+        return NamespaceSandbox(CgroupHost.detect(), shared_paths=lookup.interpreter_prefixes())
+
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        await _ready(sandbox)
+        spec = _spec(dirs, {"A": "1", "EXIT": "4"}, env_id=_unique("ns"))
+        returncode, facts, process = await _run(sandbox, spec)
+        assert isinstance(process, ZygoteProcess)
+        assert returncode == 4
+        assert facts["uid"] == 990 and facts["pid"] == 2  # unprivileged, in its own PID namespace
+        assert facts["cwd"] == "/var/task" and facts["argv"] == ["/var/runtime/boot.py"]
+        assert set(facts["env"]) == {"A", "EXIT"}
+        assert process.cgroup is not None and not any(d.exists() for d in process.cgroup.dirs)
+        process = await sandbox.start(_spec(dirs, {"SLEEP": "30"}, env_id=_unique("sleeper")))
+        status = Path(f"/proc/{process.pid}/status").read_text().splitlines()
+        assert next(line for line in status if line.startswith("NSpid:")).split()[-1] == "2"
+        process.kill_tree()
+        assert await asyncio.wait_for(process.wait(), 5) == -signal.SIGKILL
+        await process.stop()
+        os.close(process.output_fd)
+
+    _with_zygotes(inner, dirs, scenario)
+
+
+def test_a_python_too_old_for_zygotes_always_gets_a_fresh_interpreter(dirs, process_level):
+    old = lookup.python_interpreters().get((3, 9))
+    if old is None:
+        pytest.skip("no Python 3.9 here")
+
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        for _ in range(20):  # it answers "unsupported" and is never asked again
+            assert sandbox.zygote(str(old)) is None
+            await asyncio.sleep(0.1)
+        spec = dataclasses.replace(_spec(dirs), argv=(str(old), str(dirs[1] / "boot.py")))
+        returncode, facts, process = await _run(sandbox, spec)
+        assert returncode == 0 and not isinstance(process, ZygoteProcess)
+        assert facts["boto3"] is None
+
+    _with_zygotes(process_level, dirs, scenario)
