@@ -284,11 +284,24 @@ def check_hello(port: int, path: str) -> None:
 
 
 def memory_of(server: Service) -> dict[str, Any]:
-    """RSS of the server process and of each environment (a direct child and its
-    descendants). USS is the memory only that process holds (not shared pages)."""
+    """RSS of the server process and of each environment (a runtime and its
+    descendants). USS is the memory only that process holds (not shared pages).
+    Environments are the server's children, or a zygote's children for Python
+    runtimes forked from one; the zygotes themselves are reported apart."""
     proc = psutil.Process(server.pid)
     environments = []
+    zygotes: list[psutil.Process] = []
+    candidates: list[psutil.Process] = []
     for child in proc.children():
+        try:
+            if "_zygote_main" in " ".join(child.cmdline()):
+                zygotes.append(child)
+                candidates.extend(child.children())
+            else:
+                candidates.append(child)
+        except psutil.Error:
+            continue
+    for child in candidates:
         try:
             tree = [child, *child.children(recursive=True)]
             environments.append(
@@ -309,6 +322,7 @@ def memory_of(server: Service) -> dict[str, Any]:
         "environment_rss_mb": statistics.median(e["rss_mb"] for e in environments) if environments else None,
         "environment_uss_mb": statistics.median(e["uss_mb"] for e in environments) if environments else None,
         "environments": environments,
+        "zygote_rss_mb": [z.memory_info().rss / 2**20 for z in zygotes if z.is_running()],
     }
 
 
