@@ -20,6 +20,7 @@ from lambdalite.api.http_server import HttpServer
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router
 from lambdalite.config import Settings
+from lambdalite.control.layers import LayerRegistry
 from lambdalite.control.provisioned import ProvisionedConfig
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.environment import RuntimeLaunch
@@ -28,6 +29,7 @@ from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
 from lambdalite.runtimes import lookup
 from lambdalite.sandbox import detect
+from lambdalite.sandbox.opt import merged_opt
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
@@ -66,16 +68,35 @@ def build(settings: Settings) -> Services:
     code = CodeStore(data / "code")
     functions = FunctionStore(data / "lambdalite.db")
     registry = FunctionRegistry(functions, settings.arn_prefix(), concurrency_limit=settings.max_concurrency)
+    layer_registry = LayerRegistry(functions, settings.region, settings.account_id)
     sandbox = choose_sandbox(settings.isolation, data / "sandboxes", zygotes=settings.zygotes)
+
+    def layer_dirs(function: FunctionConfig) -> tuple[tuple[Path, ...], Path | None]:
+        """(the layers for the sandbox, opt_dir): the unpacked layers, which the namespace
+        level mounts at /opt; the process level cannot, so it gets one merged directory."""
+        if not function.layers:
+            return (), None
+        unpacked = tuple(code.task_root(layer.code_sha256) for layer in function.layers)
+        if sandbox.level == "namespace":
+            return unpacked, None
+        merged = merged_opt(data / "layers", unpacked)
+        return (merged,), merged
 
     async def resolve_launch(function: FunctionConfig) -> RuntimeLaunch:
         task_root = await asyncio.to_thread(code.task_root, function.code_sha256)
+        layers, opt_dir = await asyncio.to_thread(layer_dirs, function)
         try:
             command = lookup.command_for(function.runtime, task_root, settings.strict_runtimes)
         except lookup.RuntimeUnavailable as exc:
             return RuntimeLaunch((), task_root, task_root, error=(exc.error_type, str(exc)))
         return RuntimeLaunch(
-            command.argv, task_root, RUNTIME_DIR, warning=command.warning, hidden_paths=(data,)
+            command.argv,
+            task_root,
+            RUNTIME_DIR,
+            warning=command.warning,
+            hidden_paths=(data,),
+            layers=layers,
+            opt_dir=opt_dir,
         )
 
     pool = EnvironmentPool(
@@ -117,7 +138,11 @@ def build(settings: Settings) -> Services:
     registry.subscribe(on_latest_change)
     registry.subscribe_removed_versions(on_version_removed)
     router = Router(
-        LambdaApi(settings, registry, code, pool), code, logs, settings.region, settings.account_id
+        LambdaApi(settings, registry, code, pool, layer_registry),
+        code,
+        logs,
+        settings.region,
+        settings.account_id,
     )
     return Services(settings, logs, code, functions, registry, sandbox, pool, router)
 

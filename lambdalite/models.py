@@ -48,6 +48,19 @@ def sha256_b64(hex_digest: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class LayerRef:
+    """One layer version a function uses, as its snapshot keeps it: the code stays
+    the function's even if the layer version is deleted later (as on AWS)."""
+
+    arn: str
+    """The layer version ARN: ``arn:aws:lambda:REGION:ACCOUNT:layer:NAME:N``."""
+    code_size: int
+    code_sha256: str
+    """Hex sha256 of the layer's zip; the key of the code store."""
+    unzipped_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionConfig:
     """One version of a function: what an environment is started from."""
 
@@ -69,6 +82,8 @@ class FunctionConfig:
     revision_id: str = field(default_factory=new_revision_id)
     state: str = "Active"
     last_update_status: str = "Successful"
+    layers: tuple[LayerRef, ...] = ()
+    """The layer versions the function uses, in order (a later layer's files win)."""
     published_from: str = ""
     """For a published version: the ``$LATEST`` revision it was published from
     (publishing an unchanged ``$LATEST`` again returns this version)."""
@@ -101,6 +116,8 @@ class FunctionConfig:
         }
         if self.environment:
             config["Environment"] = {"Variables": dict(self.environment)}
+        if self.layers:
+            config["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in self.layers]
         return config
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,6 +19,7 @@ import orjson
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
 from lambdalite.control import aliases, concurrency, permissions, service_model, tags, validation
+from lambdalite.control.layers import LayerRegistry
 from lambdalite.control.naming import (
     FunctionRef,
     check_qualifier,
@@ -33,7 +35,15 @@ from lambdalite.errors import (
     InvalidRequestContent,
     RequestTooLarge,
 )
-from lambdalite.models import LATEST, Alias, FunctionConfig, Invocation, InvocationResult, new_request_id
+from lambdalite.models import (
+    LATEST,
+    Alias,
+    FunctionConfig,
+    Invocation,
+    InvocationResult,
+    LayerRef,
+    new_request_id,
+)
 from lambdalite.store.code import CodeStore
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
@@ -88,12 +98,18 @@ class LambdaApi:
     """Operation handlers over the registry, the code store and the pool."""
 
     def __init__(
-        self, settings: Settings, registry: FunctionRegistry, code: CodeStore, pool: EnvironmentPool
+        self,
+        settings: Settings,
+        registry: FunctionRegistry,
+        code: CodeStore,
+        pool: EnvironmentPool,
+        layers: LayerRegistry,
     ) -> None:
         self._settings = settings
         self._registry = registry
         self._code = code
         self._pool = pool
+        self._layers = layers
         self._arn_prefix = settings.arn_prefix()
         self._refs: dict[tuple[str, str], FunctionRef] = {}
 
@@ -104,6 +120,14 @@ class LambdaApi:
     @property
     def registry(self) -> FunctionRegistry:
         return self._registry
+
+    @property
+    def layers(self) -> LayerRegistry:
+        return self._layers
+
+    @property
+    def code(self) -> CodeStore:
+        return self._code
 
     def resolve_name(self, request: ApiRequest, shape: str) -> tuple[str, str | None]:
         """(name, qualifier) from the path, for handlers outside this class (function URLs)."""
@@ -145,12 +169,17 @@ class LambdaApi:
     # -- control plane ------------------------------------------------------
     async def create_function(self, request: ApiRequest) -> Response:
         parsed = validation.parse_create_function(request.json())
+        settings = parsed.settings
+        if parsed.layer_arns:
+            settings = dataclasses.replace(
+                settings, layers=self._layers.resolve_for_function(parsed.layer_arns)
+            )
         self._registry.ensure_absent(parsed.name)
         tags.check_count(parsed.tags)
-        stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes)
+        stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes, _unzipped(settings.layers))
         # With Publish, AWS answers with version 1's configuration under the unqualified ARN.
         config = self._registry.create(
-            parsed.name, parsed.settings, stored, publish=parsed.publish, tags=parsed.tags
+            parsed.name, settings, stored, publish=parsed.publish, tags=parsed.tags
         )
         return json_response(201, self._config(config))
 
@@ -191,15 +220,28 @@ class LambdaApi:
     async def update_function_code(self, request: ApiRequest) -> Response:
         name, _ = self._resolve(request, "FunctionName")
         parsed = validation.parse_update_function_code(request.json())
-        self._registry.get(name)
-        stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes, operation="UpdateFunctionCode")
+        current = self._registry.get(name)
+        stored = await asyncio.to_thread(
+            self._code.put, parsed.zip_bytes, _unzipped(current.layers), operation="UpdateFunctionCode"
+        )
         config = self._registry.update_code(name, stored, parsed.revision_id, publish=parsed.publish)
         return json_response(200, self._config(config, None if config.version == LATEST else config.version))
 
     async def update_function_configuration(self, request: ApiRequest) -> Response:
         name, _ = self._resolve(request, "FunctionName")
         parsed = validation.parse_update_function_configuration(request.json())
-        config = self._registry.update_configuration(name, parsed.settings, parsed.revision_id)
+        settings = parsed.settings
+        if parsed.layer_arns is not None:
+            layers = self._layers.resolve_for_function(parsed.layer_arns)
+            current = self._registry.get(name)
+            if layers and current.layers != layers:
+                # The 250 MB unzipped limit counts the function's code and all its layers.
+                zip_bytes = await asyncio.to_thread(self._code.zip_path(current.code_sha256).read_bytes)
+                await asyncio.to_thread(
+                    self._code.put, zip_bytes, _unzipped(layers), operation="UpdateFunctionConfiguration"
+                )
+            settings = dataclasses.replace(settings, layers=layers)
+        config = self._registry.update_configuration(name, settings, parsed.revision_id)
         return json_response(200, self._config(config))
 
     async def delete_function(self, request: ApiRequest) -> Response:
@@ -436,6 +478,11 @@ class LambdaApi:
             if env.state is not EnvState.READY:
                 return env.fail_invocation(invocation)
             return await env.invoke(invocation)
+
+
+def _unzipped(layers: tuple[LayerRef, ...] | None) -> int:
+    """What a function's layers add to its unzipped size."""
+    return sum(layer.unzipped_size for layer in layers or ())
 
 
 def _encode_marker(marker: str) -> str:

@@ -8,6 +8,7 @@ hot path and every microsecond spent matching routes is spent on every call.
     /2019-09-30/functions/...       reserved and provisioned concurrency, tags, GetAccountSettings
     /2017-03-31/tags/<arn>
     /2016-08-19/account-settings
+    /2018-10-31/layers...           layer versions and their permissions (``api.layers_api``)
     /2021-10-31/functions/<name>/url[s] function URL configs (``api.function_urls``)
     Host <url-id>.lambda-url.<region>.localhost, or
     /_lambdalite/url/<url-id>/...   a request on a function URL: invokes the function
@@ -37,6 +38,8 @@ from lambdalite.api.lambda_api import (
     parse_query,
     payload_too_large,
 )
+from lambdalite.api.layers_api import PREFIX as LAYERS
+from lambdalite.api.layers_api import LayersApi
 from lambdalite.api.wire import Response, error_response
 from lambdalite.errors import LambdaError, RequestTooLarge, ServiceError, UnknownOperation
 from lambdalite.observe.logs import LogStore
@@ -76,6 +79,7 @@ class Router:
         self._account_id = account_id
         self._api = api
         self._urls = FunctionUrlApi(api)
+        self._layers = LayersApi(api)
         # (API version, method, has function name, suffix) -> (operation, handler)
         self._routes: dict[tuple[str, str, bool, str], tuple[str, Handler]] = {
             ("2015-03-31", *key): route for key, route in self._functions_routes(api).items()
@@ -170,6 +174,8 @@ class Router:
                 return await self._lambda(request, version, path[len(prefix) :])
         if path.startswith(TAGS):
             return await self._tags(request, path[len(TAGS) :])
+        if path == LAYERS or path.startswith(LAYERS + "/"):
+            return await self._layer(request, path[len(LAYERS) :])
         if path.rstrip("/") == ACCOUNT_SETTINGS and request.method == "GET":
             return await self._api.get_account_settings(self._api_request(request, None))
         target = request.headers.get(b"x-amz-target", b"")
@@ -212,6 +218,12 @@ class Router:
         elif request.body_size > MAX_CONTROL_BODY:
             raise _control_too_large(operation)
         return await handler(self._api_request(request, name, sub_name))
+
+    async def _layer(self, request: HttpRequest, rest: str) -> Response:
+        operation, handler, parts = self._layers.route(request.method, rest)
+        if request.body_size > MAX_CONTROL_BODY:
+            raise _control_too_large(operation)
+        return await handler(self._api_request(request, parts[0] if parts else None), parts)
 
     async def _url_path_form(self, request: HttpRequest) -> Response:
         """``/_lambdalite/url/<url-id>/<path>``: the function URL without DNS."""

@@ -6,6 +6,10 @@ aliases in memory (the invoke path reads them without touching SQLite) and
 writes through to the store before a change becomes visible; a request that is
 refused writes nothing.
 
+A snapshot includes the layer versions the function uses (``LayerRef``s,
+resolved by ``control.layers``), so changing a function's Layers is a new
+revision with new environments, and a published version keeps its layers.
+
 Versions are immutable snapshots of ``$LATEST`` numbered 1, 2, ... per
 function; a number is never given out twice, even after its version was
 deleted. Each version has its own revision id, so its environments are never

@@ -9,7 +9,7 @@ the order AWS's front end applies them:
    uses when it cannot bind a request; the rest of the text is ours). JSON
    ``null`` reads as absent. Members the model does not know are ignored, as
    AWS's JSON front end ignores them; members it knows but lambdalite does not
-   implement (Layers, VpcConfig, ...) are type- and constraint-checked,
+   implement (VpcConfig, ...) are type- and constraint-checked,
    then reported in ``ignored_members`` for the caller to decide on.
 2. The model's constraints (required, length, pattern, enum, range), every
    violation at once, as one ``ValidationException`` worded like AWS's:
@@ -41,6 +41,7 @@ from typing import Any
 
 from lambdalite.control import service_model as model
 from lambdalite.errors import InvalidParameterValue, InvalidRequestContent, Validation
+from lambdalite.models import LayerRef
 
 RUNNABLE_RUNTIMES: frozenset[str] = frozenset(
     {
@@ -134,6 +135,8 @@ class FunctionSettings:
     environment: Mapping[str, str] | None = None
     ephemeral_storage_mb: int | None = None
     architectures: tuple[str, ...] | None = None
+    layers: tuple[LayerRef, ...] | None = None
+    """Never set by parsing: the API resolves ``layer_arns`` (``control.layers``) into it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,8 @@ class CreateFunctionInput:
     """Members the request set that the model knows and lambdalite does not implement."""
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """The function's Tags (type- and constraint-checked; the count is the registry's rule)."""
+    layer_arns: tuple[str, ...] | None = None
+    """The Layers member as given (model-checked), None when absent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +170,8 @@ class UpdateConfigurationInput:
     settings: FunctionSettings
     revision_id: str | None
     ignored_members: tuple[str, ...] = ()
+    layer_arns: tuple[str, ...] | None = None
+    """The Layers member as given (model-checked), None when absent ([] removes all layers)."""
 
 
 _SETTINGS_MEMBERS = frozenset(
@@ -186,9 +193,18 @@ def parse_create_function(body: Mapping[str, Any]) -> CreateFunctionInput:
     settings = _settings(request, architectures=request.get("Architectures"))
     if not settings.runtime or not settings.handler:
         raise InvalidParameterValue(_MANDATORY)
-    zip_bytes = _zip_bytes(request["Code"], "code.")
+    zip_bytes = zip_bytes_of(request["Code"], "code.")
     _check_settings(settings)
-    handled = {"FunctionName", "Code", "Publish", "PackageType", "Architectures", "Tags", *_SETTINGS_MEMBERS}
+    handled = {
+        "FunctionName",
+        "Code",
+        "Publish",
+        "PackageType",
+        "Architectures",
+        "Tags",
+        "Layers",
+        *_SETTINGS_MEMBERS,
+    }
     return CreateFunctionInput(
         name=_name_part(request["FunctionName"]),
         settings=settings,
@@ -196,13 +212,14 @@ def parse_create_function(body: Mapping[str, Any]) -> CreateFunctionInput:
         publish=bool(request.get("Publish", False)),
         ignored_members=_ignored(request, handled),
         tags=MappingProxyType(dict(request.get("Tags") or {})),
+        layer_arns=_layer_arns(request),
     )
 
 
 def parse_update_function_code(body: Mapping[str, Any]) -> UpdateCodeInput:
     """Parse an UpdateFunctionCode body (FunctionName comes from the path)."""
     request = _checked_request(body, "UpdateFunctionCode")
-    zip_bytes = _zip_bytes(request, "")
+    zip_bytes = zip_bytes_of(request, "")
     architectures = request.get("Architectures")
     handled = {"Architectures", "Publish", "DryRun", "RevisionId", *_CODE_SOURCES}
     return UpdateCodeInput(
@@ -223,8 +240,14 @@ def parse_update_function_configuration(body: Mapping[str, Any]) -> UpdateConfig
     return UpdateConfigurationInput(
         settings=settings,
         revision_id=request.get("RevisionId"),
-        ignored_members=_ignored(request, {"RevisionId", *_SETTINGS_MEMBERS}),
+        ignored_members=_ignored(request, {"RevisionId", "Layers", *_SETTINGS_MEMBERS}),
+        layer_arns=_layer_arns(request),
     )
+
+
+def _layer_arns(request: Mapping[str, Any]) -> tuple[str, ...] | None:
+    layers = request.get("Layers")
+    return None if layers is None else tuple(layers)
 
 
 def validate_function_name(name: str, shape: str = "FunctionName") -> None:
@@ -547,7 +570,7 @@ def _check_environment(variables: Mapping[str, str]) -> None:
         )
 
 
-def _zip_bytes(code: Mapping[str, Any], path: str) -> bytes:
+def zip_bytes_of(code: Mapping[str, Any], path: str) -> bytes:
     """The decoded ZipFile of a Code structure (or UpdateFunctionCode's body)."""
     encoded = code.get("ZipFile")
     if encoded is None:

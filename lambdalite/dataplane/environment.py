@@ -75,6 +75,10 @@ _NEXT = {
 }
 
 
+OPT_VARIABLE = "LAMBDALITE_OPT"
+"""Names where the layers are when they are not at /opt (see ``RuntimeLaunch.opt_dir``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeLaunch:
     """How to start the runtime: argv run in ``task_root``, and an optional
@@ -89,6 +93,18 @@ class RuntimeLaunch:
     """(errorType, errorMessage) when the runtime cannot be started at all."""
     hidden_paths: tuple[Path, ...] = ()
     """Host directories the function must not see (the platform's data directory)."""
+    layers: tuple[Path, ...] = ()
+    """The function's unpacked layers, in order, for the sandbox to show merged at /opt."""
+    opt_dir: Path | None = None
+    """Where the layers are for a level that cannot mount them at /opt (process level:
+    one merged host directory, see ``sandbox.opt``); None: at /opt.
+
+    Difference from AWS: at that level the layers are not at /opt. The runtime finds
+    them through LAMBDALITE_OPT (our Python bootstrap puts ``<opt>/python`` and
+    ``<opt>/python/lib/pythonX.Y/site-packages`` on sys.path), NODE_PATH
+    (``<opt>/nodejs/nodeN/node_modules``, ``<opt>/nodejs/node_modules``), PATH
+    (``<opt>/bin``) and LD_LIBRARY_PATH (``<opt>/lib``), in AWS's order; code that
+    opens ``/opt/...`` by its literal path does not find them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +497,7 @@ class ExecutionEnvironment:
             memory_mb=function.memory_mb,
             ephemeral_storage_mb=function.ephemeral_storage_mb,
             hidden_paths=launch.hidden_paths,
+            layers=launch.layers,
             # AWS's CPU cap (memory / 1769 vCPU) makes a 128 MB cold start four
             # times slower; a proportional weight shares the host fairly.
             cpu_limit=False,
@@ -492,6 +509,21 @@ class ExecutionEnvironment:
         function = self.function
         launch = self._launch
         host_path = os.environ.get("PATH", "")
+        opt = str(launch.opt_dir) if launch.opt_dir is not None else "/opt"
+        defaults: dict[str, str] = {}
+        if function.runtime.startswith("nodejs"):
+            # AWS's NODE_PATH: the layers' node_modules (this Node's own first), then the
+            # runtime's and the task root.
+            major = function.runtime.removeprefix("nodejs").split(".")[0]
+            defaults["NODE_PATH"] = ":".join(
+                (
+                    f"{opt}/nodejs/node{major}/node_modules",
+                    f"{opt}/nodejs/node_modules",
+                    f"{runtime_dir}/node_modules",
+                    runtime_dir,
+                    task_root,
+                )
+            )
         reserved = {
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_VERSION": function.version,
@@ -510,10 +542,12 @@ class ExecutionEnvironment:
             "LANG": "en_US.UTF-8",
             # AWS's PATH first; the host's after it so interpreters a custom
             # runtime's bootstrap names can still be found.
-            "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin" + (f":{host_path}" if host_path else ""),
-            "LD_LIBRARY_PATH": "/lib64:/usr/lib64:/opt/lib",
+            "PATH": f"/usr/local/bin:/usr/bin/:/bin:{opt}/bin" + (f":{host_path}" if host_path else ""),
+            "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{opt}/lib",
         }
-        return {**function.environment, **(launch.extra_env or {}), **reserved}
+        if launch.opt_dir is not None:
+            reserved[OPT_VARIABLE] = opt
+        return {**defaults, **function.environment, **(launch.extra_env or {}), **reserved}
 
     def _peak_memory_mb(self) -> int:
         """The runtime's peak resident memory (VmHWM), in MB, as REPORT shows it;

@@ -50,7 +50,9 @@ class SandboxSpec:
     runtime_dir: Path
     """Host directory of lambdalite's bootstraps; read-only at /var/runtime at namespace level."""
     layers: tuple[Path, ...] = ()
-    """Host directories merged read-only at /opt; a later layer's files win, as on AWS."""
+    """Host directories merged read-only at /opt; a later layer's files win, as on AWS.
+    The process level cannot mount: it ignores them, and the data plane passes one
+    already merged directory (``sandbox.opt``) and points the runtime at it instead."""
     memory_mb: int = 128
     ephemeral_storage_mb: int = 512
     network: bool = True

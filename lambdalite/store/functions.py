@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from lambdalite.errors import StoreError
-from lambdalite.models import Alias, FunctionConfig, FunctionUrlConfig, ResourcePolicy
+from lambdalite.models import Alias, FunctionConfig, FunctionUrlConfig, LayerRef, ResourcePolicy
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_versions (
@@ -65,6 +65,16 @@ CREATE TABLE IF NOT EXISTS function_urls (
     record     BLOB NOT NULL,
     PRIMARY KEY (name, qualifier)
 );
+CREATE TABLE IF NOT EXISTS layer_versions (
+    name     TEXT NOT NULL,
+    version  INTEGER NOT NULL,
+    record   BLOB NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS layer_counters (
+    name          TEXT PRIMARY KEY,
+    last_version  INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS provisioned_concurrency (
     name           TEXT NOT NULL,
     qualifier      TEXT NOT NULL,
@@ -98,6 +108,7 @@ def config_from_record(raw: bytes) -> FunctionConfig:
     record: dict[str, Any] = {k: v for k, v in orjson.loads(raw).items() if k in _FIELDS}
     record["environment"] = MappingProxyType(dict(record.get("environment") or {}))
     record["architectures"] = tuple(record.get("architectures") or ("x86_64",))
+    record["layers"] = tuple(LayerRef(**layer) for layer in record.get("layers") or ())
     return FunctionConfig(**record)
 
 
@@ -332,6 +343,34 @@ class FunctionStore:
         return {
             str(name): int(last)
             for name, last in self._read("SELECT name, last_version FROM version_counters")
+        }
+
+    # -- layers: records are opaque here (``control.layers`` encodes them) --------
+    def put_layer_version(self, name: str, version: int, record: bytes, *, new: bool = False) -> None:
+        """Insert or replace one layer version's record; ``new`` also makes ``version``
+        the layer's last version number (never given out again)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO layer_versions (name, version, record) VALUES (?, ?, ?)",
+                (name, version, record),
+            )
+            if new:
+                db.execute(
+                    "INSERT OR REPLACE INTO layer_counters (name, last_version) VALUES (?, ?)",
+                    (name, version),
+                )
+
+    def delete_layer_version(self, name: str, version: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM layer_versions WHERE name = ? AND version = ?", (name, version))
+
+    def all_layer_versions(self) -> list[bytes]:
+        return [row[0] for row in self._read("SELECT record FROM layer_versions ORDER BY name, version")]
+
+    def layer_counters(self) -> dict[str, int]:
+        """Layer name -> number of the last version published."""
+        return {
+            str(name): int(last) for name, last in self._read("SELECT name, last_version FROM layer_counters")
         }
 
     def _read(self, query: str) -> list[Any]:

@@ -92,7 +92,8 @@ def test_unknown_members_are_ignored_and_unimplemented_ones_reported() -> None:
             Code={"ZipFile": base64.b64encode(ZIP).decode(), "SourceKMSKeyArn": ""},
         )
     )
-    assert parsed.ignored_members == ("Layers", "TracingConfig", "Code.SourceKMSKeyArn")
+    assert parsed.ignored_members == ("TracingConfig", "Code.SourceKMSKeyArn")
+    assert parsed.layer_arns == ("arn:aws:lambda:us-east-1:123456789012:layer:deps:1",)
 
 
 def test_json_null_reads_as_absent() -> None:

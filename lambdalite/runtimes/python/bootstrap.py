@@ -440,7 +440,10 @@ def _set_sys_path(task_root: str) -> None:
     here = os.path.dirname(_THIS_FILE)
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     version = "python{}.{}".format(*sys.version_info[:2])
-    extra = [p for p in (f"/opt/python/lib/{version}/site-packages", "/opt/python") if os.path.isdir(p)]
+    # The layers: at /opt as on AWS, or where LAMBDALITE_OPT says when the sandbox
+    # cannot mount them there (process level).
+    opt = os.environ.get("LAMBDALITE_OPT") or "/opt"
+    extra = [p for p in (f"{opt}/python/lib/{version}/site-packages", f"{opt}/python") if os.path.isdir(p)]
     sys.path[:0] = [task_root, *extra]
 
 
