@@ -45,7 +45,7 @@ class Server:
             region_name=REGION,
             aws_access_key_id="test",
             aws_secret_access_key="test",
-            config=Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=120, **config),
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=120, **config),
         )
 
     def output(self) -> str:
