@@ -193,6 +193,9 @@ class ExecutionEnvironment:
         started = time.perf_counter()
         self._server = await runtime_api.listen(self)
         port = self._server.sockets[0].getsockname()[1]
+        # AWS opens every environment's stream with INIT_START; writing it now
+        # also creates the stream before the first invocation needs it.
+        self._init_events.append((_now_ms(), f"INIT_START Runtime Version: {self.function.runtime}"))
         if self._launch.warning:
             self._log_now([self._launch.warning])
         if self._launch.error is not None:

@@ -508,6 +508,16 @@ class Runtime:
             self.client.request(b"POST", _INIT_ERROR_PATH, json.dumps(error).encode(), header)
         sys.exit(1)
 
+    def warm_up(self) -> None:
+        """Exercise the per-invocation path once before the first event, so
+        the first invocation (a provisioned environment's especially) costs
+        what every later one does. The handler itself is not called."""
+        header = '{"client": {"installation_id": "x"}, "custom": {}, "env": {}}'
+        LambdaContext(self.function_fields, "", 0, None, _parse_json_header(header, "Client Context"), None)
+        self.encode(json.loads('{"warm": [1, 2.5, "up", null, true]}')).encode("utf-8")
+        os.environ["_X_AMZN_TRACE_ID"] = "warm-up"
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+
     def serve(self, handler: Handler) -> None:
         global _request_id
         status, headers, body = self.client.request(b"GET", _NEXT_PATH)
@@ -589,6 +599,7 @@ def main(environ: Mapping[str, str] | None = None) -> None:
     _setup_logging(environ)
     runtime = Runtime(environ)
     handler = runtime.init()
+    runtime.warm_up()
     try:
         runtime.serve(handler)
     except RuntimeApiGone as exc:
