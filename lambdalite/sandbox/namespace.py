@@ -70,11 +70,6 @@ class NamespaceProcess:
     def pid(self) -> int:
         return self.runtime_pid
 
-    @property
-    def process(self) -> NamespaceProcess:
-        """Compatibility with ProcessSandbox's ``process.process.wait()``; use ``wait()``."""
-        return self
-
     async def wait(self) -> int:
         if self.returncode is not None:
             return self.returncode

@@ -22,7 +22,6 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
 
 from lambdalite.sandbox.spec import SandboxSpec, translate_argv
 
@@ -89,37 +88,17 @@ class ProcessSandbox:
         """The host paths themselves: nothing is moved at this level."""
         return str(spec.task_root), str(spec.runtime_dir)
 
-    @overload
-    async def start(self, spec: SandboxSpec, /) -> SandboxedProcess: ...
-
-    @overload
-    async def start(
-        self, env_id: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path, /
-    ) -> SandboxedProcess: ...
-
-    async def start(
-        self,
-        spec: SandboxSpec | str,
-        argv: Sequence[str] | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        /,
-    ) -> SandboxedProcess:
+    async def start(self, spec: SandboxSpec) -> SandboxedProcess:
         """Start argv with exactly ``env`` (plus TMPDIR) in its own process group,
-        cwd = the task root. stdout and stderr are merged into one pipe, as on AWS.
-        ``start(spec)`` is the Sandbox protocol; ``start(env_id, argv, env, cwd)``
-        is the older form, kept until the data plane passes specs."""
-        if isinstance(spec, SandboxSpec):
-            inside_task, inside_runtime = self.inside_paths(spec)
-            return await self._start(
-                spec.env_id,
-                translate_argv(spec, inside_task, inside_runtime),
-                spec.env,
-                spec.task_root,
-                spec.pass_fds,
-            )
-        assert argv is not None and env is not None and cwd is not None
-        return await self._start(spec, argv, env, cwd, ())
+        cwd = the task root. stdout and stderr are merged into one pipe, as on AWS."""
+        inside_task, inside_runtime = self.inside_paths(spec)
+        return await self._start(
+            spec.env_id,
+            translate_argv(spec, inside_task, inside_runtime),
+            spec.env,
+            spec.task_root,
+            spec.pass_fds,
+        )
 
     def make_scratch(self, env_id: str) -> Path:
         """Create the environment's private /tmp (its TMPDIR); removing its parent
