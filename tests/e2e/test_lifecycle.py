@@ -4,10 +4,10 @@ idle environments expire, updates retire old environments, the node throttles.""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,13 @@ import pytest
 
 from tests.conftest import create_function, start_server, stop_server
 
-PID_CODE = """
-import os, time
+ENV_CODE = """
+import os, time, uuid
+# A token per environment: pids are not comparable across isolation levels.
+ENVIRONMENT = uuid.uuid4().hex
 def handler(event, context):
     time.sleep(event.get('sleep', 0))
-    return {'pid': os.getpid(), 'v': os.environ.get("VAL")}
+    return {'env': ENVIRONMENT, 'v': os.environ.get("VAL")}
 """
 
 
@@ -33,12 +35,41 @@ def runtime_children(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
 
 
+def environment_pids(server_pid: int) -> set[int]:
+    """Host pids of every environment's processes: the server's descendants,
+    less the zygotes (long-lived, shared by all environments of an interpreter)."""
+    zygotes = set()
+    for child in psutil.Process(server_pid).children():
+        try:
+            if "_zygote_main" in " ".join(child.cmdline()):
+                zygotes.add(child.pid)
+        except psutil.Error:
+            continue
+    return {process.pid for process in runtime_children(server_pid)} - zygotes
+
+
+def wait_until_gone(pids: set[int], timeout_s: float) -> set[int]:
+    """The pids of ``pids`` still alive (zombies count as gone) after waiting."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = set()
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.add(pid)
+            except psutil.NoSuchProcess:
+                continue
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
 def test_restart_keeps_functions_and_code(tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = start_server(data)
     try:
         lam = server.client()
-        create_function(lam, "keep-me", {"app.py": PID_CODE}, Environment={"Variables": {"VAL": "kept"}})
+        create_function(lam, "keep-me", {"app.py": ENV_CODE}, Environment={"Variables": {"VAL": "kept"}})
         before = lam.get_function_configuration(FunctionName="keep-me")
     finally:
         assert stop_server(server) == 0
@@ -55,7 +86,7 @@ def test_restart_keeps_functions_and_code(tmp_path: Path) -> None:
 def test_sigterm_finishes_in_flight_invocations_and_leaves_no_process(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data")
     lam = server.client()
-    create_function(lam, "slow", {"app.py": PID_CODE}, Timeout=10)
+    create_function(lam, "slow", {"app.py": ENV_CODE}, Timeout=10)
     call(lam, "slow")
     runtimes = runtime_children(server.process.pid)
     assert runtimes
@@ -70,7 +101,7 @@ def test_sigterm_finishes_in_flight_invocations_and_leaves_no_process(tmp_path: 
     server.process.send_signal(signal.SIGTERM)
     thread.join(timeout=20)
     assert server.process.wait(timeout=20) == 0
-    assert "pid" in result["body"], "the in-flight invocation finished before shutdown"
+    assert "env" in result["body"], "the in-flight invocation finished before shutdown"
     _gone, alive = psutil.wait_procs(runtimes, timeout=5)
     assert not alive, f"runtime processes survived shutdown: {alive}"
     assert "lambdalite stopped" in server.output()
@@ -80,38 +111,40 @@ def test_idle_environments_stop_after_keep_alive(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--keep-alive", "1")
     try:
         lam = server.client()
-        create_function(lam, "idle", {"app.py": PID_CODE})
-        pid = call(lam, "idle")["pid"]
-        assert psutil.pid_exists(pid)
-        deadline = time.monotonic() + 10
-        while psutil.pid_exists(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not psutil.pid_exists(pid)
-        assert call(lam, "idle")["pid"] != pid
+        create_function(lam, "idle", {"app.py": ENV_CODE})
+        first = call(lam, "idle")["env"]
+        environment = environment_pids(server.process.pid)
+        assert environment
+        assert not wait_until_gone(environment, timeout_s=10)
+        assert call(lam, "idle")["env"] != first
     finally:
         stop_server(server)
 
 
-def test_new_configuration_gets_a_new_environment_and_the_old_one_stops(lam: Any) -> None:
-    create_function(lam, "retire", {"app.py": PID_CODE}, Environment={"Variables": {"VAL": "one"}})
-    first = call(lam, "retire")
-    assert first["v"] == "one"
-    lam.update_function_configuration(FunctionName="retire", Environment={"Variables": {"VAL": "two"}})
-    lam.get_waiter("function_updated_v2").wait(FunctionName="retire", WaiterConfig={"Delay": 1})
-    second = call(lam, "retire")
-    assert second["v"] == "two"
-    assert second["pid"] != first["pid"]
-    deadline = time.monotonic() + 5
-    while psutil.pid_exists(first["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not psutil.pid_exists(first["pid"])
+def test_new_configuration_gets_a_new_environment_and_the_old_one_stops(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    try:
+        lam = server.client()
+        create_function(lam, "retire", {"app.py": ENV_CODE}, Environment={"Variables": {"VAL": "one"}})
+        first = call(lam, "retire")
+        assert first["v"] == "one"
+        old_environment = environment_pids(server.process.pid)
+        assert old_environment
+        lam.update_function_configuration(FunctionName="retire", Environment={"Variables": {"VAL": "two"}})
+        lam.get_waiter("function_updated_v2").wait(FunctionName="retire", WaiterConfig={"Delay": 1})
+        second = call(lam, "retire")
+        assert second["v"] == "two"
+        assert second["env"] != first["env"]
+        assert not wait_until_gone(old_environment, timeout_s=5)
+    finally:
+        stop_server(server)
 
 
 def test_beyond_the_concurrency_limit_invokes_get_429(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--max-concurrency", "2")
     try:
         lam = server.client()
-        create_function(lam, "busy", {"app.py": PID_CODE}, Timeout=10)
+        create_function(lam, "busy", {"app.py": ENV_CODE}, Timeout=10)
         threads = [threading.Thread(target=call, args=(lam, "busy", {"sleep": 1.5})) for _ in range(2)]
         for thread in threads:
             thread.start()
@@ -123,31 +156,30 @@ def test_beyond_the_concurrency_limit_invokes_get_429(tmp_path: Path) -> None:
         assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
         for thread in threads:
             thread.join()
-        assert "pid" in call(lam, "busy")
+        assert "env" in call(lam, "busy")
     finally:
         stop_server(server)
 
 
-def test_a_timed_out_invocation_leaves_no_background_process(lam: Any, tmp_path: Path) -> None:
-    marker = tmp_path / "child.pid"
+def test_a_timed_out_invocation_leaves_no_background_process(lam: Any) -> None:
+    # The background process carries a marker in its argv, so the host can find
+    # it whatever pid namespace it was started in.
+    marker = f"lambdalite-orphan-{uuid.uuid4().hex}"
     code = f"""
 import subprocess, sys, time
 def handler(event, context):
-    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
-    open({str(marker)!r}, 'w').write(str(child.pid))
+    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}])
     time.sleep(30)
 """
     create_function(lam, "orphan", {"app.py": code}, Timeout=1)
     body = call(lam, "orphan")
     assert body["errorType"] == "Sandbox.Timedout"
-    child = int(marker.read_text())
-    deadline = time.monotonic() + 5
-    while psutil.pid_exists(child) and time.monotonic() < deadline:
-        try:
-            if psutil.Process(child).status() == psutil.STATUS_ZOMBIE:
-                break
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.1)
-    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
-    assert os.path.exists(marker)
+
+    def orphans() -> set[int]:
+        found = set()
+        for process in psutil.process_iter(["cmdline"]):
+            if marker in (process.info["cmdline"] or []):
+                found.add(process.pid)
+        return found
+
+    assert not wait_until_gone(orphans(), timeout_s=5)
