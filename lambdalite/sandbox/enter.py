@@ -114,6 +114,9 @@ class SandboxPlan:
     """Owner-only host directories covered with a tmpfs holding only ``shared_paths``."""
     shared_paths: tuple[bytes, ...] = ()
     """Host directories below ``private_covers`` bound back at their own paths."""
+    tmp_shared: tuple[bytes, ...] = ()
+    """Host directories under /tmp (an interpreter or virtualenv there) bound back,
+    read-only, into the function's private /tmp at their own paths."""
 
 
 class _Step:
@@ -230,8 +233,20 @@ def _become_keeper(plan: SandboxPlan, fds: ChildFds, step: _Step) -> None:
         _linux.mount(b"tmpfs", target, b"tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, _EMPTY_TMPFS)
     step.name = "read-only tree"
     _linux.make_tree_readonly(b"/")
-    step.name = "tmpfs /tmp"
-    _linux.mount(b"tmpfs", b"/tmp", b"tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, plan.tmp_options)
+    tmp_sources = [
+        (path, os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)) for path in plan.tmp_shared
+    ]
+    try:
+        step.name = "tmpfs /tmp"
+        _linux.mount(b"tmpfs", b"/tmp", b"tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, plan.tmp_options)
+        for path, fd in tmp_sources:
+            step.name = f"share {path.decode()} in /tmp"
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            _linux.mount(f"/proc/self/fd/{fd}".encode(), path, None, _linux.MS_BIND | _linux.MS_REC, None)
+            _linux.mount(None, path, None, _linux.MS_BIND | _linux.MS_REMOUNT | _linux.MS_RDONLY, None)
+    finally:
+        for _, fd in tmp_sources:
+            os.close(fd)
     step.name = "tmpfs /dev/shm"
     _linux.mount(b"tmpfs", b"/dev/shm", b"tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, plan.shm_options)
     if plan.unshare_flags & _linux.CLONE_NEWNET:

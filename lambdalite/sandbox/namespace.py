@@ -141,6 +141,13 @@ class NamespaceSandbox:
         self._covers, self._shared = (
             ((), ()) if user_namespace else plan_private_covers(shared_paths, sandbox_may_enter)
         )
+        # The function gets a private /tmp: interpreters installed below it (a
+        # virtualenv in a temporary checkout) are bound back into it.
+        self._tmp_shared = tuple(
+            bytes(path)
+            for path in shared_paths
+            if Path("/tmp") in Path(path).resolve().parents and path.is_dir()
+        )
         if self._cgroups is not None and clean_stale:
             self._cgroups.clean_stale()
         ensure_mount_points()
@@ -178,6 +185,7 @@ class NamespaceSandbox:
             shm_options=f"size={min(SHM_BYTES, tmp_bytes)},mode=1777".encode(),
             private_covers=self._covers,
             shared_paths=self._shared,
+            tmp_shared=self._tmp_shared,
             cgroup_procs=cgroup.procs_files if cgroup is not None else (),
             cwd=TASK_ROOT.encode(),
             pass_fds=spec.pass_fds,
