@@ -173,7 +173,7 @@ def serve(
     ] = None,
     isolation: Annotated[
         str | None,
-        typer.Option(help="Sandbox level: process, namespace or auto [default: process]."),
+        typer.Option(help="Sandbox level: auto, namespace or process [default: auto]."),
     ] = None,
     warm_wait_ms: Annotated[
         float | None,

@@ -36,10 +36,9 @@ class Settings:
     waits up to this long for one to come back (only when the function's recent
     invocations are short enough to make that likely) before starting a new
     environment. 0 scales out immediately, exactly as AWS does."""
-    isolation: str = "process"
-    """``process``, ``namespace`` or ``auto`` (namespace where the host allows it).
-    Process is the default until the namespace level passes the adversarial
-    end-to-end tests of issue 3; see ``lambdalite doctor``."""
+    isolation: str = "auto"
+    """``auto`` (namespace where the host allows it, process otherwise),
+    ``namespace`` (refuse to start without it) or ``process``; see ``lambdalite doctor``."""
     shutdown_grace_s: float = 10.0
     """How long in-flight invocations may run on after SIGINT/SIGTERM."""
     zygotes: bool = True
