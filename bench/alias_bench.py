@@ -31,7 +31,6 @@ Prints one table and writes bench/results/alias.json.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import platform
 import signal
@@ -39,19 +38,16 @@ import statistics
 import sys
 import tempfile
 import time
-import zipfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-import boto3
-from botocore.config import Config
 from keepalive import KeepAliveClient, build_request, timed_roundtrips
 from rich.console import Console
 from rich.table import Table
-from services import Service, free_port
+from services import Service, free_port, hello_zip, lambda_client
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -62,7 +58,6 @@ REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 READY_LINE = "lambdalite listening on"
 FUNCTION = "bench-alias"
-HANDLER_SOURCE = 'def handler(event, context):\n    return {"ok": True}\n'
 ALIAS_TARGET = 0.10
 """Alias latency may be at most 10% above the version's (p50 and p99)."""
 PROVISIONED_TARGET = 0.10
@@ -98,24 +93,6 @@ def summary(samples_ms: list[float]) -> dict[str, float]:
         "mean_ms": statistics.fmean(ordered),
         "max_ms": ordered[-1],
     }
-
-
-def hello_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("app.py", HANDLER_SOURCE)
-    return buffer.getvalue()
-
-
-def lambda_client(port: int) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=f"http://{HOST}:{port}",
-        region_name=REGION,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=Config(retries={"max_attempts": 1}),
-    )
 
 
 def invoke_request(port: int, qualifier: str) -> bytes:

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import platform
@@ -57,7 +56,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
@@ -72,7 +70,7 @@ from echo_server import READY_LINE as ECHO_READY_LINE
 from keepalive import KeepAliveClient, build_request, timed_roundtrips
 from rich.console import Console
 from rich.table import Table
-from services import Service, ServiceError, free_port
+from services import Service, ServiceError, free_port, hello_zip, lambda_client
 from wrkrun import WrkError, ensure_wrk, run_wrk, write_script
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -85,7 +83,6 @@ PEER_SETUP = Path("/work/shared/peers/serverless-offline.sh")
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
-HANDLER_SOURCE = 'def handler(event, context):\n    return {"ok": True}\n'
 LAMBDALITE_READY_LINE = "lambdalite listening on"
 SLS_READY_LINE = "Offline [http for lambda] listening on"
 SLS_FUNCTION = "bench-dev-hello"
@@ -240,27 +237,6 @@ def section(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- lambdalite
-
-
-def hello_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("app.py", HANDLER_SOURCE)
-    return buffer.getvalue()
-
-
-def lambda_client(port: int) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "lambda",
-        endpoint_url=f"http://{HOST}:{port}",
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, connect_timeout=5, read_timeout=30),
-    )
 
 
 def create_function(client: Any, name: str, code: bytes) -> None:

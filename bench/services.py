@@ -12,13 +12,16 @@ by their pid.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import socket
 import subprocess
 import time
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -123,3 +126,33 @@ class Service:
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
+
+
+HELLO_HANDLER = 'def handler(event, context):\n    return {"ok": True}\n'
+"""The benchmarks' Python hello function (``app.handler``)."""
+
+
+def hello_zip(source: str = HELLO_HANDLER) -> bytes:
+    """A deployment package with ``source`` as app.py."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("app.py", source)
+    return buffer.getvalue()
+
+
+def lambda_client(port: int, host: str = "127.0.0.1") -> Any:
+    """A boto3 Lambda client for a local server that never retries (a retried
+    call would hide what the server answered and skew timings)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda",
+        endpoint_url=f"http://{host}:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30
+        ),
+    )
