@@ -50,6 +50,38 @@ _BASE_FLAGS = _linux.CLONE_NEWNS | _linux.CLONE_NEWPID | _linux.CLONE_NEWIPC | _
 
 
 @dataclass(slots=True)
+class TreeMemory:
+    """A process tree's memory figures from its cgroup, kept once the cgroup is
+    released (a stopped environment still reports its peak and OOM kill)."""
+
+    cgroup: Cgroup | None
+    _peak: int | None = None
+    _oom: bool = False
+    _released: bool = False
+
+    def peak_memory_bytes(self) -> int | None:
+        if self._released or self.cgroup is None:
+            return self._peak
+        return self.cgroup.peak_memory_bytes()
+
+    def out_of_memory(self) -> bool:
+        if self._released or self.cgroup is None:
+            return self._oom
+        return self.cgroup.oom_kills() > 0
+
+    async def release(self) -> None:
+        """Record the last figures and remove the cgroup. Idempotent."""
+        if self._released:
+            return
+        if self.cgroup is not None:
+            self._peak = self.peak_memory_bytes()
+            self._oom = self.out_of_memory()
+        self._released = True
+        if self.cgroup is not None:
+            await remove_cgroup(self.cgroup)
+
+
+@dataclass(slots=True)
 class NamespaceProcess:
     """A runtime started by NamespaceSandbox (satisfies spec.SandboxedProcess)."""
 
@@ -62,9 +94,10 @@ class NamespaceProcess:
     """Host pid of the namespace's init: killing it ends everything inside."""
     returncode: int | None = None
     _waiter: asyncio.Future[int] | None = field(default=None, repr=False)
-    _peak: int | None = None
-    _oom: bool = False
-    _stopped: bool = False
+    _memory: TreeMemory = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._memory = TreeMemory(self.cgroup)
 
     @property
     def pid(self) -> int:
@@ -99,22 +132,14 @@ class NamespaceProcess:
         """Kill, reap, and remove the cgroup (its last peak/OOM figures are kept). Idempotent."""
         self.kill_tree()
         returncode = await self.wait()
-        if not self._stopped and self.cgroup is not None:
-            self._peak = self.peak_memory_bytes()
-            self._oom = self.out_of_memory()
-            await remove_cgroup(self.cgroup)
-        self._stopped = True
+        await self._memory.release()
         return returncode
 
     def peak_memory_bytes(self) -> int | None:
-        if self._stopped or self.cgroup is None:
-            return self._peak
-        return self.cgroup.peak_memory_bytes()
+        return self._memory.peak_memory_bytes()
 
     def out_of_memory(self) -> bool:
-        if self._stopped or self.cgroup is None:
-            return self._oom
-        return self.cgroup.oom_kills() > 0
+        return self._memory.out_of_memory()
 
 
 class NamespaceSandbox:

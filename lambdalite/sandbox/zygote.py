@@ -64,6 +64,7 @@ from lambdalite.sandbox.namespace import (
     RUNTIME_DIR,
     TASK_ROOT,
     NamespaceSandbox,
+    TreeMemory,
     parse_status,
     read_until_eof,
     remove_cgroup,
@@ -121,9 +122,11 @@ class ZygoteProcess:
     init_pid: int = 0
     cgroup: Cgroup | None = None
     scratch_dir: Path | None = None
-    _peak: int | None = None
-    _oom: bool = False
+    _memory: TreeMemory = field(init=False, repr=False)
     _stopped: bool = False
+
+    def __post_init__(self) -> None:
+        self._memory = TreeMemory(self.cgroup)
 
     @property
     def pid(self) -> int:
@@ -157,25 +160,17 @@ class ZygoteProcess:
     async def stop(self) -> int | None:
         self.kill_tree()
         returncode = await self.wait()
-        if not self._stopped:
-            if self.cgroup is not None:
-                self._peak = self.peak_memory_bytes()
-                self._oom = self.out_of_memory()
-                await remove_cgroup(self.cgroup)
-            if self.scratch_dir is not None:
-                shutil.rmtree(self.scratch_dir, ignore_errors=True)
+        await self._memory.release()
+        if not self._stopped and self.scratch_dir is not None:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
         self._stopped = True
         return returncode
 
     def peak_memory_bytes(self) -> int | None:
-        if self._stopped or self.cgroup is None:
-            return self._peak
-        return self.cgroup.peak_memory_bytes()
+        return self._memory.peak_memory_bytes()
 
     def out_of_memory(self) -> bool:
-        if self._stopped or self.cgroup is None:
-            return self._oom
-        return self.cgroup.oom_kills() > 0
+        return self._memory.out_of_memory()
 
 
 @dataclass(eq=False)
