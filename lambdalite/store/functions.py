@@ -98,14 +98,23 @@ _ALIAS_FIELDS = {field.name for field in fields(Alias)}
 _URL_FIELDS = {field.name for field in fields(FunctionUrlConfig)}
 
 
+def _record(value: Any, names: set[str], **plain: object) -> bytes:
+    """A frozen value's fields as JSON; ``plain`` replaces fields JSON cannot
+    encode as they are (read-only mappings)."""
+    return orjson.dumps({**{name: getattr(value, name) for name in names}, **plain})
+
+
+def _known_fields(raw: bytes, names: set[str]) -> dict[str, Any]:
+    """A record's fields that the value still has (older records may carry more)."""
+    return {key: value for key, value in orjson.loads(raw).items() if key in names}
+
+
 def config_to_record(config: FunctionConfig) -> bytes:
-    record = {name: getattr(config, name) for name in _FIELDS}
-    record["environment"] = dict(config.environment)
-    return orjson.dumps(record)
+    return _record(config, _FIELDS, environment=dict(config.environment))
 
 
 def config_from_record(raw: bytes) -> FunctionConfig:
-    record: dict[str, Any] = {k: v for k, v in orjson.loads(raw).items() if k in _FIELDS}
+    record = _known_fields(raw, _FIELDS)
     record["environment"] = MappingProxyType(dict(record.get("environment") or {}))
     record["architectures"] = tuple(record.get("architectures") or ("x86_64",))
     record["layers"] = tuple(LayerRef(**layer) for layer in record.get("layers") or ())
@@ -113,13 +122,11 @@ def config_from_record(raw: bytes) -> FunctionConfig:
 
 
 def alias_to_record(alias: Alias) -> bytes:
-    record = {name: getattr(alias, name) for name in _ALIAS_FIELDS}
-    record["routing"] = dict(alias.routing)
-    return orjson.dumps(record)
+    return _record(alias, _ALIAS_FIELDS, routing=dict(alias.routing))
 
 
 def alias_from_record(raw: bytes) -> Alias:
-    record: dict[str, Any] = {k: v for k, v in orjson.loads(raw).items() if k in _ALIAS_FIELDS}
+    record = _known_fields(raw, _ALIAS_FIELDS)
     record["routing"] = MappingProxyType({str(k): float(v) for k, v in (record.get("routing") or {}).items()})
     return Alias(**record)
 
@@ -137,13 +144,11 @@ def policy_from_record(name: str, qualifier: str, raw: bytes) -> ResourcePolicy:
 
 
 def url_to_record(config: FunctionUrlConfig) -> bytes:
-    record = {name: getattr(config, name) for name in _URL_FIELDS}
-    record["cors"] = dict(config.cors)
-    return orjson.dumps(record)
+    return _record(config, _URL_FIELDS, cors=dict(config.cors))
 
 
 def url_from_record(raw: bytes) -> FunctionUrlConfig:
-    record: dict[str, Any] = {k: v for k, v in orjson.loads(raw).items() if k in _URL_FIELDS}
+    record = _known_fields(raw, _URL_FIELDS)
     record["cors"] = MappingProxyType(dict(record.get("cors") or {}))
     return FunctionUrlConfig(**record)
 
