@@ -21,9 +21,10 @@ from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router
 from lambdalite.config import Settings
 from lambdalite.control.layers import LayerRegistry
+from lambdalite.control.network import has_network, unavailable_message
 from lambdalite.control.provisioned import ProvisionedConfig
 from lambdalite.control.registry import FunctionRegistry
-from lambdalite.dataplane.environment import RuntimeLaunch
+from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
@@ -89,6 +90,10 @@ def build(settings: Settings) -> Services:
             command = lookup.command_for(function.runtime, task_root, settings.strict_runtimes)
         except lookup.RuntimeUnavailable as exc:
             return RuntimeLaunch((), task_root, task_root, error=(exc.error_type, str(exc)))
+        network = has_network(function.environment)
+        if not network and sandbox.level != "namespace":
+            error = (NETWORK_UNAVAILABLE, unavailable_message(sandbox.level))
+            return RuntimeLaunch((), task_root, task_root, error=error)
         return RuntimeLaunch(
             command.argv,
             task_root,
@@ -97,6 +102,7 @@ def build(settings: Settings) -> Services:
             hidden_paths=(data,),
             layers=layers,
             opt_dir=opt_dir,
+            network=network,
         )
 
     pool = EnvironmentPool(

@@ -40,6 +40,7 @@ from types import MappingProxyType
 from typing import Any
 
 from lambdalite.control import service_model as model
+from lambdalite.control.network import network_mode_problem
 from lambdalite.errors import InvalidParameterValue, InvalidRequestContent, Validation
 from lambdalite.models import LayerRef
 
@@ -560,6 +561,12 @@ def _check_environment(variables: Mapping[str, str]) -> None:
             "Lambda was unable to configure your environment variables because the environment variables "
             "you have provided contains reserved keys that are currently not supported for modification. "
             f"Reserved keys used in this request: {', '.join(reserved)}"
+        )
+    network_problem = network_mode_problem(variables)
+    if network_problem is not None:
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment variables "
+            f"you have provided contains an invalid value. {network_problem}"
         )
     # AWS measures the variables as compact JSON, non-ASCII unescaped, and quotes that string back.
     measured = json.dumps(dict(variables), separators=(",", ":"), ensure_ascii=False)

@@ -33,11 +33,13 @@ from lambdalite.dataplane import runtime_api
 from lambdalite.dataplane.output import OutputSplitter
 from lambdalite.errors import InvalidTransition
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult
-from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.spec import RUNTIME_API_PORT, Sandbox, SandboxedProcess, SandboxSpec
 
 INIT_TIMEOUT_S = 10.0
-PEAK_REFRESH_S = 0.05
 """AWS gives the init phase of an on-demand environment 10 seconds."""
+PEAK_REFRESH_S = 0.05
+NETWORK_UNAVAILABLE = "Sandbox.NetworkIsolationUnavailable"
+"""The init error of a function without network on a level that cannot give it one."""
 UNHANDLED = "Unhandled"
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
@@ -95,6 +97,9 @@ class RuntimeLaunch:
     """Host directories the function must not see (the platform's data directory)."""
     layers: tuple[Path, ...] = ()
     """The function's unpacked layers, in order, for the sandbox to show merged at /opt."""
+    network: bool = True
+    """False: the function runs without network (``control.network``), and the
+    Runtime API is served inside its own network namespace."""
     opt_dir: Path | None = None
     """Where the layers are for a level that cannot mount them at /opt (process level:
     one merged host directory, see ``sandbox.opt``); None: at /opt.
@@ -191,8 +196,12 @@ class ExecutionEnvironment:
         """Start the runtime and wait for its first /next. True when READY;
         otherwise the environment is STOPPED and ``fail_invocation`` reports why."""
         started = time.perf_counter()
-        self._server = await runtime_api.listen(self)
-        port = self._server.sockets[0].getsockname()[1]
+        network = self._launch.network
+        if network:
+            self._server = await runtime_api.listen(self)
+            port = self._server.sockets[0].getsockname()[1]
+        else:  # the sandbox makes the listener inside the function's network namespace
+            port = RUNTIME_API_PORT
         # AWS opens every environment's stream with INIT_START; writing it now
         # also creates the stream before the first invocation needs it.
         self._init_events.append((_now_ms(), f"INIT_START Runtime Version: {self.function.runtime}"))
@@ -203,13 +212,21 @@ class ExecutionEnvironment:
             await self.stop()
             return False
         try:
-            self._process = await self._sandbox.start(self._sandbox_spec(port))
+            self._process = await self._sandbox.start(self._sandbox_spec(port, network))
         except OSError as exc:
             self._init_failure = _error_outcome(
                 "Runtime.InvalidEntrypoint", f"Couldn't start the runtime: {exc.strerror or exc}", "error"
             )
             await self.stop()
             return False
+        if not network:
+            listener = self._process.runtime_api_listener
+            if listener is None:  # a level that cannot take the network away: fail closed
+                message = f"The {self._sandbox.level} isolation level cannot run a function without network."
+                self._init_failure = _error_outcome(NETWORK_UNAVAILABLE, message, "error")
+                await self.stop()
+                return False
+            self._server = await runtime_api.listen(self, sock=listener)
         self._output = OutputSplitter(self._process.output_fd)
         self._loop.add_reader(self._process.output_fd, self._on_output)
         self._exit_watch = asyncio.ensure_future(self._watch_exit())
@@ -488,7 +505,7 @@ class ExecutionEnvironment:
         self._logs.append(self.function.log_group, self.log_stream, [(now, line) for line in lines])
 
     # -- helpers ------------------------------------------------------------
-    def _sandbox_spec(self, port: int) -> SandboxSpec:
+    def _sandbox_spec(self, port: int, network: bool) -> SandboxSpec:
         function = self.function
         launch = self._launch
         spec = SandboxSpec(
@@ -501,6 +518,7 @@ class ExecutionEnvironment:
             ephemeral_storage_mb=function.ephemeral_storage_mb,
             hidden_paths=launch.hidden_paths,
             layers=launch.layers,
+            network=network,
             # AWS's CPU cap (memory / 1769 vCPU) makes a 128 MB cold start four
             # times slower; a proportional weight shares the host fairly.
             cpu_limit=False,

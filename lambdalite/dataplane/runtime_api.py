@@ -216,7 +216,12 @@ def _http(status: int, body: bytes) -> bytes:
     )
 
 
-async def listen(handler: RuntimeApiHandler, host: str = "127.0.0.1") -> asyncio.Server:
-    """Start a Runtime API listener for one environment on a free loopback port."""
+async def listen(
+    handler: RuntimeApiHandler, host: str = "127.0.0.1", *, sock: socket.socket | None = None
+) -> asyncio.Server:
+    """Start a Runtime API listener for one environment on a free loopback port,
+    or on ``sock``, an already listening socket (which the server then owns)."""
     loop = asyncio.get_running_loop()
+    if sock is not None:
+        return await loop.create_server(lambda: RuntimeApiConnection(handler), sock=sock)
     return await loop.create_server(lambda: RuntimeApiConnection(handler), host, 0, backlog=16)

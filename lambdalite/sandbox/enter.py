@@ -36,6 +36,17 @@ failing process exits 127; a successful exec closes ``status_fd`` (CLOEXEC),
 so the parent sees EOF. Nothing here imports or allocates much after the
 mounts start: a lazy import from a path we cover would fail.
 
+The Runtime API without network
+-------------------------------
+A function without network (CLONE_NEWNET) sees only its own loopback, where
+the server's Runtime API port is not. The keeper therefore makes the listening
+socket itself, in the new namespace (``plan.runtime_api_port``), and sends it
+to the parent with the ``P`` record (SCM_RIGHTS; ``status`` is then a Unix
+socket). The server accepts on it: a socket belongs to the namespace it was
+made in, whoever holds it. Every runtime, custom ones included, reaches the
+API at ``AWS_LAMBDA_RUNTIME_API=127.0.0.1:<port>`` unchanged, and nothing else
+of the host.
+
 Shared paths behind a private directory
 ---------------------------------------
 An interpreter installed under a directory only its owner may enter (pyenv
@@ -86,6 +97,7 @@ _COVER_TMPFS = b"size=64k,mode=0755"
 _FAILED = 127
 PIDS_FORMAT = "=ii"
 """The status record's pids after ``P``: the function's and init's, as the host sees them."""
+RUNTIME_API_BACKLOG = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +129,10 @@ class SandboxPlan:
     tmp_shared: tuple[bytes, ...] = ()
     """Host directories under /tmp (an interpreter or virtualenv there) bound back,
     read-only, into the function's private /tmp at their own paths."""
+    runtime_api_port: int = 0
+    """With CLONE_NEWNET: the keeper listens on 127.0.0.1:port inside the new network
+    namespace and hands the listening socket to the parent with its ``P`` record
+    (see "The Runtime API without network"). 0: no listener."""
 
 
 class _Step:
@@ -133,7 +149,8 @@ class ChildFds:
     output: int
     """Write end of the output pipe: the function's stdout and stderr."""
     status: int
-    """Write end of the status pipe (pids, then EOF or an error record)."""
+    """Write end of the status channel (pids, then EOF or an error record): a Unix
+    socket, so that the ``P`` record can carry the Runtime API listener."""
     cgroup_procs: tuple[int, ...]
     """The plan's cgroup.procs files, open for writing."""
     lifeline: int
@@ -165,6 +182,7 @@ def enter_sandbox(plan: SandboxPlan, fds: ChildFds) -> None:
     try:
         gc.disable()  # no finalizer of the parent's objects may run in here
         _become_keeper(plan, fds, step)
+        listener = _listen_for_the_runtime(plan, step)
         step.name = "start init"
         init = os.fork()
         if init == 0:
@@ -173,7 +191,7 @@ def enter_sandbox(plan: SandboxPlan, fds: ChildFds) -> None:
         step.name = "fork"
         pid = os.fork()
         if pid:
-            _keep(pid, init, fds, step)
+            _keep(pid, init, fds, step, listener)
         _become_function(plan, fds, step)
     except BaseException as exc:
         _fail(fds.status, step.name, exc)
@@ -274,10 +292,33 @@ def _share_through_covers(plan: SandboxPlan, step: _Step) -> None:
             os.close(fd)
 
 
-def _keep(pid: int, init: int, fds: ChildFds, step: _Step) -> None:
+def _listen_for_the_runtime(plan: SandboxPlan, step: _Step) -> int | None:
+    """The Runtime API's listening socket inside the new network namespace, or
+    None when the plan asks for none. Made before the forks, so the runtime's
+    first connection waits in its backlog however fast the runtime is; the
+    keeper's children close their copy with every other descriptor."""
+    if not plan.runtime_api_port or not plan.unshare_flags & _linux.CLONE_NEWNET:
+        return None
+    step.name = "runtime api listener"
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", plan.runtime_api_port))
+    listener.listen(RUNTIME_API_BACKLOG)
+    return listener.detach()
+
+
+def _keep(pid: int, init: int, fds: ChildFds, step: _Step, listener: int | None) -> None:
     """The keeper's life after the forks: report, wait, end the namespace, mirror the exit."""
     step.name = "report pid"
-    os.write(fds.status, b"P" + struct.pack(PIDS_FORMAT, pid, init))
+    record = b"P" + struct.pack(PIDS_FORMAT, pid, init)
+    if listener is None:
+        os.write(fds.status, record)
+    else:
+        channel = socket.socket(fileno=fds.status)
+        try:
+            socket.send_fds(channel, [record], [listener])
+        finally:
+            channel.detach()
+        os.close(listener)
     for fd in (fds.status, fds.output, *fds.cgroup_procs):
         os.close(fd)
     _, status = os.waitpid(pid, 0)

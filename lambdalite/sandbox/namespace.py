@@ -3,9 +3,10 @@
 ``NamespaceSandbox.start(spec)`` forks, and the child runs ``enter.spawn_function``
 (fork -> enter_sandbox -> execve; see ``enter``'s docstring for what the
 function sees). The parent creates the cgroup before the fork and learns the
-outcome from a status pipe: the runtime's host pid, then EOF when the exec
-succeeded or an ``E<errno> <message>`` record when any step failed, which
-``start`` raises as OSError after cleaning up.
+outcome from a status channel: the runtime's host pid (with, for a function
+without network, the Runtime API's listening socket from inside its network
+namespace), then EOF when the exec succeeded or an ``E<errno> <message>``
+record when any step failed, which ``start`` raises as OSError after cleaning up.
 
 The function sees the host's root file system read-only and nosuid, so
 system interpreters work unchanged, with: its code at /var/task, our
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ from pathlib import Path
 
 from lambdalite.sandbox import _linux, enter
 from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, limits_for
-from lambdalite.sandbox.spec import SandboxSpec, translate_argv
+from lambdalite.sandbox.spec import RUNTIME_API_PORT, SandboxSpec, translate_argv
 
 LEVEL = "namespace"
 TASK_ROOT = "/var/task"
@@ -46,6 +48,7 @@ MOUNT_POINTS = (Path(TASK_ROOT), Path(RUNTIME_DIR), Path(LAYERS_DIR))
 """Must exist on the host; the root server creates them (empty) once."""
 SHM_BYTES = 64 * 1024 * 1024
 _CGROUP_REMOVE_TIMEOUT_S = 2.0
+_MAX_PASSED_FDS = 4
 _BASE_FLAGS = _linux.CLONE_NEWNS | _linux.CLONE_NEWPID | _linux.CLONE_NEWIPC | _linux.CLONE_NEWUTS
 
 
@@ -92,6 +95,9 @@ class NamespaceProcess:
     cgroup: Cgroup | None
     init_pid: int = 0
     """Host pid of the namespace's init: killing it ends everything inside."""
+    runtime_api_listener: socket.socket | None = None
+    """Without network: the Runtime API's listening socket inside the function's
+    network namespace (``enter``); the caller serves on it and closes it."""
     returncode: int | None = None
     _waiter: asyncio.Future[int] | None = field(default=None, repr=False)
     _memory: TreeMemory = field(init=False, repr=False)
@@ -214,6 +220,7 @@ class NamespaceSandbox:
             cgroup_procs=cgroup.procs_files if cgroup is not None else (),
             cwd=TASK_ROOT.encode(),
             pass_fds=spec.pass_fds,
+            runtime_api_port=0 if spec.network else RUNTIME_API_PORT,
             user_namespace=self._user_namespace,
             host_uid=os.getuid(),
             host_gid=os.getgid(),
@@ -236,8 +243,9 @@ class NamespaceSandbox:
             raise
         process = NamespaceProcess(keeper, 0, output_fd, cgroup)
         try:
-            status = await read_until_eof(status_fd)
+            status, passed = await read_status(status_fd)
             process.runtime_pid, process.init_pid, error = parse_status(status)
+            process.runtime_api_listener = runtime_api_listener(spec, passed)
         except BaseException:
             os.close(output_fd)
             await process.stop()
@@ -296,9 +304,10 @@ def fork_into_sandbox(
     try:
         opened.extend(enter.open_cgroup_procs(plan))
         cgroup_fds = tuple(opened)
-        for _ in range(3):
+        opened.extend(status_channel())
+        for _ in range(2):
             opened.extend(os.pipe())
-        output_read, output_write, status_read, status_write, lifeline_read, lifeline_write = opened[-6:]
+        status_read, status_write, output_read, output_write, lifeline_read, lifeline_write = opened[-6:]
         fds = enter.ChildFds(output_write, status_write, cgroup_fds, lifeline_write, lifeline_read)
         pid = os.fork()
     except BaseException:
@@ -331,16 +340,41 @@ def parse_status(status: bytes) -> tuple[int, int, OSError | None]:
     return runtime_pid, init_pid, OSError(0, "sandbox: the child ended before starting the runtime")
 
 
-async def read_until_eof(fd: int) -> bytes:
-    """Everything written to ``fd`` until its last writer closes it; closes ``fd``."""
+def status_channel() -> tuple[int, int]:
+    """(read end, write end) of a child's status channel: a Unix socket pair
+    rather than a pipe, so that the keeper's record can carry a descriptor."""
+    reader, writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return reader.detach(), writer.detach()
+
+
+def runtime_api_listener(spec: SandboxSpec, passed: list[int]) -> socket.socket | None:
+    """The listener the keeper sent for a function without network (None with
+    network). Raises OSError when one was due and none came; closes the rest."""
+    listener = socket.socket(fileno=passed.pop(0)) if passed else None
+    for fd in passed:
+        os.close(fd)
+    if listener is None and not spec.network:
+        raise OSError(0, "sandbox: no Runtime API listener came from the network namespace")
+    return listener
+
+
+async def read_status(fd: int) -> tuple[bytes, list[int]]:
+    """Everything written to the status channel ``fd`` until its last writer
+    closes it, and the descriptors sent along (the caller owns them); closes ``fd``."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     chunks: list[bytes] = []
-    os.set_blocking(fd, False)
+    passed: list[int] = []
+    channel = socket.socket(fileno=fd)
+    channel.setblocking(False)
 
     def readable() -> None:
         try:
-            while chunk := os.read(fd, 4096):
+            while True:
+                chunk, fds, _, _ = socket.recv_fds(channel, 4096, _MAX_PASSED_FDS, socket.MSG_CMSG_CLOEXEC)
+                passed.extend(fds)
+                if not chunk:
+                    break
                 chunks.append(chunk)
         except BlockingIOError:
             return
@@ -354,10 +388,14 @@ async def read_until_eof(fd: int) -> bytes:
     loop.add_reader(fd, readable)
     try:
         await done
+    except BaseException:
+        for passed_fd in passed:
+            os.close(passed_fd)
+        raise
     finally:
         loop.remove_reader(fd)
-        os.close(fd)
-    return b"".join(chunks)
+        channel.close()
+    return b"".join(chunks), passed
 
 
 def _watch_exit(pid: int) -> asyncio.Future[int]:

@@ -47,6 +47,11 @@ class SandboxedProcess:
     def returncode(self) -> int | None:
         return self.process.returncode
 
+    @property
+    def runtime_api_listener(self) -> None:
+        """Always None: this level cannot make a network namespace."""
+        return None
+
     async def wait(self) -> int:
         return await self.process.wait()
 

@@ -19,21 +19,30 @@ interpreters do). The process starts with cwd = the task root.
 
 Passing descriptors
 -------------------
-``pass_fds`` are inherited with the same numbers. At namespace level with
-``network=False`` this is how the Runtime API stays reachable: the platform
-passes an already connected socket and names its number in the environment
-variable ``LAMBDALITE_RUNTIME_API_FD`` (read by our bootstrap).
+``pass_fds`` are inherited with the same numbers.
+
+Without network
+---------------
+``network=False`` asks for a network namespace with only its own loopback.
+The Runtime API must stay reachable there, for every runtime, at the address
+runtimes are given: the level makes a listening socket on
+``127.0.0.1:RUNTIME_API_PORT`` *inside* that namespace and hands it over as
+``SandboxedProcess.runtime_api_listener``; the data plane serves the Runtime
+API on it and sets ``AWS_LAMBDA_RUNTIME_API`` to that address. A level that
+cannot make a network namespace leaves the listener None, and the data plane
+then refuses to run the function rather than give it the host's network.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-RUNTIME_API_FD_VARIABLE = "LAMBDALITE_RUNTIME_API_FD"
-"""Names the descriptor of an already connected Runtime API socket (see the module docstring)."""
+RUNTIME_API_PORT = 9001
+"""The Runtime API's port inside a function's own network namespace (AWS's port)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +65,7 @@ class SandboxSpec:
     memory_mb: int = 128
     ephemeral_storage_mb: int = 512
     network: bool = True
-    """False: a network namespace with only loopback (see pass_fds for the Runtime API)."""
+    """False: a network namespace with only loopback (see "Without network")."""
     pass_fds: tuple[int, ...] = ()
     hidden_paths: tuple[Path, ...] = ()
     """Host directories the function must not see (the platform's data directory)."""
@@ -86,6 +95,11 @@ class SandboxedProcess(Protocol):
     @property
     def returncode(self) -> int | None:
         """None while running; negative signal number when killed (-9 for SIGKILL, OOM included)."""
+
+    @property
+    def runtime_api_listener(self) -> socket.socket | None:
+        """Without network: where the runtime reaches the Runtime API (module docstring);
+        the caller serves on it and closes it. None with network, or when the level cannot."""
 
     async def wait(self) -> int:
         """Wait for the runtime to end; its return code as ``returncode`` defines it."""

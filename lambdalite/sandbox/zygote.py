@@ -66,8 +66,10 @@ from lambdalite.sandbox.namespace import (
     NamespaceSandbox,
     TreeMemory,
     parse_status,
-    read_until_eof,
+    read_status,
     remove_cgroup,
+    runtime_api_listener,
+    status_channel,
 )
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec, translate_argv
@@ -122,6 +124,8 @@ class ZygoteProcess:
     init_pid: int = 0
     cgroup: Cgroup | None = None
     scratch_dir: Path | None = None
+    runtime_api_listener: socket.socket | None = None
+    """As NamespaceProcess's: the Runtime API listener of a function without network."""
     _memory: TreeMemory = field(init=False, repr=False)
     _stopped: bool = False
 
@@ -534,13 +538,15 @@ class ZygoteSandbox:
         namespace_level = request["level"] == "namespace"
         opened = list(cgroup_fds)
         try:
-            for _ in range(3 if namespace_level else 2):
+            # A socket pair: a namespace child's status may carry the Runtime API listener.
+            opened.extend(status_channel())
+            for _ in range(2 if namespace_level else 1):
                 opened.extend(os.pipe())
             if namespace_level:
-                output_read, output_write, status_read, status_write, life_read, life_write = opened[-6:]
+                status_read, status_write, output_read, output_write, life_read, life_write = opened[-6:]
                 child_fds = (output_write, status_write, *cgroup_fds, life_write, life_read)
             else:
-                output_read, output_write, status_read, status_write = opened[-4:]
+                status_read, status_write, output_read, output_write = opened[-4:]
                 child_fds = (output_write, status_write)
             pid, exited = await zygote.fork(request, (*child_fds, *spec.pass_fds))
         except BaseException:
@@ -556,9 +562,10 @@ class ZygoteSandbox:
         )
         zygote.track(process)
         try:
-            status = await read_until_eof(status_read)
+            status, passed = await read_status(status_read)
             if namespace_level:
                 process.runtime_pid, process.init_pid, error = parse_status(status)
+                process.runtime_api_listener = runtime_api_listener(spec, passed)
             else:
                 process.runtime_pid = pid
                 error = _process_error(status)

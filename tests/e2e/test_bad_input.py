@@ -91,6 +91,12 @@ def error_of(call: Any) -> tuple[str, str, int]:
             "have provided contains reserved keys that are currently not supported for modification. "
             "Reserved keys used in this request: AWS_REGION",
         ),
+        (
+            {"Environment": {"Variables": {"LAMBDALITE_NETWORK": "off"}}},
+            "InvalidParameterValueException",
+            "Lambda was unable to configure your environment variables because the environment variables you "
+            "have provided contains an invalid value. LAMBDALITE_NETWORK must be host or none; got 'off'.",
+        ),
     ],
 )
 def test_invalid_settings_are_refused_with_awss_words(

@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -280,4 +281,87 @@ def test_nothing_a_function_started_survives_its_timeout(lam: Any) -> None:
     while (survivors := _host_processes_with(marker)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert survivors == []
+    assert_still_serving(lam)
+
+
+PROBE_NETWORK = """
+import errno, socket
+
+def attempt(address):
+    try:
+        socket.create_connection(address, timeout=2).close()
+        return 'ok'
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc))
+
+def handler(event, context):
+    return {
+        'platform': attempt(('127.0.0.1', event['port'])),
+        'outside': attempt(('192.0.2.1', 80)),
+        'interfaces': sorted(name for _, name in socket.if_nameindex()),
+    }
+"""
+NODE_PROBE_NETWORK = """
+const net = require('net');
+exports.handler = (event) => new Promise((resolve) => {
+  const socket = net.connect(event.port, '127.0.0.1');
+  socket.on('connect', () => { socket.destroy(); resolve({ platform: 'ok' }); });
+  socket.on('error', (error) => resolve({ platform: error.code }));
+});
+"""
+CUSTOM_RUNTIME = """#!{python}
+import json, os, socket, urllib.request
+api = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime/invocation/'
+while True:
+    with urllib.request.urlopen(api + 'next') as response:
+        request_id = response.headers['Lambda-Runtime-Aws-Request-Id']
+        port = json.loads(response.read())['port']
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=2).close()
+        platform = 'ok'
+    except OSError as exc:
+        platform = type(exc).__name__
+    body = json.dumps({{'platform': platform, 'api': os.environ['AWS_LAMBDA_RUNTIME_API']}}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + '/response', data=body)).read()
+"""
+NO_NETWORK = {"Variables": {"LAMBDALITE_NETWORK": "none"}}
+
+
+def test_without_network_a_function_reaches_nothing_but_its_runtime_api(lam: Any, server: Server) -> None:
+    create_function(lam, "offline", {"app.py": PROBE_NETWORK}, Environment=NO_NETWORK)
+    create_function(lam, "online", {"app.py": PROBE_NETWORK})
+    response, body, _ = invoke(lam, "offline", {"port": server.port})
+    assert "FunctionError" not in response, body
+    assert body == {"platform": "ECONNREFUSED", "outside": "ENETUNREACH", "interfaces": ["lo"]}
+    # The same code with the network: the probe can tell the difference.
+    assert invoke(lam, "online", {"port": server.port})[1]["platform"] == "ok"
+    # Warm reuse goes through the same handed-over Runtime API listener.
+    assert invoke(lam, "offline", {"port": server.port})[1]["platform"] == "ECONNREFUSED"
+    assert_still_serving(lam)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed on this host")
+def test_without_network_node_and_custom_runtimes_still_reach_their_runtime_api(
+    lam: Any, server: Server
+) -> None:
+    create_function(
+        lam,
+        "offline-node",
+        {"index.js": NODE_PROBE_NETWORK},
+        Runtime="nodejs20.x",
+        Handler="index.handler",
+        Environment=NO_NETWORK,
+    )
+    assert invoke(lam, "offline-node", {"port": server.port})[1] == {"platform": "ECONNREFUSED"}
+    create_function(
+        lam,
+        "offline-custom",
+        {"bootstrap": CUSTOM_RUNTIME.format(python=sys.executable)},
+        Runtime="provided.al2023",
+        Handler="unused",
+        modes={"bootstrap": 0o755},
+        Environment=NO_NETWORK,
+    )
+    _, body, _ = invoke(lam, "offline-custom", {"port": server.port})
+    assert body == {"platform": "ConnectionRefusedError", "api": "127.0.0.1:9001"}
     assert_still_serving(lam)

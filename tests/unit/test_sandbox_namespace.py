@@ -27,7 +27,7 @@ from lambdalite.sandbox.namespace import (
     plan_private_covers,
     sandbox_may_enter,
 )
-from lambdalite.sandbox.spec import SandboxSpec
+from lambdalite.sandbox.spec import RUNTIME_API_PORT, SandboxSpec
 
 PYTHON = "/usr/bin/python3.11"
 
@@ -251,34 +251,61 @@ import time; time.sleep(60)
         assert not Path(f"/proc/{pid}").exists()
 
 
-def test_without_network_only_a_passed_socket_reaches_the_host(sandbox, dirs):
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    client = socket.create_connection(("127.0.0.1", port))
-    accepted, _ = listener.accept()
-    fd = client.fileno()
+def test_without_network_only_the_handed_over_runtime_api_listener_reaches_the_host(sandbox, dirs):
+    host_listener = socket.create_server(("127.0.0.1", 0))
+    host_port = host_listener.getsockname()[1]
     script = f"""
-import socket, errno, os
-try:
-    socket.create_connection(('127.0.0.1', {port}), timeout=2)
-    print('connect ok')
-except OSError as e:
-    print('connect', errno.errorcode.get(e.errno, e))
-s = socket.socket(fileno=int(os.environ['LAMBDALITE_RUNTIME_API_FD']))
-s.sendall(b'hello from the sandbox')
-"""
-    spec = _spec(dirs, script, network=False, pass_fds=(fd,))
-    spec = SandboxSpec(**{**_fields(spec), "env": {**spec.env, "LAMBDALITE_RUNTIME_API_FD": str(fd)}})
+import socket, errno
+def attempt(address):
     try:
-        returncode, output, _ = run(sandbox, spec)
-        accepted.settimeout(5)
-        received = accepted.recv(100)
+        socket.create_connection(address, timeout=2).close()
+        return 'ok'
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e))
+print('host port', attempt(('127.0.0.1', {host_port})))
+print('outside', attempt(('192.0.2.1', 80)))
+api = socket.create_connection(('127.0.0.1', {RUNTIME_API_PORT}), timeout=5)
+api.sendall(b'hello from the sandbox')
+api.close()
+"""
+
+    async def scenario() -> tuple[int, str, bytes]:
+        process = await sandbox.start(_spec(dirs, script, network=False))
+        try:
+            assert process.runtime_api_listener is not None
+            server = process.runtime_api_listener
+            server.settimeout(10)
+            connection, _ = await asyncio.to_thread(server.accept)
+            with connection:
+                connection.settimeout(10)
+                received = await asyncio.to_thread(connection.recv, 100)
+            server.close()
+            returncode = await asyncio.wait_for(process.wait(), 20)
+            return returncode, _output(process), received
+        finally:
+            await process.stop()
+            os.close(process.output_fd)
+
+    try:
+        returncode, output, received = asyncio.run(scenario())
     finally:
-        for sock in (listener, client, accepted):
-            sock.close()
+        host_listener.close()
     assert returncode == 0, output
-    assert output.strip() == "connect ECONNREFUSED"
+    assert output.splitlines() == ["host port ECONNREFUSED", "outside ENETUNREACH"]
     assert received == b"hello from the sandbox"
+
+
+def test_with_network_no_listener_is_handed_over(sandbox, dirs):
+    async def scenario() -> object:
+        process = await sandbox.start(_spec(dirs, "pass"))
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+            return process.runtime_api_listener
+        finally:
+            await process.stop()
+            os.close(process.output_fd)
+
+    assert asyncio.run(scenario()) is None
 
 
 def test_a_missing_program_raises_oserror_and_leaves_nothing(sandbox, dirs):
@@ -300,7 +327,7 @@ def test_the_probe_and_a_start_work_inside_a_uvloop_server(dirs):
 import asyncio, uuid, uvloop
 from pathlib import Path
 from lambdalite.sandbox import detect
-from lambdalite.sandbox.spec import SandboxSpec
+from lambdalite.sandbox.spec import RUNTIME_API_PORT, SandboxSpec
 
 async def main():
     sandbox, facts = detect.choose_sandbox(Path("{data}") / "sandboxes")
