@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from lambdalite.observe.logs import LogStore
 from lambdalite.runtimes import lookup
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.opt import merged_opt
+from lambdalite.sandbox.peers import is_sandboxed, peer_uid
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
@@ -171,6 +173,13 @@ def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sa
     return sandbox
 
 
+def _from_a_function(connection: socket.socket) -> bool:
+    """Is the other end of this connection a function's process? A function
+    with the host's network can reach our port; it must not drive the API."""
+    uid = peer_uid(connection)
+    return uid is not None and is_sandboxed(uid)
+
+
 async def _flush_logs_forever(logs: LogStore) -> None:
     while True:
         await asyncio.sleep(LOG_FLUSH_INTERVAL_S)
@@ -183,7 +192,7 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
-    server = HttpServer(services.router.handle, max_body=MAX_BODY)
+    server = HttpServer(services.router.handle, max_body=MAX_BODY, refuse_peer=_from_a_function)
     await server.start(settings.host, settings.port)
     print(
         f"lambdalite listening on {settings.endpoint} "

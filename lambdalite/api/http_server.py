@@ -109,6 +109,10 @@ class HttpConnection(asyncio.Protocol):
             self._client = str(peer[0])
         sock = transport.get_extra_info("socket")
         if sock is not None:
+            refuse = self._server.refuse_peer
+            if refuse is not None and refuse(sock):
+                transport.close()
+                return
             # Without this a small response can wait 40 ms on Nagle + delayed ACK.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -216,9 +220,13 @@ class HttpConnection(asyncio.Protocol):
 class HttpServer:
     """Owns the listening socket and every connection."""
 
-    def __init__(self, handler: Handler, max_body: int) -> None:
+    def __init__(
+        self, handler: Handler, max_body: int, refuse_peer: Callable[[socket.socket], bool] | None = None
+    ) -> None:
+        """``refuse_peer``: asked once per new connection; True closes it unserved."""
         self.handler = handler
         self.max_body = max_body
+        self.refuse_peer = refuse_peer
         self.connections: set[HttpConnection] = set()
         self.closing = False
         self._server: asyncio.Server | None = None

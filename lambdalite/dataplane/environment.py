@@ -19,6 +19,7 @@ import enum
 import math
 import os
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from lambdalite.dataplane import runtime_api
 from lambdalite.dataplane.output import OutputSplitter
 from lambdalite.errors import InvalidTransition
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult
+from lambdalite.sandbox.peers import peer_uid
 from lambdalite.sandbox.spec import RUNTIME_API_PORT, Sandbox, SandboxedProcess, SandboxSpec
 
 INIT_TIMEOUT_S = 10.0
@@ -169,6 +171,8 @@ class ExecutionEnvironment:
         self._loop = asyncio.get_running_loop()
         self._server: asyncio.Server | None = None
         self._process: SandboxedProcess | None = None
+        self._sandbox_uid: int | None = None
+        """The runtime's own uid: the only peer the Runtime API serves (None: anyone local)."""
         self._output: OutputSplitter | None = None
         self._exit_watch: asyncio.Task[None] | None = None
         self._parked: runtime_api.RuntimeApiConnection | None = None
@@ -196,12 +200,6 @@ class ExecutionEnvironment:
         """Start the runtime and wait for its first /next. True when READY;
         otherwise the environment is STOPPED and ``fail_invocation`` reports why."""
         started = time.perf_counter()
-        network = self._launch.network
-        if network:
-            self._server = await runtime_api.listen(self)
-            port = self._server.sockets[0].getsockname()[1]
-        else:  # the sandbox makes the listener inside the function's network namespace
-            port = RUNTIME_API_PORT
         # AWS opens every environment's stream with INIT_START; writing it now
         # also creates the stream before the first invocation needs it.
         self._init_events.append((_now_ms(), f"INIT_START Runtime Version: {self.function.runtime}"))
@@ -211,22 +209,35 @@ class ExecutionEnvironment:
             self._init_failure = _error_outcome(*self._launch.error, "error")
             await self.stop()
             return False
+        network = self._launch.network
+        # With the network: served only once the sandbox has said which uid is the
+        # runtime's. Without: the sandbox makes it inside the function's namespace.
+        listener = runtime_api.open_listener() if network else None
+        port = listener.getsockname()[1] if listener is not None else RUNTIME_API_PORT
         try:
             self._process = await self._sandbox.start(self._sandbox_spec(port, network))
-        except OSError as exc:
+        except BaseException as exc:
+            if listener is not None:
+                listener.close()
+            if not isinstance(exc, OSError):
+                raise
             self._init_failure = _error_outcome(
                 "Runtime.InvalidEntrypoint", f"Couldn't start the runtime: {exc.strerror or exc}", "error"
             )
             await self.stop()
             return False
-        if not network:
+        if network:
+            self._sandbox_uid = self._process.sandbox_uid
+        else:
+            # Only the function's own processes share its network namespace.
             listener = self._process.runtime_api_listener
             if listener is None:  # a level that cannot take the network away: fail closed
                 message = f"The {self._sandbox.level} isolation level cannot run a function without network."
                 self._init_failure = _error_outcome(NETWORK_UNAVAILABLE, message, "error")
                 await self.stop()
                 return False
-            self._server = await runtime_api.listen(self, sock=listener)
+        assert listener is not None
+        self._server = await runtime_api.listen(self, listener)
         self._output = OutputSplitter(self._process.output_fd)
         self._loop.add_reader(self._process.output_fd, self._on_output)
         self._exit_watch = asyncio.ensure_future(self._watch_exit())
@@ -457,6 +468,12 @@ class ExecutionEnvironment:
 
     def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         return self._complete(request_id, _Outcome(_error_payload(body, error_type), UNHANDLED))
+
+    def accepts_peer(self, connection: socket.socket) -> bool:
+        """With the host's network, any local process can reach this listener:
+        serve only the environment's own uid when the level gives it one (a
+        function scanning loopback ports must not take another's events)."""
+        return self._sandbox_uid is None or peer_uid(connection) == self._sandbox_uid
 
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         if self.state is not EnvState.STARTING:

@@ -51,6 +51,10 @@ class RuntimeApiHandler(Protocol):
     Each ``on_*`` returns (status, JSON body) to send to the runtime, except
     on_next, which answers later through ``RuntimeApiConnection.send_event``."""
 
+    def accepts_peer(self, connection: socket.socket) -> bool:
+        """May whoever is at the other end of ``connection`` use this API?"""
+        ...
+
     def on_next(self, connection: RuntimeApiConnection) -> None: ...
 
     def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]: ...
@@ -98,6 +102,9 @@ class RuntimeApiConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
+            if not self._handler.accepts_peer(sock):
+                transport.close()
+                return
             # Without this a small response can wait 40 ms on Nagle + delayed ACK.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -216,12 +223,24 @@ def _http(status: int, body: bytes) -> bytes:
     )
 
 
-async def listen(
-    handler: RuntimeApiHandler, host: str = "127.0.0.1", *, sock: socket.socket | None = None
-) -> asyncio.Server:
-    """Start a Runtime API listener for one environment on a free loopback port,
-    or on ``sock``, an already listening socket (which the server then owns)."""
+BACKLOG = 16
+"""Connections a listener holds before they are accepted (a runtime opens one or two)."""
+
+
+def open_listener(host: str = "127.0.0.1") -> socket.socket:
+    """A socket listening on a free loopback port, before anyone serves it:
+    connections wait in its backlog until ``listen(handler, listener)``.
+    (Not ``create_server(start_serving=False)``: uvloop then binds without
+    listening, and with SO_REUSEADDR a second environment could bind the same
+    port and take the first one's connections.)"""
+    listener = socket.create_server((host, 0), backlog=BACKLOG)
+    listener.setblocking(False)
+    return listener
+
+
+async def listen(handler: RuntimeApiHandler, listener: socket.socket) -> asyncio.Server:
+    """Serve the Runtime API for ``handler`` on ``listener``, an already listening
+    socket (``open_listener``, or the sandbox's for a function without network),
+    which the returned server owns from now on."""
     loop = asyncio.get_running_loop()
-    if sock is not None:
-        return await loop.create_server(lambda: RuntimeApiConnection(handler), sock=sock)
-    return await loop.create_server(lambda: RuntimeApiConnection(handler), host, 0, backlog=16)
+    return await loop.create_server(lambda: RuntimeApiConnection(handler), sock=listener)

@@ -72,6 +72,7 @@ the first fork, while libuv's pipe still holds its own numbers.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import gc
 import os
@@ -87,6 +88,12 @@ from lambdalite.sandbox import _linux
 SANDBOX_UID = 990
 SANDBOX_GID = 990
 """A dedicated unprivileged identity with no passwd entry: owns nothing on the host."""
+ENVIRONMENT_UID_BASE = 2_000_000_000
+"""An environment's own uid is this plus its keeper's host pid: unique among
+live environments host-wide (a pid is, while its process lives, and the keeper
+outlives everything in its sandbox), and far from any real account."""
+ENVIRONMENT_UID_SPAN = 1 << 22
+"""The kernel's largest pid_max."""
 MAX_DESCRIPTORS = 1024
 HOSTNAME = "localhost"
 _SIOCGIFFLAGS = 0x8913
@@ -118,6 +125,9 @@ class SandboxPlan:
     pass_fds: tuple[int, ...]
     uid: int = SANDBOX_UID
     gid: int = SANDBOX_GID
+    uid_per_environment: bool = False
+    """Run as ``environment_uid(keeper pid)`` instead of ``uid``: a uid of this
+    environment's own, which tells its connections apart (``peers``)."""
     user_namespace: bool = False
     """Unprivileged mode: map uid/gid to the caller's own ids in a new user namespace."""
     host_uid: int = 0
@@ -133,6 +143,11 @@ class SandboxPlan:
     """With CLONE_NEWNET: the keeper listens on 127.0.0.1:port inside the new network
     namespace and hands the listening socket to the parent with its ``P`` record
     (see "The Runtime API without network"). 0: no listener."""
+
+
+def environment_uid(keeper_pid: int) -> int:
+    """The uid of the environment whose keeper has host pid ``keeper_pid``."""
+    return ENVIRONMENT_UID_BASE + keeper_pid
 
 
 class _Step:
@@ -181,6 +196,8 @@ def enter_sandbox(plan: SandboxPlan, fds: ChildFds) -> None:
     step = _Step()
     try:
         gc.disable()  # no finalizer of the parent's objects may run in here
+        if plan.uid_per_environment:  # we are the keeper: our pid names the environment
+            plan = dataclasses.replace(plan, uid=environment_uid(os.getpid()))
         _become_keeper(plan, fds, step)
         listener = _listen_for_the_runtime(plan, step)
         step.name = "start init"

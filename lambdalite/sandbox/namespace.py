@@ -98,6 +98,8 @@ class NamespaceProcess:
     runtime_api_listener: socket.socket | None = None
     """Without network: the Runtime API's listening socket inside the function's
     network namespace (``enter``); the caller serves on it and closes it."""
+    sandbox_uid: int | None = None
+    """The environment's own uid (``enter.environment_uid``), or None in a user namespace."""
     returncode: int | None = None
     _waiter: asyncio.Future[int] | None = field(default=None, repr=False)
     _memory: TreeMemory = field(init=False, repr=False)
@@ -222,6 +224,8 @@ class NamespaceSandbox:
             pass_fds=spec.pass_fds,
             runtime_api_port=0 if spec.network else RUNTIME_API_PORT,
             user_namespace=self._user_namespace,
+            # A user namespace maps every function to our own uid: nothing to tell apart.
+            uid_per_environment=not self._user_namespace,
             host_uid=os.getuid(),
             host_gid=os.getgid(),
         )
@@ -242,6 +246,8 @@ class NamespaceSandbox:
                 await remove_cgroup(cgroup)
             raise
         process = NamespaceProcess(keeper, 0, output_fd, cgroup)
+        if plan.uid_per_environment:
+            process.sandbox_uid = enter.environment_uid(keeper)
         try:
             status, passed = await read_status(status_fd)
             process.runtime_pid, process.init_pid, error = parse_status(status)

@@ -52,6 +52,11 @@ class SandboxedProcess:
         """Always None: this level cannot make a network namespace."""
         return None
 
+    @property
+    def sandbox_uid(self) -> None:
+        """Always None: the runtime runs as the server's own user at this level."""
+        return None
+
     async def wait(self) -> int:
         return await self.process.wait()
 

@@ -97,6 +97,12 @@ class SandboxedProcess(Protocol):
         """None while running; negative signal number when killed (-9 for SIGKILL, OOM included)."""
 
     @property
+    def sandbox_uid(self) -> int | None:
+        """A uid that this environment's processes alone run as, so that the owner
+        of a loopback connection names its environment (``sandbox.peers``); None
+        when the level gives no such uid."""
+
+    @property
     def runtime_api_listener(self) -> socket.socket | None:
         """Without network: where the runtime reaches the Runtime API (module docstring);
         the caller serves on it and closes it. None with network, or when the level cannot."""

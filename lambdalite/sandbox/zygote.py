@@ -126,6 +126,8 @@ class ZygoteProcess:
     scratch_dir: Path | None = None
     runtime_api_listener: socket.socket | None = None
     """As NamespaceProcess's: the Runtime API listener of a function without network."""
+    sandbox_uid: int | None = None
+    """As NamespaceProcess's: the environment's own uid, if it has one."""
     _memory: TreeMemory = field(init=False, repr=False)
     _stopped: bool = False
 
@@ -517,11 +519,16 @@ class ZygoteSandbox:
                 "argv1": translate_argv(spec, TASK_ROOT, RUNTIME_DIR)[1],
                 "pass_fds": list(spec.pass_fds),
             }
-            return await self._fork_child(zygote, request, enter.open_cgroup_procs(plan), spec, cgroup=cgroup)
+            process = await self._fork_child(
+                zygote, request, enter.open_cgroup_procs(plan), spec, cgroup=cgroup
+            )
         except BaseException:
             if cgroup is not None:
                 await remove_cgroup(cgroup)
             raise
+        if plan.uid_per_environment:
+            process.sandbox_uid = enter.environment_uid(process.child_pid)
+        return process
 
     async def _fork_child(
         self,

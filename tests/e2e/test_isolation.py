@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -65,7 +66,7 @@ def handler(event, context):
         return {'victim': 'ok', 'secret_length': len(file.read())}
 """
 ATTACKER = """
-import ctypes, errno, os, signal
+import ctypes, errno, os, signal, socket
 
 def attempt(action):
     try:
@@ -84,6 +85,15 @@ def write(path):
 
 libc = ctypes.CDLL(None, use_errno=True)
 
+def http_get(port):
+    with socket.create_connection(('127.0.0.1', port), timeout=5) as connection:
+        try:  # closed before or after our request arrived: a reset or an end
+            connection.sendall(b'GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
+            answer = connection.recv(100)
+        except (ConnectionResetError, BrokenPipeError):
+            answer = b''
+    return answer.split(b'\\r\\n')[0].decode() if answer else 'closed unanswered'
+
 def ptrace_attach(pid):
     if libc.ptrace(16, pid, None, None) != 0:  # PTRACE_ATTACH
         raise OSError(ctypes.get_errno(), 'ptrace')
@@ -96,6 +106,8 @@ def handler(event, context):
         return {path: attempt(lambda: sorted(os.listdir(path))) for path in event['paths']}
     if action == 'write':
         return {path: attempt(lambda: write(path)) for path in event['paths']}
+    if action == 'http':
+        return {name: attempt(lambda: http_get(port)) for name, port in event['ports'].items()}
     if action == 'signal':
         pid = event['pid']
         return {
@@ -160,6 +172,35 @@ def test_the_server_cannot_be_signalled_traced_or_inspected(lam: Any, server: Se
     assert result == {"kill": "ESRCH", "ptrace": "ESRCH", "environ": "ENOENT", "kill_all": "ESRCH"}
     assert server.process.poll() is None
     assert_still_serving(lam)
+
+
+def _runtime_api_port_of(function_name: str) -> int:
+    """The Runtime API port a warm environment of ``function_name`` was given (read as root)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue
+        if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() in environ:
+            for variable in environ:
+                if variable.startswith(b"AWS_LAMBDA_RUNTIME_API="):
+                    return int(variable.rpartition(b":")[2])
+    raise AssertionError(f"no warm environment of {function_name}")
+
+
+def test_neither_the_api_nor_another_functions_runtime_api_serves_a_function(
+    lam: Any, server: Server
+) -> None:
+    assert_still_serving(lam)  # a warm victim, waiting for its next event
+    ports = {"api": server.port, "victim runtime api": _runtime_api_port_of("victim")}
+    _, answers, _ = invoke(lam, "attacker", {"action": "http", "ports": ports})
+    assert answers == {"api": "closed unanswered", "victim runtime api": "closed unanswered"}
+    # The victim's next event still reaches the victim.
+    assert_still_serving(lam)
+    # The same request from outside any sandbox is served: the test can fail.
+    with socket.create_connection(("127.0.0.1", server.port)) as connection:
+        connection.sendall(b"GET /2015-03-31/functions/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert connection.recv(100).startswith(b"HTTP/1.1 200 ")
 
 
 FORK_BOMB = """

@@ -21,6 +21,7 @@ import pytest
 
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.cgroups import CgroupHost
+from lambdalite.sandbox.enter import environment_uid
 from lambdalite.sandbox.namespace import (
     NamespaceProcess,
     NamespaceSandbox,
@@ -149,10 +150,12 @@ for pid in (1, {host_pid}):
     except OSError as e:
         print('signal', errno.errorcode[e.errno])
 """
-    returncode, output, _ = run(sandbox, _spec(dirs, script))
+    returncode, output, process = run(sandbox, _spec(dirs, script))
     assert returncode == 0, output
     lines = output.splitlines()
-    assert lines[0] == "990 990 [] 1"  # uid, gid, no groups, no_new_privs
+    # the environment's own uid, the sandbox gid, no groups, no_new_privs
+    assert process.sandbox_uid == environment_uid(process.keeper_pid)
+    assert lines[0] == f"{process.sandbox_uid} 990 [] 1"
     assert lines[1] == "2 [1, 2]"  # pid 1 is the namespace's init
     assert lines[2] in {"signal ESRCH", "signal EPERM"}
 

@@ -25,6 +25,7 @@ import pytest
 from lambdalite.runtimes import lookup
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.cgroups import CgroupHost
+from lambdalite.sandbox.enter import environment_uid
 from lambdalite.sandbox.namespace import NamespaceSandbox
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
@@ -285,7 +286,9 @@ def test_namespace_level_child_enters_the_same_sandbox_as_the_spawn_path(dirs):
         returncode, facts, process = await _run(sandbox, spec)
         assert isinstance(process, ZygoteProcess)
         assert returncode == 4
-        assert facts["uid"] == 990 and facts["pid"] == 2  # unprivileged, in its own PID namespace
+        # unprivileged, under the environment's own uid, in its own PID namespace
+        assert facts["uid"] == process.sandbox_uid == environment_uid(process.child_pid)
+        assert facts["pid"] == 2
         assert facts["cwd"] == "/var/task" and facts["argv"] == ["/var/runtime/boot.py"]
         assert set(facts["env"]) == {"A", "EXIT"}
         assert process.cgroup is not None and not any(d.exists() for d in process.cgroup.dirs)
