@@ -28,7 +28,7 @@ def test_a_spec_starts_in_the_task_root_with_host_paths_and_passed_fds(tmp_path:
     (code / "main.py").write_text("import os, sys\nprint(os.getcwd(), os.write(int(sys.argv[1]), b'x'))\n")
     read_end, write_end = os.pipe()
     os.set_inheritable(write_end, False)
-    sandbox = ProcessSandbox(tmp_path / "sandboxes")
+    sandbox = ProcessSandbox(tmp_path / "sandboxes", drop_privileges=False)
     spec = SandboxSpec(
         "env1",
         (sys.executable, str(code / "main.py"), str(write_end)),
