@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import random
 import resource
@@ -239,6 +240,7 @@ class ProcessSandbox:
         """Directories above what functions need in the hidden paths (0711)."""
         self._leaves: set[Path] = set()
         self._code_parents: set[Path] = set()
+        self._scanned: dict[Path, int] = {}
         self._reachable: dict[Path, bool] = {}
 
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
@@ -250,8 +252,19 @@ class ProcessSandbox:
         cwd = the task root. stdout and stderr are merged into one pipe, as on AWS."""
         inside_task, inside_runtime = self.inside_paths(spec)
         argv = translate_argv(spec, inside_task, inside_runtime)
-        tree = self.prepare(spec)
+        tree = self.prepare(spec, spawned=True)
         plan = tree.plan
+        if plan.uid is not None:
+            # The environment's uid may lower its own limits, but (without
+            # CAP_SYS_RESOURCE, which containers often drop) no one else may set
+            # them on it: prlimit(1) applies them in the process itself, then execs.
+            _check_executable(argv[0], spec.env.get("PATH"))
+            argv = (
+                _PRLIMIT,
+                *(f"--{_RLIMIT_NAMES[limit]}={value}:{value}" for limit, value in plan.rlimits),
+                "--",
+                *argv,
+            )
         # Our own pipe rather than asyncio's StreamReader: the data plane must be
         # able to drain it synchronously the moment a response arrives, so that
         # every line written before the response is attributed to its invocation.
@@ -275,7 +288,7 @@ class ProcessSandbox:
             )
             # Set after the fact: a preexec_fn is not safe in a threaded server. The
             # runtime has not started its own code (let alone forked) by now.
-            for limit, value in plan.rlimits:
+            for limit, value in plan.rlimits if plan.uid is None else ():
                 with contextlib.suppress(OSError):
                     resource.prlimit(process.pid, limit, (value, value))
             tree.watch(process.pid, write_fd)
@@ -288,9 +301,10 @@ class ProcessSandbox:
         os.set_blocking(read_fd, False)
         return SandboxedProcess(process, tree, read_fd)
 
-    def prepare(self, spec: SandboxSpec) -> ProcessTree:
+    def prepare(self, spec: SandboxSpec, *, spawned: bool = False) -> ProcessTree:
         """The environment's scratch directory, credentials and limits; the
-        caller starts the process and calls ``tree.watch``. Raises OSError."""
+        caller starts the process (``spawned``: by exec, which needs prlimit(1)
+        to drop privileges) and calls ``tree.watch``. Raises OSError."""
         env_dir = self._root / spec.env_id
         scratch = env_dir / "tmp"
         scratch.mkdir(parents=True, mode=0o700)
@@ -301,6 +315,8 @@ class ProcessSandbox:
             if not self.drop_privileges:
                 return ProcessTree(env_dir, ChildPlan(tuple(rlimits)), storage, warnings)
             unreachable = self._unreachable(spec)
+            if unreachable is None and spawned and not os.access(_PRLIMIT, os.X_OK):
+                unreachable = f"{_PRLIMIT} (util-linux) is missing, and"
             if unreachable is not None:
                 warnings.append(
                     f"lambdalite: {unreachable} is not reachable by an unprivileged user, so this "
@@ -364,30 +380,55 @@ class ProcessSandbox:
                     self._leaves.add(leaf)
             self._code_parents.update(p.parent for p in code if p.is_relative_to(hidden))
         for way in sorted(self._ways):
-            _close_directory(way, self._ways | self._leaves, keep_siblings=way in self._code_parents)
+            # Rescanned only when an entry was added or removed (its mtime changed).
+            try:
+                mtime = os.stat(way).st_mtime_ns
+            except OSError:
+                continue
+            if self._scanned.get(way) != mtime:
+                _close_directory(way, self._ways | self._leaves, code=way in self._code_parents)
+                self._scanned[way] = mtime
         with contextlib.suppress(OSError):
             os.chmod(self._root, 0o711)
 
 
-def _close_directory(directory: Path, needed: set[Path], *, keep_siblings: bool) -> None:
-    """``directory`` 0711 (searchable, not listable); unless ``keep_siblings``
-    (it holds other functions' code, which their own groups close), everything
-    in it that is not ``needed`` loses its group and other bits."""
+def _close_directory(directory: Path, needed: set[Path], *, code: bool) -> None:
+    """``directory`` 0711 (searchable, not listable); everything in it that is
+    not ``needed`` loses its other bits, and its group bits too unless ``code``
+    (other functions' code: their own groups open them, see ``_code_group``)."""
     with contextlib.suppress(OSError):
         os.chmod(directory, 0o711)
-    if keep_siblings:
-        return
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return
+    keep = 0o770 if code else 0o700
     for entry in entries:
         if Path(entry.path) in needed:
             continue
         with contextlib.suppress(OSError):
             mode = entry.stat(follow_symlinks=False).st_mode
-            if (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and mode & 0o077:
-                os.chmod(entry.path, mode & 0o700)
+            if (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and mode & ~keep & 0o777:
+                os.chmod(entry.path, mode & keep)
+
+
+_PRLIMIT = "/usr/bin/prlimit"
+_RLIMIT_NAMES = {
+    resource.RLIMIT_NOFILE: "nofile",
+    resource.RLIMIT_FSIZE: "fsize",
+    resource.RLIMIT_NPROC: "nproc",
+}
+
+
+def _check_executable(program: str, path: str | None) -> None:
+    """Raise OSError as exec would for a missing or non-executable ``program``
+    (prlimit(1) would only exit with an error)."""
+    found = shutil.which(program, path=path) if "/" not in program else program
+    if found is None or not os.path.exists(found):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    mode = os.stat(found).st_mode
+    if stat.S_ISDIR(mode) or not mode & stat.S_IXOTH:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
 
 
 def _reachable_by_others(path: Path) -> bool:
