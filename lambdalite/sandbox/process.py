@@ -255,16 +255,12 @@ class ProcessSandbox:
         tree = self.prepare(spec, spawned=True)
         plan = tree.plan
         if plan.uid is not None:
-            # The environment's uid may lower its own limits, but (without
-            # CAP_SYS_RESOURCE, which containers often drop) no one else may set
-            # them on it: prlimit(1) applies them in the process itself, then execs.
+            # Credentials and rlimits are applied by setpriv(1) and prlimit(1) in the
+            # process itself before they exec the runtime: uvloop's spawn takes no
+            # user/group, and without CAP_SYS_RESOURCE (containers often drop it)
+            # root may not set another uid's limits from outside.
             _check_executable(argv[0], spec.env.get("PATH"))
-            argv = (
-                _PRLIMIT,
-                *(f"--{_RLIMIT_NAMES[limit]}={value}:{value}" for limit, value in plan.rlimits),
-                "--",
-                *argv,
-            )
+            argv = (*_drop_argv(plan), *argv)
         # Our own pipe rather than asyncio's StreamReader: the data plane must be
         # able to drain it synchronously the moment a response arrives, so that
         # every line written before the response is attributed to its invocation.
@@ -279,11 +275,9 @@ class ProcessSandbox:
                 stderr=write_fd,
                 start_new_session=True,
                 pass_fds=tuple(spec.pass_fds),
-                user=plan.uid,
-                group=plan.gid,
-                extra_groups=list(plan.groups) if plan.uid is not None else None,
-                # Keeps SIGXFSZ (and SIGPIPE) ignored, as Python and Node keep them:
-                # a write past RLIMIT_FSIZE must fail with EFBIG, not kill the runtime.
+                # Keeps SIGXFSZ (and SIGPIPE) ignored where the loop honours it (asyncio's;
+                # uvloop resets every disposition): a write past RLIMIT_FSIZE then fails
+                # with EFBIG. Python ignores SIGXFSZ itself either way.
                 restore_signals=False,
             )
             # Set after the fact: a preexec_fn is not safe in a threaded server. The
@@ -315,8 +309,9 @@ class ProcessSandbox:
             if not self.drop_privileges:
                 return ProcessTree(env_dir, ChildPlan(tuple(rlimits)), storage, warnings)
             unreachable = self._unreachable(spec)
-            if unreachable is None and spawned and not os.access(_PRLIMIT, os.X_OK):
-                unreachable = f"{_PRLIMIT} (util-linux) is missing, and"
+            for tool in (_SETPRIV, _PRLIMIT) if spawned and unreachable is None else ():
+                if not os.access(tool, os.X_OK):
+                    unreachable = f"{tool} (util-linux) is missing, and"
             if unreachable is not None:
                 warnings.append(
                     f"lambdalite: {unreachable} is not reachable by an unprivileged user, so this "
@@ -413,11 +408,29 @@ def _close_directory(directory: Path, needed: set[Path], *, code: bool) -> None:
 
 
 _PRLIMIT = "/usr/bin/prlimit"
+_SETPRIV = "/usr/bin/setpriv"
 _RLIMIT_NAMES = {
     resource.RLIMIT_NOFILE: "nofile",
     resource.RLIMIT_FSIZE: "fsize",
     resource.RLIMIT_NPROC: "nproc",
 }
+
+
+def _drop_argv(plan: ChildPlan) -> tuple[str, ...]:
+    """The argv prefix that applies ``plan`` and then execs the rest."""
+    groups = ("--groups", ",".join(map(str, plan.groups))) if plan.groups else ("--clear-groups",)
+    limits = (f"--{_RLIMIT_NAMES[limit]}={value}:{value}" for limit, value in plan.rlimits)
+    return (
+        _SETPRIV,
+        f"--reuid={plan.uid}",
+        f"--regid={plan.gid}",
+        *groups,
+        "--no-new-privs",
+        "--",
+        _PRLIMIT,
+        *limits,
+        "--",
+    )
 
 
 def _check_executable(program: str, path: str | None) -> None:
