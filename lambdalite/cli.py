@@ -218,12 +218,28 @@ def serve(
 
 
 @app.command()
-def doctor() -> None:
-    """Show which isolation level this host supports, and why."""
+def doctor(
+    isolation: Annotated[
+        str | None,
+        typer.Option(help="As for serve: auto, namespace or process [default: auto]."),
+    ] = None,
+) -> None:
+    """Show which isolation level `serve` would use here, why, and what it protects against."""
+    from lambdalite.config import Settings
+    from lambdalite.runtimes import lookup
     from lambdalite.sandbox.detect import describe
 
-    for line in describe().lines():
-        out.print(line)
+    chosen = Settings.load({"isolation": isolation}).isolation
+    if chosen not in {"auto", "namespace", "process"}:
+        err.print(f"error: unknown isolation level {chosen!r}: use process, namespace or auto")
+        raise typer.Exit(1)
+    # Probed exactly as serve builds it: with the interpreter installs it shares into the sandbox.
+    facts = describe(allow_namespace=chosen != "process", shared_paths=lookup.interpreter_prefixes())
+    for line in facts.lines():
+        out.print(line, highlight=False, markup=False)
+    if chosen == "namespace" and facts.level != "namespace":
+        err.print(f"error: namespace isolation is not available here: {facts.reason}")
+        raise typer.Exit(1)
 
 
 # ---- deploy ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ Then, one record at a time from the server (JSON, descriptors as SCM_RIGHTS):
 
 - ``start``: fork. The parent answers ``started`` with the child's pid (or
   ``failed``); the child applies the level's isolation (``process``: its own
-  session, RLIMIT_NOFILE, a scrubbed environment, cwd; ``namespace``:
+  session, the plan's rlimits and credentials, a scrubbed environment, cwd; ``namespace``:
   ``enter.enter_sandbox`` with the server's plan) and closes its status pipe,
   then runs ``bootstrap.main``. A setup failure is written to the status pipe
   as ``E<errno> <message>`` and the child exits 127, as the spawn path does.
@@ -265,11 +265,20 @@ def _enter_process(request: dict[str, Any], fds: list[int], targets: tuple[int, 
     output, status = fds
     zygote = os.getppid()
     os.setsid()
+    # process.ChildPlan: rlimits, then the environment's own credentials (root only).
+    plan = request["plan"]
+    for limit, value in plan["rlimits"]:
+        resource.setrlimit(limit, (value, value))
+    os.chdir(request["cwd"])
+    if plan["uid"] is not None:
+        os.setgroups(plan["groups"])
+        os.setresgid(plan["gid"], plan["gid"], plan["gid"])
+        os.setresuid(plan["uid"], plan["uid"], plan["uid"])
     linux = sys.modules["lambdalite.sandbox._linux"]
+    # After the credentials: changing them clears the death signal.
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != zygote:
         os._exit(_FAILED)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_DESCRIPTORS, MAX_DESCRIPTORS))
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(output, 1)
@@ -277,7 +286,6 @@ def _enter_process(request: dict[str, Any], fds: list[int], targets: tuple[int, 
     enter._close_all_except({0, 1, 2, status, *targets})
     for fd in targets:
         os.set_inheritable(fd, True)
-    os.chdir(request["cwd"])
 
 
 def _become_python(request: dict[str, Any], base_path: list[str], bootstrap: ModuleType) -> None:

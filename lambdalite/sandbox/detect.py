@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalite.sandbox import _linux, namespace
+from lambdalite.sandbox import _linux, namespace, process
 from lambdalite.sandbox.cgroups import CgroupHost, limits_for
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox, SandboxSpec
@@ -42,7 +42,7 @@ class SandboxFacts:
     cgroup_reason: str
 
     def lines(self) -> list[str]:
-        """What ``lambdalite doctor`` prints, one fact a line."""
+        """What ``lambdalite doctor`` prints, one fact a line, then what the level protects."""
         cgroup = f"v{self.cgroup_version}" if self.cgroup_version else "none"
         return [
             f"isolation level: {self.level} ({self.reason})",
@@ -50,7 +50,26 @@ class SandboxFacts:
             f"user namespaces: {self.user_namespaces}",
             f"cgroups: {cgroup}; controllers: {', '.join(self.cgroup_controllers) or 'none'}",
             f"cgroup details: {self.cgroup_reason}",
+            *protections(self.level, root=self.root, cgroups=self.cgroup_version is not None),
         ]
+
+
+def protections(level: str, *, root: bool, cgroups: bool) -> list[str]:
+    """What ``level`` does and does not protect against on this host."""
+    if level != namespace.LEVEL:
+        return process.limits(root=root)
+    memory = (
+        "memory, processes and CPU limited by a cgroup"
+        if cgroups
+        else "no cgroup: memory watched by the data plane, processes not limited"
+    )
+    return [
+        "namespace level protects: own mount, PID, IPC and UTS namespaces, an unprivileged uid, the "
+        "host read-only with the data directory hidden, code read-only at /var/task, a private tmpfs "
+        f"/tmp of EphemeralStorage size, {memory}; a timeout kills the whole PID namespace",
+        "namespace level does not protect: the host's file system outside the data directory is "
+        "visible read-only; with network, the host's network (the Lambda API on it included)",
+    ]
 
 
 def describe(*, allow_namespace: bool = True, shared_paths: Sequence[Path] = ()) -> SandboxFacts:

@@ -233,6 +233,7 @@ class NamespaceSandbox:
     async def start(self, spec: SandboxSpec) -> NamespaceProcess:
         """Start ``spec.argv`` (host paths under task_root/runtime_dir are translated)
         with exactly ``spec.env``. Raises OSError when any step fails; nothing is left."""
+        open_code_to_functions(spec)
         cgroup = None
         if self._cgroups is not None:
             cgroup = self._cgroups.create(spec.env_id, limits_for(spec.memory_mb, spec.cpu_limit))
@@ -261,6 +262,16 @@ class NamespaceSandbox:
             await process.stop()
             raise error
         return process
+
+
+def open_code_to_functions(spec: SandboxSpec) -> None:
+    """Make the code and layers directories readable by any uid: the function
+    runs as a uid of its own. A process-level run as root on the same data
+    directory closes them to all but a group of their own."""
+    for path in (spec.task_root, *spec.layers):
+        mode = os.stat(path).st_mode
+        if mode & 0o005 != 0o005:
+            os.chmod(path, mode | 0o005)
 
 
 def plan_private_covers(

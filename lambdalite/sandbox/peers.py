@@ -1,10 +1,11 @@
 """Who is at the other end of a local TCP connection: its owner's uid.
 
 A function with the host's network can connect to any loopback port: the
-lambdalite API and every environment's Runtime API included. At namespace
-level (root) every environment runs as a uid of its own
-(``enter.environment_uid``), so the owner of a connection's other end says which sandbox, if any, it comes
-from: the API refuses sandboxes, and a Runtime API accepts only its own.
+lambdalite API and every environment's Runtime API included. As root, every
+environment runs as a uid of its own (``enter.environment_uid`` at namespace
+level, ``process.UID_BASE`` + a slot at process level), so the owner of a
+connection's other end says which sandbox, if any, it comes from: the API
+refuses sandboxes, and a Runtime API accepts only its own.
 
 The owner is asked of the kernel with one sock_diag netlink request for the
 exact connection (the same facility ``ss -p`` uses); no /proc walk. A peer on
@@ -16,6 +17,7 @@ from __future__ import annotations
 import socket
 import struct
 
+from lambdalite.sandbox import process
 from lambdalite.sandbox.enter import ENVIRONMENT_UID_BASE, ENVIRONMENT_UID_SPAN, SANDBOX_UID
 
 _NETLINK_SOCK_DIAG = 4
@@ -31,8 +33,13 @@ _UID_OFFSET = _HEADER.size + 4 + 48 + 12
 
 
 def is_sandboxed(uid: int) -> bool:
-    """Does ``uid`` belong to a function (any environment's, or the shared sandbox uid)?"""
-    return uid == SANDBOX_UID or ENVIRONMENT_UID_BASE <= uid < ENVIRONMENT_UID_BASE + ENVIRONMENT_UID_SPAN
+    """Does ``uid`` belong to a function: any environment's own uid (namespace or
+    process level), or the shared sandbox uid?"""
+    return (
+        uid == SANDBOX_UID
+        or ENVIRONMENT_UID_BASE <= uid < ENVIRONMENT_UID_BASE + ENVIRONMENT_UID_SPAN
+        or process.UID_BASE <= uid < process.UID_BASE + process.SLOTS
+    )
 
 
 def peer_uid(connection: socket.socket) -> int | None:

@@ -1,33 +1,174 @@
 """Process-level isolation: the level that needs no privileges.
 
-Each environment runs in its own session and process group (so a timeout or
-stop() can kill everything it forked), with a scrubbed environment, a private
-scratch directory for /tmp, and AWS's per-environment descriptor limit. The
-memory limit is enforced by the data plane watching the process tree, because
-RLIMIT_AS would break runtimes that reserve large address spaces (V8, Go).
+Every environment gets:
 
-Namespaces and cgroups are a stronger level that a later layer adds; this
-module is the floor every host can run.
+- its own session and process group, ``stdin`` from /dev/null and a scrubbed
+  environment (exactly ``spec.env`` plus ``TMPDIR``);
+- AWS's rlimits: 1024 descriptors, and no single file larger than its
+  ephemeral storage (RLIMIT_FSIZE; SIGXFSZ stays ignored, so the write fails
+  with EFBIG instead of killing the writer);
+- a private scratch directory as its /tmp (``TMPDIR``), whose total size a
+  ``ProcessTree`` checks every ``STORAGE_CHECK_S`` seconds: past
+  ``spec.ephemeral_storage_mb`` the tree is killed, after one line in the
+  function's log saying why (see "Differences from AWS");
+- the memory limit enforced by the data plane watching the process tree,
+  because RLIMIT_AS would break runtimes that reserve large address spaces
+  (V8, Go).
+
+When the server runs as root it also gives each environment a uid and gid of
+its own (``UID_BASE`` + a slot), no supplementary groups but the group of its
+code directory (``CODE_GID_BASE`` + n, mode 0750) and of its merged layers, and
+at most ``MAX_PROCESSES`` processes (RLIMIT_NPROC counts per uid, so this is
+exact). The platform's data directory (``spec.hidden_paths``) is closed to
+other users except for the path down to what the function needs (0711
+directories on the way, 0700/0600 for everything else: database, logs, code
+archives). So a function cannot read /etc/shadow, another function's code or
+/tmp, the database, or signal or trace the server or another environment, and
+``kill_tree`` is exact: a helper with the environment's uid sends SIGKILL to
+every process it may signal (``kill(-1)``), which no fork, setsid or double
+fork escapes. A start whose interpreter, code or runtime directory an
+unprivileged user cannot reach (say, an interpreter under /root) runs as the
+server's user instead, with a warning in the function's log.
+
+Not root: the function runs as the server's own user. It can then signal or
+trace the server and read whatever that user can; ``kill_tree`` kills the
+process group and every descendant still below the runtime (a child that
+called setsid() included), but a process whose parent exited first (a double
+fork) has been reparented away and survives. ``limits()`` lists what each
+case does and does not protect; ``lambdalite doctor`` prints it.
+
+Differences from AWS: /tmp is a directory on the host's disk, so a write past
+its size cannot fail with ENOSPC. A single file stops at the size with EFBIG
+("File too large"); the total is checked periodically, and a function over it
+is stopped (the invocation fails with Runtime.ExitError, ``signal: killed``,
+and the log says why), possibly after writing past the size for up to one
+period. A file that is deleted while still open is not counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import random
 import resource
 import shutil
 import signal
+import stat
 import subprocess
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lambdalite.sandbox.spec import SandboxSpec, translate_argv
 
 ISOLATION_LEVEL = "process"
 MAX_DESCRIPTORS = 1024
 """AWS's per-environment limit on open file descriptors."""
+MAX_PROCESSES = 1024
+"""AWS's per-environment limit on processes and threads (exact only with a uid of its own)."""
+UID_BASE = 1_900_000_000
+"""Environments' uids (and their private gids) when the server is root: above
+systemd's container range and below 2**31, where no distribution allocates."""
+CODE_GID_BASE = UID_BASE + (1 << 20)
+"""Groups that open one code or layers directory to the environments using it."""
+SLOTS = 1 << 20
+STORAGE_CHECK_S = 0.5
+"""How often an environment's /tmp is measured: a write rate of 1 GB/s can pass
+the size by at most this many gigabytes before the environment is stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPlan:
+    """What the child applies before it becomes the runtime, in this order:
+    rlimits, then (when ``uid`` is set) groups, gid, uid. The zygote's child
+    gets it as ``to_wire()``; the spawn path passes the credentials to
+    subprocess and sets the rlimits right after the start."""
+
+    rlimits: tuple[tuple[int, int], ...]
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "rlimits": [list(pair) for pair in self.rlimits],
+            "uid": self.uid,
+            "gid": self.gid,
+            "groups": list(self.groups),
+        }
+
+
+class ProcessTree:
+    """One environment's resources at this level: its scratch directory, its
+    credentials and the processes it starts. Shared by the spawn path and the
+    zygote's (``ZygoteProcess`` at process level holds one)."""
+
+    def __init__(
+        self, env_dir: Path, plan: ChildPlan, storage_limit_bytes: int, warnings: Sequence[str]
+    ) -> None:
+        self.env_dir = env_dir
+        self.scratch = env_dir / "tmp"
+        self.plan = plan
+        self.storage_limit_bytes = storage_limit_bytes
+        self.warnings = tuple(warnings)
+        """Lines for the function's log (written by ``watch`` into the runtime's output)."""
+        self.storage_exceeded = False
+        self._leader = 0
+        self._watcher: asyncio.Task[None] | None = None
+        self._released = False
+
+    @property
+    def uid(self) -> int | None:
+        return self.plan.uid
+
+    def watch(self, leader: int, output_fd: int | None = None) -> None:
+        """The runtime ``leader`` (its own process group) started: write the
+        warnings into ``output_fd`` (a write end the caller keeps) and start
+        checking the scratch directory's size."""
+        self._leader = leader
+        for line in self.warnings:
+            if output_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.write(output_fd, (line + "\n").encode())
+        self._watcher = asyncio.ensure_future(self._watch_storage())
+
+    async def _watch_storage(self) -> None:
+        while True:
+            await asyncio.sleep(STORAGE_CHECK_S)
+            used = disk_usage(self.scratch)
+            if used > self.storage_limit_bytes:
+                self.storage_exceeded = True
+                limit_mb = self.storage_limit_bytes // (1024 * 1024)
+                _tell_runtime(
+                    self._leader,
+                    f"lambdalite: /tmp ({self.scratch}) holds {used / (1024 * 1024):.0f} MB, more than "
+                    f"the function's ephemeral storage of {limit_mb} MB: the environment is stopped "
+                    "(at process isolation level a write past the size cannot fail with ENOSPC)",
+                )
+                self.kill()
+                return
+
+    def kill(self) -> None:
+        """SIGKILL everything the environment started (module docstring); harmless when gone."""
+        if self._leader:
+            kill_descendants(self._leader)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._leader, signal.SIGKILL)
+        if self.plan.uid is not None:
+            kill_uid(self.plan.uid)
+
+    async def release(self) -> None:
+        """Stop watching and remove the scratch directory (after ``kill``). Idempotent."""
+        if self._watcher is not None and self._watcher is not asyncio.current_task():
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if not self._released:
+            self._released = True
+            shutil.rmtree(self.env_dir, ignore_errors=True)
 
 
 @dataclass(slots=True)
@@ -35,13 +176,18 @@ class SandboxedProcess:
     """A started runtime process. ``output_fd`` carries its merged stdout/stderr."""
 
     process: asyncio.subprocess.Process
-    scratch_dir: Path
+    tree: ProcessTree
     output_fd: int
     """Non-blocking read end of the runtime's stdout+stderr pipe; owned by the caller."""
+    _stopped: bool = field(default=False, repr=False)
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.tree.env_dir
 
     @property
     def returncode(self) -> int | None:
@@ -53,9 +199,9 @@ class SandboxedProcess:
         return None
 
     @property
-    def sandbox_uid(self) -> None:
-        """Always None: the runtime runs as the server's own user at this level."""
-        return None
+    def sandbox_uid(self) -> int | None:
+        """The environment's own uid (root), or None: the server's own user."""
+        return self.tree.plan.uid
 
     async def wait(self) -> int:
         return await self.process.wait()
@@ -69,10 +215,9 @@ class SandboxedProcess:
         return False
 
     def kill_tree(self) -> None:
-        """SIGKILL the process group: the runtime and everything it forked.
-        Harmless when the group is already gone."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        """SIGKILL the runtime and everything it started (``ProcessTree.kill``)."""
+        if not self._stopped:
+            self.tree.kill()
 
     async def stop(self) -> int | None:
         """Kill the whole tree, reap the runtime and remove the scratch directory.
@@ -80,7 +225,8 @@ class SandboxedProcess:
         self.kill_tree()
         with contextlib.suppress(ProcessLookupError):
             await self.process.wait()
-        shutil.rmtree(self.scratch_dir, ignore_errors=True)
+        self._stopped = True
+        await self.tree.release()
         return self.process.returncode
 
 
@@ -89,10 +235,23 @@ class ProcessSandbox:
 
     level = ISOLATION_LEVEL
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, drop_privileges: bool | None = None) -> None:
+        """``drop_privileges``: give environments uids of their own (module
+        docstring); by default exactly when the server runs as root."""
         self._root = root
+        self.drop_privileges = os.geteuid() == 0 if drop_privileges is None else drop_privileges
         shutil.rmtree(root, ignore_errors=True)  # scratch space of a previous run is garbage
         root.mkdir(parents=True, exist_ok=True)
+        # A random start: uids a crashed earlier run left processes under are unlikely to recur.
+        self._next_slot = random.randrange(SLOTS)
+        self._next_group = random.randrange(SLOTS)
+        self._groups: dict[Path, int] = {}
+        self._ways: set[Path] = set()
+        """Directories above what functions need in the hidden paths (0711)."""
+        self._leaves: set[Path] = set()
+        self._code_parents: set[Path] = set()
+        self._scanned: dict[Path, int] = {}
+        self._reachable: dict[Path, bool] = {}
 
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
         """The host paths themselves: nothing is moved at this level."""
@@ -102,26 +261,16 @@ class ProcessSandbox:
         """Start argv with exactly ``env`` (plus TMPDIR) in its own process group,
         cwd = the task root. stdout and stderr are merged into one pipe, as on AWS."""
         inside_task, inside_runtime = self.inside_paths(spec)
-        return await self._start(
-            spec.env_id,
-            translate_argv(spec, inside_task, inside_runtime),
-            spec.env,
-            spec.task_root,
-            spec.pass_fds,
-        )
-
-    def make_scratch(self, env_id: str) -> Path:
-        """Create the environment's private /tmp (its TMPDIR); removing its parent
-        directory releases it."""
-        scratch = self._root / env_id / "tmp"
-        scratch.mkdir(parents=True, mode=0o700)
-        return scratch
-
-    async def _start(
-        self, env_id: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path, pass_fds: Sequence[int]
-    ) -> SandboxedProcess:
-        scratch = self.make_scratch(env_id)
-        full_env = {**env, "TMPDIR": str(scratch)}
+        argv = translate_argv(spec, inside_task, inside_runtime)
+        tree = self.prepare(spec, spawned=True)
+        plan = tree.plan
+        if plan.uid is not None:
+            # Credentials and rlimits are applied by setpriv(1) and prlimit(1) in the
+            # process itself before they exec the runtime: uvloop's spawn takes no
+            # user/group, and without CAP_SYS_RESOURCE (containers often drop it)
+            # root may not set another uid's limits from outside.
+            _check_executable(argv[0], spec.env.get("PATH"))
+            argv = (*_drop_argv(plan), *argv)
         # Our own pipe rather than asyncio's StreamReader: the data plane must be
         # able to drain it synchronously the moment a response arrives, so that
         # every line written before the response is attributed to its invocation.
@@ -129,23 +278,318 @@ class ProcessSandbox:
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
-                cwd=str(cwd),
-                env=full_env,
+                cwd=str(spec.task_root),
+                env={**spec.env, "TMPDIR": str(tree.scratch)},
                 stdin=subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=write_fd,
                 start_new_session=True,
-                pass_fds=tuple(pass_fds),
+                pass_fds=tuple(spec.pass_fds),
+                # Keeps SIGXFSZ (and SIGPIPE) ignored where the loop honours it (asyncio's;
+                # uvloop resets every disposition): a write past RLIMIT_FSIZE then fails
+                # with EFBIG. Python ignores SIGXFSZ itself either way.
+                restore_signals=False,
             )
+            # Set after the fact: a preexec_fn is not safe in a threaded server. The
+            # runtime has not started its own code (let alone forked) by now.
+            for limit, value in plan.rlimits if plan.uid is None else ():
+                with contextlib.suppress(OSError):
+                    resource.prlimit(process.pid, limit, (value, value))
+            tree.watch(process.pid, write_fd)
         except BaseException:
             os.close(read_fd)
-            shutil.rmtree(scratch.parent, ignore_errors=True)
+            await tree.release()
             raise
         finally:
             os.close(write_fd)
         os.set_blocking(read_fd, False)
-        # Set after the fact: a preexec_fn would force the slow fork+exec path
-        # on every start, and the runtime does not open descriptors this early.
+        return SandboxedProcess(process, tree, read_fd)
+
+    def prepare(self, spec: SandboxSpec, *, spawned: bool = False) -> ProcessTree:
+        """The environment's scratch directory, credentials and limits; the
+        caller starts the process (``spawned``: by exec, which needs prlimit(1)
+        to drop privileges) and calls ``tree.watch``. Raises OSError."""
+        env_dir = self._root / spec.env_id
+        scratch = env_dir / "tmp"
+        scratch.mkdir(parents=True, mode=0o700)
+        try:
+            storage = spec.ephemeral_storage_mb * 1024 * 1024
+            rlimits = [(resource.RLIMIT_NOFILE, MAX_DESCRIPTORS), (resource.RLIMIT_FSIZE, storage)]
+            warnings: list[str] = []
+            if not self.drop_privileges:
+                return ProcessTree(env_dir, ChildPlan(tuple(rlimits)), storage, warnings)
+            unreachable = self._unreachable(spec)
+            for tool in (_SETPRIV, _PRLIMIT) if spawned and unreachable is None else ():
+                if not os.access(tool, os.X_OK):
+                    unreachable = f"{tool} (util-linux) is missing, and"
+            if unreachable is not None:
+                warnings.append(
+                    f"lambdalite: {unreachable} is not reachable by an unprivileged user, so this "
+                    f"environment runs as the server's user (uid {os.geteuid()}) without a uid of its "
+                    "own: make the path readable by others to isolate it"
+                )
+                return ProcessTree(env_dir, ChildPlan(tuple(rlimits)), storage, warnings)
+            uid = UID_BASE + self._next_slot
+            self._next_slot = (self._next_slot + 1) % SLOTS
+            self._close_hidden(spec)
+            groups = tuple(self._code_group(path) for path in dict.fromkeys((spec.task_root, *spec.layers)))
+            os.chmod(env_dir, 0o711)
+            os.chown(scratch, uid, uid)
+            rlimits.append((resource.RLIMIT_NPROC, MAX_PROCESSES))
+            return ProcessTree(env_dir, ChildPlan(tuple(rlimits), uid, uid, groups), storage, warnings)
+        except BaseException:
+            shutil.rmtree(env_dir, ignore_errors=True)
+            raise
+
+    # -- privileges (root only) ---------------------------------------------
+    def _unreachable(self, spec: SandboxSpec) -> str | None:
+        """The first path the environment needs that "others" cannot reach."""
+        program = spec.argv[0]
+        if "/" not in program:
+            program = shutil.which(program, path=spec.env.get("PATH")) or program
+        candidates = [Path(os.path.realpath(program)), spec.runtime_dir, self._root]
+        for path in candidates:
+            cached = self._reachable.get(path)
+            if cached is None:
+                cached = self._reachable[path] = _reachable_by_others(path)
+            if not cached:
+                return str(path)
+        # The code and layers get a group of their own; only the way there must be open.
+        for path in (spec.task_root, *spec.layers):
+            if not any(path.is_relative_to(hidden) for hidden in spec.hidden_paths):
+                if not _reachable_by_others(path):
+                    return str(path)
+            elif not _reachable_by_others(spec.hidden_paths[0].parent):
+                return str(spec.hidden_paths[0])
+        return None
+
+    def _code_group(self, path: Path) -> int:
+        """The group that opens ``path`` (a code or layers directory) to its environments."""
+        gid = self._groups.get(path)
+        if gid is None:
+            gid = self._groups[path] = CODE_GID_BASE + self._next_group
+            self._next_group = (self._next_group + 1) % SLOTS
+        # Every time: another run (or another level) may have changed it since.
+        os.chown(path, -1, gid)
+        os.chmod(path, 0o750)
+        return gid
+
+    def _close_hidden(self, spec: SandboxSpec) -> None:
+        """Close the hidden directories to other users, except for the way down
+        to what this spec (or an earlier one) needs (module docstring)."""
+        code = [p for p in (spec.task_root, *spec.layers) if p.is_absolute()]
+        for hidden in spec.hidden_paths:
+            for leaf in (*code, self._root):
+                if leaf.is_relative_to(hidden) and leaf != hidden:
+                    self._ways.update(p for p in leaf.parents if p.is_relative_to(hidden))
+                    self._leaves.add(leaf)
+            self._code_parents.update(p.parent for p in code if p.is_relative_to(hidden))
+        for way in sorted(self._ways):
+            # Rescanned only when an entry was added or removed (its mtime changed).
+            try:
+                mtime = os.stat(way).st_mtime_ns
+            except OSError:
+                continue
+            if self._scanned.get(way) != mtime:
+                _close_directory(way, self._ways | self._leaves, code=way in self._code_parents)
+                self._scanned[way] = mtime
         with contextlib.suppress(OSError):
-            resource.prlimit(process.pid, resource.RLIMIT_NOFILE, (MAX_DESCRIPTORS, MAX_DESCRIPTORS))
-        return SandboxedProcess(process, scratch.parent, read_fd)
+            os.chmod(self._root, 0o711)
+
+
+def _close_directory(directory: Path, needed: set[Path], *, code: bool) -> None:
+    """``directory`` 0711 (searchable, not listable); everything in it that is
+    not ``needed`` loses its other bits, and its group bits too unless ``code``
+    (other functions' code: their own groups open them, see ``_code_group``)."""
+    with contextlib.suppress(OSError):
+        os.chmod(directory, 0o711)
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    keep = 0o770 if code else 0o700
+    for entry in entries:
+        if Path(entry.path) in needed:
+            continue
+        with contextlib.suppress(OSError):
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and mode & ~keep & 0o777:
+                os.chmod(entry.path, mode & keep)
+
+
+_PRLIMIT = "/usr/bin/prlimit"
+_SETPRIV = "/usr/bin/setpriv"
+_RLIMIT_NAMES = {
+    resource.RLIMIT_NOFILE: "nofile",
+    resource.RLIMIT_FSIZE: "fsize",
+    resource.RLIMIT_NPROC: "nproc",
+}
+
+
+def _drop_argv(plan: ChildPlan) -> tuple[str, ...]:
+    """The argv prefix that applies ``plan`` and then execs the rest."""
+    groups = ("--groups", ",".join(map(str, plan.groups))) if plan.groups else ("--clear-groups",)
+    limits = (f"--{_RLIMIT_NAMES[limit]}={value}:{value}" for limit, value in plan.rlimits)
+    return (
+        _SETPRIV,
+        f"--reuid={plan.uid}",
+        f"--regid={plan.gid}",
+        *groups,
+        "--no-new-privs",
+        "--",
+        _PRLIMIT,
+        *limits,
+        "--",
+    )
+
+
+def _check_executable(program: str, path: str | None) -> None:
+    """Raise OSError as exec would for a missing or non-executable ``program``
+    (prlimit(1) would only exit with an error)."""
+    found = shutil.which(program, path=path) if "/" not in program else program
+    if found is None or not os.path.exists(found):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    mode = os.stat(found).st_mode
+    if stat.S_ISDIR(mode) or not mode & stat.S_IXOTH:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Every directory above ``path`` is searchable by others, and ``path``
+    itself readable (and searchable or executable) by them."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if not (mode & stat.S_IROTH and mode & stat.S_IXOTH):
+        return False
+    for parent in Path(os.path.realpath(path)).parents:
+        try:
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process running as ``uid`` (root only). A forked helper
+    takes the uid and calls kill(-1): the kernel signals every process it may
+    in one pass under the task list lock, so no fork escapes it."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child only makes two system calls
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            with contextlib.suppress(OSError):
+                os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def kill_descendants(pid: int) -> None:
+    """SIGKILL every living descendant of ``pid`` (found through
+    /proc/<pid>/task/*/children), stopping them first so none forks meanwhile."""
+    stopped: set[int] = set()
+    for _ in range(64):
+        found = set(_descendants(pid)) - stopped
+        if not found:
+            break
+        for child in found:
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGSTOP)
+        stopped |= found
+    for child in stopped:
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> Iterable[int]:
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children", "rb") as file:
+                    children = [int(child) for child in file.read().split()]
+            except (OSError, ValueError):
+                continue
+            pending.extend(children)
+            yield from children
+
+
+def _tell_runtime(pid: int, line: str) -> None:
+    """Write ``line`` into the runtime's stdout (the function's log), if it can
+    be done without blocking; the runtime may have closed or redirected it."""
+    if not pid:
+        return
+    try:
+        fd = os.open(f"/proc/{pid}/fd/1", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, (line + "\n").encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes allocated by the files under ``path`` (each inode once; symlinks not followed)."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    pending = [str(path)]
+    while pending:
+        try:
+            entries = os.scandir(pending.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if info.st_nlink > 1:
+                    key = (info.st_dev, info.st_ino)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                total += info.st_blocks * 512
+                if stat.S_ISDIR(info.st_mode):
+                    pending.append(entry.path)
+    return total
+
+
+def limits(*, root: bool) -> list[str]:
+    """What the process level protects against, and what not, as ``doctor`` prints it."""
+    common = [
+        "process level protects: own session and process group, 1024 descriptors, a private /tmp "
+        "(TMPDIR) whose size is checked every 0.5 s (files past EphemeralStorage fail with EFBIG, "
+        "a total past it stops the environment), memory watched per process, a scrubbed environment",
+    ]
+    if root:
+        return [
+            *common,
+            "process level as root: each environment has its own uid, 1024 processes, and no access "
+            "to /etc/shadow, the data directory, other functions' code and /tmp; it cannot signal "
+            "or trace the server or other environments; a timeout kills every process of its uid",
+            "process level does not protect: the host's file system outside these is visible read-only "
+            "as to any user; the network is the host's (the Lambda API on it included); an interpreter "
+            "an unprivileged user cannot reach runs as root, with a warning in the function's log",
+        ]
+    return [
+        *common,
+        "process level not as root: functions run as the server's user (uid "
+        f"{os.geteuid()}): they can read and write what it can (the data directory included), signal "
+        "or trace the server, and a process they orphan (double fork) survives a timeout; no process "
+        "limit; run as root or use the namespace level to close these",
+    ]

@@ -47,7 +47,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -65,13 +64,14 @@ from lambdalite.sandbox.namespace import (
     TASK_ROOT,
     NamespaceSandbox,
     TreeMemory,
+    open_code_to_functions,
     parse_status,
     read_status,
     remove_cgroup,
     runtime_api_listener,
     status_channel,
 )
-from lambdalite.sandbox.process import ProcessSandbox
+from lambdalite.sandbox.process import ProcessSandbox, ProcessTree
 from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec, translate_argv
 
 log = logging.getLogger("lambdalite.zygote")
@@ -123,11 +123,12 @@ class ZygoteProcess:
     runtime_pid: int = 0
     init_pid: int = 0
     cgroup: Cgroup | None = None
-    scratch_dir: Path | None = None
+    tree: ProcessTree | None = None
+    """Process level: the environment's scratch directory, credentials and storage watch."""
     runtime_api_listener: socket.socket | None = None
     """As NamespaceProcess's: the Runtime API listener of a function without network."""
     sandbox_uid: int | None = None
-    """As NamespaceProcess's: the environment's own uid, if it has one."""
+    """The environment's own uid, if it has one (as NamespaceProcess's, or the process level's)."""
     _memory: TreeMemory = field(init=False, repr=False)
     _stopped: bool = False
 
@@ -152,9 +153,8 @@ class ZygoteProcess:
         the runtime and the namespace's init (as NamespaceProcess does)."""
         if self.returncode is not None:
             return
-        if self.level == "process":
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.child_pid, signal.SIGKILL)
+        if self.tree is not None:
+            self.tree.kill()
             return
         if self.cgroup is not None:
             self.cgroup.kill()
@@ -167,9 +167,9 @@ class ZygoteProcess:
         self.kill_tree()
         returncode = await self.wait()
         await self._memory.release()
-        if not self._stopped and self.scratch_dir is not None:
-            shutil.rmtree(self.scratch_dir, ignore_errors=True)
         self._stopped = True
+        if self.tree is not None:
+            await self.tree.release()
         return returncode
 
     def peak_memory_bytes(self) -> int | None:
@@ -489,23 +489,25 @@ class ZygoteSandbox:
     async def _fork_process(self, inner: ProcessSandbox, zygote: Zygote, spec: SandboxSpec) -> ZygoteProcess:
         task, runtime = inner.inside_paths(spec)
         argv = translate_argv(spec, task, runtime)
-        scratch = inner.make_scratch(spec.env_id)
+        tree = inner.prepare(spec)
         request = {
             "level": "process",
-            "env": {**spec.env, "TMPDIR": str(scratch)},
+            "env": {**spec.env, "TMPDIR": str(tree.scratch)},
             "argv1": argv[1],
             "cwd": str(spec.task_root),
             "pass_fds": list(spec.pass_fds),
+            "plan": tree.plan.to_wire(),
         }
         try:
-            return await self._fork_child(zygote, request, (), spec, scratch_dir=scratch.parent)
+            return await self._fork_child(zygote, request, (), spec, tree=tree)
         except BaseException:
-            shutil.rmtree(scratch.parent, ignore_errors=True)
+            await tree.release()
             raise
 
     async def _fork_namespace(
         self, inner: NamespaceSandbox, zygote: Zygote, spec: SandboxSpec
     ) -> ZygoteProcess:
+        open_code_to_functions(spec)
         cgroup = None
         if inner.cgroups is not None:
             cgroup = inner.cgroups.create(spec.env_id, limits_for(spec.memory_mb, spec.cpu_limit))
@@ -538,7 +540,7 @@ class ZygoteSandbox:
         spec: SandboxSpec,
         *,
         cgroup: Cgroup | None = None,
-        scratch_dir: Path | None = None,
+        tree: ProcessTree | None = None,
     ) -> ZygoteProcess:
         """Send the request with its descriptors; wait for the child's setup.
         The descriptors: output, status, [cgroup.procs..., lifeline, lifeline read], pass_fds."""
@@ -560,13 +562,15 @@ class ZygoteSandbox:
             for fd in opened:
                 os.close(fd)
             raise
+        if tree is not None:
+            tree.watch(pid, output_write)
         for fd in opened:
             if fd not in (output_read, status_read):
                 os.close(fd)
         os.set_blocking(output_read, False)
-        process = ZygoteProcess(
-            request["level"], pid, output_read, exited, cgroup=cgroup, scratch_dir=scratch_dir
-        )
+        process = ZygoteProcess(request["level"], pid, output_read, exited, cgroup=cgroup, tree=tree)
+        if tree is not None:
+            process.sandbox_uid = tree.plan.uid
         zygote.track(process)
         try:
             status, passed = await read_status(status_read)

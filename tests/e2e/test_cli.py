@@ -227,3 +227,46 @@ def test_an_unreachable_server_is_one_line_for_every_command() -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     for args in (["ls"], ["invoke", "x"], ["rm", "x"], ["logs", "x"]):
         assert_one_line_error(lambdalite(endpoint, *args), f"cannot reach lambdalite at {endpoint}")
+
+
+def doctor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lambdalite", "doctor", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def test_doctor_names_the_level_serve_chose_and_what_it_protects(server: Server) -> None:
+    result = doctor()
+    assert result.returncode == 0, result.stderr
+    [level_line] = [line for line in result.stdout.splitlines() if line.startswith("isolation level: ")]
+    level = level_line.split()[2]
+    assert f"isolation: {level}," in server.output()  # probed the way serve builds its sandbox
+    assert f"\n{level} level protects: " in result.stdout
+    assert f"\n{level} level does not protect: " in result.stdout or "level not as root" in result.stdout
+
+
+def test_doctor_at_process_level_says_what_is_left_unprotected() -> None:
+    result = doctor("--isolation", "process")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "isolation level: process (namespace level turned off by configuration)"
+    assert any(line.startswith("process level protects: own session and process group") for line in lines)
+    if os.geteuid() == 0:
+        assert any(
+            line.startswith("process level as root: each environment has its own uid") for line in lines
+        )
+        assert any(line.startswith("process level does not protect: ") for line in lines)
+    else:
+        [limit] = [line for line in lines if line.startswith("process level not as root: ")]
+        assert "signal or trace the server" in limit
+
+
+def test_doctor_refuses_an_unknown_level() -> None:
+    result = doctor("--isolation", "vm")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: unknown isolation level 'vm': use process, namespace or auto"

@@ -145,7 +145,8 @@ def _with_zygotes(inner: Callable[[], Sandbox], dirs: tuple[Path, Path], scenari
 
 @pytest.fixture
 def process_level(tmp_path: Path) -> Callable[[], Sandbox]:
-    return lambda: ProcessSandbox(tmp_path / "sandboxes")
+    # Credentials are process.py's to test (test_sandbox_process.py); here the zygote's mechanics.
+    return lambda: ProcessSandbox(tmp_path / "sandboxes", drop_privileges=False)
 
 
 def test_process_level_forks_the_child_from_the_zygote_with_exactly_its_isolation(dirs, process_level):

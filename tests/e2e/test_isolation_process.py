@@ -1,0 +1,242 @@
+"""Adversarial functions against a real server at process level (``--isolation process``).
+
+The same attacks as test_isolation.py (read another function's code or the
+platform's data, write its own code, read /etc/shadow, signal or trace the
+server, fork-bomb, fill /tmp, allocate past its memory, outlive its timeout),
+each asserting the exact failure and that another function still serves.
+
+The server runs as root here, so every environment has a uid of its own (see
+lambdalite/sandbox/process.py); without root the process level protects much
+less and these tests are skipped (``lambdalite doctor`` says what is left).
+
+What does not apply, or differs, at process level:
+
+- /var/task does not exist: the code stays at its host path (LAMBDA_TASK_ROOT).
+  Writing there fails with EACCES (the directory belongs to root, the
+  function's group may only read it), not EROFS.
+- The rest of the host's file system is visible as to any unprivileged user
+  (not hidden), and the network is the host's: the Lambda API on it is
+  reachable, as it is for any local user.
+- /tmp is a directory on the host's disk, not a tmpfs: a file stops at the
+  ephemeral storage size with EFBIG instead of ENOSPC, and a total past it
+  stops the environment (Runtime.ExitError) instead of failing the write.
+  The test allocates with fallocate and seeks past the size, so it does not
+  write 512 MB.
+- A fork bomb stops at 1024 processes because RLIMIT_NPROC counts per uid and
+  the uid is the environment's own; its processes are not in a PID namespace.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server, create_function, start_server, stop_server
+from tests.e2e.test_isolation import ALLOCATE, ATTACKER, FORK_BOMB, LINGER, SECRET, VICTIM
+
+LINGER_DOUBLE_FORK = LINGER.replace(
+    "    time.sleep(30)",
+    """    if os.fork() == 0:  # a third, whose parent exits at once: orphaned to the host's init
+        os.setsid()
+        if os.fork() == 0:
+            os.execv('/bin/sleep', ['sleep', event['marker']])
+        os._exit(0)
+    time.sleep(30)""",
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    if os.geteuid() != 0:
+        pytest.skip("without root, functions run as the server's own user (see lambdalite doctor)")
+    # Not under pytest's tmp_path (0700): the environments' uids must reach their code.
+    work = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="lambdalite-process-"))
+    work.chmod(0o755)
+    srv = start_server(work / "data", "--isolation", "process")
+    yield srv
+    stop_server(srv)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lam(server: Server) -> Any:
+    lam = server.client("lambda")
+    create_function(lam, "victim", {"app.py": VICTIM, "secret.txt": SECRET})
+    create_function(lam, "attacker", {"app.py": ATTACKER}, MemorySize=256)
+    return lam
+
+
+def invoke(lam: Any, name: str, payload: Any) -> tuple[dict[str, Any], Any, str]:
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode(), LogType="Tail")
+    body = json.loads(response["Payload"].read())
+    return response, body, base64.b64decode(response["LogResult"]).decode()
+
+
+def assert_still_serving(lam: Any) -> None:
+    response, body, _ = invoke(lam, "victim", {})
+    assert "FunctionError" not in response, body
+    assert body == {"victim": "ok", "secret_length": len(SECRET)}
+
+
+def report_line(log: str) -> str:
+    return next(line for line in log.splitlines() if line.startswith("REPORT "))
+
+
+def test_the_start_up_line_names_the_process_level(server: Server) -> None:
+    assert "isolation: process," in server.output()
+
+
+def test_another_functions_code_the_platform_data_and_shadow_are_refused(lam: Any, server: Server) -> None:
+    assert_still_serving(lam)  # the victim's code is unpacked now
+    data = server.data_dir
+    [victim_secret] = [p for p in data.rglob("secret.txt") if p.read_text() == SECRET]
+    databases = sorted(str(p) for p in data.glob("*.db"))
+    assert databases, "the platform's database should be in its data directory"
+    paths = [str(victim_secret), *databases, "/etc/shadow"]
+    _, read, _ = invoke(lam, "attacker", {"action": "read", "paths": paths})
+    assert read == dict.fromkeys(paths, "EACCES")
+    listed_paths = [str(data), str(data / "code"), str(victim_secret.parent), "/root"]
+    _, listed, _ = invoke(lam, "attacker", {"action": "list", "paths": listed_paths})
+    assert listed == dict.fromkeys(listed_paths, "EACCES")
+    assert_still_serving(lam)
+
+
+def test_the_functions_own_code_is_read_only(lam: Any) -> None:
+    _, body, _ = invoke(lam, "attacker", {"action": "read", "paths": ["app.py"]})
+    assert body == {"app.py": f"read {len(ATTACKER)} bytes"}
+    paths = ["app.py", "new.py", "/usr/evil", "/opt/evil", "/etc/evil"]
+    _, written, _ = invoke(lam, "attacker", {"action": "write", "paths": paths})
+    assert written == dict.fromkeys(paths, "EACCES")
+    assert_still_serving(lam)
+
+
+def test_the_server_cannot_be_signalled_traced_or_inspected(lam: Any, server: Server) -> None:
+    _, result, _ = invoke(lam, "attacker", {"action": "signal", "pid": server.process.pid})
+    # kill(-1) reaches only processes of the caller's own uid (none but itself here); Linux
+    # still answers 0 because other processes exist, so what counts is who survived it.
+    assert result == {"kill": "EPERM", "ptrace": "EPERM", "environ": "EACCES", "kill_all": "ok"}
+    assert server.process.poll() is None
+    assert invoke(lam, "attacker", {"action": "list", "paths": ["."]})[1] == {".": ["app.py"]}
+    assert_still_serving(lam)
+
+
+def test_a_fork_bomb_stops_at_the_process_limit(lam: Any) -> None:
+    create_function(lam, "fork-bomb", {"app.py": FORK_BOMB}, MemorySize=1024, Timeout=30)
+    response, body, _ = invoke(lam, "fork-bomb", {})
+    assert "FunctionError" not in response, body
+    # 1024 processes per environment (its uid), the runtime itself included
+    assert body["error"] == "EAGAIN"
+    assert 1000 <= body["forked"] < 1024, body
+    assert_still_serving(lam)
+
+
+FILL_TMP = """
+import errno, os, time
+
+def attempt(action):
+    try:
+        action()
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+    return 'ok'
+
+def past_the_size():
+    with open(os.path.join(os.environ['TMPDIR'], 'sparse'), 'wb') as file:
+        file.seek(512 * 1024 * 1024)
+        file.write(b'x')
+
+def allocate(name, mb):
+    with open(os.path.join(os.environ['TMPDIR'], name), 'wb') as file:
+        os.posix_fallocate(file.fileno(), 0, mb * 1024 * 1024)
+
+def handler(event, context):
+    if event['action'] == 'one file':
+        return {'sparse': attempt(past_the_size), 'fallocate': attempt(lambda: allocate('big', 513))}
+    allocate('a', 300)
+    allocate('b', 300)
+    time.sleep(10)
+"""
+
+
+def test_one_file_past_ephemeral_storage_is_efbig(lam: Any) -> None:
+    create_function(lam, "fill-tmp", {"app.py": FILL_TMP}, EphemeralStorage={"Size": 512}, Timeout=30)
+    response, body, _ = invoke(lam, "fill-tmp", {"action": "one file"})
+    assert "FunctionError" not in response, body
+    assert body == {"sparse": "EFBIG", "fallocate": "EFBIG"}
+    assert_still_serving(lam)
+
+
+def test_tmp_past_ephemeral_storage_stops_the_environment_and_says_why(lam: Any) -> None:
+    create_function(lam, "fill-tmp-2", {"app.py": FILL_TMP}, EphemeralStorage={"Size": 512}, Timeout=30)
+    started = time.monotonic()
+    response, body, log = invoke(lam, "fill-tmp-2", {"action": "many files"})
+    assert time.monotonic() - started < 5
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert response["FunctionError"] == "Unhandled"
+    assert body == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+    }
+    [line] = [line for line in log.splitlines() if line.startswith("lambdalite: /tmp")]
+    assert line.endswith(
+        "holds 600 MB, more than the function's ephemeral storage of 512 MB: the environment is "
+        "stopped (at process isolation level a write past the size cannot fail with ENOSPC)"
+    )
+    assert report_line(log).endswith("\tStatus: error\tError Type: Runtime.ExitError")
+    assert invoke(lam, "fill-tmp-2", {"action": "one file"})[1]["sparse"] == "EFBIG"  # a fresh environment
+    assert_still_serving(lam)
+
+
+def test_allocating_past_memory_size_is_killed_and_reported_as_out_of_memory(lam: Any) -> None:
+    create_function(lam, "hog", {"app.py": ALLOCATE}, MemorySize=128)
+    response, body, log = invoke(lam, "hog", {"mb": 256})
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert response["FunctionError"] == "Unhandled"
+    assert body == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+    }
+    report = report_line(log)
+    assert "\tMemory Size: 128 MB\tMax Memory Used: 128 MB\t" in report
+    assert report.endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
+    assert invoke(lam, "hog", {"mb": 1})[1] == 1024 * 1024
+    assert_still_serving(lam)
+
+
+def _host_processes_with(argument: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argument.encode() in argv:
+                found.append(int(entry.name))
+    return found
+
+
+def test_nothing_a_function_started_survives_its_timeout(lam: Any) -> None:
+    create_function(lam, "linger", {"app.py": LINGER_DOUBLE_FORK}, Timeout=1)
+    marker = f"{1000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6:06d}"
+    response, body, _ = invoke(lam, "linger", {"marker": marker})
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert body == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {request_id} Error: Task timed out after 1.00 seconds",
+    }
+    deadline = time.monotonic() + 5
+    while (survivors := _host_processes_with(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert survivors == []
+    assert_still_serving(lam)
