@@ -174,7 +174,7 @@ def test_the_server_cannot_be_signalled_traced_or_inspected(lam: Any, server: Se
     assert_still_serving(lam)
 
 
-def _runtime_api_port_of(function_name: str) -> int:
+def runtime_api_port_of(function_name: str) -> int:
     """The Runtime API port a warm environment of ``function_name`` was given (read as root)."""
     for entry in Path("/proc").iterdir():
         try:
@@ -192,7 +192,7 @@ def test_neither_the_api_nor_another_functions_runtime_api_serves_a_function(
     lam: Any, server: Server
 ) -> None:
     assert_still_serving(lam)  # a warm victim, waiting for its next event
-    ports = {"api": server.port, "victim runtime api": _runtime_api_port_of("victim")}
+    ports = {"api": server.port, "victim runtime api": runtime_api_port_of("victim")}
     _, answers, _ = invoke(lam, "attacker", {"action": "http", "ports": ports})
     assert answers == {"api": "closed unanswered", "victim runtime api": "closed unanswered"}
     # The victim's next event still reaches the victim.

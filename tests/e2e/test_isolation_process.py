@@ -15,8 +15,9 @@ What does not apply, or differs, at process level:
   Writing there fails with EACCES (the directory belongs to root, the
   function's group may only read it), not EROFS.
 - The rest of the host's file system is visible as to any unprivileged user
-  (not hidden), and the network is the host's: the Lambda API on it is
-  reachable, as it is for any local user.
+  (not hidden), and the network is the host's (no LAMBDALITE_NETWORK=none).
+  The lambdalite API and other environments' Runtime APIs still refuse a
+  function: its connections are told apart by their owner's uid.
 - /tmp is a directory on the host's disk, not a tmpfs: a file stops at the
   ephemeral storage size with EFBIG instead of ENOSPC, and a total past it
   stops the environment (Runtime.ExitError) instead of failing the write.
@@ -42,7 +43,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import Server, create_function, start_server, stop_server
-from tests.e2e.test_isolation import ALLOCATE, ATTACKER, FORK_BOMB, LINGER, SECRET, VICTIM
+from tests.e2e.test_isolation import (
+    ALLOCATE,
+    ATTACKER,
+    FORK_BOMB,
+    LINGER,
+    SECRET,
+    VICTIM,
+    runtime_api_port_of,
+)
 
 LINGER_DOUBLE_FORK = LINGER.replace(
     "    time.sleep(30)",
@@ -127,6 +136,16 @@ def test_the_server_cannot_be_signalled_traced_or_inspected(lam: Any, server: Se
     assert result == {"kill": "EPERM", "ptrace": "EPERM", "environ": "EACCES", "kill_all": "ok"}
     assert server.process.poll() is None
     assert invoke(lam, "attacker", {"action": "list", "paths": ["."]})[1] == {".": ["app.py"]}
+    assert_still_serving(lam)
+
+
+def test_neither_the_api_nor_another_functions_runtime_api_serves_a_function(
+    lam: Any, server: Server
+) -> None:
+    assert_still_serving(lam)  # a warm victim, waiting for its next event
+    ports = {"api": server.port, "victim runtime api": runtime_api_port_of("victim")}
+    _, answers, _ = invoke(lam, "attacker", {"action": "http", "ports": ports})
+    assert answers == {"api": "closed unanswered", "victim runtime api": "closed unanswered"}
     assert_still_serving(lam)
 
 
