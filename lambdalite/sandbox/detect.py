@@ -63,12 +63,18 @@ def protections(level: str, *, root: bool, cgroups: bool) -> list[str]:
         if cgroups
         else "no cgroup: memory watched by the data plane, processes not limited"
     )
+    uid = (
+        "an unprivileged uid of its own (the API and other Runtime APIs refuse it)"
+        if root
+        else "an unprivileged uid (mapped to the server's: the API cannot tell functions apart)"
+    )
     return [
-        "namespace level protects: own mount, PID, IPC and UTS namespaces, an unprivileged uid, the "
+        f"namespace level protects: own mount, PID, IPC and UTS namespaces, {uid}, the "
         "host read-only with the data directory hidden, code read-only at /var/task, a private tmpfs "
-        f"/tmp of EphemeralStorage size, {memory}; a timeout kills the whole PID namespace",
+        f"/tmp of EphemeralStorage size, {memory}; a timeout kills the whole PID namespace; "
+        "LAMBDALITE_NETWORK=none gives a function a network namespace of its own",
         "namespace level does not protect: the host's file system outside the data directory is "
-        "visible read-only; with network, the host's network (the Lambda API on it included)",
+        "visible read-only; with network, the host's network and its other local services",
     ]
 
 

@@ -581,15 +581,16 @@ def limits(*, root: bool) -> list[str]:
             *common,
             "process level as root: each environment has its own uid, 1024 processes, and no access "
             "to /etc/shadow, the data directory, other functions' code and /tmp; it cannot signal "
-            "or trace the server or other environments; a timeout kills every process of its uid",
+            "or trace the server or other environments, nor use the API or another Runtime API; "
+            "a timeout kills every process of its uid",
             "process level does not protect: the host's file system outside these is visible read-only "
-            "as to any user; the network is the host's (the Lambda API on it included); an interpreter "
+            "as to any user; the network is the host's (no LAMBDALITE_NETWORK=none); an interpreter "
             "an unprivileged user cannot reach runs as root, with a warning in the function's log",
         ]
     return [
         *common,
         "process level not as root: functions run as the server's user (uid "
         f"{os.geteuid()}): they can read and write what it can (the data directory included), signal "
-        "or trace the server, and a process they orphan (double fork) survives a timeout; no process "
-        "limit; run as root or use the namespace level to close these",
+        "or trace the server, use the API, and a process they orphan (double fork) survives a timeout; "
+        "no process limit; run as root or use the namespace level to close these",
     ]
