@@ -174,17 +174,32 @@ def test_the_server_cannot_be_signalled_traced_or_inspected(lam: Any, server: Se
     assert_still_serving(lam)
 
 
-def runtime_api_port_of(function_name: str) -> int:
-    """The Runtime API port a warm environment of ``function_name`` was given (read as root)."""
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
+def runtime_api_port_of(server: Server, function_name: str) -> int:
+    """The Runtime API port a warm environment of ``function_name`` that ``server``
+    started was given (read as root: other servers may have a function of that name)."""
     for entry in Path("/proc").iterdir():
         try:
             environ = (entry / "environ").read_bytes().split(b"\0") if entry.name.isdigit() else []
         except OSError:
             continue
-        if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() in environ:
-            for variable in environ:
-                if variable.startswith(b"AWS_LAMBDA_RUNTIME_API="):
-                    return int(variable.rpartition(b":")[2])
+        if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() not in environ:
+            continue
+        if not _descends_from(int(entry.name), server.process.pid):
+            continue
+        for variable in environ:
+            if variable.startswith(b"AWS_LAMBDA_RUNTIME_API="):
+                return int(variable.rpartition(b":")[2])
     raise AssertionError(f"no warm environment of {function_name}")
 
 
@@ -192,7 +207,7 @@ def test_neither_the_api_nor_another_functions_runtime_api_serves_a_function(
     lam: Any, server: Server
 ) -> None:
     assert_still_serving(lam)  # a warm victim, waiting for its next event
-    ports = {"api": server.port, "victim runtime api": runtime_api_port_of("victim")}
+    ports = {"api": server.port, "victim runtime api": runtime_api_port_of(server, "victim")}
     _, answers, _ = invoke(lam, "attacker", {"action": "http", "ports": ports})
     assert answers == {"api": "closed unanswered", "victim runtime api": "closed unanswered"}
     # The victim's next event still reaches the victim.

@@ -143,7 +143,7 @@ def test_neither_the_api_nor_another_functions_runtime_api_serves_a_function(
     lam: Any, server: Server
 ) -> None:
     assert_still_serving(lam)  # a warm victim, waiting for its next event
-    ports = {"api": server.port, "victim runtime api": runtime_api_port_of("victim")}
+    ports = {"api": server.port, "victim runtime api": runtime_api_port_of(server, "victim")}
     _, answers, _ = invoke(lam, "attacker", {"action": "http", "ports": ports})
     assert answers == {"api": "closed unanswered", "victim runtime api": "closed unanswered"}
     assert_still_serving(lam)
