@@ -194,22 +194,53 @@ def measure_scale_out(server: Server) -> dict[str, Any]:
     return {"concurrent": SCALE_OUT, "all_answered_s": round(elapsed, 3), "errors": len(errors)}
 
 
+def _tcp_holders(server: Server) -> set[int]:
+    """The server's descendants holding a TCP socket: the runtimes (each keeps its
+    Runtime API connection), not a zygote, a keeper, an init or a zygote's spare."""
+    holders = set()
+    for proc in server.service.descendants():
+        try:
+            inodes = {
+                os.readlink(f"/proc/{proc.pid}/fd/{fd}")[8:-1]
+                for fd in os.listdir(f"/proc/{proc.pid}/fd")
+                if os.readlink(f"/proc/{proc.pid}/fd/{fd}").startswith("socket:[")
+            }
+            tcp = set()
+            for table in ("tcp", "tcp6"):  # the process's own network namespace
+                for line in Path(f"/proc/{proc.pid}/net/{table}").read_text().splitlines()[1:]:
+                    tcp.add(line.split()[9])
+        except OSError:
+            continue
+        if inodes & tcp:
+            holders.add(proc.pid)
+    return holders
+
+
 def measure_idle_uss(server: Server) -> dict[str, Any]:
-    before = {p.pid for p in server.service.descendants()}
+    before = _tcp_holders(server)
     server.create("idle", "python3.11", "app.handler", {"app.py": PY_HELLO})
     server.invoke("idle")
     time.sleep(0.5)
-    new = [p for p in server.service.descendants() if p.pid not in before]
+    new = sorted(_tcp_holders(server) - before)
+    if len(new) != 1:
+        return {"runtime_uss_mb": None, "environment_total_uss_mb": None, "processes": [], "found": new}
+    runtime = psutil.Process(new[0])
+    members = [runtime]
+    parent = runtime.parent()
+    # At namespace level the runtime's parent is its keeper, which also holds init;
+    # at process level it is the server or a zygote (the server's child).
+    zygote = parent is not None and parent.ppid() == server.service.pid
+    if parent is not None and parent.pid != server.service.pid and not zygote:
+        members = [parent, *parent.children()]
     processes = []
-    for proc in new:
+    for proc in members:
         try:
             processes.append({"pid": proc.pid, "uss_mb": round(proc.memory_full_info().uss / 2**20, 2)})
         except psutil.Error:
             continue
-    # The runtime is the newest process of the environment (after keeper and init).
-    runtime = max(processes, key=lambda p: p["pid"]) if processes else None
+    runtime_uss = next((p["uss_mb"] for p in processes if p["pid"] == runtime.pid), None)
     return {
-        "runtime_uss_mb": runtime["uss_mb"] if runtime else None,
+        "runtime_uss_mb": runtime_uss,
         "environment_total_uss_mb": round(sum(p["uss_mb"] for p in processes), 2),
         "processes": processes,
     }
