@@ -26,6 +26,16 @@ Then, one record at a time from the server (JSON, descriptors as SCM_RIGHTS):
   (negative signal number when killed), so the server sees exactly what a
   parent would.
 
+Spares: forking this interpreter costs milliseconds (its page tables), and
+the namespace level's keeper forks it twice more. So after a start, once no
+record is waiting, the zygote forks one spare child for the next request of
+the same kind (level, and at namespace level the same namespaces and ids),
+which does ahead what no function decides (``enter.prepare_spare``: the
+keeper, its namespaces, init and the function's process) and then waits. The
+next such request is handed to it (``started`` names the spare's pid) instead
+of forking; what depends on the function (mounts, cgroup, identity, the
+handler) is done after, exactly as for a forked child.
+
 Children hold a death signal tied to the zygote: when the zygote dies, every
 environment it forked dies with it (the server reports them killed). The
 zygote dies with the server (death signal, and EOF on the socket).
@@ -159,28 +169,93 @@ def main(argv: list[str]) -> None:
     _run_child(child, bootstrap, base_path, enter)
 
 
-def _serve(sock: socket.socket, enter: ModuleType) -> tuple[dict[str, Any], list[int]]:
+_Child = tuple[dict[str, Any], list[int], int]
+"""What ``_serve`` returns in a child: its request, its descriptors, and init's
+host pid when it is a spare that ``enter.prepare_spare`` made (else 0)."""
+_SPARE_FIELDS = ("unshare_flags", "uid", "gid", "user_namespace", "host_uid", "host_gid")
+"""The plan fields ``enter.prepare_spare`` uses: a spare serves only a request that has its values."""
+
+
+class _Spare:
+    """A child forked ahead of need, waiting on ``sock`` for its request."""
+
+    __slots__ = ("key", "pid", "sock")
+
+    def __init__(self, pid: int, sock: socket.socket, key: tuple[Any, ...]) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.key = key
+
+
+def _spare_key(request: dict[str, Any]) -> tuple[Any, ...]:
+    if request["level"] != "namespace":
+        return (request["level"],)
+    plan = request["plan"]
+    return (request["level"], *(plan.get(name) for name in _SPARE_FIELDS))
+
+
+def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
     """Answer records until the server goes away (then exit). Returns only in a
-    forked child: its request and descriptors."""
+    forked child (see ``_Child``).
+
+    A fork of this interpreter costs milliseconds (page tables), and so do the
+    keeper's two: after each start, when no request is waiting, one spare child
+    is made ahead for a request of the same kind (level and namespaces), and the
+    next such request is handed to it instead of forking. A spare that dies
+    unclaimed is not replaced before the next request, so a spare that cannot
+    start never loops."""
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
+    spare: _Spare | None = None
+    template: dict[str, Any] | None = None  # the last request: the next spare's kind (None: none)
     while True:
-        _reap(sock)
+        reaped = _reap(sock)
+        if spare is not None and spare.pid in reaped:
+            spare.sock.close()
+            spare, template = None, None
+        want_spare = spare is None and template is not None
         try:
-            ready, _, _ = select.select([sock.fileno(), wake_read], [], [])
+            ready, _, _ = select.select([sock.fileno(), wake_read], [], [], 0 if want_spare else None)
         except InterruptedError:
             continue
         if wake_read in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_read, 4096)
-            _reap(sock)
+            continue
         if sock.fileno() not in ready:
+            if want_spare and template is not None:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                try:
+                    pid = os.fork()
+                except OSError:
+                    ours.close()
+                    theirs.close()
+                    template = None
+                    continue
+                if pid == 0:
+                    _leave_zygote(sock, wake_read, wake_write, ours.detach())
+                    return _wait_as_spare(template, theirs, enter)
+                theirs.close()
+                spare = _Spare(pid, ours, _spare_key(template))
             continue
         data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, MAX_FDS)
         if not data:
             os._exit(0)  # the server is gone: our children follow by their death signal
         request = json.loads(data)
+        template = request
+        if spare is not None:
+            claimed = spare.key == _spare_key(request) and _hand_over(spare, data, fds)
+            spare.sock.close()
+            if not claimed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(spare.pid, signal.SIGKILL)  # its init and function follow it
+            pid, spare = spare.pid, None
+            if claimed:
+                for fd in fds:
+                    os.close(fd)
+                send(sock, {"op": "started", "id": request["id"], "pid": pid})
+                continue
         try:
             pid = os.fork()
         except OSError as exc:
@@ -189,24 +264,66 @@ def _serve(sock: socket.socket, enter: ModuleType) -> tuple[dict[str, Any], list
             send(sock, {"op": "failed", "id": request["id"], "errno": exc.errno or 0, "message": str(exc)})
             continue
         if pid == 0:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            for fd in (wake_read, wake_write, sock.detach()):
-                os.close(fd)
-            return request, fds
+            _leave_zygote(sock, wake_read, wake_write)
+            return request, fds, 0
         for fd in fds:
             os.close(fd)
         send(sock, {"op": "started", "id": request["id"], "pid": pid})
 
 
-def _reap(sock: socket.socket) -> None:
+def _leave_zygote(sock: socket.socket, *fds: int) -> None:
+    """In a new child: drop the zygote's signal handling and descriptors."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for fd in (*fds, sock.detach()):
+        os.close(fd)
+
+
+def _hand_over(spare: _Spare, data: bytes, fds: list[int]) -> bool:
+    """Send a request to a spare; False when it cannot take it (gone, or too large)."""
+    try:
+        socket.send_fds(spare.sock, [data], fds)
+    except OSError:
+        return False
+    return True
+
+
+def _wait_as_spare(template: dict[str, Any], control: socket.socket, enter: ModuleType) -> _Child:
+    """A spare's life until its request: the namespace part that ``template``'s
+    kind shares with every request of that kind (``enter.prepare_spare``),
+    then one request on ``control``. Ends when the zygote goes away first."""
+    init = 0
+    if template["level"] == "namespace":
+        plan = enter.SandboxPlan(**decode(template["plan"]))
+        init = enter.prepare_spare(plan, control.fileno())
+    else:
+        zygote = os.getppid()
+        linux = sys.modules["lambdalite.sandbox._linux"]
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != zygote:
+            os._exit(0)
+    try:
+        data, fds, _, _ = socket.recv_fds(control, MAX_RECORD, MAX_FDS)
+    except OSError:
+        os._exit(0)
+    control.close()
+    if not data:
+        os._exit(0)
+    return json.loads(data), fds, init
+
+
+def _reap(sock: socket.socket) -> set[int]:
+    """Report every ended child; returns their pids (a spare's is reported too:
+    the server knows no such pid and ignores it)."""
+    reaped: set[int] = set()
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return reaped
         if pid == 0:
-            return
+            return reaped
+        reaped.add(pid)
         send(sock, {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
 
 
@@ -227,17 +344,15 @@ def _place_fds(received: list[int], targets: tuple[int, ...]) -> list[int]:
     return keep
 
 
-def _run_child(
-    child: tuple[dict[str, Any], list[int]], bootstrap: ModuleType, base_path: list[str], enter: ModuleType
-) -> None:
-    request, received = child
+def _run_child(child: _Child, bootstrap: ModuleType, base_path: list[str], enter: ModuleType) -> None:
+    request, received, init = child
     status = -1
     try:
         targets = tuple(request["pass_fds"])
         fds = _place_fds(received, targets)
         status = fds[1]
         if request["level"] == "namespace":
-            _enter_namespace(request, fds, targets, enter)
+            _enter_namespace(request, fds, init, enter)
         else:
             _enter_process(request, fds, targets, enter)
         _become_python(request, base_path, bootstrap)
@@ -253,12 +368,18 @@ def _run_child(
     main(os.environ)
 
 
-def _enter_namespace(request: dict[str, Any], fds: list[int], targets: tuple[int, ...], enter: Any) -> None:
+def _enter_namespace(request: dict[str, Any], fds: list[int], init: int, enter: Any) -> None:
+    """``init``: a spare's init pid (the spare's pipes stand in for the lifeline
+    descriptors, which ``enter_prepared`` closes with every other one)."""
     fields = decode(request["plan"])
     plan = enter.SandboxPlan(**fields)
     output, status, *rest = fds
     cgroup_fds, (lifeline, lifeline_read) = tuple(rest[:-2]), rest[-2:]
-    enter.enter_sandbox(plan, enter.ChildFds(output, status, cgroup_fds, lifeline, lifeline_read))
+    child_fds = enter.ChildFds(output, status, cgroup_fds, lifeline, lifeline_read)
+    if init:
+        enter.enter_prepared(plan, child_fds, init)
+    else:
+        enter.enter_sandbox(plan, child_fds)
 
 
 def _enter_process(request: dict[str, Any], fds: list[int], targets: tuple[int, ...], enter: Any) -> None:

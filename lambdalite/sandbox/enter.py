@@ -46,6 +46,15 @@ tmpfs and binds back, at their own paths, only the ``shared_paths`` below it
 the private directory stays invisible, and every path, symlinks and a venv's
 ``pyvenv.cfg`` included, means inside what it means on the host.
 
+Ahead of need
+-------------
+A zygote may run the keeper's first steps before it knows the function
+(``prepare_spare``: session, death signal, namespaces, init and the function's
+fork, all the same for every function), and the rest once a request comes
+(``enter_prepared``: the pids, the mount tree, then ``_become_function``).
+The function's process then builds the mount tree itself, before it drops
+anything; keeper, init and function share that mount namespace as before.
+
 Descriptors across the keeper's fork
 ------------------------------------
 The keeper must not open anything that has to survive its own ``fork()``:
@@ -168,12 +177,65 @@ def enter_sandbox(plan: SandboxPlan, fds: ChildFds) -> None:
         step.name = "start init"
         init = os.fork()
         if init == 0:
-            _be_init(plan, fds)
+            _be_init(plan, fds.lifeline_read)
         os.close(fds.lifeline_read)
         step.name = "fork"
         pid = os.fork()
         if pid:
             _keep(pid, init, fds, step)
+        _become_function(plan, fds, step)
+    except BaseException as exc:
+        _fail(fds.status, step.name, exc)
+
+
+def prepare_spare(plan: SandboxPlan, control: int) -> int:
+    """The part of ``enter_sandbox`` that no function decides, done ahead of
+    need by a zygote's spare child (``_zygote_main``): the keeper's
+    session, death signal and new namespaces (``plan.unshare_flags`` and the
+    user maps), init, and the function's process, which is the only one this
+    returns in, with init's host pid. Only ``plan``'s unshare_flags, uid, gid,
+    user_namespace, host_uid and host_gid are used; ``control`` (the spare's
+    end of its socket to the zygote) is the only descriptor kept. The function's
+    process then waits, still root and with nothing mounted yet, for its request;
+    ``enter_prepared`` does the rest. Any failure ends the spare silently (the
+    zygote sees it exit and forks the next start instead)."""
+    step = _Step()
+    try:
+        gc.disable()
+        _enter_namespaces(plan, {control}, step)
+        # No libuv here (the zygote forked us): a pipe made now is safe across the forks.
+        lifeline_read, lifeline = os.pipe()
+        init = os.fork()
+        if init == 0:
+            _be_init(plan, lifeline_read)
+        os.close(lifeline_read)
+        pid = os.fork()
+        if pid:
+            os.close(control)
+            _mirror(pid, init)  # holding ``lifeline`` until it exits
+        os.close(lifeline)
+        keeper = os.getppid()
+        _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != keeper:
+            os._exit(_FAILED)
+        return init
+    except BaseException:
+        os._exit(_FAILED)
+
+
+def enter_prepared(plan: SandboxPlan, fds: ChildFds, init: int) -> None:
+    """Finish entering the sandbox in a spare's function process (see
+    ``prepare_spare``, whose plan must have had this plan's namespace fields):
+    report the pids, build the mount tree, then become the function exactly as
+    ``enter_sandbox`` does. Returns only when the function is ready; a failure
+    is reported on ``fds.status`` and ends the process (and with it the spare)."""
+    step = _Step()
+    try:
+        gc.disable()
+        step.name = "report pid"
+        # /proc is still the host's here: /proc/self names our pid as the host sees it.
+        _report_pids(fds.status, int(os.readlink(b"/proc/self")), init)
+        _build_tree(plan, step)
         _become_function(plan, fds, step)
     except BaseException as exc:
         _fail(fds.status, step.name, exc)
@@ -188,11 +250,17 @@ def _fail(status_fd: int, step: str, exc: BaseException) -> None:
 
 def _become_keeper(plan: SandboxPlan, fds: ChildFds, step: _Step) -> None:
     """Everything up to the keeper's forks."""
+    # From here on the keeper opens nothing that must outlive its fork (module docstring).
+    _enter_namespaces(plan, {*fds.all(), *plan.pass_fds}, step)
+    _build_tree(plan, step)
+
+
+def _enter_namespaces(plan: SandboxPlan, keep: set[int], step: _Step) -> None:
+    """The keeper's own set-up and its unshare: what no function decides."""
     step.name = "descriptors"
     # The keeper is a copy of the server: it must not hold the server's sockets
     # (a listening port would outlive the server) or other environments' pipes.
-    # From here on it opens nothing that must outlive its fork (module docstring).
-    _close_all_except({0, 1, 2, *fds.all(), *plan.pass_fds})
+    _close_all_except({0, 1, 2, *keep})
     step.name = "session"
     os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
@@ -218,6 +286,10 @@ def _become_keeper(plan: SandboxPlan, fds: ChildFds, step: _Step) -> None:
         _write_file(b"/proc/self/setgroups", b"deny")
         _write_file(b"/proc/self/uid_map", f"{plan.uid} {plan.host_uid} 1".encode())
         _write_file(b"/proc/self/gid_map", f"{plan.gid} {plan.host_gid} 1".encode())
+
+
+def _build_tree(plan: SandboxPlan, step: _Step) -> None:
+    """The mount tree the function sees, in the new mount namespace."""
     step.name = "mount propagation"
     _linux.mount(None, b"/", None, _linux.MS_REC | _linux.MS_PRIVATE, None)
     for source, target in plan.binds:
@@ -277,9 +349,18 @@ def _share_through_covers(plan: SandboxPlan, step: _Step) -> None:
 def _keep(pid: int, init: int, fds: ChildFds, step: _Step) -> None:
     """The keeper's life after the forks: report, wait, end the namespace, mirror the exit."""
     step.name = "report pid"
-    os.write(fds.status, b"P" + struct.pack(PIDS_FORMAT, pid, init))
+    _report_pids(fds.status, pid, init)
     for fd in (fds.status, fds.output, *fds.cgroup_procs):
         os.close(fd)
+    _mirror(pid, init)
+
+
+def _report_pids(status_fd: int, pid: int, init: int) -> None:
+    os.write(status_fd, b"P" + struct.pack(PIDS_FORMAT, pid, init))
+
+
+def _mirror(pid: int, init: int) -> None:
+    """Wait for the function, end the namespace, and exit as the function did."""
     _, status = os.waitpid(pid, 0)
     with contextlib.suppress(OSError):
         os.kill(init, signal.SIGKILL)  # and with it whatever the function left running
@@ -293,11 +374,12 @@ def _keep(pid: int, init: int, fds: ChildFds, step: _Step) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else _FAILED)
 
 
-def _be_init(plan: SandboxPlan, fds: ChildFds) -> None:
-    """pid 1 of the namespace: reap orphans until the keeper ends. Never returns;
-    a failure ends it, and with it the namespace (the function's start fails)."""
+def _be_init(plan: SandboxPlan, lifeline_read: int) -> None:
+    """pid 1 of the namespace: reap orphans until the keeper ends (EOF on
+    ``lifeline_read``). Never returns; a failure ends it, and with it the
+    namespace (the function's start fails)."""
     try:
-        _close_all_except({fds.lifeline_read})
+        _close_all_except({lifeline_read})
         # The keeper forked us: made here, this pipe cannot collide with libuv's.
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
@@ -312,8 +394,8 @@ def _be_init(plan: SandboxPlan, fds: ChildFds) -> None:
         _linux.prctl(_linux.PR_SET_NO_NEW_PRIVS, 1)
         while True:
             _reap_all()
-            ready, _, _ = select.select([fds.lifeline_read, wake_read], [], [])
-            if fds.lifeline_read in ready:
+            ready, _, _ = select.select([lifeline_read, wake_read], [], [])
+            if lifeline_read in ready:
                 os._exit(0)
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_read, 4096)
