@@ -67,6 +67,10 @@ MIN_PYTHON = (3, 10)
 _FAILED = 127
 _OWN_PACKAGE = "lambdalite"
 _BOOTSTRAP_NAME = "__lambdalite_bootstrap__"
+_OWN_MODULES: list[str] = []
+"""lambdalite's modules in sys.modules, listed once before serving (see ``_become_python``)."""
+_RETIRED: list[ModuleType] = []
+"""lambdalite's modules, out of a child's sys.modules (see ``_become_python``)."""
 
 
 # -- wire codec (shared with the server) -------------------------------------
@@ -164,6 +168,7 @@ def main(argv: list[str]) -> None:
     gc.freeze()
     if idle and not _set_policy(os.SCHED_OTHER):
         os._exit(1)  # children must not inherit the idle class
+    _OWN_MODULES.extend(name for name in sys.modules if _is_own(name))
     send(sock, {"op": "ready", "version": sys.version.split()[0], "modules": _top_level_names()})
     child = _serve(sock, enter)
     _run_child(child, bootstrap, base_path, enter)
@@ -208,7 +213,7 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
     spare: _Spare | None = None
-    template: dict[str, Any] | None = None  # the last request: the next spare's kind (None: none)
+    template: bytes | None = None  # the last request: the next spare's kind (None: none)
     while True:
         reaped = _reap(sock)
         if spare is not None and spare.pid in reaped:
@@ -237,13 +242,15 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
                     _leave_zygote(sock, wake_read, wake_write, ours.detach())
                     return _wait_as_spare(template, theirs, enter)
                 theirs.close()
-                spare = _Spare(pid, ours, _spare_key(template))
+                # Parsing the template now also takes, while idle, the copy-on-write
+                # faults that parsing the next request would take after this fork.
+                spare = _Spare(pid, ours, _spare_key(json.loads(template)))
             continue
         data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, MAX_FDS)
         if not data:
             os._exit(0)  # the server is gone: our children follow by their death signal
         request = json.loads(data)
-        template = request
+        template = data
         if spare is not None:
             claimed = spare.key == _spare_key(request) and _hand_over(spare, data, fds)
             spare.sock.close()
@@ -288,13 +295,15 @@ def _hand_over(spare: _Spare, data: bytes, fds: list[int]) -> bool:
     return True
 
 
-def _wait_as_spare(template: dict[str, Any], control: socket.socket, enter: ModuleType) -> _Child:
-    """A spare's life until its request: the namespace part that ``template``'s
-    kind shares with every request of that kind (``enter.prepare_spare``),
-    then one request on ``control``. Ends when the zygote goes away first."""
+def _wait_as_spare(template: bytes, control: socket.socket, enter: ModuleType) -> _Child:
+    """A spare's life until its request: the namespace part that the
+    ``template`` request's kind shares with every request of that kind
+    (``enter.prepare_spare``), a rehearsal, then one request on ``control``.
+    Ends when the zygote goes away first."""
     init = 0
-    if template["level"] == "namespace":
-        plan = enter.SandboxPlan(**decode(template["plan"]))
+    request = json.loads(template)
+    if request["level"] == "namespace":
+        plan = enter.SandboxPlan(**decode(request["plan"]))
         init = enter.prepare_spare(plan, control.fileno())
     else:
         zygote = os.getppid()
@@ -302,6 +311,7 @@ def _wait_as_spare(template: dict[str, Any], control: socket.socket, enter: Modu
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != zygote:
             os._exit(0)
+    _rehearse(request, enter)
     try:
         data, fds, _, _ = socket.recv_fds(control, MAX_RECORD, MAX_FDS)
     except OSError:
@@ -310,6 +320,21 @@ def _wait_as_spare(template: dict[str, Any], control: socket.socket, enter: Modu
     if not data:
         os._exit(0)
     return json.loads(data), fds, init
+
+
+def _rehearse(request: dict[str, Any], enter: ModuleType) -> None:
+    """Run, in a spare, the steps of a start that work the same on any data, so
+    the copy-on-write page faults they take (several microseconds each, hundreds
+    of them) are taken before the request rather than after it. The environment
+    gets dummy values of the template's size: another function's must not stay
+    behind in this process."""
+    if request["level"] == "namespace":
+        enter.rehearse(enter.SandboxPlan(**decode(request["plan"])))
+    _place_fds([], ())
+    os.environ.clear()
+    os.environ.update({f"_{index}": "" for index in range(len(request["env"]))})
+    os.environ.clear()
+    time.tzset()
 
 
 def _reap(sock: socket.socket) -> set[int]:
@@ -401,6 +426,10 @@ def _enter_process(request: dict[str, Any], fds: list[int], targets: tuple[int, 
     os.chdir(request["cwd"])
 
 
+def _is_own(name: str) -> bool:
+    return name == _OWN_PACKAGE or name.startswith(_OWN_PACKAGE + ".")
+
+
 def _become_python(request: dict[str, Any], base_path: list[str], bootstrap: ModuleType) -> None:
     """What a fresh ``python bootstrap.py`` would have: its environment, argv,
     path, signal dispositions, a running garbage collector, no lambdalite."""
@@ -409,8 +438,10 @@ def _become_python(request: dict[str, Any], base_path: list[str], bootstrap: Mod
     time.tzset()
     sys.argv[:] = [request["argv1"]]
     sys.path[:] = base_path
-    for name in [n for n in sys.modules if n == _OWN_PACKAGE or n.startswith(_OWN_PACKAGE + ".")]:
-        del sys.modules[name]
+    # By the names listed in the zygote: going through sys.modules would write the
+    # reference count of every module's name, each a page to copy from the zygote.
+    # Kept alive, not freed, for the same reason; nothing the function imports reaches them.
+    _RETIRED.extend(sys.modules.pop(name) for name in _OWN_MODULES if name in sys.modules)
     sys.modules["__main__"] = bootstrap
     # No importlib.invalidate_caches(): it would list every stdlib directory
     # again, and a path finder notices a changed directory by its mtime anyway.
