@@ -31,10 +31,12 @@ the namespace level's keeper forks it twice more. So after a start, once no
 record is waiting, the zygote forks one spare child for the next request of
 the same kind (level, and at namespace level the same namespaces and ids),
 which does ahead what no function decides (``enter.prepare_spare``: the
-keeper, its namespaces, init and the function's process) and then waits. The
-next such request is handed to it (``started`` names the spare's pid) instead
-of forking; what depends on the function (mounts, cgroup, identity, the
-handler) is done after, exactly as for a forked child.
+keeper, its namespaces, init and the function's process), rehearses the
+rest of a start where that has no effect (``_rehearse``, and the bootstrap's
+``rehearse()`` when it has one) so its copy-on-write faults come early, and
+then waits. The next such request is handed to it (``started`` names the
+spare's pid) instead of forking; what depends on the function (mounts,
+cgroup, identity, the handler) is done after, exactly as for a forked child.
 
 Children hold a death signal tied to the zygote: when the zygote dies, every
 environment it forked dies with it (the server reports them killed). The
@@ -335,6 +337,10 @@ def _rehearse(request: dict[str, Any], enter: ModuleType) -> None:
     os.environ.update({f"_{index}": "" for index in range(len(request["env"]))})
     os.environ.clear()
     time.tzset()
+    rehearse = getattr(sys.modules.get(_BOOTSTRAP_NAME), "rehearse", None)
+    if rehearse is not None:
+        with contextlib.suppress(Exception):
+            rehearse()
 
 
 def _reap(sock: socket.socket) -> set[int]:
