@@ -252,7 +252,7 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
         if not data:
             os._exit(0)  # the server is gone: our children follow by their death signal
         request = json.loads(data)
-        template = data
+        template = _template_of(request)
         if spare is not None:
             claimed = spare.key == _spare_key(request) and _hand_over(spare, data, fds)
             spare.sock.close()
@@ -297,6 +297,13 @@ def _hand_over(spare: _Spare, data: bytes, fds: list[int]) -> bool:
     return True
 
 
+def _template_of(request: dict[str, Any]) -> bytes:
+    """What a spare made after ``request`` is given: the request without its
+    environment's names and values (only their number), which would otherwise
+    stay in the zygote's memory, and be copied into every later child's."""
+    return json.dumps({**request, "env": {str(index): "" for index in range(len(request["env"]))}}).encode()
+
+
 def _wait_as_spare(template: bytes, control: socket.socket, enter: ModuleType) -> _Child:
     """A spare's life until its request: the namespace part that the
     ``template`` request's kind shares with every request of that kind
@@ -328,8 +335,7 @@ def _rehearse(request: dict[str, Any], enter: ModuleType) -> None:
     """Run, in a spare, the steps of a start that work the same on any data, so
     the copy-on-write page faults they take (several microseconds each, hundreds
     of them) are taken before the request rather than after it. The environment
-    gets dummy values of the template's size: another function's must not stay
-    behind in this process."""
+    gets dummy variables, as many as the template had (``_template_of``)."""
     if request["level"] == "namespace":
         enter.rehearse(enter.SandboxPlan(**decode(request["plan"])))
     _place_fds([], ())

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from lambdalite.runtimes import lookup
-from lambdalite.sandbox import detect
+from lambdalite.sandbox import _zygote_main, detect
 from lambdalite.sandbox.cgroups import CgroupHost
 from lambdalite.sandbox.namespace import NamespaceSandbox
 from lambdalite.sandbox.process import ProcessSandbox
@@ -298,6 +298,14 @@ def test_namespace_level_child_enters_the_same_sandbox_as_the_spawn_path(dirs):
         os.close(process.output_fd)
 
     _with_zygotes(inner, dirs, scenario)
+
+
+def test_a_spares_template_keeps_the_requests_kind_but_not_its_environment() -> None:
+    request = {"level": "process", "env": {"API_KEY": "s3cret", "B": "2"}, "argv1": "/x", "id": 7}
+    template = _zygote_main._template_of(request)
+    assert b"API_KEY" not in template and b"s3cret" not in template
+    assert _zygote_main._spare_key(json.loads(template)) == _zygote_main._spare_key(request)
+    assert len(json.loads(template)["env"]) == 2
 
 
 def _forked_before(pid: int, moment: float) -> bool:
