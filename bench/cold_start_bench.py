@@ -142,9 +142,13 @@ class Server:
         self.service.stop()
 
 
-def measure_cold(server: Server, samples: int, prefix: str) -> dict[str, dict[str, float]]:
+def measure_cold(
+    server: Server, samples: int, prefix: str, cases: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
     results = {}
     for label, runtime, handler, files in CASES:
+        if label not in cases:
+            continue
         latencies = []
         for index in range(samples):
             name = f"{prefix}-{label.replace(' ', '-')}-{index}"
@@ -190,39 +194,72 @@ def measure_scale_out(server: Server) -> dict[str, Any]:
     return {"concurrent": SCALE_OUT, "all_answered_s": round(elapsed, 3), "errors": len(errors)}
 
 
+def _tcp_holders(server: Server) -> set[int]:
+    """The server's descendants holding a TCP socket: the runtimes (each keeps its
+    Runtime API connection), not a zygote, a keeper, an init or a zygote's spare."""
+    holders = set()
+    for proc in server.service.descendants():
+        try:
+            inodes = {
+                os.readlink(f"/proc/{proc.pid}/fd/{fd}")[8:-1]
+                for fd in os.listdir(f"/proc/{proc.pid}/fd")
+                if os.readlink(f"/proc/{proc.pid}/fd/{fd}").startswith("socket:[")
+            }
+            tcp = set()
+            for table in ("tcp", "tcp6"):  # the process's own network namespace
+                for line in Path(f"/proc/{proc.pid}/net/{table}").read_text().splitlines()[1:]:
+                    tcp.add(line.split()[9])
+        except OSError:
+            continue
+        if inodes & tcp:
+            holders.add(proc.pid)
+    return holders
+
+
 def measure_idle_uss(server: Server) -> dict[str, Any]:
-    before = {p.pid for p in server.service.descendants()}
+    before = _tcp_holders(server)
     server.create("idle", "python3.11", "app.handler", {"app.py": PY_HELLO})
     server.invoke("idle")
     time.sleep(0.5)
-    new = [p for p in server.service.descendants() if p.pid not in before]
+    new = sorted(_tcp_holders(server) - before)
+    if len(new) != 1:
+        return {"runtime_uss_mb": None, "environment_total_uss_mb": None, "processes": [], "found": new}
+    runtime = psutil.Process(new[0])
+    members = [runtime]
+    parent = runtime.parent()
+    # At namespace level the runtime's parent is its keeper, which also holds init;
+    # at process level it is the server or a zygote (the server's child).
+    zygote = parent is not None and parent.ppid() == server.service.pid
+    if parent is not None and parent.pid != server.service.pid and not zygote:
+        members = [parent, *parent.children()]
     processes = []
-    for proc in new:
+    for proc in members:
         try:
             processes.append({"pid": proc.pid, "uss_mb": round(proc.memory_full_info().uss / 2**20, 2)})
         except psutil.Error:
             continue
-    # The runtime is the newest process of the environment (after keeper and init).
-    runtime = max(processes, key=lambda p: p["pid"]) if processes else None
+    runtime_uss = next((p["uss_mb"] for p in processes if p["pid"] == runtime.pid), None)
     return {
-        "runtime_uss_mb": runtime["uss_mb"] if runtime else None,
+        "runtime_uss_mb": runtime_uss,
         "environment_total_uss_mb": round(sum(p["uss_mb"] for p in processes), 2),
         "processes": processes,
     }
 
 
-def run_config(isolation: str, zygotes: bool, samples: int, work: Path) -> dict[str, Any]:
+def run_config(
+    isolation: str, zygotes: bool, samples: int, work: Path, cases: tuple[str, ...], extras: bool
+) -> dict[str, Any]:
     server = Server(isolation, zygotes, work)
     try:
         for index in range(2):  # starts the zygote (lazily), then uses it
             server.create(f"warm-{index}", "python3.11", "app.handler", {"app.py": PY_BOTO3})
             server.invoke(f"warm-{index}")
             time.sleep(1.5)
-        return {
-            "cold_start": measure_cold(server, samples, "c"),
-            "scale_out": measure_scale_out(server),
-            "idle_python_env": measure_idle_uss(server),
-        }
+        result: dict[str, Any] = {"cold_start": measure_cold(server, samples, "c", cases)}
+        if extras:
+            result["scale_out"] = measure_scale_out(server)
+            result["idle_python_env"] = measure_idle_uss(server)
+        return result
     finally:
         server.stop()
 
@@ -233,14 +270,21 @@ def print_table(results: dict[str, Any]) -> None:
     print(header + f" {'100 concurrent s':>17} {'idle USS MB':>12}")
     for key, value in results["runs"].items():
         level, zyg = key.split("/")
+        cold = value["cold_start"]
         cells = " ".join(
-            f"{value['cold_start'][label]['p50_ms']:>12.1f} / {value['cold_start'][label]['p99_ms']:>9.1f}"
+            f"{cold[label]['p50_ms']:>12.1f} / {cold[label]['p99_ms']:>9.1f}"
+            if label in cold
+            else f"{'-':>24}"
             for label, *_ in CASES
         )
-        scale = value["scale_out"]
-        uss = value["idle_python_env"]["runtime_uss_mb"]
-        errors = f" ({scale['errors']} errors)" if scale["errors"] else ""
-        print(f"{level:<10} {zyg:<8} {cells} {scale['all_answered_s']:>17.3f}{errors} {uss!s:>12}")
+        if "scale_out" in value:
+            scale = value["scale_out"]
+            uss = value["idle_python_env"]["runtime_uss_mb"]
+            errors = f" ({scale['errors']} errors)" if scale["errors"] else ""
+            extras = f"{scale['all_answered_s']:>17.3f}{errors} {uss!s:>12}"
+        else:
+            extras = f"{'-':>17} {'-':>12}"
+        print(f"{level:<10} {zyg:<8} {cells} {extras}")
     print(
         f"targets (namespace, zygotes): python hello p50 <= {TARGETS_MS['python hello']:.0f} ms, "
         f"boto3 <= {TARGETS_MS['python boto3']:.0f} ms, node <= {TARGETS_MS['node hello']:.0f} ms, "
@@ -254,7 +298,23 @@ def main() -> None:
     parser.add_argument(
         "--levels", default="namespace,process" if os.geteuid() == 0 else "process", help="isolation levels"
     )
+    parser.add_argument(
+        "--zygotes", choices=("both", "on", "off"), default="both", help="with, without or both [both]"
+    )
+    parser.add_argument(
+        "--cases",
+        default=",".join(label for label, *_ in CASES),
+        help="cold-start cases to measure, comma-separated labels [all]",
+    )
+    parser.add_argument(
+        "--no-extras", action="store_true", help="skip the scale-out and idle memory measurements"
+    )
     args = parser.parse_args()
+    cases = tuple(label.strip() for label in args.cases.split(","))
+    unknown = set(cases) - {label for label, *_ in CASES}
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
+    zygote_modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.zygotes]
     results: dict[str, Any] = {
         "host": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()},
         "samples": args.samples,
@@ -267,10 +327,12 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="lambdalite-cold-", dir="/var/tmp") as work:
         for level in args.levels.split(","):
-            for zygotes in (True, False):
+            for zygotes in zygote_modes:
                 key = f"{level}/{'on' if zygotes else 'off'}"
                 print(f"measuring {key} ...", file=sys.stderr, flush=True)
-                results["runs"][key] = run_config(level, zygotes, args.samples, Path(work))
+                results["runs"][key] = run_config(
+                    level, zygotes, args.samples, Path(work), cases, not args.no_extras
+                )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)

@@ -85,9 +85,19 @@ def build(settings: Settings) -> Services:
         merged = merged_opt(data / "layers", unpacked)
         return (merged,), merged
 
+    def unpack(function: FunctionConfig) -> tuple[Path, tuple[Path, ...], Path | None]:
+        return (code.task_root(function.code_sha256), *layer_dirs(function))
+
     async def resolve_launch(function: FunctionConfig) -> RuntimeLaunch:
-        task_root = await asyncio.to_thread(code.task_root, function.code_sha256)
-        layers, opt_dir = await asyncio.to_thread(layer_dirs, function)
+        # Every cold start passes here: a thread (unpacking again, merging layers)
+        # only when a stat shows there is work to do.
+        unpacked = None if function.layers else code.unpacked(function.code_sha256)
+        paths: tuple[Path, tuple[Path, ...], Path | None]
+        if unpacked is not None:
+            paths = (unpacked, (), None)
+        else:
+            paths = await asyncio.to_thread(unpack, function)
+        task_root, layers, opt_dir = paths
         try:
             command = lookup.command_for(function.runtime, task_root, settings.strict_runtimes)
         except lookup.RuntimeUnavailable as exc:

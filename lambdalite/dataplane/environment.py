@@ -63,6 +63,9 @@ _SIGNAL_NAMES = {
 class LogSink(Protocol):
     def append(self, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
 
+    def prepare(self, group: str, stream: str) -> None:
+        """Create the stream now, so that the first ``append`` is cheap."""
+
 
 class EnvState(enum.Enum):
     STARTING = "starting"
@@ -241,6 +244,9 @@ class ExecutionEnvironment:
         self._output = OutputSplitter(self._process.output_fd)
         self._loop.add_reader(self._process.output_fd, self._on_output)
         self._exit_watch = asyncio.ensure_future(self._watch_exit())
+        # The runtime is importing its handler: the loop has time for the stream's
+        # files now, which the first log write after READY would otherwise create.
+        self._logs.prepare(self.function.log_group, self.log_stream)
         timeout = max(INIT_TIMEOUT_S, float(self.function.timeout_s))
         try:
             failure = await asyncio.wait_for(asyncio.shield(self._ready), timeout)

@@ -210,6 +210,15 @@ class LogStore:
             for (ts, _), line in zip(events, lines, strict=True):
                 stats.add(ts, ingestion_ms, len(line))
 
+    def prepare(self, group: str, stream: str) -> None:
+        """Create the group and the (empty) stream now, so that the first ``append``
+        does no file system work: a caller with idle time (an environment waiting
+        for its runtime) takes it off the path that follows."""
+        with self._lock:
+            if self._closed:
+                raise ValueError("LogStore is closed")
+            self._open(group, stream)
+
     def flush(self) -> None:
         """Hand every buffered event to the OS (no fsync), so reads see them."""
         with self._lock:

@@ -26,6 +26,18 @@ Then, one record at a time from the server (JSON, descriptors as SCM_RIGHTS):
   (negative signal number when killed), so the server sees exactly what a
   parent would.
 
+Spares: forking this interpreter costs milliseconds (its page tables), and
+the namespace level's keeper forks it twice more. So after a start, once no
+record is waiting, the zygote forks one spare child for the next request of
+the same kind (level, and at namespace level the same namespaces and ids),
+which does ahead what no function decides (``enter.prepare_spare``: the
+keeper, its namespaces, init and the function's process), rehearses the
+rest of a start where that has no effect (``_rehearse``, and the bootstrap's
+``rehearse()`` when it has one) so its copy-on-write faults come early, and
+then waits. The next such request is handed to it (``started`` names the
+spare's pid) instead of forking; what depends on the function (mounts,
+cgroup, identity, the handler) is done after, exactly as for a forked child.
+
 Children hold a death signal tied to the zygote: when the zygote dies, every
 environment it forked dies with it (the server reports them killed). The
 zygote dies with the server (death signal, and EOF on the socket).
@@ -57,6 +69,10 @@ MIN_PYTHON = (3, 10)
 _FAILED = 127
 _OWN_PACKAGE = "lambdalite"
 _BOOTSTRAP_NAME = "__lambdalite_bootstrap__"
+_OWN_MODULES: list[str] = []
+"""lambdalite's modules in sys.modules, listed once before serving (see ``_become_python``)."""
+_RETIRED: list[ModuleType] = []
+"""lambdalite's modules, out of a child's sys.modules (see ``_become_python``)."""
 
 
 # -- wire codec (shared with the server) -------------------------------------
@@ -154,33 +170,109 @@ def main(argv: list[str]) -> None:
     gc.freeze()
     if idle and not _set_policy(os.SCHED_OTHER):
         os._exit(1)  # children must not inherit the idle class
+    _OWN_MODULES.extend(name for name in sys.modules if _is_own(name))
     send(sock, {"op": "ready", "version": sys.version.split()[0], "modules": _top_level_names()})
     child = _serve(sock, enter)
     _run_child(child, bootstrap, base_path, enter)
 
 
-def _serve(sock: socket.socket, enter: ModuleType) -> tuple[dict[str, Any], list[int]]:
+_Child = tuple[dict[str, Any], list[int], int]
+"""What ``_serve`` returns in a child: its request, its descriptors, and init's
+host pid when it is a spare that ``enter.prepare_spare`` made (else 0)."""
+_SPARE_FIELDS = (
+    "unshare_flags",
+    "uid",
+    "uid_per_environment",
+    "gid",
+    "user_namespace",
+    "host_uid",
+    "host_gid",
+)
+"""The plan fields ``enter.prepare_spare`` uses: a spare serves only a request that has its values."""
+
+
+class _Spare:
+    """A child forked ahead of need, waiting on ``sock`` for its request."""
+
+    __slots__ = ("key", "pid", "sock")
+
+    def __init__(self, pid: int, sock: socket.socket, key: tuple[Any, ...]) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.key = key
+
+
+def _spare_key(request: dict[str, Any]) -> tuple[Any, ...]:
+    if request["level"] != "namespace":
+        return (request["level"],)
+    plan = request["plan"]
+    return (request["level"], *(plan.get(name) for name in _SPARE_FIELDS))
+
+
+def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
     """Answer records until the server goes away (then exit). Returns only in a
-    forked child: its request and descriptors."""
+    forked child (see ``_Child``).
+
+    A fork of this interpreter costs milliseconds (page tables), and so do the
+    keeper's two: after each start, when no request is waiting, one spare child
+    is made ahead for a request of the same kind (level and namespaces), and the
+    next such request is handed to it instead of forking. A spare that dies
+    unclaimed is not replaced before the next request, so a spare that cannot
+    start never loops."""
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
+    spare: _Spare | None = None
+    template: bytes | None = None  # the last request: the next spare's kind (None: none)
     while True:
-        _reap(sock)
+        reaped = _reap(sock)
+        if spare is not None and spare.pid in reaped:
+            spare.sock.close()
+            spare, template = None, None
+        want_spare = spare is None and template is not None
         try:
-            ready, _, _ = select.select([sock.fileno(), wake_read], [], [])
+            ready, _, _ = select.select([sock.fileno(), wake_read], [], [], 0 if want_spare else None)
         except InterruptedError:
             continue
         if wake_read in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_read, 4096)
-            _reap(sock)
+            continue
         if sock.fileno() not in ready:
+            if want_spare and template is not None:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                try:
+                    pid = os.fork()
+                except OSError:
+                    ours.close()
+                    theirs.close()
+                    template = None
+                    continue
+                if pid == 0:
+                    _leave_zygote(sock, wake_read, wake_write, ours.detach())
+                    return _wait_as_spare(template, theirs, enter)
+                theirs.close()
+                # Parsing the template now also takes, while idle, the copy-on-write
+                # faults that parsing the next request would take after this fork.
+                spare = _Spare(pid, ours, _spare_key(json.loads(template)))
             continue
         data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, MAX_FDS)
         if not data:
             os._exit(0)  # the server is gone: our children follow by their death signal
         request = json.loads(data)
+        template = _template_of(request)
+        if spare is not None:
+            claimed = spare.key == _spare_key(request) and _hand_over(spare, data, fds)
+            spare.sock.close()
+            if not claimed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(spare.pid, signal.SIGKILL)  # its init and function follow it
+            pid, spare = spare.pid, None
+            if claimed:
+                for fd in fds:
+                    os.close(fd)
+                send(sock, {"op": "started", "id": request["id"], "pid": pid})
+                continue
         try:
             pid = os.fork()
         except OSError as exc:
@@ -189,24 +281,94 @@ def _serve(sock: socket.socket, enter: ModuleType) -> tuple[dict[str, Any], list
             send(sock, {"op": "failed", "id": request["id"], "errno": exc.errno or 0, "message": str(exc)})
             continue
         if pid == 0:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            for fd in (wake_read, wake_write, sock.detach()):
-                os.close(fd)
-            return request, fds
+            _leave_zygote(sock, wake_read, wake_write)
+            return request, fds, 0
         for fd in fds:
             os.close(fd)
         send(sock, {"op": "started", "id": request["id"], "pid": pid})
 
 
-def _reap(sock: socket.socket) -> None:
+def _leave_zygote(sock: socket.socket, *fds: int) -> None:
+    """In a new child: drop the zygote's signal handling and descriptors."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for fd in (*fds, sock.detach()):
+        os.close(fd)
+
+
+def _hand_over(spare: _Spare, data: bytes, fds: list[int]) -> bool:
+    """Send a request to a spare; False when it cannot take it (gone, or too large)."""
+    try:
+        socket.send_fds(spare.sock, [data], fds)
+    except OSError:
+        return False
+    return True
+
+
+def _template_of(request: dict[str, Any]) -> bytes:
+    """What a spare made after ``request`` is given: the request without its
+    environment's names and values (only their number), which would otherwise
+    stay in the zygote's memory, and be copied into every later child's."""
+    return json.dumps({**request, "env": {str(index): "" for index in range(len(request["env"]))}}).encode()
+
+
+def _wait_as_spare(template: bytes, control: socket.socket, enter: ModuleType) -> _Child:
+    """A spare's life until its request: the namespace part that the
+    ``template`` request's kind shares with every request of that kind
+    (``enter.prepare_spare``), a rehearsal, then one request on ``control``.
+    Ends when the zygote goes away first."""
+    init = 0
+    request = json.loads(template)
+    if request["level"] == "namespace":
+        plan = enter.SandboxPlan(**decode(request["plan"]))
+        init = enter.prepare_spare(plan, control.fileno())
+    else:
+        zygote = os.getppid()
+        linux = sys.modules["lambdalite.sandbox._linux"]
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != zygote:
+            os._exit(0)
+    _rehearse(request, enter)
+    try:
+        data, fds, _, _ = socket.recv_fds(control, MAX_RECORD, MAX_FDS)
+    except OSError:
+        os._exit(0)
+    control.close()
+    if not data:
+        os._exit(0)
+    return json.loads(data), fds, init
+
+
+def _rehearse(request: dict[str, Any], enter: ModuleType) -> None:
+    """Run, in a spare, the steps of a start that work the same on any data, so
+    the copy-on-write page faults they take (several microseconds each, hundreds
+    of them) are taken before the request rather than after it. The environment
+    gets dummy variables, as many as the template had (``_template_of``)."""
+    if request["level"] == "namespace":
+        enter.rehearse(enter.SandboxPlan(**decode(request["plan"])))
+    _place_fds([], ())
+    os.environ.clear()
+    os.environ.update({f"_{index}": "" for index in range(len(request["env"]))})
+    os.environ.clear()
+    time.tzset()
+    rehearse = getattr(sys.modules.get(_BOOTSTRAP_NAME), "rehearse", None)
+    if rehearse is not None:
+        with contextlib.suppress(Exception):
+            rehearse()
+
+
+def _reap(sock: socket.socket) -> set[int]:
+    """Report every ended child; returns their pids (a spare's is reported too:
+    the server knows no such pid and ignores it)."""
+    reaped: set[int] = set()
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return reaped
         if pid == 0:
-            return
+            return reaped
+        reaped.add(pid)
         send(sock, {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
 
 
@@ -227,17 +389,15 @@ def _place_fds(received: list[int], targets: tuple[int, ...]) -> list[int]:
     return keep
 
 
-def _run_child(
-    child: tuple[dict[str, Any], list[int]], bootstrap: ModuleType, base_path: list[str], enter: ModuleType
-) -> None:
-    request, received = child
+def _run_child(child: _Child, bootstrap: ModuleType, base_path: list[str], enter: ModuleType) -> None:
+    request, received, init = child
     status = -1
     try:
         targets = tuple(request["pass_fds"])
         fds = _place_fds(received, targets)
         status = fds[1]
         if request["level"] == "namespace":
-            _enter_namespace(request, fds, targets, enter)
+            _enter_namespace(request, fds, init, enter)
         else:
             _enter_process(request, fds, targets, enter)
         _become_python(request, base_path, bootstrap)
@@ -253,12 +413,18 @@ def _run_child(
     main(os.environ)
 
 
-def _enter_namespace(request: dict[str, Any], fds: list[int], targets: tuple[int, ...], enter: Any) -> None:
+def _enter_namespace(request: dict[str, Any], fds: list[int], init: int, enter: Any) -> None:
+    """``init``: a spare's init pid (the spare's pipes stand in for the lifeline
+    descriptors, which ``enter_prepared`` closes with every other one)."""
     fields = decode(request["plan"])
     plan = enter.SandboxPlan(**fields)
     output, status, *rest = fds
     cgroup_fds, (lifeline, lifeline_read) = tuple(rest[:-2]), rest[-2:]
-    enter.enter_sandbox(plan, enter.ChildFds(output, status, cgroup_fds, lifeline, lifeline_read))
+    child_fds = enter.ChildFds(output, status, cgroup_fds, lifeline, lifeline_read)
+    if init:
+        enter.enter_prepared(plan, child_fds, init)
+    else:
+        enter.enter_sandbox(plan, child_fds)
 
 
 def _enter_process(request: dict[str, Any], fds: list[int], targets: tuple[int, ...], enter: Any) -> None:
@@ -288,6 +454,10 @@ def _enter_process(request: dict[str, Any], fds: list[int], targets: tuple[int, 
         os.set_inheritable(fd, True)
 
 
+def _is_own(name: str) -> bool:
+    return name == _OWN_PACKAGE or name.startswith(_OWN_PACKAGE + ".")
+
+
 def _become_python(request: dict[str, Any], base_path: list[str], bootstrap: ModuleType) -> None:
     """What a fresh ``python bootstrap.py`` would have: its environment, argv,
     path, signal dispositions, a running garbage collector, no lambdalite."""
@@ -296,8 +466,10 @@ def _become_python(request: dict[str, Any], base_path: list[str], bootstrap: Mod
     time.tzset()
     sys.argv[:] = [request["argv1"]]
     sys.path[:] = base_path
-    for name in [n for n in sys.modules if n == _OWN_PACKAGE or n.startswith(_OWN_PACKAGE + ".")]:
-        del sys.modules[name]
+    # By the names listed in the zygote: going through sys.modules would write the
+    # reference count of every module's name, each a page to copy from the zygote.
+    # Kept alive, not freed, for the same reason; nothing the function imports reaches them.
+    _RETIRED.extend(sys.modules.pop(name) for name in _OWN_MODULES if name in sys.modules)
     sys.modules["__main__"] = bootstrap
     # No importlib.invalidate_caches(): it would list every stdlib directory
     # again, and a path finder notices a changed directory by its mtime anyway.

@@ -39,9 +39,10 @@ mounts start: a lazy import from a path we cover would fail.
 The Runtime API without network
 -------------------------------
 A function without network (CLONE_NEWNET) sees only its own loopback, where
-the server's Runtime API port is not. The keeper therefore makes the listening
-socket itself, in the new namespace (``plan.runtime_api_port``), and sends it
-to the parent with the ``P`` record (SCM_RIGHTS; ``status`` is then a Unix
+the server's Runtime API port is not. The sandbox therefore makes the listening
+socket itself, in the new namespace (``plan.runtime_api_port``; the keeper,
+or a spare's function process, right after the mounts), and sends it to the
+parent with the ``P`` record (SCM_RIGHTS; ``status`` is then a Unix
 socket). The server accepts on it: a socket belongs to the namespace it was
 made in, whoever holds it. Every runtime, custom ones included, reaches the
 API at ``AWS_LAMBDA_RUNTIME_API=127.0.0.1:<port>`` unchanged, and nothing else
@@ -56,6 +57,15 @@ tmpfs and binds back, at their own paths, only the ``shared_paths`` below it
 (through O_PATH descriptors opened before the cover hides them). The rest of
 the private directory stays invisible, and every path, symlinks and a venv's
 ``pyvenv.cfg`` included, means inside what it means on the host.
+
+Ahead of need
+-------------
+A zygote may run the keeper's first steps before it knows the function
+(``prepare_spare``: session, death signal, namespaces, init and the function's
+fork, all the same for every function), and the rest once a request comes
+(``enter_prepared``: the pids, the mount tree, then ``_become_function``).
+The function's process then builds the mount tree itself, before it drops
+anything; keeper, init and function share that mount namespace as before.
 
 Descriptors across the keeper's fork
 ------------------------------------
@@ -198,12 +208,11 @@ def enter_sandbox(plan: SandboxPlan, fds: ChildFds) -> None:
         gc.disable()  # no finalizer of the parent's objects may run in here
         if plan.uid_per_environment:  # we are the keeper: our pid names the environment
             plan = dataclasses.replace(plan, uid=environment_uid(os.getpid()))
-        _become_keeper(plan, fds, step)
-        listener = _listen_for_the_runtime(plan, step)
+        listener = _become_keeper(plan, fds, step)
         step.name = "start init"
         init = os.fork()
         if init == 0:
-            _be_init(plan, fds)
+            _be_init(plan, fds.lifeline_read)
         os.close(fds.lifeline_read)
         step.name = "fork"
         pid = os.fork()
@@ -214,6 +223,82 @@ def enter_sandbox(plan: SandboxPlan, fds: ChildFds) -> None:
         _fail(fds.status, step.name, exc)
 
 
+def prepare_spare(plan: SandboxPlan, control: int) -> int:
+    """The part of ``enter_sandbox`` that no function decides, done ahead of
+    need by a zygote's spare child (``_zygote_main``): the keeper's
+    session, death signal and new namespaces (``plan.unshare_flags`` and the
+    user maps), init, and the function's process, which is the only one this
+    returns in, with init's host pid. Only ``plan``'s unshare_flags, uid, gid,
+    user_namespace, host_uid and host_gid are used; ``control`` (the spare's
+    end of its socket to the zygote) is the only descriptor kept. The function's
+    process then waits, still root and with nothing mounted yet, for its request;
+    ``enter_prepared`` does the rest. Any failure ends the spare silently (the
+    zygote sees it exit and forks the next start instead)."""
+    step = _Step()
+    try:
+        gc.disable()
+        if plan.uid_per_environment:  # we are the keeper (see enter_sandbox)
+            plan = dataclasses.replace(plan, uid=environment_uid(os.getpid()))
+        _enter_namespaces(plan, {control}, step)
+        # No libuv here (the zygote forked us): a pipe made now is safe across the forks.
+        lifeline_read, lifeline = os.pipe()
+        init = os.fork()
+        if init == 0:
+            _be_init(plan, lifeline_read)
+        os.close(lifeline_read)
+        pid = os.fork()
+        if pid:
+            os.close(control)
+            _mirror(pid, init)  # holding ``lifeline`` until it exits
+        os.close(lifeline)
+        keeper = os.getppid()
+        _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != keeper:
+            os._exit(_FAILED)
+        return init
+    except BaseException:
+        os._exit(_FAILED)
+
+
+def enter_prepared(plan: SandboxPlan, fds: ChildFds, init: int) -> None:
+    """Finish entering the sandbox in a spare's function process (see
+    ``prepare_spare``, whose plan must have had this plan's namespace fields):
+    build the mount tree (and the Runtime API listener), report the pids, then
+    become the function exactly as ``enter_sandbox`` does. Returns only when the function is ready; a failure
+    is reported on ``fds.status`` and ends the process (and with it the spare)."""
+    step = _Step()
+    try:
+        gc.disable()
+        # /proc is still the host's here: it names our pid, and our parent's (the
+        # keeper, outside our PID namespace), as the host sees them.
+        pid, keeper = _host_pids()
+        if plan.uid_per_environment:  # as enter_sandbox's: the keeper's pid names it
+            plan = dataclasses.replace(plan, uid=environment_uid(keeper))
+        listener = _build_tree(plan, step)
+        step.name = "report pid"
+        _report_pids(fds.status, pid, init, listener)
+        _become_function(plan, fds, step)
+    except BaseException as exc:
+        _fail(fds.status, step.name, exc)
+
+
+def _host_pids() -> tuple[int, int]:
+    """(our pid, our parent's pid) in the PID namespace of the mounted /proc."""
+    with open(b"/proc/self/stat", "rb") as stat:
+        pid, _, rest = stat.read().partition(b" (")
+    return int(pid), int(rest.rpartition(b") ")[2].split()[1])
+
+
+def rehearse(plan: SandboxPlan) -> None:
+    """In a spare's function process, before its request: touch what
+    ``enter_prepared`` will use on any plan, so the copy-on-write faults of
+    those pages are taken now (see ``_zygote_main._rehearse``). No effect."""
+    fds = ChildFds(-1, -1, (), -1, -1)
+    _Step().name = str(len(fds.all()) + len(plan.binds))
+    struct.pack(PIDS_FORMAT, 0, 0)
+    _host_pids()
+
+
 def _fail(status_fd: int, step: str, exc: BaseException) -> None:
     code = exc.errno if isinstance(exc, OSError) and exc.errno else 0
     with contextlib.suppress(BaseException):
@@ -221,13 +306,19 @@ def _fail(status_fd: int, step: str, exc: BaseException) -> None:
     os._exit(_FAILED)
 
 
-def _become_keeper(plan: SandboxPlan, fds: ChildFds, step: _Step) -> None:
-    """Everything up to the keeper's forks."""
+def _become_keeper(plan: SandboxPlan, fds: ChildFds, step: _Step) -> int | None:
+    """Everything up to the keeper's forks; returns the Runtime API listener, if any."""
+    # From here on the keeper opens nothing that must outlive its fork (module docstring).
+    _enter_namespaces(plan, {*fds.all(), *plan.pass_fds}, step)
+    return _build_tree(plan, step)
+
+
+def _enter_namespaces(plan: SandboxPlan, keep: set[int], step: _Step) -> None:
+    """The keeper's own set-up and its unshare: what no function decides."""
     step.name = "descriptors"
     # The keeper is a copy of the server: it must not hold the server's sockets
     # (a listening port would outlive the server) or other environments' pipes.
-    # From here on it opens nothing that must outlive its fork (module docstring).
-    _close_all_except({0, 1, 2, *fds.all(), *plan.pass_fds})
+    _close_all_except({0, 1, 2, *keep})
     step.name = "session"
     os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
@@ -253,6 +344,11 @@ def _become_keeper(plan: SandboxPlan, fds: ChildFds, step: _Step) -> None:
         _write_file(b"/proc/self/setgroups", b"deny")
         _write_file(b"/proc/self/uid_map", f"{plan.uid} {plan.host_uid} 1".encode())
         _write_file(b"/proc/self/gid_map", f"{plan.gid} {plan.host_gid} 1".encode())
+
+
+def _build_tree(plan: SandboxPlan, step: _Step) -> int | None:
+    """The mount tree the function sees, in the new mount namespace; then, in a
+    new network namespace, loopback up and the Runtime API listener (returned)."""
     step.name = "mount propagation"
     _linux.mount(None, b"/", None, _linux.MS_REC | _linux.MS_PRIVATE, None)
     for source, target in plan.binds:
@@ -287,6 +383,7 @@ def _become_keeper(plan: SandboxPlan, fds: ChildFds, step: _Step) -> None:
     if plan.unshare_flags & _linux.CLONE_NEWNET:
         step.name = "loopback up"
         _loopback_up()
+    return _listen_for_the_runtime(plan, step)
 
 
 def _share_through_covers(plan: SandboxPlan, step: _Step) -> None:
@@ -326,18 +423,29 @@ def _listen_for_the_runtime(plan: SandboxPlan, step: _Step) -> int | None:
 def _keep(pid: int, init: int, fds: ChildFds, step: _Step, listener: int | None) -> None:
     """The keeper's life after the forks: report, wait, end the namespace, mirror the exit."""
     step.name = "report pid"
-    record = b"P" + struct.pack(PIDS_FORMAT, pid, init)
-    if listener is None:
-        os.write(fds.status, record)
-    else:
-        channel = socket.socket(fileno=fds.status)
-        try:
-            socket.send_fds(channel, [record], [listener])
-        finally:
-            channel.detach()
-        os.close(listener)
+    _report_pids(fds.status, pid, init, listener)
     for fd in (fds.status, fds.output, *fds.cgroup_procs):
         os.close(fd)
+    _mirror(pid, init)
+
+
+def _report_pids(status_fd: int, pid: int, init: int, listener: int | None) -> None:
+    """Write the ``P`` record, with the Runtime API ``listener`` attached (and
+    then closed here) for a function without network."""
+    record = b"P" + struct.pack(PIDS_FORMAT, pid, init)
+    if listener is None:
+        os.write(status_fd, record)
+        return
+    channel = socket.socket(fileno=status_fd)
+    try:
+        socket.send_fds(channel, [record], [listener])
+    finally:
+        channel.detach()
+        os.close(listener)
+
+
+def _mirror(pid: int, init: int) -> None:
+    """Wait for the function, end the namespace, and exit as the function did."""
     _, status = os.waitpid(pid, 0)
     with contextlib.suppress(OSError):
         os.kill(init, signal.SIGKILL)  # and with it whatever the function left running
@@ -351,11 +459,12 @@ def _keep(pid: int, init: int, fds: ChildFds, step: _Step, listener: int | None)
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else _FAILED)
 
 
-def _be_init(plan: SandboxPlan, fds: ChildFds) -> None:
-    """pid 1 of the namespace: reap orphans until the keeper ends. Never returns;
-    a failure ends it, and with it the namespace (the function's start fails)."""
+def _be_init(plan: SandboxPlan, lifeline_read: int) -> None:
+    """pid 1 of the namespace: reap orphans until the keeper ends (EOF on
+    ``lifeline_read``). Never returns; a failure ends it, and with it the
+    namespace (the function's start fails)."""
     try:
-        _close_all_except({fds.lifeline_read})
+        _close_all_except({lifeline_read})
         # The keeper forked us: made here, this pipe cannot collide with libuv's.
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
@@ -370,8 +479,8 @@ def _be_init(plan: SandboxPlan, fds: ChildFds) -> None:
         _linux.prctl(_linux.PR_SET_NO_NEW_PRIVS, 1)
         while True:
             _reap_all()
-            ready, _, _ = select.select([fds.lifeline_read, wake_read], [], [])
-            if fds.lifeline_read in ready:
+            ready, _, _ = select.select([lifeline_read, wake_read], [], [])
+            if lifeline_read in ready:
                 os._exit(0)
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_read, 4096)

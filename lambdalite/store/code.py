@@ -152,6 +152,11 @@ class CodeStore:
         """The stored zip (GetFunction's Code.Location serves it). Not checked to exist."""
         return self._blobs / f"{_checked(sha256_hex)}.zip"
 
+    def unpacked(self, sha256_hex: str) -> Path | None:
+        """The unpacked package when its directory exists (one stat), else None."""
+        dest = self._unpacked / _checked(sha256_hex)
+        return dest if dest.is_dir() else None
+
     def task_root(self, sha256_hex: str) -> Path:
         """The unpacked package (LAMBDA_TASK_ROOT), unpacked again from the blob if the
         directory has gone. StoreError if the package was never stored."""

@@ -114,6 +114,14 @@ def test_task_root_unpacks_again_when_the_tree_is_gone(store: CodeStore) -> None
     assert (root / "index.py").is_file()
 
 
+def test_unpacked_names_the_tree_only_while_it_exists(store: CodeStore) -> None:
+    sha = store.put(HELLO).sha256_hex
+    assert store.unpacked(sha) == store.task_root(sha)
+    shutil.rmtree(store.task_root(sha))
+    assert store.unpacked(sha) is None
+    assert store.unpacked("0" * 64) is None
+
+
 def test_task_root_of_an_unknown_package_is_a_store_error(store: CodeStore) -> None:
     with pytest.raises(StoreError):
         store.task_root("0" * 64)

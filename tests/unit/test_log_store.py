@@ -81,6 +81,14 @@ def test_append_buffers_until_flush(store: LogStore, tmp_path: Path) -> None:
     assert path.stat().st_size > 0
 
 
+def test_a_prepared_stream_exists_empty_and_takes_appends(store: LogStore) -> None:
+    store.prepare(GROUP, STREAM_A)
+    assert [s.name for s in store.streams(GROUP)] == [STREAM_A]
+    assert messages(store) == []
+    store.append(GROUP, STREAM_A, [(1, "after")])
+    assert messages(store) == ["after"]
+
+
 def test_open_handles_are_bounded_and_evicted_streams_reopen(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "logs", max_open=2)
     for round_ in range(2):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,22 @@ def test_large_event_and_result_round_trip(interpreter: str, tmp_path: Path) -> 
     write(tmp_path, {"app.py": "def handler(e, c):\n    return e\n"})
     big = {"blob": "x" * 3_000_000}
     assert answers(run(interpreter, tmp_path, "app.handler", [big, {"small": 1}])) == [big, {"small": 1}]
+
+
+REHEARSAL = """
+import importlib.util, json, logging, os, sys
+spec = importlib.util.spec_from_file_location("bootstrap", sys.argv[1])
+bootstrap = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bootstrap)
+env, handlers, modules = dict(os.environ), list(logging.getLogger().handlers), set(sys.modules)
+bootstrap.rehearse()
+print(json.dumps([dict(os.environ) == env, logging.getLogger().handlers == handlers,
+                  sorted(set(sys.modules) - modules)]))
+"""
+
+
+def test_a_rehearsal_for_a_zygotes_spare_leaves_nothing_behind(interpreter: str) -> None:
+    result = subprocess.run(
+        [interpreter, "-c", REHEARSAL, str(PYTHON_BOOTSTRAP)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout) == [True, True, []]

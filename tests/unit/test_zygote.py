@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 
 from lambdalite.runtimes import lookup
-from lambdalite.sandbox import detect
+from lambdalite.sandbox import _zygote_main, detect
 from lambdalite.sandbox.cgroups import CgroupHost
 from lambdalite.sandbox.enter import environment_uid
 from lambdalite.sandbox.namespace import NamespaceSandbox
+from lambdalite.sandbox.peers import is_sandboxed
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
 from lambdalite.sandbox.zygote import ZygoteProcess, ZygoteSandbox, shipped_modules
@@ -300,6 +301,84 @@ def test_namespace_level_child_enters_the_same_sandbox_as_the_spawn_path(dirs):
         assert await asyncio.wait_for(process.wait(), 5) == -signal.SIGKILL
         await process.stop()
         os.close(process.output_fd)
+
+    _with_zygotes(inner, dirs, scenario)
+
+
+def test_a_spares_template_keeps_the_requests_kind_but_not_its_environment() -> None:
+    request = {"level": "process", "env": {"API_KEY": "s3cret", "B": "2"}, "argv1": "/x", "id": 7}
+    template = _zygote_main._template_of(request)
+    assert b"API_KEY" not in template and b"s3cret" not in template
+    assert _zygote_main._spare_key(json.loads(template)) == _zygote_main._spare_key(request)
+    assert len(json.loads(template)["env"]) == 2
+
+
+def _forked_before(pid: int, moment: float) -> bool:
+    """Did process ``pid`` start before ``moment`` (CLOCK_BOOTTIME), by a clear margin?"""
+    start_ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    return start_ticks / os.sysconf("SC_CLK_TCK") < moment - 0.1
+
+
+async def _served_by_a_spare(sandbox: ZygoteSandbox, spec: SandboxSpec) -> tuple[int, dict[str, Any]]:
+    """Start ``spec`` after a pause in which the zygote makes a spare; check that
+    the spare (a child forked before the request) served it."""
+    await asyncio.sleep(0.5)
+    asked_at = time.clock_gettime(time.CLOCK_BOOTTIME)
+    process = await sandbox.start(spec)
+    assert isinstance(process, ZygoteProcess)
+    assert _forked_before(process.child_pid, asked_at)
+    # Without network, the listener was made inside the spare's own network namespace.
+    assert (process.runtime_api_listener is None) is spec.network
+    if process.runtime_api_listener is not None:
+        process.runtime_api_listener.close()
+    output = await asyncio.wait_for(_output(process), 30)
+    returncode = await process.wait()
+    await process.stop()
+    facts: dict[str, Any] = json.loads(output.splitlines()[0])
+    # Whatever uid the level gives an environment, the server knows it.
+    assert facts["uid"] == (process.sandbox_uid if process.sandbox_uid is not None else os.geteuid())
+    return returncode, facts
+
+
+def test_a_start_handed_to_a_spare_child_gets_the_same_process_level_isolation(dirs, process_level):
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        await _ready(sandbox)
+        _, fresh, _ = await _run(sandbox, _spec(dirs, {"A": "1"}))
+        returncode, spare = await _served_by_a_spare(sandbox, _spec(dirs, {"A": "2"}))
+        assert returncode == 0 and spare["env"]["A"] == "2"
+        for key in ("uid", "cwd", "argv", "nofile", "fds", "state"):
+            assert spare[key] == fresh[key], key
+        assert spare["sid"] == spare["pid"] and spare["env"].keys() == fresh["env"].keys()
+
+    _with_zygotes(process_level, dirs, scenario)
+
+
+@pytest.mark.skipif(_namespace_available() is not None, reason=str(_namespace_available()))
+def test_a_start_handed_to_a_spare_child_enters_the_same_namespace_sandbox(dirs):
+    def inner() -> Sandbox:
+        return NamespaceSandbox(CgroupHost.detect(), shared_paths=lookup.interpreter_prefixes())
+
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        await _ready(sandbox)
+        _, fresh, _ = await _run(sandbox, _spec(dirs, {"A": "1"}, env_id=_unique("fresh")))
+        spec = _spec(dirs, {"A": "2", "EXIT": "3"}, env_id=_unique("spare"))
+        returncode, spare = await _served_by_a_spare(sandbox, spec)
+        assert returncode == 3 and spare["env"] == {"A": "2", "EXIT": "3"}
+        # the uid of its own that its keeper's pid names, as a fresh start's
+        assert spare["uid"] != fresh["uid"] and is_sandboxed(spare["uid"]) and is_sandboxed(fresh["uid"])
+        assert spare["pid"] == 2 and spare["ppid"] == 0
+        for key in ("cwd", "argv", "nofile", "fds", "state", "sid"):
+            assert spare[key] == fresh[key], key
+        # A spare of another kind is not used: a start with a private network
+        # after shared-network ones is forked afresh, and still works.
+        await asyncio.sleep(0.5)
+        other = dataclasses.replace(_spec(dirs, env_id=_unique("netns")), network=False)
+        returncode, facts, _ = await _run(sandbox, other)
+        assert returncode == 0 and facts["pid"] == 2
+        # ... and the next one of that kind is a spare's.
+        another = dataclasses.replace(other, env_id=_unique("netns"))
+        returncode, facts = await _served_by_a_spare(sandbox, another)
+        assert returncode == 0 and facts["pid"] == 2
 
     _with_zygotes(inner, dirs, scenario)
 

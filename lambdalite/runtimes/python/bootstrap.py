@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import decimal
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -584,6 +585,22 @@ class Runtime:
             json.dumps(error).encode("utf-8"),
             b"Content-Type: application/json\r\n" + _ERROR_TYPE_HEADER.encode() + b": Unhandled\r\n",
         )
+
+
+def rehearse() -> None:
+    """Run much of what ``main`` runs before the handler's first event, without its
+    effects: nothing attached, imported, connected or set. For a zygote's spare
+    (``lambdalite.sandbox._zygote_main``), which is a fork of a process that
+    imported this module: each page it writes first is copied then, and this
+    makes it take those copies before its function is known rather than after."""
+    runtime = Runtime({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"})
+    runtime.warm_up()
+    handler = _StdoutHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_RequestIdFilter())
+    importlib.util.find_spec("__lambdalite_rehearsal__")  # through every path finder
+    compile("def handler(event, context):\n    return event\n", "<rehearsal>", "exec")
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
 
 
 def main(environ: Mapping[str, str] | None = None) -> None:
