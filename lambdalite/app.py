@@ -59,6 +59,8 @@ class Services:
 
     async def close(self) -> None:
         await self.pool.close(grace_s=0)
+        if isinstance(self.sandbox, ZygoteSandbox):
+            await self.sandbox.close()
         self.logs.close()
         self.functions.close()
 

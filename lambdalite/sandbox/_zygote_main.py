@@ -176,9 +176,10 @@ def main(argv: list[str]) -> None:
     _run_child(child, bootstrap, base_path, enter)
 
 
-_Child = tuple[dict[str, Any], list[int], int]
-"""What ``_serve`` returns in a child: its request, its descriptors, and init's
-host pid when it is a spare that ``enter.prepare_spare`` made (else 0)."""
+_Child = tuple[dict[str, Any], list[int], int, bool]
+"""What ``_serve`` returns in a child: its request, its descriptors, init's
+host pid when it is a spare that ``enter.prepare_spare`` made (else 0), and
+whether that spare has already joined a cgroup of its own (``join``)."""
 _SPARE_FIELDS = (
     "unshare_flags",
     "uid",
@@ -194,12 +195,14 @@ _SPARE_FIELDS = (
 class _Spare:
     """A child forked ahead of need, waiting on ``sock`` for its request."""
 
-    __slots__ = ("key", "pid", "sock")
+    __slots__ = ("joined", "key", "pid", "sock")
 
     def __init__(self, pid: int, sock: socket.socket, key: tuple[Any, ...]) -> None:
         self.pid = pid
         self.sock = sock
         self.key = key
+        self.joined = False
+        """Sent a ``join``: it is (about to be) in the cgroup the server made for it."""
 
 
 def _spare_key(request: dict[str, Any]) -> tuple[Any, ...]:
@@ -218,7 +221,14 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
     is made ahead for a request of the same kind (level and namespaces), and the
     next such request is handed to it instead of forking. A spare that dies
     unclaimed is not replaced before the next request, so a spare that cannot
-    start never loops."""
+    start never loops.
+
+    Each new spare is announced (``spare``); the server may answer with a
+    ``join`` record carrying a cgroup's ``cgroup.procs`` descriptors, which is
+    passed on to the spare, whose function process joins that cgroup while it
+    waits: a cgroup migration can cost milliseconds (an RCU grace period), and
+    then costs them before the request rather than after it. ``started`` says
+    whether the spare that took a request had joined (``joined``)."""
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
@@ -255,11 +265,18 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
                 # Parsing the template now also takes, while idle, the copy-on-write
                 # faults that parsing the next request would take after this fork.
                 spare = _Spare(pid, ours, _spare_key(json.loads(template)))
+                send(sock, {"op": "spare", "pid": pid})
             continue
         data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, MAX_FDS)
         if not data:
             os._exit(0)  # the server is gone: our children follow by their death signal
         request = json.loads(data)
+        if request.get("op") == "join":
+            if spare is not None and spare.pid == request["pid"] and not spare.joined:
+                spare.joined = _hand_over(spare, data, fds)
+            for fd in fds:
+                os.close(fd)
+            continue
         template = _template_of(request)
         if spare is not None:
             claimed = spare.key == _spare_key(request) and _hand_over(spare, data, fds)
@@ -267,11 +284,11 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
             if not claimed:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(spare.pid, signal.SIGKILL)  # its init and function follow it
-            pid, spare = spare.pid, None
+            pid, joined, spare = spare.pid, spare.joined, None
             if claimed:
                 for fd in fds:
                     os.close(fd)
-                send(sock, {"op": "started", "id": request["id"], "pid": pid})
+                send(sock, {"op": "started", "id": request["id"], "pid": pid, "joined": joined})
                 continue
         try:
             pid = os.fork()
@@ -282,7 +299,7 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
             continue
         if pid == 0:
             _leave_zygote(sock, wake_read, wake_write)
-            return request, fds, 0
+            return request, fds, 0, False
         for fd in fds:
             os.close(fd)
         send(sock, {"op": "started", "id": request["id"], "pid": pid})
@@ -315,8 +332,9 @@ def _template_of(request: dict[str, Any]) -> bytes:
 def _wait_as_spare(template: bytes, control: socket.socket, enter: ModuleType) -> _Child:
     """A spare's life until its request: the namespace part that the
     ``template`` request's kind shares with every request of that kind
-    (``enter.prepare_spare``), a rehearsal, then one request on ``control``.
-    Ends when the zygote goes away first."""
+    (``enter.prepare_spare``), a rehearsal, then one request on ``control``,
+    joining the cgroup of a ``join`` record that may come first (``_serve``).
+    Ends when the zygote goes away first, or when it cannot join."""
     init = 0
     request = json.loads(template)
     if request["level"] == "namespace":
@@ -329,14 +347,26 @@ def _wait_as_spare(template: bytes, control: socket.socket, enter: ModuleType) -
         if os.getppid() != zygote:
             os._exit(0)
     _rehearse(request, enter)
-    try:
-        data, fds, _, _ = socket.recv_fds(control, MAX_RECORD, MAX_FDS)
-    except OSError:
-        os._exit(0)
+    joined = False
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, MAX_RECORD, MAX_FDS)
+        except OSError:
+            os._exit(0)
+        if not data:
+            os._exit(0)
+        record = json.loads(data)
+        if record.get("op") != "join":
+            break
+        try:
+            for fd in fds:
+                os.write(fd, b"0")  # 0: the writer itself, as enter._become_function writes it
+                os.close(fd)
+        except OSError:
+            os._exit(0)  # half in: the zygote forks the next start afresh
+        joined = True
     control.close()
-    if not data:
-        os._exit(0)
-    return json.loads(data), fds, init
+    return record, fds, init, joined
 
 
 def _rehearse(request: dict[str, Any], enter: ModuleType) -> None:
@@ -390,14 +420,14 @@ def _place_fds(received: list[int], targets: tuple[int, ...]) -> list[int]:
 
 
 def _run_child(child: _Child, bootstrap: ModuleType, base_path: list[str], enter: ModuleType) -> None:
-    request, received, init = child
+    request, received, init, joined = child
     status = -1
     try:
         targets = tuple(request["pass_fds"])
         fds = _place_fds(received, targets)
         status = fds[1]
         if request["level"] == "namespace":
-            _enter_namespace(request, fds, init, enter)
+            _enter_namespace(request, fds, init, joined, enter)
         else:
             _enter_process(request, fds, targets, enter)
         _become_python(request, base_path, bootstrap)
@@ -413,16 +443,17 @@ def _run_child(child: _Child, bootstrap: ModuleType, base_path: list[str], enter
     main(os.environ)
 
 
-def _enter_namespace(request: dict[str, Any], fds: list[int], init: int, enter: Any) -> None:
+def _enter_namespace(request: dict[str, Any], fds: list[int], init: int, joined: bool, enter: Any) -> None:
     """``init``: a spare's init pid (the spare's pipes stand in for the lifeline
-    descriptors, which ``enter_prepared`` closes with every other one)."""
+    descriptors, which ``enter_prepared`` closes with every other one);
+    ``joined``: the spare is already in its own cgroup (the request's are not joined)."""
     fields = decode(request["plan"])
     plan = enter.SandboxPlan(**fields)
     output, status, *rest = fds
     cgroup_fds, (lifeline, lifeline_read) = tuple(rest[:-2]), rest[-2:]
     child_fds = enter.ChildFds(output, status, cgroup_fds, lifeline, lifeline_read)
     if init:
-        enter.enter_prepared(plan, child_fds, init)
+        enter.enter_prepared(plan, child_fds, init, joined=joined)
     else:
         enter.enter_sandbox(plan, child_fds)
 

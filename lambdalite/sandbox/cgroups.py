@@ -185,17 +185,22 @@ class CgroupHost:
                 directory = parent / env_id
                 directory.mkdir()
                 dirs.append(directory)
-                if self.version == 2:
-                    _apply_v2(directory, limits, self.controllers)
+                if self.version == 2 or controller == "memory":
                     memory_dir = directory
-                else:
-                    _apply_v1(controller, directory, limits)
-                    if controller == "memory":
-                        memory_dir = directory
+            cgroup = Cgroup(self.version, tuple(dirs), memory_dir)
+            self.set_limits(cgroup, limits)
         except OSError:
             Cgroup(self.version, tuple(dirs), None).remove()
             raise
-        return Cgroup(self.version, tuple(dirs), memory_dir)
+        return cgroup
+
+    def set_limits(self, cgroup: Cgroup, limits: CgroupLimits) -> None:
+        """Write ``limits`` into a cgroup this host made (raising or lowering them)."""
+        for (controller, _), directory in zip(self.parents, cgroup.dirs, strict=True):
+            if self.version == 2:
+                _apply_v2(directory, limits, self.controllers)
+            else:
+                _apply_v1(controller, directory, limits)
 
     def clean_stale(self) -> None:
         """Remove the empty environment cgroups a previous server left behind.
@@ -284,9 +289,17 @@ def _apply_v2(directory: Path, limits: CgroupLimits, controllers: tuple[str, ...
 
 def _apply_v1(controller: str, directory: Path, limits: CgroupLimits) -> None:
     if controller == "memory":
-        _write(directory / "memory.limit_in_bytes", str(limits.memory_bytes))
+        memory = str(limits.memory_bytes)
+        try:
+            _write(directory / "memory.limit_in_bytes", memory)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            # Raising it above memory+swap's limit is refused: that one goes first.
+            _write(directory / "memory.memsw.limit_in_bytes", memory)
+            _write(directory / "memory.limit_in_bytes", memory)
         with contextlib.suppress(FileNotFoundError):  # memsw exists only with swap accounting
-            _write(directory / "memory.memsw.limit_in_bytes", str(limits.memory_bytes))
+            _write(directory / "memory.memsw.limit_in_bytes", memory)
     elif controller == "pids":
         _write(directory / "pids.max", str(limits.pids_max))
     elif controller == "cpu":

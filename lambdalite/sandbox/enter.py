@@ -260,11 +260,13 @@ def prepare_spare(plan: SandboxPlan, control: int) -> int:
         os._exit(_FAILED)
 
 
-def enter_prepared(plan: SandboxPlan, fds: ChildFds, init: int) -> None:
+def enter_prepared(plan: SandboxPlan, fds: ChildFds, init: int, *, joined: bool = False) -> None:
     """Finish entering the sandbox in a spare's function process (see
     ``prepare_spare``, whose plan must have had this plan's namespace fields):
     build the mount tree (and the Runtime API listener), report the pids, then
-    become the function exactly as ``enter_sandbox`` does. Returns only when the function is ready; a failure
+    become the function exactly as ``enter_sandbox`` does. ``joined``: the
+    process is already in the cgroup the server made for the spare, and the
+    plan's ``cgroup_procs`` descriptors are only closed. Returns only when the function is ready; a failure
     is reported on ``fds.status`` and ends the process (and with it the spare)."""
     step = _Step()
     try:
@@ -277,7 +279,7 @@ def enter_prepared(plan: SandboxPlan, fds: ChildFds, init: int) -> None:
         listener = _build_tree(plan, step)
         step.name = "report pid"
         _report_pids(fds.status, pid, init, listener)
-        _become_function(plan, fds, step)
+        _become_function(plan, fds, step, joined=joined)
     except BaseException as exc:
         _fail(fds.status, step.name, exc)
 
@@ -502,11 +504,12 @@ def _reap_all() -> None:
             return
 
 
-def _become_function(plan: SandboxPlan, fds: ChildFds, step: _Step) -> None:
+def _become_function(plan: SandboxPlan, fds: ChildFds, step: _Step, *, joined: bool = False) -> None:
     step.name = "join cgroup"
     cgroup_fds = fds.cgroup_procs
     for fd in cgroup_fds:
-        os.write(fd, b"0")  # 0: the writer itself (our pid here would be read in our namespace)
+        if not joined:
+            os.write(fd, b"0")  # 0: the writer itself (our pid here would be read in our namespace)
         os.close(fd)
     if cgroup_fds:
         _linux.unshare(_linux.CLONE_NEWCGROUP)  # its cgroup is its root: hides the host's layout

@@ -58,7 +58,7 @@ from typing import Any
 
 from lambdalite.sandbox import _zygote_main as wire
 from lambdalite.sandbox import enter
-from lambdalite.sandbox.cgroups import Cgroup, limits_for
+from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, CgroupLimits, limits_for
 from lambdalite.sandbox.namespace import (
     RUNTIME_DIR,
     TASK_ROOT,
@@ -196,9 +196,13 @@ class Zygote:
     _sock: socket.socket | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _next_id: int = 0
-    _pending: dict[int, asyncio.Future[tuple[int, asyncio.Future[int]]]] = field(default_factory=dict)
+    cgroups: CgroupHost | None = None
+    """Set (namespace level with cgroups): each spare gets a cgroup to join ahead of need."""
+    _pending: dict[int, asyncio.Future[Started]] = field(default_factory=dict)
     _exits: dict[int, asyncio.Future[int]] = field(default_factory=dict)
     _children: dict[int, ZygoteProcess] = field(default_factory=dict)
+    _spare_cgroups: dict[int, Cgroup] = field(default_factory=dict)
+    """A spare's pid -> the cgroup it was offered (``_offer_cgroup``)."""
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -234,9 +238,18 @@ class Zygote:
         self._sock = ours
         self._loop.add_reader(ours.fileno(), self._readable)
 
-    async def fork(self, request: dict[str, Any], fds: Sequence[int]) -> tuple[int, asyncio.Future[int]]:
-        """Ask for a child; (its pid, a future of its return code). Raises
-        ZygoteUnavailable when the zygote is (or goes) away."""
+    def limit_spares(self, limits: CgroupLimits) -> None:
+        """Give every spare's cgroup ``limits`` before a request is sent: the
+        spare that takes it runs the function under them from its first step
+        (one that does not take it is killed)."""
+        if self.cgroups is not None:
+            for cgroup in self._spare_cgroups.values():
+                with contextlib.suppress(OSError):
+                    self.cgroups.set_limits(cgroup, limits)
+
+    async def fork(self, request: dict[str, Any], fds: Sequence[int]) -> Started:
+        """Ask for a child (``Started``). Raises ZygoteUnavailable when the
+        zygote is (or goes) away."""
         if self.dead or self._sock is None or self._loop is None:
             raise ZygoteUnavailable(self.interpreter)
         self._next_id += 1
@@ -244,7 +257,7 @@ class Zygote:
         data = json.dumps({**request, "id": request_id}).encode()
         if len(data) > wire.MAX_RECORD:
             raise ZygoteUnavailable(f"{self.interpreter}: a {len(data)}-byte request is too large")
-        answer: asyncio.Future[tuple[int, asyncio.Future[int]]] = self._loop.create_future()
+        answer: asyncio.Future[Started] = self._loop.create_future()
         self._pending[request_id] = answer
         try:
             await self._send(data, fds)
@@ -318,19 +331,61 @@ class Zygote:
             pid = int(record["pid"])
             exited: asyncio.Future[int] = self._loop.create_future()
             self._exits[pid] = exited
+            offered = self._spare_cgroups.pop(pid, None)
+            cgroup = offered if record.get("joined") else None
+            if offered is not None and cgroup is None:
+                self.release_cgroup(offered)
             answer = self._pending.get(int(record["id"]))
             if answer is not None and not answer.done():
-                answer.set_result((pid, exited))
+                answer.set_result(Started(pid, exited, cgroup))
+            elif cgroup is not None:
+                self.release_cgroup(cgroup)
+        elif op == "spare":
+            self._offer_cgroup(int(record["pid"]))
         elif op == "failed":
             answer = self._pending.get(int(record["id"]))
             if answer is not None and not answer.done():
                 answer.set_exception(OSError(int(record["errno"]), f"zygote: {record['message']}"))
         elif op == "exit":
+            unclaimed = self._spare_cgroups.pop(int(record["pid"]), None)
+            if unclaimed is not None:
+                self.release_cgroup(unclaimed)
             ended = self._exits.pop(int(record["pid"]), None)
             if ended is not None and not ended.done():
                 ended.set_result(int(record["returncode"]))
         else:
             raise ValueError(f"unknown record {op!r}")
+
+    def _offer_cgroup(self, spare_pid: int) -> None:
+        """Make a cgroup for a new spare and send it a ``join`` (``_zygote_main``).
+        Best effort: without it the spare joins the request's cgroup, later."""
+        if self.cgroups is None or self._sock is None or self.dead:
+            return
+        try:
+            cgroup = self.cgroups.create(f"spare-{self.pid}-{spare_pid}", _SPARE_LIMITS)
+        except OSError:
+            return
+        fds: list[int] = []
+        try:
+            fds.extend(os.open(procs, os.O_WRONLY | os.O_CLOEXEC) for procs in cgroup.procs_files)
+            record = json.dumps({"op": "join", "pid": spare_pid}).encode()
+            # Sent at once, not queued: ahead of any later request, or not at all.
+            self._sock.sendmsg([record], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_array(fds))])
+        except OSError:
+            self.release_cgroup(cgroup)
+            return
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self._spare_cgroups[spare_pid] = cgroup
+
+    def release_cgroup(self, cgroup: Cgroup) -> None:
+        """Kill what is left in an unused spare cgroup and remove it, in the background."""
+        cgroup.kill()
+        if self._loop is not None:
+            task = self._loop.create_task(remove_cgroup(cgroup))
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
 
     def die(self, why: str) -> None:
         """Forget the zygote: kill and reap it, fail its pending starts, and
@@ -361,10 +416,32 @@ class Zygote:
             if not exited.done():
                 exited.set_result(-signal.SIGKILL)
         self._exits.clear()
+        for cgroup in self._spare_cgroups.values():
+            self.release_cgroup(cgroup)
+        self._spare_cgroups.clear()
 
     def close(self) -> None:
         """Stop the zygote (and with it the environments it forked)."""
         self.die(_CLOSED)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A zygote's answer to a start."""
+
+    pid: int
+    exited: asyncio.Future[int]
+    """The child's return code, when the zygote reports its end."""
+    cgroup: Cgroup | None = None
+    """The cgroup a spare joined ahead of need, now the environment's (else None:
+    the child joins the request's own)."""
+
+
+_SPARE_LIMITS = limits_for(128, cpu_limit=False)
+"""A waiting spare's limits (AWS's smallest function); a request's replace them first."""
+_BACKGROUND: set[asyncio.Task[None]] = set()
+"""Spare cgroups being removed (their members may take a moment to die)."""
+_CGROUP_CLOSE_TIMEOUT_S = 3.0
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -423,7 +500,9 @@ class ZygoteSandbox:
         if zygote is None:
             if time.monotonic() < self._retry_at.get(interpreter, 0.0):
                 return None
-            zygote = Zygote(interpreter, self._bootstrap, self._modules)
+            # Namespace level with cgroups: each spare joins one of its own ahead of need.
+            cgroups = self._inner.cgroups if isinstance(self._inner, NamespaceSandbox) else None
+            zygote = Zygote(interpreter, self._bootstrap, self._modules, cgroups=cgroups)
             try:
                 zygote.spawn()
             except OSError as exc:
@@ -447,10 +526,13 @@ class ZygoteSandbox:
         return await self._inner.start(spec)
 
     async def close(self) -> None:
-        """Stop every zygote (the server's death ends them too)."""
+        """Stop every zygote (the server's death ends them too), and remove the
+        cgroups their spares were waiting in."""
         for zygote in self._zygotes.values():
             zygote.close()
         self._zygotes.clear()
+        if _BACKGROUND:
+            await asyncio.wait(set(_BACKGROUND), timeout=_CGROUP_CLOSE_TIMEOUT_S)
 
     # -- choosing -----------------------------------------------------------
     def _eligible(self, spec: SandboxSpec) -> Zygote | None:
@@ -510,7 +592,9 @@ class ZygoteSandbox:
         open_code_to_functions(spec)
         cgroup = None
         if inner.cgroups is not None:
-            cgroup = inner.cgroups.create(spec.env_id, limits_for(spec.memory_mb, spec.cpu_limit))
+            limits = limits_for(spec.memory_mb, spec.cpu_limit)
+            cgroup = inner.cgroups.create(spec.env_id, limits)
+            zygote.limit_spares(limits)
         try:
             plan = inner.plan_for(spec, cgroup)
             fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
@@ -557,11 +641,16 @@ class ZygoteSandbox:
             else:
                 status_read, status_write, output_read, output_write = opened[-4:]
                 child_fds = (output_write, status_write)
-            pid, exited = await zygote.fork(request, (*child_fds, *spec.pass_fds))
+            started = await zygote.fork(request, (*child_fds, *spec.pass_fds))
         except BaseException:
             for fd in opened:
                 os.close(fd)
             raise
+        pid, exited = started.pid, started.exited
+        if started.cgroup is not None:  # a spare already in a cgroup of its own took it
+            if cgroup is not None:
+                zygote.release_cgroup(cgroup)  # never joined: empty
+            cgroup = started.cgroup
         if tree is not None:
             tree.watch(pid, output_write)
         for fd in opened:
@@ -582,20 +671,23 @@ class ZygoteSandbox:
                 error = _process_error(status)
         except BaseException:
             error = None
-            await _abandon(process)
+            await _abandon(process, zygote, started.cgroup)
             raise
         if error is not None:
-            await _abandon(process)
+            await _abandon(process, zygote, started.cgroup)
             raise error
         return process
 
 
-async def _abandon(process: ZygoteProcess) -> None:
-    """End a child whose setup failed; its cgroup and scratch space are the caller's to release."""
+async def _abandon(process: ZygoteProcess, zygote: Zygote, spare_cgroup: Cgroup | None) -> None:
+    """End a child whose setup failed. The request's cgroup and scratch space
+    are the caller's to release; the cgroup a spare brought is released here."""
     os.close(process.output_fd)
     process.kill_tree()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(process.wait(), 5.0)
+    if spare_cgroup is not None:
+        zygote.release_cgroup(spare_cgroup)
 
 
 def _process_error(status: bytes) -> OSError | None:

@@ -327,6 +327,15 @@ async def _served_by_a_spare(sandbox: ZygoteSandbox, spec: SandboxSpec) -> tuple
     process = await sandbox.start(spec)
     assert isinstance(process, ZygoteProcess)
     assert _forked_before(process.child_pid, asked_at)
+    if process.level == "namespace" and process.cgroup is not None:
+        # It joined a cgroup of its own while it waited, which has the request's limits.
+        assert process.cgroup.dirs[0].name.startswith("spare-")
+        assert process.cgroup.memory_dir is not None
+        name = "memory.max" if process.cgroup.version == 2 else "memory.limit_in_bytes"
+        limit = (process.cgroup.memory_dir / name).read_text()
+        assert int(limit) == spec.memory_mb * 1024 * 1024
+        own = Path(f"/proc/{process.pid}/cgroup").read_text()
+        assert any(line.endswith("/" + process.cgroup.dirs[0].name) for line in own.splitlines())
     # Without network, the listener was made inside the spare's own network namespace.
     assert (process.runtime_api_listener is None) is spec.network
     if process.runtime_api_listener is not None:
