@@ -46,6 +46,7 @@ zygote dies with the server (death signal, and EOF on the socket).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import gc
 import importlib
@@ -205,7 +206,8 @@ class _Spare:
         """Sent a ``join``: it is (about to be) in the cgroup the server made for it."""
 
 
-def _spare_key(request: dict[str, Any]) -> tuple[Any, ...]:
+def spare_key(request: dict[str, Any]) -> tuple[Any, ...]:
+    """The kind of spare that can take ``request`` (the server computes it too)."""
     if request["level"] != "namespace":
         return (request["level"],)
     plan = request["plan"]
@@ -264,8 +266,8 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
                 theirs.close()
                 # Parsing the template now also takes, while idle, the copy-on-write
                 # faults that parsing the next request would take after this fork.
-                spare = _Spare(pid, ours, _spare_key(json.loads(template)))
-                send(sock, {"op": "spare", "pid": pid})
+                spare = _Spare(pid, ours, spare_key(json.loads(template)))
+                send(sock, {"op": "spare", "pid": pid, "key": list(spare.key)})
             continue
         data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, MAX_FDS)
         if not data:
@@ -277,9 +279,16 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
             for fd in fds:
                 os.close(fd)
             continue
+        # A request without a cgroup of its own may only go to a spare that has one.
+        spare_only = bool(request.get("spare_only"))
+        if spare_only and not (spare is not None and spare.joined and spare.key == spare_key(request)):
+            for fd in fds:
+                os.close(fd)
+            send(sock, {"op": "failed", "id": request["id"], "errno": errno.EAGAIN, "message": "no spare"})
+            continue
         template = _template_of(request)
         if spare is not None:
-            claimed = spare.key == _spare_key(request) and _hand_over(spare, data, fds)
+            claimed = spare.key == spare_key(request) and _hand_over(spare, data, fds)
             spare.sock.close()
             if not claimed:
                 with contextlib.suppress(ProcessLookupError):
@@ -290,6 +299,11 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
                     os.close(fd)
                 send(sock, {"op": "started", "id": request["id"], "pid": pid, "joined": joined})
                 continue
+        if spare_only:  # its spare went away: never a fresh child without a cgroup
+            for fd in fds:
+                os.close(fd)
+            send(sock, {"op": "failed", "id": request["id"], "errno": errno.EAGAIN, "message": "no spare"})
+            continue
         try:
             pid = os.fork()
         except OSError as exc:

@@ -511,7 +511,7 @@ def _become_function(plan: SandboxPlan, fds: ChildFds, step: _Step, *, joined: b
         if not joined:
             os.write(fd, b"0")  # 0: the writer itself (our pid here would be read in our namespace)
         os.close(fd)
-    if cgroup_fds:
+    if cgroup_fds or joined:
         _linux.unshare(_linux.CLONE_NEWCGROUP)  # its cgroup is its root: hides the host's layout
     step.name = "mount /proc"
     _linux.mount(b"proc", b"/proc", b"proc", _linux.MS_NOSUID | _linux.MS_NODEV | _linux.MS_NOEXEC, None)

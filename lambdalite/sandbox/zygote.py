@@ -44,6 +44,7 @@ import array
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -109,6 +110,10 @@ _OPENED_FILE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
 
 class ZygoteUnavailable(Exception):
     """The zygote cannot fork this start (dead, or died meanwhile)."""
+
+
+class SpareGone(Exception):
+    """A ``spare_only`` start found no spare waiting in a cgroup of its own."""
 
 
 @dataclass(eq=False, slots=True)
@@ -203,6 +208,8 @@ class Zygote:
     _children: dict[int, ZygoteProcess] = field(default_factory=dict)
     _spare_cgroups: dict[int, Cgroup] = field(default_factory=dict)
     """A spare's pid -> the cgroup it was offered (``_offer_cgroup``)."""
+    _spare_kinds: dict[int, list[Any]] = field(default_factory=dict)
+    """A spare's pid -> its kind (``_zygote_main.spare_key``)."""
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -237,6 +244,11 @@ class Zygote:
         ours.setblocking(False)
         self._sock = ours
         self._loop.add_reader(ours.fileno(), self._readable)
+
+    def has_spare_in_a_cgroup(self, kind: list[Any]) -> bool:
+        """Is a spare of ``kind`` waiting in a cgroup of its own? (It may still
+        go away: a ``spare_only`` request then fails with EAGAIN.)"""
+        return any(self._spare_kinds.get(pid) == kind for pid in self._spare_cgroups)
 
     def limit_spares(self, limits: CgroupLimits) -> None:
         """Give every spare's cgroup ``limits`` before a request is sent: the
@@ -331,6 +343,7 @@ class Zygote:
             pid = int(record["pid"])
             exited: asyncio.Future[int] = self._loop.create_future()
             self._exits[pid] = exited
+            self._spare_kinds.pop(pid, None)
             offered = self._spare_cgroups.pop(pid, None)
             cgroup = offered if record.get("joined") else None
             if offered is not None and cgroup is None:
@@ -341,12 +354,14 @@ class Zygote:
             elif cgroup is not None:
                 self.release_cgroup(cgroup)
         elif op == "spare":
+            self._spare_kinds[int(record["pid"])] = list(record["key"])
             self._offer_cgroup(int(record["pid"]))
         elif op == "failed":
             answer = self._pending.get(int(record["id"]))
             if answer is not None and not answer.done():
                 answer.set_exception(OSError(int(record["errno"]), f"zygote: {record['message']}"))
         elif op == "exit":
+            self._spare_kinds.pop(int(record["pid"]), None)
             unclaimed = self._spare_cgroups.pop(int(record["pid"]), None)
             if unclaimed is not None:
                 self.release_cgroup(unclaimed)
@@ -423,6 +438,20 @@ class Zygote:
     def close(self) -> None:
         """Stop the zygote (and with it the environments it forked)."""
         self.die(_CLOSED)
+
+
+def _namespace_request(plan: enter.SandboxPlan, spec: SandboxSpec, *, spare_only: bool) -> dict[str, Any]:
+    """The zygote's start request for ``plan``. ``spare_only``: the plan has no
+    cgroup of its own, so only a spare that has one may take it."""
+    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
+    return {
+        "level": "namespace",
+        "plan": wire.encode(fields),
+        "env": dict(spec.env),
+        "argv1": translate_argv(spec, TASK_ROOT, RUNTIME_DIR)[1],
+        "pass_fds": list(spec.pass_fds),
+        "spare_only": spare_only,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,26 +622,35 @@ class ZygoteSandbox:
         cgroup = None
         if inner.cgroups is not None:
             limits = limits_for(spec.memory_mb, spec.cpu_limit)
-            cgroup = inner.cgroups.create(spec.env_id, limits)
             zygote.limit_spares(limits)
+            # A spare waiting in its own cgroup, now with these limits, brings it:
+            # no cgroup to make for this start (unless the spare went away).
+            request = _namespace_request(inner.plan_for(spec, None), spec, spare_only=True)
+            if zygote.has_spare_in_a_cgroup(list(wire.spare_key(request))):
+                with contextlib.suppress(SpareGone):
+                    return await self._fork_namespace_child(zygote, request, (), spec, None)
+            cgroup = inner.cgroups.create(spec.env_id, limits)
         try:
             plan = inner.plan_for(spec, cgroup)
-            fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
-            request = {
-                "level": "namespace",
-                "plan": wire.encode(fields),
-                "env": dict(spec.env),
-                "argv1": translate_argv(spec, TASK_ROOT, RUNTIME_DIR)[1],
-                "pass_fds": list(spec.pass_fds),
-            }
-            process = await self._fork_child(
-                zygote, request, enter.open_cgroup_procs(plan), spec, cgroup=cgroup
+            request = _namespace_request(plan, spec, spare_only=False)
+            return await self._fork_namespace_child(
+                zygote, request, enter.open_cgroup_procs(plan), spec, cgroup
             )
         except BaseException:
             if cgroup is not None:
                 await remove_cgroup(cgroup)
             raise
-        if plan.uid_per_environment:
+
+    async def _fork_namespace_child(
+        self,
+        zygote: Zygote,
+        request: dict[str, Any],
+        cgroup_fds: tuple[int, ...],
+        spec: SandboxSpec,
+        cgroup: Cgroup | None,
+    ) -> ZygoteProcess:
+        process = await self._fork_child(zygote, request, cgroup_fds, spec, cgroup=cgroup)
+        if request["plan"]["uid_per_environment"]:
             process.sandbox_uid = enter.environment_uid(process.child_pid)
         return process
 
@@ -641,12 +679,24 @@ class ZygoteSandbox:
             else:
                 status_read, status_write, output_read, output_write = opened[-4:]
                 child_fds = (output_write, status_write)
-            started = await zygote.fork(request, (*child_fds, *spec.pass_fds))
+            try:
+                started = await zygote.fork(request, (*child_fds, *spec.pass_fds))
+            except OSError as exc:
+                if request.get("spare_only") and exc.errno == errno.EAGAIN:
+                    raise SpareGone from exc
+                raise
         except BaseException:
             for fd in opened:
                 os.close(fd)
             raise
         pid, exited = started.pid, started.exited
+        if request.get("spare_only") and started.cgroup is None:  # never without a cgroup
+            for fd in opened:
+                os.close(fd)
+            exited.add_done_callback(lambda _: None)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            raise OSError(errno.EPROTO, "zygote: a spare without its cgroup took a spare-only start")
         if started.cgroup is not None:  # a spare already in a cgroup of its own took it
             if cgroup is not None:
                 zygote.release_cgroup(cgroup)  # never joined: empty

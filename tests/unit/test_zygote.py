@@ -30,7 +30,7 @@ from lambdalite.sandbox.namespace import NamespaceSandbox
 from lambdalite.sandbox.peers import is_sandboxed
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
-from lambdalite.sandbox.zygote import ZygoteProcess, ZygoteSandbox, shipped_modules
+from lambdalite.sandbox.zygote import ZygoteProcess, ZygoteSandbox, _namespace_request, shipped_modules
 
 PYTHON = sys.executable
 """Ours: boto3 is importable, so the zygote caches it."""
@@ -309,7 +309,7 @@ def test_a_spares_template_keeps_the_requests_kind_but_not_its_environment() -> 
     request = {"level": "process", "env": {"API_KEY": "s3cret", "B": "2"}, "argv1": "/x", "id": 7}
     template = _zygote_main._template_of(request)
     assert b"API_KEY" not in template and b"s3cret" not in template
-    assert _zygote_main._spare_key(json.loads(template)) == _zygote_main._spare_key(request)
+    assert _zygote_main.spare_key(json.loads(template)) == _zygote_main.spare_key(request)
     assert len(json.loads(template)["env"]) == 2
 
 
@@ -336,6 +336,8 @@ async def _served_by_a_spare(sandbox: ZygoteSandbox, spec: SandboxSpec) -> tuple
         assert int(limit) == spec.memory_mb * 1024 * 1024
         own = Path(f"/proc/{process.pid}/cgroup").read_text()
         assert any(line.endswith("/" + process.cgroup.dirs[0].name) for line in own.splitlines())
+        # ... so no cgroup was made for the start itself.
+        assert not any((d.parent / spec.env_id).exists() for d in process.cgroup.dirs)
     # Without network, the listener was made inside the spare's own network namespace.
     assert (process.runtime_api_listener is None) is spec.network
     if process.runtime_api_listener is not None:
@@ -388,6 +390,42 @@ def test_a_start_handed_to_a_spare_child_enters_the_same_namespace_sandbox(dirs)
         another = dataclasses.replace(other, env_id=_unique("netns"))
         returncode, facts = await _served_by_a_spare(sandbox, another)
         assert returncode == 0 and facts["pid"] == 2
+
+    _with_zygotes(inner, dirs, scenario)
+
+
+@pytest.mark.skipif(_namespace_available() is not None, reason=str(_namespace_available()))
+def _namespace_plan(sandbox: ZygoteSandbox, spec: SandboxSpec) -> Any:
+    inner = sandbox.inner
+    assert isinstance(inner, NamespaceSandbox)
+    return inner.plan_for(spec, None)
+
+
+def test_a_start_that_counted_on_a_spare_the_zygote_cannot_give_gets_a_cgroup_of_its_own(dirs):
+    def inner() -> Sandbox:
+        return NamespaceSandbox(CgroupHost.detect(), shared_paths=lookup.interpreter_prefixes())
+
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        await _ready(sandbox)
+        offline = dataclasses.replace(_spec(dirs, env_id=_unique("offline")), network=False)
+        await _run(sandbox, offline)
+        await asyncio.sleep(0.5)  # a spare without network is made and joins its cgroup
+        zygote = sandbox.zygote(PYTHON)
+        assert zygote is not None
+        [spare] = list(zygote._spare_cgroups)
+        # The server believes that spare fits a start with network; the zygote knows
+        # better and refuses the cgroup-less request (EAGAIN), which is sent again
+        # with a cgroup of its own and forked afresh.
+        online = _spec(dirs, {"A": "2"}, env_id=_unique("online"))
+        network_kind = list(
+            _zygote_main.spare_key(
+                _namespace_request(_namespace_plan(sandbox, online), online, spare_only=True)
+            )
+        )
+        zygote._spare_kinds[spare] = network_kind
+        returncode, facts, process = await _run(sandbox, online)
+        assert returncode == 0 and facts["env"] == {"A": "2"}  # forked by the zygote
+        assert process.cgroup is not None and process.cgroup.dirs[0].name == online.env_id
 
     _with_zygotes(inner, dirs, scenario)
 
