@@ -203,15 +203,20 @@ def runtime_api_port_of(server: Server, function_name: str) -> int:
     raise AssertionError(f"no warm environment of {function_name}")
 
 
-def test_neither_the_api_nor_another_functions_runtime_api_serves_a_function(
-    lam: Any, server: Server
-) -> None:
+def assert_the_attacker_reaches_no_api(lam: Any, server: Server) -> None:
+    """Neither the lambdalite API nor the victim's Runtime API serves the attacker,
+    and the victim's next event still reaches the victim."""
     assert_still_serving(lam)  # a warm victim, waiting for its next event
     ports = {"api": server.port, "victim runtime api": runtime_api_port_of(server, "victim")}
     _, answers, _ = invoke(lam, "attacker", {"action": "http", "ports": ports})
     assert answers == {"api": "closed unanswered", "victim runtime api": "closed unanswered"}
-    # The victim's next event still reaches the victim.
     assert_still_serving(lam)
+
+
+def test_neither_the_api_nor_another_functions_runtime_api_serves_a_function(
+    lam: Any, server: Server
+) -> None:
+    assert_the_attacker_reaches_no_api(lam, server)
     # The same request from outside any sandbox is served: the test can fail.
     with socket.create_connection(("127.0.0.1", server.port)) as connection:
         connection.sendall(b"GET /2015-03-31/functions/ HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -236,6 +241,10 @@ def handler(event, context):
 
 
 def test_a_fork_bomb_stops_at_the_process_limit(lam: Any) -> None:
+    assert_a_fork_bomb_stops_at_the_process_limit(lam)
+
+
+def assert_a_fork_bomb_stops_at_the_process_limit(lam: Any) -> None:
     create_function(lam, "fork-bomb", {"app.py": FORK_BOMB}, MemorySize=1024, Timeout=30)
     response, body, _ = invoke(lam, "fork-bomb", {})
     assert "FunctionError" not in response, body
@@ -283,6 +292,10 @@ def handler(event, context):
 
 
 def test_allocating_past_memory_size_is_killed_and_reported_as_out_of_memory(lam: Any) -> None:
+    assert_allocating_past_memory_size_is_out_of_memory(lam)
+
+
+def assert_allocating_past_memory_size_is_out_of_memory(lam: Any) -> None:
     create_function(lam, "hog", {"app.py": ALLOCATE}, MemorySize=128)
     response, body, log = invoke(lam, "hog", {"mb": 256})
     request_id = response["ResponseMetadata"]["RequestId"]
@@ -325,7 +338,12 @@ def _host_processes_with(argument: str) -> list[int]:
 
 
 def test_nothing_a_function_started_survives_its_timeout(lam: Any) -> None:
-    create_function(lam, "linger", {"app.py": LINGER}, Timeout=1)
+    assert_nothing_survives_the_timeout(lam, LINGER)
+
+
+def assert_nothing_survives_the_timeout(lam: Any, code: str) -> None:
+    """``code`` starts processes that try to outlive the invocation's timeout."""
+    create_function(lam, "linger", {"app.py": code}, Timeout=1)
     marker = f"{1000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6:06d}"
     response, body, _ = invoke(lam, "linger", {"marker": marker})
     request_id = response["ResponseMetadata"]["RequestId"]

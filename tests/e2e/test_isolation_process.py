@@ -29,13 +29,10 @@ What does not apply, or differs, at process level:
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,13 +41,17 @@ import pytest
 
 from tests.conftest import Server, create_function, start_server, stop_server
 from tests.e2e.test_isolation import (
-    ALLOCATE,
     ATTACKER,
-    FORK_BOMB,
     LINGER,
     SECRET,
     VICTIM,
-    runtime_api_port_of,
+    assert_a_fork_bomb_stops_at_the_process_limit,
+    assert_allocating_past_memory_size_is_out_of_memory,
+    assert_nothing_survives_the_timeout,
+    assert_still_serving,
+    assert_the_attacker_reaches_no_api,
+    invoke,
+    report_line,
 )
 
 LINGER_DOUBLE_FORK = LINGER.replace(
@@ -83,22 +84,6 @@ def lam(server: Server) -> Any:
     create_function(lam, "victim", {"app.py": VICTIM, "secret.txt": SECRET})
     create_function(lam, "attacker", {"app.py": ATTACKER}, MemorySize=256)
     return lam
-
-
-def invoke(lam: Any, name: str, payload: Any) -> tuple[dict[str, Any], Any, str]:
-    response = lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode(), LogType="Tail")
-    body = json.loads(response["Payload"].read())
-    return response, body, base64.b64decode(response["LogResult"]).decode()
-
-
-def assert_still_serving(lam: Any) -> None:
-    response, body, _ = invoke(lam, "victim", {})
-    assert "FunctionError" not in response, body
-    assert body == {"victim": "ok", "secret_length": len(SECRET)}
-
-
-def report_line(log: str) -> str:
-    return next(line for line in log.splitlines() if line.startswith("REPORT "))
 
 
 def test_the_start_up_line_names_the_process_level(server: Server) -> None:
@@ -142,21 +127,12 @@ def test_the_server_cannot_be_signalled_traced_or_inspected(lam: Any, server: Se
 def test_neither_the_api_nor_another_functions_runtime_api_serves_a_function(
     lam: Any, server: Server
 ) -> None:
-    assert_still_serving(lam)  # a warm victim, waiting for its next event
-    ports = {"api": server.port, "victim runtime api": runtime_api_port_of(server, "victim")}
-    _, answers, _ = invoke(lam, "attacker", {"action": "http", "ports": ports})
-    assert answers == {"api": "closed unanswered", "victim runtime api": "closed unanswered"}
-    assert_still_serving(lam)
+    assert_the_attacker_reaches_no_api(lam, server)
 
 
 def test_a_fork_bomb_stops_at_the_process_limit(lam: Any) -> None:
-    create_function(lam, "fork-bomb", {"app.py": FORK_BOMB}, MemorySize=1024, Timeout=30)
-    response, body, _ = invoke(lam, "fork-bomb", {})
-    assert "FunctionError" not in response, body
-    # 1024 processes per environment (its uid), the runtime itself included
-    assert body["error"] == "EAGAIN"
-    assert 1000 <= body["forked"] < 1024, body
-    assert_still_serving(lam)
+    # 1024 processes per environment: RLIMIT_NPROC counts its own uid's
+    assert_a_fork_bomb_stops_at_the_process_limit(lam)
 
 
 FILL_TMP = """
@@ -217,45 +193,8 @@ def test_tmp_past_ephemeral_storage_stops_the_environment_and_says_why(lam: Any)
 
 
 def test_allocating_past_memory_size_is_killed_and_reported_as_out_of_memory(lam: Any) -> None:
-    create_function(lam, "hog", {"app.py": ALLOCATE}, MemorySize=128)
-    response, body, log = invoke(lam, "hog", {"mb": 256})
-    request_id = response["ResponseMetadata"]["RequestId"]
-    assert response["FunctionError"] == "Unhandled"
-    assert body == {
-        "errorType": "Runtime.ExitError",
-        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
-    }
-    report = report_line(log)
-    assert "\tMemory Size: 128 MB\tMax Memory Used: 128 MB\t" in report
-    assert report.endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
-    assert invoke(lam, "hog", {"mb": 1})[1] == 1024 * 1024
-    assert_still_serving(lam)
-
-
-def _host_processes_with(argument: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argument.encode() in argv:
-                found.append(int(entry.name))
-    return found
+    assert_allocating_past_memory_size_is_out_of_memory(lam)
 
 
 def test_nothing_a_function_started_survives_its_timeout(lam: Any) -> None:
-    create_function(lam, "linger", {"app.py": LINGER_DOUBLE_FORK}, Timeout=1)
-    marker = f"{1000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6:06d}"
-    response, body, _ = invoke(lam, "linger", {"marker": marker})
-    request_id = response["ResponseMetadata"]["RequestId"]
-    assert body == {
-        "errorType": "Sandbox.Timedout",
-        "errorMessage": f"RequestId: {request_id} Error: Task timed out after 1.00 seconds",
-    }
-    deadline = time.monotonic() + 5
-    while (survivors := _host_processes_with(marker)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert survivors == []
-    assert_still_serving(lam)
+    assert_nothing_survives_the_timeout(lam, LINGER_DOUBLE_FORK)
