@@ -38,25 +38,35 @@ def _namespace_level_or_skip() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    _namespace_level_or_skip()
-    # Not under /tmp: a function's private /tmp would hide it anyway, and the
-    # point is that the platform hides its data directory wherever it is.
-    work = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="lambdalite-isolation-"))
-    work.chmod(0o755)  # only the sandbox, not permissions, may keep functions out
-    srv = start_server(work / "data", "--isolation", "namespace")
+def isolated_server(level: str) -> Iterator[Server]:
+    """A server at ``level`` whose data directory is open to every user: only the
+    sandbox, not permissions, may keep functions out of it. Not under /tmp (nor
+    pytest's 0700 tmp_path): the platform must hide its data wherever it is."""
+    work = Path(tempfile.mkdtemp(dir="/var/tmp", prefix=f"lambdalite-{level}-"))
+    work.chmod(0o755)
+    srv = start_server(work / "data", "--isolation", level)
     yield srv
     stop_server(srv)
     shutil.rmtree(work, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def lam(server: Server) -> Any:
+def victim_and_attacker(server: Server) -> Any:
+    """A Lambda client for ``server``, with the victim and the attacker created."""
     lam = server.client("lambda")
     create_function(lam, "victim", {"app.py": VICTIM, "secret.txt": SECRET})
     create_function(lam, "attacker", {"app.py": ATTACKER}, MemorySize=256)
     return lam
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    _namespace_level_or_skip()
+    yield from isolated_server("namespace")
+
+
+@pytest.fixture(scope="module")
+def lam(server: Server) -> Any:
+    return victim_and_attacker(server)
 
 
 SECRET = "the victim's secret " + uuid.uuid4().hex

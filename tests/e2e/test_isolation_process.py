@@ -30,28 +30,26 @@ What does not apply, or differs, at process level:
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Server, create_function, start_server, stop_server
+from tests.conftest import Server, create_function
 from tests.e2e.test_isolation import (
     ATTACKER,
     LINGER,
     SECRET,
-    VICTIM,
     assert_a_fork_bomb_stops_at_the_process_limit,
     assert_allocating_past_memory_size_is_out_of_memory,
     assert_nothing_survives_the_timeout,
     assert_still_serving,
     assert_the_attacker_reaches_no_api,
     invoke,
+    isolated_server,
     report_line,
+    victim_and_attacker,
 )
 
 LINGER_DOUBLE_FORK = LINGER.replace(
@@ -69,21 +67,12 @@ LINGER_DOUBLE_FORK = LINGER.replace(
 def server() -> Iterator[Server]:
     if os.geteuid() != 0:
         pytest.skip("without root, functions run as the server's own user (see lambdalite doctor)")
-    # Not under pytest's tmp_path (0700): the environments' uids must reach their code.
-    work = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="lambdalite-process-"))
-    work.chmod(0o755)
-    srv = start_server(work / "data", "--isolation", "process")
-    yield srv
-    stop_server(srv)
-    shutil.rmtree(work, ignore_errors=True)
+    yield from isolated_server("process")
 
 
 @pytest.fixture(scope="module")
 def lam(server: Server) -> Any:
-    lam = server.client("lambda")
-    create_function(lam, "victim", {"app.py": VICTIM, "secret.txt": SECRET})
-    create_function(lam, "attacker", {"app.py": ATTACKER}, MemorySize=256)
-    return lam
+    return victim_and_attacker(server)
 
 
 def test_the_start_up_line_names_the_process_level(server: Server) -> None:
