@@ -91,6 +91,7 @@ import select
 import signal
 import socket
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lambdalite.sandbox import _linux
@@ -186,11 +187,12 @@ class ChildFds:
         return (self.output, self.status, *self.cgroup_procs, self.lifeline, self.lifeline_read)
 
 
-def open_cgroup_procs(plan: SandboxPlan) -> tuple[int, ...]:
-    """Open the plan's cgroup.procs files for writing. The caller closes them."""
+def open_cgroup_procs(procs_files: Iterable[bytes]) -> tuple[int, ...]:
+    """Open cgroup.procs files (a plan's, or a spare's cgroup's) for writing;
+    all or none. The caller closes them."""
     fds: list[int] = []
     try:
-        for procs in plan.cgroup_procs:
+        for procs in procs_files:
             fds.append(os.open(procs, os.O_WRONLY | os.O_CLOEXEC))
     except BaseException:
         for fd in fds:

@@ -319,7 +319,7 @@ def fork_into_sandbox(
     keeper's death signal is tied to the thread that forked it."""
     opened: list[int] = []
     try:
-        opened.extend(enter.open_cgroup_procs(plan))
+        opened.extend(enter.open_cgroup_procs(plan.cgroup_procs))
         cgroup_fds = tuple(opened)
         opened.extend(status_channel())
         for _ in range(2):

@@ -206,10 +206,8 @@ class Zygote:
     _pending: dict[int, asyncio.Future[Started]] = field(default_factory=dict)
     _exits: dict[int, asyncio.Future[int]] = field(default_factory=dict)
     _children: dict[int, ZygoteProcess] = field(default_factory=dict)
-    _spare_cgroups: dict[int, Cgroup] = field(default_factory=dict)
-    """A spare's pid -> the cgroup it was offered (``_offer_cgroup``)."""
-    _spare_kinds: dict[int, list[Any]] = field(default_factory=dict)
-    """A spare's pid -> its kind (``_zygote_main.spare_key``)."""
+    _spare_cgroups: dict[int, SpareCgroup] = field(default_factory=dict)
+    """A spare's pid -> the cgroup it was offered (``_offer_cgroup``), with its kind."""
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -248,16 +246,16 @@ class Zygote:
     def has_spare_in_a_cgroup(self, kind: list[Any]) -> bool:
         """Is a spare of ``kind`` waiting in a cgroup of its own? (It may still
         go away: a ``spare_only`` request then fails with EAGAIN.)"""
-        return any(self._spare_kinds.get(pid) == kind for pid in self._spare_cgroups)
+        return any(spare.kind == kind for spare in self._spare_cgroups.values())
 
     def limit_spares(self, limits: CgroupLimits) -> None:
         """Give every spare's cgroup ``limits`` before a request is sent: the
         spare that takes it runs the function under them from its first step
         (one that does not take it is killed)."""
         if self.cgroups is not None:
-            for cgroup in self._spare_cgroups.values():
+            for spare in self._spare_cgroups.values():
                 with contextlib.suppress(OSError):
-                    self.cgroups.set_limits(cgroup, limits)
+                    self.cgroups.set_limits(spare.cgroup, limits)
 
     async def fork(self, request: dict[str, Any], fds: Sequence[int]) -> Started:
         """Ask for a child (``Started``). Raises ZygoteUnavailable when the
@@ -343,35 +341,32 @@ class Zygote:
             pid = int(record["pid"])
             exited: asyncio.Future[int] = self._loop.create_future()
             self._exits[pid] = exited
-            self._spare_kinds.pop(pid, None)
             offered = self._spare_cgroups.pop(pid, None)
-            cgroup = offered if record.get("joined") else None
+            cgroup = offered.cgroup if offered is not None and record.get("joined") else None
             if offered is not None and cgroup is None:
-                self.release_cgroup(offered)
+                self.release_cgroup(offered.cgroup)
             answer = self._pending.get(int(record["id"]))
             if answer is not None and not answer.done():
                 answer.set_result(Started(pid, exited, cgroup))
             elif cgroup is not None:
                 self.release_cgroup(cgroup)
         elif op == "spare":
-            self._spare_kinds[int(record["pid"])] = list(record["key"])
-            self._offer_cgroup(int(record["pid"]))
+            self._offer_cgroup(int(record["pid"]), list(record["key"]))
         elif op == "failed":
             answer = self._pending.get(int(record["id"]))
             if answer is not None and not answer.done():
                 answer.set_exception(OSError(int(record["errno"]), f"zygote: {record['message']}"))
         elif op == "exit":
-            self._spare_kinds.pop(int(record["pid"]), None)
             unclaimed = self._spare_cgroups.pop(int(record["pid"]), None)
             if unclaimed is not None:
-                self.release_cgroup(unclaimed)
+                self.release_cgroup(unclaimed.cgroup)
             ended = self._exits.pop(int(record["pid"]), None)
             if ended is not None and not ended.done():
                 ended.set_result(int(record["returncode"]))
         else:
             raise ValueError(f"unknown record {op!r}")
 
-    def _offer_cgroup(self, spare_pid: int) -> None:
+    def _offer_cgroup(self, spare_pid: int, kind: list[Any]) -> None:
         """Make a cgroup for a new spare and send it a ``join`` (``_zygote_main``).
         Best effort: without it the spare joins the request's cgroup, later."""
         if self.cgroups is None or self._sock is None or self.dead:
@@ -380,9 +375,12 @@ class Zygote:
             cgroup = self.cgroups.create(f"spare-{self.pid}-{spare_pid}", _SPARE_LIMITS)
         except OSError:
             return
-        fds: list[int] = []
         try:
-            fds.extend(os.open(procs, os.O_WRONLY | os.O_CLOEXEC) for procs in cgroup.procs_files)
+            fds = enter.open_cgroup_procs(cgroup.procs_files)
+        except OSError:
+            self.release_cgroup(cgroup)
+            return
+        try:
             record = json.dumps({"op": "join", "pid": spare_pid}).encode()
             # Sent at once, not queued: ahead of any later request, or not at all.
             self._sock.sendmsg([record], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_array(fds))])
@@ -392,7 +390,7 @@ class Zygote:
         finally:
             for fd in fds:
                 os.close(fd)
-        self._spare_cgroups[spare_pid] = cgroup
+        self._spare_cgroups[spare_pid] = SpareCgroup(cgroup, kind)
 
     def release_cgroup(self, cgroup: Cgroup) -> None:
         """Kill what is left in an unused spare cgroup and remove it, in the background."""
@@ -431,8 +429,8 @@ class Zygote:
             if not exited.done():
                 exited.set_result(-signal.SIGKILL)
         self._exits.clear()
-        for cgroup in self._spare_cgroups.values():
-            self.release_cgroup(cgroup)
+        for spare in self._spare_cgroups.values():
+            self.release_cgroup(spare.cgroup)
         self._spare_cgroups.clear()
 
     def close(self) -> None:
@@ -464,6 +462,14 @@ class Started:
     cgroup: Cgroup | None = None
     """The cgroup a spare joined ahead of need, now the environment's (else None:
     the child joins the request's own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpareCgroup:
+    """The cgroup a spare was offered, and the spare's kind (``_zygote_main.spare_key``)."""
+
+    cgroup: Cgroup
+    kind: list[Any]
 
 
 _SPARE_LIMITS = limits_for(128, cpu_limit=False)
@@ -634,7 +640,7 @@ class ZygoteSandbox:
             plan = inner.plan_for(spec, cgroup)
             request = _namespace_request(plan, spec, spare_only=False)
             return await self._fork_namespace_child(
-                zygote, request, enter.open_cgroup_procs(plan), spec, cgroup
+                zygote, request, enter.open_cgroup_procs(plan.cgroup_procs), spec, cgroup
             )
         except BaseException:
             if cgroup is not None:

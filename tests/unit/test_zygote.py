@@ -422,7 +422,7 @@ def test_a_start_that_counted_on_a_spare_the_zygote_cannot_give_gets_a_cgroup_of
                 _namespace_request(_namespace_plan(sandbox, online), online, spare_only=True)
             )
         )
-        zygote._spare_kinds[spare] = network_kind
+        zygote._spare_cgroups[spare] = dataclasses.replace(zygote._spare_cgroups[spare], kind=network_kind)
         returncode, facts, process = await _run(sandbox, online)
         assert returncode == 0 and facts["env"] == {"A": "2"}  # forked by the zygote
         assert process.cgroup is not None and process.cgroup.dirs[0].name == online.env_id
