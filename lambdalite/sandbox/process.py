@@ -251,11 +251,31 @@ class ProcessSandbox:
         self._leaves: set[Path] = set()
         self._code_parents: set[Path] = set()
         self._scanned: dict[Path, int] = {}
+        self._runtime_dirs: dict[Path, Path] = {}
+        """A runtime directory -> the one environments use (``inside_paths``)."""
         self._reachable: dict[Path, bool] = {}
 
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
-        """The host paths themselves: nothing is moved at this level."""
-        return str(spec.task_root), str(spec.runtime_dir)
+        """The host paths themselves, except a runtime directory that others
+        cannot reach (lambdalite installed under a private home, or in a
+        ``mktemp -d``): environments with uids of their own use a copy of it."""
+        return str(spec.task_root), str(self._reachable_runtime_dir(spec.runtime_dir))
+
+    def _reachable_runtime_dir(self, runtime_dir: Path) -> Path:
+        """``runtime_dir``, or (once per directory) a copy that others may read
+        under the sandbox root, which stays reachable (``_close_hidden``)."""
+        if not self.drop_privileges:
+            return runtime_dir
+        reachable = self._runtime_dirs.get(runtime_dir)
+        if reachable is None:
+            reachable = runtime_dir
+            if not _reachable_by_others(runtime_dir):
+                # Not an env_id ([A-Za-z0-9_-]): a dot keeps them apart.
+                reachable = self._root / f".runtime-{len(self._runtime_dirs)}"
+                shutil.copytree(runtime_dir, reachable, ignore=shutil.ignore_patterns("__pycache__"))
+                _open_to_others(reachable)
+            self._runtime_dirs[runtime_dir] = reachable
+        return reachable
 
     async def start(self, spec: SandboxSpec) -> SandboxedProcess:
         """Start argv with exactly ``env`` (plus TMPDIR) in its own process group,
@@ -347,7 +367,8 @@ class ProcessSandbox:
         program = spec.argv[0]
         if "/" not in program:
             program = shutil.which(program, path=spec.env.get("PATH")) or program
-        candidates = [Path(os.path.realpath(program)), spec.runtime_dir, self._root]
+        runtime_dir = Path(self.inside_paths(spec)[1])
+        candidates = [Path(os.path.realpath(program)), runtime_dir, self._root]
         for path in candidates:
             cached = self._reachable.get(path)
             if cached is None:
@@ -452,6 +473,17 @@ def _check_executable(program: str, path: str | None) -> None:
     mode = os.stat(found).st_mode
     if stat.S_ISDIR(mode) or not mode & stat.S_IXOTH:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+
+
+def _open_to_others(tree: Path) -> None:
+    """Directories 0755 and files readable by all (executable ones stay so)."""
+    tree.chmod(0o755)
+    for directory, subdirectories, files in os.walk(tree):
+        for name in subdirectories:
+            os.chmod(os.path.join(directory, name), 0o755)
+        for name in files:
+            path = os.path.join(directory, name)
+            os.chmod(path, os.stat(path).st_mode | 0o444)
 
 
 def _reachable_by_others(path: Path) -> bool:

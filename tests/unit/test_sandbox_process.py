@@ -290,3 +290,27 @@ def test_as_root_kill_tree_reaches_a_double_forked_setsid_grandchild(data_dir: P
                 await sandbox.close()
 
     assert asyncio.run(scenario()) == []
+
+
+@root_only
+@needs_python
+def test_a_runtime_directory_others_cannot_reach_is_used_through_a_reachable_copy(data_dir: Path) -> None:
+    # lambdalite installed in a private place (a home of mode 0700, a mktemp -d).
+    private = Path(tempfile.mkdtemp(prefix="lambdalite-private-"))
+    try:
+        runtime = private / "runtimes"
+        runtime.mkdir()
+        (runtime / "boot.py").write_text("import os\nprint(os.getuid(), os.path.abspath(__file__))\n")
+        sandbox = ProcessSandbox(data_dir / "sandboxes")
+        task = data_dir / "code" / "unpacked" / "own"
+        spec = SandboxSpec("env1", (REACHABLE_PYTHON or "", str(runtime / "boot.py")), {}, task, runtime)
+        _, inside_runtime = sandbox.inside_paths(spec)
+        assert Path(inside_runtime) == data_dir / "sandboxes" / ".runtime-0"
+        returncode, output = asyncio.run(_run_to_end(sandbox, spec))
+        assert returncode == 0, output
+        uid, path = output.split()
+        assert int(uid) >= UID_BASE  # not the server's root: the copy is reachable
+        assert path == f"{inside_runtime}/boot.py"
+        assert sandbox.inside_paths(spec) == (str(task), inside_runtime)  # copied once
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
