@@ -180,6 +180,8 @@ class ExecutionEnvironment:
         self._exit_watch: asyncio.Task[None] | None = None
         self._parked: runtime_api.RuntimeApiConnection | None = None
         self._ready: asyncio.Future[_Outcome | None] = self._loop.create_future()
+        self._told_settled = False
+        """The sandbox was told that the first invocation is over (``start_settled``)."""
         self._init_failure: _Outcome | None = None
         self._out_of_memory = False
         self._peak_mb = 0
@@ -365,6 +367,10 @@ class ExecutionEnvironment:
         duration_ms = (time.perf_counter() - started) * 1000
         self._drain_output()
         self.last_used = time.monotonic()
+        if self._process is not None and not self._told_settled:
+            self._told_settled = True
+            # After this step of the task, which writes the invocation's answer.
+            self._loop.call_soon(self._process.start_settled)
         return self._finish(invocation, outcome, duration_ms, cold_init_ms)
 
     def _finish(

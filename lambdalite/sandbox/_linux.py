@@ -33,6 +33,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_GET_NO_NEW_PRIVS = 39
 PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
 
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
@@ -43,7 +44,13 @@ MOUNT_ATTR_NODEV = 0x4
 # Syscalls added after 4.20 share one number on every architecture.
 _SYS_MOUNT_SETATTR = 442
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_LIBC = ctypes.util.find_library("c") or "libc.so.6"
+_libc = ctypes.CDLL(_LIBC, use_errno=True)
+# Called through PyDLL, fork(2) runs with the GIL held, so the child's one
+# thread holds it on return, exactly as after os.fork().
+_fork = ctypes.PyDLL(_LIBC, use_errno=True).fork
+_fork.argtypes = []
+_fork.restype = ctypes.c_int
 
 _unshare = _libc.unshare
 _unshare.argtypes = [ctypes.c_int]
@@ -100,10 +107,33 @@ def make_tree_readonly(path: bytes) -> None:
     _check(result, "mount_setattr")
 
 
+def bare_fork() -> int:
+    """fork(2) without the interpreter's after-fork work: 0 in the child, its
+    pid in the parent. os.fork() runs every ``os.register_at_fork`` hook
+    (threading, logging, random's reseed...) and resets the interpreter's
+    thread and import state; in a child forked from a zygote that holds boto3,
+    that writes to some 220 pages, each a copy-on-write fault, for about a
+    millisecond of CPU. Only for a single-threaded caller whose child runs
+    lambdalite's own sandbox code and then execs, forks with os.fork, or
+    exits with os._exit: never code that needs the interpreter's state reset
+    (a function's, which needs at least a reseeded ``random``)."""
+    pid = int(_fork())
+    _check(pid, "fork")
+    return pid
+
+
 def prctl(option: int, arg: int = 0) -> int:
     result = _prctl(option, arg, 0, 0, 0)
     _check(result, "prctl")
     return int(result)
+
+
+def set_process_name(name: bytes) -> None:
+    """The calling thread's name (``comm``: ps, top, /proc/PID/stat), at most
+    15 bytes (longer is cut). Tells a sandbox's own processes apart in ps and
+    in profiles."""
+    buffer = ctypes.create_string_buffer(name[:15])
+    _check(_prctl(PR_SET_NAME, ctypes.addressof(buffer), 0, 0, 0), "prctl")
 
 
 def supported_architecture() -> bool:

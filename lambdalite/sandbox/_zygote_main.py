@@ -22,14 +22,17 @@ Then, one record at a time from the server (JSON, descriptors as SCM_RIGHTS):
   ``enter.enter_sandbox`` with the server's plan) and closes its status pipe,
   then runs ``bootstrap.main``. A setup failure is written to the status pipe
   as ``E<errno> <message>`` and the child exits 127, as the spawn path does.
+- ``settled`` (pid): that start's first invocation has been answered (spares, below).
 - every child's end is reported as ``exit`` with its pid and return code
   (negative signal number when killed), so the server sees exactly what a
   parent would.
 
 Spares: forking this interpreter costs milliseconds (its page tables), and
 the namespace level's keeper forks it twice more. So after a start, once no
-record is waiting, the zygote forks one spare child for the next request of
-the same kind (level, and at namespace level the same namespaces and ids),
+record is waiting and the server has said that start is ``settled`` (its first
+invocation answered; or ``SETTLE_WAIT_S`` later), the zygote forks ``SPARES``
+spare children for the next requests of the same kind (level, and at
+namespace level the same namespaces and ids),
 which does ahead what no function decides (``enter.prepare_spare``: the
 keeper, its namespaces, init and the function's process), rehearses the
 rest of a start where that has no effect (``_rehearse``, and the bootstrap's
@@ -67,6 +70,13 @@ MAX_RECORD = 1 << 18
 MAX_FDS = 64
 MAX_DESCRIPTORS = 1024
 MIN_PYTHON = (3, 10)
+SPARES = 2
+"""Spares kept ready per kind: one for a request that comes while the other's
+replacement is still being made after a start (``settled``)."""
+SETTLE_WAIT_S = 0.05
+"""After a start, spares are made once the server says it is ``settled`` (its
+first invocation answered), or after this long: not during the start itself,
+which they would slow down on a small host."""
 _FAILED = 127
 _OWN_PACKAGE = "lambdalite"
 _BOOTSTRAP_NAME = "__lambdalite_bootstrap__"
@@ -219,11 +229,15 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
     forked child (see ``_Child``).
 
     A fork of this interpreter costs milliseconds (page tables), and so do the
-    keeper's two: after each start, when no request is waiting, one spare child
-    is made ahead for a request of the same kind (level and namespaces), and the
-    next such request is handed to it instead of forking. A spare that dies
-    unclaimed is not replaced before the next request, so a spare that cannot
-    start never loops.
+    keeper's two: after each start, when no request is waiting, ``SPARES``
+    spare children are made ahead for requests of the same kind (level and
+    namespaces), and the next such request is handed to one of them (one that
+    has joined its cgroup first) instead of forking. They are made once the
+    server says the start is over (``settled``, with the started pid) or
+    ``SETTLE_WAIT_S`` after it: made during the start, they would take the CPU
+    it needs on a small host; two of them keep one ready for a request that
+    comes before the other is replaced. A spare that dies unclaimed is not
+    replaced before the next request, so a spare that cannot start never loops.
 
     Each new spare is announced (``spare``); the server may answer with a
     ``join`` record carrying a cgroup's ``cgroup.procs`` descriptors, which is
@@ -234,16 +248,22 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
-    spare: _Spare | None = None
-    template: bytes | None = None  # the last request: the next spare's kind (None: none)
+    spares: list[_Spare] = []
+    template: bytes | None = None  # the last request: the next spares' kind (None: none)
+    template_level = ""
+    starting: tuple[int, float] | None = None  # (pid, deadline): a start not yet ``settled``
     while True:
         reaped = _reap(sock)
-        if spare is not None and spare.pid in reaped:
-            spare.sock.close()
-            spare, template = None, None
-        want_spare = spare is None and template is not None
+        if any(spare.pid in reaped for spare in spares):
+            for spare in [spare for spare in spares if spare.pid in reaped]:
+                spare.sock.close()
+                spares.remove(spare)
+            template = None  # not replaced before the next request (docstring)
+        wait: float | None = None
+        if len(spares) < SPARES and template is not None:
+            wait = 0.0 if starting is None else max(0.0, starting[1] - time.monotonic())
         try:
-            ready, _, _ = select.select([sock.fileno(), wake_read], [], [], 0 if want_spare else None)
+            ready, _, _ = select.select([sock.fileno(), wake_read], [], [], wait)
         except InterruptedError:
             continue
         if wake_read in ready:
@@ -251,72 +271,111 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
                 os.read(wake_read, 4096)
             continue
         if sock.fileno() not in ready:
-            if want_spare and template is not None:
+            if wait is not None and template is not None:
+                starting = None
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 try:
-                    pid = os.fork()
+                    pid = _fork(template_level)
                 except OSError:
                     ours.close()
                     theirs.close()
                     template = None
                     continue
                 if pid == 0:
-                    _leave_zygote(sock, wake_read, wake_write, ours.detach())
+                    _leave_zygote(sock, wake_read, wake_write, ours.detach(), *_detach_all(spares))
                     return _wait_as_spare(template, theirs, enter)
                 theirs.close()
                 # Parsing the template now also takes, while idle, the copy-on-write
                 # faults that parsing the next request would take after this fork.
-                spare = _Spare(pid, ours, spare_key(json.loads(template)))
-                send(sock, {"op": "spare", "pid": pid, "key": list(spare.key)})
+                spares.append(_Spare(pid, ours, spare_key(json.loads(template))))
+                send(sock, {"op": "spare", "pid": pid, "key": list(spares[-1].key)})
             continue
         data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, MAX_FDS)
         if not data:
             os._exit(0)  # the server is gone: our children follow by their death signal
         request = json.loads(data)
-        if request.get("op") == "join":
-            if spare is not None and spare.pid == request["pid"] and not spare.joined:
-                spare.joined = _hand_over(spare, data, fds)
+        op = request.get("op")
+        if op in ("settled", "join"):
+            if op == "settled" and starting is not None and starting[0] == request["pid"]:
+                starting = None
+            joining = next((spare for spare in spares if spare.pid == request.get("pid")), None)
+            if op == "join" and joining is not None and not joining.joined:
+                joining.joined = _hand_over(joining, data, fds)
             for fd in fds:
                 os.close(fd)
             continue
+        key = spare_key(request)
+        for stale in [spare for spare in spares if spare.key != key]:
+            _discard(stale)  # made for another kind of request: the template changes now
+            spares.remove(stale)
         # A request without a cgroup of its own may only go to a spare that has one.
         spare_only = bool(request.get("spare_only"))
-        if spare_only and not (spare is not None and spare.joined and spare.key == spare_key(request)):
+        candidates = sorted(spares, key=lambda spare: not spare.joined)  # joined ones first
+        if spare_only:
+            candidates = [spare for spare in candidates if spare.joined]
+        if spare_only and not candidates:
             for fd in fds:
                 os.close(fd)
             send(sock, {"op": "failed", "id": request["id"], "errno": errno.EAGAIN, "message": "no spare"})
             continue
-        template = _template_of(request)
-        if spare is not None:
-            claimed = spare.key == spare_key(request) and _hand_over(spare, data, fds)
-            spare.sock.close()
-            if not claimed:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(spare.pid, signal.SIGKILL)  # its init and function follow it
-            pid, joined, spare = spare.pid, spare.joined, None
-            if claimed:
-                for fd in fds:
-                    os.close(fd)
-                send(sock, {"op": "started", "id": request["id"], "pid": pid, "joined": joined})
-                continue
+        template, template_level = _template_of(request), request["level"]
+        claimed = None
+        for spare in candidates:
+            spares.remove(spare)
+            if _hand_over(spare, data, fds):
+                claimed = spare
+                spare.sock.close()
+                break
+            _discard(spare)
+        if claimed is not None:
+            for fd in fds:
+                os.close(fd)
+            send(sock, {"op": "started", "id": request["id"], "pid": claimed.pid, "joined": claimed.joined})
+            starting = (claimed.pid, time.monotonic() + SETTLE_WAIT_S)
+            continue
         if spare_only:  # its spare went away: never a fresh child without a cgroup
             for fd in fds:
                 os.close(fd)
             send(sock, {"op": "failed", "id": request["id"], "errno": errno.EAGAIN, "message": "no spare"})
             continue
         try:
-            pid = os.fork()
+            pid = _fork(request["level"])
         except OSError as exc:
             for fd in fds:
                 os.close(fd)
             send(sock, {"op": "failed", "id": request["id"], "errno": exc.errno or 0, "message": str(exc)})
             continue
         if pid == 0:
-            _leave_zygote(sock, wake_read, wake_write)
+            _leave_zygote(sock, wake_read, wake_write, *_detach_all(spares))
             return request, fds, 0, False
         for fd in fds:
             os.close(fd)
         send(sock, {"op": "started", "id": request["id"], "pid": pid})
+        starting = (pid, time.monotonic() + SETTLE_WAIT_S)
+
+
+def _discard(spare: _Spare) -> None:
+    """End a spare that will not be used (its init and function follow it)."""
+    spare.sock.close()
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(spare.pid, signal.SIGKILL)
+
+
+def _detach_all(spares: list[_Spare]) -> list[int]:
+    """In a new child: the descriptors of the zygote's ends of its spares' sockets, to close."""
+    return [spare.sock.detach() for spare in spares]
+
+
+def _fork(level: str) -> int:
+    """Fork a child for a request of ``level``. At namespace level the child is
+    a keeper, which runs only sandbox code and forks the function's process
+    with os.fork(): it skips the interpreter's after-fork work
+    (``_linux.bare_fork``). At process level the child is the function."""
+    if level != "namespace":
+        return os.fork()
+    linux = sys.modules["lambdalite.sandbox._linux"]
+    pid: int = linux.bare_fork()
+    return pid
 
 
 def _leave_zygote(sock: socket.socket, *fds: int) -> None:

@@ -116,6 +116,10 @@ _FAILED = 127
 PIDS_FORMAT = "=ii"
 """The status record's pids after ``P``: the function's and init's, as the host sees them."""
 RUNTIME_API_BACKLOG = 16
+KEEPER_NAME = b"lambdalite-keep"
+"""The keeper's process name (ps, top): outside the sandbox, so ours to choose."""
+INIT_NAME = b"init"
+"""pid 1's process name, as a function sees it on AWS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +205,12 @@ def open_cgroup_procs(procs_files: Iterable[bytes]) -> tuple[int, ...]:
     return tuple(fds)
 
 
-def enter_sandbox(plan: SandboxPlan, fds: ChildFds) -> None:
+def enter_sandbox(plan: SandboxPlan, fds: ChildFds, *, execs: bool = False) -> None:
     """Enter the sandbox described by ``plan`` (see the module docstring).
     Returns only in the sandboxed function process; every other outcome ends
-    the process."""
+    the process. ``execs``: the function's process will exec, so it is forked
+    without the interpreter's after-fork work (``_linux.bare_fork``), as init
+    always is; a process that goes on running Python gets os.fork()."""
     step = _Step()
     try:
         gc.disable()  # no finalizer of the parent's objects may run in here
@@ -212,12 +218,12 @@ def enter_sandbox(plan: SandboxPlan, fds: ChildFds) -> None:
             plan = dataclasses.replace(plan, uid=environment_uid(os.getpid()))
         listener = _become_keeper(plan, fds, step)
         step.name = "start init"
-        init = os.fork()
+        init = _linux.bare_fork()
         if init == 0:
             _be_init(plan, fds.lifeline_read)
         os.close(fds.lifeline_read)
         step.name = "fork"
-        pid = os.fork()
+        pid = _linux.bare_fork() if execs else os.fork()
         if pid:
             _keep(pid, init, fds, step, listener)
         _become_function(plan, fds, step)
@@ -244,7 +250,7 @@ def prepare_spare(plan: SandboxPlan, control: int) -> int:
         _enter_namespaces(plan, {control}, step)
         # No libuv here (the zygote forked us): a pipe made now is safe across the forks.
         lifeline_read, lifeline = os.pipe()
-        init = os.fork()
+        init = _linux.bare_fork()
         if init == 0:
             _be_init(plan, lifeline_read)
         os.close(lifeline_read)
@@ -450,6 +456,7 @@ def _report_pids(status_fd: int, pid: int, init: int, listener: int | None) -> N
 
 def _mirror(pid: int, init: int) -> None:
     """Wait for the function, end the namespace, and exit as the function did."""
+    _linux.set_process_name(KEEPER_NAME)  # after the forks: the function keeps its name
     _, status = os.waitpid(pid, 0)
     with contextlib.suppress(OSError):
         os.kill(init, signal.SIGKILL)  # and with it whatever the function left running
@@ -468,6 +475,7 @@ def _be_init(plan: SandboxPlan, lifeline_read: int) -> None:
     ``lifeline_read``). Never returns; a failure ends it, and with it the
     namespace (the function's start fails)."""
     try:
+        _linux.set_process_name(INIT_NAME)
         _close_all_except({lifeline_read})
         # The keeper forked us: made here, this pipe cannot collide with libuv's.
         wake_read, wake_write = os.pipe()
@@ -583,7 +591,7 @@ def spawn_function(
 ) -> None:
     """The spawn path in a freshly forked child: enter, then exec. Never returns."""
     try:
-        enter_sandbox(plan, fds)
+        enter_sandbox(plan, fds, execs=True)
         os.execve(argv[0], argv, env)
     except BaseException as exc:
         _fail(fds.status, "exec " + argv[0].decode(errors="replace"), exc)

@@ -149,6 +149,9 @@ class NamespaceProcess:
     def out_of_memory(self) -> bool:
         return self._memory.out_of_memory()
 
+    def start_settled(self) -> None:
+        """Nothing to do: the spawn path has no background work."""
+
 
 class NamespaceSandbox:
     """Starts runtimes at namespace level. Needs root, or (``user_namespace=True``)

@@ -214,6 +214,9 @@ class SandboxedProcess:
         """Never: at this level the data plane's watcher enforces memory."""
         return False
 
+    def start_settled(self) -> None:
+        """Nothing to do: the spawn path has no background work."""
+
     def kill_tree(self) -> None:
         """SIGKILL the runtime and everything it started (``ProcessTree.kill``)."""
         if not self._stopped:

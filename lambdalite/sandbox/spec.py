@@ -122,6 +122,12 @@ class SandboxedProcess(Protocol):
     def out_of_memory(self) -> bool:
         """True when the level's own memory limit killed something in the tree."""
 
+    def start_settled(self) -> None:
+        """Told once, when the first invocation the runtime served has been
+        answered (or never: a level must not wait for it). Lets the level do
+        its background work (a zygote's next spare) after a cold start rather
+        than during it; may do nothing."""
+
 
 class Sandbox(Protocol):
     level: str

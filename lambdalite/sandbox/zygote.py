@@ -45,6 +45,7 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
+import functools
 import json
 import logging
 import os
@@ -52,7 +53,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ class ZygoteProcess:
     """As NamespaceProcess's: the Runtime API listener of a function without network."""
     sandbox_uid: int | None = None
     """The environment's own uid, if it has one (as NamespaceProcess's, or the process level's)."""
+    on_settled: Callable[[], None] | None = None
     _memory: TreeMemory = field(init=False, repr=False)
     _stopped: bool = False
 
@@ -183,6 +185,12 @@ class ZygoteProcess:
     def out_of_memory(self) -> bool:
         return self._memory.out_of_memory()
 
+    def start_settled(self) -> None:
+        """Tell the zygote (once): it makes its next spare after this start, not during it."""
+        notify, self.on_settled = self.on_settled, None
+        if notify is not None:
+            notify()
+
 
 @dataclass(eq=False)
 class Zygote:
@@ -208,6 +216,8 @@ class Zygote:
     _children: dict[int, ZygoteProcess] = field(default_factory=dict)
     _spare_cgroups: dict[int, SpareCgroup] = field(default_factory=dict)
     """A spare's pid -> the cgroup it was offered (``_offer_cgroup``), with its kind."""
+    _offering: set[int] = field(default_factory=set)
+    """Spares whose cgroup is still being made (``_offer_cgroup``)."""
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -301,6 +311,14 @@ class Zygote:
                 self.die(f"send failed: {exc}")
                 raise ZygoteUnavailable(self.interpreter) from exc
 
+    def settled(self, pid: int) -> None:
+        """Tell the zygote that the start of its child ``pid`` is done (``_zygote_main``).
+        A hint: lost when the socket is full."""
+        if self._sock is None or self.dead:
+            return
+        with contextlib.suppress(OSError):
+            self._sock.send(json.dumps({"op": "settled", "pid": pid}).encode())
+
     def track(self, process: ZygoteProcess) -> None:
         """Report ``process`` killed if the zygote dies before it ends."""
         self._children[process.child_pid] = process
@@ -339,6 +357,7 @@ class Zygote:
             self.die(f"Python {record['version']} is older than the zygote needs: fresh interpreters only")
         elif op == "started":
             pid = int(record["pid"])
+            self._offering.discard(pid)  # claimed: a cgroup still being made is not sent
             exited: asyncio.Future[int] = self._loop.create_future()
             self._exits[pid] = exited
             offered = self._spare_cgroups.pop(pid, None)
@@ -357,6 +376,7 @@ class Zygote:
             if answer is not None and not answer.done():
                 answer.set_exception(OSError(int(record["errno"]), f"zygote: {record['message']}"))
         elif op == "exit":
+            self._offering.discard(int(record["pid"]))
             unclaimed = self._spare_cgroups.pop(int(record["pid"]), None)
             if unclaimed is not None:
                 self.release_cgroup(unclaimed.cgroup)
@@ -368,29 +388,42 @@ class Zygote:
 
     def _offer_cgroup(self, spare_pid: int, kind: list[Any]) -> None:
         """Make a cgroup for a new spare and send it a ``join`` (``_zygote_main``).
-        Best effort: without it the spare joins the request's cgroup, later."""
-        if self.cgroups is None or self._sock is None or self.dead:
+        Best effort: without it the spare joins the request's cgroup, later.
+
+        The cgroup is made in a worker thread: the zygote announces a spare
+        just after the start that used the last one, and its mkdirs and writes
+        (half a millisecond, more while the kernel's cgroup lock is busy) would
+        otherwise hold the event loop up in the middle of that start."""
+        if self.cgroups is None or self._loop is None or self.dead:
             return
+        self._offering.add(spare_pid)
+        task = self._loop.create_task(self._send_cgroup(spare_pid, kind, self.cgroups))
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+
+    async def _send_cgroup(self, spare_pid: int, kind: list[Any], cgroups: CgroupHost) -> None:
         try:
-            cgroup = self.cgroups.create(f"spare-{self.pid}-{spare_pid}", _SPARE_LIMITS)
+            name = f"spare-{self.pid}-{spare_pid}"
+            cgroup, fds = await asyncio.to_thread(_make_spare_cgroup, cgroups, name)
         except OSError:
+            self._offering.discard(spare_pid)
             return
         try:
-            fds = enter.open_cgroup_procs(cgroup.procs_files)
-        except OSError:
-            self.release_cgroup(cgroup)
-            return
-        try:
+            if spare_pid not in self._offering or self.dead or self._sock is None:
+                self.release_cgroup(cgroup)  # claimed or gone while it was made
+                return
             record = json.dumps({"op": "join", "pid": spare_pid}).encode()
-            # Sent at once, not queued: ahead of any later request, or not at all.
-            self._sock.sendmsg([record], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_array(fds))])
-        except OSError:
-            self.release_cgroup(cgroup)
-            return
+            try:
+                # Sent at once, not queued: ahead of any later request, or not at all.
+                self._sock.sendmsg([record], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_array(fds))])
+            except OSError:
+                self.release_cgroup(cgroup)
+                return
+            self._spare_cgroups[spare_pid] = SpareCgroup(cgroup, kind)
         finally:
+            self._offering.discard(spare_pid)
             for fd in fds:
                 os.close(fd)
-        self._spare_cgroups[spare_pid] = SpareCgroup(cgroup, kind)
 
     def release_cgroup(self, cgroup: Cgroup) -> None:
         """Kill what is left in an unused spare cgroup and remove it, in the background."""
@@ -436,6 +469,16 @@ class Zygote:
     def close(self) -> None:
         """Stop the zygote (and with it the environments it forked)."""
         self.die(_CLOSED)
+
+
+def _make_spare_cgroup(cgroups: CgroupHost, name: str) -> tuple[Cgroup, tuple[int, ...]]:
+    """A spare's cgroup and its opened join files (any thread); nothing left on failure."""
+    cgroup = cgroups.create(name, _SPARE_LIMITS)
+    try:
+        return cgroup, enter.open_cgroup_procs(cgroup.procs_files)
+    except OSError:
+        cgroup.remove()
+        raise
 
 
 def _namespace_request(plan: enter.SandboxPlan, spec: SandboxSpec, *, spare_only: bool) -> dict[str, Any]:
@@ -717,6 +760,7 @@ class ZygoteSandbox:
         if tree is not None:
             process.sandbox_uid = tree.plan.uid
         zygote.track(process)
+        process.on_settled = functools.partial(zygote.settled, pid)
         try:
             status, passed = await read_status(status_read)
             if namespace_level:

@@ -50,7 +50,7 @@ if __name__ == "__main__":
 """
 
 APP = """\
-import json, os, resource, signal, sys, time
+import json, os, random, resource, signal, sys, time
 from __main__ import STATE
 try:
     import boto3
@@ -62,6 +62,8 @@ facts = {
     "cwd": os.getcwd(), "env": dict(os.environ), "state": len(STATE), "argv": sys.argv,
     "boto3": version, "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
     "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+    "random": random.random(), "comm": open("/proc/self/comm").read().strip(),
+    "init_comm": open("/proc/1/comm").read().strip(),
 }
 print(json.dumps(facts), flush=True)
 if os.environ.get("SIGNAL"):
@@ -380,6 +382,12 @@ def test_a_start_handed_to_a_spare_child_enters_the_same_namespace_sandbox(dirs)
         assert spare["pid"] == 2 and spare["ppid"] == 0
         for key in ("cwd", "argv", "nofile", "fds", "state", "sid"):
             assert spare[key] == fresh[key], key
+        # pid 1 is named as on AWS; the function keeps the interpreter's name, not
+        # the keeper's, whose fork skipped the interpreter's after-fork work: the
+        # function's did not (random is reseeded in each, as in any forked child).
+        assert spare["init_comm"] == fresh["init_comm"] == "init"
+        assert spare["comm"] == fresh["comm"] == Path(PYTHON).name[:15]
+        assert spare["random"] != fresh["random"]
         # A spare of another kind is not used: a start with a private network
         # after shared-network ones is forked afresh, and still works.
         await asyncio.sleep(0.5)
@@ -409,11 +417,12 @@ def test_a_start_that_counted_on_a_spare_the_zygote_cannot_give_gets_a_cgroup_of
         await _ready(sandbox)
         offline = dataclasses.replace(_spec(dirs, env_id=_unique("offline")), network=False)
         await _run(sandbox, offline)
-        await asyncio.sleep(0.5)  # a spare without network is made and joins its cgroup
+        await asyncio.sleep(0.5)  # spares without network are made and join their cgroups
         zygote = sandbox.zygote(PYTHON)
         assert zygote is not None
-        [spare] = list(zygote._spare_cgroups)
-        # The server believes that spare fits a start with network; the zygote knows
+        spares = list(zygote._spare_cgroups)
+        assert len(spares) == _zygote_main.SPARES
+        # The server believes those spares fit a start with network; the zygote knows
         # better and refuses the cgroup-less request (EAGAIN), which is sent again
         # with a cgroup of its own and forked afresh.
         online = _spec(dirs, {"A": "2"}, env_id=_unique("online"))
@@ -422,7 +431,8 @@ def test_a_start_that_counted_on_a_spare_the_zygote_cannot_give_gets_a_cgroup_of
                 _namespace_request(_namespace_plan(sandbox, online), online, spare_only=True)
             )
         )
-        zygote._spare_cgroups[spare] = dataclasses.replace(zygote._spare_cgroups[spare], kind=network_kind)
+        for pid, spare in zygote._spare_cgroups.items():
+            zygote._spare_cgroups[pid] = dataclasses.replace(spare, kind=network_kind)
         returncode, facts, process = await _run(sandbox, online)
         assert returncode == 0 and facts["env"] == {"A": "2"}  # forked by the zygote
         assert process.cgroup is not None and process.cgroup.dirs[0].name == online.env_id
