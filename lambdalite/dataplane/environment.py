@@ -624,6 +624,11 @@ class ExecutionEnvironment:
                 pass
         return self._peak_mb
 
+    @property
+    def memory_limited(self) -> bool:
+        """Its sandbox holds it to MemorySize itself (``SandboxedProcess.memory_limited``)."""
+        return self._process is not None and self._process.memory_limited
+
     def rss_bytes(self) -> int:
         """Current resident memory of the runtime process (0 when gone)."""
         if self._process is None:

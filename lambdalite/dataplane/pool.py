@@ -425,11 +425,14 @@ class EnvironmentPool:
             await asyncio.gather(*(env.stop() for env in expired), return_exceptions=True)
 
     async def _watch_memory_forever(self) -> None:
-        """Process-level memory enforcement: a busy runtime over its MemorySize is killed."""
+        """Memory enforcement where the sandbox has none (no cgroup): a busy
+        runtime over its MemorySize is killed."""
         while True:
             await asyncio.sleep(MEMORY_CHECK_INTERVAL_S)
             for env in list(self._all):
-                if env.state is EnvState.BUSY and env.rss_bytes() > env.function.memory_mb * 1024 * 1024:
+                if env.state is not EnvState.BUSY or env.memory_limited:
+                    continue
+                if env.rss_bytes() > env.function.memory_mb * 1024 * 1024:
                     env.kill_for_memory()
 
     async def close(self, grace_s: float) -> None:

@@ -1,8 +1,9 @@
 """The zygote itself: a long-lived Python runtime process that forks environments.
 
 Run by ``zygote.Zygote`` as ``<interpreter> _zygote_main.py <socket fd>
-<bootstrap.py> <lambdalite's parent directory> <modules as JSON>`` with the
-server's end of a SOCK_SEQPACKET socketpair. Runs on Python 3.10 and newer
+<bootstrap.py> <lambdalite's parent directory> <modules as JSON> [<cgroup
+files as JSON>]`` with the server's end of a SOCK_SEQPACKET socketpair; it
+first joins the cgroup of each file (``CgroupHost.starters_join_files``). Runs on Python 3.10 and newer
 with the standard library and ``lambdalite.sandbox.enter`` only; importing
 this module has no side effects (the server imports it for the wire codec).
 
@@ -156,6 +157,10 @@ def main(argv: list[str]) -> None:
     """The zygote's life; returns only in a forked child, after its setup, by
     running the bootstrap (so the child's exit is the interpreter's own)."""
     sock_fd, bootstrap_path, package_parent, modules = int(argv[1]), argv[2], argv[3], json.loads(argv[4])
+    for join in json.loads(argv[5]) if len(argv) > 5 else ():
+        # Best effort: without it, only the CPU is shared less fairly with the server.
+        with contextlib.suppress(OSError), open(join, "wb", buffering=0) as cgroup:
+            cgroup.write(b"0")  # ourselves, before any thread or child exists
     sock = socket.socket(fileno=sock_fd)
     if sys.version_info < MIN_PYTHON:  # enter.py's dataclasses need 3.10
         send(sock, {"op": "unsupported", "version": sys.version.split()[0]})

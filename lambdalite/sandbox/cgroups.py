@@ -28,6 +28,8 @@ MB_PER_VCPU = 1769
 """AWS gives one full vCPU at 1,769 MB and CPU in proportion below and above it."""
 CPU_PERIOD_US = 100_000
 _GROUP = "lambdalite"
+_STARTERS = ".starters"
+"""Beside the environments' cgroups: where zygotes run (a name no env_id can have)."""
 _STALE_AFTER_S = 60.0
 _V1_CONTROLLERS = ("memory", "pids", "cpu")
 
@@ -202,6 +204,26 @@ class CgroupHost:
             Cgroup(self.version, tuple(dirs), None).remove()
             raise
         return cgroup
+
+    def starters_join_files(self) -> tuple[bytes, ...]:
+        """Files a single-threaded process writes ``0`` into to join the
+        starters' cgroup (made if need be): where zygotes run, and with them
+        every keeper, init and function process until it joins its own cgroup.
+        Beside the environments' cgroups, under the same parent, so that
+        starting a hundred environments at once competes for the CPU as one
+        group with the server, which must keep serving them, rather than as a
+        hundred processes each as heavy as it. Only the CPU hierarchy on v1
+        (the others need no such grouping); raises OSError."""
+        if self.version is None:
+            raise OSError(errno.ENOTSUP, f"no usable cgroup hierarchy: {self.reason}")
+        files = []
+        for controller, parent in self.parents:
+            if self.version == 1 and controller != "cpu":
+                continue
+            directory = parent / _STARTERS
+            directory.mkdir(exist_ok=True)
+            files.append(bytes(directory / ("cgroup.procs" if self.version == 2 else "tasks")))
+        return tuple(files)
 
     def set_limits(self, cgroup: Cgroup, limits: CgroupLimits) -> None:
         """Write ``limits`` into a cgroup this host made (raising or lowering them)."""

@@ -111,6 +111,10 @@ class NamespaceProcess:
     def pid(self) -> int:
         return self.runtime_pid
 
+    @property
+    def memory_limited(self) -> bool:
+        return self.cgroup is not None
+
     async def wait(self) -> int:
         if self.returncode is not None:
             return self.returncode

@@ -203,6 +203,11 @@ class SandboxedProcess:
         """The environment's own uid (root), or None: the server's own user."""
         return self.tree.plan.uid
 
+    @property
+    def memory_limited(self) -> bool:
+        """Never: the data plane's watcher enforces memory at this level."""
+        return False
+
     async def wait(self) -> int:
         return await self.process.wait()
 

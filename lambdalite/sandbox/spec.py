@@ -107,6 +107,11 @@ class SandboxedProcess(Protocol):
         """Without network: where the runtime reaches the Runtime API (module docstring);
         the caller serves on it and closes it. None with network, or when the level cannot."""
 
+    @property
+    def memory_limited(self) -> bool:
+        """The level itself holds the whole tree to MemorySize (a cgroup): the
+        data plane need not watch its memory."""
+
     async def wait(self) -> int:
         """Wait for the runtime to end; its return code as ``returncode`` defines it."""
 

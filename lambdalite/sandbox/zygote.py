@@ -147,6 +147,10 @@ class ZygoteProcess:
         return self.runtime_pid or self.child_pid
 
     @property
+    def memory_limited(self) -> bool:
+        return self.cgroup is not None
+
+    @property
     def returncode(self) -> int | None:
         if self.exited.done() and not self.exited.cancelled():
             return self.exited.result()
@@ -227,6 +231,10 @@ class Zygote:
     def spawn(self) -> None:
         """Start the zygote process; it reports ``ready`` when its imports are done."""
         self._loop = asyncio.get_running_loop()
+        joins: tuple[bytes, ...] = ()
+        if self.cgroups is not None:
+            with contextlib.suppress(OSError):
+                joins = self.cgroups.starters_join_files()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.popen = subprocess.Popen(
@@ -237,6 +245,7 @@ class Zygote:
                     str(self.bootstrap),
                     str(_PACKAGE_PARENT),
                     json.dumps(list(self.modules)),
+                    json.dumps([os.fsdecode(join) for join in joins]),
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,

@@ -372,7 +372,11 @@ def test_a_start_handed_to_a_spare_child_enters_the_same_namespace_sandbox(dirs)
         return NamespaceSandbox(CgroupHost.detect(), shared_paths=lookup.interpreter_prefixes())
 
     async def scenario(sandbox: ZygoteSandbox) -> None:
-        await _ready(sandbox)
+        zygote = await _ready(sandbox)
+        # The zygote, and all it forks until each joins its own cgroup, share the
+        # CPU as one group: the starters' cgroup beside the environments'.
+        memberships = Path(f"/proc/{zygote}/cgroup").read_text().splitlines()
+        assert any(line.endswith("/lambdalite/.starters") for line in memberships), memberships
         _, fresh, _ = await _run(sandbox, _spec(dirs, {"A": "1"}, env_id=_unique("fresh")))
         spec = _spec(dirs, {"A": "2", "EXIT": "3"}, env_id=_unique("spare"))
         returncode, spare = await _served_by_a_spare(sandbox, spec)
