@@ -391,7 +391,8 @@ class ExecutionEnvironment:
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
             # AWS bills in 1 ms steps since 2020-12; round up, never down.
             f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {function.memory_mb} MB\t"
-            f"Max Memory Used: {self._peak_memory_mb()} MB"
+            # Never above the size: memory shared with a zygote is resident but not charged.
+            f"Max Memory Used: {min(self._peak_memory_mb(), function.memory_mb)} MB"
         )
         if init_ms is not None:
             report += f"\tInit Duration: {init_ms:.2f} ms"
@@ -600,17 +601,21 @@ class ExecutionEnvironment:
         return {**defaults, **function.environment, **(launch.extra_env or {}), **reserved}
 
     def _peak_memory_mb(self) -> int:
-        """The runtime's peak resident memory (VmHWM), in MB, as REPORT shows it;
-        the last value seen once the process is gone. Read at most every
+        """The peak memory REPORT shows, in MB: the larger of the whole tree's
+        peak where the level measures it (a cgroup) and the runtime's own peak
+        resident memory (VmHWM); the last value seen once the process is gone.
+        Both, because a runtime forked from a zygote shares most of its pages
+        with it, and the cgroup is charged only the pages it copies after
+        joining (1 MB for a hello function): its resident set is what AWS
+        reports, a function's whole interpreter. Read at most every
         PEAK_REFRESH_S: at thousands of invocations a second, /proc is not free,
         and a peak cannot shrink."""
         now = time.monotonic()
         if self._process is not None and now - self._peak_read_at >= PEAK_REFRESH_S:
             self._peak_read_at = now
             tree_peak = self._process.peak_memory_bytes()
-            if tree_peak is not None:  # the level measures the whole tree (a cgroup)
+            if tree_peak is not None:
                 self._peak_mb = max(self._peak_mb, math.ceil(tree_peak / (1024 * 1024)))
-                return self._peak_mb
             try:
                 fd = os.open(f"/proc/{self._process.pid}/status", os.O_RDONLY)
                 try:

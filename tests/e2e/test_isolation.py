@@ -71,7 +71,11 @@ def lam(server: Server) -> Any:
 
 SECRET = "the victim's secret " + uuid.uuid4().hex
 VICTIM = """
+import os
+
 def handler(event, context):
+    if event.get('runtime api'):
+        return os.environ['AWS_LAMBDA_RUNTIME_API']
     with open('secret.txt') as file:
         return {'victim': 'ok', 'secret_length': len(file.read())}
 """
@@ -185,40 +189,18 @@ def test_the_server_cannot_be_signalled_traced_or_inspected(lam: Any, server: Se
     assert_still_serving(lam)
 
 
-def _descends_from(pid: int, ancestor: int) -> bool:
-    while pid > 1:
-        if pid == ancestor:
-            return True
-        try:
-            pid = int((Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            return False
-    return False
-
-
-def runtime_api_port_of(server: Server, function_name: str) -> int:
-    """The Runtime API port a warm environment of ``function_name`` that ``server``
-    started was given (read as root: other servers may have a function of that name)."""
-    for entry in Path("/proc").iterdir():
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0") if entry.name.isdigit() else []
-        except OSError:
-            continue
-        if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() not in environ:
-            continue
-        if not _descends_from(int(entry.name), server.process.pid):
-            continue
-        for variable in environ:
-            if variable.startswith(b"AWS_LAMBDA_RUNTIME_API="):
-                return int(variable.rpartition(b":")[2])
-    raise AssertionError(f"no warm environment of {function_name}")
+def runtime_api_port_of(lam: Any, function_name: str) -> int:
+    """The Runtime API port of the warm environment of ``function_name`` (the
+    victim) that answers: it reports its own AWS_LAMBDA_RUNTIME_API."""
+    _, address, _ = invoke(lam, function_name, {"runtime api": True})
+    return int(address.rpartition(":")[2])
 
 
 def assert_the_attacker_reaches_no_api(lam: Any, server: Server) -> None:
     """Neither the lambdalite API nor the victim's Runtime API serves the attacker,
     and the victim's next event still reaches the victim."""
     assert_still_serving(lam)  # a warm victim, waiting for its next event
-    ports = {"api": server.port, "victim runtime api": runtime_api_port_of(server, "victim")}
+    ports = {"api": server.port, "victim runtime api": runtime_api_port_of(lam, "victim")}
     _, answers, _ = invoke(lam, "attacker", {"action": "http", "ports": ports})
     assert answers == {"api": "closed unanswered", "victim runtime api": "closed unanswered"}
     assert_still_serving(lam)
