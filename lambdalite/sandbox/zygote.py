@@ -136,6 +136,7 @@ class ZygoteProcess:
     sandbox_uid: int | None = None
     """The environment's own uid, if it has one (as NamespaceProcess's, or the process level's)."""
     on_settled: Callable[[], None] | None = None
+    """Tells its zygote that this start is over (``start_settled``); None once called."""
     _memory: TreeMemory = field(init=False, repr=False)
     _stopped: bool = False
 
@@ -399,10 +400,9 @@ class Zygote:
         """Make a cgroup for a new spare and send it a ``join`` (``_zygote_main``).
         Best effort: without it the spare joins the request's cgroup, later.
 
-        The cgroup is made in a worker thread: the zygote announces a spare
-        just after the start that used the last one, and its mkdirs and writes
-        (half a millisecond, more while the kernel's cgroup lock is busy) would
-        otherwise hold the event loop up in the middle of that start."""
+        The cgroup is made in a worker thread: its mkdirs and writes (half a
+        millisecond, more while the kernel's cgroup lock is busy) would
+        otherwise hold up the event loop, and with it every start in flight."""
         if self.cgroups is None or self._loop is None or self.dead:
             return
         self._offering.add(spare_pid)
