@@ -509,7 +509,15 @@ class ExecutionEnvironment:
 
     # -- output -------------------------------------------------------------
     def _on_output(self) -> None:
-        self._drain_output()
+        if self._output is None or self._process is None:
+            return
+        events, eof = self._output.read_available(readable=True)
+        self._route_output(events)
+        if eof:
+            # Every writer is gone (the runtime ended, or closed its output): an
+            # EOF stays readable, and would call us without end until the exit
+            # watcher, which closes the descriptor, gets its turn.
+            self._loop.remove_reader(self._process.output_fd)
 
     def _drain_output(self) -> None:
         if self._output is None:

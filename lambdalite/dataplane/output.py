@@ -22,17 +22,20 @@ class OutputSplitter:
         self._fd = fd
         self._partial = b""
 
-    def read_available(self) -> tuple[list[tuple[int, str]], bool]:
-        """Everything the pipe holds now, split into lines. Returns (events, eof)."""
-        try:
-            pending = struct.unpack("i", fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0"))[0]
-        except OSError:
-            pending = 1  # let the read below find out what happened
-        if not pending:
-            # Most invocations print nothing: asking costs a third of a read
-            # that fails with EAGAIN. (EOF also shows as 0 here; the exit
-            # watcher, not this, notices a runtime that ended.)
-            return [], False
+    def read_available(self, *, readable: bool = False) -> tuple[list[tuple[int, str]], bool]:
+        """Everything the pipe holds now, split into lines. Returns (events, eof).
+        ``readable``: the event loop says the pipe is readable (data, or EOF),
+        so it is read at once; otherwise it is asked first whether it holds
+        anything, and EOF is not noticed."""
+        if not readable:
+            try:
+                pending = struct.unpack("i", fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+            except OSError:
+                pending = 1  # let the read below find out what happened
+            if not pending:
+                # Most invocations print nothing: asking costs a third of a read
+                # that fails with EAGAIN. (EOF also shows as 0 here.)
+                return [], False
         chunks: list[bytes] = []
         eof = False
         while True:
