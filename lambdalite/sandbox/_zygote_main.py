@@ -3,9 +3,10 @@
 Run by ``zygote.Zygote`` as ``<interpreter> _zygote_main.py <socket fd>
 <bootstrap.py> <lambdalite's parent directory> <modules as JSON> [<cgroup
 files as JSON>]`` with the server's end of a SOCK_SEQPACKET socketpair; it
-first joins the cgroup of each file (``CgroupHost.starters_join_files``). Runs on Python 3.10 and newer
-with the standard library and ``lambdalite.sandbox.enter`` only; importing
-this module has no side effects (the server imports it for the wire codec).
+first joins the cgroup of each file (``CgroupHost.starters_join_files``).
+Runs on Python 3.10 and newer with the standard library and
+``lambdalite.sandbox.enter`` only; importing this module has no side effects
+(the server imports it for the wire codec).
 
 Start-up: imports the bootstrap and every importable module of the list
 (boto3, botocore, json, ...) (as root, at SCHED_IDLE priority, so the warm-up
