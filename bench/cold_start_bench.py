@@ -179,6 +179,7 @@ def measure_scale_out(server: Server, trials: int) -> dict[str, Any]:
         "all_answered_s": round(statistics.median(times), 3),
         "trials_s": times,
         "errors": sum(run["errors"] for run in runs),
+        "error_kinds": sorted({kind for run in runs for kind in run["error_kinds"]}),
     }
 
 
@@ -209,7 +210,12 @@ def _burst(server: Server, name: str) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     for connection in connections:
         connection.close()
-    return {"concurrent": SCALE_OUT, "all_answered_s": round(elapsed, 3), "errors": len(errors)}
+    return {
+        "concurrent": SCALE_OUT,
+        "all_answered_s": round(elapsed, 3),
+        "errors": len(errors),
+        "error_kinds": sorted(set(error[:200] for error in errors)),
+    }
 
 
 def _tcp_holders(server: Server) -> set[int]:
