@@ -59,7 +59,6 @@ import importlib.util
 import json
 import os
 import resource
-import select
 import signal
 import socket
 import sys
@@ -269,7 +268,7 @@ def _serve(sock: socket.socket, enter: ModuleType) -> _Child:
         if len(spares) < SPARES and template is not None:
             wait = 0.0 if starting is None else max(0.0, starting[1] - time.monotonic())
         try:
-            ready, _, _ = select.select([sock.fileno(), wake_read], [], [], wait)
+            ready = enter.wait_readable((sock.fileno(), wake_read), wait)
         except InterruptedError:
             continue
         if wake_read in ready:

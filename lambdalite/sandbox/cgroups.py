@@ -67,10 +67,34 @@ def _read(path: Path) -> str:
 
 
 def _kill_members(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        for line in _read(directory / "cgroup.procs").split():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(line), signal.SIGKILL)
+    """SIGKILL every process listed in the cgroup, and only those: a listed pid
+    may belong to another process by the time it is signalled (a member that
+    just died, its pid taken again: pid_max can be 32768 and environments fork
+    fast). So each is pinned with a pidfd first, and signalled only if that
+    process is, at that point, in this cgroup (an environment's name is unique)."""
+    try:
+        members = _read(directory / "cgroup.procs").split()
+    except OSError:
+        return
+    for member in members:
+        try:
+            pidfd = os.pidfd_open(int(member))
+        except (OSError, ValueError):
+            continue  # gone already
+        try:
+            if _is_member(int(member), directory.name):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except OSError:
+            pass  # it ended meanwhile: nothing to kill
+        finally:
+            os.close(pidfd)
+
+
+def _is_member(pid: int, cgroup_name: str) -> bool:
+    """Is ``pid`` in a cgroup named ``cgroup_name`` in some hierarchy? (The pid
+    is pinned by the caller's pidfd: while that process lives, it is the one.)"""
+    with open(f"/proc/{pid}/cgroup", encoding="utf-8") as memberships:
+        return any(line.rstrip("\n").endswith("/" + cgroup_name) for line in memberships)
 
 
 @dataclass(slots=True)

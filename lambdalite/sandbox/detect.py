@@ -13,14 +13,13 @@ Never raises.
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalite.sandbox import _linux, namespace, process
+from lambdalite.sandbox import _linux, enter, namespace, process
 from lambdalite.sandbox.cgroups import CgroupHost, limits_for
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox, SandboxSpec
@@ -164,7 +163,7 @@ def _probe(cgroups: CgroupHost, *, user_namespace: bool, shared_paths: Sequence[
         )
         os.close(output_fd)
         status = b""
-        while select.select([status_fd], [], [], _PROBE_TIMEOUT_S)[0]:
+        while enter.wait_readable((status_fd,), _PROBE_TIMEOUT_S):
             chunk = os.read(status_fd, 4096)
             if not chunk:
                 break

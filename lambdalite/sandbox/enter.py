@@ -24,7 +24,9 @@ path) or imports the handler (a zygote's child). The parent computes a
    supplementary groups, no_new_privs, death signal when the keeper dies;
    ``enter_sandbox`` returns here, and only here.
 
-The keeper reports the function's and init's host pids on ``status``, then
+The keeper reports the function's and init's host pids on ``status``, with
+pidfds of both (the server signals them through these: their pids can name
+other processes once they are gone), then
 waits for the function, kills init (which ends everything left in the
 namespace) and exits the same way the function did (a SIGKILL, e.g. the OOM
 killer's, ends the keeper with SIGKILL too), so waiting for the keeper is
@@ -113,8 +115,9 @@ _IFF_UP = 0x1
 _EMPTY_TMPFS = b"size=4k,mode=0555"
 _COVER_TMPFS = b"size=64k,mode=0755"
 _FAILED = 127
-PIDS_FORMAT = "=ii"
-"""The status record's pids after ``P``: the function's and init's, as the host sees them."""
+PIDS_FORMAT = "=iiB"
+"""The status record after ``P``: the function's and init's pids, as the host
+sees them, and how many pidfds come with it (``_report_pids``)."""
 RUNTIME_API_BACKLOG = 16
 KEEPER_NAME = b"lambdalite-keep"
 """The keeper's process name (ps, top): outside the sandbox, so ours to choose."""
@@ -286,7 +289,8 @@ def enter_prepared(plan: SandboxPlan, fds: ChildFds, init: int, *, joined: bool 
             plan = dataclasses.replace(plan, uid=environment_uid(keeper))
         listener = _build_tree(plan, step)
         step.name = "report pid"
-        _report_pids(fds.status, pid, init, listener)
+        # pidfds name processes in our PID namespace: we are 2 there, init is 1.
+        _report_pids(fds.status, pid, init, listener, _pidfds(os.getpid(), 1))
         _become_function(plan, fds, step, joined=joined)
     except BaseException as exc:
         _fail(fds.status, step.name, exc)
@@ -305,7 +309,7 @@ def rehearse(plan: SandboxPlan) -> None:
     those pages are taken now (see ``_zygote_main._rehearse``). No effect."""
     fds = ChildFds(-1, -1, (), -1, -1)
     _Step().name = str(len(fds.all()) + len(plan.binds))
-    struct.pack(PIDS_FORMAT, 0, 0)
+    struct.pack(PIDS_FORMAT, 0, 0, 0)
     _host_pids()
 
 
@@ -433,25 +437,46 @@ def _listen_for_the_runtime(plan: SandboxPlan, step: _Step) -> int | None:
 def _keep(pid: int, init: int, fds: ChildFds, step: _Step, listener: int | None) -> None:
     """The keeper's life after the forks: report, wait, end the namespace, mirror the exit."""
     step.name = "report pid"
-    _report_pids(fds.status, pid, init, listener)
+    _report_pids(fds.status, pid, init, listener, _pidfds(pid, init))
     for fd in (fds.status, fds.output, *fds.cgroup_procs):
         os.close(fd)
     _mirror(pid, init)
 
 
-def _report_pids(status_fd: int, pid: int, init: int, listener: int | None) -> None:
-    """Write the ``P`` record, with the Runtime API ``listener`` attached (and
-    then closed here) for a function without network."""
-    record = b"P" + struct.pack(PIDS_FORMAT, pid, init)
-    if listener is None:
-        os.write(status_fd, record)
-        return
-    channel = socket.socket(fileno=status_fd)
+def _pidfds(function: int, init: int) -> tuple[int, ...]:
+    """pidfds of the function's process and init (pids in the caller's PID
+    namespace), or none where the kernel has no pidfd_open (before 5.3)."""
+    opened: list[int] = []
     try:
-        socket.send_fds(channel, [record], [listener])
+        for pid in (function, init):
+            opened.append(os.pidfd_open(pid))
+    except (OSError, AttributeError):
+        for fd in opened:
+            os.close(fd)
+        return ()
+    return tuple(opened)
+
+
+def _report_pids(status_fd: int, pid: int, init: int, listener: int | None, pidfds: tuple[int, ...]) -> None:
+    """Write the ``P`` record, with the ``pidfds`` of the function and init and
+    the Runtime API ``listener`` of a function without network attached (all
+    closed here). With pidfds the server signals exactly these processes: their
+    pids may name others once they are gone (the host's pid_max can be 32768),
+    and they are not its children, so it cannot tell when that happens."""
+    record = b"P" + struct.pack(PIDS_FORMAT, pid, init, len(pidfds))
+    attached = [*pidfds, *([] if listener is None else [listener])]
+    try:
+        if not attached:
+            os.write(status_fd, record)
+            return
+        channel = socket.socket(fileno=status_fd)
+        try:
+            socket.send_fds(channel, [record], attached)
+        finally:
+            channel.detach()
     finally:
-        channel.detach()
-        os.close(listener)
+        for fd in attached:
+            os.close(fd)
 
 
 def _mirror(pid: int, init: int) -> None:
@@ -491,13 +516,24 @@ def _be_init(plan: SandboxPlan, lifeline_read: int) -> None:
         _linux.prctl(_linux.PR_SET_NO_NEW_PRIVS, 1)
         while True:
             _reap_all()
-            ready, _, _ = select.select([lifeline_read, wake_read], [], [])
-            if lifeline_read in ready:
+            if lifeline_read in wait_readable((lifeline_read, wake_read), None):
                 os._exit(0)
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_read, 4096)
     except BaseException:
         os._exit(_FAILED)
+
+
+def wait_readable(fds: Iterable[int], timeout_s: float | None) -> set[int]:
+    """Those of ``fds`` that are readable (or at EOF) within ``timeout_s``
+    seconds (None: no limit). poll(2), not select(2): select cannot watch a
+    descriptor numbered 1024 or more, and one inherited from a server that
+    holds a thousand environments is. (That ended init at once, and with it
+    the function, whenever the server passed 1024 descriptors.)"""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return {fd for fd, _ in poller.poll(None if timeout_s is None else timeout_s * 1000)}
 
 
 def _wake(signum: int, frame: object) -> None:

@@ -100,6 +100,8 @@ class NamespaceProcess:
     network namespace (``enter``); the caller serves on it and closes it."""
     sandbox_uid: int | None = None
     """The environment's own uid (``enter.environment_uid``), or None in a user namespace."""
+    pidfds: tuple[int, ...] = ()
+    """pidfds of the runtime and init (``enter._report_pids``); closed by ``stop``."""
     returncode: int | None = None
     _waiter: asyncio.Future[int] | None = field(default=None, repr=False)
     _memory: TreeMemory = field(init=False, repr=False)
@@ -130,20 +132,20 @@ class NamespaceProcess:
         zombies for the host's init to reap. Harmless when all are gone."""
         if self.returncode is not None:
             return
-        if self.cgroup is not None:
-            self.cgroup.kill()
         if self.runtime_pid:
-            for pid in (self.runtime_pid, self.init_pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-        else:  # the start failed before the runtime existed
+            kill_processes(self.pidfds, (self.runtime_pid, self.init_pid))
+        else:  # the start failed before the runtime existed (the keeper is our child)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self.keeper_pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill()  # init's end took its namespace: this finds any straggler
 
     async def stop(self) -> int | None:
         """Kill, reap, and remove the cgroup (its last peak/OOM figures are kept). Idempotent."""
         self.kill_tree()
         returncode = await self.wait()
+        close_pidfds(self.pidfds)
+        self.pidfds = ()
         await self._memory.release()
         return returncode
 
@@ -258,16 +260,21 @@ class NamespaceSandbox:
             process.sandbox_uid = enter.environment_uid(keeper)
         try:
             status, passed = await read_status(status_fd)
-            process.runtime_pid, process.init_pid, error = parse_status(status)
-            process.runtime_api_listener = runtime_api_listener(spec, passed)
         except BaseException:
             os.close(output_fd)
             await process.stop()
             raise
-        if error is not None:
+        report = parse_report(spec, status, passed)
+        process.runtime_pid, process.init_pid, process.pidfds = (
+            report.runtime_pid,
+            report.init_pid,
+            report.pidfds,
+        )
+        process.runtime_api_listener = report.runtime_api_listener
+        if report.error is not None:
             os.close(output_fd)
             await process.stop()
-            raise error
+            raise report.error
         return process
 
 
@@ -350,18 +357,73 @@ def fork_into_sandbox(
 
 def parse_status(status: bytes) -> tuple[int, int, OSError | None]:
     """(runtime pid or 0, init pid or 0, the failure or None) from the child's status record."""
-    runtime_pid = init_pid = 0
+    runtime_pid, init_pid, _, error = _parse_status(status)
+    return runtime_pid, init_pid, error
+
+
+def _parse_status(status: bytes) -> tuple[int, int, int, OSError | None]:
+    runtime_pid = init_pid = pidfds = 0
     size = struct.calcsize(enter.PIDS_FORMAT)
     if status.startswith(b"P") and len(status) >= 1 + size:
-        runtime_pid, init_pid = struct.unpack(enter.PIDS_FORMAT, status[1 : 1 + size])
+        runtime_pid, init_pid, pidfds = struct.unpack(enter.PIDS_FORMAT, status[1 : 1 + size])
         status = status[1 + size :]
     if not status and runtime_pid:
-        return runtime_pid, init_pid, None
+        return runtime_pid, init_pid, pidfds, None
     if status.startswith(b"E"):
         code, _, message = status[1:].decode(errors="replace").partition(" ")
         errno = int(code) if code.isdigit() else 0
-        return runtime_pid, init_pid, OSError(errno, f"sandbox: {message}")
-    return runtime_pid, init_pid, OSError(0, "sandbox: the child ended before starting the runtime")
+        return runtime_pid, init_pid, pidfds, OSError(errno, f"sandbox: {message}")
+    return runtime_pid, init_pid, pidfds, OSError(0, "sandbox: the child ended before starting the runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """What a sandboxed child reported on its status channel (``read_status``)."""
+
+    runtime_pid: int
+    init_pid: int
+    pidfds: tuple[int, ...]
+    """pidfds of the runtime and init (or none: an old kernel); the caller closes them."""
+    runtime_api_listener: socket.socket | None
+    error: OSError | None
+
+
+def parse_report(spec: SandboxSpec, status: bytes, passed: list[int]) -> StatusReport:
+    """The status record and the descriptors that came with it (all now the
+    caller's: in the result, or closed). A Runtime API listener that was due
+    and did not come is an error."""
+    runtime_pid, init_pid, count, error = _parse_status(status)
+    pidfds, rest = tuple(passed[:count]), passed[count:]
+    listener = None
+    if error is not None:
+        for fd in rest:
+            os.close(fd)
+    else:
+        try:
+            listener = runtime_api_listener(spec, rest)
+        except OSError as exc:
+            error = exc
+    return StatusReport(runtime_pid, init_pid, pidfds, listener, error)
+
+
+def kill_processes(pidfds: tuple[int, ...], pids: tuple[int, ...]) -> None:
+    """SIGKILL a sandbox's processes: through their pidfds when it sent them,
+    which name exactly those processes; else by pid, which once they are gone
+    may name another process (pids are reused, and these are not our children)."""
+    if pidfds:
+        for pidfd in pidfds:
+            with contextlib.suppress(OSError):  # ProcessLookupError: already gone
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        return
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def close_pidfds(pidfds: tuple[int, ...]) -> None:
+    for pidfd in pidfds:
+        with contextlib.suppress(OSError):
+            os.close(pidfd)
 
 
 def status_channel() -> tuple[int, int]:

@@ -66,11 +66,12 @@ from lambdalite.sandbox.namespace import (
     TASK_ROOT,
     NamespaceSandbox,
     TreeMemory,
+    close_pidfds,
+    kill_processes,
     open_code_to_functions,
-    parse_status,
+    parse_report,
     read_status,
     remove_cgroup,
-    runtime_api_listener,
     status_channel,
 )
 from lambdalite.sandbox.process import ProcessSandbox, ProcessTree
@@ -135,6 +136,8 @@ class ZygoteProcess:
     """As NamespaceProcess's: the Runtime API listener of a function without network."""
     sandbox_uid: int | None = None
     """The environment's own uid, if it has one (as NamespaceProcess's, or the process level's)."""
+    pidfds: tuple[int, ...] = ()
+    """Namespace level: as NamespaceProcess's (closed by ``stop``)."""
     on_settled: Callable[[], None] | None = None
     """Tells its zygote that this start is over (``start_settled``); None once called."""
     _memory: TreeMemory = field(init=False, repr=False)
@@ -168,16 +171,21 @@ class ZygoteProcess:
         if self.tree is not None:
             self.tree.kill()
             return
-        if self.cgroup is not None:
-            self.cgroup.kill()
-        targets = (self.runtime_pid, self.init_pid) if self.runtime_pid else (self.child_pid,)
-        for pid in targets:
+        if self.runtime_pid:
+            kill_processes(self.pidfds, (self.runtime_pid, self.init_pid))
+        else:
+            # The start failed before the runtime existed: the keeper, still the
+            # zygote's child until the zygote reports its end (``exited``).
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(self.child_pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill()  # as NamespaceProcess.kill_tree
 
     async def stop(self) -> int | None:
         self.kill_tree()
         returncode = await self.wait()
+        close_pidfds(self.pidfds)
+        self.pidfds = ()
         await self._memory.release()
         self._stopped = True
         if self.tree is not None:
@@ -773,8 +781,13 @@ class ZygoteSandbox:
         try:
             status, passed = await read_status(status_read)
             if namespace_level:
-                process.runtime_pid, process.init_pid, error = parse_status(status)
-                process.runtime_api_listener = runtime_api_listener(spec, passed)
+                report = parse_report(spec, status, passed)
+                process.runtime_pid, process.init_pid, process.pidfds = (
+                    report.runtime_pid,
+                    report.init_pid,
+                    report.pidfds,
+                )
+                process.runtime_api_listener, error = report.runtime_api_listener, report.error
             else:
                 process.runtime_pid = pid
                 error = _process_error(status)
@@ -795,6 +808,8 @@ async def _abandon(process: ZygoteProcess, zygote: Zygote, spare_cgroup: Cgroup 
     process.kill_tree()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(process.wait(), 5.0)
+    close_pidfds(process.pidfds)
+    process.pidfds = ()
     if spare_cgroup is not None:
         zygote.release_cgroup(spare_cgroup)
 

@@ -21,7 +21,7 @@ import pytest
 
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.cgroups import CgroupHost
-from lambdalite.sandbox.enter import environment_uid
+from lambdalite.sandbox.enter import environment_uid, wait_readable
 from lambdalite.sandbox.namespace import (
     NamespaceProcess,
     NamespaceSandbox,
@@ -82,7 +82,7 @@ def _spec(dirs: tuple[Path, Path], script: str, **kwargs: object) -> SandboxSpec
 
 def _output(process: NamespaceProcess) -> str:
     chunks = []
-    while select.select([process.output_fd], [], [], 0)[0]:
+    while wait_readable((process.output_fd,), 0):
         chunk = os.read(process.output_fd, 65536)
         if not chunk:
             break
@@ -420,3 +420,73 @@ def test_a_function_runs_an_interpreter_from_an_owner_only_directory(dirs):
         assert output.splitlines()[-1] == "hidden"
     finally:
         shutil.rmtree(home)
+
+
+def _pid_of(pidfd: int) -> int:
+    """The pid a pidfd refers to (its fdinfo; -1 once the process is gone)."""
+    for line in Path(f"/proc/self/fdinfo/{pidfd}").read_text().splitlines():
+        if line.startswith("Pid:"):
+            return int(line.split()[1])
+    raise AssertionError("not a pidfd")
+
+
+def test_the_sandbox_hands_over_pidfds_of_its_runtime_and_init_and_stop_closes_them(sandbox, dirs):
+    async def scenario() -> tuple[NamespaceProcess, list[int]]:
+        process = await sandbox.start(_spec(dirs, "import time; time.sleep(60)"))
+        pids = [_pid_of(pidfd) for pidfd in process.pidfds]
+        pidfds = list(process.pidfds)
+        await process.stop()
+        os.close(process.output_fd)
+        return process, [*pids, *pidfds]
+
+    process, (runtime, init, *pidfds) = asyncio.run(scenario())
+    assert (runtime, init) == (process.runtime_pid, process.init_pid)
+    assert process.pidfds == ()
+    for pidfd in pidfds:  # closed: the number is free, or taken by something else
+        assert (
+            not Path(f"/proc/self/fdinfo/{pidfd}").exists()
+            or "Pid:" not in Path(f"/proc/self/fdinfo/{pidfd}").read_text()
+        )
+
+
+def test_stopping_a_sandbox_whose_pids_were_reused_signals_only_its_own_processes(sandbox, dirs):
+    """Its runtime and init are not our children: once they are gone, their pids
+    may name other processes (pid_max can be 32768). The pidfds name only them."""
+
+    async def scenario() -> tuple[int, bool]:
+        process = await sandbox.start(_spec(dirs, "import time; time.sleep(60)"))
+        bystander = subprocess.Popen(["sleep", "60"])
+        try:
+            # As if the sandbox's processes had ended and the bystander got the runtime's pid.
+            for pidfd in process.pidfds:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            await asyncio.wait_for(process.wait(), 10)
+            process.returncode = None  # the server has not noticed yet
+            process.runtime_pid = bystander.pid
+            process.kill_tree()
+            time.sleep(0.1)
+            alive = bystander.poll() is None
+        finally:
+            bystander.kill()
+            bystander.wait()
+        process.returncode = -signal.SIGKILL
+        await process.stop()
+        os.close(process.output_fd)
+        return bystander.pid, alive
+
+    _, alive = asyncio.run(scenario())
+    assert alive
+
+
+def test_a_server_holding_over_1024_descriptors_still_starts_sandboxes(sandbox, dirs):
+    """Descriptors made by a busy server are numbered past 1024, and init and
+    the keeper inherit some: select(2) could not watch them (init ended at
+    once, and the function with it)."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        assert max(held) >= 1024
+        returncode, output, _ = run(sandbox, _spec(dirs, "print('started', flush=True)"))
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert (returncode, output) == (0, "started\n")

@@ -170,6 +170,25 @@ def test_process_level_forks_the_child_from_the_zygote_with_exactly_its_isolatio
     _with_zygotes(process_level, dirs, scenario)
 
 
+def test_a_zygote_started_by_a_server_holding_over_1024_descriptors_serves(dirs, process_level):
+    """Its socket keeps the server's number (pass_fds), which select(2) could not watch."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+
+    async def scenario(sandbox: ZygoteSandbox) -> None:
+        zygote = await _ready(sandbox)
+        socket_fds = [int(fd) for fd in os.listdir(f"/proc/{zygote}/fd") if int(fd) > 2]
+        assert max(socket_fds) >= 1024
+        returncode, facts, process = await _run(sandbox, _spec(dirs, {"A": "1"}))
+        assert isinstance(process, ZygoteProcess)
+        assert returncode == 0 and facts["env"]["A"] == "1"
+
+    try:
+        _with_zygotes(process_level, dirs, scenario)
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
 def test_module_state_is_not_shared_between_two_environments(dirs, process_level):
     async def scenario(sandbox: ZygoteSandbox) -> None:
         await _ready(sandbox)
@@ -321,6 +340,14 @@ def _forked_before(pid: int, moment: float) -> bool:
     return start_ticks / os.sysconf("SC_CLK_TCK") < moment - 0.1
 
 
+def _pid_of(pidfd: int) -> int:
+    """The pid a pidfd refers to, in our PID namespace (its fdinfo)."""
+    for line in Path(f"/proc/self/fdinfo/{pidfd}").read_text().splitlines():
+        if line.startswith("Pid:"):
+            return int(line.split()[1])
+    raise AssertionError("not a pidfd")
+
+
 async def _served_by_a_spare(sandbox: ZygoteSandbox, spec: SandboxSpec) -> tuple[int, dict[str, Any]]:
     """Start ``spec`` after a pause in which the zygote makes a spare; check that
     the spare (a child forked before the request) served it."""
@@ -340,6 +367,10 @@ async def _served_by_a_spare(sandbox: ZygoteSandbox, spec: SandboxSpec) -> tuple
         assert any(line.endswith("/" + process.cgroup.dirs[0].name) for line in own.splitlines())
         # ... so no cgroup was made for the start itself.
         assert not any((d.parent / spec.env_id).exists() for d in process.cgroup.dirs)
+    if process.level == "namespace":
+        # The spare's function process sent pidfds of itself and init, opened in
+        # its own PID namespace: they name the same processes as the host pids.
+        assert [_pid_of(pidfd) for pidfd in process.pidfds] == [process.runtime_pid, process.init_pid]
     # Without network, the listener was made inside the spare's own network namespace.
     assert (process.runtime_api_listener is None) is spec.network
     if process.runtime_api_listener is not None:
