@@ -29,6 +29,7 @@ from lambdalite.sandbox.namespace import (
     sandbox_may_enter,
 )
 from lambdalite.sandbox.spec import RUNTIME_API_PORT, SandboxSpec
+from tests.unit.pidfds import pid_of
 
 PYTHON = "/usr/bin/python3.11"
 
@@ -422,18 +423,10 @@ def test_a_function_runs_an_interpreter_from_an_owner_only_directory(dirs):
         shutil.rmtree(home)
 
 
-def _pid_of(pidfd: int) -> int:
-    """The pid a pidfd refers to (its fdinfo; -1 once the process is gone)."""
-    for line in Path(f"/proc/self/fdinfo/{pidfd}").read_text().splitlines():
-        if line.startswith("Pid:"):
-            return int(line.split()[1])
-    raise AssertionError("not a pidfd")
-
-
 def test_the_sandbox_hands_over_pidfds_of_its_runtime_and_init_and_stop_closes_them(sandbox, dirs):
     async def scenario() -> tuple[NamespaceProcess, list[int]]:
         process = await sandbox.start(_spec(dirs, "import time; time.sleep(60)"))
-        pids = [_pid_of(pidfd) for pidfd in process.pidfds]
+        pids = [pid_of(pidfd) for pidfd in process.pidfds]
         pidfds = list(process.pidfds)
         await process.stop()
         os.close(process.output_fd)

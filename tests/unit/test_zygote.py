@@ -31,6 +31,7 @@ from lambdalite.sandbox.peers import is_sandboxed
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
 from lambdalite.sandbox.zygote import ZygoteProcess, ZygoteSandbox, _namespace_request, shipped_modules
+from tests.unit.pidfds import pid_of
 
 PYTHON = sys.executable
 """Ours: boto3 is importable, so the zygote caches it."""
@@ -340,14 +341,6 @@ def _forked_before(pid: int, moment: float) -> bool:
     return start_ticks / os.sysconf("SC_CLK_TCK") < moment - 0.1
 
 
-def _pid_of(pidfd: int) -> int:
-    """The pid a pidfd refers to, in our PID namespace (its fdinfo)."""
-    for line in Path(f"/proc/self/fdinfo/{pidfd}").read_text().splitlines():
-        if line.startswith("Pid:"):
-            return int(line.split()[1])
-    raise AssertionError("not a pidfd")
-
-
 async def _served_by_a_spare(sandbox: ZygoteSandbox, spec: SandboxSpec) -> tuple[int, dict[str, Any]]:
     """Start ``spec`` after a pause in which the zygote makes a spare; check that
     the spare (a child forked before the request) served it."""
@@ -370,7 +363,7 @@ async def _served_by_a_spare(sandbox: ZygoteSandbox, spec: SandboxSpec) -> tuple
     if process.level == "namespace":
         # The spare's function process sent pidfds of itself and init, opened in
         # its own PID namespace: they name the same processes as the host pids.
-        assert [_pid_of(pidfd) for pidfd in process.pidfds] == [process.runtime_pid, process.init_pid]
+        assert [pid_of(pidfd) for pidfd in process.pidfds] == [process.runtime_pid, process.init_pid]
     # Without network, the listener was made inside the spare's own network namespace.
     assert (process.runtime_api_listener is None) is spec.network
     if process.runtime_api_listener is not None:
