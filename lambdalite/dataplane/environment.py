@@ -509,22 +509,21 @@ class ExecutionEnvironment:
 
     # -- output -------------------------------------------------------------
     def _on_output(self) -> None:
-        if self._output is None or self._process is None:
-            return
-        events, eof = self._output.read_available(readable=True)
-        self._route_output(events)
-        if eof:
+        if self._drain_output(readable=True) and self._process is not None:
             # Every writer is gone (the runtime ended, or closed its output): an
             # EOF stays readable, and would call us without end until the exit
             # watcher, which closes the descriptor, gets its turn.
             self._loop.remove_reader(self._process.output_fd)
 
-    def _drain_output(self) -> None:
+    def _drain_output(self, *, readable: bool = False) -> bool:
+        """Route what the output pipe holds (``OutputSplitter.read_available``);
+        True at EOF."""
         if self._output is None:
-            return
-        events, _ = self._output.read_available()
+            return False
+        events, eof = self._output.read_available(readable=readable)
         if events:
             self._route_output(events)
+        return eof
 
     def _route_output(self, events: list[tuple[int, str]]) -> None:
         """Output belongs to the invocation in progress, to the init phase, or
