@@ -113,6 +113,7 @@ def build(settings: Settings) -> Services:
             task_root,
             RUNTIME_DIR,
             warning=command.warning,
+            interpreter_version=command.interpreter_version,
             hidden_paths=(data,),
             layers=layers,
             opt_dir=opt_dir,

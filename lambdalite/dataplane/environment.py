@@ -32,8 +32,11 @@ import orjson
 
 from lambdalite.dataplane import runtime_api
 from lambdalite.dataplane.output import OutputSplitter
+from lambdalite.dataplane.runtime_env import Placement, runtime_environment
 from lambdalite.errors import InvalidTransition
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult
+from lambdalite.observe import report
+from lambdalite.observe.billing import bill
 from lambdalite.sandbox.peers import peer_uid
 from lambdalite.sandbox.spec import RUNTIME_API_PORT, Sandbox, SandboxedProcess, SandboxSpec
 
@@ -82,10 +85,6 @@ _NEXT = {
 }
 
 
-OPT_VARIABLE = "LAMBDALITE_OPT"
-"""Names where the layers are when they are not at /opt (see ``RuntimeLaunch.opt_dir``)."""
-
-
 @dataclass(frozen=True, slots=True)
 class RuntimeLaunch:
     """How to start the runtime: argv run in ``task_root``, and an optional
@@ -102,6 +101,9 @@ class RuntimeLaunch:
     """Host directories the function must not see (the platform's data directory)."""
     layers: tuple[Path, ...] = ()
     """The function's unpacked layers, in order, for the sandbox to show merged at /opt."""
+    interpreter_version: str | None = None
+    """The version of ``argv[0]`` when it is the runtime's interpreter (``3.12.3``):
+    INIT_START names the runtime version from it (``observe.report.runtime_version``)."""
     network: bool = True
     """False: the function runs without network (``control.network``), and the
     Runtime API is served inside its own network namespace."""
@@ -207,7 +209,7 @@ class ExecutionEnvironment:
         started = time.perf_counter()
         # AWS opens every environment's stream with INIT_START; writing it now
         # also creates the stream before the first invocation needs it.
-        self._init_events.append((_now_ms(), f"INIT_START Runtime Version: {self.function.runtime}"))
+        self._init_events.append((_now_ms(), report.init_start_line(self._runtime_version())))
         if self._launch.warning:
             self._log_now([self._launch.warning])
         if self._launch.error is not None:
@@ -284,7 +286,7 @@ class ExecutionEnvironment:
                 outcome.error_type, f"RequestId: {invocation.request_id} Error: {message}", "error"
             )
         self._drain_output()
-        start_line = (_now_ms(), f"START RequestId: {invocation.request_id} Version: {self.function.version}")
+        start_line = (_now_ms(), report.start_line(invocation.request_id, self.function.version))
         self._events = [*self._init_events, start_line]
         self._init_events = []
         return self._finish(invocation, outcome, 0.0, self._init_ms)
@@ -319,7 +321,7 @@ class ExecutionEnvironment:
         process.kill_tree()
         self._drain_output()
         if self._output is not None:
-            self._route_output(self._output.flush_partial())
+            self._route_output(self._output.flush_partial(final=True))
         # Forget the splitter before closing its descriptor: the number may be
         # reused at once by another environment's pipe.
         self._output = None
@@ -352,7 +354,7 @@ class ExecutionEnvironment:
         request_id = invocation.request_id
         function = self.function
         self._current = invocation
-        self._events = [(_now_ms(), f"START RequestId: {request_id} Version: {function.version}")]
+        self._events = [(_now_ms(), report.start_line(request_id, function.version))]
         result: asyncio.Future[_Outcome] = self._loop.create_future()
         self._result = result
         self._deliver(invocation)
@@ -380,29 +382,23 @@ class ExecutionEnvironment:
         request_id = invocation.request_id
         if self._output is not None:
             self._events.extend(self._output.flush_partial())
-        if outcome.status == "timeout":
-            self._events.append(
-                (
-                    _now_ms(),
-                    f"{_iso_now()} {request_id} Task timed out after {function.timeout_s:.2f} seconds",
-                )
-            )
-        report = (
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            # AWS bills in 1 ms steps since 2020-12; round up, never down.
-            f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {function.memory_mb} MB\t"
-            # Never above the size: memory shared with a zygote is resident but not charged.
-            f"Max Memory Used: {min(self._peak_memory_mb(), function.memory_mb)} MB"
+        timed_out = outcome.status == "timeout"
+        if timed_out:
+            line = report.timeout_line(_iso_now(), request_id, function.timeout_s)
+            self._events.append((_now_ms(), line))
+        billing = bill(duration_ms, timed_out_after_s=function.timeout_s if timed_out else None)
+        report_line = report.report_line(
+            request_id,
+            billing,
+            memory_size_mb=function.memory_mb,
+            max_memory_used_mb=self._peak_memory_mb(),
+            init_ms=init_ms,
+            status=outcome.status,
+            error_type=outcome.error_type,
         )
-        if init_ms is not None:
-            report += f"\tInit Duration: {init_ms:.2f} ms"
-        if outcome.status is not None:
-            report += f"\tStatus: {outcome.status}"
-            if outcome.error_type:
-                report += f"\tError Type: {outcome.error_type}"
         now = _now_ms()
-        self._events.append((now, f"END RequestId: {request_id}"))
-        self._events.append((now, report))
+        self._events.append((now, report.end_line(request_id)))
+        self._events.append((now, report_line))
         events, self._events = self._events, []
         self._logs.append(function.log_group, self.log_stream, events)
         if self.state is EnvState.BUSY:
@@ -564,48 +560,24 @@ class ExecutionEnvironment:
         return dataclasses.replace(spec, env=self._environment_variables(port, task_root, runtime_dir))
 
     def _environment_variables(self, port: int, task_root: str, runtime_dir: str) -> dict[str, str]:
-        function = self.function
+        placement = Placement(
+            runtime_api=f"127.0.0.1:{port}",
+            task_root=task_root,
+            runtime_dir=runtime_dir,
+            log_stream=self.log_stream,
+            initialization_type=self.initialization_type,
+            region=self._region,
+            opt_dir=self._launch.opt_dir,
+            host_path=os.environ.get("PATH", ""),
+        )
+        return runtime_environment(self.function, placement, self._launch.extra_env)
+
+    def _runtime_version(self) -> report.RuntimeVersion:
         launch = self._launch
-        host_path = os.environ.get("PATH", "")
-        opt = str(launch.opt_dir) if launch.opt_dir is not None else "/opt"
-        defaults: dict[str, str] = {}
-        if function.runtime.startswith("nodejs"):
-            # AWS's NODE_PATH: the layers' node_modules (this Node's own first), then the
-            # runtime's and the task root.
-            major = function.runtime.removeprefix("nodejs").split(".")[0]
-            defaults["NODE_PATH"] = ":".join(
-                (
-                    f"{opt}/nodejs/node{major}/node_modules",
-                    f"{opt}/nodejs/node_modules",
-                    f"{runtime_dir}/node_modules",
-                    runtime_dir,
-                    task_root,
-                )
-            )
-        reserved = {
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": function.version,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-            "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group,
-            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
-            "AWS_REGION": self._region,
-            "AWS_DEFAULT_REGION": self._region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
-            "LAMBDA_TASK_ROOT": task_root,
-            "LAMBDA_RUNTIME_DIR": runtime_dir,
-            "_HANDLER": function.handler,
-            "TZ": ":UTC",
-            "LANG": "en_US.UTF-8",
-            # AWS's PATH first; the host's after it so interpreters a custom
-            # runtime's bootstrap names can still be found.
-            "PATH": f"/usr/local/bin:/usr/bin/:/bin:{opt}/bin" + (f":{host_path}" if host_path else ""),
-            "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{opt}/lib",
-        }
-        if launch.opt_dir is not None:
-            reserved[OPT_VARIABLE] = opt
-        return {**defaults, **function.environment, **(launch.extra_env or {}), **reserved}
+        interpreter = launch.argv[0] if launch.argv and launch.interpreter_version else None
+        return report.runtime_version(
+            self.function.runtime, self._region, interpreter, launch.interpreter_version
+        )
 
     def _peak_memory_mb(self) -> int:
         """The peak memory REPORT shows, in MB: the larger of the whole tree's
