@@ -580,32 +580,16 @@ class ExecutionEnvironment:
         )
 
     def _peak_memory_mb(self) -> int:
-        """The peak memory REPORT shows, in MB: the larger of the whole tree's
-        peak where the level measures it (a cgroup) and the runtime's own peak
-        resident memory (VmHWM); the last value seen once the process is gone.
-        Both, because a runtime forked from a zygote shares most of its pages
-        with it, and the cgroup is charged only the pages it copies after
-        joining (1 MB for a hello function): its resident set is what AWS
-        reports, a function's whole interpreter. Read at most every
-        PEAK_REFRESH_S: at thousands of invocations a second, /proc is not free,
-        and a peak cannot shrink."""
+        """The peak memory REPORT shows, in MB, as the sandbox measures it
+        (``SandboxedProcess.peak_memory_bytes``); the last value once the process
+        is gone. Asked at most every PEAK_REFRESH_S: at thousands of invocations
+        a second, /proc is not free, and a peak cannot shrink."""
         now = time.monotonic()
         if self._process is not None and now - self._peak_read_at >= PEAK_REFRESH_S:
             self._peak_read_at = now
-            tree_peak = self._process.peak_memory_bytes()
-            if tree_peak is not None:
-                self._peak_mb = max(self._peak_mb, math.ceil(tree_peak / (1024 * 1024)))
-            try:
-                fd = os.open(f"/proc/{self._process.pid}/status", os.O_RDONLY)
-                try:
-                    status = os.read(fd, 8192)
-                finally:
-                    os.close(fd)
-                start = status.index(b"VmHWM:") + 6
-                kilobytes = int(status[start : status.index(b"kB", start)])
-                self._peak_mb = max(self._peak_mb, math.ceil(kilobytes / 1024))
-            except (OSError, ValueError):
-                pass
+            peak = self._process.peak_memory_bytes()
+            if peak is not None:
+                self._peak_mb = max(self._peak_mb, math.ceil(peak / (1024 * 1024)))
         return self._peak_mb
 
     @property
@@ -614,17 +598,8 @@ class ExecutionEnvironment:
         return self._process is not None and self._process.memory_limited
 
     def rss_bytes(self) -> int:
-        """Current resident memory of the runtime process (0 when gone)."""
-        if self._process is None:
-            return 0
-        try:
-            with open(f"/proc/{self._process.pid}/statm", "rb") as statm:
-                return int(statm.read().split()[1]) * _PAGE_SIZE
-        except (OSError, ValueError, IndexError):
-            return 0
-
-
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+        """Current resident memory of the runtime's process tree (0 when gone)."""
+        return self._process.memory_bytes() if self._process is not None else 0
 
 
 def _now_ms() -> int:

@@ -109,3 +109,5 @@ def test_a_timeout_bills_exactly_the_timeout(lam: Any, logs: Any) -> None:
         f"REPORT RequestId: {request_id}\tDuration: 2000.00 ms\tBilled Duration: 2000 ms\t"
     )
     assert "\tStatus: timeout" in report, report
+    # Measured before the kill: a Python runtime's resident memory, not what its cgroup kept.
+    assert int(re.search(r"\tMax Memory Used: (\d+) MB", report).group(1)) >= 5, report  # type: ignore[union-attr]
