@@ -36,7 +36,7 @@ from lambdalite.dataplane.runtime_env import Placement, runtime_environment
 from lambdalite.errors import InvalidTransition
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult
 from lambdalite.observe import report
-from lambdalite.observe.billing import bill
+from lambdalite.observe.billing import Billing, bill
 from lambdalite.sandbox.peers import peer_uid
 from lambdalite.sandbox.spec import RUNTIME_API_PORT, Sandbox, SandboxedProcess, SandboxSpec
 
@@ -289,7 +289,8 @@ class ExecutionEnvironment:
         start_line = (_now_ms(), report.start_line(invocation.request_id, self.function.version))
         self._events = [*self._init_events, start_line]
         self._init_events = []
-        return self._finish(invocation, outcome, 0.0, self._init_ms)
+        # Nothing ran: no duration to bill (an init that timed out included).
+        return self._finish(invocation, outcome, bill(0.0), self._init_ms)
 
     async def stop(self) -> None:
         """Kill the runtime and everything it started; close the listener. Idempotent."""
@@ -367,26 +368,27 @@ class ExecutionEnvironment:
             self._current = None
             self._result = None
         duration_ms = (time.perf_counter() - started) * 1000
+        # A timeout bills exactly the configured timeout, whenever it was noticed.
+        timed_out = function.timeout_s if outcome.status == "timeout" else None
+        billing = bill(duration_ms, timed_out_after_s=timed_out)
         self._drain_output()
         self.last_used = time.monotonic()
         if self._process is not None and not self._told_settled:
             self._told_settled = True
             # After this step of the task, which writes the invocation's answer.
             self._loop.call_soon(self._process.start_settled)
-        return self._finish(invocation, outcome, duration_ms, cold_init_ms)
+        return self._finish(invocation, outcome, billing, cold_init_ms)
 
     def _finish(
-        self, invocation: Invocation, outcome: _Outcome, duration_ms: float, init_ms: float | None
+        self, invocation: Invocation, outcome: _Outcome, billing: Billing, init_ms: float | None
     ) -> InvocationResult:
         function = self.function
         request_id = invocation.request_id
         if self._output is not None:
             self._events.extend(self._output.flush_partial())
-        timed_out = outcome.status == "timeout"
-        if timed_out:
+        if outcome.status == "timeout":
             line = report.timeout_line(_iso_now(), request_id, function.timeout_s)
             self._events.append((_now_ms(), line))
-        billing = bill(duration_ms, timed_out_after_s=function.timeout_s if timed_out else None)
         report_line = report.report_line(
             request_id,
             billing,
