@@ -1,7 +1,10 @@
 """Python zygotes: environments forked from a pre-initialised interpreter.
 
 ``ZygoteSandbox(inner, bootstrap=...)`` wraps the level's sandbox and keeps
-its protocol, so the data plane does not change. A spec whose argv is
+its protocol, so the data plane does not change. It wraps any level that
+answers ``ForkingLevel`` and never looks inside one: the level makes the
+start request and its own resources (a cgroup, a scratch directory) in
+``fork_from`` and forks through ``Zygote.start_child``. A spec whose argv is
 ``(<python interpreter>, <bootstrap>)`` is forked by that interpreter's
 zygote (``_zygote_main``: the bootstrap, boto3/botocore, json, urllib,
 http.client and the configured ``modules`` already imported); the child
