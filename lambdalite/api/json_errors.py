@@ -208,36 +208,30 @@ class _Walker:
     def number(self) -> None:
         if self.body[self.i] == ord("-"):
             self.i += 1
-            if self.i == len(self.body) or not self.digit():
-                if self.i == len(self.body):
-                    raise _Fault("Unexpected end-of-input in a Number value", self.i)
-                raise self.unexpected("expected digit (0-9) to follow minus sign, for valid numeric value")
-        leading_zero = self.body[self.i] == ord("0") and self.body[self.i + 1 : self.i + 2].isdigit()
-        if leading_zero:
+            self.need_digit("expected digit (0-9) to follow minus sign, for valid numeric value")
+        if self.body[self.i] == ord("0") and self.body[self.i + 1 : self.i + 2].isdigit():
             raise _Fault("Invalid numeric value: Leading zeroes not allowed", self.i + 2)
         self.digits()
         if self.i < len(self.body) and self.body[self.i] == ord("."):
             self.i += 1
-            if self.i == len(self.body) or not self.digit():
-                if self.i == len(self.body):
-                    raise _Fault("Unexpected end-of-input in a Number value", self.i)
-                raise self.unexpected("Decimal point not followed by a digit")
+            self.need_digit("Decimal point not followed by a digit")
             self.digits()
         if self.i < len(self.body) and self.body[self.i] in b"eE":
             self.i += 1
             if self.i < len(self.body) and self.body[self.i] in b"+-":
                 self.i += 1
-            if self.i == len(self.body) or not self.digit():
-                if self.i == len(self.body):
-                    raise _Fault("Unexpected end-of-input in a Number value", self.i)
-                raise self.unexpected("Exponent indicator not followed by a digit")
+            self.need_digit("Exponent indicator not followed by a digit")
             self.digits()
 
-    def digit(self) -> bool:
-        return ord("0") <= self.body[self.i] <= ord("9")
+    def need_digit(self, expectation: str) -> None:
+        """A digit must come next; ``expectation`` is what Jackson says when it does not."""
+        if self.i == len(self.body):
+            raise _Fault("Unexpected end-of-input in a Number value", self.i)
+        if not self.body[self.i : self.i + 1].isdigit():
+            raise self.unexpected(expectation)
 
     def digits(self) -> None:
-        while self.i < len(self.body) and self.digit():
+        while self.i < len(self.body) and self.body[self.i : self.i + 1].isdigit():
             self.i += 1
 
     def word(self) -> None:
