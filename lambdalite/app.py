@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite import discovery
 from lambdalite.api.http_server import HttpServer
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router
@@ -212,6 +213,8 @@ async def run(settings: Settings) -> None:
         f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
         flush=True,
     )
+    # The CLI finds this server through these records when it is not told an endpoint.
+    published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -227,6 +230,7 @@ async def run(settings: Settings) -> None:
             await server.shutdown(0)
         hurry.cancel()
     finally:
+        discovery.withdraw(published)
         for sig in signals:
             loop.remove_signal_handler(sig)
         flusher.cancel()
