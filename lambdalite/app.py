@@ -33,6 +33,7 @@ from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
 from lambdalite.runtimes import lookup
 from lambdalite.sandbox import detect
+from lambdalite.sandbox.namespace import NamespaceSandbox
 from lambdalite.sandbox.opt import merged_opt
 from lambdalite.sandbox.peers import is_sandboxed, peer_uid
 from lambdalite.sandbox.process import ProcessSandbox
@@ -62,8 +63,7 @@ class Services:
 
     async def close(self) -> None:
         await self.pool.close(grace_s=0)
-        if isinstance(self.sandbox, ZygoteSandbox):
-            await self.sandbox.close()
+        await self.sandbox.close()
         self.logs.close()
         self.functions.close()
 
@@ -116,6 +116,7 @@ def build(settings: Settings) -> Services:
             task_root,
             RUNTIME_DIR,
             warning=command.warning,
+            interpreter_version=command.interpreter_version,
             hidden_paths=(data,),
             layers=layers,
             opt_dir=opt_dir,
@@ -174,18 +175,18 @@ def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sa
     """The sandbox for ``--isolation``: process, namespace (refused when the host
     cannot), or auto (namespace where possible); with ``zygotes``, Python
     environments of either level are forked from pre-initialised interpreters."""
-    sandbox: Sandbox
+    level: ProcessSandbox | NamespaceSandbox
     if isolation == "process":
-        sandbox = ProcessSandbox(scratch)
+        level = ProcessSandbox(scratch)
     elif isolation not in {"auto", "namespace"}:
         raise SystemExit(f"unknown isolation level {isolation!r}: use process, namespace or auto")
     else:
-        sandbox, facts = detect.choose_sandbox(scratch, shared_paths=lookup.interpreter_prefixes())
+        level, facts = detect.choose_sandbox(scratch, shared_paths=lookup.interpreter_prefixes())
         if isolation == "namespace" and facts.level != "namespace":
             raise SystemExit(f"namespace isolation is not available here: {facts.reason}")
     if zygotes:
-        sandbox = ZygoteSandbox(sandbox, bootstrap=lookup.PYTHON_BOOTSTRAP)
-    return sandbox
+        return ZygoteSandbox(level, bootstrap=lookup.PYTHON_BOOTSTRAP)
+    return level
 
 
 def _from_a_function(connection: socket.socket) -> bool:
