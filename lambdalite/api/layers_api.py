@@ -28,8 +28,8 @@ from lambdalite.api.lambda_api import CODE_PATH, ApiRequest, LambdaApi
 from lambdalite.api.wire import Response, json_response
 from lambdalite.control import layers as rules
 from lambdalite.control import permissions
-from lambdalite.control.layers import LayerVersion
 from lambdalite.errors import InvalidParameterValue, UnknownOperation, Validation
+from lambdalite.models import LayerVersion
 
 PREFIX = "/2018-10-31/layers"
 
@@ -41,7 +41,7 @@ class LayersApi:
 
     def __init__(self, api: LambdaApi) -> None:
         self._api = api
-        self._layers = api.layers
+        self._layers = api.registries.layers
         self._code = api.code
         settings = api.settings
         self._default_host = f"{settings.host}:{settings.port}"

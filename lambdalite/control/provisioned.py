@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdalite.errors import InvalidParameterValue, LambdaError, ResourceConflict
+from lambdalite.models import ProvisionedConfig
 
 IN_PROGRESS = "IN_PROGRESS"
 READY = "READY"
@@ -74,25 +75,6 @@ def alias_conflict() -> ResourceConflict:
 
 def version_conflict() -> ResourceConflict:
     return ResourceConflict(VERSION_UNDER_PROVISIONED_ALIAS)
-
-
-def key(function_name: str, qualifier: str) -> str:
-    """The data plane's name for one config's environments."""
-    return f"{function_name}:{qualifier}"
-
-
-@dataclass(frozen=True, slots=True)
-class ProvisionedConfig:
-    """One version's or alias's provisioned concurrency, as stored."""
-
-    function_name: str
-    qualifier: str
-    requested: int
-    last_modified: str
-
-    @property
-    def key(self) -> str:
-        return key(self.function_name, self.qualifier)
 
 
 @dataclass(frozen=True, slots=True)
