@@ -10,7 +10,13 @@ import pytest
 from lambdalite.control import aliases
 from lambdalite.control.aliases import AliasInput
 from lambdalite.control.bus import EventBus
-from lambdalite.control.changes import FunctionDeleted, LatestChanged, VersionRemoved
+from lambdalite.control.changes import (
+    AliasDeleted,
+    AliasUpdated,
+    FunctionDeleted,
+    LatestChanged,
+    VersionRemoved,
+)
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import (
@@ -127,6 +133,24 @@ def test_listeners_hear_latest_changes_and_removed_versions(
     registry.delete("fn")
     assert changes[-1] == ("fn", None)
     assert removed == ["1", "2"]
+
+
+def test_the_bus_hears_alias_updates_and_deletions(registry: FunctionRegistry, bus: EventBus) -> None:
+    heard: list[str] = []
+    bus.subscribe(
+        AliasUpdated,
+        lambda e: heard.append(
+            f"{e.previous.name}: {e.previous.function_version} -> {e.current.function_version}"
+        ),
+    )
+    bus.subscribe(AliasDeleted, lambda e: heard.append(f"{e.alias.name} deleted"))
+    registry.create("fn", SETTINGS, CODE_A, publish=True)
+    registry.create_alias("fn", alias("live", "1"))
+    registry.update_alias("fn", "live", AliasInput(function_version=LATEST))
+    registry.delete_alias("fn", "live")
+    registry.create_alias("fn", alias("other", "1"))
+    registry.delete("fn")  # aliases go with their function: FunctionDeleted says it
+    assert heard == ["live: 1 -> $LATEST", "live deleted"]
 
 
 def test_qualifiers_resolve_versions_latest_and_aliases(registry: FunctionRegistry) -> None:
