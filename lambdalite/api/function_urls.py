@@ -67,8 +67,8 @@ class FunctionUrlApi:
 
     def __init__(self, api: LambdaApi) -> None:
         self._api = api
+        self._registry = api.registry
         self._urls = api.registries.urls
-        self._functions = api.registries.functions
         settings = api.settings
         self._region = settings.region
         self._port = settings.port
@@ -141,7 +141,7 @@ class FunctionUrlApi:
         event = _event(request, url, raw_path, domain, request_id)
         try:
             qualifier = None if url.qualifier == LATEST else url.qualifier
-            function = self._functions.resolve(url.function_name, qualifier)
+            function = self._registry.resolve(url.function_name, qualifier)
             invocation = Invocation(
                 request_id=request_id,
                 payload=orjson.dumps(event),

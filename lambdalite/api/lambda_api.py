@@ -19,6 +19,7 @@ import orjson
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
 from lambdalite.control import aliases, concurrency, permissions, service_model, tags, validation
+from lambdalite.control.layers import LayerRegistry
 from lambdalite.control.naming import (
     FunctionRef,
     check_qualifier,
@@ -26,6 +27,7 @@ from lambdalite.control.naming import (
     parse_function_ref,
 )
 from lambdalite.control.registries import Registries
+from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.environment import EnvState
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.errors import (
@@ -122,6 +124,14 @@ class LambdaApi:
     @property
     def registries(self) -> Registries:
         return self._registries
+
+    @property
+    def registry(self) -> FunctionRegistry:
+        return self._registry
+
+    @property
+    def layers(self) -> LayerRegistry:
+        return self._layers
 
     @property
     def code(self) -> CodeStore:

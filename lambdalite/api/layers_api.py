@@ -41,7 +41,7 @@ class LayersApi:
 
     def __init__(self, api: LambdaApi) -> None:
         self._api = api
-        self._layers = api.registries.layers
+        self._layers = api.layers
         self._code = api.code
         settings = api.settings
         self._default_host = f"{settings.host}:{settings.port}"
