@@ -33,7 +33,7 @@ class SqliteDatabase:
             # NORMAL under WAL: a crash may lose the last commit but never corrupts the database.
             self._db.execute("PRAGMA synchronous=NORMAL")
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the function database at {path}: {exc}") from exc
+            raise StoreError(f"cannot open the database at {path}: {exc}") from exc
 
     def ensure_schema(self, schema: str) -> None:
         """Create a store's tables if they are missing (``CREATE TABLE IF NOT EXISTS``
@@ -55,13 +55,13 @@ class SqliteDatabase:
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"function database write failed: {exc}") from exc
+            raise StoreError(f"database write failed: {exc}") from exc
 
     def read(self, query: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
         try:
             return self._db.execute(query, parameters).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"function database read failed: {exc}") from exc
+            raise StoreError(f"database read failed: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()
