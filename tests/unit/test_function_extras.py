@@ -8,25 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from lambdalite.control import concurrency, permissions
+from lambdalite.control import concurrency
 from lambdalite.control.aliases import AliasInput
 from lambdalite.control.changes import ReservedConcurrencyChanged
 from lambdalite.control.registries import Registries
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
-from lambdalite.store.code import StoredCode
-from tests.unit.control_plane import PREFIX, open_registries
-
-SETTINGS = FunctionSettings(
-    runtime="python3.11", role="arn:aws:iam::000000000000:role/r", handler="app.handler"
-)
-CODE = StoredCode(sha256_hex="aa" * 32, size=10, unzipped_size=20)
-
-
-def permission(sid: str, **members: str) -> permissions.PermissionInput:
-    return permissions.parse_add_permission(
-        {"StatementId": sid, "Action": "lambda:InvokeFunction", "Principal": "sns.amazonaws.com", **members}
-    )
+from tests.unit.control_plane import CODE, PREFIX, SETTINGS, open_registries, permission
 
 
 def create_tagged(registries: Registries, name: str, tags: dict[str, str], publish: bool = False) -> None:

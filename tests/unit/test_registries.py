@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdalite.control import permissions, provisioned
+from lambdalite.control import provisioned
 from lambdalite.control.aliases import AliasInput
 from lambdalite.control.bus import EventBus
 from lambdalite.control.changes import FunctionDeleted, ProvisionedChanged, ReservedConcurrencyChanged
@@ -20,21 +20,10 @@ from lambdalite.control.tag_registry import TagRegistry
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound, StoreError
 from lambdalite.models import LATEST
-from lambdalite.store.code import StoredCode
 from lambdalite.store.stores import Stores, open_sqlite
-from tests.unit.control_plane import PREFIX, open_registries
+from tests.unit.control_plane import CODE, PREFIX, SETTINGS, open_registries, permission
 
-SETTINGS = FunctionSettings(
-    runtime="python3.11", role="arn:aws:iam::000000000000:role/r", handler="app.handler"
-)
-CODE = StoredCode(sha256_hex="aa" * 32, size=10, unzipped_size=20)
 NONE_AUTH = UrlInput(auth_type="NONE", invoke_mode=None, cors=None)
-
-
-def allow(sid: str) -> permissions.PermissionInput:
-    return permissions.parse_add_permission(
-        {"StatementId": sid, "Action": "lambda:InvokeFunction", "Principal": "sns.amazonaws.com"}
-    )
 
 
 @pytest.fixture
@@ -58,7 +47,7 @@ def everything(registries: Registries) -> None:
     functions.publish_version("fn")
     functions.create_alias("fn", AliasInput(name="live", function_version="1"))
     for qualifier in (None, "1", "2", "live"):
-        registries.policies.add_permission("fn", qualifier, allow("s1"))
+        registries.policies.add_permission("fn", qualifier, permission("s1"))
     registries.urls.create_url_config("fn", LATEST, NONE_AUTH)
     registries.urls.create_url_config("fn", "live", NONE_AUTH)
     registries.concurrency.put_reserved_concurrency("fn", 10)
