@@ -2,8 +2,9 @@
 
 A config belongs to one published version or one alias of a function (never
 ``$LATEST``) and asks for that many environments of the version (an alias's
-main version) to be initialised ahead of time and kept. The registry keeps the
-configs; the data plane keeps the environments and knows how far it got
+main version) to be initialised ahead of time and kept. The concurrency
+registry (``control.concurrency_registry``) keeps the configs
+(``models.ProvisionedConfig``); the data plane keeps the environments and knows how far it got
 (``ProvisionedState``), which is what Get/List report as Status,
 Allocated- and AvailableProvisionedConcurrentExecutions.
 
