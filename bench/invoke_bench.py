@@ -22,10 +22,13 @@ serverless-offline
     ``sls offline``; its Lambda Invoke endpoint.
 
 Rounds: the machine is shared and noisy, so every figure is taken ``--rounds``
-times. Each round measures every server in turn (the order rotates from round
-to round): sequential warm invokes over one keep-alive connection (raw-socket
-HTTP/1.1 client with TCP_NODELAY, bench/keepalive.py; p50/p90/p99), then wrk
-with 1 and with 16 connections (each after an unmeasured wrk warm-up). A
+times. Each round first runs sequential warm invokes over one keep-alive
+connection per server (raw-socket HTTP/1.1 client with TCP_NODELAY,
+bench/keepalive.py; p50/p90/p99, and the CPU the server and its descendants
+spent per invoke), interleaved in WARM_BLOCKS blocks server after server so
+that all of them are sampled over the same seconds; then wrk with 1 and with
+16 connections against each server in turn (each after an unmeasured wrk
+warm-up; the order rotates from round to round). A
 server's figure is the median of its rounds; a ratio between two servers is
 taken per round (both measured seconds apart) and reported as the median of
 those, with its range; ``spread`` is (max - min) / median over the rounds,
@@ -154,6 +157,8 @@ QUICK = Plan(
     peer_setup_timeout_s=30,
 )
 CONCURRENCY = (1, 16)
+WARM_BLOCKS = 10
+"""Blocks per round of the sequential run, interleaved between the servers."""
 
 
 def invoke_path(function: str) -> str:
@@ -202,36 +207,77 @@ def latency_summary(samples_ms: list[float]) -> dict[str, float]:
 
 
 def cpu_seconds(process: psutil.Process) -> tuple[float, float]:
-    """CPU time (user + system) used so far by ``process`` itself, and by its descendants
-    alive now (environments, zygotes, workers). Ticks of 10 ms: read over many requests."""
-    times = process.cpu_times()
+    """CPU time used so far by ``process`` itself, and by its descendants alive now
+    (environments, zygotes, workers)."""
     descendants = 0.0
     for child in process.children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            child_times = child.cpu_times()
-            descendants += child_times.user + child_times.system
-    return times.user + times.system, descendants
+            descendants += _on_cpu_s(child)
+    return _on_cpu_s(process), descendants
 
 
-def measure_warm(port: int, path: str, plan: Plan, pid: int) -> dict[str, Any]:
-    """Sequential invokes over one keep-alive connection: warm-up, then the measured run,
-    with the CPU the server (``pid``) and its descendants spent per request during it:
-    CPU time moves much less than latency when other work shares the machine."""
-    request = build_request("POST", HOST, port, path, BODY)
-    process = psutil.Process(pid)
-    with KeepAliveClient(HOST, port) as client:
-        timed_roundtrips(client, request, plan.warmup_requests)
-        server_before, rest_before = cpu_seconds(process)
-        latencies_ns, failures = timed_roundtrips(client, request, plan.warm_requests)
-        server_after, rest_after = cpu_seconds(process)
-    summary: dict[str, Any] = latency_summary([ns / 1e6 for ns in latencies_ns])
-    summary["server_cpu_us"] = (server_after - server_before) / plan.warm_requests * 1e6
-    summary["all_cpu_us"] = summary["server_cpu_us"] + (rest_after - rest_before) / plan.warm_requests * 1e6
-    summary["failures"] = len(failures)
-    if failures:
-        first = failures[0]
-        summary["first_failure"] = f"{first.status}: {first.body[:200]!r}"
-    return summary
+def _on_cpu_s(process: psutil.Process) -> float:
+    """Seconds on a CPU, all threads: the scheduler's nanoseconds (/proc/PID/task/*/schedstat)
+    where readable, else user + system in ticks of 10 ms."""
+    total_ns = 0
+    try:
+        for task in Path(f"/proc/{process.pid}/task").iterdir():
+            total_ns += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    return total_ns / 1e9
+
+
+def measure_warm(servers: list[Server], plan: Plan) -> dict[str, dict[str, Any]]:
+    """Sequential invokes over one keep-alive connection per server, interleaved: after a
+    warm-up, WARM_BLOCKS blocks of requests, server after server, so that every server's
+    latencies are sampled across the same stretch of time (on a shared machine the load
+    changes within seconds). With each: the CPU the server process and its descendants
+    spent per request during its blocks, which moves much less than latency when other
+    work shares the machine. A server that fails gets ``{"error": ...}`` in this round."""
+    block = max(1, plan.warm_requests // WARM_BLOCKS)
+    results: dict[str, dict[str, Any]] = {}
+    with ExitStack() as stack:
+        live: dict[str, tuple[Server, KeepAliveClient, bytes, psutil.Process]] = {}
+        samples: dict[str, list[int]] = {}
+        failed: dict[str, list[Any]] = {}
+        cpu = {}
+        for server in servers:
+            try:
+                client = stack.enter_context(KeepAliveClient(HOST, server.port))
+                request = build_request("POST", HOST, server.port, server.path, BODY)
+                timed_roundtrips(client, request, plan.warmup_requests)
+            except OSError as exc:
+                results[server.key] = {"error": f"warm: {exc}"}
+                continue
+            live[server.key] = (server, client, request, psutil.Process(server.service.pid))
+            samples[server.key], failed[server.key], cpu[server.key] = [], [], [0.0, 0.0]
+        for _ in range(WARM_BLOCKS):
+            for key, (_, client, request, process) in list(live.items()):
+                try:
+                    own_before, rest_before = cpu_seconds(process)
+                    latencies_ns, failures = timed_roundtrips(client, request, block)
+                    own_after, rest_after = cpu_seconds(process)
+                except (OSError, psutil.Error) as exc:
+                    results[key] = {"error": f"warm: {exc}"}
+                    del live[key]
+                    continue
+                samples[key] += latencies_ns
+                failed[key] += failures
+                cpu[key][0] += own_after - own_before
+                cpu[key][1] += rest_after - rest_before
+        for key in live:
+            summary: dict[str, Any] = latency_summary([ns / 1e6 for ns in samples[key]])
+            count = len(samples[key])
+            summary["server_cpu_us"] = cpu[key][0] / count * 1e6
+            summary["all_cpu_us"] = (cpu[key][0] + cpu[key][1]) / count * 1e6
+            summary["failures"] = len(failed[key])
+            if failed[key]:
+                first = failed[key][0]
+                summary["first_failure"] = f"{first.status}: {first.body[:200]!r}"
+            results[key] = summary
+    return results
 
 
 def measure_wrk(
@@ -256,26 +302,24 @@ def measure_wrk(
 
 def measure_round(
     server: Server,
+    warm: dict[str, Any],
     wrk: str,
     script: Path,
     plan: Plan,
     first: bool,
     around_last: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> dict[str, Any]:
-    """One round of one server; a failure becomes ``{"error": ...}`` for this round only."""
+    """One round of one server: its share of the interleaved warm run, then its wrk runs;
+    a failure becomes ``{"error": ...}`` for this round only."""
+    if "error" in warm:
+        return {"error": warm["error"]}
     started = time.monotonic()
     try:
-        result = {
-            "warm": measure_warm(server.port, server.path, plan, server.service.pid),
-            "wrk": measure_wrk(
-                wrk, script, f"http://{HOST}:{server.port}{server.path}", plan, first, around_last
-            ),
-        }
+        load = measure_wrk(wrk, script, f"http://{HOST}:{server.port}{server.path}", plan, first, around_last)
     except (OSError, WrkError, ServiceError) as exc:
         console.print(f"  [red]{server.title}: {exc}[/red]", highlight=False)
         return {"error": str(exc)}
-    result["seconds"] = round(time.monotonic() - started, 1)
-    return result
+    return {"warm": warm, "wrk": load, "seconds": round(time.monotonic() - started, 1)}
 
 
 # ---------------------------------------------------------------- starting the servers
@@ -848,12 +892,15 @@ def run(args: argparse.Namespace, plan: Plan, workdir: Path, stack: ExitStack) -
         shift = index % len(servers)
         order = servers[shift:] + servers[:shift]
         console.print(f"round {index + 1}/{plan.rounds}: " + ", ".join(s.title for s in order))
+        warm = measure_warm(order, plan)
         for server in order:
             around: Callable[[], AbstractContextManager[object]] = nullcontext
             if args.profile and server.key == "lambdalite" and index == plan.rounds - 1:
                 around = partial(profiling.recording, server.service.pid, plan.wrk_seconds, PROFILE)
             results[server.key]["rounds"].append(
-                measure_round(server, wrk, script, plan, first=index == 0, around_last=around)
+                measure_round(
+                    server, warm[server.key], wrk, script, plan, first=index == 0, around_last=around
+                )
             )
     if args.profile and PROFILE.exists():
         results["lambdalite"]["profile"] = profiling.summarise(PROFILE)
