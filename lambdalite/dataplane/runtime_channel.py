@@ -53,7 +53,8 @@ def offered(runtime: str, network: bool) -> bool:
 
 def open_listener(env_id: str) -> socket.socket:
     """A non-blocking Unix stream socket listening on the abstract name for
-    ``env_id``; connections wait in its backlog until it is served (``serve``)."""
+    ``env_id``; connections wait in its backlog until it is served
+    (``runtime_api.listen``)."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(b"\0" + (NAME_PREFIX + env_id).encode("ascii"))
