@@ -30,7 +30,7 @@ from typing import Protocol
 
 import orjson
 
-from lambdalite.dataplane import runtime_api, runtime_channel
+from lambdalite.dataplane import runtime_api
 from lambdalite.dataplane.output import OutputSplitter
 from lambdalite.dataplane.runtime_env import Placement, runtime_environment
 from lambdalite.errors import InvalidTransition
@@ -175,8 +175,6 @@ class ExecutionEnvironment:
         self._on_stopped = on_stopped
         self._loop = asyncio.get_running_loop()
         self._server: asyncio.Server | None = None
-        self._channel_server: asyncio.Server | None = None
-        """Our bootstrap's Unix socket to the same Runtime API (``runtime_channel``), if offered."""
         self._process: SandboxedProcess | None = None
         self._sandbox_uid: int | None = None
         """The runtime's own uid: the only peer the Runtime API serves (None: anyone local)."""
@@ -223,18 +221,11 @@ class ExecutionEnvironment:
         # runtime's. Without: the sandbox makes it inside the function's namespace.
         listener = runtime_api.open_listener() if network else None
         port = listener.getsockname()[1] if listener is not None else RUNTIME_API_PORT
-        offered = runtime_channel.offered(self.function.runtime, network)
-        channel = runtime_channel.open_listener(self.id) if offered else None
         try:
-            spec = self._sandbox_spec(port, network)
-            if channel is not None:
-                spec = dataclasses.replace(spec, env={**spec.env, **runtime_channel.variables(channel)})
-            self._process = await self._sandbox.start(spec)
+            self._process = await self._sandbox.start(self._sandbox_spec(port, network))
         except BaseException as exc:
             if listener is not None:
                 listener.close()
-            if channel is not None:
-                channel.close()
             if not isinstance(exc, OSError):
                 raise
             self._init_failure = _error_outcome(
@@ -254,8 +245,6 @@ class ExecutionEnvironment:
                 return False
         assert listener is not None
         self._server = await runtime_api.listen(self, listener)
-        if channel is not None:
-            self._channel_server = await runtime_channel.serve(self, channel)
         self._output = OutputSplitter(self._process.output_fd)
         self._loop.add_reader(self._process.output_fd, self._on_output)
         self._exit_watch = asyncio.ensure_future(self._watch_exit())
@@ -321,9 +310,6 @@ class ExecutionEnvironment:
         if self._server is not None:
             self._server.close()
             self._server = None
-        if self._channel_server is not None:
-            self._channel_server.close()
-            self._channel_server = None
 
     async def _watch_exit(self) -> None:
         assert self._process is not None

@@ -105,10 +105,8 @@ class RuntimeApiConnection(asyncio.Protocol):
             if not self._handler.accepts_peer(sock):
                 transport.close()
                 return
-            # Without this a small response can wait 40 ms on Nagle + delayed ACK
-            # (TCP only: our bootstrap may come over a Unix socket, ``runtime_channel``).
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # Without this a small response can wait 40 ms on Nagle + delayed ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
         # A runtime that pipelines ``POST .../response`` and ``GET .../next``

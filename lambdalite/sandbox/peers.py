@@ -9,9 +9,7 @@ refuses sandboxes, and a Runtime API accepts only its own.
 
 The owner is asked of the kernel with one sock_diag netlink request for the
 exact connection (the same facility ``ss -p`` uses); no /proc walk. A peer on
-another host, or in another network namespace, is not found (None). For a
-Unix socket (our bootstrap's ``dataplane.runtime_channel``) the kernel says
-who connected with SO_PEERCRED: the uid of the process that called connect().
+another host, or in another network namespace, is not found (None).
 """
 
 from __future__ import annotations
@@ -48,10 +46,7 @@ def peer_uid(connection: socket.socket) -> int | None:
     """The uid owning the other end of the TCP ``connection`` when that end is
     a socket of this host in this network namespace; None otherwise (a remote
     client, not TCP). A socket belongs to the uid that made it; an end already
-    closed (TIME_WAIT) has no owner left and reads as 0. For a connected Unix
-    socket: the uid of the process at the other end when it connected."""
-    if connection.family == socket.AF_UNIX:
-        return _unix_peer_uid(connection)
+    closed (TIME_WAIT) has no owner left and reads as 0."""
     if connection.family not in (socket.AF_INET, socket.AF_INET6):
         return None
     try:
@@ -87,19 +82,6 @@ def peer_uid(connection: socket.socket) -> int | None:
     if kind == _NLMSG_ERROR or len(reply) < _UID_OFFSET + 4:
         return None
     uid: int = struct.unpack_from("=I", reply, _UID_OFFSET)[0]
-    return uid
-
-
-_PEER_CREDENTIALS = struct.Struct("=iII")
-"""struct ucred: pid, uid, gid."""
-
-
-def _unix_peer_uid(connection: socket.socket) -> int | None:
-    try:
-        credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEER_CREDENTIALS.size)
-    except OSError:
-        return None
-    uid: int = _PEER_CREDENTIALS.unpack(credentials)[1]
     return uid
 
 

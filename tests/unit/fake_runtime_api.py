@@ -3,9 +3,7 @@ that starts a real bootstrap process against it.
 
 The fake hands out queued events on GET .../invocation/next (blocking while the
 queue is empty, as the real API does) and records every response, invocation
-error and init error with its headers. With ``unix=True`` it also serves the
-same API on an abstract Unix socket, as ``dataplane.runtime_channel`` does for
-our bootstrap, and records which transport each request came over.
+error and init error with its headers.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from socketserver import ThreadingUnixStreamServer
 from typing import Any
 
 PREFIX = "/2018-06-01/runtime"
@@ -46,11 +43,8 @@ class FakeRuntimeApi:
     init_error: Posted | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
     server: ThreadingHTTPServer | None = None
-    unix_server: ThreadingUnixStreamServer | None = None
-    transports: list[str] = field(default_factory=list)
-    """"tcp" or "unix" for every request, in order."""
 
-    def start(self, unix: bool = False) -> FakeRuntimeApi:
+    def start(self) -> FakeRuntimeApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,10 +60,6 @@ class FakeRuntimeApi:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-
-            def parse_request(self) -> bool:
-                api.transports.append("unix" if isinstance(self.server, ThreadingUnixStreamServer) else "tcp")
-                return super().parse_request()
 
             def do_GET(self) -> None:
                 if self.path != f"{PREFIX}/invocation/next":
@@ -99,19 +89,7 @@ class FakeRuntimeApi:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
-        if unix:
-            name = b"\0lambdalite-test-runtime-api-" + uuid.uuid4().hex.encode()
-            self.unix_server = ThreadingUnixStreamServer(name, Handler)  # type: ignore[arg-type]
-            self.unix_server.daemon_threads = True
-            threading.Thread(target=self.unix_server.serve_forever, args=(0.01,), daemon=True).start()
         return self
-
-    @property
-    def unix_address(self) -> str:
-        """``@<abstract name>``, as LAMBDALITE_RUNTIME_API_SOCKET carries it."""
-        assert self.unix_server is not None
-        name: bytes = self.unix_server.server_address  # type: ignore[assignment]
-        return "@" + name[1:].decode()
 
     @property
     def address(self) -> str:
@@ -148,10 +126,9 @@ class FakeRuntimeApi:
 
     def stop(self) -> None:
         self.events.put(None)
-        for server in (self.server, self.unix_server):
-            if server is not None:
-                server.shutdown()
-                server.server_close()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
 
 
 @dataclass
@@ -170,13 +147,10 @@ def run_bootstrap(
     env: dict[str, str] | None = None,
     event_headers: list[dict[str, str]] | None = None,
     timeout: float = 15.0,
-    unix: bool = False,
 ) -> tuple[Run, list[str]]:
     """Start ``argv`` as a runtime for ``handler`` in ``task_root``, feed it ``events``
-    and wait for all answers (or an init error, or its exit); then stop it.
-    ``unix``: the API is also on a Unix socket, named in LAMBDALITE_RUNTIME_API_SOCKET
-    (which ``env`` may override)."""
-    api = FakeRuntimeApi().start(unix=unix)
+    and wait for all answers (or an init error, or its exit); then stop it."""
+    api = FakeRuntimeApi().start()
     request_ids = [
         api.queue_event(event, headers=(event_headers or [{}] * len(events or []))[i])
         for i, event in enumerate(events or [])
@@ -192,7 +166,6 @@ def run_bootstrap(
         "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fn",
         "AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/01/[$LATEST]abc",
         "AWS_REGION": "us-east-1",
-        **({"LAMBDALITE_RUNTIME_API_SOCKET": api.unix_address} if unix else {}),
         **(env or {}),
     }
     process = subprocess.Popen(

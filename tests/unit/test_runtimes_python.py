@@ -245,35 +245,6 @@ def test_large_event_and_result_round_trip(interpreter: str, tmp_path: Path) -> 
     assert answers(run(interpreter, tmp_path, "app.handler", [big, {"small": 1}])) == [big, {"small": 1}]
 
 
-CHANNEL_APP = """
-import os
-def handler(event, context):
-    return {"event": event, "variable": os.environ.get("LAMBDALITE_RUNTIME_API_SOCKET")}
-"""
-
-
-def test_the_unix_socket_carries_every_request_and_the_function_never_sees_it(
-    interpreter: str, tmp_path: Path
-) -> None:
-    write(tmp_path, {"app.py": CHANNEL_APP})
-    big = {"blob": "y" * 2_000_000}
-    result = run(interpreter, tmp_path, "app.handler", [{"n": 1}, big, {"n": 3}], unix=True)
-    assert answers(result) == [
-        {"event": {"n": 1}, "variable": None},
-        {"event": big, "variable": None},
-        {"event": {"n": 3}, "variable": None},
-    ]
-    assert result.api.transports and set(result.api.transports) == {"unix"}
-
-
-def test_a_socket_nobody_listens_on_falls_back_to_tcp(interpreter: str, tmp_path: Path) -> None:
-    write(tmp_path, {"app.py": CHANNEL_APP})
-    gone = {"LAMBDALITE_RUNTIME_API_SOCKET": "@lambdalite-test-nobody-listens-here"}
-    result = run(interpreter, tmp_path, "app.handler", [{"n": 1}, {"n": 2}], unix=True, env=gone)
-    assert answers(result) == [{"event": {"n": 1}, "variable": None}, {"event": {"n": 2}, "variable": None}]
-    assert set(result.api.transports) == {"tcp"}
-
-
 REHEARSAL = """
 import importlib.util, json, logging, os, sys
 spec = importlib.util.spec_from_file_location("bootstrap", sys.argv[1])

@@ -8,10 +8,7 @@ Runs on Python 3.9 to 3.14 with the standard library only. Started with cwd =
 the task root; ``main()`` may also be called by a process that imported this
 module in advance (a zygote), since importing it has no side effects.
 
-Reads: AWS_LAMBDA_RUNTIME_API (host:port), LAMBDALITE_RUNTIME_API_SOCKET
-(optional: ``@<abstract name>`` of a Unix socket serving the same Runtime API,
-used instead of TCP and removed from os.environ before the handler is
-imported; see ``lambdalite.dataplane.runtime_channel``), _HANDLER, LAMBDA_TASK_ROOT,
+Reads: AWS_LAMBDA_RUNTIME_API (host:port), _HANDLER, LAMBDA_TASK_ROOT,
 AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
 AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
 AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT.
@@ -61,7 +58,6 @@ API_VERSION = "2018-06-01"
 _NEXT_PATH = "/" + API_VERSION + "/runtime/invocation/next"
 _INIT_ERROR_PATH = "/" + API_VERSION + "/runtime/init/error"
 _ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
-CHANNEL_VARIABLE = "LAMBDALITE_RUNTIME_API_SOCKET"
 _THIS_FILE = os.path.abspath(__file__)
 
 
@@ -85,23 +81,17 @@ class RuntimeApiGone(Exception):
 class RuntimeApiClient:
     """A minimal HTTP/1.1 keep-alive client for the Runtime API.
 
-    One persistent connection: to ``local_socket`` when the platform gave one
-    (``@name``: a Unix socket in the abstract namespace, cheaper than loopback
-    TCP), else (or when it cannot be reached) over TCP to ``address`` with
-    TCP_NODELAY (without it a request and its response can wait 40 ms on Nagle
-    plus delayed ACK). Each request is one ``sendall``; responses must carry
-    Content-Length (the platform always sends it). A dropped connection is
-    re-opened once per request.
+    One persistent TCP connection with TCP_NODELAY (without it a request and
+    its response can wait 40 ms on Nagle plus delayed ACK). Each request is one
+    ``sendall``; responses must carry Content-Length (the platform always sends
+    it). A dropped connection is re-opened once per request.
     """
 
     _SCRATCH = 65536
 
-    def __init__(self, address: str, local_socket: str | None = None) -> None:
+    def __init__(self, address: str) -> None:
         host, _, port = address.rpartition(":")
         self._address = (host or "127.0.0.1", int(port))
-        self._local: bytes | None = None
-        if local_socket and local_socket.startswith("@") and len(local_socket) > 1:
-            self._local = b"\0" + local_socket[1:].encode("utf-8")
         self._host_header = ("Host: " + address + "\r\n").encode("latin-1")
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
@@ -109,27 +99,13 @@ class RuntimeApiClient:
         self._view = memoryview(self._scratch)
 
     def _connect(self) -> socket.socket:
-        sock = self._connect_local(self._local) if self._local is not None else None
-        if sock is None:
-            try:
-                sock = socket.create_connection(self._address)
-            except OSError as exc:
-                raise RuntimeApiGone(str(exc)) from exc
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock = socket.create_connection(self._address)
+        except OSError as exc:
+            raise RuntimeApiGone(str(exc)) from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         self._buffer = bytearray()
-        return sock
-
-    def _connect_local(self, name: bytes) -> socket.socket | None:
-        """A connection to the Unix socket ``name``, or None (and TCP from now
-        on) when it cannot be reached: the platform serves the same API on both."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(name)
-        except OSError:
-            sock.close()
-            self._local = None
-            return None
         return sock
 
     def close(self) -> None:
@@ -543,7 +519,7 @@ class Runtime:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
-        self.client = RuntimeApiClient(environ["AWS_LAMBDA_RUNTIME_API"], environ.get(CHANNEL_VARIABLE))
+        self.client = RuntimeApiClient(environ["AWS_LAMBDA_RUNTIME_API"])
         self.json_logs = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
         self.encode = _encoder().encode
         self.function_fields = function_fields(environ)
@@ -655,7 +631,6 @@ def rehearse() -> None:
     importlib.util.find_spec("__lambdalite_rehearsal__")  # through every path finder
     compile("def handler(event, context):\n    return event\n", "<rehearsal>", "exec")
     socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
-    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
 
 
 def main(environ: Mapping[str, str] | None = None) -> None:
@@ -670,8 +645,6 @@ def main(environ: Mapping[str, str] | None = None) -> None:
     _set_sys_path(task_root)
     _setup_logging(environ)
     runtime = Runtime(environ)
-    # The platform's private door is ours alone: the function sees AWS's environment.
-    os.environ.pop(CHANNEL_VARIABLE, None)
     handler = runtime.init()
     runtime.warm_up()
     try:
