@@ -1,9 +1,10 @@
 """The composition root: the only place that picks concrete backends.
 
-``serve(settings)`` wires the stores, the registry, the sandbox, the pool and
-the HTTP surfaces together, serves until SIGINT/SIGTERM, then shuts down in
-order: stop accepting, let in-flight invocations finish (bounded by
-``shutdown_grace_s``), stop every environment, flush the logs.
+``serve(settings)`` wires the stores, the registry, the sandbox, the invoker
+(concurrency limiter and environment pool) and the HTTP surfaces together,
+serves until SIGINT/SIGTERM, then shuts down in order: stop accepting, let
+in-flight invocations finish (bounded by ``shutdown_grace_s``), stop every
+environment, flush the logs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from lambdalite.control.network import has_network, unavailable_message
 from lambdalite.control.provisioned import ProvisionedConfig
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
+from lambdalite.dataplane.invoker import Invoker
+from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
@@ -55,10 +58,11 @@ class Services:
     registry: FunctionRegistry
     sandbox: Sandbox
     pool: EnvironmentPool
+    invoker: Invoker
     router: Router
 
     async def close(self) -> None:
-        await self.pool.close(grace_s=0)
+        await self.invoker.close(grace_s=0)
         if isinstance(self.sandbox, ZygoteSandbox):
             await self.sandbox.close()
         self.logs.close()
@@ -124,15 +128,15 @@ def build(settings: Settings) -> Services:
         logs=logs,
         resolve_launch=resolve_launch,
         region=settings.region,
-        max_concurrency=settings.max_concurrency,
         keep_alive_s=settings.keep_alive_s,
         warm_wait_s=settings.warm_wait_ms / 1000,
-        reserved=registry.reservations(),
     )
-    registry.subscribe_concurrency(pool.set_reserved)
+    limiter = ConcurrencyLimiter(settings.max_concurrency, reserved=registry.reservations())
+    invoker = Invoker(limiter, pool)
+    registry.subscribe_concurrency(limiter.set_reserved)
 
     def on_provisioned(config: ProvisionedConfig, target: FunctionConfig | None) -> None:
-        pool.provision(config.key, target, config.requested)
+        pool.provisioner.provision(config.key, target, config.requested)
 
     registry.subscribe_provisioned(on_provisioned)
     for provisioned, target in registry.provisioned_targets():
@@ -158,13 +162,13 @@ def build(settings: Settings) -> Services:
     registry.subscribe(on_latest_change)
     registry.subscribe_removed_versions(on_version_removed)
     router = Router(
-        LambdaApi(settings, registry, code, pool, layer_registry),
+        LambdaApi(settings, registry, code, invoker, layer_registry),
         code,
         logs,
         settings.region,
         settings.account_id,
     )
-    return Services(settings, logs, code, functions, registry, sandbox, pool, router)
+    return Services(settings, logs, code, functions, registry, sandbox, pool, invoker, router)
 
 
 def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sandbox:

@@ -44,7 +44,6 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from lambdalite.control import aliases as alias_rules
-from lambdalite.control import concurrency as concurrency_rules
 from lambdalite.control import function_urls as url_rules
 from lambdalite.control import permissions
 from lambdalite.control import provisioned as provisioned_rules
@@ -54,6 +53,7 @@ from lambdalite.control.function_urls import UrlInput
 from lambdalite.control.permissions import PermissionInput
 from lambdalite.control.provisioned import ProvisionedConfig
 from lambdalite.control.validation import FunctionSettings
+from lambdalite.dataplane import limiter as concurrency_rules
 from lambdalite.errors import (
     InvalidParameterValue,
     PreconditionFailed,

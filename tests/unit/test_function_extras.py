@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lambdalite.control import concurrency, permissions
+from lambdalite.control import permissions
 from lambdalite.control.aliases import AliasInput
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.control.validation import FunctionSettings
+from lambdalite.dataplane import limiter
 from lambdalite.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
 from lambdalite.store.code import StoredCode
 from lambdalite.store.functions import FunctionStore
@@ -47,7 +48,7 @@ def reopened(db: Path) -> FunctionRegistry:
 
 @pytest.mark.parametrize(("limit", "floor"), [(1, 1), (10, 1), (20, 2), (55, 6), (1000, 100), (5000, 100)])
 def test_the_unreserved_floor_scales_with_the_node_up_to_awss_100(limit: int, floor: int) -> None:
-    assert concurrency.minimum_unreserved(limit) == floor
+    assert limiter.minimum_unreserved(limit) == floor
 
 
 def test_everything_persists_and_goes_with_the_function(registry: FunctionRegistry, db: Path) -> None:
