@@ -36,7 +36,6 @@ import asyncio
 import enum
 import math
 from collections.abc import Mapping
-from types import TracebackType
 
 from lambdalite.errors import TooManyRequests
 
@@ -88,7 +87,7 @@ class Lease:
         self.kind = kind
         self._released = False
 
-    def release(self) -> None:
+    def release(self, *_exc_info: object) -> None:
         if not self._released:
             self._released = True
             self._limiter._give_back(self._reserved_by, self.kind)
@@ -96,17 +95,13 @@ class Lease:
     def __enter__(self) -> Lease:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.release()
+    __exit__ = release
+    """Leaving a ``with`` block releases the lease, whatever ended it."""
 
     async def __aenter__(self) -> Lease:
         return self
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *_exc_info: object) -> None:
         self.release()
 
 

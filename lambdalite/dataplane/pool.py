@@ -31,8 +31,9 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from lambdalite.dataplane.environment import (
     ON_DEMAND,
@@ -99,6 +100,7 @@ class EnvironmentPool:
             in_background=self.in_background,
         )
         """Provisioned concurrency's environments: leased before on-demand ones."""
+        self._provisioned_idle = self.provisioner.idle
         self._closing = False
         self._housekeeping: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Future[None]] = set()
@@ -118,29 +120,13 @@ class EnvironmentPool:
             asyncio.ensure_future(self._watch_memory_forever()),
         ]
 
-    @contextlib.asynccontextmanager
-    async def environment(self, function: FunctionConfig) -> AsyncIterator[ExecutionEnvironment]:
+    def environment(self, function: FunctionConfig) -> EnvironmentLease:
         """Lease an environment for one admitted invocation (see the module
-        docstring). The yielded environment may be STOPPED when its start
-        failed: the caller then reports ``env.fail_invocation``. Raises what
-        resolving the function's launch raises (its code cannot be unpacked)."""
-        load = self._load[function.revision_id]
-        env = self._take_idle(function)
-        try:
-            if env is None:
-                env = await self._wait_for_warm(load)
-            if env is None:
-                env = await self._start(function)
-            load.busy += 1
-            leased_at = time.monotonic()
-            try:
-                yield env
-            finally:
-                load.busy -= 1
-                load.record(time.monotonic() - leased_at)
-        finally:
-            if env is not None:
-                self._give_back(env)
+        docstring): ``async with pool.environment(function) as env``. The
+        environment may be STOPPED when its start failed: the caller then
+        reports ``env.fail_invocation``. Entering raises what resolving the
+        function's launch raises (its code cannot be unpacked)."""
+        return EnvironmentLease(self, function)
 
     async def _wait_for_warm(self, load: _RevisionLoad) -> ExecutionEnvironment | None:
         """A busy environment handed over within the warm-first window, or None."""
@@ -165,10 +151,13 @@ class EnvironmentPool:
             with contextlib.suppress(ValueError):
                 load.waiters.remove(waiter)
 
-    def _take_idle(self, function: FunctionConfig) -> ExecutionEnvironment | None:
-        revision = function.revision_id
-        env = self.provisioner.take_idle(revision)
-        return env if env is not None else self._idle.take(revision)
+    def _take_idle(self, revision_id: str) -> ExecutionEnvironment | None:
+        # Provisioned environments first (only a dict test on a node that has none).
+        if self._provisioned_idle:
+            env = self._provisioned_idle.take(revision_id)
+            if env is not None:
+                return env
+        return self._idle.take(revision_id)
 
     async def _start(
         self, function: FunctionConfig, initialization_type: str = ON_DEMAND
@@ -273,3 +262,42 @@ class EnvironmentPool:
 def _resolve(waiter: asyncio.Future[ExecutionEnvironment | None], value: ExecutionEnvironment | None) -> None:
     if not waiter.done():
         waiter.set_result(value)
+
+
+class EnvironmentLease:
+    """``async with`` an environment of the pool for one invocation: given back
+    (still READY) or stopped on every path; its lease time feeds warm-first."""
+
+    __slots__ = ("_env", "_function", "_leased_at", "_load", "_pool")
+
+    def __init__(self, pool: EnvironmentPool, function: FunctionConfig) -> None:
+        self._pool = pool
+        self._function = function
+        self._load = pool._load[function.revision_id]
+        self._env: ExecutionEnvironment | None = None
+        self._leased_at = 0.0
+
+    async def __aenter__(self) -> ExecutionEnvironment:
+        pool = self._pool
+        env = pool._take_idle(self._function.revision_id)
+        if env is None:
+            # Cancelled while waiting: _wait_for_warm gives back what it was handed.
+            env = await pool._wait_for_warm(self._load)
+            if env is None:
+                env = await pool._start(self._function)
+        self._env = env
+        self._load.busy += 1
+        self._leased_at = time.monotonic()
+        return env
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        env = self._env
+        if env is None:
+            return
+        self._env = None
+        load = self._load
+        load.busy -= 1
+        load.record(time.monotonic() - self._leased_at)
+        self._pool._give_back(env)

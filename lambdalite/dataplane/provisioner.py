@@ -8,8 +8,8 @@ one that dies, and reports how far each config got (``state``: what
 Get/ListProvisionedConcurrencyConfig show).
 
 It owns no environment lifecycle of its own: the pool starts environments for
-it (``start``), hands its idle ones out before any on-demand environment of the
-revision (``take_idle``), offers every provisioned environment coming back
+it (``start``), hands its idle ones (``idle``) out before any on-demand
+environment of the revision, offers every provisioned environment coming back
 from an invocation to it (``keep``) and tells it when one stopped (``forget``).
 Provisioned environments are never reaped for idleness; when all are busy,
 further invocations spill over to on-demand environments, as on AWS. A config
@@ -81,8 +81,8 @@ class Provisioner:
         self._provisions: dict[str, _Provision] = {}
         """config key (see control.provisioned.key) -> its environments."""
         self._owner: dict[ExecutionEnvironment, _Provision] = {}
-        self._idle = IdleEnvironments()
-        """Idle provisioned environments: leased first, never reaped."""
+        self.idle = IdleEnvironments()
+        """Idle provisioned environments: the pool takes them first; never reaped."""
         self._closing = False
 
     def provision(self, key: str, function: FunctionConfig | None, count: int = 0) -> None:
@@ -111,10 +111,6 @@ class Provisioner:
         return provision.state() if provision is not None else ProvisionedState()
 
     # -- the pool's side ----------------------------------------------------------
-    def take_idle(self, revision_id: str) -> ExecutionEnvironment | None:
-        """An idle READY provisioned environment of the revision, now leased, or None."""
-        return self._idle.take(revision_id)
-
     def owns(self, env: ExecutionEnvironment) -> bool:
         return env in self._owner
 
@@ -125,11 +121,11 @@ class Provisioner:
         owner = self._owner.get(env)
         if owner is None or not owner.active or len(owner.envs) > owner.count:
             return False
-        self._idle[env.function.revision_id].append(env)
+        self.idle[env.function.revision_id].append(env)
         return True
 
     def is_idle(self, env: ExecutionEnvironment) -> bool:
-        return self._idle.holds(env)
+        return self.idle.holds(env)
 
     def forget(self, env: ExecutionEnvironment) -> None:
         """The environment stopped (or is being stopped): a config that owned it
@@ -138,14 +134,14 @@ class Provisioner:
         if owner is None:
             return
         owner.envs.discard(env)
-        self._idle.discard(env)
+        self.idle.discard(env)
         self._fill(owner)  # a provisioned environment that died is replaced
 
     def close(self) -> None:
         """Start nothing more; the pool stops the environments."""
         self._closing = True
         self._owner.clear()
-        self._idle.clear()
+        self.idle.clear()
 
     # -- inside ---------------------------------------------------------------------
     def _fill(self, provision: _Provision) -> None:
@@ -177,7 +173,7 @@ class Provisioner:
 
     def _trim(self, provision: _Provision) -> None:
         """Stop idle environments beyond the config's count (busy ones go when they come back)."""
-        idle = self._idle.get(provision.function.revision_id, [])
+        idle = self.idle.get(provision.function.revision_id, [])
         for env in [env for env in idle if self._owner.get(env) is provision]:
             if len(provision.envs) <= provision.count:
                 break
@@ -187,7 +183,7 @@ class Provisioner:
         provision.active = False
         if self._provisions.get(provision.key) is provision:
             del self._provisions[provision.key]
-        idle = self._idle.get(provision.function.revision_id, [])
+        idle = self.idle.get(provision.function.revision_id, [])
         for env in list(provision.envs):
             if env in idle:
                 self._stop_later(env)
