@@ -221,7 +221,7 @@ class EnvironmentPool:
         for env in list(self._all):
             if doomed_if(env):
                 env.retired = True
-                idle = self._idle.holds(env) or self.provisioner.is_idle(env)
+                idle = self._idle.holds(env) or self._provisioned_idle.holds(env)
                 if env.state is EnvState.READY and idle:
                     self._forget(env)
                     doomed.append(env)

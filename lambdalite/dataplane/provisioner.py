@@ -124,9 +124,6 @@ class Provisioner:
         self.idle[env.function.revision_id].append(env)
         return True
 
-    def is_idle(self, env: ExecutionEnvironment) -> bool:
-        return self.idle.holds(env)
-
     def forget(self, env: ExecutionEnvironment) -> None:
         """The environment stopped (or is being stopped): a config that owned it
         starts a replacement."""
