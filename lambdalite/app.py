@@ -18,11 +18,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite import discovery
 from lambdalite.api.http_server import HttpServer
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router
 from lambdalite.config import Settings
 from lambdalite.control.layers import LayerRegistry
+from lambdalite.control.layers import from_record as layer_from_record
 from lambdalite.control.network import has_network, unavailable_message
 from lambdalite.control.provisioned import ProvisionedConfig
 from lambdalite.control.registry import FunctionRegistry
@@ -40,6 +42,7 @@ from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.store.code import CodeStore
+from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.functions import FunctionStore
 
 log = logging.getLogger("lambdalite")
@@ -196,6 +199,19 @@ def _from_a_function(connection: socket.socket) -> bool:
     return uid is not None and is_sandboxed(uid)
 
 
+def referenced_code(functions: FunctionStore, pool: EnvironmentPool) -> set[str]:
+    """The hex sha256 of every code package in use: of each function version
+    (``$LATEST`` included) and its layers, of each layer version, and of each
+    environment running or starting (an older revision may still be draining)."""
+    in_use: set[str] = set()
+    configs = [*functions.all_versions(), *(env.function for env in pool.environments())]
+    for config in configs:
+        in_use.add(config.code_sha256)
+        in_use.update(layer.code_sha256 for layer in config.layers)
+    in_use.update(layer_from_record(record).code_sha256 for record in functions.all_layer_versions())
+    return in_use
+
+
 async def _flush_logs_forever(logs: LogStore) -> None:
     while True:
         await asyncio.sleep(LOG_FLUSH_INTERVAL_S)
@@ -208,6 +224,12 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
+    collector = CodeCollector(
+        services.code,
+        lambda: referenced_code(services.functions, services.pool),
+        grace_s=settings.code_gc_grace_s,
+    )
+    collecting = asyncio.ensure_future(collector.run_forever(settings.code_gc_interval_s))
     server = HttpServer(services.router.handle, max_body=MAX_BODY, refuse_peer=_from_a_function)
     await server.start(settings.host, settings.port)
     print(
@@ -216,6 +238,8 @@ async def run(settings: Settings) -> None:
         f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
         flush=True,
     )
+    # The CLI finds this server through these records when it is not told an endpoint.
+    published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -231,9 +255,11 @@ async def run(settings: Settings) -> None:
             await server.shutdown(0)
         hurry.cancel()
     finally:
+        discovery.withdraw(published)
         for sig in signals:
             loop.remove_signal_handler(sig)
         flusher.cancel()
+        collecting.cancel()
         await services.close()
         print("lambdalite stopped", flush=True)
 

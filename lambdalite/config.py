@@ -44,6 +44,11 @@ class Settings:
     zygotes: bool = True
     """Fork Python environments from a pre-initialised interpreter per Python
     version (milliseconds instead of a fresh interpreter's start-up)."""
+    code_gc_grace_s: float = 600.0
+    """A code package no function version, layer version or environment uses is
+    removed once it has been unused, and last uploaded, this long ago."""
+    code_gc_interval_s: float = 300.0
+    """How often unused code packages are looked for (and once at start)."""
 
     @property
     def endpoint(self) -> str:

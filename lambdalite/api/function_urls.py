@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -137,7 +138,7 @@ class FunctionUrlApi:
         if request.body_size > MAX_SYNC_PAYLOAD:
             return Response(413, b'{"Message":"Request Entity Too Large"}')
         request_id = new_request_id()
-        event = _event(request, url, raw_path, domain, request_id)
+        event = _event(request, url, raw_path, domain, request_id, self._port)
         try:
             qualifier = None if url.qualifier == LATEST else url.qualifier
             function = self._registry.resolve(url.function_name, qualifier)
@@ -183,10 +184,17 @@ def _encoded(headers: list[tuple[str, str]]) -> Headers:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
+def trace_id(now: float) -> str:
+    """A new X-Ray trace header as AWS puts it on a Function URL request:
+    ``Root=1-<epoch seconds, 8 hex digits>-<96 random bits, 24 hex digits>``."""
+    return f"Root=1-{int(now) & 0xFFFFFFFF:08x}-{secrets.token_hex(12)}"
+
+
 def _event(
-    request: HttpRequest, url: FunctionUrlConfig, raw_path: bytes, domain: str, request_id: str
+    request: HttpRequest, url: FunctionUrlConfig, raw_path: bytes, domain: str, request_id: str, port: int
 ) -> dict[str, Any]:
-    """The Function URL event (payload format 2.0) for ``request``."""
+    """The Function URL event (payload format 2.0) for ``request``. Like AWS's front end,
+    it adds the x-forwarded-* headers and an x-amzn-trace-id unless the client sent one."""
     values: dict[str, list[str]] = {}
     for name, value in request.repeated or ():
         values.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
@@ -196,11 +204,13 @@ def _event(
         cookie.strip() for line in values.pop("cookie", ()) for cookie in line.split(";") if cookie.strip()
     ]
     headers = {name: ",".join(items) for name, items in values.items()}
+    now = time.time()
+    headers.setdefault("x-amzn-trace-id", trace_id(now))
     headers.setdefault("x-forwarded-for", request.client)
     headers.setdefault("x-forwarded-proto", "http")
+    headers.setdefault("x-forwarded-port", str(port))
     path = raw_path.decode("latin-1") or "/"
     query = request.query.decode("latin-1")
-    now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from lambdalite.api.json_errors import describe
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
 from lambdalite.control import aliases, permissions, service_model, tags, validation
@@ -82,7 +83,9 @@ class ApiRequest:
         try:
             value = orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
-            raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+            raise InvalidRequestContent(
+                f"Could not parse request body into json: {describe(self.body)}"
+            ) from exc
         if not isinstance(value, dict):
             raise InvalidRequestContent("Could not parse request body into json: expected a JSON object")
         return value
@@ -442,7 +445,8 @@ class LambdaApi:
             orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise InvalidRequestContent(
-                f"Could not parse request body into json: Could not parse payload into json: {exc}"
+                "Could not parse request body into json: Could not parse payload into json: "
+                + describe(payload)
             ) from exc
         if invocation_type == b"DryRun":
             return Response(204)
