@@ -69,6 +69,7 @@ class FunctionUrlApi:
     def __init__(self, api: LambdaApi) -> None:
         self._api = api
         self._registry = api.registry
+        self._urls = api.registries.urls
         settings = api.settings
         self._region = settings.region
         self._port = settings.port
@@ -85,32 +86,32 @@ class FunctionUrlApi:
     async def create(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
         parsed = url_rules.parse_url_config(request.json(), "CreateFunctionUrlConfig")
-        url = self._registry.create_url_config(name, qualifier, parsed)
+        url = self._urls.create_url_config(name, qualifier, parsed)
         body = url.configuration(self._arn_prefix, self.url_of(url))
         del body["LastModifiedTime"]
         return json_response(201, body)
 
     async def get(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
-        url = self._registry.url_config(name, qualifier)
+        url = self._urls.url_config(name, qualifier)
         return json_response(200, url.configuration(self._arn_prefix, self.url_of(url)))
 
     async def update(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
         parsed = url_rules.parse_url_config(request.json(), "UpdateFunctionUrlConfig")
-        url = self._registry.update_url_config(name, qualifier, parsed)
+        url = self._urls.update_url_config(name, qualifier, parsed)
         return json_response(200, url.configuration(self._arn_prefix, self.url_of(url)))
 
     async def delete(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
-        self._registry.delete_url_config(name, qualifier)
+        self._urls.delete_url_config(name, qualifier)
         return Response(204)
 
     async def list(self, request: ApiRequest) -> Response:
         name, _ = self._api.resolve_name(request, _SHAPE)
         max_items = _max_items(request.query_value("MaxItems"))
         marker = request.query_value("Marker")
-        urls, next_marker = self._registry.list_url_configs(name, marker, max_items)
+        urls, next_marker = self._urls.list_url_configs(name, marker, max_items)
         body: dict[str, Any] = {
             "FunctionUrlConfigs": [url.configuration(self._arn_prefix, self.url_of(url)) for url in urls]
         }
@@ -121,7 +122,7 @@ class FunctionUrlApi:
     # -- serving ----------------------------------------------------------------
     async def serve(self, request: HttpRequest, url_id: str, raw_path: bytes, domain: str) -> Response:
         """Answer one request on a function URL; never raises a LambdaError."""
-        url = self._registry.url_by_id(url_id)
+        url = self._urls.url_by_id(url_id)
         if url is None:
             return Response(403, b'{"Message":null}', [(b"x-amzn-errortype", b"AccessDeniedException")])
         headers = request.headers
