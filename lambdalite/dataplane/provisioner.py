@@ -79,7 +79,7 @@ class Provisioner:
         self._stop_later = stop_later
         self._in_background = in_background
         self._provisions: dict[str, _Provision] = {}
-        """config key (see control.provisioned.key) -> its environments."""
+        """config key (``ProvisionedConfig.key``) -> its environments."""
         self._owner: dict[ExecutionEnvironment, _Provision] = {}
         self.idle = IdleEnvironments()
         """Idle provisioned environments: the pool takes them first; never reaped."""
