@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
+
+import orjson
 
 from lambdalite.api import logs_api
 from lambdalite.api.function_urls import URL_HOST_MARK, URL_PATH, FunctionUrlApi
-from lambdalite.api.http_server import HttpRequest
 from lambdalite.api.lambda_api import (
     CODE_PATH,
     MAX_SYNC_PAYLOAD,
@@ -42,6 +44,7 @@ from lambdalite.api.layers_api import PREFIX as LAYERS
 from lambdalite.api.layers_api import LayersApi
 from lambdalite.api.wire import Response, error_response
 from lambdalite.errors import LambdaError, RequestTooLarge, ServiceError, UnknownOperation
+from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
 from lambdalite.store.code import CodeStore
 
@@ -255,6 +258,22 @@ class Router:
             raise UnknownOperation("Unknown operation")
         data = await asyncio.to_thread(path.read_bytes)
         return Response(200, data, content_type=b"application/zip")
+
+
+_LAYER_ERRORS = {
+    400: "BadRequestException",
+    408: "RequestTimeoutException",
+    431: "RequestHeaderFieldsTooLargeException",
+    503: "ServiceUnavailableException",
+}
+
+
+def layer_error(status: int, message: str) -> Response:
+    """An answer the HTTP layer gives itself (malformed request, timeout, bounds), AWS-shaped."""
+    code = _LAYER_ERRORS.get(status, "ServiceException")
+    headers = [(b"x-amzn-errortype", code.encode()), (b"x-amzn-requestid", str(uuid.uuid4()).encode())]
+    body = orjson.dumps({"Type": "User" if status < 500 else "Service", "message": message})
+    return Response(status, body, headers)
 
 
 def _control_too_large(operation: str) -> RequestTooLarge:
