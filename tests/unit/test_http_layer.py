@@ -304,7 +304,9 @@ def test_a_streamed_upload_is_consumed_with_backpressure() -> None:
         return Response(200, b"%d" % size)
 
     async def test() -> None:
-        server, port = await serving(echo, stream_route=lambda request: sink if request.path == "/up" else None)
+        server, port = await serving(
+            echo, stream_route=lambda request: sink if request.path == "/up" else None
+        )
         reader, writer = await connect(port)
         size = 8 * 1024 * 1024
         writer.write(b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
@@ -330,7 +332,8 @@ def test_a_chunked_upload_streams_too() -> None:
     async def test() -> None:
         server, port = await serving(echo, stream_route=lambda request: sink)
         reader, writer = await connect(port)
-        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        writer.write(head + b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
         assert (await read_response(reader))[2] == b"abcde"
         writer.close()
         await server.shutdown(0)
