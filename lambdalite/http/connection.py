@@ -92,6 +92,7 @@ class HttpConnection(asyncio.Protocol):
         "_held_size",
         "_idle_since",
         "_in_head",
+        "_limits",
         "_parser",
         "_paused",
         "_queue",
@@ -105,6 +106,7 @@ class HttpConnection(asyncio.Protocol):
 
     def __init__(self, server: HttpServer) -> None:
         self._server = server
+        self._limits = server.limits
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self.open = False
@@ -160,7 +162,7 @@ class HttpConnection(asyncio.Protocol):
             self._client = str(peer[0])
         self._transport.set_write_buffer_limits(high=server.limits.max_unsent_bytes)
         self.open = True
-        self._idle_since = server.now()
+        self._idle_since = server.clock_now
         server.added(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -212,7 +214,7 @@ class HttpConnection(asyncio.Protocol):
             # A head spread over reads: all of this read is head. (The read a head
             # begins in is checked when the head completes, from what was parsed.)
             self._head_raw += len(data)
-            if self._head_raw > self._server.limits.max_head_bytes:
+            if self._head_raw > self._limits.max_head_bytes:
                 self._reject(431, "Request header fields too large.")
                 return
         if self._held and not self._carry:
@@ -230,7 +232,7 @@ class HttpConnection(asyncio.Protocol):
         self._head_bytes = 0
         self._head_lines = 0
         self._idle_since = None
-        self._head_since = self._server.now()
+        self._head_since = self._server.clock_now
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -239,9 +241,8 @@ class HttpConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_lines += 1
         self._head_bytes += len(name) + len(value) + 4
-        limits = self._server.limits
-        if self._head_lines > limits.max_header_lines:
-            raise _Rejected(431, f"Too many header lines (the limit is {limits.max_header_lines}).")
+        if self._head_lines > self._limits.max_header_lines:
+            raise _Rejected(431, f"Too many header lines (the limit is {self._limits.max_header_lines}).")
         key = name.lower()
         headers = self._headers
         if key in headers:
@@ -254,9 +255,10 @@ class HttpConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_since = None
-        if self._head_bytes > self._server.limits.max_head_bytes:
+        if self._head_bytes > self._limits.max_head_bytes:
             raise _Rejected(431, "Request header fields too large.")
-        if self._headers.get(b"expect", b"").lower() == b"100-continue" and self._transport is not None:
+        expect = self._headers.get(b"expect")
+        if expect is not None and expect.lower() == b"100-continue" and self._transport is not None:
             self._transport.write(_CONTINUE)
         route = self._server.stream_route
         if route is not None:
@@ -264,7 +266,7 @@ class HttpConnection(asyncio.Protocol):
             handler = route(request)
             if handler is not None:
                 self._stream = request.stream = BodyStream(
-                    self._server.limits.stream_buffer_bytes, self._stream_drained
+                    self._limits.stream_buffer_bytes, self._stream_drained
                 )
                 self._enqueue(request, handler)
 
@@ -276,7 +278,7 @@ class HttpConnection(asyncio.Protocol):
                 self._pause(_STREAM)
             return
         # Past the limit keep counting, stop buffering: the handler answers 413.
-        if self._body_size <= self._server.limits.max_body:
+        if self._body_size <= self._limits.max_body:
             self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -287,14 +289,19 @@ class HttpConnection(asyncio.Protocol):
         self._enqueue(self._request(), self._server.handler)
 
     def _request(self) -> HttpRequest:
-        url = httptools.parse_url(self._url)
-        raw_path = url.path or b"/"
+        raw_path = self._url
+        query = b""
+        if raw_path[:1] != b"/" or b"?" in raw_path or b"#" in raw_path:
+            # Not a plain origin-form path: let the parser split it.
+            url = httptools.parse_url(raw_path)
+            raw_path = url.path or b"/"
+            query = url.query or b""
         path = unquote(raw_path.decode("latin-1")) if b"%" in raw_path else raw_path.decode("latin-1")
-        too_large = self._body_size > self._server.limits.max_body
+        too_large = self._body_size > self._limits.max_body
         return HttpRequest(
             method=self._parser.get_method().decode("latin-1"),
             path=path,
-            query=url.query or b"",
+            query=query,
             headers=self._headers,
             body=b"" if too_large or not self._body else b"".join(self._body),
             body_size=self._body_size,
@@ -309,7 +316,7 @@ class HttpConnection(asyncio.Protocol):
         self._queue.append((request, handler))
         if not self._busy:
             self._run_queue()
-        elif len(self._queue) >= self._server.limits.max_queued_requests:
+        elif len(self._queue) >= self._limits.max_queued_requests:
             self._pause(_QUEUE)
 
     def _run_queue(self) -> None:
@@ -336,7 +343,7 @@ class HttpConnection(asyncio.Protocol):
                 self._server.track(asyncio.ensure_future(self._send_stream(answer, request.keep_alive)))
             else:
                 self._run_coroutine(answer, request)
-        if self._paused & _QUEUE and len(self._queue) < self._server.limits.max_queued_requests:
+        if self._paused & _QUEUE and len(self._queue) < self._limits.max_queued_requests:
             self._resume(_QUEUE)
 
     def _run_coroutine(self, coro: Coroutine[Any, Any, Answer], request: HttpRequest) -> None:
@@ -410,7 +417,7 @@ class HttpConnection(asyncio.Protocol):
             self._flush()
             self.close()
             return
-        if not self._batch or (self._held_size > self._server.limits.max_unsent_bytes and not self._carry):
+        if not self._batch or (self._held_size > self._limits.max_unsent_bytes and not self._carry):
             # Past the bound even inside a read: the transport decides whether to pause us.
             self._flush()
         self._became_free()
@@ -423,7 +430,7 @@ class HttpConnection(asyncio.Protocol):
             self.close()
             return
         if not self._in_head:
-            self._idle_since = self._server.now()
+            self._idle_since = self._server.clock_now
 
     def _flush(self) -> None:
         held, self._held = self._held, []
@@ -500,14 +507,14 @@ class HttpConnection(asyncio.Protocol):
         self._paused &= ~reason
         if not self._paused and self._transport is not None and not self._transport.is_closing():
             if self._in_head:
-                self._head_since = self._server.now()
+                self._head_since = self._server.clock_now
             with contextlib.suppress(RuntimeError):
                 self._transport.resume_reading()
 
     # -- deadlines ----------------------------------------------------------
     def check_deadlines(self, now: float) -> None:
         """Called periodically by the server: enforce the head and idle timeouts."""
-        limits = self._server.limits
+        limits = self._limits
         head_since = self._head_since
         if head_since is not None and limits.head_timeout_s is not None and not self._paused:
             # (While we are not reading, the rest of a head cannot arrive: no deadline.)
