@@ -65,21 +65,19 @@ class RuntimeApiHandler(Protocol):
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
 
 
-class RuntimeApiConnection:
-    """A runtime's ``GET .../next``, waiting for an event."""
+class RuntimeApiConnection(Deferred):
+    """A runtime's ``GET .../next``, waiting for an event. It carries the answers
+    before it in the same read (the 202 of a pipelined POST .../response)."""
 
-    __slots__ = ("_answer",)
+    __slots__ = ()
 
-    def __init__(self, answer: Deferred) -> None:
-        self._answer = answer
+    def __init__(self) -> None:
+        super().__init__(carry=True)
 
     def send_event(self, headers: bytes, payload: bytes) -> bool:
         """Answer the parked /next with an event. ``headers`` are complete
         ``Name: value\\r\\n`` lines. False if the connection is gone."""
-        return self._answer.send(Response(200, payload, raw_headers=headers))
-
-    def close(self) -> None:
-        self._answer.close()
+        return self.send(Response(200, payload, raw_headers=headers))
 
 
 class _Routes:
@@ -99,29 +97,29 @@ class _Routes:
         if route == "invocation/next":
             if method != "GET":
                 return _error(405, "MethodNotAllowed", "Method Not Allowed")
-            answer = Deferred(carry=True)
-            self._handler.on_next(RuntimeApiConnection(answer))
+            answer = RuntimeApiConnection()
+            self._handler.on_next(answer)
             return answer
         if method != "POST":
             return _error(405, "MethodNotAllowed", "Method Not Allowed")
         error_type = request.headers.get(ERROR_TYPE_HEADER)
         kind = error_type.decode("latin-1") if error_type is not None else None
         if route == "init/error":
-            return _json(*self._handler.on_init_error(request.body, kind))
+            status, body = self._handler.on_init_error(request.body, kind)
+            return Response(status, body)
         parts = route.split("/")
         if len(parts) == 3 and parts[0] == "invocation":
             request_id = parts[1]
             if parts[2] == "response":
                 if request.body_size > MAX_RESPONSE_BYTES:
-                    return _json(*self._handler.on_response_too_large(request_id))
-                return _json(*self._handler.on_response(request_id, request.body))
+                    status, body = self._handler.on_response_too_large(request_id)
+                else:
+                    status, body = self._handler.on_response(request_id, request.body)
+                return Response(status, body)
             if parts[2] == "error":
-                return _json(*self._handler.on_error(request_id, request.body, kind))
+                status, body = self._handler.on_error(request_id, request.body, kind)
+                return Response(status, body)
         return _error(404, "NotFound", "Not Found")
-
-
-def _json(status: int, body: bytes) -> Response:
-    return Response(status, body)
 
 
 def _error(status: int, error_type: str, message: str) -> Response:

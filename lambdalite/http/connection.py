@@ -286,7 +286,11 @@ class HttpConnection(asyncio.Protocol):
             self._stream.end()
             self._stream = None
             return
-        self._enqueue(self._request(), self._server.handler)
+        request = self._request()
+        if self._busy or self._queue or self._paused & _WRITING or not self.open:
+            self._enqueue(request, self._server.handler)
+        else:
+            self._start(request, self._server.handler)
 
     def _request(self) -> HttpRequest:
         raw_path = self._url
@@ -324,27 +328,31 @@ class HttpConnection(asyncio.Protocol):
         while self._queue and not self._busy and self.open:
             if self._paused & _WRITING:
                 return  # resume_writing() comes back here
-            request, handler = self._queue.popleft()
-            self._busy = True
-            try:
-                answer = handler(request)
-            except Exception:
-                log.exception("unhandled error serving %s %s", request.method, request.path)
-                answer = Response(500)
-            if isinstance(answer, Response):
-                self._answer(answer, request.keep_alive)
-            elif isinstance(answer, Deferred):
-                if answer.response is not None:
-                    self._answer(answer.response, request.keep_alive)
-                else:
-                    answer.attach(self)
-                    self._carry = answer.carry and self._batch
-            elif isinstance(answer, StreamingResponse):
-                self._server.track(asyncio.ensure_future(self._send_stream(answer, request.keep_alive)))
-            else:
-                self._run_coroutine(answer, request)
+            self._start(*self._queue.popleft())
         if self._paused & _QUEUE and len(self._queue) < self._limits.max_queued_requests:
             self._resume(_QUEUE)
+
+    def _start(self, request: HttpRequest, handler: Handler) -> None:
+        self._busy = True
+        try:
+            answer = handler(request)
+        except Exception:
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            answer = Response(500)
+        if type(answer) is Response:
+            self._answer(answer, request.keep_alive)
+        elif isinstance(answer, Deferred):
+            if answer.response is not None:
+                self._answer(answer.response, request.keep_alive)
+            else:
+                answer.attach(self)
+                self._carry = answer.carry and self._batch
+        elif isinstance(answer, Response):
+            self._answer(answer, request.keep_alive)
+        elif isinstance(answer, StreamingResponse):
+            self._server.track(asyncio.ensure_future(self._send_stream(answer, request.keep_alive)))
+        else:
+            self._run_coroutine(answer, request)
 
     def _run_coroutine(self, coro: Coroutine[Any, Any, Answer], request: HttpRequest) -> None:
         if _EAGER_TASKS:
@@ -409,18 +417,19 @@ class HttpConnection(asyncio.Protocol):
             self._run_queue()
 
     def _answer(self, response: Response, keep_alive: bool) -> None:
-        keep_alive = keep_alive and not self._server.closing
-        self._held.extend(encode_response(response, keep_alive))
-        self._held_size += len(response.body)
         self._busy = False
-        if not keep_alive:
+        if not keep_alive or self._server.closing:
+            self._held.extend(encode_response(response, False))
             self._flush()
             self.close()
             return
+        self._held.extend(encode_response(response, True))
+        self._held_size += len(response.body)
         if not self._batch or (self._held_size > self._limits.max_unsent_bytes and not self._carry):
             # Past the bound even inside a read: the transport decides whether to pause us.
             self._flush()
-        self._became_free()
+        if not self._queue:
+            self._became_free()
 
     def _became_free(self) -> None:
         if self._queue:
