@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e bench clean
+.PHONY: demo serve test lint unit e2e bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 ## demo: start lambdalite with the example function deployed
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+
+## serve: run `lambdalite serve` from the virtualenv (flags: make serve ARGS="--port 9100")
+serve: $(STAMP)
+	$(BIN)/lambdalite serve $(ARGS)
 
 ## test: lint, type-check and run the whole suite
 test: $(STAMP) lint

@@ -66,12 +66,12 @@ def _lambdalite(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 def _instructions() -> str:
     payload = '{"name":"you"}'
-    # The CLI's default endpoint is port 9001; say how to point it elsewhere.
-    export = "" if PORT == 9001 else f"  export LAMBDALITE_ENDPOINT={ENDPOINT}\n"
+    # The CLI finds the server on any port through the record `serve` leaves (lambdalite.discovery).
     return f"""
 lambdalite is running at {ENDPOINT} with the function `hello` ({RUNTIME}).
+Functions, code and logs are kept in ./data across runs (stop, then `rm -rf data` to start afresh).
 
-{export}  .venv/bin/lambdalite invoke hello --payload '{payload}' --tail
+  .venv/bin/lambdalite invoke hello --payload '{payload}' --tail
   .venv/bin/lambdalite logs hello --follow
 
   curl -s {ENDPOINT}/2015-03-31/functions/hello/invocations -d '{payload}'

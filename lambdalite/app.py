@@ -17,13 +17,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
 from lambdalite.config import Settings
-from lambdalite.control.layers import LayerRegistry
+from lambdalite.control.changes import (
+    FunctionDeleted,
+    LatestChanged,
+    ProvisionedChanged,
+    ReservedConcurrencyChanged,
+    VersionRemoved,
+)
 from lambdalite.control.network import has_network, unavailable_message
-from lambdalite.control.provisioned import ProvisionedConfig
-from lambdalite.control.registry import FunctionRegistry
+from lambdalite.control.registries import Registries
 from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.http import HttpServer, Limits
@@ -31,13 +37,15 @@ from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
 from lambdalite.runtimes import lookup
 from lambdalite.sandbox import detect
+from lambdalite.sandbox.namespace import NamespaceSandbox
 from lambdalite.sandbox.opt import merged_opt
 from lambdalite.sandbox.peers import is_sandboxed, peer_uid
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.store.code import CodeStore
-from lambdalite.store.functions import FunctionStore
+from lambdalite.store.code_gc import CodeCollector
+from lambdalite.store.stores import Stores, open_sqlite
 
 log = logging.getLogger("lambdalite")
 
@@ -51,18 +59,17 @@ class Services:
     settings: Settings
     logs: LogStore
     code: CodeStore
-    functions: FunctionStore
-    registry: FunctionRegistry
+    stores: Stores
+    registries: Registries
     sandbox: Sandbox
     pool: EnvironmentPool
     router: Router
 
     async def close(self) -> None:
         await self.pool.close(grace_s=0)
-        if isinstance(self.sandbox, ZygoteSandbox):
-            await self.sandbox.close()
+        await self.sandbox.close()
         self.logs.close()
-        self.functions.close()
+        self.stores.close()
 
 
 def build(settings: Settings) -> Services:
@@ -71,9 +78,8 @@ def build(settings: Settings) -> Services:
     data.mkdir(parents=True, exist_ok=True)
     logs = LogStore(data / "logs")
     code = CodeStore(data / "code")
-    functions = FunctionStore(data / "lambdalite.db")
-    registry = FunctionRegistry(functions, settings.arn_prefix(), concurrency_limit=settings.max_concurrency)
-    layer_registry = LayerRegistry(functions, settings.region, settings.account_id)
+    stores = open_sqlite(data / "lambdalite.db")
+    registries = Registries.build(stores, settings)
     sandbox = choose_sandbox(settings.isolation, data / "sandboxes", zygotes=settings.zygotes)
 
     def layer_dirs(function: FunctionConfig) -> tuple[tuple[Path, ...], Path | None]:
@@ -113,6 +119,7 @@ def build(settings: Settings) -> Services:
             task_root,
             RUNTIME_DIR,
             warning=command.warning,
+            interpreter_version=command.interpreter_version,
             hidden_paths=(data,),
             layers=layers,
             opt_dir=opt_dir,
@@ -127,62 +134,66 @@ def build(settings: Settings) -> Services:
         max_concurrency=settings.max_concurrency,
         keep_alive_s=settings.keep_alive_s,
         warm_wait_s=settings.warm_wait_ms / 1000,
-        reserved=registry.reservations(),
+        reserved=registries.concurrency.reservations(),
     )
-    registry.subscribe_concurrency(pool.set_reserved)
+    bus = registries.bus
+    bus.subscribe(ReservedConcurrencyChanged, lambda event: pool.set_reserved(event.name, event.reserved))
 
-    def on_provisioned(config: ProvisionedConfig, target: FunctionConfig | None) -> None:
-        pool.provision(config.key, target, config.requested)
+    def on_provisioned(event: ProvisionedChanged) -> None:
+        pool.provision(event.config.key, event.target, event.config.requested)
 
-    registry.subscribe_provisioned(on_provisioned)
-    for provisioned, target in registry.provisioned_targets():
-        on_provisioned(provisioned, target)
+    bus.subscribe(ProvisionedChanged, on_provisioned)
+    for provisioned, target in registries.concurrency.provisioned_targets():
+        on_provisioned(ProvisionedChanged(provisioned, target))
 
     # $LATEST's revision per function, to retire exactly the snapshot a change
     # supersedes: published versions keep their warm environments.
-    latest_revision = {name: config.revision_id for name, config in registry.latest_configs().items()}
+    latest_revision = {
+        name: config.revision_id for name, config in registries.functions.latest_configs().items()
+    }
 
-    def on_latest_change(name: str, config: FunctionConfig | None) -> None:
-        if config is None:
-            latest_revision.pop(name, None)
-            pool.in_background(pool.retire(name))
-            return
-        previous = latest_revision.get(name)
-        latest_revision[name] = config.revision_id
+    def on_latest_change(event: LatestChanged) -> None:
+        config = event.config
+        previous = latest_revision.get(config.name)
+        latest_revision[config.name] = config.revision_id
         if previous is not None and previous != config.revision_id:
             pool.in_background(pool.retire_revision(previous))
 
-    def on_version_removed(config: FunctionConfig) -> None:
-        pool.in_background(pool.retire_revision(config.revision_id))
+    def on_function_deleted(event: FunctionDeleted) -> None:
+        latest_revision.pop(event.name, None)
+        pool.in_background(pool.retire(event.name))
 
-    registry.subscribe(on_latest_change)
-    registry.subscribe_removed_versions(on_version_removed)
+    bus.subscribe(LatestChanged, on_latest_change)
+    bus.subscribe(FunctionDeleted, on_function_deleted)
+    bus.subscribe(
+        VersionRemoved, lambda event: pool.in_background(pool.retire_revision(event.config.revision_id))
+    )
     router = Router(
-        LambdaApi(settings, registry, code, pool, layer_registry),
+        LambdaApi(settings, registries, code, pool),
         code,
         logs,
         settings.region,
         settings.account_id,
     )
-    return Services(settings, logs, code, functions, registry, sandbox, pool, router)
+    return Services(settings, logs, code, stores, registries, sandbox, pool, router)
 
 
 def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sandbox:
     """The sandbox for ``--isolation``: process, namespace (refused when the host
     cannot), or auto (namespace where possible); with ``zygotes``, Python
     environments of either level are forked from pre-initialised interpreters."""
-    sandbox: Sandbox
+    level: ProcessSandbox | NamespaceSandbox
     if isolation == "process":
-        sandbox = ProcessSandbox(scratch)
+        level = ProcessSandbox(scratch)
     elif isolation not in {"auto", "namespace"}:
         raise SystemExit(f"unknown isolation level {isolation!r}: use process, namespace or auto")
     else:
-        sandbox, facts = detect.choose_sandbox(scratch, shared_paths=lookup.interpreter_prefixes())
+        level, facts = detect.choose_sandbox(scratch, shared_paths=lookup.interpreter_prefixes())
         if isolation == "namespace" and facts.level != "namespace":
             raise SystemExit(f"namespace isolation is not available here: {facts.reason}")
     if zygotes:
-        sandbox = ZygoteSandbox(sandbox, bootstrap=lookup.PYTHON_BOOTSTRAP)
-    return sandbox
+        return ZygoteSandbox(level, bootstrap=lookup.PYTHON_BOOTSTRAP)
+    return level
 
 
 def _from_a_function(connection: socket.socket) -> bool:
@@ -190,6 +201,19 @@ def _from_a_function(connection: socket.socket) -> bool:
     with the host's network can reach our port; it must not drive the API."""
     uid = peer_uid(connection)
     return uid is not None and is_sandboxed(uid)
+
+
+def referenced_code(stores: Stores, pool: EnvironmentPool) -> set[str]:
+    """The hex sha256 of every code package in use: of each function version
+    (``$LATEST`` included) and its layers, of each layer version, and of each
+    environment running or starting (an older revision may still be draining)."""
+    in_use: set[str] = set()
+    configs = [*stores.functions.all_versions(), *(env.function for env in pool.environments())]
+    for config in configs:
+        in_use.add(config.code_sha256)
+        in_use.update(layer.code_sha256 for layer in config.layers)
+    in_use.update(layer.code_sha256 for layer in stores.layers.all_layer_versions())
+    return in_use
 
 
 async def _flush_logs_forever(logs: LogStore) -> None:
@@ -218,6 +242,12 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
+    collector = CodeCollector(
+        services.code,
+        lambda: referenced_code(services.stores, services.pool),
+        grace_s=settings.code_gc_grace_s,
+    )
+    collecting = asyncio.ensure_future(collector.run_forever(settings.code_gc_interval_s))
     server = HttpServer(
         services.router.handle,
         http_limits(settings),
@@ -231,6 +261,8 @@ async def run(settings: Settings) -> None:
         f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
         flush=True,
     )
+    # The CLI finds this server through these records when it is not told an endpoint.
+    published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -246,9 +278,11 @@ async def run(settings: Settings) -> None:
             await server.shutdown(0)
         hurry.cancel()
     finally:
+        discovery.withdraw(published)
         for sig in signals:
             loop.remove_signal_handler(sig)
         flusher.cancel()
+        collecting.cancel()
         await services.close()
         print("lambdalite stopped", flush=True)
 

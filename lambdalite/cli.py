@@ -8,9 +8,10 @@ over the same AWS APIs boto3 uses (so they double as a smoke test of them):
     lambdalite invoke hello --payload '{"name": "you"}' --tail
     lambdalite ls | rm NAME | logs NAME [--follow] [--since 10m]
 
-Clients find the server through ``--endpoint`` or ``LAMBDALITE_ENDPOINT``
-(default http://127.0.0.1:9001) and sign with dummy credentials (``test``/``test``,
-region us-east-1) unless ``AWS_ACCESS_KEY_ID`` / ``AWS_REGION`` say otherwise.
+Clients find the server through ``--endpoint`` or ``LAMBDALITE_ENDPOINT``; without
+either, through the record a running ``serve`` leaves (see ``discovery``), else at
+http://127.0.0.1:9001. They sign with dummy credentials (``test``/``test``, region
+us-east-1) unless ``AWS_ACCESS_KEY_ID`` / ``AWS_REGION`` say otherwise.
 
 Every failure is one red line on stderr and exit code 1, never a traceback.
 boto3 and the server are imported inside the commands that need them, so
@@ -57,9 +58,25 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 Endpoint = Annotated[
-    str,
-    typer.Option("--endpoint", envvar="LAMBDALITE_ENDPOINT", help="URL of a running lambdalite server."),
+    str | None,
+    typer.Option(
+        "--endpoint",
+        envvar="LAMBDALITE_ENDPOINT",
+        help="URL of a running lambdalite server [default: the local server `lambdalite serve` "
+        f"recorded, else {DEFAULT_ENDPOINT}].",
+        show_default=False,
+    ),
 ]
+
+
+def resolve_endpoint(given: str | None) -> str:
+    """``--endpoint``/LAMBDALITE_ENDPOINT when given, else a live local server's record,
+    else the default."""
+    if given:
+        return given
+    from lambdalite import discovery
+
+    return discovery.find() or DEFAULT_ENDPOINT
 
 
 class CliError(Exception):
@@ -290,11 +307,12 @@ def deploy(
     ] = None,
     role: Annotated[str, typer.Option(help="Execution role ARN.")] = DEFAULT_ROLE,
     description: Annotated[str | None, typer.Option(help="Function description.")] = None,
-    endpoint: Endpoint = DEFAULT_ENDPOINT,
+    endpoint: Endpoint = None,
 ) -> None:
     """Create a function, or update its code and configuration if it exists, and wait until it is ready.
 
     On update, options left out (memory, timeout, env, description) keep their current values."""
+    endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
         variables = parse_env(env or [])
         with err.status(f"packaging {path}"):
@@ -412,11 +430,12 @@ def invoke(
         bool, typer.Option("--tail", help="Also print the invocation's log (to stderr).")
     ] = False,
     qualifier: Annotated[str | None, typer.Option(help="Version or alias.")] = None,
-    endpoint: Endpoint = DEFAULT_ENDPOINT,
+    endpoint: Endpoint = None,
 ) -> None:
     """Invoke a function synchronously and print its response (pretty if JSON).
 
     A function error is shown in red and exits with code 1."""
+    endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
         event = read_payload(payload)
         # Lambda allows up to 900 s per invocation; wait a little longer than that.
@@ -447,8 +466,10 @@ def read_payload(payload: str) -> bytes:
         data = payload.encode("utf-8")
     try:
         orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        fail(f"payload is not valid JSON: {exc}")
+    except orjson.JSONDecodeError:
+        from lambdalite.api.json_errors import describe
+
+        fail(f"payload is not valid JSON: {describe(data).replace(chr(10), ' ')}")
     return data
 
 
@@ -477,8 +498,9 @@ def _function_error(kind: str, body: bytes) -> NoReturn:
 
 
 @app.command("ls")
-def list_functions(endpoint: Endpoint = DEFAULT_ENDPOINT) -> None:
+def list_functions(endpoint: Endpoint = None) -> None:
     """List functions."""
+    endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
         lam = client("lambda", endpoint)
         functions = [f for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]
@@ -505,9 +527,10 @@ def list_functions(endpoint: Endpoint = DEFAULT_ENDPOINT) -> None:
 @app.command("rm")
 def remove(
     name: Annotated[str, typer.Argument(help="Function name or ARN.")],
-    endpoint: Endpoint = DEFAULT_ENDPOINT,
+    endpoint: Endpoint = None,
 ) -> None:
     """Delete a function (its logs are kept, as on AWS)."""
+    endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
         client("lambda", endpoint).delete_function(FunctionName=name)
         out.print(f"deleted {name}", markup=False, highlight=False)
@@ -523,14 +546,23 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing new events until Ctrl-C.")
     ] = False,
     since: Annotated[str, typer.Option(help="How far back: 30s, 10m, 1h, 2d, or an ISO 8601 time.")] = "10m",
-    endpoint: Endpoint = DEFAULT_ENDPOINT,
+    filter_pattern: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help='Only events matching this CloudWatch Logs filter pattern: ERROR, { $.level = "ERROR" }, '
+            "[ip, ..., status = 5*].",
+        ),
+    ] = None,
+    endpoint: Endpoint = None,
 ) -> None:
     """Print a function's log events (from its log group /aws/lambda/NAME)."""
+    endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
         start_ms = parse_since(since)
         logs_client = client("logs", endpoint)
         group = f"/aws/lambda/{name}"
-        tailer = Tailer(logs_client, group, start_ms)
+        tailer = Tailer(logs_client, group, start_ms, filter_pattern)
         try:
             tailer.poll(missing_ok=follow)
             while follow:
@@ -545,10 +577,11 @@ class Tailer:
     newest timestamp seen so far (inclusive, since more events can arrive with that
     same millisecond) and drops the ones already printed, by eventId."""
 
-    def __init__(self, logs_client: Any, group: str, start_ms: int) -> None:
+    def __init__(self, logs_client: Any, group: str, start_ms: int, pattern: str | None = None) -> None:
         self.client = logs_client
         self.group = group
         self.start_ms = start_ms
+        self.pattern = {"filterPattern": pattern} if pattern else {}
         self.seen: set[str] = set()
 
     def poll(self, missing_ok: bool) -> None:
@@ -556,7 +589,9 @@ class Tailer:
         try:
             events = [
                 event
-                for page in paginator.paginate(logGroupName=self.group, startTime=self.start_ms)
+                for page in paginator.paginate(
+                    logGroupName=self.group, startTime=self.start_ms, **self.pattern
+                )
                 for event in page["events"]
             ]
         except self.client.exceptions.ResourceNotFoundException:

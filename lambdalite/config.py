@@ -60,6 +60,11 @@ class Settings:
     """A connection is not read while more of its responses than this are unsent."""
     http_max_queued_requests: int = 100
     """A connection is not read while this many of its requests wait their turn."""
+    code_gc_grace_s: float = 600.0
+    """A code package no function version, layer version or environment uses is
+    removed once it has been unused, and last uploaded, this long ago."""
+    code_gc_interval_s: float = 300.0
+    """How often unused code packages are looked for (and once at start)."""
 
     @property
     def endpoint(self) -> str:

@@ -1,24 +1,30 @@
 """Errors lambdalite raises.
 
-LambdaError                     an error the Lambda API returns to the caller
-├── ResourceNotFound            404 ResourceNotFoundException
-├── ResourceConflict            409 ResourceConflictException
-├── InvalidParameterValue       400 InvalidParameterValueException
-├── Validation                  400 ValidationException
-├── InvalidRequestContent       400 InvalidRequestContentException
-├── UnsupportedMediaType        415 UnsupportedMediaTypeException
-├── PreconditionFailed          412 PreconditionFailedException
-├── TooManyRequests             429 TooManyRequestsException (with Reason)
-├── RequestTooLarge             413 RequestEntityTooLargeException
-├── UnknownOperation            404 UnknownOperationException
-└── ServiceError                500 ServiceException
+AwsError                        an error an AWS-compatible API returns: code, HTTP status, message
+├── LambdaError                 an error the Lambda API returns to the caller
+│   ├── ResourceNotFound        404 ResourceNotFoundException
+│   ├── ResourceConflict        409 ResourceConflictException
+│   ├── InvalidParameterValue   400 InvalidParameterValueException
+│   ├── Validation              400 ValidationException
+│   ├── InvalidRequestContent   400 InvalidRequestContentException
+│   ├── UnsupportedMediaType    415 UnsupportedMediaTypeException
+│   ├── PreconditionFailed      412 PreconditionFailedException
+│   ├── TooManyRequests         429 TooManyRequestsException (with Reason)
+│   ├── RequestTooLarge         413 RequestEntityTooLargeException
+│   ├── UnknownOperation        404 UnknownOperationException
+│   └── ServiceError            500 ServiceException
+└── LogsError                   an error the CloudWatch Logs API returns (always 400, JSON 1.1)
+    ├── LogsResourceNotFound    ResourceNotFoundException (log group or stream missing)
+    ├── LogsInvalidParameter    InvalidParameterException (a value out of range, a bad token or pattern)
+    ├── LogsSerialization       SerializationException (the body is not a JSON object of the model's types)
+    └── LogsUnknownOperation    UnknownOperationException (no such X-Amz-Target; no message)
 SandboxError                    an environment could not start, or died
 ├── EnvironmentStartFailed      the runtime process could not be started
 └── InvalidTransition           an environment was asked for an impossible state change
 StoreError                      persistence failed; translated from sqlite3/OSError once
 
-API handlers raise LambdaError subclasses; one table in ``api/`` turns them into
-the AWS wire shape. Nothing below ``api/`` builds error JSON itself.
+API handlers raise AwsError subclasses; each protocol's serializer in ``api/``
+turns them into its wire shape. Nothing below ``api/`` builds error JSON itself.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 
-class LambdaError(Exception):
-    """An error the Lambda API returns: an AWS error code, an HTTP status and a message."""
+class AwsError(Exception):
+    """An error an AWS-compatible API returns: an AWS error code, an HTTP status and a
+    message (empty when AWS sends none)."""
 
     code: ClassVar[str] = "ServiceException"
     status: ClassVar[int] = 500
@@ -44,6 +51,10 @@ class LambdaError(Exception):
 
     def extra_headers(self) -> dict[str, str]:
         return {}
+
+
+class LambdaError(AwsError):
+    """An error the Lambda API returns."""
 
 
 class ResourceNotFound(LambdaError):
@@ -114,6 +125,31 @@ class TooManyRequests(LambdaError):
 
     def extra_headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_s)}
+
+
+class LogsError(AwsError):
+    """An error the CloudWatch Logs API returns: HTTP 400 with ``{"__type", "message"}``."""
+
+    status = 400
+
+
+class LogsResourceNotFound(LogsError):
+    code = "ResourceNotFoundException"
+
+
+class LogsInvalidParameter(LogsError):
+    code = "InvalidParameterException"
+
+
+class LogsSerialization(LogsError):
+    code = "SerializationException"
+
+
+class LogsUnknownOperation(LogsError):
+    code = "UnknownOperationException"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
 
 
 class SandboxError(Exception):

@@ -238,3 +238,73 @@ class FunctionUrlConfig:
         config["LastModifiedTime"] = self.last_modified_time or self.creation_time
         config["InvokeMode"] = self.invoke_mode
         return config
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedConfig:
+    """One version's or alias's provisioned concurrency, as stored."""
+
+    function_name: str
+    qualifier: str
+    requested: int
+    last_modified: str
+
+    @property
+    def key(self) -> str:
+        """The data plane's name for this config's environments."""
+        return f"{self.function_name}:{self.qualifier}"
+
+
+@dataclass(frozen=True, slots=True)
+class LayerVersion:
+    """One published version of a layer."""
+
+    name: str
+    version: int
+    code_sha256: str
+    """Hex sha256 of the zip; the key of the code store."""
+    code_size: int
+    unzipped_size: int
+    description: str = ""
+    license_info: str | None = None
+    compatible_runtimes: tuple[str, ...] = ()
+    compatible_architectures: tuple[str, ...] = ()
+    created: str = field(default_factory=aws_timestamp)
+    statements: tuple[Mapping[str, Any], ...] = ()
+    """The resource policy's statements, in AWS's JSON shape, in the order added."""
+    policy_revision: str = ""
+    """The policy's RevisionId ("" while the version never had a policy)."""
+
+    def matches(self, runtime: str | None, architecture: str | None) -> bool:
+        """ListLayers/ListLayerVersions filters: a filter matches only versions that list it."""
+        return (runtime is None or runtime in self.compatible_runtimes) and (
+            architecture is None or architecture in self.compatible_architectures
+        )
+
+    def summary(self, layer_arn: str) -> dict[str, Any]:
+        """The LayerVersionsListItem shape (no Content)."""
+        body: dict[str, Any] = {
+            "LayerVersionArn": f"{layer_arn}:{self.version}",
+            "Version": self.version,
+            "Description": self.description,
+            "CreatedDate": self.created,
+        }
+        if self.compatible_runtimes:
+            body["CompatibleRuntimes"] = list(self.compatible_runtimes)
+        if self.license_info is not None:
+            body["LicenseInfo"] = self.license_info
+        if self.compatible_architectures:
+            body["CompatibleArchitectures"] = list(self.compatible_architectures)
+        return body
+
+    def body(self, layer_arn: str, location: str) -> dict[str, Any]:
+        """The PublishLayerVersion/GetLayerVersion response; ``location`` serves the zip."""
+        return {
+            "Content": {
+                "Location": location,
+                "CodeSha256": sha256_b64(self.code_sha256),
+                "CodeSize": self.code_size,
+            },
+            "LayerArn": layer_arn,
+            **self.summary(layer_arn),
+        }

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -68,6 +69,7 @@ class FunctionUrlApi:
     def __init__(self, api: LambdaApi) -> None:
         self._api = api
         self._registry = api.registry
+        self._urls = api.registries.urls
         settings = api.settings
         self._region = settings.region
         self._port = settings.port
@@ -84,32 +86,32 @@ class FunctionUrlApi:
     async def create(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
         parsed = url_rules.parse_url_config(request.json(), "CreateFunctionUrlConfig")
-        url = self._registry.create_url_config(name, qualifier, parsed)
+        url = self._urls.create_url_config(name, qualifier, parsed)
         body = url.configuration(self._arn_prefix, self.url_of(url))
         del body["LastModifiedTime"]
         return json_response(201, body)
 
     async def get(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
-        url = self._registry.url_config(name, qualifier)
+        url = self._urls.url_config(name, qualifier)
         return json_response(200, url.configuration(self._arn_prefix, self.url_of(url)))
 
     async def update(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
         parsed = url_rules.parse_url_config(request.json(), "UpdateFunctionUrlConfig")
-        url = self._registry.update_url_config(name, qualifier, parsed)
+        url = self._urls.update_url_config(name, qualifier, parsed)
         return json_response(200, url.configuration(self._arn_prefix, self.url_of(url)))
 
     async def delete(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
-        self._registry.delete_url_config(name, qualifier)
+        self._urls.delete_url_config(name, qualifier)
         return Response(204)
 
     async def list(self, request: ApiRequest) -> Response:
         name, _ = self._api.resolve_name(request, _SHAPE)
         max_items = _max_items(request.query_value("MaxItems"))
         marker = request.query_value("Marker")
-        urls, next_marker = self._registry.list_url_configs(name, marker, max_items)
+        urls, next_marker = self._urls.list_url_configs(name, marker, max_items)
         body: dict[str, Any] = {
             "FunctionUrlConfigs": [url.configuration(self._arn_prefix, self.url_of(url)) for url in urls]
         }
@@ -120,7 +122,7 @@ class FunctionUrlApi:
     # -- serving ----------------------------------------------------------------
     async def serve(self, request: HttpRequest, url_id: str, raw_path: bytes, domain: str) -> Response:
         """Answer one request on a function URL; never raises a LambdaError."""
-        url = self._registry.url_by_id(url_id)
+        url = self._urls.url_by_id(url_id)
         if url is None:
             return Response(403, b'{"Message":null}', [(b"x-amzn-errortype", b"AccessDeniedException")])
         headers = request.headers
@@ -137,7 +139,7 @@ class FunctionUrlApi:
         if request.body_size > MAX_SYNC_PAYLOAD:
             return Response(413, b'{"Message":"Request Entity Too Large"}')
         request_id = new_request_id()
-        event = _event(request, url, raw_path, domain, request_id)
+        event = _event(request, url, raw_path, domain, request_id, self._port)
         try:
             qualifier = None if url.qualifier == LATEST else url.qualifier
             function = self._registry.resolve(url.function_name, qualifier)
@@ -184,10 +186,17 @@ def _encoded(headers: list[tuple[str, str]]) -> Headers:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
+def trace_id(now: float) -> str:
+    """A new X-Ray trace header as AWS puts it on a Function URL request:
+    ``Root=1-<epoch seconds, 8 hex digits>-<96 random bits, 24 hex digits>``."""
+    return f"Root=1-{int(now) & 0xFFFFFFFF:08x}-{secrets.token_hex(12)}"
+
+
 def _event(
-    request: HttpRequest, url: FunctionUrlConfig, raw_path: bytes, domain: str, request_id: str
+    request: HttpRequest, url: FunctionUrlConfig, raw_path: bytes, domain: str, request_id: str, port: int
 ) -> dict[str, Any]:
-    """The Function URL event (payload format 2.0) for ``request``."""
+    """The Function URL event (payload format 2.0) for ``request``. Like AWS's front end,
+    it adds the x-forwarded-* headers and an x-amzn-trace-id unless the client sent one."""
     values: dict[str, list[str]] = {}
     for name, value in request.repeated or ():
         values.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
@@ -197,11 +206,13 @@ def _event(
         cookie.strip() for line in values.pop("cookie", ()) for cookie in line.split(";") if cookie.strip()
     ]
     headers = {name: ",".join(items) for name, items in values.items()}
+    now = time.time()
+    headers.setdefault("x-amzn-trace-id", trace_id(now))
     headers.setdefault("x-forwarded-for", request.client)
     headers.setdefault("x-forwarded-proto", "http")
+    headers.setdefault("x-forwarded-port", str(port))
     path = raw_path.decode("latin-1") or "/"
     query = request.query.decode("latin-1")
-    now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from lambdalite.api.json_errors import describe
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
 from lambdalite.control import aliases, concurrency, permissions, service_model, tags, validation
@@ -26,7 +27,7 @@ from lambdalite.control.naming import (
     check_region_and_account,
     parse_function_ref,
 )
-from lambdalite.control.provisioned import ProvisionedConfig
+from lambdalite.control.registries import Registries
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.environment import EnvState
 from lambdalite.dataplane.pool import EnvironmentPool
@@ -42,6 +43,7 @@ from lambdalite.models import (
     Invocation,
     InvocationResult,
     LayerRef,
+    ProvisionedConfig,
     new_request_id,
 )
 from lambdalite.store.code import CodeStore
@@ -84,7 +86,9 @@ class ApiRequest:
         try:
             value = orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
-            raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+            raise InvalidRequestContent(
+                f"Could not parse request body into json: {describe(self.body)}"
+            ) from exc
         if not isinstance(value, dict):
             raise InvalidRequestContent("Could not parse request body into json: expected a JSON object")
         return value
@@ -100,22 +104,29 @@ class LambdaApi:
     def __init__(
         self,
         settings: Settings,
-        registry: FunctionRegistry,
+        registries: Registries,
         code: CodeStore,
         pool: EnvironmentPool,
-        layers: LayerRegistry,
     ) -> None:
         self._settings = settings
-        self._registry = registry
+        self._registries = registries
+        self._registry = registries.functions
         self._code = code
         self._pool = pool
-        self._layers = layers
+        self._layers = registries.layers
+        self._tags = registries.tags
+        self._policies = registries.policies
+        self._concurrency = registries.concurrency
         self._arn_prefix = settings.arn_prefix()
         self._refs: dict[tuple[str, str], FunctionRef] = {}
 
     @property
     def settings(self) -> Settings:
         return self._settings
+
+    @property
+    def registries(self) -> Registries:
+        return self._registries
 
     @property
     def registry(self) -> FunctionRegistry:
@@ -177,10 +188,12 @@ class LambdaApi:
         self._registry.ensure_absent(parsed.name)
         tags.check_count(parsed.tags)
         stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes, _unzipped(settings.layers))
-        # With Publish, AWS answers with version 1's configuration under the unqualified ARN.
-        config = self._registry.create(
-            parsed.name, settings, stored, publish=parsed.publish, tags=parsed.tags
-        )
+        # Checked again after the await: another request may have created it meanwhile,
+        # and its tags must not be overwritten by ours.
+        self._registry.ensure_absent(parsed.name)
+        with self._tags.tagging_new(parsed.name, parsed.tags):
+            # With Publish, AWS answers with version 1's configuration under the unqualified ARN.
+            config = self._registry.create(parsed.name, settings, stored, publish=parsed.publish)
         return json_response(201, self._config(config))
 
     async def get_function(self, request: ApiRequest) -> Response:
@@ -195,10 +208,10 @@ class LambdaApi:
             "Configuration": self._config(config, qualifier),
             "Code": {"RepositoryType": "S3", "Location": location},
         }
-        function_tags = self._registry.tags(name)
+        function_tags = self._tags.tags(name)
         if function_tags:
             body["Tags"] = dict(function_tags)
-        reserved = self._registry.reserved_concurrency(name)
+        reserved = self._concurrency.reserved_concurrency(name)
         if reserved is not None:
             body["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return json_response(200, body)
@@ -319,35 +332,35 @@ class LambdaApi:
 
     async def tag_resource(self, request: ApiRequest) -> Response:
         name = self._tagged_function(request)
-        self._registry.tag(name, tags.parse_tags(request.json()))
+        self._tags.tag(name, tags.parse_tags(request.json()))
         return Response(204)
 
     async def untag_resource(self, request: ApiRequest) -> Response:
         name = self._tagged_function(request)
-        self._registry.untag(name, tags.parse_tag_keys(request.query.get("tagKeys")))
+        self._tags.untag(name, tags.parse_tag_keys(request.query.get("tagKeys")))
         return Response(204)
 
     async def list_tags(self, request: ApiRequest) -> Response:
         name = self._tagged_function(request)
-        return json_response(200, {"Tags": dict(self._registry.tags(name))})
+        return json_response(200, {"Tags": dict(self._tags.tags(name))})
 
     # -- permissions --------------------------------------------------------
     async def add_permission(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request)
         parsed = permissions.parse_add_permission(request.json())
-        statement = self._registry.add_permission(name, qualifier, parsed)
+        statement = self._policies.add_permission(name, qualifier, parsed)
         return json_response(201, {"Statement": orjson.dumps(statement).decode()})
 
     async def remove_permission(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request)
         statement_id = request.sub_name or ""
         permissions.validate_statement_id(statement_id)
-        self._registry.remove_permission(name, qualifier, statement_id, request.query_value("RevisionId"))
+        self._policies.remove_permission(name, qualifier, statement_id, request.query_value("RevisionId"))
         return Response(204)
 
     async def get_policy(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request)
-        policy = self._registry.policy(name, qualifier)
+        policy = self._policies.policy(name, qualifier)
         return json_response(
             200, {"Policy": orjson.dumps(policy.document()).decode(), "RevisionId": policy.revision_id}
         )
@@ -363,15 +376,15 @@ class LambdaApi:
     async def put_function_concurrency(self, request: ApiRequest) -> Response:
         name = self._unqualified(request)
         body = validation.checked_body(request.json(), "PutFunctionConcurrency")
-        reserved = self._registry.put_reserved_concurrency(name, body["ReservedConcurrentExecutions"])
+        reserved = self._concurrency.put_reserved_concurrency(name, body["ReservedConcurrentExecutions"])
         return json_response(200, {"ReservedConcurrentExecutions": reserved})
 
     async def get_function_concurrency(self, request: ApiRequest) -> Response:
-        reserved = self._registry.reserved_concurrency(self._unqualified(request))
+        reserved = self._concurrency.reserved_concurrency(self._unqualified(request))
         return json_response(200, {} if reserved is None else {"ReservedConcurrentExecutions": reserved})
 
     async def delete_function_concurrency(self, request: ApiRequest) -> Response:
-        self._registry.delete_reserved_concurrency(self._unqualified(request))
+        self._concurrency.delete_reserved_concurrency(self._unqualified(request))
         return Response(204)
 
     # -- provisioned concurrency ---------------------------------------------
@@ -381,14 +394,15 @@ class LambdaApi:
     async def put_provisioned_concurrency_config(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request, "FunctionName")
         body = validation.checked_body(request.json(), "PutProvisionedConcurrencyConfig")
-        config, _ = self._registry.put_provisioned(name, qualifier, body["ProvisionedConcurrentExecutions"])
+        requested = body["ProvisionedConcurrentExecutions"]
+        config, _ = self._concurrency.put_provisioned(name, qualifier, requested)
         return json_response(202, self._provisioned_body(config))
 
     async def get_provisioned_concurrency_config(self, request: ApiRequest) -> Response:
         if request.query_value("List") == "ALL":
             return await self.list_provisioned_concurrency_configs(request)
         name, qualifier = self._resolve(request, "FunctionName")
-        config = self._registry.provisioned_config(name, qualifier)
+        config = self._concurrency.provisioned_config(name, qualifier)
         return json_response(200, self._provisioned_body(config))
 
     async def list_provisioned_concurrency_configs(self, request: ApiRequest) -> Response:
@@ -396,7 +410,7 @@ class LambdaApi:
         max_items, marker = validation.validate_list_functions(
             request.query_value("MaxItems"), request.query_value("Marker")
         )
-        configs, next_marker = self._registry.list_provisioned(name, _decode_marker(marker), max_items)
+        configs, next_marker = self._concurrency.list_provisioned(name, _decode_marker(marker), max_items)
         items = [
             {"FunctionArn": f"{self._arn_prefix}{name}:{config.qualifier}", **self._provisioned_body(config)}
             for config in configs
@@ -408,11 +422,11 @@ class LambdaApi:
 
     async def delete_provisioned_concurrency_config(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request, "FunctionName")
-        self._registry.delete_provisioned(name, qualifier)
+        self._concurrency.delete_provisioned(name, qualifier)
         return Response(204)
 
     async def get_account_settings(self, request: ApiRequest) -> Response:
-        limit, unreserved = self._registry.account_concurrency()
+        limit, unreserved = self._concurrency.account_concurrency()
         function_count, code_size = self._registry.account_usage()
         return json_response(
             200,
@@ -439,7 +453,8 @@ class LambdaApi:
             orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise InvalidRequestContent(
-                f"Could not parse request body into json: Could not parse payload into json: {exc}"
+                "Could not parse request body into json: Could not parse payload into json: "
+                + describe(payload)
             ) from exc
         if invocation_type == b"DryRun":
             return Response(204)

@@ -28,8 +28,8 @@ from lambdalite.api.lambda_api import CODE_PATH, ApiRequest, LambdaApi
 from lambdalite.api.wire import Response, json_response
 from lambdalite.control import layers as rules
 from lambdalite.control import permissions
-from lambdalite.control.layers import LayerVersion
 from lambdalite.errors import InvalidParameterValue, UnknownOperation, Validation
+from lambdalite.models import LayerVersion
 
 PREFIX = "/2018-10-31/layers"
 

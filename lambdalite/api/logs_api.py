@@ -7,17 +7,11 @@ Protocol: AWS JSON 1.1. The router sends ``POST /`` requests whose
 GetLogEvents, FilterLogEvents, each with its paging tokens.
 
 Not supported: writing logs (PutLogEvents and friends), retention, Logs
-Insights, live tail, and JSON / space-delimited filter patterns. FilterLogEvents
-understands plain terms (all must occur), quoted phrases, ``?term`` (any of) and
-``-term`` (none of); see ``observe.logs.FilterPattern``.
+Insights and live tail. FilterLogEvents takes AWS's filter pattern syntax (terms,
+JSON and space-delimited patterns; see ``observe.filter_pattern``).
 
-Errors are sent as CloudWatch Logs sends them, HTTP 400 with a JSON body::
-
-LogsApiError                    {"__type": code, "message": ...}
-├── ResourceNotFound            ResourceNotFoundException (log group or stream missing)
-├── InvalidParameter            InvalidParameterException (a value out of range, a bad token)
-├── Serialization               SerializationException (the body is not a JSON object of the model's types)
-└── UnknownOperation            UnknownOperationException (no such X-Amz-Target)
+Errors are ``errors.LogsError``s, sent as CloudWatch Logs sends them: HTTP 400 with
+``{"__type": code, "message": ...}`` (no message when AWS sends none).
 """
 
 from __future__ import annotations
@@ -32,6 +26,14 @@ from typing import Any
 
 import orjson
 
+from lambdalite.errors import (
+    LogsError,
+    LogsInvalidParameter,
+    LogsResourceNotFound,
+    LogsSerialization,
+    LogsUnknownOperation,
+)
+from lambdalite.observe.filter_pattern import InvalidFilterPattern
 from lambdalite.observe.logs import EventCursor, LogNotFound, LogStore, StreamInfo
 
 TARGET_PREFIX = "Logs_20140328."
@@ -39,31 +41,6 @@ CONTENT_TYPE = b"application/x-amz-json-1.1"
 
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 Body = Mapping[str, Any]
-
-
-class LogsApiError(Exception):
-    code = "ServiceUnavailableException"
-    status = 400
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.code)
-        self.message = message
-
-
-class ResourceNotFound(LogsApiError):
-    code = "ResourceNotFoundException"
-
-
-class InvalidParameter(LogsApiError):
-    code = "InvalidParameterException"
-
-
-class Serialization(LogsApiError):
-    code = "SerializationException"
-
-
-class UnknownOperation(LogsApiError):
-    code = "UnknownOperationException"
 
 
 async def handle(
@@ -81,14 +58,14 @@ async def handle(
     try:
         action = _OPERATIONS.get(name)
         if action is None:
-            raise UnknownOperation()
+            raise LogsUnknownOperation()
         request = _parse(body)
         context = _Context(store, region, account_id)
         result = await asyncio.to_thread(action, context, request)
-    except LogsApiError as exc:
+    except LogsError as exc:
         return _error(exc)
     except LogNotFound as exc:
-        return _error(ResourceNotFound(str(exc)))
+        return _error(LogsResourceNotFound(str(exc)))
     return 200, _headers(), orjson.dumps(result)
 
 
@@ -109,7 +86,7 @@ def _describe_log_groups(ctx: _Context, body: Body) -> dict[str, Any]:
     pattern = _str(body, "logGroupNamePattern")
     identifiers = _str_list(body, "logGroupIdentifiers")
     if prefix and pattern:
-        raise InvalidParameter(
+        raise LogsInvalidParameter(
             "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."
         )
     limit = _limit(body, 50)
@@ -145,12 +122,12 @@ def _describe_log_streams(ctx: _Context, body: Body) -> dict[str, Any]:
     prefix = _str(body, "logStreamNamePrefix")
     order_by = _str(body, "orderBy") or "LogStreamName"
     if order_by not in {"LogStreamName", "LastEventTime"}:
-        raise InvalidParameter(
+        raise LogsInvalidParameter(
             f"1 validation error detected: Value '{order_by}' at 'orderBy' failed to satisfy constraint: "
             "Member must satisfy enum value set: [LogStreamName, LastEventTime]"
         )
     if prefix and order_by == "LastEventTime":
-        raise InvalidParameter("Cannot order by LastEventTime with a logStreamNamePrefix.")
+        raise LogsInvalidParameter("Cannot order by LastEventTime with a logStreamNamePrefix.")
     limit = _limit(body, 50)
     streams = ctx.store.streams(group, prefix, bool(_bool(body, "descending")), order_by)
     start = _offset(body)
@@ -166,7 +143,9 @@ def _stream_shape(ctx: _Context, group: str, stream: StreamInfo) -> dict[str, An
         "logStreamName": stream.name,
         "creationTime": stream.creation_ms,
         "arn": f"{ctx.group_arn(group)}:log-stream:{stream.name}",
-        "storedBytes": stream.stored_bytes,
+        # AWS has reported 0 for streams since 2019-06-17 (deprecated there); log groups
+        # still report their real size, and so do ours.
+        "storedBytes": 0,
     }
     # AWS leaves these out of a stream that has no events yet.
     if stream.first_event_ms is not None:
@@ -185,7 +164,7 @@ def _get_log_events(ctx: _Context, body: Body) -> dict[str, Any]:
     group = _group(body)
     stream = _str(body, "logStreamName")
     if not stream:
-        raise InvalidParameter(
+        raise LogsInvalidParameter(
             "1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: "
             "Member must not be null"
         )
@@ -219,7 +198,9 @@ def _filter_log_events(ctx: _Context, body: Body) -> dict[str, Any]:
     names = _str_list(body, "logStreamNames")
     prefix = _str(body, "logStreamNamePrefix")
     if names is not None and prefix:
-        raise InvalidParameter("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+        raise LogsInvalidParameter(
+            "logStreamNames and logStreamNamePrefix are mutually exclusive parameters."
+        )
     limit = _limit(body, 10_000)
     token = _str(body, "nextToken")
     try:
@@ -233,8 +214,8 @@ def _filter_log_events(ctx: _Context, body: Body) -> dict[str, Any]:
             _cursor(token) if token else None,
             stream_prefix=prefix,
         )
-    except ValueError as exc:
-        raise InvalidParameter(f"Invalid filter pattern: {exc}.") from exc
+    except InvalidFilterPattern as exc:
+        raise LogsInvalidParameter(str(exc)) from exc
     result: dict[str, Any] = {
         "events": [
             {
@@ -270,9 +251,9 @@ def _parse(body: bytes) -> Body:
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise Serialization("Unable to parse the request body as JSON.") from exc
+        raise LogsSerialization("Unable to parse the request body as JSON.") from exc
     if not isinstance(parsed, dict):
-        raise Serialization("The request body must be a JSON object.")
+        raise LogsSerialization("The request body must be a JSON object.")
     return parsed
 
 
@@ -282,7 +263,7 @@ def _typed(body: Body, key: str, kind: type | tuple[type, ...], kind_name: str) 
         return None
     # bool is an int in Python; JSON true is not a number.
     if not isinstance(value, kind) or (kind_name == "Integer" and isinstance(value, bool)):
-        raise Serialization(f"Value of '{key}' can not be converted to {kind_name}.")
+        raise LogsSerialization(f"Value of '{key}' can not be converted to {kind_name}.")
     return value
 
 
@@ -304,7 +285,7 @@ def _bool(body: Body, key: str) -> bool | None:
 def _str_list(body: Body, key: str) -> list[str] | None:
     value: list[Any] | None = _typed(body, key, list, "List")
     if value is not None and not all(isinstance(item, str) for item in value):
-        raise Serialization(f"Value of '{key}' can not be converted to a list of String.")
+        raise LogsSerialization(f"Value of '{key}' can not be converted to a list of String.")
     return value
 
 
@@ -314,7 +295,7 @@ def _limit(body: Body, maximum: int) -> int:
         return maximum
     if not 1 <= limit <= maximum:
         bound = "greater than or equal to 1" if limit < 1 else f"less than or equal to {maximum}"
-        raise InvalidParameter(
+        raise LogsInvalidParameter(
             f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: "
             f"Member must have value {bound}"
         )
@@ -326,11 +307,11 @@ def _group(body: Body) -> str:
     name = _str(body, "logGroupName")
     identifier = _str(body, "logGroupIdentifier")
     if name and identifier:
-        raise InvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+        raise LogsInvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
     if identifier:
         return _group_name(identifier)
     if not name:
-        raise InvalidParameter("Either LogGroupName or LogGroupIdentifier must be specified.")
+        raise LogsInvalidParameter("Either LogGroupName or LogGroupIdentifier must be specified.")
     return name
 
 
@@ -353,7 +334,7 @@ def _decode(token: str) -> Any:
     try:
         return orjson.loads(base64.urlsafe_b64decode(token.encode("ascii")))
     except (binascii.Error, UnicodeEncodeError, orjson.JSONDecodeError, ValueError) as exc:
-        raise InvalidParameter("The specified nextToken is invalid.") from exc
+        raise LogsInvalidParameter("The specified nextToken is invalid.") from exc
 
 
 def _offset_token(offset: int) -> str:
@@ -366,7 +347,7 @@ def _offset(body: Body) -> int:
         return 0
     value = _decode(token)
     if not isinstance(value, dict) or not isinstance(value.get("o"), int) or value["o"] < 0:
-        raise InvalidParameter("The specified nextToken is invalid.")
+        raise LogsInvalidParameter("The specified nextToken is invalid.")
     offset: int = value["o"]
     return offset
 
@@ -380,13 +361,13 @@ def _cursor(token: str) -> EventCursor:
     match value:
         case [int(ts), str(stream), int(index)]:
             return EventCursor(ts, stream, index)
-    raise InvalidParameter("The specified nextToken is invalid.")
+    raise LogsInvalidParameter("The specified nextToken is invalid.")
 
 
 def _position_token(token: str) -> tuple[str, int]:
     direction, _, number = token.partition("/")
     if direction not in {"f", "b"} or not number.isdigit():
-        raise InvalidParameter("The specified nextToken is invalid.")
+        raise LogsInvalidParameter("The specified nextToken is invalid.")
     return direction, int(number)
 
 
@@ -405,7 +386,7 @@ def _headers() -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _error(exc: LogsApiError) -> Response:
+def _error(exc: LogsError) -> Response:
     body: dict[str, str] = {"__type": exc.code}
     if exc.message:
         body["message"] = exc.message

@@ -8,7 +8,7 @@ and a resource policy of ``lambda:GetLayerVersion`` statements (stored; not
 enforced, as lambdalite has one account).
 
 ``LayerRegistry`` keeps every version in memory and writes through to the
-function store before a change becomes visible. ``resolve_for_function`` turns
+layer store (``store.layers``) before a change becomes visible. ``resolve_for_function`` turns
 the ``Layers`` of CreateFunction/UpdateFunctionConfiguration into the
 ``LayerRef`` values a function snapshot keeps, with AWS's errors: more than 5,
 two versions of one layer, a version that does not exist, another region.
@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
-
-import orjson
 
 from lambdalite.control import service_model as model
 from lambdalite.control import validation
@@ -37,9 +35,9 @@ from lambdalite.errors import (
     ResourceNotFound,
     Validation,
 )
-from lambdalite.models import LayerRef, aws_timestamp, new_revision_id, sha256_b64
+from lambdalite.models import LayerRef, LayerVersion, new_revision_id
 from lambdalite.store.code import StoredCode
-from lambdalite.store.functions import FunctionStore
+from lambdalite.store.layers import LayerStore
 
 MAX_LAYERS = 5
 """AWS: a function references at most 5 layers."""
@@ -64,98 +62,6 @@ _ARCHITECTURES = ("x86_64", "arm64")
 
 def _runtime_enum() -> tuple[str, ...]:
     return tuple(model.shape("Runtime").enum)
-
-
-@dataclass(frozen=True, slots=True)
-class LayerVersion:
-    """One published version of a layer."""
-
-    name: str
-    version: int
-    code_sha256: str
-    """Hex sha256 of the zip; the key of the code store."""
-    code_size: int
-    unzipped_size: int
-    description: str = ""
-    license_info: str | None = None
-    compatible_runtimes: tuple[str, ...] = ()
-    compatible_architectures: tuple[str, ...] = ()
-    created: str = field(default_factory=aws_timestamp)
-    statements: tuple[Mapping[str, Any], ...] = ()
-    """The resource policy's statements, in AWS's JSON shape, in the order added."""
-    policy_revision: str = ""
-    """The policy's RevisionId ("" while the version never had a policy)."""
-
-    def matches(self, runtime: str | None, architecture: str | None) -> bool:
-        """ListLayers/ListLayerVersions filters: a filter matches only versions that list it."""
-        return (runtime is None or runtime in self.compatible_runtimes) and (
-            architecture is None or architecture in self.compatible_architectures
-        )
-
-    def summary(self, layer_arn: str) -> dict[str, Any]:
-        """The LayerVersionsListItem shape (no Content)."""
-        body: dict[str, Any] = {
-            "LayerVersionArn": f"{layer_arn}:{self.version}",
-            "Version": self.version,
-            "Description": self.description,
-            "CreatedDate": self.created,
-        }
-        if self.compatible_runtimes:
-            body["CompatibleRuntimes"] = list(self.compatible_runtimes)
-        if self.license_info is not None:
-            body["LicenseInfo"] = self.license_info
-        if self.compatible_architectures:
-            body["CompatibleArchitectures"] = list(self.compatible_architectures)
-        return body
-
-    def body(self, layer_arn: str, location: str) -> dict[str, Any]:
-        """The PublishLayerVersion/GetLayerVersion response; ``location`` serves the zip."""
-        return {
-            "Content": {
-                "Location": location,
-                "CodeSha256": sha256_b64(self.code_sha256),
-                "CodeSize": self.code_size,
-            },
-            "LayerArn": layer_arn,
-            **self.summary(layer_arn),
-        }
-
-
-def to_record(layer: LayerVersion) -> bytes:
-    return orjson.dumps(
-        {
-            "name": layer.name,
-            "version": layer.version,
-            "code_sha256": layer.code_sha256,
-            "code_size": layer.code_size,
-            "unzipped_size": layer.unzipped_size,
-            "description": layer.description,
-            "license_info": layer.license_info,
-            "compatible_runtimes": list(layer.compatible_runtimes),
-            "compatible_architectures": list(layer.compatible_architectures),
-            "created": layer.created,
-            "statements": [dict(s) for s in layer.statements],
-            "policy_revision": layer.policy_revision,
-        }
-    )
-
-
-def from_record(raw: bytes) -> LayerVersion:
-    record = orjson.loads(raw)
-    return LayerVersion(
-        name=str(record["name"]),
-        version=int(record["version"]),
-        code_sha256=str(record["code_sha256"]),
-        code_size=int(record["code_size"]),
-        unzipped_size=int(record.get("unzipped_size") or 0),
-        description=str(record.get("description") or ""),
-        license_info=record.get("license_info"),
-        compatible_runtimes=tuple(record.get("compatible_runtimes") or ()),
-        compatible_architectures=tuple(record.get("compatible_architectures") or ()),
-        created=str(record.get("created") or aws_timestamp()),
-        statements=tuple(MappingProxyType(dict(s)) for s in record.get("statements") or ()),
-        policy_revision=str(record.get("policy_revision") or ""),
-    )
 
 
 # --- parsing at the edge ------------------------------------------------------------------------
@@ -260,14 +166,13 @@ def parse_version_number(raw: str) -> int:
 class LayerRegistry:
     """Every layer version in memory, written through to the store."""
 
-    def __init__(self, store: FunctionStore, region: str, account_id: str) -> None:
+    def __init__(self, store: LayerStore, region: str, account_id: str) -> None:
         self._store = store
         self._region = region
         self._account = account_id
         self._prefix = f"arn:aws:lambda:{region}:{account_id}:layer:"
         self._layers: dict[str, dict[int, LayerVersion]] = {}
-        for raw in store.all_layer_versions():
-            layer = from_record(raw)
+        for layer in store.all_layer_versions():
             self._layers.setdefault(layer.name, {})[layer.version] = layer
         self._last_version = store.layer_counters()
 
@@ -297,7 +202,7 @@ class LayerRegistry:
             compatible_runtimes=request.compatible_runtimes,
             compatible_architectures=request.compatible_architectures,
         )
-        self._store.put_layer_version(name, number, to_record(layer), new=True)
+        self._store.put_layer_version(layer, new=True)
         self._layers.setdefault(name, {})[number] = layer
         self._last_version[name] = number
         return layer
@@ -411,7 +316,7 @@ class LayerRegistry:
         return document, layer.policy_revision
 
     def _commit(self, layer: LayerVersion) -> None:
-        self._store.put_layer_version(layer.name, layer.version, to_record(layer))
+        self._store.put_layer_version(layer)
         self._layers[layer.name][layer.version] = layer
 
     # -- functions' layers -----------------------------------------------------

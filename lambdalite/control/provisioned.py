@@ -2,8 +2,9 @@
 
 A config belongs to one published version or one alias of a function (never
 ``$LATEST``) and asks for that many environments of the version (an alias's
-main version) to be initialised ahead of time and kept. The registry keeps the
-configs; the data plane keeps the environments and knows how far it got
+main version) to be initialised ahead of time and kept. The concurrency
+registry (``control.concurrency_registry``) keeps the configs
+(``models.ProvisionedConfig``); the data plane keeps the environments and knows how far it got
 (``ProvisionedState``), which is what Get/List report as Status,
 Allocated- and AvailableProvisionedConcurrentExecutions.
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdalite.errors import InvalidParameterValue, LambdaError, ResourceConflict
+from lambdalite.models import ProvisionedConfig
 
 IN_PROGRESS = "IN_PROGRESS"
 READY = "READY"
@@ -74,25 +76,6 @@ def alias_conflict() -> ResourceConflict:
 
 def version_conflict() -> ResourceConflict:
     return ResourceConflict(VERSION_UNDER_PROVISIONED_ALIAS)
-
-
-def key(function_name: str, qualifier: str) -> str:
-    """The data plane's name for one config's environments."""
-    return f"{function_name}:{qualifier}"
-
-
-@dataclass(frozen=True, slots=True)
-class ProvisionedConfig:
-    """One version's or alias's provisioned concurrency, as stored."""
-
-    function_name: str
-    qualifier: str
-    requested: int
-    last_modified: str
-
-    @property
-    def key(self) -> str:
-        return key(self.function_name, self.qualifier)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,11 @@ import orjson
 
 from lambdalite.dataplane import runtime_api
 from lambdalite.dataplane.output import OutputSplitter
+from lambdalite.dataplane.runtime_env import Placement, runtime_environment
 from lambdalite.errors import InvalidTransition
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult
+from lambdalite.observe import report
+from lambdalite.observe.billing import Billing, bill
 from lambdalite.sandbox.peers import peer_uid
 from lambdalite.sandbox.spec import RUNTIME_API_PORT, Sandbox, SandboxedProcess, SandboxSpec
 
@@ -82,10 +85,6 @@ _NEXT = {
 }
 
 
-OPT_VARIABLE = "LAMBDALITE_OPT"
-"""Names where the layers are when they are not at /opt (see ``RuntimeLaunch.opt_dir``)."""
-
-
 @dataclass(frozen=True, slots=True)
 class RuntimeLaunch:
     """How to start the runtime: argv run in ``task_root``, and an optional
@@ -102,6 +101,9 @@ class RuntimeLaunch:
     """Host directories the function must not see (the platform's data directory)."""
     layers: tuple[Path, ...] = ()
     """The function's unpacked layers, in order, for the sandbox to show merged at /opt."""
+    interpreter_version: str | None = None
+    """The version of ``argv[0]`` when it is the runtime's interpreter (``3.12.3``):
+    INIT_START names the runtime version from it (``observe.report.runtime_version``)."""
     network: bool = True
     """False: the function runs without network (``control.network``), and the
     Runtime API is served inside its own network namespace."""
@@ -207,7 +209,7 @@ class ExecutionEnvironment:
         started = time.perf_counter()
         # AWS opens every environment's stream with INIT_START; writing it now
         # also creates the stream before the first invocation needs it.
-        self._init_events.append((_now_ms(), f"INIT_START Runtime Version: {self.function.runtime}"))
+        self._init_events.append((_now_ms(), report.init_start_line(self._runtime_version())))
         if self._launch.warning:
             self._log_now([self._launch.warning])
         if self._launch.error is not None:
@@ -284,10 +286,11 @@ class ExecutionEnvironment:
                 outcome.error_type, f"RequestId: {invocation.request_id} Error: {message}", "error"
             )
         self._drain_output()
-        start_line = (_now_ms(), f"START RequestId: {invocation.request_id} Version: {self.function.version}")
+        start_line = (_now_ms(), report.start_line(invocation.request_id, self.function.version))
         self._events = [*self._init_events, start_line]
         self._init_events = []
-        return self._finish(invocation, outcome, 0.0, self._init_ms)
+        # Nothing ran: no duration to bill (an init that timed out included).
+        return self._finish(invocation, outcome, bill(0.0), self._init_ms)
 
     async def stop(self) -> None:
         """Kill the runtime and everything it started; close the listener. Idempotent."""
@@ -319,7 +322,7 @@ class ExecutionEnvironment:
         process.kill_tree()
         self._drain_output()
         if self._output is not None:
-            self._route_output(self._output.flush_partial())
+            self._route_output(self._output.flush_partial(final=True))
         # Forget the splitter before closing its descriptor: the number may be
         # reused at once by another environment's pipe.
         self._output = None
@@ -352,7 +355,7 @@ class ExecutionEnvironment:
         request_id = invocation.request_id
         function = self.function
         self._current = invocation
-        self._events = [(_now_ms(), f"START RequestId: {request_id} Version: {function.version}")]
+        self._events = [(_now_ms(), report.start_line(request_id, function.version))]
         result: asyncio.Future[_Outcome] = self._loop.create_future()
         self._result = result
         self._deliver(invocation)
@@ -365,44 +368,39 @@ class ExecutionEnvironment:
             self._current = None
             self._result = None
         duration_ms = (time.perf_counter() - started) * 1000
+        # A timeout bills exactly the configured timeout, whenever it was noticed.
+        timed_out = function.timeout_s if outcome.status == "timeout" else None
+        billing = bill(duration_ms, timed_out_after_s=timed_out)
         self._drain_output()
         self.last_used = time.monotonic()
         if self._process is not None and not self._told_settled:
             self._told_settled = True
             # After this step of the task, which writes the invocation's answer.
             self._loop.call_soon(self._process.start_settled)
-        return self._finish(invocation, outcome, duration_ms, cold_init_ms)
+        return self._finish(invocation, outcome, billing, cold_init_ms)
 
     def _finish(
-        self, invocation: Invocation, outcome: _Outcome, duration_ms: float, init_ms: float | None
+        self, invocation: Invocation, outcome: _Outcome, billing: Billing, init_ms: float | None
     ) -> InvocationResult:
         function = self.function
         request_id = invocation.request_id
         if self._output is not None:
             self._events.extend(self._output.flush_partial())
         if outcome.status == "timeout":
-            self._events.append(
-                (
-                    _now_ms(),
-                    f"{_iso_now()} {request_id} Task timed out after {function.timeout_s:.2f} seconds",
-                )
-            )
-        report = (
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            # AWS bills in 1 ms steps since 2020-12; round up, never down.
-            f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {function.memory_mb} MB\t"
-            # Never above the size: memory shared with a zygote is resident but not charged.
-            f"Max Memory Used: {min(self._peak_memory_mb(), function.memory_mb)} MB"
+            line = report.timeout_line(_iso_now(), request_id, function.timeout_s)
+            self._events.append((_now_ms(), line))
+        report_line = report.report_line(
+            request_id,
+            billing,
+            memory_size_mb=function.memory_mb,
+            max_memory_used_mb=self._peak_memory_mb(),
+            init_ms=init_ms,
+            status=outcome.status,
+            error_type=outcome.error_type,
         )
-        if init_ms is not None:
-            report += f"\tInit Duration: {init_ms:.2f} ms"
-        if outcome.status is not None:
-            report += f"\tStatus: {outcome.status}"
-            if outcome.error_type:
-                report += f"\tError Type: {outcome.error_type}"
         now = _now_ms()
-        self._events.append((now, f"END RequestId: {request_id}"))
-        self._events.append((now, report))
+        self._events.append((now, report.end_line(request_id)))
+        self._events.append((now, report_line))
         events, self._events = self._events, []
         self._logs.append(function.log_group, self.log_stream, events)
         if self.state is EnvState.BUSY:
@@ -564,76 +562,36 @@ class ExecutionEnvironment:
         return dataclasses.replace(spec, env=self._environment_variables(port, task_root, runtime_dir))
 
     def _environment_variables(self, port: int, task_root: str, runtime_dir: str) -> dict[str, str]:
-        function = self.function
+        placement = Placement(
+            runtime_api=f"127.0.0.1:{port}",
+            task_root=task_root,
+            runtime_dir=runtime_dir,
+            log_stream=self.log_stream,
+            initialization_type=self.initialization_type,
+            region=self._region,
+            opt_dir=self._launch.opt_dir,
+            host_path=os.environ.get("PATH", ""),
+        )
+        return runtime_environment(self.function, placement, self._launch.extra_env)
+
+    def _runtime_version(self) -> report.RuntimeVersion:
         launch = self._launch
-        host_path = os.environ.get("PATH", "")
-        opt = str(launch.opt_dir) if launch.opt_dir is not None else "/opt"
-        defaults: dict[str, str] = {}
-        if function.runtime.startswith("nodejs"):
-            # AWS's NODE_PATH: the layers' node_modules (this Node's own first), then the
-            # runtime's and the task root.
-            major = function.runtime.removeprefix("nodejs").split(".")[0]
-            defaults["NODE_PATH"] = ":".join(
-                (
-                    f"{opt}/nodejs/node{major}/node_modules",
-                    f"{opt}/nodejs/node_modules",
-                    f"{runtime_dir}/node_modules",
-                    runtime_dir,
-                    task_root,
-                )
-            )
-        reserved = {
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": function.version,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-            "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group,
-            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
-            "AWS_REGION": self._region,
-            "AWS_DEFAULT_REGION": self._region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
-            "LAMBDA_TASK_ROOT": task_root,
-            "LAMBDA_RUNTIME_DIR": runtime_dir,
-            "_HANDLER": function.handler,
-            "TZ": ":UTC",
-            "LANG": "en_US.UTF-8",
-            # AWS's PATH first; the host's after it so interpreters a custom
-            # runtime's bootstrap names can still be found.
-            "PATH": f"/usr/local/bin:/usr/bin/:/bin:{opt}/bin" + (f":{host_path}" if host_path else ""),
-            "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{opt}/lib",
-        }
-        if launch.opt_dir is not None:
-            reserved[OPT_VARIABLE] = opt
-        return {**defaults, **function.environment, **(launch.extra_env or {}), **reserved}
+        interpreter = launch.argv[0] if launch.argv and launch.interpreter_version else None
+        return report.runtime_version(
+            self.function.runtime, self._region, interpreter, launch.interpreter_version
+        )
 
     def _peak_memory_mb(self) -> int:
-        """The peak memory REPORT shows, in MB: the larger of the whole tree's
-        peak where the level measures it (a cgroup) and the runtime's own peak
-        resident memory (VmHWM); the last value seen once the process is gone.
-        Both, because a runtime forked from a zygote shares most of its pages
-        with it, and the cgroup is charged only the pages it copies after
-        joining (1 MB for a hello function): its resident set is what AWS
-        reports, a function's whole interpreter. Read at most every
-        PEAK_REFRESH_S: at thousands of invocations a second, /proc is not free,
-        and a peak cannot shrink."""
+        """The peak memory REPORT shows, in MB, as the sandbox measures it
+        (``SandboxedProcess.peak_memory_bytes``); the last value once the process
+        is gone. Asked at most every PEAK_REFRESH_S: at thousands of invocations
+        a second, /proc is not free, and a peak cannot shrink."""
         now = time.monotonic()
         if self._process is not None and now - self._peak_read_at >= PEAK_REFRESH_S:
             self._peak_read_at = now
-            tree_peak = self._process.peak_memory_bytes()
-            if tree_peak is not None:
-                self._peak_mb = max(self._peak_mb, math.ceil(tree_peak / (1024 * 1024)))
-            try:
-                fd = os.open(f"/proc/{self._process.pid}/status", os.O_RDONLY)
-                try:
-                    status = os.read(fd, 8192)
-                finally:
-                    os.close(fd)
-                start = status.index(b"VmHWM:") + 6
-                kilobytes = int(status[start : status.index(b"kB", start)])
-                self._peak_mb = max(self._peak_mb, math.ceil(kilobytes / 1024))
-            except (OSError, ValueError):
-                pass
+            peak = self._process.peak_memory_bytes()
+            if peak is not None:
+                self._peak_mb = max(self._peak_mb, math.ceil(peak / (1024 * 1024)))
         return self._peak_mb
 
     @property
@@ -642,17 +600,8 @@ class ExecutionEnvironment:
         return self._process is not None and self._process.memory_limited
 
     def rss_bytes(self) -> int:
-        """Current resident memory of the runtime process (0 when gone)."""
-        if self._process is None:
-            return 0
-        try:
-            with open(f"/proc/{self._process.pid}/statm", "rb") as statm:
-                return int(statm.read().split()[1]) * _PAGE_SIZE
-        except (OSError, ValueError, IndexError):
-            return 0
-
-
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+        """Current resident memory of the runtime's process tree (0 when gone)."""
+        return self._process.memory_bytes() if self._process is not None else 0
 
 
 def _now_ms() -> int:

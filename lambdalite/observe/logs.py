@@ -40,6 +40,8 @@ from typing import BinaryIO
 
 import orjson
 
+from lambdalite.observe.filter_pattern import FilterPattern
+
 _SUFFIX = ".log"
 _NAME_SIDECAR = ".name"
 _MAX_COMPONENT = 200
@@ -335,9 +337,9 @@ class LogStore:
     ) -> EventPage:
         """Events of the given streams (all when None; or those named ``stream_prefix*``)
         with ``start_ms <= t < end_ms`` that match the filter ``pattern`` (see
-        ``FilterPattern``), ordered by time, then stream, then position; at most ``limit``
-        of them, starting after ``after``. Raises LogGroupNotFound, and ValueError for a
-        filter pattern we do not support."""
+        ``filter_pattern``), ordered by time, then stream, then position; at most ``limit``
+        of them, starting after ``after``. Raises LogGroupNotFound, and InvalidFilterPattern
+        (a ValueError) for a pattern that cannot be read."""
         matcher = FilterPattern(pattern or "")
         wanted = None if streams is None else set(streams)
         self.flush()
@@ -375,60 +377,6 @@ class LogStore:
                         info.streams[name] = _scan(path)
             info.loaded = True
         return info
-
-
-class FilterPattern:
-    """The subset of CloudWatch Logs' filter pattern syntax for unstructured text we
-    support: space-separated terms that must all occur (``ERROR timeout``), quoted
-    phrases (``"Task timed out"``), ``?term`` for any-of, ``-term`` to exclude.
-    Matching is case-sensitive, as in CloudWatch. An empty pattern matches all.
-    JSON (``{ $.x = 1 }``) and space-delimited (``[a, b]``) patterns raise ValueError."""
-
-    def __init__(self, pattern: str) -> None:
-        text = pattern.strip()
-        if text.startswith(("{", "[")):
-            raise ValueError("JSON and space-delimited filter patterns are not supported")
-        self.required: list[str] = []
-        self.optional: list[str] = []
-        self.excluded: list[str] = []
-        for term in _terms(text):
-            if term.startswith("?") and len(term) > 1:
-                self.optional.append(term[1:])
-            elif term.startswith("-") and len(term) > 1:
-                self.excluded.append(term[1:])
-            else:
-                self.required.append(term)
-
-    def matches(self, message: str) -> bool:
-        if any(term in message for term in self.excluded):
-            return False
-        if not all(term in message for term in self.required):
-            return False
-        return not self.optional or any(term in message for term in self.optional)
-
-
-def _terms(text: str) -> Iterator[str]:
-    """Split on spaces, keeping quoted phrases (and their ?/- prefix) whole."""
-    i = 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        prefix = ""
-        if text[i] in "?-" and i + 1 < len(text) and text[i + 1] == '"':
-            prefix, i = text[i], i + 1
-        if text[i] == '"':
-            end = text.find('"', i + 1)
-            end = len(text) if end < 0 else end
-            if end > i + 1:
-                yield prefix + text[i + 1 : end]
-            i = end + 1
-        else:
-            end = i
-            while end < len(text) and not text[end].isspace():
-                end += 1
-            yield text[i:end]
-            i = end
 
 
 def _in_range(ts: int, start_ms: int | None, end_ms: int | None) -> bool:

@@ -13,6 +13,7 @@ that whatever limits the operator put on lambdalite cover its functions too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import math
@@ -31,6 +32,7 @@ _GROUP = "lambdalite"
 _STARTERS = ".starters"
 """Beside the environments' cgroups: where zygotes run (a name no env_id can have)."""
 _STALE_AFTER_S = 60.0
+_REMOVE_TIMEOUT_S = 2.0
 _V1_CONTROLLERS = ("memory", "pids", "cpu")
 
 
@@ -362,3 +364,16 @@ def _apply_v1(controller: str, directory: Path, limits: CgroupLimits) -> None:
         if limits.cpu_quota_us is not None:
             _write(directory / "cpu.cfs_period_us", str(CPU_PERIOD_US))
             _write(directory / "cpu.cfs_quota_us", str(limits.cpu_quota_us))
+
+
+async def remove_cgroup(cgroup: Cgroup) -> None:
+    """rmdir the cgroup, retrying while its last members finish dying."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _REMOVE_TIMEOUT_S
+    delay = 0.001
+    while not cgroup.remove():
+        if loop.time() > deadline:
+            cgroup.kill()
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)

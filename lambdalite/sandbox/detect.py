@@ -22,7 +22,8 @@ from pathlib import Path
 from lambdalite.sandbox import _linux, enter, namespace, process
 from lambdalite.sandbox.cgroups import CgroupHost, limits_for
 from lambdalite.sandbox.process import ProcessSandbox
-from lambdalite.sandbox.spec import Sandbox, SandboxSpec
+from lambdalite.sandbox.spec import SandboxSpec
+from lambdalite.sandbox.status import parse_status
 
 _PROBE_PROGRAM = "/bin/true"
 _PROBE_TIMEOUT_S = 5.0
@@ -85,7 +86,7 @@ def describe(*, allow_namespace: bool = True, shared_paths: Sequence[Path] = ())
 
 def choose_sandbox(
     scratch_root: Path, *, allow_namespace: bool = True, shared_paths: Sequence[Path] = ()
-) -> tuple[Sandbox, SandboxFacts]:
+) -> tuple[ProcessSandbox | namespace.NamespaceSandbox, SandboxFacts]:
     """The sandbox to serve with, and the facts to print in the start-up line.
     ``scratch_root`` is ProcessSandbox's scratch directory (DATA/sandboxes);
     ``shared_paths`` are the host's interpreter installs (NamespaceSandbox)."""
@@ -170,7 +171,7 @@ def _probe(cgroups: CgroupHost, *, user_namespace: bool, shared_paths: Sequence[
             status += chunk
         os.close(status_fd)
         _, wait_status = os.waitpid(keeper, 0)
-        _, _, error = namespace.parse_status(status)
+        _, _, error = parse_status(status)
         if error is not None:
             return str(error)
         if os.waitstatus_to_exitcode(wait_status) != 0:

@@ -28,17 +28,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
-import signal
 import socket
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lambdalite.sandbox import _linux, enter
-from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, limits_for
+from lambdalite.sandbox import _zygote_main as wire
+from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, limits_for, remove_cgroup
 from lambdalite.sandbox.spec import RUNTIME_API_PORT, SandboxSpec, translate_argv
+from lambdalite.sandbox.status import parse_report, read_status, status_channel
+from lambdalite.sandbox.tree import MemoryMeter, close_pidfds, kill_namespace_tree
+from lambdalite.sandbox.zygote import SpareGone, Zygote, ZygoteProcess
 
 LEVEL = "namespace"
 TASK_ROOT = "/var/task"
@@ -47,41 +51,7 @@ LAYERS_DIR = "/opt"
 MOUNT_POINTS = (Path(TASK_ROOT), Path(RUNTIME_DIR), Path(LAYERS_DIR))
 """Must exist on the host; the root server creates them (empty) once."""
 SHM_BYTES = 64 * 1024 * 1024
-_CGROUP_REMOVE_TIMEOUT_S = 2.0
-_MAX_PASSED_FDS = 4
 _BASE_FLAGS = _linux.CLONE_NEWNS | _linux.CLONE_NEWPID | _linux.CLONE_NEWIPC | _linux.CLONE_NEWUTS
-
-
-@dataclass(slots=True)
-class TreeMemory:
-    """A process tree's memory figures from its cgroup, kept once the cgroup is
-    released (a stopped environment still reports its peak and OOM kill)."""
-
-    cgroup: Cgroup | None
-    _peak: int | None = None
-    _oom: bool = False
-    _released: bool = False
-
-    def peak_memory_bytes(self) -> int | None:
-        if self._released or self.cgroup is None:
-            return self._peak
-        return self.cgroup.peak_memory_bytes()
-
-    def out_of_memory(self) -> bool:
-        if self._released or self.cgroup is None:
-            return self._oom
-        return self.cgroup.oom_kills() > 0
-
-    async def release(self) -> None:
-        """Record the last figures and remove the cgroup. Idempotent."""
-        if self._released:
-            return
-        if self.cgroup is not None:
-            self._peak = self.peak_memory_bytes()
-            self._oom = self.out_of_memory()
-        self._released = True
-        if self.cgroup is not None:
-            await remove_cgroup(self.cgroup)
 
 
 @dataclass(slots=True)
@@ -104,10 +74,10 @@ class NamespaceProcess:
     """pidfds of the runtime and init (``enter._report_pids``); closed by ``stop``."""
     returncode: int | None = None
     _waiter: asyncio.Future[int] | None = field(default=None, repr=False)
-    _memory: TreeMemory = field(init=False, repr=False)
+    _memory: MemoryMeter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._memory = TreeMemory(self.cgroup)
+        self._memory = MemoryMeter(self.cgroup)
 
     @property
     def pid(self) -> int:
@@ -126,19 +96,12 @@ class NamespaceProcess:
         return self.returncode
 
     def kill_tree(self) -> None:
-        """SIGKILL the cgroup, the runtime and the PID namespace's init (which
-        takes the whole namespace with it). The keeper is left to reap them and
-        exit with the runtime's SIGKILL: killing the keeper too would leave them
-        zombies for the host's init to reap. Harmless when all are gone."""
+        """SIGKILL the runtime and its whole namespace (``tree.kill_namespace_tree``),
+        its memory figures taken first. Harmless when all are gone."""
         if self.returncode is not None:
             return
-        if self.runtime_pid:
-            kill_processes(self.pidfds, (self.runtime_pid, self.init_pid))
-        else:  # the start failed before the runtime existed (the keeper is our child)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(self.keeper_pid, signal.SIGKILL)
-        if self.cgroup is not None:
-            self.cgroup.kill()  # init's end took its namespace: this finds any straggler
+        self._memory.sample(self.runtime_pid)
+        kill_namespace_tree(self.keeper_pid, self.runtime_pid, self.init_pid, self.pidfds, self.cgroup)
 
     async def stop(self) -> int | None:
         """Kill, reap, and remove the cgroup (its last peak/OOM figures are kept). Idempotent."""
@@ -146,11 +109,16 @@ class NamespaceProcess:
         returncode = await self.wait()
         close_pidfds(self.pidfds)
         self.pidfds = ()
-        await self._memory.release()
+        self._memory.release()
+        if self.cgroup is not None:
+            await remove_cgroup(self.cgroup)
         return returncode
 
     def peak_memory_bytes(self) -> int | None:
-        return self._memory.peak_memory_bytes()
+        return self._memory.peak_bytes(self.runtime_pid if self.returncode is None else 0)
+
+    def memory_bytes(self) -> int:
+        return self._memory.current_bytes(self.runtime_pid if self.returncode is None else 0)
 
     def out_of_memory(self) -> bool:
         return self._memory.out_of_memory()
@@ -264,18 +232,64 @@ class NamespaceSandbox:
             os.close(output_fd)
             await process.stop()
             raise
-        report = parse_report(spec, status, passed)
-        process.runtime_pid, process.init_pid, process.pidfds = (
-            report.runtime_pid,
-            report.init_pid,
-            report.pidfds,
-        )
-        process.runtime_api_listener = report.runtime_api_listener
-        if report.error is not None:
+        error = parse_report(spec, status, passed).fill(process)
+        if error is not None:
             os.close(output_fd)
             await process.stop()
-            raise report.error
+            raise error
         return process
+
+    # -- as a zygote's level (``zygote.ForkingLevel``) --------------------------
+    def python_code_roots(self, spec: SandboxSpec) -> tuple[Path, ...]:
+        """The function's layers (shown merged at /opt)."""
+        return spec.layers
+
+    async def fork_from(self, zygote: Zygote, spec: SandboxSpec) -> ZygoteProcess:
+        """Start ``spec`` as ``zygote``'s child, which enters exactly this level's
+        sandbox (``enter.enter_sandbox`` with ``plan_for``'s plan) and cgroup.
+        With cgroups, a spare waiting in a cgroup of its own takes the start
+        when one of its kind is there: no cgroup to make then."""
+        open_code_to_functions(spec)
+        cgroup = None
+        if self._cgroups is not None:
+            limits = limits_for(spec.memory_mb, spec.cpu_limit)
+            zygote.limit_spares(limits)
+            # A spare waiting in its own cgroup, now with these limits, brings it
+            # (unless the spare went away meanwhile).
+            request = namespace_request(self.plan_for(spec, None), spec, spare_only=True)
+            if zygote.has_spare_in_a_cgroup(list(wire.spare_key(request))):
+                with contextlib.suppress(SpareGone):
+                    return await self._fork_child(zygote, request, (), spec, None)
+            cgroup = self._cgroups.create(spec.env_id, limits)
+        try:
+            plan = self.plan_for(spec, cgroup)
+            request = namespace_request(plan, spec, spare_only=False)
+            return await self._fork_child(
+                zygote, request, enter.open_cgroup_procs(plan.cgroup_procs), spec, cgroup
+            )
+        except BaseException:
+            if cgroup is not None:
+                await remove_cgroup(cgroup)
+            raise
+
+    async def _fork_child(
+        self,
+        zygote: Zygote,
+        request: dict[str, Any],
+        cgroup_fds: tuple[int, ...],
+        spec: SandboxSpec,
+        cgroup: Cgroup | None,
+    ) -> ZygoteProcess:
+        def check(process: ZygoteProcess, status: bytes, passed: list[int]) -> OSError | None:
+            return parse_report(spec, status, passed).fill(process)
+
+        process = await zygote.start_child(request, cgroup_fds, spec, check, lifeline=True, cgroup=cgroup)
+        if request["plan"]["uid_per_environment"]:
+            process.sandbox_uid = enter.environment_uid(process.child_pid)
+        return process
+
+    async def close(self) -> None:
+        """Nothing to release: each environment's cgroup goes with it."""
 
 
 def open_code_to_functions(spec: SandboxSpec) -> None:
@@ -286,6 +300,20 @@ def open_code_to_functions(spec: SandboxSpec) -> None:
         mode = os.stat(path).st_mode
         if mode & 0o005 != 0o005:
             os.chmod(path, mode | 0o005)
+
+
+def namespace_request(plan: enter.SandboxPlan, spec: SandboxSpec, *, spare_only: bool) -> dict[str, Any]:
+    """The zygote's start request for ``plan``. ``spare_only``: the plan has no
+    cgroup of its own, so only a spare that has one may take it."""
+    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
+    return {
+        "level": "namespace",
+        "plan": wire.encode(fields),
+        "env": dict(spec.env),
+        "argv1": translate_argv(spec, TASK_ROOT, RUNTIME_DIR)[1],
+        "pass_fds": list(spec.pass_fds),
+        "spare_only": spare_only,
+    }
 
 
 def plan_private_covers(
@@ -355,135 +383,6 @@ def fork_into_sandbox(
     return pid, output_read, status_read
 
 
-def parse_status(status: bytes) -> tuple[int, int, OSError | None]:
-    """(runtime pid or 0, init pid or 0, the failure or None) from the child's status record."""
-    runtime_pid, init_pid, _, error = _parse_status(status)
-    return runtime_pid, init_pid, error
-
-
-def _parse_status(status: bytes) -> tuple[int, int, int, OSError | None]:
-    runtime_pid = init_pid = pidfds = 0
-    size = struct.calcsize(enter.PIDS_FORMAT)
-    if status.startswith(b"P") and len(status) >= 1 + size:
-        runtime_pid, init_pid, pidfds = struct.unpack(enter.PIDS_FORMAT, status[1 : 1 + size])
-        status = status[1 + size :]
-    if not status and runtime_pid:
-        return runtime_pid, init_pid, pidfds, None
-    if status.startswith(b"E"):
-        code, _, message = status[1:].decode(errors="replace").partition(" ")
-        errno = int(code) if code.isdigit() else 0
-        return runtime_pid, init_pid, pidfds, OSError(errno, f"sandbox: {message}")
-    return runtime_pid, init_pid, pidfds, OSError(0, "sandbox: the child ended before starting the runtime")
-
-
-@dataclass(frozen=True, slots=True)
-class StatusReport:
-    """What a sandboxed child reported on its status channel (``read_status``)."""
-
-    runtime_pid: int
-    init_pid: int
-    pidfds: tuple[int, ...]
-    """pidfds of the runtime and init (or none: an old kernel); the caller closes them."""
-    runtime_api_listener: socket.socket | None
-    error: OSError | None
-
-
-def parse_report(spec: SandboxSpec, status: bytes, passed: list[int]) -> StatusReport:
-    """The status record and the descriptors that came with it (all now the
-    caller's: in the result, or closed). A Runtime API listener that was due
-    and did not come is an error."""
-    runtime_pid, init_pid, count, error = _parse_status(status)
-    pidfds, rest = tuple(passed[:count]), passed[count:]
-    listener = None
-    if error is not None:
-        for fd in rest:
-            os.close(fd)
-    else:
-        try:
-            listener = runtime_api_listener(spec, rest)
-        except OSError as exc:
-            error = exc
-    return StatusReport(runtime_pid, init_pid, pidfds, listener, error)
-
-
-def kill_processes(pidfds: tuple[int, ...], pids: tuple[int, ...]) -> None:
-    """SIGKILL a sandbox's processes: through their pidfds when it sent them,
-    which name exactly those processes; else by pid, which once they are gone
-    may name another process (pids are reused, and these are not our children)."""
-    if pidfds:
-        for pidfd in pidfds:
-            with contextlib.suppress(OSError):  # ProcessLookupError: already gone
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        return
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def close_pidfds(pidfds: tuple[int, ...]) -> None:
-    for pidfd in pidfds:
-        with contextlib.suppress(OSError):
-            os.close(pidfd)
-
-
-def status_channel() -> tuple[int, int]:
-    """(read end, write end) of a child's status channel: a Unix socket pair
-    rather than a pipe, so that the keeper's record can carry a descriptor."""
-    reader, writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    return reader.detach(), writer.detach()
-
-
-def runtime_api_listener(spec: SandboxSpec, passed: list[int]) -> socket.socket | None:
-    """The listener the keeper sent for a function without network (None with
-    network). Raises OSError when one was due and none came; closes the rest."""
-    listener = socket.socket(fileno=passed.pop(0)) if passed else None
-    for fd in passed:
-        os.close(fd)
-    if listener is None and not spec.network:
-        raise OSError(0, "sandbox: no Runtime API listener came from the network namespace")
-    return listener
-
-
-async def read_status(fd: int) -> tuple[bytes, list[int]]:
-    """Everything written to the status channel ``fd`` until its last writer
-    closes it, and the descriptors sent along (the caller owns them); closes ``fd``."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    chunks: list[bytes] = []
-    passed: list[int] = []
-    channel = socket.socket(fileno=fd)
-    channel.setblocking(False)
-
-    def readable() -> None:
-        try:
-            while True:
-                chunk, fds, _, _ = socket.recv_fds(channel, 4096, _MAX_PASSED_FDS, socket.MSG_CMSG_CLOEXEC)
-                passed.extend(fds)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if not done.done():
-                done.set_exception(exc)
-            return
-        if not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, readable)
-    try:
-        await done
-    except BaseException:
-        for passed_fd in passed:
-            os.close(passed_fd)
-        raise
-    finally:
-        loop.remove_reader(fd)
-        channel.close()
-    return b"".join(chunks), passed
-
-
 def _watch_exit(pid: int) -> asyncio.Future[int]:
     """A future for our child ``pid``'s return code (negative signal number when
     killed), via a pidfd, so it works with any event loop and child watcher."""
@@ -505,16 +404,3 @@ def _watch_exit(pid: int) -> asyncio.Future[int]:
 
     loop.add_reader(pidfd, exited)
     return future
-
-
-async def remove_cgroup(cgroup: Cgroup) -> None:
-    """rmdir the cgroup, retrying while its last members finish dying."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _CGROUP_REMOVE_TIMEOUT_S
-    delay = 0.001
-    while not cgroup.remove():
-        if loop.time() > deadline:
-            cgroup.kill()
-            return
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)

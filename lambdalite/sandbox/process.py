@@ -57,12 +57,14 @@ import shutil
 import signal
 import stat
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lambdalite.sandbox.spec import SandboxSpec, translate_argv
+from lambdalite.sandbox.tree import MemoryMeter, kill_descendants
+from lambdalite.sandbox.zygote import Zygote, ZygoteProcess
 
 ISOLATION_LEVEL = "process"
 MAX_DESCRIPTORS = 1024
@@ -172,14 +174,16 @@ class ProcessTree:
 
 
 @dataclass(slots=True)
-class SandboxedProcess:
-    """A started runtime process. ``output_fd`` carries its merged stdout/stderr."""
+class SpawnedProcess:
+    """A runtime this level started by exec (satisfies spec.SandboxedProcess).
+    ``output_fd`` carries its merged stdout/stderr."""
 
     process: asyncio.subprocess.Process
     tree: ProcessTree
     output_fd: int
     """Non-blocking read end of the runtime's stdout+stderr pipe; owned by the caller."""
     _stopped: bool = field(default=False, repr=False)
+    _memory: MemoryMeter = field(default_factory=lambda: MemoryMeter(None), repr=False)
 
     @property
     def pid(self) -> int:
@@ -212,8 +216,11 @@ class SandboxedProcess:
         return await self.process.wait()
 
     def peak_memory_bytes(self) -> int | None:
-        """Not measured at this level: the data plane reads /proc (VmHWM)."""
-        return None
+        """The larger of the runtime's peak resident memory and the tree's resident memory seen."""
+        return self._memory.peak_bytes(self.pid if self.returncode is None else 0)
+
+    def memory_bytes(self) -> int:
+        return self._memory.current_bytes(self.pid if self.returncode is None else 0)
 
     def out_of_memory(self) -> bool:
         """Never: at this level the data plane's watcher enforces memory."""
@@ -223,8 +230,11 @@ class SandboxedProcess:
         """Nothing to do: the spawn path has no background work."""
 
     def kill_tree(self) -> None:
-        """SIGKILL the runtime and everything it started (``ProcessTree.kill``)."""
+        """SIGKILL the runtime and everything it started (``ProcessTree.kill``),
+        its memory figures taken first."""
         if not self._stopped:
+            if self.returncode is None:
+                self._memory.sample(self.pid)
             self.tree.kill()
 
     async def stop(self) -> int | None:
@@ -234,6 +244,7 @@ class SandboxedProcess:
         with contextlib.suppress(ProcessLookupError):
             await self.process.wait()
         self._stopped = True
+        self._memory.release()
         await self.tree.release()
         return self.process.returncode
 
@@ -285,7 +296,7 @@ class ProcessSandbox:
             self._runtime_dirs[runtime_dir] = reachable
         return reachable
 
-    async def start(self, spec: SandboxSpec) -> SandboxedProcess:
+    async def start(self, spec: SandboxSpec) -> SpawnedProcess:
         """Start argv with exactly ``env`` (plus TMPDIR) in its own process group,
         cwd = the task root. stdout and stderr are merged into one pipe, as on AWS."""
         inside_task, inside_runtime = self.inside_paths(spec)
@@ -331,7 +342,49 @@ class ProcessSandbox:
         finally:
             os.close(write_fd)
         os.set_blocking(read_fd, False)
-        return SandboxedProcess(process, tree, read_fd)
+        return SpawnedProcess(process, tree, read_fd)
+
+    # -- as a zygote's level (``zygote.ForkingLevel``) --------------------------
+    @property
+    def cgroups(self) -> None:
+        """None: this level has no cgroups."""
+        return None
+
+    def python_code_roots(self, spec: SandboxSpec) -> tuple[Path, ...]:
+        """The merged layers, and the host's /opt, whose ``python`` the bootstrap
+        puts on sys.path at this level."""
+        return (*spec.layers, Path("/opt"))
+
+    async def fork_from(self, zygote: Zygote, spec: SandboxSpec) -> ZygoteProcess:
+        """Start ``spec`` as ``zygote``'s child with this level's isolation (its
+        own session, rlimits, credentials, a private TMPDIR, exactly ``spec.env``)."""
+        task, runtime = self.inside_paths(spec)
+        argv = translate_argv(spec, task, runtime)
+        tree = self.prepare(spec)
+        request = {
+            "level": ISOLATION_LEVEL,
+            "env": {**spec.env, "TMPDIR": str(tree.scratch)},
+            "argv1": argv[1],
+            "cwd": str(spec.task_root),
+            "pass_fds": list(spec.pass_fds),
+            "plan": tree.plan.to_wire(),
+        }
+
+        def check(process: ZygoteProcess, status: bytes, passed: list[int]) -> OSError | None:
+            for fd in passed:
+                os.close(fd)
+            process.runtime_pid = process.child_pid
+            process.sandbox_uid = tree.plan.uid
+            return _forked_error(status)
+
+        try:
+            return await zygote.start_child(request, (), spec, check, lifeline=False, tree=tree)
+        except BaseException:
+            await tree.release()
+            raise
+
+    async def close(self) -> None:
+        """Nothing to release: each environment's scratch space goes with it."""
 
     def prepare(self, spec: SandboxSpec, *, spawned: bool = False) -> ProcessTree:
         """The environment's scratch directory, credentials and limits; the
@@ -472,6 +525,16 @@ def _drop_argv(plan: ChildPlan) -> tuple[str, ...]:
     )
 
 
+def _forked_error(status: bytes) -> OSError | None:
+    """The failure a zygote's child reported on its status channel, or None."""
+    if not status:
+        return None
+    if status.startswith(b"E"):
+        code, _, message = status[1:].decode(errors="replace").partition(" ")
+        return OSError(int(code) if code.isdigit() else 0, f"sandbox: {message}")
+    return OSError(0, "sandbox: unexpected status from the zygote's child")
+
+
 def _check_executable(program: str, path: str | None) -> None:
     """Raise OSError as exec would for a missing or non-executable ``program``
     (prlimit(1) would only exit with an error)."""
@@ -527,41 +590,6 @@ def kill_uid(uid: int) -> None:
             os._exit(0)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-
-
-def kill_descendants(pid: int) -> None:
-    """SIGKILL every living descendant of ``pid`` (found through
-    /proc/<pid>/task/*/children), stopping them first so none forks meanwhile."""
-    stopped: set[int] = set()
-    for _ in range(64):
-        found = set(_descendants(pid)) - stopped
-        if not found:
-            break
-        for child in found:
-            with contextlib.suppress(OSError):
-                os.kill(child, signal.SIGSTOP)
-        stopped |= found
-    for child in stopped:
-        with contextlib.suppress(OSError):
-            os.kill(child, signal.SIGKILL)
-
-
-def _descendants(pid: int) -> Iterable[int]:
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{parent}/task/{task}/children", "rb") as file:
-                    children = [int(child) for child in file.read().split()]
-            except (OSError, ValueError):
-                continue
-            pending.extend(children)
-            yield from children
 
 
 def _tell_runtime(pid: int, line: str) -> None:

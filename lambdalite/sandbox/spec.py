@@ -1,7 +1,8 @@
 """What the data plane asks of a sandbox, whatever its level.
 
 ``SandboxSpec`` is the one typed request; ``Sandbox`` starts it and answers
-with a ``SandboxedProcess``. Both levels (process, namespace) implement the
+with a ``SandboxedProcess`` (``process.SpawnedProcess``, ``namespace.NamespaceProcess``,
+``zygote.ZygoteProcess``). Both levels (process, namespace) implement the
 same protocols, so the data plane never branches on the level: it asks
 ``inside_paths(spec)`` where the code and the runtime directory are as the
 function sees them, and sets LAMBDA_TASK_ROOT/LAMBDA_RUNTIME_DIR from that.
@@ -122,7 +123,18 @@ class SandboxedProcess(Protocol):
         """kill_tree(), reap, release every resource (scratch space, cgroup). Idempotent."""
 
     def peak_memory_bytes(self) -> int | None:
-        """Peak memory of the whole tree when the level measures it (cgroup), else None."""
+        """The most memory the environment has used so far, as REPORT's Max Memory
+        Used shows it: where a cgroup holds the tree, the larger of its peak
+        (memory.peak, v1's max_usage_in_bytes) and the runtime's own peak resident
+        memory (a runtime forked from a zygote shares pages its cgroup is not
+        charged); without one, the larger of the runtime's peak and the tree's
+        resident memory seen (``tree.MemoryMeter``). The level knows which. Kept
+        once the process is gone (``kill_tree`` measures before it kills); None
+        when nothing was ever measured."""
+
+    def memory_bytes(self) -> int:
+        """The tree's resident memory now (0 when gone): what a data plane that
+        watches memory itself (``memory_limited`` False) compares with MemorySize."""
 
     def out_of_memory(self) -> bool:
         """True when the level's own memory limit killed something in the tree."""
@@ -145,6 +157,10 @@ class Sandbox(Protocol):
         """Start ``spec.argv`` in a new sandbox. Raises OSError when it cannot
         start (a missing or non-executable argv[0] included); nothing is left
         behind then."""
+
+    async def close(self) -> None:
+        """Release what the sandbox keeps beside its environments (zygotes, spare
+        cgroups), at shutdown, after every environment was stopped."""
 
 
 def translate_argv(spec: SandboxSpec, task_inside: str, runtime_inside: str) -> tuple[str, ...]:

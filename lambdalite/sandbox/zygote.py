@@ -1,7 +1,10 @@
 """Python zygotes: environments forked from a pre-initialised interpreter.
 
 ``ZygoteSandbox(inner, bootstrap=...)`` wraps the level's sandbox and keeps
-its protocol, so the data plane does not change. A spec whose argv is
+its protocol, so the data plane does not change. It wraps any level that
+answers ``ForkingLevel`` and never looks inside one: the level makes the
+start request and its own resources (a cgroup, a scratch directory) in
+``fork_from`` and forks through ``Zygote.start_child``. A spec whose argv is
 ``(<python interpreter>, <bootstrap>)`` is forked by that interpreter's
 zygote (``_zygote_main``: the bootstrap, boto3/botocore, json, urllib,
 http.client and the configured ``modules`` already imported); the child
@@ -43,7 +46,6 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import dataclasses
 import errno
 import functools
 import json
@@ -56,26 +58,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lambdalite.sandbox import _zygote_main as wire
 from lambdalite.sandbox import enter
-from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, CgroupLimits, limits_for
-from lambdalite.sandbox.namespace import (
-    RUNTIME_DIR,
-    TASK_ROOT,
-    NamespaceSandbox,
-    TreeMemory,
-    close_pidfds,
-    kill_processes,
-    open_code_to_functions,
-    parse_report,
-    read_status,
-    remove_cgroup,
-    status_channel,
-)
-from lambdalite.sandbox.process import ProcessSandbox, ProcessTree
-from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec, translate_argv
+from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, CgroupLimits, limits_for, remove_cgroup
+from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.status import read_status, status_channel
+from lambdalite.sandbox.tree import MemoryMeter, close_pidfds, kill_namespace_tree
 
 log = logging.getLogger("lambdalite.zygote")
 
@@ -118,6 +108,42 @@ class SpareGone(Exception):
     """A ``spare_only`` start found no spare waiting in a cgroup of its own."""
 
 
+class OwnedTree(Protocol):
+    """What a level keeps for a forked child besides a cgroup (the process
+    level's ``ProcessTree``: scratch space, credentials, a storage watch)."""
+
+    def watch(self, leader: int, output_fd: int | None = None) -> None:
+        """The child ``leader`` started; ``output_fd`` is a write end of its output."""
+
+    def kill(self) -> None:
+        """SIGKILL everything the environment started."""
+
+    async def release(self) -> None:
+        """Free what it holds (after ``kill``). Idempotent."""
+
+
+StatusCheck = Callable[["ZygoteProcess", bytes, list[int]], "OSError | None"]
+"""A level's reading of its child's status record and the descriptors that came
+with it (``sandbox.status``): fills in the process, returns the start's failure."""
+
+
+class ForkingLevel(Sandbox, Protocol):
+    """An isolation level whose Python environments a zygote can fork: the
+    zygote asks it, never looks inside it."""
+
+    @property
+    def cgroups(self) -> CgroupHost | None:
+        """Where spares get cgroups of their own ahead of need (None: the level has none)."""
+
+    def python_code_roots(self, spec: SandboxSpec) -> tuple[Path, ...]:
+        """The directories whose ``python`` subdirectories the function's own modules
+        come from besides its task root (its layers, as the runtime sees them)."""
+
+    async def fork_from(self, zygote: Zygote, spec: SandboxSpec) -> SandboxedProcess:
+        """Start ``spec`` as a child of ``zygote`` (``Zygote.start_child``) with this
+        level's isolation. Raises as ``start`` does; nothing is left behind then."""
+
+
 @dataclass(eq=False, slots=True)
 class ZygoteProcess:
     """A runtime forked by a zygote (satisfies spec.SandboxedProcess)."""
@@ -130,7 +156,7 @@ class ZygoteProcess:
     runtime_pid: int = 0
     init_pid: int = 0
     cgroup: Cgroup | None = None
-    tree: ProcessTree | None = None
+    tree: OwnedTree | None = None
     """Process level: the environment's scratch directory, credentials and storage watch."""
     runtime_api_listener: socket.socket | None = None
     """As NamespaceProcess's: the Runtime API listener of a function without network."""
@@ -140,11 +166,11 @@ class ZygoteProcess:
     """Namespace level: as NamespaceProcess's (closed by ``stop``)."""
     on_settled: Callable[[], None] | None = None
     """Tells its zygote that this start is over (``start_settled``); None once called."""
-    _memory: TreeMemory = field(init=False, repr=False)
+    _memory: MemoryMeter = field(init=False, repr=False)
     _stopped: bool = False
 
     def __post_init__(self) -> None:
-        self._memory = TreeMemory(self.cgroup)
+        self._memory = MemoryMeter(self.cgroup)
 
     @property
     def pid(self) -> int:
@@ -164,36 +190,37 @@ class ZygoteProcess:
         return await asyncio.shield(self.exited)
 
     def kill_tree(self) -> None:
-        """Process level: SIGKILL the process group. Namespace level: the cgroup,
-        the runtime and the namespace's init (as NamespaceProcess does)."""
+        """Process level: SIGKILL the process group (``tree``). Namespace level: the
+        runtime and its namespace, as NamespaceProcess does (``tree.kill_namespace_tree``).
+        The memory figures are taken first."""
         if self.returncode is not None:
             return
+        self._memory.sample(self.runtime_pid)
         if self.tree is not None:
             self.tree.kill()
             return
-        if self.runtime_pid:
-            kill_processes(self.pidfds, (self.runtime_pid, self.init_pid))
-        else:
-            # The start failed before the runtime existed: the keeper, still the
-            # zygote's child until the zygote reports its end (``exited``).
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(self.child_pid, signal.SIGKILL)
-        if self.cgroup is not None:
-            self.cgroup.kill()  # as NamespaceProcess.kill_tree
+        # Before the runtime is known: the keeper, still the zygote's child until
+        # the zygote reports its end (``exited``).
+        kill_namespace_tree(self.child_pid, self.runtime_pid, self.init_pid, self.pidfds, self.cgroup)
 
     async def stop(self) -> int | None:
         self.kill_tree()
         returncode = await self.wait()
         close_pidfds(self.pidfds)
         self.pidfds = ()
-        await self._memory.release()
+        self._memory.release()
+        if self.cgroup is not None:
+            await remove_cgroup(self.cgroup)
         self._stopped = True
         if self.tree is not None:
             await self.tree.release()
         return returncode
 
     def peak_memory_bytes(self) -> int | None:
-        return self._memory.peak_memory_bytes()
+        return self._memory.peak_bytes(self.runtime_pid if self.returncode is None else 0)
+
+    def memory_bytes(self) -> int:
+        return self._memory.current_bytes(self.runtime_pid if self.returncode is None else 0)
 
     def out_of_memory(self) -> bool:
         return self._memory.out_of_memory()
@@ -328,6 +355,80 @@ class Zygote:
             except OSError as exc:
                 self.die(f"send failed: {exc}")
                 raise ZygoteUnavailable(self.interpreter) from exc
+
+    async def start_child(
+        self,
+        request: dict[str, Any],
+        cgroup_fds: tuple[int, ...],
+        spec: SandboxSpec,
+        check: StatusCheck,
+        *,
+        lifeline: bool,
+        cgroup: Cgroup | None = None,
+        tree: OwnedTree | None = None,
+    ) -> ZygoteProcess:
+        """Fork a child for a level (``ForkingLevel.fork_from``): send ``request``
+        with its descriptors, then wait for the child's setup and let the level
+        ``check`` its status. The descriptors: output, status, [cgroup.procs...,
+        lifeline, lifeline read] (``lifeline``: a namespace child's), pass_fds.
+        ``cgroup``/``tree``: what the level made for this environment, now the
+        process's (a spare that brings a cgroup of its own replaces ``cgroup``).
+        Raises SpareGone when a ``spare_only`` request found no spare, OSError
+        when the start failed; the child is ended then, and the level releases
+        what it made."""
+        opened = list(cgroup_fds)
+        try:
+            # A socket pair: a namespace child's status may carry the Runtime API listener.
+            opened.extend(status_channel())
+            for _ in range(2 if lifeline else 1):
+                opened.extend(os.pipe())
+            if lifeline:
+                status_read, status_write, output_read, output_write, life_read, life_write = opened[-6:]
+                child_fds = (output_write, status_write, *cgroup_fds, life_write, life_read)
+            else:
+                status_read, status_write, output_read, output_write = opened[-4:]
+                child_fds = (output_write, status_write)
+            try:
+                started = await self.fork(request, (*child_fds, *spec.pass_fds))
+            except OSError as exc:
+                if request.get("spare_only") and exc.errno == errno.EAGAIN:
+                    raise SpareGone from exc
+                raise
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            raise
+        pid, exited = started.pid, started.exited
+        if request.get("spare_only") and started.cgroup is None:  # never without a cgroup
+            for fd in opened:
+                os.close(fd)
+            exited.add_done_callback(lambda _: None)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            raise OSError(errno.EPROTO, "zygote: a spare without its cgroup took a spare-only start")
+        if started.cgroup is not None:  # a spare already in a cgroup of its own took it
+            if cgroup is not None:
+                self.release_cgroup(cgroup)  # never joined: empty
+            cgroup = started.cgroup
+        if tree is not None:
+            tree.watch(pid, output_write)
+        for fd in opened:
+            if fd not in (output_read, status_read):
+                os.close(fd)
+        os.set_blocking(output_read, False)
+        process = ZygoteProcess(request["level"], pid, output_read, exited, cgroup=cgroup, tree=tree)
+        self.track(process)
+        process.on_settled = functools.partial(self.settled, pid)
+        try:
+            status, passed = await read_status(status_read)
+            error = check(process, status, passed)
+        except BaseException:
+            await _abandon(process, self, started.cgroup)
+            raise
+        if error is not None:
+            await _abandon(process, self, started.cgroup)
+            raise error
+        return process
 
     def settled(self, pid: int) -> None:
         """Tell the zygote that the start of its child ``pid`` is done (``_zygote_main``).
@@ -498,20 +599,6 @@ def _make_spare_cgroup(cgroups: CgroupHost, name: str) -> tuple[Cgroup, tuple[in
         raise
 
 
-def _namespace_request(plan: enter.SandboxPlan, spec: SandboxSpec, *, spare_only: bool) -> dict[str, Any]:
-    """The zygote's start request for ``plan``. ``spare_only``: the plan has no
-    cgroup of its own, so only a spare that has one may take it."""
-    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
-    return {
-        "level": "namespace",
-        "plan": wire.encode(fields),
-        "env": dict(spec.env),
-        "argv1": translate_argv(spec, TASK_ROOT, RUNTIME_DIR)[1],
-        "pass_fds": list(spec.pass_fds),
-        "spare_only": spare_only,
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Started:
     """A zygote's answer to a start."""
@@ -553,7 +640,7 @@ class ZygoteSandbox:
 
     def __init__(
         self,
-        inner: Sandbox,
+        inner: ForkingLevel,
         *,
         bootstrap: Path,
         modules: Sequence[str] = DEFAULT_MODULES,
@@ -571,7 +658,7 @@ class ZygoteSandbox:
         self._prestart = tuple(prestart)
 
     @property
-    def inner(self) -> Sandbox:
+    def inner(self) -> ForkingLevel:
         return self._inner
 
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
@@ -595,9 +682,8 @@ class ZygoteSandbox:
         if zygote is None:
             if time.monotonic() < self._retry_at.get(interpreter, 0.0):
                 return None
-            # Namespace level with cgroups: each spare joins one of its own ahead of need.
-            cgroups = self._inner.cgroups if isinstance(self._inner, NamespaceSandbox) else None
-            zygote = Zygote(interpreter, self._bootstrap, self._modules, cgroups=cgroups)
+            # A level with cgroups: each spare joins one of its own ahead of need.
+            zygote = Zygote(interpreter, self._bootstrap, self._modules, cgroups=self._inner.cgroups)
             try:
                 zygote.spawn()
             except OSError as exc:
@@ -613,7 +699,7 @@ class ZygoteSandbox:
         zygote = self._eligible(spec)
         if zygote is not None:
             try:
-                return await self._fork(zygote, spec)
+                return await self._inner.fork_from(zygote, spec)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -628,11 +714,10 @@ class ZygoteSandbox:
         self._zygotes.clear()
         if _BACKGROUND:
             await asyncio.wait(set(_BACKGROUND), timeout=_CGROUP_CLOSE_TIMEOUT_S)
+        await self._inner.close()
 
     # -- choosing -----------------------------------------------------------
     def _eligible(self, spec: SandboxSpec) -> Zygote | None:
-        if not isinstance(self._inner, ProcessSandbox | NamespaceSandbox):
-            return None
         if len(spec.argv) != 2 or spec.argv[1] != str(self._bootstrap):
             return None
         if any(name.startswith("PYTHON") for name in spec.env):
@@ -648,157 +733,10 @@ class ZygoteSandbox:
         """Where the function's own modules come before the zygote's: the task
         root, and /opt/python (plus its site-packages) of the merged layers."""
         short = "python" + ".".join(version.split(".")[:2])
-        opts = list(spec.layers)
-        if isinstance(self._inner, ProcessSandbox):
-            opts.append(Path("/opt"))  # the bootstrap adds the host's /opt/python at this level
         dirs = [spec.task_root]
-        for opt in opts:
+        for opt in self._inner.python_code_roots(spec):
             dirs += [opt / "python", opt / "python" / "lib" / short / "site-packages"]
         return dirs
-
-    # -- forking ------------------------------------------------------------
-    async def _fork(self, zygote: Zygote, spec: SandboxSpec) -> ZygoteProcess:
-        if isinstance(self._inner, NamespaceSandbox):
-            return await self._fork_namespace(self._inner, zygote, spec)
-        assert isinstance(self._inner, ProcessSandbox)
-        return await self._fork_process(self._inner, zygote, spec)
-
-    async def _fork_process(self, inner: ProcessSandbox, zygote: Zygote, spec: SandboxSpec) -> ZygoteProcess:
-        task, runtime = inner.inside_paths(spec)
-        argv = translate_argv(spec, task, runtime)
-        tree = inner.prepare(spec)
-        request = {
-            "level": "process",
-            "env": {**spec.env, "TMPDIR": str(tree.scratch)},
-            "argv1": argv[1],
-            "cwd": str(spec.task_root),
-            "pass_fds": list(spec.pass_fds),
-            "plan": tree.plan.to_wire(),
-        }
-        try:
-            return await self._fork_child(zygote, request, (), spec, tree=tree)
-        except BaseException:
-            await tree.release()
-            raise
-
-    async def _fork_namespace(
-        self, inner: NamespaceSandbox, zygote: Zygote, spec: SandboxSpec
-    ) -> ZygoteProcess:
-        open_code_to_functions(spec)
-        cgroup = None
-        if inner.cgroups is not None:
-            limits = limits_for(spec.memory_mb, spec.cpu_limit)
-            zygote.limit_spares(limits)
-            # A spare waiting in its own cgroup, now with these limits, brings it:
-            # no cgroup to make for this start (unless the spare went away).
-            request = _namespace_request(inner.plan_for(spec, None), spec, spare_only=True)
-            if zygote.has_spare_in_a_cgroup(list(wire.spare_key(request))):
-                with contextlib.suppress(SpareGone):
-                    return await self._fork_namespace_child(zygote, request, (), spec, None)
-            cgroup = inner.cgroups.create(spec.env_id, limits)
-        try:
-            plan = inner.plan_for(spec, cgroup)
-            request = _namespace_request(plan, spec, spare_only=False)
-            return await self._fork_namespace_child(
-                zygote, request, enter.open_cgroup_procs(plan.cgroup_procs), spec, cgroup
-            )
-        except BaseException:
-            if cgroup is not None:
-                await remove_cgroup(cgroup)
-            raise
-
-    async def _fork_namespace_child(
-        self,
-        zygote: Zygote,
-        request: dict[str, Any],
-        cgroup_fds: tuple[int, ...],
-        spec: SandboxSpec,
-        cgroup: Cgroup | None,
-    ) -> ZygoteProcess:
-        process = await self._fork_child(zygote, request, cgroup_fds, spec, cgroup=cgroup)
-        if request["plan"]["uid_per_environment"]:
-            process.sandbox_uid = enter.environment_uid(process.child_pid)
-        return process
-
-    async def _fork_child(
-        self,
-        zygote: Zygote,
-        request: dict[str, Any],
-        cgroup_fds: tuple[int, ...],
-        spec: SandboxSpec,
-        *,
-        cgroup: Cgroup | None = None,
-        tree: ProcessTree | None = None,
-    ) -> ZygoteProcess:
-        """Send the request with its descriptors; wait for the child's setup.
-        The descriptors: output, status, [cgroup.procs..., lifeline, lifeline read], pass_fds."""
-        namespace_level = request["level"] == "namespace"
-        opened = list(cgroup_fds)
-        try:
-            # A socket pair: a namespace child's status may carry the Runtime API listener.
-            opened.extend(status_channel())
-            for _ in range(2 if namespace_level else 1):
-                opened.extend(os.pipe())
-            if namespace_level:
-                status_read, status_write, output_read, output_write, life_read, life_write = opened[-6:]
-                child_fds = (output_write, status_write, *cgroup_fds, life_write, life_read)
-            else:
-                status_read, status_write, output_read, output_write = opened[-4:]
-                child_fds = (output_write, status_write)
-            try:
-                started = await zygote.fork(request, (*child_fds, *spec.pass_fds))
-            except OSError as exc:
-                if request.get("spare_only") and exc.errno == errno.EAGAIN:
-                    raise SpareGone from exc
-                raise
-        except BaseException:
-            for fd in opened:
-                os.close(fd)
-            raise
-        pid, exited = started.pid, started.exited
-        if request.get("spare_only") and started.cgroup is None:  # never without a cgroup
-            for fd in opened:
-                os.close(fd)
-            exited.add_done_callback(lambda _: None)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            raise OSError(errno.EPROTO, "zygote: a spare without its cgroup took a spare-only start")
-        if started.cgroup is not None:  # a spare already in a cgroup of its own took it
-            if cgroup is not None:
-                zygote.release_cgroup(cgroup)  # never joined: empty
-            cgroup = started.cgroup
-        if tree is not None:
-            tree.watch(pid, output_write)
-        for fd in opened:
-            if fd not in (output_read, status_read):
-                os.close(fd)
-        os.set_blocking(output_read, False)
-        process = ZygoteProcess(request["level"], pid, output_read, exited, cgroup=cgroup, tree=tree)
-        if tree is not None:
-            process.sandbox_uid = tree.plan.uid
-        zygote.track(process)
-        process.on_settled = functools.partial(zygote.settled, pid)
-        try:
-            status, passed = await read_status(status_read)
-            if namespace_level:
-                report = parse_report(spec, status, passed)
-                process.runtime_pid, process.init_pid, process.pidfds = (
-                    report.runtime_pid,
-                    report.init_pid,
-                    report.pidfds,
-                )
-                process.runtime_api_listener, error = report.runtime_api_listener, report.error
-            else:
-                process.runtime_pid = pid
-                error = _process_error(status)
-        except BaseException:
-            error = None
-            await _abandon(process, zygote, started.cgroup)
-            raise
-        if error is not None:
-            await _abandon(process, zygote, started.cgroup)
-            raise error
-        return process
 
 
 async def _abandon(process: ZygoteProcess, zygote: Zygote, spare_cgroup: Cgroup | None) -> None:
@@ -812,15 +750,6 @@ async def _abandon(process: ZygoteProcess, zygote: Zygote, spare_cgroup: Cgroup 
     process.pidfds = ()
     if spare_cgroup is not None:
         zygote.release_cgroup(spare_cgroup)
-
-
-def _process_error(status: bytes) -> OSError | None:
-    if not status:
-        return None
-    if status.startswith(b"E"):
-        code, _, message = status[1:].decode(errors="replace").partition(" ")
-        return OSError(int(code) if code.isdigit() else 0, f"sandbox: {message}")
-    return OSError(0, "sandbox: unexpected status from the zygote's child")
 
 
 def shipped_modules(directories: Iterable[Path]) -> set[str]:

@@ -8,8 +8,16 @@ Layout under ``root`` (``DATA/code``)::
 
 A package is validated and unpacked in one streaming pass, and stored only if
 it is valid. Both the blob and the unpacked tree appear atomically (a rename),
-so a reader never sees half a package and two puts of the same zip, in one
-process or two, are harmless.
+so a reader never sees half a package and two puts of the same zip are harmless.
+
+Disk hygiene. One server owns a data directory, so opening the store removes
+what interrupted uploads left (everything in ``tmp/``, half-written blobs).
+Packages nothing uses any more are removed by ``remove``, which the collector
+(``store.code_gc``) calls with packages it has seen unreferenced for a grace
+period. A put of a package marks it freshly stored (the blob's mtime) under the
+same lock ``remove`` takes, and ``remove`` spares freshly stored packages, so a
+package that is being uploaded, and not yet committed to a function or a layer,
+is never taken away under it.
 
 Limits and the errors AWS gives for them:
 
@@ -45,9 +53,11 @@ import shutil
 import stat
 import struct
 import tempfile
+import threading
+import uuid
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -104,9 +114,15 @@ class CodeStore:
         self._tmp = root / "tmp"
         self._max_zipped = max_zipped
         self._max_unzipped = max_unzipped
+        # Guards the step from "these files exist" to "they are marked fresh" in put
+        # against remove(); never held while a package is unpacked.
+        self._lock = threading.Lock()
+        self._working: set[Path] = set()
+        """Work directories of puts and unpacks in progress (under ``tmp/``), which ``remove`` spares."""
         try:
             for directory in (self._blobs, self._unpacked, self._tmp):
                 directory.mkdir(parents=True, exist_ok=True)
+            self._remove_leftovers()
         except OSError as exc:
             raise StoreError(f"cannot create the code store at {root}: {exc}") from exc
 
@@ -130,20 +146,18 @@ class CodeStore:
         budget = self._max_unzipped - extra_unzipped
         sha = hashlib.sha256(zip_bytes).hexdigest()
         try:
-            if self.zip_path(sha).is_file() and (self._unpacked / sha).is_dir():
+            if self._refresh(sha):
                 # Stored before, so it was validated and its header sizes are proven true
                 # (zipfile checks every entry's length and CRC as it reads).
                 unzipped = _declared_size(zip_bytes)
                 if unzipped > budget:
                     raise InvalidParameterValue(self._too_big())
                 return StoredCode(sha, len(zip_bytes), unzipped)
-            work = Path(tempfile.mkdtemp(prefix="unpack-", dir=self._tmp))
-            try:
+            with self._work() as work:
                 unzipped = _unpack(zip_bytes, work, budget, self._too_big())
-                self._write_blob(sha, zip_bytes)
-                _publish(work, self._unpacked / sha)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)  # already renamed away on success
+                with self._lock:
+                    self._write_blob(sha, zip_bytes)
+                    _publish(work, self._unpacked / sha)
         except OSError as exc:
             raise StoreError(f"cannot store code package {sha}: {exc}") from exc
         return StoredCode(sha, len(zip_bytes), unzipped)
@@ -165,17 +179,92 @@ class CodeStore:
             return dest
         try:
             zip_bytes = self.zip_path(sha256_hex).read_bytes()
-            work = Path(tempfile.mkdtemp(prefix="unpack-", dir=self._tmp))
-            try:
+            with self._work() as work:
                 _unpack(zip_bytes, work, self._max_unzipped, self._too_big())
                 _publish(work, dest)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
         except FileNotFoundError as exc:
             raise StoreError(f"code package {sha256_hex} is not in the store") from exc
         except OSError as exc:
             raise StoreError(f"cannot unpack code package {sha256_hex}: {exc}") from exc
         return dest
+
+    def packages(self) -> set[str]:
+        """The hashes of every package with a blob or an unpacked tree on disk."""
+        found = {path.name.removesuffix(".zip") for path in self._blobs.glob("*.zip")}
+        found |= {path.name for path in self._unpacked.iterdir()}
+        return {sha for sha in found if _SHA256_HEX.fullmatch(sha)}
+
+    def stored_at(self, sha256_hex: str) -> float | None:
+        """When the package was last stored (a put marks it), or None without a blob."""
+        try:
+            return self.zip_path(sha256_hex).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def remove(self, shas: Iterable[str], stored_before: float) -> tuple[int, int]:
+        """Remove these packages (blob and unpacked tree), except any stored at or after
+        ``stored_before`` (a put in progress); also work left in ``tmp/`` since before
+        then. Return (packages removed, bytes freed). The caller vouches that nothing
+        uses the packages: see ``store.code_gc``."""
+        doomed: list[Path] = []
+        removed = 0
+        for sha in shas:
+            with self._lock:
+                stored = self.stored_at(sha)
+                if stored is not None and stored >= stored_before:
+                    continue
+                removed += 1
+                # Renamed away under the lock, measured and deleted after it: a put that
+                # comes next finds the package gone and stores it again.
+                for path in (self._unpacked / _checked(sha), self.zip_path(sha)):
+                    moved = self._tmp / f"gc-{uuid.uuid4().hex}-{path.name}"
+                    try:
+                        os.rename(path, moved)
+                    except FileNotFoundError:
+                        continue
+                    doomed.append(moved)
+        freed = sum(_tree_size(path) for path in doomed)
+        with self._lock:
+            abandoned = [
+                path
+                for path in self._tmp.iterdir()
+                if path not in self._working
+                and not path.name.startswith("gc-")
+                and _mtime(path) < stored_before
+            ]
+        doomed.extend(abandoned)  # work a failed put left behind
+        for path in doomed:
+            _delete(path)
+        return removed, freed
+
+    @contextmanager
+    def _work(self) -> Iterator[Path]:
+        """A fresh work directory under ``tmp/``, spared by ``remove`` while in use and
+        deleted after (unless it was renamed into place)."""
+        with self._lock:
+            work = Path(tempfile.mkdtemp(prefix="unpack-", dir=self._tmp))
+            self._working.add(work)
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            with self._lock:
+                self._working.discard(work)
+
+    def _refresh(self, sha: str) -> bool:
+        """Whether the package is already stored whole; if so, mark it freshly stored."""
+        with self._lock:
+            if not (self.zip_path(sha).is_file() and (self._unpacked / sha).is_dir()):
+                return False
+            os.utime(self.zip_path(sha))
+            return True
+
+    def _remove_leftovers(self) -> None:
+        """What a crash left: unfinished work in tmp/ and half-written blobs (``.<sha>.*``)."""
+        for path in self._tmp.iterdir():
+            _delete(path)
+        for path in self._blobs.glob(".*"):
+            _delete(path)
 
     def _too_big(self) -> str:
         return f"Unzipped size must be smaller than {self._max_unzipped} bytes"
@@ -193,6 +282,37 @@ class CodeStore:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.lstat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _tree_size(root: Path) -> int:
+    """Bytes of the files at or under ``root`` (a file or a directory)."""
+    if not root.is_dir() or root.is_symlink():
+        return _size_of(root)
+    total = 0
+    for directory, _, files in os.walk(root):
+        total += sum(_size_of(Path(directory, name)) for name in files)
+    return total
 
 
 def _checked(sha256_hex: str) -> str:

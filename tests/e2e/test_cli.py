@@ -198,6 +198,24 @@ def test_logs_prints_the_functions_log_lines(server: Server, lam: Any) -> None:
     assert_one_line_error(lambdalite(server, "logs", name, "--since", "yesterday-ish"), "--since")
 
 
+def test_logs_filter_takes_awss_filter_patterns(server: Server, lam: Any) -> None:
+    name = unique("filtered")
+    code = "import json\ndef handler(e, c):\n    print(json.dumps(e))\n    return 1\n"
+    create_function(lam, name, {"app.py": code})
+    for level, latency in (("ERROR", 50), ("INFO", 500), ("ERROR", 900)):
+        lam.invoke(FunctionName=name, Payload=orjson.dumps({"level": level, "latency": latency}))
+    time.sleep(0.5)  # the server flushes logs every ~200 ms
+    result = lambdalite(server, "logs", name, "--filter", '{ $.level = "ERROR" && $.latency > 100 }')
+    assert result.returncode == 0, result.stderr
+    assert [line.split(" ", 2)[2] for line in result.stdout.splitlines()] == [
+        '{"level": "ERROR", "latency": 900}'
+    ]
+    assert_one_line_error(
+        lambdalite(server, "logs", name, "--filter", "{ $.level = "),
+        "InvalidParameterException: If a filter pattern starts with '{' it must end with '}'",
+    )
+
+
 def test_logs_follow_prints_each_event_once(server: Server, lam: Any) -> None:
     name = unique("followed")
     create_function(lam, name, {"app.py": "def handler(e, c):\n    print('event', e['n'])\n    return 1\n"})

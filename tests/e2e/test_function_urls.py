@@ -13,6 +13,7 @@ import base64
 import http.client
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -307,6 +308,12 @@ def test_get_with_query_cookies_and_repeated_headers(server: Server, echo_url: s
     assert "cookie" not in event["headers"]
     assert event["headers"]["x-multi"] == "one,two"
     assert event["headers"]["user-agent"] == "fu-test/1.0"
+    # What AWS's front end adds: the forwarded headers and an X-Ray trace header.
+    assert event["headers"]["x-forwarded-port"] == str(server.port)
+    assert event["headers"]["x-forwarded-proto"] == "http"
+    assert event["headers"]["x-forwarded-for"] == "127.0.0.1"
+    trace = re.fullmatch(r"Root=1-([0-9a-f]{8})-[0-9a-f]{24}", event["headers"]["x-amzn-trace-id"])
+    assert trace is not None and abs(int(trace.group(1), 16) - time.time()) < 60
     assert event["isBase64Encoded"] is False
     assert "body" not in event
     context = event["requestContext"]

@@ -182,7 +182,8 @@ def run_bootstrap(
             process.kill()
         stdout, stderr = process.communicate()
         api.stop()
-    return Run(api, stdout.decode(), stderr.decode(), returncode), request_ids
+    # surrogateescape: framed log records (dataplane.output) carry binary lengths.
+    return Run(api, stdout.decode(errors="surrogateescape"), stderr.decode(), returncode), request_ids
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -31,7 +31,7 @@ TABLE = (
 
 
 def router() -> Router:
-    api: Any = SimpleNamespace(registry=None, settings=Settings())
+    api: Any = SimpleNamespace(registry=None, registries=SimpleNamespace(urls=None), settings=Settings())
     return Router(api, code=None, logs=None, region="us-east-1", account_id="0", services=TABLE)  # type: ignore[arg-type]
 
 

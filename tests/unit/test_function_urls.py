@@ -11,14 +11,12 @@ import pytest
 from lambdalite.control import function_urls
 from lambdalite.control.aliases import AliasInput
 from lambdalite.control.function_urls import UrlInput
-from lambdalite.control.registry import FunctionRegistry
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import InvalidParameterValue, ResourceNotFound, Validation
 from lambdalite.models import LATEST
 from lambdalite.store.code import StoredCode
-from lambdalite.store.functions import FunctionStore
+from tests.unit.control_plane import open_registries
 
-PREFIX = "arn:aws:lambda:us-east-1:000000000000:function:"
 SETTINGS = FunctionSettings(
     runtime="python3.11", role="arn:aws:iam::000000000000:role/r", handler="app.handler"
 )
@@ -67,24 +65,24 @@ def test_cors_allows_listed_origins_and_echoes_them_with_credentials() -> None:
 
 def test_url_configs_persist_and_go_with_their_alias_and_function(tmp_path: Path) -> None:
     db = tmp_path / "lambdalite.db"
-    registry = FunctionRegistry(FunctionStore(db), PREFIX)
-    registry.create("fn", SETTINGS, CODE, publish=True)
-    registry.create_alias("fn", AliasInput(name="live", function_version="1"))
+    registry, _ = open_registries(db)
+    registry.functions.create("fn", SETTINGS, CODE, publish=True)
+    registry.functions.create_alias("fn", AliasInput(name="live", function_version="1"))
     cors = MappingProxyType({"AllowOrigins": ["*"], "MaxAge": 5})
-    plain = registry.create_url_config("fn", LATEST, UrlInput("AWS_IAM", None, cors))
-    aliased = registry.create_url_config("fn", "live", NONE_AUTH)
+    plain = registry.urls.create_url_config("fn", LATEST, UrlInput("AWS_IAM", None, cors))
+    aliased = registry.urls.create_url_config("fn", "live", NONE_AUTH)
     with pytest.raises(ResourceNotFound):
-        registry.create_url_config("fn", "nope", NONE_AUTH)
+        registry.urls.create_url_config("fn", "nope", NONE_AUTH)
 
-    reopened = FunctionRegistry(FunctionStore(db), PREFIX)
-    assert reopened.url_config("fn", LATEST) == plain
-    assert reopened.url_by_id(aliased.url_id) == aliased
-    assert dict(reopened.url_config("fn", LATEST).cors) == {"AllowOrigins": ["*"], "MaxAge": 5}
+    reopened, _ = open_registries(db)
+    assert reopened.urls.url_config("fn", LATEST) == plain
+    assert reopened.urls.url_by_id(aliased.url_id) == aliased
+    assert dict(reopened.urls.url_config("fn", LATEST).cors) == {"AllowOrigins": ["*"], "MaxAge": 5}
 
-    reopened.delete_alias("fn", "live")
-    assert reopened.url_by_id(aliased.url_id) is None
-    reopened.delete("fn")
-    assert reopened.url_by_id(plain.url_id) is None
-    again = FunctionRegistry(FunctionStore(db), PREFIX)
-    assert again.url_by_id(plain.url_id) is None
-    assert again.url_by_id(aliased.url_id) is None
+    reopened.functions.delete_alias("fn", "live")
+    assert reopened.urls.url_by_id(aliased.url_id) is None
+    reopened.functions.delete("fn")
+    assert reopened.urls.url_by_id(plain.url_id) is None
+    again, _ = open_registries(db)
+    assert again.urls.url_by_id(plain.url_id) is None
+    assert again.urls.url_by_id(aliased.url_id) is None

@@ -18,11 +18,13 @@ from lambdalite.api.lambda_api import ApiRequest, LambdaApi
 from lambdalite.config import Settings
 from lambdalite.control import layers as rules
 from lambdalite.control.layers import LayerRegistry
-from lambdalite.control.registry import FunctionRegistry
+from lambdalite.control.registries import Registries
 from lambdalite.errors import InvalidParameterValue
 from lambdalite.sandbox.opt import merged_opt
 from lambdalite.store.code import CodeStore
-from lambdalite.store.functions import FunctionStore
+from lambdalite.store.layers import LayerStore, SqliteLayerStore
+from lambdalite.store.sqlite import SqliteDatabase
+from lambdalite.store.stores import open_sqlite
 
 PREFIX = "arn:aws:lambda:us-east-1:000000000000:layer:"
 
@@ -40,13 +42,13 @@ def publish_input(data: bytes) -> rules.PublishInput:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[FunctionStore]:
-    functions = FunctionStore(tmp_path / "db.sqlite")
-    yield functions
-    functions.close()
+def store(tmp_path: Path) -> Iterator[LayerStore]:
+    database = SqliteDatabase(tmp_path / "db.sqlite")
+    yield SqliteLayerStore(database)
+    database.close()
 
 
-def test_version_numbers_persist_and_are_never_reused(store: FunctionStore, tmp_path: Path) -> None:
+def test_version_numbers_persist_and_are_never_reused(store: LayerStore, tmp_path: Path) -> None:
     code = CodeStore(tmp_path / "code")
     layers = LayerRegistry(store, "us-east-1", "000000000000")
     stored = code.put(zipped({"a": b"1"}))
@@ -58,7 +60,7 @@ def test_version_numbers_persist_and_are_never_reused(store: FunctionStore, tmp_
     assert again.publish("l", publish_input(b""), stored).version == 3
 
 
-def test_resolving_a_functions_layers_checks_in_awss_order(store: FunctionStore, tmp_path: Path) -> None:
+def test_resolving_a_functions_layers_checks_in_awss_order(store: LayerStore, tmp_path: Path) -> None:
     code = CodeStore(tmp_path / "code")
     layers = LayerRegistry(store, "us-east-1", "000000000000")
     stored = code.put(zipped({"a": b"1"}))
@@ -84,12 +86,12 @@ def _request(body: dict[str, Any], name: str | None = None) -> ApiRequest:
     return ApiRequest("POST", name, {}, {}, orjson.dumps(body))
 
 
-def test_the_unzipped_limit_counts_the_function_and_its_layers(store: FunctionStore, tmp_path: Path) -> None:
+def test_the_unzipped_limit_counts_the_function_and_its_layers(tmp_path: Path) -> None:
     code = CodeStore(tmp_path / "code", max_unzipped=1000)
     settings = Settings(data_dir=tmp_path)
-    registry = FunctionRegistry(store, settings.arn_prefix())
-    layers = LayerRegistry(store, settings.region, settings.account_id)
-    api = LambdaApi(settings, registry, code, None, layers)  # type: ignore[arg-type] - no invokes here
+    registries = Registries.build(open_sqlite(tmp_path / "db.sqlite"), settings)
+    registry, layers = registries.functions, registries.layers
+    api = LambdaApi(settings, registries, code, None)  # type: ignore[arg-type] - no invokes here
     layer = layers.publish("big", publish_input(b""), code.put(zipped({"f": b"x" * 600})))
     function = {
         "FunctionName": "fn",

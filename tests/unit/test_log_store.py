@@ -182,26 +182,6 @@ def test_close_refuses_further_appends(store: LogStore) -> None:
         store.append(GROUP, STREAM_A, [(1, "late")])
 
 
-@pytest.mark.parametrize(
-    ("pattern", "message", "matches"),
-    [
-        ("", "anything", True),
-        ("ERROR", "an ERROR here", True),
-        ("ERROR", "an error here", False),  # case-sensitive, as CloudWatch
-        ("ERROR timeout", "ERROR: timeout", True),
-        ("ERROR timeout", "ERROR only", False),
-        ('"Task timed out"', "2024 Task timed out after 3.00 seconds", True),
-        ('"Task timed out"', "Task was timed out", False),
-        ("?ERROR ?WARN", "WARN low disk", True),
-        ("?ERROR ?WARN", "INFO fine", False),
-        ("ERROR -retry", "ERROR will retry", False),
-        ('-"health check" GET', "GET /items", True),
-    ],
-)
-def test_filter_patterns(pattern: str, message: str, matches: bool) -> None:
-    assert FilterPattern(pattern).matches(message) is matches
-
-
-def test_json_filter_patterns_are_refused_not_misread() -> None:
+def test_an_unreadable_filter_pattern_is_refused_not_misread() -> None:
     with pytest.raises(ValueError):
-        FilterPattern('{ $.level = "error" }')
+        FilterPattern('{ $.level = "error"')

@@ -139,10 +139,51 @@ def test_filter_log_events_pattern_and_bad_input(store: LogStore) -> None:
     assert [e["message"] for e in body["events"]] == ["ERROR boom\n"]
     status, error = call(store, "FilterLogEvents", {"logGroupName": GROUP, "nextToken": "garbage!"})
     assert status == 400 and error["__type"] == "InvalidParameterException"
-    status, error = call(store, "FilterLogEvents", {"logGroupName": GROUP, "filterPattern": "{ $.a = 1 }"})
-    assert status == 400 and error["__type"] == "InvalidParameterException"
+    assert call(store, "FilterLogEvents", {"logGroupName": GROUP, "filterPattern": "{ $.a = }"}) == (
+        400,
+        {"__type": "InvalidParameterException", "message": "Invalid filter pattern"},
+    )
+    assert call(store, "FilterLogEvents", {"logGroupName": GROUP, "filterPattern": "{ $.a = 1"}) == (
+        400,
+        {
+            "__type": "InvalidParameterException",
+            "message": "If a filter pattern starts with '{' it must end with '}'",
+        },
+    )
     status, error = call(store, "FilterLogEvents", {"logGroupName": GROUP, "limit": 0})
     assert status == 400 and error["__type"] == "InvalidParameterException"
+
+
+def test_filter_log_events_takes_json_and_space_delimited_patterns(tmp_path: Path) -> None:
+    logs = LogStore(tmp_path / "logs")
+    logs.append(
+        GROUP,
+        STREAM,
+        [
+            (1, '{"level": "ERROR", "latency": 120}'),
+            (2, '{"level": "INFO", "latency": 900}'),
+            (3, "10.0.0.1 GET /items 404 12"),
+            (4, "10.0.0.2 GET /items 200 2048"),
+        ],
+    )
+
+    def matching(pattern: str) -> list[int]:
+        status, body = call(logs, "FilterLogEvents", {"logGroupName": GROUP, "filterPattern": pattern})
+        assert status == 200
+        return [e["timestamp"] for e in body["events"]]
+
+    assert matching('{ $.level = "ERROR" }') == [1]
+    assert matching("{ $.latency > 100 && $.level != ERROR }") == [2]
+    assert matching("[ip, method, path, status = 4*, bytes]") == [3]
+    assert matching("[..., bytes > 1000]") == [4]
+    logs.close()
+
+
+def test_stored_bytes_read_zero_for_streams_as_on_aws(store: LogStore) -> None:
+    _, body = call(store, "DescribeLogStreams", {"logGroupName": GROUP})
+    assert [s["storedBytes"] for s in body["logStreams"]] == [0, 0]
+    _, groups = call(store, "DescribeLogGroups", {"logGroupNamePrefix": GROUP})
+    assert groups["logGroups"][0]["storedBytes"] > 0  # log groups still report their size on AWS
 
 
 # ---- the wire format, as botocore reads it ----------------------------------------------

@@ -9,6 +9,14 @@ import pytest
 
 from lambdalite.control import aliases
 from lambdalite.control.aliases import AliasInput
+from lambdalite.control.bus import EventBus
+from lambdalite.control.changes import (
+    AliasDeleted,
+    AliasUpdated,
+    FunctionDeleted,
+    LatestChanged,
+    VersionRemoved,
+)
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import (
@@ -19,9 +27,10 @@ from lambdalite.errors import (
     ResourceNotFound,
     Validation,
 )
-from lambdalite.models import LATEST, FunctionConfig
+from lambdalite.models import LATEST
 from lambdalite.store.code import StoredCode
-from lambdalite.store.functions import FunctionStore
+from lambdalite.store.functions import SqliteFunctionStore
+from lambdalite.store.sqlite import SqliteDatabase
 
 PREFIX = "arn:aws:lambda:us-east-1:000000000000:function:"
 SETTINGS = FunctionSettings(
@@ -37,14 +46,19 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def registry(db: Path) -> Iterator[FunctionRegistry]:
-    store = FunctionStore(db)
-    yield FunctionRegistry(store, PREFIX)
-    store.close()
+def bus() -> EventBus:
+    return EventBus()
+
+
+@pytest.fixture
+def registry(db: Path, bus: EventBus) -> Iterator[FunctionRegistry]:
+    database = SqliteDatabase(db)
+    yield FunctionRegistry(SqliteFunctionStore(database), PREFIX, bus)
+    database.close()
 
 
 def reopened(db: Path) -> FunctionRegistry:
-    return FunctionRegistry(FunctionStore(db), PREFIX)
+    return FunctionRegistry(SqliteFunctionStore(SqliteDatabase(db)), PREFIX, EventBus())
 
 
 def alias(name: str, version: str, routing: dict[str, float] | None = None) -> AliasInput:
@@ -101,11 +115,14 @@ def test_create_and_update_with_publish_return_the_version(registry: FunctionReg
     assert (updated.version, updated.code_sha256) == ("2", CODE_B.sha256_hex)
 
 
-def test_listeners_hear_latest_changes_and_removed_versions(registry: FunctionRegistry) -> None:
+def test_listeners_hear_latest_changes_and_removed_versions(
+    registry: FunctionRegistry, bus: EventBus
+) -> None:
     changes: list[tuple[str, str | None]] = []
     removed: list[str] = []
-    registry.subscribe(lambda name, config: changes.append((name, config and config.revision_id)))
-    registry.subscribe_removed_versions(lambda config: removed.append(config.version))
+    bus.subscribe(LatestChanged, lambda event: changes.append((event.config.name, event.config.revision_id)))
+    bus.subscribe(FunctionDeleted, lambda event: changes.append((event.name, None)))
+    bus.subscribe(VersionRemoved, lambda event: removed.append(event.config.version))
     latest = registry.create("fn", SETTINGS, CODE_A)
     registry.publish_version("fn")
     assert changes == [("fn", latest.revision_id)]  # publishing is not a $LATEST change
@@ -116,6 +133,24 @@ def test_listeners_hear_latest_changes_and_removed_versions(registry: FunctionRe
     registry.delete("fn")
     assert changes[-1] == ("fn", None)
     assert removed == ["1", "2"]
+
+
+def test_the_bus_hears_alias_updates_and_deletions(registry: FunctionRegistry, bus: EventBus) -> None:
+    heard: list[str] = []
+    bus.subscribe(
+        AliasUpdated,
+        lambda e: heard.append(
+            f"{e.previous.name}: {e.previous.function_version} -> {e.current.function_version}"
+        ),
+    )
+    bus.subscribe(AliasDeleted, lambda e: heard.append(f"{e.alias.name} deleted"))
+    registry.create("fn", SETTINGS, CODE_A, publish=True)
+    registry.create_alias("fn", alias("live", "1"))
+    registry.update_alias("fn", "live", AliasInput(function_version=LATEST))
+    registry.delete_alias("fn", "live")
+    registry.create_alias("fn", alias("other", "1"))
+    registry.delete("fn")  # aliases go with their function: FunctionDeleted says it
+    assert heard == ["live: 1 -> $LATEST", "live deleted"]
 
 
 def test_qualifiers_resolve_versions_latest_and_aliases(registry: FunctionRegistry) -> None:
@@ -229,16 +264,3 @@ def test_routing_config_is_validated_with_awss_words() -> None:
         aliases.parse_update_alias({"RoutingConfig": {"AdditionalVersionWeights": {"2": "half"}}})
     assert aliases.parse_update_alias({"RoutingConfig": {}}).routing == {}
     assert aliases.parse_update_alias({}).routing is None
-
-
-def test_a_version_snapshot_round_trips_through_the_store(db: Path) -> None:
-    store = FunctionStore(db)
-    config = FunctionConfig(
-        name="fn", runtime="python3.11", role="r", handler="h", code_sha256="aa", code_size=1, version="3"
-    )
-    store.save(configs=(config,), last_version=("fn", 3))
-    assert store.all_versions() == [config]
-    assert store.version_counters() == {"fn": 3}
-    store.delete_function("fn")
-    assert (store.all_versions(), store.version_counters()) == ([], {})
-    store.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdalite.dataplane.output import OutputSplitter
 from lambdalite.runtimes.lookup import NODE_BOOTSTRAP
 from tests.unit.fake_runtime_api import Run, run_bootstrap, write
 
@@ -225,3 +226,19 @@ def test_log_level_filters_console(tmp_path: Path) -> None:
     result, _ = run(tmp_path, "index.handler", [{}], env={"AWS_LAMBDA_LOG_LEVEL": "WARN"})
     assert "dbg" not in result.stdout
     assert "\tERROR\terr" in result.stdout
+
+
+def test_with_log_frames_a_console_record_is_one_event(tmp_path: Path) -> None:
+    code = (
+        "exports.handler = async () => {\n"
+        "  process.stdout.write('raw\\nlines\\n');\n"
+        "  console.log('multi\\nline', process.env._LAMBDALITE_LOG_FRAMES);\n"
+        "  throw new TypeError('bad');\n"
+        "};\n"
+    )
+    write(tmp_path, {"index.js": code})
+    result, _ = run(tmp_path, "index.handler", [{}], env={"_LAMBDALITE_LOG_FRAMES": "1"})
+    events = [text for _, text in OutputSplitter(-1).split(result.stdout.encode(errors="surrogateescape"))]
+    assert events[:2] == ["raw", "lines"]
+    assert re.fullmatch(r"\S+Z\t[0-9a-f-]{36}\tINFO\tmulti\nline undefined", events[2]), events
+    assert "\tERROR\tInvoke Error \t" in events[3] and len(events) == 4

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdalite.dataplane.output import OutputSplitter
 from lambdalite.runtimes.lookup import PYTHON_BOOTSTRAP, python_interpreters
 from tests.unit.fake_runtime_api import Run, run_bootstrap, write
 
@@ -261,3 +262,31 @@ def test_a_rehearsal_for_a_zygotes_spare_leaves_nothing_behind(interpreter: str)
         [interpreter, "-c", REHEARSAL, str(PYTHON_BOOTSTRAP)], capture_output=True, text=True, check=True
     )
     assert json.loads(result.stdout) == [True, True, []]
+
+
+def test_with_log_frames_each_record_is_one_event_and_prints_stay_lines(
+    interpreter: str, tmp_path: Path
+) -> None:
+    code = (
+        "import logging, os\n"
+        "def handler(event, context):\n"
+        "    print('a\\nb', os.environ.get('_LAMBDALITE_LOG_FRAMES'))\n"
+        "    logging.getLogger().warning('two\\nlines')\n"
+        "    raise ValueError('boom')\n"
+    )
+    write(tmp_path, {"app.py": code})
+    result, _ = run_bootstrap(
+        [interpreter, str(PYTHON_BOOTSTRAP)],
+        tmp_path,
+        "app.handler",
+        [{}],
+        env={"_LAMBDALITE_LOG_FRAMES": "1"},
+    )
+    events = [text for _, text in OutputSplitter(-1).split(result.stdout.encode(errors="surrogateescape"))]
+    assert events[:2] == ["a", "b None"]  # the platform's variable is not the function's
+    assert re.fullmatch(r"\[WARNING\]\t\S+Z\t[0-9a-f-]{36}\ttwo\nlines", events[2])
+    assert events[3] == (
+        "[ERROR] ValueError: boom\nTraceback (most recent call last):\n"
+        f"  File \"{tmp_path}/app.py\", line 5, in handler\n    raise ValueError('boom')"
+    )
+    assert len(events) == 4

@@ -26,11 +26,11 @@ from lambdalite.runtimes import lookup
 from lambdalite.sandbox import _zygote_main, detect
 from lambdalite.sandbox.cgroups import CgroupHost
 from lambdalite.sandbox.enter import environment_uid
-from lambdalite.sandbox.namespace import NamespaceSandbox
+from lambdalite.sandbox.namespace import NamespaceSandbox, namespace_request
 from lambdalite.sandbox.peers import is_sandboxed
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
-from lambdalite.sandbox.zygote import ZygoteProcess, ZygoteSandbox, _namespace_request, shipped_modules
+from lambdalite.sandbox.zygote import ZygoteProcess, ZygoteSandbox, shipped_modules
 from tests.unit.pidfds import pid_of
 
 PYTHON = sys.executable
@@ -456,7 +456,7 @@ def test_a_start_that_counted_on_a_spare_the_zygote_cannot_give_gets_a_cgroup_of
         online = _spec(dirs, {"A": "2"}, env_id=_unique("online"))
         network_kind = list(
             _zygote_main.spare_key(
-                _namespace_request(_namespace_plan(sandbox, online), online, spare_only=True)
+                namespace_request(_namespace_plan(sandbox, online), online, spare_only=True)
             )
         )
         for pid, spare in zygote._spare_cgroups.items():

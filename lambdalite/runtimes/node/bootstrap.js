@@ -13,9 +13,14 @@
  * (request id is `undefined` during init, as on AWS), or one JSON object per
  * line with AWS_LAMBDA_LOG_FORMAT=JSON; a failed invocation as
  * `...\tERROR\tInvoke Error \t{json}`; a failed init as
- * `...\tundefined\tERROR\tUncaught Exception \t{json}`. stdout is a pipe and
- * pipes are written synchronously on Linux, so everything logged is in the
- * pipe before the response is POSTed.
+ * `...\tundefined\tERROR\tUncaught Exception \t{json}`. With
+ * _LAMBDALITE_LOG_FRAMES=1 (lambdalite sets it; it is removed from process.env
+ * before the handler loads) each console record is one frame, RECORD_MARK + its
+ * UTF-8 length (4 bytes, big-endian) + the text, which the platform turns into
+ * one log event however many lines it has (as AWS's runtime does through its
+ * telemetry descriptor); otherwise a line. stdout is a pipe and pipes are
+ * written synchronously on Linux, so everything logged is in the pipe before
+ * the response is POSTed.
  *
  * Handlers: `file.path.to.fn` or `dir/file.fn`; file is tried extensionless,
  * .js (CommonJS unless the nearest package.json says "type": "module"), .mjs
@@ -107,8 +112,25 @@ function formattedError(error) {
 let currentRequestId; // undefined during init, printed as "undefined" like AWS
 
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+const FRAMES_VARIABLE = '_LAMBDALITE_LOG_FRAMES';
+/** Starts a framed log record (lambdalite/dataplane/output.py). */
+const RECORD_MARK = Buffer.from([0x1e, 0x00, 0x4c, 0x52]);
+
+/** A record writer: one frame per record, or one line when frames are off. */
+function recordWriter(framed) {
+  if (!framed) return (text) => process.stdout.write(text + '\n');
+  return (text) => {
+    const payload = Buffer.from(text, 'utf8');
+    const header = Buffer.alloc(RECORD_MARK.length + 4);
+    RECORD_MARK.copy(header);
+    header.writeUInt32BE(payload.length, RECORD_MARK.length);
+    process.stdout.write(Buffer.concat([header, payload]));
+  };
+}
 
 function patchConsole() {
+  const writeRecord = recordWriter(process.env[FRAMES_VARIABLE] === '1');
+  delete process.env[FRAMES_VARIABLE]; // the platform's, not the function's
   const json = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
   const wanted = LEVELS.indexOf((process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase());
   const threshold = wanted < 0 ? 0 : wanted;
@@ -121,7 +143,7 @@ function patchConsole() {
     } else {
       line = `${time}\t${currentRequestId}\t${level}\t${util.format(...params)}`;
     }
-    process.stdout.write(line + '\n');
+    writeRecord(line);
   };
   const logger = (level) =>
     LEVELS.indexOf(level) >= threshold ? (...params) => write(level, params) : () => {};

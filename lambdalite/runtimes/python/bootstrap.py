@@ -15,11 +15,17 @@ AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT.
 Sets _X_AMZN_TRACE_ID for each invocation (removed when the platform sends none).
 
 Writes to stdout: whatever the handler prints; root-logger records as
-``[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>\\n`` (or one JSON object per
-line with AWS_LAMBDA_LOG_FORMAT=JSON); for each failed init or invocation one
-``[ERROR] <type>: <message>\\nTraceback (most recent call last):\\n<frames>\\n``
-block in a single write. Everything written before a response or error is
-POSTed has been flushed, so the platform can attribute it to its invocation.
+``[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>`` (or one JSON object
+with AWS_LAMBDA_LOG_FORMAT=JSON); for each failed init or invocation one
+``[ERROR] <type>: <message>\\nTraceback (most recent call last):\\n<frames>``
+record. With _LAMBDALITE_LOG_FRAMES=1 (lambdalite sets it, and it is removed
+from os.environ before the handler is imported) each record is one frame,
+``RECORD_MARK`` + its UTF-8 length (4 bytes, big-endian) + the text, written
+to descriptor 1 in one write, which the platform turns into one log event
+however many lines it has, as AWS's runtime does through its telemetry
+descriptor; otherwise it is plain text ending with a newline. Everything
+written before a response or error is POSTed has been flushed, so the
+platform can attribute it to its invocation.
 
 Exits 1 after reporting an init error, 1 when the Runtime API goes away, and
 however the handler makes it exit (sys.exit, os._exit): reporting an exit is
@@ -296,12 +302,33 @@ def _parse_json_header(value: str | None, what: str) -> Any:
 
 _request_id: str = ""
 """The invocation in progress, for log records; empty during init."""
+_FRAMES_VARIABLE = "_LAMBDALITE_LOG_FRAMES"
+RECORD_MARK = b"\x1e\x00LR"
+"""Starts a framed log record (``lambdalite.dataplane.output``)."""
+_framed = False
+"""Log records are framed (_LAMBDALITE_LOG_FRAMES=1 at start-up)."""
 
 
 def _write(text: str) -> None:
     stream = sys.stdout
     stream.write(text)
     stream.flush()
+
+
+def _write_record(text: str) -> None:
+    """One log record (without its final newline): one framed write, or a line."""
+    if not _framed:
+        _write(text + "\n")
+        return
+    # What the handler printed before this record comes before it.
+    _flush()
+    payload = text.encode("utf-8", "replace")
+    frame = memoryview(RECORD_MARK + len(payload).to_bytes(4, "big") + payload)
+    try:
+        while frame:
+            frame = frame[os.write(1, frame) :]
+    except OSError:
+        _write(text + "\n")
 
 
 def _flush() -> None:
@@ -324,7 +351,7 @@ class _StdoutHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record)
-            _write(text if text.endswith("\n") else text + "\n")
+            _write_record(text[:-1] if text.endswith("\n") else text)
         except Exception:
             self.handleError(record)
 
@@ -364,6 +391,9 @@ def _setup_logging(environ: Mapping[str, str]) -> None:
 
     Like AWS, the root level stays Python's default (WARNING) unless
     AWS_LAMBDA_LOG_LEVEL names a level (TRACE means DEBUG)."""
+    global _framed
+    _framed = environ.get(_FRAMES_VARIABLE) == "1"
+    os.environ.pop(_FRAMES_VARIABLE, None)  # the platform's, not the function's
     logging.Formatter.converter = time.gmtime
     handler = _StdoutHandler()
     if environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
@@ -389,13 +419,13 @@ def _log_error(error: ErrorBody, json_format: bool) -> None:
         entry = dict(error)
         entry["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         entry["level"] = "ERROR"
-        _write(json.dumps(entry, ensure_ascii=False) + "\n")
+        _write_record(json.dumps(entry, ensure_ascii=False))
         return
     lines = ["[ERROR] {}: {}".format(error["errorType"], error["errorMessage"])]
     lines.append("Traceback (most recent call last):")
     for frame in error["stackTrace"]:
         lines.extend(frame.splitlines())
-    _write("\n".join(lines) + "\n")
+    _write_record("\n".join(lines))
 
 
 # -- errors and results -------------------------------------------------------

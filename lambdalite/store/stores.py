@@ -1,0 +1,49 @@
+"""Every durable store of the control plane, by protocol, and the SQLite set of them.
+
+The composition root opens one ``Stores`` (SQLite today: ``open_sqlite``) and
+hands each registry its store. A new kind of state (queues, mappings, topics,
+rules, schedules, object metadata) is added the same way: a protocol and its
+SQLite implementation in a module of ``store/``, a field here, a line in
+``open_sqlite``; a PostgreSQL set for cluster mode is a second ``open_*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
+from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
+from lambdalite.store.layers import LayerStore, SqliteLayerStore
+from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
+from lambdalite.store.sqlite import SqliteDatabase
+from lambdalite.store.tags import SqliteTagStore, TagStore
+from lambdalite.store.urls import SqliteUrlStore, UrlStore
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    functions: FunctionStore
+    tags: TagStore
+    policies: PolicyStore
+    urls: UrlStore
+    concurrency: ConcurrencyStore
+    layers: LayerStore
+    close: Callable[[], None]
+    """Release the backend (connections); the stores are unusable afterwards."""
+
+
+def open_sqlite(path: Path) -> Stores:
+    """Every store in one SQLite database at ``path`` (created if missing; an
+    existing database keeps its rows)."""
+    db = SqliteDatabase(path)
+    return Stores(
+        functions=SqliteFunctionStore(db),
+        tags=SqliteTagStore(db),
+        policies=SqlitePolicyStore(db),
+        urls=SqliteUrlStore(db),
+        concurrency=SqliteConcurrencyStore(db),
+        layers=SqliteLayerStore(db),
+        close=db.close,
+    )
