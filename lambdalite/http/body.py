@@ -55,6 +55,8 @@ class BodyStream:
 
     def discard(self) -> None:
         """The consumer is done: drop what is buffered and whatever still comes."""
+        if self._discarding:
+            return
         self._discarding = True
         self._chunks.clear()
         if self._size >= self._limit:

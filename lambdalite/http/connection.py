@@ -334,6 +334,8 @@ class HttpConnection(asyncio.Protocol):
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
             answer = Response(500)
+        if request.stream is not None and not isinstance(answer, Coroutine):
+            request.stream.discard()
         if type(answer) is Response:
             self._answer(answer, request.keep_alive)
         elif isinstance(answer, Deferred):
@@ -366,6 +368,8 @@ class HttpConnection(asyncio.Protocol):
 
     def _complete(self, answer: Answer, request: HttpRequest) -> None:
         """A coroutine handler's answer."""
+        if request.stream is not None:
+            request.stream.discard()  # what the handler left unread is dropped, not buffered
         if isinstance(answer, Response):
             self._answer(answer, request.keep_alive)
             self._after_answer()

@@ -324,6 +324,29 @@ def test_a_streamed_upload_is_consumed_with_backpressure() -> None:
     run(test)
 
 
+def test_a_body_its_streaming_handler_leaves_unread_is_dropped_and_the_connection_goes_on() -> None:
+    async def refuse(request: HttpRequest) -> Response:
+        return Response(403, b"no")
+
+    async def test() -> None:
+        server, port = await serving(
+            echo, Limits(), stream_route=lambda request: refuse if request.path == "/up" else None
+        )
+        reader, writer = await connect(port)
+        size = 4 * 1024 * 1024
+        writer.write(b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+        assert (await read_response(reader))[::2] == (403, b"no")
+        for _ in range(size // 65536):
+            writer.write(b"z" * 65536)
+            await writer.drain()
+        writer.write(get("/after"))
+        assert (await read_response(reader))[2] == b"GET /after "
+        writer.close()
+        await server.shutdown(0)
+
+    run(test)
+
+
 def test_a_chunked_upload_streams_too() -> None:
     async def sink(request: HttpRequest) -> Response:
         assert request.stream is not None
