@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import resource
 import socket
 import subprocess
 import sys
@@ -236,3 +237,53 @@ def read_answer(sock: socket.socket) -> bytes:
     while len(body) < length:
         body += sock.recv(65536)
     return head + b"\r\n\r\n" + body
+
+
+def test_a_flood_of_connections_at_the_descriptor_limit_leaves_the_server_working(
+    tmp_path: Path,
+) -> None:
+    """With 256 descriptors, connections are bounded below the limit: a flood gets 503s,
+    and the descriptors kept in reserve let a client already connected start and run a
+    function in the middle of it (an environment needs descriptors of its own)."""
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lambdalite",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "d"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)),
+        )
+    srv = Server(f"http://127.0.0.1:{port}", port, tmp_path / "d", process, log_path)
+    flood: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on" not in log_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        lam = srv.client("lambda", max_pool_connections=1)
+        lam.list_functions()  # its one keep-alive connection is open before the flood
+        flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(400)]
+        refused = 0
+        for sock in flood[-100:]:
+            sock.settimeout(2)
+            with contextlib.suppress(TimeoutError):
+                answer = sock.recv(65536)
+                if answer and status_of(answer) == 503:
+                    refused += 1
+        assert refused == 100
+        create_function(lam, "still-here", {"app.py": "def handler(e, c):\n    return 'up'\n"})
+        assert lam.invoke(FunctionName="still-here")["Payload"].read() == b'"up"'
+    finally:
+        for sock in flood:
+            sock.close()
+        stop_server(srv)
