@@ -1,9 +1,10 @@
 """The composition root: the only place that picks concrete backends.
 
-``serve(settings)`` wires the stores, the registry, the sandbox, the pool and
-the HTTP surfaces together, serves until SIGINT/SIGTERM, then shuts down in
-order: stop accepting, let in-flight invocations finish (bounded by
-``shutdown_grace_s``), stop every environment, flush the logs.
+``serve(settings)`` wires the stores, the registry, the sandbox, the invoker
+(concurrency limiter and environment pool) and the HTTP surfaces together,
+serves until SIGINT/SIGTERM, then shuts down in order: stop accepting, let
+in-flight invocations finish (bounded by ``shutdown_grace_s``), stop every
+environment, flush the logs.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from lambdalite.control.changes import (
 from lambdalite.control.network import has_network, unavailable_message
 from lambdalite.control.registries import Registries
 from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
+from lambdalite.dataplane.invoker import Invoker
+from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.http import HttpServer, Limits
 from lambdalite.models import FunctionConfig
@@ -63,10 +66,11 @@ class Services:
     registries: Registries
     sandbox: Sandbox
     pool: EnvironmentPool
+    invoker: Invoker
     router: Router
 
     async def close(self) -> None:
-        await self.pool.close(grace_s=0)
+        await self.invoker.close(grace_s=0)
         await self.sandbox.close()
         self.logs.close()
         self.stores.close()
@@ -131,16 +135,16 @@ def build(settings: Settings) -> Services:
         logs=logs,
         resolve_launch=resolve_launch,
         region=settings.region,
-        max_concurrency=settings.max_concurrency,
         keep_alive_s=settings.keep_alive_s,
         warm_wait_s=settings.warm_wait_ms / 1000,
-        reserved=registries.concurrency.reservations(),
     )
+    limiter = ConcurrencyLimiter(settings.max_concurrency, reserved=registries.concurrency.reservations())
+    invoker = Invoker(limiter, pool)
     bus = registries.bus
-    bus.subscribe(ReservedConcurrencyChanged, lambda event: pool.set_reserved(event.name, event.reserved))
+    bus.subscribe(ReservedConcurrencyChanged, lambda event: limiter.set_reserved(event.name, event.reserved))
 
     def on_provisioned(event: ProvisionedChanged) -> None:
-        pool.provision(event.config.key, event.target, event.config.requested)
+        pool.provisioner.provision(event.config.key, event.target, event.config.requested)
 
     bus.subscribe(ProvisionedChanged, on_provisioned)
     for provisioned, target in registries.concurrency.provisioned_targets():
@@ -169,13 +173,13 @@ def build(settings: Settings) -> Services:
         VersionRemoved, lambda event: pool.in_background(pool.retire_revision(event.config.revision_id))
     )
     router = Router(
-        LambdaApi(settings, registries, code, pool),
+        LambdaApi(settings, registries, code, invoker),
         code,
         logs,
         settings.region,
         settings.account_id,
     )
-    return Services(settings, logs, code, stores, registries, sandbox, pool, router)
+    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router)
 
 
 def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sandbox:

@@ -50,7 +50,7 @@ from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.control import function_urls as url_rules
 from lambdalite.errors import LambdaError, TooManyRequests, Validation
 from lambdalite.http import HttpRequest
-from lambdalite.models import LATEST, FunctionUrlConfig, Invocation, new_request_id
+from lambdalite.models import LATEST, FunctionUrlConfig, new_request_id
 
 URL_PATH = "/_lambdalite/url/"
 """The path form of a function URL: ``/_lambdalite/url/<url-id>/<path>``."""
@@ -143,13 +143,12 @@ class FunctionUrlApi:
         try:
             qualifier = None if url.qualifier == LATEST else url.qualifier
             function = self._registry.resolve(url.function_name, qualifier)
-            invocation = Invocation(
-                request_id=request_id,
-                payload=orjson.dumps(event),
-                function=function,
+            result = await self._api.invoker.invoke(
+                function,
+                orjson.dumps(event),
                 invoked_arn=url.function_arn(self._arn_prefix),
+                request_id=request_id,
             )
-            result = await self._api.run(invocation)
         except TooManyRequests:
             response = Response(429, b'{"Message":"Rate Exceeded."}')
         except LambdaError:

@@ -19,7 +19,7 @@ import orjson
 from lambdalite.api.json_errors import describe
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
-from lambdalite.control import aliases, concurrency, permissions, service_model, tags, validation
+from lambdalite.control import aliases, permissions, service_model, tags, validation
 from lambdalite.control.layers import LayerRegistry
 from lambdalite.control.naming import (
     FunctionRef,
@@ -29,8 +29,8 @@ from lambdalite.control.naming import (
 )
 from lambdalite.control.registries import Registries
 from lambdalite.control.registry import FunctionRegistry
-from lambdalite.dataplane.environment import EnvState
-from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.dataplane.invoker import Invoker
+from lambdalite.dataplane.limiter import QUALIFIED_CONCURRENCY
 from lambdalite.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
@@ -40,8 +40,6 @@ from lambdalite.models import (
     LATEST,
     Alias,
     FunctionConfig,
-    Invocation,
-    InvocationResult,
     LayerRef,
     ProvisionedConfig,
     new_request_id,
@@ -99,20 +97,20 @@ def parse_query(raw: bytes) -> dict[str, list[str]]:
 
 
 class LambdaApi:
-    """Operation handlers over the registry, the code store and the pool."""
+    """Operation handlers over the registry, the code store and the invoker."""
 
     def __init__(
         self,
         settings: Settings,
         registries: Registries,
         code: CodeStore,
-        pool: EnvironmentPool,
+        invoker: Invoker,
     ) -> None:
         self._settings = settings
         self._registries = registries
         self._registry = registries.functions
         self._code = code
-        self._pool = pool
+        self._invoker = invoker
         self._layers = registries.layers
         self._tags = registries.tags
         self._policies = registries.policies
@@ -131,6 +129,11 @@ class LambdaApi:
     @property
     def registry(self) -> FunctionRegistry:
         return self._registry
+
+    @property
+    def invoker(self) -> Invoker:
+        """The one way to run a function (function URLs share it)."""
+        return self._invoker
 
     @property
     def layers(self) -> LayerRegistry:
@@ -370,7 +373,7 @@ class LambdaApi:
         """The function of a function-level operation; a version or alias is refused."""
         name, qualifier = self._resolve(request, "FunctionName")
         if qualifier is not None:
-            raise InvalidParameterValue(concurrency.QUALIFIED_CONCURRENCY)
+            raise InvalidParameterValue(QUALIFIED_CONCURRENCY)
         return name
 
     async def put_function_concurrency(self, request: ApiRequest) -> Response:
@@ -389,7 +392,7 @@ class LambdaApi:
 
     # -- provisioned concurrency ---------------------------------------------
     def _provisioned_body(self, config: ProvisionedConfig) -> dict[str, Any]:
-        return self._pool.provisioned_state(config.key).body(config)
+        return self._invoker.provisioned_state(config.key).body(config)
 
     async def put_provisioned_concurrency_config(self, request: ApiRequest) -> Response:
         name, qualifier = self._resolve(request, "FunctionName")
@@ -469,16 +472,16 @@ class LambdaApi:
                 "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
             )
         client_context = headers.get(b"x-amz-client-context")
-        invocation = Invocation(
-            request_id=new_request_id(),
-            payload=payload,
-            function=function,
+        request_id = new_request_id()
+        result = await self._invoker.invoke(
+            function,
+            payload,
             invoked_arn=self._arn_prefix + name + (f":{qualifier}" if qualifier else ""),
+            request_id=request_id,
             client_context=_decode_client_context(client_context) if client_context else None,
         )
-        result = await self.run(invocation)
         response_headers: Headers = [
-            (b"x-amzn-requestid", invocation.request_id.encode()),
+            (b"x-amzn-requestid", request_id.encode()),
             (b"x-amz-executed-version", result.executed_version.encode()),
         ]
         if result.function_error:
@@ -486,13 +489,6 @@ class LambdaApi:
         if headers.get(b"x-amz-log-type") == b"Tail":
             response_headers.append((b"x-amz-log-result", base64.b64encode(result.log_tail().encode())))
         return Response(200, result.payload, response_headers)
-
-    async def run(self, invocation: Invocation) -> InvocationResult:
-        """Run one invocation in a leased environment."""
-        async with self._pool.environment(invocation.function) as env:
-            if env.state is not EnvState.READY:
-                return env.fail_invocation(invocation)
-            return await env.invoke(invocation)
 
 
 def _unzipped(layers: tuple[LayerRef, ...] | None) -> int:

@@ -2,11 +2,11 @@
 concurrency configs per version or alias, in memory and written through to a
 ``ConcurrencyStore``.
 
-The rules are ``control.concurrency`` (the unreserved floor) and
-``control.provisioned`` (provisioned limits and conflicts). Both settings are
-carved out of the node's limit (``Settings.max_concurrency``), so one registry
-keeps both: a provisioned config of a function without a reservation comes out
-of the unreserved pool.
+The rules are ``dataplane.limiter``'s (the unreserved floor, kept beside the
+limit it protects) and ``control.provisioned`` (provisioned limits and
+conflicts). Both settings are carved out of the node's limit
+(``Settings.max_concurrency``), so one registry keeps both: a provisioned
+config of a function without a reservation comes out of the unreserved pool.
 
 Changes are published on the bus for the data plane, which enforces them
 without asking on every invoke: ``ReservedConcurrencyChanged`` (None when the
@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from lambdalite.control import aliases as alias_rules
-from lambdalite.control import concurrency as concurrency_rules
 from lambdalite.control import provisioned as provisioned_rules
 from lambdalite.control.bus import EventBus
 from lambdalite.control.changes import (
@@ -36,6 +35,7 @@ from lambdalite.control.changes import (
 )
 from lambdalite.control.paging import page
 from lambdalite.control.registry import FunctionRegistry
+from lambdalite.dataplane import limiter as concurrency_rules
 from lambdalite.errors import InvalidParameterValue, ResourceNotFound
 from lambdalite.models import LATEST, FunctionConfig, ProvisionedConfig, aws_timestamp
 from lambdalite.store.concurrency import ConcurrencyStore

@@ -11,7 +11,7 @@ Allocated- and AvailableProvisionedConcurrentExecutions.
 Limits, as AWS checks them: a function with reserved concurrency cannot
 provision more than it reserved (all its configs together); a function
 without one provisions out of the unreserved pool, which must keep its
-minimum (``concurrency.minimum_unreserved``).
+minimum (``dataplane.limiter.minimum_unreserved``).
 
 Texts are AWS's as LocalStack's parity snapshots record them
 (tests/aws/services/lambda_/test_lambda_api.snapshot.json,

@@ -2,7 +2,7 @@
 
 The server runs with ``--max-concurrency 20``: the node's limit plays AWS's
 account limit, and its unreserved floor is a tenth of it, 2 (AWS's is 100 on
-its default limit of 1000; see ``lambdalite.control.concurrency``).
+its default limit of 1000; see ``lambdalite.dataplane.limiter``).
 
 Texts are AWS's as LocalStack's parity snapshots record them
 (tests/aws/services/lambda_/test_lambda_api.snapshot.json,

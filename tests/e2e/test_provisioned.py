@@ -1,7 +1,7 @@
 """Provisioned concurrency through boto3, with AWS's exact errors.
 
 The server runs with ``--max-concurrency 20``: the node's limit plays AWS's
-account limit and its unreserved floor is 2 (see ``lambdalite.control.concurrency``).
+account limit and its unreserved floor is 2 (see ``lambdalite.dataplane.limiter``).
 
 Texts are AWS's as LocalStack's parity snapshots record them
 (tests/aws/services/lambda_/test_lambda_api.snapshot.json,

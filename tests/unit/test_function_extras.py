@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lambdalite.control import concurrency
 from lambdalite.control.aliases import AliasInput
 from lambdalite.control.changes import ReservedConcurrencyChanged
 from lambdalite.control.registries import Registries
 from lambdalite.control.validation import FunctionSettings
+from lambdalite.dataplane import limiter
 from lambdalite.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
 from tests.unit.control_plane import CODE, PREFIX, SETTINGS, open_registries, permission
 
@@ -41,7 +41,7 @@ def reopened(db: Path) -> Registries:
 
 @pytest.mark.parametrize(("limit", "floor"), [(1, 1), (10, 1), (20, 2), (55, 6), (1000, 100), (5000, 100)])
 def test_the_unreserved_floor_scales_with_the_node_up_to_awss_100(limit: int, floor: int) -> None:
-    assert concurrency.minimum_unreserved(limit) == floor
+    assert limiter.minimum_unreserved(limit) == floor
 
 
 def test_everything_persists_and_goes_with_the_function(registry: Registries, db: Path) -> None:

@@ -1,4 +1,4 @@
-"""The pool's provisioned concurrency: environments kept ahead of time, leased first, replaced."""
+"""Provisioned concurrency in the pool: environments kept ahead of time, leased first, replaced."""
 
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ def make_pool(fail: bool = False) -> tuple[EnvironmentPool, list[FakeEnvironment
         logs=None,  # type: ignore[arg-type]
         resolve_launch=None,  # type: ignore[arg-type]
         region="us-east-1",
-        max_concurrency=10,
         keep_alive_s=0,
     )
     started: list[FakeEnvironment] = []
@@ -73,10 +72,10 @@ def live(started: list[FakeEnvironment]) -> list[FakeEnvironment]:
 def test_provisioning_starts_the_count_and_moves_from_in_progress_to_ready() -> None:
     async def scenario() -> None:
         pool, started = make_pool()
-        pool.provision(KEY, VERSION, 2)
-        assert pool.provisioned_state(KEY).status == "IN_PROGRESS"
+        pool.provisioner.provision(KEY, VERSION, 2)
+        assert pool.provisioner.state(KEY).status == "IN_PROGRESS"
         await settle()
-        state = pool.provisioned_state(KEY)
+        state = pool.provisioner.state(KEY)
         assert (state.status, state.allocated, state.reason) == ("READY", 2, None)
         assert [env.initialization_type for env in started] == [PROVISIONED, PROVISIONED]
 
@@ -86,7 +85,7 @@ def test_provisioning_starts_the_count_and_moves_from_in_progress_to_ready() -> 
 def test_provisioned_environments_are_leased_first_and_the_rest_spill_over() -> None:
     async def scenario() -> None:
         pool, _ = make_pool()
-        pool.provision(KEY, VERSION, 1)
+        pool.provisioner.provision(KEY, VERSION, 1)
         await settle()
         first, second = await asyncio.gather(lease(pool, VERSION, 0.01), lease(pool, VERSION, 0.01))
         assert first.initialization_type == PROVISIONED
@@ -102,14 +101,14 @@ def test_provisioned_environments_are_never_reaped(monkeypatch: pytest.MonkeyPat
 
     async def scenario() -> None:
         pool, started = make_pool()
-        pool.provision(KEY, VERSION, 1)
+        pool.provisioner.provision(KEY, VERSION, 1)
         await settle()
         on_demand = (await asyncio.gather(lease(pool, VERSION, 0.01), lease(pool, VERSION, 0.01)))[1]
         pool.start_housekeeping()
         await asyncio.sleep(0.03)
         assert on_demand.stopped == [True]
         assert [env.initialization_type for env in live(started)] == [PROVISIONED]
-        await pool.close(grace_s=0)
+        await pool.close()
 
     asyncio.run(scenario())
 
@@ -117,7 +116,7 @@ def test_provisioned_environments_are_never_reaped(monkeypatch: pytest.MonkeyPat
 def test_a_provisioned_environment_that_dies_is_replaced() -> None:
     async def scenario() -> None:
         pool, started = make_pool()
-        pool.provision(KEY, VERSION, 1)
+        pool.provisioner.provision(KEY, VERSION, 1)
         await settle()
         dead = started[0]
         dead.state = EnvState.STOPPED
@@ -125,7 +124,7 @@ def test_a_provisioned_environment_that_dies_is_replaced() -> None:
         await settle()
         assert len(started) == 2
         assert started[1].initialization_type == PROVISIONED
-        assert pool.provisioned_state(KEY).allocated == 1
+        assert pool.provisioner.state(KEY).allocated == 1
 
     asyncio.run(scenario())
 
@@ -133,17 +132,17 @@ def test_a_provisioned_environment_that_dies_is_replaced() -> None:
 def test_removing_the_config_stops_idle_environments_now_and_busy_ones_when_they_finish() -> None:
     async def scenario() -> None:
         pool, started = make_pool()
-        pool.provision(KEY, VERSION, 2)
+        pool.provisioner.provision(KEY, VERSION, 2)
         await settle()
         busy = asyncio.ensure_future(lease(pool, VERSION, 0.02))
         await asyncio.sleep(0.005)
-        pool.provision(KEY, None)
+        pool.provisioner.provision(KEY, None)
         await settle()
         assert sum(1 for env in started if env.stopped) == 1
         await busy
         await settle()
         assert all(env.stopped for env in started)
-        assert pool.provisioned_state(KEY).allocated == 0
+        assert pool.provisioner.state(KEY).allocated == 0
         assert len(started) == 2  # nothing replaced them
 
     asyncio.run(scenario())
@@ -152,12 +151,12 @@ def test_removing_the_config_stops_idle_environments_now_and_busy_ones_when_they
 def test_a_new_target_revision_replaces_the_environments() -> None:
     async def scenario() -> None:
         pool, started = make_pool()
-        pool.provision(KEY, VERSION, 1)
+        pool.provisioner.provision(KEY, VERSION, 1)
         await settle()
-        pool.provision(KEY, NEXT, 1)
+        pool.provisioner.provision(KEY, NEXT, 1)
         await settle()
         assert [env.function.version for env in live(started)] == ["2"]
-        assert pool.provisioned_state(KEY).status == "READY"
+        assert pool.provisioner.state(KEY).status == "READY"
 
     asyncio.run(scenario())
 
@@ -165,12 +164,12 @@ def test_a_new_target_revision_replaces_the_environments() -> None:
 def test_lowering_the_count_stops_the_extra_environments() -> None:
     async def scenario() -> None:
         pool, started = make_pool()
-        pool.provision(KEY, VERSION, 3)
+        pool.provisioner.provision(KEY, VERSION, 3)
         await settle()
-        pool.provision(KEY, VERSION, 1)
+        pool.provisioner.provision(KEY, VERSION, 1)
         await settle()
         assert len(live(started)) == 1
-        assert pool.provisioned_state(KEY).allocated == 1
+        assert pool.provisioner.state(KEY).allocated == 1
 
     asyncio.run(scenario())
 
@@ -178,9 +177,9 @@ def test_lowering_the_count_stops_the_extra_environments() -> None:
 def test_a_failing_init_marks_the_config_failed_and_is_not_retried() -> None:
     async def scenario() -> None:
         pool, started = make_pool(fail=True)
-        pool.provision(KEY, VERSION, 2)
+        pool.provisioner.provision(KEY, VERSION, 2)
         await settle()
-        state = pool.provisioned_state(KEY)
+        state = pool.provisioner.state(KEY)
         assert (state.status, state.allocated, state.reason) == ("FAILED", 0, "FUNCTION_ERROR_INIT_FAILURE")
         assert len(started) == 2
 
