@@ -137,6 +137,14 @@ SERVERS = {
 OTHERS = tuple(key for key in SERVERS if key != "lambdalite")
 
 
+def add_baseline_columns() -> None:
+    """--baseline: two more servers, compared like the others."""
+    global OTHERS
+    SERVERS["lambdalite_baseline"] = ("lambdalite (baseline)", "ll/base")
+    SERVERS["echo_baseline_http"] = ("echo (baseline ll http)", "ll/echo-base")
+    OTHERS = tuple(key for key in SERVERS if key != "lambdalite")
+
+
 def invoke_path(function: str) -> str:
     return f"/2015-03-31/functions/{function}/invocations"
 
@@ -323,16 +331,17 @@ def measure_cold_starts(port: int, client: Any, plan: Plan) -> dict[str, Any]:
 
 
 def bench_lambdalite(
-    workdir: Path, wrk: str, script: Path, plan: Plan, profile_to: Path | None
+    workdir: Path, wrk: str, script: Path, plan: Plan, profile_to: Path | None, tree: Path = REPO
 ) -> dict[str, Any]:
     port = free_port()
-    data_dir = workdir / "lambdalite-data"
+    tag = "" if tree == REPO else "-baseline"
+    data_dir = workdir / f"lambdalite{tag}-data"
     server = Service(
         "lambdalite",
         [PYTHON, "-m", "lambdalite", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        log_path=workdir / "lambdalite.log",
-        cwd=REPO,
-        env={"PYTHONUNBUFFERED": "1"},
+        log_path=workdir / f"lambdalite{tag}.log",
+        cwd=tree,
+        env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(tree)},
     )
     with running(server):
         server.wait_for_line(LAMBDALITE_READY_LINE, timeout_s=30)
@@ -357,13 +366,17 @@ def bench_lambdalite(
 # ---------------------------------------------------------------- echo baseline
 
 
-def bench_echo(workdir: Path, wrk: str, script: Path, plan: Plan, stack: str) -> dict[str, Any]:
+def bench_echo(
+    workdir: Path, wrk: str, script: Path, plan: Plan, stack: str, tree: Path = REPO
+) -> dict[str, Any]:
     port = free_port()
+    tag = "" if tree == REPO else "-baseline"
     server = Service(
         f"echo on {stack}",
-        [PYTHON, str(BENCH_DIR / "echo_server.py"), "--port", str(port), "--stack", stack],
-        log_path=workdir / f"echo-{stack}.log",
-        cwd=REPO,
+        [PYTHON, str(tree / "bench" / "echo_server.py"), "--port", str(port), "--stack", stack],
+        log_path=workdir / f"echo-{stack}{tag}.log",
+        cwd=tree,
+        env={"PYTHONPATH": str(tree)},
     )
     path = invoke_path("hello")  # same path and body; the echo ignores the path
     with running(server):
@@ -638,7 +651,15 @@ def main(argv: list[str] | None = None) -> int:
         help=f"sample lambdalite with py-spy during the 16-client run (collapsed stacks to {PROFILE})",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and data directory")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of lambdalite (e.g. `git archive main`) to measure in the same run, "
+        "beside this one: its server and its own echo stack",
+    )
     args = parser.parse_args(argv)
+    if args.baseline is not None:
+        add_baseline_columns()
     plan = QUICK if args.quick else FULL
     # SIGTERM unwinds like Ctrl-C, so every `finally` stops its servers; SIGINT is
     # reinstated in case a parent shell left it ignored (background jobs).
@@ -670,6 +691,16 @@ def main(argv: list[str] | None = None) -> int:
             "echo baseline (lambdalite's HTTP server)",
             lambda: bench_echo(workdir, wrk, script, plan, "lambdalite"),
         )
+        if args.baseline is not None:
+            baseline = args.baseline.resolve()
+            results["lambdalite_baseline"] = section(
+                "lambdalite (baseline)",
+                lambda: bench_lambdalite(workdir, wrk, script, plan, None, tree=baseline),
+            )
+            results["echo_baseline_http"] = section(
+                "echo baseline (the baseline's HTTP server)",
+                lambda: bench_echo(workdir, wrk, script, plan, "lambdalite", tree=baseline),
+            )
         results["serverless_offline"] = section(
             "serverless-offline", lambda: bench_peer(workdir, wrk, script, plan)
         )
