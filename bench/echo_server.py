@@ -8,7 +8,7 @@ per invoke. Two stacks, both on uvloop and httptools:
     a raw ASGI app (no framework) served by uvicorn, access log off, the same
     keep-alive and backlog settings lambdalite used with uvicorn;
 ``--stack lambdalite``
-    lambdalite's own HTTP server (``lambdalite.api.http_server.HttpServer``)
+    lambdalite's own HTTP layer (``lambdalite.http.HttpServer``)
     with a handler that returns the body: exactly the stack ``lambdalite
     serve`` runs on, minus lambdalite.
 
@@ -75,13 +75,12 @@ async def serve_uvicorn(host: str, port: int) -> None:
 
 async def serve_lambdalite(host: str, port: int) -> None:
     # Imported here: the uvicorn baseline must not depend on lambdalite's internals.
-    from lambdalite.api.http_server import HttpRequest, HttpServer
-    from lambdalite.api.wire import Response
+    from lambdalite.http import HttpRequest, HttpServer, Response
 
     async def echo(request: HttpRequest) -> Response:
         return Response(200, request.body)
 
-    server = HttpServer(echo, max_body=6 * 1024 * 1024)
+    server = HttpServer(echo)
     await server.start(host, port)
     print(f"{READY_LINE} http://{host}:{port}", flush=True)
     await asyncio.Event().wait()  # until SIGINT/SIGTERM

@@ -10,9 +10,10 @@ lambdalite
     ``python -m lambdalite serve`` from this tree, on a free port with a fresh
     data directory; a Python 3.11 ``hello`` function (``app.handler`` returning
     ``{"ok": True}``) created with boto3 and waited for with ``function_active_v2``.
-lambdalite@REF (``--before REF``)
+lambdalite@REF (``--before REF``, or ``--baseline DIR`` for a checkout already there)
     the same, from a detached git worktree of REF (bench/worktree.py) run with
-    this tree's virtualenv: "before" and "after" side by side in one run.
+    this tree's virtualenv: "before" and "after" side by side in one run; and
+    REF's own bench/echo_server.py on REF's HTTP stack, beside this tree's.
 echo baselines
     bench/echo_server.py answers the same request with its body, on lambdalite's
     own HTTP stack and on uvicorn (raw ASGI, uvloop, httptools): what serving
@@ -375,13 +376,23 @@ def start_lambdalite(
     return Server(key, title, port, path, service, client, {"port": port, "server_pid": service.pid})
 
 
-def start_echo(stack: ExitStack, workdir: Path, key: str, title: str, echo_stack: str) -> Server:
+def start_echo(
+    stack: ExitStack,
+    workdir: Path,
+    key: str,
+    title: str,
+    echo_stack: str,
+    tree: Path = REPO,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """``tree``'s bench/echo_server.py (this tree's, or the --before one's on its own HTTP stack)."""
     port = free_port()
     service = Service(
         title,
-        [PYTHON, str(BENCH_DIR / "echo_server.py"), "--port", str(port), "--stack", echo_stack],
+        [PYTHON, str(tree / "bench" / "echo_server.py"), "--port", str(port), "--stack", echo_stack],
         log_path=workdir / f"{key}.log",
-        cwd=REPO,
+        cwd=tree,
+        env=env,
     )
     stack.callback(service.stop)
     service.wait_for_line(ECHO_READY_LINE, timeout_s=15)
@@ -708,7 +719,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             check(label, "< serverless-offline", rounds.dig(median, row.keys), bound, False, "{:.3f} ms")
         )
     if "before" in results:
-        ref = results["before_ref"]["ref"]
+        ref = results.get("before_ref", {}).get("ref", "the earlier tree")
         for label, name, allowance, lower_is_better in (
             (warm, "warm_p50", NOISE_ALLOWANCE, True),
             (rps, "throughput_16", NOISE_ALLOWANCE, False),
@@ -865,19 +876,23 @@ def run(args: argparse.Namespace, plan: Plan, workdir: Path, stack: ExitStack) -
         "lambdalite",
         lambda: start_lambdalite(stack, workdir, "lambdalite", "lambdalite", REPO, {}),
     )
-    if args.before:
+    earlier = before_tree(args, stack, workdir, results)
+    if earlier is not None:
+        label = args.before or earlier.path.name
+        env = earlier.environment()
 
         def before() -> Server:
-            checkout = stack.enter_context(worktree.checkout(REPO, args.before, workdir))
-            results["before_ref"] = {"ref": checkout.ref, "commit": checkout.commit}
-            env = checkout.environment()
-            code = worktree.code_of(PYTHON, checkout.path, env)
-            if not code.is_relative_to(checkout.path):
-                raise worktree.WorktreeError(f"lambdalite would come from {code}, not {checkout.path}")
-            title = f"ll@{args.before}"
-            return start_lambdalite(stack, workdir, "before", title, checkout.path, env)
+            code = worktree.code_of(PYTHON, earlier.path, env)
+            if not code.is_relative_to(earlier.path):
+                raise worktree.WorktreeError(f"lambdalite would come from {code}, not {earlier.path}")
+            return start_lambdalite(stack, workdir, "before", f"ll@{label}", earlier.path, env)
 
-        add(f"lambdalite at {args.before}", "before", before)
+        add(f"lambdalite at {label}", "before", before)
+        title = f"echo (ll http @{label})"
+        echo_before = partial(
+            start_echo, stack, workdir, "echo_before_http", title, "lambdalite", earlier.path, env
+        )
+        add(f"echo on the HTTP stack of {label}", "echo_before_http", echo_before)
     add(
         "echo (lambdalite's HTTP)",
         "echo_lambdalite_http",
@@ -921,6 +936,27 @@ def run(args: argparse.Namespace, plan: Plan, workdir: Path, stack: ExitStack) -
     return results
 
 
+def before_tree(
+    args: argparse.Namespace, stack: ExitStack, workdir: Path, results: dict[str, Any]
+) -> worktree.Checkout | None:
+    """The earlier tree to run beside this one: a worktree of --before REF, or the
+    --baseline directory as it is; None without either, or (recorded) when git fails."""
+    if args.baseline is not None:
+        path = args.baseline.resolve()
+        results["before_ref"] = {"ref": str(path), "commit": None}
+        return worktree.Checkout(str(path), "", path)
+    if args.before is None:
+        return None
+    try:
+        checkout = stack.enter_context(worktree.checkout(REPO, args.before, workdir))
+    except worktree.WorktreeError as exc:
+        console.print(f"  [red]--before {args.before}: {exc}[/red]", highlight=False)
+        results["before"] = {"error": str(exc)}
+        return None
+    results["before_ref"] = {"ref": checkout.ref, "commit": checkout.commit}
+    return checkout
+
+
 def _raise_exit(signum: int, _frame: object) -> NoReturn:
     raise SystemExit(128 + signum)
 
@@ -934,7 +970,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--before",
         metavar="REF",
-        help="also run lambdalite as of git REF (a worktree of it), side by side with this tree",
+        help="also run lambdalite as of git REF (a worktree of it), and the echo on its HTTP stack, "
+        "side by side with this tree",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="like --before, with a checkout that is already there (e.g. `git archive main`)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     parser.add_argument(
@@ -946,6 +989,8 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-logs", action="store_true", help="keep the servers' logs and data directories"
     )
     args = parser.parse_args(argv)
+    if args.before is not None and args.baseline is not None:
+        parser.error("--before and --baseline name the same comparison: give one")
     plan = QUICK if args.quick else FULL
     if args.rounds is not None:
         if args.rounds < 1:
@@ -974,7 +1019,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    order = ["lambdalite", "before", "echo_lambdalite_http", "echo", "serverless_offline"]
+    order = ["lambdalite", "before", "echo_lambdalite_http", "echo_before_http", "echo", "serverless_offline"]
     present = [key for key in order if key in results]
     titles = [(key, results[key].get("title", key)) for key in present]
     others = [key for key in present if key != "lambdalite" and "error" not in results[key]]

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalite import discovery
-from lambdalite.api.http_server import HttpServer
 from lambdalite.api.lambda_api import LambdaApi
-from lambdalite.api.router import MAX_BODY, Router
+from lambdalite.api.router import MAX_BODY, Router, layer_error
 from lambdalite.config import Settings
 from lambdalite.control.changes import (
     FunctionDeleted,
@@ -36,6 +35,7 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.http import HttpServer, Limits
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
 from lambdalite.runtimes import lookup
@@ -226,6 +226,20 @@ async def _flush_logs_forever(logs: LogStore) -> None:
         logs.flush()
 
 
+def http_limits(settings: Settings) -> Limits:
+    """The public port's HTTP bounds (a timeout of 0 or less is off)."""
+    return Limits(
+        head_timeout_s=settings.http_head_timeout_s if settings.http_head_timeout_s > 0 else None,
+        idle_timeout_s=settings.http_idle_timeout_s if settings.http_idle_timeout_s > 0 else None,
+        max_head_bytes=settings.http_max_head_bytes,
+        max_header_lines=settings.http_max_header_lines,
+        max_connections=settings.http_max_connections,
+        max_unsent_bytes=settings.http_max_unsent_bytes,
+        max_queued_requests=settings.http_max_queued_requests,
+        max_body=MAX_BODY,
+    )
+
+
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM, then shut down in order (see the module docstring).
     A second signal skips the grace period."""
@@ -238,7 +252,12 @@ async def run(settings: Settings) -> None:
         grace_s=settings.code_gc_grace_s,
     )
     collecting = asyncio.ensure_future(collector.run_forever(settings.code_gc_interval_s))
-    server = HttpServer(services.router.handle, max_body=MAX_BODY, refuse_peer=_from_a_function)
+    server = HttpServer(
+        services.router.handle,
+        http_limits(settings),
+        refuse_peer=_from_a_function,
+        error_answer=layer_error,
+    )
     await server.start(settings.host, settings.port)
     print(
         f"lambdalite listening on {settings.endpoint} "

@@ -206,6 +206,31 @@ def serve(
             help="Fork Python environments from pre-initialised zygotes [default: on].",
         ),
     ] = None,
+    http_head_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds a request head may take to arrive before 408 [default: 10]."),
+    ] = None,
+    http_idle_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds an idle keep-alive connection stays open [default: 60]."),
+    ] = None,
+    http_max_head_bytes: Annotated[
+        int | None, typer.Option(help="Largest request head before 431 [default: 65536].")
+    ] = None,
+    http_max_header_lines: Annotated[
+        int | None, typer.Option(help="Most header lines in a request before 431 [default: 500].")
+    ] = None,
+    http_max_connections: Annotated[
+        int | None, typer.Option(help="Open connections before new ones get 503 [default: 10000].")
+    ] = None,
+    http_max_unsent_bytes: Annotated[
+        int | None,
+        typer.Option(help="Unsent response bytes before a connection is no longer read [default: 65536]."),
+    ] = None,
+    http_max_queued_requests: Annotated[
+        int | None,
+        typer.Option(help="Queued requests before a connection is no longer read [default: 100]."),
+    ] = None,
 ) -> None:
     """Run the Lambda API, the CloudWatch Logs API and the functions.
 
@@ -226,6 +251,13 @@ def serve(
             "warm_wait_ms": warm_wait_ms,
             "isolation": isolation,
             "zygotes": zygotes,
+            "http_head_timeout_s": http_head_timeout,
+            "http_idle_timeout_s": http_idle_timeout,
+            "http_max_head_bytes": http_max_head_bytes,
+            "http_max_header_lines": http_max_header_lines,
+            "http_max_connections": http_max_connections,
+            "http_max_unsent_bytes": http_max_unsent_bytes,
+            "http_max_queued_requests": http_max_queued_requests,
         }
     )
     with reporting():

@@ -44,6 +44,22 @@ class Settings:
     zygotes: bool = True
     """Fork Python environments from a pre-initialised interpreter per Python
     version (milliseconds instead of a fresh interpreter's start-up)."""
+    http_head_timeout_s: float = 10.0
+    """A request head must arrive within this long of its first byte (else 408, closed)."""
+    http_idle_timeout_s: float = 60.0
+    """An idle keep-alive connection is closed after this long (one waiting on a
+    long poll is not idle)."""
+    http_max_head_bytes: int = 64 * 1024
+    """A longer request head gets 431 and is closed."""
+    http_max_header_lines: int = 500
+    """A head with more header lines gets 431 and is closed."""
+    http_max_connections: int = 10_000
+    """Open connections beyond this get 503 and are closed (lowered to keep a quarter
+    of the process's descriptors in reserve)."""
+    http_max_unsent_bytes: int = 64 * 1024
+    """A connection is not read while more of its responses than this are unsent."""
+    http_max_queued_requests: int = 100
+    """A connection is not read while this many of its requests wait their turn."""
     code_gc_grace_s: float = 600.0
     """A code package no function version, layer version or environment uses is
     removed once it has been unused, and last uploaded, this long ago."""

@@ -45,11 +45,11 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from lambdalite.api.http_server import HttpRequest
 from lambdalite.api.lambda_api import MAX_SYNC_PAYLOAD, ApiRequest, LambdaApi
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.control import function_urls as url_rules
 from lambdalite.errors import LambdaError, TooManyRequests, Validation
+from lambdalite.http import HttpRequest
 from lambdalite.models import LATEST, FunctionUrlConfig, new_request_id
 
 URL_PATH = "/_lambdalite/url/"

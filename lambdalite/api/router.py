@@ -1,19 +1,18 @@
-"""Routes every request on lambdalite's port to the surface that serves it.
+"""The front router: every request on lambdalite's port goes to the service that
+serves it, picked from the request as AWS's endpoints would, in this order:
 
-Routing is a handful of prefix checks rather than a framework: Invoke is the
-hot path and every microsecond spent matching routes is spent on every call.
+1. Host: a function URL's host (``<id>.lambda-url.<region>.localhost``);
+2. ``X-Amz-Target``'s prefix (json-protocol services: ``Logs_20140328.PutLogEvents``);
+3. lambdalite's own paths, ``/_lambdalite/<surface>/...`` (function URLs without DNS,
+   code downloads);
+4. the SigV4 credential scope's service name: ``Credential=AKID/DATE/REGION/SERVICE/aws4_request``
+   in the Authorization header, or ``X-Amz-Credential`` in a presigned URL's query;
+5. REST path prefixes, for requests that are not signed (curl on the Lambda API).
 
-    /2015-03-31/functions...        the Lambda API (``api.lambda_api``), and the
-    /2017-10-31/functions/...       operations AWS serves under other API versions:
-    /2019-09-30/functions/...       reserved and provisioned concurrency, tags, GetAccountSettings
-    /2017-03-31/tags/<arn>
-    /2016-08-19/account-settings
-    /2018-10-31/layers...           layer versions and their permissions (``api.layers_api``)
-    /2021-10-31/functions/<name>/url[s] function URL configs (``api.function_urls``)
-    Host <url-id>.lambda-url.<region>.localhost, or
-    /_lambdalite/url/<url-id>/...   a request on a function URL: invokes the function
-    POST / with X-Amz-Target Logs_* the CloudWatch Logs API (``api.logs_api``)
-    /_lambdalite/code/<sha>.zip     code packages, for GetFunction's Code.Location
+A request no service claims gets AWS's UnknownOperationException, never a 5xx.
+
+Adding a service is one module (a class with ``async def handle(request) -> Response``)
+and one line in ``SERVICES``.
 
 ``Router.handle`` never raises: LambdaErrors become AWS-shaped responses
 through ``wire.error_response``; anything else is logged and answered as a
@@ -22,242 +21,180 @@ ServiceException.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import parse_qsl
 
-from lambdalite.api import logs_api
-from lambdalite.api.function_urls import URL_HOST_MARK, URL_PATH, FunctionUrlApi
-from lambdalite.api.http_server import HttpRequest
-from lambdalite.api.lambda_api import (
-    CODE_PATH,
-    MAX_SYNC_PAYLOAD,
-    ApiRequest,
-    LambdaApi,
-    parse_query,
-    payload_too_large,
-)
-from lambdalite.api.layers_api import PREFIX as LAYERS
-from lambdalite.api.layers_api import LayersApi
+import orjson
+
+from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
+from lambdalite.api.lambda_api import LambdaApi
+from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
+from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
 from lambdalite.api.wire import Response, error_response
-from lambdalite.errors import LambdaError, RequestTooLarge, ServiceError, UnknownOperation
+from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
+from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
 from lambdalite.store.code import CodeStore
 
+__all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
+
 log = logging.getLogger("lambdalite.api")
 
-FUNCTIONS = "/2015-03-31/functions"
-TAGS = "/2017-03-31/tags/"
-ACCOUNT_SETTINGS = "/2016-08-19/account-settings"
-_FUNCTION_VERSIONS = {
-    "/2017-10-31/functions": "2017-10-31",
-    "/2019-09-30/functions": "2019-09-30",
-    "/2021-10-31/functions": "2021-10-31",
-}
-"""The other API versions with function paths (reserved concurrency, function URL
-configs): prefix -> version."""
-_SUB_NAMED = frozenset({"aliases", "policy"})
-"""Suffixes followed by one more path parameter (an alias Name, a StatementId)."""
-MAX_CONTROL_BODY = 69905067
-"""AWS's request limit for CreateFunction/UpdateFunctionCode: a 50 MB zip, base64-encoded, in JSON."""
-MAX_BODY = MAX_CONTROL_BODY
-"""The most the HTTP server buffers for any request."""
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_LOGS_TARGET = b"Logs_20140328."
+OWN_PREFIX = "/_lambdalite/"
 
-Handler = Callable[[ApiRequest], Awaitable[Response]]
+
+class Service(Protocol):
+    async def handle(self, request: HttpRequest) -> Response:
+        """Answer one request; raise LambdaError for the one error table."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """What services are built from (the composition root's pieces)."""
+
+    api: LambdaApi
+    urls: FunctionUrlApi
+    code: CodeStore
+    logs: LogStore
+    region: str
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRoute:
+    """How to recognise one service's requests, and how to build it."""
+
+    name: str
+    build: Callable[[ServiceContext], Service]
+    signing_names: tuple[str, ...] = ()
+    """SigV4 credential-scope service names."""
+    targets: tuple[bytes, ...] = ()
+    """``X-Amz-Target`` prefixes (the part before the dot)."""
+    own_paths: tuple[str, ...] = ()
+    """Surfaces under ``/_lambdalite/`` (the path segment after it)."""
+    paths: tuple[str, ...] = ()
+    """REST path prefixes, for unsigned requests."""
+    hosts: tuple[bytes, ...] = ()
+    """Marks in the Host header."""
+
+
+SERVICES: tuple[ServiceRoute, ...] = (
+    ServiceRoute(
+        "function-urls",
+        lambda c: FunctionUrlService(c.urls, c.region),
+        hosts=(URL_HOST_MARK,),
+        own_paths=("url",),
+    ),
+    ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",)),
+    ServiceRoute(
+        "logs",
+        lambda c: LogsService(c.logs, c.region, c.account_id),
+        signing_names=("logs",),
+        targets=(LOGS_TARGET,),
+    ),
+    ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
+)
+
+
+def signing_service(request: HttpRequest) -> str | None:
+    """The service name of the request's SigV4 credential scope, if it is signed."""
+    authorization = request.headers.get(b"authorization")
+    if authorization is not None:
+        at = authorization.find(b"Credential=")
+        if at < 0:
+            return None
+        scope = authorization[at + 11 :].split(b",", 1)[0].split(b"/")
+        return scope[3].decode("latin-1").strip() if len(scope) >= 5 else None
+    if b"X-Amz-Credential" in request.query:
+        for key, value in parse_qsl(request.query.decode("latin-1")):
+            if key == "X-Amz-Credential":
+                parts = value.split("/")
+                return parts[3] if len(parts) >= 5 else None
+    return None
 
 
 class Router:
     """``await router.handle(request)`` -> Response, for every HTTP surface."""
 
-    def __init__(self, api: LambdaApi, code: CodeStore, logs: LogStore, region: str, account_id: str) -> None:
-        self._code = code
-        self._logs = logs
-        self._region = region
-        self._account_id = account_id
-        self._api = api
-        self._urls = FunctionUrlApi(api)
-        self._layers = LayersApi(api)
-        # (API version, method, has function name, suffix) -> (operation, handler)
-        self._routes: dict[tuple[str, str, bool, str], tuple[str, Handler]] = {
-            ("2015-03-31", *key): route for key, route in self._functions_routes(api).items()
-        }
-        self._routes.update(
-            {
-                ("2017-10-31", "PUT", True, "concurrency"): (
-                    "PutFunctionConcurrency",
-                    api.put_function_concurrency,
-                ),
-                ("2017-10-31", "DELETE", True, "concurrency"): (
-                    "DeleteFunctionConcurrency",
-                    api.delete_function_concurrency,
-                ),
-                ("2019-09-30", "GET", True, "concurrency"): (
-                    "GetFunctionConcurrency",
-                    api.get_function_concurrency,
-                ),
-                ("2019-09-30", "PUT", True, "provisioned-concurrency"): (
-                    "PutProvisionedConcurrencyConfig",
-                    api.put_provisioned_concurrency_config,
-                ),
-                # ListProvisionedConcurrencyConfigs is the same GET with ?List=ALL.
-                ("2019-09-30", "GET", True, "provisioned-concurrency"): (
-                    "GetProvisionedConcurrencyConfig",
-                    api.get_provisioned_concurrency_config,
-                ),
-                ("2019-09-30", "DELETE", True, "provisioned-concurrency"): (
-                    "DeleteProvisionedConcurrencyConfig",
-                    api.delete_provisioned_concurrency_config,
-                ),
-                ("2021-10-31", "POST", True, "url"): ("CreateFunctionUrlConfig", self._urls.create),
-                ("2021-10-31", "GET", True, "url"): ("GetFunctionUrlConfig", self._urls.get),
-                ("2021-10-31", "PUT", True, "url"): ("UpdateFunctionUrlConfig", self._urls.update),
-                ("2021-10-31", "DELETE", True, "url"): ("DeleteFunctionUrlConfig", self._urls.delete),
-                ("2021-10-31", "GET", True, "urls"): ("ListFunctionUrlConfigs", self._urls.list),
-            }
-        )
-        self._tag_routes: dict[str, tuple[str, Handler]] = {
-            "POST": ("TagResource", api.tag_resource),
-            "DELETE": ("UntagResource", api.untag_resource),
-            "GET": ("ListTags", api.list_tags),
-        }
-
-    @staticmethod
-    def _functions_routes(api: LambdaApi) -> dict[tuple[str, bool, str], tuple[str, Handler]]:
-        """The 2015-03-31 routes: (method, has function name, suffix) -> (operation, handler)."""
-        return {
-            ("POST", False, ""): ("CreateFunction", api.create_function),
-            ("GET", False, ""): ("ListFunctions", api.list_functions),
-            ("GET", True, ""): ("GetFunction", api.get_function),
-            ("DELETE", True, ""): ("DeleteFunction", api.delete_function),
-            ("GET", True, "configuration"): ("GetFunctionConfiguration", api.get_function_configuration),
-            ("PUT", True, "configuration"): (
-                "UpdateFunctionConfiguration",
-                api.update_function_configuration,
-            ),
-            ("PUT", True, "code"): ("UpdateFunctionCode", api.update_function_code),
-            ("POST", True, "invocations"): ("Invoke", api.invoke),
-            ("POST", True, "versions"): ("PublishVersion", api.publish_version),
-            ("GET", True, "versions"): ("ListVersionsByFunction", api.list_versions_by_function),
-            ("POST", True, "aliases"): ("CreateAlias", api.create_alias),
-            ("GET", True, "aliases"): ("ListAliases", api.list_aliases),
-            ("GET", True, "aliases/"): ("GetAlias", api.get_alias),
-            ("PUT", True, "aliases/"): ("UpdateAlias", api.update_alias),
-            ("DELETE", True, "aliases/"): ("DeleteAlias", api.delete_alias),
-            ("POST", True, "policy"): ("AddPermission", api.add_permission),
-            ("GET", True, "policy"): ("GetPolicy", api.get_policy),
-            ("DELETE", True, "policy/"): ("RemovePermission", api.remove_permission),
-        }
+    def __init__(
+        self,
+        api: LambdaApi,
+        code: CodeStore,
+        logs: LogStore,
+        region: str,
+        account_id: str,
+        services: tuple[ServiceRoute, ...] = SERVICES,
+    ) -> None:
+        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id)
+        self._hosts: list[tuple[bytes, Service]] = []
+        self._targets: dict[bytes, Service] = {}
+        self._own: dict[str, Service] = {}
+        self._signed: dict[str, Service] = {}
+        self._paths: list[tuple[str, Service]] = []
+        for route in services:
+            service = route.build(context)
+            self._hosts.extend((mark, service) for mark in route.hosts)
+            self._targets.update(dict.fromkeys(route.targets, service))
+            self._own.update(dict.fromkeys(route.own_paths, service))
+            self._signed.update(dict.fromkeys(route.signing_names, service))
+            self._paths.extend((prefix, service) for prefix in route.paths)
 
     async def handle(self, request: HttpRequest) -> Response:
         try:
-            return await self._route(request)
+            return await self.service_for(request).handle(request)
         except LambdaError as error:
             return error_response(error)
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
             return error_response(ServiceError("An internal error occurred."))
 
-    async def _route(self, request: HttpRequest) -> Response:
-        host = request.headers.get(b"host")
-        if host is not None and URL_HOST_MARK in host:
-            # <url-id>.lambda-url.<region>.localhost[:port]: every path belongs to the URL.
-            domain = host.split(b":", 1)[0].decode("latin-1")
-            return await self._urls.serve(request, domain.split(".", 1)[0], request.raw_path, domain)
+    def service_for(self, request: HttpRequest) -> Service:
+        """The service that serves ``request``; raises UnknownOperation when none does."""
+        headers = request.headers
+        if self._hosts:
+            host = headers.get(b"host")
+            if host is not None:
+                for mark, service in self._hosts:
+                    if mark in host:
+                        return service
+        target = headers.get(b"x-amz-target")
+        if target is not None:
+            by_target = self._targets.get(target.split(b".", 1)[0])
+            if by_target is not None:
+                return by_target
         path = request.path
-        if path.startswith(FUNCTIONS):
-            return await self._lambda(request, "2015-03-31", path[len(FUNCTIONS) :])
-        for prefix, version in _FUNCTION_VERSIONS.items():
+        if path.startswith(OWN_PREFIX):
+            own = self._own.get(path[len(OWN_PREFIX) :].split("/", 1)[0])
+            if own is not None:
+                return own
+        name = signing_service(request)
+        if name is not None:
+            signed = self._signed.get(name)
+            if signed is not None:
+                return signed
+            raise UnknownOperation(f"Unknown service: {name}")
+        for prefix, service in self._paths:
             if path.startswith(prefix):
-                return await self._lambda(request, version, path[len(prefix) :])
-        if path.startswith(TAGS):
-            return await self._tags(request, path[len(TAGS) :])
-        if path == LAYERS or path.startswith(LAYERS + "/"):
-            return await self._layer(request, path[len(LAYERS) :])
-        if path.rstrip("/") == ACCOUNT_SETTINGS and request.method == "GET":
-            return await self._api.get_account_settings(self._api_request(request, None))
-        target = request.headers.get(b"x-amz-target", b"")
-        if target.startswith(_LOGS_TARGET) and request.method == "POST":
-            if request.body_size > MAX_SYNC_PAYLOAD:
-                raise payload_too_large()
-            status, headers, payload = await logs_api.handle(
-                target[len(_LOGS_TARGET) :].decode("latin-1"),
-                request.body,
-                self._logs,
-                region=self._region,
-                account_id=self._account_id,
-            )
-            return Response(status, payload, headers, content_type=b"application/x-amz-json-1.1")
-        if path.startswith(URL_PATH):
-            return await self._url_path_form(request)
-        if path.startswith(CODE_PATH) and request.method == "GET":
-            return await self._code_package(path[len(CODE_PATH) :])
+                return service
         raise UnknownOperation("Unknown operation")
 
-    async def _lambda(self, request: HttpRequest, version: str, rest: str) -> Response:
-        # rest is "", "/", "/{name}", "/{name}/{suffix}", "/{name}/aliases/{alias}"
-        # or "/{name}/policy/{statement id}"
-        parts = [part for part in rest.split("/") if part]
-        sub_name = None
-        if len(parts) == 3 and parts[1] in _SUB_NAMED:
-            sub_name = parts.pop()
-            parts[1] += "/"
-        if len(parts) > 2:
-            raise UnknownOperation("Unknown operation")
-        name = parts[0] if parts else None
-        suffix = parts[1] if len(parts) == 2 else ""
-        route = self._routes.get((version, request.method, name is not None, suffix))
-        if route is None:
-            raise UnknownOperation("Unknown operation")
-        operation, handler = route
-        if operation == "Invoke":
-            if request.body_size > MAX_SYNC_PAYLOAD:
-                raise payload_too_large()
-        elif request.body_size > MAX_CONTROL_BODY:
-            raise _control_too_large(operation)
-        return await handler(self._api_request(request, name, sub_name))
 
-    async def _layer(self, request: HttpRequest, rest: str) -> Response:
-        operation, handler, parts = self._layers.route(request.method, rest)
-        if request.body_size > MAX_CONTROL_BODY:
-            raise _control_too_large(operation)
-        return await handler(self._api_request(request, parts[0] if parts else None), parts)
-
-    async def _url_path_form(self, request: HttpRequest) -> Response:
-        """``/_lambdalite/url/<url-id>/<path>``: the function URL without DNS."""
-        rest = request.raw_path[len(URL_PATH) :]
-        url_id, _, tail = rest.partition(b"/")
-        name = url_id.decode("latin-1")
-        domain = f"{name}.lambda-url.{self._region}.localhost"
-        return await self._urls.serve(request, name, b"/" + tail, domain)
-
-    async def _tags(self, request: HttpRequest, resource: str) -> Response:
-        route = self._tag_routes.get(request.method)
-        if route is None or not resource:
-            raise UnknownOperation("Unknown operation")
-        operation, handler = route
-        if request.body_size > MAX_CONTROL_BODY:
-            raise _control_too_large(operation)
-        return await handler(self._api_request(request, resource))
-
-    @staticmethod
-    def _api_request(request: HttpRequest, name: str | None, sub_name: str | None = None) -> ApiRequest:
-        return ApiRequest(
-            request.method, name, parse_query(request.query), request.headers, request.body, sub_name
-        )
-
-    async def _code_package(self, file_name: str) -> Response:
-        sha = file_name.removesuffix(".zip")
-        path = self._code.zip_path(sha) if _SHA256_HEX.match(sha) else None
-        if path is None or not path.is_file():
-            raise UnknownOperation("Unknown operation")
-        data = await asyncio.to_thread(path.read_bytes)
-        return Response(200, data, content_type=b"application/zip")
+_LAYER_ERRORS = {
+    400: "BadRequestException",
+    408: "RequestTimeoutException",
+    431: "RequestHeaderFieldsTooLargeException",
+    503: "ServiceUnavailableException",
+}
 
 
-def _control_too_large(operation: str) -> RequestTooLarge:
-    return RequestTooLarge(
-        f"Request must be smaller than {MAX_CONTROL_BODY} bytes for the {operation} operation"
-    )
+def layer_error(status: int, message: str) -> Response:
+    """An answer the HTTP layer gives itself (malformed request, timeout, bounds), AWS-shaped."""
+    code = _LAYER_ERRORS.get(status, "ServiceException")
+    headers = [(b"x-amzn-errortype", code.encode()), (b"x-amzn-requestid", str(uuid.uuid4()).encode())]
+    body = orjson.dumps({"Type": "User" if status < 500 else "Service", "message": message})
+    return Response(status, body, headers)

@@ -9,24 +9,14 @@ AWS's rest-json error shape, as botocore parses it: the error code in the
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from lambdalite.errors import LambdaError
+from lambdalite.http.message import JSON, Headers, Response
 
-Headers = list[tuple[bytes, bytes]]
-
-JSON = b"application/json"
-
-
-@dataclass(slots=True)
-class Response:
-    status: int
-    body: bytes = b""
-    headers: Headers = field(default_factory=list)
-    content_type: bytes = JSON
+__all__ = ["JSON", "Headers", "Response", "error_response", "json_response"]
 
 
 def json_response(status: int, value: Any, headers: Headers | None = None) -> Response:

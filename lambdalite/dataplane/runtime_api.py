@@ -2,9 +2,13 @@
 
 Each environment gets its own listener on loopback, so a connection needs no
 other identification: whatever arrives on that port speaks for that
-environment. This is a raw asyncio protocol over httptools rather than an ASGI
-app because it sits on the hot path of every invocation twice (the response
-POST and the next GET); a framework here would cost more than the runtime.
+environment. It stands on lambdalite's HTTP layer (``lambdalite.http``) with
+plain functions as handlers: every route but ``next`` answers at once, with no
+task, and ``next`` is a long poll answered by ``RuntimeApiConnection.send_event``.
+
+A runtime that pipelines ``POST .../response`` and ``GET .../next`` in one write
+gets the 202 together with its next event in one write (one wake-up instead of
+two): the 202 is carried by the ``next`` long poll.
 
 Routes (as AWS serves them):
     GET  /2018-06-01/runtime/invocation/next            long-poll for the next event
@@ -17,28 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Protocol, cast
+from typing import Protocol
 
-import httptools
 import orjson
 
-API_PREFIX = b"/2018-06-01/runtime/"
+from lambdalite.http import Deferred, HttpRequest, HttpServer, Limits, Response
+
+API_PREFIX = "/2018-06-01/runtime/"
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
 """AWS accepts a function response of at most 6291556 bytes (6 MB plus a little framing)."""
 
 ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
 
-_REASONS = {
-    200: b"OK",
-    202: b"Accepted",
-    400: b"Bad Request",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    413: b"Request Entity Too Large",
-    500: b"Internal Server Error",
-}
 ACCEPTED = (202, b'{"status":"OK"}')
+
+LIMITS = Limits(idle_timeout_s=None, max_body=MAX_RESPONSE_BYTES)
+"""No idle timeout: between an event and its response the runtime's connection is
+quiet for as long as the function runs (up to 900 s)."""
 
 
 def error_body(error_type: str, message: str) -> bytes:
@@ -66,161 +65,70 @@ class RuntimeApiHandler(Protocol):
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
 
 
-class RuntimeApiConnection(asyncio.Protocol):
-    """One HTTP/1.1 keep-alive connection from a runtime. Requests are handled
-    strictly one after another, as runtimes send them."""
+class RuntimeApiConnection(Deferred):
+    """A runtime's ``GET .../next``, waiting for an event. It carries the answers
+    before it in the same read (the 202 of a pipelined POST .../response)."""
 
-    __slots__ = (
-        "_body",
-        "_body_size",
-        "_error_type",
-        "_handler",
-        "_held",
-        "_in_batch",
-        "_parked",
-        "_parser",
-        "_transport",
-        "_url",
-    )
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(carry=True)
+
+    def send_event(self, headers: bytes, payload: bytes) -> bool:
+        """Answer the parked /next with an event. ``headers`` are complete
+        ``Name: value\\r\\n`` lines. False if the connection is gone."""
+        return self.send(Response(200, payload, raw_headers=headers))
+
+
+class _Routes:
+    """The Runtime API's one handler: a plain function per request."""
+
+    __slots__ = ("_handler",)
 
     def __init__(self, handler: RuntimeApiHandler) -> None:
         self._handler = handler
-        self._parser = httptools.HttpRequestParser(self)
-        self._transport: asyncio.Transport | None = None
-        self._url = b""
-        self._body: list[bytes] = []
-        self._body_size = 0
-        self._error_type: str | None = None
-        self._in_batch = False
-        self._held: list[bytes] = []
-        """Answers written while parsing one read; see data_received."""
-        self._parked = False
 
-    # -- asyncio.Protocol ---------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses, but quack alike.
-        self._transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            if not self._handler.accepts_peer(sock):
-                transport.close()
-                return
-            # Without this a small response can wait 40 ms on Nagle + delayed ACK.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        # A runtime that pipelines ``POST .../response`` and ``GET .../next``
-        # in one write gets the 202 together with its next event: one wake-up
-        # instead of two. Any other answer goes out as soon as the read is parsed.
-        self._in_batch = True
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._in_batch = False
-            self._held.append(_http(400, error_body("InvalidRequest", "Malformed HTTP request")))
-            self._flush()
-            self.close()
-            return
-        self._in_batch = False
-        if self._held and not self._parked:
-            self._flush()
-
-    def _flush(self) -> None:
-        held, self._held = self._held, []
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.write(b"".join(held))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
-
-    # -- httptools callbacks ------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._body = []
-        self._body_size = 0
-        self._error_type = None
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == ERROR_TYPE_HEADER:
-            self._error_type = value.decode("latin-1")
-
-    def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
-        # Past the limit we keep counting but stop buffering: the runtime may
-        # stream a huge body and we must not hold it in memory.
-        if self._body_size <= MAX_RESPONSE_BYTES:
-            self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        status, body = self._dispatch()
-        if status:
-            self._write(status, body)
-
-    # -- routing ------------------------------------------------------------
-    def _dispatch(self) -> tuple[int, bytes]:
-        url = self._url
-        method = self._parser.get_method()
-        if not url.startswith(API_PREFIX):
-            return 404, error_body("NotFound", "Not Found")
-        route = url[len(API_PREFIX) :].split(b"?", 1)[0]
-        if route == b"invocation/next":
-            if method != b"GET":
-                return 405, error_body("MethodNotAllowed", "Method Not Allowed")
-            self._parked = True
-            self._handler.on_next(self)
-            return 0, b""  # answered by send_event() when an invocation arrives
-        if method != b"POST":
-            return 405, error_body("MethodNotAllowed", "Method Not Allowed")
-        if route == b"init/error":
-            return self._handler.on_init_error(b"".join(self._body), self._error_type)
-        parts = route.split(b"/")
-        if len(parts) == 3 and parts[0] == b"invocation":
-            request_id = parts[1].decode("latin-1")
-            if parts[2] == b"response":
-                if self._body_size > MAX_RESPONSE_BYTES:
-                    return self._handler.on_response_too_large(request_id)
-                return self._handler.on_response(request_id, b"".join(self._body))
-            if parts[2] == b"error":
-                return self._handler.on_error(request_id, b"".join(self._body), self._error_type)
-        return 404, error_body("NotFound", "Not Found")
-
-    # -- writing ------------------------------------------------------------
-    def send_event(self, headers: bytes, payload: bytes) -> bool:
-        """Answer a parked /next with an event. ``headers`` are complete
-        ``Name: value\\r\\n`` lines. False if the connection is gone."""
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return False
-        self._parked = False
-        event = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n" % (
-            headers,
-            len(payload),
-        )
-        held, self._held = self._held, []
-        transport.writelines([*held, event, payload])
-        return True
-
-    def _write(self, status: int, body: bytes) -> None:
-        self._held.append(_http(status, body))
-        if not self._in_batch:
-            self._flush()
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+    def __call__(self, request: HttpRequest) -> Response | Deferred:
+        path = request.path
+        if not path.startswith(API_PREFIX):
+            return _error(404, "NotFound", "Not Found")
+        route = path[len(API_PREFIX) :]
+        method = request.method
+        if route == "invocation/next":
+            if method != "GET":
+                return _error(405, "MethodNotAllowed", "Method Not Allowed")
+            answer = RuntimeApiConnection()
+            self._handler.on_next(answer)
+            return answer
+        if method != "POST":
+            return _error(405, "MethodNotAllowed", "Method Not Allowed")
+        error_type = request.headers.get(ERROR_TYPE_HEADER)
+        kind = error_type.decode("latin-1") if error_type is not None else None
+        if route == "init/error":
+            status, body = self._handler.on_init_error(request.body, kind)
+            return Response(status, body)
+        parts = route.split("/")
+        if len(parts) == 3 and parts[0] == "invocation":
+            request_id = parts[1]
+            if parts[2] == "response":
+                if request.body_size > MAX_RESPONSE_BYTES:
+                    status, body = self._handler.on_response_too_large(request_id)
+                else:
+                    status, body = self._handler.on_response(request_id, request.body)
+                return Response(status, body)
+            if parts[2] == "error":
+                status, body = self._handler.on_error(request_id, request.body, kind)
+                return Response(status, body)
+        return _error(404, "NotFound", "Not Found")
 
 
-def _http(status: int, body: bytes) -> bytes:
-    return b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
-        status,
-        _REASONS.get(status, b"Error"),
-        len(body),
-        body,
-    )
+def _error(status: int, error_type: str, message: str) -> Response:
+    return Response(status, error_body(error_type, message))
+
+
+def _layer_error(status: int, message: str) -> Response:
+    kind = "InvalidRequest" if status == 400 else "RequestRejected"
+    return _error(status, kind, message)
 
 
 BACKLOG = 16
@@ -238,9 +146,18 @@ def open_listener(host: str = "127.0.0.1") -> socket.socket:
     return listener
 
 
+def server_for(handler: RuntimeApiHandler) -> HttpServer:
+    """The HTTP server that answers the Runtime API for ``handler``."""
+    return HttpServer(
+        _Routes(handler),
+        LIMITS,
+        refuse_peer=lambda sock: not handler.accepts_peer(sock),
+        error_answer=_layer_error,
+    )
+
+
 async def listen(handler: RuntimeApiHandler, listener: socket.socket) -> asyncio.Server:
     """Serve the Runtime API for ``handler`` on ``listener``, an already listening
     socket (``open_listener``, or the sandbox's for a function without network),
     which the returned server owns from now on."""
-    loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: RuntimeApiConnection(handler), sock=listener)
+    return await server_for(handler).serve(listener)

@@ -1,0 +1,199 @@
+"""The Lambda API's REST routes (rest-json, as botocore's model says):
+
+    /2015-03-31/functions...        the Lambda API (``api.lambda_api``), and the
+    /2017-10-31/functions/...       operations AWS serves under other API versions:
+    /2019-09-30/functions/...       reserved and provisioned concurrency, tags, GetAccountSettings
+    /2017-03-31/tags/<arn>
+    /2016-08-19/account-settings
+    /2018-10-31/layers...           layer versions and their permissions (``api.layers_api``)
+    /2021-10-31/functions/<name>/url[s] function URL configs (``api.function_urls``)
+
+Routing is a handful of prefix checks and one dict lookup rather than a
+framework: Invoke is the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from lambdalite.api.function_urls import FunctionUrlApi
+from lambdalite.api.lambda_api import (
+    MAX_SYNC_PAYLOAD,
+    ApiRequest,
+    LambdaApi,
+    parse_query,
+    payload_too_large,
+)
+from lambdalite.api.layers_api import PREFIX as LAYERS
+from lambdalite.api.layers_api import LayersApi
+from lambdalite.api.wire import Response
+from lambdalite.errors import RequestTooLarge, UnknownOperation
+from lambdalite.http import HttpRequest
+
+FUNCTIONS = "/2015-03-31/functions"
+TAGS = "/2017-03-31/tags/"
+ACCOUNT_SETTINGS = "/2016-08-19/account-settings"
+_FUNCTION_VERSIONS = {
+    "/2017-10-31/functions": "2017-10-31",
+    "/2019-09-30/functions": "2019-09-30",
+    "/2021-10-31/functions": "2021-10-31",
+}
+"""The other API versions with function paths (reserved concurrency, function URL
+configs): prefix -> version."""
+_SUB_NAMED = frozenset({"aliases", "policy"})
+"""Suffixes followed by one more path parameter (an alias Name, a StatementId)."""
+MAX_CONTROL_BODY = 69905067
+"""AWS's request limit for CreateFunction/UpdateFunctionCode: a 50 MB zip, base64-encoded, in JSON."""
+MAX_BODY = MAX_CONTROL_BODY
+"""The most the HTTP server buffers for any request."""
+
+Handler = Callable[[ApiRequest], Awaitable[Response]]
+
+
+PATHS = (FUNCTIONS, *_FUNCTION_VERSIONS, TAGS, ACCOUNT_SETTINGS, LAYERS)
+"""The path prefixes of the Lambda API (for a request that is not signed)."""
+
+
+class LambdaService:
+    """The Lambda API's REST routes: ``await service.handle(request)`` -> Response;
+    raises LambdaError for the front router's one error table."""
+
+    def __init__(self, api: LambdaApi, urls: FunctionUrlApi) -> None:
+        self._api = api
+        self._urls = urls
+        self._layers = LayersApi(api)
+        # (API version, method, has function name, suffix) -> (operation, handler)
+        self._routes: dict[tuple[str, str, bool, str], tuple[str, Handler]] = {
+            ("2015-03-31", *key): route for key, route in self._functions_routes(api).items()
+        }
+        self._routes.update(
+            {
+                ("2017-10-31", "PUT", True, "concurrency"): (
+                    "PutFunctionConcurrency",
+                    api.put_function_concurrency,
+                ),
+                ("2017-10-31", "DELETE", True, "concurrency"): (
+                    "DeleteFunctionConcurrency",
+                    api.delete_function_concurrency,
+                ),
+                ("2019-09-30", "GET", True, "concurrency"): (
+                    "GetFunctionConcurrency",
+                    api.get_function_concurrency,
+                ),
+                ("2019-09-30", "PUT", True, "provisioned-concurrency"): (
+                    "PutProvisionedConcurrencyConfig",
+                    api.put_provisioned_concurrency_config,
+                ),
+                # ListProvisionedConcurrencyConfigs is the same GET with ?List=ALL.
+                ("2019-09-30", "GET", True, "provisioned-concurrency"): (
+                    "GetProvisionedConcurrencyConfig",
+                    api.get_provisioned_concurrency_config,
+                ),
+                ("2019-09-30", "DELETE", True, "provisioned-concurrency"): (
+                    "DeleteProvisionedConcurrencyConfig",
+                    api.delete_provisioned_concurrency_config,
+                ),
+                ("2021-10-31", "POST", True, "url"): ("CreateFunctionUrlConfig", self._urls.create),
+                ("2021-10-31", "GET", True, "url"): ("GetFunctionUrlConfig", self._urls.get),
+                ("2021-10-31", "PUT", True, "url"): ("UpdateFunctionUrlConfig", self._urls.update),
+                ("2021-10-31", "DELETE", True, "url"): ("DeleteFunctionUrlConfig", self._urls.delete),
+                ("2021-10-31", "GET", True, "urls"): ("ListFunctionUrlConfigs", self._urls.list),
+            }
+        )
+        self._tag_routes: dict[str, tuple[str, Handler]] = {
+            "POST": ("TagResource", api.tag_resource),
+            "DELETE": ("UntagResource", api.untag_resource),
+            "GET": ("ListTags", api.list_tags),
+        }
+
+    @staticmethod
+    def _functions_routes(api: LambdaApi) -> dict[tuple[str, bool, str], tuple[str, Handler]]:
+        """The 2015-03-31 routes: (method, has function name, suffix) -> (operation, handler)."""
+        return {
+            ("POST", False, ""): ("CreateFunction", api.create_function),
+            ("GET", False, ""): ("ListFunctions", api.list_functions),
+            ("GET", True, ""): ("GetFunction", api.get_function),
+            ("DELETE", True, ""): ("DeleteFunction", api.delete_function),
+            ("GET", True, "configuration"): ("GetFunctionConfiguration", api.get_function_configuration),
+            ("PUT", True, "configuration"): (
+                "UpdateFunctionConfiguration",
+                api.update_function_configuration,
+            ),
+            ("PUT", True, "code"): ("UpdateFunctionCode", api.update_function_code),
+            ("POST", True, "invocations"): ("Invoke", api.invoke),
+            ("POST", True, "versions"): ("PublishVersion", api.publish_version),
+            ("GET", True, "versions"): ("ListVersionsByFunction", api.list_versions_by_function),
+            ("POST", True, "aliases"): ("CreateAlias", api.create_alias),
+            ("GET", True, "aliases"): ("ListAliases", api.list_aliases),
+            ("GET", True, "aliases/"): ("GetAlias", api.get_alias),
+            ("PUT", True, "aliases/"): ("UpdateAlias", api.update_alias),
+            ("DELETE", True, "aliases/"): ("DeleteAlias", api.delete_alias),
+            ("POST", True, "policy"): ("AddPermission", api.add_permission),
+            ("GET", True, "policy"): ("GetPolicy", api.get_policy),
+            ("DELETE", True, "policy/"): ("RemovePermission", api.remove_permission),
+        }
+
+    async def handle(self, request: HttpRequest) -> Response:
+        path = request.path
+        if path.startswith(FUNCTIONS):
+            return await self._lambda(request, "2015-03-31", path[len(FUNCTIONS) :])
+        for prefix, version in _FUNCTION_VERSIONS.items():
+            if path.startswith(prefix):
+                return await self._lambda(request, version, path[len(prefix) :])
+        if path.startswith(TAGS):
+            return await self._tags(request, path[len(TAGS) :])
+        if path == LAYERS or path.startswith(LAYERS + "/"):
+            return await self._layer(request, path[len(LAYERS) :])
+        if path.rstrip("/") == ACCOUNT_SETTINGS and request.method == "GET":
+            return await self._api.get_account_settings(self._api_request(request, None))
+        raise UnknownOperation("Unknown operation")
+
+    async def _lambda(self, request: HttpRequest, version: str, rest: str) -> Response:
+        # rest is "", "/", "/{name}", "/{name}/{suffix}", "/{name}/aliases/{alias}"
+        # or "/{name}/policy/{statement id}"
+        parts = [part for part in rest.split("/") if part]
+        sub_name = None
+        if len(parts) == 3 and parts[1] in _SUB_NAMED:
+            sub_name = parts.pop()
+            parts[1] += "/"
+        if len(parts) > 2:
+            raise UnknownOperation("Unknown operation")
+        name = parts[0] if parts else None
+        suffix = parts[1] if len(parts) == 2 else ""
+        route = self._routes.get((version, request.method, name is not None, suffix))
+        if route is None:
+            raise UnknownOperation("Unknown operation")
+        operation, handler = route
+        if operation == "Invoke":
+            if request.body_size > MAX_SYNC_PAYLOAD:
+                raise payload_too_large()
+        elif request.body_size > MAX_CONTROL_BODY:
+            raise _control_too_large(operation)
+        return await handler(self._api_request(request, name, sub_name))
+
+    async def _layer(self, request: HttpRequest, rest: str) -> Response:
+        operation, handler, parts = self._layers.route(request.method, rest)
+        if request.body_size > MAX_CONTROL_BODY:
+            raise _control_too_large(operation)
+        return await handler(self._api_request(request, parts[0] if parts else None), parts)
+
+    async def _tags(self, request: HttpRequest, resource: str) -> Response:
+        route = self._tag_routes.get(request.method)
+        if route is None or not resource:
+            raise UnknownOperation("Unknown operation")
+        operation, handler = route
+        if request.body_size > MAX_CONTROL_BODY:
+            raise _control_too_large(operation)
+        return await handler(self._api_request(request, resource))
+
+    @staticmethod
+    def _api_request(request: HttpRequest, name: str | None, sub_name: str | None = None) -> ApiRequest:
+        return ApiRequest(
+            request.method, name, parse_query(request.query), request.headers, request.body, sub_name
+        )
+
+
+def _control_too_large(operation: str) -> RequestTooLarge:
+    return RequestTooLarge(
+        f"Request must be smaller than {MAX_CONTROL_BODY} bytes for the {operation} operation"
+    )

@@ -1,0 +1,80 @@
+"""The smaller HTTP surfaces, as services of the front router:
+
+LogsService          CloudWatch Logs (json protocol, ``X-Amz-Target: Logs_20140328.*``)
+FunctionUrlService   requests on a function URL (Host ``<id>.lambda-url.<region>.localhost``,
+                     or the path form ``/_lambdalite/url/<id>/...``)
+CodeDownloads        ``/_lambdalite/code/<sha>.zip``, GetFunction's Code.Location
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from lambdalite.api import logs_api
+from lambdalite.api.function_urls import URL_HOST_MARK, URL_PATH, FunctionUrlApi
+from lambdalite.api.lambda_api import CODE_PATH, MAX_SYNC_PAYLOAD, payload_too_large
+from lambdalite.api.wire import Response
+from lambdalite.errors import UnknownOperation
+from lambdalite.http import HttpRequest
+from lambdalite.observe.logs import LogStore
+from lambdalite.store.code import CodeStore
+
+LOGS_TARGET = b"Logs_20140328"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class LogsService:
+    def __init__(self, logs: LogStore, region: str, account_id: str) -> None:
+        self._logs = logs
+        self._region = region
+        self._account_id = account_id
+
+    async def handle(self, request: HttpRequest) -> Response:
+        target = request.headers.get(b"x-amz-target", b"")
+        if request.method != "POST" or not target.startswith(LOGS_TARGET + b"."):
+            raise UnknownOperation("Unknown operation")
+        if request.body_size > MAX_SYNC_PAYLOAD:
+            raise payload_too_large()
+        status, headers, payload = await logs_api.handle(
+            target[len(LOGS_TARGET) + 1 :].decode("latin-1"),
+            request.body,
+            self._logs,
+            region=self._region,
+            account_id=self._account_id,
+        )
+        return Response(status, payload, headers, content_type=b"application/x-amz-json-1.1")
+
+
+class FunctionUrlService:
+    def __init__(self, urls: FunctionUrlApi, region: str) -> None:
+        self._urls = urls
+        self._region = region
+
+    async def handle(self, request: HttpRequest) -> Response:
+        host = request.headers.get(b"host")
+        if host is not None and URL_HOST_MARK in host:
+            # <url-id>.lambda-url.<region>.localhost[:port]: every path belongs to the URL.
+            domain = host.split(b":", 1)[0].decode("latin-1")
+            return await self._urls.serve(request, domain.split(".", 1)[0], request.raw_path, domain)
+        # /_lambdalite/url/<url-id>/<path>: the function URL without DNS.
+        rest = request.raw_path[len(URL_PATH) :]
+        url_id, _, tail = rest.partition(b"/")
+        name = url_id.decode("latin-1")
+        domain = f"{name}.lambda-url.{self._region}.localhost"
+        return await self._urls.serve(request, name, b"/" + tail, domain)
+
+
+class CodeDownloads:
+    def __init__(self, code: CodeStore) -> None:
+        self._code = code
+
+    async def handle(self, request: HttpRequest) -> Response:
+        if request.method != "GET":
+            raise UnknownOperation("Unknown operation")
+        sha = request.path[len(CODE_PATH) :].removesuffix(".zip")
+        path = self._code.zip_path(sha) if _SHA256_HEX.match(sha) else None
+        if path is None or not path.is_file():
+            raise UnknownOperation("Unknown operation")
+        data = await asyncio.to_thread(path.read_bytes)
+        return Response(200, data, content_type=b"application/zip")
