@@ -1,45 +1,60 @@
-"""How fast lambdalite invokes a function, beside bare echo servers and serverless-offline.
+"""How fast lambdalite invokes a function, beside bare echo servers, serverless-offline
+and (``--before REF``) lambdalite as it was at another commit: all in one run.
 
-    .venv/bin/python bench/invoke_bench.py [--quick] [--profile]
+    .venv/bin/python bench/invoke_bench.py [--quick] [--rounds N] [--before REF] [--profile]
 
-One run starts, measures and stops four servers in turn (never two at once, so
-they do not compete for the CPU), all on loopback:
+The servers, all on loopback, started once and kept running (idle) while the
+others are measured:
 
 lambdalite
-    ``python -m lambdalite serve`` on a free port with a fresh data directory.
-    A Python 3.11 ``hello`` function (``app.handler`` returning ``{"ok": True}``)
-    is created with boto3 and waited for with ``function_active_v2``. Then:
-
-    * warm latency: sequential ``POST /2015-03-31/functions/hello/invocations``
-      with body ``{}`` over one keep-alive connection (raw-socket HTTP/1.1
-      client with TCP_NODELAY, bench/keepalive.py), after a warm-up;
-    * throughput and latency under load: ``wrk`` with 1 and with 16 connections
-      (an unmeasured wrk warm-up first, so the pool has its environments);
-    * memory: RSS (and USS) of the server process and of each environment
-      process tree (the server's children), taken right after the load;
-    * cold start: N new functions, each created and waited for, then the first
-      invoke of each is timed (the create call is not in the figure).
-
+    ``python -m lambdalite serve`` from this tree, on a free port with a fresh
+    data directory; a Python 3.11 ``hello`` function (``app.handler`` returning
+    ``{"ok": True}``) created with boto3 and waited for with ``function_active_v2``.
+lambdalite@REF (``--before REF``, or ``--baseline DIR`` for a checkout already there)
+    the same, from a detached git worktree of REF (bench/worktree.py) run with
+    this tree's virtualenv: "before" and "after" side by side in one run; and
+    REF's own bench/echo_server.py on REF's HTTP stack, beside this tree's.
 echo baselines
-    bench/echo_server.py answers the same request with its body, on uvicorn
-    (raw ASGI app, uvloop, httptools, access log off) and on lambdalite's own
-    HTTP server (``lambdalite.api.http_server``, uvloop + httptools); same
-    sequential client, same wrk runs. The gap to them is what lambdalite's own
-    code (and the relay to an environment) costs per invoke.
-
+    bench/echo_server.py answers the same request with its body, on lambdalite's
+    own HTTP stack and on uvicorn (raw ASGI, uvloop, httptools): what serving
+    HTTP costs, without lambdalite's work and without the relay to an environment.
 serverless-offline
-    the peer, set up by /work/shared/peers/serverless-offline.sh and started
-    with ``sls offline``; its Lambda Invoke endpoint gets the same sequential
-    client and the same wrk runs.
+    the peer, set up by /work/shared/peers/serverless-offline.sh and started with
+    ``sls offline``; its Lambda Invoke endpoint.
+
+Rounds: the machine is shared and noisy, so every figure is taken ``--rounds``
+times. Each round first runs sequential warm invokes over one keep-alive
+connection per server (raw-socket HTTP/1.1 client with TCP_NODELAY,
+bench/keepalive.py; p50/p90/p99, and the CPU the server and its descendants
+spent per invoke), interleaved in WARM_BLOCKS blocks server after server so
+that all of them are sampled over the same seconds; then wrk with 1 and with
+16 connections against each server in turn (each after an unmeasured wrk
+warm-up; the order rotates from round to round). A
+server's figure is the median of its rounds; a ratio between two servers is
+taken per round (both measured seconds apart) and reported as the median of
+those, with its range; ``spread`` is (max - min) / median over the rounds,
+printed for the headline figures so the reader sees how noisy the run was
+(bench/rounds.py). After the rounds: memory of each lambdalite (server RSS/USS,
+each environment tree), then cold starts, alternating between the lambdalite
+servers function by function: N new functions each, the first invoke of each
+timed (the create call is not in the figure).
+
+Targets, checked in the run and printed PASS/FAIL (issue 10 and before):
+warm p50 at least 2x faster than serverless-offline (median of per-round
+ratios); 16-client throughput at least 1.6x serverless-offline's in every
+round (the worst round's ratio); warm p50 within 2.5x of the echo server on
+lambdalite's HTTP stack; warm p50 <= 0.5 ms; >= 8,000 invokes/s with 16
+clients; p99 below serverless-offline's. With ``--before``: no regression of
+warm p50, 16-client throughput (within NOISE_ALLOWANCE of the earlier
+commit, median of per-round ratios) and cold start p50 (within
+COLD_NOISE_ALLOWANCE).
 
 A server that cannot be set up or started shows ``n/a`` and the rest still
-runs. It prints one table, with lambdalite's ratio to each other server and
-pass/fail beside the targets (warm p50 <= 0.5 ms, >= 8,000 invokes/s with 16
-clients, p99 below serverless-offline's in the same run), and writes
-everything to bench/results/invoke.json. ``--profile`` also samples the
-lambdalite server with py-spy during its 16-client run (bench/profiling.py).
-Every process it starts is stopped on every path (SIGINT and SIGTERM too).
-A full run takes about 1 minute 50 seconds, ``--quick`` about 45 seconds.
+runs. Everything goes to bench/results/invoke.json. ``--profile`` also samples
+this tree's lambdalite with py-spy during its 16-client run of the last round
+(bench/profiling.py). Every process it starts is stopped on every path
+(SIGINT and SIGTERM too), and the worktree is removed.
+A full run (5 rounds, with --before) takes about 6 minutes; ``--quick`` about 2.
 """
 
 from __future__ import annotations
@@ -56,9 +71,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -66,6 +81,8 @@ from typing import Any, NoReturn
 
 import profiling
 import psutil
+import rounds
+import worktree
 from echo_server import READY_LINE as ECHO_READY_LINE
 from keepalive import KeepAliveClient, build_request, timed_roundtrips
 from rich.console import Console
@@ -81,7 +98,6 @@ PYTHON = sys.executable
 PEER_SETUP = Path("/work/shared/peers/serverless-offline.sh")
 
 HOST = "127.0.0.1"
-REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 LAMBDALITE_READY_LINE = "lambdalite listening on"
 SLS_READY_LINE = "Offline [http for lambda] listening on"
@@ -90,63 +106,79 @@ BODY = b"{}"
 
 TARGET_WARM_P50_MS = 0.5
 TARGET_RPS_16 = 8000.0
+TARGET_FASTER_THAN_PEER = 2.0
+"""Warm p50: at least this many times faster than serverless-offline."""
+TARGET_RPS_OVER_PEER = 1.6
+"""16-client throughput: at least this multiple of serverless-offline's, every round."""
+TARGET_OVER_ECHO = 2.5
+"""Warm p50: at most this multiple of the echo server on lambdalite's HTTP stack."""
+NOISE_ALLOWANCE = 0.05
+"""--before: a warm figure counts as regressed only past 5% (median of per-round ratios)."""
+COLD_NOISE_ALLOWANCE = 0.10
+"""--before: cold start p50 may move 10% (fewer samples, and each forks and mounts)."""
 
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     """How much of each measurement one run does."""
 
+    rounds: int
     warm_requests: int
     warmup_requests: int
     cold_functions: int
     wrk_seconds: int
-    wrk_warmup_seconds: tuple[int, int]
-    """Unmeasured wrk run before the 1- and the 16-client run. The 16-client one is
-    longer: a server may start an environment per connection (serverless-offline
-    spawns a Python worker per concurrent request, ~0.4 s each), and we measure warm."""
+    wrk_warmup_seconds: int
+    first_warmup_seconds: int
+    """The first round's warm-up before 16 clients is longer: a server may start an
+    environment per connection (serverless-offline spawns a Python worker per
+    concurrent request, ~0.4 s each), and we measure warm."""
     peer_setup_timeout_s: float
 
 
 FULL = Plan(
+    rounds=5,
     warm_requests=2000,
     warmup_requests=200,
     cold_functions=20,
-    wrk_seconds=10,
-    wrk_warmup_seconds=(1, 3),
+    wrk_seconds=3,
+    wrk_warmup_seconds=1,
+    first_warmup_seconds=3,
     peer_setup_timeout_s=150,
 )
 QUICK = Plan(
+    rounds=3,
     warm_requests=500,
     warmup_requests=100,
-    cold_functions=5,
-    wrk_seconds=2,
-    wrk_warmup_seconds=(1, 3),
+    cold_functions=6,
+    wrk_seconds=1,
+    wrk_warmup_seconds=1,
+    first_warmup_seconds=3,
     peer_setup_timeout_s=30,
 )
 CONCURRENCY = (1, 16)
-
-SERVERS = {
-    "lambdalite": ("lambdalite", ""),
-    "echo": ("echo (uvicorn)", "ll/echo"),
-    "echo_lambdalite_http": ("echo (ll http)", "ll/echo-ll"),
-    "serverless_offline": ("serverless-offline", "ll/sls"),
-}
-"""Result key -> (column title, title of lambdalite's ratio to it)."""
-OTHERS = tuple(key for key in SERVERS if key != "lambdalite")
-
-
-def add_baseline_columns() -> None:
-    """--baseline: two more servers, compared like the others."""
-    global OTHERS
-    SERVERS["lambdalite_baseline"] = ("lambdalite (baseline)", "ll/base")
-    SERVERS["echo_baseline_http"] = ("echo (baseline ll http)", "ll/echo-base")
-    OTHERS = tuple(key for key in SERVERS if key != "lambdalite")
+WARM_BLOCKS = 10
+"""Blocks per round of the sequential run, interleaved between the servers."""
 
 
 def invoke_path(function: str) -> str:
     return f"/2015-03-31/functions/{function}/invocations"
+
+
+@dataclass(slots=True)
+class Server:
+    """One running server under test."""
+
+    key: str
+    """Result key: lambdalite, before, echo_lambdalite_http, echo, serverless_offline."""
+    title: str
+    port: int
+    path: str
+    service: Service
+    lambda_api: Any = None
+    """A boto3 Lambda client, for the lambdalite servers (cold starts)."""
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- numbers
@@ -172,27 +204,81 @@ def latency_summary(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
+# ---------------------------------------------------------------- one round of one server
 
 
-# ---------------------------------------------------------------- shared measurements
+def cpu_seconds(process: psutil.Process) -> tuple[float, float]:
+    """CPU time used so far by ``process`` itself, and by its descendants alive now
+    (environments, zygotes, workers)."""
+    descendants = 0.0
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            descendants += _on_cpu_s(child)
+    return _on_cpu_s(process), descendants
 
 
-def measure_warm(port: int, path: str, plan: Plan) -> dict[str, Any]:
-    """Sequential invokes over one keep-alive connection: warm-up, then the measured run."""
-    request = build_request("POST", HOST, port, path, BODY)
-    with KeepAliveClient(HOST, port) as client:
-        timed_roundtrips(client, request, plan.warmup_requests)
-        latencies_ns, failures = timed_roundtrips(client, request, plan.warm_requests)
-    summary: dict[str, Any] = latency_summary([ns / 1e6 for ns in latencies_ns])
-    summary["failures"] = len(failures)
-    if failures:
-        first = failures[0]
-        summary["first_failure"] = f"{first.status}: {first.body[:200]!r}"
-    return summary
+def _on_cpu_s(process: psutil.Process) -> float:
+    """Seconds on a CPU, all threads: the scheduler's nanoseconds (/proc/PID/task/*/schedstat)
+    where readable, else user + system in ticks of 10 ms."""
+    total_ns = 0
+    try:
+        for task in Path(f"/proc/{process.pid}/task").iterdir():
+            total_ns += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    return total_ns / 1e9
+
+
+def measure_warm(servers: list[Server], plan: Plan) -> dict[str, dict[str, Any]]:
+    """Sequential invokes over one keep-alive connection per server, interleaved: after a
+    warm-up, WARM_BLOCKS blocks of requests, server after server, so that every server's
+    latencies are sampled across the same stretch of time (on a shared machine the load
+    changes within seconds). With each: the CPU the server process and its descendants
+    spent per request during its blocks, which moves much less than latency when other
+    work shares the machine. A server that fails gets ``{"error": ...}`` in this round."""
+    block = max(1, plan.warm_requests // WARM_BLOCKS)
+    results: dict[str, dict[str, Any]] = {}
+    with ExitStack() as stack:
+        live: dict[str, tuple[Server, KeepAliveClient, bytes, psutil.Process]] = {}
+        samples: dict[str, list[int]] = {}
+        failed: dict[str, list[Any]] = {}
+        cpu = {}
+        for server in servers:
+            try:
+                client = stack.enter_context(KeepAliveClient(HOST, server.port))
+                request = build_request("POST", HOST, server.port, server.path, BODY)
+                timed_roundtrips(client, request, plan.warmup_requests)
+            except OSError as exc:
+                results[server.key] = {"error": f"warm: {exc}"}
+                continue
+            live[server.key] = (server, client, request, psutil.Process(server.service.pid))
+            samples[server.key], failed[server.key], cpu[server.key] = [], [], [0.0, 0.0]
+        for _ in range(WARM_BLOCKS):
+            for key, (_, client, request, process) in list(live.items()):
+                try:
+                    own_before, rest_before = cpu_seconds(process)
+                    latencies_ns, failures = timed_roundtrips(client, request, block)
+                    own_after, rest_after = cpu_seconds(process)
+                except (OSError, psutil.Error) as exc:
+                    results[key] = {"error": f"warm: {exc}"}
+                    del live[key]
+                    continue
+                samples[key] += latencies_ns
+                failed[key] += failures
+                cpu[key][0] += own_after - own_before
+                cpu[key][1] += rest_after - rest_before
+        for key in live:
+            summary: dict[str, Any] = latency_summary([ns / 1e6 for ns in samples[key]])
+            count = len(samples[key])
+            summary["server_cpu_us"] = cpu[key][0] / count * 1e6
+            summary["all_cpu_us"] = (cpu[key][0] + cpu[key][1]) / count * 1e6
+            summary["failures"] = len(failed[key])
+            if failed[key]:
+                first = failed[key][0]
+                summary["first_failure"] = f"{first.status}: {first.body[:200]!r}"
+            results[key] = summary
+    return results
 
 
 def measure_wrk(
@@ -200,17 +286,44 @@ def measure_wrk(
     script: Path,
     url: str,
     plan: Plan,
+    first: bool,
     around_last: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> dict[str, Any]:
     """wrk with each concurrency level; ``around_last`` wraps the measured 16-client run."""
     results: dict[str, Any] = {}
-    for connections, warmup_s in zip(CONCURRENCY, plan.wrk_warmup_seconds, strict=True):
+    for connections in CONCURRENCY:
+        last = connections == CONCURRENCY[-1]
+        warmup_s = plan.first_warmup_seconds if first and last else plan.wrk_warmup_seconds
         run_wrk(wrk, script, url, connections=connections, duration_s=warmup_s)
-        wrapper = around_last() if connections == CONCURRENCY[-1] else nullcontext()
-        with wrapper:
+        with around_last() if last else nullcontext():
             result = run_wrk(wrk, script, url, connections=connections, duration_s=plan.wrk_seconds)
         results[str(connections)] = result.to_json()
     return results
+
+
+def measure_round(
+    server: Server,
+    warm: dict[str, Any],
+    wrk: str,
+    script: Path,
+    plan: Plan,
+    first: bool,
+    around_last: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> dict[str, Any]:
+    """One round of one server: its share of the interleaved warm run, then its wrk runs;
+    a failure becomes ``{"error": ...}`` for this round only."""
+    if "error" in warm:
+        return {"error": warm["error"]}
+    started = time.monotonic()
+    try:
+        load = measure_wrk(wrk, script, f"http://{HOST}:{server.port}{server.path}", plan, first, around_last)
+    except (OSError, WrkError, ServiceError) as exc:
+        console.print(f"  [red]{server.title}: {exc}[/red]", highlight=False)
+        return {"error": str(exc)}
+    return {"warm": warm, "wrk": load, "seconds": round(time.monotonic() - started, 1)}
+
+
+# ---------------------------------------------------------------- starting the servers
 
 
 def http_ok(port: int, path: str) -> Callable[[], bool]:
@@ -221,30 +334,11 @@ def http_ok(port: int, path: str) -> Callable[[], bool]:
     return probe
 
 
-@contextmanager
-def running(service: Service) -> Iterator[Service]:
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
-def section(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one server's measurements; a failure becomes ``{"error": ...}`` in the results."""
-    console.print(f"[bold]{name}[/bold] ...")
-    started = time.monotonic()
-    try:
-        result = work()
-    except Exception as exc:  # one server failing must not lose the others' numbers
-        error = str(exc) if isinstance(exc, ServiceError | WrkError) else f"{type(exc).__name__}: {exc}"
-        console.print(f"  [red]{name} failed:[/red] {error}", highlight=False)
-        return {"error": error}
-    result["seconds"] = round(time.monotonic() - started, 1)
-    console.print(f"  done in {result['seconds']} s")
-    return result
-
-
-# ---------------------------------------------------------------- lambdalite
+def check_hello(port: int, path: str) -> None:
+    with KeepAliveClient(HOST, port) as client:
+        response = client.request("POST", path, BODY)
+    if response.status != 200 or json.loads(response.body) != {"ok": True}:
+        raise ServiceError(f"hello answered {response.status} {response.body[:300]!r}")
 
 
 def create_function(client: Any, name: str, code: bytes) -> None:
@@ -260,11 +354,136 @@ def create_function(client: Any, name: str, code: bytes) -> None:
     )
 
 
-def check_hello(port: int, path: str) -> None:
-    with KeepAliveClient(HOST, port) as client:
-        response = client.request("POST", path, BODY)
-    if response.status != 200 or json.loads(response.body) != {"ok": True}:
-        raise RuntimeError(f"hello answered {response.status} {response.body[:300]!r}")
+def start_lambdalite(
+    stack: ExitStack, workdir: Path, key: str, title: str, tree: Path, env: dict[str, str]
+) -> Server:
+    """``python -m lambdalite serve`` from ``tree`` (this one, or a worktree), with ``hello``."""
+    port = free_port()
+    data_dir = workdir / f"{key}-data"
+    service = Service(
+        title,
+        [PYTHON, "-m", "lambdalite", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        log_path=workdir / f"{key}.log",
+        cwd=tree,
+        env={"PYTHONUNBUFFERED": "1", **env},
+    )
+    stack.callback(service.stop)
+    service.wait_for_line(LAMBDALITE_READY_LINE, timeout_s=30)
+    client = lambda_client(port)
+    create_function(client, "hello", hello_zip())
+    path = invoke_path("hello")
+    check_hello(port, path)
+    return Server(key, title, port, path, service, client, {"port": port, "server_pid": service.pid})
+
+
+def start_echo(
+    stack: ExitStack,
+    workdir: Path,
+    key: str,
+    title: str,
+    echo_stack: str,
+    tree: Path = REPO,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """``tree``'s bench/echo_server.py (this tree's, or the --before one's on its own HTTP stack)."""
+    port = free_port()
+    service = Service(
+        title,
+        [PYTHON, str(tree / "bench" / "echo_server.py"), "--port", str(port), "--stack", echo_stack],
+        log_path=workdir / f"{key}.log",
+        cwd=tree,
+        env=env,
+    )
+    stack.callback(service.stop)
+    service.wait_for_line(ECHO_READY_LINE, timeout_s=15)
+    # Same path and body as lambdalite's invoke; the echo ignores the path.
+    return Server(key, title, port, invoke_path("hello"), service, info={"port": port, "stack": echo_stack})
+
+
+def setup_peer(timeout_s: float) -> Path:
+    """Run the shared setup script (npm install on its first run); returns the peer's directory."""
+    if not PEER_SETUP.exists():
+        raise ServiceError(f"{PEER_SETUP} is missing")
+    setup = subprocess.Popen(
+        ["sh", str(PEER_SETUP)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = setup.communicate(timeout=timeout_s)
+    except BaseException as exc:
+        # The whole group: sh and the npm install it may be running.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(setup.pid, signal.SIGKILL)
+        setup.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise ServiceError(f"peer setup did not finish within {timeout_s:.0f} s (npm install?)") from exc
+        raise
+    lines = stdout.strip().splitlines()
+    if setup.returncode != 0 or not lines:
+        raise ServiceError(f"peer setup failed ({setup.returncode}): {stderr.strip()[-500:]}")
+    directory = Path(lines[-1])
+    if not (directory / "node_modules" / ".bin" / "sls").exists():
+        raise ServiceError(f"peer setup gave {directory} without node_modules/.bin/sls")
+    return directory
+
+
+def start_peer(stack: ExitStack, workdir: Path, plan: Plan) -> Server:
+    directory = setup_peer(plan.peer_setup_timeout_s)
+    http_port, lambda_port = free_port(), free_port()
+    service = Service(
+        "serverless-offline",
+        [
+            str(directory / "node_modules" / ".bin" / "sls"),
+            "offline",
+            "--host",
+            HOST,
+            "--httpPort",
+            str(http_port),
+            "--lambdaPort",
+            str(lambda_port),
+        ],
+        cwd=directory,
+        log_path=workdir / "serverless-offline.log",
+        env={
+            # Keep it on loopback: no telemetry, update checks or interactive setup.
+            "SLS_TELEMETRY_DISABLED": "1",
+            "SLS_NOTIFICATIONS_MODE": "off",
+            "SLS_DEPRECATION_DISABLE": "*",
+            "SLS_INTERACTIVE_SETUP_DISABLE": "1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+        },
+    )
+    stack.callback(service.stop)
+    path = invoke_path(SLS_FUNCTION)
+    service.wait_for_line(SLS_READY_LINE, timeout_s=60)
+    service.wait_until(http_ok(lambda_port, path), timeout_s=30, what="a 200 from its Invoke endpoint")
+    check_hello(lambda_port, path)
+    info = {"directory": str(directory), "lambda_port": lambda_port}
+    return Server("serverless_offline", "serverless-offline", lambda_port, path, service, info=info)
+
+
+def start(name: str, results: dict[str, Any], key: str, begin: Callable[[], Server]) -> Server | None:
+    """Start one server; a failure is recorded as ``{"error": ...}`` and the run goes on."""
+    console.print(f"starting [bold]{name}[/bold] ...")
+    try:
+        return begin()
+    except (OSError, ServiceError, worktree.WorktreeError, RuntimeError) as exc:
+        error = str(exc) if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        console.print(f"  [red]{name} failed:[/red] {error}", highlight=False)
+        results[key] = {"error": error}
+        return None
+    except Exception as exc:  # boto3/botocore errors while creating hello: still only this server
+        console.print(f"  [red]{name} failed:[/red] {type(exc).__name__}: {exc}", highlight=False)
+        results[key] = {"error": f"{type(exc).__name__}: {exc}"}
+        return None
+
+
+# ---------------------------------------------------------------- after the rounds
 
 
 def memory_of(server: Service) -> dict[str, Any]:
@@ -310,169 +529,41 @@ def memory_of(server: Service) -> dict[str, Any]:
     }
 
 
-def measure_cold_starts(port: int, client: Any, plan: Plan) -> dict[str, Any]:
+def measure_cold_starts(servers: list[Server], plan: Plan) -> dict[str, dict[str, Any]]:
+    """N new functions on each server, alternating server by server so that both
+    see the same machine; the first invoke of each is timed."""
     code = hello_zip()
-    samples_ms: list[float] = []
-    failures = 0
+    samples: dict[str, list[float]] = {s.key: [] for s in servers}
+    failures = dict.fromkeys(samples, 0)
     clock = time.perf_counter_ns
-    with KeepAliveClient(HOST, port) as http:
+    with ExitStack() as stack:
+        clients = {s.key: stack.enter_context(KeepAliveClient(HOST, s.port)) for s in servers}
         for index in range(plan.cold_functions):
-            name = f"cold-{index:02d}"
-            create_function(client, name, code)
-            request = build_request("POST", HOST, port, invoke_path(name), BODY)
-            started = clock()
-            response = http.roundtrip(request)
-            samples_ms.append((clock() - started) / 1e6)
-            if response.status != 200 or "x-amz-function-error" in response.headers:
-                failures += 1
-    summary: dict[str, Any] = latency_summary(samples_ms)
-    summary["failures"] = failures
-    return summary
+            for server in servers if index % 2 == 0 else reversed(servers):
+                name = f"cold-{index:02d}"
+                create_function(server.lambda_api, name, code)
+                request = build_request("POST", HOST, server.port, invoke_path(name), BODY)
+                started = clock()
+                response = clients[server.key].roundtrip(request)
+                samples[server.key].append((clock() - started) / 1e6)
+                if response.status != 200 or "x-amz-function-error" in response.headers:
+                    failures[server.key] += 1
+    return {key: {**latency_summary(values), "failures": failures[key]} for key, values in samples.items()}
 
 
-def bench_lambdalite(
-    workdir: Path, wrk: str, script: Path, plan: Plan, profile_to: Path | None, tree: Path = REPO
-) -> dict[str, Any]:
-    port = free_port()
-    tag = "" if tree == REPO else "-baseline"
-    data_dir = workdir / f"lambdalite{tag}-data"
-    server = Service(
-        "lambdalite",
-        [PYTHON, "-m", "lambdalite", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        log_path=workdir / f"lambdalite{tag}.log",
-        cwd=tree,
-        env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(tree)},
-    )
-    with running(server):
-        server.wait_for_line(LAMBDALITE_READY_LINE, timeout_s=30)
-        client = lambda_client(port)
-        create_function(client, "hello", hello_zip())
-        path = invoke_path("hello")
-        check_hello(port, path)
-        result: dict[str, Any] = {"port": port, "server_pid": server.pid}
-        result["warm"] = measure_warm(port, path, plan)
-        url = f"http://{HOST}:{port}{path}"
-        if profile_to is None:
-            result["wrk"] = measure_wrk(wrk, script, url, plan)
-        else:
-            around = partial(profiling.recording, server.pid, plan.wrk_seconds, profile_to)
-            result["wrk"] = measure_wrk(wrk, script, url, plan, around_last=around)
-            result["profile"] = profiling.summarise(profile_to)
-        result["memory"] = memory_of(server)
-        result["cold_start"] = measure_cold_starts(port, client, plan)
-        return result
+# ---------------------------------------------------------------- summary
 
 
-# ---------------------------------------------------------------- echo baseline
-
-
-def bench_echo(
-    workdir: Path, wrk: str, script: Path, plan: Plan, stack: str, tree: Path = REPO
-) -> dict[str, Any]:
-    port = free_port()
-    tag = "" if tree == REPO else "-baseline"
-    server = Service(
-        f"echo on {stack}",
-        [PYTHON, str(tree / "bench" / "echo_server.py"), "--port", str(port), "--stack", stack],
-        log_path=workdir / f"echo-{stack}{tag}.log",
-        cwd=tree,
-        env={"PYTHONPATH": str(tree)},
-    )
-    path = invoke_path("hello")  # same path and body; the echo ignores the path
-    with running(server):
-        server.wait_for_line(ECHO_READY_LINE, timeout_s=15)
-        return {
-            "port": port,
-            "stack": stack,
-            "warm": measure_warm(port, path, plan),
-            "wrk": measure_wrk(wrk, script, f"http://{HOST}:{port}{path}", plan),
-        }
-
-
-# ---------------------------------------------------------------- serverless-offline
-
-
-def setup_peer(timeout_s: float) -> Path:
-    """Run the shared setup script (npm install on its first run); returns the peer's directory."""
-    if not PEER_SETUP.exists():
-        raise RuntimeError(f"{PEER_SETUP} is missing")
-    setup = subprocess.Popen(
-        ["sh", str(PEER_SETUP)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = setup.communicate(timeout=timeout_s)
-    except BaseException as exc:
-        # The whole group: sh and the npm install it may be running.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(setup.pid, signal.SIGKILL)
-        setup.communicate()
-        if isinstance(exc, subprocess.TimeoutExpired):
-            raise RuntimeError(f"peer setup did not finish within {timeout_s:.0f} s (npm install?)") from exc
-        raise
-    lines = stdout.strip().splitlines()
-    if setup.returncode != 0 or not lines:
-        raise RuntimeError(f"peer setup failed ({setup.returncode}): {stderr.strip()[-500:]}")
-    directory = Path(lines[-1])
-    if not (directory / "node_modules" / ".bin" / "sls").exists():
-        raise RuntimeError(f"peer setup gave {directory} without node_modules/.bin/sls")
-    return directory
-
-
-def bench_peer(workdir: Path, wrk: str, script: Path, plan: Plan) -> dict[str, Any]:
-    directory = setup_peer(plan.peer_setup_timeout_s)
-    http_port, lambda_port = free_port(), free_port()
-    server = Service(
-        "serverless-offline",
-        [
-            str(directory / "node_modules" / ".bin" / "sls"),
-            "offline",
-            "--host",
-            HOST,
-            "--httpPort",
-            str(http_port),
-            "--lambdaPort",
-            str(lambda_port),
-        ],
-        cwd=directory,
-        log_path=workdir / "serverless-offline.log",
-        env={
-            # Keep it on loopback: no telemetry, update checks or interactive setup.
-            "SLS_TELEMETRY_DISABLED": "1",
-            "SLS_NOTIFICATIONS_MODE": "off",
-            "SLS_DEPRECATION_DISABLE": "*",
-            "SLS_INTERACTIVE_SETUP_DISABLE": "1",
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-        },
-    )
-    path = invoke_path(SLS_FUNCTION)
-    with running(server):
-        server.wait_for_line(SLS_READY_LINE, timeout_s=60)
-        server.wait_until(http_ok(lambda_port, path), timeout_s=30, what="a 200 from its Invoke endpoint")
-        check_hello(lambda_port, path)
-        return {
-            "directory": str(directory),
-            "lambda_port": lambda_port,
-            "warm": measure_warm(lambda_port, path, plan),
-            "wrk": measure_wrk(wrk, script, f"http://{HOST}:{lambda_port}{path}", plan),
-        }
-
-
-# ---------------------------------------------------------------- report
-
-
-def dig(results: dict[str, Any], *keys: str) -> Any:
-    value: Any = results
-    for key in keys:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
+ROUND_FIGURES: tuple[rounds.Path, ...] = (
+    ("warm", "p50_ms"),
+    ("warm", "p90_ms"),
+    ("warm", "p99_ms"),
+    ("warm", "failures"),
+    ("warm", "server_cpu_us"),
+    ("warm", "all_cpu_us"),
+    *(("wrk", str(c), figure) for c in CONCURRENCY for figure in ("requests_per_s", "p50_ms", "p99_ms")),
+    *(("wrk", str(c), figure) for c in CONCURRENCY for figure in ("non_2xx", "socket_errors")),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +573,7 @@ class Row:
     unit: str
     """"ms", "rps", "count" or "mb"; how the value is printed."""
     ratio: str | None = None
-    """Key of lambdalite/other in the ratios, for rows compared across servers."""
+    """Name of the ratio (lambdalite / other) for rows compared across servers."""
 
 
 ROWS = (
@@ -490,22 +581,158 @@ ROWS = (
     Row("warm invoke p90 (sequential)", ("warm", "p90_ms"), "ms", "warm_p90"),
     Row("warm invoke p99 (sequential)", ("warm", "p99_ms"), "ms", "warm_p99"),
     Row("sequential: failed invokes", ("warm", "failures"), "count"),
+    Row("sequential: server CPU / invoke", ("warm", "server_cpu_us"), "us", "server_cpu"),
+    Row("sequential: all CPU / invoke", ("warm", "all_cpu_us"), "us", "all_cpu"),
     Row("1 client: req/s", ("wrk", "1", "requests_per_s"), "rps", "throughput_1"),
-    Row("1 client: p50", ("wrk", "1", "p50_ms"), "ms", "p50_1"),
     Row("1 client: p99", ("wrk", "1", "p99_ms"), "ms", "p99_1"),
-    Row("1 client: non-2xx", ("wrk", "1", "non_2xx"), "count"),
     Row("16 clients: req/s", ("wrk", "16", "requests_per_s"), "rps", "throughput_16"),
     Row("16 clients: p50", ("wrk", "16", "p50_ms"), "ms", "p50_16"),
     Row("16 clients: p99", ("wrk", "16", "p99_ms"), "ms", "p99_16"),
     Row("16 clients: non-2xx", ("wrk", "16", "non_2xx"), "count"),
     Row("16 clients: socket errors", ("wrk", "16", "socket_errors"), "count"),
-    Row("cold start p50 (first invoke)", ("cold_start", "p50_ms"), "ms"),
+    Row("cold start p50 (first invoke)", ("cold_start", "p50_ms"), "ms", "cold_p50"),
     Row("cold start p99 (first invoke)", ("cold_start", "p99_ms"), "ms"),
     Row("server RSS", ("memory", "server_rss_mb"), "mb"),
     Row("one warm env RSS (median)", ("memory", "environment_rss_mb"), "mb"),
     Row("one warm env USS (median)", ("memory", "environment_uss_mb"), "mb"),
     Row("environments after load", ("memory", "environment_count"), "count"),
 )
+ROW = {row.label: row for row in ROWS}
+SPREAD_ROWS = (
+    ROW["warm invoke p50 (sequential)"],
+    ROW["16 clients: req/s"],
+    ROW["sequential: all CPU / invoke"],
+)
+"""The headline figures whose noise (spread over the rounds) is printed."""
+
+
+def summarise_server(result: dict[str, Any]) -> None:
+    """Add the medians over the rounds (``median``) and the noise of the headline figures."""
+    per_round = [r for r in result.get("rounds", []) if "error" not in r]
+    result["median"] = rounds.median_of_rounds(per_round, ROUND_FIGURES)
+    for extra in ("cold_start", "memory"):
+        if extra in result:
+            result["median"][extra] = result[extra]
+    result["spread"] = {
+        "/".join(row.keys): rounds.summary(rounds.numbers(per_round, row.keys)) for row in SPREAD_ROWS
+    }
+
+
+def compute_ratios(results: dict[str, Any], others: list[str]) -> dict[str, dict[str, Any]]:
+    """lambdalite / other for every row that has a ratio: per round for the round
+    figures (median, min, max of the per-round ratios), from the medians for cold starts.
+    Above 1 is better for req/s, below 1 is better for latency."""
+    mine = results["lambdalite"]
+    ratios: dict[str, dict[str, Any]] = {}
+    for other in others:
+        theirs = results[other]
+        found: dict[str, Any] = {}
+        for row in ROWS:
+            if row.ratio is None:
+                continue
+            if row.keys[0] in ("warm", "wrk"):
+                found[row.ratio] = rounds.paired_ratio(
+                    mine.get("rounds", []), theirs.get("rounds", []), row.keys
+                )
+            else:
+                numerator = rounds.dig(mine.get("median"), row.keys)
+                denominator = rounds.dig(theirs.get("median"), row.keys)
+                value = numerator / denominator if numerator is not None and denominator else None
+                found[row.ratio] = None if value is None else rounds.summary([value])
+        ratios[f"vs_{other}"] = found
+    return ratios
+
+
+def _ratio(results: dict[str, Any], other: str, name: str, statistic: str = "median") -> float | None:
+    summary = rounds.dig(results.get("ratios"), (f"vs_{other}", name))
+    return None if summary is None else float(summary[statistic])
+
+
+def check(
+    row: str, wanted: str, value: float | None, bound: float | None, at_least: bool, shown: str
+) -> dict[str, Any]:
+    """One target: PASS (True) when ``value`` is at least (or at most) ``bound``; n/a (None)
+    when either is missing. ``shown`` formats the value, with ``{}`` for it."""
+    passed = None if value is None or bound is None else value >= bound if at_least else value <= bound
+    return {
+        "row": row,
+        "target": wanted,
+        "value": value,
+        "shown": "-" if value is None else shown.format(value),
+        "passed": passed,
+    }
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the figure it was judged on and PASS (True) / FAIL (False) / n/a (None)."""
+    median = results["lambdalite"].get("median", {})
+    peer = results.get("serverless_offline", {}).get("median", {})
+    over_peer = _ratio(results, "serverless_offline", "warm_p50")
+    warm, rps, p99 = "warm invoke p50 (sequential)", "16 clients: req/s", "warm invoke p99 (sequential)"
+    checks = [
+        check(
+            warm,
+            f">= {TARGET_FASTER_THAN_PEER:g}x faster than serverless-offline",
+            1 / over_peer if over_peer else None,
+            TARGET_FASTER_THAN_PEER,
+            True,
+            "{:.2f}x faster (median of rounds)",
+        ),
+        check(
+            rps,
+            f">= {TARGET_RPS_OVER_PEER:g}x serverless-offline, every round",
+            _ratio(results, "serverless_offline", "throughput_16", "min"),
+            TARGET_RPS_OVER_PEER,
+            True,
+            "worst round {:.2f}x",
+        ),
+        check(
+            warm,
+            f"<= {TARGET_OVER_ECHO:g}x the echo on lambdalite's HTTP",
+            _ratio(results, "echo_lambdalite_http", "warm_p50"),
+            TARGET_OVER_ECHO,
+            False,
+            "{:.2f}x (median of rounds)",
+        ),
+        check(
+            warm,
+            f"<= {TARGET_WARM_P50_MS} ms",
+            rounds.dig(median, ROW[warm].keys),
+            TARGET_WARM_P50_MS,
+            False,
+            "{:.3f} ms",
+        ),
+        check(
+            rps,
+            f">= {TARGET_RPS_16:,.0f}/s",
+            rounds.dig(median, ROW[rps].keys),
+            TARGET_RPS_16,
+            True,
+            "{:,.0f}/s",
+        ),
+    ]
+    for label in (p99, "16 clients: p99"):
+        row = ROW[label]
+        theirs = rounds.dig(peer, row.keys)
+        bound = None if theirs is None else theirs * (1 - 1e-9)  # strictly below
+        checks.append(
+            check(label, "< serverless-offline", rounds.dig(median, row.keys), bound, False, "{:.3f} ms")
+        )
+    if "before" in results:
+        ref = results.get("before_ref", {}).get("ref", "the earlier tree")
+        for label, name, allowance, lower_is_better in (
+            (warm, "warm_p50", NOISE_ALLOWANCE, True),
+            (rps, "throughput_16", NOISE_ALLOWANCE, False),
+            ("cold start p50 (first invoke)", "cold_p50", COLD_NOISE_ALLOWANCE, True),
+        ):
+            bound = 1 + allowance if lower_is_better else 1 - allowance
+            wanted = f"no regression vs {ref} (within {allowance:.0%})"
+            value = _ratio(results, "before", name)
+            checks.append(check(label, wanted, value, bound, not lower_is_better, "after/before {:.2f}x"))
+    return checks
+
+
+# ---------------------------------------------------------------- report
 
 
 def fmt(value: Any, unit: str) -> str:
@@ -513,90 +740,78 @@ def fmt(value: Any, unit: str) -> str:
         return "-"
     if unit == "ms":
         return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+    if unit == "us":
+        return f"{value:.0f} us"
     if unit == "rps":
         return f"{value:,.0f}/s"
     if unit == "mb":
         return f"{value:.1f} MB"
-    return str(value)
+    return str(round(value) if isinstance(value, float) and value.is_integer() else value)
 
 
-def fmt_ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
+def fmt_ratio(summary: dict[str, float] | None) -> str:
+    if summary is None:
+        return "-"
+    if summary["rounds"] <= 1 or summary["min"] == summary["max"]:
+        return f"{summary['median']:.2f}x"
+    return f"{summary['median']:.2f}x ({summary['min']:.2f}-{summary['max']:.2f})"
 
 
-def compute_ratios(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """lambdalite / other for every row that has a ratio key: above 1 is better
-    for req/s, below 1 is better for latency."""
-    mine = results["lambdalite"]
-    return {
-        f"vs_{other}": {
-            row.ratio: ratio(dig(mine, *row.keys), dig(results[other], *row.keys))
-            for row in ROWS
-            if row.ratio
-        }
-        for other in OTHERS
-    }
-
-
-def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    mine, peer = results["lambdalite"], results["serverless_offline"]
-
-    def below(a: float | None, b: float | None) -> bool | None:
-        return None if a is None or b is None else a < b
-
-    warm_p50 = dig(mine, "warm", "p50_ms")
-    rps_16 = dig(mine, "wrk", "16", "requests_per_s")
-    return [
-        {
-            "row": "warm invoke p50 (sequential)",
-            "target": f"<= {TARGET_WARM_P50_MS} ms",
-            "passed": None if warm_p50 is None else warm_p50 <= TARGET_WARM_P50_MS,
-        },
-        {
-            "row": "16 clients: req/s",
-            "target": f">= {TARGET_RPS_16:,.0f}/s",
-            "passed": None if rps_16 is None else rps_16 >= TARGET_RPS_16,
-        },
-        {
-            "row": "warm invoke p99 (sequential)",
-            "target": "< serverless-offline",
-            "passed": below(dig(mine, "warm", "p99_ms"), dig(peer, "warm", "p99_ms")),
-        },
-        {
-            "row": "16 clients: p99",
-            "target": "< serverless-offline",
-            "passed": below(dig(mine, "wrk", "16", "p99_ms"), dig(peer, "wrk", "16", "p99_ms")),
-        },
-    ]
-
-
-def render(results: dict[str, Any]) -> Table:
-    table = Table(title=f"lambdalite invoke benchmark ({'quick' if results['quick'] else 'full'} run)")
+def render(results: dict[str, Any], servers: list[tuple[str, str]], others: list[str]) -> Table:
+    run = "quick" if results["quick"] else "full"
+    table = Table(
+        title=f"lambdalite invoke benchmark ({run} run, medians of {results['plan']['rounds']} rounds)"
+    )
     table.add_column("metric")
-    for title, _ in SERVERS.values():
+    for _, title in servers:
         table.add_column(title, justify="right")
-    for other in OTHERS:
-        table.add_column(SERVERS[other][1], justify="right")
-    table.add_column("target")
-    table.add_column("result")
-    targets = {t["row"]: t for t in results["targets"]}
+    for other in others:
+        table.add_column(f"ll/{dict(servers)[other]}", justify="right")
     for row in ROWS:
         cells = []
-        for server in SERVERS:
-            if "error" in results[server]:
-                cells.append("[red]n/a[/red]")
-            else:
-                cells.append(fmt(dig(results[server], *row.keys), row.unit))
+        for key, _ in servers:
+            result = results.get(key, {})
+            cells.append(
+                "[red]n/a[/red]"
+                if "error" in result
+                else fmt(rounds.dig(result.get("median"), row.keys), row.unit)
+            )
         ratio_cells = [
-            fmt_ratio(results["ratios"][side][row.ratio]) if row.ratio else ""
-            for side in (f"vs_{other}" for other in OTHERS)
+            fmt_ratio(rounds.dig(results["ratios"], (f"vs_{other}", row.ratio))) if row.ratio else ""
+            for other in others
         ]
-        target = targets.get(row.label)
-        verdict = ""
-        if target:
-            passed = target["passed"]
-            verdict = "[green]PASS[/green]" if passed else "[red]FAIL[/red]" if passed is False else "n/a"
-        table.add_row(row.label, *cells, *ratio_cells, target["target"] if target else "", verdict)
+        table.add_row(row.label, *cells, *ratio_cells)
+    return table
+
+
+def render_targets(results: dict[str, Any]) -> Table:
+    table = Table(title="targets (ratios are lambdalite / other, paired round by round)")
+    for column in ("figure", "target", "this run", "result"):
+        table.add_column(column)
+    for check in results["targets"]:
+        passed = check["passed"]
+        verdict = "[green]PASS[/green]" if passed else "[red]FAIL[/red]" if passed is False else "n/a"
+        table.add_row(check["row"], check["target"], check["shown"], verdict)
+    return table
+
+
+def render_noise(results: dict[str, Any], servers: list[tuple[str, str]]) -> Table:
+    table = Table(title="noise: each headline figure over the rounds (min - max, spread = (max-min)/median)")
+    table.add_column("server")
+    for row in SPREAD_ROWS:
+        table.add_column(row.label, justify="right")
+    for key, title in servers:
+        spread = results.get(key, {}).get("spread", {})
+        cells = []
+        for row in SPREAD_ROWS:
+            summary = spread.get("/".join(row.keys))
+            cells.append(
+                "-"
+                if summary is None
+                else f"{fmt(summary['min'], row.unit)} - {fmt(summary['max'], row.unit)}"
+                f" ({summary['spread']:.0%})"
+            )
+        table.add_row(title, *cells)
     return table
 
 
@@ -635,6 +850,113 @@ def host_facts() -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- the run
+
+
+def run(args: argparse.Namespace, plan: Plan, workdir: Path, stack: ExitStack) -> dict[str, Any]:
+    wrk = ensure_wrk()
+    script = write_script(workdir)
+    results: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "plan": asdict(plan),
+        "host": host_facts(),
+        "commit": worktree.head(REPO),
+    }
+    servers: list[Server] = []
+
+    def add(name: str, key: str, begin: Callable[[], Server]) -> None:
+        server = start(name, results, key, begin)
+        if server is not None:
+            servers.append(server)
+            results[key] = {**server.info, "title": server.title, "rounds": []}
+
+    add(
+        "lambdalite",
+        "lambdalite",
+        lambda: start_lambdalite(stack, workdir, "lambdalite", "lambdalite", REPO, {}),
+    )
+    earlier = before_tree(args, stack, workdir, results)
+    if earlier is not None:
+        label = args.before or earlier.path.name
+        env = earlier.environment()
+
+        def before() -> Server:
+            code = worktree.code_of(PYTHON, earlier.path, env)
+            if not code.is_relative_to(earlier.path):
+                raise worktree.WorktreeError(f"lambdalite would come from {code}, not {earlier.path}")
+            return start_lambdalite(stack, workdir, "before", f"ll@{label}", earlier.path, env)
+
+        add(f"lambdalite at {label}", "before", before)
+        title = f"echo (ll http @{label})"
+        echo_before = partial(
+            start_echo, stack, workdir, "echo_before_http", title, "lambdalite", earlier.path, env
+        )
+        add(f"echo on the HTTP stack of {label}", "echo_before_http", echo_before)
+    add(
+        "echo (lambdalite's HTTP)",
+        "echo_lambdalite_http",
+        lambda: start_echo(stack, workdir, "echo_lambdalite_http", "echo (ll http)", "lambdalite"),
+    )
+    add("echo (uvicorn)", "echo", lambda: start_echo(stack, workdir, "echo", "echo (uvicorn)", "uvicorn"))
+    add("serverless-offline", "serverless_offline", lambda: start_peer(stack, workdir, plan))
+    if not servers or servers[0].key != "lambdalite":
+        raise ServiceError(f"lambdalite did not start: {results['lambdalite']['error']}")
+
+    for index in range(plan.rounds):
+        shift = index % len(servers)
+        order = servers[shift:] + servers[:shift]
+        console.print(f"round {index + 1}/{plan.rounds}: " + ", ".join(s.title for s in order))
+        warm = measure_warm(order, plan)
+        for server in order:
+            around: Callable[[], AbstractContextManager[object]] = nullcontext
+            if args.profile and server.key == "lambdalite" and index == plan.rounds - 1:
+                around = partial(profiling.recording, server.service.pid, plan.wrk_seconds, PROFILE)
+            results[server.key]["rounds"].append(
+                measure_round(
+                    server, warm[server.key], wrk, script, plan, first=index == 0, around_last=around
+                )
+            )
+    if args.profile and PROFILE.exists():
+        results["lambdalite"]["profile"] = profiling.summarise(PROFILE)
+
+    lambdalites = [s for s in servers if s.lambda_api is not None]
+    for server in lambdalites:
+        results[server.key]["memory"] = memory_of(server.service)
+    console.print("cold starts: " + " / ".join(s.title for s in lambdalites))
+    try:
+        for key, cold in measure_cold_starts(lambdalites, plan).items():
+            results[key]["cold_start"] = cold
+    except Exception as exc:  # a failed create must not lose the rounds
+        console.print(f"  [red]cold starts failed: {type(exc).__name__}: {exc}[/red]", highlight=False)
+        results["cold_start_error"] = f"{type(exc).__name__}: {exc}"
+
+    for server in servers:
+        summarise_server(results[server.key])
+    return results
+
+
+def before_tree(
+    args: argparse.Namespace, stack: ExitStack, workdir: Path, results: dict[str, Any]
+) -> worktree.Checkout | None:
+    """The earlier tree to run beside this one: a worktree of --before REF, or the
+    --baseline directory as it is; None without either, or (recorded) when git fails."""
+    if args.baseline is not None:
+        path = args.baseline.resolve()
+        results["before_ref"] = {"ref": str(path), "commit": None}
+        return worktree.Checkout(str(path), "", path)
+    if args.before is None:
+        return None
+    try:
+        checkout = stack.enter_context(worktree.checkout(REPO, args.before, workdir))
+    except worktree.WorktreeError as exc:
+        console.print(f"  [red]--before {args.before}: {exc}[/red]", highlight=False)
+        results["before"] = {"error": str(exc)}
+        return None
+    results["before_ref"] = {"ref": checkout.ref, "commit": checkout.commit}
+    return checkout
+
+
 def _raise_exit(signum: int, _frame: object) -> NoReturn:
     raise SystemExit(128 + signum)
 
@@ -643,24 +965,37 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="shorter runs (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="shorter rounds (about 2 minutes)")
+    parser.add_argument("--rounds", type=int, help="rounds (default 5, --quick 3)")
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also run lambdalite as of git REF (a worktree of it), and the echo on its HTTP stack, "
+        "side by side with this tree",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="like --before, with a checkout that is already there (e.g. `git archive main`)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     parser.add_argument(
         "--profile",
         action="store_true",
-        help=f"sample lambdalite with py-spy during the 16-client run (collapsed stacks to {PROFILE})",
+        help=f"sample lambdalite with py-spy during its last 16-client run (collapsed stacks to {PROFILE})",
     )
-    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and data directory")
     parser.add_argument(
-        "--baseline",
-        type=Path,
-        help="another checkout of lambdalite (e.g. `git archive main`) to measure in the same run, "
-        "beside this one: its server and its own echo stack",
+        "--keep-logs", action="store_true", help="keep the servers' logs and data directories"
     )
     args = parser.parse_args(argv)
-    if args.baseline is not None:
-        add_baseline_columns()
+    if args.before is not None and args.baseline is not None:
+        parser.error("--before and --baseline name the same comparison: give one")
     plan = QUICK if args.quick else FULL
+    if args.rounds is not None:
+        if args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        plan = Plan(**{**asdict(plan), "rounds": args.rounds})
     # SIGTERM unwinds like Ctrl-C, so every `finally` stops its servers; SIGINT is
     # reinstated in case a parent shell left it ignored (background jobs).
     signal.signal(signal.SIGTERM, _raise_exit)
@@ -670,46 +1005,25 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[red]--profile needs py-spy: .venv/bin/pip install py-spy[/red]")
         return 2
     started = time.monotonic()
-    wrk = ensure_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="lambdalite-bench-"))
-    results: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "plan": asdict(plan),
-        "host": host_facts(),
-    }
     try:
-        script = write_script(workdir)
-        results["lambdalite"] = section(
-            "lambdalite",
-            lambda: bench_lambdalite(workdir, wrk, script, plan, PROFILE if args.profile else None),
-        )
-        results["echo"] = section(
-            "echo baseline (uvicorn)", lambda: bench_echo(workdir, wrk, script, plan, "uvicorn")
-        )
-        results["echo_lambdalite_http"] = section(
-            "echo baseline (lambdalite's HTTP server)",
-            lambda: bench_echo(workdir, wrk, script, plan, "lambdalite"),
-        )
-        if args.baseline is not None:
-            baseline = args.baseline.resolve()
-            results["lambdalite_baseline"] = section(
-                "lambdalite (baseline)",
-                lambda: bench_lambdalite(workdir, wrk, script, plan, None, tree=baseline),
-            )
-            results["echo_baseline_http"] = section(
-                "echo baseline (the baseline's HTTP server)",
-                lambda: bench_echo(workdir, wrk, script, plan, "lambdalite", tree=baseline),
-            )
-        results["serverless_offline"] = section(
-            "serverless-offline", lambda: bench_peer(workdir, wrk, script, plan)
-        )
+        with ExitStack() as stack:
+            try:
+                results = run(args, plan, workdir, stack)
+            except (ServiceError, WrkError, worktree.WorktreeError) as exc:
+                console.print(f"[red]{exc}[/red]", highlight=False)
+                return 1
     finally:
         if args.keep_logs:
             console.print(f"logs and data kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    results["ratios"] = compute_ratios(results)
+
+    order = ["lambdalite", "before", "echo_lambdalite_http", "echo_before_http", "echo", "serverless_offline"]
+    present = [key for key in order if key in results]
+    titles = [(key, results[key].get("title", key)) for key in present]
+    others = [key for key in present if key != "lambdalite" and "error" not in results[key]]
+    results["ratios"] = compute_ratios(results, others)
     results["targets"] = evaluate_targets(results)
     results["seconds"] = round(time.monotonic() - started, 1)
     results["host"]["load_average_1m_end"] = os.getloadavg()[0]
@@ -717,19 +1031,21 @@ def main(argv: list[str] | None = None) -> int:
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    console.print(render(results))
+    console.print(render(results, titles, others))
+    console.print(render_targets(results))
+    console.print(render_noise(results, [t for t in titles if "error" not in results[t[0]]]))
     if "profile" in results["lambdalite"]:
         console.print(render_profile(results["lambdalite"]["profile"]))
-    for server in SERVERS:
-        if "error" in results[server]:
-            console.print(f"[red]{server}: {results[server]['error']}[/red]", highlight=False)
+    for key in present:
+        if "error" in results[key]:
+            console.print(f"[red]{key}: {results[key]['error']}[/red]", highlight=False)
     busy = max(results["host"]["cpu_busy_before_percent"], results["host"]["cpu_busy_after_percent"])
     if busy > BUSY_WARNING_PERCENT:
         console.print(
             f"[yellow]other work kept the CPUs {busy:.0f}% busy around this run: noisy figures[/yellow]"
         )
-    console.print(f"ran {results['seconds']} s; results in {args.output}")
-    return 1 if "error" in results["lambdalite"] else 0
+    console.print(f"ran {results['seconds']} s (commit {results['commit']}); results in {args.output}")
+    return 0
 
 
 if __name__ == "__main__":
