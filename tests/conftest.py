@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +52,14 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
-    """Start `lambdalite serve` and wait until it prints its endpoint."""
+def start_server(
+    data_dir: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Server:
+    """Start `lambdalite serve` and wait until it accepts connections
+    (``preexec_fn`` runs in the child before exec, e.g. to lower its limits)."""
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
@@ -72,6 +78,7 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
+        preexec_fn=preexec_fn,
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -245,34 +245,14 @@ def test_a_flood_of_connections_at_the_descriptor_limit_leaves_the_server_workin
     """With 256 descriptors, connections are bounded below the limit: a flood gets 503s,
     and the descriptors kept in reserve let a client already connected start and run a
     function in the middle of it (an environment needs descriptors of its own)."""
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lambdalite",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(tmp_path / "d"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)),
-        )
-    srv = Server(f"http://127.0.0.1:{port}", port, tmp_path / "d", process, log_path)
+    srv = start_server(
+        tmp_path / "d", preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    )
     flood: list[socket.socket] = []
     try:
-        deadline = time.monotonic() + 30
-        while "listening on" not in log_path.read_text():
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.05)
         lam = srv.client("lambda", max_pool_connections=1)
         lam.list_functions()  # its one keep-alive connection is open before the flood
-        flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(400)]
+        flood = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(400)]
         refused = 0
         for sock in flood[-100:]:
             sock.settimeout(2)
