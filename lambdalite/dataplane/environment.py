@@ -383,8 +383,8 @@ class ExecutionEnvironment:
         timed_out = function.timeout_s if outcome.status == "timeout" else None
         billing = bill(duration_ms, timed_out_after_s=timed_out)
         if outcome.status is not None:
-            # A response or error the runtime posted was preceded by a drain
-            # (``_complete``); a timeout or an exit was not.
+            # A timeout or an exit: what the runtime wrote until now is this
+            # invocation's. (After a posted response ``_on_output`` has read it.)
             self._drain_output()
         self.last_used = time.monotonic()
         if self._process is not None and not self._told_settled:
@@ -535,8 +535,12 @@ class ExecutionEnvironment:
         if current is None or current.request_id != request_id or self._result is None:
             return 400, runtime_api.error_body("InvalidRequestID", "Invalid request ID")
         if not self._result.done():
-            # Everything the runtime wrote before this response belongs to this invocation.
-            self._drain_output()
+            # Everything the runtime wrote before this response belongs to this
+            # invocation, and needs no asking here (FIONREAD): its writes made the
+            # pipe readable before the response's, so the loop reports both in the
+            # same poll or the pipe earlier, and ``_on_output`` reads it before
+            # ``invoke`` resumes (set_result wakes it through call_soon, after
+            # the poll's callbacks), while ``_current`` still names it.
             self._result.set_result(outcome)
         return runtime_api.ACCEPTED
 
