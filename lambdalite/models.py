@@ -30,16 +30,17 @@ def new_revision_id() -> str:
     return str(uuid.uuid4())
 
 
-_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
-_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""A random hex digit -> the RFC 4122 variant digit carrying its two low bits."""
 
 
 def new_request_id() -> str:
     """A random (version 4) UUID string, as AWS request ids are. Built from
-    ``random`` rather than ``uuid.uuid4()`` (four times slower): an invocation
-    id must be unique, not unguessable."""
-    value = f"{(random.getrandbits(128) & _VERSION_MASK) | _VERSION_4:032x}"
-    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    ``random`` rather than ``uuid.uuid4()`` (six times slower): an invocation
+    id must be unique, not unguessable. The version digit replaces one random
+    digit and the variant digit keeps two random bits: 122 random bits, as uuid4."""
+    value = random.randbytes(16).hex()
+    return f"{value[:8]}-{value[8:12]}-4{value[13:16]}-{_VARIANT[value[16]]}{value[17:20]}-{value[20:]}"
 
 
 def sha256_b64(hex_digest: str) -> str:

@@ -52,6 +52,9 @@ PROVISIONED = "provisioned-concurrency"
 ahead of any invocation: no invocation waits for its init, so REPORT never
 shows an Init Duration for it."""
 
+_TIMER_SLACK_S = 0.001
+"""A loop timer may fire up to a millisecond early (uvloop counts whole ms)."""
+
 _SIGNAL_NAMES = {
     signal.SIGKILL: "killed",
     signal.SIGSEGV: "segmentation fault",
@@ -193,6 +196,11 @@ class ExecutionEnvironment:
         self._current: Invocation | None = None
         self._pending_event: tuple[bytes, bytes] | None = None
         self._result: asyncio.Future[_Outcome] | None = None
+        self._deadline = math.inf
+        """The loop time at which the invocation in progress times out (inf: none)."""
+        self._watchdog: asyncio.TimerHandle | None = None
+        """At most one timer per environment, re-armed only when it fires early
+        (``_on_watchdog``): a timer made and cancelled per invocation costs more."""
         self._events: list[tuple[int, str]] = []
         self._init_events: list[tuple[int, str]] = []
         """Output of the init phase: logged when init ends, or shown with its failure."""
@@ -304,6 +312,9 @@ class ExecutionEnvironment:
         self._close_listener()
 
     def _close_listener(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._parked is not None:
             self._parked.close()
             self._parked = None
@@ -360,18 +371,21 @@ class ExecutionEnvironment:
         self._result = result
         self._deliver(invocation)
         started = time.perf_counter()
-        timer = self._loop.call_later(function.timeout_s, self._on_timeout, invocation)
+        self._arm_watchdog(self._loop.time() + function.timeout_s)
         try:
             outcome = await result
         finally:
-            timer.cancel()
+            self._deadline = math.inf
             self._current = None
             self._result = None
         duration_ms = (time.perf_counter() - started) * 1000
         # A timeout bills exactly the configured timeout, whenever it was noticed.
         timed_out = function.timeout_s if outcome.status == "timeout" else None
         billing = bill(duration_ms, timed_out_after_s=timed_out)
-        self._drain_output()
+        if outcome.status is not None:
+            # A timeout or an exit: what the runtime wrote until now is this
+            # invocation's. (After a posted response ``_on_output`` has read it.)
+            self._drain_output()
         self.last_used = time.monotonic()
         if self._process is not None and not self._told_settled:
             self._told_settled = True
@@ -429,6 +443,27 @@ class ExecutionEnvironment:
         parked, self._parked = self._parked, None
         if parked is None or not parked.send_event(*event):
             self._pending_event = event
+
+    def _arm_watchdog(self, deadline: float) -> None:
+        """Time out the invocation in progress at ``deadline`` (loop time). The
+        timer left by an earlier invocation stays when it fires no later than
+        that: it then re-arms itself for the deadline in force."""
+        self._deadline = deadline
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.when() > deadline:
+            if watchdog is not None:
+                watchdog.cancel()
+            self._watchdog = self._loop.call_at(deadline, self._on_watchdog)
+
+    def _on_watchdog(self) -> None:
+        self._watchdog = None
+        if self._deadline == math.inf or self.state is EnvState.STOPPED:
+            return  # no invocation in progress: the next one arms a new timer
+        if self._loop.time() + _TIMER_SLACK_S < self._deadline:
+            self._watchdog = self._loop.call_at(self._deadline, self._on_watchdog)
+            return
+        if self._current is not None:
+            self._on_timeout(self._current)
 
     def _on_timeout(self, invocation: Invocation) -> None:
         if self._result is None or self._result.done():
@@ -500,8 +535,12 @@ class ExecutionEnvironment:
         if current is None or current.request_id != request_id or self._result is None:
             return 400, runtime_api.error_body("InvalidRequestID", "Invalid request ID")
         if not self._result.done():
-            # Everything the runtime wrote before this response belongs to this invocation.
-            self._drain_output()
+            # Everything the runtime wrote before this response belongs to this
+            # invocation, and needs no asking here (FIONREAD): its writes made the
+            # pipe readable before the response's, so the loop reports both in the
+            # same poll or the pipe earlier, and ``_on_output`` reads it before
+            # ``invoke`` resumes (set_result wakes it through call_soon, after
+            # the poll's callbacks), while ``_current`` still names it.
             self._result.set_result(outcome)
         return runtime_api.ACCEPTED
 

@@ -48,6 +48,7 @@ _MAX_COMPONENT = 200
 """Longest encoded name we use as a file name (most file systems allow 255 bytes)."""
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 _WRITE_BUFFER = 64 * 1024
+_LINE = orjson.OPT_APPEND_NEWLINE
 
 
 class LogNotFound(KeyError):
@@ -132,11 +133,15 @@ class _Stats:
     last_ingestion_ms: int | None = None
     stored_bytes: int = 0
 
-    def add(self, timestamp_ms: int, ingestion_ms: int, size: int) -> None:
-        if self.first_event_ms is None or timestamp_ms < self.first_event_ms:
-            self.first_event_ms = timestamp_ms
-        if self.last_event_ms is None or timestamp_ms > self.last_event_ms:
-            self.last_event_ms = timestamp_ms
+    def add(self, events: Sequence[tuple[int, str]], ingestion_ms: int, size: int) -> None:
+        """Count ``events``, ingested at ``ingestion_ms`` and stored in ``size`` bytes."""
+        first, last = self.first_event_ms, self.last_event_ms
+        for timestamp_ms, _ in events:
+            if first is None or timestamp_ms < first:
+                first = timestamp_ms
+            if last is None or timestamp_ms > last:
+                last = timestamp_ms
+        self.first_event_ms, self.last_event_ms = first, last
         self.last_ingestion_ms = ingestion_ms
         self.stored_bytes += size
 
@@ -190,7 +195,8 @@ class LogStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._max_open = max_open
-        self._handles: OrderedDict[tuple[str, str], BinaryIO] = OrderedDict()
+        self._handles: OrderedDict[tuple[str, str], tuple[BinaryIO, _Stats]] = OrderedDict()
+        """Open streams, least recently appended first, each with its statistics."""
         self._groups: dict[str, _Group] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -203,14 +209,13 @@ class LogStore:
         if not events:
             return
         ingestion_ms = _now_ms()
-        lines = [orjson.dumps([ts, ingestion_ms, message]) + b"\n" for ts, message in events]
+        data = b"".join([orjson.dumps([ts, ingestion_ms, message], option=_LINE) for ts, message in events])
         with self._lock:
             if self._closed:
                 raise ValueError("LogStore is closed")
             handle, stats = self._open(group, stream)
-            handle.write(b"".join(lines))
-            for (ts, _), line in zip(events, lines, strict=True):
-                stats.add(ts, ingestion_ms, len(line))
+            handle.write(data)
+            stats.add(events, ingestion_ms, len(data))
 
     def prepare(self, group: str, stream: str) -> None:
         """Create the group and the (empty) stream now, so that the first ``append``
@@ -224,7 +229,7 @@ class LogStore:
     def flush(self) -> None:
         """Hand every buffered event to the OS (no fsync), so reads see them."""
         with self._lock:
-            for handle in self._handles.values():
+            for handle, _ in self._handles.values():
                 handle.flush()
 
     def close(self) -> None:
@@ -232,17 +237,17 @@ class LogStore:
         with self._lock:
             self._closed = True
             while self._handles:
-                _, handle = self._handles.popitem()
+                _, (handle, _) = self._handles.popitem()
                 handle.close()
 
     def _open(self, group: str, stream: str) -> tuple[BinaryIO, _Stats]:
         # Called with the lock held.
         key = (group, stream)
-        info = self._group(group, create=True)
-        handle = self._handles.get(key)
-        if handle is not None:
+        entry = self._handles.get(key)
+        if entry is not None:
             self._handles.move_to_end(key)
-            return handle, info.streams[stream]
+            return entry  # the stream's statistics object is never replaced
+        info = self._group(group, create=True)
         path = _component_path(info.path, stream, _SUFFIX)
         stats = info.streams.get(stream)
         if stats is None:
@@ -254,9 +259,9 @@ class LogStore:
         handle = open(path, "ab", buffering=_WRITE_BUFFER)  # noqa: SIM115 - kept open in the LRU
         if handle.tell() > 0 and not _ends_with_newline(path):
             handle.write(b"\n")  # fence off a torn line left by a crash
-        self._handles[key] = handle
+        self._handles[key] = (handle, stats)
         if len(self._handles) > self._max_open:
-            _, oldest = self._handles.popitem(last=False)
+            _, (oldest, _) = self._handles.popitem(last=False)
             oldest.close()  # flushes; the stream reopens on its next append
         return handle, stats
 
@@ -419,7 +424,7 @@ def _scan(path: Path) -> _Stats:
     for _, event in _read(path):
         if first:
             stats.creation_ms, first = event.ingestion_ms, False
-        stats.add(event.timestamp_ms, event.ingestion_ms, 0)
+        stats.add(((event.timestamp_ms, event.message),), event.ingestion_ms, 0)
     stats.stored_bytes = path.stat().st_size
     return stats
 

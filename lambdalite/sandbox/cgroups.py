@@ -154,14 +154,11 @@ class Cgroup:
                 done = False
         return done
 
-    def peak_memory_bytes(self) -> int | None:
+    def peak_memory_path(self) -> Path | None:
+        """The file that holds the cgroup's peak memory in bytes (None: no memory controller)."""
         if self.memory_dir is None:
             return None
-        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
-        try:
-            return int(_read(self.memory_dir / name))
-        except (OSError, ValueError):
-            return None
+        return self.memory_dir / ("memory.peak" if self.version == 2 else "memory.max_usage_in_bytes")
 
     def oom_kills(self) -> int:
         """How many processes the cgroup's own memory limit killed."""

@@ -92,14 +92,11 @@ def descendants(pid: int) -> Iterable[int]:
             yield from children
 
 
-def peak_resident_bytes(pid: int) -> int | None:
-    """The process's peak resident memory (VmHWM), or None when it is gone."""
+def _vm_hwm(status_fd: int) -> int | None:
+    """VmHWM in bytes from an open /proc/PID/status (read from its start: the
+    kernel writes the file anew for each read at offset 0)."""
     try:
-        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
-        try:
-            status = os.read(fd, 8192)
-        finally:
-            os.close(fd)
+        status = os.pread(status_fd, 8192, 0)
         start = status.index(b"VmHWM:") + 6
         return int(status[start : status.index(b"kB", start)]) * 1024
     except (OSError, ValueError):
@@ -152,13 +149,19 @@ class MemoryMeter:
     it copies after joining (1 MB for a hello function), while what AWS reports
     is a function's whole interpreter."""
 
-    __slots__ = ("_cgroup", "_oom", "_peak", "_released")
+    __slots__ = ("_cgroup", "_cgroup_peak_fd", "_oom", "_peak", "_released", "_status")
 
     def __init__(self, cgroup: Cgroup | None) -> None:
         self._cgroup = cgroup
         self._peak: int | None = None
         self._oom = False
         self._released = False
+        # Both files stay open from the first sample to release(): an environment
+        # is sampled many times a second under load, and opening a cgroup file
+        # costs ten times what reading it does.
+        self._cgroup_peak_fd: int | None = None
+        self._status: tuple[int, int] | None = None
+        """(pid, descriptor of its /proc/PID/status)."""
 
     def sample(self, runtime_pid: int) -> None:
         """Take the figures now (``runtime_pid`` still running: 0 when unknown)."""
@@ -166,12 +169,43 @@ class MemoryMeter:
             return
         figures = [self._peak]
         if self._cgroup is not None:
-            figures.append(self._cgroup.peak_memory_bytes())
+            figures.append(self._cgroup_peak())
         if runtime_pid:
-            figures.append(peak_resident_bytes(runtime_pid))
+            figures.append(self._runtime_peak(runtime_pid))
             if self._cgroup is None:
                 figures.append(tree_resident_bytes(runtime_pid))
         self._peak = max((figure for figure in figures if figure is not None), default=None)
+
+    def _cgroup_peak(self) -> int | None:
+        assert self._cgroup is not None
+        if self._cgroup_peak_fd is None:
+            path = self._cgroup.peak_memory_path()
+            if path is None:
+                return None
+            try:
+                self._cgroup_peak_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+        try:
+            return int(os.pread(self._cgroup_peak_fd, 64, 0))
+        except (OSError, ValueError):
+            return None
+
+    def _runtime_peak(self, pid: int) -> int | None:
+        if self._status is None or self._status[0] != pid:
+            self._close_status()
+            try:
+                self._status = (pid, os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC))
+            except OSError:
+                return None
+        # A descriptor names its process, not its number: once that process is
+        # reaped, reads fail (ESRCH) rather than show another's figures.
+        return _vm_hwm(self._status[1])
+
+    def _close_status(self) -> None:
+        if self._status is not None:
+            os.close(self._status[1])
+            self._status = None
 
     def peak_bytes(self, runtime_pid: int) -> int | None:
         """The peak so far (``sample`` first; ``runtime_pid`` 0 once it has ended)."""
@@ -195,3 +229,7 @@ class MemoryMeter:
             self.sample(0)
             self.out_of_memory()
             self._released = True
+            self._close_status()
+            if self._cgroup_peak_fd is not None:
+                os.close(self._cgroup_peak_fd)
+                self._cgroup_peak_fd = None

@@ -237,6 +237,24 @@ def handler(event, context):
     assert invoke(lam, "slow-py", {"s": 0})[1] == 1
 
 
+def test_a_timeout_counts_from_each_invocations_own_start(lam: Any) -> None:
+    """Back-to-back invocations that together outlast the timeout: each gets its
+    whole timeout (the environment's timer, armed by the first, must not end the
+    second), and the next one that overruns still times out."""
+    code = """
+import time
+def handler(event, context):
+    time.sleep(event['s'])
+    return event['s']
+"""
+    create_function(lam, "steady-py", {"app.py": code}, Timeout=1)
+    for _ in range(3):  # 1.8 s in all, each well inside its own second
+        assert invoke(lam, "steady-py", {"s": 0.6})[1] == 0.6
+    body = invoke(lam, "steady-py", {"s": 3})[1]
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert body["errorMessage"].endswith("Task timed out after 1.00 seconds")
+
+
 @pytest.mark.parametrize(
     ("code", "reason"),
     [
