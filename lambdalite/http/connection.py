@@ -81,7 +81,6 @@ class HttpConnection(asyncio.Protocol):
         "_eof",
         "_handler",
         "_head_bytes",
-        "_head_lines",
         "_head_raw",
         "_head_since",
         "_headers",
@@ -92,6 +91,7 @@ class HttpConnection(asyncio.Protocol):
         "_in_head",
         "_keep",
         "_limits",
+        "_lines_left",
         "_parser",
         "_paused",
         "_queue",
@@ -136,7 +136,9 @@ class HttpConnection(asyncio.Protocol):
         self._head_raw = 0
         """Bytes of the reads that carried nothing but the head in progress."""
         self._head_bytes = 0
-        self._head_lines = 0
+        self._lines_left = 0
+        """Header lines the request in progress may still have (counted down: one
+        comparison with zero per header)."""
         self._head_since: float | None = None
         self._idle_since: float | None = None
 
@@ -234,7 +236,7 @@ class HttpConnection(asyncio.Protocol):
         self._in_head = True
         self._head_raw = 0
         self._head_bytes = 0
-        self._head_lines = 0
+        self._lines_left = self._limits.max_header_lines
         self._idle_since = None
         self._head_since = self._server.clock_now
 
@@ -243,9 +245,9 @@ class HttpConnection(asyncio.Protocol):
         self._head_bytes += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_lines += 1
         self._head_bytes += len(name) + len(value) + 4
-        if self._head_lines > self._limits.max_header_lines:
+        self._lines_left -= 1
+        if self._lines_left < 0:
             raise _Rejected(431, f"Too many header lines (the limit is {self._limits.max_header_lines}).")
         key = name.lower()
         keep = self._keep
