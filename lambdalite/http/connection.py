@@ -432,9 +432,10 @@ class HttpConnection(asyncio.Protocol):
         if self._server.closing:
             self.close()
             return True
-        if not self._queue:
+        if self._queue:
+            self._run_queue()
+        else:
             self._became_free()
-        self._run_queue()
         return True
 
     def _after_answer(self) -> None:
