@@ -2,9 +2,12 @@
 
 Each environment gets its own listener on loopback, so a connection needs no
 other identification: whatever arrives on that port speaks for that
-environment. It stands on lambdalite's HTTP layer (``lambdalite.http``) with
-plain functions as handlers: every route but ``next`` answers at once, with no
-task, and ``next`` is a long poll answered by ``RuntimeApiConnection.send_event``.
+environment. It stands on lambdalite's HTTP layer (``lambdalite.http``): each
+connection is an ``HttpConnection`` that answers its own requests (the layer
+keeps the limits, the order, flow control and the one write per read); every
+route but ``next`` answers at once, and ``next`` is a long poll that parks the
+connection until ``RuntimeApiConnection.send_event``. Only the error-type header
+is kept, and the constant answers (202, 404, 405) are encoded once.
 
 A runtime that pipelines ``POST .../response`` and ``GET .../next`` in one write
 gets the 202 together with its next event in one write (one wake-up instead of
@@ -25,7 +28,7 @@ from typing import Protocol
 
 import orjson
 
-from lambdalite.http import Deferred, HttpRequest, HttpServer, Limits, Response
+from lambdalite.http import HttpConnection, HttpRequest, HttpServer, Limits, Response, prepared
 
 API_PREFIX = "/2018-06-01/runtime/"
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
@@ -65,65 +68,117 @@ class RuntimeApiHandler(Protocol):
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
 
 
-class RuntimeApiConnection(Deferred):
-    """A runtime's ``GET .../next``, waiting for an event. It carries the answers
-    before it in the same read (the 202 of a pipelined POST .../response)."""
+class RuntimeApiConnection(HttpConnection):
+    """One runtime's connection. It answers its own requests (no request object, no
+    handler call, when nothing is queued before them), and a ``GET .../next`` parks
+    the connection itself until ``send_event``: a warm invoke allocates nothing for
+    the long poll, and the answers before it in the same read (the 202 of a
+    pipelined POST .../response) go out with the event in one write."""
 
-    __slots__ = ()
+    __slots__ = ("_environment",)
 
-    def __init__(self) -> None:
-        super().__init__(carry=True)
+    def __init__(self, server: HttpServer, environment: RuntimeApiHandler) -> None:
+        super().__init__(server)
+        self._environment = environment
+        self._handler = self._general
 
     def send_event(self, headers: bytes, payload: bytes) -> bool:
         """Answer the parked /next with an event. ``headers`` are complete
         ``Name: value\\r\\n`` lines. False if the connection is gone."""
-        return self.send(Response(200, payload, raw_headers=headers))
+        return self.answer_held(_EVENT_HEAD % (headers, len(payload)), payload)
 
+    def on_message_complete(self) -> None:
+        url = self._url
+        if (
+            self._busy
+            or self._queue
+            or self._paused
+            or self._stream is not None
+            or not self.open
+            or self._server.closing
+            or not url.startswith(_PREFIX)
+            or b"%" in url
+            or b"?" in url
+            or b"#" in url
+            or not self._parser.should_keep_alive()
+        ):
+            # Anything unusual takes the layer's general path (in order, via _general).
+            super().on_message_complete()
+            return
+        size = self._body_size
+        body = b"" if size > MAX_RESPONSE_BYTES or not self._body else b"".join(self._body)
+        self._busy = True
+        answer = self._route(
+            self._parser.get_method(), url[_PREFIX_LEN:].decode("latin-1"), body, size, self._headers
+        )
+        if answer is not None:
+            self._answer(answer, True)
 
-class _Routes:
-    """The Runtime API's one handler: a plain function per request."""
-
-    __slots__ = ("_handler",)
-
-    def __init__(self, handler: RuntimeApiHandler) -> None:
-        self._handler = handler
-
-    def __call__(self, request: HttpRequest) -> Response | Deferred:
+    def _general(self, request: HttpRequest) -> Response | None:
+        """The general path: a request that waited its turn, or an unusual one."""
         path = request.path
         if not path.startswith(API_PREFIX):
-            return _error(404, "NotFound", "Not Found")
-        route = path[len(API_PREFIX) :]
-        method = request.method
+            return _NOT_FOUND
+        return self._route(
+            request.method.encode("latin-1"),
+            path[len(API_PREFIX) :],
+            request.body,
+            request.body_size,
+            request.headers,
+        )
+
+    def _route(
+        self, method: bytes, route: str, body: bytes, size: int, headers: dict[bytes, bytes]
+    ) -> Response | None:
+        """The answer to one request, or None for a /next that is now parked."""
         if route == "invocation/next":
-            if method != "GET":
-                return _error(405, "MethodNotAllowed", "Method Not Allowed")
-            answer = RuntimeApiConnection()
-            self._handler.on_next(answer)
-            return answer
-        if method != "POST":
-            return _error(405, "MethodNotAllowed", "Method Not Allowed")
-        error_type = request.headers.get(ERROR_TYPE_HEADER)
-        kind = error_type.decode("latin-1") if error_type is not None else None
+            if method != b"GET":
+                return _NOT_ALLOWED
+            self.hold()
+            self._environment.on_next(self)
+            return None
+        if method != b"POST":
+            return _NOT_ALLOWED
+        environment = self._environment
         if route == "init/error":
-            status, body = self._handler.on_init_error(request.body, kind)
-            return Response(status, body)
+            return _response(environment.on_init_error(body, _error_type(headers)))
         parts = route.split("/")
         if len(parts) == 3 and parts[0] == "invocation":
             request_id = parts[1]
             if parts[2] == "response":
-                if request.body_size > MAX_RESPONSE_BYTES:
-                    status, body = self._handler.on_response_too_large(request_id)
-                else:
-                    status, body = self._handler.on_response(request_id, request.body)
-                return Response(status, body)
+                if size > MAX_RESPONSE_BYTES:
+                    return _response(environment.on_response_too_large(request_id))
+                return _response(environment.on_response(request_id, body))
             if parts[2] == "error":
-                status, body = self._handler.on_error(request_id, request.body, kind)
-                return Response(status, body)
-        return _error(404, "NotFound", "Not Found")
+                return _response(environment.on_error(request_id, body, _error_type(headers)))
+        return _NOT_FOUND
+
+
+_PREFIX = API_PREFIX.encode()
+_PREFIX_LEN = len(_PREFIX)
+_EVENT_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n"
+
+
+def _error_type(headers: dict[bytes, bytes]) -> str | None:
+    error_type = headers.get(ERROR_TYPE_HEADER)
+    return error_type.decode("latin-1") if error_type is not None else None
+
+
+def _response(answer: tuple[int, bytes]) -> Response:
+    # The environment answers almost every response with the one ACCEPTED: its wire
+    # form is encoded once.
+    if answer is ACCEPTED:
+        return _ACCEPTED
+    return Response(*answer)
 
 
 def _error(status: int, error_type: str, message: str) -> Response:
     return Response(status, error_body(error_type, message))
+
+
+_ACCEPTED = prepared(Response(*ACCEPTED))
+_NOT_FOUND = prepared(_error(404, "NotFound", "Not Found"))
+_NOT_ALLOWED = prepared(_error(405, "MethodNotAllowed", "Method Not Allowed"))
 
 
 def _layer_error(status: int, message: str) -> Response:
@@ -149,11 +204,18 @@ def open_listener(host: str = "127.0.0.1") -> socket.socket:
 def server_for(handler: RuntimeApiHandler) -> HttpServer:
     """The HTTP server that answers the Runtime API for ``handler``."""
     return HttpServer(
-        _Routes(handler),
+        _unrouted,
         LIMITS,
         refuse_peer=lambda sock: not handler.accepts_peer(sock),
         error_answer=_layer_error,
+        header_names=frozenset({ERROR_TYPE_HEADER}),
+        protocol=lambda server: RuntimeApiConnection(server, handler),
     )
+
+
+def _unrouted(request: HttpRequest) -> Response:
+    """The server's handler, never called: each RuntimeApiConnection answers its own."""
+    return Response(500, error_body("ServiceException", "unrouted request"))
 
 
 async def listen(handler: RuntimeApiHandler, listener: socket.socket) -> asyncio.Server:

@@ -17,6 +17,7 @@ from lambdalite.http.message import (
     Response,
     StreamingResponse,
     encode_response,
+    prepared,
 )
 from lambdalite.http.server import HttpServer, plain_error
 
@@ -36,4 +37,5 @@ __all__ = [
     "StreamingResponse",
     "encode_response",
     "plain_error",
+    "prepared",
 ]

@@ -41,9 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("lambdalite.http")
 
 Answer = Response | StreamingResponse | Deferred
-Handler = Callable[[HttpRequest], Answer | Coroutine[Any, Any, Answer]]
+Handler = Callable[[HttpRequest], Answer | Coroutine[Any, Any, Answer] | None]
 """Called once per request. It may return its answer, or be a coroutine function;
-it must not raise (whatever it raises is answered with a bare 500 and logged)."""
+it must not raise (whatever it raises is answered with a bare 500 and logged).
+None only from an HttpConnection subclass's own handler that called ``hold``."""
 StreamRoute = Callable[[HttpRequest], Handler | None]
 """Asked when a request's head is complete: a handler that consumes this request's
 body as a stream (``request.stream``), or None to buffer the body as usual."""
@@ -78,16 +79,19 @@ class HttpConnection(asyncio.Protocol):
         "_client",
         "_drained",
         "_eof",
+        "_handler",
         "_head_bytes",
-        "_head_lines",
         "_head_raw",
         "_head_since",
         "_headers",
         "_held",
         "_held_size",
+        "_holding",
         "_idle_since",
         "_in_head",
+        "_keep",
         "_limits",
+        "_lines_left",
         "_parser",
         "_paused",
         "_queue",
@@ -102,6 +106,9 @@ class HttpConnection(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self._server = server
         self._limits = server.limits
+        self._handler: Handler = server.handler
+        """What answers this connection's buffered requests (a subclass may answer itself)."""
+        self._keep = server.header_names
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self.open = False
@@ -111,6 +118,8 @@ class HttpConnection(asyncio.Protocol):
         """True while one read is parsed: answers are held and written together."""
         self._held: list[bytes] = []
         self._held_size = 0
+        self._holding = False
+        """A request is kept in progress by ``hold``."""
         self._carry = False
         """The answer in progress is a Deferred that carries the held answers."""
         self._paused = 0
@@ -127,7 +136,9 @@ class HttpConnection(asyncio.Protocol):
         self._head_raw = 0
         """Bytes of the reads that carried nothing but the head in progress."""
         self._head_bytes = 0
-        self._head_lines = 0
+        self._lines_left = 0
+        """Header lines the request in progress may still have (counted down: one
+        comparison with zero per header)."""
         self._head_since: float | None = None
         self._idle_since: float | None = None
 
@@ -225,7 +236,7 @@ class HttpConnection(asyncio.Protocol):
         self._in_head = True
         self._head_raw = 0
         self._head_bytes = 0
-        self._head_lines = 0
+        self._lines_left = self._limits.max_header_lines
         self._idle_since = None
         self._head_since = self._server.clock_now
 
@@ -234,11 +245,14 @@ class HttpConnection(asyncio.Protocol):
         self._head_bytes += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_lines += 1
         self._head_bytes += len(name) + len(value) + 4
-        if self._head_lines > self._limits.max_header_lines:
+        self._lines_left -= 1
+        if self._lines_left < 0:
             raise _Rejected(431, f"Too many header lines (the limit is {self._limits.max_header_lines}).")
         key = name.lower()
+        keep = self._keep
+        if keep is not None and key not in keep:
+            return
         headers = self._headers
         if key in headers:
             # Rare (Function URLs join repeats): kept aside so the common case stays one dict store.
@@ -283,9 +297,9 @@ class HttpConnection(asyncio.Protocol):
             return
         request = self._request()
         if self._busy or self._queue or self._paused & _WRITING or not self.open:
-            self._enqueue(request, self._server.handler)
+            self._enqueue(request, self._handler)
         else:
-            self._start(request, self._server.handler)
+            self._start(request, self._handler)
 
     def _request(self) -> HttpRequest:
         raw_path = self._url
@@ -338,6 +352,8 @@ class HttpConnection(asyncio.Protocol):
             request.stream.discard()
         if type(answer) is Response:
             self._answer(answer, request.keep_alive)
+        elif answer is None:
+            pass  # a subclass's own handler called hold(): answer_held answers it
         elif isinstance(answer, Deferred):
             if answer.response is not None:
                 self._answer(answer.response, request.keep_alive)
@@ -390,6 +406,38 @@ class HttpConnection(asyncio.Protocol):
             self._flush()
         self._after_answer()
 
+    def hold(self) -> None:
+        """For a subclass that answers a request itself: the request in progress stays
+        in progress (a long poll, like a Deferred's) until ``answer_held``; the answers
+        before it in the same read wait and go out with its answer in one write."""
+        self._busy = True
+        self._holding = True
+        self._carry = self._batch
+
+    def answer_held(self, head: bytes, body: bytes) -> bool:
+        """Answer the request ``hold`` kept in progress with an encoded keep-alive
+        response (``head`` ends with the blank line). False when the connection is gone
+        (or nothing is held: it was answered before)."""
+        if not self._holding or not self.open:
+            return False
+        self._holding = False
+        self._carry = False
+        self._busy = False
+        held = self._held
+        held.append(head)
+        if body:
+            held.append(body)
+        if not self._batch or self._server.closing:
+            self._flush()
+        if self._server.closing:
+            self.close()
+            return True
+        if self._queue:
+            self._run_queue()
+        else:
+            self._became_free()
+        return True
+
     def _after_answer(self) -> None:
         if not self._batch and self._held:
             self._flush()
@@ -403,7 +451,11 @@ class HttpConnection(asyncio.Protocol):
             self._flush()
             self.close()
             return
-        self._held.extend(encode_response(response, True))
+        encoded = response.encoded
+        if encoded:
+            self._held.append(encoded)
+        else:
+            self._held.extend(encode_response(response, True))
         self._held_size += len(response.body)
         if not self._batch or (self._held_size > self._limits.max_unsent_bytes and not self._carry):
             # Past the bound even inside a read: the transport decides whether to pause us.

@@ -63,6 +63,9 @@ class Response:
     raw_headers: bytes = b""
     """Complete ``Name: value\\r\\n`` lines written as they are (for callers that
     already hold them so: the Runtime API's event headers)."""
+    encoded: bytes = b""
+    """The whole keep-alive wire form, when it was prepared once (``prepared``) for an
+    answer sent again and again; the fields above still describe it."""
 
 
 @dataclass(slots=True)
@@ -115,6 +118,12 @@ class Deferred:
         """Close the connection waiting on this answer."""
         if self._connection is not None:
             self._connection.close()
+
+
+def prepared(response: Response) -> Response:
+    """``response`` with its keep-alive wire form encoded once, for a constant answer."""
+    response.encoded = b"".join(encode_response(response, True))
+    return response
 
 
 def encode_head(status: int, content_type: bytes, framing: bytes, response_headers: Headers) -> bytes:

@@ -52,15 +52,23 @@ class HttpServer:
         stream_route: StreamRoute | None = None,
         error_answer: ErrorAnswer = plain_error,
         clock: Callable[[], float] = time.monotonic,
+        header_names: frozenset[bytes] | None = None,
+        protocol: Callable[[HttpServer], HttpConnection] = HttpConnection,
     ) -> None:
         """``refuse_peer``: asked once per new connection; True closes it unserved.
-        ``clock``: what the head and idle timeouts are measured with."""
+        ``clock``: what the head and idle timeouts are measured with.
+        ``header_names``: the only headers (lower-cased) a request keeps, when the
+        handler reads no others (every header still counts against the limits).
+        ``protocol``: makes each connection (an HttpConnection subclass may answer
+        its requests itself)."""
         self.handler = handler
         self.limits = limits or Limits()
         self.refuse_peer = refuse_peer
         self.stream_route = stream_route
         self.error_answer = error_answer
         self.now = clock
+        self.header_names = None if header_names is None else header_names | {b"expect"}
+        self._protocol = protocol
         self.clock_now = clock()
         """The clock as of the last sweep: what connections note times with (reading
         an attribute instead of calling a clock on every request; the sweep ticks at
@@ -76,7 +84,7 @@ class HttpServer:
 
     def connection(self) -> HttpConnection:
         """The protocol factory."""
-        return HttpConnection(self)
+        return self._protocol(self)
 
     async def start(self, host: str, port: int, backlog: int = 4096) -> asyncio.Server:
         loop = asyncio.get_running_loop()
