@@ -44,7 +44,7 @@ from lambdalite.models import (
     ProvisionedConfig,
     new_request_id,
 )
-from lambdalite.store.code import CodeStore
+from lambdalite.store.code import CodePackages
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 """AWS's limit on a synchronous invocation's request payload: 6291456 bytes."""
@@ -103,7 +103,7 @@ class LambdaApi:
         self,
         settings: Settings,
         registries: Registries,
-        code: CodeStore,
+        code: CodePackages,
         invoker: Invoker,
     ) -> None:
         self._settings = settings
@@ -140,7 +140,7 @@ class LambdaApi:
         return self._layers
 
     @property
-    def code(self) -> CodeStore:
+    def code(self) -> CodePackages:
         return self._code
 
     def resolve_name(self, request: ApiRequest, shape: str) -> tuple[str, str | None]:

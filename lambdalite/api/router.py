@@ -38,7 +38,7 @@ from lambdalite.api.wire import Response, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
-from lambdalite.store.code import CodeStore
+from lambdalite.store.code import CodePackages
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
 
@@ -59,7 +59,7 @@ class ServiceContext:
 
     api: LambdaApi
     urls: FunctionUrlApi
-    code: CodeStore
+    code: CodePackages
     logs: LogStore
     region: str
     account_id: str
@@ -124,7 +124,7 @@ class Router:
     def __init__(
         self,
         api: LambdaApi,
-        code: CodeStore,
+        code: CodePackages,
         logs: LogStore,
         region: str,
         account_id: str,

@@ -18,7 +18,7 @@ from lambdalite.api.wire import Response
 from lambdalite.errors import UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
-from lambdalite.store.code import CodeStore
+from lambdalite.store.code import CodePackages
 
 LOGS_TARGET = b"Logs_20140328"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -66,7 +66,7 @@ class FunctionUrlService:
 
 
 class CodeDownloads:
-    def __init__(self, code: CodeStore) -> None:
+    def __init__(self, code: CodePackages) -> None:
         self._code = code
 
     async def handle(self, request: HttpRequest) -> Response:

@@ -61,6 +61,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from lambdalite.errors import InvalidParameterValue, RequestTooLarge, StoreError
 
@@ -101,8 +102,51 @@ class StoredCode:
     unzipped_size: int
 
 
+class CodePackages(Protocol):
+    """Code packages keyed by the hex sha256 of their zip: what the API, the data
+    plane and the collector need of a code store. ``CodeStore`` keeps them on the
+    local disk; a shared store for cluster mode answers the same calls (its
+    ``task_root`` a local cache of the package).
+
+    Contract: a package appears whole or not at all; storing the same zip twice is
+    harmless and returns the same StoredCode; ``remove`` never takes a package stored
+    at or after the time it is given."""
+
+    def put(
+        self, zip_bytes: bytes, extra_unzipped: int = 0, *, operation: str = "CreateFunction"
+    ) -> StoredCode:
+        """Validate, unpack and store a package (RequestTooLarge/InvalidParameterValue for
+        one AWS would refuse, leaving nothing behind; StoreError for our own failures)."""
+        ...
+
+    def zip_path(self, sha256_hex: str) -> Path:
+        """Where the stored zip can be read (not checked to exist)."""
+        ...
+
+    def unpacked(self, sha256_hex: str) -> Path | None:
+        """The unpacked package when it is already there (cheap), else None."""
+        ...
+
+    def task_root(self, sha256_hex: str) -> Path:
+        """The unpacked package, unpacked again if needed; StoreError if never stored."""
+        ...
+
+    def packages(self) -> set[str]:
+        """The hashes of every package held."""
+        ...
+
+    def stored_at(self, sha256_hex: str) -> float | None:
+        """When the package was last stored, or None when it is not held."""
+        ...
+
+    def remove(self, shas: Iterable[str], stored_before: float) -> tuple[int, int]:
+        """Remove these packages except any stored at or after ``stored_before``;
+        return (packages removed, bytes freed)."""
+        ...
+
+
 class CodeStore:
-    """Code packages under ``root``, keyed by the hex sha256 of the zip."""
+    """``CodePackages`` on the local disk, under ``root``."""
 
     def __init__(
         self, root: Path, max_zipped: int = MAX_ZIPPED_BYTES, max_unzipped: int = MAX_UNZIPPED_BYTES

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from lambdalite.store.code import CodeStore
+from lambdalite.store.code import CodePackages
 
 log = logging.getLogger("lambdalite.code_gc")
 
@@ -52,7 +52,7 @@ class Collection:
 class CodeCollector:
     def __init__(
         self,
-        store: CodeStore,
+        store: CodePackages,
         referenced: Callable[[], Iterable[str]],
         *,
         grace_s: float = DEFAULT_GRACE_S,
