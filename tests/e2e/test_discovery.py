@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from lambdalite import discovery
@@ -24,6 +25,14 @@ def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
     )
 
 
+def await_records(*paths: Path) -> None:
+    """The server writes its records just after it starts accepting connections, which is
+    when ``start_server`` returns: wait for them briefly."""
+    deadline = time.monotonic() + 10
+    while not all(path.exists() for path in paths) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def client_env(runtime: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"LAMBDALITE_ENDPOINT", "LAMBDALITE_DATA_DIR"}}
     return {**env, "XDG_RUNTIME_DIR": str(runtime), "NO_COLOR": "1"}
@@ -37,6 +46,7 @@ def test_the_cli_finds_a_server_on_a_non_default_port_and_forgets_it_at_a_clean_
     server = start_server(project / "data", env={"XDG_RUNTIME_DIR": str(runtime)})
     try:
         records = [project / "data" / "server.json", runtime / "lambdalite" / "server.json"]
+        await_records(*records)
         for record in records:
             found = discovery.read(record)
             assert found is not None and found.endpoint == server.endpoint and found.pid == server.process.pid
@@ -62,6 +72,7 @@ def test_a_killed_servers_record_is_ignored(tmp_path: Path) -> None:
     runtime.mkdir(mode=0o700)
     server = start_server(tmp_path / "data", env={"XDG_RUNTIME_DIR": str(runtime)})
     env = {"XDG_RUNTIME_DIR": str(runtime), "LAMBDALITE_DATA_DIR": str(tmp_path / "data")}
+    await_records(tmp_path / "data" / "server.json", runtime / "lambdalite" / "server.json")
     assert discovery.find(env) == server.endpoint
     server.process.send_signal(signal.SIGKILL)
     server.process.wait()
