@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -21,6 +22,10 @@ from pathlib import Path
 from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
+from lambdalite.auth.exposure import check_exposure
+from lambdalite.auth.keys import AccessKeys, ensure_admin_key
+from lambdalite.auth.secrets import SecretBox, SecretBoxError
+from lambdalite.auth.sigv4 import Verifier
 from lambdalite.config import Settings
 from lambdalite.control.changes import (
     FunctionDeleted,
@@ -68,6 +73,7 @@ class Services:
     pool: EnvironmentPool
     invoker: Invoker
     router: Router
+    keys: AccessKeys
 
     async def close(self) -> None:
         await self.invoker.close(grace_s=0)
@@ -172,14 +178,20 @@ def build(settings: Settings) -> Services:
     bus.subscribe(
         VersionRemoved, lambda event: pool.in_background(pool.retire_revision(event.config.revision_id))
     )
+    try:
+        keys = AccessKeys(stores.access_keys, SecretBox.open(data / "secrets.key"), settings.account_id)
+    except SecretBoxError as exc:
+        raise SystemExit(f"cannot read the access keys: {exc}") from exc
     router = Router(
         LambdaApi(settings, registries, code, invoker),
         code,
         logs,
         settings.region,
         settings.account_id,
+        keys=keys,
+        verifier=Verifier(keys) if settings.auth == "sigv4" else None,
     )
-    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router)
+    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, keys)
 
 
 def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sandbox:
@@ -243,6 +255,7 @@ def http_limits(settings: Settings) -> Limits:
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM, then shut down in order (see the module docstring).
     A second signal skips the grace period."""
+    check_exposure(settings.auth, settings.host)
     services = build(settings)
     services.pool.start_housekeeping()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
@@ -265,6 +278,8 @@ async def run(settings: Settings) -> None:
         f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
         flush=True,
     )
+    if settings.auth == "sigv4":
+        print(f"auth: sigv4; {ensure_admin_key(services.keys, settings.data_dir, os.environ)}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
     published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()

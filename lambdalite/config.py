@@ -65,6 +65,10 @@ class Settings:
     removed once it has been unused, and last uploaded, this long ago."""
     code_gc_interval_s: float = 300.0
     """How often unused code packages are looked for (and once at start)."""
+    auth: str = "none"
+    """``sigv4``: every request is verified (AWS Signature Version 4) against lambdalite's
+    access keys; ``none``: any credentials are accepted, allowed only while every listening
+    address is loopback."""
 
     @property
     def endpoint(self) -> str:

@@ -11,6 +11,11 @@ serves it, picked from the request as AWS's endpoints would, in this order:
 
 A request no service claims gets AWS's UnknownOperationException, never a 5xx.
 
+Under ``--auth sigv4`` (a ``Verifier`` given) every request a route marks ``verify`` is
+checked before its service sees it; a refusal is answered in the route's ``protocol``
+(``auth.errors.failure_response``). Function URLs (their AuthType NONE is public, as on
+AWS) and code downloads (GetFunction's Code.Location) are not verified.
+
 Adding a service is one module (a class with ``async def handle(request) -> Response``)
 and one line in ``SERVICES``.
 
@@ -35,6 +40,10 @@ from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
 from lambdalite.api.wire import Response, error_response
+from lambdalite.auth.admin_api import KeysService
+from lambdalite.auth.errors import AuthFailure, failure_response
+from lambdalite.auth.keys import AccessKeys
+from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
@@ -63,6 +72,7 @@ class ServiceContext:
     logs: LogStore
     region: str
     account_id: str
+    keys: AccessKeys | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,10 @@ class ServiceRoute:
     """REST path prefixes, for unsigned requests."""
     hosts: tuple[bytes, ...] = ()
     """Marks in the Host header."""
+    verify: bool = True
+    """Under ``--auth sigv4``, check the request's signature before the service sees it."""
+    protocol: str = "rest-json"
+    """The AWS protocol a signature refusal is answered in (``auth.errors.PROTOCOLS``)."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -89,13 +103,16 @@ SERVICES: tuple[ServiceRoute, ...] = (
         lambda c: FunctionUrlService(c.urls, c.region),
         hosts=(URL_HOST_MARK,),
         own_paths=("url",),
+        verify=False,
     ),
-    ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",)),
+    ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",), verify=False),
+    ServiceRoute("keys", lambda c: KeysService(c.keys), own_paths=("keys",)),
     ServiceRoute(
         "logs",
         lambda c: LogsService(c.logs, c.region, c.account_id),
         signing_names=("logs",),
         targets=(LOGS_TARGET,),
+        protocol="json",
     ),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
@@ -129,8 +146,13 @@ class Router:
         region: str,
         account_id: str,
         services: tuple[ServiceRoute, ...] = SERVICES,
+        *,
+        keys: AccessKeys | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
-        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id)
+        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, keys)
+        self._verifier = verifier
+        self._route_of: dict[int, ServiceRoute] = {}
         self._hosts: list[tuple[bytes, Service]] = []
         self._targets: dict[bytes, Service] = {}
         self._own: dict[str, Service] = {}
@@ -138,6 +160,7 @@ class Router:
         self._paths: list[tuple[str, Service]] = []
         for route in services:
             service = route.build(context)
+            self._route_of[id(service)] = route
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
@@ -146,7 +169,22 @@ class Router:
 
     async def handle(self, request: HttpRequest) -> Response:
         try:
-            return await self.service_for(request).handle(request)
+            service = self.service_for(request)
+        except UnknownOperation as error:
+            if self._verifier is not None:  # tell an unsigned caller nothing about what exists
+                try:
+                    self._verifier.verify(request)
+                except AuthFailure as failure:
+                    return failure_response(failure)
+            return error_response(error)
+        route = self._route_of[id(service)]
+        try:
+            if self._verifier is not None and route.verify:
+                # The principal is what an authorizer (IAM-style policies) will judge.
+                self._verifier.verify(request, route.signing_names)
+            return await service.handle(request)
+        except AuthFailure as failure:
+            return failure_response(failure, route.protocol)
         except LambdaError as error:
             return error_response(error)
         except Exception:

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import orjson
 
+from lambdalite.auth.client_credentials import ADMIN_KEY_FILE, ENV_KEY_ID, ENV_SECRET, read_key_file
 from lambdalite.auth.credentials import Credential, Principal
 from lambdalite.auth.secrets import SecretBox
 from lambdalite.store.access_keys import AccessKeyStore, StoredKey
 
+__all__ = ["ADMIN_KEY_FILE", "ENV_KEY_ID", "ENV_SECRET", "AccessKeys", "ensure_admin_key", "read_key_file"]
+
 ADMIN_USER = "admin"
-ADMIN_KEY_FILE = "admin-key.json"
-ENV_KEY_ID = "LAMBDALITE_ACCESS_KEY_ID"
-ENV_SECRET = "LAMBDALITE_SECRET_ACCESS_KEY"
 USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -147,12 +147,3 @@ def write_key_file(path: Path, access_key_id: str, secret: str) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(partial, path)
-
-
-def read_key_file(path: Path) -> tuple[str, str] | None:
-    """(access key id, secret) from a key file, or None when it is missing or unreadable."""
-    try:
-        value = orjson.loads(path.read_bytes())
-        return str(value["AccessKeyId"]), str(value["SecretAccessKey"])
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
-        return None
