@@ -137,9 +137,9 @@ class Verifier:
             f"{ALGORITHM}\n{parts.timestamp}\n{parts.scope}\n"
             f"{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
         )
-        return hmac.new(
+        return hmac.digest(
             self._signing_key(credential, parts), string_to_sign.encode("utf-8"), "sha256"
-        ).hexdigest()
+        ).hex()
 
     def _signing_key(self, credential: Credential, parts: SignedParts) -> bytes:
         cache_key = (
@@ -465,12 +465,27 @@ def canonical_query(pairs: Iterable[tuple[bytes, bytes]]) -> str:
 
 def canonical_headers(request: HttpRequest, signed_headers: str) -> str:
     headers = request.headers
+    repeated = request.repeated
     lines = []
     for name in signed_headers.split(";"):
         key = name.encode("latin-1")
-        values = [value for earlier, value in request.repeated or () if earlier == key]
         last = headers.get(key)
-        if last is not None:
-            values.append(last)
-        lines.append(f"{name}:{','.join(' '.join(value.decode('latin-1').split()) for value in values)}")
+        if repeated is None:
+            value = "" if last is None else _trimmed(last)
+        else:
+            values = [earlier for earlier_key, earlier in repeated if earlier_key == key]
+            if last is not None:
+                values.append(last)
+            value = ",".join(_trimmed(one) for one in values)
+        lines.append(f"{name}:{value}")
     return "\n".join(lines)
+
+
+def _trimmed(raw: bytes) -> str:
+    """A header value with whitespace runs folded to one space and its ends trimmed, as
+    botocore's ``' '.join(value.split())`` (str whitespace: latin-1's \\x85 and \\xa0 too)."""
+    text = raw.decode("latin-1")
+    # isprintable() is False for every whitespace character but the ASCII space.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
