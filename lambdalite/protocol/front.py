@@ -15,10 +15,11 @@ to, the request id) it reads from ``current_call()``.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -37,7 +38,7 @@ from lambdalite.protocol.errors import (
 )
 from lambdalite.protocol.model import operation
 
-__all__ = ["Call", "ProtocolFront", "current_call"]
+__all__ = ["Call", "ProtocolFront", "calling", "current_call"]
 
 log = logging.getLogger("lambdalite.protocol")
 
@@ -62,8 +63,20 @@ _CALL: contextvars.ContextVar[Call] = contextvars.ContextVar("lambdalite_protoco
 
 
 def current_call() -> Call:
-    """The call being served; only inside a handler called by a ProtocolFront."""
+    """The call being served; only inside a handler called by a ProtocolFront (or
+    inside ``calling``)."""
     return _CALL.get()
+
+
+@contextlib.contextmanager
+def calling(call: Call) -> Iterator[None]:
+    """Serve ``call`` in this block: how a front (or a test, or a poller calling a
+    handler directly) tells handlers about the request."""
+    token = _CALL.set(call)
+    try:
+        yield
+    finally:
+        _CALL.reset(token)
 
 
 class ProtocolFront:
@@ -136,16 +149,14 @@ class ProtocolFront:
             return Response(status, body, headers, query_protocol.CONTENT_TYPE)
 
     async def _call(self, method: Handler, parsed: dict[str, Any], call: Call) -> dict[str, Any]:
-        token = _CALL.set(call)
-        try:
-            return await method(parsed)
-        except ServiceFault:
-            raise
-        except Exception as exc:
-            log.exception("%s %s failed", self.model.service_name, call.operation)
-            raise internal_fault() from exc
-        finally:
-            _CALL.reset(token)
+        with calling(call):
+            try:
+                return await method(parsed)
+            except ServiceFault:
+                raise
+            except Exception as exc:
+                log.exception("%s %s failed", self.model.service_name, call.operation)
+                raise internal_fault() from exc
 
     def _host(self, request: HttpRequest) -> str:
         host = request.headers.get(b"host")

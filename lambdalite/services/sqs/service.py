@@ -183,9 +183,9 @@ class SqsService:
     async def list_queues(self, request: Request) -> Result:
         prefix = request.get("QueueNamePrefix") or ""
         names = [name for name in sorted(self._queues) if name.startswith(prefix)]
-        return self._page(names, request)
+        return self._page(names, request, "QueueUrls")
 
-    def _page(self, names: list[str], request: Request) -> Result:
+    def _page(self, names: list[str], request: Request, key: str) -> Result:
         limit = request.get("MaxResults")
         token = request.get("NextToken")
         start = 0
@@ -200,7 +200,6 @@ class SqsService:
             )
         end = len(names) if limit is None else start + limit
         result: Result = {}
-        key = "queueUrls" if current_call().operation == "ListDeadLetterSourceQueues" else "QueueUrls"
         if names[start:end]:
             result[key] = [self.url(name) for name in names[start:end]]
         if limit is not None and end < len(names):
@@ -215,7 +214,7 @@ class SqsService:
             for name, source in sorted(self._queues.items())
             if source.redrive is not None and source.redrive.target_arn == arn
         ]
-        if "queueUrls" not in (result := self._page(names, request)):
+        if "queueUrls" not in (result := self._page(names, request, "queueUrls")):
             result["queueUrls"] = []
         return result
 
