@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
+from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
@@ -30,6 +31,7 @@ class Stores:
     urls: UrlStore
     concurrency: ConcurrencyStore
     layers: LayerStore
+    event_invoke_configs: EventInvokeConfigStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -45,5 +47,6 @@ def open_sqlite(path: Path) -> Stores:
         urls=SqliteUrlStore(db),
         concurrency=SqliteConcurrencyStore(db),
         layers=SqliteLayerStore(db),
+        event_invoke_configs=SqliteEventInvokeConfigStore(db),
         close=db.close,
     )
