@@ -60,8 +60,8 @@ CREATE TABLE IF NOT EXISTS async_counts (
 );
 """
 _INSERT = (
-    "INSERT OR IGNORE INTO async_events (id, function, qualifier, payload, enqueued_at, available_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO async_events (id, function, qualifier, payload, enqueued_at, available_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
 )
 _COUNT = (
     "INSERT INTO async_counts (function, {column}) VALUES (?, 1) "
