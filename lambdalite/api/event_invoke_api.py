@@ -73,8 +73,8 @@ class EventInvokeApi:
         name, qualifier = self._api.resolve_name(request, "NamespacedFunctionName")
         self._api.registry.resolve(name, qualifier)
         payload = request.body or b"{}"
-        await accept_event(self._events, name, qualifier, payload, "InvokeAsync")
-        return json_response(202, {"Status": 202})
+        request_id = await accept_event(self._events, name, qualifier, payload, "InvokeAsync")
+        return json_response(202, {"Status": 202}, [(b"x-amzn-requestid", request_id.encode())])
 
 
 class BacklogService:
