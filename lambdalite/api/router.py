@@ -35,11 +35,12 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from lambdalite.api.event_invoke_api import BacklogService
 from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
-from lambdalite.api.wire import Response, error_response
+from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.auth.admin_api import KeysService
 from lambdalite.auth.errors import AuthFailure, failure_response
 from lambdalite.auth.keys import AccessKeys
@@ -47,13 +48,18 @@ from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
+from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
+from lambdalite.services.sqs import SqsFront
 from lambdalite.store.code import CodePackages
+from lambdalite.store.queues import QueueStore
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
 
 log = logging.getLogger("lambdalite.api")
 
 OWN_PREFIX = "/_lambdalite/"
+QUERY_OR_JSON = "query-or-json"
 
 
 class Service(Protocol):
@@ -72,6 +78,8 @@ class ServiceContext:
     logs: LogStore
     region: str
     account_id: str
+    queues: QueueStore | None = None
+    """The SQS queue store (None: the SQS service is not built)."""
     keys: AccessKeys | None = None
 
 
@@ -80,7 +88,8 @@ class ServiceRoute:
     """How to recognise one service's requests, and how to build it."""
 
     name: str
-    build: Callable[[ServiceContext], Service]
+    build: Callable[[ServiceContext], Service | None]
+    """The service, or None when the context lacks what it needs (it is then not routed)."""
     signing_names: tuple[str, ...] = ()
     """SigV4 credential-scope service names."""
     targets: tuple[bytes, ...] = ()
@@ -94,7 +103,8 @@ class ServiceRoute:
     verify: bool = True
     """Under ``--auth sigv4``, check the request's signature before the service sees it."""
     protocol: str = "rest-json"
-    """The AWS protocol a signature refusal is answered in (``auth.errors.PROTOCOLS``)."""
+    """The AWS protocol a signature refusal is answered in (``auth.errors.PROTOCOLS``);
+    ``QUERY_OR_JSON``: json-query when the request has ``X-Amz-Target``, else query."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -106,6 +116,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         verify=False,
     ),
     ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",), verify=False),
+    ServiceRoute("async-backlog", lambda c: BacklogService(c.api), own_paths=("async",)),
     ServiceRoute("keys", lambda c: KeysService(c.keys), own_paths=("keys",)),
     ServiceRoute(
         "logs",
@@ -113,6 +124,13 @@ SERVICES: tuple[ServiceRoute, ...] = (
         signing_names=("logs",),
         targets=(LOGS_TARGET,),
         protocol="json",
+    ),
+    ServiceRoute(
+        "sqs",
+        lambda c: SqsFront(c.queues, c.region, c.account_id) if c.queues is not None else None,
+        signing_names=(SQS_SIGNING_NAME,),
+        targets=(SQS_TARGET,),
+        protocol=QUERY_OR_JSON,
     ),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
@@ -146,11 +164,12 @@ class Router:
         region: str,
         account_id: str,
         services: tuple[ServiceRoute, ...] = SERVICES,
+        queues: QueueStore | None = None,
         *,
         keys: AccessKeys | None = None,
         verifier: Verifier | None = None,
     ) -> None:
-        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, keys)
+        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues, keys)
         self._verifier = verifier
         self._route_of: dict[int, ServiceRoute] = {}
         self._hosts: list[tuple[bytes, Service]] = []
@@ -160,6 +179,8 @@ class Router:
         self._paths: list[tuple[str, Service]] = []
         for route in services:
             service = route.build(context)
+            if service is None:
+                continue
             self._route_of[id(service)] = route
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
@@ -184,7 +205,10 @@ class Router:
                 self._verifier.verify(request, route.signing_names)
             return await service.handle(request)
         except AuthFailure as failure:
-            return failure_response(failure, route.protocol)
+            protocol = route.protocol
+            if protocol == QUERY_OR_JSON:
+                protocol = "json-query" if b"x-amz-target" in request.headers else "query"
+            return failure_response(failure, protocol)
         except LambdaError as error:
             return error_response(error)
         except Exception:
@@ -234,5 +258,5 @@ def layer_error(status: int, message: str) -> Response:
     """An answer the HTTP layer gives itself (malformed request, timeout, bounds), AWS-shaped."""
     code = _LAYER_ERRORS.get(status, "ServiceException")
     headers = [(b"x-amzn-errortype", code.encode()), (b"x-amzn-requestid", str(uuid.uuid4()).encode())]
-    body = orjson.dumps({"Type": "User" if status < 500 else "Service", "message": message})
+    body = orjson.dumps(error_body(code, message, "User" if status < 500 else "Service"))
     return Response(status, body, headers)

@@ -9,8 +9,10 @@ AuthFailure                      a request that is not authenticated (AWS's fron
 
 ``failure_response(failure, protocol)`` is the one place that turns them into a wire
 answer, per protocol: rest-json (Lambda: 403, ``x-amzn-ErrorType``, ``{"message"}``),
-json (Logs: 400, ``{"__type", "message"}``) and query (SQS, IAM, STS: an XML
-``ErrorResponse`` with the query protocol's codes).
+json (Logs: 400, ``{"__type", "message"}``), query (SQS, IAM, STS: an XML
+``ErrorResponse`` with the query protocol's codes) and json-query (SQS's awsJson with
+``awsQueryCompatible``: the json body, the query status, and ``x-amzn-query-error``
+carrying the query code, which is what botocore reports).
 """
 
 from __future__ import annotations
@@ -79,21 +81,25 @@ class ExpiredToken(AuthFailure):
         super().__init__(message)
 
 
-PROTOCOLS = ("rest-json", "json", "query")
+PROTOCOLS = ("rest-json", "json", "query", "json-query")
 
 
 def failure_response(failure: AuthFailure, protocol: str = "rest-json") -> Response:
     """``failure`` as AWS's front door answers it for a service of ``protocol``."""
     request_id = str(uuid.uuid4())
-    if protocol == "json":
+    query_status = 400 if isinstance(failure, IncompleteSignature) else failure.status
+    if protocol in ("json", "json-query"):
         message = failure.message
         if isinstance(failure, MissingAuthenticationToken) and message == MISSING_TOKEN_REST:
             message = MISSING_TOKEN_JSON
         body = orjson.dumps({"__type": failure.code, "message": message})
         headers = [(b"x-amzn-requestid", request_id.encode())]
-        return Response(400, body, headers, content_type=b"application/x-amz-json-1.1")
+        if protocol == "json":
+            return Response(400, body, headers, content_type=b"application/x-amz-json-1.1")
+        headers.append((b"x-amzn-query-error", f"{failure.query_code};Sender".encode()))
+        return Response(query_status, body, headers, content_type=b"application/x-amz-json-1.0")
     if protocol == "query":
-        status = 400 if isinstance(failure, IncompleteSignature) else failure.status
+        status = query_status
         xml = (
             '<?xml version="1.0"?>\n<ErrorResponse><Error><Type>Sender</Type>'
             f"<Code>{failure.query_code}</Code><Message>{escape(failure.message)}</Message></Error>"

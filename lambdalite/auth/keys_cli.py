@@ -20,8 +20,9 @@ keys_app = typer.Typer(
 KEYS_PATH = "/_lambdalite/keys"
 
 
-def call(endpoint: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """One signed request to the admin surface; the decoded JSON answer (None when empty).
+def own_api_call(endpoint: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One signed request to one of lambdalite's own surfaces (``/_lambdalite/...``); the
+    decoded JSON answer (None when empty).
     An error answer becomes a CliError naming AWS's code and message."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -67,7 +68,7 @@ def create(
     """Create an access key; its secret is shown this once."""
     endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
-        key = call(endpoint, "POST", KEYS_PATH, {"UserName": user})["AccessKey"]
+        key = own_api_call(endpoint, "POST", KEYS_PATH, {"UserName": user})["AccessKey"]
         out.print(f"AccessKeyId:     {key['AccessKeyId']}", markup=False, highlight=False)
         out.print(f"SecretAccessKey: {key['SecretAccessKey']}", markup=False, highlight=False)
         out.print(f"UserName:        {key['UserName']}", markup=False, highlight=False)
@@ -79,7 +80,7 @@ def list_keys(endpoint: Endpoint = None) -> None:
     """List access keys (never their secrets)."""
     endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
-        keys = call(endpoint, "GET", KEYS_PATH)["AccessKeyMetadata"]
+        keys = own_api_call(endpoint, "GET", KEYS_PATH)["AccessKeyMetadata"]
         table = Table()
         for column in ("access key id", "user", "created", "source"):
             table.add_column(column)
@@ -97,5 +98,5 @@ def delete(
     """Delete an access key: requests signed with it are refused from now on."""
     endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
-        call(endpoint, "DELETE", f"{KEYS_PATH}/{access_key_id}")
+        own_api_call(endpoint, "DELETE", f"{KEYS_PATH}/{access_key_id}")
         out.print(f"deleted {access_key_id}", markup=False, highlight=False)

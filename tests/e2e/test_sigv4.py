@@ -89,6 +89,23 @@ def test_a_valid_key_works_on_lambda_and_logs(signed_server: Server) -> None:
     assert [group["logGroupName"] for group in groups] == ["/aws/lambda/signed-echo"]
 
 
+def test_sqs_checks_signatures_in_its_own_protocol(signed_server: Server) -> None:
+    sqs = client(signed_server, "sqs")
+    sqs.create_queue(QueueName="signed-queue")
+    assert any(url.endswith("/signed-queue") for url in sqs.list_queues()["QueueUrls"])
+    key_id, _ = admin_key(signed_server)
+    assert refused(client(signed_server, "sqs", (key_id, "wrong")).list_queues) == (
+        403,
+        "SignatureDoesNotMatch",
+        MISMATCH,
+    )
+    assert refused(client(signed_server, "sqs", ("AKIAUNKNOWNUNKNOWN00", "x")).list_queues) == (
+        403,
+        "InvalidClientTokenId",
+        INVALID_TOKEN,
+    )
+
+
 def test_unsigned_requests_are_refused(signed_server: Server) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(f"{signed_server.endpoint}/2015-03-31/functions/", timeout=10)

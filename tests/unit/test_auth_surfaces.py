@@ -135,6 +135,7 @@ def _parsed(protocol: str, service: str, response: Response) -> dict[str, Any]:
         ("rest-json", "lambda", 403, "UnrecognizedClientException"),
         ("json", "logs", 400, "UnrecognizedClientException"),
         ("query", "sts", 403, "InvalidClientTokenId"),
+        ("query", "sqs", 403, "InvalidClientTokenId"),
     ],
 )
 def test_botocore_reads_each_protocols_refusal(protocol: str, service: str, status: int, code: str) -> None:
@@ -145,6 +146,19 @@ def test_botocore_reads_each_protocols_refusal(protocol: str, service: str, stat
         code,
         "The security token included in the request is invalid.",
     )
+
+
+def test_sqs_json_reports_the_query_code_as_botocore_reads_it() -> None:
+    response = failure_response(InvalidSignature(), "json-query")
+    assert response.status == 403
+    model = ServiceModel(Loader().load_service_model("sqs", "service-2"), "sqs")
+    headers = {name.decode(): value.decode() for name, value in response.headers}
+    parsed = create_parser("json").parse(
+        {"status_code": response.status, "headers": headers, "body": response.body},
+        model.operation_model("ListQueues").output_shape,
+    )
+    assert parsed["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert parsed["Error"]["Message"].startswith("The request signature we calculated does not match")
 
 
 def test_query_protocol_codes() -> None:
