@@ -42,7 +42,7 @@ from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
 from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.auth.admin_api import KeysService
-from lambdalite.auth.errors import AuthFailure, failure_response
+from lambdalite.auth.errors import AuthFailure, MissingAuthenticationToken, failure_response
 from lambdalite.auth.keys import AccessKeys
 from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
@@ -169,7 +169,10 @@ class Router:
         keys: AccessKeys | None = None,
         verifier: Verifier | None = None,
     ) -> None:
-        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues, keys)
+        urls = FunctionUrlApi(api)
+        if verifier is not None:
+            urls.refuse_unsigned = lambda request: url_refusal(verifier, request)
+        context = ServiceContext(api, urls, code, logs, region, account_id, queues, keys)
         self._verifier = verifier
         self._route_of: dict[int, ServiceRoute] = {}
         self._hosts: list[tuple[bytes, Service]] = []
@@ -244,6 +247,31 @@ class Router:
             if path.startswith(prefix):
                 return service
         raise UnknownOperation("Unknown operation")
+
+
+URL_FORBIDDEN = (
+    "Forbidden. For troubleshooting Function URL authorization issues, "
+    "see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
+)
+
+
+def url_refusal(verifier: Verifier, request: HttpRequest) -> Response | None:
+    """How an AuthType AWS_IAM function URL refuses a request without a valid signature
+    (None: the signature is valid): AWS's "Forbidden" for an unsigned one, the signature's
+    own refusal otherwise, both 403 AccessDeniedException."""
+    try:
+        verifier.verify(request, ("lambda",))
+    except MissingAuthenticationToken:
+        message = URL_FORBIDDEN
+    except AuthFailure as failure:
+        message = failure.message
+    else:
+        return None
+    headers = [
+        (b"x-amzn-errortype", b"AccessDeniedException"),
+        (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+    ]
+    return Response(403, orjson.dumps({"Message": message}), headers)
 
 
 _LAYER_ERRORS = {

@@ -20,7 +20,10 @@ from unittest import mock
 import boto3
 import orjson
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import REGION, Server, create_function, free_port, start_server, stop_server
@@ -208,6 +211,36 @@ def test_function_urls_with_auth_type_none_stay_public(signed_server: Server) ->
     url_id = url.split("//", 1)[1].split(".", 1)[0]
     with urllib.request.urlopen(
         f"{signed_server.endpoint}/_lambdalite/url/{url_id}/", timeout=30
+    ) as response:
+        assert response.read() == b"public"
+
+
+def test_function_urls_with_auth_type_aws_iam_need_a_signature(signed_server: Server) -> None:
+    lam = client(signed_server, "lambda")
+    create_function(lam, "signed-iam-url", {"app.py": PUBLIC})
+    url = lam.create_function_url_config(FunctionName="signed-iam-url", AuthType="AWS_IAM")["FunctionUrl"]
+    target = f"{signed_server.endpoint}/_lambdalite/url/{url.split('//', 1)[1].split('.', 1)[0]}/"
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(target, timeout=30)
+    assert caught.value.code == 403
+    assert caught.value.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert orjson.loads(caught.value.read()) == {
+        "Message": "Forbidden. For troubleshooting Function URL authorization issues, "
+        "see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
+    }
+    wrong = AWSRequest(method="GET", url=target)
+    SigV4Auth(Credentials("AKIAUNKNOWNUNKNOWN00", "x"), "lambda", REGION).add_auth(wrong)
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(
+            urllib.request.Request(target, headers=dict(wrong.prepare().headers)), timeout=30
+        )
+    assert caught.value.code == 403
+    assert orjson.loads(caught.value.read()) == {"Message": INVALID_TOKEN}
+    request = AWSRequest(method="GET", url=target)
+    SigV4Auth(Credentials(*admin_key(signed_server)), "lambda", REGION).add_auth(request)
+    prepared = request.prepare()
+    with urllib.request.urlopen(
+        urllib.request.Request(prepared.url, headers=dict(prepared.headers)), timeout=30
     ) as response:
         assert response.read() == b"public"
 
