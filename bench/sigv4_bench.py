@@ -12,10 +12,12 @@
 
 2. On the warm path: two lambdalite servers from this tree in one run, one under
    ``--auth none`` and one under ``--auth sigv4`` (the operator's key from the
-   environment), each with the same Python ``hello`` function. Every round takes
-   a fresh boto3-signed Invoke (its exact headers: a signed request may be replayed
-   within the 5 minutes AWS allows, so replaying it costs the server a full
-   verification each time), then bench/invoke_bench.py's machinery: sequential warm
+   environment), each with the same Python ``hello`` function. Every round takes,
+   for each server, a fresh Invoke as boto3 signs and sends it (its exact headers,
+   so that both servers parse the same request and only verification differs; a
+   signed request may be replayed within the 5 minutes AWS allows, so replaying it
+   costs the sigv4 server a full verification each time), then
+   bench/invoke_bench.py's machinery: sequential warm
    invokes over one keep-alive connection, interleaved between the two servers in
    blocks (p50/p90/p99 and server CPU per invoke), then wrk with 1 and 16
    connections (the signed headers set in wrk's Lua script). Ratios are taken per
@@ -52,7 +54,7 @@ from keepalive import KeepAliveClient
 from rich.console import Console
 from rich.table import Table
 from services import Service, free_port, hello_zip
-from wrkrun import ensure_wrk, write_script
+from wrkrun import ensure_wrk
 
 from lambdalite.auth.credentials import Credential, Principal
 from lambdalite.auth.sigv4 import Verifier
@@ -268,6 +270,7 @@ def signed_invoke(server: invoke_bench.Server) -> tuple[bytes, dict[str, str]]:
 
 
 def lua_script(directory: Path, headers: dict[str, str]) -> Path:
+    directory.mkdir(exist_ok=True)
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(invoke_bench.BODY.decode())}"]
     lines += [f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}" for name, value in headers.items()]
     path = directory / "signed_invoke.lua"
@@ -277,16 +280,18 @@ def lua_script(directory: Path, headers: dict[str, str]) -> Path:
 
 def measure_servers(plan: invoke_bench.Plan, workdir: Path, stack: ExitStack) -> dict[str, Any]:
     wrk = ensure_wrk()
-    plain_script = write_script(workdir)
-    none = start_server(stack, workdir, "none", "none")
-    sigv4 = start_server(stack, workdir, "sigv4", "sigv4")
+    servers = [start_server(stack, workdir, "none", "none"), start_server(stack, workdir, "sigv4", "sigv4")]
     per_round: dict[str, list[dict[str, Any]]] = {"none": [], "sigv4": []}
     for number in range(plan.rounds):
-        raw, headers = signed_invoke(sigv4)  # fresh each round: well inside the 5-minute window
-        signed = replace(sigv4, request=raw)
-        scripts = {"none": plain_script, "sigv4": lua_script(workdir, headers)}
-        warm = invoke_bench.measure_warm([none, signed], plan)
-        order = [none, signed] if number % 2 == 0 else [signed, none]
+        # Both servers get boto3's own signed Invoke, fresh each round (well inside the
+        # 5-minute window): the same headers to parse, so the difference is verification.
+        signed, scripts = [], {}
+        for server in servers:
+            raw, headers = signed_invoke(server)
+            signed.append(replace(server, request=raw))
+            scripts[server.key] = lua_script(workdir / server.key, headers)
+        warm = invoke_bench.measure_warm(signed, plan)
+        order = signed if number % 2 == 0 else signed[::-1]
         for server in order:
             url = f"http://{HOST}:{server.port}{server.path}"
             load = invoke_bench.measure_wrk(wrk, scripts[server.key], url, plan, first=number == 0)

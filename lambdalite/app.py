@@ -312,6 +312,10 @@ async def run(settings: Settings) -> None:
         refuse_peer=_from_a_function,
         error_answer=layer_error,
     )
+    # The key exists (and its file is written) before anyone can connect.
+    key_line = (
+        ensure_admin_key(services.keys, settings.data_dir, os.environ) if settings.auth == "sigv4" else None
+    )
     await server.start(settings.host, settings.port)
     print(
         f"lambdalite listening on {settings.endpoint} "
@@ -319,8 +323,8 @@ async def run(settings: Settings) -> None:
         f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
         flush=True,
     )
-    if settings.auth == "sigv4":
-        print(f"auth: sigv4; {ensure_admin_key(services.keys, settings.data_dir, os.environ)}", flush=True)
+    if key_line is not None:
+        print(f"auth: sigv4; {key_line}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
     published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()

@@ -82,6 +82,19 @@ def resolve_endpoint(given: str | None) -> str:
     return discovery.find() or DEFAULT_ENDPOINT
 
 
+SIGNATURE_REFUSALS = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "MissingAuthenticationTokenException",
+    "IncompleteSignatureException",
+    "ExpiredTokenException",
+}
+KEY_HINT = (
+    "the server checks signatures: set LAMBDALITE_ACCESS_KEY_ID and LAMBDALITE_SECRET_ACCESS_KEY, "
+    "or LAMBDALITE_DATA_DIR to the server's data directory for its admin key"
+)
+
+
 class CliError(Exception):
     """A failure we explain in one line."""
 
@@ -119,7 +132,10 @@ def describe(exc: Exception, endpoint: str | None) -> str:
         return str(exc)
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"
+        described = f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"
+        if error.get("Code") in SIGNATURE_REFUSALS:
+            described += f" ({KEY_HINT})"
+        return described
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError):
         return f"cannot reach lambdalite at {endpoint} — is `lambdalite serve` running?"
     if isinstance(exc, ReadTimeoutError):

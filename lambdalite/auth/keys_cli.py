@@ -11,7 +11,17 @@ import orjson
 import typer
 from rich.table import Table
 
-from lambdalite.cli import CliError, Endpoint, client_credentials, err, out, reporting, resolve_endpoint
+from lambdalite.cli import (
+    KEY_HINT,
+    SIGNATURE_REFUSALS,
+    CliError,
+    Endpoint,
+    client_credentials,
+    err,
+    out,
+    reporting,
+    resolve_endpoint,
+)
 
 keys_app = typer.Typer(
     help="Manage the access keys lambdalite accepts under --auth sigv4.", no_args_is_help=True
@@ -54,7 +64,9 @@ def own_api_call(endpoint: str, method: str, path: str, body: dict[str, Any] | N
             message = orjson.loads(raw).get("message", raw.decode(errors="replace"))
         except orjson.JSONDecodeError:
             message = raw.decode(errors="replace")
-        raise CliError(f"{exc.headers.get('x-amzn-ErrorType', exc.code)}: {message}") from None
+        code = exc.headers.get("x-amzn-ErrorType", str(exc.code))
+        hint = f" ({KEY_HINT})" if code in SIGNATURE_REFUSALS else ""
+        raise CliError(f"{code}: {message}{hint}") from None
     except OSError:
         raise CliError(f"cannot reach lambdalite at {endpoint} — is `lambdalite serve` running?") from None
     return orjson.loads(raw) if raw else None

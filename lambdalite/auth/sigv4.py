@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import parsedate_tz
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from lambdalite.auth.credentials import Credential, CredentialSource, Principal
@@ -54,6 +55,13 @@ RAW_PATH_SERVICES = frozenset({"s3", "s3-object-lambda"})
 UNSIGNED_PRESIGN_SERVICES = frozenset({"s3", "s3-object-lambda"})
 """Services whose presigned URLs sign ``UNSIGNED-PAYLOAD`` instead of the body's hash."""
 _SIGNING_KEYS_MAX = 4096
+_SHA256 = hashlib.sha256()
+"""Copied rather than constructed: a copy skips OpenSSL's digest lookup (about half the cost
+of hashing a short string)."""
+EMPTY_SHA256 = _SHA256.hexdigest()
+_SHA256_BLOCK = 64
+_PAD_INNER = bytes(x ^ 0x36 for x in range(256))
+_PAD_OUTER = bytes(x ^ 0x5C for x in range(256))
 _PRESIGN_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -81,10 +89,10 @@ class SignedParts:
     security_token: str | None = None
     query: tuple[tuple[bytes, bytes], ...] = ()
     """A presigned URL's decoded query pairs without ``X-Amz-Signature``."""
-
-    @property
-    def scope(self) -> str:
-        return f"{self.scope_date}/{self.region}/{self.service}/aws4_request"
+    scope: str = ""
+    """``DATE/REGION/SERVICE/aws4_request``, as the string to sign holds it."""
+    signed_at: int = 0
+    """``timestamp`` in epoch seconds."""
 
 
 class Verifier:
@@ -96,7 +104,7 @@ class Verifier:
     def __init__(self, credentials: CredentialSource, clock: Callable[[], float] = time.time) -> None:
         self._credentials = credentials
         self._clock = clock
-        self._signing_keys: dict[tuple[str, str, str, str, str], bytes] = {}
+        self._signing_keys: dict[tuple[str, str, str, str, str], tuple[Any, Any]] = {}
 
     def verify(self, request: HttpRequest, services: Iterable[str] = ()) -> Principal:
         """The principal that signed ``request``, or raise an ``AuthFailure``.
@@ -134,14 +142,19 @@ class Verifier:
     def signature(self, credential: Credential, parts: SignedParts, canonical: str) -> str:
         """The hex signature of ``canonical`` under ``credential`` and ``parts``' scope."""
         string_to_sign = (
-            f"{ALGORITHM}\n{parts.timestamp}\n{parts.scope}\n"
-            f"{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
+            f"{ALGORITHM}\n{parts.timestamp}\n{parts.scope}\n{sha256_hex(canonical.encode('utf-8'))}"
         )
-        return hmac.digest(
-            self._signing_key(credential, parts), string_to_sign.encode("utf-8"), "sha256"
-        ).hex()
+        inner, outer = self._signing_key(credential, parts)
+        inner = inner.copy()
+        inner.update(string_to_sign.encode("utf-8"))
+        outer = outer.copy()
+        outer.update(inner.digest())
+        return str(outer.hexdigest())
 
-    def _signing_key(self, credential: Credential, parts: SignedParts) -> bytes:
+    def _signing_key(self, credential: Credential, parts: SignedParts) -> tuple[Any, Any]:
+        """HMAC-SHA256 under the derived signing key, as its two keyed SHA-256 states
+        (RFC 2104's inner and outer pads), copied for each signature: no re-keying and
+        no digest lookup per request."""
         cache_key = (
             credential.access_key_id,
             credential.secret_access_key,
@@ -151,9 +164,11 @@ class Verifier:
         )
         key = self._signing_keys.get(cache_key)
         if key is None:
-            key = derive_signing_key(
+            derived = derive_signing_key(
                 credential.secret_access_key, parts.scope_date, parts.region, parts.service
             )
+            block = derived.ljust(_SHA256_BLOCK, b"\0")  # a derived key (32 bytes) is shorter than a block
+            key = (hashlib.sha256(block.translate(_PAD_INNER)), hashlib.sha256(block.translate(_PAD_OUTER)))
             if len(self._signing_keys) >= _SIGNING_KEYS_MAX:
                 self._signing_keys.clear()  # days roll over; a full clear is rare and cheap
             self._signing_keys[cache_key] = key
@@ -184,6 +199,48 @@ def parse(request: HttpRequest) -> SignedParts:
 
 
 def _parse_header(request: HttpRequest, raw: str) -> SignedParts:
+    token = request.headers.get(b"x-amz-security-token")
+    security_token = None if token is None else token.decode("latin-1")
+    # The usual case: a client's Credential and SignedHeaders repeat from request to request
+    # (only the signature changes), so their parse is cached.
+    head, found, signature = raw.rpartition("Signature=")
+    if found and signature and "," not in signature:
+        fields = _usual_fields(head)
+        timestamp = _request_timestamp(request)
+        if fields is not None and timestamp is not None:
+            return _with_scope(
+                fields[0],
+                timestamp,
+                signed_headers=fields[1],
+                signature=signature.strip(),
+                presigned=False,
+                security_token=security_token,
+            )
+    params = _authorization_params(raw)
+    timestamp = _request_timestamp(request)
+    missing = [
+        f"Authorization header requires '{name}' parameter."
+        for name in ("Credential", "Signature", "SignedHeaders")
+        if name not in params
+    ]
+    if timestamp is None:
+        missing.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    if missing:
+        raise IncompleteSignature(f"{' '.join(missing)} Authorization={raw}")
+    assert timestamp is not None
+    return _with_scope(
+        params["Credential"],
+        timestamp,
+        signed_headers=params["SignedHeaders"],
+        signature=params["Signature"],
+        presigned=False,
+        security_token=security_token,
+    )
+
+
+def _authorization_params(raw: str) -> dict[str, str]:
+    """The ``name=value`` pairs of an ``AWS4-HMAC-SHA256`` Authorization header (none for
+    another scheme); IncompleteSignature for a pair without ``=``."""
     scheme, _, rest = raw.partition(" ")
     params: dict[str, str] = {}
     if scheme == ALGORITHM:
@@ -198,26 +255,20 @@ def _parse_header(request: HttpRequest, raw: str) -> SignedParts:
                     f"in Authorization header: '{raw}'."
                 )
             params[name] = value
-    timestamp = _request_timestamp(request)
-    missing = [
-        f"Authorization header requires '{name}' parameter."
-        for name in ("Credential", "Signature", "SignedHeaders")
-        if name not in params
-    ]
-    if timestamp is None:
-        missing.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
-    if missing:
-        raise IncompleteSignature(f"{' '.join(missing)} Authorization={raw}")
-    assert timestamp is not None
-    token = request.headers.get(b"x-amz-security-token")
-    return _with_scope(
-        params["Credential"],
-        timestamp,
-        signed_headers=params["SignedHeaders"],
-        signature=params["Signature"],
-        presigned=False,
-        security_token=None if token is None else token.decode("latin-1"),
-    )
+    return params
+
+
+@lru_cache(maxsize=512)
+def _usual_fields(head: str) -> tuple[str, str] | None:
+    """(Credential, SignedHeaders) of an Authorization header's part before ``Signature=``
+    when it holds exactly those two, well formed; None sends the header the long way."""
+    try:
+        params = _authorization_params(head)
+    except IncompleteSignature:
+        return None
+    if params.keys() != {"Credential", "SignedHeaders"}:
+        return None
+    return params["Credential"], params["SignedHeaders"]
 
 
 def _parse_presigned(request: HttpRequest, pairs: list[tuple[bytes, bytes]]) -> SignedParts:
@@ -271,13 +322,7 @@ def _with_scope(
     security_token: str | None = None,
     query: tuple[tuple[bytes, bytes], ...] = (),
 ) -> SignedParts:
-    scope = credential.split("/")
-    if len(scope) != 5:
-        raise IncompleteSignature(
-            "Credential must have exactly 5 slash-delimited elements, "
-            f"e.g. keyid/date/region/service/term, got '{credential}'"
-        )
-    access_key_id, date, region, service, terminator = scope
+    access_key_id, date, region, service, terminator = _scope_of(credential)
     if terminator != "aws4_request":
         raise InvalidSignature(
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'. "
@@ -287,8 +332,10 @@ def _with_scope(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{date}' != '{timestamp[:8]}', from '{timestamp}'."
         )
-    if "host" not in signed_headers.split(";"):
+    if not _signs_host(signed_headers):
         raise IncompleteSignature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    signed_at = _epoch(timestamp)
+    assert signed_at is not None  # the caller checked its form
     return SignedParts(
         access_key_id,
         date,
@@ -301,7 +348,25 @@ def _with_scope(
         expires_s,
         security_token,
         query,
+        credential.partition("/")[2],
+        signed_at,
     )
+
+
+@lru_cache(maxsize=512)
+def _scope_of(credential: str) -> tuple[str, str, str, str, str]:
+    scope = credential.split("/")
+    if len(scope) != 5:
+        raise IncompleteSignature(
+            "Credential must have exactly 5 slash-delimited elements, "
+            f"e.g. keyid/date/region/service/term, got '{credential}'"
+        )
+    return scope[0], scope[1], scope[2], scope[3], scope[4]
+
+
+@lru_cache(maxsize=512)
+def _signs_host(signed_headers: str) -> bool:
+    return "host" in signed_headers.split(";")
 
 
 def _request_timestamp(request: HttpRequest) -> str | None:
@@ -364,8 +429,7 @@ def _check_token(credential: Credential, token: str | None, now: float) -> None:
 
 
 def _check_time(parts: SignedParts, now: float) -> None:
-    signed_at = _epoch(parts.timestamp)
-    assert signed_at is not None  # parse() checked the form
+    signed_at = parts.signed_at
     skew = SKEW_S.get(parts.service, DEFAULT_SKEW_S)
     if parts.presigned and parts.expires_s is not None:
         if now > signed_at + parts.expires_s:
@@ -390,14 +454,22 @@ def _payload_hash(request: HttpRequest, parts: SignedParts) -> str:
     declared = request.headers.get(b"x-amz-content-sha256")
     if declared is not None:
         value = declared.decode("latin-1")
-        if value != UNSIGNED_PAYLOAD and value != hashlib.sha256(request.body).hexdigest():
+        if value != UNSIGNED_PAYLOAD and value != sha256_hex(request.body):
             raise InvalidSignature(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
             )
         return value
     if parts.presigned and parts.service in UNSIGNED_PRESIGN_SERVICES:
         return UNSIGNED_PAYLOAD
-    return hashlib.sha256(request.body).hexdigest()
+    return sha256_hex(request.body)
+
+
+def sha256_hex(data: bytes) -> str:
+    if not data:
+        return EMPTY_SHA256
+    digest = _SHA256.copy()
+    digest.update(data)
+    return digest.hexdigest()
 
 
 # ---- the canonical request ------------------------------------------------------------

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -48,6 +49,16 @@ def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(server)
 
 
+def announced(server: Server, line: str, timeout_s: float = 10) -> bool:
+    """Has the server printed ``line``? (It prints the key's line just after it starts accepting.)"""
+    deadline = time.monotonic() + timeout_s
+    while line not in server.output():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def admin_key(server: Server) -> tuple[str, str]:
     key = orjson.loads((server.data_dir / "admin-key.json").read_bytes())
     return key["AccessKeyId"], key["SecretAccessKey"]
@@ -78,7 +89,7 @@ def refused(call: Any) -> tuple[int, str, str]:
 
 def test_the_admin_key_is_announced_and_owner_only(signed_server: Server) -> None:
     path = signed_server.data_dir / "admin-key.json"
-    assert f"written to {path} (readable only by you)" in signed_server.output()
+    assert announced(signed_server, f"written to {path} (readable only by you)")
     assert path.stat().st_mode & 0o777 == 0o600
 
 
@@ -324,7 +335,7 @@ def test_sigv4_on_any_address_with_the_operators_key(tmp_path: Path) -> None:
     )
     try:
         assert "Functions" in client(server, "lambda", key).list_functions()
-        assert f"admin access key: {key[0]} (from LAMBDALITE_ACCESS_KEY_ID)" in server.output()
+        assert announced(server, f"admin access key: {key[0]} (from LAMBDALITE_ACCESS_KEY_ID)")
         assert not (server.data_dir / "admin-key.json").exists()
     finally:
         stop_server(server)

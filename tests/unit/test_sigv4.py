@@ -243,6 +243,21 @@ def test_authorization_header_without_its_parts() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "value"), [(b"x-amz-date", b"2026-03-14T15:09:26Z"), (b"date", b"yesterday")]
+)
+def test_an_unreadable_signing_time(name: bytes, value: bytes) -> None:
+    request = signed()
+    headers = {key: item for key, item in request.headers.items() if key != b"x-amz-date"}
+    headers[name] = value
+    failure = _refusal(dataclasses.replace(request, headers=headers))
+    assert failure.code == "IncompleteSignatureException"
+    assert failure.message.startswith(
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+        "Authorization=AWS4-HMAC-SHA256 Credential="
+    )
+
+
 def test_authorization_pair_without_equal_sign() -> None:
     request = signed()
     headers = dict(request.headers)
