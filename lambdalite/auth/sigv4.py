@@ -538,19 +538,24 @@ def canonical_query(pairs: Iterable[tuple[bytes, bytes]]) -> str:
 def canonical_headers(request: HttpRequest, signed_headers: str) -> str:
     headers = request.headers
     repeated = request.repeated
+    if repeated is None:  # the usual case: one value per header
+        return "\n".join(
+            [f"{name}:{_trimmed(headers.get(key, b''))}" for name, key in _signed_names(signed_headers)]
+        )
     lines = []
-    for name in signed_headers.split(";"):
-        key = name.encode("latin-1")
+    for name, key in _signed_names(signed_headers):
+        values = [earlier for earlier_key, earlier in repeated if earlier_key == key]
         last = headers.get(key)
-        if repeated is None:
-            value = "" if last is None else _trimmed(last)
-        else:
-            values = [earlier for earlier_key, earlier in repeated if earlier_key == key]
-            if last is not None:
-                values.append(last)
-            value = ",".join(_trimmed(one) for one in values)
-        lines.append(f"{name}:{value}")
+        if last is not None:
+            values.append(last)
+        lines.append(f"{name}:{','.join(_trimmed(one) for one in values)}")
     return "\n".join(lines)
+
+
+@lru_cache(maxsize=512)
+def _signed_names(signed_headers: str) -> tuple[tuple[str, bytes], ...]:
+    """Each signed header's name, and its key in ``HttpRequest.headers``."""
+    return tuple((name, name.encode("latin-1")) for name in signed_headers.split(";"))
 
 
 def _trimmed(raw: bytes) -> str:
