@@ -25,7 +25,7 @@ import calendar
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from email.utils import parsedate_tz
 from functools import lru_cache
@@ -34,6 +34,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from lambdalite.auth.credentials import Credential, CredentialSource, Principal
 from lambdalite.auth.errors import (
+    AuthFailure,
     ExpiredToken,
     IncompleteSignature,
     InvalidSignature,
@@ -42,7 +43,16 @@ from lambdalite.auth.errors import (
 )
 from lambdalite.http.message import HttpRequest
 
-__all__ = ["ALGORITHM", "SKEW_S", "SignedParts", "Verifier", "canonical_path", "canonical_query"]
+__all__ = [
+    "ALGORITHM",
+    "SKEW_S",
+    "Scope",
+    "SignedParts",
+    "Verifier",
+    "canonical_path",
+    "canonical_query",
+    "scope_of",
+]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -72,27 +82,41 @@ _PRESIGN_PARAMS = (
 
 
 @dataclass(frozen=True, slots=True)
-class SignedParts:
-    """What a request claims about its signature, parsed but not yet checked."""
+class Scope:
+    """A signature's credential scope and signed headers: the part of a signature that a
+    client repeats from request to request (only its time and signature change), so it
+    is parsed and checked once (``scope_of``) and reused."""
 
     access_key_id: str
-    scope_date: str
+    date: str
     region: str
     service: str
     signed_headers: str
     """As sent: lower-case names joined by ``;``."""
+    text: str
+    """``DATE/REGION/SERVICE/aws4_request``, as the string to sign holds it."""
+    names: tuple[tuple[str, bytes], ...]
+    """Each signed header's name, and its key in ``HttpRequest.headers``."""
+    path_as_sent: bool
+    """The canonical path is the path as sent (S3)."""
+    skew_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignedParts:
+    """What a request claims about its signature, parsed but not yet checked."""
+
+    scope: Scope
     signature: str
     timestamp: str
     """The signing time, ISO 8601 basic (``20260101T120000Z``)."""
-    presigned: bool
+    signed_at: int
+    """``timestamp`` in epoch seconds."""
+    presigned: bool = False
     expires_s: int | None = None
     security_token: str | None = None
     query: tuple[tuple[bytes, bytes], ...] = ()
     """A presigned URL's decoded query pairs without ``X-Amz-Signature``."""
-    scope: str = ""
-    """``DATE/REGION/SERVICE/aws4_request``, as the string to sign holds it."""
-    signed_at: int = 0
-    """``timestamp`` in epoch seconds."""
 
 
 class Verifier:
@@ -104,17 +128,17 @@ class Verifier:
     def __init__(self, credentials: CredentialSource, clock: Callable[[], float] = time.time) -> None:
         self._credentials = credentials
         self._clock = clock
-        self._signing_keys: dict[tuple[str, str, str, str, str], tuple[Any, Any]] = {}
+        self._signing_keys: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
-    def verify(self, request: HttpRequest, services: Iterable[str] = ()) -> Principal:
+    def verify(self, request: HttpRequest, services: Collection[str] = ()) -> Principal:
         """The principal that signed ``request``, or raise an ``AuthFailure``.
         ``services``: the credential-scope service names the receiving service answers
         to (empty: any)."""
         parts = parse(request)
-        expected = tuple(services)
-        if expected and parts.service not in expected:
-            raise InvalidSignature(f"Credential should be scoped to correct service: '{expected[0]}'. ")
-        credential = self._credentials.credential(parts.access_key_id)
+        if services and parts.scope.service not in services:
+            expected = next(iter(services))
+            raise InvalidSignature(f"Credential should be scoped to correct service: '{expected}'. ")
+        credential = self._credentials.credential(parts.scope.access_key_id)
         if credential is None:
             raise UnrecognizedClient()
         now = self._clock()
@@ -142,7 +166,7 @@ class Verifier:
     def signature(self, credential: Credential, parts: SignedParts, canonical: str) -> str:
         """The hex signature of ``canonical`` under ``credential`` and ``parts``' scope."""
         string_to_sign = (
-            f"{ALGORITHM}\n{parts.timestamp}\n{parts.scope}\n{sha256_hex(canonical.encode('utf-8'))}"
+            f"{ALGORITHM}\n{parts.timestamp}\n{parts.scope.text}\n{sha256_hex(canonical.encode('utf-8'))}"
         )
         inner, outer = self._signing_key(credential, parts)
         inner = inner.copy()
@@ -155,17 +179,12 @@ class Verifier:
         """HMAC-SHA256 under the derived signing key, as its two keyed SHA-256 states
         (RFC 2104's inner and outer pads), copied for each signature: no re-keying and
         no digest lookup per request."""
-        cache_key = (
-            credential.access_key_id,
-            credential.secret_access_key,
-            parts.scope_date,
-            parts.region,
-            parts.service,
-        )
+        scope = parts.scope
+        cache_key = (credential.access_key_id, credential.secret_access_key, scope.text)
         key = self._signing_keys.get(cache_key)
         if key is None:
             derived = derive_signing_key(
-                credential.secret_access_key, parts.scope_date, parts.region, parts.service
+                credential.secret_access_key, scope.date, scope.region, scope.service
             )
             block = derived.ljust(_SHA256_BLOCK, b"\0")  # a derived key (32 bytes) is shorter than a block
             key = (hashlib.sha256(block.translate(_PAD_INNER)), hashlib.sha256(block.translate(_PAD_OUTER)))
@@ -205,17 +224,10 @@ def _parse_header(request: HttpRequest, raw: str) -> SignedParts:
     # (only the signature changes), so their parse is cached.
     head, found, signature = raw.rpartition("Signature=")
     if found and signature and "," not in signature:
-        fields = _usual_fields(head)
+        usual = _usual_scope(head)
         timestamp = _request_timestamp(request)
-        if fields is not None and timestamp is not None:
-            return _with_scope(
-                fields[0],
-                timestamp,
-                signed_headers=fields[1],
-                signature=signature.strip(),
-                presigned=False,
-                security_token=security_token,
-            )
+        if usual is not None and timestamp is not None:
+            return _signed(usual, timestamp, signature.strip(), security_token=security_token)
     params = _authorization_params(raw)
     timestamp = _request_timestamp(request)
     missing = [
@@ -228,14 +240,8 @@ def _parse_header(request: HttpRequest, raw: str) -> SignedParts:
     if missing:
         raise IncompleteSignature(f"{' '.join(missing)} Authorization={raw}")
     assert timestamp is not None
-    return _with_scope(
-        params["Credential"],
-        timestamp,
-        signed_headers=params["SignedHeaders"],
-        signature=params["Signature"],
-        presigned=False,
-        security_token=security_token,
-    )
+    scope = scope_of(params["Credential"], params["SignedHeaders"])
+    return _signed(scope, timestamp, params["Signature"], security_token=security_token)
 
 
 def _authorization_params(raw: str) -> dict[str, str]:
@@ -259,16 +265,17 @@ def _authorization_params(raw: str) -> dict[str, str]:
 
 
 @lru_cache(maxsize=512)
-def _usual_fields(head: str) -> tuple[str, str] | None:
-    """(Credential, SignedHeaders) of an Authorization header's part before ``Signature=``
-    when it holds exactly those two, well formed; None sends the header the long way."""
+def _usual_scope(head: str) -> Scope | None:
+    """The scope of an Authorization header's part before ``Signature=`` when it holds
+    exactly Credential and SignedHeaders, well formed; None sends the header the long
+    way (which says what is wrong)."""
     try:
         params = _authorization_params(head)
-    except IncompleteSignature:
+        if params.keys() != {"Credential", "SignedHeaders"}:
+            return None
+        return scope_of(params["Credential"], params["SignedHeaders"])
+    except AuthFailure:
         return None
-    if params.keys() != {"Credential", "SignedHeaders"}:
-        return None
-    return params["Credential"], params["SignedHeaders"]
 
 
 def _parse_presigned(request: HttpRequest, pairs: list[tuple[bytes, bytes]]) -> SignedParts:
@@ -299,11 +306,10 @@ def _parse_presigned(request: HttpRequest, pairs: list[tuple[bytes, bytes]]) -> 
             raise IncompleteSignature(
                 f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES_S}"
             )
-    return _with_scope(
-        params["X-Amz-Credential"],
+    return _signed(
+        scope_of(params["X-Amz-Credential"], params["X-Amz-SignedHeaders"]),
         timestamp,
-        signed_headers=params["X-Amz-SignedHeaders"],
-        signature=params["X-Amz-Signature"],
+        params["X-Amz-Signature"],
         presigned=True,
         expires_s=expires,
         security_token=params.get("X-Amz-Security-Token"),
@@ -311,62 +317,55 @@ def _parse_presigned(request: HttpRequest, pairs: list[tuple[bytes, bytes]]) -> 
     )
 
 
-def _with_scope(
-    credential: str,
+def _signed(
+    scope: Scope,
     timestamp: str,
-    *,
-    signed_headers: str,
     signature: str,
-    presigned: bool,
+    *,
+    presigned: bool = False,
     expires_s: int | None = None,
     security_token: str | None = None,
     query: tuple[tuple[bytes, bytes], ...] = (),
 ) -> SignedParts:
-    access_key_id, date, region, service, terminator = _scope_of(credential)
+    if scope.date != timestamp[:8]:
+        raise InvalidSignature(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+            f"'{scope.date}' != '{timestamp[:8]}', from '{timestamp}'."
+        )
+    signed_at = _epoch(timestamp)
+    assert signed_at is not None  # the caller checked its form
+    return SignedParts(scope, signature, timestamp, signed_at, presigned, expires_s, security_token, query)
+
+
+@lru_cache(maxsize=512)
+def scope_of(credential: str, signed_headers: str) -> Scope:
+    """The checked scope of ``Credential=...`` and ``SignedHeaders=...``; raises
+    IncompleteSignature or InvalidSignature with AWS's text."""
+    parts = credential.split("/")
+    if len(parts) != 5:
+        raise IncompleteSignature(
+            "Credential must have exactly 5 slash-delimited elements, "
+            f"e.g. keyid/date/region/service/term, got '{credential}'"
+        )
+    access_key_id, date, region, service, terminator = parts
     if terminator != "aws4_request":
         raise InvalidSignature(
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'. "
         )
-    if date != timestamp[:8]:
-        raise InvalidSignature(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
-            f"'{date}' != '{timestamp[:8]}', from '{timestamp}'."
-        )
-    if not _signs_host(signed_headers):
+    names = tuple((name, name.encode("latin-1")) for name in signed_headers.split(";"))
+    if not any(name == "host" for name, _ in names):
         raise IncompleteSignature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-    signed_at = _epoch(timestamp)
-    assert signed_at is not None  # the caller checked its form
-    return SignedParts(
+    return Scope(
         access_key_id,
         date,
         region,
         service,
         signed_headers,
-        signature,
-        timestamp,
-        presigned,
-        expires_s,
-        security_token,
-        query,
         credential.partition("/")[2],
-        signed_at,
+        names,
+        service in RAW_PATH_SERVICES,
+        SKEW_S.get(service, DEFAULT_SKEW_S),
     )
-
-
-@lru_cache(maxsize=512)
-def _scope_of(credential: str) -> tuple[str, str, str, str, str]:
-    scope = credential.split("/")
-    if len(scope) != 5:
-        raise IncompleteSignature(
-            "Credential must have exactly 5 slash-delimited elements, "
-            f"e.g. keyid/date/region/service/term, got '{credential}'"
-        )
-    return scope[0], scope[1], scope[2], scope[3], scope[4]
-
-
-@lru_cache(maxsize=512)
-def _signs_host(signed_headers: str) -> bool:
-    return "host" in signed_headers.split(";")
 
 
 def _request_timestamp(request: HttpRequest) -> str | None:
@@ -430,7 +429,7 @@ def _check_token(credential: Credential, token: str | None, now: float) -> None:
 
 def _check_time(parts: SignedParts, now: float) -> None:
     signed_at = parts.signed_at
-    skew = SKEW_S.get(parts.service, DEFAULT_SKEW_S)
+    skew = parts.scope.skew_s
     if parts.presigned and parts.expires_s is not None:
         if now > signed_at + parts.expires_s:
             raise InvalidSignature(
@@ -459,7 +458,7 @@ def _payload_hash(request: HttpRequest, parts: SignedParts) -> str:
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
             )
         return value
-    if parts.presigned and parts.service in UNSIGNED_PRESIGN_SERVICES:
+    if parts.presigned and parts.scope.service in UNSIGNED_PRESIGN_SERVICES:
         return UNSIGNED_PAYLOAD
     return sha256_hex(request.body)
 
@@ -479,10 +478,10 @@ def canonical_request(request: HttpRequest, parts: SignedParts, payload_hash: st
     query = canonical_query(parts.query) if parts.presigned else canonical_query_bytes(request.query)
     return (
         f"{request.method.upper()}\n"
-        f"{canonical_path(request.raw_path, parts.service in RAW_PATH_SERVICES)}\n"
+        f"{canonical_path(request.raw_path, parts.scope.path_as_sent)}\n"
         f"{query}\n"
-        f"{canonical_headers(request, parts.signed_headers)}\n\n"
-        f"{parts.signed_headers}\n"
+        f"{canonical_headers(request, parts.scope.names)}\n\n"
+        f"{parts.scope.signed_headers}\n"
         f"{payload_hash}"
     )
 
@@ -535,27 +534,20 @@ def canonical_query(pairs: Iterable[tuple[bytes, bytes]]) -> str:
     return "&".join(f"{key}={value}" for key, value in encoded)
 
 
-def canonical_headers(request: HttpRequest, signed_headers: str) -> str:
+def canonical_headers(request: HttpRequest, names: tuple[tuple[str, bytes], ...]) -> str:
+    """The canonical header lines of the signed headers ``names`` (``Scope.names``)."""
     headers = request.headers
     repeated = request.repeated
     if repeated is None:  # the usual case: one value per header
-        return "\n".join(
-            [f"{name}:{_trimmed(headers.get(key, b''))}" for name, key in _signed_names(signed_headers)]
-        )
+        return "\n".join([f"{name}:{_trimmed(headers.get(key, b''))}" for name, key in names])
     lines = []
-    for name, key in _signed_names(signed_headers):
+    for name, key in names:
         values = [earlier for earlier_key, earlier in repeated if earlier_key == key]
         last = headers.get(key)
         if last is not None:
             values.append(last)
         lines.append(f"{name}:{','.join(_trimmed(one) for one in values)}")
     return "\n".join(lines)
-
-
-@lru_cache(maxsize=512)
-def _signed_names(signed_headers: str) -> tuple[tuple[str, bytes], ...]:
-    """Each signed header's name, and its key in ``HttpRequest.headers``."""
-    return tuple((name, name.encode("latin-1")) for name in signed_headers.split(";"))
 
 
 def _trimmed(raw: bytes) -> str:
