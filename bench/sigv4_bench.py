@@ -12,7 +12,9 @@
 
 2. On the warm path: two lambdalite servers from this tree in one run, one under
    ``--auth none`` and one under ``--auth sigv4`` (the operator's key from the
-   environment), each with the same Python ``hello`` function. Every round takes,
+   environment), each with the same Python ``hello`` function, started afresh every
+   round (two long-lived processes would keep whatever placement they got, a bias
+   that rounds alone cannot average out). Every round takes,
    for each server, a fresh Invoke as boto3 signs and sends it (its exact headers,
    so that both servers parse the same request and only verification differs; a
    signed request may be replayed within the 5 minutes AWS allows, so replaying it
@@ -278,24 +280,32 @@ def lua_script(directory: Path, headers: dict[str, str]) -> Path:
     return path
 
 
-def measure_servers(plan: invoke_bench.Plan, workdir: Path, stack: ExitStack) -> dict[str, Any]:
+def measure_servers(plan: invoke_bench.Plan, workdir: Path) -> dict[str, Any]:
     wrk = ensure_wrk()
-    servers = [start_server(stack, workdir, "none", "none"), start_server(stack, workdir, "sigv4", "sigv4")]
     per_round: dict[str, list[dict[str, Any]]] = {"none": [], "sigv4": []}
     for number in range(plan.rounds):
-        # Both servers get boto3's own signed Invoke, fresh each round (well inside the
-        # 5-minute window): the same headers to parse, so the difference is verification.
-        signed, scripts = [], {}
-        for server in servers:
-            raw, headers = signed_invoke(server)
-            signed.append(replace(server, request=raw))
-            scripts[server.key] = lua_script(workdir / server.key, headers)
-        warm = invoke_bench.measure_warm(signed, plan)
-        order = signed if number % 2 == 0 else signed[::-1]
-        for server in order:
-            url = f"http://{HOST}:{server.port}{server.path}"
-            load = invoke_bench.measure_wrk(wrk, scripts[server.key], url, plan, first=number == 0)
-            per_round[server.key].append({"warm": warm[server.key], "wrk": load})
+        # Fresh servers every round: two long-lived processes keep whatever placement they
+        # got (cores, memory, their environment's), a bias that rounds alone cannot average out.
+        with ExitStack() as round_stack:
+            scratch = workdir / f"round-{number}"
+            scratch.mkdir()
+            servers = [
+                start_server(round_stack, scratch, "none", "none"),
+                start_server(round_stack, scratch, "sigv4", "sigv4"),
+            ]
+            # Both servers get boto3's own signed Invoke, fresh (well inside the 5-minute
+            # window): the same headers to parse, so the difference is verification.
+            signed, scripts = [], {}
+            for server in servers:
+                raw, headers = signed_invoke(server)
+                signed.append(replace(server, request=raw))
+                scripts[server.key] = lua_script(scratch / server.key, headers)
+            warm = invoke_bench.measure_warm(signed, plan)
+            order = signed if number % 2 == 0 else signed[::-1]
+            for server in order:
+                url = f"http://{HOST}:{server.port}{server.path}"
+                load = invoke_bench.measure_wrk(wrk, scripts[server.key], url, plan, first=True)
+                per_round[server.key].append({"warm": warm[server.key], "wrk": load})
         p50 = {key: warm[key].get("p50_ms", float("nan")) for key in ("none", "sigv4")}
         console.print(
             f"  round {number + 1}/{plan.rounds}: p50 none {p50['none']:.3f} ms, sigv4 {p50['sigv4']:.3f} ms",
@@ -391,8 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(render_micro(results["micro"]))
     passed = True
     if not args.micro_only:
-        with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="sigv4-bench-") as scratch:
-            results["servers"] = measure_servers(plan, Path(scratch), stack)
+        with tempfile.TemporaryDirectory(prefix="sigv4-bench-") as scratch:
+            results["servers"] = measure_servers(plan, Path(scratch))
         console.print(render_servers(results["servers"]))
         results["targets"] = evaluate(results)
         for target in results["targets"]:
