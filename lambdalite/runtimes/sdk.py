@@ -23,6 +23,7 @@ bare ``import`` that nothing else resolves from there (``_LAMBDALITE_SDK_NODE``)
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,9 @@ from pathlib import Path
 SDK_ROOT = Path(sys.prefix) / "share" / "lambdalite" / "sdk"
 PYTHON_SDK_DIR = SDK_ROOT / "python"
 NODE_SDK_DIR = SDK_ROOT / "nodejs"
+NODE_BINARIES_DIR = SDK_ROOT / "node"
+"""``<major>/node_modules/node-linux-<arch>/bin/node``: Node.js majors the host lacks,
+from the npm registry's per-platform ``node-linux-*`` packages (``install_node``)."""
 
 BOTO3_VERSION = "1.44.18"
 """boto3 for the Python runtimes (AWS's runtimes ship a recent 1.x too)."""
@@ -174,6 +178,47 @@ def _install_node(prefix: Path) -> None:
         [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--omit=dev", *packages],
         "npm",
     )
+
+
+def node_package() -> str | None:
+    """The npm package with Node.js binaries for this machine, or None where none is published."""
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine())
+    if not sys.platform.startswith("linux") or arch is None:
+        return None
+    return f"node-linux-{arch}"
+
+
+def node_binary(major: int) -> Path | None:
+    """The installed ``node`` of this major (``install_node``), or None."""
+    package = node_package()
+    if package is None:
+        return None
+    binary = NODE_BINARIES_DIR / str(major) / "node_modules" / package / "bin" / "node"
+    return binary if binary.is_file() else None
+
+
+def install_node(major: int) -> str:
+    """Install the newest Node.js ``major`` from the npm registry; returns what was done.
+    Raises SdkInstallError where no package is published for this machine or npm fails."""
+    package = node_package()
+    if package is None:
+        raise SdkInstallError(
+            f"no Node.js binaries are published on npm for {sys.platform}/{platform.machine()}"
+        )
+    if node_binary(major) is not None:
+        return f"node {major} is already installed in {NODE_BINARIES_DIR / str(major)}"
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SdkInstallError(f"cannot install node {major}: there is no npm on PATH")
+
+    def build(prefix: Path) -> None:
+        (prefix / "package.json").write_text('{"name": "lambdalite-node", "private": true}\n', "utf-8")
+        _run(
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", f"{package}@{major}"], "npm"
+        )
+
+    _replace(NODE_BINARIES_DIR / str(major), build)
+    return f"installed node {major} ({package}) in {NODE_BINARIES_DIR / str(major)}"
 
 
 def _run(argv: list[str], tool: str) -> None:
