@@ -34,7 +34,7 @@ from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
-from lambdalite.api.wire import Response, error_response
+from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
@@ -196,5 +196,5 @@ def layer_error(status: int, message: str) -> Response:
     """An answer the HTTP layer gives itself (malformed request, timeout, bounds), AWS-shaped."""
     code = _LAYER_ERRORS.get(status, "ServiceException")
     headers = [(b"x-amzn-errortype", code.encode()), (b"x-amzn-requestid", str(uuid.uuid4()).encode())]
-    body = orjson.dumps({"Type": "User" if status < 500 else "Service", "message": message})
+    body = orjson.dumps(error_body(code, message, "User" if status < 500 else "Service"))
     return Response(status, body, headers)
