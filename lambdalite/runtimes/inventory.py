@@ -10,6 +10,7 @@ runtime that the host lacks (``runtimes.sdk``).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,11 @@ def missing_node_majors() -> list[int]:
 def install_missing(*, node_majors: bool = True) -> list[str]:
     """Install the SDKs, and (``node_majors``) the Node.js majors the host lacks; returns
     one line per thing done. Raises ``sdk.SdkInstallError``."""
+    if shutil.which("npm") is None:
+        # No npm, no node runtimes' SDK to fetch: say so rather than fail the whole set-up.
+        done = sdk.install(node=False)
+        done.append("skipped the AWS SDK for JavaScript and Node.js majors: there is no npm on PATH")
+        return done
     done = sdk.install()
     if node_majors and sdk.node_package() is not None:
         for major in missing_node_majors():

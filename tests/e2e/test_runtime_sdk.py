@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -101,3 +102,17 @@ def test_a_node_functions_own_sdk_wins(lam: Any) -> None:
     }
     create_function(lam, "own-sdk-node", files, Runtime="nodejs20.x", Handler="index.handler")
     assert json.loads(lam.invoke(FunctionName="own-sdk-node")["Payload"].read()) == "shipped-by-the-function"
+
+
+def test_lambdalite_runtimes_lists_each_runtime_and_the_sdks() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lambdalite", "runtimes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for runtime in lookup.SUPPORTED_RUNTIMES:
+        assert runtime in done.stdout
+    assert f"python SDK: boto3 {sdk.BOTO3_VERSION} in {sdk.PYTHON_SDK_DIR}" in done.stdout
+    assert f"nodejs SDK: @aws-sdk/* (v3) {sdk.JS_SDK_VERSION}" in done.stdout

@@ -6,8 +6,10 @@
  * Reads: AWS_LAMBDA_RUNTIME_API (host:port), _HANDLER, LAMBDA_TASK_ROOT (else
  * cwd), AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
  * AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
- * AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT.
- * Sets _X_AMZN_TRACE_ID per invocation.
+ * AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT, and
+ * _LAMBDALITE_SDK_NODE (the runtime's SDK node_modules: a bare `import` nothing
+ * else resolves is resolved from there, see sdk_resolve.mjs; removed from
+ * process.env before the handler loads). Sets _X_AMZN_TRACE_ID per invocation.
  *
  * Writes to stdout: console.* as `<ISO time>\t<request id>\t<LEVEL>\t<util.format(...)>\n`
  * (request id is `undefined` during init, as on AWS), or one JSON object per

@@ -11,8 +11,10 @@ module in advance (a zygote), since importing it has no side effects.
 Reads: AWS_LAMBDA_RUNTIME_API (host:port), _HANDLER, LAMBDA_TASK_ROOT,
 AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
 AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
-AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT.
-Sets _X_AMZN_TRACE_ID for each invocation (removed when the platform sends none).
+AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT,
+_LAMBDALITE_SDK_PYTHON (the runtime's boto3 directory, appended last to
+sys.path and removed from os.environ). Sets _X_AMZN_TRACE_ID for each
+invocation (removed when the platform sends none).
 
 Writes to stdout: whatever the handler prints; root-logger records as
 ``[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>`` (or one JSON object
