@@ -269,6 +269,7 @@ function nearestPackageIsModule(folder) {
 }
 
 async function importFile(file) {
+  registerSdkResolution();
   return import(url.pathToFileURL(file).href);
 }
 
@@ -452,19 +453,31 @@ class Runtime {
 
 const SDK_VARIABLE = '_LAMBDALITE_SDK_NODE';
 
-/** Let a bare `import` fall back to the runtime's SDK directory (see sdk_resolve.mjs). */
-function registerSdkResolution() {
+/** Where a bare `import` falls back to (see sdk_resolve.mjs), until the hook is registered. */
+let sdkParentURL = null;
+
+function readSdkLocation() {
   const modules = process.env[SDK_VARIABLE];
   delete process.env[SDK_VARIABLE]; // the platform's, not the function's
+  if (modules) sdkParentURL = url.pathToFileURL(path.join(path.dirname(modules), 'lambdalite-sdk.mjs')).href;
+}
+
+/**
+ * Let a bare `import` fall back to the runtime's SDK. Done only before the first ES
+ * module is imported: registering the hook starts a loader thread, which costs a
+ * CommonJS handler's cold start tens of milliseconds for nothing (require uses NODE_PATH).
+ */
+function registerSdkResolution() {
+  const parentURL = sdkParentURL;
+  sdkParentURL = null;
   const nodeModule = require('module');
-  if (!modules || typeof nodeModule.register !== 'function') return;
-  const parentURL = url.pathToFileURL(path.join(path.dirname(modules), 'lambdalite-sdk.mjs')).href;
+  if (parentURL === null || typeof nodeModule.register !== 'function') return;
   nodeModule.register('./sdk_resolve.mjs', url.pathToFileURL(__filename), { data: { parentURL } });
 }
 
 async function main() {
   patchConsole();
-  registerSdkResolution();
+  readSdkLocation();
   const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
   const taskRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
 

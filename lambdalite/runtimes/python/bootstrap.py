@@ -440,9 +440,8 @@ def _setup_logging(environ: Mapping[str, str]) -> None:
 def _log_error(error: ErrorBody, json_format: bool) -> None:
     """AWS's log entry for a failed init or invocation, as one write."""
     if json_format:
-        entry = dict(error)
-        entry["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        entry["level"] = "ERROR"
+        # AWS's order: the time and the level first, then the error body.
+        entry = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": "ERROR", **error}
         _write_record(json.dumps(entry, ensure_ascii=False))
         return
     lines = ["[ERROR] {}: {}".format(error["errorType"], error["errorMessage"])]
