@@ -413,7 +413,10 @@ class ExecutionEnvironment:
         if outcome.status == "timeout":
             self._events.extend(platform.timeout(_now_ms(), _iso_now(), request_id, function.timeout_s))
         now = _now_ms()
-        self._events.extend(platform.end(now, request_id, billing, outcome.status, len(outcome.payload)))
+        failed = outcome.function_error is not None
+        self._events.extend(
+            platform.end(now, request_id, billing, outcome.status, len(outcome.payload), failed)
+        )
         self._events.extend(
             platform.report(
                 now,
@@ -424,6 +427,7 @@ class ExecutionEnvironment:
                 init_ms=init_ms,
                 status=outcome.status,
                 error_type=outcome.error_type,
+                function_error=failed,
             )
         )
         events, self._events = self._events, []

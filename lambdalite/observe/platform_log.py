@@ -132,14 +132,21 @@ class PlatformLog:
         return [(now_ms, report.timeout_line(iso_time, request_id, timeout_s))]
 
     def end(
-        self, now_ms: int, request_id: str, billing: Billing, status: str | None, produced_bytes: int
+        self,
+        now_ms: int,
+        request_id: str,
+        billing: Billing,
+        status: str | None,
+        produced_bytes: int,
+        function_error: bool = False,
     ) -> Events:
-        """END, or with JSON ``platform.runtimeDone`` (a DEBUG event)."""
+        """END, or with JSON ``platform.runtimeDone`` (a DEBUG event). ``status`` as for
+        ``report``; ``function_error``: the function answered with an error."""
         if not self.json:
             return [(now_ms, report.end_line(request_id))]
         record = {
             "requestId": request_id,
-            "status": status or "success",
+            "status": _json_status(status, function_error),
             "metrics": {"durationMs": round(billing.duration_ms, 3), "producedBytes": produced_bytes},
         }
         return self._event(now_ms, "platform.runtimeDone", record, _DEBUG)
@@ -155,8 +162,12 @@ class PlatformLog:
         init_ms: float | None = None,
         status: str | None = None,
         error_type: str | None = None,
+        function_error: bool = False,
     ) -> Events:
-        """REPORT, or with JSON ``platform.report`` and its metrics (see ``report.report_line``)."""
+        """REPORT, or with JSON ``platform.report`` and its metrics (see ``report.report_line``).
+        ``status``: REPORT's Status (timeout, error) when the invocation did not end normally;
+        ``function_error``: the function answered with an error, which only the JSON
+        event's ``status`` shows (``error``), as AWS's does."""
         used_mb = min(max_memory_used_mb, memory_size_mb)
         if not self.json:
             line = report.report_line(
@@ -180,7 +191,7 @@ class PlatformLog:
         record: dict[str, object] = {
             "requestId": request_id,
             "metrics": metrics,
-            "status": status or "success",
+            "status": _json_status(status, function_error),
         }
         if error_type:
             record["errorType"] = error_type
@@ -194,3 +205,9 @@ class PlatformLog:
 
 
 _TEXT = PlatformLog()
+
+
+def _json_status(status: str | None, function_error: bool) -> str:
+    """The Telemetry API's status: timeout or error from the platform, error for a
+    function's own error, success otherwise."""
+    return status or ("error" if function_error else "success")

@@ -231,3 +231,32 @@ def test_node_console_writes_awss_json_records(lam: Any, logs: Any) -> None:
         "bad input",
     )
     assert error["stackTrace"][0] == "TypeError: bad input"
+
+
+def test_json_errors_and_timeouts_are_records_and_report_statuses(lam: Any, logs: Any) -> None:
+    code = (
+        "import time\n"
+        "def handler(event, context):\n"
+        "    if event.get('sleep'):\n"
+        "        time.sleep(5)\n"
+        "    raise KeyError('missing')\n"
+    )
+    create_function(lam, "json-fails", {"app.py": code}, Timeout=1, LoggingConfig={"LogFormat": "JSON"})
+    failed = lam.invoke(FunctionName="json-fails", Payload=b"{}")
+    assert failed["FunctionError"] == "Unhandled"
+    timed_out = lam.invoke(FunctionName="json-fails", Payload=b'{"sleep": true}')
+    assert timed_out["FunctionError"] == "Unhandled"
+    records = as_json(messages(logs, "/aws/lambda/json-fails"))
+    (error,) = [r for r in records if r.get("errorType") == "KeyError"]
+    assert (error["level"], error["errorMessage"], error["requestId"]) == (
+        "ERROR",
+        "'missing'",
+        failed["ResponseMetadata"]["RequestId"],
+    )
+    assert isinstance(error["stackTrace"], list) and "raise KeyError" in error["stackTrace"][-1]
+    reports = [r["record"] for r in records if r.get("type") == "platform.report"]
+    assert [(r["status"], r.get("errorType")) for r in reports] == [
+        ("error", None),
+        ("timeout", "Sandbox.Timedout"),
+    ]
+    assert reports[1]["metrics"]["durationMs"] == 1000.0
