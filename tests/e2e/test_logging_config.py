@@ -260,3 +260,36 @@ def test_json_errors_and_timeouts_are_records_and_report_statuses(lam: Any, logs
         ("timeout", "Sandbox.Timedout"),
     ]
     assert reports[1]["metrics"]["durationMs"] == 1000.0
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"LoggingConfig": {"LogFormat": "XML"}},
+            "1 validation error detected: Value 'XML' at 'loggingConfig.logFormat' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [JSON, Text]",
+        ),
+        (
+            {"LoggingConfig": {"LogGroup": "bad group!"}},
+            "1 validation error detected: Value 'bad group!' at 'loggingConfig.logGroup' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
+        ),
+        (
+            {"TracingConfig": {"Mode": "On"}},
+            "1 validation error detected: Value 'On' at 'tracingConfig.mode' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [Active, PassThrough]",
+        ),
+    ],
+)
+def test_invalid_logging_and_tracing_values_get_awss_validation_errors(
+    lam: Any, config: dict[str, Any], message: str
+) -> None:
+    if "invalid-config" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]:
+        create_function(lam, "invalid-config", {"app.py": "x = 1\n"})
+    with pytest.raises(lam.exceptions.ClientError) as err:
+        lam.update_function_configuration(FunctionName="invalid-config", **config)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert err.value.response["Error"]["Message"] == message
+    got = lam.get_function_configuration(FunctionName="invalid-config")
+    assert (got["LoggingConfig"]["LogFormat"], got["TracingConfig"]["Mode"]) == ("Text", "PassThrough")
