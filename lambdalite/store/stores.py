@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
+from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
+from lambdalite.store.queues import QueueStore, SqliteQueueStore
 from lambdalite.store.sqlite import SqliteDatabase
 from lambdalite.store.tags import SqliteTagStore, TagStore
 from lambdalite.store.urls import SqliteUrlStore, UrlStore
@@ -30,6 +32,8 @@ class Stores:
     urls: UrlStore
     concurrency: ConcurrencyStore
     layers: LayerStore
+    queues: QueueStore
+    event_invoke_configs: EventInvokeConfigStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -45,5 +49,7 @@ def open_sqlite(path: Path) -> Stores:
         urls=SqliteUrlStore(db),
         concurrency=SqliteConcurrencyStore(db),
         layers=SqliteLayerStore(db),
+        queues=SqliteQueueStore(db),
+        event_invoke_configs=SqliteEventInvokeConfigStore(db),
         close=db.close,
     )
