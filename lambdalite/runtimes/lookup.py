@@ -164,7 +164,9 @@ def interpreter_prefixes() -> tuple[Path, ...]:
     node = node_interpreter()
     if node is not None:
         executables.append(node[0])
-    executables += [path for path, _ in installed_nodes().values()]
+    # The installed majors' binaries, found without running them (start-up pays for no probe).
+    majors = (int(runtime.removeprefix("nodejs").removesuffix(".x")) for runtime in NODE_RUNTIMES)
+    executables += [binary for binary in map(sdk.node_binary, majors) if binary is not None]
     prefixes = {Path(os.path.realpath(exe)).parent.parent for exe in executables}
     prefixes.update((Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()))
     return tuple(sorted(prefixes))
