@@ -25,7 +25,9 @@ def json_response(status: int, value: Any, headers: Headers | None = None) -> Re
 
 def error_response(error: LambdaError, request_id: str | None = None) -> Response:
     """The AWS wire form of ``error``."""
-    body: dict[str, str] = {"Type": error.error_kind, "message": error.message}
+    # An empty error_kind: AWS sends no Type for this error.
+    body: dict[str, str] = {"Type": error.error_kind} if error.error_kind else {}
+    body["message"] = error.message
     body.update(error.extra_body())
     headers: Headers = [(b"x-amzn-errortype", error.code.encode())]
     headers.extend((name.encode(), value.encode()) for name, value in error.extra_headers().items())

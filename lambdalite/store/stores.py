@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningStore
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
@@ -30,6 +31,7 @@ class Stores:
     urls: UrlStore
     concurrency: ConcurrencyStore
     layers: LayerStore
+    code_signing: CodeSigningStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -45,5 +47,6 @@ def open_sqlite(path: Path) -> Stores:
         urls=SqliteUrlStore(db),
         concurrency=SqliteConcurrencyStore(db),
         layers=SqliteLayerStore(db),
+        code_signing=SqliteCodeSigningStore(db),
         close=db.close,
     )
