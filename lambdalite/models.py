@@ -88,6 +88,8 @@ class FunctionConfig:
     published_from: str = ""
     """For a published version: the ``$LATEST`` revision it was published from
     (publishing an unchanged ``$LATEST`` again returns this version)."""
+    snap_start: str = "None"
+    """SnapStart.ApplyOn: ``None`` or ``PublishedVersions`` (``control.snapstart``)."""
 
     def configuration(self, arn_prefix: str, qualifier: str | None = None) -> dict[str, Any]:
         """The FunctionConfiguration shape as the Lambda API returns it; the
@@ -112,7 +114,11 @@ class FunctionConfig:
             "PackageType": "Zip",
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
-            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            # Only a published version is optimised; $LATEST never is.
+            "SnapStart": {
+                "ApplyOn": self.snap_start,
+                "OptimizationStatus": "On" if self.snap_start != "None" and self.version != LATEST else "Off",
+            },
             "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
         }
         if self.environment:

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from lambdalite.control import aliases as alias_rules
+from lambdalite.control import snapstart
 from lambdalite.control.aliases import AliasInput
 from lambdalite.control.bus import EventBus
 from lambdalite.control.changes import (
@@ -391,6 +392,7 @@ class FunctionRegistry:
 
     def _commit(self, config: FunctionConfig, publish: bool = False) -> FunctionConfig:
         """Make ``config`` the new ``$LATEST`` (and publish it) - durable first, only then visible."""
+        snapstart.check(config.runtime, config.snap_start)
         version = self._snapshot(config, None) if publish else None
         if version is None:
             self._store.save(configs=(config,))

@@ -138,6 +138,8 @@ class FunctionSettings:
     architectures: tuple[str, ...] | None = None
     layers: tuple[LayerRef, ...] | None = None
     """Never set by parsing: the API resolves ``layer_arns`` (``control.layers``) into it."""
+    snap_start: str | None = None
+    """SnapStart.ApplyOn (``control.snapstart``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +178,17 @@ class UpdateConfigurationInput:
 
 
 _SETTINGS_MEMBERS = frozenset(
-    {"Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize", "Environment", "EphemeralStorage"}
+    {
+        "Runtime",
+        "Role",
+        "Handler",
+        "Description",
+        "Timeout",
+        "MemorySize",
+        "Environment",
+        "EphemeralStorage",
+        "SnapStart",
+    }
 )
 _CODE_SOURCES = ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
 
@@ -521,6 +533,7 @@ def _settings(request: Mapping[str, Any], architectures: Sequence[str] | None) -
         else MappingProxyType(dict(environment.get("Variables") or {})),
         ephemeral_storage_mb=None if storage is None else storage["Size"],
         architectures=None if architectures is None else tuple(architectures),
+        snap_start=(request.get("SnapStart") or {}).get("ApplyOn"),
     )
 
 
