@@ -41,6 +41,7 @@ from lambdalite.control.changes import (
     AliasUpdated,
     FunctionDeleted,
     LatestChanged,
+    VersionPublished,
     VersionRemoved,
 )
 from lambdalite.control.paging import page
@@ -250,6 +251,7 @@ class FunctionRegistry:
         self._store.save(configs=(version,), last_version=(name, int(version.version)))
         self._versions.setdefault(name, {})[version.version] = version
         self._last_version[name] = int(version.version)
+        self._bus.publish(VersionPublished(version))
         return version
 
     def delete(self, name: str, qualifier: str | None = None) -> None:
@@ -402,6 +404,8 @@ class FunctionRegistry:
             self._last_version[config.name] = int(version.version)
         self._latest[config.name] = config
         self._bus.publish(LatestChanged(config))
+        if version is not None:
+            self._bus.publish(VersionPublished(version))
         return version or config
 
     def _commit_alias(self, alias: Alias) -> Alias:

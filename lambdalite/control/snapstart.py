@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from lambdalite.errors import InvalidParameterValue
+from lambdalite.models import LATEST, FunctionConfig
 
 PUBLISHED_VERSIONS = "PublishedVersions"
 NONE = "None"
@@ -30,3 +31,9 @@ def check(runtime: str, apply_on: str) -> None:
     """InvalidParameterValue when ``apply_on`` asks for SnapStart on a runtime without it."""
     if apply_on == PUBLISHED_VERSIONS and not supported(runtime):
         raise InvalidParameterValue(f"{runtime} is not supported for SnapStart enabled functions.")
+
+
+def restores_from_snapshot(function: FunctionConfig) -> bool:
+    """Are ``function``'s environments restored from a snapshot? (A published
+    version with ``PublishedVersions``; ``$LATEST`` never is.)"""
+    return function.snap_start == PUBLISHED_VERSIONS and function.version != LATEST

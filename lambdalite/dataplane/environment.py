@@ -48,6 +48,7 @@ NETWORK_UNAVAILABLE = "Sandbox.NetworkIsolationUnavailable"
 UNHANDLED = "Unhandled"
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
+SNAP_START = "snap-start"
 """AWS_LAMBDA_INITIALIZATION_TYPE values. A provisioned environment is started
 ahead of any invocation: no invocation waits for its init, so REPORT never
 shows an Init Duration for it."""
@@ -217,7 +218,7 @@ class ExecutionEnvironment:
         started = time.perf_counter()
         # AWS opens every environment's stream with INIT_START; writing it now
         # also creates the stream before the first invocation needs it.
-        self._init_events.append((_now_ms(), report.init_start_line(self._runtime_version())))
+        self._init_events.append((_now_ms(), report.init_start_line(self._runtime_version(), self._restored)))
         if self._launch.warning:
             self._log_now([self._launch.warning])
         if self._launch.error is not None:
@@ -266,7 +267,9 @@ class ExecutionEnvironment:
             failure = _error_outcome(
                 "Runtime.Unknown", f"Init timed out after {timeout:.2f} seconds", "timeout"
             )
-        self._init_ms = (time.perf_counter() - started) * 1000
+        # A restore that had to wait for its snapshot to be made counts the restore only.
+        snapshot_ms = float(getattr(self._process, "snapshot_ms", 0.0))
+        self._init_ms = (time.perf_counter() - started) * 1000 - snapshot_ms
         if failure is not None:
             self._init_failure = failure
             await self.stop()
@@ -409,6 +412,7 @@ class ExecutionEnvironment:
             memory_size_mb=function.memory_mb,
             max_memory_used_mb=self._peak_memory_mb(),
             init_ms=init_ms,
+            restored=self._restored,
             status=outcome.status,
             error_type=outcome.error_type,
         )
@@ -612,6 +616,11 @@ class ExecutionEnvironment:
             host_path=os.environ.get("PATH", ""),
         )
         return runtime_environment(self.function, placement, self._launch.extra_env)
+
+    @property
+    def _restored(self) -> bool:
+        """Restored from a SnapStart snapshot (``sandbox.snapstart``)."""
+        return self.initialization_type == SNAP_START
 
     def _runtime_version(self) -> report.RuntimeVersion:
         launch = self._launch

@@ -476,6 +476,8 @@ def _set_sys_path(task_root: str) -> None:
     opt = os.environ.get("LAMBDALITE_OPT") or "/opt"
     extra = [p for p in (f"{opt}/python/lib/{version}/site-packages", f"{opt}/python") if os.path.isdir(p)]
     sys.path[:0] = [task_root, *extra]
+    # SnapStart's runtime hooks (snapshot_restore_py), after the function's own code.
+    sys.path.append(os.path.join(here, "snapstart"))
 
 
 def load_handler(handler: str) -> Handler:
