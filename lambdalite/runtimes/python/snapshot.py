@@ -53,6 +53,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _HOOKS_MODULE = "snapshot_restore_py"
 _PR_SET_PDEATHSIG = 1
 _LEVEL_VARIABLES = ("TMPDIR",)
+_LIBC: list[Any] = []
 
 
 def _send(sock: socket.socket, record: dict[str, Any], credentials: bool = False) -> None:
@@ -131,6 +132,9 @@ def main() -> None:
             [],
         )
     handler = _initialise(sock, bootstrap)
+    _LIBC.append(ctypes.CDLL(None, use_errno=True))  # loaded once, not in every environment
+    # Frozen for good: a restored environment's collections never walk (and copy)
+    # the snapshot's objects, as a zygote's children do not.
     gc.collect()
     gc.freeze()
     sys.stdout.flush()
@@ -192,8 +196,7 @@ def _restore(
     request, output = child
     snapshot = os.getppid()
     os.setsid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _LIBC[0].prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != snapshot:
         os._exit(1)
     os.dup2(output, 1)
@@ -206,7 +209,6 @@ def _restore(
     time.tzset()
     # The snapshot's random state is every restored environment's: re-seed from the OS.
     random.seed()
-    gc.unfreeze()
     _send(sock, {"op": "restored", "id": request["id"], "pid": os.getpid()}, credentials=True)
     sock.close()
     runtime = bootstrap.Runtime(os.environ)
