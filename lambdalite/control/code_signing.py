@@ -37,10 +37,10 @@ class CodeSigningConfigMissing(LambdaError):
 
     code = "ResourceNotFoundException"
     status = 404
-    error_kind = ""  # AWS's answer carries no Type
 
     def __init__(self, arn: str) -> None:
         super().__init__(f"The Lambda code signing configuration {arn} can not be found.")
+        self.sends_type = False  # AWS's answer carries no Type
 
 
 class CodeSigningConfigNotFound(LambdaError):

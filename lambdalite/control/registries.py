@@ -15,6 +15,7 @@ from lambdalite.config import Settings
 from lambdalite.control.bus import EventBus
 from lambdalite.control.code_signing_registry import CodeSigningRegistry
 from lambdalite.control.concurrency_registry import ConcurrencyRegistry
+from lambdalite.control.event_invoke_registry import EventInvokeRegistry
 from lambdalite.control.layers import LayerRegistry
 from lambdalite.control.policy_registry import PolicyRegistry
 from lambdalite.control.registry import FunctionRegistry
@@ -33,6 +34,7 @@ class Registries:
     concurrency: ConcurrencyRegistry
     layers: LayerRegistry
     code_signing: CodeSigningRegistry
+    event_invoke: EventInvokeRegistry
 
     @classmethod
     def build(cls, stores: Stores, settings: Settings) -> Registries:
@@ -51,4 +53,5 @@ class Registries:
             code_signing=CodeSigningRegistry(
                 stores.code_signing, functions, bus, settings.region, settings.account_id
             ),
+            event_invoke=EventInvokeRegistry(stores.event_invoke_configs, functions, bus),
         )

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningStore
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
+from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
+from lambdalite.store.queues import QueueStore, SqliteQueueStore
 from lambdalite.store.sqlite import SqliteDatabase
 from lambdalite.store.tags import SqliteTagStore, TagStore
 from lambdalite.store.urls import SqliteUrlStore, UrlStore
@@ -32,6 +34,8 @@ class Stores:
     concurrency: ConcurrencyStore
     layers: LayerStore
     code_signing: CodeSigningStore
+    queues: QueueStore
+    event_invoke_configs: EventInvokeConfigStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -48,5 +52,7 @@ def open_sqlite(path: Path) -> Stores:
         concurrency=SqliteConcurrencyStore(db),
         layers=SqliteLayerStore(db),
         code_signing=SqliteCodeSigningStore(db),
+        queues=SqliteQueueStore(db),
+        event_invoke_configs=SqliteEventInvokeConfigStore(db),
         close=db.close,
     )
