@@ -242,6 +242,10 @@ class ExecutionEnvironment:
             )
             await self.stop()
             return False
+        if self._restored and not hasattr(self._process, "snapshot_ms"):
+            # The sandbox could not restore it from a snapshot: an ordinary init after all.
+            self.initialization_type = ON_DEMAND
+            self._init_events[0] = (self._init_events[0][0], report.init_start_line(self._runtime_version()))
         if network:
             self._sandbox_uid = self._process.sandbox_uid
         else:

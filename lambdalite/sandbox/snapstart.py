@@ -351,18 +351,24 @@ class SnapStartSandbox:
             return await self._inner.start(spec)
         key = (spec.env.get("AWS_LAMBDA_FUNCTION_NAME", ""), spec.env.get("AWS_LAMBDA_FUNCTION_VERSION", ""))
         if not spec.network or len(spec.argv) != 2 or Path(spec.argv[1]).name != "bootstrap.py":
-            return await self._inner.start(spec)
+            return await self._fresh(spec)
         if key in self._failed:
-            return await self._inner.start(spec)
+            return await self._fresh(spec)
         started = time.perf_counter()
         try:
             snapshot, made = await self._snapshot(key, spec)
         except SnapshotFailed as exc:
             self._failed[key] = str(exc)
             log.warning("SnapStart for %s:%s: %s; starting fresh environments", *key, exc)
-            return await self._inner.start(spec)
+            return await self._fresh(spec)
         made_ms = (time.perf_counter() - started) * 1000 if made else 0.0
         return await snapshot.restore(spec, made_ms)
+
+    async def _fresh(self, spec: SandboxSpec) -> SandboxedProcess:
+        """An environment that is not restored after all: it initialises on demand."""
+        return await self._inner.start(
+            dataclasses.replace(spec, env={**spec.env, INITIALIZATION_TYPE: "on-demand"})
+        )
 
     async def _snapshot(self, key: tuple[str, str], spec: SandboxSpec) -> tuple[Snapshot, bool]:
         """The version's live snapshot, made now if need be (True: this call waited for it

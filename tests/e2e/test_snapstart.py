@@ -181,3 +181,21 @@ def test_a_version_whose_snapshot_fails_reports_its_init_error(lam: Any) -> None
     version = lam.publish_version(FunctionName="snap-broken")["Version"]
     body, _ = invoke(lam, "snap-broken", version, {})
     assert body["errorType"] == "ValueError" and body["errorMessage"] == "no config"
+
+
+@needs_312
+def test_a_failing_before_snapshot_hook_leaves_the_version_on_ordinary_environments(lam: Any) -> None:
+    source = (
+        "import os\n"
+        "from snapshot_restore_py import register_before_snapshot\n"
+        "@register_before_snapshot\n"
+        "def refuse():\n"
+        "    raise RuntimeError('cannot be snapshotted')\n"
+        "def handler(event, context):\n"
+        "    return {'type': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']}\n"
+    )
+    create(lam, "snap-hookfail", files={"app.py": source}, SnapStart=ON)
+    version = lam.publish_version(FunctionName="snap-hookfail")["Version"]
+    body, tail = invoke(lam, "snap-hookfail", version, {})
+    assert body == {"type": "on-demand"}
+    assert "Init Duration" in tail and "Restore Duration" not in tail
