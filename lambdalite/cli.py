@@ -7,6 +7,7 @@ over the same AWS APIs boto3 uses (so they double as a smoke test of them):
     lambdalite deploy ./src --name hello --runtime python3.11 --handler app.handler
     lambdalite invoke hello --payload '{"name": "you"}' --tail
     lambdalite ls | rm NAME | logs NAME [--follow] [--since 10m]
+    lambdalite signing create-profile NAME --key-out KEY | sign PKG.zip ... (``signing_cli``)
 
 Clients find the server through ``--endpoint`` or ``LAMBDALITE_ENDPOINT``; without
 either, through the record a running ``serve`` leaves (see ``discovery``), else at
@@ -39,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lambdalite import __version__
+from lambdalite.signing_cli import signing_app
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:9001"
 DEFAULT_ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -757,6 +759,8 @@ def parse_since(since: str, now: datetime | None = None) -> int:
 
 
 # ---- entry point -------------------------------------------------------------------
+
+app.add_typer(signing_app)
 
 
 def _version(value: bool) -> None:

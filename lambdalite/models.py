@@ -98,6 +98,8 @@ class FunctionConfig:
     """LoggingConfig.LogGroup as given; "" for the default ``/aws/lambda/<name>``."""
     tracing_mode: str = "PassThrough"
     """TracingConfig.Mode: ``PassThrough`` or ``Active``."""
+    snap_start: str = "None"
+    """SnapStart.ApplyOn: ``None`` or ``PublishedVersions`` (``control.snapstart``)."""
 
     def configuration(self, arn_prefix: str, qualifier: str | None = None) -> dict[str, Any]:
         """The FunctionConfiguration shape as the Lambda API returns it; the
@@ -122,7 +124,11 @@ class FunctionConfig:
             "PackageType": "Zip",
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
-            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            # Only a published version is optimised; $LATEST never is.
+            "SnapStart": {
+                "ApplyOn": self.snap_start,
+                "OptimizationStatus": "On" if self.snap_start != "None" and self.version != LATEST else "Off",
+            },
             "LoggingConfig": self.logging_configuration(),
         }
         if self.environment:
