@@ -65,6 +65,9 @@ class Settings:
     removed once it has been unused, and last uploaded, this long ago."""
     code_gc_interval_s: float = 300.0
     """How often unused code packages are looked for (and once at start)."""
+    url_base: str = "auto"
+    """Where the FunctionUrl the API returns points: ``auto``, ``host``, ``path`` or
+    ``SCHEME://DOMAIN[:PORT]`` (a wildcard domain); see ``api.url_base``."""
 
     @property
     def endpoint(self) -> str:

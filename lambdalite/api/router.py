@@ -81,6 +81,8 @@ class ServiceRoute:
     """REST path prefixes, for unsigned requests."""
     hosts: tuple[bytes, ...] = ()
     """Marks in the Host header."""
+    configured_hosts: Callable[[ServiceContext], tuple[bytes, ...]] = lambda _context: ()
+    """Marks in the Host header that come from the configuration (an operator's domain)."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -88,6 +90,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         "function-urls",
         lambda c: FunctionUrlService(c.urls, c.region),
         hosts=(URL_HOST_MARK,),
+        configured_hosts=lambda c: c.urls.host_marks(),
         own_paths=("url",),
     ),
     ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",)),
@@ -138,7 +141,8 @@ class Router:
         self._paths: list[tuple[str, Service]] = []
         for route in services:
             service = route.build(context)
-            self._hosts.extend((mark, service) for mark in route.hosts)
+            marks = dict.fromkeys((*route.hosts, *route.configured_hosts(context)))
+            self._hosts.extend((mark, service) for mark in marks)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
             self._signed.update(dict.fromkeys(route.signing_names, service))
