@@ -303,6 +303,13 @@ def test_permission_errors_use_awss_words(lam: Any) -> None:
         "ResourceNotFoundException",
         lambda: lam.add_permission(FunctionName="pm-err", Qualifier="nope", StatementId="a", **S3_INVOKE),
     ) == (404, f"Cannot find alias arn: {arn}:nope")
+    # A qualifier the pattern lets through but no alias can have: AWS's "Function not found".
+    assert error_of(
+        "ResourceNotFoundException",
+        lambda: lam.add_permission(
+            FunctionName="pm-err", Qualifier="with-$-sign", StatementId="a", **S3_INVOKE
+        ),
+    ) == (404, f"Function not found: {arn}:with-$-sign")
     assert error_of(
         "ResourceNotFoundException",
         lambda: lam.add_permission(FunctionName="pm-gone", StatementId="a", **S3_INVOKE),
