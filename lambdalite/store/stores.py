@@ -17,6 +17,7 @@ from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStor
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
+from lambdalite.store.queues import QueueStore, SqliteQueueStore
 from lambdalite.store.sqlite import SqliteDatabase
 from lambdalite.store.tags import SqliteTagStore, TagStore
 from lambdalite.store.urls import SqliteUrlStore, UrlStore
@@ -30,6 +31,7 @@ class Stores:
     urls: UrlStore
     concurrency: ConcurrencyStore
     layers: LayerStore
+    queues: QueueStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -45,5 +47,6 @@ def open_sqlite(path: Path) -> Stores:
         urls=SqliteUrlStore(db),
         concurrency=SqliteConcurrencyStore(db),
         layers=SqliteLayerStore(db),
+        queues=SqliteQueueStore(db),
         close=db.close,
     )
