@@ -239,6 +239,25 @@ def test_add_permission_builds_awss_statement_and_policy(lam: Any) -> None:
     assert json.loads(url["Statement"])["Condition"] == {
         "StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}
     }
+    # Every optional condition at once, in the order of AWS's recorded statement.
+    full = lam.add_permission(
+        FunctionName="pm-doc",
+        StatementId="url-full",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        SourceArn="arn:aws:s3:::test-bucket",
+        SourceAccount="123456789012",
+        PrincipalOrgID="o-1234567890",
+        FunctionUrlAuthType="NONE",
+    )
+    condition = json.loads(full["Statement"])["Condition"]
+    assert list(condition) == ["StringEquals", "ArnLike"]
+    assert list(condition["StringEquals"].items()) == [
+        ("AWS:SourceAccount", "123456789012"),
+        ("lambda:FunctionUrlAuthType", "NONE"),
+        ("aws:PrincipalOrgID", "o-1234567890"),
+    ]
+    lam.remove_permission(FunctionName="pm-doc", StatementId="url-full")
     role = lam.add_permission(
         FunctionName="pm-doc",
         StatementId="role",
