@@ -35,6 +35,11 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.events.clock import SystemClock
+from lambdalite.events.dispatcher import AsyncInvocations
+from lambdalite.events.policy import RetryPolicy
+from lambdalite.events.sqlite_queue import SqliteEventQueue
+from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
@@ -68,8 +73,10 @@ class Services:
     pool: EnvironmentPool
     invoker: Invoker
     router: Router
+    events: AsyncInvocations
 
     async def close(self) -> None:
+        await self.events.close(grace_s=0)
         await self.invoker.close(grace_s=0)
         await self.sandbox.close()
         self.logs.close()
@@ -138,8 +145,13 @@ def build(settings: Settings) -> Services:
         keep_alive_s=settings.keep_alive_s,
         warm_wait_s=settings.warm_wait_ms / 1000,
     )
-    limiter = ConcurrencyLimiter(settings.max_concurrency, reserved=registries.concurrency.reservations())
+    limiter = ConcurrencyLimiter(
+        settings.max_concurrency,
+        reserved=registries.concurrency.reservations(),
+        async_share=settings.async_share,
+    )
     invoker = Invoker(limiter, pool)
+    events = build_async(settings, registries, invoker)
     bus = registries.bus
     bus.subscribe(ReservedConcurrencyChanged, lambda event: limiter.set_reserved(event.name, event.reserved))
 
@@ -173,14 +185,41 @@ def build(settings: Settings) -> Services:
         VersionRemoved, lambda event: pool.in_background(pool.retire_revision(event.config.revision_id))
     )
     router = Router(
-        LambdaApi(settings, registries, code, invoker),
+        LambdaApi(settings, registries, code, invoker, events),
         code,
         logs,
         settings.region,
         settings.account_id,
         queues=stores.queues,
     )
-    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router)
+    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
+
+
+def build_async(settings: Settings, registries: Registries, invoker: Invoker) -> AsyncInvocations:
+    """The asynchronous invocation service: its durable queue (``events.db``), its
+    retry policy (scaled by ``--retry-delay-scale``) and the destination targets."""
+    clock = SystemClock()
+    targets = Targets()
+    functions = registries.functions
+    reservations = registries.concurrency.reservations()
+    events = AsyncInvocations(
+        SqliteEventQueue(settings.data_dir / "events.db", clock),
+        invoker,
+        functions,
+        registries.event_invoke,
+        reservations.get,
+        targets,
+        clock,
+        RetryPolicy(settings.retry_delay_scale),
+        max_in_flight=settings.async_max_in_flight,
+    )
+    targets.register(
+        "lambda", function_targets(functions.exists, settings.region, settings.account_id, events.accept)
+    )
+    registries.event_invoke.destination_check = lambda arn, name, config: targets.check_destination(
+        arn, name, config_text(config)
+    )
+    return events
 
 
 def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sandbox:
@@ -246,6 +285,7 @@ async def run(settings: Settings) -> None:
     A second signal skips the grace period."""
     services = build(settings)
     services.pool.start_housekeeping()
+    services.events.start()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
     collector = CodeCollector(
         services.code,

@@ -231,6 +231,14 @@ def serve(
         int | None,
         typer.Option(help="Queued requests before a connection is no longer read [default: 100]."),
     ] = None,
+    retry_delay_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Scale Lambda's asynchronous retry delays and event-age limit by FACTOR "
+            "(0.01: 60 s becomes 0.6 s) [default: 1].",
+            metavar="FACTOR",
+        ),
+    ] = None,
     url_base: Annotated[
         str | None,
         typer.Option(
@@ -266,6 +274,7 @@ def serve(
             "http_max_connections": http_max_connections,
             "http_max_unsent_bytes": http_max_unsent_bytes,
             "http_max_queued_requests": http_max_queued_requests,
+            "retry_delay_scale": retry_delay_scale,
             "url_base": url_base,
         }
     )
@@ -443,17 +452,32 @@ def invoke(
         bool, typer.Option("--tail", help="Also print the invocation's log (to stderr).")
     ] = False,
     qualifier: Annotated[str | None, typer.Option(help="Version or alias.")] = None,
+    run_async: Annotated[
+        bool,
+        typer.Option(
+            "--async", help="Queue the event (InvocationType Event) and print its request id; do not wait."
+        ),
+    ] = False,
     endpoint: Endpoint = None,
 ) -> None:
     """Invoke a function synchronously and print its response (pretty if JSON).
 
-    A function error is shown in red and exits with code 1."""
+    A function error is shown in red and exits with code 1. With --async the event is
+    queued durably, retried on failure and sent to the function's destinations."""
     endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
         event = read_payload(payload)
         # Lambda allows up to 900 s per invocation; wait a little longer than that.
         lam = client("lambda", endpoint, read_timeout=960)
         params: dict[str, Any] = {"FunctionName": name, "Payload": event}
+        if run_async:
+            params["InvocationType"] = "Event"
+            if qualifier:
+                params["Qualifier"] = qualifier
+            accepted = lam.invoke(**params)
+            request_id = accepted["ResponseMetadata"]["RequestId"]
+            out.print(f"queued {request_id} (status {accepted['StatusCode']})", markup=False)
+            return
         if tail:
             params["LogType"] = "Tail"
         if qualifier:
@@ -505,6 +529,46 @@ def _function_error(kind: str, body: bytes) -> NoReturn:
             err.print(str(line).rstrip("\n"), style="dim", markup=False, highlight=False)
         fail(f"function error ({kind}): {error.get('errorType', 'Error')}: {error['errorMessage']}")
     fail(f"function error ({kind}): {body.decode('utf-8', 'replace')}")
+
+
+# ---- backlog ----------------------------------------------------------------------
+
+BACKLOG_COLUMNS = (
+    "Waiting",
+    "Retrying",
+    "Running",
+    "Delivered",
+    "Failed",
+    "DeadLettered",
+    "DestinationErrors",
+)
+
+
+@app.command()
+def backlog(
+    name: Annotated[str | None, typer.Argument(help="Only this function.")] = None,
+    endpoint: Endpoint = None,
+) -> None:
+    """Show the asynchronous invocation backlog per function: events waiting, retrying,
+    running, delivered and failed (and destination deliveries that failed)."""
+    endpoint = resolve_endpoint(endpoint)
+    with reporting(endpoint):
+        import urllib.request
+
+        url = endpoint.rstrip("/") + "/_lambdalite/async" + (f"/{name}" if name else "")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            functions = orjson.loads(response.read())["Functions"]
+        if not functions:
+            err.print("no asynchronous invocations yet", markup=False)
+            return
+        table = Table()
+        table.add_column("function")
+        for column in BACKLOG_COLUMNS:
+            table.add_column(column.lower(), justify="right")
+        table.add_column("last error")
+        for function, counts in sorted(functions.items()):
+            table.add_row(function, *(str(counts[c]) for c in BACKLOG_COLUMNS), counts["LastError"] or "-")
+        out.print(table)
 
 
 # ---- ls, rm ------------------------------------------------------------------------

@@ -65,6 +65,14 @@ class Settings:
     removed once it has been unused, and last uploaded, this long ago."""
     code_gc_interval_s: float = 300.0
     """How often unused code packages are looked for (and once at start)."""
+    retry_delay_scale: float = 1.0
+    """Scales Lambda's own asynchronous retry delays and the event-age limit, and nothing
+    else (0.01: AWS's 60 s retry delay becomes 0.6 s, 6 hours of event age 216 s)."""
+    async_max_in_flight: int = 64
+    """Queued Event invocations this node runs at once (each also needs a concurrency slot)."""
+    async_share: float = 0.5
+    """The fraction of the unreserved concurrency pool asynchronous work may hold: the
+    rest is kept for synchronous invokes (see ``dataplane.limiter``)."""
     url_base: str = "auto"
     """Where the FunctionUrl the API returns points: ``auto``, ``host``, ``path`` or
     ``SCHEME://DOMAIN[:PORT]`` (a wildcard domain); see ``api.url_base``."""

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from lambdalite.api.async_accept import accept_event
 from lambdalite.api.json_errors import describe
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
@@ -36,6 +37,7 @@ from lambdalite.errors import (
     InvalidRequestContent,
     RequestTooLarge,
 )
+from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.models import (
     LATEST,
     Alias,
@@ -105,8 +107,11 @@ class LambdaApi:
         registries: Registries,
         code: CodePackages,
         invoker: Invoker,
+        events: AsyncInvocations | None = None,
     ) -> None:
+        """``events``: the asynchronous invocation service (None: Event invokes are refused)."""
         self._settings = settings
+        self.events = events
         self._registries = registries
         self._registry = registries.functions
         self._code = code
@@ -461,6 +466,9 @@ class LambdaApi:
             ) from exc
         if invocation_type == b"DryRun":
             return Response(204)
+        if invocation_type == b"Event" and self.events is not None:
+            request_id = await accept_event(self.events, name, qualifier, payload)
+            return Response(202, b"", [(b"x-amzn-requestid", request_id.encode())])
         if invocation_type != b"RequestResponse":
             if invocation_type == b"Event":
                 raise InvalidParameterValue(

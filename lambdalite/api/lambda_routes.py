@@ -7,6 +7,8 @@
     /2016-08-19/account-settings
     /2018-10-31/layers...           layer versions and their permissions (``api.layers_api``)
     /2021-10-31/functions/<name>/url[s] function URL configs (``api.function_urls``)
+    /2019-09-25/functions/<name>/event-invoke-config[/list]  event invoke configs,
+    /2014-11-13/functions/<name>/invoke-async  and InvokeAsync (``api.event_invoke_api``)
 
 Routing is a handful of prefix checks and one dict lookup rather than a
 framework: Invoke is the hot path.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from lambdalite.api.event_invoke_api import EventInvokeApi
 from lambdalite.api.function_urls import FunctionUrlApi
 from lambdalite.api.lambda_api import (
     MAX_SYNC_PAYLOAD,
@@ -37,11 +40,13 @@ _FUNCTION_VERSIONS = {
     "/2017-10-31/functions": "2017-10-31",
     "/2019-09-30/functions": "2019-09-30",
     "/2021-10-31/functions": "2021-10-31",
+    "/2019-09-25/functions": "2019-09-25",
+    "/2014-11-13/functions": "2014-11-13",
 }
 """The other API versions with function paths (reserved concurrency, function URL
 configs): prefix -> version."""
-_SUB_NAMED = frozenset({"aliases", "policy"})
-"""Suffixes followed by one more path parameter (an alias Name, a StatementId)."""
+_SUB_NAMED = frozenset({"aliases", "policy", "event-invoke-config"})
+"""Suffixes followed by one more path parameter (an alias Name, a StatementId; ``list``)."""
 MAX_CONTROL_BODY = 69905067
 """AWS's request limit for CreateFunction/UpdateFunctionCode: a 50 MB zip, base64-encoded, in JSON."""
 MAX_BODY = MAX_CONTROL_BODY
@@ -100,10 +105,27 @@ class LambdaService:
                 ("2021-10-31", "GET", True, "urls"): ("ListFunctionUrlConfigs", self._urls.list),
             }
         )
+        if api.events is not None:
+            self._routes.update(
+                self._async_routes(EventInvokeApi(api, api.events, api.registries.event_invoke))
+            )
         self._tag_routes: dict[str, tuple[str, Handler]] = {
             "POST": ("TagResource", api.tag_resource),
             "DELETE": ("UntagResource", api.untag_resource),
             "GET": ("ListTags", api.list_tags),
+        }
+
+    @staticmethod
+    def _async_routes(events: EventInvokeApi) -> dict[tuple[str, str, bool, str], tuple[str, Handler]]:
+        """Event invoke configs (2019-09-25) and InvokeAsync (2014-11-13)."""
+        suffix = "event-invoke-config"
+        return {
+            ("2019-09-25", "PUT", True, suffix): ("PutFunctionEventInvokeConfig", events.put),
+            ("2019-09-25", "POST", True, suffix): ("UpdateFunctionEventInvokeConfig", events.update),
+            ("2019-09-25", "GET", True, suffix): ("GetFunctionEventInvokeConfig", events.get),
+            ("2019-09-25", "DELETE", True, suffix): ("DeleteFunctionEventInvokeConfig", events.delete),
+            ("2019-09-25", "GET", True, suffix + "/"): ("ListFunctionEventInvokeConfigs", events.list),
+            ("2014-11-13", "POST", True, "invoke-async"): ("InvokeAsync", events.invoke_async),
         }
 
     @staticmethod

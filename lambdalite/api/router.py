@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from lambdalite.api.event_invoke_api import BacklogService
 from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
@@ -101,6 +102,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         own_paths=("url",),
     ),
     ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",)),
+    ServiceRoute("async-backlog", lambda c: BacklogService(c.api), own_paths=("async",)),
     ServiceRoute(
         "logs",
         lambda c: LogsService(c.logs, c.region, c.account_id),

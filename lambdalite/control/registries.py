@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from lambdalite.config import Settings
 from lambdalite.control.bus import EventBus
 from lambdalite.control.concurrency_registry import ConcurrencyRegistry
+from lambdalite.control.event_invoke_registry import EventInvokeRegistry
 from lambdalite.control.layers import LayerRegistry
 from lambdalite.control.policy_registry import PolicyRegistry
 from lambdalite.control.registry import FunctionRegistry
@@ -31,6 +32,7 @@ class Registries:
     urls: UrlRegistry
     concurrency: ConcurrencyRegistry
     layers: LayerRegistry
+    event_invoke: EventInvokeRegistry
 
     @classmethod
     def build(cls, stores: Stores, settings: Settings) -> Registries:
@@ -46,4 +48,5 @@ class Registries:
             urls=UrlRegistry(stores.urls, functions, bus),
             concurrency=ConcurrencyRegistry(stores.concurrency, functions, bus, settings.max_concurrency),
             layers=LayerRegistry(stores.layers, settings.region, settings.account_id),
+            event_invoke=EventInvokeRegistry(stores.event_invoke_configs, functions, bus),
         )

@@ -17,9 +17,15 @@ from even if the reservation changed meanwhile. Admission is a dict lookup and
 two integer comparisons: it is on every invoke's path.
 
 Every lease carries an ``InvocationKind``, and the limiter counts in-flight
-invocations per kind (``in_flight_of``), so that a share between invocations a
-caller waits for and the node's own background work (asynchronous invocation,
-pollers) can be enforced here later without changing any caller.
+invocations per kind (``in_flight_of``). The fair share: background work
+(``ASYNC``: queued Event invocations, later pollers) may hold at most
+``async_share`` (default half, rounded up, at least 1) of the unreserved pool;
+a caller who waits (``SYNC``) may use all of it. So however deep the async
+backlog, synchronous invokes of functions without a reservation always find
+the other half free, and an async lease beyond the share is refused like any
+throttle (ConcurrentInvocationLimitExceeded: the async queue backs off and
+retries). A function's reservation is its own: its async invocations may use
+all of it, as AWS's do.
 
 The rules PutFunctionConcurrency checks live here too, beside the limit they
 protect. AWS keeps at least 100 executions unreserved (on the default limit of
@@ -108,10 +114,16 @@ class Lease:
 class ConcurrencyLimiter:
     """Admits invocations against the node's limit and the functions' reservations."""
 
-    def __init__(self, limit: int, reserved: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self, limit: int, reserved: Mapping[str, int] | None = None, async_share: float = 0.5
+    ) -> None:
         """``limit``: the node's concurrent invocations; ``reserved``: function
-        name -> reserved concurrency at start (later changes: ``set_reserved``)."""
+        name -> reserved concurrency at start (later changes: ``set_reserved``);
+        ``async_share``: the fraction of the unreserved pool ASYNC leases may hold."""
         self._limit = limit
+        self._async_share = async_share
+        self._unreserved_async = 0
+        """ASYNC leases holding a slot of the unreserved pool."""
         self._reserved: dict[str, int] = {}
         self._reserved_total = 0
         self._reserved_in_flight: dict[str, int] = {}
@@ -158,8 +170,13 @@ class ConcurrencyLimiter:
             raise TooManyRequests(THROTTLED, reason=ACCOUNT_LIMIT_REASON)
         limit = self._reserved.get(function_name)
         if limit is None:
-            if self._unreserved_in_flight >= self._limit - self._reserved_total:
+            pool = self._limit - self._reserved_total
+            if self._unreserved_in_flight >= pool:
                 raise TooManyRequests(THROTTLED, reason=ACCOUNT_LIMIT_REASON)
+            if kind is InvocationKind.ASYNC:
+                if self._unreserved_async >= self.async_cap(pool):
+                    raise TooManyRequests(THROTTLED, reason=ACCOUNT_LIMIT_REASON)
+                self._unreserved_async += 1
             self._unreserved_in_flight += 1
             reserved_by = None
         else:
@@ -172,9 +189,18 @@ class ConcurrencyLimiter:
         self._by_kind[kind] += 1
         return Lease(self, reserved_by, kind)
 
+    def async_cap(self, pool: int | None = None) -> int:
+        """How many slots of the unreserved pool (of ``pool`` slots; now: the current
+        pool) ASYNC leases may hold at once: the fair share, at least 1."""
+        if pool is None:
+            pool = self._limit - self._reserved_total
+        return max(1, math.ceil(pool * self._async_share))
+
     def _give_back(self, reserved_by: str | None, kind: InvocationKind) -> None:
         if reserved_by is None:
             self._unreserved_in_flight -= 1
+            if kind is InvocationKind.ASYNC:
+                self._unreserved_async -= 1
         else:
             left = self._reserved_in_flight[reserved_by] - 1
             if left:

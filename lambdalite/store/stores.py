@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
+from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
@@ -32,6 +33,7 @@ class Stores:
     concurrency: ConcurrencyStore
     layers: LayerStore
     queues: QueueStore
+    event_invoke_configs: EventInvokeConfigStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -48,5 +50,6 @@ def open_sqlite(path: Path) -> Stores:
         concurrency=SqliteConcurrencyStore(db),
         layers=SqliteLayerStore(db),
         queues=SqliteQueueStore(db),
+        event_invoke_configs=SqliteEventInvokeConfigStore(db),
         close=db.close,
     )

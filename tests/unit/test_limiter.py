@@ -135,3 +135,28 @@ def test_a_closed_limiter_refuses_new_leases_and_reports_when_the_last_one_ends(
         await asyncio.wait_for(idle, 1)
 
     asyncio.run(scenario())
+
+
+def test_async_work_holds_at_most_its_share_of_the_unreserved_pool_and_sync_keeps_the_rest() -> None:
+    limiter = ConcurrencyLimiter(10, async_share=0.5)
+    background = [limiter.lease("f", InvocationKind.ASYNC) for _ in range(5)]
+    with pytest.raises(TooManyRequests) as err:
+        limiter.lease("g", InvocationKind.ASYNC)
+    assert err.value.reason == ACCOUNT
+    waited_for = hold(limiter, "g", 5)  # the other half is the callers'
+    assert throttle_reason(limiter, "g") == ACCOUNT
+    release(background)
+    release(waited_for)
+    assert limiter.async_cap() == 5
+
+
+def test_the_async_share_is_of_the_pool_left_by_reservations_and_a_reservation_is_its_functions() -> None:
+    limiter = ConcurrencyLimiter(10, async_share=0.5)
+    limiter.set_reserved("r", 4)
+    assert limiter.async_cap() == 3  # half of the 6 unreserved
+    reserved = [limiter.lease("r", InvocationKind.ASYNC) for _ in range(4)]  # all of its own
+    unreserved = [limiter.lease("f", InvocationKind.ASYNC) for _ in range(3)]
+    with pytest.raises(TooManyRequests):
+        limiter.lease("f", InvocationKind.ASYNC)
+    release(reserved + unreserved)
+    assert limiter.in_flight == 0

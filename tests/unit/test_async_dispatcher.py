@@ -1,0 +1,231 @@
+"""The asynchronous dispatcher on a fake clock: AWS's retries, event age,
+reserved concurrency 0, and the exact destination record and DLQ message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from lambdalite.dataplane.limiter import InvocationKind
+from lambdalite.errors import TooManyRequests
+from lambdalite.events.clock import FakeClock
+from lambdalite.events.dispatcher import AsyncInvocations
+from lambdalite.events.policy import RetryPolicy
+from lambdalite.events.sqlite_queue import SqliteEventQueue
+from lambdalite.events.targets import Attributes, Targets, config_text
+from lambdalite.models import FunctionConfig, InvocationResult
+from tests.unit.control_plane import CODE, PREFIX, SETTINGS, open_registries
+
+SINK = "arn:aws:lambda:us-east-1:000000000000:function:sink"
+
+
+class ScriptedInvoker:
+    """Answers each invoke with the next of ``script``: "ok", "error" or "throttle"
+    (the last one repeats); records when each call came."""
+
+    def __init__(self, clock: FakeClock, script: list[str]) -> None:
+        self.clock = clock
+        self.script = script
+        self.calls: list[tuple[float, str, InvocationKind]] = []
+
+    async def invoke(
+        self,
+        function: FunctionConfig,
+        payload: bytes,
+        *,
+        invoked_arn: str,
+        kind: InvocationKind,
+        request_id: str,
+    ) -> InvocationResult:
+        step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        self.calls.append((self.clock.now(), request_id, kind))
+        if step == "throttle":
+            raise TooManyRequests("Rate Exceeded.", reason="ConcurrentInvocationLimitExceeded")
+        if step == "error":
+            return InvocationResult(b'{"errorMessage": "boom", "errorType": "RuntimeError"}', "Unhandled")
+        return InvocationResult(b'{"ok": true}')
+
+
+class Recorder:
+    def __init__(self, arn: str, sent: list[tuple[str, bytes, Attributes]]) -> None:
+        self.arn = arn
+        self._sent = sent
+
+    async def send(self, body: bytes, attributes: Attributes) -> None:
+        self._sent.append((self.arn, body, attributes))
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, script: list[str], *, reserved: int | None = None, dlq: bool = False):
+        self.clock = FakeClock()
+        self.registries, self.stores = open_registries(tmp_path / "lambdalite.db")
+        self.registries.functions.create("f", SETTINGS, CODE)
+        self.registries.functions.create("sink", SETTINGS, CODE)
+        self.invoker = ScriptedInvoker(self.clock, script)
+        self.sent: list[tuple[str, bytes, Attributes]] = []
+        targets = Targets()
+        targets.register("lambda", lambda arn: Recorder(arn, self.sent) if arn == SINK else None)
+        self.registries.event_invoke.destination_check = lambda arn, name, c: targets.check_destination(
+            arn, name, config_text(c)
+        )
+        self.queue = SqliteEventQueue(tmp_path / "events.db", self.clock)
+        self.events = AsyncInvocations(
+            self.queue,
+            self.invoker,  # type: ignore[arg-type]
+            self.registries.functions,
+            self.registries.event_invoke,
+            lambda name: reserved,
+            targets,
+            self.clock,
+            RetryPolicy(),
+            dead_letter_arn=(lambda name, qualifier: SINK) if dlq else (lambda name, qualifier: None),
+        )
+
+    def configure(self, **body: Any) -> None:
+        self.registries.event_invoke.put("f", None, body)
+
+    async def settle(self) -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+
+    async def run_for(self, seconds: float, step: float = 1.0) -> None:
+        """Advance the fake clock ``seconds`` in steps, letting the dispatcher work."""
+        await self.settle()
+        moved = 0.0
+        while moved < seconds:
+            self.clock.advance(step)
+            moved += step
+            await self.settle()
+
+    def records(self) -> list[dict[str, Any]]:
+        return [orjson.loads(body) for _, body, _ in self.sent]
+
+
+@pytest.fixture
+def rig_factory(tmp_path: Path) -> Iterator[Any]:
+    rigs: list[Rig] = []
+
+    def make(script: list[str], **kwargs: Any) -> Rig:
+        rig = Rig(tmp_path, script, **kwargs)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.stores.close()
+
+
+def scenario(rig: Rig, payload: bytes, seconds: float, step: float = 1.0) -> str:
+    async def go() -> str:
+        rig.events.start()
+        request_id = await rig.events.accept("f", None, payload)
+        await rig.run_for(seconds, step)
+        await rig.events.close(grace_s=1)
+        return request_id
+
+    return asyncio.run(go())
+
+
+def test_a_failing_event_is_retried_after_one_then_two_minutes_and_succeeds_on_the_third(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(["error", "error", "ok"])
+    rig.configure(DestinationConfig={"OnSuccess": {"Destination": SINK}})
+    request_id = scenario(rig, b'{"n": 1}', 200, step=5)
+    start = rig.invoker.calls[0][0]
+    assert [round(at - start) for at, _, _ in rig.invoker.calls] == [0, 60, 180]
+    assert {rid for _, rid, _ in rig.invoker.calls} == {request_id}  # retries keep the request id
+    assert {kind for _, _, kind in rig.invoker.calls} == {InvocationKind.ASYNC}
+    (record,) = rig.records()
+    assert record["requestContext"] == {
+        "requestId": request_id,
+        "functionArn": f"{PREFIX}f:$LATEST",
+        "condition": "Success",
+        "approximateInvokeCount": 3,
+    }
+    assert record["version"] == "1.0"
+    assert record["requestPayload"] == {"n": 1}
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    assert record["responsePayload"] == {"ok": True}
+    assert rig.queue.backlog()["f"].delivered == 1
+
+
+def test_with_no_retries_a_function_error_goes_to_on_failure_after_one_run(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(["error"])
+    rig.configure(MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": SINK}})
+    request_id = scenario(rig, b'{"n": 2}', 10)
+    assert len(rig.invoker.calls) == 1
+    (record,) = rig.records()
+    assert set(record) == {
+        "version",
+        "timestamp",
+        "requestContext",
+        "requestPayload",
+        "responseContext",
+        "responsePayload",
+    }
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["requestContext"]["requestId"] == request_id
+    assert record["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
+    assert record["responsePayload"] == {"errorMessage": "boom", "errorType": "RuntimeError"}
+    assert record["timestamp"].endswith("Z") and len(record["timestamp"]) == 24
+
+
+def test_a_throttled_event_backs_off_then_expires_with_event_age_exceeded(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(["throttle"])
+    rig.configure(MaximumEventAgeInSeconds=60, DestinationConfig={"OnFailure": {"Destination": SINK}})
+    scenario(rig, b"{}", 80)
+    gaps = [b[0] - a[0] for a, b in zip(rig.invoker.calls, rig.invoker.calls[1:], strict=False)]
+    assert gaps[:5] == [1, 2, 4, 8, 16]  # exponential backoff
+    (record,) = rig.records()
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert record["responseContext"] == {"statusCode": 429}
+    assert "responsePayload" not in record
+
+
+def test_reserved_concurrency_zero_fails_at_once_without_running_and_dead_letters(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(["ok"], reserved=0, dlq=True)
+    request_id = scenario(rig, b'{"n": 3}', 1)
+    assert rig.invoker.calls == []
+    ((arn, body, attributes),) = rig.sent
+    assert (arn, body) == (SINK, b'{"n": 3}')  # the DLQ gets the original event
+    assert dict(attributes) == {
+        "RequestID": ("String", request_id),
+        "ErrorMessage": (
+            "String",
+            "Function not invoked. Function isconfigured with zero reserved concurrent executions",
+        ),
+    }
+
+
+def test_reserved_concurrency_zero_with_on_failure_sends_the_record(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(["ok"], reserved=0, dlq=True)
+    rig.configure(DestinationConfig={"OnFailure": {"Destination": SINK}})
+    scenario(rig, b"{}", 1)
+    (record,) = rig.records()  # OnFailure wins over the DLQ
+    assert record["requestContext"]["condition"] == "ZeroReservedConcurrency"
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert "responseContext" not in record
+
+
+def test_a_dlq_message_after_retries_carries_the_error_code_and_message(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(["error"], dlq=True)
+    rig.configure(MaximumRetryAttempts=1)
+    request_id = scenario(rig, b"{}", 70, step=5)
+    assert len(rig.invoker.calls) == 2
+    ((_, _, attributes),) = rig.sent
+    assert dict(attributes) == {
+        "RequestID": ("String", request_id),
+        "ErrorCode": ("Number", "200"),
+        "ErrorMessage": ("String", "boom"),
+    }
