@@ -150,6 +150,8 @@ class Router:
         queues: QueueStore | None = None,
     ) -> None:
         context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues)
+        self.function_urls = context.urls
+        """Function URLs' config operations and serving (its ``base`` is the FunctionUrl form)."""
         self._hosts: list[tuple[bytes, Service]] = []
         self._targets: dict[bytes, Service] = {}
         self._own: dict[str, Service] = {}

@@ -400,6 +400,8 @@ def test_an_operators_wildcard_domain_is_the_url_base(tmp_path: Path) -> None:
         url = lam.create_function_url_config(FunctionName="fu-domain", AuthType="NONE")["FunctionUrl"]
         url_id = url_id_of(url)
         assert url == f"https://{url_id}.fns.example.test:8443/"
+        # The server says at start-up which form it hands out.
+        assert "function URLs: https://<url-id>.fns.example.test:8443/" in server.log_path.read_text()
         assert lam.get_function_url_config(FunctionName="fu-domain")["FunctionUrl"] == url
         # What a proxy for *.fns.example.test forwards: the Host names the URL.
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
