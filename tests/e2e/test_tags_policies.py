@@ -64,7 +64,9 @@ def test_tags_on_create_are_listed_merged_and_removed(lam: Any) -> None:
 def test_tagging_gives_the_function_a_new_revision(lam: Any) -> None:
     # AWS's recorded answers (TestLambdaTags::test_tag_lifecycle): a new RevisionId after each
     # TagResource and UntagResource, and nothing else of the configuration changes.
-    created = create_function(lam, "tg-rev", TRIVIAL)
+    create_function(lam, "tg-rev", TRIVIAL)
+    lam.get_waiter("function_active_v2").wait(FunctionName="tg-rev")
+    created = lam.get_function_configuration(FunctionName="tg-rev")  # Active, settled
     seen = [created["RevisionId"]]
     lam.tag_resource(Resource=f"{ARN_PREFIX}tg-rev", Tags={"a": "b"})
     seen.append(lam.get_function(FunctionName="tg-rev")["Configuration"]["RevisionId"])
