@@ -25,6 +25,7 @@ so ``--url-base`` (``Settings.url_base``) picks its form:
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -66,12 +67,31 @@ class UrlBase:
         return None if self.domain is None else f".{self.domain}".encode()
 
 
-def resolves(name: str) -> bool:
-    """True if the system resolver (what ``requests``, ``urllib`` and Node use) answers for ``name``."""
-    try:
-        return bool(socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP))
-    except (OSError, UnicodeError):
-        return False
+PROBE_TIMEOUT_S = 1.0
+"""How long start-up waits for the resolver: a machine whose DNS server is unreachable
+would otherwise hold it for the resolver's own timeouts (5 s a try)."""
+
+
+def resolves(
+    name: str,
+    timeout_s: float = PROBE_TIMEOUT_S,
+    lookup: Callable[[str], object] = lambda name: socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP),
+) -> bool:
+    """True if the system resolver (what ``requests``, ``urllib`` and Node use) answers
+    for ``name`` within ``timeout_s``; a lookup still running then is left to finish
+    on its own (a daemon thread) and counts as no answer."""
+    answers: list[bool] = []
+
+    def ask() -> None:
+        try:
+            answers.append(bool(lookup(name)))
+        except (OSError, UnicodeError):
+            answers.append(False)
+
+    thread = threading.Thread(target=ask, name="url-base-probe", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(answers) and answers[0]
 
 
 def choose(

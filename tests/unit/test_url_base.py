@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lambdalite.api.url_base import UrlBaseError, choose, resolves
@@ -79,3 +81,21 @@ def test_a_base_of_no_known_form_is_refused_with_a_clear_message(setting: str) -
 def test_resolves_is_false_for_a_name_nobody_answers_for() -> None:
     assert resolves("127.0.0.1")
     assert not resolves("no-such-host.invalid")
+
+
+def test_a_resolver_that_does_not_answer_in_time_counts_as_not_resolving() -> None:
+    def slow(_name: str) -> object:
+        time.sleep(5)
+        return [("addr",)]
+
+    started = time.monotonic()
+    assert not resolves("x.lambda-url.us-east-1.localhost", timeout_s=0.05, lookup=slow)
+    assert time.monotonic() - started < 1
+
+
+def test_a_resolver_error_counts_as_not_resolving() -> None:
+    def failing(_name: str) -> object:
+        raise OSError("no")
+
+    assert not resolves("x.localhost", lookup=failing)
+    assert resolves("x.localhost", lookup=lambda _name: [("addr",)])
