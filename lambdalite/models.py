@@ -315,12 +315,11 @@ class LayerVersion:
             "Description": self.description,
             "CreatedDate": self.created,
         }
-        if self.compatible_runtimes:
-            body["CompatibleRuntimes"] = list(self.compatible_runtimes)
+        # AWS answers with both lists, empty ones too, when a layer was published without them.
+        body["CompatibleRuntimes"] = list(self.compatible_runtimes)
         if self.license_info is not None:
             body["LicenseInfo"] = self.license_info
-        if self.compatible_architectures:
-            body["CompatibleArchitectures"] = list(self.compatible_architectures)
+        body["CompatibleArchitectures"] = list(self.compatible_architectures)
         return body
 
     def body(self, layer_arn: str, location: str) -> dict[str, Any]:

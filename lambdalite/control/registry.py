@@ -229,6 +229,13 @@ class FunctionRegistry:
         check_logging(changed)
         return self._commit(changed)
 
+    def renew_revision(self, name: str) -> FunctionConfig:
+        """A new RevisionId for ``$LATEST`` and nothing else changed: what AWS does when
+        a function's tags change (its recorded answers show a new RevisionId after each
+        TagResource and UntagResource; LastModified is not part of that)."""
+        current = self._function(name)
+        return self._commit(dataclasses.replace(current, revision_id=new_revision_id()))
+
     def publish_version(
         self,
         name: str,
