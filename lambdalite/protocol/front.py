@@ -89,11 +89,13 @@ class ProtocolFront:
         self._target_prefix = (model.metadata.get("targetPrefix") or "").encode()
         self._json_type = json_protocol.content_type(model)
         self._ops: dict[str, tuple[OperationModel, Handler]] = {}
+        self._json_inputs: dict[str, json_protocol.Converter] = {}
         for name in model.operation_names:
             method = getattr(handlers, xform_name(name), None)
             op = operation(model, name)
             if method is not None and op is not None:
                 self._ops[name] = (op, method)
+                self._json_inputs[name] = json_protocol.compile_input(op)
 
     def handles(self, request: HttpRequest) -> bool:
         """True when ``request`` is addressed to this service by target or by Action."""
@@ -118,7 +120,7 @@ class ProtocolFront:
             if prefix.encode() != self._target_prefix or name not in self._ops:
                 raise UnknownOperationFault(f"Unknown operation {target}")
             op, method = self._ops[name]
-            parsed = json_protocol.parse(op, request.body)
+            parsed = json_protocol.parse(op, request.body, self._json_inputs[name])
             result = await self._call(method, parsed, Call(name, "json", self._host(request), request_id))
             body = json_protocol.serialize(op, result)
             return Response(200, body, [(b"x-amzn-requestid", request_id.encode())], self._json_type)

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS sqs_messages (
     sequence_number TEXT
 );
 CREATE INDEX IF NOT EXISTS sqs_messages_visible ON sqs_messages (queue, visible_at, seq);
+CREATE INDEX IF NOT EXISTS sqs_messages_order ON sqs_messages (queue, seq);
 CREATE TABLE IF NOT EXISTS sqs_dedup (
     queue       TEXT NOT NULL,
     dedup_id    TEXT NOT NULL,
@@ -180,8 +181,9 @@ class QueueStore(Protocol):
 
     def get_message(self, queue: str, seq: int) -> StoredMessage | None: ...
 
-    def delete_message(self, queue: str, seq: int, receipt: str) -> bool:
-        """Delete the message if ``receipt`` is its latest receipt token; False otherwise."""
+    def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> int:
+        """Delete each message ``(seq, receipt token)`` whose latest receipt token is the
+        one given (one transaction); how many were deleted."""
         ...
 
     def set_visible_at(self, queue: str, seq: int, visible_at: float) -> None: ...
@@ -377,9 +379,13 @@ class SqliteQueueStore:
                     )
                 }
             # Read a little more than asked for: exhausted messages and blocked groups are skipped.
+            # FIFO: strictly in send order (the (queue, seq) index). Standard queues promise
+            # no order: oldest-visible first, which the (queue, visible_at, seq) index gives
+            # without sorting the whole queue.
+            order = "seq" if fifo else "visible_at, seq"
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM sqs_messages "
-                "WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
+                f"WHERE queue = ? AND visible_at <= ? ORDER BY {order} LIMIT ?",
                 (queue, now, limit * 4 + 16 if fifo or max_receives else limit),
             ).fetchall()
             for row in rows:
@@ -393,24 +399,25 @@ class SqliteQueueStore:
                     break
                 token = secrets.token_urlsafe(12)
                 first = message.first_receive if message.first_receive is not None else now
-                db.execute(
-                    "UPDATE sqs_messages SET visible_at = ?, receive_count = receive_count + 1, "
-                    "first_receive = ?, receipt = ? WHERE seq = ?",
-                    (hide_until, first, token, message.seq),
-                )
                 delivered.append(_received(message, hide_until, first, token))
+            db.executemany(
+                "UPDATE sqs_messages SET visible_at = ?, receive_count = receive_count + 1, "
+                "first_receive = ?, receipt = ? WHERE seq = ?",
+                [(hide_until, m.first_receive, m.receipt, m.seq) for m in delivered],
+            )
         return delivered, exhausted
 
     def get_message(self, queue: str, seq: int) -> StoredMessage | None:
         rows = self._db.read(f"SELECT {_COLUMNS} FROM sqs_messages WHERE seq = ? AND queue = ?", (seq, queue))
         return _row(rows[0]) if rows else None
 
-    def delete_message(self, queue: str, seq: int, receipt: str) -> bool:
+    def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> int:
         with self._db.transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM sqs_messages WHERE seq = ? AND queue = ? AND receipt = ?", (seq, queue, receipt)
+            cursor = db.executemany(
+                "DELETE FROM sqs_messages WHERE seq = ? AND queue = ? AND receipt = ?",
+                [(seq, queue, receipt) for seq, receipt in receipts],
             )
-            return cursor.rowcount > 0
+            return cursor.rowcount
 
     def set_visible_at(self, queue: str, seq: int, visible_at: float) -> None:
         with self._db.transaction() as db:

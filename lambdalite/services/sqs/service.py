@@ -538,19 +538,21 @@ class SqsService:
 
     async def delete_message(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
-        self._delete(queue, request["ReceiptHandle"])
-        return {}
-
-    def _delete(self, queue: Queue, handle: str) -> None:
-        seq, token = self._parse_handle(queue, handle)
         # A handle of an earlier receive deletes nothing, and is not an error (AWS).
-        self._store.delete_message(queue.name, seq, token)
+        self._store.delete_messages(queue.name, [self._parse_handle(queue, request["ReceiptHandle"])])
+        return {}
 
     async def delete_message_batch(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         entries: list[dict[str, Any]] = request["Entries"]
         self._check_batch(entries, "DeleteMessageBatchRequestEntry")
-        return self._each(entries, lambda entry: self._delete(queue, entry["ReceiptHandle"]))
+        receipts: list[tuple[int, str]] = []
+        result = self._each(
+            entries, lambda entry: receipts.append(self._parse_handle(queue, entry["ReceiptHandle"]))
+        )
+        if receipts:
+            self._store.delete_messages(queue.name, receipts)
+        return result
 
     async def change_message_visibility(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
