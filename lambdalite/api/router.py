@@ -7,7 +7,9 @@ serves it, picked from the request as AWS's endpoints would, in this order:
    code downloads);
 4. the SigV4 credential scope's service name: ``Credential=AKID/DATE/REGION/SERVICE/aws4_request``
    in the Authorization header, or ``X-Amz-Credential`` in a presigned URL's query;
-5. REST path prefixes, for requests that are not signed (curl on the Lambda API).
+5. REST path prefixes, for requests that are not signed (curl on the Lambda API);
+6. the ``Action`` of an unsigned query-protocol request (a form post or a query string:
+   ``Action=SendMessage``), when one service claims that action.
 
 A request no service claims gets AWS's UnknownOperationException, never a 5xx.
 
@@ -38,6 +40,7 @@ from lambdalite.api.wire import Response, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.sqs import ACTIONS as SQS_ACTIONS
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
 from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
@@ -88,6 +91,8 @@ class ServiceRoute:
     """REST path prefixes, for unsigned requests."""
     hosts: tuple[bytes, ...] = ()
     """Marks in the Host header."""
+    actions: frozenset[str] = frozenset()
+    """Query-protocol ``Action`` names, for unsigned form posts."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -109,6 +114,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         lambda c: SqsFront(c.queues, c.region, c.account_id) if c.queues is not None else None,
         signing_names=(SQS_SIGNING_NAME,),
         targets=(SQS_TARGET,),
+        actions=SQS_ACTIONS,
     ),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
@@ -131,6 +137,17 @@ def signing_service(request: HttpRequest) -> str | None:
     return None
 
 
+def query_action(request: HttpRequest) -> str:
+    """The ``Action`` parameter of a query-protocol request (form body or query string), or ""."""
+    form = b"form-urlencoded" in request.headers.get(b"content-type", b"")
+    for raw in (request.body if form else b"", request.query):
+        if b"Action=" in raw:
+            for key, value in parse_qsl(raw.decode("latin-1")):
+                if key == "Action":
+                    return value
+    return ""
+
+
 class Router:
     """``await router.handle(request)`` -> Response, for every HTTP surface."""
 
@@ -150,6 +167,7 @@ class Router:
         self._own: dict[str, Service] = {}
         self._signed: dict[str, Service] = {}
         self._paths: list[tuple[str, Service]] = []
+        self._actions: dict[str, Service] = {}
         for route in services:
             service = route.build(context)
             if service is None:
@@ -159,6 +177,8 @@ class Router:
             self._own.update(dict.fromkeys(route.own_paths, service))
             self._signed.update(dict.fromkeys(route.signing_names, service))
             self._paths.extend((prefix, service) for prefix in route.paths)
+            for action in route.actions:
+                self._actions.setdefault(action, service)
 
     async def handle(self, request: HttpRequest) -> Response:
         try:
@@ -197,6 +217,9 @@ class Router:
         for prefix, service in self._paths:
             if path.startswith(prefix):
                 return service
+        action = self._actions.get(query_action(request)) if self._actions else None
+        if action is not None:
+            return action
         raise UnknownOperation("Unknown operation")
 
 

@@ -82,8 +82,18 @@ def calling(call: Call) -> Iterator[None]:
 class ProtocolFront:
     """``await front.handle(request)`` -> Response, for one service; never raises."""
 
-    def __init__(self, model: ServiceModel, handlers: object, *, default_host: str = "localhost") -> None:
+    def __init__(
+        self,
+        model: ServiceModel,
+        handlers: object,
+        *,
+        default_host: str = "localhost",
+        implied: Callable[[HttpRequest], dict[str, str]] | None = None,
+    ) -> None:
+        """``implied``: query parameters a request implies without sending them (SQS's
+        queue URL as the request path); the parameters sent win."""
         self.model = model
+        self._implied = implied
         self._handlers = handlers
         self._default_host = default_host
         self._target_prefix = (model.metadata.get("targetPrefix") or "").encode()
@@ -132,6 +142,8 @@ class ProtocolFront:
     async def _query(self, request: HttpRequest, request_id: str) -> Response:
         try:
             params = self._form(request)
+            if self._implied is not None:
+                params = self._implied(request) | params
             name = params.get("Action", "")
             if name not in self._ops:
                 message = (

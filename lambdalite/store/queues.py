@@ -188,8 +188,11 @@ class QueueStore(Protocol):
 
     def set_visible_at(self, queue: str, seq: int, visible_at: float) -> None: ...
 
-    def move_message(self, message: StoredMessage, to_queue: str, visible_at: float) -> None:
-        """Move a message to another queue, unreceived (a dead-letter queue's redrive)."""
+    def move_message(
+        self, message: StoredMessage, to_queue: str, visible_at: float, system: Mapping[str, Any] | None
+    ) -> None:
+        """Move a message to another queue, unreceived, with new system attributes
+        (a dead-letter queue's redrive)."""
         ...
 
     def purge(self, queue: str, now: float) -> None:
@@ -425,12 +428,14 @@ class SqliteQueueStore:
                 "UPDATE sqs_messages SET visible_at = ? WHERE seq = ? AND queue = ?", (visible_at, seq, queue)
             )
 
-    def move_message(self, message: StoredMessage, to_queue: str, visible_at: float) -> None:
+    def move_message(
+        self, message: StoredMessage, to_queue: str, visible_at: float, system: Mapping[str, Any] | None
+    ) -> None:
         with self._db.transaction() as db:
             db.execute(
                 "UPDATE sqs_messages SET queue = ?, visible_at = ?, receive_count = 0, first_receive = NULL, "
-                "receipt = NULL WHERE seq = ? AND queue = ?",
-                (to_queue, visible_at, message.seq, message.queue),
+                "receipt = NULL, system = ? WHERE seq = ? AND queue = ?",
+                (to_queue, visible_at, _dumps(system), message.seq, message.queue),
             )
 
     def purge(self, queue: str, now: float) -> None:

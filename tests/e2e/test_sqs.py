@@ -15,9 +15,12 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
 import botocore.session
@@ -300,6 +303,36 @@ def test_every_error_with_aws_code_and_message(clients: dict[str, Any], protocol
         "You must wait 60 seconds after deleting a queue before you can create another with the same name.",
         400,
     )
+
+
+def test_unsigned_form_posts_to_the_queue_url(clients: dict[str, Any], server: Server) -> None:
+    """An old SDK's request: a form post to the queue URL itself, QueueUrl implied by the path."""
+    url = clients["json"].create_queue(QueueName="form-posts")["QueueUrl"]
+
+    def post(target: str, **form: str) -> tuple[int, str]:
+        data = urlencode({**form, "Version": "2012-11-05"}).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(target, data=data, headers=headers)) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as failed:
+            return failed.code, failed.read().decode()
+
+    status, body = post(url, Action="SendMessage", MessageBody="posted")
+    assert status == 200
+    assert body.startswith(
+        '<?xml version="1.0"?><SendMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">'
+    )
+    assert f"<MD5OfMessageBody>{hashlib.md5(b'posted').hexdigest()}</MD5OfMessageBody>" in body
+    [message] = clients["json"].receive_message(QueueUrl=url)["Messages"]
+    assert message["Body"] == "posted"
+    status, body = post(server.endpoint + "/", Action="GetQueueUrl", QueueName="no-such-queue")
+    assert status == 400
+    assert "<Code>AWS.SimpleQueueService.NonExistentQueue</Code>" in body
+    assert "<Message>The specified queue does not exist.</Message>" in body
+    status, body = post(server.endpoint + "/", Action="SendMessage", QueueUrl=url)
+    assert (status, "<Code>MissingParameter</Code>" in body) == (400, True)
+    assert "The request must contain the parameter MessageBody." in body
 
 
 def test_json_errors_map_to_the_modelled_exceptions(clients: dict[str, Any]) -> None:

@@ -280,8 +280,12 @@ def test_redrive_moves_a_message_after_max_receives(sqs: Sqs, clock: FakeClock) 
         assert len(sqs.receive(url)) == 1
         clock.advance(1)
     assert sqs.receive(url) == []
-    [dead] = sqs.receive(dlq, AttributeNames=["ApproximateReceiveCount"])
+    [dead] = sqs.receive(dlq, AttributeNames=["ApproximateReceiveCount", "DeadLetterQueueSourceArn"])
     assert dead["Body"] == "poison"
+    assert dead["Attributes"] == {
+        "ApproximateReceiveCount": "1",
+        "DeadLetterQueueSourceArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:work",
+    }
     assert sqs("list_dead_letter_source_queues", QueueUrl=dlq) == {"queueUrls": [url]}
     missing = sqs.fails(
         "set_queue_attributes",

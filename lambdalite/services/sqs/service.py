@@ -494,8 +494,9 @@ class SqsService:
             max_receives=redrive.max_receives if target is not None and redrive is not None else None,
         )
         if target is not None:
+            source = {"DeadLetterQueueSourceArn": {"StringValue": self.arn(name), "DataType": "String"}}
             for message in exhausted:
-                self._store.move_message(message, target.name, now)
+                self._store.move_message(message, target.name, now, (message.system or {}) | source)
             if exhausted:
                 self._wake(target.name)
         return delivered
