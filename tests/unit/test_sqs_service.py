@@ -110,6 +110,10 @@ def test_missing_queue_and_bad_names(sqs: Sqs) -> None:
         "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
         400,
     )
+    assert sqs.fails("create_queue", QueueName="implied.fifo").message == bad.message
+    assert sqs.fails("create_queue", QueueName="q", Attributes={"FifoQueue": "maybe"}).fault_code == (
+        "InvalidAttributeValue"
+    )
     fifo_name = sqs.fails("create_queue", QueueName="plain", Attributes={"FifoQueue": "true"})
     assert fifo_name.message.startswith("The name of a FIFO queue can only include alphanumeric characters")
     unknown = sqs.fails("create_queue", QueueName="q", Attributes={"Colour": "blue"})

@@ -121,13 +121,8 @@ class SqsService:
     async def create_queue(self, request: Request) -> Result:
         name: str = request["QueueName"]
         given: dict[str, str] = dict(request.get("Attributes") or {})
-        fifo = given.get("FifoQueue", "false").lower() == "true" or (
-            name.endswith(".fifo") and "FifoQueue" not in given
-        )
-        if "FifoQueue" in given and given["FifoQueue"].lower() not in ("true", "false"):
-            raise errors.invalid_attribute_value("FifoQueue")
-        if name.endswith(".fifo") and given.get("FifoQueue", "true").lower() == "false":
-            fifo = False
+        # Without FifoQueue=true a queue is a standard one, whose name cannot end in .fifo.
+        fifo = given.get("FifoQueue", "false").lower() == "true"
         attrs.check_name(name, fifo)
         values = attrs.validated(given, fifo=fifo, creating=True)
         tags = dict(request.get("tags") or {})
