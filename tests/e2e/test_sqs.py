@@ -335,6 +335,16 @@ def test_unsigned_form_posts_to_the_queue_url(clients: dict[str, Any], server: S
     assert "The request must contain the parameter MessageBody." in body
 
 
+def test_an_oversized_request_gets_413(server: Server) -> None:
+    body = b'{"QueueUrl": "q", "MessageBody": "' + b"x" * (6 * 1024 * 1024) + b'"}'
+    headers = {"X-Amz-Target": "AmazonSQS.SendMessage", "Content-Type": "application/x-amz-json-1.0"}
+    request = urllib.request.Request(server.endpoint + "/", data=body, headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request)
+    assert caught.value.code == 413
+    assert caught.value.read() == b"HTTP content length exceeded 6291456 bytes."
+
+
 def test_json_errors_map_to_the_modelled_exceptions(clients: dict[str, Any]) -> None:
     sqs = clients["json"]
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):

@@ -201,7 +201,8 @@ def test_a_receiver_fault_is_typed_so() -> None:
 
 def test_unknown_operations_and_bad_input_are_answered_in_the_protocol() -> None:
     model = load_model("sqs", SQS_QUERY_TRAITS)
-    front = ProtocolFront(model, Recorder(model))
+    recorder = Recorder(model)
+    front = ProtocolFront(model, recorder)
     json_headers = {b"x-amz-target": b"AmazonSQS.Nope", b"content-type": b"application/x-amz-json-1.0"}
     response = run(front, "POST", json_headers, b"{}")
     assert response.status == 400
@@ -218,6 +219,10 @@ def test_unknown_operations_and_bad_input_are_answered_in_the_protocol() -> None
     assert b"The action Nope is not valid for this web service." in invalid.body
     bad_number = run(front, "POST", form, b"Action=ReceiveMessage&QueueUrl=q&MaxNumberOfMessages=ten")
     assert b"<Code>MalformedQueryString</Code>" in bad_number.body
+    # A member sent under its own name instead of its query name (Java SDK v1's TagQueue).
+    tagged = run(front, "POST", form, b"Action=TagQueue&QueueUrl=q&Tags.1.Key=k&Tags.1.Value=v")
+    assert tagged.status == 200
+    assert recorder.seen["TagQueue"] == {"QueueUrl": "q", "Tags": {"k": "v"}}
     # A GET with the parameters in the query string is a query request too.
     got = run(front, "GET", {}, b"", b"Action=GetQueueUrl&QueueName=q")
     assert got.status == 200

@@ -473,6 +473,20 @@ def test_tags_and_listing(sqs: Sqs) -> None:
     rest = sqs("list_queues", MaxResults=2, NextToken=page["NextToken"])
     assert rest == {"QueueUrls": [f"http://{HOST}/{ACCOUNT}/b1"]}
     assert sqs("list_queues", QueueNamePrefix="zzz") == {}
+    assert fault(sqs.fails("tag_queue", QueueUrl=url, Tags={})) == (
+        "MissingParameter",
+        "MissingParameter",
+        "The request must contain the parameter Tags.",
+        400,
+    )
+    many = {f"k{i}": "v" for i in range(50)}
+    assert fault(sqs.fails("tag_queue", QueueUrl=url, Tags=many)) == (
+        "InvalidParameterValue",
+        "InvalidParameterValue",
+        "Too many tags added for queue a1.",
+        400,
+    )
+    assert sqs("list_queue_tags", QueueUrl=url) == {"Tags": {"env": "dev"}}
 
 
 def test_long_poll_waits_for_a_send_or_the_wait_time(sqs: Sqs, clock: FakeClock) -> None:

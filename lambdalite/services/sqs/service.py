@@ -126,7 +126,7 @@ class SqsService:
         attrs.check_name(name, fifo)
         values = attrs.validated(given, fifo=fifo, creating=True)
         tags = dict(request.get("tags") or {})
-        self._check_tags(tags)
+        self._check_tags(name, tags)
         existing = self._queues.get(name)
         if existing is not None:
             current = existing.record.attributes | {"FifoQueue": "true" if existing.fifo else "false"}
@@ -159,12 +159,9 @@ class SqsService:
                 "RedrivePolicy", policy, "Dead-letter queue must be same type of queue as the source."
             )
 
-    def _check_tags(self, tags: Mapping[str, str]) -> None:
+    def _check_tags(self, name: str, tags: Mapping[str, str]) -> None:
         if len(tags) > MAX_TAGS:
-            raise errors.invalid_parameter(f"Too many tags added for queue. Max {MAX_TAGS} tags allowed.")
-        for key, value in tags.items():
-            if not 1 <= len(key) <= 128 or len(value) > 256:
-                raise errors.invalid_parameter(f"Tag {key} is invalid.")
+            raise errors.invalid_parameter(f"Too many tags added for queue {name}.")
 
     async def get_queue_url(self, request: Request) -> Result:
         owner = request.get("QueueOwnerAWSAccountId")
@@ -280,8 +277,10 @@ class SqsService:
 
     async def tag_queue(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
+        if not request["Tags"]:
+            raise errors.missing_parameter("Tags")
         tags = queue.record.tags | dict(request["Tags"])
-        self._check_tags(tags)
+        self._check_tags(queue.name, tags)
         queue.record.tags = tags
         self._store.update_queue(queue.record)
         return {}
