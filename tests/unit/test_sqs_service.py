@@ -520,3 +520,16 @@ def test_messages_survive_reopening_the_store(tmp_path: Path, clock: FakeClock) 
     assert [m["Body"] for m in second.receive(url, MaxNumberOfMessages=10)] == ["kept"]
     assert again["MessageId"]
     second.db.close()
+
+
+def test_a_poller_polls_and_settles_without_the_wire(sqs: Sqs, clock: FakeClock) -> None:
+    url = sqs.queue("feed", VisibilityTimeout="30")
+    sqs("send_message_batch", QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(3)])
+    queue = sqs.service.queue_by_arn(f"arn:aws:sqs:us-east-1:{ACCOUNT}:feed")
+    assert queue is not None
+    batch = asyncio.run(sqs.service.poll(queue.name, 10, None, 0))
+    assert [m.body for m in batch] == ["0", "1", "2"]
+    sqs.service.settle(queue.name, batch[:2])
+    clock.advance(30)
+    assert [m["Body"] for m in sqs.receive(url, MaxNumberOfMessages=10)] == ["2"]
+    assert sqs.service.queue_by_arn(f"arn:aws:sqs:us-east-1:{ACCOUNT}:other") is None

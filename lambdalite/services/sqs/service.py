@@ -10,6 +10,12 @@ message whose deduplication id was seen in the last 5 minutes.
 
 Long polls (``WaitTimeSeconds``) wait on the queue's wake-up event (set by every
 send and by visibility changes) or until the next message becomes visible.
+Retention is applied (at most once a second per queue) when a queue is sent to,
+received from or described.
+
+A poller (an event source mapping) drives a queue through ``poll`` and ``settle``,
+the same steps ReceiveMessage and DeleteMessage take, and finds a queue by ARN
+with ``queue_by_arn``.
 """
 
 from __future__ import annotations
@@ -301,6 +307,7 @@ class SqsService:
     async def send_message(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         now = self._clock.now()
+        self._expire(queue, now)
         prepared = self._prepare(queue, request, now)
         if isinstance(prepared, dict):
             return prepared
@@ -319,6 +326,7 @@ class SqsService:
         if size > attrs.MAX_MESSAGE_SIZE:
             raise errors.batch_too_long(size, attrs.MAX_MESSAGE_SIZE)
         now = self._clock.now()
+        self._expire(queue, now)
         successful: list[Result] = []
         failed: list[Result] = []
         new: list[NewMessage] = []
@@ -453,21 +461,32 @@ class SqsService:
             if name != "All" and name not in SYSTEM_NAMES and name not in attrs.ALL_NAMES:
                 raise errors.invalid_attribute_name(name)
         attribute_names = list(request.get("MessageAttributeNames") or [])
-        deadline = self._clock.now() + (queue.wait if wait is None else wait)
-        while True:
-            now = self._clock.now()
-            taken = self.take(queue.name, limit, visibility, now)
-            if taken or now >= deadline:
-                break
-            wake_at = self._store.next_visible_at(queue.name, now)
-            await self._sleep_until(queue.name, deadline if wake_at is None else min(deadline, wake_at))
-            if queue.name not in self._queues:
-                break
+        taken = await self.poll(queue.name, limit, visibility, queue.wait if wait is None else wait)
         messages = [
             to_wire(message, self._handle(message), names, attribute_names, self._account)
             for message in taken
         ]
         return {"Messages": messages} if messages else {}
+
+    async def poll(self, name: str, limit: int, visibility: int | None, wait_s: float) -> list[StoredMessage]:
+        """Receive up to ``limit`` messages of queue ``name``, waiting up to ``wait_s``
+        seconds for the first (a long poll; a poller's loop). Empty when the time runs
+        out or the queue is deleted. ``visibility`` None: the queue's own timeout."""
+        deadline = self._clock.now() + wait_s
+        while True:
+            now = self._clock.now()
+            taken = self.take(name, limit, visibility, now)
+            if taken or now >= deadline or name not in self._queues:
+                return taken
+            wake_at = self._store.next_visible_at(name, now)
+            await self._sleep_until(name, deadline if wake_at is None else min(deadline, wake_at))
+
+    def settle(self, name: str, messages: list[StoredMessage]) -> None:
+        """Delete messages this node received (a poller's successful batch), by their
+        latest receipts: one whose visibility ran out and was received again stays."""
+        receipts = [(m.seq, m.receipt) for m in messages if m.receipt is not None]
+        if receipts and name in self._queues:
+            self._store.delete_messages(name, receipts)
 
     def take(self, name: str, limit: int, visibility: int | None, now: float) -> list[StoredMessage]:
         """Receive up to ``limit`` visible messages of queue ``name`` now (no waiting):
