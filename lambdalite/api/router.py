@@ -168,10 +168,12 @@ class Router:
         self._signed: dict[str, Service] = {}
         self._paths: list[tuple[str, Service]] = []
         self._actions: dict[str, Service] = {}
+        self._services: list[Service] = []
         for route in services:
             service = route.build(context)
             if service is None:
                 continue
+            self._services.append(service)
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
@@ -179,6 +181,14 @@ class Router:
             self._paths.extend((prefix, service) for prefix in route.paths)
             for action in route.actions:
                 self._actions.setdefault(action, service)
+
+    def quiesce(self) -> None:
+        """The server is stopping: every service that holds requests open (long polls)
+        answers them now, so that they do not hold the shutdown's grace period."""
+        for service in self._services:
+            quiesce = getattr(service, "quiesce", None)
+            if quiesce is not None:
+                quiesce()
 
     async def handle(self, request: HttpRequest) -> Response:
         try:

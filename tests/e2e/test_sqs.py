@@ -403,6 +403,28 @@ def test_the_aws_cli(server: Server) -> None:
     assert "The specified queue does not exist." in missing.stderr
 
 
+def test_stopping_the_server_answers_long_polls(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    try:
+        sqs = server.client("sqs")
+        url = sqs.create_queue(QueueName="stopping")["QueueUrl"]
+        answers: list[dict[str, Any]] = []
+        poller = threading.Thread(
+            target=lambda: answers.append(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20))
+        )
+        poller.start()
+        time.sleep(0.5)
+        start = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        poller.join(timeout=10)
+        assert server.process.wait(timeout=10) == 0
+        assert time.monotonic() - start < 5
+        assert len(answers) == 1
+        assert "Messages" not in answers[0]
+    finally:
+        stop_server(server)
+
+
 def test_sent_messages_survive_kill_9(tmp_path: Path) -> None:
     data = tmp_path / "data"
     first = start_server(data)

@@ -533,3 +533,16 @@ def test_a_poller_polls_and_settles_without_the_wire(sqs: Sqs, clock: FakeClock)
     clock.advance(30)
     assert [m["Body"] for m in sqs.receive(url, MaxNumberOfMessages=10)] == ["2"]
     assert sqs.service.queue_by_arn(f"arn:aws:sqs:us-east-1:{ACCOUNT}:other") is None
+
+
+def test_quiesce_ends_long_polls(sqs: Sqs) -> None:
+    url = sqs.queue("q")
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        poll = asyncio.ensure_future(sqs.call("receive_message", QueueUrl=url, WaitTimeSeconds=20))
+        await asyncio.sleep(0)
+        sqs.service.quiesce()
+        first = await poll
+        return first, await sqs.call("receive_message", QueueUrl=url, WaitTimeSeconds=20)
+
+    assert asyncio.run(scenario()) == ({}, {})

@@ -36,6 +36,10 @@ class SqsFront:
         self.service = SqsService(store, clock or SystemClock(), region, account_id)
         self._front = ProtocolFront(load_model("sqs", SQS_QUERY_TRAITS), self.service, implied=_queue_url)
 
+    def quiesce(self) -> None:
+        """The server is stopping: long polls answer now (empty, as on a timeout)."""
+        self.service.quiesce()
+
     async def handle(self, request: HttpRequest) -> Response:
         if request.body_size > MAX_REQUEST:
             # SQS's front door answers an oversized request with a bare 413 and this text.

@@ -93,6 +93,7 @@ class SqsService:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._expired_at: dict[str, float] = {}
         self._sequence = 0
+        self._quiescing = False
         for name in store.queue_names():
             record = store.get_queue(name)
             if record is not None:
@@ -476,7 +477,7 @@ class SqsService:
         while True:
             now = self._clock.now()
             taken = self.take(name, limit, visibility, now)
-            if taken or now >= deadline or name not in self._queues:
+            if taken or now >= deadline or name not in self._queues or self._quiescing:
                 return taken
             wake_at = self._store.next_visible_at(name, now)
             await self._sleep_until(name, deadline if wake_at is None else min(deadline, wake_at))
@@ -528,6 +529,13 @@ class SqsService:
         finally:
             sleeper.cancel()
             waiter.cancel()
+
+    def quiesce(self) -> None:
+        """End every long poll now (they answer what they have: nothing); later polls
+        do not wait. For a server that is stopping."""
+        self._quiescing = True
+        for name in list(self._wakeups):
+            self._wake(name)
 
     def _wake(self, name: str) -> None:
         event = self._wakeups.pop(name, None)
