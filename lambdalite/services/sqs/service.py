@@ -24,9 +24,8 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from lambdalite.protocol.errors import ServiceFault
@@ -34,6 +33,7 @@ from lambdalite.protocol.front import current_call
 from lambdalite.services.clock import Clock
 from lambdalite.services.sqs import attributes as attrs
 from lambdalite.services.sqs import errors
+from lambdalite.services.sqs.batches import MAX_BATCH, attributes_size, check_batch, each, failure
 from lambdalite.services.sqs.md5 import md5_of_attributes, md5_of_body
 from lambdalite.services.sqs.messages import (
     SYSTEM_NAMES,
@@ -42,6 +42,7 @@ from lambdalite.services.sqs.messages import (
     clean_attributes,
     to_wire,
 )
+from lambdalite.services.sqs.queue import Queue, parse_receipt, receipt_handle
 from lambdalite.store.queues import NewMessage, QueueRecord, QueueStore, StoredMessage
 
 Request = dict[str, Any]
@@ -50,35 +51,8 @@ Result = dict[str, Any]
 DEDUP_INTERVAL_S = 300.0
 DELETED_RECENTLY_S = 60.0
 PURGE_INTERVAL_S = 60.0
-MAX_BATCH = 10
 MAX_TAGS = 50
-_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _EXPIRE_EVERY_S = 1.0
-
-
-class Queue:
-    """A queue's record with its settings parsed once."""
-
-    __slots__ = ("delay", "fifo", "max_size", "record", "redrive", "retention", "visibility", "wait")
-
-    def __init__(self, record: QueueRecord, region: str, account: str) -> None:
-        self.record = record
-        a = record.attributes
-        self.fifo = a.get("FifoQueue") == "true"
-        self.delay = int(a.get("DelaySeconds", "0"))
-        self.max_size = int(a.get("MaximumMessageSize", str(attrs.MAX_MESSAGE_SIZE)))
-        self.retention = int(a.get("MessageRetentionPeriod", "345600"))
-        self.visibility = int(a.get("VisibilityTimeout", "30"))
-        self.wait = int(a.get("ReceiveMessageWaitTimeSeconds", "0"))
-        self.redrive = attrs.parse_redrive(a.get("RedrivePolicy", ""), region, account)
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def content_dedup(self) -> bool:
-        return self.record.attributes.get("ContentBasedDeduplication") == "true"
 
 
 class SqsService:
@@ -319,9 +293,9 @@ class SqsService:
     async def send_message_batch(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         entries: list[dict[str, Any]] = request["Entries"]
-        self._check_batch(entries, "SendMessageBatchRequestEntry")
+        check_batch(entries, "SendMessageBatchRequestEntry")
         size = sum(
-            len(entry.get("MessageBody", "").encode()) + _attributes_size(entry.get("MessageAttributes"))
+            len(entry.get("MessageBody", "").encode()) + attributes_size(entry.get("MessageAttributes"))
             for entry in entries
         )
         if size > attrs.MAX_MESSAGE_SIZE:
@@ -335,7 +309,7 @@ class SqsService:
             try:
                 prepared = self._prepare(queue, entry, now)
             except ServiceFault as fault:
-                failed.append(_failure(entry["Id"], fault))
+                failed.append(failure(entry["Id"], fault))
                 continue
             if isinstance(prepared, dict):
                 successful.append({"Id": entry["Id"], **prepared})
@@ -464,7 +438,7 @@ class SqsService:
         attribute_names = list(request.get("MessageAttributeNames") or [])
         taken = await self.poll(queue.name, limit, visibility, queue.wait if wait is None else wait)
         messages = [
-            to_wire(message, self._handle(message), names, attribute_names, self._account)
+            to_wire(message, receipt_handle(message), names, attribute_names, self._account)
             for message in taken
         ]
         return {"Messages": messages} if messages else {}
@@ -542,36 +516,20 @@ class SqsService:
         if event is not None:
             event.set()
 
-    def _handle(self, message: StoredMessage) -> str:
-        raw = f"{message.queue} {message.seq} {message.receipt}".encode()
-        return base64.urlsafe_b64encode(raw).decode("ascii")
-
-    def _parse_handle(self, queue: Queue, handle: str) -> tuple[int, str]:
-        try:
-            name, seq, token = base64.urlsafe_b64decode(handle.encode("ascii")).decode().split(" ")
-            number = int(seq)
-        except (ValueError, UnicodeError, binascii.Error) as exc:
-            raise errors.receipt_handle_invalid(handle) from exc
-        if name != queue.name:
-            raise errors.receipt_handle_invalid(handle)
-        return number, token
-
     # -- after receiving ----------------------------------------------------
 
     async def delete_message(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         # A handle of an earlier receive deletes nothing, and is not an error (AWS).
-        self._store.delete_messages(queue.name, [self._parse_handle(queue, request["ReceiptHandle"])])
+        self._store.delete_messages(queue.name, [parse_receipt(queue, request["ReceiptHandle"])])
         return {}
 
     async def delete_message_batch(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         entries: list[dict[str, Any]] = request["Entries"]
-        self._check_batch(entries, "DeleteMessageBatchRequestEntry")
+        check_batch(entries, "DeleteMessageBatchRequestEntry")
         receipts: list[tuple[int, str]] = []
-        result = self._each(
-            entries, lambda entry: receipts.append(self._parse_handle(queue, entry["ReceiptHandle"]))
-        )
+        result = each(entries, lambda entry: receipts.append(parse_receipt(queue, entry["ReceiptHandle"])))
         if receipts:
             self._store.delete_messages(queue.name, receipts)
         return result
@@ -582,7 +540,7 @@ class SqsService:
         return {}
 
     def _change(self, queue: Queue, handle: str, timeout: int) -> None:
-        seq, token = self._parse_handle(queue, handle)
+        seq, token = parse_receipt(queue, handle)
         if not 0 <= timeout <= 43_200:
             raise errors.parameter_out_of_range(
                 "VisibilityTimeout", timeout, "Must be between 0 and 43200, if provided."
@@ -604,55 +562,8 @@ class SqsService:
     async def change_message_visibility_batch(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         entries: list[dict[str, Any]] = request["Entries"]
-        self._check_batch(entries, "ChangeMessageVisibilityBatchRequestEntry")
-        return self._each(
+        check_batch(entries, "ChangeMessageVisibilityBatchRequestEntry")
+        return each(
             entries,
             lambda entry: self._change(queue, entry["ReceiptHandle"], entry.get("VisibilityTimeout", 0)),
         )
-
-    def _check_batch(self, entries: list[dict[str, Any]], entry_name: str) -> None:
-        if not entries:
-            raise errors.empty_batch(entry_name)
-        if len(entries) > MAX_BATCH:
-            raise errors.too_many_entries(len(entries))
-        seen: set[str] = set()
-        for entry in entries:
-            entry_id = entry.get("Id", "")
-            if not _BATCH_ID.match(entry_id):
-                raise errors.invalid_batch_id()
-            if entry_id in seen:
-                raise errors.ids_not_distinct(entry_id)
-            seen.add(entry_id)
-
-    @staticmethod
-    def _each(entries: list[dict[str, Any]], action: Callable[[dict[str, Any]], None]) -> Result:
-        successful: list[Result] = []
-        failed: list[Result] = []
-        for entry in entries:
-            try:
-                action(entry)
-            except ServiceFault as fault:
-                failed.append(_failure(entry["Id"], fault))
-            else:
-                successful.append({"Id": entry["Id"]})
-        return {"Successful": successful, "Failed": failed}
-
-
-def _failure(entry_id: str, fault: ServiceFault) -> Result:
-    return {
-        "Id": entry_id,
-        "SenderFault": fault.sender_fault,
-        "Code": fault.fault_code,
-        "Message": fault.message,
-    }
-
-
-def _attributes_size(attributes: Mapping[str, Mapping[str, Any]] | None) -> int:
-    if not attributes:
-        return 0
-    size = 0
-    for name, value in attributes.items():
-        size += len(name.encode()) + len(str(value.get("DataType", "")).encode())
-        payload = value.get("BinaryValue")
-        size += len(payload) if payload is not None else len(str(value.get("StringValue", "")).encode())
-    return size
