@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS sqs_deleted_queues (
     deleted_at  REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sqs_messages (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq             INTEGER PRIMARY KEY,
     queue           TEXT NOT NULL,
     message_id      TEXT NOT NULL,
     body            TEXT NOT NULL,

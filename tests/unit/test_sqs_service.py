@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.front import Call, calling
 from lambdalite.services.clock import FakeClock
 from lambdalite.services.sqs.md5 import md5_of_attributes
+from lambdalite.services.sqs.queue import message_id
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.queues import SqliteQueueStore
 from lambdalite.store.sqlite import SqliteDatabase
@@ -557,3 +559,11 @@ def test_quiesce_ends_long_polls(sqs: Sqs) -> None:
         return first, await sqs.call("receive_message", QueueUrl=url, WaitTimeSeconds=20)
 
     assert asyncio.run(scenario()) == ({}, {})
+
+
+def test_message_ids_are_version_4_uuids() -> None:
+    ids = {message_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for text in list(ids)[:50]:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

