@@ -27,6 +27,10 @@ drain       the same clients ReceiveMessage (10, VisibilityTimeout 60) and
 sequential  one client: SendMessage, ReceiveMessage, DeleteMessage one at a time,
             p50/p99 of each.
 
+The CPU each server spends per message (its process and children, user + system)
+is measured over the send and drain phases too: on a shared, noisy machine it is
+the steadier figure of the two.
+
 A figure is the median over rounds; a ratio is lambdalite / moto per round, median.
 Targets (issue 13): >= 20,000 messages/s sent in batches and >= 3x moto.
 Prints one table; writes bench/results/sqs.json.
@@ -50,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 from rich.console import Console
 from rich.table import Table
 from services import Service, ServiceError, free_port
@@ -142,6 +147,10 @@ class Figures:
     drain_per_s: float = 0.0
     drain_p50_ms: float = 0.0
     drain_p99_ms: float = 0.0
+    send_cpu_us: float = 0.0
+    """Server CPU (user + system, with its children) per message sent."""
+    drain_cpu_us: float = 0.0
+    """Server CPU per message received and deleted."""
     sequential_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -152,7 +161,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(port: int, queue: str, clients: int, duration: float, sequential: int) -> Figures:
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its descendants so far."""
+    total = 0.0
+    process = psutil.Process(pid)
+    for each in (process, *process.children(recursive=True)):
+        try:
+            times = each.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def measure(pid: int, port: int, queue: str, clients: int, duration: float, sequential: int) -> Figures:
     figures = Figures()
     connections = [await Connection.open(port) for _ in range(clients)]
     try:
@@ -170,9 +192,11 @@ async def measure(port: int, queue: str, clients: int, duration: float, sequenti
                 sent += len(answer.get("Successful", []))
             return sent
 
+        cpu = cpu_seconds(pid)
         start = time.perf_counter()
         counts = await asyncio.gather(*(sender(c, start + duration) for c in connections))
         elapsed = time.perf_counter() - start
+        figures.send_cpu_us = (cpu_seconds(pid) - cpu) / max(1, sum(counts)) * 1e6
         figures.send_per_s = sum(counts) / elapsed
         figures.send_p50_ms = percentile(send_latencies, 0.5) * 1000
         figures.send_p99_ms = percentile(send_latencies, 0.99) * 1000
@@ -197,9 +221,11 @@ async def measure(port: int, queue: str, clients: int, duration: float, sequenti
                 drained += len(messages)
             return drained
 
+        cpu = cpu_seconds(pid)
         start = time.perf_counter()
         counts = await asyncio.gather(*(drainer(c, start + duration) for c in connections))
         elapsed = time.perf_counter() - start
+        figures.drain_cpu_us = (cpu_seconds(pid) - cpu) / max(1, sum(counts)) * 1e6
         figures.drain_per_s = sum(counts) / elapsed
         figures.drain_p50_ms = percentile(drain_latencies, 0.5) * 1000
         figures.drain_p99_ms = percentile(drain_latencies, 0.99) * 1000
@@ -308,9 +334,11 @@ def main() -> int:
             for round_index in range(args.rounds):
                 order = list(servers) if round_index % 2 == 0 else list(reversed(servers))
                 for name in order:
-                    _, port = servers[name]
+                    service, port = servers[name]
                     queue = f"bench-{round_index}"
-                    figures = asyncio.run(measure(port, queue, args.clients, args.duration, args.sequential))
+                    figures = asyncio.run(
+                        measure(service.pid, port, queue, args.clients, args.duration, args.sequential)
+                    )
                     results[name].append(figures)
                     console.print(
                         f"round {round_index + 1} {name}: send {figures.send_per_s:,.0f}/s, "
@@ -353,9 +381,11 @@ def summarise(results: dict[str, list[Figures]], args: argparse.Namespace) -> di
         ("SendMessageBatch messages/s", "send_per_s", True),
         ("  per call p50 ms", "send_p50_ms", False),
         ("  per call p99 ms", "send_p99_ms", False),
+        ("  server CPU µs per message", "send_cpu_us", False),
         ("Receive+DeleteBatch messages/s", "drain_per_s", True),
         ("  per pair p50 ms", "drain_p50_ms", False),
         ("  per pair p99 ms", "drain_p99_ms", False),
+        ("  server CPU µs per message", "drain_cpu_us", False),
     ]
     have_moto = bool(results["moto"])
     summary: dict[str, Any] = {}
