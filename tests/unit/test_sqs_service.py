@@ -379,6 +379,44 @@ def test_fifo_deduplication_over_five_minutes(sqs: Sqs, clock: FakeClock) -> Non
     assert one["MessageId"] == two["MessageId"]
 
 
+def test_deduplication_per_message_group(sqs: Sqs) -> None:
+    url = sqs.queue(
+        "g.fifo", FifoQueue="true", DeduplicationScope="messageGroup", FifoThroughputLimit="perMessageGroupId"
+    )
+    one = sqs("send_message", QueueUrl=url, MessageBody="x", MessageGroupId="a", MessageDeduplicationId="d")
+    other_group = sqs(
+        "send_message", QueueUrl=url, MessageBody="x", MessageGroupId="b", MessageDeduplicationId="d"
+    )
+    same_group = sqs(
+        "send_message", QueueUrl=url, MessageBody="x", MessageGroupId="a", MessageDeduplicationId="d"
+    )
+    assert other_group["MessageId"] != one["MessageId"]
+    assert same_group["MessageId"] == one["MessageId"]
+
+
+def test_trace_header_system_attribute(sqs: Sqs) -> None:
+    url = sqs.queue("traced")
+    trace = {
+        "AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-5759e988-bd862e3fe1be46a994272793"}
+    }
+    sent = sqs("send_message", QueueUrl=url, MessageBody="x", MessageSystemAttributes=trace)
+    assert sent["MD5OfMessageSystemAttributes"] == md5_of_attributes(trace)
+    [message] = sqs.receive(url, MessageSystemAttributeNames=["AWSTraceHeader"])
+    assert message["Attributes"] == {"AWSTraceHeader": "Root=1-5759e988-bd862e3fe1be46a994272793"}
+    bad = sqs.fails(
+        "send_message",
+        QueueUrl=url,
+        MessageBody="x",
+        MessageSystemAttributes={"Other": {"DataType": "String", "StringValue": "v"}},
+    )
+    assert fault(bad) == (
+        "InvalidParameterValue",
+        "InvalidParameterValue",
+        "Message system attribute name 'Other' is invalid.",
+        400,
+    )
+
+
 def test_batches_and_their_errors(sqs: Sqs) -> None:
     url = sqs.queue("q")
     sent = sqs(
