@@ -24,6 +24,7 @@ Modules, one per job:
 
 A later protocol (rest-xml for s3, rest-json) is one more module with a
 ``parse``/``serialize``/``serialize_error`` triple and one branch in ``front``.
+Not served yet: event-stream outputs (Logs' StartLiveTail).
 """
 
 from lambdalite.protocol.errors import ServiceFault
