@@ -372,29 +372,27 @@ class SqliteQueueStore:
         delivered: list[StoredMessage] = []
         exhausted: list[StoredMessage] = []
         with self._db.transaction() as db:
+            # FIFO: strictly in send order (the (queue, seq) index), leaving out every
+            # group with a message in flight (in SQL: a long blocked group must not hide
+            # the others behind it). Standard queues promise no order: oldest-visible
+            # first, which the (queue, visible_at, seq) index gives without a sort.
+            # Exhausted messages (redrive) are read beyond the limit and skipped.
             if fifo:
-                blocked = {
-                    row[0]
-                    for row in db.execute(
-                        "SELECT DISTINCT group_id FROM sqs_messages "
-                        "WHERE queue = ? AND visible_at > ? AND receive_count > 0",
-                        (queue, now),
-                    )
-                }
-            # Read a little more than asked for: exhausted messages and blocked groups are skipped.
-            # FIFO: strictly in send order (the (queue, seq) index). Standard queues promise
-            # no order: oldest-visible first, which the (queue, visible_at, seq) index gives
-            # without sorting the whole queue.
-            order = "seq" if fifo else "visible_at, seq"
-            rows = db.execute(
-                f"SELECT {_COLUMNS} FROM sqs_messages "
-                f"WHERE queue = ? AND visible_at <= ? ORDER BY {order} LIMIT ?",
-                (queue, now, limit * 4 + 16 if fifo or max_receives else limit),
-            ).fetchall()
+                sql = (
+                    f"SELECT {_COLUMNS} FROM sqs_messages WHERE queue = ? AND visible_at <= ? "
+                    "AND group_id NOT IN (SELECT group_id FROM sqs_messages "
+                    "WHERE queue = ? AND visible_at > ? AND receive_count > 0) ORDER BY seq LIMIT ?"
+                )
+                parameters: tuple[Any, ...] = (queue, now, queue, now)
+            else:
+                sql = (
+                    f"SELECT {_COLUMNS} FROM sqs_messages WHERE queue = ? AND visible_at <= ? "
+                    "ORDER BY visible_at, seq LIMIT ?"
+                )
+                parameters = (queue, now)
+            rows = db.execute(sql, (*parameters, limit * 4 + 16 if max_receives else limit)).fetchall()
             for row in rows:
                 message = _row(row)
-                if fifo and message.group_id in blocked:
-                    continue
                 if max_receives is not None and message.receive_count >= max_receives:
                     exhausted.append(message)
                     continue

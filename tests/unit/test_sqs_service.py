@@ -338,6 +338,18 @@ def test_fifo_order_per_group_and_one_batch_in_flight(sqs: Sqs, clock: FakeClock
     assert [b for b in bodies if b.startswith("b")] == ["b0", "b1", "b2"]
 
 
+def test_a_long_blocked_fifo_group_does_not_hide_the_others(sqs: Sqs) -> None:
+    url = sqs.queue("busy.fifo", FifoQueue="true", ContentBasedDeduplication="true")
+    for start in range(0, 100, 10):
+        entries = [
+            {"Id": str(i), "MessageBody": f"a{i}", "MessageGroupId": "a"} for i in range(start, start + 10)
+        ]
+        sqs("send_message_batch", QueueUrl=url, Entries=entries)
+    sqs("send_message", QueueUrl=url, MessageBody="b0", MessageGroupId="b")
+    assert [m["Body"] for m in sqs.receive(url)] == ["a0"]
+    assert [m["Body"] for m in sqs.receive(url)] == ["b0"]
+
+
 def test_fifo_deduplication_over_five_minutes(sqs: Sqs, clock: FakeClock) -> None:
     url = sqs.queue("d.fifo", FifoQueue="true")
     first = sqs(
