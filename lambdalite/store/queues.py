@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS sqs_messages (
 );
 CREATE INDEX IF NOT EXISTS sqs_messages_visible ON sqs_messages (queue, visible_at, seq);
 CREATE INDEX IF NOT EXISTS sqs_messages_order ON sqs_messages (queue, seq);
+CREATE INDEX IF NOT EXISTS sqs_messages_age ON sqs_messages (queue, sent_at);
 CREATE TABLE IF NOT EXISTS sqs_dedup (
     queue       TEXT NOT NULL,
     dedup_id    TEXT NOT NULL,
