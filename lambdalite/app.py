@@ -331,6 +331,7 @@ async def run(settings: Settings) -> None:
     try:
         await stop.wait()
         stop.clear()
+        services.router.quiesce()
         grace = asyncio.ensure_future(server.shutdown(settings.shutdown_grace_s))
         hurry = asyncio.ensure_future(stop.wait())
         await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)
