@@ -65,6 +65,9 @@ class Settings:
     removed once it has been unused, and last uploaded, this long ago."""
     code_gc_interval_s: float = 300.0
     """How often unused code packages are looked for (and once at start)."""
+    state_settle_s: float = 0.0
+    """The least time a created function stays Pending and an update InProgress
+    (AWS takes about a second); 0 settles as soon as the code is prepared."""
 
     @property
     def endpoint(self) -> str:

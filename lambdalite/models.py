@@ -9,6 +9,7 @@ half-applied update.
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 import uuid
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,15 @@ from types import MappingProxyType
 from typing import Any
 
 LATEST = "$LATEST"
+PENDING = "Pending"
+ACTIVE = "Active"
+FAILED = "Failed"
+IN_PROGRESS = "InProgress"
+SUCCESSFUL = "Successful"
+CREATING = "Creating"
+"""The StateReasonCode (and LastUpdateStatusReasonCode) while code is prepared."""
+BEING_CREATED = "The function is being created."
+"""AWS's StateReason while Pending, and its LastUpdateStatusReason while InProgress."""
 
 
 def aws_timestamp(moment: datetime | None = None) -> str:
@@ -82,16 +92,34 @@ class FunctionConfig:
     last_modified: str = field(default_factory=aws_timestamp)
     revision_id: str = field(default_factory=new_revision_id)
     state: str = "Active"
+    """``Pending`` until the code is prepared, then ``Active`` (``Failed`` if it cannot be)."""
+    state_reason: str = ""
+    state_reason_code: str = ""
     last_update_status: str = "Successful"
+    """``InProgress`` while an update is being applied, then ``Successful`` (``Failed``);
+    "" while the function is still being created (AWS shows no status then)."""
+    last_update_status_reason: str = ""
+    last_update_status_reason_code: str = ""
+    environment_given: bool = False
+    """The function's Environment was set (possibly to no variables): AWS echoes
+    ``{"Variables": {}}`` for an empty one and leaves the member out when it never was."""
     layers: tuple[LayerRef, ...] = ()
     """The layer versions the function uses, in order (a later layer's files win)."""
     published_from: str = ""
     """For a published version: the ``$LATEST`` revision it was published from
     (publishing an unchanged ``$LATEST`` again returns this version)."""
 
-    def configuration(self, arn_prefix: str, qualifier: str | None = None) -> dict[str, Any]:
+    @property
+    def settling(self) -> bool:
+        """Is a creation or an update still being applied (Pending, or InProgress)?"""
+        return self.state == PENDING or self.last_update_status == IN_PROGRESS
+
+    def configuration(
+        self, arn_prefix: str, qualifier: str | None = None, *, states: bool = True
+    ) -> dict[str, Any]:
         """The FunctionConfiguration shape as the Lambda API returns it; the
-        FunctionArn carries ``qualifier`` (a version, ``$LATEST`` or an alias) if given."""
+        FunctionArn carries ``qualifier`` (a version, ``$LATEST`` or an alias) if given.
+        ``states=False`` leaves out State and LastUpdateStatus, as ListVersionsByFunction does."""
         config: dict[str, Any] = {
             "FunctionName": self.name,
             "FunctionArn": f"{arn_prefix}{self.name}" + (f":{qualifier}" if qualifier else ""),
@@ -107,23 +135,42 @@ class FunctionConfig:
             "Version": self.version,
             "TracingConfig": {"Mode": "PassThrough"},
             "RevisionId": self.revision_id,
-            "State": self.state,
-            "LastUpdateStatus": self.last_update_status,
+            **(self._states() if states else {}),
             "PackageType": "Zip",
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
             "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
             "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
+            "RuntimeVersionConfig": {"RuntimeVersionArn": runtime_version_arn(arn_prefix, self.runtime)},
         }
-        if self.environment:
+        if self.environment or self.environment_given:
             config["Environment"] = {"Variables": dict(self.environment)}
         if self.layers:
             config["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in self.layers]
         return config
 
+    def _states(self) -> dict[str, str]:
+        members = {
+            "State": self.state,
+            "StateReason": self.state_reason,
+            "StateReasonCode": self.state_reason_code,
+            "LastUpdateStatus": self.last_update_status,
+            "LastUpdateStatusReason": self.last_update_status_reason,
+            "LastUpdateStatusReasonCode": self.last_update_status_reason_code,
+        }
+        return {member: value for member, value in members.items() if value}
+
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.name}"
+
+
+def runtime_version_arn(arn_prefix: str, runtime: str) -> str:
+    """``arn:aws:lambda:REGION::runtime:<64 hex>``: AWS names each runtime release by a
+    hash; lambdalite has one release per runtime identifier, named by its hash."""
+    partition_region = arn_prefix.split(":", 4)[:4]
+    digest = hashlib.sha256(f"lambdalite:{runtime}".encode()).hexdigest()
+    return ":".join(partition_region) + f"::runtime:{digest}"
 
 
 @dataclass(frozen=True, slots=True)

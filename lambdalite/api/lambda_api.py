@@ -284,7 +284,12 @@ class LambdaApi:
             request.query_value("MaxItems"), request.query_value("Marker")
         )
         versions, next_marker = self._registry.list_versions(name, _decode_marker(marker), max_items)
-        body: dict[str, Any] = {"Versions": [self._config(config, config.version) for config in versions]}
+        # AWS lists versions without their State and LastUpdateStatus.
+        body: dict[str, Any] = {
+            "Versions": [
+                config.configuration(self._arn_prefix, config.version, states=False) for config in versions
+            ]
+        }
         if next_marker is not None:
             body["NextMarker"] = _encode_marker(next_marker)
         return json_response(200, body)

@@ -23,6 +23,14 @@ class LatestChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionPublished:
+    """A version was published together with a new ``$LATEST`` (CreateFunction or
+    UpdateFunctionCode with Publish) and is Pending like it until its code is prepared."""
+
+    config: FunctionConfig
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionDeleted:
     """A function is gone with its versions and aliases (each removed version is
     also announced with ``VersionRemoved``, after this event)."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import TypedDict
 
 from lambdalite.control import aliases as alias_rules
 from lambdalite.control.aliases import AliasInput
@@ -40,6 +41,7 @@ from lambdalite.control.changes import (
     AliasUpdated,
     FunctionDeleted,
     LatestChanged,
+    VersionPublished,
     VersionRemoved,
 )
 from lambdalite.control.paging import page
@@ -51,7 +53,14 @@ from lambdalite.errors import (
     ResourceNotFound,
 )
 from lambdalite.models import (
+    ACTIVE,
+    BEING_CREATED,
+    CREATING,
+    FAILED,
+    IN_PROGRESS,
     LATEST,
+    PENDING,
+    SUCCESSFUL,
     Alias,
     FunctionConfig,
     aws_timestamp,
@@ -67,6 +76,77 @@ REVISION_MISMATCH = (
 )
 LATEST_NOT_DELETABLE = "$LATEST version cannot be deleted without deleting the function."
 ALIAS_NOT_DELETABLE = "Deletion of aliases is not currently supported."
+NOT_READY = "The operation cannot be performed at this time."
+
+
+class _UpdateStatus(TypedDict):
+    last_update_status: str
+    last_update_status_reason: str
+    last_update_status_reason_code: str
+
+
+def _update_status(status: str, reason: str = "", code: str = "") -> _UpdateStatus:
+    """FunctionConfig values for a LastUpdateStatus with its reason and reason code."""
+    return {
+        "last_update_status": status,
+        "last_update_status_reason": reason,
+        "last_update_status_reason_code": code,
+    }
+
+
+def _pending(config: FunctionConfig) -> FunctionConfig:
+    """``config`` as a function (or version) whose code is still being prepared:
+    AWS shows no LastUpdateStatus until it is."""
+    return dataclasses.replace(
+        config, state=PENDING, state_reason=BEING_CREATED, state_reason_code=CREATING, **_update_status("")
+    )
+
+
+def _in_progress(config: FunctionConfig) -> FunctionConfig:
+    """``config`` as an update being applied to an active function."""
+    return dataclasses.replace(config, **_update_status(IN_PROGRESS, BEING_CREATED, CREATING))
+
+
+def _settled(config: FunctionConfig, failure: tuple[str, str] | None) -> FunctionConfig:
+    """The snapshot after its creation or update was applied (``failure``: (code, reason)
+    when it could not be), under a new revision id as on AWS."""
+    code, reason = failure or ("", "")
+    settled = dataclasses.replace(
+        config,
+        revision_id=new_revision_id(),
+        **_update_status(FAILED if failure else SUCCESSFUL, reason, code),
+    )
+    if config.state != PENDING:
+        return settled
+    return dataclasses.replace(
+        settled, state=FAILED if failure else ACTIVE, state_reason=reason, state_reason_code=code
+    )
+
+
+_NOT_CONTENT: dict[str, object] = {
+    field.name: field.default
+    for field in dataclasses.fields(FunctionConfig)
+    if field.name
+    in {
+        "version",
+        "description",
+        "last_modified",
+        "revision_id",
+        "published_from",
+        "state",
+        "state_reason",
+        "state_reason_code",
+        "last_update_status",
+        "last_update_status_reason",
+        "last_update_status_reason_code",
+    }
+}
+"""What may differ between a version and the $LATEST it was published from."""
+
+
+def _same_content(a: FunctionConfig, b: FunctionConfig) -> bool:
+    """Same code and configuration (what publishing a version again would snapshot)."""
+    return dataclasses.replace(a, **_NOT_CONTENT) == dataclasses.replace(b, **_NOT_CONTENT)  # type: ignore[arg-type]
 
 
 class FunctionRegistry:
@@ -206,22 +286,22 @@ class FunctionRegistry:
             code_size=code.size,
             **values,  # type: ignore[arg-type]
         )
-        return self._commit(config, publish)
+        return self._commit(_pending(config), publish)
 
     def update_code(
         self, name: str, code: StoredCode, revision_id: str | None, publish: bool = False
     ) -> FunctionConfig:
         """New code for ``$LATEST`` (and a version of it with ``publish``); returns
         the published version when one was published, else ``$LATEST``."""
-        current = self._checked(name, revision_id)
+        current = self._updatable(name, revision_id)
         changed = _next_revision(current, code_sha256=code.sha256_hex, code_size=code.size)
-        return self._commit(changed, publish)
+        return self._commit(_in_progress(changed), publish)
 
     def update_configuration(
         self, name: str, settings: FunctionSettings, revision_id: str | None
     ) -> FunctionConfig:
-        current = self._checked(name, revision_id)
-        return self._commit(_next_revision(current, **_settings_values(settings)))
+        current = self._updatable(name, revision_id)
+        return self._commit(_in_progress(_next_revision(current, **_settings_values(settings))))
 
     def publish_version(
         self,
@@ -243,13 +323,39 @@ class FunctionRegistry:
         versions = self._versions.get(name, {})
         if versions:
             newest = versions[max(versions, key=int)]
-            if newest.published_from == latest.revision_id:
+            # Unchanged since the last version published (not one published and deleted since).
+            if int(newest.version) == self._last_version.get(name) and _same_content(newest, latest):
                 return newest
+        if latest.settling:
+            raise self._not_ready(latest)
         version = self._snapshot(latest, description)
         self._store.save(configs=(version,), last_version=(name, int(version.version)))
         self._versions.setdefault(name, {})[version.version] = version
         self._last_version[name] = int(version.version)
         return version
+
+    def settle(
+        self, name: str, version: str, revision_id: str, failure: tuple[str, str] | None = None
+    ) -> None:
+        """The creation or update that made revision ``revision_id`` of ``name:version``
+        has been applied (``failure``: (StateReasonCode, StateReason) when it could not
+        be): Pending becomes Active, InProgress becomes Successful, under a new revision.
+        Nothing happens when that revision is no longer current or already settled."""
+        current = self._latest.get(name) if version == LATEST else self._versions.get(name, {}).get(version)
+        if current is None or current.revision_id != revision_id or not current.settling:
+            return
+        settled = _settled(current, failure)
+        self._store.save(configs=(settled,))
+        if version == LATEST:
+            self._latest[name] = settled
+            self._bus.publish(LatestChanged(settled))
+        else:
+            self._versions[name][version] = settled
+
+    def settling(self) -> tuple[FunctionConfig, ...]:
+        """Every snapshot whose creation or update has not been applied yet."""
+        versions = (config for by_number in self._versions.values() for config in by_number.values())
+        return tuple(config for config in (*self._latest.values(), *versions) if config.settling)
 
     def delete(self, name: str, qualifier: str | None = None) -> None:
         """Delete the function with everything it has, or (``qualifier``) one
@@ -378,8 +484,29 @@ class FunctionRegistry:
             raise PreconditionFailed(REVISION_MISMATCH)
         return current
 
+    def _updatable(self, name: str, revision_id: str | None) -> FunctionConfig:
+        """``$LATEST`` of a function that may be updated now: AWS refuses an update while
+        the function is Pending or another update is InProgress."""
+        current = self._checked(name, revision_id)
+        if current.settling:
+            raise self._not_ready(current)
+        return current
+
+    def _not_ready(self, current: FunctionConfig) -> ResourceConflict:
+        if current.state == PENDING:
+            return ResourceConflict(
+                f"{NOT_READY} The function is currently in the following state: {PENDING}"
+            )
+        return ResourceConflict(
+            f"{NOT_READY} An update is in progress for resource: {self.arn_prefix}{current.name}"
+        )
+
     def _snapshot(self, latest: FunctionConfig, description: str | None) -> FunctionConfig:
+        """The next version of ``latest``; one published from a $LATEST whose code is
+        still being prepared is itself Pending until it is (as AWS shows it)."""
         number = self._last_version.get(latest.name, 0) + 1
+        if latest.settling:
+            latest = _pending(latest)
         return dataclasses.replace(
             latest,
             version=str(number),
@@ -400,6 +527,8 @@ class FunctionRegistry:
             self._last_version[config.name] = int(version.version)
         self._latest[config.name] = config
         self._bus.publish(LatestChanged(config))
+        if version is not None:
+            self._bus.publish(VersionPublished(version))
         return version or config
 
     def _commit_alias(self, alias: Alias) -> Alias:
@@ -417,6 +546,7 @@ def _settings_values(settings: FunctionSettings) -> dict[str, object]:
             continue
         if field.name == "environment":
             value = MappingProxyType(dict(value))
+            values["environment_given"] = True
         values[field.name] = value
     return values
 

@@ -113,6 +113,7 @@ def test_publishing_an_unchanged_latest_returns_the_existing_version(lam: Any) -
     versions = lam.list_versions_by_function(FunctionName="ver-same")["Versions"]
     assert [v["Version"] for v in versions] == ["$LATEST", "1"]
     lam.update_function_configuration(FunctionName="ver-same", Timeout=9)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ver-same", WaiterConfig={"Delay": 0.1})
     assert lam.publish_version(FunctionName="ver-same")["Version"] == "2"
 
 
@@ -137,9 +138,10 @@ def test_publish_preconditions_use_awss_errors(lam: Any) -> None:
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName="ver-pre")["Versions"]] == [
         "$LATEST"
     ]
-    ok = lam.publish_version(
-        FunctionName="ver-pre", CodeSha256=created["CodeSha256"], RevisionId=created["RevisionId"]
-    )
+    # The revision the function has now it is Active (creating answered the Pending one).
+    revision = lam.get_function_configuration(FunctionName="ver-pre")["RevisionId"]
+    assert revision != created["RevisionId"]
+    ok = lam.publish_version(FunctionName="ver-pre", CodeSha256=created["CodeSha256"], RevisionId=revision)
     assert ok["Version"] == "1"
     status, message = error_of(
         lam, "ResourceNotFoundException", lambda: lam.publish_version(FunctionName="ver-nope")
@@ -163,6 +165,7 @@ def test_list_versions_pages_with_marker_and_paginator(lam: Any) -> None:
     create_function(lam, "ver-list", TRIVIAL)
     for timeout in range(4, 8):
         lam.update_function_configuration(FunctionName="ver-list", Timeout=timeout)
+        lam.get_waiter("function_updated_v2").wait(FunctionName="ver-list", WaiterConfig={"Delay": 0.1})
         lam.publish_version(FunctionName="ver-list")
     seen: list[str] = []
     marker = None
@@ -188,6 +191,7 @@ def test_list_versions_pages_with_marker_and_paginator(lam: Any) -> None:
 def test_version_numbers_are_never_reused(lam: Any) -> None:
     create_function(lam, "ver-reuse", TRIVIAL, Publish=True)
     lam.update_function_configuration(FunctionName="ver-reuse", Timeout=5)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ver-reuse", WaiterConfig={"Delay": 0.1})
     assert lam.publish_version(FunctionName="ver-reuse")["Version"] == "2"
     assert (
         lam.delete_function(FunctionName="ver-reuse", Qualifier="2")["ResponseMetadata"]["HTTPStatusCode"]
@@ -198,6 +202,7 @@ def test_version_numbers_are_never_reused(lam: Any) -> None:
     )
     assert (status, message) == (404, f"Function not found: {ARN_PREFIX}ver-reuse:2")
     lam.update_function_configuration(FunctionName="ver-reuse", Timeout=6)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ver-reuse", WaiterConfig={"Delay": 0.1})
     assert lam.publish_version(FunctionName="ver-reuse")["Version"] == "3"
     versions = lam.list_versions_by_function(FunctionName="ver-reuse")["Versions"]
     assert [v["Version"] for v in versions] == ["$LATEST", "1", "3"]
@@ -243,8 +248,10 @@ def test_qualifiers_in_names_partial_and_full_arns(lam: Any) -> None:
 def test_delete_function_with_a_qualifier(lam: Any) -> None:
     create_function(lam, "del-ver", TRIVIAL, Publish=True)
     lam.update_function_configuration(FunctionName="del-ver", Timeout=5)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="del-ver", WaiterConfig={"Delay": 0.1})
     lam.publish_version(FunctionName="del-ver")
     lam.update_function_configuration(FunctionName="del-ver", Timeout=6)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="del-ver", WaiterConfig={"Delay": 0.1})
     lam.publish_version(FunctionName="del-ver")
     lam.create_alias(FunctionName="del-ver", Name="prod", FunctionVersion="1")
     lam.create_alias(
@@ -371,6 +378,7 @@ def test_alias_errors_are_awss(server: Server) -> None:
     lam = server.client(parameter_validation=False)
     create_function(lam, "al-err", TRIVIAL, Publish=True)
     lam.update_function_configuration(FunctionName="al-err", Timeout=5)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="al-err", WaiterConfig={"Delay": 0.1})
     lam.publish_version(FunctionName="al-err")
     lam.create_alias(FunctionName="al-err", Name="custom", FunctionVersion="1")
 
@@ -490,6 +498,7 @@ def test_alias_errors_are_awss(server: Server) -> None:
 def test_alias_weights_split_invocations_and_report_the_version_that_ran(lam: Any) -> None:
     create_function(lam, "al-weight", TRIVIAL, Publish=True)
     lam.update_function_configuration(FunctionName="al-weight", Timeout=5)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="al-weight", WaiterConfig={"Delay": 0.1})
     lam.publish_version(FunctionName="al-weight")
     lam.create_alias(
         FunctionName="al-weight",
@@ -516,6 +525,7 @@ def test_versions_and_aliases_survive_a_restart(tmp_path: Path) -> None:
         create_function(lam, "persist", VERSIONED, Publish=True)
         update_code(lam, "persist", VERSIONED_2, Publish=True)
         lam.update_function_configuration(FunctionName="persist", Timeout=9)
+        lam.get_waiter("function_updated_v2").wait(FunctionName="persist", WaiterConfig={"Delay": 0.1})
         lam.publish_version(FunctionName="persist")
         lam.delete_function(FunctionName="persist", Qualifier="3")
         alias = lam.create_alias(
@@ -540,6 +550,7 @@ def test_versions_and_aliases_survive_a_restart(tmp_path: Path) -> None:
         assert invoke(lam, "persist:live")[0] in ("1", "2")
         # The counter survived too: number 3 was given out before the restart.
         lam.update_function_configuration(FunctionName="persist", Timeout=10)
+        lam.get_waiter("function_updated_v2").wait(FunctionName="persist", WaiterConfig={"Delay": 0.1})
         assert lam.publish_version(FunctionName="persist")["Version"] == "4"
     finally:
         stop_server(server)

@@ -31,6 +31,7 @@ from lambdalite.models import LATEST
 from lambdalite.store.code import StoredCode
 from lambdalite.store.functions import SqliteFunctionStore
 from lambdalite.store.sqlite import SqliteDatabase
+from tests.unit.control_plane import settle_at_once
 
 PREFIX = "arn:aws:lambda:us-east-1:000000000000:function:"
 SETTINGS = FunctionSettings(
@@ -53,12 +54,17 @@ def bus() -> EventBus:
 @pytest.fixture
 def registry(db: Path, bus: EventBus) -> Iterator[FunctionRegistry]:
     database = SqliteDatabase(db)
-    yield FunctionRegistry(SqliteFunctionStore(database), PREFIX, bus)
+    opened = FunctionRegistry(SqliteFunctionStore(database), PREFIX, bus)
+    settle_at_once(opened, bus)
+    yield opened
     database.close()
 
 
 def reopened(db: Path) -> FunctionRegistry:
-    return FunctionRegistry(SqliteFunctionStore(SqliteDatabase(db)), PREFIX, EventBus())
+    bus = EventBus()
+    opened = FunctionRegistry(SqliteFunctionStore(SqliteDatabase(db)), PREFIX, bus)
+    settle_at_once(opened, bus)
+    return opened
 
 
 def alias(name: str, version: str, routing: dict[str, float] | None = None) -> AliasInput:
@@ -66,7 +72,8 @@ def alias(name: str, version: str, routing: dict[str, float] | None = None) -> A
 
 
 def test_versions_are_numbered_snapshots_with_their_own_revision(registry: FunctionRegistry) -> None:
-    latest = registry.create("fn", SETTINGS, CODE_A)
+    registry.create("fn", SETTINGS, CODE_A)
+    latest = registry.get("fn")
     v1 = registry.publish_version("fn", description="one")
     assert (v1.version, v1.description, v1.code_sha256) == ("1", "one", CODE_A.sha256_hex)
     assert v1.revision_id != latest.revision_id
@@ -87,7 +94,8 @@ def test_publishing_unchanged_latest_returns_the_newest_version(registry: Functi
 
 
 def test_publish_preconditions(registry: FunctionRegistry) -> None:
-    latest = registry.create("fn", SETTINGS, CODE_A)
+    registry.create("fn", SETTINGS, CODE_A)
+    latest = registry.get("fn")
     with pytest.raises(PreconditionFailed):
         registry.publish_version("fn", revision_id="nope")
     with pytest.raises(InvalidParameterValue, match=r"^CodeSHA256 \(x\) is different"):
@@ -123,11 +131,15 @@ def test_listeners_hear_latest_changes_and_removed_versions(
     bus.subscribe(LatestChanged, lambda event: changes.append((event.config.name, event.config.revision_id)))
     bus.subscribe(FunctionDeleted, lambda event: changes.append((event.name, None)))
     bus.subscribe(VersionRemoved, lambda event: removed.append(event.config.version))
-    latest = registry.create("fn", SETTINGS, CODE_A)
+    created = registry.create("fn", SETTINGS, CODE_A)
+    latest = registry.get("fn")  # settled: Active under a new revision
     registry.publish_version("fn")
-    assert changes == [("fn", latest.revision_id)]  # publishing is not a $LATEST change
+    # Creating is two $LATEST changes (Pending, then Active); publishing is none.
+    # (This test's listener hears them in reverse: the settling listener came first.)
+    assert sorted(changes) == sorted([("fn", created.revision_id), ("fn", latest.revision_id)])
     updated = registry.update_code("fn", CODE_B, None, publish=True)
-    assert changes[-1] == ("fn", registry.get("fn").revision_id) != ("fn", updated.revision_id)
+    assert ("fn", registry.get("fn").revision_id) in changes[-2:]
+    assert registry.get("fn").revision_id != updated.revision_id
     registry.delete("fn", "1")
     assert removed == ["1"]
     registry.delete("fn")
