@@ -106,8 +106,19 @@ class FunctionConfig:
     layers: tuple[LayerRef, ...] = ()
     """The layer versions the function uses, in order (a later layer's files win)."""
     published_from: str = ""
-    """For a published version: the ``$LATEST`` revision it was published from
-    (publishing an unchanged ``$LATEST`` again returns this version)."""
+    """For a published version: the ``content_id`` of the ``$LATEST`` it was published
+    from (publishing an unchanged ``$LATEST`` again returns this version)."""
+    recursive_loop: str = "Terminate"
+    """PutFunctionRecursionConfig's setting (``Allow`` or ``Terminate``), the function's own."""
+    update_id: str = ""
+    """The creation or update that gave ``$LATEST`` this code and configuration: kept
+    while its revision id changes without either changing (settling, publishing)."""
+
+    @property
+    def content_id(self) -> str:
+        """What identifies this snapshot's code and configuration (snapshots written
+        before ``update_id`` existed are identified by their revision id)."""
+        return self.update_id or self.revision_id
 
     @property
     def settling(self) -> bool:
@@ -115,11 +126,12 @@ class FunctionConfig:
         return self.state == PENDING or self.last_update_status == IN_PROGRESS
 
     def configuration(
-        self, arn_prefix: str, qualifier: str | None = None, *, states: bool = True
+        self, arn_prefix: str, qualifier: str | None = None, *, listed: bool = False
     ) -> dict[str, Any]:
         """The FunctionConfiguration shape as the Lambda API returns it; the
         FunctionArn carries ``qualifier`` (a version, ``$LATEST`` or an alias) if given.
-        ``states=False`` leaves out State and LastUpdateStatus, as ListVersionsByFunction does."""
+        ``listed``: as ListFunctions and ListVersionsByFunction show it, without the
+        states and the RuntimeVersionConfig."""
         config: dict[str, Any] = {
             "FunctionName": self.name,
             "FunctionArn": f"{arn_prefix}{self.name}" + (f":{qualifier}" if qualifier else ""),
@@ -135,14 +147,17 @@ class FunctionConfig:
             "Version": self.version,
             "TracingConfig": {"Mode": "PassThrough"},
             "RevisionId": self.revision_id,
-            **(self._states() if states else {}),
+            **({} if listed else self._states()),
             "PackageType": "Zip",
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
             "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
             "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
-            "RuntimeVersionConfig": {"RuntimeVersionArn": runtime_version_arn(arn_prefix, self.runtime)},
         }
+        if not listed:
+            config["RuntimeVersionConfig"] = {
+                "RuntimeVersionArn": runtime_version_arn(arn_prefix, self.runtime)
+            }
         if self.environment or self.environment_given:
             config["Environment"] = {"Variables": dict(self.environment)}
         if self.layers:

@@ -123,32 +123,6 @@ def _settled(config: FunctionConfig, failure: tuple[str, str] | None) -> Functio
     )
 
 
-_NOT_CONTENT: dict[str, object] = {
-    field.name: field.default
-    for field in dataclasses.fields(FunctionConfig)
-    if field.name
-    in {
-        "version",
-        "description",
-        "last_modified",
-        "revision_id",
-        "published_from",
-        "state",
-        "state_reason",
-        "state_reason_code",
-        "last_update_status",
-        "last_update_status_reason",
-        "last_update_status_reason_code",
-    }
-}
-"""What may differ between a version and the $LATEST it was published from."""
-
-
-def _same_content(a: FunctionConfig, b: FunctionConfig) -> bool:
-    """Same code and configuration (what publishing a version again would snapshot)."""
-    return dataclasses.replace(a, **_NOT_CONTENT) == dataclasses.replace(b, **_NOT_CONTENT)  # type: ignore[arg-type]
-
-
 class FunctionRegistry:
     def __init__(self, store: FunctionStore, arn_prefix: str, bus: EventBus) -> None:
         self._store = store
@@ -233,6 +207,25 @@ class FunctionRegistry:
         the previous page); returns the page and the next marker, if any."""
         return page(sorted(self._latest), marker, max_items, self._latest.__getitem__)
 
+    def list_all_versions(
+        self, marker: str | None, max_items: int
+    ) -> tuple[Sequence[FunctionConfig], str | None]:
+        """Every function's ``$LATEST`` then its published versions, functions by name
+        (ListFunctions with FunctionVersion ALL); the marker is ``name:version``."""
+        keys: list[str] = []
+        for name in sorted(self._latest):
+            keys.append(f"{name}:{LATEST}")
+            keys.extend(f"{name}:{number}" for number in sorted(self._versions.get(name, {}), key=int))
+
+        def value(key: str) -> FunctionConfig:
+            name, version = key.rsplit(":", 1)
+            return self._latest[name] if version == LATEST else self._versions[name][version]
+
+        if marker is not None and marker not in keys:
+            keys = [key for key in keys if key.rsplit(":", 1)[0] > marker.rsplit(":", 1)[0]]
+            marker = None
+        return page(keys, marker, max_items, value)
+
     def list_versions(
         self, name: str, marker: str | None, max_items: int
     ) -> tuple[Sequence[FunctionConfig], str | None]:
@@ -284,6 +277,7 @@ class FunctionRegistry:
             name=name,
             code_sha256=code.sha256_hex,
             code_size=code.size,
+            update_id=new_revision_id(),
             **values,  # type: ignore[arg-type]
         )
         return self._commit(_pending(config), publish)
@@ -323,15 +317,18 @@ class FunctionRegistry:
         versions = self._versions.get(name, {})
         if versions:
             newest = versions[max(versions, key=int)]
-            # Unchanged since the last version published (not one published and deleted since).
-            if int(newest.version) == self._last_version.get(name) and _same_content(newest, latest):
+            if newest.published_from == latest.content_id:
                 return newest
         if latest.settling:
             raise self._not_ready(latest)
         version = self._snapshot(latest, description)
-        self._store.save(configs=(version,), last_version=(name, int(version.version)))
+        # AWS gives $LATEST a new RevisionId when a version is published from it.
+        republished = dataclasses.replace(latest, revision_id=new_revision_id())
+        self._store.save(configs=(republished, version), last_version=(name, int(version.version)))
         self._versions.setdefault(name, {})[version.version] = version
         self._last_version[name] = int(version.version)
+        self._latest[name] = republished
+        self._bus.publish(LatestChanged(republished))
         return version
 
     def settle(
@@ -410,7 +407,10 @@ class FunctionRegistry:
         return self._commit_alias(alias)
 
     def update_alias(self, name: str, alias_name: str, request: AliasInput) -> Alias:
-        current = self.get_alias(name, alias_name)
+        self._function(name)
+        current = self._aliases.get(name, {}).get(alias_name)
+        if current is None:  # UpdateAlias words it differently from GetAlias
+            raise ResourceNotFound(f"Alias not found: {self.arn_prefix}{name}:{alias_name}")
         if request.revision_id is not None and request.revision_id != current.revision_id:
             raise PreconditionFailed(REVISION_MISMATCH)
         function_version = request.function_version or current.function_version
@@ -430,10 +430,23 @@ class FunctionRegistry:
         return committed
 
     def delete_alias(self, name: str, alias_name: str) -> None:
-        alias = self.get_alias(name, alias_name)
+        """Delete an alias; one that does not exist is already deleted (204, as on AWS)."""
+        self._function(name)
+        alias = self._aliases.get(name, {}).get(alias_name)
+        if alias is None:
+            return
         self._store.delete_alias(name, alias_name)
         del self._aliases[name][alias_name]
         self._bus.publish(AliasDeleted(alias))
+
+    def put_recursion(self, name: str, recursive_loop: str) -> str:
+        """Set the function's recursive loop detection (not a new revision: it is no
+        code or configuration of an environment)."""
+        latest = self._function(name)
+        changed = dataclasses.replace(latest, recursive_loop=recursive_loop)
+        self._store.save(configs=(changed,))
+        self._latest[name] = changed
+        return recursive_loop
 
     def account_usage(self) -> tuple[int, int]:
         """(number of functions, bytes of code stored for all their versions)."""
@@ -513,7 +526,7 @@ class FunctionRegistry:
             description=latest.description if description is None else description,
             last_modified=aws_timestamp(),
             revision_id=new_revision_id(),
-            published_from=latest.revision_id,
+            published_from=latest.content_id,
         )
 
     def _commit(self, config: FunctionConfig, publish: bool = False) -> FunctionConfig:
@@ -552,9 +565,11 @@ def _settings_values(settings: FunctionSettings) -> dict[str, object]:
 
 
 def _next_revision(current: FunctionConfig, **changes: object) -> FunctionConfig:
+    """``current`` changed by an update: new content, new revision."""
     return dataclasses.replace(
         current,
         last_modified=aws_timestamp(),
         revision_id=new_revision_id(),
+        update_id=new_revision_id(),
         **changes,  # type: ignore[arg-type]
     )

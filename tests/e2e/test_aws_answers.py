@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import ARN_PREFIX, ROLE, create_function, start_server, stop_server, zip_files
 
@@ -14,11 +15,11 @@ HELLO = {"app.py": "def handler(event, context):\n    return {'hello': 'world'}\
 
 
 def error_of(call: Any, **kwargs: Any) -> dict[str, Any]:
-    """``e.response`` of the ClientError ``call`` raises, without its metadata."""
-    with pytest.raises(Exception) as err:
+    """``e.response`` of the ClientError ``call`` raises (its metadata only with the status)."""
+    with pytest.raises(ClientError) as err:
         call(**kwargs)
-    response: dict[str, Any] = dict(err.value.response)  # type: ignore[attr-defined]
-    response.pop("ResponseMetadata", None)
+    response: dict[str, Any] = dict(err.value.response)
+    response["ResponseMetadata"] = {"HTTPStatusCode": response["ResponseMetadata"]["HTTPStatusCode"]}
     return response
 
 
@@ -30,6 +31,7 @@ def test_resource_not_found_carries_type_and_a_capital_message(lam: Any) -> None
         },
         "Type": "User",
         "Message": f"Function not found: {ARN_PREFIX}shape-missing",
+        "ResponseMetadata": {"HTTPStatusCode": 404},
     }
 
 
@@ -40,6 +42,7 @@ def test_invalid_parameter_and_conflict_carry_type_and_a_lowercase_message(lam: 
         "Error": {"Code": "InvalidParameterValueException", "Message": message},
         "Type": "User",
         "message": message,
+        "ResponseMetadata": {"HTTPStatusCode": 400},
     }
     conflict = error_of(create_function, lam=lam, name="shape-fn", files=HELLO)
     assert conflict["Type"] == "User"
@@ -47,8 +50,8 @@ def test_invalid_parameter_and_conflict_carry_type_and_a_lowercase_message(lam: 
 
 
 def test_validation_exception_carries_only_its_message(lam: Any) -> None:
-    response = error_of(lam.get_function, FunctionName="a" * 200)
-    assert set(response) == {"Error"}
+    response = error_of(lam.get_function, FunctionName="my-function!")
+    assert set(response) == {"Error", "ResponseMetadata"}
     assert response["Error"]["Code"] == "ValidationException"
 
 
@@ -152,3 +155,130 @@ def test_fields_aws_always_returns(lam: Any) -> None:
     assert arn.startswith("arn:aws:lambda:us-east-1::runtime:") and len(arn.rsplit(":", 1)[1]) == 64
     plain = create_function(lam, "st-no-env", HELLO)
     assert "Environment" not in plain
+
+
+def test_names_and_arns_are_parsed_as_aws_parses_them(lam: Any) -> None:
+    other_region = "arn:aws:lambda:ap-southeast-1:000000000000:function:arn-fn"
+    for call in (lam.get_function, lam.delete_function, lam.invoke):
+        response = error_of(call, FunctionName=other_region)
+        assert response["Error"]["Code"] == "ResourceNotFoundException"
+        assert (
+            response["Message"]
+            == "Functions from 'ap-southeast-1' are not reachable in this region ('us-east-1')"
+        )
+    # "...:function" with no name names a function called "function".
+    incomplete = error_of(lam.get_function, FunctionName="arn:aws:lambda:us-east-1:000000000000:function")
+    assert incomplete["Message"] == f"Function not found: {ARN_PREFIX}function"
+    # A name part over 64 characters is simply not found (the model allows the ARN's 170).
+    assert (
+        error_of(lam.get_function, FunctionName="a" * 65)["Message"]
+        == f"Function not found: {ARN_PREFIX}{'a' * 65}"
+    )
+    mismatch = error_of(lam.get_function, FunctionName=f"{ARN_PREFIX}arn-fn:$LATEST", Qualifier="1")
+    assert (
+        mismatch["message"]
+        == "The derived qualifier from the function name does not match the specified qualifier."
+    )
+    both = error_of(lam.get_function, FunctionName="my-function!", Qualifier="q" * 129)
+    assert both["Error"]["Message"].startswith(
+        "2 validation errors detected: Value '" + "q" * 129 + "' at 'qualifier'"
+    )
+
+
+def test_create_refuses_other_regions_accounts_and_long_names_in_awss_words(lam: Any) -> None:
+    def create(name: str) -> dict[str, Any]:
+        return error_of(create_function, lam=lam, name=name, files=HELLO)
+
+    assert create("arn:aws:lambda:eu-west-1:000000000000:function:x")["Message"] == (
+        "Functions from 'eu-west-1' are not reachable in this region ('us-east-1')"
+    )
+    denied = create("arn:aws:lambda:us-east-1:123456789012:function:x")
+    assert (denied["Error"]["Code"], denied["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "AccessDeniedException",
+        403,
+    )
+    long_name = create("a" * 65)
+    assert long_name["Error"]["Code"] == "InvalidParameterValueException"
+    assert long_name["message"] == (
+        f"1 validation error detected: Value '{'a' * 65}' at 'functionName' failed to satisfy constraint: "
+        "Member must have length less than or equal to 64"
+    )
+    unknown = error_of(
+        lam.create_function,
+        FunctionName="rt",
+        Runtime="PYTHON3.9",
+        Role=ROLE,
+        Handler="a.b",
+        Code={"ZipFile": zip_files(HELLO)},
+    )
+    assert unknown["message"].startswith(
+        "Value PYTHON3.9 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+        "[nodejs20.x, python3.14, provided.al2023,"
+    )
+    assert unknown["message"].endswith("] or be a valid ARN")
+
+
+def test_recursion_config_is_kept_per_function_with_awss_validation(lam: Any) -> None:
+    create_function(lam, "rec-fn", HELLO)
+    assert lam.get_function_recursion_config(FunctionName="rec-fn")["RecursiveLoop"] == "Terminate"
+    assert (
+        lam.put_function_recursion_config(FunctionName="rec-fn", RecursiveLoop="Allow")["RecursiveLoop"]
+        == "Allow"
+    )
+    assert lam.get_function_recursion_config(FunctionName="rec-fn")["RecursiveLoop"] == "Allow"
+    invalid = error_of(lam.put_function_recursion_config, FunctionName="rec-fn", RecursiveLoop="Sometimes")
+    assert invalid["Error"] == {
+        "Code": "ValidationException",
+        "Message": "1 validation error detected: Value 'Sometimes' at 'recursiveLoop' failed to satisfy "
+        "constraint: Member must satisfy enum value set: [Terminate, Allow]",
+    }
+    assert error_of(lam.get_function_recursion_config, FunctionName="rec-missing")["Message"] == (
+        f"Function not found: {ARN_PREFIX}rec-missing"
+    )
+
+
+def test_listing_every_version_and_the_total_code_size(lam: Any) -> None:
+    before = lam.get_account_settings()["AccountUsage"]["TotalCodeSize"]
+    created = create_function(lam, "all-fn", HELLO, Publish=True)
+    listed = [
+        (f["FunctionArn"], f["Version"])
+        for page in lam.get_paginator("list_functions").paginate(
+            FunctionVersion="ALL", PaginationConfig={"PageSize": 1}
+        )
+        for f in page["Functions"]
+        if f["FunctionName"] == "all-fn"
+    ]
+    assert listed == [(f"{ARN_PREFIX}all-fn:$LATEST", "$LATEST"), (f"{ARN_PREFIX}all-fn:1", "1")]
+    invalid = error_of(lam.list_functions, FunctionVersion="invalid")
+    assert invalid["Error"]["Message"] == (
+        "1 validation error detected: Value 'invalid' at 'functionVersion' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [ALL]"
+    )
+    # $LATEST and version 1 each count, and so does a layer version.
+    after = lam.get_account_settings()["AccountUsage"]["TotalCodeSize"]
+    assert after - before == 2 * created["CodeSize"]
+    layer = lam.publish_layer_version(LayerName="all-layer", Content={"ZipFile": zip_files({"f": "x"})})
+    with_layer = lam.get_account_settings()["AccountUsage"]["TotalCodeSize"]
+    assert with_layer - after == layer["Content"]["CodeSize"]
+
+
+def test_alias_not_found_is_worded_per_operation_and_deleting_one_twice_is_fine(lam: Any) -> None:
+    create_function(lam, "al-words", HELLO)
+    assert error_of(lam.update_alias, FunctionName="al-words", Name="nope", Description="d")["Message"] == (
+        f"Alias not found: {ARN_PREFIX}al-words:nope"
+    )
+    assert error_of(lam.get_alias, FunctionName="al-words", Name="nope")["Message"] == (
+        f"Cannot find alias arn: {ARN_PREFIX}al-words:nope"
+    )
+    assert lam.delete_alias(FunctionName="al-words", Name="nope")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    latest_routing = error_of(
+        lam.create_alias,
+        FunctionName="al-words",
+        Name="weighted",
+        FunctionVersion="$LATEST",
+        RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}},
+    )
+    assert "Type" not in latest_routing  # AWS sends this one without a Type
+    assert (
+        latest_routing["message"] == "$LATEST is not supported for an alias pointing to more than 1 version"
+    )

@@ -189,7 +189,8 @@ def test_layer_version_errors(lam: Any) -> None:
     assert (status, message) == (
         400,
         "1 validation error detected: Value '[sparc]' at 'compatibleArchitectures' failed to satisfy "
-        "constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]",
+        "constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], "
+        "Member must not be null]",
     )
     status, message = error_of("ValidationException", lambda: lam.list_layers(CompatibleRuntime="cobol"))
     assert status == 400 and message.startswith(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def test_versions_are_numbered_snapshots_with_their_own_revision(registry: Funct
     v1 = registry.publish_version("fn", description="one")
     assert (v1.version, v1.description, v1.code_sha256) == ("1", "one", CODE_A.sha256_hex)
     assert v1.revision_id != latest.revision_id
-    assert registry.get("fn") is latest  # publishing leaves $LATEST as it was
+    republished = registry.get("fn")  # publishing gives $LATEST a new revision, nothing else
+    assert republished.revision_id not in {latest.revision_id, v1.revision_id}
+    assert dataclasses.replace(republished, revision_id=latest.revision_id) == latest
     registry.update_code("fn", CODE_B, None)
     v2 = registry.publish_version("fn")
     assert (v2.version, v2.code_sha256) == ("2", CODE_B.sha256_hex)
@@ -134,9 +137,11 @@ def test_listeners_hear_latest_changes_and_removed_versions(
     created = registry.create("fn", SETTINGS, CODE_A)
     latest = registry.get("fn")  # settled: Active under a new revision
     registry.publish_version("fn")
-    # Creating is two $LATEST changes (Pending, then Active); publishing is none.
-    # (This test's listener hears them in reverse: the settling listener came first.)
-    assert sorted(changes) == sorted([("fn", created.revision_id), ("fn", latest.revision_id)])
+    # Creating is two $LATEST revisions (Pending, then Active), publishing one more.
+    # (This test's listener hears the first two in reverse: the settling listener came first.)
+    republished = registry.get("fn").revision_id
+    assert sorted(changes[:2]) == sorted([("fn", created.revision_id), ("fn", latest.revision_id)])
+    assert changes[2:] == [("fn", republished)]
     updated = registry.update_code("fn", CODE_B, None, publish=True)
     assert ("fn", registry.get("fn").revision_id) in changes[-2:]
     assert registry.get("fn").revision_id != updated.revision_id
