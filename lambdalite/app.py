@@ -33,6 +33,7 @@ from lambdalite.control.changes import (
 from lambdalite.control.network import has_network, unavailable_message
 from lambdalite.control.registries import Registries
 from lambdalite.control.snapstart import restores_from_snapshot
+from lambdalite.control.states import StateSettler
 from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
@@ -195,6 +196,13 @@ def build(settings: Settings) -> Services:
     bus.subscribe(FunctionDeleted, lambda event: snapstart.forget(event.name))
     bus.subscribe(LatestChanged, on_latest_change)
     bus.subscribe(FunctionDeleted, on_function_deleted)
+    # Pending -> Active and InProgress -> Successful once the code is unpacked and its layers merged.
+    StateSettler(
+        registries.functions,
+        bus,
+        lambda function: asyncio.to_thread(unpack, function),
+        settings.state_settle_s,
+    )
     bus.subscribe(
         VersionRemoved, lambda event: pool.in_background(pool.retire_revision(event.config.revision_id))
     )

@@ -192,7 +192,8 @@ def test_create_function_with_too_many_tags_creates_nothing(lam: Any) -> None:
 
 
 def test_add_permission_builds_awss_statement_and_policy(lam: Any) -> None:
-    created = create_function(lam, "pm-doc", TRIVIAL)
+    create_function(lam, "pm-doc", TRIVIAL)
+    created = lam.get_function_configuration(FunctionName="pm-doc")  # Active, settled
     response = lam.add_permission(FunctionName="pm-doc", StatementId="s3", **S3_INVOKE)
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 201
     s3 = {
@@ -380,7 +381,8 @@ def test_permission_errors_use_awss_words(lam: Any) -> None:
 
 
 def test_revision_ids_guard_policy_changes(lam: Any) -> None:
-    created = create_function(lam, "pm-rev", TRIVIAL)
+    create_function(lam, "pm-rev", TRIVIAL)
+    created = lam.get_function_configuration(FunctionName="pm-rev")  # Active, settled
     assert error_of(
         "PreconditionFailedException",
         lambda: lam.add_permission(FunctionName="pm-rev", StatementId="s3", RevisionId="wrong", **S3_INVOKE),
