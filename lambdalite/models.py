@@ -133,6 +133,13 @@ class FunctionConfig:
         return self.update_id or self.revision_id
 
     @property
+    def environment_key(self) -> str:
+        """Which execution environments can serve this snapshot: the same version with the
+        same code and configuration. A new RevisionId alone (tags, settling, publishing)
+        keeps them warm, as on AWS."""
+        return f"{self.version}:{self.content_id}"
+
+    @property
     def settling(self) -> bool:
         """Is a creation or an update still being applied (Pending, or InProgress)?"""
         return self.state == PENDING or self.last_update_status == IN_PROGRESS
