@@ -32,10 +32,13 @@ from lambdalite.control.changes import (
     LatestChanged,
     ProvisionedChanged,
     ReservedConcurrencyChanged,
+    VersionPublished,
     VersionRemoved,
 )
 from lambdalite.control.network import has_network, unavailable_message
 from lambdalite.control.registries import Registries
+from lambdalite.control.snapstart import restores_from_snapshot
+from lambdalite.control.states import StateSettler
 from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
@@ -48,12 +51,13 @@ from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
-from lambdalite.runtimes import lookup
+from lambdalite.runtimes import lookup, sdk
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.namespace import NamespaceSandbox
 from lambdalite.sandbox.opt import merged_opt
 from lambdalite.sandbox.peers import is_sandboxed, peer_uid
 from lambdalite.sandbox.process import ProcessSandbox
+from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.store.code import CodeStore
@@ -97,7 +101,11 @@ def build(settings: Settings) -> Services:
     code = CodeStore(data / "code")
     stores = open_sqlite(data / "lambdalite.db")
     registries = Registries.build(stores, settings)
-    sandbox = choose_sandbox(settings.isolation, data / "sandboxes", zygotes=settings.zygotes)
+    # SnapStart versions' environments are restored from their snapshots; the rest start afresh.
+    snapstart = SnapStartSandbox(
+        choose_sandbox(settings.isolation, data / "sandboxes", zygotes=settings.zygotes), logs
+    )
+    sandbox: Sandbox = snapstart
 
     def layer_dirs(function: FunctionConfig) -> tuple[tuple[Path, ...], Path | None]:
         """(the layers for the sandbox, opt_dir): the unpacked layers, which the namespace
@@ -168,27 +176,42 @@ def build(settings: Settings) -> Services:
     for provisioned, target in registries.concurrency.provisioned_targets():
         on_provisioned(ProvisionedChanged(provisioned, target))
 
-    # $LATEST's revision per function, to retire exactly the snapshot a change
-    # supersedes: published versions keep their warm environments.
-    latest_revision = {
-        name: config.revision_id for name, config in registries.functions.latest_configs().items()
+    # $LATEST's environment key per function, to retire exactly the snapshot a change
+    # supersedes: published versions keep their warm environments, and a new RevisionId
+    # that changes neither code nor configuration (tags, settling) keeps $LATEST's.
+    latest_key = {
+        name: config.environment_key for name, config in registries.functions.latest_configs().items()
     }
 
     def on_latest_change(event: LatestChanged) -> None:
         config = event.config
-        previous = latest_revision.get(config.name)
-        latest_revision[config.name] = config.revision_id
-        if previous is not None and previous != config.revision_id:
-            pool.in_background(pool.retire_revision(previous))
+        previous = latest_key.get(config.name)
+        latest_key[config.name] = config.environment_key
+        if previous is not None and previous != config.environment_key:
+            pool.in_background(pool.retire_snapshot(previous))
 
     def on_function_deleted(event: FunctionDeleted) -> None:
-        latest_revision.pop(event.name, None)
+        latest_key.pop(event.name, None)
         pool.in_background(pool.retire(event.name))
 
+    def on_version_published(event: VersionPublished) -> None:
+        if restores_from_snapshot(event.config):
+            pool.in_background(pool.prepare(event.config))
+
+    bus.subscribe(VersionPublished, on_version_published)
+    bus.subscribe(VersionRemoved, lambda event: snapstart.forget(event.config.name, event.config.version))
+    bus.subscribe(FunctionDeleted, lambda event: snapstart.forget(event.name))
     bus.subscribe(LatestChanged, on_latest_change)
     bus.subscribe(FunctionDeleted, on_function_deleted)
+    # Pending -> Active and InProgress -> Successful once the code is unpacked and its layers merged.
+    StateSettler(
+        registries.functions,
+        bus,
+        lambda function: asyncio.to_thread(unpack, function),
+        settings.state_settle_s,
+    )
     bus.subscribe(
-        VersionRemoved, lambda event: pool.in_background(pool.retire_revision(event.config.revision_id))
+        VersionRemoved, lambda event: pool.in_background(pool.retire_snapshot(event.config.environment_key))
     )
     try:
         keys = AccessKeys(stores.access_keys, SecretBox.open(data / "secrets.key"), settings.account_id)
@@ -323,6 +346,7 @@ async def run(settings: Settings) -> None:
         f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
         flush=True,
     )
+    print(f"function URLs: {services.router.function_urls.base.url('<url-id>')}", flush=True)
     if key_line is not None:
         print(f"auth: sigv4; {key_line}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
@@ -335,6 +359,7 @@ async def run(settings: Settings) -> None:
     try:
         await stop.wait()
         stop.clear()
+        services.router.quiesce()
         grace = asyncio.ensure_future(server.shutdown(settings.shutdown_grace_s))
         hurry = asyncio.ensure_future(stop.wait())
         await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)
@@ -354,6 +379,10 @@ async def run(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (blocking)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for status in sdk.status():
+        if not status.installed:
+            # Never silently missing: functions would fail to import the SDK.
+            logging.getLogger("lambdalite").warning("%s", status.line())
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalite.store.access_keys import AccessKeyStore, SqliteAccessKeyStore
+from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningStore
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
@@ -33,6 +34,7 @@ class Stores:
     urls: UrlStore
     concurrency: ConcurrencyStore
     layers: LayerStore
+    code_signing: CodeSigningStore
     queues: QueueStore
     event_invoke_configs: EventInvokeConfigStore
     access_keys: AccessKeyStore
@@ -51,6 +53,7 @@ def open_sqlite(path: Path) -> Stores:
         urls=SqliteUrlStore(db),
         concurrency=SqliteConcurrencyStore(db),
         layers=SqliteLayerStore(db),
+        code_signing=SqliteCodeSigningStore(db),
         queues=SqliteQueueStore(db),
         event_invoke_configs=SqliteEventInvokeConfigStore(db),
         access_keys=SqliteAccessKeyStore(db),

@@ -28,6 +28,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import REGION, Server, create_function, free_port, start_server, stop_server
+from tests.e2e.test_function_urls import url_id_of
 
 ROOT = Path(__file__).resolve().parents[2]
 MISMATCH = (
@@ -219,7 +220,7 @@ def test_function_urls_with_auth_type_none_stay_public(signed_server: Server) ->
     lam = client(signed_server, "lambda")
     create_function(lam, "signed-url", {"app.py": PUBLIC})
     url = lam.create_function_url_config(FunctionName="signed-url", AuthType="NONE")["FunctionUrl"]
-    url_id = url.split("//", 1)[1].split(".", 1)[0]
+    url_id = url_id_of(url)
     with urllib.request.urlopen(
         f"{signed_server.endpoint}/_lambdalite/url/{url_id}/", timeout=30
     ) as response:
@@ -230,7 +231,7 @@ def test_function_urls_with_auth_type_aws_iam_need_a_signature(signed_server: Se
     lam = client(signed_server, "lambda")
     create_function(lam, "signed-iam-url", {"app.py": PUBLIC})
     url = lam.create_function_url_config(FunctionName="signed-iam-url", AuthType="AWS_IAM")["FunctionUrl"]
-    target = f"{signed_server.endpoint}/_lambdalite/url/{url.split('//', 1)[1].split('.', 1)[0]}/"
+    target = f"{signed_server.endpoint}/_lambdalite/url/{url_id_of(url)}/"
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(target, timeout=30)
     assert caught.value.code == 403
