@@ -134,6 +134,9 @@ class Verifier:
         """The principal that signed ``request``, or raise an ``AuthFailure``.
         ``services``: the credential-scope service names the receiving service answers
         to (empty: any)."""
+        usual = self._verify_usual(request, services)
+        if usual is not None:
+            return usual
         parts = parse(request)
         if services and parts.scope.service not in services:
             expected = next(iter(services))
@@ -157,29 +160,66 @@ class Verifier:
             return credential.principal
         raise InvalidSignature()
 
+    def _verify_usual(self, request: HttpRequest, services: Collection[str]) -> Principal | None:
+        """The warm path, for the request almost every SDK sends: an Authorization header
+        whose scope was seen before, ``X-Amz-Date``, long-term credentials, no repeated
+        headers, the body's own hash. The same checks as ``verify`` in one pass; None
+        when the request is of another shape or fails any of them (``verify`` then
+        checks it the long way and says what is wrong)."""
+        headers = request.headers
+        authorization = headers.get(b"authorization")
+        amz_date = headers.get(b"x-amz-date")
+        if (
+            authorization is None
+            or amz_date is None
+            or request.repeated is not None
+            or b"x-amz-security-token" in headers
+            or b"x-amz-content-sha256" in headers
+        ):
+            return None
+        head, found, signature = authorization.decode("latin-1").rpartition("Signature=")
+        scope = _usual_scope(head) if found else None
+        timestamp = amz_date.decode("latin-1")
+        signed_at = _epoch(timestamp)
+        if scope is None or signed_at is None or scope.date != timestamp[:8]:
+            return None
+        if services and scope.service not in services:
+            return None
+        credential = self._credentials.credential(scope.access_key_id)
+        if credential is None or credential.session_token is not None:
+            return None
+        now = self._clock()
+        if not now - scope.skew_s <= signed_at <= now + scope.skew_s:
+            return None
+        canonical = canonical_request(
+            request, scope, canonical_query_bytes(request.query), sha256_hex(request.body)
+        )
+        expected = self.signature(credential, scope, timestamp, canonical)
+        return credential.principal if hmac.compare_digest(expected, signature.strip()) else None
+
     def _matches(
         self, request: HttpRequest, parts: SignedParts, credential: Credential, payload: str
     ) -> bool:
-        expected = self.signature(credential, parts, canonical_request(request, parts, payload))
-        return hmac.compare_digest(expected, parts.signature)
-
-    def signature(self, credential: Credential, parts: SignedParts, canonical: str) -> str:
-        """The hex signature of ``canonical`` under ``credential`` and ``parts``' scope."""
-        string_to_sign = (
-            f"{ALGORITHM}\n{parts.timestamp}\n{parts.scope.text}\n{sha256_hex(canonical.encode('utf-8'))}"
+        query = canonical_query(parts.query) if parts.presigned else canonical_query_bytes(request.query)
+        canonical = canonical_request(request, parts.scope, query, payload)
+        return hmac.compare_digest(
+            self.signature(credential, parts.scope, parts.timestamp, canonical), parts.signature
         )
-        inner, outer = self._signing_key(credential, parts)
+
+    def signature(self, credential: Credential, scope: Scope, timestamp: str, canonical: str) -> str:
+        """The hex signature of the canonical request ``canonical`` signed at ``timestamp``."""
+        string_to_sign = f"{ALGORITHM}\n{timestamp}\n{scope.text}\n{sha256_hex(canonical.encode('utf-8'))}"
+        inner, outer = self._signing_key(credential, scope)
         inner = inner.copy()
         inner.update(string_to_sign.encode("utf-8"))
         outer = outer.copy()
         outer.update(inner.digest())
         return str(outer.hexdigest())
 
-    def _signing_key(self, credential: Credential, parts: SignedParts) -> tuple[Any, Any]:
+    def _signing_key(self, credential: Credential, scope: Scope) -> tuple[Any, Any]:
         """HMAC-SHA256 under the derived signing key, as its two keyed SHA-256 states
         (RFC 2104's inner and outer pads), copied for each signature: no re-keying and
         no digest lookup per request."""
-        scope = parts.scope
         cache_key = (credential.access_key_id, credential.secret_access_key, scope.text)
         key = self._signing_keys.get(cache_key)
         if key is None:
@@ -474,14 +514,14 @@ def sha256_hex(data: bytes) -> str:
 # ---- the canonical request ------------------------------------------------------------
 
 
-def canonical_request(request: HttpRequest, parts: SignedParts, payload_hash: str) -> str:
-    query = canonical_query(parts.query) if parts.presigned else canonical_query_bytes(request.query)
+def canonical_request(request: HttpRequest, scope: Scope, query: str, payload_hash: str) -> str:
+    """The canonical request of ``request`` under ``scope``, with its canonical ``query``."""
     return (
         f"{request.method.upper()}\n"
-        f"{canonical_path(request.raw_path, parts.scope.path_as_sent)}\n"
+        f"{canonical_path(request.raw_path, scope.path_as_sent)}\n"
         f"{query}\n"
-        f"{canonical_headers(request, parts.scope.names)}\n\n"
-        f"{parts.scope.signed_headers}\n"
+        f"{canonical_headers(request, scope.names)}\n\n"
+        f"{scope.signed_headers}\n"
         f"{payload_hash}"
     )
 
