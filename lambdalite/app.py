@@ -191,6 +191,7 @@ def build(settings: Settings) -> Services:
         settings.region,
         settings.account_id,
         queues=stores.queues,
+        topics=stores.topics,
     )
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
 

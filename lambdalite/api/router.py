@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl
 
@@ -35,6 +35,7 @@ from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
+from lambdalite.api.topic_bus_routes import build_sns
 from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
@@ -44,6 +45,7 @@ from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
 from lambdalite.store.code import CodePackages
 from lambdalite.store.queues import QueueStore
+from lambdalite.store.topics import TopicStore
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
 
@@ -70,6 +72,11 @@ class ServiceContext:
     account_id: str
     queues: QueueStore | None = None
     """The SQS queue store (None: the SQS service is not built)."""
+    topics: TopicStore | None = None
+    """The SNS topic store (None: the SNS service is not built)."""
+    built: dict[str, Service] = field(default_factory=dict)
+    """The services built so far, by route name: how one service reaches a sibling
+    (SNS delivering to SQS) once everything is built."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         signing_names=(SQS_SIGNING_NAME,),
         targets=(SQS_TARGET,),
     ),
+    ServiceRoute("sns", build_sns, signing_names=("sns",)),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
 
@@ -145,8 +153,10 @@ class Router:
         account_id: str,
         services: tuple[ServiceRoute, ...] = SERVICES,
         queues: QueueStore | None = None,
+        topics: TopicStore | None = None,
     ) -> None:
-        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues)
+        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues, topics)
+        self.services = context.built
         self._hosts: list[tuple[bytes, Service]] = []
         self._targets: dict[bytes, Service] = {}
         self._own: dict[str, Service] = {}
@@ -156,6 +166,7 @@ class Router:
             service = route.build(context)
             if service is None:
                 continue
+            context.built[route.name] = service
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))

@@ -21,6 +21,7 @@ from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
 from lambdalite.store.sqlite import SqliteDatabase
 from lambdalite.store.tags import SqliteTagStore, TagStore
+from lambdalite.store.topics import SqliteTopicStore, TopicStore
 from lambdalite.store.urls import SqliteUrlStore, UrlStore
 
 
@@ -34,6 +35,7 @@ class Stores:
     layers: LayerStore
     queues: QueueStore
     event_invoke_configs: EventInvokeConfigStore
+    topics: TopicStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -51,5 +53,6 @@ def open_sqlite(path: Path) -> Stores:
         layers=SqliteLayerStore(db),
         queues=SqliteQueueStore(db),
         event_invoke_configs=SqliteEventInvokeConfigStore(db),
+        topics=SqliteTopicStore(db),
         close=db.close,
     )
