@@ -35,7 +35,7 @@ from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
-from lambdalite.api.topic_bus_routes import build_sns
+from lambdalite.api.topic_bus_routes import build_events, build_sns
 from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
@@ -43,6 +43,7 @@ from lambdalite.observe.logs import LogStore
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
 from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
+from lambdalite.store.buses import BusStore
 from lambdalite.store.code import CodePackages
 from lambdalite.store.queues import QueueStore
 from lambdalite.store.topics import TopicStore
@@ -74,6 +75,8 @@ class ServiceContext:
     """The SQS queue store (None: the SQS service is not built)."""
     topics: TopicStore | None = None
     """The SNS topic store (None: the SNS service is not built)."""
+    buses: BusStore | None = None
+    """The EventBridge bus store (None: the events service is not built)."""
     built: dict[str, Service] = field(default_factory=dict)
     """The services built so far, by route name: how one service reaches a sibling
     (SNS delivering to SQS) once everything is built."""
@@ -120,6 +123,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         targets=(SQS_TARGET,),
     ),
     ServiceRoute("sns", build_sns, signing_names=("sns",)),
+    ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",)),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
 
@@ -154,8 +158,11 @@ class Router:
         services: tuple[ServiceRoute, ...] = SERVICES,
         queues: QueueStore | None = None,
         topics: TopicStore | None = None,
+        buses: BusStore | None = None,
     ) -> None:
-        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues, topics)
+        context = ServiceContext(
+            api, FunctionUrlApi(api), code, logs, region, account_id, queues, topics, buses
+        )
         self.services = context.built
         self._hosts: list[tuple[bytes, Service]] = []
         self._targets: dict[bytes, Service] = {}

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite.store.buses import BusStore, SqliteBusStore
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
@@ -36,6 +37,7 @@ class Stores:
     queues: QueueStore
     event_invoke_configs: EventInvokeConfigStore
     topics: TopicStore
+    buses: BusStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -54,5 +56,6 @@ def open_sqlite(path: Path) -> Stores:
         queues=SqliteQueueStore(db),
         event_invoke_configs=SqliteEventInvokeConfigStore(db),
         topics=SqliteTopicStore(db),
+        buses=SqliteBusStore(db),
         close=db.close,
     )

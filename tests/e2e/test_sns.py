@@ -10,21 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.conftest import ARN_PREFIX, Server, create_function, start_server, stop_server
+from tests.e2e import bus_rig
 from tests.e2e.async_rig import SINK, Collector, wait_for
+from tests.e2e.bus_rig import ACCOUNT_REGION, QUEUE_PREFIX, drain, error_of, queue
 
-REGION_ACCOUNT = "us-east-1:000000000000"
-TOPIC_PREFIX = f"arn:aws:sns:{REGION_ACCOUNT}:"
-QUEUE_PREFIX = f"arn:aws:sqs:{REGION_ACCOUNT}:"
+collector = bus_rig.collector
 
-
-@pytest.fixture(scope="module")
-def collector() -> Iterator[Collector]:
-    found = Collector()
-    yield found
-    found.close()
+TOPIC_PREFIX = f"arn:aws:sns:{ACCOUNT_REGION}:"
 
 
 @pytest.fixture(scope="module")
@@ -51,34 +45,6 @@ def lam(server: Server, collector: Collector) -> Any:
         client, "sns-sink", {"app.py": SINK}, Environment={"Variables": {"COLLECTOR": collector.url}}
     )
     return client
-
-
-def error_of(call: Any) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as err:
-        call()
-    response = err.value.response
-    return (
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-    )
-
-
-def queue(sqs: Any, name: str) -> tuple[str, str]:
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    return url, QUEUE_PREFIX + name
-
-
-def drain(sqs: Any, url: str, count: int) -> list[dict[str, Any]]:
-    got: list[dict[str, Any]] = []
-
-    def more() -> bool:
-        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
-        got.extend(answer.get("Messages", []))
-        return len(got) >= count
-
-    wait_for(more, timeout=10, message=f"{count} messages on {url}")
-    return got
 
 
 def test_topic_lifecycle_attributes_and_listing(sns: Any) -> None:
