@@ -45,7 +45,7 @@ from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
-from lambdalite.runtimes import lookup
+from lambdalite.runtimes import lookup, sdk
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.namespace import NamespaceSandbox
 from lambdalite.sandbox.opt import merged_opt
@@ -346,6 +346,10 @@ async def run(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (blocking)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for status in sdk.status():
+        if not status.installed:
+            # Never silently missing: functions would fail to import the SDK.
+            logging.getLogger("lambdalite").warning("%s", status.line())
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS

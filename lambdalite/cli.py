@@ -299,6 +299,59 @@ def doctor(
         err.print(f"error: namespace isolation is not available here: {facts.reason}")
         raise typer.Exit(1)
 
+    from lambdalite.runtimes.inventory import sdk_lines
+
+    for line in sdk_lines():
+        out.print(line, highlight=False, markup=False)
+
+
+runtimes_app = typer.Typer(
+    help="List what each runtime runs on here; `install` adds what lambdalite provides itself.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(runtimes_app, name="runtimes")
+
+
+@runtimes_app.callback()
+def runtimes(
+    ctx: typer.Context,
+    strict: Annotated[
+        bool, typer.Option("--strict-runtimes", help="As serve would with --strict-runtimes.")
+    ] = False,
+) -> None:
+    """List each runtime with the interpreter that runs it, and the SDKs it gets."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from lambdalite.runtimes.inventory import runtime_rows, sdk_lines
+
+    table = Table(box=None, show_edge=False)
+    for column in ("runtime", "runs on", "note"):
+        table.add_column(column, overflow="fold")
+    for row in runtime_rows(strict):
+        table.add_row(row.runtime, row.runs_on, row.note)
+    out.print(table)
+    for line in sdk_lines():
+        out.print(line, highlight=False, markup=False)
+
+
+@runtimes_app.command("install")
+def runtimes_install(
+    node: Annotated[
+        bool, typer.Option("--node/--no-node", help="Also install Node.js majors the host lacks.")
+    ] = True,
+) -> None:
+    """Install boto3 and the AWS SDK for JavaScript v3 (and missing Node.js majors) from the registries."""
+    from lambdalite.runtimes.inventory import install_missing
+    from lambdalite.runtimes.sdk import SdkInstallError
+
+    try:
+        done = install_missing(node_majors=node)
+    except SdkInstallError as exc:
+        fail(str(exc))
+    for line in done or ["everything is installed already"]:
+        out.print(line, highlight=False, markup=False)
+
 
 # ---- deploy ------------------------------------------------------------------------
 

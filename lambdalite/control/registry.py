@@ -42,6 +42,7 @@ from lambdalite.control.changes import (
     LatestChanged,
     VersionRemoved,
 )
+from lambdalite.control.logging_config import check_logging
 from lambdalite.control.paging import page
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import (
@@ -206,6 +207,7 @@ class FunctionRegistry:
             code_size=code.size,
             **values,  # type: ignore[arg-type]
         )
+        check_logging(config)
         return self._commit(config, publish)
 
     def update_code(
@@ -221,7 +223,9 @@ class FunctionRegistry:
         self, name: str, settings: FunctionSettings, revision_id: str | None
     ) -> FunctionConfig:
         current = self._checked(name, revision_id)
-        return self._commit(_next_revision(current, **_settings_values(settings)))
+        changed = _next_revision(current, **_settings_values(settings))
+        check_logging(changed)
+        return self._commit(changed)
 
     def publish_version(
         self,
