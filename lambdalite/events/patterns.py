@@ -44,6 +44,7 @@ import ipaddress
 import itertools
 import math
 import re
+from collections import Counter
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -577,9 +578,10 @@ class PatternIndex(Generic[K]):
 
     Each alternative of each pattern is filed under one *anchor*: a clause whose
     conditions are all exact values, case-insensitive values, prefixes or
-    suffixes (the most selective one). A document's fields look their values up in
-    the anchors' hash tables; only the alternatives found that way (and the few
-    with no possible anchor) have their other clauses tested. Adding or removing a
+    suffixes (of those, the one whose values the fewest other clauses share). A
+    document's fields look their values up in the anchors' hash tables; only the
+    alternatives found that way (and the few with no possible anchor) have their
+    other clauses tested. Adding or removing a
     pattern rebuilds the tables on the next match."""
 
     def __init__(self) -> None:
@@ -612,25 +614,32 @@ class PatternIndex(Generic[K]):
         self._unanchored = []
         self._rest = []
         self._alternative_key = []
-        for key, pattern in self._patterns.items():
-            for alternative in pattern.alternatives:
-                number = len(self._rest)
-                ranked = [
-                    (rank, n)
-                    for n, clause in enumerate(alternative)
-                    if (rank := _anchor_rank(clause)) is not None
-                ]
-                self._alternative_key.append(key)
-                if not ranked:
-                    self._unanchored.append(number)
-                    self._rest.append(alternative)
-                    continue
-                anchor_at = min(ranked)[1]
-                anchor = alternative[anchor_at]
-                self._rest.append(alternative[:anchor_at] + alternative[anchor_at + 1 :])
-                field = self._fields.setdefault(anchor.path, _FieldIndex())
-                for condition in anchor.conditions:
-                    field.add(condition, number)
+        alternatives = [(key, alt) for key, pattern in self._patterns.items() for alt in pattern.alternatives]
+        # How many clauses look each value up: the anchor is the clause whose values
+        # are shared by the fewest others (a common ``source`` makes a poor anchor).
+        shared: Counter[tuple[Path, Kind, Hashable]] = Counter()
+        for _, alternative in alternatives:
+            for clause in alternative:
+                if _anchor_rank(clause) is not None:
+                    shared.update((clause.path, c.kind, c.arg) for c in clause.conditions)
+        for key, alternative in alternatives:
+            number = len(self._rest)
+            self._alternative_key.append(key)
+            ranked = [
+                (sum(shared[(clause.path, c.kind, c.arg)] for c in clause.conditions), rank, n)
+                for n, clause in enumerate(alternative)
+                if (rank := _anchor_rank(clause)) is not None
+            ]
+            if not ranked:
+                self._unanchored.append(number)
+                self._rest.append(alternative)
+                continue
+            anchor_at = min(ranked)[2]
+            anchor = alternative[anchor_at]
+            self._rest.append(alternative[:anchor_at] + alternative[anchor_at + 1 :])
+            field = self._fields.setdefault(anchor.path, _FieldIndex())
+            for condition in anchor.conditions:
+                field.add(condition, number)
         self._dirty = False
 
     def matching(self, document: Any) -> set[K]:

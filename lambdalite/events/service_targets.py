@@ -28,6 +28,8 @@ __all__ = ["QueueTarget", "Siblings", "TopicTarget", "service_target_kinds"]
 class QueueSender(Protocol):
     async def send_message(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
+    async def send_message_batch(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
     def queue_by_arn(self, arn: str) -> Any: ...
 
 
@@ -90,6 +92,31 @@ class QueueTarget:
                 await queues.send_message(request)
         except Exception as exc:
             raise DeliveryError(f"cannot send to {self.arn}: {exc}") from exc
+
+    async def send_batch(self, bodies: list[bytes]) -> None:
+        """Deliver ``bodies`` (at most 10) in one durable write; DeliveryError when the
+        queue refused any of them (then none or some were stored: callers resend
+        one by one, and a queue stores a resent FIFO message once)."""
+        queues = self._siblings.queues()
+        if queues is None or queues.queue_by_arn(self.arn) is None:
+            raise DeliveryError(f"no queue {self.arn} exists")
+        fifo = self.arn.endswith(".fifo")
+        entries = []
+        for number, body in enumerate(bodies):
+            entry: dict[str, Any] = {"Id": str(number), "MessageBody": body.decode("utf-8", "replace")}
+            if fifo:
+                entry["MessageGroupId"] = self._group or "default"
+                entry["MessageDeduplicationId"] = str(uuid.uuid4())
+            entries.append(entry)
+        try:
+            with calling(Call("SendMessageBatch", "json", self._siblings.host(), str(uuid.uuid4()))):
+                answer = await queues.send_message_batch(
+                    {"QueueUrl": self.arn.rsplit(":", 1)[1], "Entries": entries}
+                )
+        except Exception as exc:
+            raise DeliveryError(f"cannot send to {self.arn}: {exc}") from exc
+        if answer.get("Failed"):
+            raise DeliveryError(f"{self.arn} refused {len(answer['Failed'])} of {len(bodies)} messages")
 
 
 class TopicTarget:

@@ -454,18 +454,17 @@ class EventsService:
             raise errors.validation("Total size of the entries in the request is over the limit.")
         results: list[Result] = []
         failed = 0
-        routed: list[tuple[Bus, dict[str, Any]]] = []
+        outbox = _Outbox()
         for entry in entries:
             event_or_error = self._event_of(entry)
-            if isinstance(event_or_error, dict) and "ErrorCode" in event_or_error:
+            if isinstance(event_or_error, dict):
                 results.append(event_or_error)
                 failed += 1
                 continue
             bus, event = event_or_error
-            routed.append((bus, event))
+            self._route(bus, event, 0, outbox)
             results.append({"EventId": event["id"]})
-        for bus, event in routed:
-            await self._route(bus, event, 0)
+        await self._flush(outbox)
         return {"FailedEntryCount": failed, "Entries": results}
 
     def _event_of(self, entry: Mapping[str, Any]) -> Any:
@@ -495,37 +494,55 @@ class EventsService:
         return bus, event
 
     async def put_internal(self, bus_arn: str, event: dict[str, Any]) -> None:
-        await self._route(self._bus(bus_arn), event, 0)
+        outbox = _Outbox()
+        self._route(self._bus(bus_arn), event, 0, outbox)
+        await self._flush(outbox)
 
-    async def _route(self, bus: Bus, event: dict[str, Any], hops: int) -> None:
-        matched = bus.index.matching(event) if len(bus.index) else set()
-        if not matched:
+    def _route(self, bus: Bus, event: dict[str, Any], hops: int, outbox: _Outbox) -> None:
+        """Put what ``event`` owes each target of each rule it matches in ``outbox``."""
+        if not len(bus.index):
             return
-        sends = []
-        for name in matched:
+        for name in bus.index.matching(event):
             rule = bus.rules.get(name)
             if rule is None:
                 continue
             for target in rule.targets:
-                sends.append(self._deliver(rule, target, event, hops))
+                arn: str = target["Arn"]
+                if ":event-bus/" not in arn:
+                    outbox.add(rule, target, event)
+                elif hops >= MAX_BUS_HOPS or not self.has_bus(arn):
+                    why = (
+                        f"the event crossed {MAX_BUS_HOPS} buses"
+                        if self.has_bus(arn)
+                        else f"no event bus {arn} exists"
+                    )
+                    outbox.failed.append((rule, target, event, why))
+                else:
+                    self._route(self._bus(arn), event, hops + 1, outbox)
+
+    async def _flush(self, outbox: _Outbox) -> None:
+        """Deliver the outbox: a queue's messages in batches of 10 (one durable write
+        each), every other target one by one; what fails goes to its dead-letter queue."""
+        sends = [self._send_batch(items) for items in outbox.batches()]
+        sends.extend(self._send_one(rule, target, event) for rule, target, event in outbox.single)
         if sends:
             await asyncio.gather(*sends)
+        for rule, target, event, why in outbox.failed:
+            await self._dead_letter(rule, target, event, why)
 
-    async def _deliver(
-        self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any], hops: int
-    ) -> None:
-        arn: str = target["Arn"]
+    async def _send_batch(self, items: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]]) -> None:
+        _, target, _ = items[0]
+        group = (target.get("SqsParameters") or {}).get("MessageGroupId")
         try:
-            if ":event-bus/" in arn:
-                if hops >= MAX_BUS_HOPS:
-                    raise DeliveryError(f"the event crossed {MAX_BUS_HOPS} buses")
-                if not self.has_bus(arn):
-                    raise DeliveryError(f"no event bus {arn} exists")
-                await self._route(self._bus(arn), event, hops + 1)
-                return
-            payload = self._input(rule, target, event)
-            sender = self._sender(arn, target)
-            await sender.send(payload, {})
+            bodies = [self._input(r, t, e) for r, t, e in items]
+            await QueueTarget(target["Arn"], self._siblings, group).send_batch(bodies)
+        except DeliveryError:
+            for item in items:
+                await self._send_one(*item)
+
+    async def _send_one(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> None:
+        try:
+            await self._sender(target["Arn"], target).send(self._input(rule, target, event), {})
         except DeliveryError as exc:
             await self._dead_letter(rule, target, event, str(exc))
 
@@ -580,6 +597,28 @@ class EventsService:
             await QueueTarget(dlq, self._siblings).send(orjson.dumps(event), attributes)
         except DeliveryError as exc:
             log.warning("events: dead-letter queue %s of rule %s refused the event: %s", dlq, rule.name, exc)
+
+
+class _Outbox:
+    """What one PutEvents owes its targets, gathered before anything is sent."""
+
+    def __init__(self) -> None:
+        self.queued: dict[tuple[str, str], list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]]] = {}
+        self.single: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]] = []
+        self.failed: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any], str]] = []
+
+    def add(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> None:
+        arn: str = target["Arn"]
+        if arn.startswith("arn:aws:sqs:") and not target.get("DeadLetterConfig"):
+            group = str((target.get("SqsParameters") or {}).get("MessageGroupId") or "")
+            self.queued.setdefault((arn, group), []).append((rule, target, event))
+        else:
+            self.single.append((rule, target, event))
+
+    def batches(self) -> list[list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]]]:
+        return [
+            items[start : start + 10] for items in self.queued.values() for start in range(0, len(items), 10)
+        ]
 
 
 def check_schedule(expression: str) -> None:
