@@ -129,18 +129,34 @@ def put_events_throughput(port: int, seconds: float) -> dict[str, Any]:
     latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
 
     def run(index: int) -> None:
-        try:
-            with KeepAliveClient(HOST, port, timeout_s=120) as conn:
-                while not stop.is_set():
-                    start = time.perf_counter()
-                    response = conn.roundtrip(requests[index])
-                    latencies[index].append(time.perf_counter() - start)
-                    if response.status != 200 or json.loads(response.body).get("FailedEntryCount", 0):
-                        errors.append(f"{response.status} {response.body[:200]!r}")
-                        return
-                    counts[index] += BATCH
-        except OSError as exc:
-            errors.append(f"client {index}: {exc}")
+        conn: KeepAliveClient | None = None
+        reconnects = 0
+        while not stop.is_set():
+            try:
+                if conn is None:
+                    conn = KeepAliveClient(HOST, port, timeout_s=120)
+                start = time.perf_counter()
+                response = conn.roundtrip(requests[index])
+            except OSError as exc:
+                # A server that closes connections after each answer (moto's) is asked again on a new one.
+                if conn is not None:
+                    conn.close()
+                conn = None
+                reconnects += 1
+                if reconnects > 100_000:
+                    errors.append(f"client {index}: {exc}")
+                    return
+                continue
+            latencies[index].append(time.perf_counter() - start)
+            if response.headers.get("connection", "").lower() == "close":
+                conn.close()
+                conn = None
+            if response.status != 200 or json.loads(response.body).get("FailedEntryCount", 0):
+                errors.append(f"{response.status} {response.body[:200]!r}")
+                return
+            counts[index] += BATCH
+        if conn is not None:
+            conn.close()
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(CLIENTS)]
     for thread in threads:
