@@ -100,7 +100,8 @@ class CronSchedule:
 
 
 def _exists(local: dt.datetime) -> bool:
-    """False for a wall-clock time inside a spring-forward gap; a repeated time keeps fold=0 (its first occurrence)."""
+    """False for a wall-clock time inside a spring-forward gap; a repeated time
+    keeps fold=0 (its first occurrence)."""
     round_trip = dt.datetime.fromtimestamp(local.timestamp(), local.tzinfo)
     return (round_trip.hour, round_trip.minute) == (local.hour, local.minute)
 
