@@ -53,6 +53,7 @@ from lambdalite.sandbox.peers import is_sandboxed, peer_uid
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
+from lambdalite.services.events import EventsFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -196,6 +197,7 @@ def build(settings: Settings) -> Services:
         queues=stores.queues,
         topics=stores.topics,
         buses=stores.buses,
+        schedules=stores.schedules,
     )
     # Queues, topics and buses are destinations once the router has built their services.
     reach = siblings(router.services, settings.region, settings.account_id, events)
@@ -297,6 +299,9 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
+    buses = services.router.services.get("events")
+    if isinstance(buses, EventsFront):
+        buses.start()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
     collector = CodeCollector(
         services.code,
@@ -339,6 +344,8 @@ async def run(settings: Settings) -> None:
             loop.remove_signal_handler(sig)
         flusher.cancel()
         collecting.cancel()
+        if isinstance(buses, EventsFront):
+            await buses.close()
         await services.close()
         print("lambdalite stopped", flush=True)
 

@@ -46,6 +46,7 @@ from lambdalite.services.sqs import SqsFront
 from lambdalite.store.buses import BusStore
 from lambdalite.store.code import CodePackages
 from lambdalite.store.queues import QueueStore
+from lambdalite.store.schedules import ScheduleStore
 from lambdalite.store.topics import TopicStore
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
@@ -77,6 +78,8 @@ class ServiceContext:
     """The SNS topic store (None: the SNS service is not built)."""
     buses: BusStore | None = None
     """The EventBridge bus store (None: the events service is not built)."""
+    schedules: ScheduleStore | None = None
+    """Schedule timers (None: scheduled rules are stored but never fire)."""
     built: dict[str, Service] = field(default_factory=dict)
     """The services built so far, by route name: how one service reaches a sibling
     (SNS delivering to SQS) once everything is built."""
@@ -159,9 +162,10 @@ class Router:
         queues: QueueStore | None = None,
         topics: TopicStore | None = None,
         buses: BusStore | None = None,
+        schedules: ScheduleStore | None = None,
     ) -> None:
         context = ServiceContext(
-            api, FunctionUrlApi(api), code, logs, region, account_id, queues, topics, buses
+            api, FunctionUrlApi(api), code, logs, region, account_id, queues, topics, buses, schedules
         )
         self.services = context.built
         self._hosts: list[tuple[bytes, Service]] = []

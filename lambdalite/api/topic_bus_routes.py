@@ -75,4 +75,4 @@ def build_sns(context: ServiceContext) -> SnsFront | None:
 def build_events(context: ServiceContext) -> EventsFront | None:
     if context.buses is None:
         return None
-    return EventsFront(context.buses, _siblings(context))
+    return EventsFront(context.buses, _siblings(context), context.schedules)

@@ -20,6 +20,7 @@ from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
+from lambdalite.store.schedules import ScheduleStore, SqliteScheduleStore
 from lambdalite.store.sqlite import SqliteDatabase
 from lambdalite.store.tags import SqliteTagStore, TagStore
 from lambdalite.store.topics import SqliteTopicStore, TopicStore
@@ -38,6 +39,7 @@ class Stores:
     event_invoke_configs: EventInvokeConfigStore
     topics: TopicStore
     buses: BusStore
+    schedules: ScheduleStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -57,5 +59,6 @@ def open_sqlite(path: Path) -> Stores:
         event_invoke_configs=SqliteEventInvokeConfigStore(db),
         topics=SqliteTopicStore(db),
         buses=SqliteBusStore(db),
+        schedules=SqliteScheduleStore(db),
         close=db.close,
     )

@@ -8,8 +8,10 @@ and a topic through their services, another bus by putting the event on it. A
 target that cannot take the event sends it to the target's DeadLetterConfig queue
 with AWS's attributes (``RULE_ARN``, ``TARGET_ARN``, ``ERROR_CODE``, ``ERROR_MESSAGE``).
 
-Rules with a ScheduleExpression are validated and stored; firing them is the
-schedule timer's job (not here yet).
+Rules with a ScheduleExpression (default bus only) are fired by the schedule timer
+(events/schedule_timer.py): AWS's scheduled event (``source`` ``aws.events``,
+``detail-type`` ``Scheduled Event``, ``resources`` the rule's ARN, ``detail`` ``{}``,
+``time`` the scheduled time) goes to the rule's targets.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from typing import Any
 
 import orjson
 
+from lambdalite.events.cron import ScheduleError, parse_schedule
 from lambdalite.events.patterns import Dialect, PatternError, PatternIndex, compile_pattern
+from lambdalite.events.schedule_timer import ScheduleTimer
 from lambdalite.events.service_targets import QueueTarget, Siblings, TopicTarget
 from lambdalite.events.targets import DeliveryError, FunctionTarget, function_target_ref
 from lambdalite.protocol.errors import ServiceFault
@@ -33,6 +37,7 @@ from lambdalite.services.clock import Clock
 from lambdalite.services.events import errors
 from lambdalite.services.events.transform import MISSING, PathError, extract, fill_template, parse_path
 from lambdalite.store.buses import BusRecord, BusStore, RuleRecord
+from lambdalite.store.schedules import Firing, ScheduleStore
 
 log = logging.getLogger("lambdalite.events")
 
@@ -40,6 +45,7 @@ Request = dict[str, Any]
 Result = dict[str, Any]
 
 DEFAULT_BUS = "default"
+SCHEDULE_KEY = "rule/"
 MAX_ENTRIES = 10
 MAX_PUT_EVENTS_BYTES = 262_144
 MAX_TARGETS = 5
@@ -69,7 +75,9 @@ class Bus:
 class EventsService:
     """Every EventBridge operation lambdalite serves. Runs on the event loop's thread."""
 
-    def __init__(self, store: BusStore, clock: Clock, siblings: Siblings) -> None:
+    def __init__(
+        self, store: BusStore, clock: Clock, siblings: Siblings, schedules: ScheduleStore | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
         self._siblings = siblings
@@ -81,11 +89,41 @@ class EventsService:
             default = BusRecord(DEFAULT_BUS, now, now)
             store.put_bus(default)
             self._buses[DEFAULT_BUS] = Bus(default)
+        self.timer = None if schedules is None else ScheduleTimer(schedules, clock, self._fire_schedule)
         for rule in store.rules():
             bus = self._buses.get(rule.bus)
             if bus is not None:
                 bus.rules[rule.name] = rule
                 self._index(bus, rule)
+                self._time(rule)
+
+    # -- schedules -----------------------------------------------------------
+
+    def _time(self, rule: RuleRecord) -> None:
+        """Start, keep or stop the rule's schedule to match its state."""
+        if self.timer is None:
+            return
+        key = SCHEDULE_KEY + rule.name
+        if rule.schedule and rule.state != "DISABLED" and rule.bus == DEFAULT_BUS:
+            self.timer.set(key, rule.schedule)
+        else:
+            self.timer.remove(key)
+
+    async def _fire_schedule(self, firing: Firing) -> None:
+        name = firing.key.removeprefix(SCHEDULE_KEY)
+        rule = self._buses[DEFAULT_BUS].rules.get(name)
+        if rule is None or not firing.key.startswith(SCHEDULE_KEY):
+            return
+        event = self.new_event("aws.events", "Scheduled Event", [self.rule_arn(rule)], {})
+        event["id"] = firing.id
+        event["time"] = _event_time(firing.scheduled_at)
+        outbox = _Outbox()
+        for target in rule.targets:
+            if ":event-bus/" in target["Arn"] and self.has_bus(target["Arn"]):
+                self._route(self._bus(target["Arn"]), event, 1, outbox)
+            else:
+                outbox.add(rule, target, event)
+        await self._flush(outbox)
 
     # -- naming --------------------------------------------------------------
 
@@ -221,6 +259,7 @@ class EventsService:
         self._store.put_rule(rule)
         bus.rules[name] = rule
         self._index(bus, rule)
+        self._time(rule)
         return {"RuleArn": self.rule_arn(rule)}
 
     def _rule_view(self, rule: RuleRecord) -> Result:
@@ -278,6 +317,7 @@ class EventsService:
         rule.state = state
         self._store.put_rule(rule)
         self._index(bus, rule)
+        self._time(rule)
         return {}
 
     async def delete_rule(self, request: Request) -> Result:
@@ -290,6 +330,8 @@ class EventsService:
         self._store.delete_rule(bus.record.name, rule.name)
         del bus.rules[rule.name]
         bus.index.remove(rule.name)
+        rule.schedule = None
+        self._time(rule)
         return {}
 
     async def test_event_pattern(self, request: Request) -> Result:
@@ -622,20 +664,11 @@ class _Outbox:
 
 
 def check_schedule(expression: str) -> None:
-    """Refuse what is not ``rate(N unit)`` (N >= 1, the unit singular for 1) or a
-    six-field ``cron(...)`` with exactly one of day-of-month and day-of-week ``?``."""
-    rate = _RATE.match(expression)
-    if rate is not None:
-        value, unit = int(rate.group(1)), rate.group(2)
-        if value < 1 or (value == 1) != (not unit.endswith("s")):
-            raise errors.validation("Parameter ScheduleExpression is not valid.")
-        return
-    cron = _CRON.match(expression)
-    if cron is None:
-        raise errors.validation("Parameter ScheduleExpression is not valid.")
-    fields = cron.group(1).split()
-    if (fields[2] == "?") == (fields[4] == "?"):
-        raise errors.validation("Parameter ScheduleExpression is not valid.")
+    """Refuse, with AWS's error, what is not a ``rate(...)`` or ``cron(...)`` AWS takes."""
+    try:
+        parse_schedule(expression)
+    except ScheduleError as exc:
+        raise errors.validation("Parameter ScheduleExpression is not valid.") from exc
 
 
 def _entry_error(code: str, message: str) -> Result:
