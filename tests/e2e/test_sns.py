@@ -6,7 +6,9 @@ and on the body, FIFO topics, PublishBatch, tags, and a topic as a destination."
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -370,3 +372,77 @@ def test_tags(sns: Any) -> None:
         "Resource does not exist",
         404,
     )
+
+
+class Endpoint:
+    """An HTTP subscriber on loopback that keeps every POST (headers and body)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[dict[str, str], bytes]] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                endpoint.posts.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_http_endpoint_confirms_then_gets_notifications(sns: Any) -> None:
+    endpoint = Endpoint()
+    try:
+        topic = sns.create_topic(Name="hooks")["TopicArn"]
+        assert sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url)["SubscriptionArn"] == (
+            "pending confirmation"
+        )
+        headers, body = wait_for(lambda: endpoint.posts and endpoint.posts[0], message="the confirmation")
+        confirmation = json.loads(body)
+        assert headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
+        assert confirmation["Type"] == "SubscriptionConfirmation" and confirmation["TopicArn"] == topic
+        assert "Action=ConfirmSubscription" in confirmation["SubscribeURL"]
+        assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0]["SubscriptionArn"] == (
+            "pending confirmation"
+        )
+        assert error_of(lambda: sns.confirm_subscription(TopicArn=topic, Token="wrong")) == (
+            "InvalidParameter",
+            "Invalid parameter: Token",
+            400,
+        )
+        arn = sns.confirm_subscription(TopicArn=topic, Token=confirmation["Token"])["SubscriptionArn"]
+        assert arn.startswith(topic + ":")
+        message_id = sns.publish(TopicArn=topic, Message="hello", Subject="hi")["MessageId"]
+        headers, body = wait_for(
+            lambda: len(endpoint.posts) > 1 and endpoint.posts[1], message="the notification"
+        )
+        note = json.loads(body)
+        assert headers["x-amz-sns-message-type"] == "Notification"
+        assert headers["x-amz-sns-message-id"] == message_id and headers["x-amz-sns-subscription-arn"] == arn
+        assert (note["Type"], note["Message"], note["Subject"], note["MessageId"]) == (
+            "Notification",
+            "hello",
+            "hi",
+            message_id,
+        )
+        sns.set_subscription_attributes(
+            SubscriptionArn=arn, AttributeName="RawMessageDelivery", AttributeValue="true"
+        )
+        sns.publish(TopicArn=topic, Message="raw body")
+        headers, body = wait_for(
+            lambda: len(endpoint.posts) > 2 and endpoint.posts[2], message="the raw notification"
+        )
+        assert body == b"raw body" and headers["x-amz-sns-rawdelivery"] == "true"
+    finally:
+        endpoint.close()
