@@ -20,11 +20,12 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-__all__ = ["CronSchedule", "RateSchedule", "Schedule", "ScheduleError", "parse_schedule"]
+__all__ = ["AtSchedule", "CronSchedule", "RateSchedule", "Schedule", "ScheduleError", "parse_schedule"]
 
 UTC = dt.UTC
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\(([^)]*)\)$")
+_AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _MONTHS = {name: n for n, name in enumerate(calendar.month_abbr) if name}
 _DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
 _UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
@@ -45,6 +46,17 @@ class RateSchedule:
             return anchor
         periods = int((moment - anchor) // self.period_s) + 1
         return anchor + periods * self.period_s
+
+
+@dataclass(frozen=True, slots=True)
+class AtSchedule:
+    """``at(yyyy-mm-ddThh:mm:ss)``: one firing, at that wall-clock time in the zone."""
+
+    at: float
+
+    def next_after(self, moment: float, anchor: float = 0.0) -> float | None:
+        del anchor
+        return self.at if self.at > moment else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +157,26 @@ def _dow_matches(days: _Days, day: dt.date) -> bool:
     return weekday in days.values
 
 
-Schedule = RateSchedule | CronSchedule
+Schedule = RateSchedule | CronSchedule | AtSchedule
 
 
-def parse_schedule(expression: str, zone: str = "UTC") -> Schedule:
-    """Parse a ``rate(...)`` or ``cron(...)`` expression; ScheduleError when AWS would refuse it."""
+def _zone(zone: str) -> dt.tzinfo:
+    try:
+        return UTC if zone == "UTC" else ZoneInfo(zone)
+    except (ValueError, KeyError) as exc:
+        raise ScheduleError(zone) from exc
+
+
+def parse_schedule(expression: str, zone: str = "UTC", *, one_time: bool = False) -> Schedule:
+    """Parse a ``rate(...)`` or ``cron(...)`` expression (and, with ``one_time``,
+    EventBridge Scheduler's ``at(...)``); ScheduleError when AWS would refuse it."""
+    at = _AT.match(expression) if one_time else None
+    if at is not None:
+        try:
+            local = dt.datetime.strptime(at.group(1), "%Y-%m-%dT%H:%M:%S")
+        except ValueError as exc:
+            raise ScheduleError(expression) from exc
+        return AtSchedule(local.replace(tzinfo=_zone(zone)).timestamp())
     rate = _RATE.match(expression)
     if rate is not None:
         value, unit = int(rate.group(1)), rate.group(2)
@@ -165,8 +192,8 @@ def parse_schedule(expression: str, zone: str = "UTC") -> Schedule:
     minutes, hours, dom, month, dow, year = fields
     if (dom == "?") == (dow == "?"):
         raise ScheduleError(expression)
+    tz = _zone(zone)
     try:
-        tz: dt.tzinfo = UTC if zone == "UTC" else ZoneInfo(zone)
         return CronSchedule(
             tuple(sorted(_numbers(minutes, 0, 59, {}))),
             tuple(sorted(_numbers(hours, 0, 23, {}))),

@@ -35,13 +35,19 @@ Deliver = Callable[[Firing], Awaitable[None]]
 
 class ScheduleTimer:
     def __init__(
-        self, store: ScheduleStore, clock: Clock, deliver: Deliver, owner: str | None = None
+        self, store: ScheduleStore, clock: Clock, deliver: Deliver, owner: str | None = None, prefix: str = ""
     ) -> None:
+        """``prefix``: the keys this timer owns (several timers share one store, each
+        with its own keys and lease)."""
         self._store = store
         self._clock = clock
         self._deliver = deliver
         self.owner = owner or str(uuid.uuid4())
-        self._timers: dict[str, TimerRow] = {row.key: row for row in store.timers()}
+        self._prefix = prefix
+        self._lease = f"{LEASE}:{prefix}"
+        self._timers: dict[str, TimerRow] = {
+            row.key: row for row in store.timers() if row.key.startswith(prefix)
+        }
         self._parsed: dict[str, Schedule] = {}
         self._task: asyncio.Task[None] | None = None
         self._recovered = False
@@ -49,15 +55,16 @@ class ScheduleTimer:
     def _schedule(self, row: TimerRow) -> Schedule:
         parsed = self._parsed.get(row.key)
         if parsed is None:
-            parsed = self._parsed[row.key] = parse_schedule(row.expression, row.zone)
+            parsed = self._parsed[row.key] = parse_schedule(row.expression, row.zone, one_time=True)
         return parsed
 
     def has(self, key: str) -> bool:
         return key in self._timers
 
     def set(self, key: str, expression: str, zone: str = "UTC") -> None:
-        """Start (or restart) the schedule ``key`` now; raises ScheduleError for a bad expression."""
-        schedule = parse_schedule(expression, zone)
+        """Start the schedule ``key`` now (unchanged when it runs with the same
+        expression and zone); raises ScheduleError for a bad expression."""
+        schedule = parse_schedule(expression, zone, one_time=True)
         now = self._clock.now()
         existing = self._timers.get(key)
         if existing is not None and (existing.expression, existing.zone) == (expression, zone):
@@ -95,11 +102,13 @@ class ScheduleTimer:
     async def tick(self) -> float:
         """One pass; returns how long to sleep before the next."""
         now = self._clock.now()
-        if not self._store.take_lease(LEASE, self.owner, now, now + LEASE_S):
+        if not self._store.take_lease(self._lease, self.owner, now, now + LEASE_S):
             return MAX_SLEEP_S
         if not self._recovered:
             self._recovered = True
             for firing in self._store.pending_firings():
+                if not firing.key.startswith(self._prefix):
+                    continue
                 log.warning(
                     "schedule %s: delivering the firing of %.0f again (the server stopped before)",
                     firing.key,

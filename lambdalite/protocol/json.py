@@ -18,7 +18,7 @@ from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Sh
 from lambdalite.protocol.errors import MalformedInputFault, ServiceFault
 from lambdalite.protocol.shapes import check_required, decode_blob, encode_blob, parse_timestamp
 
-__all__ = ["content_type", "parse", "serialize", "serialize_error"]
+__all__ = ["content_type", "parse", "parse_value", "serialize", "serialize_error"]
 
 
 def content_type(model: ServiceModel) -> bytes:
@@ -40,6 +40,12 @@ def parse(operation: OperationModel, body: bytes) -> dict[str, Any]:
     parsed: dict[str, Any] = _parse(shape, value, shape.name)
     check_required(shape, parsed)
     return parsed
+
+
+def parse_value(shape: Shape, value: Any, where: str) -> Any:
+    """One member's JSON value as the handler's plain value (for protocols that
+    carry a JSON body beside other locations: rest-json)."""
+    return _parse(shape, value, where)
 
 
 def _parse(shape: Shape, value: Any, where: str) -> Any:

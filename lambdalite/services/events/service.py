@@ -89,7 +89,11 @@ class EventsService:
             default = BusRecord(DEFAULT_BUS, now, now)
             store.put_bus(default)
             self._buses[DEFAULT_BUS] = Bus(default)
-        self.timer = None if schedules is None else ScheduleTimer(schedules, clock, self._fire_schedule)
+        self.timer = (
+            None
+            if schedules is None
+            else ScheduleTimer(schedules, clock, self._fire_schedule, prefix=SCHEDULE_KEY)
+        )
         for rule in store.rules():
             bus = self._buses.get(rule.bus)
             if bus is not None:
