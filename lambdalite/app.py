@@ -54,6 +54,7 @@ from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.services.events import EventsFront
+from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -198,6 +199,7 @@ def build(settings: Settings) -> Services:
         topics=stores.topics,
         buses=stores.buses,
         schedules=stores.schedules,
+        scheduler=stores.scheduler,
     )
     # Queues, topics and buses are destinations once the router has built their services.
     reach = siblings(router.services, settings.region, settings.account_id, events)
@@ -299,9 +301,14 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
-    buses = services.router.services.get("events")
-    if isinstance(buses, EventsFront):
-        buses.start()
+    # The schedule timers of EventBridge rules and of EventBridge Scheduler.
+    timed = [
+        front
+        for front in services.router.services.values()
+        if isinstance(front, EventsFront | SchedulerFront)
+    ]
+    for front in timed:
+        front.start()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
     collector = CodeCollector(
         services.code,
@@ -344,8 +351,8 @@ async def run(settings: Settings) -> None:
             loop.remove_signal_handler(sig)
         flusher.cancel()
         collecting.cancel()
-        if isinstance(buses, EventsFront):
-            await buses.close()
+        for front in timed:
+            await front.close()
         await services.close()
         print("lambdalite stopped", flush=True)
 

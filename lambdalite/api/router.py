@@ -35,7 +35,7 @@ from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
-from lambdalite.api.topic_bus_routes import build_events, build_sns
+from lambdalite.api.topic_bus_routes import build_events, build_scheduler, build_sns
 from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
@@ -46,6 +46,7 @@ from lambdalite.services.sqs import SqsFront
 from lambdalite.store.buses import BusStore
 from lambdalite.store.code import CodePackages
 from lambdalite.store.queues import QueueStore
+from lambdalite.store.scheduler_docs import SchedulerStore
 from lambdalite.store.schedules import ScheduleStore
 from lambdalite.store.topics import TopicStore
 
@@ -80,6 +81,8 @@ class ServiceContext:
     """The EventBridge bus store (None: the events service is not built)."""
     schedules: ScheduleStore | None = None
     """Schedule timers (None: scheduled rules are stored but never fire)."""
+    scheduler: SchedulerStore | None = None
+    """EventBridge Scheduler's schedules (None: the scheduler service is not built)."""
     built: dict[str, Service] = field(default_factory=dict)
     """The services built so far, by route name: how one service reaches a sibling
     (SNS delivering to SQS) once everything is built."""
@@ -127,6 +130,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
     ),
     ServiceRoute("sns", build_sns, signing_names=("sns",)),
     ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",)),
+    ServiceRoute("scheduler", build_scheduler, signing_names=("scheduler",)),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
 
@@ -163,9 +167,20 @@ class Router:
         topics: TopicStore | None = None,
         buses: BusStore | None = None,
         schedules: ScheduleStore | None = None,
+        scheduler: SchedulerStore | None = None,
     ) -> None:
         context = ServiceContext(
-            api, FunctionUrlApi(api), code, logs, region, account_id, queues, topics, buses, schedules
+            api,
+            FunctionUrlApi(api),
+            code,
+            logs,
+            region,
+            account_id,
+            queues,
+            topics,
+            buses,
+            schedules,
+            scheduler,
         )
         self.services = context.built
         self._hosts: list[tuple[bytes, Service]] = []

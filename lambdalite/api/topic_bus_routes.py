@@ -14,12 +14,13 @@ from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.service_targets import BusPublisher, QueueSender, Siblings, TopicPublisher
 from lambdalite.events.targets import AcceptEvent
 from lambdalite.services.events import EventsFront
+from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.services.sns import Deliverer, SnsFront
 
 if TYPE_CHECKING:
     from lambdalite.api.router import ServiceContext
 
-__all__ = ["build_events", "build_sns", "siblings"]
+__all__ = ["build_events", "build_scheduler", "build_sns", "siblings"]
 
 
 def _service(built: Mapping[str, Any], name: str) -> Any:
@@ -70,6 +71,12 @@ def build_sns(context: ServiceContext) -> SnsFront | None:
     reach = _siblings(context)
     deliverer = Deliverer(context.region, context.account_id, reach.accept, reach.queues, reach.host)
     return SnsFront(context.topics, context.region, context.account_id, deliverer)
+
+
+def build_scheduler(context: ServiceContext) -> SchedulerFront | None:
+    if context.scheduler is None:
+        return None
+    return SchedulerFront(context.scheduler, _siblings(context), context.schedules)
 
 
 def build_events(context: ServiceContext) -> EventsFront | None:

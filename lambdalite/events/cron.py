@@ -169,14 +169,16 @@ def _zone(zone: str) -> dt.tzinfo:
 
 def parse_schedule(expression: str, zone: str = "UTC", *, one_time: bool = False) -> Schedule:
     """Parse a ``rate(...)`` or ``cron(...)`` expression (and, with ``one_time``,
-    EventBridge Scheduler's ``at(...)``); ScheduleError when AWS would refuse it."""
+    EventBridge Scheduler's ``at(...)``); ScheduleError when AWS would refuse it
+    (its message is the zone when the zone is what it refuses)."""
+    tz = _zone(zone)
     at = _AT.match(expression) if one_time else None
     if at is not None:
         try:
             local = dt.datetime.strptime(at.group(1), "%Y-%m-%dT%H:%M:%S")
         except ValueError as exc:
             raise ScheduleError(expression) from exc
-        return AtSchedule(local.replace(tzinfo=_zone(zone)).timestamp())
+        return AtSchedule(local.replace(tzinfo=tz).timestamp())
     rate = _RATE.match(expression)
     if rate is not None:
         value, unit = int(rate.group(1)), rate.group(2)
@@ -192,7 +194,6 @@ def parse_schedule(expression: str, zone: str = "UTC", *, one_time: bool = False
     minutes, hours, dom, month, dow, year = fields
     if (dom == "?") == (dow == "?"):
         raise ScheduleError(expression)
-    tz = _zone(zone)
     try:
         return CronSchedule(
             tuple(sorted(_numbers(minutes, 0, 59, {}))),

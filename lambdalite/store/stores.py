@@ -20,6 +20,7 @@ from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
+from lambdalite.store.scheduler_docs import SchedulerStore, SqliteSchedulerStore
 from lambdalite.store.schedules import ScheduleStore, SqliteScheduleStore
 from lambdalite.store.sqlite import SqliteDatabase
 from lambdalite.store.tags import SqliteTagStore, TagStore
@@ -40,6 +41,7 @@ class Stores:
     topics: TopicStore
     buses: BusStore
     schedules: ScheduleStore
+    scheduler: SchedulerStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -60,5 +62,6 @@ def open_sqlite(path: Path) -> Stores:
         topics=SqliteTopicStore(db),
         buses=SqliteBusStore(db),
         schedules=SqliteScheduleStore(db),
+        scheduler=SqliteSchedulerStore(db),
         close=db.close,
     )
