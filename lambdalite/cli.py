@@ -7,6 +7,7 @@ over the same AWS APIs boto3 uses (so they double as a smoke test of them):
     lambdalite deploy ./src --name hello --runtime python3.11 --handler app.handler
     lambdalite invoke hello --payload '{"name": "you"}' --tail
     lambdalite ls | rm NAME | logs NAME [--follow] [--since 10m]
+    lambdalite signing create-profile NAME --key-out KEY | sign PKG.zip ... (``signing_cli``)
 
 Clients find the server through ``--endpoint`` or ``LAMBDALITE_ENDPOINT``; without
 either, through the record a running ``serve`` leaves (see ``discovery``), else at
@@ -39,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lambdalite import __version__
+from lambdalite.signing_cli import signing_app
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:9001"
 DEFAULT_ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -239,6 +241,14 @@ def serve(
             metavar="FACTOR",
         ),
     ] = None,
+    url_base: Annotated[
+        str | None,
+        typer.Option(
+            help="FunctionUrl form: auto (the *.localhost host form where the system resolver "
+            "answers for it, else the path form), host, path, or SCHEME://DOMAIN[:PORT] for a "
+            "wildcard domain you point here [default: auto]."
+        ),
+    ] = None,
 ) -> None:
     """Run the Lambda API, the CloudWatch Logs API and the functions.
 
@@ -267,12 +277,17 @@ def serve(
             "http_max_unsent_bytes": http_max_unsent_bytes,
             "http_max_queued_requests": http_max_queued_requests,
             "retry_delay_scale": retry_delay_scale,
+            "url_base": url_base,
         }
     )
     with reporting():
+        from lambdalite.api.url_base import UrlBaseError
         from lambdalite.app import serve as run_server
 
-        run_server(settings)
+        try:
+            run_server(settings)
+        except UrlBaseError as exc:
+            raise CliError(str(exc)) from exc
 
 
 @app.command()
@@ -757,6 +772,8 @@ def parse_since(since: str, now: datetime | None = None) -> int:
 
 
 # ---- entry point -------------------------------------------------------------------
+
+app.add_typer(signing_app)
 
 
 def _version(value: bool) -> None:

@@ -98,6 +98,8 @@ class FunctionConfig:
     """LoggingConfig.LogGroup as given; "" for the default ``/aws/lambda/<name>``."""
     tracing_mode: str = "PassThrough"
     """TracingConfig.Mode: ``PassThrough`` or ``Active``."""
+    snap_start: str = "None"
+    """SnapStart.ApplyOn: ``None`` or ``PublishedVersions`` (``control.snapstart``)."""
 
     def configuration(self, arn_prefix: str, qualifier: str | None = None) -> dict[str, Any]:
         """The FunctionConfiguration shape as the Lambda API returns it; the
@@ -122,7 +124,11 @@ class FunctionConfig:
             "PackageType": "Zip",
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
-            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            # Only a published version is optimised; $LATEST never is.
+            "SnapStart": {
+                "ApplyOn": self.snap_start,
+                "OptimizationStatus": "On" if self.snap_start != "None" and self.version != LATEST else "Off",
+            },
             "LoggingConfig": self.logging_configuration(),
         }
         if self.environment:
@@ -309,12 +315,11 @@ class LayerVersion:
             "Description": self.description,
             "CreatedDate": self.created,
         }
-        if self.compatible_runtimes:
-            body["CompatibleRuntimes"] = list(self.compatible_runtimes)
+        # AWS answers with both lists, empty ones too, when a layer was published without them.
+        body["CompatibleRuntimes"] = list(self.compatible_runtimes)
         if self.license_info is not None:
             body["LicenseInfo"] = self.license_info
-        if self.compatible_architectures:
-            body["CompatibleArchitectures"] = list(self.compatible_architectures)
+        body["CompatibleArchitectures"] = list(self.compatible_architectures)
         return body
 
     def body(self, layer_arn: str, location: str) -> dict[str, Any]:

@@ -145,6 +145,8 @@ class FunctionSettings:
     log_group_name: str | None = None
     """LoggingConfig's members, as ``control.logging_config.logging_fields`` reads them."""
     tracing_mode: str | None = None
+    snap_start: str | None = None
+    """SnapStart.ApplyOn (``control.snapstart``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,7 @@ _SETTINGS_MEMBERS = frozenset(
         "EphemeralStorage",
         "LoggingConfig",
         "TracingConfig",
+        "SnapStart",
     }
 )
 _CODE_SOURCES = ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
@@ -545,6 +548,7 @@ def _settings(request: Mapping[str, Any], architectures: Sequence[str] | None) -
         application_log_level=logging.get("application_log_level"),
         system_log_level=logging.get("system_log_level"),
         log_group_name=logging.get("log_group_name"),
+        snap_start=(request.get("SnapStart") or {}).get("ApplyOn"),
     )
 
 

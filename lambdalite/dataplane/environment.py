@@ -51,6 +51,7 @@ NETWORK_UNAVAILABLE = "Sandbox.NetworkIsolationUnavailable"
 UNHANDLED = "Unhandled"
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
+SNAP_START = "snap-start"
 """AWS_LAMBDA_INITIALIZATION_TYPE values. A provisioned environment is started
 ahead of any invocation: no invocation waits for its init, so REPORT never
 shows an Init Duration for it."""
@@ -250,6 +251,10 @@ class ExecutionEnvironment:
             )
             await self.stop()
             return False
+        if self._restored and not hasattr(self._process, "snapshot_ms"):
+            # The sandbox could not restore it from a snapshot: an ordinary init after all.
+            self.initialization_type = ON_DEMAND
+            self._init_events[0] = (self._init_events[0][0], report.init_start_line(self._runtime_version()))
         if network:
             self._sandbox_uid = self._process.sandbox_uid
         else:
@@ -275,7 +280,9 @@ class ExecutionEnvironment:
             failure = _error_outcome(
                 "Runtime.Unknown", f"Init timed out after {timeout:.2f} seconds", "timeout"
             )
-        self._init_ms = (time.perf_counter() - started) * 1000
+        # A restore that had to wait for its snapshot to be made counts the restore only.
+        snapshot_ms = float(getattr(self._process, "snapshot_ms", 0.0))
+        self._init_ms = (time.perf_counter() - started) * 1000 - snapshot_ms
         if failure is not None:
             self._init_failure = failure
             await self.stop()
@@ -425,6 +432,7 @@ class ExecutionEnvironment:
                 memory_size_mb=function.memory_mb,
                 max_memory_used_mb=self._peak_memory_mb(),
                 init_ms=init_ms,
+                restored=self._restored,
                 status=outcome.status,
                 error_type=outcome.error_type,
                 function_error=failed,
@@ -630,6 +638,11 @@ class ExecutionEnvironment:
             sdk_node=sdk.node_sdk_path(),
         )
         return runtime_environment(self.function, placement, self._launch.extra_env)
+
+    @property
+    def _restored(self) -> bool:
+        """Restored from a SnapStart snapshot (``sandbox.snapstart``)."""
+        return self.initialization_type == SNAP_START
 
     def _runtime_version(self) -> report.RuntimeVersion:
         launch = self._launch

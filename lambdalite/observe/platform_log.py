@@ -107,7 +107,7 @@ class PlatformLog:
         self, now_ms: int, version: report.RuntimeVersion, function: FunctionConfig, initialization_type: str
     ) -> Events:
         if not self.json:
-            return [(now_ms, report.init_start_line(version))]
+            return [(now_ms, report.init_start_line(version, restored=initialization_type == "snap-start"))]
         record = {
             "initializationType": initialization_type,
             "phase": "init",
@@ -160,6 +160,7 @@ class PlatformLog:
         memory_size_mb: int,
         max_memory_used_mb: int,
         init_ms: float | None = None,
+        restored: bool = False,
         status: str | None = None,
         error_type: str | None = None,
         function_error: bool = False,
@@ -176,6 +177,7 @@ class PlatformLog:
                 memory_size_mb=memory_size_mb,
                 max_memory_used_mb=used_mb,
                 init_ms=init_ms,
+                restored=restored,
                 status=status,
                 error_type=error_type,
             )
@@ -187,7 +189,7 @@ class PlatformLog:
             "maxMemoryUsedMB": used_mb,
         }
         if init_ms is not None:
-            metrics["initDurationMs"] = round(init_ms, 3)
+            metrics["restoreDurationMs" if restored else "initDurationMs"] = round(init_ms, 3)
         record: dict[str, object] = {
             "requestId": request_id,
             "metrics": metrics,

@@ -40,7 +40,7 @@ _LABEL = re.compile(r"\{([A-Za-z0-9_]+)(\+?)\}")
 
 
 class _Route:
-    __slots__ = ("handler", "method", "operation", "pattern", "status")
+    __slots__ = ("body_members", "convert", "handler", "method", "operation", "pattern", "status")
 
     def __init__(self, operation: OperationModel, handler: Any) -> None:
         http = operation.http
@@ -48,6 +48,13 @@ class _Route:
         self.operation = operation
         self.handler = handler
         self.status = int(http.get("responseCode", 200))
+        self.convert = json_protocol.compile_input(operation)
+        shape = operation.input_shape
+        self.body_members = frozenset(
+            name
+            for name, member in (shape.members.items() if isinstance(shape, StructureShape) else ())
+            if member.serialization.get("location") is None
+        )
         path = http["requestUri"].split("?", 1)[0]
         regex = ""
         position = 0
@@ -78,7 +85,7 @@ class RestJsonFront:
         headers = [(b"x-amzn-requestid", request_id.encode())]
         try:
             route, labels = self._route(request)
-            parsed = self._parse(route.operation, request, labels)
+            parsed = self._parse(route, request, labels)
             host = request.headers.get(b"host")
             call = Call(
                 route.operation.name,
@@ -115,8 +122,8 @@ class RestJsonFront:
         raise UnknownOperationFault(f"Unknown operation {request.method} {request.path}")
 
     @staticmethod
-    def _parse(operation: OperationModel, request: HttpRequest, labels: dict[str, str]) -> dict[str, Any]:
-        shape = operation.input_shape
+    def _parse(route: _Route, request: HttpRequest, labels: dict[str, str]) -> dict[str, Any]:
+        shape = route.operation.input_shape
         if shape is None:
             return {}
         assert isinstance(shape, StructureShape)
@@ -134,7 +141,9 @@ class RestJsonFront:
         query: dict[str, list[str]] = {}
         for key, value in pairs:
             query.setdefault(key, []).append(value)
-        parsed: dict[str, Any] = {}
+        parsed: dict[str, Any] = route.convert(
+            {name: value for name, value in body.items() if name in route.body_members}, shape.name
+        )
         for name, member in shape.members.items():
             location = member.serialization.get("location")
             wire = member.serialization.get("name", name)
@@ -149,8 +158,6 @@ class RestJsonFront:
                 header = request.headers.get(wire.lower().encode())
                 if header is not None:
                     parsed[name] = _scalar(member, header.decode("latin-1"), wire)
-            elif name in body and body[name] is not None:
-                parsed[name] = json_protocol.parse_value(member, body[name], f"{shape.name}.{name}")
         check_required(shape, parsed)
         return parsed
 

@@ -503,6 +503,8 @@ def _set_sys_path(task_root: str) -> None:
     sdk = os.environ.pop(_SDK_VARIABLE, "")
     if sdk and sdk not in sys.path:
         sys.path.append(sdk)
+    # SnapStart's runtime hooks (snapshot_restore_py), after the function's own code.
+    sys.path.append(os.path.join(here, "snapstart"))
 
 
 def load_handler(handler: str) -> Handler:
