@@ -34,6 +34,10 @@ Dialects (the differences AWS documents):
   String.Array attributes their elements; Binary attributes are never matched.
 - ``SNS_BODY``: a filter policy on a JSON message body: nested like EVENTS, no
   ``wildcard``.
+Event source mapping filters (``FilterCriteria``) use EVENTS patterns on the
+record; ``RecordFilter`` applies AWS's rule for the payload (``body`` of an SQS
+record, ``data`` of a stream's): a JSON object is matched field by field, anything
+else only as the string it is.
 Both SNS dialects limit a policy to 5 keys and 150 value combinations.
 """
 
@@ -56,6 +60,7 @@ __all__ = [
     "Pattern",
     "PatternError",
     "PatternIndex",
+    "RecordFilter",
     "compile_pattern",
     "flatten",
     "sns_attribute_document",
@@ -664,3 +669,27 @@ class PatternIndex(Generic[K]):
             if all(clause.satisfied(flat.get(clause.path)) for clause in rest[alternative]):
                 found.add(key)
         return found
+
+
+class RecordFilter:
+    """An event source mapping's FilterCriteria: a record is kept when any of the
+    patterns matches it (no patterns: every record is kept)."""
+
+    def __init__(self, patterns: Sequence[str], payload_key: str = "body") -> None:
+        """Compile ``patterns`` (each a JSON text); PatternError names the first bad one's reason."""
+        self._patterns = [compile_pattern(text, Dialect.EVENTS) for text in patterns]
+        self._payload_key = payload_key
+
+    def keeps(self, record: Mapping[str, Any]) -> bool:
+        if not self._patterns:
+            return True
+        document = dict(record)
+        payload = record.get(self._payload_key)
+        if isinstance(payload, str | bytes):
+            try:
+                parsed = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                parsed = None
+            document[self._payload_key] = parsed if isinstance(parsed, dict) else payload
+        flat = flatten(document)
+        return any(pattern.matches_flat(flat) for pattern in self._patterns)

@@ -12,6 +12,7 @@ from lambdalite.events.patterns import (
     Dialect,
     PatternError,
     PatternIndex,
+    RecordFilter,
     compile_pattern,
     sns_attribute_document,
 )
@@ -291,3 +292,18 @@ def test_the_index_agrees_with_one_by_one_matching() -> None:
         assert index.matching(event) == expected
     index.remove(0)
     assert 0 not in index
+
+
+def test_record_filters_match_json_bodies_by_field_and_others_as_text() -> None:
+    keep = RecordFilter(
+        ['{"body": {"kind": ["order"], "total": [{"numeric": [">", 10]}]}}', '{"body": ["ping"]}']
+    )
+    assert keep.keeps({"messageId": "1", "body": '{"kind": "order", "total": 20}'})
+    assert not keep.keeps({"messageId": "2", "body": '{"kind": "order", "total": 5}'})
+    assert keep.keeps({"messageId": "3", "body": "ping"})
+    assert not keep.keeps({"messageId": "4", "body": "pong"})
+    assert RecordFilter([]).keeps({"body": "anything"})
+    attributes = RecordFilter(['{"attributes": {"ApproximateReceiveCount": ["1"]}}'])
+    assert attributes.keeps({"body": "x", "attributes": {"ApproximateReceiveCount": "1"}})
+    with pytest.raises(PatternError):
+        RecordFilter(['{"body": "x"}'])
