@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ARN_PREFIX, Server, create_function, start_server, stop_server
 from tests.e2e import bus_rig
-from tests.e2e.async_rig import SINK, Collector, wait_for
+from tests.e2e.async_rig import FLAKY, SINK, Collector, wait_for
 from tests.e2e.bus_rig import ACCOUNT_REGION, QUEUE_PREFIX, drain, error_of, queue
 
 collector = bus_rig.collector
@@ -446,3 +446,31 @@ def test_an_http_endpoint_confirms_then_gets_notifications(sns: Any) -> None:
         assert body == b"raw body" and headers["x-amz-sns-rawdelivery"] == "true"
     finally:
         endpoint.close()
+
+
+def test_a_topic_is_an_asynchronous_invocation_destination(
+    sns: Any, sqs: Any, lam: Any, collector: Collector
+) -> None:
+    create_function(
+        lam, "sns-flaky", {"app.py": FLAKY}, Environment={"Variables": {"COLLECTOR": collector.url}}
+    )
+    topic = sns.create_topic(Name="failures")["TopicArn"]
+    url, arn = queue(sqs, "failures-q")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    lam.put_function_event_invoke_config(
+        FunctionName="sns-flaky",
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": topic}},
+    )
+    answer = lam.invoke(
+        FunctionName="sns-flaky", InvocationType="Event", Payload=json.dumps({"fail_times": 9})
+    )
+    record = json.loads(drain(sqs, url, 1)[0]["Body"])
+    assert record["requestContext"]["requestId"] == answer["ResponseMetadata"]["RequestId"]
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestPayload"] == {"fail_times": 9}
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.put_function_event_invoke_config(
+            FunctionName="sns-flaky",
+            DestinationConfig={"OnFailure": {"Destination": TOPIC_PREFIX + "missing"}},
+        )
