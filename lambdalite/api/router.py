@@ -43,6 +43,7 @@ from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
 from lambdalite.services.sqs import ACTIONS as SQS_ACTIONS
+from lambdalite.services.sns import URL_ACTIONS as SNS_URL_ACTIONS
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
 from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
@@ -137,7 +138,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         targets=(SQS_TARGET,),
         actions=SQS_ACTIONS,
     ),
-    ServiceRoute("sns", build_sns, signing_names=("sns",)),
+    ServiceRoute("sns", build_sns, signing_names=("sns",), actions=SNS_URL_ACTIONS),
     ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",)),
     ServiceRoute("scheduler", build_scheduler, signing_names=("scheduler",)),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),

@@ -17,8 +17,10 @@ from lambdalite.services.sns.service import SnsService
 from lambdalite.store.topics import TopicStore
 
 SIGNING_NAME = "sns"
+URL_ACTIONS = frozenset({"ConfirmSubscription", "Unsubscribe"})
+"""The actions a subscriber calls unsigned, through the SubscribeURL and UnsubscribeURL SNS sends."""
 
-__all__ = ["SIGNING_NAME", "Deliverer", "SnsFront", "SnsService"]
+__all__ = ["SIGNING_NAME", "URL_ACTIONS", "Deliverer", "SnsFront", "SnsService"]
 
 
 class SnsFront:
