@@ -120,11 +120,26 @@ class SnsService:
         self._deliver = deliverer
         self._topics: dict[str, TopicRecord] = {topic.arn: topic for topic in store.topics()}
         self._subscriptions: dict[str, Subscription] = {}
+        self._by_topic: dict[str, dict[str, Subscription]] = {}
+        """Topic ARN -> its subscriptions by ARN: a publish looks at its own topic's only."""
         for record in store.subscriptions():
-            self._subscriptions[record.arn] = self._compiled(record)
+            self._keep(self._compiled(record))
         self._dedup: dict[tuple[str, str], tuple[float, str, str]] = {}
         self._sequence = 0
         self.host = "localhost"
+
+    def _keep(self, subscription: Subscription) -> None:
+        arn = subscription.record.arn
+        self._subscriptions[arn] = subscription
+        self._by_topic.setdefault(subscription.record.topic_arn, {})[arn] = subscription
+
+    def _drop(self, arn: str) -> None:
+        subscription = self._subscriptions.pop(arn, None)
+        if subscription is not None:
+            self._by_topic.get(subscription.record.topic_arn, {}).pop(arn, None)
+
+    def _of_topic(self, topic_arn: str) -> list[Subscription]:
+        return list(self._by_topic.get(topic_arn, {}).values())
 
     # -- naming --------------------------------------------------------------
 
@@ -225,8 +240,8 @@ class SnsService:
         if arn in self._topics:
             self._store.delete_topic(arn)
             del self._topics[arn]
-            for sub_arn in [a for a, s in self._subscriptions.items() if s.record.topic_arn == arn]:
-                del self._subscriptions[sub_arn]
+            for sub_arn in list(self._by_topic.get(arn, {})):
+                self._drop(sub_arn)
         return {}
 
     async def list_topics(self, request: Request) -> Result:
@@ -250,7 +265,7 @@ class SnsService:
 
     async def get_topic_attributes(self, request: Request) -> Result:
         topic = self._topic(request["TopicArn"])
-        subs = [s.record for s in self._subscriptions.values() if s.record.topic_arn == topic.arn]
+        subs = [s.record for s in self._of_topic(topic.arn)]
         attributes = {
             "TopicArn": topic.arn,
             "Owner": self._account,
@@ -415,7 +430,7 @@ class SnsService:
         endpoint: str = request.get("Endpoint") or ""
         self._check_endpoint(protocol, endpoint)
         attributes = self._check_subscription_attributes(protocol, request.get("Attributes") or {}, {})
-        for existing in self._subscriptions.values():
+        for existing in self._of_topic(topic.arn):
             r = existing.record
             if (r.topic_arn, r.protocol, r.endpoint) == (topic.arn, protocol, endpoint):
                 if r.attributes != attributes and attributes:
@@ -429,7 +444,7 @@ class SnsService:
         token = secrets.token_hex(64) if http else None
         record = SubscriptionRecord(arn, topic.arn, protocol, endpoint, attributes, token, self._clock.now())
         self._store.put_subscription(record)
-        self._subscriptions[arn] = self._compiled(record)
+        self._keep(self._compiled(record))
         if token is not None:
             confirmation = orjson.dumps(self._confirmation(record, token))
             self._deliver.to_http(
@@ -476,9 +491,9 @@ class SnsService:
     async def confirm_subscription(self, request: Request) -> Result:
         topic = self._topic(request["TopicArn"])
         token = request["Token"]
-        for subscription in self._subscriptions.values():
+        for subscription in self._of_topic(topic.arn):
             record = subscription.record
-            if record.topic_arn == topic.arn and record.token == token:
+            if record.token == token:
                 record.token = None
                 self._store.put_subscription(record)
                 return {"SubscriptionArn": record.arn}
@@ -489,7 +504,7 @@ class SnsService:
         self._check_subscription_arn(arn)
         if arn in self._subscriptions:
             self._store.delete_subscription(arn)
-            del self._subscriptions[arn]
+            self._drop(arn)
         return {}
 
     @staticmethod
@@ -540,7 +555,7 @@ class SnsService:
             record.created,
         )
         self._store.put_subscription(updated)
-        self._subscriptions[record.arn] = self._compiled(updated)
+        self._keep(self._compiled(updated))
         return {}
 
     def _listing(self, records: list[SubscriptionRecord], token: str | None) -> Result:
@@ -567,7 +582,7 @@ class SnsService:
 
     async def list_subscriptions_by_topic(self, request: Request) -> Result:
         topic = self._topic(request["TopicArn"])
-        records = [s.record for s in self._subscriptions.values() if s.record.topic_arn == topic.arn]
+        records = [s.record for s in self._of_topic(topic.arn)]
         return self._listing(records, request.get("NextToken"))
 
     # -- publishing ----------------------------------------------------------
@@ -690,9 +705,9 @@ class SnsService:
     async def _fan_out(self, topic: TopicRecord, note: Notification, structure: str | None) -> None:
         per_protocol = self._structured(note.message, structure) if structure else None
         sends = []
-        for subscription in list(self._subscriptions.values()):
+        for subscription in self._of_topic(topic.arn):
             record = subscription.record
-            if record.topic_arn != topic.arn or record.pending:
+            if record.pending:
                 continue
             message = note.message
             if per_protocol is not None:
