@@ -194,6 +194,11 @@ def test_subscription_errors(sns: Any) -> None:
         == "Invalid parameter: FilterPolicyScope: Invalid value [Body]. "
         "Please use either MessageBody or MessageAttributes"
     )
+    fifo_queue = QUEUE_PREFIX + "q.fifo"
+    assert error_of(lambda: sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=fifo_queue))[1] == (
+        "Invalid parameter: Invalid parameter: Endpoint Reason: "
+        "FIFO SQS Queues can not be subscribed to standard SNS topics"
+    )
     missing = f"{arn}:0b0b0b0b-0000-0000-0000-000000000000"
     assert error_of(lambda: sns.get_subscription_attributes(SubscriptionArn=missing)) == (
         "NotFound",

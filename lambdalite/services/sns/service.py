@@ -429,6 +429,11 @@ class SnsService:
         protocol: str = request["Protocol"]
         endpoint: str = request.get("Endpoint") or ""
         self._check_endpoint(protocol, endpoint)
+        if protocol == "sqs" and endpoint.endswith(".fifo") and not self._fifo(topic):
+            raise errors.invalid_parameter(
+                "Invalid parameter: Endpoint Reason: "
+                "FIFO SQS Queues can not be subscribed to standard SNS topics"
+            )
         attributes = self._check_subscription_attributes(protocol, request.get("Attributes") or {}, {})
         for existing in self._of_topic(topic.arn):
             r = existing.record
