@@ -19,10 +19,19 @@ from typing import Any, Protocol
 
 import orjson
 
-from lambdalite.events.targets import AcceptEvent, Arn, Attributes, DeliveryError, Target, TargetKind
+from lambdalite.events.targets import (
+    AcceptEvent,
+    Arn,
+    Attributes,
+    DeliveryError,
+    FunctionTarget,
+    Target,
+    TargetKind,
+    function_target_ref,
+)
 from lambdalite.protocol.front import Call, calling
 
-__all__ = ["QueueTarget", "Siblings", "TopicTarget", "service_target_kinds"]
+__all__ = ["QueueTarget", "Siblings", "TopicTarget", "message_target", "service_target_kinds"]
 
 
 class QueueSender(Protocol):
@@ -184,3 +193,21 @@ def service_target_kinds(siblings: Siblings) -> Mapping[str, TargetKind]:
         return BusTarget(arn, siblings)
 
     return {"sqs": queue, "sns": topic, "events": bus}
+
+
+def message_target(target: Mapping[str, Any], siblings: Siblings) -> Target:
+    """The function, queue or topic a rule's or a schedule's target (``{"Arn": ...,
+    "SqsParameters": {...}}``) names; DeliveryError for anything else."""
+    arn: str = target["Arn"]
+    parsed = Arn.parse(arn)
+    service = parsed.service if parsed is not None else ""
+    if service == "lambda":
+        ref = function_target_ref(arn, siblings.region, siblings.account)
+        if ref is None or siblings.accept is None:
+            raise DeliveryError(f"no function {arn} exists")
+        return FunctionTarget(arn, ref[0], ref[1], siblings.accept)
+    if service == "sqs":
+        return QueueTarget(arn, siblings, (target.get("SqsParameters") or {}).get("MessageGroupId"))
+    if service == "sns":
+        return TopicTarget(arn, siblings)
+    raise DeliveryError(f"cannot deliver to {arn}")

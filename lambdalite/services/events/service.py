@@ -30,8 +30,8 @@ import orjson
 from lambdalite.events.cron import ScheduleError, parse_schedule
 from lambdalite.events.patterns import Dialect, PatternError, PatternIndex, compile_pattern
 from lambdalite.events.schedule_timer import ScheduleTimer
-from lambdalite.events.service_targets import QueueTarget, Siblings, TopicTarget
-from lambdalite.events.targets import DeliveryError, FunctionTarget, function_target_ref
+from lambdalite.events.service_targets import QueueTarget, Siblings, message_target
+from lambdalite.events.targets import DeliveryError
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.services.clock import Clock
 from lambdalite.services.events import errors
@@ -588,23 +588,9 @@ class EventsService:
 
     async def _send_one(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> None:
         try:
-            await self._sender(target["Arn"], target).send(self._input(rule, target, event), {})
+            await message_target(target, self._siblings).send(self._input(rule, target, event), {})
         except DeliveryError as exc:
             await self._dead_letter(rule, target, event, str(exc))
-
-    def _sender(self, arn: str, target: Mapping[str, Any]) -> Any:
-        service = arn.split(":")[2]
-        if service == "lambda":
-            ref = function_target_ref(arn, self._region, self._account)
-            if ref is None or self._siblings.accept is None:
-                raise DeliveryError(f"no function {arn} exists")
-            return FunctionTarget(arn, ref[0], ref[1], self._siblings.accept)
-        if service == "sqs":
-            group = (target.get("SqsParameters") or {}).get("MessageGroupId")
-            return QueueTarget(arn, self._siblings, group)
-        if service == "sns":
-            return TopicTarget(arn, self._siblings)
-        raise DeliveryError(f"cannot deliver to {arn}")
 
     def _input(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> bytes:
         if target.get("Input") is not None:

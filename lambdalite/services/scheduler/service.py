@@ -25,8 +25,8 @@ import orjson
 
 from lambdalite.events.cron import ScheduleError, parse_schedule
 from lambdalite.events.schedule_timer import ScheduleTimer
-from lambdalite.events.service_targets import QueueTarget, Siblings, TopicTarget
-from lambdalite.events.targets import DeliveryError, FunctionTarget, Target, function_target_ref
+from lambdalite.events.service_targets import QueueTarget, Siblings, message_target
+from lambdalite.events.targets import DeliveryError, Target
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.services.clock import Clock
 from lambdalite.store.scheduler_docs import SchedulerStore
@@ -358,18 +358,11 @@ class SchedulerService:
                     )
 
     def _target(self, target: Mapping[str, Any], firing: Firing) -> Target:
-        arn: str = target["Arn"]
-        service = arn.split(":")[2]
-        if service == "lambda":
-            ref = function_target_ref(arn, self._region, self._account)
-            if ref is None or self._siblings.accept is None:
-                raise DeliveryError(f"no function {arn} exists")
-            return FunctionTarget(arn, ref[0], ref[1], self._siblings.accept)
-        if service == "sqs":
-            return QueueTarget(arn, self._siblings, (target.get("SqsParameters") or {}).get("MessageGroupId"))
-        if service == "sns":
-            return TopicTarget(arn, self._siblings)
-        return _BusTarget(arn, self._siblings, target.get("EventBridgeParameters") or {}, firing)
+        if ":event-bus/" in target["Arn"]:
+            return _BusTarget(
+                target["Arn"], self._siblings, target.get("EventBridgeParameters") or {}, firing
+            )
+        return message_target(target, self._siblings)
 
 
 class _BusTarget:
