@@ -14,7 +14,9 @@ written out three ways, as AWS does:
   or with ``RawMessageDelivery`` the message itself, its attributes as the SQS
   message's attributes;
 - an HTTP(S) endpoint gets the envelope as a POST body with AWS's
-  ``x-amz-sns-*`` headers (and, once, the ``SubscriptionConfirmation``).
+  ``x-amz-sns-*`` headers (and, once, the ``SubscriptionConfirmation``); a
+  connection failure or an error status is retried as AWS's default delivery
+  policy does (3 retries, 20 s apart), in memory (a restart forgets them).
 
 Signatures: lambdalite has no AWS signing certificate, so ``Signature`` is an
 HMAC-SHA256 of AWS's string-to-sign under this node's key (stable per process),
@@ -42,11 +44,13 @@ import orjson
 
 from lambdalite.events.targets import AcceptEvent, function_target_ref
 from lambdalite.protocol.front import Call, calling
+from lambdalite.services.clock import Clock, SystemClock
 
 log = logging.getLogger("lambdalite.sns")
 
 _KEY = secrets.token_bytes(32)
 HTTP_TIMEOUT_S = 15.0
+HTTP_RETRY_DELAYS_S = (20.0, 20.0, 20.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +157,13 @@ class Deliverer:
         accept: AcceptEvent | None,
         queues: Callable[[], QueueSender | None],
         host: Callable[[], str],
+        clock: Clock | None = None,
+        http_retry_delays: tuple[float, ...] = HTTP_RETRY_DELAYS_S,
     ) -> None:
+        """``http_retry_delays``: the waits before each retry of a failed HTTP(S)
+        delivery (AWS's default delivery policy: 3 retries, 20 s apart)."""
+        self._clock = clock or SystemClock()
+        self._http_retry_delays = http_retry_delays
         self._region = region
         self._account = account
         self._accept = accept
@@ -197,10 +207,18 @@ class Deliverer:
             method="POST",
             headers={"Content-Type": "text/plain; charset=UTF-8", **headers},
         )
-        try:
-            await asyncio.to_thread(_send, request)
-        except (OSError, urllib.error.URLError) as exc:
-            log.warning("sns: POST to %s failed: %s", endpoint, exc)
+        for attempt, delay in enumerate((0.0, *self._http_retry_delays)):
+            if delay:
+                await self._clock.sleep(delay)
+            try:
+                await asyncio.to_thread(_send, request)
+                return
+            except (OSError, urllib.error.URLError) as exc:
+                # An HTTP error status is a failed delivery too (HTTPError is a URLError).
+                log.warning("sns: POST to %s failed (attempt %d): %s", endpoint, attempt + 1, exc)
+        log.warning(
+            "sns: gave up delivering to %s after %d attempts", endpoint, len(self._http_retry_delays) + 1
+        )
 
     async def close(self) -> None:
         for task in list(self._http_tasks):
