@@ -21,6 +21,7 @@ from pathlib import Path
 from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
+from lambdalite.api.topic_bus_routes import siblings
 from lambdalite.config import Settings
 from lambdalite.control.changes import (
     FunctionDeleted,
@@ -41,6 +42,7 @@ from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.policy import RetryPolicy
+from lambdalite.events.service_targets import service_target_kinds
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
@@ -55,6 +57,8 @@ from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
+from lambdalite.services.events import EventsFront
+from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -159,7 +163,8 @@ def build(settings: Settings) -> Services:
         async_share=settings.async_share,
     )
     invoker = Invoker(limiter, pool)
-    events = build_async(settings, registries, invoker)
+    targets = Targets()
+    events = build_async(settings, registries, invoker, targets)
     bus = registries.bus
     bus.subscribe(ReservedConcurrencyChanged, lambda event: limiter.set_reserved(event.name, event.reserved))
 
@@ -214,15 +219,25 @@ def build(settings: Settings) -> Services:
         settings.region,
         settings.account_id,
         queues=stores.queues,
+        topics=stores.topics,
+        buses=stores.buses,
+        schedules=stores.schedules,
+        scheduler=stores.scheduler,
     )
+    # Queues, topics and buses are destinations once the router has built their services.
+    reach = siblings(router.services, settings.region, settings.account_id, events)
+    for service, kind in service_target_kinds(reach).items():
+        targets.register(service, kind)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
 
 
-def build_async(settings: Settings, registries: Registries, invoker: Invoker) -> AsyncInvocations:
+def build_async(
+    settings: Settings, registries: Registries, invoker: Invoker, targets: Targets | None = None
+) -> AsyncInvocations:
     """The asynchronous invocation service: its durable queue (``events.db``), its
     retry policy (scaled by ``--retry-delay-scale``) and the destination targets."""
     clock = SystemClock()
-    targets = Targets()
+    targets = targets or Targets()
     functions = registries.functions
     reservations = registries.concurrency.reservations()
     events = AsyncInvocations(
@@ -309,6 +324,14 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
+    # The schedule timers of EventBridge rules and of EventBridge Scheduler.
+    timed = [
+        front
+        for front in services.router.services.values()
+        if isinstance(front, EventsFront | SchedulerFront)
+    ]
+    for front in timed:
+        front.start()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
     collector = CodeCollector(
         services.code,
@@ -353,6 +376,8 @@ async def run(settings: Settings) -> None:
             loop.remove_signal_handler(sig)
         flusher.cancel()
         collecting.cancel()
+        for front in timed:
+            await front.close()
         await services.close()
         print("lambdalite stopped", flush=True)
 
