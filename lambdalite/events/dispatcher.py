@@ -51,7 +51,7 @@ log = logging.getLogger("lambdalite.events")
 
 VISIBILITY_S = 960.0
 """A lease outlives the longest invocation (900 s) and its environment's start."""
-DEFAULT_MAX_IN_FLIGHT = 64
+DEFAULT_MAX_IN_FLIGHT = 8
 
 
 class AsyncInvocations:
