@@ -93,7 +93,8 @@ def test_sigkill_while_accepting_and_running_loses_no_accepted_event(tmp_path: P
         duplicate_runs = sum(count - 1 for count in runs.values() if count > 1)
         duplicate_records = len(records) - len(set(records))
         print(
-            f"accepted {len(accepted)}, duplicate runs {duplicate_runs}, duplicate records {duplicate_records}"
+            f"accepted {len(accepted)}, duplicate runs {duplicate_runs}, "
+            f"duplicate records {duplicate_records}"
         )
         # Only what was running or being reported at a kill runs again.
         assert duplicate_runs <= CRASHES * 8 + 10
