@@ -190,6 +190,7 @@ def build(settings: Settings) -> Services:
         logs,
         settings.region,
         settings.account_id,
+        queues=stores.queues,
     )
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
 

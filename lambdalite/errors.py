@@ -29,7 +29,7 @@ turns them into its wire shape. Nothing below ``api/`` builds error JSON itself.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
 
 class AwsError(Exception):
@@ -44,6 +44,14 @@ class AwsError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.sends_type = True
+        """False where AWS leaves ``Type`` out although the exception's shape has it
+        (some checks of AWS's front end answer with the message alone)."""
+
+    def without_type(self) -> Self:
+        """This error, answered without ``Type`` in the body (as AWS answers it)."""
+        self.sends_type = False
+        return self
 
     def extra_body(self) -> dict[str, str]:
         """Extra members AWS puts beside Type and message (for example Reason)."""

@@ -35,11 +35,15 @@ from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
-from lambdalite.api.wire import Response, error_response
+from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
+from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
+from lambdalite.services.sqs import SqsFront
 from lambdalite.store.code import CodePackages
+from lambdalite.store.queues import QueueStore
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
 
@@ -64,6 +68,8 @@ class ServiceContext:
     logs: LogStore
     region: str
     account_id: str
+    queues: QueueStore | None = None
+    """The SQS queue store (None: the SQS service is not built)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,8 @@ class ServiceRoute:
     """How to recognise one service's requests, and how to build it."""
 
     name: str
-    build: Callable[[ServiceContext], Service]
+    build: Callable[[ServiceContext], Service | None]
+    """The service, or None when the context lacks what it needs (it is then not routed)."""
     signing_names: tuple[str, ...] = ()
     """SigV4 credential-scope service names."""
     targets: tuple[bytes, ...] = ()
@@ -98,6 +105,12 @@ SERVICES: tuple[ServiceRoute, ...] = (
         lambda c: LogsService(c.logs, c.region, c.account_id),
         signing_names=("logs",),
         targets=(LOGS_TARGET,),
+    ),
+    ServiceRoute(
+        "sqs",
+        lambda c: SqsFront(c.queues, c.region, c.account_id) if c.queues is not None else None,
+        signing_names=(SQS_SIGNING_NAME,),
+        targets=(SQS_TARGET,),
     ),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
@@ -131,8 +144,9 @@ class Router:
         region: str,
         account_id: str,
         services: tuple[ServiceRoute, ...] = SERVICES,
+        queues: QueueStore | None = None,
     ) -> None:
-        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id)
+        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues)
         self._hosts: list[tuple[bytes, Service]] = []
         self._targets: dict[bytes, Service] = {}
         self._own: dict[str, Service] = {}
@@ -140,6 +154,8 @@ class Router:
         self._paths: list[tuple[str, Service]] = []
         for route in services:
             service = route.build(context)
+            if service is None:
+                continue
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
@@ -198,5 +214,5 @@ def layer_error(status: int, message: str) -> Response:
     """An answer the HTTP layer gives itself (malformed request, timeout, bounds), AWS-shaped."""
     code = _LAYER_ERRORS.get(status, "ServiceException")
     headers = [(b"x-amzn-errortype", code.encode()), (b"x-amzn-requestid", str(uuid.uuid4()).encode())]
-    body = orjson.dumps({"Type": "User" if status < 500 else "Service", "message": message})
+    body = orjson.dumps(error_body(code, message, "User" if status < 500 else "Service"))
     return Response(status, body, headers)

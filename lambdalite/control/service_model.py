@@ -127,3 +127,37 @@ def matches(shape_name: str, value: str) -> bool:
     """True if the shape has no pattern or ``value`` matches it entirely."""
     compiled = pattern(shape_name)
     return compiled is None or compiled.fullmatch(value) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorMembers:
+    """Where an exception's body carries its kind and its message, as its shape names them.
+
+    botocore copies a modelled exception's body members to the top of
+    ``error.response`` by these exact names, so ``ResourceNotFoundException``
+    must send ``Message`` and ``InvalidParameterValueException`` ``message``.
+    """
+
+    type: str | None
+    """The member for ``User``/``Service`` (``Type``), or None when the shape has none."""
+    message: str
+    """``Message`` or ``message``."""
+
+
+_UNMODELLED = ErrorMembers(type=None, message="message")
+"""An error code the model does not describe (``ValidationException``,
+``RequestEntityTooLargeException``): AWS sends only the message, which botocore
+reads from ``message`` or ``Message`` alike."""
+
+
+@functools.cache
+def error_members(code: str) -> ErrorMembers:
+    """The body members of the exception shape named ``code``."""
+    raw: Mapping[str, Any] | None = service_model()["shapes"].get(code)
+    if raw is None or not raw.get("exception"):
+        return _UNMODELLED
+    members: Mapping[str, Any] = raw.get("members", {})
+    return ErrorMembers(
+        type="Type" if "Type" in members else None,
+        message="Message" if "Message" in members else "message",
+    )

@@ -1,0 +1,225 @@
+"""awsQuery: ``Action=<Operation>&Version=...&Member.1.Name=...`` form parameters (a
+POST body, or a GET query string); XML answers wrapped in ``<OpResponse><OpResult>``
+with ``<ResponseMetadata><RequestId>``; errors as ``<ErrorResponse><Error>``.
+
+Parameter names follow botocore's query serializer: a structure member is
+``Prefix.Name`` (its ``locationName`` when it has one); a list is ``Prefix.member.N``,
+or ``Prefix.N`` when flattened (``Name.N`` when its element has a ``locationName``); a
+map is ``Prefix.entry.N.key``/``.value`` (flattened: ``Prefix.N.<key name>``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+from xml.sax.saxutils import escape
+
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+
+from lambdalite.protocol.errors import MalformedInputFault, ServiceFault
+from lambdalite.protocol.shapes import check_required, decode_blob, encode_blob, parse_timestamp
+
+__all__ = ["CONTENT_TYPE", "parse", "serialize", "serialize_error"]
+
+CONTENT_TYPE = b"text/xml"
+
+
+class _Params:
+    """The form's parameters, with every dotted prefix of their names indexed."""
+
+    __slots__ = ("prefixes", "values")
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+        self.prefixes: set[str] = set()
+        for key in values:
+            parts = key.split(".")
+            for end in range(1, len(parts) + 1):
+                self.prefixes.add(".".join(parts[:end]))
+
+
+def parse(operation: OperationModel, params: Mapping[str, str]) -> dict[str, Any]:
+    """The operation's input from the form ``params`` (``Action``/``Version`` ignored).
+    Raises MalformedInputFault or MissingParameterFault."""
+    shape = operation.input_shape
+    if shape is None:
+        return {}
+    index = _Params(params)
+    parsed: dict[str, Any] = _structure(shape, index, "")
+    check_required(shape, parsed)
+    return parsed
+
+
+def _name(shape: Shape, default: str) -> str:
+    name: str = shape.serialization.get("name", default)
+    return name
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _value(shape: Shape, index: _Params, key: str) -> Any:
+    if isinstance(shape, StructureShape):
+        return _structure(shape, index, key) if key in index.prefixes else None
+    if isinstance(shape, ListShape):
+        return _list(shape, index, key)
+    if isinstance(shape, MapShape):
+        return _map(shape, index, key)
+    raw = index.values.get(key)
+    return None if raw is None else _scalar(shape, raw, key)
+
+
+def _structure(shape: StructureShape, index: _Params, prefix: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, member in shape.members.items():
+        value = _value(member, index, _join(prefix, _name(member, name)))
+        if value is not None:
+            result[name] = value
+    return result
+
+
+def _list(shape: ListShape, index: _Params, key: str) -> list[Any] | None:
+    if shape.serialization.get("flattened"):
+        element_name = shape.member.serialization.get("name")
+        base = ".".join([*key.split(".")[:-1], element_name]) if element_name else key
+    else:
+        base = f"{key}.{_name(shape.member, 'member')}"
+    items: list[Any] = []
+    position = 1
+    while f"{base}.{position}" in index.prefixes:
+        items.append(_value(shape.member, index, f"{base}.{position}"))
+        position += 1
+    if not items:
+        # An empty list is sent as ``Name=`` (an explicitly empty value).
+        return [] if index.values.get(key) == "" else None
+    return items
+
+
+def _map(shape: MapShape, index: _Params, key: str) -> dict[str, Any] | None:
+    # A flattened map's entries carry the member's own name: ``Attribute.N.Name``.
+    base = key if shape.serialization.get("flattened") else f"{key}.entry"
+    key_name = _name(shape.key, "key")
+    value_name = _name(shape.value, "value")
+    result: dict[str, Any] = {}
+    position = 1
+    while f"{base}.{position}" in index.prefixes:
+        entry = f"{base}.{position}"
+        map_key = index.values.get(f"{entry}.{key_name}")
+        if map_key is None:
+            raise MalformedInputFault(f"{entry}.{key_name} is missing", query=True)
+        result[map_key] = _value(shape.value, index, f"{entry}.{value_name}")
+        position += 1
+    return result or None
+
+
+def _scalar(shape: Shape, raw: str, key: str) -> Any:
+    kind = shape.type_name
+    try:
+        if kind in ("integer", "long"):
+            return int(raw)
+        if kind in ("float", "double"):
+            return float(raw)
+    except ValueError as exc:
+        raise MalformedInputFault(f"Value ({raw}) for parameter {key} is invalid.", query=True) from exc
+    if kind == "boolean":
+        if raw.lower() not in ("true", "false"):
+            raise MalformedInputFault(f"Value ({raw}) for parameter {key} is invalid.", query=True)
+        return raw.lower() == "true"
+    if kind == "blob":
+        return decode_blob(raw, key, query=True)
+    if kind == "timestamp":
+        return parse_timestamp(raw, key, query=True)
+    return raw
+
+
+def serialize(
+    model: ServiceModel, operation: OperationModel, result: dict[str, Any], request_id: str
+) -> bytes:
+    """The XML answer of ``operation`` with the handler's ``result``."""
+    name = operation.name
+    parts = [f'<?xml version="1.0"?><{name}Response xmlns="{_namespace(model)}">']
+    shape = operation.output_shape
+    if shape is not None:
+        wrapper = shape.serialization.get("resultWrapper") or f"{name}Result"
+        parts.append(f"<{wrapper}>")
+        if result:
+            _members(shape, result, parts)
+        parts.append(f"</{wrapper}>")
+    parts.append(f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{name}Response>")
+    return "".join(parts).encode()
+
+
+def _namespace(model: ServiceModel) -> str:
+    namespace: str | None = model.metadata.get("xmlNamespace")
+    return namespace or f"http://{model.endpoint_prefix}.amazonaws.com/doc/{model.api_version}/"
+
+
+def _members(shape: StructureShape, value: Mapping[str, Any], parts: list[str]) -> None:
+    for name, member in shape.members.items():
+        item = value.get(name)
+        if item is not None:
+            _element(member, _name(member, name), item, parts)
+
+
+def _element(shape: Shape, tag: str, value: Any, parts: list[str]) -> None:
+    if isinstance(shape, StructureShape):
+        parts.append(f"<{tag}>")
+        _members(shape, value, parts)
+        parts.append(f"</{tag}>")
+    elif isinstance(shape, ListShape):
+        if shape.serialization.get("flattened"):
+            element_tag = _name(shape.member, tag)
+            for item in value:
+                _element(shape.member, element_tag, item, parts)
+        else:
+            parts.append(f"<{tag}>")
+            element_tag = _name(shape.member, "member")
+            for item in value:
+                _element(shape.member, element_tag, item, parts)
+            parts.append(f"</{tag}>")
+    elif isinstance(shape, MapShape):
+        key_tag = _name(shape.key, "key")
+        value_tag = _name(shape.value, "value")
+        flattened = shape.serialization.get("flattened")
+        if not flattened:
+            parts.append(f"<{tag}>")
+        for key, item in value.items():
+            parts.append(f"<{tag}>" if flattened else "<entry>")
+            parts.append(f"<{key_tag}>{_text(key)}</{key_tag}>")
+            _element(shape.value, value_tag, item, parts)
+            parts.append(f"</{tag}>" if flattened else "</entry>")
+        if not flattened:
+            parts.append(f"</{tag}>")
+    else:
+        parts.append(f"<{tag}>{_scalar_text(shape, value)}</{tag}>")
+
+
+def _scalar_text(shape: Shape, value: Any) -> str:
+    kind = shape.type_name
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind == "blob":
+        return encode_blob(value)
+    if kind == "timestamp":
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return dt.datetime.fromtimestamp(float(value), dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _text(str(value))
+
+
+def _text(value: str) -> str:
+    # XML 1.0 cannot carry \r as is (a parser turns it into \n): send it as a reference.
+    return escape(value, {'"': "&quot;", "\r": "&#13;"})
+
+
+def serialize_error(fault: ServiceFault, request_id: str) -> tuple[int, bytes]:
+    """(status, body) of ``fault`` in the query protocol."""
+    kind = "Sender" if fault.sender_fault else "Receiver"
+    body = (
+        f'<?xml version="1.0"?><ErrorResponse><Error><Type>{kind}</Type>'
+        f"<Code>{_text(fault.query_code)}</Code><Message>{_text(fault.message)}</Message>"
+        f"<Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    return fault.fault_status, body.encode()

@@ -1,0 +1,59 @@
+"""Walking a botocore shape over a value: the conversions every protocol shares.
+
+``coerce`` checks a parsed value against its shape and turns it into the handler's
+plain types; the protocols only differ in how they got the value (JSON types, or
+strings from a form) and how they write it back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from botocore.model import Shape
+
+from lambdalite.protocol.errors import MalformedInputFault, MissingParameterFault
+
+Scalar = Callable[[Shape, Any, str], Any]
+
+_INTEGERS = ("integer", "long")
+_FLOATS = ("float", "double")
+
+
+def decode_blob(value: Any, where: str, query: bool) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedInputFault(f"{where} must be a base64-encoded string", query=query)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedInputFault(f"{where} is not valid base64", query=query) from exc
+
+
+def encode_blob(value: bytes | str) -> str:
+    raw = value.encode() if isinstance(value, str) else value
+    return base64.b64encode(raw).decode("ascii")
+
+
+def parse_timestamp(value: Any, where: str, query: bool) -> dt.datetime:
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        if isinstance(value, str):
+            try:
+                return dt.datetime.fromtimestamp(float(value), dt.UTC)
+            except ValueError:
+                parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise MalformedInputFault(f"{where} is not a valid timestamp", query=query) from exc
+    raise MalformedInputFault(f"{where} is not a valid timestamp", query=query)
+
+
+def check_required(shape: Shape, value: dict[str, Any]) -> None:
+    """Raise MissingParameterFault for the first required member ``value`` lacks."""
+    for name in shape.required_members:
+        if value.get(name) is None:
+            raise MissingParameterFault(name)
