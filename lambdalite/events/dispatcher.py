@@ -5,7 +5,9 @@ its request id once it is durable (Invoke's 202 waits for it). ``run`` leases
 ready events and runs each through the one ``Invoker`` as ``InvocationKind.ASYNC``
 (the same environments, concurrency accounting and START/END/REPORT logs as a
 synchronous invoke, under the event's own request id), at most
-``max_in_flight`` at once. Each delivery ends in one of:
+``max_in_flight`` invocations at once; up to ``LEASES_PER_INVOCATION`` times as
+many events are leased, so that recording one event's outcome (a commit, a
+destination) overlaps the next one's invocation. Each delivery ends in one of:
 
 - success: the OnSuccess destination gets the record (condition Success); acked;
 - a function error or timeout: retried after the policy's delay while attempts
@@ -52,6 +54,7 @@ log = logging.getLogger("lambdalite.events")
 VISIBILITY_S = 960.0
 """A lease outlives the longest invocation (900 s) and its environment's start."""
 DEFAULT_MAX_IN_FLIGHT = 8
+LEASES_PER_INVOCATION = 4
 
 
 class AsyncInvocations:
@@ -82,7 +85,10 @@ class AsyncInvocations:
         self._clock = clock
         self._policy = policy
         self._dead_letter_arn = dead_letter_arn
-        self._max_in_flight = max_in_flight
+        self._max_in_flight = max_in_flight * LEASES_PER_INVOCATION
+        """Events leased and not finished."""
+        self._invoking = asyncio.Semaphore(max_in_flight)
+        """Invocations under way (the environments a backlog may keep busy)."""
         self._in_flight = 0
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
