@@ -37,7 +37,9 @@ from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
+from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
+from lambdalite.events.queue import EventQueue
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
@@ -202,8 +204,17 @@ def build_async(settings: Settings, registries: Registries, invoker: Invoker) ->
     targets = Targets()
     functions = registries.functions
     reservations = registries.concurrency.reservations()
+    queue: EventQueue
+    if settings.queue.startswith("nats://"):
+        queue = JetStreamEventQueue(settings.queue, clock)
+    elif settings.queue:
+        raise SystemExit(
+            f"unknown --queue {settings.queue!r}: use nats://HOST:PORT[/STREAM], or none for SQLite"
+        )
+    else:
+        queue = SqliteEventQueue(settings.data_dir / "events.db", clock)
     events = AsyncInvocations(
-        SqliteEventQueue(settings.data_dir / "events.db", clock),
+        queue,
         invoker,
         functions,
         registries.event_invoke,

@@ -73,6 +73,9 @@ class Settings:
     Kept small by default: each one in flight may start an environment of its own, and on
     a small node a burst of cold starts drains a backlog slower than a few warm ones do;
     raise it for functions that wait (I/O) rather than compute."""
+    queue: str = ""
+    """Where accepted asynchronous events live: empty for ``events.db`` in the data
+    directory (SQLite), or ``nats://HOST:PORT[/STREAM]`` for a NATS JetStream stream."""
     async_share: float = 0.5
     """The fraction of the unreserved concurrency pool asynchronous work may hold: the
     rest is kept for synchronous invokes (see ``dataplane.limiter``)."""

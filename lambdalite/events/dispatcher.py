@@ -104,8 +104,8 @@ class AsyncInvocations:
         await self._queue.enqueue([NewEvent(event_id, name, qualifier, payload, self._clock.now())])
         return event_id
 
-    def backlog(self) -> dict[str, Backlog]:
-        return self._queue.backlog()
+    async def backlog(self) -> dict[str, Backlog]:
+        return await self._queue.backlog()
 
     # -- running --------------------------------------------------------------
     def start(self) -> None:

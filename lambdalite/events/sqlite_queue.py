@@ -325,7 +325,7 @@ class SqliteEventQueue:
                 waiter.cancel()
 
     # -- the view -------------------------------------------------------------
-    def backlog(self) -> dict[str, Backlog]:
+    async def backlog(self) -> dict[str, Backlog]:
         states: dict[str, list[int]] = {}
         for entry in self._entries.values():
             counts = states.setdefault(entry.function, [0, 0, 0])

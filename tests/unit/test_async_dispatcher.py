@@ -151,7 +151,7 @@ def test_a_failing_event_is_retried_after_one_then_two_minutes_and_succeeds_on_t
     assert record["requestPayload"] == {"n": 1}
     assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
     assert record["responsePayload"] == {"ok": True}
-    assert rig.queue.backlog()["f"].delivered == 1
+    assert asyncio.run(rig.queue.backlog())["f"].delivered == 1
 
 
 def test_with_no_retries_a_function_error_goes_to_on_failure_after_one_run(rig_factory) -> None:  # type: ignore[no-untyped-def]
