@@ -332,6 +332,14 @@ async def run(settings: Settings) -> None:
         await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)
         if not grace.done():
             await server.shutdown(0)
+        else:
+            # Running asynchronous invocations get the same grace (those cut off run
+            # again after the next start).
+            draining = asyncio.ensure_future(services.events.drain())
+            await asyncio.wait(
+                {draining, hurry}, timeout=settings.shutdown_grace_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            draining.cancel()
         hurry.cancel()
     finally:
         discovery.withdraw(published)

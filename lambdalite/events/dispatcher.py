@@ -129,18 +129,25 @@ class AsyncInvocations:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    async def close(self, grace_s: float) -> None:
-        """Let the deliveries under way finish for up to ``grace_s`` (those cut off
-        are delivered again after a restart), then close the queue."""
+    async def drain(self) -> None:
+        """Lease nothing more; return once the deliveries under way have finished."""
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-        if self._tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), grace_s)
+            self._runner = None
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self, grace_s: float) -> None:
+        """``drain`` for up to ``grace_s`` (deliveries cut off are delivered again
+        after a restart), then close the queue."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drain(), grace_s)
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._queue.close()
 
     async def _run_one(self, event: QueuedEvent) -> None:

@@ -7,8 +7,11 @@ consumer that every node shares, so each event goes to one node at a time:
     enqueue     publish, one message per event, ``Nats-Msg-Id`` = the request id
                 (JetStream drops a duplicate publish); returns on the PubAck, when
                 the stream has stored it
-    lease       fetch from the consumer; AckWait is the visibility timeout (fixed
-                when the consumer is created), NumDelivered the deliveries
+    lease       fetch from the consumer; NumDelivered is the deliveries. The
+                visibility timeout is kept by the node: AckWait is short (10 s) and
+                every lease still held is extended (``in_progress``) every few
+                seconds, so a delivery a node lost (it died, or a fetch it cut
+                off) comes back within AckWait
     ack         ack (waiting for the server's confirmation)
     retry_at    publish a copy carrying the new metadata and its not-before time,
                 then ack the original: JetStream's nak-with-delay cannot change a
@@ -26,6 +29,7 @@ from this node's leases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -44,7 +48,8 @@ log = logging.getLogger("lambdalite.events")
 
 DEFAULT_STREAM = "LAMBDALITE_EVENTS"
 CONSUMER = "dispatcher"
-ACK_WAIT_S = 960.0
+ACK_WAIT_S = 10.0
+KEEP_LEASES_EVERY_S = 3.0
 FETCH_WAIT_S = 1.0
 _ID, _QUALIFIER, _ENQUEUED, _AVAILABLE, _META = (
     "Lambdalite-Id",
@@ -85,9 +90,21 @@ class JetStreamEventQueue:
         self._js: Any = None
         self._sub: Any = None
         self._connecting = asyncio.Lock()
-        self._leased: dict[str, tuple[Any, str]] = {}
-        """event id -> (its message, function), for the leases this node holds."""
+        self._leased: dict[str, tuple[Any, str, float]] = {}
+        """event id -> (its message, function, visible again at), for the leases this node holds."""
         self._counts: dict[str, _Counts] = {}
+        self._keeper: asyncio.Task[None] | None = None
+
+    async def _keep_leases(self) -> None:
+        """Extend every lease this node holds, until its visibility timeout ends."""
+        while True:
+            await asyncio.sleep(KEEP_LEASES_EVERY_S)
+            now = self._clock.now()
+            for message, _, until in list(self._leased.values()):
+                if now >= until:
+                    continue  # visibility over: JetStream redelivers it after AckWait
+                with contextlib.suppress(Exception):
+                    await message.in_progress()
 
     async def _ready(self) -> Any:
         """The JetStream context, connecting (and creating the stream and consumer) once."""
@@ -126,6 +143,7 @@ class JetStreamEventQueue:
                 except (OSError, nats.errors.Error) as exc:
                     raise QueueError(f"cannot open the event queue at {self._server}: {exc}") from exc
                 self._js = js
+                self._keeper = asyncio.ensure_future(self._keep_leases())
         return self._js
 
     async def start(self) -> None:
@@ -158,19 +176,27 @@ class JetStreamEventQueue:
         import nats
 
         while True:
+            fetch = asyncio.ensure_future(self._sub.fetch(limit, timeout=FETCH_WAIT_S))
             try:
-                messages = await self._sub.fetch(limit, timeout=FETCH_WAIT_S)
+                messages = await asyncio.shield(fetch)
             except nats.errors.TimeoutError:
                 continue
+            except asyncio.CancelledError:
+                # A fetch cut off may already have taken messages from the consumer:
+                # hand them back now rather than after AckWait.
+                with contextlib.suppress(Exception):
+                    for message in await fetch:
+                        await message.nak()
+                raise
             out: list[QueuedEvent] = []
             for message in messages:
-                event = await self._take(message)
+                event = await self._take(message, visibility_s)
                 if event is not None:
                     out.append(event)
             if out:
                 return out
 
-    async def _take(self, message: Any) -> QueuedEvent | None:
+    async def _take(self, message: Any, visibility_s: float) -> QueuedEvent | None:
         function = message.subject.rsplit(".", 1)[1]
         headers = message.headers or {}
         try:
@@ -191,7 +217,7 @@ class JetStreamEventQueue:
         if wait > 0:
             await message.nak(delay=wait)
             return None
-        self._leased[event_id] = (message, function)
+        self._leased[event_id] = (message, function, self._clock.now() + visibility_s)
         qualifier = headers.get(_QUALIFIER) or None
         return QueuedEvent(
             event_id, function, qualifier, message.data, enqueued_at, deliveries, MappingProxyType(meta)
@@ -207,7 +233,7 @@ class JetStreamEventQueue:
         leased = self._leased.pop(event_id, None)
         if leased is None:
             return
-        message, function = leased
+        message, function, _ = leased
         counts = self._counts.setdefault(function, _Counts())
         if outcome is Outcome.DELIVERED:
             counts.delivered += 1
@@ -219,7 +245,7 @@ class JetStreamEventQueue:
         leased = self._leased.pop(event_id, None)
         if leased is None:
             return
-        message, function = leased
+        message, function, _ = leased
         headers = message.headers or {}
         event = NewEvent(
             event_id, function, headers.get(_QUALIFIER) or None, message.data, float(headers[_ENQUEUED])
@@ -231,7 +257,7 @@ class JetStreamEventQueue:
         leased = self._leased.pop(event_id, None)
         if leased is None:
             return
-        message, function = leased
+        message, function, _ = leased
         self._dead(function, f"event {event_id}: {reason}")
         await message.term()
 
@@ -245,7 +271,7 @@ class JetStreamEventQueue:
         info = await js.stream_info(self._stream, subjects_filter=self._subjects)
         queued = {subject.rsplit(".", 1)[1]: n for subject, n in (info.state.subjects or {}).items()}
         running: dict[str, int] = {}
-        for _, function in self._leased.values():
+        for _, function, _ in self._leased.values():
             running[function] = running.get(function, 0) + 1
         out: dict[str, Backlog] = {}
         for function in sorted({*queued, *running, *self._counts}):
@@ -263,5 +289,13 @@ class JetStreamEventQueue:
         return out
 
     async def close(self) -> None:
+        """Hand back the leases still held (another node, or the next start, takes
+        them at once instead of after AckWait), then disconnect."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+        for message, _, _ in self._leased.values():
+            with contextlib.suppress(Exception):
+                await message.nak()
+        self._leased.clear()
         if self._nc is not None:
             await self._nc.close()
