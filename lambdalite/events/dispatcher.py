@@ -93,6 +93,8 @@ class AsyncInvocations:
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Future[None] | None = None
+        self._stopping = False
+        """Set by ``drain``: leased events not yet invoking are left for the next start."""
         self._arn_prefix = functions.arn_prefix
 
     # -- accepting ------------------------------------------------------------
@@ -130,7 +132,9 @@ class AsyncInvocations:
                 task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
-        """Lease nothing more; return once the deliveries under way have finished."""
+        """Lease nothing more; return once the invocations under way have finished and
+        their outcomes are recorded (leased events not yet invoking stay queued)."""
+        self._stopping = True
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):

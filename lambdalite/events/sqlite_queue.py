@@ -118,6 +118,11 @@ class SqliteEventQueue:
     def commits(self) -> int:
         return self._db.commits
 
+    @property
+    def writing(self) -> bool:
+        """Are changes on their way to the disk (for tests that step a fake clock)?"""
+        return self._db.busy
+
     def _load(self) -> None:
         for row in self._db.read(
             "SELECT function, delivered, failed, dead_lettered, destination_errors, last_error "

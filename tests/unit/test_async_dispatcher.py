@@ -90,9 +90,12 @@ class Rig:
         self.registries.event_invoke.put("f", None, body)
 
     async def settle(self) -> None:
-        for _ in range(20):
-            await asyncio.sleep(0)
-        await asyncio.sleep(0.01)
+        """Let the dispatcher do all it can at this instant of the fake clock."""
+        for _ in range(3):
+            for _ in range(20):
+                await asyncio.sleep(0)
+            while self.queue.writing:
+                await asyncio.sleep(0.001)
 
     async def run_for(self, seconds: float, step: float = 1.0) -> None:
         """Advance the fake clock ``seconds`` in steps, letting the dispatcher work."""
