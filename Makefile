@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo serve test lint unit e2e bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lambdalite/runtimes/sdk.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The runtimes' own SDKs (boto3, AWS SDK for JavaScript v3) and missing Node.js majors.
+	$(BIN)/lambdalite runtimes install
 	touch $(STAMP)
 
 ## demo: start lambdalite with the example function deployed

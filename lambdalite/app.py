@@ -27,10 +27,12 @@ from lambdalite.control.changes import (
     LatestChanged,
     ProvisionedChanged,
     ReservedConcurrencyChanged,
+    VersionPublished,
     VersionRemoved,
 )
 from lambdalite.control.network import has_network, unavailable_message
 from lambdalite.control.registries import Registries
+from lambdalite.control.snapstart import restores_from_snapshot
 from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
@@ -45,12 +47,13 @@ from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
-from lambdalite.runtimes import lookup
+from lambdalite.runtimes import lookup, sdk
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.namespace import NamespaceSandbox
 from lambdalite.sandbox.opt import merged_opt
 from lambdalite.sandbox.peers import is_sandboxed, peer_uid
 from lambdalite.sandbox.process import ProcessSandbox
+from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.store.code import CodeStore
@@ -93,7 +96,11 @@ def build(settings: Settings) -> Services:
     code = CodeStore(data / "code")
     stores = open_sqlite(data / "lambdalite.db")
     registries = Registries.build(stores, settings)
-    sandbox = choose_sandbox(settings.isolation, data / "sandboxes", zygotes=settings.zygotes)
+    # SnapStart versions' environments are restored from their snapshots; the rest start afresh.
+    snapstart = SnapStartSandbox(
+        choose_sandbox(settings.isolation, data / "sandboxes", zygotes=settings.zygotes), logs
+    )
+    sandbox: Sandbox = snapstart
 
     def layer_dirs(function: FunctionConfig) -> tuple[tuple[Path, ...], Path | None]:
         """(the layers for the sandbox, opt_dir): the unpacked layers, which the namespace
@@ -181,6 +188,13 @@ def build(settings: Settings) -> Services:
         latest_revision.pop(event.name, None)
         pool.in_background(pool.retire(event.name))
 
+    def on_version_published(event: VersionPublished) -> None:
+        if restores_from_snapshot(event.config):
+            pool.in_background(pool.prepare(event.config))
+
+    bus.subscribe(VersionPublished, on_version_published)
+    bus.subscribe(VersionRemoved, lambda event: snapstart.forget(event.config.name, event.config.version))
+    bus.subscribe(FunctionDeleted, lambda event: snapstart.forget(event.name))
     bus.subscribe(LatestChanged, on_latest_change)
     bus.subscribe(FunctionDeleted, on_function_deleted)
     bus.subscribe(
@@ -317,6 +331,7 @@ async def run(settings: Settings) -> None:
         f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
         flush=True,
     )
+    print(f"function URLs: {services.router.function_urls.base.url('<url-id>')}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
     published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()
@@ -354,6 +369,10 @@ async def run(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (blocking)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for status in sdk.status():
+        if not status.installed:
+            # Never silently missing: functions would fail to import the SDK.
+            logging.getLogger("lambdalite").warning("%s", status.line())
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS

@@ -7,6 +7,7 @@ over the same AWS APIs boto3 uses (so they double as a smoke test of them):
     lambdalite deploy ./src --name hello --runtime python3.11 --handler app.handler
     lambdalite invoke hello --payload '{"name": "you"}' --tail
     lambdalite ls | rm NAME | logs NAME [--follow] [--since 10m]
+    lambdalite signing create-profile NAME --key-out KEY | sign PKG.zip ... (``signing_cli``)
 
 Clients find the server through ``--endpoint`` or ``LAMBDALITE_ENDPOINT``; without
 either, through the record a running ``serve`` leaves (see ``discovery``), else at
@@ -39,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lambdalite import __version__
+from lambdalite.signing_cli import signing_app
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:9001"
 DEFAULT_ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -246,6 +248,14 @@ def serve(
             "instead of events.db in the data directory.",
         ),
     ] = None,
+    url_base: Annotated[
+        str | None,
+        typer.Option(
+            help="FunctionUrl form: auto (the *.localhost host form where the system resolver "
+            "answers for it, else the path form), host, path, or SCHEME://DOMAIN[:PORT] for a "
+            "wildcard domain you point here [default: auto]."
+        ),
+    ] = None,
 ) -> None:
     """Run the Lambda API, the CloudWatch Logs API and the functions.
 
@@ -275,12 +285,17 @@ def serve(
             "http_max_queued_requests": http_max_queued_requests,
             "retry_delay_scale": retry_delay_scale,
             "queue": queue,
+            "url_base": url_base,
         }
     )
     with reporting():
+        from lambdalite.api.url_base import UrlBaseError
         from lambdalite.app import serve as run_server
 
-        run_server(settings)
+        try:
+            run_server(settings)
+        except UrlBaseError as exc:
+            raise CliError(str(exc)) from exc
 
 
 @app.command()
@@ -306,6 +321,59 @@ def doctor(
     if chosen == "namespace" and facts.level != "namespace":
         err.print(f"error: namespace isolation is not available here: {facts.reason}")
         raise typer.Exit(1)
+
+    from lambdalite.runtimes.inventory import sdk_lines
+
+    for line in sdk_lines():
+        out.print(line, highlight=False, markup=False)
+
+
+runtimes_app = typer.Typer(
+    help="List what each runtime runs on here; `install` adds what lambdalite provides itself.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(runtimes_app, name="runtimes")
+
+
+@runtimes_app.callback()
+def runtimes(
+    ctx: typer.Context,
+    strict: Annotated[
+        bool, typer.Option("--strict-runtimes", help="As serve would with --strict-runtimes.")
+    ] = False,
+) -> None:
+    """List each runtime with the interpreter that runs it, and the SDKs it gets."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from lambdalite.runtimes.inventory import runtime_rows, sdk_lines
+
+    table = Table(box=None, show_edge=False)
+    for column in ("runtime", "runs on", "note"):
+        table.add_column(column, overflow="fold")
+    for row in runtime_rows(strict):
+        table.add_row(row.runtime, row.runs_on, row.note)
+    out.print(table)
+    for line in sdk_lines():
+        out.print(line, highlight=False, markup=False)
+
+
+@runtimes_app.command("install")
+def runtimes_install(
+    node: Annotated[
+        bool, typer.Option("--node/--no-node", help="Also install Node.js majors the host lacks.")
+    ] = True,
+) -> None:
+    """Install boto3 and the AWS SDK for JavaScript v3 (and missing Node.js majors) from the registries."""
+    from lambdalite.runtimes.inventory import install_missing
+    from lambdalite.runtimes.sdk import SdkInstallError
+
+    try:
+        done = install_missing(node_majors=node)
+    except SdkInstallError as exc:
+        fail(str(exc))
+    for line in done or ["everything is installed already"]:
+        out.print(line, highlight=False, markup=False)
 
 
 # ---- deploy ------------------------------------------------------------------------
@@ -712,6 +780,8 @@ def parse_since(since: str, now: datetime | None = None) -> int:
 
 
 # ---- entry point -------------------------------------------------------------------
+
+app.add_typer(signing_app)
 
 
 def _version(value: bool) -> None:

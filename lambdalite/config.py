@@ -79,6 +79,9 @@ class Settings:
     async_share: float = 0.5
     """The fraction of the unreserved concurrency pool asynchronous work may hold: the
     rest is kept for synchronous invokes (see ``dataplane.limiter``)."""
+    url_base: str = "auto"
+    """Where the FunctionUrl the API returns points: ``auto``, ``host``, ``path`` or
+    ``SCHEME://DOMAIN[:PORT]`` (a wildcard domain); see ``api.url_base``."""
 
     @property
     def endpoint(self) -> str:

@@ -88,6 +88,18 @@ class FunctionConfig:
     published_from: str = ""
     """For a published version: the ``$LATEST`` revision it was published from
     (publishing an unchanged ``$LATEST`` again returns this version)."""
+    log_format: str = "Text"
+    """LoggingConfig.LogFormat: ``Text`` or ``JSON``."""
+    application_log_level: str = ""
+    """LoggingConfig.ApplicationLogLevel; "" when not set (JSON then means INFO)."""
+    system_log_level: str = ""
+    """LoggingConfig.SystemLogLevel; "" when not set (JSON then means INFO)."""
+    log_group_name: str = ""
+    """LoggingConfig.LogGroup as given; "" for the default ``/aws/lambda/<name>``."""
+    tracing_mode: str = "PassThrough"
+    """TracingConfig.Mode: ``PassThrough`` or ``Active``."""
+    snap_start: str = "None"
+    """SnapStart.ApplyOn: ``None`` or ``PublishedVersions`` (``control.snapstart``)."""
 
     def configuration(self, arn_prefix: str, qualifier: str | None = None) -> dict[str, Any]:
         """The FunctionConfiguration shape as the Lambda API returns it; the
@@ -105,15 +117,19 @@ class FunctionConfig:
             "LastModified": self.last_modified,
             "CodeSha256": sha256_b64(self.code_sha256),
             "Version": self.version,
-            "TracingConfig": {"Mode": "PassThrough"},
+            "TracingConfig": {"Mode": self.tracing_mode},
             "RevisionId": self.revision_id,
             "State": self.state,
             "LastUpdateStatus": self.last_update_status,
             "PackageType": "Zip",
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
-            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
-            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.name}"},
+            # Only a published version is optimised; $LATEST never is.
+            "SnapStart": {
+                "ApplyOn": self.snap_start,
+                "OptimizationStatus": "On" if self.snap_start != "None" and self.version != LATEST else "Off",
+            },
+            "LoggingConfig": self.logging_configuration(),
         }
         if self.environment:
             config["Environment"] = {"Variables": dict(self.environment)}
@@ -121,9 +137,18 @@ class FunctionConfig:
             config["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in self.layers]
         return config
 
+    def logging_configuration(self) -> dict[str, str]:
+        """The LoggingConfig shape: the levels only with JSON, where AWS shows INFO for an unset one."""
+        config = {"LogFormat": self.log_format, "LogGroup": self.log_group}
+        if self.log_format == "JSON":
+            config["ApplicationLogLevel"] = self.application_log_level or "INFO"
+            config["SystemLogLevel"] = self.system_log_level or "INFO"
+        return config
+
     @property
     def log_group(self) -> str:
-        return f"/aws/lambda/{self.name}"
+        """Where the function's logs go: LoggingConfig.LogGroup, or AWS's default."""
+        return self.log_group_name or f"/aws/lambda/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,12 +315,11 @@ class LayerVersion:
             "Description": self.description,
             "CreatedDate": self.created,
         }
-        if self.compatible_runtimes:
-            body["CompatibleRuntimes"] = list(self.compatible_runtimes)
+        # AWS answers with both lists, empty ones too, when a layer was published without them.
+        body["CompatibleRuntimes"] = list(self.compatible_runtimes)
         if self.license_info is not None:
             body["LicenseInfo"] = self.license_info
-        if self.compatible_architectures:
-            body["CompatibleArchitectures"] = list(self.compatible_architectures)
+        body["CompatibleArchitectures"] = list(self.compatible_architectures)
         return body
 
     def body(self, layer_arn: str, location: str) -> dict[str, Any]:

@@ -187,7 +187,8 @@ class LambdaApi:
 
     # -- control plane ------------------------------------------------------
     async def create_function(self, request: ApiRequest) -> Response:
-        parsed = validation.parse_create_function(request.json())
+        body = request.json()
+        parsed = validation.parse_create_function(body)
         settings = parsed.settings
         if parsed.layer_arns:
             settings = dataclasses.replace(
@@ -195,6 +196,9 @@ class LambdaApi:
             )
         self._registry.ensure_absent(parsed.name)
         tags.check_count(parsed.tags)
+        signing = self._registries.code_signing
+        signing_config = signing.deployment_config(parsed.name, body.get("CodeSigningConfigArn"))
+        await asyncio.to_thread(signing.check_package, parsed.name, parsed.zip_bytes, signing_config)
         stored = await asyncio.to_thread(self._code.put, parsed.zip_bytes, _unzipped(settings.layers))
         # Checked again after the await: another request may have created it meanwhile,
         # and its tags must not be overwritten by ours.
@@ -202,6 +206,7 @@ class LambdaApi:
         with self._tags.tagging_new(parsed.name, parsed.tags):
             # With Publish, AWS answers with version 1's configuration under the unqualified ARN.
             config = self._registry.create(parsed.name, settings, stored, publish=parsed.publish)
+        signing.attach_new(parsed.name, signing_config)
         return json_response(201, self._config(config))
 
     async def get_function(self, request: ApiRequest) -> Response:
@@ -242,6 +247,10 @@ class LambdaApi:
         name, _ = self._resolve(request, "FunctionName")
         parsed = validation.parse_update_function_code(request.json())
         current = self._registry.get(name)
+        signing = self._registries.code_signing
+        await asyncio.to_thread(
+            signing.check_package, name, parsed.zip_bytes, signing.deployment_config(name)
+        )
         stored = await asyncio.to_thread(
             self._code.put, parsed.zip_bytes, _unzipped(current.layers), operation="UpdateFunctionCode"
         )

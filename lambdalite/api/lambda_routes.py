@@ -7,6 +7,8 @@
     /2016-08-19/account-settings
     /2018-10-31/layers...           layer versions and their permissions (``api.layers_api``)
     /2021-10-31/functions/<name>/url[s] function URL configs (``api.function_urls``)
+    /2020-04-22/code-signing-configs... code signing configs and the config a function
+    /2020-06-30/functions/<name>/code-signing-config  uses (``api.code_signing_api``)
     /2019-09-25/functions/<name>/event-invoke-config[/list]  event invoke configs,
     /2014-11-13/functions/<name>/invoke-async  and InvokeAsync (``api.event_invoke_api``)
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from lambdalite.api import code_signing_api
+from lambdalite.api.code_signing_api import CodeSigningApi
 from lambdalite.api.event_invoke_api import EventInvokeApi
 from lambdalite.api.function_urls import FunctionUrlApi
 from lambdalite.api.lambda_api import (
@@ -55,7 +59,7 @@ MAX_BODY = MAX_CONTROL_BODY
 Handler = Callable[[ApiRequest], Awaitable[Response]]
 
 
-PATHS = (FUNCTIONS, *_FUNCTION_VERSIONS, TAGS, ACCOUNT_SETTINGS, LAYERS)
+PATHS = (FUNCTIONS, *_FUNCTION_VERSIONS, TAGS, ACCOUNT_SETTINGS, LAYERS, *code_signing_api.PATHS)
 """The path prefixes of the Lambda API (for a request that is not signed)."""
 
 
@@ -67,6 +71,7 @@ class LambdaService:
         self._api = api
         self._urls = urls
         self._layers = LayersApi(api)
+        self._code_signing = CodeSigningApi(api)
         # (API version, method, has function name, suffix) -> (operation, handler)
         self._routes: dict[tuple[str, str, bool, str], tuple[str, Handler]] = {
             ("2015-03-31", *key): route for key, route in self._functions_routes(api).items()
@@ -166,6 +171,8 @@ class LambdaService:
             return await self._tags(request, path[len(TAGS) :])
         if path == LAYERS or path.startswith(LAYERS + "/"):
             return await self._layer(request, path[len(LAYERS) :])
+        if path.startswith(code_signing_api.PATHS):
+            return await self._signing(request)
         if path.rstrip("/") == ACCOUNT_SETTINGS and request.method == "GET":
             return await self._api.get_account_settings(self._api_request(request, None))
         raise UnknownOperation("Unknown operation")
@@ -198,6 +205,12 @@ class LambdaService:
         if request.body_size > MAX_CONTROL_BODY:
             raise _control_too_large(operation)
         return await handler(self._api_request(request, parts[0] if parts else None), parts)
+
+    async def _signing(self, request: HttpRequest) -> Response:
+        operation, handler, parts = self._code_signing.route(request.method, request.path)
+        if request.body_size > MAX_CONTROL_BODY:
+            raise _control_too_large(operation)
+        return await handler(self._api_request(request, None), parts)
 
     async def _tags(self, request: HttpRequest, resource: str) -> Response:
         route = self._tag_routes.get(request.method)

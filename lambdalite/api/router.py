@@ -89,6 +89,8 @@ class ServiceRoute:
     """REST path prefixes, for unsigned requests."""
     hosts: tuple[bytes, ...] = ()
     """Marks in the Host header."""
+    configured_hosts: Callable[[ServiceContext], tuple[bytes, ...]] = lambda _context: ()
+    """Marks in the Host header that come from the configuration (an operator's domain)."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -96,6 +98,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         "function-urls",
         lambda c: FunctionUrlService(c.urls, c.region),
         hosts=(URL_HOST_MARK,),
+        configured_hosts=lambda c: c.urls.host_marks(),
         own_paths=("url",),
     ),
     ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",)),
@@ -147,6 +150,8 @@ class Router:
         queues: QueueStore | None = None,
     ) -> None:
         context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues)
+        self.function_urls = context.urls
+        """Function URLs' config operations and serving (its ``base`` is the FunctionUrl form)."""
         self._hosts: list[tuple[bytes, Service]] = []
         self._targets: dict[bytes, Service] = {}
         self._own: dict[str, Service] = {}
@@ -156,7 +161,8 @@ class Router:
             service = route.build(context)
             if service is None:
                 continue
-            self._hosts.extend((mark, service) for mark in route.hosts)
+            marks = dict.fromkeys((*route.hosts, *route.configured_hosts(context)))
+            self._hosts.extend((mark, service) for mark in marks)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
             self._signed.update(dict.fromkeys(route.signing_names, service))

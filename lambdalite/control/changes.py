@@ -33,6 +33,13 @@ class FunctionDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionPublished:
+    """A new version exists (PublishVersion, or Publish on a create or code update)."""
+
+    config: FunctionConfig
+
+
+@dataclass(frozen=True, slots=True)
 class VersionRemoved:
     """A published version no longer exists (deleted alone or with its function)."""
 

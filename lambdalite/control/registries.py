@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lambdalite.config import Settings
 from lambdalite.control.bus import EventBus
+from lambdalite.control.code_signing_registry import CodeSigningRegistry
 from lambdalite.control.concurrency_registry import ConcurrencyRegistry
 from lambdalite.control.event_invoke_registry import EventInvokeRegistry
 from lambdalite.control.layers import LayerRegistry
@@ -32,6 +33,7 @@ class Registries:
     urls: UrlRegistry
     concurrency: ConcurrencyRegistry
     layers: LayerRegistry
+    code_signing: CodeSigningRegistry
     event_invoke: EventInvokeRegistry
 
     @classmethod
@@ -48,5 +50,8 @@ class Registries:
             urls=UrlRegistry(stores.urls, functions, bus),
             concurrency=ConcurrencyRegistry(stores.concurrency, functions, bus, settings.max_concurrency),
             layers=LayerRegistry(stores.layers, settings.region, settings.account_id),
+            code_signing=CodeSigningRegistry(
+                stores.code_signing, functions, bus, settings.region, settings.account_id
+            ),
             event_invoke=EventInvokeRegistry(stores.event_invoke_configs, functions, bus),
         )

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from lambdalite.control import aliases as alias_rules
+from lambdalite.control import snapstart
 from lambdalite.control.aliases import AliasInput
 from lambdalite.control.bus import EventBus
 from lambdalite.control.changes import (
@@ -40,8 +41,10 @@ from lambdalite.control.changes import (
     AliasUpdated,
     FunctionDeleted,
     LatestChanged,
+    VersionPublished,
     VersionRemoved,
 )
+from lambdalite.control.logging_config import check_logging
 from lambdalite.control.paging import page
 from lambdalite.control.validation import FunctionSettings
 from lambdalite.errors import (
@@ -206,6 +209,7 @@ class FunctionRegistry:
             code_size=code.size,
             **values,  # type: ignore[arg-type]
         )
+        check_logging(config)
         return self._commit(config, publish)
 
     def update_code(
@@ -221,7 +225,16 @@ class FunctionRegistry:
         self, name: str, settings: FunctionSettings, revision_id: str | None
     ) -> FunctionConfig:
         current = self._checked(name, revision_id)
-        return self._commit(_next_revision(current, **_settings_values(settings)))
+        changed = _next_revision(current, **_settings_values(settings))
+        check_logging(changed)
+        return self._commit(changed)
+
+    def renew_revision(self, name: str) -> FunctionConfig:
+        """A new RevisionId for ``$LATEST`` and nothing else changed: what AWS does when
+        a function's tags change (its recorded answers show a new RevisionId after each
+        TagResource and UntagResource; LastModified is not part of that)."""
+        current = self._function(name)
+        return self._commit(dataclasses.replace(current, revision_id=new_revision_id()))
 
     def publish_version(
         self,
@@ -249,6 +262,7 @@ class FunctionRegistry:
         self._store.save(configs=(version,), last_version=(name, int(version.version)))
         self._versions.setdefault(name, {})[version.version] = version
         self._last_version[name] = int(version.version)
+        self._bus.publish(VersionPublished(version))
         return version
 
     def delete(self, name: str, qualifier: str | None = None) -> None:
@@ -391,6 +405,7 @@ class FunctionRegistry:
 
     def _commit(self, config: FunctionConfig, publish: bool = False) -> FunctionConfig:
         """Make ``config`` the new ``$LATEST`` (and publish it) - durable first, only then visible."""
+        snapstart.check(config.runtime, config.snap_start)
         version = self._snapshot(config, None) if publish else None
         if version is None:
             self._store.save(configs=(config,))
@@ -400,6 +415,8 @@ class FunctionRegistry:
             self._last_version[config.name] = int(version.version)
         self._latest[config.name] = config
         self._bus.publish(LatestChanged(config))
+        if version is not None:
+            self._bus.publish(VersionPublished(version))
         return version or config
 
     def _commit_alias(self, alias: Alias) -> Alias:

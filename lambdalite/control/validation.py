@@ -40,6 +40,7 @@ from types import MappingProxyType
 from typing import Any
 
 from lambdalite.control import service_model as model
+from lambdalite.control.logging_config import logging_fields, tracing_mode
 from lambdalite.control.network import network_mode_problem
 from lambdalite.errors import InvalidParameterValue, InvalidRequestContent, Validation
 from lambdalite.models import LayerRef
@@ -138,6 +139,14 @@ class FunctionSettings:
     architectures: tuple[str, ...] | None = None
     layers: tuple[LayerRef, ...] | None = None
     """Never set by parsing: the API resolves ``layer_arns`` (``control.layers``) into it."""
+    log_format: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    log_group_name: str | None = None
+    """LoggingConfig's members, as ``control.logging_config.logging_fields`` reads them."""
+    tracing_mode: str | None = None
+    snap_start: str | None = None
+    """SnapStart.ApplyOn (``control.snapstart``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +185,19 @@ class UpdateConfigurationInput:
 
 
 _SETTINGS_MEMBERS = frozenset(
-    {"Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize", "Environment", "EphemeralStorage"}
+    {
+        "Runtime",
+        "Role",
+        "Handler",
+        "Description",
+        "Timeout",
+        "MemorySize",
+        "Environment",
+        "EphemeralStorage",
+        "LoggingConfig",
+        "TracingConfig",
+        "SnapStart",
+    }
 )
 _CODE_SOURCES = ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
 
@@ -507,6 +528,7 @@ def _java_str(value: Any) -> str:
 
 
 def _settings(request: Mapping[str, Any], architectures: Sequence[str] | None) -> FunctionSettings:
+    logging = logging_fields(request.get("LoggingConfig"))
     environment = request.get("Environment")
     storage = request.get("EphemeralStorage")
     return FunctionSettings(
@@ -521,6 +543,12 @@ def _settings(request: Mapping[str, Any], architectures: Sequence[str] | None) -
         else MappingProxyType(dict(environment.get("Variables") or {})),
         ephemeral_storage_mb=None if storage is None else storage["Size"],
         architectures=None if architectures is None else tuple(architectures),
+        tracing_mode=tracing_mode(request.get("TracingConfig")),
+        log_format=logging.get("log_format"),
+        application_log_level=logging.get("application_log_level"),
+        system_log_level=logging.get("system_log_level"),
+        log_group_name=logging.get("log_group_name"),
+        snap_start=(request.get("SnapStart") or {}).get("ApplyOn"),
     )
 
 

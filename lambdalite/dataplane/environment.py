@@ -32,11 +32,14 @@ import orjson
 
 from lambdalite.dataplane import runtime_api
 from lambdalite.dataplane.output import OutputSplitter
-from lambdalite.dataplane.runtime_env import Placement, runtime_environment
+from lambdalite.dataplane.runtime_env import Placement, runtime_environment, runtime_path
 from lambdalite.errors import InvalidTransition
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult
 from lambdalite.observe import report
 from lambdalite.observe.billing import Billing, bill
+from lambdalite.observe.platform_log import PlatformLog
+from lambdalite.observe.tracing import trace_header
+from lambdalite.runtimes import sdk
 from lambdalite.sandbox.peers import peer_uid
 from lambdalite.sandbox.spec import RUNTIME_API_PORT, Sandbox, SandboxedProcess, SandboxSpec
 
@@ -48,6 +51,7 @@ NETWORK_UNAVAILABLE = "Sandbox.NetworkIsolationUnavailable"
 UNHANDLED = "Unhandled"
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
+SNAP_START = "snap-start"
 """AWS_LAMBDA_INITIALIZATION_TYPE values. A provisioned environment is started
 ahead of any invocation: no invocation waits for its init, so REPORT never
 shows an Init Duration for it."""
@@ -166,6 +170,8 @@ class ExecutionEnvironment:
         self.id = uuid.uuid4().hex
         self.initialization_type = initialization_type
         self.function = function
+        self._platform = PlatformLog.for_function(function)
+        """The platform's wording and the log-level filters of the function's LoggingConfig."""
         self.state = EnvState.STARTING
         self.log_stream = log_stream_name(function.version, self.id)
         self.last_used = time.monotonic()
@@ -217,7 +223,11 @@ class ExecutionEnvironment:
         started = time.perf_counter()
         # AWS opens every environment's stream with INIT_START; writing it now
         # also creates the stream before the first invocation needs it.
-        self._init_events.append((_now_ms(), report.init_start_line(self._runtime_version())))
+        self._init_events.extend(
+            self._platform.init_start(
+                _now_ms(), self._runtime_version(), self.function, self.initialization_type
+            )
+        )
         if self._launch.warning:
             self._log_now([self._launch.warning])
         if self._launch.error is not None:
@@ -241,6 +251,10 @@ class ExecutionEnvironment:
             )
             await self.stop()
             return False
+        if self._restored and not hasattr(self._process, "snapshot_ms"):
+            # The sandbox could not restore it from a snapshot: an ordinary init after all.
+            self.initialization_type = ON_DEMAND
+            self._init_events[0] = (self._init_events[0][0], report.init_start_line(self._runtime_version()))
         if network:
             self._sandbox_uid = self._process.sandbox_uid
         else:
@@ -266,7 +280,9 @@ class ExecutionEnvironment:
             failure = _error_outcome(
                 "Runtime.Unknown", f"Init timed out after {timeout:.2f} seconds", "timeout"
             )
-        self._init_ms = (time.perf_counter() - started) * 1000
+        # A restore that had to wait for its snapshot to be made counts the restore only.
+        snapshot_ms = float(getattr(self._process, "snapshot_ms", 0.0))
+        self._init_ms = (time.perf_counter() - started) * 1000 - snapshot_ms
         if failure is not None:
             self._init_failure = failure
             await self.stop()
@@ -294,8 +310,8 @@ class ExecutionEnvironment:
                 outcome.error_type, f"RequestId: {invocation.request_id} Error: {message}", "error"
             )
         self._drain_output()
-        start_line = (_now_ms(), report.start_line(invocation.request_id, self.function.version))
-        self._events = [*self._init_events, start_line]
+        start = self._platform.start(_now_ms(), invocation.request_id, self.function.version)
+        self._events = [*self._init_events, *start]
         self._init_events = []
         # Nothing ran: no duration to bill (an init that timed out included).
         return self._finish(invocation, outcome, bill(0.0), self._init_ms)
@@ -366,7 +382,7 @@ class ExecutionEnvironment:
         request_id = invocation.request_id
         function = self.function
         self._current = invocation
-        self._events = [(_now_ms(), report.start_line(request_id, function.version))]
+        self._events = self._platform.start(_now_ms(), request_id, function.version)
         result: asyncio.Future[_Outcome] = self._loop.create_future()
         self._result = result
         self._deliver(invocation)
@@ -398,23 +414,30 @@ class ExecutionEnvironment:
     ) -> InvocationResult:
         function = self.function
         request_id = invocation.request_id
+        platform = self._platform
         if self._output is not None:
-            self._events.extend(self._output.flush_partial())
+            self._events.extend(platform.application(self._output.flush_partial()))
         if outcome.status == "timeout":
-            line = report.timeout_line(_iso_now(), request_id, function.timeout_s)
-            self._events.append((_now_ms(), line))
-        report_line = report.report_line(
-            request_id,
-            billing,
-            memory_size_mb=function.memory_mb,
-            max_memory_used_mb=self._peak_memory_mb(),
-            init_ms=init_ms,
-            status=outcome.status,
-            error_type=outcome.error_type,
-        )
+            self._events.extend(platform.timeout(_now_ms(), _iso_now(), request_id, function.timeout_s))
         now = _now_ms()
-        self._events.append((now, report.end_line(request_id)))
-        self._events.append((now, report_line))
+        failed = outcome.function_error is not None
+        self._events.extend(
+            platform.end(now, request_id, billing, outcome.status, len(outcome.payload), failed)
+        )
+        self._events.extend(
+            platform.report(
+                now,
+                request_id,
+                billing,
+                memory_size_mb=function.memory_mb,
+                max_memory_used_mb=self._peak_memory_mb(),
+                init_ms=init_ms,
+                restored=self._restored,
+                status=outcome.status,
+                error_type=outcome.error_type,
+                function_error=failed,
+            )
+        )
         events, self._events = self._events, []
         self._logs.append(function.log_group, self.log_stream, events)
         if self.state is EnvState.BUSY:
@@ -432,8 +455,8 @@ class ExecutionEnvironment:
             f"Lambda-Runtime-Aws-Request-Id: {invocation.request_id}\r\n"
             f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
             f"Lambda-Runtime-Invoked-Function-Arn: {invocation.invoked_arn}\r\n"
-            f"Lambda-Runtime-Trace-Id: Root=1-{int(time.time()):08x}-"
-            f"{invocation.request_id.replace('-', '')[:24]};Sampled=0\r\n"
+            f"Lambda-Runtime-Trace-Id: "
+            f"{trace_header(invocation.request_id, time.time(), self.function.tracing_mode == 'Active')}\r\n"
         )
         if invocation.client_context:
             headers += f"Lambda-Runtime-Client-Context: {invocation.client_context}\r\n"
@@ -565,6 +588,7 @@ class ExecutionEnvironment:
     def _route_output(self, events: list[tuple[int, str]]) -> None:
         """Output belongs to the invocation in progress, to the init phase, or
         straight to the log stream (a runtime printing between invocations)."""
+        events = self._platform.application(events)
         if not events:
             return
         if self._current is not None:
@@ -609,9 +633,16 @@ class ExecutionEnvironment:
             initialization_type=self.initialization_type,
             region=self._region,
             opt_dir=self._launch.opt_dir,
-            host_path=os.environ.get("PATH", ""),
+            runtime_path=runtime_path(self._launch.argv),
+            sdk_python=sdk.python_sdk_path(),
+            sdk_node=sdk.node_sdk_path(),
         )
         return runtime_environment(self.function, placement, self._launch.extra_env)
+
+    @property
+    def _restored(self) -> bool:
+        """Restored from a SnapStart snapshot (``sandbox.snapstart``)."""
+        return self.initialization_type == SNAP_START
 
     def _runtime_version(self) -> report.RuntimeVersion:
         launch = self._launch

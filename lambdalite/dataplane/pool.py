@@ -35,9 +35,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from lambdalite.control.snapstart import restores_from_snapshot
 from lambdalite.dataplane.environment import (
     ON_DEMAND,
     PROVISIONED,
+    SNAP_START,
     EnvState,
     ExecutionEnvironment,
     LogSink,
@@ -162,6 +164,8 @@ class EnvironmentPool:
     async def _start(
         self, function: FunctionConfig, initialization_type: str = ON_DEMAND
     ) -> ExecutionEnvironment:
+        if initialization_type == ON_DEMAND and restores_from_snapshot(function):
+            initialization_type = SNAP_START
         launch = await self._resolve_launch(function)
         env = ExecutionEnvironment(
             function,
@@ -175,6 +179,11 @@ class EnvironmentPool:
         self._all.add(env)
         await env.start()
         return env
+
+    async def prepare(self, function: FunctionConfig) -> None:
+        """Start one environment of a SnapStart version now and keep it idle, as
+        publishing the version does on AWS: its snapshot is made on the way."""
+        self._give_back(await self._start(function))
 
     def _start_provisioned(self, function: FunctionConfig) -> Awaitable[ExecutionEnvironment]:
         return self._start(function, PROVISIONED)

@@ -7,11 +7,14 @@ win over the function's own; the function's win over our defaults (NODE_PATH).
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalite.models import FunctionConfig
+from lambdalite.observe.tracing import daemon_variables
 
 OPT_VARIABLE = "LAMBDALITE_OPT"
 """Names where the layers are when they are not at /opt (see ``RuntimeLaunch.opt_dir``)."""
@@ -20,7 +23,17 @@ LOG_FRAMES_VARIABLE = "_LAMBDALITE_LOG_FRAMES"
 record) as one framed record on stdout (``dataplane.output``), which becomes
 one log event, as AWS's runtimes do through their telemetry descriptor. The
 bootstraps remove it before the function's code runs."""
+SDK_PYTHON_VARIABLE = "_LAMBDALITE_SDK_PYTHON"
+"""For our Python bootstrap: the directory with boto3 (``runtimes.sdk``), appended
+last to sys.path so that a function's or layer's own copy wins. Removed before
+the function's code runs."""
+SDK_NODE_VARIABLE = "_LAMBDALITE_SDK_NODE"
+"""For our Node bootstrap: the node_modules with the JavaScript SDK, where a bare
+``import`` nothing else resolves is looked up. Removed before the handler loads."""
 _FRAMING_FAMILIES = ("python", "nodejs")
+AWS_PATH = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin"
+"""PATH as AWS sets it, before the layers' ``/opt/bin``."""
+_AWS_DIRS = frozenset(entry.rstrip("/") for entry in AWS_PATH.split(":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +49,13 @@ class Placement:
     region: str
     opt_dir: Path | None = None
     """The merged layers when they cannot be at /opt (``RuntimeLaunch.opt_dir``)."""
-    host_path: str = ""
-    """The server's PATH, appended to AWS's so a custom runtime finds host interpreters."""
+    runtime_path: str = ""
+    """Where the runtime's interpreter really lives (``os.pathsep``-separated), appended
+    to AWS's PATH: AWS's interpreters are in /var/lang/bin, ours are where the host has them."""
+    sdk_python: str = ""
+    """boto3's directory (``runtimes.sdk.python_sdk_path``); "" when not installed."""
+    sdk_node: str = ""
+    """The JavaScript SDK's node_modules (``runtimes.sdk.node_sdk_path``); "" when not installed."""
 
 
 def runtime_environment(
@@ -48,9 +66,10 @@ def runtime_environment(
     ``extra`` (the launch's own), then AWS's reserved variables."""
     opt = str(placement.opt_dir) if placement.opt_dir is not None else "/opt"
     defaults: dict[str, str] = {}
-    if function.runtime.startswith("nodejs"):
+    node = function.runtime.startswith("nodejs")
+    if node:
         # AWS's NODE_PATH: the layers' node_modules (this Node's own first), then the
-        # runtime's and the task root.
+        # runtime's and the task root; our SDK last, where AWS's runtime has its own.
         major = function.runtime.removeprefix("nodejs").split(".")[0]
         defaults["NODE_PATH"] = ":".join(
             (
@@ -59,9 +78,11 @@ def runtime_environment(
                 f"{placement.runtime_dir}/node_modules",
                 placement.runtime_dir,
                 placement.task_root,
+                *((placement.sdk_node,) if placement.sdk_node else ()),
             )
         )
-    host_path = placement.host_path
+    runtime_path = placement.runtime_path
+    task, runtime = placement.task_root, placement.runtime_dir
     reserved = {
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_VERSION": function.version,
@@ -78,13 +99,36 @@ def runtime_environment(
         "_HANDLER": function.handler,
         "TZ": ":UTC",
         "LANG": "en_US.UTF-8",
-        # AWS's PATH first; the host's after it so interpreters a custom
-        # runtime's bootstrap names can still be found.
-        "PATH": f"/usr/local/bin:/usr/bin/:/bin:{opt}/bin" + (f":{host_path}" if host_path else ""),
-        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{opt}/lib",
+        # AWS's PATH, then where this runtime's interpreter really is (AWS's is in /var/lang/bin).
+        "PATH": f"{AWS_PATH}:{opt}/bin" + (f":{runtime_path}" if runtime_path else ""),
+        "LD_LIBRARY_PATH": (
+            f"/var/lang/lib:/lib64:/usr/lib64:{runtime}:{runtime}/lib:{task}:{task}/lib:{opt}/lib"
+        ),
     }
+    if function.log_format == "JSON":
+        # What AWS's runtimes read to format and filter their own records.
+        reserved["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        reserved["AWS_LAMBDA_LOG_LEVEL"] = function.application_log_level or "INFO"
+    if function.tracing_mode == "Active":
+        reserved.update(daemon_variables())
+    if placement.sdk_python and function.runtime.startswith("python"):
+        reserved[SDK_PYTHON_VARIABLE] = placement.sdk_python
+    if placement.sdk_node and node:
+        reserved[SDK_NODE_VARIABLE] = placement.sdk_node
     if placement.opt_dir is not None:
         reserved[OPT_VARIABLE] = opt
     if function.runtime.startswith(_FRAMING_FAMILIES):
         reserved[LOG_FRAMES_VARIABLE] = "1"
     return {**defaults, **function.environment, **(extra or {}), **reserved}
+
+
+def runtime_path(argv: tuple[str, ...]) -> str:
+    """The directory of the runtime's interpreter (``argv[0]``), and of lambdalite's own
+    Python, for PATH: a custom runtime's bootstrap may name either. "" for neither."""
+    dirs: list[str] = []
+    for program in (argv[0] if argv else "", sys.executable):
+        if os.path.isabs(program):
+            directory = os.path.dirname(program)
+            if directory not in dirs and directory not in _AWS_DIRS:
+                dirs.append(directory)
+    return ":".join(dirs)

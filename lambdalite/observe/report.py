@@ -17,6 +17,7 @@ What an invocation is billed is ``billing.bill``'s answer.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 from lambdalite.observe.billing import Billing
@@ -67,8 +68,10 @@ def _split_runtime(runtime: str) -> tuple[str, str]:
     return runtime, "0"
 
 
-def init_start_line(version: RuntimeVersion) -> str:
-    return f"INIT_START Runtime Version: {version.name}\tRuntime Version ARN: {version.arn}"
+def init_start_line(version: RuntimeVersion, restored: bool = False) -> str:
+    """INIT_START, or RESTORE_START for an environment restored from a SnapStart snapshot."""
+    phase = "RESTORE_START" if restored else "INIT_START"
+    return f"{phase} Runtime Version: {version.name}\tRuntime Version ARN: {version.arn}"
 
 
 def start_line(request_id: str, function_version: str) -> str:
@@ -91,20 +94,25 @@ def report_line(
     memory_size_mb: int,
     max_memory_used_mb: int,
     init_ms: float | None = None,
+    restored: bool = False,
     status: str | None = None,
     error_type: str | None = None,
 ) -> str:
     """AWS's REPORT line. ``max_memory_used_mb`` is shown, but never above
     ``memory_size_mb``: memory a runtime shares with its zygote is resident in
     it without being charged to the function (see ``SandboxedProcess.peak_memory_bytes``).
-    ``init_ms``: the init this invocation waited for (a cold start).
+    ``init_ms``: the init this invocation waited for (a cold start); with
+    ``restored``, the restore from a SnapStart snapshot.
     ``status``/``error_type``: for an invocation that did not end normally."""
     report = (
         f"REPORT RequestId: {request_id}\tDuration: {billing.duration_ms:.2f} ms\t"
         f"Billed Duration: {billing.billed_ms} ms\tMemory Size: {memory_size_mb} MB\t"
         f"Max Memory Used: {min(max_memory_used_mb, memory_size_mb)} MB"
     )
-    if init_ms is not None:
+    if init_ms is not None and restored:
+        # SnapStart: AWS reports (and bills) the restore instead of the init.
+        report += f"\tRestore Duration: {init_ms:.2f} ms\tBilled Restore Duration: {math.ceil(init_ms)} ms"
+    elif init_ms is not None:
         report += f"\tInit Duration: {init_ms:.2f} ms"
     if status is not None:
         report += f"\tStatus: {status}"

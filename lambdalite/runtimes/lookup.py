@@ -24,6 +24,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite.runtimes import sdk
+
 PYTHON_RUNTIMES = tuple(f"python3.{minor}" for minor in range(9, 15))
 NODE_RUNTIMES = ("nodejs18.x", "nodejs20.x", "nodejs22.x")
 PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
@@ -162,6 +164,9 @@ def interpreter_prefixes() -> tuple[Path, ...]:
     node = node_interpreter()
     if node is not None:
         executables.append(node[0])
+    # The installed majors' binaries, found without running them (start-up pays for no probe).
+    majors = (int(runtime.removeprefix("nodejs").removesuffix(".x")) for runtime in NODE_RUNTIMES)
+    executables += [binary for binary in map(sdk.node_binary, majors) if binary is not None]
     prefixes = {Path(os.path.realpath(exe)).parent.parent for exe in executables}
     prefixes.update((Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()))
     return tuple(sorted(prefixes))
@@ -183,9 +188,23 @@ def node_interpreter() -> tuple[Path, str] | None:
 
 
 @functools.cache
+def installed_nodes() -> dict[int, tuple[Path, str]]:
+    """The Node.js majors ``lambdalite runtimes install`` added (``runtimes.sdk.install_node``),
+    each with its version."""
+    found: dict[int, tuple[Path, str]] = {}
+    for runtime in NODE_RUNTIMES:
+        major = int(runtime.removeprefix("nodejs").removesuffix(".x"))
+        binary = sdk.node_binary(major)
+        version = _probe_version(str(binary), "--version") if binary is not None else None
+        if binary is not None and version is not None:
+            found[major] = (binary, version.removeprefix("v"))
+    return found
+
+
+@functools.cache
 def _node_command(runtime: str, strict: bool) -> RuntimeCommand:
     wanted = int(runtime.removeprefix("nodejs").removesuffix(".x"))
-    node = node_interpreter()
+    node = installed_nodes().get(wanted) or node_interpreter()
     if node is None:
         raise RuntimeUnavailable(f"{runtime} is not available here: there is no node on PATH")
     path, version = node

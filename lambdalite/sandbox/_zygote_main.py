@@ -80,6 +80,8 @@ first invocation answered), or after this long: not during the start itself,
 which they would slow down on a small host."""
 _FAILED = 127
 _OWN_PACKAGE = "lambdalite"
+SDK_VARIABLE = "_LAMBDALITE_SDK_PYTHON"
+"""The runtime's boto3 directory (``runtimes.sdk``), in the zygote's own environment."""
 _BOOTSTRAP_NAME = "__lambdalite_bootstrap__"
 _OWN_MODULES: list[str] = []
 """lambdalite's modules in sys.modules, listed once before serving (see ``_become_python``)."""
@@ -180,7 +182,12 @@ def main(argv: list[str]) -> None:
     # starting environments: do them at idle priority where we may come back.
     idle = os.geteuid() == 0 and _set_policy(os.SCHED_IDLE)
     bootstrap = _load_bootstrap(bootstrap_path)
+    # The runtime's SDK last, as the bootstrap puts it for the function: the
+    # boto3 cached here is the one the function would import.
+    sdk = os.environ.pop(SDK_VARIABLE, "")
+    sys.path[:] = [*base_path, sdk] if sdk else base_path
     _import_cache(modules)
+    sys.path[:] = base_path
     importlib.invalidate_caches()
     gc.collect()
     gc.freeze()

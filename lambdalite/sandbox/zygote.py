@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from lambdalite.runtimes import sdk
 from lambdalite.sandbox import _zygote_main as wire
 from lambdalite.sandbox import enter
 from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, CgroupLimits, limits_for, remove_cgroup
@@ -286,7 +287,13 @@ class Zygote:
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "en_US.UTF-8", "TZ": ":UTC"},
+                env={
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "LANG": "en_US.UTF-8",
+                    "TZ": ":UTC",
+                    # The runtime's boto3 (runtimes.sdk), so the zygote caches the copy functions get.
+                    wire.SDK_VARIABLE: sdk.python_sdk_path(),
+                },
                 start_new_session=True,
             )
         except BaseException:

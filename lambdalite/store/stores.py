@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningStore
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
@@ -32,6 +33,7 @@ class Stores:
     urls: UrlStore
     concurrency: ConcurrencyStore
     layers: LayerStore
+    code_signing: CodeSigningStore
     queues: QueueStore
     event_invoke_configs: EventInvokeConfigStore
     close: Callable[[], None]
@@ -49,6 +51,7 @@ def open_sqlite(path: Path) -> Stores:
         urls=SqliteUrlStore(db),
         concurrency=SqliteConcurrencyStore(db),
         layers=SqliteLayerStore(db),
+        code_signing=SqliteCodeSigningStore(db),
         queues=SqliteQueueStore(db),
         event_invoke_configs=SqliteEventInvokeConfigStore(db),
         close=db.close,

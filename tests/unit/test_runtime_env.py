@@ -8,8 +8,11 @@ from types import MappingProxyType
 from lambdalite.dataplane.runtime_env import (
     LOG_FRAMES_VARIABLE,
     OPT_VARIABLE,
+    SDK_NODE_VARIABLE,
+    SDK_PYTHON_VARIABLE,
     Placement,
     runtime_environment,
+    runtime_path,
 )
 from lambdalite.models import FunctionConfig
 
@@ -20,7 +23,7 @@ PLACEMENT = Placement(
     log_stream="2026/12/07/[$LATEST]abc",
     initialization_type="on-demand",
     region="eu-west-1",
-    host_path="/host/bin",
+    runtime_path="/host/bin",
 )
 
 
@@ -56,8 +59,10 @@ def test_awss_reserved_variables_describe_the_function_and_where_it_runs() -> No
         "LANG": "en_US.UTF-8",
         LOG_FRAMES_VARIABLE: "1",
     }
-    assert env["PATH"] == "/usr/local/bin:/usr/bin/:/bin:/opt/bin:/host/bin"
-    assert env["LD_LIBRARY_PATH"] == "/lib64:/usr/lib64:/opt/lib"
+    assert env["PATH"] == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin:/host/bin"
+    assert env["LD_LIBRARY_PATH"] == (
+        "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+    )
 
 
 def test_the_functions_variables_never_replace_reserved_ones() -> None:
@@ -77,11 +82,13 @@ def test_nodes_path_names_the_layers_then_the_runtime_and_the_code() -> None:
 
 
 def test_layers_outside_opt_are_named_where_they_are() -> None:
-    placement = Placement(**{**_fields(PLACEMENT), "opt_dir": Path("/data/layers/merged"), "host_path": ""})
+    placement = Placement(
+        **{**_fields(PLACEMENT), "opt_dir": Path("/data/layers/merged"), "runtime_path": ""}
+    )
     env = runtime_environment(function("nodejs22.x"), placement)
     assert env[OPT_VARIABLE] == "/data/layers/merged"
-    assert env["PATH"] == "/usr/local/bin:/usr/bin/:/bin:/data/layers/merged/bin"
-    assert env["LD_LIBRARY_PATH"] == "/lib64:/usr/lib64:/data/layers/merged/lib"
+    assert env["PATH"] == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/data/layers/merged/bin"
+    assert env["LD_LIBRARY_PATH"].endswith(":/var/task/lib:/data/layers/merged/lib")
     assert env["NODE_PATH"].startswith("/data/layers/merged/nodejs/node22/node_modules:")
 
 
@@ -92,3 +99,33 @@ def test_a_custom_runtime_gets_no_log_frames_it_would_not_understand() -> None:
 
 def _fields(placement: Placement) -> dict[str, object]:
     return {name: getattr(placement, name) for name in Placement.__slots__}
+
+
+def test_json_logging_tells_the_runtime_its_format_and_level() -> None:
+    env = runtime_environment(function(log_format="JSON", application_log_level="WARN"), PLACEMENT)
+    assert (env["AWS_LAMBDA_LOG_FORMAT"], env["AWS_LAMBDA_LOG_LEVEL"]) == ("JSON", "WARN")
+    env = runtime_environment(function(log_format="JSON"), PLACEMENT)
+    assert env["AWS_LAMBDA_LOG_LEVEL"] == "INFO"
+    assert "AWS_LAMBDA_LOG_FORMAT" not in runtime_environment(function(), PLACEMENT)
+
+
+def test_active_tracing_names_a_daemon_on_loopback() -> None:
+    env = runtime_environment(function(tracing_mode="Active"), PLACEMENT)
+    assert env["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:2000"
+    assert (env["_AWS_XRAY_DAEMON_ADDRESS"], env["_AWS_XRAY_DAEMON_PORT"]) == ("127.0.0.1", "2000")
+    assert env["AWS_XRAY_CONTEXT_MISSING"] == "LOG_ERROR"
+    assert "AWS_XRAY_DAEMON_ADDRESS" not in runtime_environment(function(), PLACEMENT)
+
+
+def test_the_sdk_directories_go_to_their_own_family_only() -> None:
+    placement = Placement(**{**_fields(PLACEMENT), "sdk_python": "/sdk/py", "sdk_node": "/sdk/node_modules"})
+    python = runtime_environment(function(), placement)
+    assert python[SDK_PYTHON_VARIABLE] == "/sdk/py" and SDK_NODE_VARIABLE not in python
+    node = runtime_environment(function("nodejs20.x"), placement)
+    assert node[SDK_NODE_VARIABLE] == "/sdk/node_modules" and SDK_PYTHON_VARIABLE not in node
+    assert node["NODE_PATH"].endswith(":/var/task:/sdk/node_modules")  # last: a function's own copy wins
+
+
+def test_the_runtime_path_names_the_interpreters_directory_once() -> None:
+    assert runtime_path(("/opt/py/bin/python3.12", "boot.py")).split(":")[0] == "/opt/py/bin"
+    assert "/usr/bin" not in runtime_path(("/usr/bin/node",)).split(":")

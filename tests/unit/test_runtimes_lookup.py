@@ -27,6 +27,7 @@ def fresh_caches() -> Iterator[None]:
             lookup.python_interpreters,
             lookup._python_command,
             lookup.node_interpreter,
+            lookup.installed_nodes,
             lookup._node_command,
         ):
             cached.cache_clear()
@@ -110,6 +111,7 @@ def test_discovery_reads_path_and_pyenv_but_skips_shims(
 
 def test_node_major_mismatch_warns_or_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lookup, "node_interpreter", lambda: (Path("/usr/bin/node"), "20.20.2"))
+    monkeypatch.setattr(lookup, "installed_nodes", dict)
     exact = command_for("nodejs20.x", Path("/task"), strict=False)
     assert exact.argv == ("/usr/bin/node", str(NODE_BOOTSTRAP))
     assert (exact.family, exact.warning, exact.interpreter_version) == ("nodejs", None, "20.20.2")
@@ -119,8 +121,18 @@ def test_node_major_mismatch_warns_or_refuses(monkeypatch: pytest.MonkeyPatch) -
         command_for("nodejs22.x", Path("/task"), strict=True)
 
 
+def test_an_installed_node_major_runs_its_runtime_without_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lookup, "node_interpreter", lambda: (Path("/usr/bin/node"), "20.20.2"))
+    monkeypatch.setattr(lookup, "installed_nodes", lambda: {22: (Path("/sdk/node/22/bin/node"), "22.23.5")})
+    command = command_for("nodejs22.x", Path("/task"), strict=True)
+    assert command.argv[0] == "/sdk/node/22/bin/node"
+    assert (command.warning, command.interpreter_version) == (None, "22.23.5")
+    assert command_for("nodejs20.x", Path("/task"), strict=True).argv[0] == "/usr/bin/node"
+
+
 def test_node_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lookup, "node_interpreter", lambda: None)
+    monkeypatch.setattr(lookup, "installed_nodes", dict)
     with pytest.raises(RuntimeUnavailable, match="there is no node on PATH"):
         command_for("nodejs20.x", Path("/task"), strict=False)
 

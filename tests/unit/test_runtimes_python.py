@@ -290,3 +290,43 @@ def test_with_log_frames_each_record_is_one_event_and_prints_stay_lines(
         f"  File \"{tmp_path}/app.py\", line 5, in handler\n    raise ValueError('boom')"
     )
     assert len(events) == 4
+
+
+def test_json_records_are_awss_on_every_interpreter(interpreter: str, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "app.py": (
+                "import logging\n"
+                "log = logging.getLogger('svc')\n"
+                "def h(e, c):\n"
+                "    log.debug('hidden')\n"
+                "    log.log(25, 'custom %d', 25, extra={'orderId': 7})\n"
+                "    try:\n"
+                "        {}['k']\n"
+                "    except KeyError:\n"
+                "        log.exception('lookup')\n"
+            )
+        },
+    )
+    result = run(
+        interpreter,
+        tmp_path,
+        "app.h",
+        [{}],
+        env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"},
+    )
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    (request_id,) = result.api.posted
+    custom, error = records
+    assert custom == {
+        "timestamp": custom["timestamp"],
+        "level": "INFO",  # a custom level is shown as the standard one below it
+        "message": "custom 25",
+        "logger": "svc",
+        "requestId": request_id,
+        "orderId": 7,
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", custom["timestamp"])
+    assert (error["level"], error["errorType"], error["errorMessage"]) == ("ERROR", "KeyError", "'k'")
+    assert "{}['k']" in error["stackTrace"][-1] and error["location"].endswith("app.py:h:9")

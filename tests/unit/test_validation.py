@@ -88,11 +88,11 @@ def test_unknown_members_are_ignored_and_unimplemented_ones_reported() -> None:
         create_body(
             NotAMember={"anything": [1]},
             Layers=["arn:aws:lambda:us-east-1:123456789012:layer:deps:1"],
-            TracingConfig={"Mode": "Active"},
+            KMSKeyArn="",
             Code={"ZipFile": base64.b64encode(ZIP).decode(), "SourceKMSKeyArn": ""},
         )
     )
-    assert parsed.ignored_members == ("TracingConfig", "Code.SourceKMSKeyArn")
+    assert parsed.ignored_members == ("KMSKeyArn", "Code.SourceKMSKeyArn")
     assert parsed.layer_arns == ("arn:aws:lambda:us-east-1:123456789012:layer:deps:1",)
 
 

@@ -6,8 +6,10 @@
  * Reads: AWS_LAMBDA_RUNTIME_API (host:port), _HANDLER, LAMBDA_TASK_ROOT (else
  * cwd), AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
  * AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
- * AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT.
- * Sets _X_AMZN_TRACE_ID per invocation.
+ * AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT, and
+ * _LAMBDALITE_SDK_NODE (the runtime's SDK node_modules: a bare `import` nothing
+ * else resolves is resolved from there, see sdk_resolve.mjs; removed from
+ * process.env before the handler loads). Sets _X_AMZN_TRACE_ID per invocation.
  *
  * Writes to stdout: console.* as `<ISO time>\t<request id>\t<LEVEL>\t<util.format(...)>\n`
  * (request id is `undefined` during init, as on AWS), or one JSON object per
@@ -132,21 +134,18 @@ function patchConsole() {
   const writeRecord = recordWriter(process.env[FRAMES_VARIABLE] === '1');
   delete process.env[FRAMES_VARIABLE]; // the platform's, not the function's
   const json = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  jsonErrors = json;
   const wanted = LEVELS.indexOf((process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase());
   const threshold = wanted < 0 ? 0 : wanted;
   const write = (level, params) => {
     const time = new Date().toISOString();
-    let line;
-    if (json) {
-      const entry = { timestamp: time, level, requestId: currentRequestId, message: util.format(...params) };
-      line = JSON.stringify(entry);
-    } else {
-      line = `${time}\t${currentRequestId}\t${level}\t${util.format(...params)}`;
-    }
+    const line = json
+      ? jsonRecord(time, level, params)
+      : `${time}\t${currentRequestId}\t${level}\t${util.format(...params)}`;
     writeRecord(line);
   };
   const logger = (level) =>
-    LEVELS.indexOf(level) >= threshold ? (...params) => write(level, params) : () => {};
+    LEVELS.indexOf(level) >= threshold || level === 'FATAL' ? (...params) => write(level, params) : () => {};
   console.trace = logger('TRACE');
   console.debug = logger('DEBUG');
   console.info = logger('INFO');
@@ -156,8 +155,47 @@ function patchConsole() {
   console.fatal = logger('FATAL');
 }
 
+/** An Error as AWS's JSON records show it: its type, message and stack as a list of lines. */
+function jsonErrorReplacer(_key, value) {
+  if (!(value instanceof Error)) return value;
+  const type = (value.constructor && value.constructor.name) || 'UnknownError';
+  const stack = typeof value.stack === 'string' ? value.stack.split('\n') : value.stack;
+  return Object.assign({ errorType: type, errorMessage: value.message, stackTrace: stack }, value);
+}
+
+/**
+ * AWS's JSON record for console.*: timestamp, level, requestId and message. One
+ * argument is kept as a JSON value (an object stays an object, an Error becomes
+ * errorType/errorMessage/stackTrace); several are formatted as text, and the
+ * first Error among them adds errorType, errorMessage and stackTrace.
+ */
+function jsonRecord(timestamp, level, params) {
+  const entry = { timestamp, level, requestId: currentRequestId };
+  if (params.length === 1) {
+    entry.message = params[0];
+    try {
+      return JSON.stringify(entry, jsonErrorReplacer);
+    } catch (_) {
+      entry.message = util.format(params[0]);
+      return JSON.stringify(entry);
+    }
+  }
+  entry.message = util.format(...params);
+  const error = params.find((param) => param instanceof Error);
+  if (error) {
+    entry.errorType = (error.constructor && error.constructor.name) || 'UnknownError';
+    entry.errorMessage = error.message;
+    entry.stackTrace = typeof error.stack === 'string' ? error.stack.split('\n') : [];
+  }
+  return JSON.stringify(entry);
+}
+
+let jsonErrors = false;
+
 function logError(label, error) {
-  console.error(label, formattedError(error));
+  // With JSON, AWS logs the error itself as the record's message; with text, a label and its JSON.
+  if (jsonErrors) console.error(error instanceof Error ? error : new Error(String(error)));
+  else console.error(label, formattedError(error));
 }
 
 // -- Runtime API client -----------------------------------------------------------
@@ -231,6 +269,7 @@ function nearestPackageIsModule(folder) {
 }
 
 async function importFile(file) {
+  registerSdkResolution();
   return import(url.pathToFileURL(file).href);
 }
 
@@ -412,8 +451,33 @@ class Runtime {
 
 // -- main -------------------------------------------------------------------------
 
+const SDK_VARIABLE = '_LAMBDALITE_SDK_NODE';
+
+/** Where a bare `import` falls back to (see sdk_resolve.mjs), until the hook is registered. */
+let sdkParentURL = null;
+
+function readSdkLocation() {
+  const modules = process.env[SDK_VARIABLE];
+  delete process.env[SDK_VARIABLE]; // the platform's, not the function's
+  if (modules) sdkParentURL = url.pathToFileURL(path.join(path.dirname(modules), 'lambdalite-sdk.mjs')).href;
+}
+
+/**
+ * Let a bare `import` fall back to the runtime's SDK. Done only before the first ES
+ * module is imported: registering the hook starts a loader thread, which costs a
+ * CommonJS handler's cold start tens of milliseconds for nothing (require uses NODE_PATH).
+ */
+function registerSdkResolution() {
+  const parentURL = sdkParentURL;
+  sdkParentURL = null;
+  const nodeModule = require('module');
+  if (parentURL === null || typeof nodeModule.register !== 'function') return;
+  nodeModule.register('./sdk_resolve.mjs', url.pathToFileURL(__filename), { data: { parentURL } });
+}
+
 async function main() {
   patchConsole();
+  readSdkLocation();
   const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
   const taskRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
 

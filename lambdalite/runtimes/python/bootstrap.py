@@ -11,8 +11,10 @@ module in advance (a zygote), since importing it has no side effects.
 Reads: AWS_LAMBDA_RUNTIME_API (host:port), _HANDLER, LAMBDA_TASK_ROOT,
 AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
 AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
-AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT.
-Sets _X_AMZN_TRACE_ID for each invocation (removed when the platform sends none).
+AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT,
+_LAMBDALITE_SDK_PYTHON (the runtime's boto3 directory, appended last to
+sys.path and removed from os.environ). Sets _X_AMZN_TRACE_ID for each
+invocation (removed when the platform sends none).
 
 Writes to stdout: whatever the handler prints; root-logger records as
 ``[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>`` (or one JSON object
@@ -303,6 +305,7 @@ def _parse_json_header(value: str | None, what: str) -> Any:
 _request_id: str = ""
 """The invocation in progress, for log records; empty during init."""
 _FRAMES_VARIABLE = "_LAMBDALITE_LOG_FRAMES"
+_SDK_VARIABLE = "_LAMBDALITE_SDK_PYTHON"
 RECORD_MARK = b"\x1e\x00LR"
 """Starts a framed log record (``lambdalite.dataplane.output``)."""
 _framed = False
@@ -356,21 +359,42 @@ class _StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
+_STANDARD_RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "aws_request_id",
+    "taskName",
+}
+"""A LogRecord's own attributes: anything else was added by ``extra=`` and is logged too."""
+
+
 class _JsonFormatter(logging.Formatter):
+    """AWS's JSON record: timestamp, level (DEBUG ... CRITICAL, a custom level
+    rounded down to one of them), message, logger, requestId; with an exception
+    errorType, errorMessage, stackTrace (a list of frames) and location
+    (``path:function:line``); then whatever ``extra=`` added. Empty members are left out."""
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        level = min(50, max(0, record.levelno)) // 10 * 10
+        entry: dict[str, Any] = {
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
+            "level": logging.getLevelName(level),
             "message": record.getMessage(),
             "logger": record.name,
-            "requestId": getattr(record, "aws_request_id", ""),
         }
-        if record.exc_info:
+        if record.exc_info and record.exc_info[0] is not None:
             etype, value, tb = record.exc_info
-            entry["errorType"] = etype.__name__ if etype is not None else ""
-            entry["errorMessage"] = str(value)
             entry["stackTrace"] = traceback.format_tb(tb)
+            entry["errorType"] = etype.__name__
+            entry["errorMessage"] = str(value)
+        entry["requestId"] = getattr(record, "aws_request_id", None)
+        if record.exc_info:
+            entry["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_RECORD_FIELDS and key not in entry:
+                entry[key] = value
+        entry = {key: value for key, value in entry.items() if value is not None}
         return json.dumps(entry, default=str, ensure_ascii=False) + "\n"
 
 
@@ -416,9 +440,8 @@ def _setup_logging(environ: Mapping[str, str]) -> None:
 def _log_error(error: ErrorBody, json_format: bool) -> None:
     """AWS's log entry for a failed init or invocation, as one write."""
     if json_format:
-        entry = dict(error)
-        entry["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        entry["level"] = "ERROR"
+        # AWS's order: the time and the level first, then the error body.
+        entry = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": "ERROR", **error}
         _write_record(json.dumps(entry, ensure_ascii=False))
         return
     lines = ["[ERROR] {}: {}".format(error["errorType"], error["errorMessage"])]
@@ -476,6 +499,12 @@ def _set_sys_path(task_root: str) -> None:
     opt = os.environ.get("LAMBDALITE_OPT") or "/opt"
     extra = [p for p in (f"{opt}/python/lib/{version}/site-packages", f"{opt}/python") if os.path.isdir(p)]
     sys.path[:0] = [task_root, *extra]
+    # The runtime's boto3 comes last, as AWS's does: a function's or layer's own copy wins.
+    sdk = os.environ.pop(_SDK_VARIABLE, "")
+    if sdk and sdk not in sys.path:
+        sys.path.append(sdk)
+    # SnapStart's runtime hooks (snapshot_restore_py), after the function's own code.
+    sys.path.append(os.path.join(here, "snapstart"))
 
 
 def load_handler(handler: str) -> Handler:
