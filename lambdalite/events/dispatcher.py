@@ -7,7 +7,11 @@ ready events and runs each through the one ``Invoker`` as ``InvocationKind.ASYNC
 synchronous invoke, under the event's own request id), at most
 ``max_in_flight`` invocations at once; up to ``LEASES_PER_INVOCATION`` times as
 many events are leased, so that recording one event's outcome (a commit, a
-destination) overlaps the next one's invocation. Each delivery ends in one of:
+destination) overlaps the next one's invocation. Accepting comes first: while
+events arrive in a burst (``BURST_ACCEPTS`` within ``BURST_WINDOW_S``), one
+invocation at a time runs, so the node's CPU goes to storing what callers send
+and the backlog drains after the burst (execution is asynchronous; the 202
+promises durability, not a start time). Each delivery ends in one of:
 
 - success: the OnSuccess destination gets the record (condition Success); acked;
 - a function error or timeout: retried after the policy's delay while attempts
@@ -35,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 from lambdalite.control.event_invoke_registry import EventInvokeRegistry
@@ -55,6 +60,9 @@ VISIBILITY_S = 960.0
 """A lease outlives the longest invocation (900 s) and its environment's start."""
 DEFAULT_MAX_IN_FLIGHT = 8
 LEASES_PER_INVOCATION = 4
+BURST_WINDOW_S = 0.05
+BURST_ACCEPTS = 50
+"""Accepts within one window that make it a burst (1,000 events/s)."""
 
 
 class AsyncInvocations:
@@ -87,8 +95,13 @@ class AsyncInvocations:
         self._dead_letter_arn = dead_letter_arn
         self._max_in_flight = max_in_flight * LEASES_PER_INVOCATION
         """Events leased and not finished."""
-        self._invoking = asyncio.Semaphore(max_in_flight)
+        self._max_invoking = max_in_flight
+        self._invoking = 0
         """Invocations under way (the environments a backlog may keep busy)."""
+        self._invocation_done = asyncio.Event()
+        self._window_start = 0.0
+        self._window_accepts = 0
+        self._burst_until = 0.0
         self._in_flight = 0
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -103,8 +116,30 @@ class AsyncInvocations:
     ) -> str:
         """Store one event durably and return its request id (raises QueueError)."""
         event_id = request_id or new_request_id()
+        self._note_accept()
         await self._queue.enqueue([NewEvent(event_id, name, qualifier, payload, self._clock.now())])
         return event_id
+
+    def _note_accept(self) -> None:
+        # A rate, not a wait: monotonic time, not the (retry) clock.
+        now = time.monotonic()
+        if now - self._window_start > BURST_WINDOW_S:
+            self._window_start, self._window_accepts = now, 0
+        self._window_accepts += 1
+        if self._window_accepts >= BURST_ACCEPTS:
+            self._burst_until = now + BURST_WINDOW_S
+
+    async def _invocation_slot(self) -> None:
+        """Wait for a free invocation slot: ``max_in_flight``, or one during a burst."""
+        while self._invoking >= (1 if time.monotonic() < self._burst_until else self._max_invoking):
+            self._invocation_done.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._invocation_done.wait(), BURST_WINDOW_S)
+        self._invoking += 1
+
+    def _invocation_over(self) -> None:
+        self._invoking -= 1
+        self._invocation_done.set()
 
     async def backlog(self) -> dict[str, Backlog]:
         return await self._queue.backlog()
@@ -189,7 +224,10 @@ class AsyncInvocations:
             await self._finish(event, Condition.EVENT_AGE_EXCEEDED, attempts, _last_response(meta))
             return
         invoked_arn = self._arn_prefix + name + (f":{qualifier}" if qualifier else "")
+        await self._invocation_slot()
         try:
+            if self._stopping:
+                return  # still queued: the next start delivers it
             result = await self._invoker.invoke(
                 function,
                 event.payload,
@@ -204,6 +242,8 @@ class AsyncInvocations:
             log.warning("asynchronous invocation %s of %s: platform error %s; retrying", event.id, name, exc)
             await self._back_off(event, meta, status=500)
             return
+        finally:
+            self._invocation_over()
         attempts += 1
         response = LastResponse(200, result.executed_version, result.function_error or "", result.payload)
         if not result.function_error:
