@@ -19,8 +19,16 @@ path), creates Python 3.11 functions with boto3, then, in one run:
   its start time (time.time()) over UDP; the figure is that minus the time the
   client read the 202, p50/p99.
 
+* kill -9 (``--kills``, ``--events``; 0 kills skips it): a second server on its
+  own data directory is sent ``--events`` Event invokes by 8 raw-socket
+  clients and killed with SIGKILL ``--kills`` times along the way (restarted on
+  the same data directory each time); the handler reports each run over UDP.
+  After the last restart every event that got a 202 must run: lost = accepted
+  minus run, and duplicates (runs beyond the first) are counted.
+
 Targets (2 cores): >= 5,000 events/s accepted durably, >= 0.4x the sync
-invokes/s of the same run, accept p50 <= 1 ms, 202-to-handler p50 <= 5 ms.
+invokes/s of the same run, accept p50 <= 1 ms, 202-to-handler p50 <= 5 ms,
+0 events lost across 5 kill -9 restarts of 10,000 events.
 Prints a table and writes bench/results/async.json.
 """
 
@@ -30,18 +38,21 @@ import argparse
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keepalive import KeepAliveClient, build_request
+from keepalive import HttpProtocolError, KeepAliveClient, build_request
 from rich.console import Console
 from rich.table import Table
 from services import Service, free_port, hello_zip, lambda_client
@@ -129,10 +140,15 @@ def drain(port: int, expected: int, timeout_s: float = 300) -> tuple[float, dict
         time.sleep(0.1)
 
 
+def event_request(port: int, name: str) -> bytes:
+    """The bytes of one Event invoke of ``name`` with an empty JSON payload."""
+    request = build_request("POST", "127.0.0.1", port, invoke_path(name), b"{}")
+    return request.replace(b"\r\n\r\n", b"\r\nX-Amz-Invocation-Type: Event\r\n\r\n", 1)
+
+
 def handler_starts(port: int, stamps: socket.socket, count: int) -> list[float]:
     """Milliseconds from reading the 202 to the handler's start, one event at a time."""
-    request = build_request("POST", "127.0.0.1", port, invoke_path("stamp"), b"{}")
-    request = request.replace(b"\r\n\r\n", b"\r\nX-Amz-Invocation-Type: Event\r\n\r\n", 1)
+    request = event_request(port, "stamp")
     gaps: list[float] = []
     with KeepAliveClient("127.0.0.1", port) as client:
         for n in range(count + 10):
@@ -150,6 +166,106 @@ def handler_starts(port: int, stamps: socket.socket, count: int) -> list[float]:
     return gaps
 
 
+class RunReports:
+    """Request ids the stamp handler reported, counted (a thread reads the UDP socket)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.runs: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.runs[json.loads(self.sock.recv(4096))["rid"]] += 1
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def start_server(workdir: Path, data: Path, port: int, name: str) -> Service:
+    service = Service(
+        name,
+        [PYTHON, "-m", "lambdalite", "serve", "--port", str(port), "--data-dir", str(data)],
+        log_path=workdir / f"{name}.log",
+        cwd=REPO,
+        env={"PYTHONUNBUFFERED": "1"},
+    )
+    service.wait_for_line(READY_LINE, timeout_s=30)
+    return service
+
+
+def send_events(port: int, quota: int, accepted: list[str], lock: threading.Lock) -> None:
+    """Send Event invokes of stamp until ``quota`` are accepted in all or the server is gone."""
+    request = event_request(port, "stamp")
+    try:
+        with KeepAliveClient("127.0.0.1", port, timeout_s=5) as client:
+            while True:
+                with lock:
+                    if len(accepted) >= quota:
+                        return
+                response = client.roundtrip(request)
+                if response.status == 202:
+                    with lock:
+                        accepted.append(response.headers["x-amzn-requestid"])
+    except (OSError, HttpProtocolError):
+        return  # killed: what was not answered 202 was not accepted
+
+
+def crash_phase(workdir: Path, kills: int, events: int) -> dict[str, Any]:
+    """Send ``events`` Event invokes across ``kills`` SIGKILLs; count lost and duplicate runs."""
+    reports = RunReports()
+    data = workdir / "crash-data"
+    port = free_port()
+    accepted: list[str] = []
+    lock = threading.Lock()
+    try:
+        for life in range(kills + 1):
+            service = start_server(workdir, data, port, f"crash-{life}")
+            try:
+                if life == 0:
+                    create(lambda_client(port), "stamp", STAMP_HANDLER, {"STAMP_PORT": str(reports.port)})
+                if life == kills:
+                    break
+                quota = events * (life + 1) // kills
+                senders = [
+                    threading.Thread(target=send_events, args=(port, events, accepted, lock))
+                    for _ in range(8)
+                ]
+                for sender in senders:
+                    sender.start()
+                while len(accepted) < quota and all(sender.is_alive() for sender in senders):
+                    time.sleep(0.005)
+                service.process.send_signal(signal.SIGKILL)
+                service.process.wait(timeout=10)
+                for sender in senders:
+                    sender.join(timeout=30)
+            finally:
+                service.stop()
+        service = start_server(workdir, data, port, "crash-last")
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and any(reports.runs[rid] == 0 for rid in accepted):
+                time.sleep(0.1)
+        finally:
+            service.stop()
+    finally:
+        reports.close()
+    lost = sum(1 for rid in set(accepted) if reports.runs[rid] == 0)
+    duplicates = sum(count - 1 for count in reports.runs.values() if count > 1)
+    return {"kills": kills, "accepted": len(accepted), "lost": lost, "duplicate_runs": duplicates}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -160,6 +276,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--starts", type=int, default=200)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--events", type=int, default=10_000)
     args = parser.parse_args()
     wrk = ensure_wrk()
     with ExitStack() as stack:
@@ -209,6 +327,9 @@ def main() -> None:
             "handler_start_p50_ms": statistics.median(gaps),
             "handler_start_p99_ms": percentile(gaps, 0.99),
         }
+        if args.kills:
+            console.print(f"kill -9 {args.kills} times across {args.events} events ...")
+            result["crash"] = crash_phase(workdir, args.kills, args.events)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     report(result)
@@ -244,6 +365,16 @@ def report(result: dict[str, Any]) -> None:
         at_most=True,
     )
     row("202 to handler start p99 (warm)", result["handler_start_p99_ms"], "ms")
+    crash = result.get("crash")
+    if crash:
+        row(
+            f"events lost across {crash['kills']} kill -9 ({crash['accepted']:,} accepted)",
+            crash["lost"],
+            "",
+            0,
+            at_most=True,
+        )
+        row("  duplicate runs after those kills", crash["duplicate_runs"], "")
     console.print(table)
     console.print(f"delivered {result['delivered']}, failed {result['failed']}; written to {RESULTS}")
 
