@@ -93,7 +93,7 @@ class AsyncInvocations:
         self._clock = clock
         self._policy = policy
         self._dead_letter_arn = dead_letter_arn
-        self._max_in_flight = max_in_flight * LEASES_PER_INVOCATION
+        self._max_leased = max_in_flight * LEASES_PER_INVOCATION
         """Events leased and not finished."""
         self._max_invoking = max_in_flight
         self._invoking = 0
@@ -102,7 +102,7 @@ class AsyncInvocations:
         self._window_start = 0.0
         self._window_accepts = 0
         self._burst_until = 0.0
-        self._in_flight = 0
+        self._leased = 0
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Future[None] | None = None
@@ -156,12 +156,12 @@ class AsyncInvocations:
     async def run(self) -> None:
         """Lease and run events until cancelled."""
         while True:
-            while self._in_flight >= self._max_in_flight:
+            while self._leased >= self._max_leased:
                 self._slot_free.clear()
                 await self._slot_free.wait()
-            events = await self._queue.lease(self._max_in_flight - self._in_flight, VISIBILITY_S)
+            events = await self._queue.lease(self._max_leased - self._leased, VISIBILITY_S)
             for event in events:
-                self._in_flight += 1
+                self._leased += 1
                 task = asyncio.ensure_future(self._run_one(event))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -199,7 +199,7 @@ class AsyncInvocations:
             # its visibility timeout (or the next restart).
             log.exception("asynchronous invocation %s of %s failed", event.id, event.function)
         finally:
-            self._in_flight -= 1
+            self._leased -= 1
             self._slot_free.set()
 
     async def _deliver(self, event: QueuedEvent) -> None:
