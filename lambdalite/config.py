@@ -82,6 +82,9 @@ class Settings:
     url_base: str = "auto"
     """Where the FunctionUrl the API returns points: ``auto``, ``host``, ``path`` or
     ``SCHEME://DOMAIN[:PORT]`` (a wildcard domain); see ``api.url_base``."""
+    state_settle_s: float = 0.0
+    """The least time a created function stays Pending and an update InProgress
+    (AWS takes about a second); 0 settles as soon as the code is prepared."""
 
     @property
     def endpoint(self) -> str:

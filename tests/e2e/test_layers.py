@@ -390,9 +390,11 @@ def test_function_layer_references_and_their_errors(lam: Any) -> None:
 
     revision = lam.get_function_configuration(FunctionName="ly-fn")["RevisionId"]
     updated = lam.update_function_configuration(FunctionName="ly-fn", Layers=[two["LayerVersionArn"]])
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ly-fn", WaiterConfig={"Delay": 0.1})
     assert updated["Layers"] == [{"Arn": two["LayerVersionArn"], "CodeSize": two["Content"]["CodeSize"]}]
     assert updated["RevisionId"] != revision
     cleared = lam.update_function_configuration(FunctionName="ly-fn", Layers=[])
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ly-fn", WaiterConfig={"Delay": 0.1})
     assert "Layers" not in cleared
 
     six = [publish(lam, f"ly-six-{i}", {"f": ""})["LayerVersionArn"] for i in range(6)]
@@ -431,6 +433,7 @@ def test_function_layer_references_and_their_errors(lam: Any) -> None:
 
     # A function keeps its layer after the layer version is deleted, as on AWS.
     lam.update_function_configuration(FunctionName="ly-fn", Layers=[one["LayerVersionArn"]])
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ly-fn", WaiterConfig={"Delay": 0.1})
     lam.delete_layer_version(LayerName="ly-ref", VersionNumber=1)
     assert lam.get_function_configuration(FunctionName="ly-fn")["Layers"][0]["Arn"] == one["LayerVersionArn"]
 

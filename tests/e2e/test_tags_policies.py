@@ -86,6 +86,33 @@ def test_tagging_gives_the_function_a_new_revision(lam: Any) -> None:
     lam.update_function_configuration(FunctionName="tg-rev", Timeout=5, RevisionId=seen[-1])
 
 
+def test_a_new_revision_without_a_change_keeps_the_warm_environment(lam: Any) -> None:
+    # Tagging and publishing give $LATEST a new RevisionId, but neither its code nor its
+    # configuration changes: the warm environment goes on serving (no cold start).
+    create_function(
+        lam,
+        "tg-warm",
+        {
+            "app.py": "import uuid\nTOKEN = str(uuid.uuid4())\n"
+            "def handler(event, context):\n    return TOKEN\n"
+        },
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName="tg-warm")
+
+    def pid() -> str:
+        """The token the environment drew at init (pids repeat across PID namespaces)."""
+        return str(json.loads(lam.invoke(FunctionName="tg-warm")["Payload"].read()))
+
+    first = pid()
+    lam.tag_resource(Resource=f"{ARN_PREFIX}tg-warm", Tags={"a": "b"})
+    assert pid() == first
+    lam.publish_version(FunctionName="tg-warm")
+    assert pid() == first
+    lam.update_function_configuration(FunctionName="tg-warm", Timeout=7)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="tg-warm")
+    assert pid() != first  # a configuration change does start a new environment
+
+
 def test_tags_are_not_taken_on_versions_and_aliases(lam: Any) -> None:
     create_function(lam, "tg-qual", TRIVIAL, Publish=True)
     lam.create_alias(FunctionName="tg-qual", Name="live", FunctionVersion="1")
@@ -192,7 +219,8 @@ def test_create_function_with_too_many_tags_creates_nothing(lam: Any) -> None:
 
 
 def test_add_permission_builds_awss_statement_and_policy(lam: Any) -> None:
-    created = create_function(lam, "pm-doc", TRIVIAL)
+    create_function(lam, "pm-doc", TRIVIAL)
+    created = lam.get_function_configuration(FunctionName="pm-doc")  # Active, settled
     response = lam.add_permission(FunctionName="pm-doc", StatementId="s3", **S3_INVOKE)
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 201
     s3 = {
@@ -380,7 +408,8 @@ def test_permission_errors_use_awss_words(lam: Any) -> None:
 
 
 def test_revision_ids_guard_policy_changes(lam: Any) -> None:
-    created = create_function(lam, "pm-rev", TRIVIAL)
+    create_function(lam, "pm-rev", TRIVIAL)
+    created = lam.get_function_configuration(FunctionName="pm-rev")  # Active, settled
     assert error_of(
         "PreconditionFailedException",
         lambda: lam.add_permission(FunctionName="pm-rev", StatementId="s3", RevisionId="wrong", **S3_INVOKE),
