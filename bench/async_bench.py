@@ -17,7 +17,8 @@ path), creates Python 3.11 functions with boto3, then, in one run:
 * 202 to handler: ``--starts`` Event invokes one at a time, each after the
   previous one's handler has started, on a warm environment: the handler sends
   its start time (time.time()) over UDP; the figure is that minus the time the
-  client read the 202, p50/p99.
+  client read the 202, p50/p99; and each of those accepts' round trip (the
+  accept latency of one client, beside the burst's 16).
 
 * kill -9 (``--kills``, ``--events``; 0 kills skips it): a second server on its
   own data directory is sent ``--events`` Event invokes by 8 raw-socket
@@ -146,14 +147,18 @@ def event_request(port: int, name: str) -> bytes:
     return request.replace(b"\r\n\r\n", b"\r\nX-Amz-Invocation-Type: Event\r\n\r\n", 1)
 
 
-def handler_starts(port: int, stamps: socket.socket, count: int) -> list[float]:
-    """Milliseconds from reading the 202 to the handler's start, one event at a time."""
+def handler_starts(port: int, stamps: socket.socket, count: int) -> tuple[list[float], list[float]]:
+    """Milliseconds from reading the 202 to the handler's start, one event at a time,
+    and each accept's own round trip (one client)."""
     request = event_request(port, "stamp")
     gaps: list[float] = []
+    accepts: list[float] = []
     with KeepAliveClient("127.0.0.1", port) as client:
         for n in range(count + 10):
+            sent = time.perf_counter()
             response = client.roundtrip(request)
             accepted_at = time.time()
+            accept_ms = (time.perf_counter() - sent) * 1000
             if response.status != 202:
                 raise SystemExit(f"stamp: expected 202, got {response.status}: {response.body!r}")
             request_id = response.headers["x-amzn-requestid"]
@@ -163,7 +168,8 @@ def handler_starts(port: int, stamps: socket.socket, count: int) -> list[float]:
                     break
             if n >= 10:  # the first ones warm the environment up
                 gaps.append((stamp["t"] - accepted_at) * 1000)
-    return gaps
+                accepts.append(accept_ms)
+    return gaps, accepts
 
 
 class RunReports:
@@ -309,7 +315,7 @@ def main() -> None:
             )
         drained_s, counts = drain(port, burst.requests)
         console.print(f"burst of {burst.requests} events drained {drained_s:.1f} s after it ended: {counts}")
-        gaps = handler_starts(port, stamps, args.starts)
+        gaps, single_accepts = handler_starts(port, stamps, args.starts)
         result = {
             "when": datetime.now(UTC).isoformat(),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -324,6 +330,8 @@ def main() -> None:
             "drain_after_burst_s": drained_s,
             "delivered": counts.get("Delivered", 0),
             "failed": counts.get("Failed", 0),
+            "accept_one_client_p50_ms": statistics.median(single_accepts),
+            "accept_one_client_p99_ms": percentile(single_accepts, 0.99),
             "handler_start_p50_ms": statistics.median(gaps),
             "handler_start_p99_ms": percentile(gaps, 0.99),
         }
@@ -356,6 +364,8 @@ def report(result: dict[str, Any]) -> None:
     row("  ... as a multiple of sync", result["sync_ratio"], "x", TARGET_SYNC_RATIO)
     row("accept p50", result["accept_p50_ms"], "ms", TARGET_ACCEPT_P50_MS, at_most=True)
     row("accept p99", result["accept_p99_ms"], "ms")
+    row("accept p50, one client at a time", result["accept_one_client_p50_ms"], "ms")
+    row("accept p99, one client at a time", result["accept_one_client_p99_ms"], "ms")
     row("backlog drained after the burst", result["drain_after_burst_s"], "s")
     row(
         "202 to handler start p50 (warm)",
