@@ -41,7 +41,9 @@ from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
+from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
+from lambdalite.events.queue import EventQueue
 from lambdalite.events.service_targets import service_target_kinds
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
@@ -240,8 +242,17 @@ def build_async(
     targets = targets or Targets()
     functions = registries.functions
     reservations = registries.concurrency.reservations()
+    queue: EventQueue
+    if settings.queue.startswith("nats://"):
+        queue = JetStreamEventQueue(settings.queue, clock)
+    elif settings.queue:
+        raise SystemExit(
+            f"unknown --queue {settings.queue!r}: use nats://HOST:PORT[/STREAM], or none for SQLite"
+        )
+    else:
+        queue = SqliteEventQueue(settings.data_dir / "events.db", clock)
     events = AsyncInvocations(
-        SqliteEventQueue(settings.data_dir / "events.db", clock),
+        queue,
         invoker,
         functions,
         registries.event_invoke,
@@ -369,6 +380,14 @@ async def run(settings: Settings) -> None:
         await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)
         if not grace.done():
             await server.shutdown(0)
+        else:
+            # Running asynchronous invocations get the same grace (those cut off run
+            # again after the next start).
+            draining = asyncio.ensure_future(services.events.drain())
+            await asyncio.wait(
+                {draining, hurry}, timeout=settings.shutdown_grace_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            draining.cancel()
         hurry.cancel()
     finally:
         discovery.withdraw(published)
