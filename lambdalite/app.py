@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -22,6 +23,10 @@ from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
 from lambdalite.api.topic_bus_routes import siblings
+from lambdalite.auth.exposure import check_exposure
+from lambdalite.auth.keys import AccessKeys, ensure_admin_key
+from lambdalite.auth.secrets import SecretBox, SecretBoxError
+from lambdalite.auth.sigv4 import Verifier
 from lambdalite.config import Settings
 from lambdalite.control.changes import (
     FunctionDeleted,
@@ -84,6 +89,7 @@ class Services:
     invoker: Invoker
     router: Router
     events: AsyncInvocations
+    keys: AccessKeys
 
     async def close(self) -> None:
         await self.events.close(grace_s=0)
@@ -214,6 +220,10 @@ def build(settings: Settings) -> Services:
     bus.subscribe(
         VersionRemoved, lambda event: pool.in_background(pool.retire_snapshot(event.config.environment_key))
     )
+    try:
+        keys = AccessKeys(stores.access_keys, SecretBox.open(data / "secrets.key"), settings.account_id)
+    except SecretBoxError as exc:
+        raise SystemExit(f"cannot read the access keys: {exc}") from exc
     router = Router(
         LambdaApi(settings, registries, code, invoker, events),
         code,
@@ -225,12 +235,14 @@ def build(settings: Settings) -> Services:
         buses=stores.buses,
         schedules=stores.schedules,
         scheduler=stores.scheduler,
+        keys=keys,
+        verifier=Verifier(keys) if settings.auth == "sigv4" else None,
     )
     # Queues, topics and buses are destinations once the router has built their services.
     reach = siblings(router.services, settings.region, settings.account_id, events)
     for service, kind in service_target_kinds(reach).items():
         targets.register(service, kind)
-    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
+    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
 
 
 def build_async(
@@ -332,6 +344,7 @@ def http_limits(settings: Settings) -> Limits:
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM, then shut down in order (see the module docstring).
     A second signal skips the grace period."""
+    check_exposure(settings.auth, settings.host)
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
@@ -356,6 +369,10 @@ async def run(settings: Settings) -> None:
         refuse_peer=_from_a_function,
         error_answer=layer_error,
     )
+    # The key exists (and its file is written) before anyone can connect.
+    key_line = (
+        ensure_admin_key(services.keys, settings.data_dir, os.environ) if settings.auth == "sigv4" else None
+    )
     await server.start(settings.host, settings.port)
     print(
         f"lambdalite listening on {settings.endpoint} "
@@ -364,6 +381,8 @@ async def run(settings: Settings) -> None:
         flush=True,
     )
     print(f"function URLs: {services.router.function_urls.base.url('<url-id>')}", flush=True)
+    if key_line is not None:
+        print(f"auth: sigv4; {key_line}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
     published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()

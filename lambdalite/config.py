@@ -85,6 +85,10 @@ class Settings:
     state_settle_s: float = 0.0
     """The least time a created function stays Pending and an update InProgress
     (AWS takes about a second); 0 settles as soon as the code is prepared."""
+    auth: str = "none"
+    """``sigv4``: every request is verified (AWS Signature Version 4) against lambdalite's
+    access keys; ``none``: any credentials are accepted, allowed only while every listening
+    address is loopback."""
 
     @property
     def endpoint(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite.store.access_keys import AccessKeyStore, SqliteAccessKeyStore
 from lambdalite.store.buses import BusStore, SqliteBusStore
 from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningStore
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
@@ -44,6 +45,7 @@ class Stores:
     buses: BusStore
     schedules: ScheduleStore
     scheduler: SchedulerStore
+    access_keys: AccessKeyStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -66,5 +68,6 @@ def open_sqlite(path: Path) -> Stores:
         buses=SqliteBusStore(db),
         schedules=SqliteScheduleStore(db),
         scheduler=SqliteSchedulerStore(db),
+        access_keys=SqliteAccessKeyStore(db),
         close=db.close,
     )
