@@ -22,6 +22,7 @@ from pathlib import Path
 from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
+from lambdalite.api.topic_bus_routes import siblings
 from lambdalite.auth.exposure import check_exposure
 from lambdalite.auth.keys import AccessKeys, ensure_admin_key
 from lambdalite.auth.secrets import SecretBox, SecretBoxError
@@ -45,7 +46,10 @@ from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
+from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
+from lambdalite.events.queue import EventQueue
+from lambdalite.events.service_targets import service_target_kinds
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
@@ -60,6 +64,8 @@ from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
+from lambdalite.services.events import EventsFront
+from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -165,7 +171,8 @@ def build(settings: Settings) -> Services:
         async_share=settings.async_share,
     )
     invoker = Invoker(limiter, pool)
-    events = build_async(settings, registries, invoker)
+    targets = Targets()
+    events = build_async(settings, registries, invoker, targets)
     bus = registries.bus
     bus.subscribe(ReservedConcurrencyChanged, lambda event: limiter.set_reserved(event.name, event.reserved))
 
@@ -224,21 +231,40 @@ def build(settings: Settings) -> Services:
         settings.region,
         settings.account_id,
         queues=stores.queues,
+        topics=stores.topics,
+        buses=stores.buses,
+        schedules=stores.schedules,
+        scheduler=stores.scheduler,
         keys=keys,
         verifier=Verifier(keys) if settings.auth == "sigv4" else None,
     )
+    # Queues, topics and buses are destinations once the router has built their services.
+    reach = siblings(router.services, settings.region, settings.account_id, events)
+    for service, kind in service_target_kinds(reach).items():
+        targets.register(service, kind)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
 
 
-def build_async(settings: Settings, registries: Registries, invoker: Invoker) -> AsyncInvocations:
+def build_async(
+    settings: Settings, registries: Registries, invoker: Invoker, targets: Targets | None = None
+) -> AsyncInvocations:
     """The asynchronous invocation service: its durable queue (``events.db``), its
     retry policy (scaled by ``--retry-delay-scale``) and the destination targets."""
     clock = SystemClock()
-    targets = Targets()
+    targets = targets or Targets()
     functions = registries.functions
     reservations = registries.concurrency.reservations()
+    queue: EventQueue
+    if settings.queue.startswith("nats://"):
+        queue = JetStreamEventQueue(settings.queue, clock)
+    elif settings.queue:
+        raise SystemExit(
+            f"unknown --queue {settings.queue!r}: use nats://HOST:PORT[/STREAM], or none for SQLite"
+        )
+    else:
+        queue = SqliteEventQueue(settings.data_dir / "events.db", clock)
     events = AsyncInvocations(
-        SqliteEventQueue(settings.data_dir / "events.db", clock),
+        queue,
         invoker,
         functions,
         registries.event_invoke,
@@ -322,6 +348,14 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
+    # The schedule timers of EventBridge rules and of EventBridge Scheduler.
+    timed = [
+        front
+        for front in services.router.services.values()
+        if isinstance(front, EventsFront | SchedulerFront)
+    ]
+    for front in timed:
+        front.start()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
     collector = CodeCollector(
         services.code,
@@ -365,6 +399,14 @@ async def run(settings: Settings) -> None:
         await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)
         if not grace.done():
             await server.shutdown(0)
+        else:
+            # Running asynchronous invocations get the same grace (those cut off run
+            # again after the next start).
+            draining = asyncio.ensure_future(services.events.drain())
+            await asyncio.wait(
+                {draining, hurry}, timeout=settings.shutdown_grace_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            draining.cancel()
         hurry.cancel()
     finally:
         discovery.withdraw(published)
@@ -372,6 +414,8 @@ async def run(settings: Settings) -> None:
             loop.remove_signal_handler(sig)
         flusher.cancel()
         collecting.cancel()
+        for front in timed:
+            await front.close()
         await services.close()
         print("lambdalite stopped", flush=True)
 

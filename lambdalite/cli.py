@@ -273,6 +273,13 @@ def serve(
             metavar="FACTOR",
         ),
     ] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep accepted asynchronous events in NATS JetStream (nats://HOST:PORT[/STREAM]) "
+            "instead of events.db in the data directory.",
+        ),
+    ] = None,
     url_base: Annotated[
         str | None,
         typer.Option(
@@ -316,6 +323,7 @@ def serve(
             "http_max_unsent_bytes": http_max_unsent_bytes,
             "http_max_queued_requests": http_max_queued_requests,
             "retry_delay_scale": retry_delay_scale,
+            "queue": queue,
             "url_base": url_base,
             "auth": auth,
         }

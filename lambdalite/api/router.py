@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl
 
@@ -42,6 +42,7 @@ from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
+from lambdalite.api.topic_bus_routes import build_events, build_scheduler, build_sns
 from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.auth.admin_api import KeysService
 from lambdalite.auth.errors import AuthFailure, MissingAuthenticationToken, failure_response
@@ -50,12 +51,17 @@ from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.sns import URL_ACTIONS as SNS_URL_ACTIONS
 from lambdalite.services.sqs import ACTIONS as SQS_ACTIONS
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
 from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
+from lambdalite.store.buses import BusStore
 from lambdalite.store.code import CodePackages
 from lambdalite.store.queues import QueueStore
+from lambdalite.store.scheduler_docs import SchedulerStore
+from lambdalite.store.schedules import ScheduleStore
+from lambdalite.store.topics import TopicStore
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
 
@@ -83,7 +89,19 @@ class ServiceContext:
     account_id: str
     queues: QueueStore | None = None
     """The SQS queue store (None: the SQS service is not built)."""
+    topics: TopicStore | None = None
+    """The SNS topic store (None: the SNS service is not built)."""
+    buses: BusStore | None = None
+    """The EventBridge bus store (None: the events service is not built)."""
+    schedules: ScheduleStore | None = None
+    """Schedule timers (None: scheduled rules are stored but never fire)."""
+    scheduler: SchedulerStore | None = None
+    """EventBridge Scheduler's schedules (None: the scheduler service is not built)."""
     keys: AccessKeys | None = None
+    """lambdalite's access keys (the /_lambdalite/keys surface)."""
+    built: dict[str, Service] = field(default_factory=dict)
+    """The services built so far, by route name: how one service reaches a sibling
+    (SNS delivering to SQS) once everything is built."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +159,9 @@ SERVICES: tuple[ServiceRoute, ...] = (
         actions=SQS_ACTIONS,
         protocol=QUERY_OR_JSON,
     ),
+    ServiceRoute("sns", build_sns, signing_names=("sns",), actions=SNS_URL_ACTIONS),
+    ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",)),
+    ServiceRoute("scheduler", build_scheduler, signing_names=("scheduler",)),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
 
@@ -185,6 +206,10 @@ class Router:
         account_id: str,
         services: tuple[ServiceRoute, ...] = SERVICES,
         queues: QueueStore | None = None,
+        topics: TopicStore | None = None,
+        buses: BusStore | None = None,
+        schedules: ScheduleStore | None = None,
+        scheduler: SchedulerStore | None = None,
         *,
         keys: AccessKeys | None = None,
         verifier: Verifier | None = None,
@@ -192,7 +217,21 @@ class Router:
         urls = FunctionUrlApi(api)
         if verifier is not None:
             urls.refuse_unsigned = lambda request: url_refusal(verifier, request)
-        context = ServiceContext(api, urls, code, logs, region, account_id, queues, keys)
+        context = ServiceContext(
+            api,
+            urls,
+            code,
+            logs,
+            region,
+            account_id,
+            queues,
+            topics,
+            buses,
+            schedules,
+            scheduler,
+            keys,
+        )
+        self.services = context.built
         self._verifier = verifier
         self._route_of: dict[int, ServiceRoute] = {}
         self.function_urls = context.urls
@@ -208,6 +247,7 @@ class Router:
             service = route.build(context)
             if service is None:
                 continue
+            context.built[route.name] = service
             marks = dict.fromkeys((*route.hosts, *route.configured_hosts(context)))
             self._hosts.extend((mark, service) for mark in marks)
             self._services.append(service)
