@@ -262,7 +262,6 @@ class Router:
             self._hosts.extend((mark, service) for mark in marks)
             self._services.append(service)
             self._route_of[id(service)] = route
-            self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
             self._signed.update(dict.fromkeys(route.signing_names, service))
