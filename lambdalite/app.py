@@ -205,6 +205,7 @@ def build(settings: Settings) -> Services:
         settings.region,
         settings.account_id,
         queues=stores.queues,
+        objects=stores.objects,
     )
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
 
@@ -312,6 +313,7 @@ async def run(settings: Settings) -> None:
         http_limits(settings),
         refuse_peer=_from_a_function,
         error_answer=layer_error,
+        stream_route=services.router.stream_route,
     )
     await server.start(settings.host, settings.port)
     print(

@@ -25,7 +25,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
@@ -37,12 +37,16 @@ from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
 from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
-from lambdalite.http import HttpRequest
+from lambdalite.http import HttpRequest, StreamingResponse
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.s3 import HOST_MARK as S3_HOST_MARK
+from lambdalite.services.s3 import SIGNING_NAME as S3_SIGNING_NAME
+from lambdalite.services.s3 import S3Front
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
 from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
 from lambdalite.store.code import CodePackages
+from lambdalite.store.objects import ObjectStore
 from lambdalite.store.queues import QueueStore
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
@@ -53,7 +57,7 @@ OWN_PREFIX = "/_lambdalite/"
 
 
 class Service(Protocol):
-    async def handle(self, request: HttpRequest) -> Response:
+    async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
         """Answer one request; raise LambdaError for the one error table."""
         ...
 
@@ -70,6 +74,8 @@ class ServiceContext:
     account_id: str
     queues: QueueStore | None = None
     """The SQS queue store (None: the SQS service is not built)."""
+    objects: ObjectStore | None = None
+    """The S3 object store (None: the S3 service is not built)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,14 @@ SERVICES: tuple[ServiceRoute, ...] = (
         targets=(SQS_TARGET,),
     ),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
+    # Last: an unsigned request on any path the Lambda API does not serve is a bucket's.
+    ServiceRoute(
+        "s3",
+        lambda c: S3Front(c.objects, c.region) if c.objects is not None else None,
+        signing_names=(S3_SIGNING_NAME,),
+        hosts=(S3_HOST_MARK,),
+        paths=("/",),
+    ),
 )
 
 
@@ -145,8 +159,9 @@ class Router:
         account_id: str,
         services: tuple[ServiceRoute, ...] = SERVICES,
         queues: QueueStore | None = None,
+        objects: ObjectStore | None = None,
     ) -> None:
-        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues)
+        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues, objects)
         self._hosts: list[tuple[bytes, Service]] = []
         self._targets: dict[bytes, Service] = {}
         self._own: dict[str, Service] = {}
@@ -162,7 +177,7 @@ class Router:
             self._signed.update(dict.fromkeys(route.signing_names, service))
             self._paths.extend((prefix, service) for prefix in route.paths)
 
-    async def handle(self, request: HttpRequest) -> Response:
+    async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
         try:
             return await self.service_for(request).handle(request)
         except LambdaError as error:
@@ -170,6 +185,15 @@ class Router:
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
             return error_response(ServiceError("An internal error occurred."))
+
+    def stream_route(self, request: HttpRequest) -> Callable[[HttpRequest], Any] | None:
+        """The HTTP layer's StreamRoute: ``handle`` for a request whose service reads
+        its body as a stream (``streams_body``), None to buffer it as usual."""
+        try:
+            service = self.service_for(request)
+        except LambdaError:
+            return None
+        return self.handle if getattr(service, "streams_body", False) else None
 
     def service_for(self, request: HttpRequest) -> Service:
         """The service that serves ``request``; raises UnknownOperation when none does."""

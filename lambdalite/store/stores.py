@@ -18,6 +18,7 @@ from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStor
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
+from lambdalite.store.objects import ObjectStore, SqliteObjectStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
 from lambdalite.store.sqlite import SqliteDatabase
@@ -38,6 +39,8 @@ class Stores:
     event_invoke_configs: EventInvokeConfigStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
+    objects: ObjectStore | None = None
+    """S3 buckets and objects (their files under ``s3/`` beside the database)."""
 
 
 def open_sqlite(path: Path) -> Stores:
@@ -55,4 +58,5 @@ def open_sqlite(path: Path) -> Stores:
         queues=SqliteQueueStore(db),
         event_invoke_configs=SqliteEventInvokeConfigStore(db),
         close=db.close,
+        objects=SqliteObjectStore(db, path.parent / "s3"),
     )
