@@ -57,7 +57,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         return max(0, size - suffix), size - 1
     start = int(match[1])
     end = int(match[2]) if match[2] else size - 1
-    if end < start:
+    if match[2] and end < start:
         return None
     if start >= size:
         raise errors.invalid_range(header, size)
