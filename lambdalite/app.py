@@ -22,6 +22,7 @@ from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
 from lambdalite.config import Settings
+from lambdalite.control import validation
 from lambdalite.control.changes import (
     FunctionDeleted,
     LatestChanged,
@@ -54,6 +55,7 @@ from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
+from lambdalite.services.s3.code_source import code_reader
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -198,6 +200,8 @@ def build(settings: Settings) -> Services:
     bus.subscribe(
         VersionRemoved, lambda event: pool.in_background(pool.retire_revision(event.config.revision_id))
     )
+    if stores.objects is not None:
+        validation.read_code_from(code_reader(stores.objects))
     router = Router(
         LambdaApi(settings, registries, code, invoker, events),
         code,

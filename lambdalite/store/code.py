@@ -94,6 +94,11 @@ _CORRUPT: tuple[type[BaseException], ...] = (
 _PACKAGE_ERRNOS = frozenset({errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.ENAMETOOLONG, errno.EINVAL})
 
 
+class ObjectStoreZip(bytes):
+    """A package read from the object store (S3Bucket/S3Key): AWS's 50 MB zipped limit
+    is a limit of the upload request, so only the unzipped 250 MB applies to it."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCode:
     sha256_hex: str
@@ -182,7 +187,7 @@ class CodeStore:
         StoreError when our own disk fails. Storing the same zip again is cheap
         and returns the same StoredCode.
         """
-        if len(zip_bytes) > self._max_zipped:
+        if len(zip_bytes) > self._max_zipped and not isinstance(zip_bytes, ObjectStoreZip):
             request_limit = -(-4 * self._max_zipped // 3)  # ceil: the base64 size of the largest zip
             raise RequestTooLarge(
                 f"Request must be smaller than {request_limit} bytes for the {operation} operation"
