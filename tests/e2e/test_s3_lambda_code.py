@@ -12,8 +12,9 @@ import pytest
 
 from tests.conftest import ROLE, Server, start_server, stop_server, zip_files
 
-MISSING_BUCKET = "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist"
-MISSING_KEY = "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist."
+GET_OBJECT = "Error occurred while GetObject. S3 Error Code: "
+MISSING_BUCKET = GET_OBJECT + "NoSuchBucket. S3 Error Message: The specified bucket does not exist"
+MISSING_KEY = GET_OBJECT + "NoSuchKey. S3 Error Message: The specified key does not exist."
 
 
 @pytest.fixture(scope="module")
