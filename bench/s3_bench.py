@@ -16,6 +16,7 @@ unsigned bucket path to S3). moto comes from ``/work/shared/peers/moto-server.sh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import subprocess
@@ -81,10 +82,8 @@ class PeakRss:
     def _rss(self) -> int:
         total = 0
         for proc in [self._proc, *self._proc.children(recursive=True)]:
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += proc.memory_info().rss
-            except psutil.Error:
-                pass
         return total
 
     def _run(self) -> None:
