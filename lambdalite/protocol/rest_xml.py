@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -127,6 +128,28 @@ def payload_member(shape: Shape | None) -> tuple[str, Shape] | None:
 # -- requests -----------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Member:
+    name: str
+    location: str | None
+    wire: str
+    """The serialized name (header names lower-cased; the prefix for ``headers``)."""
+    key: bytes
+    """``wire`` as a request header key (lower-cased bytes)."""
+    shape: Shape
+
+
+@functools.cache
+def _plan(shape: StructureShape) -> tuple[_Member, ...]:
+    """The members of ``shape`` with where each travels, worked out once per shape."""
+    members = []
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        members.append(_Member(name, location, wire, wire.lower().encode("latin-1"), member))
+    return tuple(members)
+
+
 def parse(
     op: OperationModel,
     labels: Mapping[str, str],
@@ -140,37 +163,34 @@ def parse(
     if shape is None:
         return {}
     result: dict[str, Any] = {}
-    for name, member in shape.members.items():
-        location = member.serialization.get("location")
-        wire = member.serialization.get("name", name)
-        if location == "uri":
-            if name in labels:
-                result[name] = labels[name]
-        elif location == "querystring":
-            if isinstance(member, MapShape):
-                continue
-            if wire in query:
-                result[name] = _text_value(member, query[wire], wire)
-        elif location == "header":
-            raw = headers.get(wire.lower().encode())
+    for member in _plan(shape):
+        location = member.location
+        if location == "header":
+            raw = headers.get(member.key)
             if raw is not None:
-                result[name] = _header_value(member, raw.decode("utf-8", "replace"), wire)
+                result[member.name] = _header_value(member.shape, raw.decode("utf-8", "replace"), member.wire)
+        elif location == "uri":
+            if member.name in labels:
+                result[member.name] = labels[member.name]
+        elif location == "querystring":
+            if not isinstance(member.shape, MapShape) and member.wire in query:
+                result[member.name] = _text_value(member.shape, query[member.wire], member.wire)
         elif location == "headers":
-            prefix = wire.lower().encode()
+            prefix = member.key
             found = {
                 key[len(prefix) :].decode("latin-1"): value.decode("utf-8", "replace")
                 for key, value in headers.items()
                 if key.startswith(prefix)
             }
             if found:
-                result[name] = found
+                result[member.name] = found
     payload = payload_member(shape)
     if payload is not None and body is not None:
-        name, member = payload
-        if isinstance(member, StructureShape):
+        name, payload_shape = payload
+        if isinstance(payload_shape, StructureShape):
             if body.strip():
-                result[name] = _parse_xml(member, body)
-        elif not member.serialization.get("streaming"):
+                result[name] = _parse_xml(payload_shape, body)
+        elif not payload_shape.serialization.get("streaming"):
             result[name] = body
     check_required(shape, result)
     return result
@@ -300,32 +320,34 @@ def serialize(
     if shape is None:
         return out
     body_members: dict[str, Shape] = {}
-    for name, member in shape.members.items():
-        value = result.get(name)
-        location = member.serialization.get("location")
-        wire = member.serialization.get("name", name)
-        if location == "statusCode":
-            if value is not None:
-                out.status = int(value)
-        elif location == "header":
-            if value is not None:
-                out.headers.append((wire.encode(), _header_text(member, value).encode("utf-8")))
+    for member in _plan(shape):
+        location = member.location
+        if location is None:
+            body_members[member.name] = member.shape
+            continue
+        value = result.get(member.name)
+        if value is None:
+            continue
+        if location == "header":
+            out.headers.append((member.wire.encode(), _header_text(member.shape, value).encode("utf-8")))
+        elif location == "statusCode":
+            out.status = int(value)
         elif location == "headers":
-            for key, item in (value or {}).items():
-                out.headers.append((f"{wire}{key}".encode("latin-1", "replace"), str(item).encode("utf-8")))
-        elif location is None:
-            body_members[name] = member
+            for key, item in value.items():
+                out.headers.append(
+                    (f"{member.wire}{key}".encode("latin-1", "replace"), str(item).encode("utf-8"))
+                )
     payload = payload_member(shape)
     namespace = model.metadata.get("xmlNamespace", {}).get("uri") or "http://s3.amazonaws.com/doc/2006-03-01/"
     if payload is not None:
-        name, member = payload
+        name, payload_shape = payload
         value = result.get(name)
         if value is None:
             return out
-        if isinstance(member, StructureShape):
-            tag = member.serialization.get("name", name)
+        if isinstance(payload_shape, StructureShape):
+            tag = payload_shape.serialization.get("name", name)
             parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{tag} xmlns="{namespace}">']
-            _members(member, value, parts)
+            _members(payload_shape, value, parts)
             parts.append(f"</{tag}>")
             out.body = "".join(parts).encode()
         elif isinstance(value, bytes | str):
@@ -335,10 +357,10 @@ def serialize(
         return out
     if root is not None:
         parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{namespace}">']
-        for name, member in body_members.items():
+        for name, body_shape in body_members.items():
             item = result.get(name)
             if item is not None:
-                _element(member, member.serialization.get("name", name), item, parts)
+                _element(body_shape, body_shape.serialization.get("name", name), item, parts)
         parts.append(f"</{root}>")
         out.body = "".join(parts).encode()
     return out

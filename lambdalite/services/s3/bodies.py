@@ -77,7 +77,8 @@ async def ingest(
     running = {algorithm: new_checksum(algorithm) for algorithm in checksums}
     size = 0
     try:
-        with open(temp, "wb") as out:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
             async for chunk in payload:
                 size += len(chunk)
                 if size > limit:
@@ -85,7 +86,11 @@ async def ingest(
                 md5.update(chunk)
                 for checksum in running.values():
                     checksum.update(chunk)
-                out.write(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         digest = md5.digest()
         if expected_md5 is not None and digest != expected_md5:
             raise errors.bad_digest(content_md5 or "", base64.b64encode(digest).decode())
