@@ -9,8 +9,8 @@ Measures, for each server:
   raw-socket client that sends and reads 1 MB buffers, with the server's peak RSS
   during the transfer (S3's data must stream: memory stays flat).
 
-Requests are unsigned and path-style (moto checks no signatures; lambdalite routes an
-unsigned bucket path to S3). moto comes from ``/work/shared/peers/moto-server.sh``.
+Requests are path-style with a SigV4-shaped Authorization header that neither server
+verifies (see AUTH). moto comes from ``/work/shared/peers/moto-server.sh``.
 """
 
 from __future__ import annotations
@@ -34,17 +34,27 @@ from wrkrun import ensure_wrk, run_wrk
 MB = 1024 * 1024
 CONNECTIONS = 16
 BUCKET = "bench-bucket"
-PUT_LUA = """\
-wrk.method = "PUT"
-wrk.body = string.rep("x", 1024)
-wrk.headers["Content-Type"] = "application/octet-stream"
-"""
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, "
+    "SignedHeaders=host, Signature=0000000000000000000000000000000000000000000000000000000000000000"
+)
+"""A SigV4-shaped Authorization header: neither server checks it, but moto treats an
+unsigned GET as anonymous (403 on a private object), and it routes us by scope."""
+AUTH_LUA = f'wrk.headers["Authorization"] = "{AUTH}"\n'
+PUT_LUA = (
+    'wrk.method = "PUT"\nwrk.body = string.rep("x", 1024)\n'
+    'wrk.headers["Content-Type"] = "application/octet-stream"\n' + AUTH_LUA
+)
+GET_LUA = 'wrk.method = "GET"\n' + AUTH_LUA
 MOTO_SETUP = Path("/work/shared/peers/moto-server.sh")
 
 
 def request(port: int, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n\r\n"
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {AUTH}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
         sock.sendall(head.encode() + body)
         data = b""
         while b"\r\n\r\n" not in data:
@@ -108,7 +118,8 @@ def big_put(port: int, size: int) -> float:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         start = time.perf_counter()
         sock.sendall(
-            f"PUT /{BUCKET}/big HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {size}\r\n\r\n".encode()
+            f"PUT /{BUCKET}/big HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {AUTH}\r\n"
+            f"Content-Length: {size}\r\n\r\n".encode()
         )
         sent = 0
         while sent < size:
@@ -126,7 +137,9 @@ def big_get(port: int, size: int) -> float:
     buffer = bytearray(MB)
     with socket.create_connection(("127.0.0.1", port)) as sock:
         start = time.perf_counter()
-        sock.sendall(f"GET /{BUCKET}/big HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        sock.sendall(
+            f"GET /{BUCKET}/big HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {AUTH}\r\n\r\n".encode()
+        )
         status, length, rest = read_head(sock)
         if status != 200 or length != size:
             raise RuntimeError(f"big GET answered {status} with {length} bytes")
@@ -144,11 +157,13 @@ def measure(name: str, service: Service, port: int, duration: int, big: int, wor
     if status != 200:
         raise RuntimeError(f"{name}: CreateBucket answered {status}")
     status, _ = request(port, "PUT", f"/{BUCKET}/small", b"x" * 1024)
+    if status != 200:
+        raise RuntimeError(f"{name}: PutObject answered {status}")
     wrk = ensure_wrk()
     put_script = workdir / "put.lua"
     put_script.write_text(PUT_LUA)
     get_script = workdir / "get.lua"
-    get_script.write_text('wrk.method = "GET"\n')
+    get_script.write_text(GET_LUA)
     url = f"http://127.0.0.1:{port}/{BUCKET}/small"
     put = run_wrk(wrk, put_script, url, connections=CONNECTIONS, duration_s=duration)
     get = run_wrk(wrk, get_script, url, connections=CONNECTIONS, duration_s=duration)
