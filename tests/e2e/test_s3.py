@@ -444,3 +444,15 @@ def test_virtual_hosted_style_and_unsigned_paths(server: Server, s3: Any, bucket
 def test_upload_of_a_body_from_a_file_object(s3: Any, bucket: str) -> None:
     s3.upload_fileobj(io.BytesIO(b"small"), bucket, "small")
     assert s3.get_object(Bucket=bucket, Key="small")["Body"].read() == b"small"
+
+
+@pytest.mark.parametrize("signature_version", ["s3", "s3v4"])
+def test_presigned_get_and_put_urls(server: Server, bucket: str, signature_version: str) -> None:
+    s3 = server.client("s3", signature_version=signature_version, s3={"addressing_style": "path"})
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "pre"}, ExpiresIn=60)
+    assert ("X-Amz-Credential" in put_url) == (signature_version == "s3v4")
+    with urllib.request.urlopen(urllib.request.Request(put_url, data=b"presigned", method="PUT")) as answer:
+        assert answer.status == 200
+    get_url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "pre"}, ExpiresIn=60)
+    with urllib.request.urlopen(get_url) as answer:
+        assert answer.read() == b"presigned"
