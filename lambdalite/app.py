@@ -21,6 +21,7 @@ from pathlib import Path
 from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
+from lambdalite.api.topic_bus_routes import siblings
 from lambdalite.config import Settings
 from lambdalite.control import validation
 from lambdalite.control.changes import (
@@ -34,6 +35,7 @@ from lambdalite.control.changes import (
 from lambdalite.control.network import has_network, unavailable_message
 from lambdalite.control.registries import Registries
 from lambdalite.control.snapstart import restores_from_snapshot
+from lambdalite.control.states import StateSettler
 from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
@@ -41,6 +43,7 @@ from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.policy import RetryPolicy
+from lambdalite.events.service_targets import service_target_kinds
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
@@ -55,7 +58,9 @@ from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
+from lambdalite.services.events import EventsFront
 from lambdalite.services.s3.code_source import code_reader
+from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -160,7 +165,8 @@ def build(settings: Settings) -> Services:
         async_share=settings.async_share,
     )
     invoker = Invoker(limiter, pool)
-    events = build_async(settings, registries, invoker)
+    targets = Targets()
+    events = build_async(settings, registries, invoker, targets)
     bus = registries.bus
     bus.subscribe(ReservedConcurrencyChanged, lambda event: limiter.set_reserved(event.name, event.reserved))
 
@@ -171,21 +177,22 @@ def build(settings: Settings) -> Services:
     for provisioned, target in registries.concurrency.provisioned_targets():
         on_provisioned(ProvisionedChanged(provisioned, target))
 
-    # $LATEST's revision per function, to retire exactly the snapshot a change
-    # supersedes: published versions keep their warm environments.
-    latest_revision = {
-        name: config.revision_id for name, config in registries.functions.latest_configs().items()
+    # $LATEST's environment key per function, to retire exactly the snapshot a change
+    # supersedes: published versions keep their warm environments, and a new RevisionId
+    # that changes neither code nor configuration (tags, settling) keeps $LATEST's.
+    latest_key = {
+        name: config.environment_key for name, config in registries.functions.latest_configs().items()
     }
 
     def on_latest_change(event: LatestChanged) -> None:
         config = event.config
-        previous = latest_revision.get(config.name)
-        latest_revision[config.name] = config.revision_id
-        if previous is not None and previous != config.revision_id:
-            pool.in_background(pool.retire_revision(previous))
+        previous = latest_key.get(config.name)
+        latest_key[config.name] = config.environment_key
+        if previous is not None and previous != config.environment_key:
+            pool.in_background(pool.retire_snapshot(previous))
 
     def on_function_deleted(event: FunctionDeleted) -> None:
-        latest_revision.pop(event.name, None)
+        latest_key.pop(event.name, None)
         pool.in_background(pool.retire(event.name))
 
     def on_version_published(event: VersionPublished) -> None:
@@ -197,8 +204,15 @@ def build(settings: Settings) -> Services:
     bus.subscribe(FunctionDeleted, lambda event: snapstart.forget(event.name))
     bus.subscribe(LatestChanged, on_latest_change)
     bus.subscribe(FunctionDeleted, on_function_deleted)
+    # Pending -> Active and InProgress -> Successful once the code is unpacked and its layers merged.
+    StateSettler(
+        registries.functions,
+        bus,
+        lambda function: asyncio.to_thread(unpack, function),
+        settings.state_settle_s,
+    )
     bus.subscribe(
-        VersionRemoved, lambda event: pool.in_background(pool.retire_revision(event.config.revision_id))
+        VersionRemoved, lambda event: pool.in_background(pool.retire_snapshot(event.config.environment_key))
     )
     if stores.objects is not None:
         validation.read_code_from(code_reader(stores.objects))
@@ -210,15 +224,25 @@ def build(settings: Settings) -> Services:
         settings.account_id,
         queues=stores.queues,
         objects=stores.objects,
+        topics=stores.topics,
+        buses=stores.buses,
+        schedules=stores.schedules,
+        scheduler=stores.scheduler,
     )
+    # Queues, topics and buses are destinations once the router has built their services.
+    reach = siblings(router.services, settings.region, settings.account_id, events)
+    for service, kind in service_target_kinds(reach).items():
+        targets.register(service, kind)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
 
 
-def build_async(settings: Settings, registries: Registries, invoker: Invoker) -> AsyncInvocations:
+def build_async(
+    settings: Settings, registries: Registries, invoker: Invoker, targets: Targets | None = None
+) -> AsyncInvocations:
     """The asynchronous invocation service: its durable queue (``events.db``), its
     retry policy (scaled by ``--retry-delay-scale``) and the destination targets."""
     clock = SystemClock()
-    targets = Targets()
+    targets = targets or Targets()
     functions = registries.functions
     reservations = registries.concurrency.reservations()
     events = AsyncInvocations(
@@ -305,6 +329,14 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
+    # The schedule timers of EventBridge rules and of EventBridge Scheduler.
+    timed = [
+        front
+        for front in services.router.services.values()
+        if isinstance(front, EventsFront | SchedulerFront)
+    ]
+    for front in timed:
+        front.start()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
     collector = CodeCollector(
         services.code,
@@ -326,6 +358,7 @@ async def run(settings: Settings) -> None:
         f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
         flush=True,
     )
+    print(f"function URLs: {services.router.function_urls.base.url('<url-id>')}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
     published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()
@@ -336,6 +369,7 @@ async def run(settings: Settings) -> None:
     try:
         await stop.wait()
         stop.clear()
+        services.router.quiesce()
         grace = asyncio.ensure_future(server.shutdown(settings.shutdown_grace_s))
         hurry = asyncio.ensure_future(stop.wait())
         await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)
@@ -348,6 +382,8 @@ async def run(settings: Settings) -> None:
             loop.remove_signal_handler(sig)
         flusher.cancel()
         collecting.cancel()
+        for front in timed:
+            await front.close()
         await services.close()
         print("lambdalite stopped", flush=True)
 

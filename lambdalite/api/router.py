@@ -7,7 +7,9 @@ serves it, picked from the request as AWS's endpoints would, in this order:
    code downloads);
 4. the SigV4 credential scope's service name: ``Credential=AKID/DATE/REGION/SERVICE/aws4_request``
    in the Authorization header, or ``X-Amz-Credential`` in a presigned URL's query;
-5. REST path prefixes, for requests that are not signed (curl on the Lambda API).
+5. REST path prefixes, for requests that are not signed (curl on the Lambda API);
+6. the ``Action`` of an unsigned query-protocol request (a form post or a query string:
+   ``Action=SendMessage``), when one service claims that action.
 
 A request no service claims gets AWS's UnknownOperationException, never a 5xx.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
@@ -35,6 +37,7 @@ from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
+from lambdalite.api.topic_bus_routes import build_events, build_scheduler, build_sns
 from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest, StreamingResponse
@@ -42,12 +45,18 @@ from lambdalite.observe.logs import LogStore
 from lambdalite.services.s3 import HOST_MARK as S3_HOST_MARK
 from lambdalite.services.s3 import SIGNING_NAME as S3_SIGNING_NAME
 from lambdalite.services.s3 import S3Front
+from lambdalite.services.sns import URL_ACTIONS as SNS_URL_ACTIONS
+from lambdalite.services.sqs import ACTIONS as SQS_ACTIONS
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
 from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
+from lambdalite.store.buses import BusStore
 from lambdalite.store.code import CodePackages
 from lambdalite.store.objects import ObjectStore
 from lambdalite.store.queues import QueueStore
+from lambdalite.store.scheduler_docs import SchedulerStore
+from lambdalite.store.schedules import ScheduleStore
+from lambdalite.store.topics import TopicStore
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
 
@@ -74,8 +83,19 @@ class ServiceContext:
     account_id: str
     queues: QueueStore | None = None
     """The SQS queue store (None: the SQS service is not built)."""
+    topics: TopicStore | None = None
+    """The SNS topic store (None: the SNS service is not built)."""
+    buses: BusStore | None = None
+    """The EventBridge bus store (None: the events service is not built)."""
+    schedules: ScheduleStore | None = None
+    """Schedule timers (None: scheduled rules are stored but never fire)."""
+    scheduler: SchedulerStore | None = None
+    """EventBridge Scheduler's schedules (None: the scheduler service is not built)."""
     objects: ObjectStore | None = None
     """The S3 object store (None: the S3 service is not built)."""
+    built: dict[str, Service] = field(default_factory=dict)
+    """The services built so far, by route name: how one service reaches a sibling
+    (SNS delivering to SQS) once everything is built."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +115,12 @@ class ServiceRoute:
     """REST path prefixes, for unsigned requests."""
     hosts: tuple[bytes, ...] = ()
     """Marks in the Host header."""
+    configured_hosts: Callable[[ServiceContext], tuple[bytes, ...]] = lambda _context: ()
+    """Marks in the Host header that come from the configuration (an operator's domain)."""
+    actions: frozenset[str] = frozenset()
+    """Query-protocol ``Action`` names, for unsigned form posts."""
+    fallback: bool = False
+    """Serves the unsigned requests nothing else claims (S3: any path is a bucket's)."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -102,6 +128,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         "function-urls",
         lambda c: FunctionUrlService(c.urls, c.region),
         hosts=(URL_HOST_MARK,),
+        configured_hosts=lambda c: c.urls.host_marks(),
         own_paths=("url",),
     ),
     ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",)),
@@ -117,15 +144,19 @@ SERVICES: tuple[ServiceRoute, ...] = (
         lambda c: SqsFront(c.queues, c.region, c.account_id) if c.queues is not None else None,
         signing_names=(SQS_SIGNING_NAME,),
         targets=(SQS_TARGET,),
+        actions=SQS_ACTIONS,
     ),
+    ServiceRoute("sns", build_sns, signing_names=("sns",), actions=SNS_URL_ACTIONS),
+    ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",)),
+    ServiceRoute("scheduler", build_scheduler, signing_names=("scheduler",)),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
-    # Last: an unsigned request on any path the Lambda API does not serve is a bucket's.
+    # An unsigned request that no other service claims is a bucket's.
     ServiceRoute(
         "s3",
         lambda c: S3Front(c.objects, c.region) if c.objects is not None else None,
         signing_names=(S3_SIGNING_NAME,),
         hosts=(S3_HOST_MARK,),
-        paths=("/",),
+        fallback=True,
     ),
 )
 
@@ -147,6 +178,17 @@ def signing_service(request: HttpRequest) -> str | None:
     return None
 
 
+def query_action(request: HttpRequest) -> str:
+    """The ``Action`` parameter of a query-protocol request (form body or query string), or ""."""
+    form = b"form-urlencoded" in request.headers.get(b"content-type", b"")
+    for raw in (request.body if form else b"", request.query):
+        if b"Action=" in raw:
+            for key, value in parse_qsl(raw.decode("latin-1")):
+                if key == "Action":
+                    return value
+    return ""
+
+
 class Router:
     """``await router.handle(request)`` -> Response, for every HTTP surface."""
 
@@ -159,23 +201,62 @@ class Router:
         account_id: str,
         services: tuple[ServiceRoute, ...] = SERVICES,
         queues: QueueStore | None = None,
+        topics: TopicStore | None = None,
+        buses: BusStore | None = None,
+        schedules: ScheduleStore | None = None,
+        scheduler: SchedulerStore | None = None,
         objects: ObjectStore | None = None,
     ) -> None:
-        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues, objects)
+        context = ServiceContext(
+            api,
+            FunctionUrlApi(api),
+            code,
+            logs,
+            region,
+            account_id,
+            queues,
+            topics,
+            buses,
+            schedules,
+            scheduler,
+            objects=objects,
+        )
+        self.services = context.built
+        self.function_urls = context.urls
+        """Function URLs' config operations and serving (its ``base`` is the FunctionUrl form)."""
         self._hosts: list[tuple[bytes, Service]] = []
         self._targets: dict[bytes, Service] = {}
         self._own: dict[str, Service] = {}
         self._signed: dict[str, Service] = {}
         self._paths: list[tuple[str, Service]] = []
+        self._actions: dict[str, Service] = {}
+        self._fallback: Service | None = None
+        self._services: list[Service] = []
         for route in services:
             service = route.build(context)
             if service is None:
                 continue
+            context.built[route.name] = service
+            marks = dict.fromkeys((*route.hosts, *route.configured_hosts(context)))
+            self._hosts.extend((mark, service) for mark in marks)
+            self._services.append(service)
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
             self._signed.update(dict.fromkeys(route.signing_names, service))
             self._paths.extend((prefix, service) for prefix in route.paths)
+            for action in route.actions:
+                self._actions.setdefault(action, service)
+            if route.fallback and self._fallback is None:
+                self._fallback = service
+
+    def quiesce(self) -> None:
+        """The server is stopping: every service that holds requests open (long polls)
+        answers them now, so that they do not hold the shutdown's grace period."""
+        for service in self._services:
+            quiesce = getattr(service, "quiesce", None)
+            if quiesce is not None:
+                quiesce()
 
     async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
         try:
@@ -193,6 +274,8 @@ class Router:
             service = self.service_for(request)
         except LambdaError:
             return None
+        if service is self._fallback and b"form-urlencoded" in request.headers.get(b"content-type", b""):
+            return None  # an unsigned form post may name its Action in the body: buffer it, then route
         return self.handle if getattr(service, "streams_body", False) else None
 
     def service_for(self, request: HttpRequest) -> Service:
@@ -223,6 +306,11 @@ class Router:
         for prefix, service in self._paths:
             if path.startswith(prefix):
                 return service
+        action = self._actions.get(query_action(request)) if self._actions else None
+        if action is not None:
+            return action
+        if self._fallback is not None:
+            return self._fallback
         raise UnknownOperation("Unknown operation")
 
 

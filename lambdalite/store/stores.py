@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite.store.buses import BusStore, SqliteBusStore
 from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningStore
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
@@ -21,8 +22,11 @@ from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.objects import ObjectStore, SqliteObjectStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
+from lambdalite.store.scheduler_docs import SchedulerStore, SqliteSchedulerStore
+from lambdalite.store.schedules import ScheduleStore, SqliteScheduleStore
 from lambdalite.store.sqlite import SqliteDatabase
 from lambdalite.store.tags import SqliteTagStore, TagStore
+from lambdalite.store.topics import SqliteTopicStore, TopicStore
 from lambdalite.store.urls import SqliteUrlStore, UrlStore
 
 
@@ -37,6 +41,10 @@ class Stores:
     code_signing: CodeSigningStore
     queues: QueueStore
     event_invoke_configs: EventInvokeConfigStore
+    topics: TopicStore
+    buses: BusStore
+    schedules: ScheduleStore
+    scheduler: SchedulerStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
     objects: ObjectStore | None = None
@@ -57,6 +65,10 @@ def open_sqlite(path: Path) -> Stores:
         code_signing=SqliteCodeSigningStore(db),
         queues=SqliteQueueStore(db),
         event_invoke_configs=SqliteEventInvokeConfigStore(db),
+        topics=SqliteTopicStore(db),
+        buses=SqliteBusStore(db),
+        schedules=SqliteScheduleStore(db),
+        scheduler=SqliteSchedulerStore(db),
         close=db.close,
         objects=SqliteObjectStore(db, path.parent / "s3"),
     )
