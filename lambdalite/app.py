@@ -59,6 +59,7 @@ from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.services.events import EventsFront
+from lambdalite.services.s3 import S3Front
 from lambdalite.services.s3.code_source import code_reader
 from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.store.code import CodeStore
@@ -233,6 +234,9 @@ def build(settings: Settings) -> Services:
     reach = siblings(router.services, settings.region, settings.account_id, events)
     for service, kind in service_target_kinds(reach).items():
         targets.register(service, kind)
+    s3 = router.services.get("s3")
+    if isinstance(s3, S3Front):
+        s3.notify_through(targets)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
 
 

@@ -18,12 +18,14 @@ from botocore import xform_name
 from botocore.model import OperationModel
 
 from lambdalite.events.clock import Clock, SystemClock
+from lambdalite.events.targets import Targets
 from lambdalite.http.message import HttpRequest, Response, StreamingResponse
 from lambdalite.protocol import rest_xml
 from lambdalite.protocol.errors import ServiceFault, internal_fault
 from lambdalite.protocol.model import load_model
 from lambdalite.services.s3 import errors
 from lambdalite.services.s3.multipart import MultipartService
+from lambdalite.services.s3.notifications import REQUEST, Notifier
 from lambdalite.services.s3.payload import Payload, is_aws_chunked
 from lambdalite.services.s3.service import NotModified, S3Service
 from lambdalite.store.objects import ObjectStore
@@ -44,6 +46,7 @@ _ROOTS = {
     "CompleteMultipartUpload": "CompleteMultipartUploadResult",
     "DeleteObjects": "DeleteResult",
     "GetBucketTagging": "Tagging",
+    "GetBucketNotificationConfiguration": "NotificationConfiguration",
 }
 """The XML root of each output without a payload member (S3's model does not name it)."""
 _NO_CONTENT = {
@@ -76,8 +79,13 @@ class S3Front:
         self._routes = rest_xml.RestRoutes(self.model, self._handlers)
         self._all_routes = rest_xml.RestRoutes(self.model, self.model.operation_names)
 
+    def notify_through(self, targets: Targets) -> None:
+        """Deliver bucket notifications to ``targets`` (functions, queues, topics)."""
+        self.service.notifier = Notifier(targets, self.service.region, self.service.clock)
+
     async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
         request_id = uuid.uuid4().hex[:16].upper()
+        REQUEST.set((request_id, request.client))
         try:
             try:
                 return await self._serve(request, request_id)

@@ -150,6 +150,7 @@ class MultipartService:
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
+        await self.objects.emit(bucket, "s3:ObjectCreated:CompleteMultipartUpload", key, record.size, etag)
         return {"Location": f"/{bucket}/{key}", "Bucket": bucket, "Key": key, "ETag": etag}
 
     async def abort_multipart_upload(self, request: dict[str, Any]) -> dict[str, Any]:

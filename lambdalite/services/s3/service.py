@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import shutil
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,8 @@ from lambdalite.events.clock import Clock
 from lambdalite.services.s3 import errors
 from lambdalite.services.s3.bodies import file_chunks, ingest, requested_checksums
 from lambdalite.services.s3.listing import decode_token, encode_token, list_page
+from lambdalite.services.s3.notifications import KINDS as NOTIFICATION_KINDS
+from lambdalite.services.s3.notifications import Notifier
 from lambdalite.services.s3.payload import Payload
 from lambdalite.store.objects import BucketRecord, ObjectRecord, ObjectStore
 
@@ -112,6 +115,16 @@ class S3Service:
         self.store = store
         self.clock = clock
         self.region = region
+        self.notifier: Notifier | None = None
+        """Sends event records once the server has its destinations (None: no notifications)."""
+
+    async def emit(
+        self, bucket: str, event: str, key: str, size: int | None = None, etag: str | None = None
+    ) -> None:
+        if self.notifier is not None:
+            record = self.store.bucket(bucket)
+            if record is not None:
+                await self.notifier.emit(record, event, key, size, etag)
 
     # -- helpers -------------------------------------------------------------
     def bucket(self, name: str) -> BucketRecord:
@@ -198,6 +211,23 @@ class S3Service:
         self.store.update_bucket(record)
         return {}
 
+    async def put_bucket_notification_configuration(self, request: dict[str, Any]) -> dict[str, Any]:
+        record = self.bucket(request["Bucket"])
+        config = request.get("NotificationConfiguration") or {}
+        for kind, _ in NOTIFICATION_KINDS:
+            for item in config.get(kind) or []:
+                item.setdefault("Id", secrets.token_hex(16))
+        if self.notifier is not None and not request.get("SkipDestinationValidation"):
+            await self.notifier.configure(record, config)
+        record.config["notification"] = config
+        self.store.update_bucket(record)
+        return {}
+
+    async def get_bucket_notification_configuration(self, request: dict[str, Any]) -> dict[str, Any]:
+        record = self.bucket(request["Bucket"])
+        config: dict[str, Any] = record.config.get("notification") or {}
+        return config
+
     # -- objects ---------------------------------------------------------------
     async def put_object(self, request: dict[str, Any]) -> dict[str, Any]:
         bucket, key = request["Bucket"], request["Key"]
@@ -211,6 +241,7 @@ class S3Service:
         meta["Checksums"] = ingested.checksums
         record = ObjectRecord(bucket, key, "", ingested.size, ingested.etag, self.clock.now(), meta)
         self.store.put_object(record, temp)
+        await self.emit(bucket, "s3:ObjectCreated:Put", key, record.size, record.etag)
         return {"ETag": record.etag, **{f"Checksum{a}": v for a, v in ingested.checksums.items()}}
 
     async def head_object(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +288,8 @@ class S3Service:
 
     async def delete_object(self, request: dict[str, Any]) -> dict[str, Any]:
         self.bucket(request["Bucket"])
-        self.store.delete_object(request["Bucket"], request["Key"])
+        if self.store.delete_object(request["Bucket"], request["Key"]):
+            await self.emit(request["Bucket"], "s3:ObjectRemoved:Delete", request["Key"])
         return {}
 
     async def delete_objects(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -280,7 +312,8 @@ class S3Service:
             except errors.S3Fault as fault:
                 failed.append({"Key": key, "Code": fault.fault_code, "Message": fault.message})
                 continue
-            self.store.delete_object(bucket, key)
+            if self.store.delete_object(bucket, key):
+                await self.emit(bucket, "s3:ObjectRemoved:Delete", key)
             deleted.append({"Key": key})
         out: dict[str, Any] = {"Errors": failed} if failed else {}
         if not delete.get("Quiet"):
@@ -321,6 +354,7 @@ class S3Service:
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
+        await self.emit(bucket, "s3:ObjectCreated:Copy", key, record.size, record.etag)
         result = {"ETag": record.etag, "LastModified": record.modified}
         return {"CopyObjectResult": result}
 
