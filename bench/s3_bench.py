@@ -7,7 +7,9 @@ Measures, for each server:
   client costs the 2 cores as little as possible);
 - PUT and GET of one large object (256 MB by default), MB/s over one connection from a
   raw-socket client that sends and reads 1 MB buffers, with the server's peak RSS
-  during the transfer (S3's data must stream: memory stays flat).
+  during the transfer (S3's data must stream: memory stays flat);
+- lambdalite only (moto runs functions in Docker): upload-to-handler latency of a
+  bucket notification to a warm function, p50/p99.
 
 Requests are path-style with a SigV4-shaped Authorization header that neither server
 verifies (see AUTH). moto comes from ``/work/shared/peers/moto-server.sh``.
@@ -185,6 +187,75 @@ def measure(name: str, service: Service, port: int, duration: int, big: int, wor
     }
 
 
+HANDLER = """\
+import time
+def handler(event, context):
+    key = event["Records"][0]["s3"]["object"]["key"]
+    return {"latency_ms": (time.time_ns() - int(key.split("-")[1])) / 1e6}
+"""
+
+
+def notification_latency(port: int, count: int) -> dict[str, float]:
+    """Upload-to-handler latency of a notification to a warm function: the key carries
+    the upload's start time, the handler returns the difference, an OnSuccess queue
+    brings it back."""
+    import boto3
+    from botocore.config import Config
+    from services import hello_zip
+
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+
+    s3, sqs, lam = client("s3"), client("sqs"), client("lambda")
+    account = "000000000000"
+    url = sqs.create_queue(QueueName="handled")["QueueUrl"]
+    lam.create_function(
+        FunctionName="on-upload",
+        Runtime="python3.12",
+        Role=f"arn:aws:iam::{account}:role/r",
+        Handler="app.handler",
+        Code={"ZipFile": hello_zip(HANDLER)},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName="on-upload", WaiterConfig={"Delay": 0.1})
+    lam.put_function_event_invoke_config(
+        FunctionName="on-upload",
+        DestinationConfig={"OnSuccess": {"Destination": f"arn:aws:sqs:us-east-1:{account}:handled"}},
+    )
+    s3.create_bucket(Bucket="notified")
+    arn = f"arn:aws:lambda:us-east-1:{account}:function:on-upload"
+    s3.put_bucket_notification_configuration(
+        Bucket="notified",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    latencies: list[float] = []
+    for number in range(count + 3):  # the first three warm the function
+        s3.put_object(Bucket="notified", Key=f"k{number}-{time.time_ns()}", Body=b"x")
+        deadline = time.monotonic() + 10
+        got = None
+        while got is None and time.monotonic() < deadline:
+            for message in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []):
+                got = json.loads(message["Body"])["responsePayload"]["latency_ms"]
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if got is None:
+            raise RuntimeError("no notification reached the handler within 10 s")
+        if number >= 3:
+            latencies.append(got)
+    latencies.sort()
+    return {
+        "notify_to_handler_p50_ms": latencies[len(latencies) // 2],
+        "notify_to_handler_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
 def wait_port(service: Service, port: int) -> None:
     def ready() -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -199,6 +270,7 @@ def main() -> None:
     parser.add_argument("--big-mb", type=int, default=256)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--skip-moto", action="store_true")
+    parser.add_argument("--notifications", type=int, default=50, help="uploads timed to the handler")
     args = parser.parse_args()
     big = args.big_mb * MB
     results: dict[str, Any] = {}
@@ -222,6 +294,7 @@ def main() -> None:
         try:
             wait_port(ours, port)
             results["lambdalite"] = measure("lambdalite", ours, port, args.duration, big, workdir)
+            results["lambdalite"].update(notification_latency(port, args.notifications))
         finally:
             ours.stop()
         if not args.skip_moto:
