@@ -96,3 +96,17 @@ def test_ingest_verifies_and_limits(tmp_path: Path) -> None:
         )
     assert err.value.message == "The SHA1 you specified did not match the calculated checksum."
     assert not (tmp_path / "t").exists()
+
+
+def test_a_full_disk_is_a_507_with_nothing_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(S3Fault) as err:
+        asyncio.run(ingest(pieces(b"data", 2), tmp_path / "t", {}, None, None))
+    assert (err.value.fault_code, err.value.fault_status) == ("InsufficientStorage", 507)
+    assert not (tmp_path / "t").exists()

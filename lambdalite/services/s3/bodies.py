@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import hashlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
@@ -100,9 +101,11 @@ async def ingest(
                 claimed = trailers.get(f"x-amz-checksum-{algorithm.lower()}")
             if claimed is not None and claimed != computed[algorithm]:
                 raise errors.checksum_mismatch(algorithm)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise errors.insufficient_storage() from exc
         raise
     return Ingested(size, digest, computed)
 

@@ -157,6 +157,15 @@ def invalid_argument(message: str, name: str, value: str) -> S3Fault:
     return S3Fault("InvalidArgument", message, 400, ArgumentName=name, ArgumentValue=value)
 
 
+def internal_error() -> S3Fault:
+    return S3Fault("InternalError", "We encountered an internal error. Please try again.", 500)
+
+
+def insufficient_storage() -> S3Fault:
+    """The disk is full: a 507 with nothing partial left (S3 itself never says this)."""
+    return S3Fault("InsufficientStorage", "There is not enough space on the server to store the object.", 507)
+
+
 def not_implemented() -> S3Fault:
     return S3Fault(
         "NotImplemented", "A header you provided implies functionality that is not implemented", 501

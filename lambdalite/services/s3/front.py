@@ -8,6 +8,7 @@ payload is XML read it whole, bounded by ``MAX_XML_BODY``.
 
 from __future__ import annotations
 
+import errno
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,7 @@ from lambdalite.events.clock import Clock, SystemClock
 from lambdalite.events.targets import Targets
 from lambdalite.http.message import HttpRequest, Response, StreamingResponse
 from lambdalite.protocol import rest_xml
-from lambdalite.protocol.errors import ServiceFault, internal_fault
+from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.model import load_model
 from lambdalite.services.s3 import errors
 from lambdalite.services.s3.multipart import MultipartService
@@ -97,9 +98,14 @@ class S3Front:
             return Response(304, b"", headers, b"application/xml")
         except ServiceFault as fault:
             return self._error(request, fault, request_id)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                log.exception("s3 %s %s failed", request.method, request.path)
+                return self._error(request, errors.internal_error(), request_id)
+            return self._error(request, errors.insufficient_storage(), request_id)
         except Exception:
             log.exception("s3 %s %s failed", request.method, request.path)
-            return self._error(request, internal_fault(), request_id)
+            return self._error(request, errors.internal_error(), request_id)
 
     def _error(self, request: HttpRequest, fault: ServiceFault, request_id: str) -> Response:
         details = getattr(fault, "details", {})

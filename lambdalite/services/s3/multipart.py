@@ -101,7 +101,12 @@ class MultipartService:
                 )
             start, length = bounds[0], bounds[1] - bounds[0] + 1
         temp = self.store.temp_path()
-        md5 = await asyncio.to_thread(_copy_range, self.store.object_path(source), temp, start, length)
+        try:
+            md5 = await asyncio.to_thread(_copy_range, self.store.object_path(source), temp, start, length)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
         part = PartRecord(
             request["UploadId"], number, "", length, f'"{md5.hex()}"', self.clock.now(), {"md5": md5.hex()}
         )
@@ -135,7 +140,12 @@ class MultipartService:
                 raise errors.entity_too_small(part.size, part.number, part.etag)
         temp = self.store.temp_path()
         paths = [self.store.part_path(part) for part in chosen]
-        await asyncio.to_thread(_concatenate, paths, temp)
+        try:
+            await asyncio.to_thread(_concatenate, paths, temp)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
         digest = hashlib.md5(b"".join(bytes.fromhex(part.meta["md5"]) for part in chosen))
         etag = f'"{digest.hexdigest()}-{len(chosen)}"'
         meta = dict(upload.meta)

@@ -346,8 +346,12 @@ class S3Service:
         temp = self.store.temp_path()
         try:
             await asyncio.to_thread(shutil.copyfile, self.store.object_path(source), temp)
-        except FileNotFoundError as exc:
-            raise errors.no_such_key(source_key) from exc
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            if isinstance(exc, FileNotFoundError):
+                raise errors.no_such_key(source_key) from exc
+            raise
         record = ObjectRecord(bucket, key, "", source.size, source.etag, self.clock.now(), meta)
         try:
             self.store.put_object(record, temp)
