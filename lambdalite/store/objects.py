@@ -31,6 +31,7 @@ __all__ = [
     "BucketRecord",
     "ObjectRecord",
     "ObjectStore",
+    "Outbox",
     "PartRecord",
     "SqliteObjectStore",
     "UploadRecord",
@@ -62,6 +63,11 @@ CREATE TABLE IF NOT EXISTS s3_uploads (
     meta        BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS s3_uploads_bucket ON s3_uploads (bucket, key, initiated);
+CREATE TABLE IF NOT EXISTS s3_outbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    target      TEXT NOT NULL,
+    body        BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS s3_parts (
     upload_id   TEXT NOT NULL,
     number      INTEGER NOT NULL,
@@ -121,6 +127,10 @@ class PartRecord:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+Outbox = Sequence[tuple[str, bytes]]
+"""Notifications of one change: (target ARN, body) pairs."""
+
+
 class ObjectStore(Protocol):
     """Durable buckets, objects and multipart uploads (see the module docstring)."""
 
@@ -148,14 +158,15 @@ class ObjectStore(Protocol):
         ...
 
     # objects
-    def put_object(self, record: ObjectRecord, temp: Path) -> None:
-        """Make ``temp`` the bytes of ``record``'s key, atomically replacing what was there."""
+    def put_object(self, record: ObjectRecord, temp: Path, outbox: Outbox = ()) -> None:
+        """Make ``temp`` the bytes of ``record``'s key, atomically replacing what was there;
+        ``outbox`` (notifications of the change) is written in the same transaction."""
         ...
 
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
 
-    def delete_object(self, bucket: str, key: str) -> bool:
-        """False when there was no such object."""
+    def delete_object(self, bucket: str, key: str, outbox: Outbox = ()) -> bool:
+        """False when there was no such object (and ``outbox`` is not written)."""
         ...
 
     def list_objects(self, bucket: str, prefix: str, after: str, limit: int) -> list[ObjectRecord]:
@@ -176,12 +187,19 @@ class ObjectStore(Protocol):
 
     def parts(self, upload_id: str) -> list[PartRecord]: ...
 
-    def complete_upload(self, upload_id: str, record: ObjectRecord, temp: Path) -> bool:
+    def complete_upload(self, upload_id: str, record: ObjectRecord, temp: Path, outbox: Outbox = ()) -> bool:
         """Put the assembled object and drop the upload and its parts in one step;
         False when the upload is gone."""
         ...
 
     def abort_upload(self, upload_id: str) -> bool: ...
+
+    # notifications written with the change they announce
+    def pending_notifications(self, limit: int) -> list[tuple[int, str, bytes]]:
+        """(sequence, target ARN, body) of notifications not yet delivered, oldest first."""
+        ...
+
+    def delivered(self, seq: int) -> None: ...
 
 
 def _random_name() -> str:
@@ -276,12 +294,12 @@ class SqliteObjectStore:
         return True
 
     # -- objects ---------------------------------------------------------------
-    def put_object(self, record: ObjectRecord, temp: Path) -> None:
-        old = self._install(record, temp)
+    def put_object(self, record: ObjectRecord, temp: Path, outbox: Outbox = ()) -> None:
+        old = self._install(record, temp, outbox=outbox)
         if old is not None:
             self._unlink(self._objects, [old])
 
-    def _install(self, record: ObjectRecord, temp: Path, db: Any = None) -> str | None:
+    def _install(self, record: ObjectRecord, temp: Path, db: Any = None, outbox: Outbox = ()) -> str | None:
         record.file = _random_name()
         os.replace(temp, self._objects / record.file)
         try:
@@ -302,6 +320,7 @@ class SqliteObjectStore:
                         orjson.dumps(record.meta),
                     ),
                 )
+                _write_outbox(tx, outbox)
         except BaseException:
             self._unlink(self._objects, [record.file])
             raise
@@ -315,7 +334,7 @@ class SqliteObjectStore:
         )
         return _object(rows[0]) if rows else None
 
-    def delete_object(self, bucket: str, key: str) -> bool:
+    def delete_object(self, bucket: str, key: str, outbox: Outbox = ()) -> bool:
         with self._db.transaction() as db:
             row = db.execute(
                 "SELECT file FROM s3_objects WHERE bucket = ? AND key = ?", (bucket, key)
@@ -323,6 +342,7 @@ class SqliteObjectStore:
             if row is None:
                 return False
             db.execute("DELETE FROM s3_objects WHERE bucket = ? AND key = ?", (bucket, key))
+            _write_outbox(db, outbox)
         self._unlink(self._objects, [row[0]])
         return True
 
@@ -398,13 +418,13 @@ class SqliteObjectStore:
         )
         return [PartRecord(r[0], r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6])) for r in rows]
 
-    def complete_upload(self, upload_id: str, record: ObjectRecord, temp: Path) -> bool:
+    def complete_upload(self, upload_id: str, record: ObjectRecord, temp: Path, outbox: Outbox = ()) -> bool:
         with self._db.transaction() as db:
             if db.execute("SELECT 1 FROM s3_uploads WHERE upload_id = ?", (upload_id,)).fetchone() is None:
                 found = False
             else:
                 found = True
-                old = self._install(record, temp, db)
+                old = self._install(record, temp, db, outbox)
                 files = self._drop_uploads(db, [upload_id])
         if not found:
             with contextlib.suppress(OSError):
@@ -423,6 +443,14 @@ class SqliteObjectStore:
         self._unlink(self._parts, files)
         return True
 
+    def pending_notifications(self, limit: int) -> list[tuple[int, str, bytes]]:
+        rows = self._db.read("SELECT seq, target, body FROM s3_outbox ORDER BY seq LIMIT ?", (limit,))
+        return [(row[0], row[1], bytes(row[2])) for row in rows]
+
+    def delivered(self, seq: int) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM s3_outbox WHERE seq = ?", (seq,))
+
     @staticmethod
     def _drop_uploads(db: Any, upload_ids: Sequence[str]) -> list[str]:
         files: list[str] = []
@@ -439,6 +467,11 @@ class SqliteObjectStore:
         for name in names:
             with contextlib.suppress(OSError):
                 (directory / name).unlink()
+
+
+def _write_outbox(db: Any, outbox: Outbox) -> None:
+    if outbox:
+        db.executemany("INSERT INTO s3_outbox (target, body) VALUES (?, ?)", list(outbox))
 
 
 def _bucket(row: Any) -> BucketRecord:

@@ -8,6 +8,8 @@ payload is XML read it whole, bounded by ``MAX_XML_BODY``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import logging
 import uuid
@@ -79,10 +81,14 @@ class S3Front:
                     self._handlers[name] = method
         self._routes = rest_xml.RestRoutes(self.model, self._handlers)
         self._all_routes = rest_xml.RestRoutes(self.model, self.model.operation_names)
+        self._startup: asyncio.Task[None] | None = None
 
     def notify_through(self, targets: Targets) -> None:
         """Deliver bucket notifications to ``targets`` (functions, queues, topics)."""
-        self.service.notifier = Notifier(targets, self.service.region, self.service.clock)
+        self.service.notifier = Notifier(targets, self.service.store, self.service.clock)
+        with contextlib.suppress(RuntimeError):  # no loop yet: the first change drains it
+            # What a crash left in the outbox goes out now.
+            self._startup = asyncio.get_running_loop().create_task(self.service.flush())
 
     async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
         request_id = uuid.uuid4().hex[:16].upper()

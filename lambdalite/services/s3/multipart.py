@@ -117,6 +117,7 @@ class MultipartService:
     async def complete_multipart_upload(self, request: dict[str, Any]) -> dict[str, Any]:
         bucket, key, upload_id = request["Bucket"], request["Key"], request["UploadId"]
         upload = self._upload(bucket, upload_id)
+        bucket_record = self.objects.bucket(bucket)
         listed = (request.get("MultipartUpload") or {}).get("Parts") or []
         if not listed:
             raise errors.malformed_xml()
@@ -155,12 +156,14 @@ class MultipartService:
             bucket, key, "", sum(part.size for part in chosen), etag, self.clock.now(), meta
         )
         try:
-            if not self.store.complete_upload(upload_id, record, temp):
+            event = "s3:ObjectCreated:CompleteMultipartUpload"
+            outbox = self.objects.announce(bucket_record, event, key, record.size, etag)
+            if not self.store.complete_upload(upload_id, record, temp, outbox):
                 raise errors.no_such_upload(upload_id)
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
-        await self.objects.emit(bucket, "s3:ObjectCreated:CompleteMultipartUpload", key, record.size, etag)
+        await self.objects.flush()
         return {"Location": f"/{bucket}/{key}", "Bucket": bucket, "Key": key, "ETag": etag}
 
     async def abort_multipart_upload(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,22 @@
 """Bucket notifications: configurations (Lambda functions, queues, topics, with event
 types and key filters), and the S3 event record delivered for each matching change.
 
-A record goes to its destination through the events layer's ``Targets``: a function is
-an asynchronous invoke (durably queued, with its retries and destinations), a queue or
-topic a durable send. A configuration naming a destination that does not exist is
-refused as AWS refuses it; configuring queues or topics sends them ``s3:TestEvent``.
+A record is written to the store's outbox in the same transaction as the change it
+announces, then handed to its destination through the events layer's ``Targets`` (a
+function: an asynchronous invoke, durably queued with its retries and destinations; a
+queue or topic: a durable send) and only then removed: at least once, across crashes
+(the outbox is drained again when the server starts). A configuration naming a
+destination that does not exist is refused as AWS refuses it; configuring queues or
+topics sends them ``s3:TestEvent``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import datetime as dt
 import itertools
+import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote_plus
@@ -20,9 +25,11 @@ import orjson
 
 from lambdalite.events.targets import DeliveryError, Targets
 from lambdalite.services.s3 import errors
-from lambdalite.store.objects import BucketRecord
+from lambdalite.store.objects import BucketRecord, ObjectStore
 
 __all__ = ["REQUEST", "Notifier"]
+
+log = logging.getLogger("lambdalite.s3")
 
 REQUEST: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("s3_request", default=("", ""))
 """(request id, client IP) of the request being served: the record's responseElements."""
@@ -55,10 +62,25 @@ def key_matches(config: Mapping[str, Any], key: str) -> bool:
 class Notifier:
     """Validates configurations and sends event records (see the module docstring)."""
 
-    def __init__(self, targets: Targets, region: str, clock: Any) -> None:
+    def __init__(self, targets: Targets, store: ObjectStore, clock: Any) -> None:
         self.targets = targets
-        self.region = region
+        self.store = store
         self.clock = clock
+        self._draining = asyncio.Lock()
+
+    async def flush(self) -> None:
+        """Deliver what the outbox holds, oldest first (one drain at a time)."""
+        async with self._draining:
+            while batch := self.store.pending_notifications(100):
+                for seq, arn, body in batch:
+                    target = self.targets.find(arn)
+                    if target is not None:
+                        try:
+                            await target.send(body, {})
+                        except DeliveryError:
+                            log.warning("s3 notification to %s dropped: the destination refused it", arn)
+                    # A destination that went away after it was configured: AWS drops it too.
+                    self.store.delivered(seq)
 
     async def configure(self, bucket: BucketRecord, config: dict[str, Any]) -> None:
         """Check every destination and send queues and topics ``s3:TestEvent``;
@@ -97,25 +119,21 @@ class Notifier:
                 if target is not None:
                     await target.send(test, {})
 
-    async def emit(
+    def messages(
         self, bucket: BucketRecord, event: str, key: str, size: int | None = None, etag: str | None = None
-    ) -> None:
-        """Send the record of ``event`` (``s3:ObjectCreated:Put``) on ``key`` to each
-        matching destination of the bucket's configuration."""
+    ) -> list[tuple[str, bytes]]:
+        """(target ARN, body) of the record of ``event`` (``s3:ObjectCreated:Put``) on
+        ``key`` for each matching destination of the bucket's configuration."""
         config = bucket.config.get("notification") or {}
+        out: list[tuple[str, bytes]] = []
         if not config:
-            return
+            return out
         for kind, arn_name in KINDS:
             for item in config.get(kind) or []:
-                if not event_matches(item.get("Events") or [], event) or not key_matches(item, key):
-                    continue
-                body = orjson.dumps(
-                    {"Records": [self.record(bucket, event, key, size, etag, item.get("Id", ""))]}
-                )
-                try:
-                    await self.targets.target(item[arn_name]).send(body, {})
-                except DeliveryError:
-                    continue  # the destination went away after it was configured: AWS drops it too
+                if event_matches(item.get("Events") or [], event) and key_matches(item, key):
+                    record = self.record(bucket, event, key, size, etag, item.get("Id", ""))
+                    out.append((item[arn_name], orjson.dumps({"Records": [record]})))
+        return out
 
     def record(
         self, bucket: BucketRecord, event: str, key: str, size: int | None, etag: str | None, config_id: str

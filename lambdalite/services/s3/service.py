@@ -21,7 +21,7 @@ from lambdalite.services.s3.listing import decode_token, encode_token, list_page
 from lambdalite.services.s3.notifications import KINDS as NOTIFICATION_KINDS
 from lambdalite.services.s3.notifications import Notifier
 from lambdalite.services.s3.payload import Payload
-from lambdalite.store.objects import BucketRecord, ObjectRecord, ObjectStore
+from lambdalite.store.objects import BucketRecord, ObjectRecord, ObjectStore, Outbox
 
 __all__ = ["OWNER", "STANDARD_HEADERS", "S3Service"]
 
@@ -118,13 +118,17 @@ class S3Service:
         self.notifier: Notifier | None = None
         """Sends event records once the server has its destinations (None: no notifications)."""
 
-    async def emit(
-        self, bucket: str, event: str, key: str, size: int | None = None, etag: str | None = None
-    ) -> None:
+    def announce(
+        self, bucket: BucketRecord, event: str, key: str, size: int | None = None, etag: str | None = None
+    ) -> Outbox:
+        """The notifications of a change, to be written with it (see ``notifications``)."""
+        if self.notifier is None:
+            return ()
+        return self.notifier.messages(bucket, event, key, size, etag)
+
+    async def flush(self) -> None:
         if self.notifier is not None:
-            record = self.store.bucket(bucket)
-            if record is not None:
-                await self.notifier.emit(record, event, key, size, etag)
+            await self.notifier.flush()
 
     # -- helpers -------------------------------------------------------------
     def bucket(self, name: str) -> BucketRecord:
@@ -232,7 +236,7 @@ class S3Service:
     async def put_object(self, request: dict[str, Any]) -> dict[str, Any]:
         bucket, key = request["Bucket"], request["Key"]
         self.check_key(key)
-        self.bucket(bucket)
+        bucket_record = self.bucket(bucket)
         payload: Payload = request["Body"]
         wanted = requested_checksums(request, payload.declared)
         temp = self.store.temp_path()
@@ -240,8 +244,10 @@ class S3Service:
         meta = object_meta(request)
         meta["Checksums"] = ingested.checksums
         record = ObjectRecord(bucket, key, "", ingested.size, ingested.etag, self.clock.now(), meta)
-        self.store.put_object(record, temp)
-        await self.emit(bucket, "s3:ObjectCreated:Put", key, record.size, record.etag)
+        self.store.put_object(
+            record, temp, self.announce(bucket_record, "s3:ObjectCreated:Put", key, record.size, record.etag)
+        )
+        await self.flush()
         return {"ETag": record.etag, **{f"Checksum{a}": v for a, v in ingested.checksums.items()}}
 
     async def head_object(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -287,9 +293,10 @@ class S3Service:
         raise errors.no_such_key(key)
 
     async def delete_object(self, request: dict[str, Any]) -> dict[str, Any]:
-        self.bucket(request["Bucket"])
-        if self.store.delete_object(request["Bucket"], request["Key"]):
-            await self.emit(request["Bucket"], "s3:ObjectRemoved:Delete", request["Key"])
+        bucket = self.bucket(request["Bucket"])
+        outbox = self.announce(bucket, "s3:ObjectRemoved:Delete", request["Key"])
+        if self.store.delete_object(bucket.name, request["Key"], outbox):
+            await self.flush()
         return {}
 
     async def delete_objects(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +307,7 @@ class S3Service:
         objects = delete["Objects"]
         if len(objects) > MAX_DELETE_KEYS:
             raise errors.malformed_xml()
-        self.bucket(bucket)
+        bucket_record = self.bucket(bucket)
         deleted = []
         failed = []
         for item in objects:
@@ -312,9 +319,11 @@ class S3Service:
             except errors.S3Fault as fault:
                 failed.append({"Key": key, "Code": fault.fault_code, "Message": fault.message})
                 continue
-            if self.store.delete_object(bucket, key):
-                await self.emit(bucket, "s3:ObjectRemoved:Delete", key)
+            self.store.delete_object(
+                bucket, key, self.announce(bucket_record, "s3:ObjectRemoved:Delete", key)
+            )
             deleted.append({"Key": key})
+        await self.flush()
         out: dict[str, Any] = {"Errors": failed} if failed else {}
         if not delete.get("Quiet"):
             out["Deleted"] = deleted
@@ -323,7 +332,7 @@ class S3Service:
     async def copy_object(self, request: dict[str, Any]) -> dict[str, Any]:
         bucket, key = request["Bucket"], request["Key"]
         self.check_key(key)
-        self.bucket(bucket)
+        bucket_record = self.bucket(bucket)
         source_bucket, source_key = copy_source(request["CopySource"])
         source = self.object(source_bucket, source_key)
         replace = request.get("MetadataDirective") == "REPLACE"
@@ -354,11 +363,12 @@ class S3Service:
             raise
         record = ObjectRecord(bucket, key, "", source.size, source.etag, self.clock.now(), meta)
         try:
-            self.store.put_object(record, temp)
+            outbox = self.announce(bucket_record, "s3:ObjectCreated:Copy", key, record.size, record.etag)
+            self.store.put_object(record, temp, outbox)
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
-        await self.emit(bucket, "s3:ObjectCreated:Copy", key, record.size, record.etag)
+        await self.flush()
         result = {"ETag": record.etag, "LastModified": record.modified}
         return {"CopyObjectResult": result}
 
