@@ -456,3 +456,19 @@ def test_presigned_get_and_put_urls(server: Server, bucket: str, signature_versi
     get_url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "pre"}, ExpiresIn=60)
     with urllib.request.urlopen(get_url) as answer:
         assert answer.read() == b"presigned"
+
+
+def test_head_answers_leave_a_keep_alive_connection_clean(server: Server, bucket: str) -> None:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port)
+    for _ in range(3):
+        connection.request("HEAD", f"/{bucket}")
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 200
+        assert answer.getheader("Transfer-Encoding") is None
+    connection.request("GET", f"/{bucket}?list-type=2")
+    listing = connection.getresponse()
+    assert listing.status == 200 and b"<ListBucketResult" in listing.read()
+    connection.close()

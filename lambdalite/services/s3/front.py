@@ -180,6 +180,8 @@ class S3Front:
             status = 204 if op.name in _NO_CONTENT else out.status
         if out.stream is not None or request.method == "HEAD":
             chunks = out.stream if out.stream is not None else _empty()
+            if request.method == "HEAD" and length is None:
+                length = 0  # never chunked framing: a HEAD answer carries no body at all
             return StreamingResponse(status, chunks, headers, content_type, length)
         return Response(status, out.body, headers, content_type)
 
