@@ -70,7 +70,10 @@ def encode_token(cursor: str) -> str:
 
 def decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        cursor = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+        if not cursor:
+            raise ValueError("an empty cursor")
+        return cursor
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise errors.invalid_argument(
             "The continuation token provided is incorrect", "continuation-token", token
