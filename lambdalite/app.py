@@ -236,7 +236,7 @@ def build(settings: Settings) -> Services:
         targets.register(service, kind)
     s3 = router.services.get("s3")
     if isinstance(s3, S3Front):
-        s3.notify_through(targets)
+        s3.notify_through(targets, reach)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
 
 

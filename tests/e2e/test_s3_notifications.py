@@ -137,3 +137,30 @@ def test_a_missing_destination_is_refused(server: Server) -> None:
         == "Unable to validate the following destination configurations"
     )
     assert err.value.response["Error"]["ArgumentName1"] == missing
+
+
+def test_eventbridge_gets_object_events_when_the_bucket_enables_it(server: Server) -> None:
+    s3, sqs, events = server.client("s3"), server.client("sqs"), server.client("events")
+    url = sqs.create_queue(QueueName="from-bus")["QueueUrl"]
+    events.put_rule(
+        Name="s3-objects", EventPattern=json.dumps({"source": ["aws.s3"], "detail-type": ["Object Created"]})
+    )
+    events.put_targets(
+        Rule="s3-objects", Targets=[{"Id": "q", "Arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:from-bus"}]
+    )
+    s3.create_bucket(Bucket="to-bus")
+    s3.put_bucket_notification_configuration(
+        Bucket="to-bus", NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    assert "EventBridgeConfiguration" in s3.get_bucket_notification_configuration(Bucket="to-bus")
+    s3.put_object(Bucket="to-bus", Key="dir/a b.txt", Body=b"abc")
+    s3.delete_object(Bucket="to-bus", Key="dir/a b.txt")  # Object Deleted: not matched by the rule
+    (event,) = receive(sqs, url, 1)
+    assert (event["source"], event["detail-type"]) == ("aws.s3", "Object Created")
+    assert event["resources"] == ["arn:aws:s3:::to-bus"]
+    detail = event["detail"]
+    assert detail["bucket"] == {"name": "to-bus"}
+    assert detail["object"]["key"] == "dir/a b.txt" and detail["object"]["size"] == 3
+    assert detail["object"]["etag"] == hashlib.md5(b"abc").hexdigest()
+    assert detail["reason"] == "PutObject"
+    assert receive(sqs, url, 1, timeout_s=1.5) == []

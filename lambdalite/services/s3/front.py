@@ -21,6 +21,7 @@ from botocore import xform_name
 from botocore.model import OperationModel
 
 from lambdalite.events.clock import Clock, SystemClock
+from lambdalite.events.service_targets import Siblings
 from lambdalite.events.targets import Targets
 from lambdalite.http.message import HttpRequest, Response, StreamingResponse
 from lambdalite.protocol import rest_xml
@@ -83,9 +84,10 @@ class S3Front:
         self._all_routes = rest_xml.RestRoutes(self.model, self.model.operation_names)
         self._startup: asyncio.Task[None] | None = None
 
-    def notify_through(self, targets: Targets) -> None:
-        """Deliver bucket notifications to ``targets`` (functions, queues, topics)."""
-        self.service.notifier = Notifier(targets, self.service.store, self.service.clock)
+    def notify_through(self, targets: Targets, siblings: Siblings | None = None) -> None:
+        """Deliver bucket notifications to ``targets`` (functions, queues, topics) and,
+        for buckets that enable EventBridge, to the default bus through ``siblings``."""
+        self.service.notifier = Notifier(targets, self.service.store, self.service.clock, siblings)
         with contextlib.suppress(RuntimeError):  # no loop yet: the first change drains it
             # What a crash left in the outbox goes out now.
             self._startup = asyncio.get_running_loop().create_task(self.service.flush())

@@ -17,12 +17,14 @@ import contextvars
 import datetime as dt
 import itertools
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote_plus
 
 import orjson
 
+from lambdalite.events.service_targets import Siblings
 from lambdalite.events.targets import DeliveryError, Targets
 from lambdalite.services.s3 import errors
 from lambdalite.store.objects import BucketRecord, ObjectStore
@@ -39,6 +41,14 @@ KINDS = (
     ("TopicConfigurations", "TopicArn"),
 )
 PRINCIPAL = "AWS:AIDAJDPLRKLG7UEXAMPLE"
+EVENTBRIDGE = "eventbridge:"
+"""Marks an outbox row for an event bus (the rest of the target is the bus's ARN)."""
+_REASONS = {
+    "s3:ObjectCreated:Put": "PutObject",
+    "s3:ObjectCreated:Copy": "CopyObject",
+    "s3:ObjectCreated:CompleteMultipartUpload": "CompleteMultipartUpload",
+    "s3:ObjectRemoved:Delete": "DeleteObject",
+}
 _sequence = itertools.count(1)
 
 
@@ -62,10 +72,14 @@ def key_matches(config: Mapping[str, Any], key: str) -> bool:
 class Notifier:
     """Validates configurations and sends event records (see the module docstring)."""
 
-    def __init__(self, targets: Targets, store: ObjectStore, clock: Any) -> None:
+    def __init__(
+        self, targets: Targets, store: ObjectStore, clock: Any, siblings: Siblings | None = None
+    ) -> None:
         self.targets = targets
         self.store = store
         self.clock = clock
+        self.siblings = siblings
+        """Reaches the default event bus, for buckets that enable EventBridge."""
         self._draining = asyncio.Lock()
 
     async def flush(self) -> None:
@@ -73,6 +87,10 @@ class Notifier:
         async with self._draining:
             while batch := self.store.pending_notifications(100):
                 for seq, arn, body in batch:
+                    if arn.startswith(EVENTBRIDGE):
+                        await self._to_bus(arn[len(EVENTBRIDGE) :], body)
+                        self.store.delivered(seq)
+                        continue
                     target = self.targets.find(arn)
                     if target is not None:
                         try:
@@ -119,6 +137,11 @@ class Notifier:
                 if target is not None:
                     await target.send(test, {})
 
+    async def _to_bus(self, bus_arn: str, body: bytes) -> None:
+        buses = self.siblings.buses() if self.siblings is not None else None
+        if buses is not None and buses.has_bus(bus_arn):
+            await buses.put_internal(bus_arn, orjson.loads(body))
+
     def messages(
         self, bucket: BucketRecord, event: str, key: str, size: int | None = None, etag: str | None = None
     ) -> list[tuple[str, bytes]]:
@@ -133,7 +156,48 @@ class Notifier:
                 if event_matches(item.get("Events") or [], event) and key_matches(item, key):
                     record = self.record(bucket, event, key, size, etag, item.get("Id", ""))
                     out.append((item[arn_name], orjson.dumps({"Records": [record]})))
+        if "EventBridgeConfiguration" in config and self.siblings is not None:
+            bus = f"arn:aws:events:{bucket.region}:{self.siblings.account}:event-bus/default"
+            out.append((EVENTBRIDGE + bus, orjson.dumps(self.bus_event(bucket, event, key, size, etag))))
         return out
+
+    def bus_event(
+        self, bucket: BucketRecord, event: str, key: str, size: int | None, etag: str | None
+    ) -> dict[str, Any]:
+        """The event EventBridge gets from S3 (``source: aws.s3``)."""
+        request_id, client = REQUEST.get()
+        created = event.startswith("s3:ObjectCreated:")
+        obj: dict[str, Any] = {"key": key}
+        if size is not None:
+            obj["size"] = size
+        if etag is not None:
+            obj["etag"] = etag.strip('"')
+        obj["sequencer"] = self._sequencer()
+        detail: dict[str, Any] = {
+            "version": "0",
+            "bucket": {"name": bucket.name},
+            "object": obj,
+            "request-id": request_id,
+            "requester": self.siblings.account if self.siblings is not None else "",
+            "source-ip-address": client or "127.0.0.1",
+            "reason": _REASONS.get(event, "PutObject"),
+        }
+        if not created:
+            detail["deletion-type"] = "Permanently Deleted"
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Created" if created else "Object Deleted",
+            "source": "aws.s3",
+            "account": self.siblings.account if self.siblings is not None else "",
+            "time": _iso(self.clock.now())[:-5] + "Z",
+            "region": bucket.region,
+            "resources": [f"arn:aws:s3:::{bucket.name}"],
+            "detail": detail,
+        }
+
+    def _sequencer(self) -> str:
+        return f"{int(self.clock.now() * 1e6):013X}{next(_sequence):06X}"
 
     def record(
         self, bucket: BucketRecord, event: str, key: str, size: int | None, etag: str | None, config_id: str
@@ -144,7 +208,7 @@ class Notifier:
             obj["size"] = size
         if etag is not None:
             obj["eTag"] = etag.strip('"')
-        obj["sequencer"] = f"{int(self.clock.now() * 1e6):013X}{next(_sequence):06X}"
+        obj["sequencer"] = self._sequencer()
         return {
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
