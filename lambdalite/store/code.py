@@ -185,7 +185,8 @@ class CodeStore:
         """
         if len(zip_bytes) > self._max_zipped and not isinstance(zip_bytes, ObjectStoreZip):
             raise RequestTooLarge(f"Zipped size must be smaller than {self._max_zipped} bytes")
-        budget = self._max_unzipped - extra_unzipped
+        # AWS: "must be smaller than" the limit, so a package of exactly the limit is refused.
+        budget = self._max_unzipped - extra_unzipped - 1
         sha = hashlib.sha256(zip_bytes).hexdigest()
         try:
             if self._refresh(sha):
