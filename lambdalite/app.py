@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -22,6 +23,10 @@ from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
 from lambdalite.api.topic_bus_routes import siblings
+from lambdalite.auth.exposure import check_exposure
+from lambdalite.auth.keys import AccessKeys, ensure_admin_key
+from lambdalite.auth.secrets import SecretBox, SecretBoxError
+from lambdalite.auth.sigv4 import Verifier
 from lambdalite.config import Settings
 from lambdalite.control import validation
 from lambdalite.control.changes import (
@@ -42,7 +47,9 @@ from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
+from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
+from lambdalite.events.queue import EventQueue
 from lambdalite.events.service_targets import service_target_kinds
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
@@ -85,6 +92,7 @@ class Services:
     invoker: Invoker
     router: Router
     events: AsyncInvocations
+    keys: AccessKeys
 
     async def close(self) -> None:
         await self.events.close(grace_s=0)
@@ -217,6 +225,10 @@ def build(settings: Settings) -> Services:
     )
     if stores.objects is not None:
         validation.read_code_from(code_reader(stores.objects))
+    try:
+        keys = AccessKeys(stores.access_keys, SecretBox.open(data / "secrets.key"), settings.account_id)
+    except SecretBoxError as exc:
+        raise SystemExit(f"cannot read the access keys: {exc}") from exc
     router = Router(
         LambdaApi(settings, registries, code, invoker, events),
         code,
@@ -229,6 +241,8 @@ def build(settings: Settings) -> Services:
         buses=stores.buses,
         schedules=stores.schedules,
         scheduler=stores.scheduler,
+        keys=keys,
+        verifier=Verifier(keys) if settings.auth == "sigv4" else None,
     )
     # Queues, topics and buses are destinations once the router has built their services.
     reach = siblings(router.services, settings.region, settings.account_id, events)
@@ -237,7 +251,7 @@ def build(settings: Settings) -> Services:
     s3 = router.services.get("s3")
     if isinstance(s3, S3Front):
         s3.notify_through(targets, reach)
-    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
+    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
 
 
 def build_async(
@@ -249,8 +263,17 @@ def build_async(
     targets = targets or Targets()
     functions = registries.functions
     reservations = registries.concurrency.reservations()
+    queue: EventQueue
+    if settings.queue.startswith("nats://"):
+        queue = JetStreamEventQueue(settings.queue, clock)
+    elif settings.queue:
+        raise SystemExit(
+            f"unknown --queue {settings.queue!r}: use nats://HOST:PORT[/STREAM], or none for SQLite"
+        )
+    else:
+        queue = SqliteEventQueue(settings.data_dir / "events.db", clock)
     events = AsyncInvocations(
-        SqliteEventQueue(settings.data_dir / "events.db", clock),
+        queue,
         invoker,
         functions,
         registries.event_invoke,
@@ -330,6 +353,7 @@ def http_limits(settings: Settings) -> Limits:
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM, then shut down in order (see the module docstring).
     A second signal skips the grace period."""
+    check_exposure(settings.auth, settings.host)
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
@@ -355,6 +379,10 @@ async def run(settings: Settings) -> None:
         error_answer=layer_error,
         stream_route=services.router.stream_route,
     )
+    # The key exists (and its file is written) before anyone can connect.
+    key_line = (
+        ensure_admin_key(services.keys, settings.data_dir, os.environ) if settings.auth == "sigv4" else None
+    )
     await server.start(settings.host, settings.port)
     print(
         f"lambdalite listening on {settings.endpoint} "
@@ -363,6 +391,8 @@ async def run(settings: Settings) -> None:
         flush=True,
     )
     print(f"function URLs: {services.router.function_urls.base.url('<url-id>')}", flush=True)
+    if key_line is not None:
+        print(f"auth: sigv4; {key_line}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
     published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()
@@ -379,6 +409,14 @@ async def run(settings: Settings) -> None:
         await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)
         if not grace.done():
             await server.shutdown(0)
+        else:
+            # Running asynchronous invocations get the same grace (those cut off run
+            # again after the next start).
+            draining = asyncio.ensure_future(services.events.drain())
+            await asyncio.wait(
+                {draining, hurry}, timeout=settings.shutdown_grace_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            draining.cancel()
         hurry.cancel()
     finally:
         discovery.withdraw(published)

@@ -13,6 +13,11 @@ serves it, picked from the request as AWS's endpoints would, in this order:
 
 A request no service claims gets AWS's UnknownOperationException, never a 5xx.
 
+Under ``--auth sigv4`` (a ``Verifier`` given) every request a route marks ``verify`` is
+checked before its service sees it; a refusal is answered in the route's ``protocol``
+(``auth.errors.failure_response``). Function URLs (their AuthType NONE is public, as on
+AWS) and code downloads (GetFunction's Code.Location) are not verified.
+
 Adding a service is one module (a class with ``async def handle(request) -> Response``)
 and one line in ``SERVICES``.
 
@@ -39,6 +44,10 @@ from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
 from lambdalite.api.topic_bus_routes import build_events, build_scheduler, build_sns
 from lambdalite.api.wire import Response, error_body, error_response
+from lambdalite.auth.admin_api import KeysService
+from lambdalite.auth.errors import AuthFailure, MissingAuthenticationToken, failure_response
+from lambdalite.auth.keys import AccessKeys
+from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest, StreamingResponse
 from lambdalite.observe.logs import LogStore
@@ -63,6 +72,7 @@ __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "s
 log = logging.getLogger("lambdalite.api")
 
 OWN_PREFIX = "/_lambdalite/"
+QUERY_OR_JSON = "query-or-json"
 
 
 class Service(Protocol):
@@ -91,6 +101,8 @@ class ServiceContext:
     """Schedule timers (None: scheduled rules are stored but never fire)."""
     scheduler: SchedulerStore | None = None
     """EventBridge Scheduler's schedules (None: the scheduler service is not built)."""
+    keys: AccessKeys | None = None
+    """lambdalite's access keys (the /_lambdalite/keys surface)."""
     objects: ObjectStore | None = None
     """The S3 object store (None: the S3 service is not built)."""
     built: dict[str, Service] = field(default_factory=dict)
@@ -121,6 +133,11 @@ class ServiceRoute:
     """Query-protocol ``Action`` names, for unsigned form posts."""
     fallback: bool = False
     """Serves the unsigned requests nothing else claims (S3: any path is a bucket's)."""
+    verify: bool = True
+    """Under ``--auth sigv4``, check the request's signature before the service sees it."""
+    protocol: str = "rest-json"
+    """The AWS protocol a signature refusal is answered in (``auth.errors.PROTOCOLS``);
+    ``QUERY_OR_JSON``: json-query when the request has ``X-Amz-Target``, else query."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -130,14 +147,17 @@ SERVICES: tuple[ServiceRoute, ...] = (
         hosts=(URL_HOST_MARK,),
         configured_hosts=lambda c: c.urls.host_marks(),
         own_paths=("url",),
+        verify=False,
     ),
-    ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",)),
+    ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",), verify=False),
     ServiceRoute("async-backlog", lambda c: BacklogService(c.api), own_paths=("async",)),
+    ServiceRoute("keys", lambda c: KeysService(c.keys), own_paths=("keys",)),
     ServiceRoute(
         "logs",
         lambda c: LogsService(c.logs, c.region, c.account_id),
         signing_names=("logs",),
         targets=(LOGS_TARGET,),
+        protocol="json",
     ),
     ServiceRoute(
         "sqs",
@@ -145,6 +165,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         signing_names=(SQS_SIGNING_NAME,),
         targets=(SQS_TARGET,),
         actions=SQS_ACTIONS,
+        protocol=QUERY_OR_JSON,
     ),
     ServiceRoute("sns", build_sns, signing_names=("sns",), actions=SNS_URL_ACTIONS),
     ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",)),
@@ -206,10 +227,16 @@ class Router:
         schedules: ScheduleStore | None = None,
         scheduler: SchedulerStore | None = None,
         objects: ObjectStore | None = None,
+        *,
+        keys: AccessKeys | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
+        urls = FunctionUrlApi(api)
+        if verifier is not None:
+            urls.refuse_unsigned = lambda request: url_refusal(verifier, request)
         context = ServiceContext(
             api,
-            FunctionUrlApi(api),
+            urls,
             code,
             logs,
             region,
@@ -219,9 +246,12 @@ class Router:
             buses,
             schedules,
             scheduler,
+            keys,
             objects=objects,
         )
         self.services = context.built
+        self._verifier = verifier
+        self._route_of: dict[int, ServiceRoute] = {}
         self.function_urls = context.urls
         """Function URLs' config operations and serving (its ``base`` is the FunctionUrl form)."""
         self._hosts: list[tuple[bytes, Service]] = []
@@ -240,6 +270,7 @@ class Router:
             marks = dict.fromkeys((*route.hosts, *route.configured_hosts(context)))
             self._hosts.extend((mark, service) for mark in marks)
             self._services.append(service)
+            self._route_of[id(service)] = route
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
@@ -260,7 +291,25 @@ class Router:
 
     async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
         try:
-            return await self.service_for(request).handle(request)
+            service = self.service_for(request)
+        except UnknownOperation as error:
+            if self._verifier is not None:  # tell an unsigned caller nothing about what exists
+                try:
+                    self._verifier.verify(request)
+                except AuthFailure as failure:
+                    return failure_response(failure)
+            return error_response(error)
+        route = self._route_of[id(service)]
+        try:
+            if self._verifier is not None and route.verify:
+                # The principal is what an authorizer (IAM-style policies) will judge.
+                self._verifier.verify(request, route.signing_names)
+            return await service.handle(request)
+        except AuthFailure as failure:
+            protocol = route.protocol
+            if protocol == QUERY_OR_JSON:
+                protocol = "json-query" if b"x-amz-target" in request.headers else "query"
+            return failure_response(failure, protocol)
         except LambdaError as error:
             return error_response(error)
         except Exception:
@@ -312,6 +361,31 @@ class Router:
         if self._fallback is not None:
             return self._fallback
         raise UnknownOperation("Unknown operation")
+
+
+URL_FORBIDDEN = (
+    "Forbidden. For troubleshooting Function URL authorization issues, "
+    "see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
+)
+
+
+def url_refusal(verifier: Verifier, request: HttpRequest) -> Response | None:
+    """How an AuthType AWS_IAM function URL refuses a request without a valid signature
+    (None: the signature is valid): AWS's "Forbidden" for an unsigned one, the signature's
+    own refusal otherwise, both 403 AccessDeniedException."""
+    try:
+        verifier.verify(request, ("lambda",))
+    except MissingAuthenticationToken:
+        message = URL_FORBIDDEN
+    except AuthFailure as failure:
+        message = failure.message
+    else:
+        return None
+    headers = [
+        (b"x-amzn-errortype", b"AccessDeniedException"),
+        (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+    ]
+    return Response(403, orjson.dumps({"Message": message}), headers)
 
 
 _LAYER_ERRORS = {

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite.store.access_keys import AccessKeyStore, SqliteAccessKeyStore
 from lambdalite.store.buses import BusStore, SqliteBusStore
 from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningStore
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
@@ -45,6 +46,7 @@ class Stores:
     buses: BusStore
     schedules: ScheduleStore
     scheduler: SchedulerStore
+    access_keys: AccessKeyStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
     objects: ObjectStore | None = None
@@ -69,6 +71,7 @@ def open_sqlite(path: Path) -> Stores:
         buses=SqliteBusStore(db),
         schedules=SqliteScheduleStore(db),
         scheduler=SqliteSchedulerStore(db),
+        access_keys=SqliteAccessKeyStore(db),
         close=db.close,
         objects=SqliteObjectStore(db, path.parent / "s3"),
     )
