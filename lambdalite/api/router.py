@@ -178,6 +178,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         signing_names=(S3_SIGNING_NAME,),
         hosts=(S3_HOST_MARK,),
         fallback=True,
+        protocol="rest-xml",
     ),
 )
 
@@ -323,7 +324,11 @@ class Router:
             service = self.service_for(request)
         except LambdaError:
             return None
-        if service is self._fallback and b"form-urlencoded" in request.headers.get(b"content-type", b""):
+        if (
+            service is self._fallback
+            and b"form-urlencoded" in request.headers.get(b"content-type", b"")
+            and signing_service(request) is None
+        ):
             return None  # an unsigned form post may name its Action in the body: buffer it, then route
         return self.handle if getattr(service, "streams_body", False) else None
 

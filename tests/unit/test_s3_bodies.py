@@ -59,6 +59,11 @@ def test_checksums_match_the_published_algorithms() -> None:
     crc32c = new_checksum("CRC32C")
     crc32c.update(b"123456789")
     assert base64.b64decode(crc32c.b64()) == bytes.fromhex("e3069283")
+    # CRC-64/NVME's check value is 0xAE8B14860A799888, however the input is split.
+    crc64 = new_checksum("CRC64NVME")
+    crc64.update(b"1234")
+    crc64.update(b"56789")
+    assert base64.b64decode(crc64.b64()) == bytes.fromhex("ae8b14860a799888")
 
 
 def test_requested_checksums_come_from_headers_trailers_and_the_algorithm() -> None:

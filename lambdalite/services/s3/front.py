@@ -150,7 +150,12 @@ class S3Front:
         headers = request.headers
         chunked = is_aws_chunked(headers)
         source: Any = request.stream if request.stream is not None else _once(request.body)
-        payload = Payload(source, chunked, headers.get(b"x-amz-trailer", b"").decode("latin-1"))
+        payload = Payload(
+            source,
+            chunked,
+            headers.get(b"x-amz-trailer", b"").decode("latin-1"),
+            headers.get(b"x-amz-content-sha256", b"").decode("latin-1"),
+        )
         body: bytes | None = None
         if op.name not in _STREAMED_INPUT:
             body = await _read_bounded(payload)

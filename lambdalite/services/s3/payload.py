@@ -8,6 +8,8 @@ with the checksum in a trailer), decoded as it streams in.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
 from lambdalite.protocol.errors import ServiceFault
@@ -15,6 +17,7 @@ from lambdalite.protocol.errors import ServiceFault
 __all__ = ["Payload", "is_aws_chunked"]
 
 _MAX_LINE = 4096
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def is_aws_chunked(headers: Mapping[bytes, bytes]) -> bool:
@@ -30,17 +33,33 @@ def _incomplete() -> ServiceFault:
 class Payload:
     """The decoded body of one request (see the module docstring)."""
 
-    def __init__(self, source: AsyncIterable[bytes], chunked: bool, declared: str = "") -> None:
+    def __init__(
+        self, source: AsyncIterable[bytes], chunked: bool, declared: str = "", content_sha256: str = ""
+    ) -> None:
         self._source = source
         self._chunked = chunked
         self.declared = declared
         """The request's ``x-amz-trailer`` header: the trailers it promises."""
+        self.content_sha256 = content_sha256 if _HEX64.fullmatch(content_sha256) else ""
+        """The body's SHA-256 as the client signed it (``x-amz-content-sha256``), when it
+        is a hash and not ``UNSIGNED-PAYLOAD``/``STREAMING-...``: checked at the end."""
         self.trailers: dict[str, str] = {}
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        if not self._chunked:
-            return self._plain()
-        return self._decoded()
+        body = self._decoded() if self._chunked else self._plain()
+        return self._checked(body) if self.content_sha256 else body
+
+    async def _checked(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        digest = hashlib.sha256()
+        async for chunk in body:
+            digest.update(chunk)
+            yield chunk
+        if digest.hexdigest() != self.content_sha256:
+            raise ServiceFault(
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                400,
+            )
 
     async def _plain(self) -> AsyncIterator[bytes]:
         async for chunk in self._source:
