@@ -41,6 +41,7 @@ from lambdalite.auth.errors import (
     MissingAuthenticationToken,
     UnrecognizedClient,
 )
+from lambdalite.auth.sigv2_query import is_sigv2_query, verify_sigv2_query
 from lambdalite.http.message import HttpRequest
 
 __all__ = [
@@ -137,6 +138,8 @@ class Verifier:
         usual = self._verify_usual(request, services)
         if usual is not None:
             return usual
+        if (not services or "s3" in services) and is_sigv2_query(request):
+            return verify_sigv2_query(request, self._credentials, self._clock())
         parts = parse(request)
         if services and parts.scope.service not in services:
             expected = next(iter(services))

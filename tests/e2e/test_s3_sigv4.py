@@ -10,6 +10,7 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -30,6 +31,20 @@ def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(server)
 
 
+def presigning(server: Server, signature_version: str) -> Any:
+    """An S3 client with the admin key that presigns with ``signature_version``
+    (``s3``: SigV2's query form; ``s3v4``)."""
+    key_id, secret = admin_key(server)
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(signature_version=signature_version),
+    )
+
+
 def test_signed_requests_work(signed_server: Server) -> None:
     s3 = client(signed_server, "s3")
     s3.create_bucket(Bucket="signed")
@@ -39,15 +54,7 @@ def test_signed_requests_work(signed_server: Server) -> None:
     s3.upload_fileobj(io.BytesIO(data), "signed", "big")
     assert s3.get_object(Bucket="signed", Key="big")["Body"].read() == data
     s3.delete_objects(Bucket="signed", Delete={"Objects": [{"Key": "big"}]})
-    key_id, secret = admin_key(signed_server)
-    presigner = boto3.client(
-        "s3",
-        endpoint_url=signed_server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        config=Config(signature_version="s3v4"),
-    )
+    presigner = presigning(signed_server, "s3v4")
     url = presigner.generate_presigned_url(
         "get_object", Params={"Bucket": "signed", "Key": "k"}, ExpiresIn=60
     )
@@ -95,3 +102,41 @@ def test_unsigned_and_badly_signed_requests_get_s3s_refusals(signed_server: Serv
         err.value.response["Error"]["Message"]
         == "The AWS Access Key Id you provided does not exist in our records."
     )
+
+
+def test_sigv2_presigned_urls_are_verified(signed_server: Server) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    s3 = presigning(signed_server, "s3")
+    client(signed_server, "s3").create_bucket(Bucket="v2-bucket")
+    put_url = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": "v2-bucket", "Key": "a b"}, ExpiresIn=60
+    )
+    assert "AWSAccessKeyId=" in put_url and "Signature=" in put_url
+    target = urlsplit(put_url)
+    connection = http.client.HTTPConnection(target.hostname, target.port)
+    connection.request("PUT", f"{target.path}?{target.query}", body=b"via v2")
+    answer = connection.getresponse()
+    assert answer.status == 200, answer.read()
+    answer.read()
+    get_url = s3.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": "v2-bucket", "Key": "a b", "ResponseContentType": "text/plain"},
+        ExpiresIn=60,
+    )
+    with urllib.request.urlopen(get_url) as got:
+        assert got.read() == b"via v2"
+        assert got.headers["Content-Type"] == "text/plain"
+    tampered = get_url.replace("Signature=", "Signature=x")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(tampered)
+    assert err.value.code == 403
+    assert b"<Code>SignatureDoesNotMatch</Code>" in err.value.read()
+    expired = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": "v2-bucket", "Key": "a b"}, ExpiresIn=-10
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(expired)
+    assert err.value.code == 403
+    assert b"<Message>Request has expired</Message>" in err.value.read()
