@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.errors import LambdaError
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
@@ -68,6 +70,7 @@ from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.services.events import EventsFront
 from lambdalite.services.s3 import S3Front
 from lambdalite.services.s3.code_source import code_reader
+from lambdalite.services.s3.notifications import s3_may_invoke
 from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
@@ -250,8 +253,23 @@ def build(settings: Settings) -> Services:
         targets.register(service, kind)
     s3 = router.services.get("s3")
     if isinstance(s3, S3Front):
-        s3.notify_through(targets, reach)
+        s3.notify_through(targets, reach, s3_policy_check(registries) if settings.auth == "sigv4" else None)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
+
+
+def s3_policy_check(registries: Registries) -> Callable[[str, str], bool]:
+    """Whether a function's resource policy lets S3 invoke it for a bucket (ARN, bucket)."""
+
+    def may_invoke(arn: str, bucket: str) -> bool:
+        parts = arn.split(":")
+        name, qualifier = parts[6], (parts[7] if len(parts) > 7 else None)
+        try:
+            policy = registries.policies.policy(name, qualifier)
+        except LambdaError:
+            return False
+        return s3_may_invoke([dict(s) for s in policy.statements], bucket)
+
+    return may_invoke
 
 
 def build_async(

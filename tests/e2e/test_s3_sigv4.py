@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import ACCOUNT, Server, create_function, start_server, stop_server
 from tests.e2e.test_sigv4 import admin_key, client
 
 
@@ -140,3 +140,27 @@ def test_sigv2_presigned_urls_are_verified(signed_server: Server) -> None:
         urllib.request.urlopen(expired)
     assert err.value.code == 403
     assert b"<Message>Request has expired</Message>" in err.value.read()
+
+
+def test_a_function_must_let_s3_invoke_it_to_be_a_notification_target(signed_server: Server) -> None:
+    lam, s3 = client(signed_server, "lambda"), client(signed_server, "s3")
+    create_function(lam, "guarded", {"app.py": "def handler(event, context):\n    return 1\n"})
+    arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:guarded"
+    s3.create_bucket(Bucket="guarded-bucket")
+    config = {"LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]}
+    with pytest.raises(ClientError) as err:
+        s3.put_bucket_notification_configuration(Bucket="guarded-bucket", NotificationConfiguration=config)
+    assert err.value.response["Error"]["Code"] == "InvalidArgument"
+    assert (
+        err.value.response["Error"]["Message"]
+        == "Unable to validate the following destination configurations"
+    )
+    assert err.value.response["Error"]["ArgumentValue1"] == f"Not authorized to invoke function [{arn}]"
+    lam.add_permission(
+        FunctionName="guarded",
+        StatementId="s3",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn="arn:aws:s3:::guarded-bucket",
+    )
+    s3.put_bucket_notification_configuration(Bucket="guarded-bucket", NotificationConfiguration=config)

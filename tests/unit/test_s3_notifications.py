@@ -83,3 +83,18 @@ def test_the_outbox_survives_a_restart_and_is_delivered_once(tmp_path: Path) -> 
         "sequencer": record["s3"]["object"]["sequencer"],
     }
     assert record["s3"]["configurationId"] == "c"
+
+
+def test_the_policy_check_wants_s3_as_principal_and_a_matching_source() -> None:
+    from lambdalite.services.s3.notifications import s3_may_invoke
+
+    allow = {
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "lambda:InvokeFunction",
+    }
+    assert s3_may_invoke([allow], "any")
+    scoped = {**allow, "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::photos-*"}}}
+    assert s3_may_invoke([scoped], "photos-in") and not s3_may_invoke([scoped], "other")
+    assert not s3_may_invoke([{**allow, "Principal": {"Service": "sns.amazonaws.com"}}], "any")
+    assert not s3_may_invoke([], "any")

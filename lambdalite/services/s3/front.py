@@ -84,10 +84,18 @@ class S3Front:
         self._all_routes = rest_xml.RestRoutes(self.model, self.model.operation_names)
         self._startup: asyncio.Task[None] | None = None
 
-    def notify_through(self, targets: Targets, siblings: Siblings | None = None) -> None:
+    def notify_through(
+        self,
+        targets: Targets,
+        siblings: Siblings | None = None,
+        may_invoke: Callable[[str, str], bool] | None = None,
+    ) -> None:
         """Deliver bucket notifications to ``targets`` (functions, queues, topics) and,
-        for buckets that enable EventBridge, to the default bus through ``siblings``."""
-        self.service.notifier = Notifier(targets, self.service.store, self.service.clock, siblings)
+        for buckets that enable EventBridge, to the default bus through ``siblings``;
+        ``may_invoke`` (function ARN, bucket): the resource-policy check, under sigv4."""
+        self.service.notifier = Notifier(
+            targets, self.service.store, self.service.clock, siblings, may_invoke
+        )
         with contextlib.suppress(RuntimeError):  # no loop yet: the first change drains it
             # What a crash left in the outbox goes out now.
             self._startup = asyncio.get_running_loop().create_task(self.service.flush())

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
+import fnmatch
 import itertools
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -73,13 +74,21 @@ class Notifier:
     """Validates configurations and sends event records (see the module docstring)."""
 
     def __init__(
-        self, targets: Targets, store: ObjectStore, clock: Any, siblings: Siblings | None = None
+        self,
+        targets: Targets,
+        store: ObjectStore,
+        clock: Any,
+        siblings: Siblings | None = None,
+        may_invoke: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.targets = targets
         self.store = store
         self.clock = clock
         self.siblings = siblings
         """Reaches the default event bus, for buckets that enable EventBridge."""
+        self.may_invoke = may_invoke
+        """(function ARN, bucket) -> does the function's resource policy let S3 invoke it?
+        Set when signatures are checked (``--auth sigv4``), as AWS checks it."""
         self._draining = asyncio.Lock()
 
     async def flush(self) -> None:
@@ -103,17 +112,23 @@ class Notifier:
     async def configure(self, bucket: BucketRecord, config: dict[str, Any]) -> None:
         """Check every destination and send queues and topics ``s3:TestEvent``;
         raises InvalidArgument when a destination cannot be validated."""
-        missing = [
-            item[arn_name]
-            for kind, arn_name in KINDS
-            for item in config.get(kind) or []
-            if self.targets.find(item.get(arn_name, "")) is None
-        ]
-        if missing:
+        refused: list[tuple[str, str]] = []
+        for kind, arn_name in KINDS:
+            for item in config.get(kind) or []:
+                arn = item.get(arn_name, "")
+                if self.targets.find(arn) is None:
+                    refused.append((arn, "The destination ARN does not exist"))
+                elif (
+                    kind == KINDS[0][0]
+                    and self.may_invoke is not None
+                    and not self.may_invoke(arn, bucket.name)
+                ):
+                    refused.append((arn, f"Not authorized to invoke function [{arn}]"))
+        if refused:
             details = {}
-            for number, arn in enumerate(missing, 1):
+            for number, (arn, reason) in enumerate(refused, 1):
                 details[f"ArgumentName{number}"] = arn
-                details[f"ArgumentValue{number}"] = "The destination ARN does not exist"
+                details[f"ArgumentValue{number}"] = reason
             raise errors.S3Fault(
                 "InvalidArgument",
                 "Unable to validate the following destination configurations",
@@ -233,3 +248,24 @@ class Notifier:
 
 def _iso(when: float) -> str:
     return dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def s3_may_invoke(statements: list[Mapping[str, Any]], bucket: str) -> bool:
+    """Does a function policy with ``statements`` allow ``s3.amazonaws.com`` to invoke it
+    for ``bucket`` (a ``SourceArn`` condition, when there is one, must match the bucket)?"""
+    for statement in statements:
+        principal = statement.get("Principal")
+        service = principal.get("Service") if isinstance(principal, Mapping) else principal
+        actions = statement.get("Action")
+        actions = [actions] if isinstance(actions, str) else list(actions or [])
+        if statement.get("Effect") != "Allow" or service not in ("s3.amazonaws.com", "*"):
+            continue
+        if not any(action in ("lambda:InvokeFunction", "lambda:*", "*") for action in actions):
+            continue
+        source = None
+        for condition in (statement.get("Condition") or {}).values():
+            if isinstance(condition, Mapping) and "AWS:SourceArn" in condition:
+                source = condition["AWS:SourceArn"]
+        if source is None or fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}", str(source)):
+            return True
+    return False
