@@ -37,6 +37,8 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.esm.pollers import MappingPollers
+from lambdalite.esm.sqs import SqsSources
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.policy import RetryPolicy
@@ -54,6 +56,7 @@ from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
+from lambdalite.services.sqs import SqsFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -77,8 +80,11 @@ class Services:
     invoker: Invoker
     router: Router
     events: AsyncInvocations
+    pollers: MappingPollers | None = None
 
     async def close(self) -> None:
+        if self.pollers is not None:
+            await self.pollers.close()
         await self.events.close(grace_s=0)
         await self.invoker.close(grace_s=0)
         await self.sandbox.close()
@@ -206,7 +212,30 @@ def build(settings: Settings) -> Services:
         settings.account_id,
         queues=stores.queues,
     )
-    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events)
+    pollers = build_pollers(settings, stores, registries, invoker, router)
+    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, pollers)
+
+
+def build_pollers(
+    settings: Settings, stores: Stores, registries: Registries, invoker: Invoker, router: Router
+) -> MappingPollers | None:
+    """The event source mappings' pollers, over the SQS service the router serves
+    (None, and every mapping refused, when there is none)."""
+    sqs = router.services.get("sqs")
+    if not isinstance(sqs, SqsFront):
+        return None
+    mappings = registries.mappings
+    mappings.source_check = SqsSources(sqs.service)
+    return MappingPollers(
+        mappings,
+        registries.functions,
+        invoker,
+        sqs.service,
+        stores.queues,
+        SystemClock(),
+        settings.region,
+        settings.account_id,
+    )
 
 
 def build_async(settings: Settings, registries: Registries, invoker: Invoker) -> AsyncInvocations:
@@ -300,6 +329,8 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
+    if services.pollers is not None:
+        services.pollers.start()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
     collector = CodeCollector(
         services.code,

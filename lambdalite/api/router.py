@@ -152,10 +152,13 @@ class Router:
         self._own: dict[str, Service] = {}
         self._signed: dict[str, Service] = {}
         self._paths: list[tuple[str, Service]] = []
+        self.services: dict[str, Service] = {}
+        """The services built, by route name (the composition root wires pollers to them)."""
         for route in services:
             service = route.build(context)
             if service is None:
                 continue
+            self.services[route.name] = service
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))

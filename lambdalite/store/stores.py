@@ -18,6 +18,7 @@ from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStor
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
+from lambdalite.store.mappings import MappingStore, SqliteMappingStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
 from lambdalite.store.sqlite import SqliteDatabase
@@ -36,6 +37,7 @@ class Stores:
     code_signing: CodeSigningStore
     queues: QueueStore
     event_invoke_configs: EventInvokeConfigStore
+    mappings: MappingStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -54,5 +56,6 @@ def open_sqlite(path: Path) -> Stores:
         code_signing=SqliteCodeSigningStore(db),
         queues=SqliteQueueStore(db),
         event_invoke_configs=SqliteEventInvokeConfigStore(db),
+        mappings=SqliteMappingStore(db),
         close=db.close,
     )

@@ -500,6 +500,15 @@ class SqsService:
                 self._wake(target.name)
         return delivered
 
+    def receipt_handle(self, message: StoredMessage) -> str:
+        """The ReceiptHandle of a message a poller took (``take``), as ReceiveMessage gives it."""
+        return self._handle(message)
+
+    async def wait_for_messages(self, name: str, until: float) -> None:
+        """Return at ``until`` or as soon as the queue may have new messages (a send,
+        a redrive into it), whichever is first: a poller's long poll."""
+        await self._sleep_until(name, until)
+
     def _expire(self, queue: Queue, now: float) -> None:
         if now - self._expired_at.get(queue.name, 0.0) >= _EXPIRE_EVERY_S:
             self._expired_at[queue.name] = now

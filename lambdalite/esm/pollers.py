@@ -1,0 +1,109 @@
+"""The poller manager: one poller task per enabled mapping, started and stopped
+as the registry's mappings change, and restarted with the server.
+
+A change to a mapping (``MappingRegistry`` listener) is applied on the event
+loop right after the request that made it: the old poller stops polling (its
+batches in flight finish), a new one starts when the mapping is enabled, and the
+mapping settles (Enabled, Disabled, or gone after Deleting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lambdalite.control.registry import FunctionRegistry
+from lambdalite.dataplane.invoker import Invoker
+from lambdalite.esm.model import SETTLED, EventSourceMapping, MappingState
+from lambdalite.esm.registry import MappingRegistry
+from lambdalite.esm.sqs import SqsPoller, stop
+from lambdalite.events.clock import Clock
+from lambdalite.services.sqs.service import SqsService
+from lambdalite.store.queues import QueueStore
+
+log = logging.getLogger("lambdalite.esm")
+
+
+class MappingPollers:
+    def __init__(
+        self,
+        registry: MappingRegistry,
+        functions: FunctionRegistry,
+        invoker: Invoker,
+        service: SqsService,
+        queues: QueueStore,
+        clock: Clock,
+        region: str,
+        account: str,
+    ) -> None:
+        self._registry = registry
+        self._functions = functions
+        self._invoker = invoker
+        self._service = service
+        self._queues = queues
+        self._clock = clock
+        self._region = region
+        self._account = account
+        self._running: dict[str, tuple[SqsPoller, asyncio.Task[None]]] = {}
+        self._changes: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def start(self) -> None:
+        """Start every enabled mapping's poller and finish any change a restart interrupted;
+        from now on follow the registry's changes. Must run inside the event loop."""
+        self._registry.listeners.append(self._changed)
+        for mapping in self._registry.all():
+            if mapping.state is MappingState.ENABLED:
+                self._start(mapping)
+            elif mapping.state not in SETTLED:
+                self._changed(mapping)
+
+    def _changed(self, mapping: EventSourceMapping) -> None:
+        if self._closed:
+            return
+        task = asyncio.ensure_future(self._apply(mapping.uuid))
+        self._changes.add(task)
+        task.add_done_callback(self._changes.discard)
+
+    async def _apply(self, uuid: str) -> None:
+        running = self._running.pop(uuid, None)
+        if running is not None:
+            await stop(*running, wait=not self._closed)
+        mapping = self._registry.find(uuid)
+        if mapping is None:
+            return
+        if mapping.enabled and mapping.state is not MappingState.DELETING:
+            self._start(mapping)
+        self._registry.settle(uuid)
+
+    def _start(self, mapping: EventSourceMapping) -> None:
+        uuid = mapping.uuid
+        poller = SqsPoller(
+            mapping,
+            self._service,
+            self._queues,
+            self._functions,
+            self._invoker,
+            lambda result: self._registry.report(uuid, result),
+            self._clock,
+            self._region,
+            self._account,
+        )
+        task = asyncio.ensure_future(poller.run())
+        task.add_done_callback(lambda done: _log_end(uuid, done))
+        self._running[uuid] = (poller, task)
+
+    async def close(self) -> None:
+        """Stop every poller and cancel the batches in flight (their messages return
+        after their visibility timeout)."""
+        self._closed = True
+        for task in list(self._changes):
+            task.cancel()
+        for poller, task in list(self._running.values()):
+            await stop(poller, task, wait=False)
+        self._running.clear()
+
+
+def _log_end(uuid: str, task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("mapping %s: poller stopped", uuid, exc_info=task.exception())
