@@ -1,0 +1,382 @@
+"""Event source mappings below the API: the registry's states, checks, persistence
+and tags; the ``aws:sqs`` record and AWS's rules for a ReportBatchItemFailures
+answer; FilterCriteria validation; and the SQS poller on a fake clock with a fake
+invoker over a real SQLite queue store (delete on success, failures returning
+after the visibility timeout, partial failures, MaximumConcurrency, a missing
+queue or function reported and retried)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from lambdalite.errors import InvalidParameterValue, InvalidTransition, ResourceConflict, ResourceNotFound
+from lambdalite.esm import filters, requests
+from lambdalite.esm.model import EventSourceMapping, MappingState
+from lambdalite.esm.registry import MappingRegistry
+from lambdalite.esm.sqs import SqsPoller, SqsSources, stop
+from lambdalite.esm.sqs_records import failed_items, sqs_record
+from lambdalite.models import FunctionConfig, InvocationResult
+from lambdalite.protocol.front import Call, calling
+from lambdalite.services.clock import FakeClock
+from lambdalite.services.sqs.service import SqsService
+from lambdalite.store.queues import StoredMessage
+from lambdalite.store.stores import Stores
+from tests.unit.control_plane import CODE, SETTINGS, open_registries
+
+ACCOUNT = "000000000000"
+QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"
+
+
+class SharedClock(FakeClock):
+    """One fake time for the SQS service (``sleep``) and the poller (``sleep_until``):
+    a sleep moves time on as if the sleeper were the only one waiting."""
+
+    async def sleep_until(self, when: float) -> None:
+        await self.sleep(when - self.time)
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[tuple[MappingRegistry, Stores, SqsService, SharedClock]]:
+    registries, opened = open_registries(tmp_path / "db.sqlite")
+    registries.functions.create("fn", dataclasses.replace(SETTINGS, timeout_s=30), CODE)
+    clock = SharedClock()
+    service = SqsService(opened.queues, clock, "us-east-1", ACCOUNT)
+    registries.mappings.source_check = SqsSources(service)
+    yield registries.mappings, opened, service, clock
+    opened.close()
+
+
+def sqs(service: SqsService, operation: str, **request: Any) -> dict[str, Any]:
+    async def call() -> dict[str, Any]:
+        with calling(Call(operation, "json", "127.0.0.1:1", "r")):
+            result: dict[str, Any] = await getattr(service, operation)(request)
+            return result
+
+    return asyncio.run(call())
+
+
+def create(registry: MappingRegistry, **body: Any) -> EventSourceMapping:
+    return registry.create(requests.parse_create({"FunctionName": "fn", "EventSourceArn": QUEUE_ARN, **body}))
+
+
+# -- the registry ---------------------------------------------------------------------------------
+
+
+def test_a_mapping_moves_through_awss_states_and_survives_reopening(stores: Any, tmp_path: Path) -> None:
+    registry, _, service, _ = stores
+    sqs(service, "create_queue", QueueName="q", Attributes={"VisibilityTimeout": "30"})
+    told: list[MappingState] = []
+    registry.listeners.append(lambda mapping: told.append(mapping.state))
+    mapping = create(registry, BatchSize=5, Tags={"k": "v"})
+    assert mapping.state is MappingState.CREATING
+    assert registry.settle(mapping.uuid).state is MappingState.ENABLED  # type: ignore[union-attr]
+    disabling = registry.update(mapping.uuid, None, requests.MappingSettings(enabled=False))
+    assert disabling.state is MappingState.DISABLING
+    assert registry.settle(mapping.uuid).state is MappingState.DISABLED  # type: ignore[union-attr]
+    assert told == [MappingState.CREATING, MappingState.DISABLING]
+    with pytest.raises(InvalidTransition):
+        registry.get(mapping.uuid).moved(MappingState.CREATING, 0)
+
+    reopened, again = open_registries(tmp_path / "db.sqlite")
+    try:
+        loaded = reopened.mappings.get(mapping.uuid)
+        assert (loaded.state, loaded.batch_size, loaded.enabled) == (MappingState.DISABLED, 5, False)
+        assert reopened.mappings.tags(mapping.arn) == {"k": "v"}
+    finally:
+        again.close()
+
+    registry.delete(mapping.uuid)
+    assert registry.settle(mapping.uuid) is None
+    with pytest.raises(ResourceNotFound) as caught:
+        registry.get(mapping.uuid)
+    assert caught.value.message == "The resource you requested does not exist."
+
+
+def test_the_checks_are_awss(stores: Any) -> None:
+    registry, _, service, _ = stores
+    with pytest.raises(InvalidParameterValue, match="NonExistentQueue"):
+        create(registry)
+    sqs(service, "create_queue", QueueName="q", Attributes={"VisibilityTimeout": "10"})
+    with pytest.raises(InvalidParameterValue) as caught:
+        create(registry)
+    assert (
+        caught.value.message
+        == "Queue visibility timeout: 10 seconds is less than Function timeout: 30 seconds"
+    )
+    sqs(service, "set_queue_attributes", QueueUrl="q", Attributes={"VisibilityTimeout": "30"})
+    with pytest.raises(InvalidParameterValue, match="Maximum batch window in seconds must be greater than 0"):
+        create(registry, BatchSize=100)
+    first = create(registry, BatchSize=100, MaximumBatchingWindowInSeconds=1)
+    with pytest.raises(
+        ResourceConflict, match=f"Please update or delete the existing mapping with UUID {first.uuid}"
+    ):
+        create(registry)
+    with pytest.raises(InvalidParameterValue, match="Function does not exist"):
+        registry.create(requests.parse_create({"FunctionName": "fn:7", "EventSourceArn": QUEUE_ARN}))
+    with pytest.raises(InvalidParameterValue, match="Unsupported MaximumRetryAttempts parameter"):
+        create(registry, MaximumRetryAttempts=1)
+
+
+def test_listing_filters_by_function_and_source(stores: Any) -> None:
+    registry, _, service, _ = stores
+    for name in ("q", "r"):
+        sqs(service, "create_queue", QueueName=name, Attributes={"VisibilityTimeout": "30"})
+    a = create(registry)
+    b = registry.create(requests.parse_create({"FunctionName": "fn", "EventSourceArn": QUEUE_ARN[:-1] + "r"}))
+    assert {m.uuid for m in registry.list("fn", None, None, 50)[0]} == {a.uuid, b.uuid}
+    assert [m.uuid for m in registry.list(None, QUEUE_ARN, None, 50)[0]] == [a.uuid]
+    assert registry.list("other", None, None, 50)[0] == []
+    first, marker = registry.list(None, None, None, 1)
+    assert marker is not None and registry.list(None, None, marker, 1)[0] != first
+
+
+def test_filter_criteria_are_validated() -> None:
+    filters.check_patterns(['{"body": {"kind": ["a"]}}'])
+    for bad in ("[]", "{", "", '"text"'):
+        with pytest.raises(InvalidParameterValue) as caught:
+            filters.check_patterns([bad])
+        assert caught.value.message == "Invalid filter pattern definition."
+    record = {"body": '{"kind": "a"}', "messageId": "m"}
+    assert filters.sqs_document(record)["body"] == {"kind": "a"}
+    assert filters.sqs_document({"body": "plain"})["body"] == "plain"
+
+
+# -- records and answers ---------------------------------------------------------------------------
+
+
+def test_the_sqs_record_of_a_fifo_message_carries_its_group_and_sequence() -> None:
+    message = StoredMessage(
+        seq=1,
+        queue="q.fifo",
+        message_id="id",
+        body="b",
+        attributes=None,
+        system={"AWSTraceHeader": {"StringValue": "Root=1", "DataType": "String"}},
+        sent_at=1.5,
+        visible_at=0,
+        receive_count=2,
+        first_receive=2.0,
+        receipt="t",
+        group_id="g",
+        dedup_id="d",
+        sequence_number="18",
+    )
+    record = sqs_record(message, "handle", QUEUE_ARN, "us-east-1", ACCOUNT)
+    assert record["attributes"] == {
+        "ApproximateReceiveCount": "2",
+        "SentTimestamp": "1500",
+        "SenderId": ACCOUNT,
+        "ApproximateFirstReceiveTimestamp": "2000",
+        "SequenceNumber": "18",
+        "MessageGroupId": "g",
+        "MessageDeduplicationId": "d",
+        "AWSTraceHeader": "Root=1",
+    }
+    assert record["messageAttributes"] == {} and "md5OfMessageAttributes" not in record
+
+
+@pytest.mark.parametrize(
+    ("payload", "failed"),
+    [
+        (b"", set()),
+        (b"null", set()),
+        (b"{}", set()),
+        (b'{"batchItemFailures": null}', set()),
+        (b'{"batchItemFailures": []}', set()),
+        (b'{"batchItemFailures": [{"itemIdentifier": "a"}]}', {"a"}),
+        (b"not json", None),
+        (b'{"batchItemFailures": [{"itemIdentifier": ""}]}', None),
+        (b'{"batchItemFailures": [{"itemIdentifier": null}]}', None),
+        (b'{"batchItemFailures": [{"id": "a"}]}', None),
+        (b'{"batchItemFailures": [{"itemIdentifier": "elsewhere"}]}', None),
+    ],
+)
+def test_batch_item_failures_follow_awss_rules(payload: bytes, failed: set[str] | None) -> None:
+    assert failed_items(payload, ["a", "b"]) == failed
+
+
+# -- the poller --------------------------------------------------------------------------------------
+
+
+class FakeInvoker:
+    """Answers each invocation with ``answer(records)``; counts how many run at once."""
+
+    def __init__(self, answer: Any = None, hold: asyncio.Event | None = None) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+        self.answer = answer or (lambda records: InvocationResult(b"null"))
+        self.hold = hold
+        self.running = 0
+        self.most = 0
+
+    async def invoke(self, function: FunctionConfig, payload: bytes, **kwargs: Any) -> InvocationResult:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            records = orjson.loads(payload)["Records"]
+            self.batches.append(records)
+            if self.hold is not None:
+                await self.hold.wait()
+            result: InvocationResult = self.answer(records)
+            return result
+        finally:
+            self.running -= 1
+
+
+async def run_poller(stores: Any, invoker: FakeInvoker, until: Any, **body: Any) -> list[str | None]:
+    registry, opened, service, clock = stores
+    mapping = create(registry, **body)
+    reports: list[str | None] = []
+    poller = SqsPoller(
+        mapping,
+        service,
+        opened.queues,
+        registry._functions,
+        invoker,
+        reports.append,
+        clock,
+        "us-east-1",
+        ACCOUNT,  # type: ignore[arg-type]
+    )
+    task = asyncio.ensure_future(poller.run())
+    for _ in range(2000):
+        if until():
+            break
+        await asyncio.sleep(0)
+    await stop(poller, task, wait=False)
+    return reports
+
+
+def send(service: SqsService, *bodies: str, queue: str = "q") -> None:
+    for body in bodies:
+        sqs(service, "send_message", QueueUrl=queue, MessageBody=body)
+
+
+def counts(stores: Any, queue: str = "q") -> tuple[int, int]:
+    _, opened, _, clock = stores
+    found = opened.queues.counts(queue, clock.now())
+    return found.visible, found.in_flight
+
+
+def test_a_batch_that_succeeds_is_deleted(stores: Any) -> None:
+    sqs(stores[2], "create_queue", QueueName="q", Attributes={"VisibilityTimeout": "30"})
+    send(stores[2], "a", "b", "c")
+    invoker = FakeInvoker()
+    reports = asyncio.run(run_poller(stores, invoker, lambda: invoker.batches and counts(stores) == (0, 0)))
+    assert [[r["body"] for r in batch] for batch in invoker.batches] == [["a", "b", "c"]]
+    assert counts(stores) == (0, 0) and reports[-1] == "OK"
+
+
+def test_a_failed_batch_returns_after_the_visibility_timeout(stores: Any) -> None:
+    sqs(stores[2], "create_queue", QueueName="q", Attributes={"VisibilityTimeout": "30"})
+    send(stores[2], "a")
+    invoker = FakeInvoker(
+        lambda records: InvocationResult(b'{"errorMessage": "x"}', function_error="Unhandled")
+    )
+    asyncio.run(run_poller(stores, invoker, lambda: len(invoker.batches) >= 2))
+    first, second = invoker.batches[:2]
+    assert first[0]["attributes"]["ApproximateReceiveCount"] == "1"
+    assert second[0]["attributes"]["ApproximateReceiveCount"] == "2"
+    assert int(second[0]["attributes"]["ApproximateFirstReceiveTimestamp"]) == int(
+        first[0]["attributes"]["ApproximateFirstReceiveTimestamp"]
+    )
+
+
+def test_partial_failures_keep_only_the_named_messages(stores: Any) -> None:
+    sqs(stores[2], "create_queue", QueueName="q", Attributes={"VisibilityTimeout": "30"})
+    send(stores[2], "keep", "fail")
+
+    def answer(records: list[dict[str, Any]]) -> InvocationResult:
+        failed = [{"itemIdentifier": r["messageId"]} for r in records if r["body"] == "fail"]
+        return InvocationResult(orjson.dumps({"batchItemFailures": failed}))
+
+    invoker = FakeInvoker(answer)
+    asyncio.run(
+        run_poller(
+            stores,
+            invoker,
+            lambda: invoker.batches and counts(stores) == (0, 1),
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+        )
+    )
+    assert counts(stores) == (0, 1)
+
+
+def test_maximum_concurrency_bounds_the_batches_in_flight(stores: Any) -> None:
+    sqs(stores[2], "create_queue", QueueName="q", Attributes={"VisibilityTimeout": "30"})
+    send(stores[2], *[str(n) for n in range(6)])
+    invoker = FakeInvoker(hold=asyncio.Event())
+    asyncio.run(
+        run_poller(
+            stores,
+            invoker,
+            lambda: len(invoker.batches) >= 2,
+            BatchSize=1,
+            ScalingConfig={"MaximumConcurrency": 2},
+        )
+    )
+    assert invoker.most == 2 and len(invoker.batches) == 2
+
+
+def test_a_missing_queue_or_function_is_reported_and_retried(stores: Any) -> None:
+    registry, opened, service, clock = stores
+    sqs(service, "create_queue", QueueName="q", Attributes={"VisibilityTimeout": "30"})
+    mapping = create(registry)
+    sqs(service, "delete_queue", QueueUrl="q")
+    reports: list[str | None] = []
+    invoker = FakeInvoker()
+
+    async def go() -> None:
+        poller = SqsPoller(
+            mapping,
+            service,
+            opened.queues,
+            registry._functions,
+            invoker,
+            reports.append,
+            clock,
+            "us-east-1",
+            ACCOUNT,  # type: ignore[arg-type]
+        )
+        task = asyncio.ensure_future(poller.run())
+        start = clock.now()
+        while len(reports) < 3:
+            await asyncio.sleep(0)
+        await stop(poller, task, wait=False)
+        # 1 s, 2 s, 4 s...: backing off, not spinning.
+        assert clock.now() - start >= 3
+
+    asyncio.run(go())
+    assert reports[0] is not None and reports[0].startswith("PROBLEM: Error occurred while ReceiveMessage.")
+
+    sqs(service, "create_queue", QueueName="q2", Attributes={"VisibilityTimeout": "30"})
+    send(service, "x", queue="q2")
+    registry._functions.delete("fn")
+    gone = dataclasses.replace(mapping, source_arn=QUEUE_ARN + "2")
+    reports.clear()
+
+    async def function_gone() -> None:
+        poller = SqsPoller(
+            gone,
+            service,
+            opened.queues,
+            registry._functions,
+            invoker,
+            reports.append,
+            clock,
+            "us-east-1",
+            ACCOUNT,  # type: ignore[arg-type]
+        )
+        task = asyncio.ensure_future(poller.run())
+        while not reports:
+            await asyncio.sleep(0)
+        await stop(poller, task, wait=False)
+
+    asyncio.run(function_gone())
+    assert reports[0] == "PROBLEM: Function not found." and invoker.batches == []
