@@ -52,7 +52,6 @@ NO_QUEUE = (
     "SQS Error Message: The specified queue does not exist or you do not have access to it."
 )
 FIFO_BATCH = "Batch size must not exceed 10 for FIFO queues"
-FIFO_WINDOW = "Batching window is not supported for FIFO queues"
 DEFAULT_CONCURRENCY = 5
 MAX_PAYLOAD = 6 * 1024 * 1024
 IDLE_WAIT_S = 1.0
@@ -79,8 +78,6 @@ class SqsSources:
             raise InvalidParameterValue(NO_QUEUE)
         if queue.fifo and mapping.batch_size > 10:
             raise InvalidParameterValue(FIFO_BATCH)
-        if queue.fifo and mapping.window_s > 0:
-            raise InvalidParameterValue(FIFO_WINDOW)
         if queue.visibility < function.timeout_s:
             raise InvalidParameterValue(visibility_message(queue.visibility, function.timeout_s))
 
