@@ -222,9 +222,8 @@ class SqsPoller:
                 (m, r) for m, r in zip(batch, records, strict=True) if self._filter(filters.sqs_document(r))
             ]
             # AWS deletes a queue's messages that no filter matches.
-            for message in batch:
-                if all(message is not k for k, _ in kept):
-                    self._delete(name, message)
+            passed = {id(m) for m, _ in kept}
+            self._delete(name, [m for m in batch if id(m) not in passed])
             if not kept:
                 return
             batch = [m for m, _ in kept]
@@ -249,15 +248,14 @@ class SqsPoller:
             failed = set()
         if failed is None:
             return  # the whole batch returns after its visibility timeout
-        for message in batch:
-            if message.message_id not in failed:
-                self._delete(name, message)
+        self._delete(name, [m for m in batch if m.message_id not in failed])
         self._backoff.reset()
         self._report(OK)
 
-    def _delete(self, name: str, message: StoredMessage) -> None:
-        if message.receipt is not None:
-            self._store.delete_message(name, message.seq, message.receipt)
+    def _delete(self, name: str, messages: list[StoredMessage]) -> None:
+        handles = [(m.seq, m.receipt) for m in messages if m.receipt is not None]
+        if handles:
+            self._store.delete_messages(name, handles)
 
 
 def _size(batch: list[StoredMessage]) -> int:

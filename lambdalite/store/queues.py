@@ -184,6 +184,11 @@ class QueueStore(Protocol):
         """Delete the message if ``receipt`` is its latest receipt token; False otherwise."""
         ...
 
+    def delete_messages(self, queue: str, handles: Sequence[tuple[int, str]]) -> int:
+        """``delete_message`` for many (seq, receipt) pairs in one transaction (a
+        poller's processed batch); how many were deleted."""
+        ...
+
     def set_visible_at(self, queue: str, seq: int, visible_at: float) -> None: ...
 
     def move_message(self, message: StoredMessage, to_queue: str, visible_at: float) -> None:
@@ -411,6 +416,14 @@ class SqliteQueueStore:
                 "DELETE FROM sqs_messages WHERE seq = ? AND queue = ? AND receipt = ?", (seq, queue, receipt)
             )
             return cursor.rowcount > 0
+
+    def delete_messages(self, queue: str, handles: Sequence[tuple[int, str]]) -> int:
+        with self._db.transaction() as db:
+            cursor = db.executemany(
+                "DELETE FROM sqs_messages WHERE seq = ? AND queue = ? AND receipt = ?",
+                [(seq, queue, receipt) for seq, receipt in handles],
+            )
+            return cursor.rowcount
 
     def set_visible_at(self, queue: str, seq: int, visible_at: float) -> None:
         with self._db.transaction() as db:
