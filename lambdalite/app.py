@@ -33,6 +33,7 @@ from lambdalite.control.changes import (
 from lambdalite.control.network import has_network, unavailable_message
 from lambdalite.control.registries import Registries
 from lambdalite.control.snapstart import restores_from_snapshot
+from lambdalite.control.states import StateSettler
 from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
@@ -175,21 +176,22 @@ def build(settings: Settings) -> Services:
     for provisioned, target in registries.concurrency.provisioned_targets():
         on_provisioned(ProvisionedChanged(provisioned, target))
 
-    # $LATEST's revision per function, to retire exactly the snapshot a change
-    # supersedes: published versions keep their warm environments.
-    latest_revision = {
-        name: config.revision_id for name, config in registries.functions.latest_configs().items()
+    # $LATEST's environment key per function, to retire exactly the snapshot a change
+    # supersedes: published versions keep their warm environments, and a new RevisionId
+    # that changes neither code nor configuration (tags, settling) keeps $LATEST's.
+    latest_key = {
+        name: config.environment_key for name, config in registries.functions.latest_configs().items()
     }
 
     def on_latest_change(event: LatestChanged) -> None:
         config = event.config
-        previous = latest_revision.get(config.name)
-        latest_revision[config.name] = config.revision_id
-        if previous is not None and previous != config.revision_id:
-            pool.in_background(pool.retire_revision(previous))
+        previous = latest_key.get(config.name)
+        latest_key[config.name] = config.environment_key
+        if previous is not None and previous != config.environment_key:
+            pool.in_background(pool.retire_snapshot(previous))
 
     def on_function_deleted(event: FunctionDeleted) -> None:
-        latest_revision.pop(event.name, None)
+        latest_key.pop(event.name, None)
         pool.in_background(pool.retire(event.name))
 
     def on_version_published(event: VersionPublished) -> None:
@@ -201,8 +203,15 @@ def build(settings: Settings) -> Services:
     bus.subscribe(FunctionDeleted, lambda event: snapstart.forget(event.name))
     bus.subscribe(LatestChanged, on_latest_change)
     bus.subscribe(FunctionDeleted, on_function_deleted)
+    # Pending -> Active and InProgress -> Successful once the code is unpacked and its layers merged.
+    StateSettler(
+        registries.functions,
+        bus,
+        lambda function: asyncio.to_thread(unpack, function),
+        settings.state_settle_s,
+    )
     bus.subscribe(
-        VersionRemoved, lambda event: pool.in_background(pool.retire_revision(event.config.revision_id))
+        VersionRemoved, lambda event: pool.in_background(pool.retire_snapshot(event.config.environment_key))
     )
     router = Router(
         LambdaApi(settings, registries, code, invoker, events),
@@ -351,6 +360,7 @@ async def run(settings: Settings) -> None:
         f"isolation: {services.sandbox.level}, data: {settings.data_dir})",
         flush=True,
     )
+    print(f"function URLs: {services.router.function_urls.base.url('<url-id>')}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
     published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()
@@ -361,6 +371,7 @@ async def run(settings: Settings) -> None:
     try:
         await stop.wait()
         stop.clear()
+        services.router.quiesce()
         grace = asyncio.ensure_future(server.shutdown(settings.shutdown_grace_s))
         hurry = asyncio.ensure_future(stop.wait())
         await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)

@@ -241,6 +241,14 @@ def serve(
             metavar="FACTOR",
         ),
     ] = None,
+    url_base: Annotated[
+        str | None,
+        typer.Option(
+            help="FunctionUrl form: auto (the *.localhost host form where the system resolver "
+            "answers for it, else the path form), host, path, or SCHEME://DOMAIN[:PORT] for a "
+            "wildcard domain you point here [default: auto]."
+        ),
+    ] = None,
 ) -> None:
     """Run the Lambda API, the CloudWatch Logs API and the functions.
 
@@ -269,12 +277,17 @@ def serve(
             "http_max_unsent_bytes": http_max_unsent_bytes,
             "http_max_queued_requests": http_max_queued_requests,
             "retry_delay_scale": retry_delay_scale,
+            "url_base": url_base,
         }
     )
     with reporting():
+        from lambdalite.api.url_base import UrlBaseError
         from lambdalite.app import serve as run_server
 
-        run_server(settings)
+        try:
+            run_server(settings)
+        except UrlBaseError as exc:
+            raise CliError(str(exc)) from exc
 
 
 @app.command()

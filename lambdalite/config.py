@@ -73,6 +73,12 @@ class Settings:
     async_share: float = 0.5
     """The fraction of the unreserved concurrency pool asynchronous work may hold: the
     rest is kept for synchronous invokes (see ``dataplane.limiter``)."""
+    url_base: str = "auto"
+    """Where the FunctionUrl the API returns points: ``auto``, ``host``, ``path`` or
+    ``SCHEME://DOMAIN[:PORT]`` (a wildcard domain); see ``api.url_base``."""
+    state_settle_s: float = 0.0
+    """The least time a created function stays Pending and an update InProgress
+    (AWS takes about a second); 0 settles as soon as the code is prepared."""
 
     @property
     def endpoint(self) -> str:

@@ -12,6 +12,7 @@ AwsError                        an error an AWS-compatible API returns: code, HT
 │   ├── TooManyRequests         429 TooManyRequestsException (with Reason)
 │   ├── RequestTooLarge         413 RequestEntityTooLargeException
 │   ├── UnknownOperation        404 UnknownOperationException
+│   ├── AccessDenied            403 AccessDeniedException (AWS sends no message)
 │   └── ServiceError            500 ServiceException
 └── LogsError                   an error the CloudWatch Logs API returns (always 400, JSON 1.1)
     ├── LogsResourceNotFound    ResourceNotFoundException (log group or stream missing)
@@ -47,6 +48,10 @@ class AwsError(Exception):
         self.sends_type = True
         """False where AWS leaves ``Type`` out although the exception's shape has it
         (some checks of AWS's front end answer with the message alone)."""
+
+    def body_message(self) -> str | None:
+        """The message as the body carries it (None: ``null``, where AWS sends no message)."""
+        return self.message
 
     def without_type(self) -> Self:
         """This error, answered without ``Type`` in the body (as AWS answers it)."""
@@ -108,6 +113,19 @@ class RequestTooLarge(LambdaError):
 class UnknownOperation(LambdaError):
     code = "UnknownOperationException"
     status = 404
+
+
+class AccessDenied(LambdaError):
+    """403. AWS answers some cross-account requests with no message at all (``null``)."""
+
+    code = "AccessDeniedException"
+    status = 403
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+
+    def body_message(self) -> str | None:
+        return self.message or None
 
 
 class ServiceError(LambdaError):

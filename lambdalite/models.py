@@ -9,6 +9,7 @@ half-applied update.
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 import uuid
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,15 @@ from types import MappingProxyType
 from typing import Any
 
 LATEST = "$LATEST"
+PENDING = "Pending"
+ACTIVE = "Active"
+FAILED = "Failed"
+IN_PROGRESS = "InProgress"
+SUCCESSFUL = "Successful"
+CREATING = "Creating"
+"""The StateReasonCode (and LastUpdateStatusReasonCode) while code is prepared."""
+BEING_CREATED = "The function is being created."
+"""AWS's StateReason while Pending, and its LastUpdateStatusReason while InProgress."""
 
 
 def aws_timestamp(moment: datetime | None = None) -> str:
@@ -82,12 +92,27 @@ class FunctionConfig:
     last_modified: str = field(default_factory=aws_timestamp)
     revision_id: str = field(default_factory=new_revision_id)
     state: str = "Active"
+    """``Pending`` until the code is prepared, then ``Active`` (``Failed`` if it cannot be)."""
+    state_reason: str = ""
+    state_reason_code: str = ""
     last_update_status: str = "Successful"
+    """``InProgress`` while an update is being applied, then ``Successful`` (``Failed``);
+    "" while the function is still being created (AWS shows no status then)."""
+    last_update_status_reason: str = ""
+    last_update_status_reason_code: str = ""
+    environment_given: bool = False
+    """The function's Environment was set (possibly to no variables): AWS echoes
+    ``{"Variables": {}}`` for an empty one and leaves the member out when it never was."""
     layers: tuple[LayerRef, ...] = ()
     """The layer versions the function uses, in order (a later layer's files win)."""
     published_from: str = ""
-    """For a published version: the ``$LATEST`` revision it was published from
-    (publishing an unchanged ``$LATEST`` again returns this version)."""
+    """For a published version: the ``content_id`` of the ``$LATEST`` it was published
+    from (publishing an unchanged ``$LATEST`` again returns this version)."""
+    recursive_loop: str = "Terminate"
+    """PutFunctionRecursionConfig's setting (``Allow`` or ``Terminate``), the function's own."""
+    update_id: str = ""
+    """The creation or update that gave ``$LATEST`` this code and configuration: kept
+    while its revision id changes without either changing (settling, publishing)."""
     log_format: str = "Text"
     """LoggingConfig.LogFormat: ``Text`` or ``JSON``."""
     application_log_level: str = ""
@@ -101,9 +126,31 @@ class FunctionConfig:
     snap_start: str = "None"
     """SnapStart.ApplyOn: ``None`` or ``PublishedVersions`` (``control.snapstart``)."""
 
-    def configuration(self, arn_prefix: str, qualifier: str | None = None) -> dict[str, Any]:
+    @property
+    def content_id(self) -> str:
+        """What identifies this snapshot's code and configuration (snapshots written
+        before ``update_id`` existed are identified by their revision id)."""
+        return self.update_id or self.revision_id
+
+    @property
+    def environment_key(self) -> str:
+        """Which execution environments can serve this snapshot: the same version with the
+        same code and configuration. A new RevisionId alone (tags, settling, publishing)
+        keeps them warm, as on AWS."""
+        return f"{self.version}:{self.content_id}"
+
+    @property
+    def settling(self) -> bool:
+        """Is a creation or an update still being applied (Pending, or InProgress)?"""
+        return self.state == PENDING or self.last_update_status == IN_PROGRESS
+
+    def configuration(
+        self, arn_prefix: str, qualifier: str | None = None, *, listed: bool = False
+    ) -> dict[str, Any]:
         """The FunctionConfiguration shape as the Lambda API returns it; the
-        FunctionArn carries ``qualifier`` (a version, ``$LATEST`` or an alias) if given."""
+        FunctionArn carries ``qualifier`` (a version, ``$LATEST`` or an alias) if given.
+        ``listed``: as ListFunctions and ListVersionsByFunction show it, without the
+        states and the RuntimeVersionConfig."""
         config: dict[str, Any] = {
             "FunctionName": self.name,
             "FunctionArn": f"{arn_prefix}{self.name}" + (f":{qualifier}" if qualifier else ""),
@@ -119,8 +166,7 @@ class FunctionConfig:
             "Version": self.version,
             "TracingConfig": {"Mode": self.tracing_mode},
             "RevisionId": self.revision_id,
-            "State": self.state,
-            "LastUpdateStatus": self.last_update_status,
+            **({} if listed else self._states()),
             "PackageType": "Zip",
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
@@ -131,11 +177,26 @@ class FunctionConfig:
             },
             "LoggingConfig": self.logging_configuration(),
         }
-        if self.environment:
+        if not listed:
+            config["RuntimeVersionConfig"] = {
+                "RuntimeVersionArn": runtime_version_arn(arn_prefix, self.runtime)
+            }
+        if self.environment or self.environment_given:
             config["Environment"] = {"Variables": dict(self.environment)}
         if self.layers:
             config["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in self.layers]
         return config
+
+    def _states(self) -> dict[str, str]:
+        members = {
+            "State": self.state,
+            "StateReason": self.state_reason,
+            "StateReasonCode": self.state_reason_code,
+            "LastUpdateStatus": self.last_update_status,
+            "LastUpdateStatusReason": self.last_update_status_reason,
+            "LastUpdateStatusReasonCode": self.last_update_status_reason_code,
+        }
+        return {member: value for member, value in members.items() if value}
 
     def logging_configuration(self) -> dict[str, str]:
         """The LoggingConfig shape: the levels only with JSON, where AWS shows INFO for an unset one."""
@@ -149,6 +210,14 @@ class FunctionConfig:
     def log_group(self) -> str:
         """Where the function's logs go: LoggingConfig.LogGroup, or AWS's default."""
         return self.log_group_name or f"/aws/lambda/{self.name}"
+
+
+def runtime_version_arn(arn_prefix: str, runtime: str) -> str:
+    """``arn:aws:lambda:REGION::runtime:<64 hex>``: AWS names each runtime release by a
+    hash; lambdalite has one release per runtime identifier, named by its hash."""
+    partition_region = arn_prefix.split(":", 4)[:4]
+    digest = hashlib.sha256(f"lambdalite:{runtime}".encode()).hexdigest()
+    return ":".join(partition_region) + f"::runtime:{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,12 +384,11 @@ class LayerVersion:
             "Description": self.description,
             "CreatedDate": self.created,
         }
-        if self.compatible_runtimes:
-            body["CompatibleRuntimes"] = list(self.compatible_runtimes)
+        # AWS answers with both lists, empty ones too, when a layer was published without them.
+        body["CompatibleRuntimes"] = list(self.compatible_runtimes)
         if self.license_info is not None:
             body["LicenseInfo"] = self.license_info
-        if self.compatible_architectures:
-            body["CompatibleArchitectures"] = list(self.compatible_architectures)
+        body["CompatibleArchitectures"] = list(self.compatible_architectures)
         return body
 
     def body(self, layer_arn: str, location: str) -> dict[str, Any]:

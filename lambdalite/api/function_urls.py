@@ -2,9 +2,12 @@
 
 lambdalite serves every function URL on its own port, in two forms:
 
-    http://<url-id>.lambda-url.<region>.localhost:<port>/<path>   (routed by Host; the
-        FunctionUrl the API returns; ``*.localhost`` resolves to 127.0.0.1 on most systems)
+    http://<url-id>.lambda-url.<region>.localhost:<port>/<path>   (routed by Host)
     http://127.0.0.1:<port>/_lambdalite/url/<url-id>/<path>        (needs no DNS)
+
+The FunctionUrl the API returns is the Host form where the system resolver
+answers for it, else the path form, or the operator's wildcard domain
+(``--url-base``, see ``api.url_base``).
 
 Any method, path and query on a URL invokes the function (or the alias the URL
 belongs to) through the same path as Invoke, with the Function URL event
@@ -46,14 +49,15 @@ from urllib.parse import parse_qsl
 import orjson
 
 from lambdalite.api.lambda_api import MAX_SYNC_PAYLOAD, ApiRequest, LambdaApi
+from lambdalite.api.url_base import URL_PATH, UrlBase, choose
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.control import function_urls as url_rules
 from lambdalite.errors import LambdaError, TooManyRequests, Validation
 from lambdalite.http import HttpRequest
 from lambdalite.models import LATEST, FunctionUrlConfig, new_request_id
 
-URL_PATH = "/_lambdalite/url/"
-"""The path form of a function URL: ``/_lambdalite/url/<url-id>/<path>``."""
+__all__ = ["URL_HOST_MARK", "URL_PATH", "FunctionUrlApi"]
+
 URL_HOST_MARK = b".lambda-url."
 _SHAPE = "FunctionUrlFunctionName"
 _MAX_URL_ITEMS = 50
@@ -66,17 +70,25 @@ _INTERNAL_ERROR = b"Internal Server Error"
 class FunctionUrlApi:
     """The five URL config operations and ``serve`` for requests on a URL."""
 
-    def __init__(self, api: LambdaApi) -> None:
+    def __init__(self, api: LambdaApi, base: UrlBase | None = None) -> None:
+        """``base``: where returned FunctionUrls point; by default chosen from
+        ``settings.url_base`` (which may probe the system resolver once)."""
         self._api = api
         self._registry = api.registry
         self._urls = api.registries.urls
         settings = api.settings
-        self._region = settings.region
-        self._port = settings.port
         self._arn_prefix = settings.arn_prefix()
+        self._port = settings.port
+        self.base = base or choose(settings.url_base, settings.host, settings.port, settings.region)
 
     def url_of(self, url: FunctionUrlConfig) -> str:
-        return f"http://{url.url_id}.lambda-url.{self._region}.localhost:{self._port}/"
+        return self.base.url(url.url_id)
+
+    def host_marks(self) -> tuple[bytes, ...]:
+        """What a request's Host contains when it is addressed to a function URL:
+        the local ``.lambda-url.`` form, and the operator's domain if one is set."""
+        mark = self.base.host_mark
+        return (URL_HOST_MARK,) if mark is None or URL_HOST_MARK in mark else (URL_HOST_MARK, mark)
 
     def _target(self, request: ApiRequest) -> tuple[str, str]:
         name, qualifier = self._api.resolve_name(request, _SHAPE)
@@ -89,7 +101,7 @@ class FunctionUrlApi:
         url = self._urls.create_url_config(name, qualifier, parsed)
         body = url.configuration(self._arn_prefix, self.url_of(url))
         del body["LastModifiedTime"]
-        return json_response(201, body)
+        return json_response(201, _echoing_invoke_mode(body, parsed))
 
     async def get(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
@@ -100,7 +112,8 @@ class FunctionUrlApi:
         name, qualifier = self._target(request)
         parsed = url_rules.parse_url_config(request.json(), "UpdateFunctionUrlConfig")
         url = self._urls.update_url_config(name, qualifier, parsed)
-        return json_response(200, url.configuration(self._arn_prefix, self.url_of(url)))
+        body = url.configuration(self._arn_prefix, self.url_of(url))
+        return json_response(200, _echoing_invoke_mode(body, parsed))
 
     async def delete(self, request: ApiRequest) -> Response:
         name, qualifier = self._target(request)
@@ -308,3 +321,11 @@ def _response(payload: bytes) -> Response | None:
     else:
         data = body.encode("utf-8")
     return Response(status, data, headers, content_type=content_type)
+
+
+def _echoing_invoke_mode(body: dict[str, Any], request: url_rules.UrlInput) -> dict[str, Any]:
+    """Create and Update answer with InvokeMode only when the request set it (AWS's
+    recorded answers); Get and List always show it."""
+    if request.invoke_mode is None:
+        body.pop("InvokeMode", None)
+    return body

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,7 +25,9 @@ from lambdalite.control import aliases, permissions, service_model, tags, valida
 from lambdalite.control.layers import LayerRegistry
 from lambdalite.control.naming import (
     FunctionRef,
+    check_creatable,
     check_qualifier,
+    check_reachable,
     check_region_and_account,
     parse_function_ref,
 )
@@ -159,18 +162,18 @@ class LambdaApi:
         raw = request.path_name or ""
         key = (raw, shape)
         ref = self._refs.get(key)
+        query_qualifier = request.query_value("Qualifier")
+        if ref is None or query_qualifier is not None:
+            # AWS reports a bad qualifier and a bad name together, in one ValidationException.
+            validation.validate_function_name(raw, shape, query_qualifier, _QUALIFIER_SHAPE)
         if ref is None:
-            validation.validate_function_name(raw, shape)
             ref = parse_function_ref(raw)
-            check_region_and_account(ref, self._settings.region, self._settings.account_id, self._arn_prefix)
+            check_reachable(ref, self._settings.region, self._settings.account_id, self._arn_prefix)
             # Names that passed are remembered: Invoke resolves the same few names
             # thousands of times a second, and the checks are pure.
             if len(self._refs) >= MAX_REMEMBERED_NAMES:
                 self._refs.clear()
             self._refs[key] = ref
-        query_qualifier = request.query_value("Qualifier")
-        if query_qualifier is not None:
-            validation.validate_value(query_qualifier, _QUALIFIER_SHAPE, "qualifier")
         qualifier = check_qualifier(ref, query_qualifier, self._arn_prefix)
         return ref.name, qualifier
 
@@ -189,6 +192,11 @@ class LambdaApi:
     async def create_function(self, request: ApiRequest) -> Response:
         body = request.json()
         parsed = validation.parse_create_function(body)
+        check_creatable(
+            FunctionRef(parsed.name, None, parsed.region, parsed.account),
+            self._settings.region,
+            self._settings.account_id,
+        )
         settings = parsed.settings
         if parsed.layer_arns:
             settings = dataclasses.replace(
@@ -237,8 +245,18 @@ class LambdaApi:
         max_items, marker = validation.validate_list_functions(
             request.query_value("MaxItems"), request.query_value("Marker")
         )
-        functions, next_marker = self._registry.list(_decode_marker(marker), max_items)
-        body: dict[str, Any] = {"Functions": [self._config(config) for config in functions]}
+        function_version = request.query_value("FunctionVersion")
+        if function_version is not None:
+            validation.validate_value(function_version, "FunctionVersion", "functionVersion")
+            # ALL: every version, each under its qualified ARN ($LATEST included).
+            functions, next_marker = self._registry.list_all_versions(_decode_marker(marker), max_items)
+            items = [
+                config.configuration(self._arn_prefix, config.version, listed=True) for config in functions
+            ]
+        else:
+            functions, next_marker = self._registry.list(_decode_marker(marker), max_items)
+            items = [config.configuration(self._arn_prefix, listed=True) for config in functions]
+        body: dict[str, Any] = {"Functions": items}
         if next_marker is not None:
             body["NextMarker"] = _encode_marker(next_marker)
         return json_response(200, body)
@@ -298,7 +316,11 @@ class LambdaApi:
             request.query_value("MaxItems"), request.query_value("Marker")
         )
         versions, next_marker = self._registry.list_versions(name, _decode_marker(marker), max_items)
-        body: dict[str, Any] = {"Versions": [self._config(config, config.version) for config in versions]}
+        body: dict[str, Any] = {
+            "Versions": [
+                config.configuration(self._arn_prefix, config.version, listed=True) for config in versions
+            ]
+        }
         if next_marker is not None:
             body["NextMarker"] = _encode_marker(next_marker)
         return json_response(200, body)
@@ -442,9 +464,32 @@ class LambdaApi:
         self._concurrency.delete_provisioned(name, qualifier)
         return Response(204)
 
+    def _layers_code_size(self) -> int:
+        """The bytes of every stored layer version (AWS's TotalCodeSize counts them too)."""
+        everything = sys.maxsize
+        layers, _ = self._layers.list_layers(None, None, None, everything)
+        return sum(
+            version.code_size
+            for name, _ in layers
+            for version in self._layers.list_versions(name, None, None, None, everything)[0]
+        )
+
+    # -- recursion -----------------------------------------------------------
+    async def put_function_recursion_config(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request, "UnqualifiedFunctionName")
+        body = validation.checked_body(request.json(), "PutFunctionRecursionConfig")  # RecursiveLoop required
+        return json_response(
+            200, {"RecursiveLoop": self._registry.put_recursion(name, body["RecursiveLoop"])}
+        )
+
+    async def get_function_recursion_config(self, request: ApiRequest) -> Response:
+        name, _ = self._resolve(request, "UnqualifiedFunctionName")
+        return json_response(200, {"RecursiveLoop": self._registry.require(name).recursive_loop})
+
     async def get_account_settings(self, request: ApiRequest) -> Response:
         limit, unreserved = self._concurrency.account_concurrency()
         function_count, code_size = self._registry.account_usage()
+        code_size += self._layers_code_size()
         return json_response(
             200,
             {

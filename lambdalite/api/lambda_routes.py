@@ -11,6 +11,7 @@
     /2020-06-30/functions/<name>/code-signing-config  uses (``api.code_signing_api``)
     /2019-09-25/functions/<name>/event-invoke-config[/list]  event invoke configs,
     /2014-11-13/functions/<name>/invoke-async  and InvokeAsync (``api.event_invoke_api``)
+    /2024-08-31/functions/<name>/recursion-config  recursive loop detection
     /2015-03-31/event-source-mappings[/<UUID>]  event source mappings (``api.esm_api``)
 
 Routing is a handful of prefix checks and one dict lookup rather than a
@@ -50,13 +51,15 @@ _FUNCTION_VERSIONS = {
     "/2021-10-31/functions": "2021-10-31",
     "/2019-09-25/functions": "2019-09-25",
     "/2014-11-13/functions": "2014-11-13",
+    "/2024-08-31/functions": "2024-08-31",
 }
 """The other API versions with function paths (reserved concurrency, function URL
 configs): prefix -> version."""
 _SUB_NAMED = frozenset({"aliases", "policy", "event-invoke-config"})
 """Suffixes followed by one more path parameter (an alias Name, a StatementId; ``list``)."""
-MAX_CONTROL_BODY = 69905067
-"""AWS's request limit for CreateFunction/UpdateFunctionCode: a 50 MB zip, base64-encoded, in JSON."""
+MAX_CONTROL_BODY = 70167211
+"""AWS's request limit for CreateFunction/UpdateFunctionCode, as it words it in its recordings
+(a 50 MB zip, base64-encoded, in JSON, with some room; the zip itself is checked against 50 MB)."""
 MAX_BODY = MAX_CONTROL_BODY
 """The most the HTTP server buffers for any request."""
 
@@ -121,6 +124,14 @@ class LambdaService:
                 ("2021-10-31", "PUT", True, "url"): ("UpdateFunctionUrlConfig", self._urls.update),
                 ("2021-10-31", "DELETE", True, "url"): ("DeleteFunctionUrlConfig", self._urls.delete),
                 ("2021-10-31", "GET", True, "urls"): ("ListFunctionUrlConfigs", self._urls.list),
+                ("2024-08-31", "PUT", True, "recursion-config"): (
+                    "PutFunctionRecursionConfig",
+                    api.put_function_recursion_config,
+                ),
+                ("2024-08-31", "GET", True, "recursion-config"): (
+                    "GetFunctionRecursionConfig",
+                    api.get_function_recursion_config,
+                ),
             }
         )
         if api.events is not None:

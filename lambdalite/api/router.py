@@ -7,7 +7,9 @@ serves it, picked from the request as AWS's endpoints would, in this order:
    code downloads);
 4. the SigV4 credential scope's service name: ``Credential=AKID/DATE/REGION/SERVICE/aws4_request``
    in the Authorization header, or ``X-Amz-Credential`` in a presigned URL's query;
-5. REST path prefixes, for requests that are not signed (curl on the Lambda API).
+5. REST path prefixes, for requests that are not signed (curl on the Lambda API);
+6. the ``Action`` of an unsigned query-protocol request (a form post or a query string:
+   ``Action=SendMessage``), when one service claims that action.
 
 A request no service claims gets AWS's UnknownOperationException, never a 5xx.
 
@@ -39,6 +41,7 @@ from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.sqs import ACTIONS as SQS_ACTIONS
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
 from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
@@ -89,6 +92,10 @@ class ServiceRoute:
     """REST path prefixes, for unsigned requests."""
     hosts: tuple[bytes, ...] = ()
     """Marks in the Host header."""
+    configured_hosts: Callable[[ServiceContext], tuple[bytes, ...]] = lambda _context: ()
+    """Marks in the Host header that come from the configuration (an operator's domain)."""
+    actions: frozenset[str] = frozenset()
+    """Query-protocol ``Action`` names, for unsigned form posts."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -96,6 +103,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         "function-urls",
         lambda c: FunctionUrlService(c.urls, c.region),
         hosts=(URL_HOST_MARK,),
+        configured_hosts=lambda c: c.urls.host_marks(),
         own_paths=("url",),
     ),
     ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",)),
@@ -111,6 +119,7 @@ SERVICES: tuple[ServiceRoute, ...] = (
         lambda c: SqsFront(c.queues, c.region, c.account_id) if c.queues is not None else None,
         signing_names=(SQS_SIGNING_NAME,),
         targets=(SQS_TARGET,),
+        actions=SQS_ACTIONS,
     ),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
@@ -133,6 +142,17 @@ def signing_service(request: HttpRequest) -> str | None:
     return None
 
 
+def query_action(request: HttpRequest) -> str:
+    """The ``Action`` parameter of a query-protocol request (form body or query string), or ""."""
+    form = b"form-urlencoded" in request.headers.get(b"content-type", b"")
+    for raw in (request.body if form else b"", request.query):
+        if b"Action=" in raw:
+            for key, value in parse_qsl(raw.decode("latin-1")):
+                if key == "Action":
+                    return value
+    return ""
+
+
 class Router:
     """``await router.handle(request)`` -> Response, for every HTTP surface."""
 
@@ -147,11 +167,15 @@ class Router:
         queues: QueueStore | None = None,
     ) -> None:
         context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues)
+        self.function_urls = context.urls
+        """Function URLs' config operations and serving (its ``base`` is the FunctionUrl form)."""
         self._hosts: list[tuple[bytes, Service]] = []
         self._targets: dict[bytes, Service] = {}
         self._own: dict[str, Service] = {}
         self._signed: dict[str, Service] = {}
         self._paths: list[tuple[str, Service]] = []
+        self._actions: dict[str, Service] = {}
+        self._services: list[Service] = []
         self.services: dict[str, Service] = {}
         """The services built, by route name (the composition root wires pollers to them)."""
         for route in services:
@@ -159,11 +183,24 @@ class Router:
             if service is None:
                 continue
             self.services[route.name] = service
+            marks = dict.fromkeys((*route.hosts, *route.configured_hosts(context)))
+            self._hosts.extend((mark, service) for mark in marks)
+            self._services.append(service)
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
             self._signed.update(dict.fromkeys(route.signing_names, service))
             self._paths.extend((prefix, service) for prefix in route.paths)
+            for action in route.actions:
+                self._actions.setdefault(action, service)
+
+    def quiesce(self) -> None:
+        """The server is stopping: every service that holds requests open (long polls)
+        answers them now, so that they do not hold the shutdown's grace period."""
+        for service in self._services:
+            quiesce = getattr(service, "quiesce", None)
+            if quiesce is not None:
+                quiesce()
 
     async def handle(self, request: HttpRequest) -> Response:
         try:
@@ -202,6 +239,9 @@ class Router:
         for prefix, service in self._paths:
             if path.startswith(prefix):
                 return service
+        action = self._actions.get(query_action(request)) if self._actions else None
+        if action is not None:
+            return action
         raise UnknownOperation("Unknown operation")
 
 

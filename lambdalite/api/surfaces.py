@@ -1,8 +1,8 @@
 """The smaller HTTP surfaces, as services of the front router:
 
 LogsService          CloudWatch Logs (json protocol, ``X-Amz-Target: Logs_20140328.*``)
-FunctionUrlService   requests on a function URL (Host ``<id>.lambda-url.<region>.localhost``,
-                     or the path form ``/_lambdalite/url/<id>/...``)
+FunctionUrlService   requests on a function URL (Host ``<id>.lambda-url.<region>.localhost``
+                     or ``<id>.<the --url-base domain>``, or the path form ``/_lambdalite/url/<id>/...``)
 CodeDownloads        ``/_lambdalite/code/<sha>.zip``, GetFunction's Code.Location
 """
 
@@ -12,7 +12,7 @@ import asyncio
 import re
 
 from lambdalite.api import logs_api
-from lambdalite.api.function_urls import URL_HOST_MARK, URL_PATH, FunctionUrlApi
+from lambdalite.api.function_urls import URL_PATH, FunctionUrlApi
 from lambdalite.api.lambda_api import CODE_PATH, MAX_SYNC_PAYLOAD, payload_too_large
 from lambdalite.api.wire import Response
 from lambdalite.errors import UnknownOperation
@@ -50,11 +50,12 @@ class FunctionUrlService:
     def __init__(self, urls: FunctionUrlApi, region: str) -> None:
         self._urls = urls
         self._region = region
+        self._marks = urls.host_marks()
 
     async def handle(self, request: HttpRequest) -> Response:
         host = request.headers.get(b"host")
-        if host is not None and URL_HOST_MARK in host:
-            # <url-id>.lambda-url.<region>.localhost[:port]: every path belongs to the URL.
+        if host is not None and any(mark in host for mark in self._marks):
+            # <url-id>.<domain>[:port]: every path belongs to the URL.
             domain = host.split(b":", 1)[0].decode("latin-1")
             return await self._urls.serve(request, domain.split(".", 1)[0], request.raw_path, domain)
         # /_lambdalite/url/<url-id>/<path>: the function URL without DNS.

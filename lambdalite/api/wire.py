@@ -42,7 +42,7 @@ def error_body(code: str, message: str | None, kind: str | None) -> dict[str, An
 
 def error_response(error: AwsError, request_id: str | None = None) -> Response:
     """The AWS wire form of ``error``."""
-    body = error_body(error.code, error.message, error.error_kind if error.sends_type else None)
+    body = error_body(error.code, error.body_message(), error.error_kind if error.sends_type else None)
     body.update(error.extra_body())
     headers: Headers = [(b"x-amzn-errortype", error.code.encode())]
     headers.extend((name.encode(), value.encode()) for name, value in error.extra_headers().items())

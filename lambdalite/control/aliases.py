@@ -27,7 +27,7 @@ _WEIGHTS_PATH = "routingConfig.additionalVersionWeights"
 _KEY_CONSTRAINTS = (
     "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, "
     "Member must have length greater than or equal to 1, "
-    "Member must satisfy regular expression pattern: [0-9]+, Member must not be null]"
+    "Member must satisfy regular expression pattern: [0-9]+]"
 )
 _VALUE_CONSTRAINTS = (
     "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, "
@@ -90,7 +90,7 @@ def check_routing(main_version: str, routing: Mapping[str, float]) -> None:
                 f"Function version {main_version} is already included in routing configuration."
             )
         if main_version == LATEST:
-            raise InvalidParameterValue(LATEST_WITH_ROUTING)
+            raise InvalidParameterValue(LATEST_WITH_ROUTING).without_type()  # as AWS answers it
 
 
 def pick_version(alias: Alias) -> str:

@@ -23,6 +23,15 @@ class LatestChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionPublished:
+    """A new version exists (PublishVersion, or Publish on a create or code update);
+    one published together with a new ``$LATEST`` is Pending like it until its code
+    is prepared."""
+
+    config: FunctionConfig
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionDeleted:
     """A function is gone with its versions and aliases (each removed version is
     also announced with ``VersionRemoved``, after this event)."""
@@ -30,13 +39,6 @@ class FunctionDeleted:
     name: str
     latest: FunctionConfig
     """Its last ``$LATEST`` snapshot."""
-
-
-@dataclass(frozen=True, slots=True)
-class VersionPublished:
-    """A new version exists (PublishVersion, or Publish on a create or code update)."""
-
-    config: FunctionConfig
 
 
 @dataclass(frozen=True, slots=True)

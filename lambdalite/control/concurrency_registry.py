@@ -87,7 +87,8 @@ class ConcurrencyRegistry:
         minimum = concurrency_rules.minimum_unreserved(self._limit)
         others = sum(self._reserved.values()) - self._reserved.get(name, 0)
         if self._limit - others - reserved < minimum:
-            raise InvalidParameterValue(concurrency_rules.below_minimum(minimum))
+            # AWS answers this one without Type (its recorded answers).
+            raise InvalidParameterValue(concurrency_rules.below_minimum(minimum)).without_type()
         self._store.put_reserved(name, reserved)
         self._reserved[name] = reserved
         self._bus.publish(ReservedConcurrencyChanged(name, reserved))

@@ -31,10 +31,6 @@ from lambdalite.models import LATEST
 FUNCTION_NOT_FOUND = "Function does not exist"
 CONFIG_NOT_FOUND = "The resource you requested does not exist."
 RESPONSE_STREAM_UNSUPPORTED = "InvokeMode RESPONSE_STREAM is not supported by lambdalite yet; use BUFFERED."
-_LATEST_QUALIFIER = (
-    "1 validation error detected: Value '$LATEST' at 'qualifier' failed to satisfy constraint: "
-    "Member must satisfy regular expression pattern: ((?!^\\d+$)^[0-9a-zA-Z-_]+$)"
-)
 _INVOKE_MODES = ("RESPONSE_STREAM", "BUFFERED")
 """In the order AWS lists them in its enum error."""
 _URL_ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -55,17 +51,10 @@ def exists(function_arn: str) -> ResourceConflict:
 
 def check_qualifier(qualifier: str | None) -> str:
     """The key of a URL config: ``$LATEST`` for the unqualified function, else the
-    alias name. A version number or an explicit ``$LATEST`` is AWS's ValidationException."""
+    alias name. A version number or an explicit ``$LATEST`` fails the model's
+    ``FunctionUrlQualifier`` pattern, which AWS checks before anything else."""
     if qualifier is None:
         return LATEST
-    if qualifier == LATEST:
-        raise Validation(_LATEST_QUALIFIER)
-    if qualifier.isdigit():
-        raise Validation(
-            f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: "
-            "(^\\$LATEST$)|((?!^[0-9]+$)([a-zA-Z0-9-_]+))"
-        )
     validation.validate_value(qualifier, "FunctionUrlQualifier", "qualifier")
     return qualifier
 

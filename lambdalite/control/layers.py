@@ -59,9 +59,44 @@ _LAYER_ARN = re.compile(
 )
 _ARCHITECTURES = ("x86_64", "arm64")
 
+# AWS's own runtime sets for layers, in the order its ValidationException lists them
+# (AWS's recorded answers: test_lambda_api.snapshot.json, TestLambdaLayer::test_layer_exceptions).
+# They are not botocore's Runtime enum. PublishLayerVersion's message lists the runtimes a new
+# function may use, yet AWS accepts every runtime name it knows (deprecated ones too, as
+# TestLambdaLayer::test_layer_compatibilities records); the list operations' filter lists them all.
+PUBLISH_RUNTIMES: tuple[str, ...] = (
+    *("nodejs20.x", "python3.14", "provided.al2023", "python3.12", "python3.13", "nodejs24.x"),
+    *("nodejs22.x", "java25", "python3.10", "python3.11", "java21", "ruby3.3", "ruby3.4"),
+    *("ruby3.2", "python3.8", "python3.9", "java17", "nodejs16.x", "dotnet10", "dotnet8"),
+    *("java11", "dotnet6", "nodejs18.x", "provided.al2", "java8.al2"),
+)
+KNOWN_RUNTIMES: tuple[str, ...] = (
+    *("ruby3.5", "ruby2.6", "dotnetcore1.0", "python3.7", "nodejs8.10", "nasa", "ruby2.7"),
+    *("python2.7-greengrass", "dotnetcore2.0", "python3.8", "java21", "dotnet6", "dotnetcore2.1"),
+    *("python3.9", "java11", "nodejs6.10", "provided", "dotnetcore3.1", "dotnet8", "java25"),
+    *("java17", "nodejs", "nodejs4.3", "java8.al2", "go1.x", "dotnet10", "nodejs20.x", "go1.9"),
+    *("byol", "nodejs10.x", "provided.al2023", "nodejs22.x", "python3.10", "java8", "nodejs12.x"),
+    *("python3.11", "nodejs24.x", "nodejs8.x", "python3.12", "nodejs14.x", "nodejs8.9"),
+    *("nodejs26.x", "python3.13", "python3.14", "nodejs16.x", "python3.15", "provided.al2"),
+    *("nodejs4.3-edge", "nodejs18.x", "ruby3.2", "python3.4", "ruby3.3", "ruby3.4", "ruby2.5"),
+    *("python3.6", "python2.7"),
+)
+LAYER_VERSION_ARN_PATTERN = (
+    "(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:"
+    "layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"
+)
+"""How AWS words the LayerVersionArn pattern (botocore's model wraps it in one more pair of parentheses)."""
 
-def _runtime_enum() -> tuple[str, ...]:
-    return tuple(model.shape("Runtime").enum)
+
+def known_runtime(runtime: str) -> bool:
+    """A runtime name a layer may list or be filtered by: one AWS knew when its answers
+    were recorded, or one botocore's model knows (so a newer botocore brings newer names)."""
+    return runtime in KNOWN_RUNTIMES or runtime in model.shape("Runtime").enum
+
+
+def _validation(problems: Sequence[str]) -> Validation:
+    noun = "error" if len(problems) == 1 else "errors"
+    return Validation(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
 
 
 # --- parsing at the edge ------------------------------------------------------------------------
@@ -85,14 +120,24 @@ class LayerPermissionInput:
 
 
 def parse_publish(body: Mapping[str, Any]) -> PublishInput:
-    """A PublishLayerVersion body: AWS's enum message for runtimes, then the model's checks."""
+    """A PublishLayerVersion body: AWS's own messages for runtimes and architectures
+    outside its sets (both reported at once, as AWS does), then the model's checks."""
+    problems = []
     runtimes = body.get("CompatibleRuntimes") if isinstance(body, Mapping) else None
-    if isinstance(runtimes, list) and runtimes and set(map(str, runtimes)) - set(_runtime_enum()):
-        given = ", ".join(map(str, runtimes))
-        raise Validation(
-            f"1 validation error detected: Value '[{given}]' at 'compatibleRuntimes' failed to satisfy "
-            f"constraint: Member must satisfy enum value set: [{', '.join(_runtime_enum())}]"
+    if isinstance(runtimes, list) and not all(known_runtime(str(r)) for r in runtimes):
+        problems.append(
+            f"Value '[{', '.join(map(str, runtimes))}]' at 'compatibleRuntimes' failed to satisfy "
+            f"constraint: Member must satisfy enum value set: [{', '.join(PUBLISH_RUNTIMES)}]"
         )
+    architectures = body.get("CompatibleArchitectures") if isinstance(body, Mapping) else None
+    if isinstance(architectures, list) and set(map(str, architectures)) - set(_ARCHITECTURES):
+        problems.append(
+            f"Value '[{', '.join(map(str, architectures))}]' at 'compatibleArchitectures' failed to "
+            "satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: "
+            f"[{', '.join(_ARCHITECTURES)}], Member must not be null]"
+        )
+    if problems:
+        raise _validation(problems)
     request = validation.checked_body(body, "PublishLayerVersion")
     return PublishInput(
         zip_bytes=validation.zip_bytes_of(request["Content"], "content."),
@@ -123,14 +168,13 @@ def parse_filters(
             f"Value '{architecture}' at 'compatibleArchitecture' failed to satisfy constraint: "
             f"Member must satisfy enum value set: [{', '.join(_ARCHITECTURES)}]"
         )
-    if runtime is not None and runtime not in _runtime_enum():
+    if runtime is not None and not known_runtime(runtime):
         problems.append(
             f"Value '{runtime}' at 'compatibleRuntime' failed to satisfy constraint: "
-            f"Member must satisfy enum value set: [{', '.join(_runtime_enum())}]"
+            f"Member must satisfy enum value set: [{', '.join(KNOWN_RUNTIMES)}]"
         )
     if problems:
-        noun = "error" if len(problems) == 1 else "errors"
-        raise Validation(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+        raise _validation(problems)
     page = LIST_PAGE_MAX
     if max_items:
         try:
@@ -214,12 +258,15 @@ class LayerRegistry:
         return layer
 
     def get_by_arn(self, arn: str) -> LayerVersion:
-        validation.validate_value(arn, "LayerVersionArn", "arn")
         match = _LAYER_ARN.fullmatch(arn)
-        if match is None or match["version"] is None:
-            raise Validation(
-                f"1 validation error detected: Value '{arn}' at 'arn' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {model.shape('LayerVersionArn').pattern}"
+        if not model.matches("LayerVersionArn", arn) or match is None or match["version"] is None:
+            shape = model.shape("LayerVersionArn")
+            problems = []
+            if shape.max is not None and len(arn) > shape.max:
+                problems.append(f"Member must have length less than or equal to {shape.max}")
+            problems.append(f"Member must satisfy regular expression pattern: {LAYER_VERSION_ARN_PATTERN}")
+            raise _validation(
+                [f"Value '{arn}' at 'arn' failed to satisfy constraint: {problem}" for problem in problems]
             )
         if match["region"] != self._region or match["account"] != self._account:
             raise ResourceNotFound(NOT_FOUND)
@@ -330,10 +377,13 @@ class LayerRegistry:
         for arn in arns:
             match = _LAYER_ARN.fullmatch(arn)
             if match is None or match["version"] is None:
+                shape = model.shape("LayerVersionArn")
                 raise Validation(
                     f"1 validation error detected: Value '[{', '.join(arns)}]' at 'layers' failed to satisfy "
-                    "constraint: Member must satisfy constraint: [Member must satisfy regular expression "
-                    f"pattern: {model.shape('LayerVersionArn').pattern}]"
+                    "constraint: Member must satisfy constraint: [Member must have length less than or "
+                    f"equal to {shape.max}, Member must have length greater than or equal to {shape.min}, "
+                    f"Member must satisfy regular expression pattern: {LAYER_VERSION_ARN_PATTERN}, "
+                    "Member must not be null]"
                 )
             if match["region"] != self._region:
                 raise InvalidParameterValue(

@@ -1,10 +1,15 @@
 """Function names as the Lambda API accepts them in a path.
 
-Accepted forms, each optionally followed by ``:QUALIFIER``::
+Accepted forms, each optionally followed by ``:QUALIFIER``, split as AWS's own
+pattern splits them (every part before the name is optional)::
 
     my-function
+    function:my-function
     123456789012:function:my-function
     arn:aws:lambda:us-east-1:123456789012:function:my-function
+
+so ``arn:aws:lambda:us-east-1:123456789012:function`` names a function called
+``function``, as it does on AWS.
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lambdalite.errors import InvalidParameterValue, ResourceNotFound
+from lambdalite.errors import AccessDenied, InvalidParameterValue, ResourceNotFound
 
 _ARN = re.compile(
-    r"^(?:arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):)?"
-    r"(?:(?P<account>\d{12}):function:)?"
-    r"(?P<name>[a-zA-Z0-9_-]{1,64})"
-    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"
+    r"^(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?"
+    r"(?:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?"
+    r"(?:function:)?"
+    r"(?P<name>[a-zA-Z0-9_.-]+)"
+    r"(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?$"
 )
 
 
@@ -52,3 +59,20 @@ def check_region_and_account(ref: FunctionRef, region: str, account: str, arn_pr
     """A full ARN naming another region or account cannot name one of our functions."""
     if (ref.region and ref.region != region) or (ref.account and ref.account != account):
         raise ResourceNotFound(f"Function not found: {arn_prefix}{ref.name}")
+
+
+def check_reachable(ref: FunctionRef, region: str, account: str, arn_prefix: str) -> None:
+    """A function ARN of another region is refused in AWS's words ("Functions from 'X'
+    are not reachable in this region ('Y')"); another account's is not found here."""
+    if ref.region and ref.region != region:
+        raise ResourceNotFound(f"Functions from '{ref.region}' are not reachable in this region ('{region}')")
+    check_region_and_account(ref, region, account, arn_prefix)
+
+
+def check_creatable(ref: FunctionRef, region: str, account: str) -> None:
+    """CreateFunction with an ARN: another region's is unreachable, another account's
+    refused (403 AccessDeniedException with no message, as AWS answers)."""
+    if ref.region and ref.region != region:
+        raise ResourceNotFound(f"Functions from '{ref.region}' are not reachable in this region ('{region}')")
+    if ref.account and ref.account != account:
+        raise AccessDenied()

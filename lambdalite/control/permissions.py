@@ -111,13 +111,14 @@ def build_statement(request: PermissionInput, resource_arn: str) -> dict[str, An
         "Action": request.action,
         "Resource": resource_arn,
     }
+    # The order of AWS's recorded statement (TestLambdaPermissions::test_add_lambda_permission_fields).
     string_equals: dict[str, str] = {}
+    if request.source_account is not None:
+        string_equals["AWS:SourceAccount"] = request.source_account
     if request.function_url_auth_type is not None:
         string_equals["lambda:FunctionUrlAuthType"] = request.function_url_auth_type
     if request.principal_org_id is not None:
         string_equals["aws:PrincipalOrgID"] = request.principal_org_id
-    if request.source_account is not None:
-        string_equals["AWS:SourceAccount"] = request.source_account
     if request.event_source_token is not None:
         string_equals["lambda:EventSourceToken"] = request.event_source_token
     condition: dict[str, Any] = {}

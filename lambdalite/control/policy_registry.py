@@ -16,7 +16,7 @@ import dataclasses
 from types import MappingProxyType
 
 from lambdalite.control import aliases as alias_rules
-from lambdalite.control import permissions
+from lambdalite.control import permissions, service_model
 from lambdalite.control.bus import EventBus
 from lambdalite.control.changes import AliasDeleted, FunctionDeleted, VersionRemoved
 from lambdalite.control.permissions import PermissionInput
@@ -99,7 +99,9 @@ class PolicyRegistry:
         qualified = f"{arn}:{qualifier}"
         if qualifier == LATEST:
             return LATEST, qualified, latest.revision_id
-        if alias_rules.is_version_number(qualifier):
+        if alias_rules.is_version_number(qualifier) or not service_model.matches("Alias", qualifier):
+            # A qualifier that cannot be an alias name (``valid-with-$``, which passes the
+            # qualifier pattern) gets AWS's "Function not found", as a missing version does.
             version = self._functions.find_version(name, qualifier)
             if version is None:
                 raise ResourceNotFound(f"Function not found: {qualified}")

@@ -56,18 +56,21 @@ class ProvisionedConfigNotFound(LambdaError):
     status = 404
 
 
+# AWS answers the two account-limit refusals without Type (its recorded answers).
+
+
 def above_unreserved(unreserved: int) -> InvalidParameterValue:
     return InvalidParameterValue(
         "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency "
         f"[{unreserved}]."
-    )
+    ).without_type()
 
 
 def below_minimum(minimum: int) -> InvalidParameterValue:
     return InvalidParameterValue(
         "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
         f"below its minimum value of [{minimum}]."
-    )
+    ).without_type()
 
 
 def alias_conflict() -> ResourceConflict:

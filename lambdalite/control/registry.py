@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import TypedDict
 
 from lambdalite.control import aliases as alias_rules
 from lambdalite.control import snapstart
@@ -54,7 +55,14 @@ from lambdalite.errors import (
     ResourceNotFound,
 )
 from lambdalite.models import (
+    ACTIVE,
+    BEING_CREATED,
+    CREATING,
+    FAILED,
+    IN_PROGRESS,
     LATEST,
+    PENDING,
+    SUCCESSFUL,
     Alias,
     FunctionConfig,
     aws_timestamp,
@@ -70,6 +78,51 @@ REVISION_MISMATCH = (
 )
 LATEST_NOT_DELETABLE = "$LATEST version cannot be deleted without deleting the function."
 ALIAS_NOT_DELETABLE = "Deletion of aliases is not currently supported."
+NOT_READY = "The operation cannot be performed at this time."
+
+
+class _UpdateStatus(TypedDict):
+    last_update_status: str
+    last_update_status_reason: str
+    last_update_status_reason_code: str
+
+
+def _update_status(status: str, reason: str = "", code: str = "") -> _UpdateStatus:
+    """FunctionConfig values for a LastUpdateStatus with its reason and reason code."""
+    return {
+        "last_update_status": status,
+        "last_update_status_reason": reason,
+        "last_update_status_reason_code": code,
+    }
+
+
+def _pending(config: FunctionConfig) -> FunctionConfig:
+    """``config`` as a function (or version) whose code is still being prepared:
+    AWS shows no LastUpdateStatus until it is."""
+    return dataclasses.replace(
+        config, state=PENDING, state_reason=BEING_CREATED, state_reason_code=CREATING, **_update_status("")
+    )
+
+
+def _in_progress(config: FunctionConfig) -> FunctionConfig:
+    """``config`` as an update being applied to an active function."""
+    return dataclasses.replace(config, **_update_status(IN_PROGRESS, BEING_CREATED, CREATING))
+
+
+def _settled(config: FunctionConfig, failure: tuple[str, str] | None) -> FunctionConfig:
+    """The snapshot after its creation or update was applied (``failure``: (code, reason)
+    when it could not be), under a new revision id as on AWS."""
+    code, reason = failure or ("", "")
+    settled = dataclasses.replace(
+        config,
+        revision_id=new_revision_id(),
+        **_update_status(FAILED if failure else SUCCESSFUL, reason, code),
+    )
+    if config.state != PENDING:
+        return settled
+    return dataclasses.replace(
+        settled, state=FAILED if failure else ACTIVE, state_reason=reason, state_reason_code=code
+    )
 
 
 class FunctionRegistry:
@@ -156,6 +209,25 @@ class FunctionRegistry:
         the previous page); returns the page and the next marker, if any."""
         return page(sorted(self._latest), marker, max_items, self._latest.__getitem__)
 
+    def list_all_versions(
+        self, marker: str | None, max_items: int
+    ) -> tuple[Sequence[FunctionConfig], str | None]:
+        """Every function's ``$LATEST`` then its published versions, functions by name
+        (ListFunctions with FunctionVersion ALL); the marker is ``name:version``."""
+        keys: list[str] = []
+        for name in sorted(self._latest):
+            keys.append(f"{name}:{LATEST}")
+            keys.extend(f"{name}:{number}" for number in sorted(self._versions.get(name, {}), key=int))
+
+        def value(key: str) -> FunctionConfig:
+            name, version = key.rsplit(":", 1)
+            return self._latest[name] if version == LATEST else self._versions[name][version]
+
+        if marker is not None and marker not in keys:
+            keys = [key for key in keys if key.rsplit(":", 1)[0] > marker.rsplit(":", 1)[0]]
+            marker = None
+        return page(keys, marker, max_items, value)
+
     def list_versions(
         self, name: str, marker: str | None, max_items: int
     ) -> tuple[Sequence[FunctionConfig], str | None]:
@@ -207,27 +279,35 @@ class FunctionRegistry:
             name=name,
             code_sha256=code.sha256_hex,
             code_size=code.size,
+            update_id=new_revision_id(),
             **values,  # type: ignore[arg-type]
         )
         check_logging(config)
-        return self._commit(config, publish)
+        return self._commit(_pending(config), publish)
 
     def update_code(
         self, name: str, code: StoredCode, revision_id: str | None, publish: bool = False
     ) -> FunctionConfig:
         """New code for ``$LATEST`` (and a version of it with ``publish``); returns
         the published version when one was published, else ``$LATEST``."""
-        current = self._checked(name, revision_id)
+        current = self._updatable(name, revision_id)
         changed = _next_revision(current, code_sha256=code.sha256_hex, code_size=code.size)
-        return self._commit(changed, publish)
+        return self._commit(_in_progress(changed), publish)
 
     def update_configuration(
         self, name: str, settings: FunctionSettings, revision_id: str | None
     ) -> FunctionConfig:
-        current = self._checked(name, revision_id)
-        changed = _next_revision(current, **_settings_values(settings))
+        current = self._updatable(name, revision_id)
+        changed = _in_progress(_next_revision(current, **_settings_values(settings)))
         check_logging(changed)
         return self._commit(changed)
+
+    def renew_revision(self, name: str) -> FunctionConfig:
+        """A new RevisionId for ``$LATEST`` and nothing else changed: what AWS does when
+        a function's tags change (its recorded answers show a new RevisionId after each
+        TagResource and UntagResource; LastModified is not part of that)."""
+        current = self._function(name)
+        return self._commit(dataclasses.replace(current, revision_id=new_revision_id()))
 
     def publish_version(
         self,
@@ -249,14 +329,43 @@ class FunctionRegistry:
         versions = self._versions.get(name, {})
         if versions:
             newest = versions[max(versions, key=int)]
-            if newest.published_from == latest.revision_id:
+            if newest.published_from == latest.content_id:
                 return newest
+        if latest.settling:
+            raise self._not_ready(latest)
         version = self._snapshot(latest, description)
-        self._store.save(configs=(version,), last_version=(name, int(version.version)))
+        # AWS gives $LATEST a new RevisionId when a version is published from it.
+        republished = dataclasses.replace(latest, revision_id=new_revision_id())
+        self._store.save(configs=(republished, version), last_version=(name, int(version.version)))
         self._versions.setdefault(name, {})[version.version] = version
         self._last_version[name] = int(version.version)
+        self._latest[name] = republished
+        self._bus.publish(LatestChanged(republished))
         self._bus.publish(VersionPublished(version))
         return version
+
+    def settle(
+        self, name: str, version: str, revision_id: str, failure: tuple[str, str] | None = None
+    ) -> None:
+        """The creation or update that made revision ``revision_id`` of ``name:version``
+        has been applied (``failure``: (StateReasonCode, StateReason) when it could not
+        be): Pending becomes Active, InProgress becomes Successful, under a new revision.
+        Nothing happens when that revision is no longer current or already settled."""
+        current = self._latest.get(name) if version == LATEST else self._versions.get(name, {}).get(version)
+        if current is None or current.revision_id != revision_id or not current.settling:
+            return
+        settled = _settled(current, failure)
+        self._store.save(configs=(settled,))
+        if version == LATEST:
+            self._latest[name] = settled
+            self._bus.publish(LatestChanged(settled))
+        else:
+            self._versions[name][version] = settled
+
+    def settling(self) -> tuple[FunctionConfig, ...]:
+        """Every snapshot whose creation or update has not been applied yet."""
+        versions = (config for by_number in self._versions.values() for config in by_number.values())
+        return tuple(config for config in (*self._latest.values(), *versions) if config.settling)
 
     def delete(self, name: str, qualifier: str | None = None) -> None:
         """Delete the function with everything it has, or (``qualifier``) one
@@ -311,7 +420,10 @@ class FunctionRegistry:
         return self._commit_alias(alias)
 
     def update_alias(self, name: str, alias_name: str, request: AliasInput) -> Alias:
-        current = self.get_alias(name, alias_name)
+        self._function(name)
+        current = self._aliases.get(name, {}).get(alias_name)
+        if current is None:  # UpdateAlias words it differently from GetAlias
+            raise ResourceNotFound(f"Alias not found: {self.arn_prefix}{name}:{alias_name}")
         if request.revision_id is not None and request.revision_id != current.revision_id:
             raise PreconditionFailed(REVISION_MISMATCH)
         function_version = request.function_version or current.function_version
@@ -331,10 +443,23 @@ class FunctionRegistry:
         return committed
 
     def delete_alias(self, name: str, alias_name: str) -> None:
-        alias = self.get_alias(name, alias_name)
+        """Delete an alias; one that does not exist is already deleted (204, as on AWS)."""
+        self._function(name)
+        alias = self._aliases.get(name, {}).get(alias_name)
+        if alias is None:
+            return
         self._store.delete_alias(name, alias_name)
         del self._aliases[name][alias_name]
         self._bus.publish(AliasDeleted(alias))
+
+    def put_recursion(self, name: str, recursive_loop: str) -> str:
+        """Set the function's recursive loop detection (not a new revision: it is no
+        code or configuration of an environment)."""
+        latest = self._function(name)
+        changed = dataclasses.replace(latest, recursive_loop=recursive_loop)
+        self._store.save(configs=(changed,))
+        self._latest[name] = changed
+        return recursive_loop
 
     def account_usage(self) -> tuple[int, int]:
         """(number of functions, bytes of code stored for all their versions)."""
@@ -385,15 +510,36 @@ class FunctionRegistry:
             raise PreconditionFailed(REVISION_MISMATCH)
         return current
 
+    def _updatable(self, name: str, revision_id: str | None) -> FunctionConfig:
+        """``$LATEST`` of a function that may be updated now: AWS refuses an update while
+        the function is Pending or another update is InProgress."""
+        current = self._checked(name, revision_id)
+        if current.settling:
+            raise self._not_ready(current)
+        return current
+
+    def _not_ready(self, current: FunctionConfig) -> ResourceConflict:
+        if current.state == PENDING:
+            return ResourceConflict(
+                f"{NOT_READY} The function is currently in the following state: {PENDING}"
+            )
+        return ResourceConflict(
+            f"{NOT_READY} An update is in progress for resource: {self.arn_prefix}{current.name}"
+        )
+
     def _snapshot(self, latest: FunctionConfig, description: str | None) -> FunctionConfig:
+        """The next version of ``latest``; one published from a $LATEST whose code is
+        still being prepared is itself Pending until it is (as AWS shows it)."""
         number = self._last_version.get(latest.name, 0) + 1
+        if latest.settling:
+            latest = _pending(latest)
         return dataclasses.replace(
             latest,
             version=str(number),
             description=latest.description if description is None else description,
             last_modified=aws_timestamp(),
             revision_id=new_revision_id(),
-            published_from=latest.revision_id,
+            published_from=latest.content_id,
         )
 
     def _commit(self, config: FunctionConfig, publish: bool = False) -> FunctionConfig:
@@ -427,14 +573,17 @@ def _settings_values(settings: FunctionSettings) -> dict[str, object]:
             continue
         if field.name == "environment":
             value = MappingProxyType(dict(value))
+            values["environment_given"] = True
         values[field.name] = value
     return values
 
 
 def _next_revision(current: FunctionConfig, **changes: object) -> FunctionConfig:
+    """``current`` changed by an update: new content, new revision."""
     return dataclasses.replace(
         current,
         last_modified=aws_timestamp(),
         revision_id=new_revision_id(),
+        update_id=new_revision_id(),
         **changes,  # type: ignore[arg-type]
     )

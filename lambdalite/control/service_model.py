@@ -31,6 +31,14 @@ SERVICE_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType(
 )
 """Shape name -> (min, max) that AWS enforces where the model says more."""
 
+AWS_ENUM_ORDER: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        # AWS lists these values in its own order in its validation messages (as recorded).
+        "RecursiveLoop": ("Terminate", "Allow"),
+    }
+)
+"""Shape name -> the enum in the order AWS's messages print it, where it differs from the model's."""
+
 
 @dataclass(frozen=True, slots=True)
 class Shape:
@@ -84,7 +92,7 @@ def shape(name: str) -> Shape:
         min=low,
         max=high,
         pattern=raw.get("pattern"),
-        enum=tuple(raw.get("enum", ())),
+        enum=AWS_ENUM_ORDER.get(name, tuple(raw.get("enum", ()))),
         sensitive=bool(raw.get("sensitive", False)),
         members=MappingProxyType({member: spec["shape"] for member, spec in members.items()}),
         required=frozenset(raw.get("required", ())),

@@ -1,8 +1,9 @@
 """The tag registry: every function's tags, in memory and written through to a ``TagStore``.
 
 Tags belong to the function (see ``control.tags`` for the request rules) and
-are not part of a snapshot: changing them creates no revision and retires no
-environment. They go with their function (``FunctionDeleted``). Tags of a
+are not part of a snapshot, but changing them gives ``$LATEST`` a new RevisionId,
+as AWS does (TagResource/UntagResource precede a conditional update the same
+way a configuration change does). They go with their function (``FunctionDeleted``). Tags of a
 function that does not exist (left by a crash between the function's deletion
 and theirs, or between writing a new function's tags and the function) are
 removed when the registry is built.
@@ -41,14 +42,17 @@ class TagRegistry:
         return self._tags.get(name, _NO_TAGS)
 
     def tag(self, name: str, tags: Mapping[str, str]) -> None:
-        """Add or overwrite ``tags``; at most MAX_TAGS in all."""
+        """Add or overwrite ``tags``; at most MAX_TAGS in all. The function gets a new RevisionId."""
         merged = {**self.tags(name), **tags}
         tag_rules.check_count(merged)
         self._put(name, merged)
+        self._functions.renew_revision(name)
 
     def untag(self, name: str, keys: Sequence[str]) -> None:
-        """Remove ``keys`` (keys the function does not have are ignored)."""
+        """Remove ``keys`` (keys the function does not have are ignored). The function
+        gets a new RevisionId whether or not a key was removed."""
         self._put(name, {key: value for key, value in self.tags(name).items() if key not in keys})
+        self._functions.renew_revision(name)
 
     @contextmanager
     def tagging_new(self, name: str, tags: Mapping[str, str] | None) -> Iterator[None]:

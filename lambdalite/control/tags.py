@@ -2,21 +2,25 @@
 
 Tags belong to the function, never to a version or an alias: a qualified ARN
 is refused with AWS's InvalidParameterValueException. The Resource path
-parameter is checked against the model's ``TaggableResource`` pattern (a full
-ARN, never a bare name), tag keys and values against ``TagKey``/``TagValue``.
-A function holds at most ``MAX_TAGS`` tags, counted after the merge.
+parameter is checked against ``TAGGABLE_RESOURCE_PATTERN``, AWS's own pattern
+(a full ARN, never a bare name; it differs from botocore's ``TaggableResource``),
+tag keys and values against ``TagKey``/``TagValue``. A function holds at most
+``MAX_TAGS`` tags, counted after the merge. Other taggable resources that
+lambdalite does not have (event source mappings, capacity providers) are not
+found, with AWS's message for each kind.
 
-Texts are AWS's as LocalStack's parity-tested provider reproduces them
-(``services/lambda_/provider.py``, tagging section).
+Texts are AWS's as its recorded answers have them (test_lambda_api.snapshot.json,
+TestLambdaTag and TestLambdaTags).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from lambdalite.control import validation
+from lambdalite.control import service_model, validation
 from lambdalite.control.naming import FunctionRef, parse_function_ref
 from lambdalite.errors import InvalidParameterValue, ResourceNotFound, Validation
 
@@ -29,16 +33,46 @@ NULL_TAG_KEYS = (
     "1 validation error detected: "
     "Value null at 'tagKeys' failed to satisfy constraint: Member must not be null"
 )
-_FUNCTION_PART = ":function:"
+TAGGABLE_RESOURCE_PATTERN = (
+    "arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:"
+    "(function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|"
+    "code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-"
+    "[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)"
+)
+"""The pattern AWS checks a tagging request's Resource against, as its ValidationException words it."""
+_TAGGABLE = re.compile(TAGGABLE_RESOURCE_PATTERN, re.ASCII)
+_RESOURCE_TYPE = re.compile(r"arn:[^:]*:lambda:[^:]*:\d{12}:(?P<type>[a-z-]+):")
+_NOT_FOUND_BY_TYPE = {
+    "event-source-mapping": "Event source mapping not found: {arn}",
+    "capacity-provider": "Capacity provider not found: {arn}",
+}
+"""AWS's not-found texts for the taggable resources lambdalite does not have."""
 
 
 def parse_resource(resource: str) -> FunctionRef:
-    """The function a taggable ARN names; Validation for anything that is not a
-    Lambda ARN, InvalidParameterValue for a version or alias ARN."""
-    validation.validate_value(resource, "TaggableResource", "resource")
-    if _FUNCTION_PART not in resource:
-        # Code signing configs, event source mappings, ...: lambdalite has none of them.
-        raise ResourceNotFound("The resource you requested does not exist.")
+    """The function a taggable ARN names; Validation for anything that does not match
+    AWS's pattern, InvalidParameterValue for a version or alias ARN, ResourceNotFound
+    (AWS's text for its kind) for another kind of resource."""
+    shape = service_model.shape("TaggableResource")
+    failures = []
+    if shape.max is not None and len(resource) > shape.max:
+        failures.append(f"Member must have length less than or equal to {shape.max}")
+    if _TAGGABLE.fullmatch(resource) is None:
+        failures.append(f"Member must satisfy regular expression pattern: {TAGGABLE_RESOURCE_PATTERN}")
+    if failures:
+        noun = "error" if len(failures) == 1 else "errors"
+        raise Validation(
+            f"{len(failures)} validation {noun} detected: "
+            + "; ".join(
+                f"Value '{resource}' at 'resource' failed to satisfy constraint: {f}" for f in failures
+            )
+        )
+    kind = _RESOURCE_TYPE.match(resource)
+    if kind is None or kind["type"] != "function":
+        text = _NOT_FOUND_BY_TYPE.get(
+            kind["type"] if kind else "", "The resource you requested does not exist."
+        )
+        raise ResourceNotFound(text.format(arn=resource))
     ref = parse_function_ref(resource)
     if ref.qualifier is not None:
         raise InvalidParameterValue(QUALIFIED_TAG_ARN)

@@ -41,6 +41,7 @@ from typing import Any
 
 from lambdalite.control import service_model as model
 from lambdalite.control.logging_config import logging_fields, tracing_mode
+from lambdalite.control.naming import parse_function_ref
 from lambdalite.control.network import network_mode_problem
 from lambdalite.errors import InvalidParameterValue, InvalidRequestContent, Validation
 from lambdalite.models import LayerRef
@@ -57,6 +58,36 @@ RUNNABLE_RUNTIMES: frozenset[str] = frozenset(
     }
 )
 """The runtimes lambdalite has bootstraps for."""
+
+AWS_LISTED_RUNTIMES: tuple[str, ...] = (
+    "nodejs20.x",
+    "python3.14",
+    "provided.al2023",
+    "python3.12",
+    "python3.13",
+    "nodejs24.x",
+    "nodejs22.x",
+    "java25",
+    "python3.10",
+    "python3.11",
+    "java21",
+    "ruby3.3",
+    "ruby3.4",
+    "ruby3.2",
+    "python3.8",
+    "python3.9",
+    "java17",
+    "nodejs16.x",
+    "dotnet10",
+    "dotnet8",
+    "java11",
+    "dotnet6",
+    "nodejs18.x",
+    "provided.al2",
+    "java8.al2",
+)
+"""The runtimes AWS lists, in its order, when it refuses an unknown one (recorded January
+2026): its own set, not the model's enum, which also holds long-removed runtimes."""
 
 AWS_BLOCKED_RUNTIMES: frozenset[str] = frozenset(
     {
@@ -76,6 +107,7 @@ AWS_BLOCKED_RUNTIMES: frozenset[str] = frozenset(
         "python3.6",
         "python3.7",
         "python3.8",
+        "provided",  # blocked since the Amazon Linux 1 runtimes were (recorded January 2026)
         "java8",
         "dotnetcore1.0",
         "dotnetcore2.0",
@@ -115,6 +147,7 @@ RESERVED_ENV_KEYS: frozenset[str] = frozenset(
 ENV_LIMIT_BYTES = 4096
 """4 KB: all of a function's environment variables, measured as AWS does (compact JSON, UTF-8)."""
 FUNCTION_NAME_MAX = 64
+_NAME_TOO_LONG = f"Member must have length less than or equal to {FUNCTION_NAME_MAX}"
 """The model allows 140 characters for a full ARN; the name part is limited to 64."""
 LIST_PAGE_MAX = 50
 """ListFunctions returns at most 50 functions a page, whatever MaxItems says."""
@@ -163,6 +196,10 @@ class CreateFunctionInput:
     """The function's Tags (type- and constraint-checked; the count is the registry's rule)."""
     layer_arns: tuple[str, ...] | None = None
     """The Layers member as given (model-checked), None when absent."""
+    region: str | None = None
+    """The region of a FunctionName given as an ARN (the API refuses another one)."""
+    account: str | None = None
+    """The account of a FunctionName given as a (partial) ARN."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +242,13 @@ _CODE_SOURCES = ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
 def parse_create_function(body: Mapping[str, Any]) -> CreateFunctionInput:
     """Parse a CreateFunction body. Raises InvalidRequestContent, Validation or
     InvalidParameterValue exactly as AWS words them."""
-    request = _checked_request(body, "CreateFunction", extra={"FunctionName": _function_name_length})
+    request = _checked_request(body, "CreateFunction")
+    ref = parse_function_ref(request["FunctionName"])
+    if len(ref.name) > FUNCTION_NAME_MAX:
+        # The model allows 140 characters (an ARN); AWS refuses a longer name with this code.
+        violations = _Violations()
+        violations.add(request["FunctionName"], "functionName", _NAME_TOO_LONG)
+        raise InvalidParameterValue(violations.message())
     package_type = request.get("PackageType", "Zip")
     if package_type != "Zip":
         raise InvalidParameterValue(
@@ -228,7 +271,9 @@ def parse_create_function(body: Mapping[str, Any]) -> CreateFunctionInput:
         *_SETTINGS_MEMBERS,
     }
     return CreateFunctionInput(
-        name=_name_part(request["FunctionName"]),
+        name=ref.name,
+        region=ref.region,
+        account=ref.account,
         settings=settings,
         zip_bytes=zip_bytes,
         publish=bool(request.get("Publish", False)),
@@ -272,14 +317,18 @@ def _layer_arns(request: Mapping[str, Any]) -> tuple[str, ...] | None:
     return None if layers is None else tuple(layers)
 
 
-def validate_function_name(name: str, shape: str = "FunctionName") -> None:
+def validate_function_name(
+    name: str, shape: str = "FunctionName", qualifier: str | None = None, qualifier_shape: str = "Qualifier"
+) -> None:
     """Check a FunctionName path parameter (a name, partial ARN or ARN, optionally qualified)
     against ``shape``: ``FunctionName``, or ``NamespacedFunctionName`` for the operations
-    whose model uses it (GetFunction, Invoke, ...). Raises Validation."""
+    whose model uses it (GetFunction, Invoke, ...), and the Qualifier query parameter if
+    given, in one ValidationException as AWS reports them. A name part longer than 64 is
+    not refused here: AWS answers that no such function exists."""
     violations = _Violations()
+    if qualifier is not None:
+        _check(violations, qualifier, qualifier_shape, "qualifier")
     _check(violations, name, shape, "functionName")
-    if not violations:
-        _function_name_length(violations, name, "functionName")
     violations.raise_if_any()
 
 
@@ -340,11 +389,14 @@ class _Violations:
             shown = f"Value '{_java_str(value)}'"
         self._items.append(f"{shown} at '{path}' failed to satisfy constraint: {constraint}")
 
-    def raise_if_any(self) -> None:
+    def message(self) -> str:
         count = len(self._items)
-        if count:
-            noun = "error" if count == 1 else "errors"
-            raise Validation(f"{count} validation {noun} detected: " + "; ".join(self._items))
+        noun = "error" if count == 1 else "errors"
+        return f"{count} validation {noun} detected: " + "; ".join(self._items)
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            raise Validation(self.message())
 
 
 def _checked_request(
@@ -445,6 +497,9 @@ def _check(violations: _Violations, value: Any, shape_name: str, path: str) -> N
             for index, item in enumerate(value, start=1):
                 _check(violations, item, shape.member, f"{path}.{index}.member")
         elif failed:
+            if member_shape.enum:
+                # AWS adds this to an enum member's constraint (Architectures, as recorded).
+                failed.append("Member must not be null")
             joined = ", ".join(dict.fromkeys(failed))
             violations.add(
                 value, path, f"Member must satisfy constraint: [{joined}]", sensitive=shape.sensitive
@@ -493,19 +548,6 @@ def _scalar_failures(value: Any, shape: model.Shape) -> list[str]:
         if shape.enum and shape.name != "Runtime" and value not in shape.enum:
             failures.append(f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
     return failures
-
-
-def _function_name_length(violations: _Violations, value: str, path: str) -> None:
-    if len(_name_part(value)) > FUNCTION_NAME_MAX:
-        violations.add(value, path, f"Member must have length less than or equal to {FUNCTION_NAME_MAX}")
-
-
-def _name_part(value: str) -> str:
-    """``my-fn`` from any accepted form: ``my-fn[:q]``, ``123456789012:function:my-fn[:q]``, an ARN."""
-    parts = value.split(":")
-    if "function" in parts[:-1]:
-        return parts[parts.index("function") + 1]
-    return parts[0]
 
 
 def _camel(member: str) -> str:
@@ -560,11 +602,10 @@ def _check_settings(settings: FunctionSettings) -> None:
 
 
 def _check_runtime(runtime: str) -> None:
-    enum = model.shape("Runtime").enum
-    if runtime not in enum:
+    if runtime not in model.shape("Runtime").enum:
         raise InvalidParameterValue(
             f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
-            f"[{', '.join(enum)}] or be a valid ARN"
+            f"[{', '.join(AWS_LISTED_RUNTIMES)}] or be a valid ARN"
         )
     if runtime in AWS_BLOCKED_RUNTIMES:
         raise InvalidParameterValue(

@@ -1,4 +1,5 @@
-"""Idle environments by function revision: what the pool and the provisioner hand out."""
+"""Idle environments by snapshot (``FunctionConfig.environment_key``), as the pool
+and the provisioner hand them out."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ from lambdalite.dataplane.environment import EnvState, ExecutionEnvironment
 
 
 class IdleEnvironments(defaultdict[str, list[ExecutionEnvironment]]):
-    """revision_id -> idle environments, most recently used last (taken first)."""
+    """environment_key -> idle environments, most recently used last (taken first)."""
 
     def __init__(self) -> None:
         super().__init__(list)
 
-    def take(self, revision_id: str) -> ExecutionEnvironment | None:
-        """The most recently used READY environment of the revision, removed; or None.
+    def take(self, environment_key: str) -> ExecutionEnvironment | None:
+        """The most recently used READY environment of the snapshot, removed; or None.
         Ones that stopped while idle are dropped on the way."""
-        idle = self.get(revision_id)
+        idle = self.get(environment_key)
         while idle:
             env = idle.pop()
             if env.state is EnvState.READY:
@@ -24,10 +25,10 @@ class IdleEnvironments(defaultdict[str, list[ExecutionEnvironment]]):
         return None
 
     def holds(self, env: ExecutionEnvironment) -> bool:
-        return env in self.get(env.function.revision_id, ())
+        return env in self.get(env.function.environment_key, ())
 
     def discard(self, env: ExecutionEnvironment) -> None:
-        revision = env.function.revision_id
+        revision = env.function.environment_key
         idle = self.get(revision)
         if idle is None:
             return

@@ -17,7 +17,7 @@ and ``warm_wait_ms=0`` scale out at once, as AWS does.
 Whatever happens inside the ``async with`` block, the environment goes back
 to the pool (still READY) or is stopped. Environments of an older revision
 are never handed out again: they finish their invocation and stop
-(``retire``, ``retire_revision``). Idle on-demand environments are reaped
+(``retire``, ``retire_snapshot``). Idle on-demand environments are reaped
 after ``keep_alive_s``; a busy runtime over its memory is killed where the
 sandbox cannot enforce memory itself.
 
@@ -153,13 +153,13 @@ class EnvironmentPool:
             with contextlib.suppress(ValueError):
                 load.waiters.remove(waiter)
 
-    def _take_idle(self, revision_id: str) -> ExecutionEnvironment | None:
+    def _take_idle(self, environment_key: str) -> ExecutionEnvironment | None:
         # Provisioned environments first (only a dict test on a node that has none).
         if self._provisioned_idle:
-            env = self._provisioned_idle.take(revision_id)
+            env = self._provisioned_idle.take(environment_key)
             if env is not None:
                 return env
-        return self._idle.take(revision_id)
+        return self._idle.take(environment_key)
 
     async def _start(
         self, function: FunctionConfig, initialization_type: str = ON_DEMAND
@@ -190,14 +190,14 @@ class EnvironmentPool:
 
     def _give_back(self, env: ExecutionEnvironment) -> None:
         if env.state is EnvState.READY and not env.retired and not self._closing:
-            waiters = self._load[env.function.revision_id].waiters
+            waiters = self._load[env.function.environment_key].waiters
             while waiters:
                 waiter = waiters.popleft()
                 if not waiter.done():
                     waiter.set_result(env)
                     return
             if not self.provisioner.owns(env):
-                self._idle[env.function.revision_id].append(env)
+                self._idle[env.function.environment_key].append(env)
                 return
             if self.provisioner.keep(env):
                 return
@@ -220,10 +220,10 @@ class EnvironmentPool:
         now, busy ones when their invocation ends)."""
         await self._retire(lambda env: env.function.name == function_name)
 
-    async def retire_revision(self, revision_id: str) -> None:
-        """One snapshot is superseded ($LATEST changed) or gone (a version was
-        deleted): its environments stop; other versions keep theirs."""
-        await self._retire(lambda env: env.function.revision_id == revision_id)
+    async def retire_snapshot(self, environment_key: str) -> None:
+        """One snapshot is superseded ($LATEST's code or configuration changed) or gone
+        (a version was deleted): its environments stop; other versions keep theirs."""
+        await self._retire(lambda env: env.function.environment_key == environment_key)
 
     async def _retire(self, doomed_if: Callable[[ExecutionEnvironment], bool]) -> None:
         doomed: list[ExecutionEnvironment] = []
@@ -282,13 +282,13 @@ class EnvironmentLease:
     def __init__(self, pool: EnvironmentPool, function: FunctionConfig) -> None:
         self._pool = pool
         self._function = function
-        self._load = pool._load[function.revision_id]
+        self._load = pool._load[function.environment_key]
         self._env: ExecutionEnvironment | None = None
         self._leased_at = 0.0
 
     async def __aenter__(self) -> ExecutionEnvironment:
         pool = self._pool
-        env = pool._take_idle(self._function.revision_id)
+        env = pool._take_idle(self._function.environment_key)
         if env is None:
             # Cancelled while waiting: _wait_for_warm gives back what it was handed.
             env = await pool._wait_for_warm(self._load)

@@ -90,7 +90,9 @@ class Provisioner:
         ``key`` (None: the config is gone, its environments stop). A new target
         revision replaces the old one's environments."""
         current = self._provisions.get(key)
-        if current is not None and (function is None or current.function.revision_id != function.revision_id):
+        if current is not None and (
+            function is None or current.function.environment_key != function.environment_key
+        ):
             self._release(current)
             current = None
         if function is None:
@@ -121,7 +123,7 @@ class Provisioner:
         owner = self._owner.get(env)
         if owner is None or not owner.active or len(owner.envs) > owner.count:
             return False
-        self.idle[env.function.revision_id].append(env)
+        self.idle[env.function.environment_key].append(env)
         return True
 
     def forget(self, env: ExecutionEnvironment) -> None:
@@ -170,7 +172,7 @@ class Provisioner:
 
     def _trim(self, provision: _Provision) -> None:
         """Stop idle environments beyond the config's count (busy ones go when they come back)."""
-        idle = self.idle.get(provision.function.revision_id, [])
+        idle = self.idle.get(provision.function.environment_key, [])
         for env in [env for env in idle if self._owner.get(env) is provision]:
             if len(provision.envs) <= provision.count:
                 break
@@ -180,7 +182,7 @@ class Provisioner:
         provision.active = False
         if self._provisions.get(provision.key) is provision:
             del self._provisions[provision.key]
-        idle = self.idle.get(provision.function.revision_id, [])
+        idle = self.idle.get(provision.function.environment_key, [])
         for env in list(provision.envs):
             if env in idle:
                 self._stop_later(env)

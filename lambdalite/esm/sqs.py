@@ -1,9 +1,10 @@
 """Queue mappings on lambdalite's own SQS service: the source check at
 configuration and the poller that feeds a function.
 
-The poller reads the queue store directly through ``SqsService.take`` (the step
-ReceiveMessage repeats: retention, redrive of exhausted messages to the
-queue's dead-letter queue, FIFO group blocking) and never goes through HTTP.
+The poller reads the queue store directly through ``SqsService.poll`` (the long
+poll ReceiveMessage does: retention, redrive of exhausted messages to the
+queue's dead-letter queue, FIFO group blocking) and deletes through
+``SqsService.settle``; it never goes through HTTP.
 One mapping runs up to ``MaximumConcurrency`` batches at once (AWS starts a
 queue mapping with five concurrent batches; without ScalingConfig lambdalite
 stays there). For each batch:
@@ -42,6 +43,7 @@ from lambdalite.esm.model import EventSourceMapping
 from lambdalite.esm.sqs_records import failed_items, sqs_record
 from lambdalite.events.clock import Clock
 from lambdalite.models import FunctionConfig
+from lambdalite.services.sqs.queue import receipt_handle
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.queues import QueueStore, StoredMessage
 
@@ -130,6 +132,7 @@ class SqsPoller:
         """Poll until cancelled; batches already invoked finish on their own."""
         while True:
             await self._slots.acquire()
+            polled_at = self._clock.now()
             try:
                 batch = await self._collect()
             except asyncio.CancelledError:
@@ -142,6 +145,9 @@ class SqsPoller:
                 continue
             if not batch:
                 self._slots.release()
+                if self._clock.now() - polled_at < IDLE_WAIT_S / 10:
+                    # The poll did not wait (the service is stopping): never spin.
+                    await self._clock.sleep_until(polled_at + IDLE_WAIT_S)
                 continue
             task = asyncio.ensure_future(self._process(batch))
             self._batches.add(task)
@@ -167,30 +173,26 @@ class SqsPoller:
         await self._clock.sleep_until(self._clock.now() + self._backoff.next())
 
     async def _collect(self) -> list[StoredMessage]:
-        """One batch (possibly empty after an idle wait)."""
+        """One batch (empty after an idle long poll)."""
         mapping = self.mapping
         queue = self._service.queue_by_arn(mapping.source_arn)
         if queue is None:
             await self._trouble(f"PROBLEM: {NO_QUEUE}")
             return []
         name = queue.name
-        now = self._clock.now()
-        batch = self._service.take(name, mapping.batch_size, None, now)
+        batch = await self._service.poll(name, mapping.batch_size, None, IDLE_WAIT_S)
         if not batch:
-            await self._wait(name, now + IDLE_WAIT_S)
             return []
         size = _size(batch)
-        deadline = now + mapping.window_s
-        while len(batch) < mapping.batch_size and size < MAX_PAYLOAD and self._clock.now() < deadline:
-            await self._wait(name, deadline)
-            more = self._service.take(name, mapping.batch_size - len(batch), None, self._clock.now())
+        deadline = self._clock.now() + mapping.window_s
+        while len(batch) < mapping.batch_size and size < MAX_PAYLOAD:
+            left = deadline - self._clock.now()
+            if left <= 0:
+                break
+            more = await self._service.poll(name, mapping.batch_size - len(batch), None, left)
             batch.extend(more)
             size += _size(more)
         return self._within_payload(name, batch)
-
-    async def _wait(self, name: str, until: float) -> None:
-        wake = self._store.next_visible_at(name, self._clock.now())
-        await self._service.wait_for_messages(name, until if wake is None else min(until, wake))
 
     def _within_payload(self, name: str, batch: list[StoredMessage]) -> list[StoredMessage]:
         """The batch cut to the 6 MB invocation limit; the rest is made visible again."""
@@ -214,8 +216,7 @@ class SqsPoller:
             await self._trouble("PROBLEM: Function not found.")
             return
         records = [
-            sqs_record(m, self._service.receipt_handle(m), mapping.source_arn, self._region, self._account)
-            for m in batch
+            sqs_record(m, receipt_handle(m), mapping.source_arn, self._region, self._account) for m in batch
         ]
         if self._filter is not None:
             kept = [
@@ -253,9 +254,8 @@ class SqsPoller:
         self._report(OK)
 
     def _delete(self, name: str, messages: list[StoredMessage]) -> None:
-        handles = [(m.seq, m.receipt) for m in messages if m.receipt is not None]
-        if handles:
-            self._store.delete_messages(name, handles)
+        if messages:
+            self._service.settle(name, messages)
 
 
 def _size(batch: list[StoredMessage]) -> int:

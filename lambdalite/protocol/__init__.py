@@ -15,6 +15,7 @@ Modules, one per job:
                 that an older protocol of the service needs), operation lookup
 ``errors``      ``ServiceFault``, the one error a handler raises, and the protocol's
                 own faults (unknown operation, malformed input, missing parameter)
+``shapes``      the conversions the protocols share (blobs, timestamps, required members)
 ``json``        awsJson 1.0/1.1: ``X-Amz-Target`` requests, JSON answers, ``__type``
                 errors (with ``x-amzn-query-error`` for awsQueryCompatible services)
 ``query``       awsQuery: form-encoded ``Action=...`` requests, XML answers,
@@ -23,6 +24,7 @@ Modules, one per job:
 
 A later protocol (rest-xml for s3, rest-json) is one more module with a
 ``parse``/``serialize``/``serialize_error`` triple and one branch in ``front``.
+Not served yet: event-stream outputs (Logs' StartLiveTail).
 """
 
 from lambdalite.protocol.errors import ServiceFault

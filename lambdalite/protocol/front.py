@@ -82,18 +82,30 @@ def calling(call: Call) -> Iterator[None]:
 class ProtocolFront:
     """``await front.handle(request)`` -> Response, for one service; never raises."""
 
-    def __init__(self, model: ServiceModel, handlers: object, *, default_host: str = "localhost") -> None:
+    def __init__(
+        self,
+        model: ServiceModel,
+        handlers: object,
+        *,
+        default_host: str = "localhost",
+        implied: Callable[[HttpRequest], dict[str, str]] | None = None,
+    ) -> None:
+        """``implied``: query parameters a request implies without sending them (SQS's
+        queue URL as the request path); the parameters sent win."""
         self.model = model
+        self._implied = implied
         self._handlers = handlers
         self._default_host = default_host
         self._target_prefix = (model.metadata.get("targetPrefix") or "").encode()
         self._json_type = json_protocol.content_type(model)
         self._ops: dict[str, tuple[OperationModel, Handler]] = {}
+        self._json_inputs: dict[str, json_protocol.Converter] = {}
         for name in model.operation_names:
             method = getattr(handlers, xform_name(name), None)
             op = operation(model, name)
             if method is not None and op is not None:
                 self._ops[name] = (op, method)
+                self._json_inputs[name] = json_protocol.compile_input(op)
 
     def handles(self, request: HttpRequest) -> bool:
         """True when ``request`` is addressed to this service by target or by Action."""
@@ -118,7 +130,7 @@ class ProtocolFront:
             if prefix.encode() != self._target_prefix or name not in self._ops:
                 raise UnknownOperationFault(f"Unknown operation {target}")
             op, method = self._ops[name]
-            parsed = json_protocol.parse(op, request.body)
+            parsed = json_protocol.parse(op, request.body, self._json_inputs[name])
             result = await self._call(method, parsed, Call(name, "json", self._host(request), request_id))
             body = json_protocol.serialize(op, result)
             return Response(200, body, [(b"x-amzn-requestid", request_id.encode())], self._json_type)
@@ -130,6 +142,8 @@ class ProtocolFront:
     async def _query(self, request: HttpRequest, request_id: str) -> Response:
         try:
             params = self._form(request)
+            if self._implied is not None:
+                params = self._implied(request) | params
             name = params.get("Action", "")
             if name not in self._ops:
                 message = (

@@ -74,7 +74,12 @@ def _value(shape: Shape, index: _Params, key: str) -> Any:
 def _structure(shape: StructureShape, index: _Params, prefix: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, member in shape.members.items():
-        value = _value(member, index, _join(prefix, _name(member, name)))
+        serialized = _name(member, name)
+        value = _value(member, index, _join(prefix, serialized))
+        if value is None and serialized != name:
+            # Some SDKs send a member under its own name (the Java SDK's ``Tags.1.Key``
+            # for SQS's ``Tag.1.Key``): accepted as well.
+            value = _value(member, index, _join(prefix, name))
         if value is not None:
             result[name] = value
     return result

@@ -1,26 +1,16 @@
-"""Walking a botocore shape over a value: the conversions every protocol shares.
-
-``coerce`` checks a parsed value against its shape and turns it into the handler's
-plain types; the protocols only differ in how they got the value (JSON types, or
-strings from a form) and how they write it back.
-"""
+"""The value conversions every protocol shares: blobs (base64), timestamps (epoch
+seconds or ISO 8601), and the check of an input's required members."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from botocore.model import Shape
 
 from lambdalite.protocol.errors import MalformedInputFault, MissingParameterFault
-
-Scalar = Callable[[Shape, Any, str], Any]
-
-_INTEGERS = ("integer", "long")
-_FLOATS = ("float", "double")
 
 
 def decode_blob(value: Any, where: str, query: bool) -> bytes:

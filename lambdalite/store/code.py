@@ -21,13 +21,9 @@ is never taken away under it.
 
 Limits and the errors AWS gives for them:
 
-- zipped over 50 MB: ``RequestEntityTooLargeException``. AWS has no separate
-  message for the decoded zip: it only limits the request, whose ZipFile
-  arrives base64-encoded, with "Request must be smaller than 69905067 bytes for
-  the CreateFunction operation" (69905067 = ceil(52428800 * 4 / 3), the base64
-  size of a 50 MB zip). A zip over 50 MB can only have arrived in a request AWS
-  would have refused with that text, so we give the same text, naming the
-  operation the caller passes.
+- zipped over 50 MB: ``RequestEntityTooLargeException`` "Zipped size must be
+  smaller than 52428800 bytes", as AWS answered it in its recordings (it checks
+  the decoded zip before the request's own limit, which the API applies).
 - unzipped over 250 MB: ``InvalidParameterValueException`` "Unzipped size must
   be smaller than 262144000 bytes". Real decompressed bytes are counted while
   streaming, never the sizes the zip's headers claim, so a zip bomb is stopped
@@ -176,17 +172,14 @@ class CodeStore:
         """Validate, unpack and store a package; return what was stored.
 
         ``extra_unzipped`` is the unzipped size of the layers the function also
-        uses: it counts toward the 250 MB. ``operation`` names the API operation
-        in the too-large message. Raises RequestTooLarge or InvalidParameterValue
+        uses: it counts toward the 250 MB. ``operation`` is the API operation
+        (AWS's too-large texts for the zip do not name it). Raises RequestTooLarge or InvalidParameterValue
         for a package AWS would refuse (and then leaves nothing behind), and
         StoreError when our own disk fails. Storing the same zip again is cheap
         and returns the same StoredCode.
         """
         if len(zip_bytes) > self._max_zipped:
-            request_limit = -(-4 * self._max_zipped // 3)  # ceil: the base64 size of the largest zip
-            raise RequestTooLarge(
-                f"Request must be smaller than {request_limit} bytes for the {operation} operation"
-            )
+            raise RequestTooLarge(f"Zipped size must be smaller than {self._max_zipped} bytes")
         budget = self._max_unzipped - extra_unzipped
         sha = hashlib.sha256(zip_bytes).hexdigest()
         try:

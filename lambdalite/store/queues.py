@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS sqs_deleted_queues (
     deleted_at  REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sqs_messages (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq             INTEGER PRIMARY KEY,
     queue           TEXT NOT NULL,
     message_id      TEXT NOT NULL,
     body            TEXT NOT NULL,
@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS sqs_messages (
     sequence_number TEXT
 );
 CREATE INDEX IF NOT EXISTS sqs_messages_visible ON sqs_messages (queue, visible_at, seq);
+CREATE INDEX IF NOT EXISTS sqs_messages_order ON sqs_messages (queue, seq);
+CREATE INDEX IF NOT EXISTS sqs_messages_age ON sqs_messages (queue, sent_at);
 CREATE TABLE IF NOT EXISTS sqs_dedup (
     queue       TEXT NOT NULL,
     dedup_id    TEXT NOT NULL,
@@ -180,19 +182,18 @@ class QueueStore(Protocol):
 
     def get_message(self, queue: str, seq: int) -> StoredMessage | None: ...
 
-    def delete_message(self, queue: str, seq: int, receipt: str) -> bool:
-        """Delete the message if ``receipt`` is its latest receipt token; False otherwise."""
-        ...
-
-    def delete_messages(self, queue: str, handles: Sequence[tuple[int, str]]) -> int:
-        """``delete_message`` for many (seq, receipt) pairs in one transaction (a
-        poller's processed batch); how many were deleted."""
+    def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> int:
+        """Delete each message ``(seq, receipt token)`` whose latest receipt token is the
+        one given (one transaction); how many were deleted."""
         ...
 
     def set_visible_at(self, queue: str, seq: int, visible_at: float) -> None: ...
 
-    def move_message(self, message: StoredMessage, to_queue: str, visible_at: float) -> None:
-        """Move a message to another queue, unreceived (a dead-letter queue's redrive)."""
+    def move_message(
+        self, message: StoredMessage, to_queue: str, visible_at: float, system: Mapping[str, Any] | None
+    ) -> None:
+        """Move a message to another queue, unreceived, with new system attributes
+        (a dead-letter queue's redrive)."""
         ...
 
     def purge(self, queue: str, now: float) -> None:
@@ -372,25 +373,27 @@ class SqliteQueueStore:
         delivered: list[StoredMessage] = []
         exhausted: list[StoredMessage] = []
         with self._db.transaction() as db:
+            # FIFO: strictly in send order (the (queue, seq) index), leaving out every
+            # group with a message in flight (in SQL: a long blocked group must not hide
+            # the others behind it). Standard queues promise no order: oldest-visible
+            # first, which the (queue, visible_at, seq) index gives without a sort.
+            # Exhausted messages (redrive) are read beyond the limit and skipped.
             if fifo:
-                blocked = {
-                    row[0]
-                    for row in db.execute(
-                        "SELECT DISTINCT group_id FROM sqs_messages "
-                        "WHERE queue = ? AND visible_at > ? AND receive_count > 0",
-                        (queue, now),
-                    )
-                }
-            # Read a little more than asked for: exhausted messages and blocked groups are skipped.
-            rows = db.execute(
-                f"SELECT {_COLUMNS} FROM sqs_messages "
-                "WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
-                (queue, now, limit * 4 + 16 if fifo or max_receives else limit),
-            ).fetchall()
+                sql = (
+                    f"SELECT {_COLUMNS} FROM sqs_messages WHERE queue = ? AND visible_at <= ? "
+                    "AND group_id NOT IN (SELECT group_id FROM sqs_messages "
+                    "WHERE queue = ? AND visible_at > ? AND receive_count > 0) ORDER BY seq LIMIT ?"
+                )
+                parameters: tuple[Any, ...] = (queue, now, queue, now)
+            else:
+                sql = (
+                    f"SELECT {_COLUMNS} FROM sqs_messages WHERE queue = ? AND visible_at <= ? "
+                    "ORDER BY visible_at, seq LIMIT ?"
+                )
+                parameters = (queue, now)
+            rows = db.execute(sql, (*parameters, limit * 4 + 16 if max_receives else limit)).fetchall()
             for row in rows:
                 message = _row(row)
-                if fifo and message.group_id in blocked:
-                    continue
                 if max_receives is not None and message.receive_count >= max_receives:
                     exhausted.append(message)
                     continue
@@ -398,30 +401,23 @@ class SqliteQueueStore:
                     break
                 token = secrets.token_urlsafe(12)
                 first = message.first_receive if message.first_receive is not None else now
-                db.execute(
-                    "UPDATE sqs_messages SET visible_at = ?, receive_count = receive_count + 1, "
-                    "first_receive = ?, receipt = ? WHERE seq = ?",
-                    (hide_until, first, token, message.seq),
-                )
                 delivered.append(_received(message, hide_until, first, token))
+            db.executemany(
+                "UPDATE sqs_messages SET visible_at = ?, receive_count = receive_count + 1, "
+                "first_receive = ?, receipt = ? WHERE seq = ?",
+                [(hide_until, m.first_receive, m.receipt, m.seq) for m in delivered],
+            )
         return delivered, exhausted
 
     def get_message(self, queue: str, seq: int) -> StoredMessage | None:
         rows = self._db.read(f"SELECT {_COLUMNS} FROM sqs_messages WHERE seq = ? AND queue = ?", (seq, queue))
         return _row(rows[0]) if rows else None
 
-    def delete_message(self, queue: str, seq: int, receipt: str) -> bool:
-        with self._db.transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM sqs_messages WHERE seq = ? AND queue = ? AND receipt = ?", (seq, queue, receipt)
-            )
-            return cursor.rowcount > 0
-
-    def delete_messages(self, queue: str, handles: Sequence[tuple[int, str]]) -> int:
+    def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> int:
         with self._db.transaction() as db:
             cursor = db.executemany(
                 "DELETE FROM sqs_messages WHERE seq = ? AND queue = ? AND receipt = ?",
-                [(seq, queue, receipt) for seq, receipt in handles],
+                [(seq, queue, receipt) for seq, receipt in receipts],
             )
             return cursor.rowcount
 
@@ -431,12 +427,14 @@ class SqliteQueueStore:
                 "UPDATE sqs_messages SET visible_at = ? WHERE seq = ? AND queue = ?", (visible_at, seq, queue)
             )
 
-    def move_message(self, message: StoredMessage, to_queue: str, visible_at: float) -> None:
+    def move_message(
+        self, message: StoredMessage, to_queue: str, visible_at: float, system: Mapping[str, Any] | None
+    ) -> None:
         with self._db.transaction() as db:
             db.execute(
                 "UPDATE sqs_messages SET queue = ?, visible_at = ?, receive_count = 0, first_receive = NULL, "
-                "receipt = NULL WHERE seq = ? AND queue = ?",
-                (to_queue, visible_at, message.seq, message.queue),
+                "receipt = NULL, system = ? WHERE seq = ? AND queue = ?",
+                (to_queue, visible_at, _dumps(system), message.seq, message.queue),
             )
 
     def purge(self, queue: str, now: float) -> None:

@@ -199,4 +199,4 @@ def test_zipped_code_over_50mb_is_refused(lam: Any) -> None:
     big = zip_with([(zipfile.ZipInfo("noise.bin"), os.urandom(50 * 1024 * 1024 + 1024))])
     code, message, status = error_of(lambda: create(lam, name="too-big", code=big))
     assert (code, status) == ("RequestEntityTooLargeException", 413)
-    assert message == "Request must be smaller than 69905067 bytes for the CreateFunction operation"
+    assert message == "Zipped size must be smaller than 52428800 bytes"

@@ -143,6 +143,10 @@ def test_concurrency_errors_use_awss_words(lam: Any) -> None:
         "Specified ReservedConcurrentExecutions for function decreases account's "
         "UnreservedConcurrentExecution below its minimum value of [2].",
     )
+    # AWS's recorded answer carries the message alone, no Type.
+    with pytest.raises(ClientError) as err:
+        lam.put_function_concurrency(FunctionName="cc-err", ReservedConcurrentExecutions=too_many)
+    assert "Type" not in err.value.response and "message" in err.value.response
     # The rejected request changed nothing.
     assert lam.get_function_concurrency(FunctionName="cc-err")["ReservedConcurrentExecutions"] == 3
     lam.put_function_concurrency(FunctionName="cc-err", ReservedConcurrentExecutions=too_many - 1)

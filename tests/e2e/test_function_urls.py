@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from lambdalite.api.url_base import URL_PATH, resolves
 from tests.conftest import ARN_PREFIX, REGION, Server, create_function, start_server, stop_server
 
 ECHO = {
@@ -64,7 +65,18 @@ def error_of(code: str, call: Callable[[], Any]) -> tuple[int, str]:
 
 
 def url_id_of(function_url: str) -> str:
+    """The url-id of a FunctionUrl in the host form or the path form."""
+    if URL_PATH in function_url:
+        return function_url.split(URL_PATH, 1)[1].split("/", 1)[0]
     return function_url.split("//", 1)[1].split(".", 1)[0]
+
+
+def expected_url(server: Server, url_id: str) -> str:
+    """The FunctionUrl `--url-base auto` gives on this machine: the *.localhost host form
+    only where the system resolver answers for it."""
+    if resolves(f"probe.lambda-url.{REGION}.localhost"):
+        return f"http://{url_id}.lambda-url.{REGION}.localhost:{server.port}/"
+    return f"http://127.0.0.1:{server.port}{URL_PATH}{url_id}/"
 
 
 def request(
@@ -116,10 +128,11 @@ def test_url_config_lifecycle(lam: Any, server: Server) -> None:
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
     url = created["FunctionUrl"]
     assert URL_ID.match(url_id_of(url))
-    assert url == f"http://{url_id_of(url)}.lambda-url.{REGION}.localhost:{server.port}/"
+    assert url == expected_url(server, url_id_of(url))
     assert created["FunctionArn"] == f"{ARN_PREFIX}fu-life"
     assert created["AuthType"] == "NONE"
-    assert created["InvokeMode"] == "BUFFERED"
+    # AWS's recorded answers: Create and Update echo InvokeMode only when it was given.
+    assert "InvokeMode" not in created
     assert "Cors" not in created
 
     assert error_of(
@@ -133,6 +146,7 @@ def test_url_config_lifecycle(lam: Any, server: Server) -> None:
 
     got = lam.get_function_url_config(FunctionName="fu-life")
     assert got["FunctionUrl"] == url
+    assert got["InvokeMode"] == "BUFFERED"
     assert got["CreationTime"] == created["CreationTime"]
     assert got["LastModifiedTime"]
 
@@ -143,7 +157,10 @@ def test_url_config_lifecycle(lam: Any, server: Server) -> None:
     assert updated["FunctionUrl"] == url
     # Leaving members out keeps them.
     again = lam.update_function_url_config(FunctionName="fu-life")
-    assert (again["AuthType"], again["Cors"], again["InvokeMode"]) == ("AWS_IAM", cors, "BUFFERED")
+    assert (again["AuthType"], again["Cors"]) == ("AWS_IAM", cors)
+    assert "InvokeMode" not in again
+    buffered = lam.update_function_url_config(FunctionName="fu-life", InvokeMode="BUFFERED")
+    assert buffered["InvokeMode"] == "BUFFERED"
 
     listed = lam.list_function_url_configs(FunctionName="fu-life")["FunctionUrlConfigs"]
     assert [item["FunctionUrl"] for item in listed] == [url]
@@ -199,7 +216,7 @@ def test_url_config_errors_name_and_qualifier(lam: Any) -> None:
     )
     version = (
         "1 validation error detected: Value '1' at 'qualifier' failed to satisfy constraint: "
-        "Member must satisfy regular expression pattern: (^\\$LATEST$)|((?!^[0-9]+$)([a-zA-Z0-9-_]+))"
+        "Member must satisfy regular expression pattern: ((?!^\\d+$)^[0-9a-zA-Z-_]+$)"
     )
     operations: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
         "create": (lam.create_function_url_config, {"AuthType": "NONE"}),
@@ -359,6 +376,46 @@ def test_urllib_reaches_the_url_in_the_path_form(server: Server, echo_url: str) 
     assert event["queryStringParameters"] == {"q": "1"}
     # urllib sends application/x-www-form-urlencoded: AWS passes form bodies base64-encoded.
     assert (base64.b64decode(event["body"]), event["isBase64Encoded"]) == (b"plain", True)
+
+
+def test_the_returned_function_url_works_as_given_from_urllib(lam: Any, server: Server) -> None:
+    # Issue 11: urllib, requests and Node's fetch use the system resolver, which here may not
+    # answer for *.localhost; the FunctionUrl the API returns must work with them unchanged.
+    create_function(lam, "fu-asis", ECHO)
+    url = lam.create_function_url_config(FunctionName="fu-asis", AuthType="NONE")["FunctionUrl"]
+    assert url.endswith("/")
+    with urllib.request.urlopen(url + "plain", timeout=60) as response:
+        assert (response.status, response.read()) == (201, b"hi there")
+    with urllib.request.urlopen(url + "some/where?k=v", timeout=60) as response:
+        event = json.loads(response.read())
+    assert (event["rawPath"], event["rawQueryString"]) == ("/some/where", "k=v")
+    assert event["requestContext"]["apiId"] == url_id_of(url)
+
+
+def test_an_operators_wildcard_domain_is_the_url_base(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--url-base", "https://fns.example.test:8443")
+    try:
+        lam = server.client()
+        create_function(lam, "fu-domain", ECHO)
+        url = lam.create_function_url_config(FunctionName="fu-domain", AuthType="NONE")["FunctionUrl"]
+        url_id = url_id_of(url)
+        assert url == f"https://{url_id}.fns.example.test:8443/"
+        # The server says at start-up which form it hands out.
+        assert "function URLs: https://<url-id>.fns.example.test:8443/" in server.log_path.read_text()
+        assert lam.get_function_url_config(FunctionName="fu-domain")["FunctionUrl"] == url
+        # What a proxy for *.fns.example.test forwards: the Host names the URL.
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        try:
+            connection.request("GET", "/plain", headers={"Host": f"{url_id}.fns.example.test:8443"})
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (201, b"hi there")
+        finally:
+            connection.close()
+        # The path form keeps working beside it.
+        status, _, body = request(server, url_id, "/plain")
+        assert (status, body) == (201, b"hi there")
+    finally:
+        stop_server(server)
 
 
 def test_response_mapping(server: Server, echo_url: str) -> None:

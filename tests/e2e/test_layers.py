@@ -93,7 +93,18 @@ def test_publish_get_list_and_delete_layer_versions(lam: Any) -> None:
         assert response.read() == content
 
     second = publish(lam, "ly-basic", {"python/lib_two.py": "X = 2\n"}, CompatibleRuntimes=["nodejs20.x"])
-    assert second["Version"] == 2 and "LicenseInfo" not in second and "CompatibleArchitectures" not in second
+    assert second["Version"] == 2 and "LicenseInfo" not in second
+    # AWS answers with the lists a layer was published without, empty.
+    assert second["CompatibleArchitectures"] == []
+    bare = publish(lam, "ly-bare", {"a.py": ""})
+    assert (bare["CompatibleRuntimes"], bare["CompatibleArchitectures"]) == ([], [])
+    listed = lam.list_layer_versions(LayerName="ly-bare")["LayerVersions"]
+    assert (listed[0]["CompatibleRuntimes"], listed[0]["CompatibleArchitectures"]) == ([], [])
+    # AWS accepts every runtime name it knows in a layer, deprecated ones too.
+    old = publish(lam, "ly-bare", {"a.py": ""}, CompatibleRuntimes=["python3.7", "go1.x", "provided"])
+    assert old["CompatibleRuntimes"] == ["python3.7", "go1.x", "provided"]
+    lam.delete_layer_version(LayerName="ly-bare", VersionNumber=1)
+    lam.delete_layer_version(LayerName="ly-bare", VersionNumber=2)
 
     got = lam.get_layer_version(LayerName="ly-basic", VersionNumber=1)
     assert got["LayerVersionArn"] == first["LayerVersionArn"] and got["Content"] == first["Content"]
@@ -168,33 +179,47 @@ def test_layer_version_errors(lam: Any) -> None:
     status, message = error_of(
         "ValidationException", lambda: lam.get_layer_version_by_arn(Arn=f"{LAYER_PREFIX}ly-errors")
     )
-    assert status == 400
-    assert message.startswith(
+    # AWS's words for the pattern (botocore's model wraps it in one more pair of parentheses).
+    assert (status, message) == (
+        400,
         f"1 validation error detected: Value '{LAYER_PREFIX}ly-errors' at 'arn' "
         "failed to satisfy constraint: "
         "Member must satisfy regular expression pattern: "
+        "(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:"
+        "layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)",
     )
+    # AWS's own runtime sets, in its order; both members' errors at once.
     status, message = error_of(
         "ValidationException",
-        lambda: publish(lam, "ly-errors", {"a": ""}, CompatibleRuntimes=["python3.11", "cobol"]),
-    )
-    assert status == 400
-    assert message.startswith(
-        "1 validation error detected: Value '[python3.11, cobol]' at 'compatibleRuntimes' failed to satisfy "
-        "constraint: Member must satisfy enum value set: [nodejs, "
-    )
-    status, message = error_of(
-        "ValidationException", lambda: publish(lam, "ly-errors", {"a": ""}, CompatibleArchitectures=["sparc"])
+        lambda: publish(
+            lam,
+            "ly-errors",
+            {"a": ""},
+            CompatibleRuntimes=["python3.11", "cobol"],
+            CompatibleArchitectures=["sparc", "x86_64"],
+        ),
     )
     assert (status, message) == (
         400,
-        "1 validation error detected: Value '[sparc]' at 'compatibleArchitectures' failed to satisfy "
-        "constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]",
+        "2 validation errors detected: Value '[python3.11, cobol]' at 'compatibleRuntimes' failed to "
+        "satisfy constraint: Member must satisfy enum value set: [nodejs20.x, python3.14, provided.al2023, "
+        "python3.12, python3.13, nodejs24.x, nodejs22.x, java25, python3.10, python3.11, java21, ruby3.3, "
+        "ruby3.4, ruby3.2, python3.8, python3.9, java17, nodejs16.x, dotnet10, dotnet8, java11, dotnet6, "
+        "nodejs18.x, provided.al2, java8.al2]; "
+        "Value '[sparc, x86_64]' at 'compatibleArchitectures' failed to satisfy constraint: Member must "
+        "satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]",
     )
     status, message = error_of("ValidationException", lambda: lam.list_layers(CompatibleRuntime="cobol"))
-    assert status == 400 and message.startswith(
+    assert (status, message) == (
+        400,
         "1 validation error detected: Value 'cobol' at 'compatibleRuntime' failed to satisfy constraint: "
-        "Member must satisfy enum value set: ["
+        "Member must satisfy enum value set: [ruby3.5, ruby2.6, dotnetcore1.0, python3.7, nodejs8.10, nasa, "
+        "ruby2.7, python2.7-greengrass, dotnetcore2.0, python3.8, java21, dotnet6, dotnetcore2.1, python3.9, "
+        "java11, nodejs6.10, provided, dotnetcore3.1, dotnet8, java25, java17, nodejs, nodejs4.3, java8.al2, "
+        "go1.x, dotnet10, nodejs20.x, go1.9, byol, nodejs10.x, provided.al2023, nodejs22.x, python3.10, "
+        "java8, nodejs12.x, python3.11, nodejs24.x, nodejs8.x, python3.12, nodejs14.x, nodejs8.9, "
+        "nodejs26.x, python3.13, python3.14, nodejs16.x, python3.15, provided.al2, nodejs4.3-edge, "
+        "nodejs18.x, ruby3.2, python3.4, ruby3.3, ruby3.4, ruby2.5, python3.6, python2.7]",
     )
     assert error_of(
         "ValidationException",
@@ -365,9 +390,11 @@ def test_function_layer_references_and_their_errors(lam: Any) -> None:
 
     revision = lam.get_function_configuration(FunctionName="ly-fn")["RevisionId"]
     updated = lam.update_function_configuration(FunctionName="ly-fn", Layers=[two["LayerVersionArn"]])
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ly-fn", WaiterConfig={"Delay": 0.1})
     assert updated["Layers"] == [{"Arn": two["LayerVersionArn"], "CodeSize": two["Content"]["CodeSize"]}]
     assert updated["RevisionId"] != revision
     cleared = lam.update_function_configuration(FunctionName="ly-fn", Layers=[])
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ly-fn", WaiterConfig={"Delay": 0.1})
     assert "Layers" not in cleared
 
     six = [publish(lam, f"ly-six-{i}", {"f": ""})["LayerVersionArn"] for i in range(6)]
@@ -406,6 +433,7 @@ def test_function_layer_references_and_their_errors(lam: Any) -> None:
 
     # A function keeps its layer after the layer version is deleted, as on AWS.
     lam.update_function_configuration(FunctionName="ly-fn", Layers=[one["LayerVersionArn"]])
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ly-fn", WaiterConfig={"Delay": 0.1})
     lam.delete_layer_version(LayerName="ly-ref", VersionNumber=1)
     assert lam.get_function_configuration(FunctionName="ly-fn")["Layers"][0]["Arn"] == one["LayerVersionArn"]
 

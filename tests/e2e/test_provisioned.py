@@ -174,6 +174,11 @@ def test_limits_follow_reserved_concurrency_and_the_unreserved_floor(lam: Any) -
         "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
         "below its minimum value of [2].",
     )
+    # AWS's recorded answers to both account-limit refusals carry the message alone, no Type.
+    for refused in (put(unreserved + 1), put(unreserved)):
+        with pytest.raises(ClientError) as err:
+            refused()
+        assert "Type" not in err.value.response and "message" in err.value.response
     lam.put_function_concurrency(FunctionName="pc-limits", ReservedConcurrentExecutions=2)
     assert error_of("InvalidParameterValueException", put(3)) == (
         400,

@@ -61,10 +61,56 @@ def test_tags_on_create_are_listed_merged_and_removed(lam: Any) -> None:
     assert "Tags" not in lam.get_function(FunctionName="tg-life")
 
 
-def test_tagging_does_not_change_the_function_revision(lam: Any) -> None:
-    created = create_function(lam, "tg-rev", TRIVIAL)
+def test_tagging_gives_the_function_a_new_revision(lam: Any) -> None:
+    # AWS's recorded answers (TestLambdaTags::test_tag_lifecycle): a new RevisionId after each
+    # TagResource and UntagResource, and nothing else of the configuration changes.
+    create_function(lam, "tg-rev", TRIVIAL)
+    lam.get_waiter("function_active_v2").wait(FunctionName="tg-rev")
+    created = lam.get_function_configuration(FunctionName="tg-rev")  # Active, settled
+    seen = [created["RevisionId"]]
     lam.tag_resource(Resource=f"{ARN_PREFIX}tg-rev", Tags={"a": "b"})
-    assert lam.get_function(FunctionName="tg-rev")["Configuration"]["RevisionId"] == created["RevisionId"]
+    seen.append(lam.get_function(FunctionName="tg-rev")["Configuration"]["RevisionId"])
+    lam.untag_resource(Resource=f"{ARN_PREFIX}tg-rev", TagKeys=["a"])
+    after = lam.get_function(FunctionName="tg-rev")["Configuration"]
+    seen.append(after["RevisionId"])
+    assert len(set(seen)) == 3
+    assert after["LastModified"] == created["LastModified"]
+    # The new revision is the one a conditional update must name.
+    assert (
+        error_of(
+            "PreconditionFailedException",
+            lambda: lam.update_function_configuration(FunctionName="tg-rev", Timeout=5, RevisionId=seen[0]),
+        )[0]
+        == 412
+    )
+    lam.update_function_configuration(FunctionName="tg-rev", Timeout=5, RevisionId=seen[-1])
+
+
+def test_a_new_revision_without_a_change_keeps_the_warm_environment(lam: Any) -> None:
+    # Tagging and publishing give $LATEST a new RevisionId, but neither its code nor its
+    # configuration changes: the warm environment goes on serving (no cold start).
+    create_function(
+        lam,
+        "tg-warm",
+        {
+            "app.py": "import uuid\nTOKEN = str(uuid.uuid4())\n"
+            "def handler(event, context):\n    return TOKEN\n"
+        },
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName="tg-warm")
+
+    def pid() -> str:
+        """The token the environment drew at init (pids repeat across PID namespaces)."""
+        return str(json.loads(lam.invoke(FunctionName="tg-warm")["Payload"].read()))
+
+    first = pid()
+    lam.tag_resource(Resource=f"{ARN_PREFIX}tg-warm", Tags={"a": "b"})
+    assert pid() == first
+    lam.publish_version(FunctionName="tg-warm")
+    assert pid() == first
+    lam.update_function_configuration(FunctionName="tg-warm", Timeout=7)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="tg-warm")
+    assert pid() != first  # a configuration change does start a new environment
 
 
 def test_tags_are_not_taken_on_versions_and_aliases(lam: Any) -> None:
@@ -100,12 +146,31 @@ def test_tag_errors_use_awss_words(lam: Any) -> None:
     other_region = "arn:aws:lambda:eu-west-1:000000000000:function:tg-missing"
     assert error_of("ResourceNotFoundException", lambda: lam.list_tags(Resource=other_region)) == not_found
 
-    status, message = error_of("ValidationException", lambda: lam.list_tags(Resource="tg-missing"))
-    assert status == 400
-    assert message.startswith(
-        "1 validation error detected: Value 'tg-missing' at 'resource' failed to satisfy constraint: "
-        "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:"
-    )
+    # AWS's pattern, as its recorded answers word it (not botocore's TaggableResource).
+    for bad in ("tg-missing", "arn:aws:something", f"{ARN_PREFIX.replace(':function:', ':foobar:')}x"):
+        assert error_of("ValidationException", lambda b=bad: lam.list_tags(Resource=b)) == (
+            400,
+            f"1 validation error detected: Value '{bad}' at 'resource' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}"
+            "((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:(function:[a-zA-Z0-9-_]+(:(\\$LATEST|"
+            "[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|code-signing-config:csc-[a-z0-9]{17}|"
+            "event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+            "[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)",
+        )
+    # Other kinds of taggable resource, with AWS's not-found text for each.
+    base = ARN_PREFIX.removesuffix("function:")
+    mapping = f"{base}event-source-mapping:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    provider = f"{base}capacity-provider:cp-none"
+    for resource, text in (
+        (mapping, f"Event source mapping not found: {mapping}"),
+        (provider, f"Capacity provider not found: {provider}"),
+    ):
+        for call in (
+            lambda r=resource: lam.tag_resource(Resource=r, Tags={"a": "b"}),
+            lambda r=resource: lam.untag_resource(Resource=r, TagKeys=["a"]),
+            lambda r=resource: lam.list_tags(Resource=r),
+        ):
+            assert error_of("ResourceNotFoundException", call) == (404, text)
 
     create_function(lam, "tg-err", TRIVIAL)
     arn = f"{ARN_PREFIX}tg-err"
@@ -154,7 +219,8 @@ def test_create_function_with_too_many_tags_creates_nothing(lam: Any) -> None:
 
 
 def test_add_permission_builds_awss_statement_and_policy(lam: Any) -> None:
-    created = create_function(lam, "pm-doc", TRIVIAL)
+    create_function(lam, "pm-doc", TRIVIAL)
+    created = lam.get_function_configuration(FunctionName="pm-doc")  # Active, settled
     response = lam.add_permission(FunctionName="pm-doc", StatementId="s3", **S3_INVOKE)
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 201
     s3 = {
@@ -203,6 +269,25 @@ def test_add_permission_builds_awss_statement_and_policy(lam: Any) -> None:
     assert json.loads(url["Statement"])["Condition"] == {
         "StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}
     }
+    # Every optional condition at once, in the order of AWS's recorded statement.
+    full = lam.add_permission(
+        FunctionName="pm-doc",
+        StatementId="url-full",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        SourceArn="arn:aws:s3:::test-bucket",
+        SourceAccount="123456789012",
+        PrincipalOrgID="o-1234567890",
+        FunctionUrlAuthType="NONE",
+    )
+    condition = json.loads(full["Statement"])["Condition"]
+    assert list(condition) == ["StringEquals", "ArnLike"]
+    assert list(condition["StringEquals"].items()) == [
+        ("AWS:SourceAccount", "123456789012"),
+        ("lambda:FunctionUrlAuthType", "NONE"),
+        ("aws:PrincipalOrgID", "o-1234567890"),
+    ]
+    lam.remove_permission(FunctionName="pm-doc", StatementId="url-full")
     role = lam.add_permission(
         FunctionName="pm-doc",
         StatementId="role",
@@ -267,6 +352,13 @@ def test_permission_errors_use_awss_words(lam: Any) -> None:
         "ResourceNotFoundException",
         lambda: lam.add_permission(FunctionName="pm-err", Qualifier="nope", StatementId="a", **S3_INVOKE),
     ) == (404, f"Cannot find alias arn: {arn}:nope")
+    # A qualifier the pattern lets through but no alias can have: AWS's "Function not found".
+    assert error_of(
+        "ResourceNotFoundException",
+        lambda: lam.add_permission(
+            FunctionName="pm-err", Qualifier="with-$-sign", StatementId="a", **S3_INVOKE
+        ),
+    ) == (404, f"Function not found: {arn}:with-$-sign")
     assert error_of(
         "ResourceNotFoundException",
         lambda: lam.add_permission(FunctionName="pm-gone", StatementId="a", **S3_INVOKE),
@@ -316,7 +408,8 @@ def test_permission_errors_use_awss_words(lam: Any) -> None:
 
 
 def test_revision_ids_guard_policy_changes(lam: Any) -> None:
-    created = create_function(lam, "pm-rev", TRIVIAL)
+    create_function(lam, "pm-rev", TRIVIAL)
+    created = lam.get_function_configuration(FunctionName="pm-rev")  # Active, settled
     assert error_of(
         "PreconditionFailedException",
         lambda: lam.add_permission(FunctionName="pm-rev", StatementId="s3", RevisionId="wrong", **S3_INVOKE),

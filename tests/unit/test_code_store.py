@@ -145,18 +145,18 @@ def test_a_corrupt_entry_is_refused_and_leaves_nothing(store: CodeStore, tmp_pat
     assert leftovers(tmp_path / "code") == []
 
 
-def test_a_zip_over_the_zipped_limit_is_413_with_awss_request_text(tmp_path: Path) -> None:
+def test_a_zip_over_the_zipped_limit_is_413_with_awss_text(tmp_path: Path) -> None:
     store = CodeStore(tmp_path / "code", max_zipped=300)
     package = make_zip(("a.bin", os.urandom(400), stat.S_IFREG | 0o644))
     with pytest.raises(RequestTooLarge) as err:
         store.put(package, operation="UpdateFunctionCode")
-    assert err.value.message == "Request must be smaller than 400 bytes for the UpdateFunctionCode operation"
+    assert err.value.message == "Zipped size must be smaller than 300 bytes"
 
 
 def test_the_default_zipped_limit_is_awss_50_mb(tmp_path: Path) -> None:
     with pytest.raises(RequestTooLarge) as err:
         CodeStore(tmp_path / "code").put(b"\0" * (52428800 + 1))
-    assert err.value.message == "Request must be smaller than 69905067 bytes for the CreateFunction operation"
+    assert err.value.message == "Zipped size must be smaller than 52428800 bytes"
     assert leftovers(tmp_path / "code") == []
 
 

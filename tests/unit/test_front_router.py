@@ -26,7 +26,13 @@ TABLE = (
     ServiceRoute("urls", lambda c: Named("urls"), hosts=(b".lambda-url.",), own_paths=("url",)),
     ServiceRoute("logs", lambda c: Named("logs"), signing_names=("logs",), targets=(b"Logs_20140328",)),
     ServiceRoute("lambda", lambda c: Named("lambda"), signing_names=("lambda",), paths=("/2015-03-31/",)),
-    ServiceRoute("sqs", lambda c: Named("sqs"), signing_names=("sqs",), targets=(b"AmazonSQS",)),
+    ServiceRoute(
+        "sqs",
+        lambda c: Named("sqs"),
+        signing_names=("sqs",),
+        targets=(b"AmazonSQS",),
+        actions=frozenset({"SendMessage"}),
+    ),
 )
 
 
@@ -35,14 +41,14 @@ def router() -> Router:
     return Router(api, code=None, logs=None, region="us-east-1", account_id="0", services=TABLE)  # type: ignore[arg-type]
 
 
-def request(path: str = "/", query: bytes = b"", **headers: str) -> HttpRequest:
+def request(path: str = "/", query: bytes = b"", body: bytes = b"", **headers: str) -> HttpRequest:
     return HttpRequest(
         method="POST",
         path=path,
         query=query,
         headers={name.replace("_", "-").encode(): value.encode() for name, value in headers.items()},
-        body=b"",
-        body_size=0,
+        body=body,
+        body_size=len(body),
     )
 
 
@@ -76,8 +82,28 @@ def served_by(req: HttpRequest) -> str:
         (request("/_lambdalite/url/abc/x", authorization=signed("lambda")), "urls"),
         (request("/2015-03-31/functions"), "lambda"),
         (request("/", query=b"X-Amz-Credential=test%2F20240101%2Fus-east-1%2Fsqs%2Faws4_request"), "sqs"),
+        (
+            request(
+                "/000000000000/q",
+                body=b"Action=SendMessage&MessageBody=x",
+                content_type="application/x-www-form-urlencoded",
+            ),
+            "sqs",
+        ),
+        (request("/", query=b"Action=SendMessage&QueueUrl=x"), "sqs"),
     ],
-    ids=["scope", "scope-only", "target", "target+scope", "host", "own-path", "unsigned-path", "presigned"],
+    ids=[
+        "scope",
+        "scope-only",
+        "target",
+        "target+scope",
+        "host",
+        "own-path",
+        "unsigned-path",
+        "presigned",
+        "unsigned-form",
+        "unsigned-query-string",
+    ],
 )
 def test_the_service_is_picked_from_the_request(req: HttpRequest, service: str) -> None:
     assert served_by(req) == service
@@ -89,6 +115,7 @@ def test_an_unknown_service_is_an_aws_shaped_404_not_a_5xx() -> None:
     assert dict(response.headers)[b"x-amzn-errortype"] == b"UnknownOperationException"
     assert orjson.loads(response.body)["message"] == "Unknown service: sns"
     assert served_by(request("/nowhere")) == "404 UnknownOperationException"
+    assert served_by(request("/", query=b"Action=Unclaimed")) == "404 UnknownOperationException"
 
 
 def test_the_signing_service_is_read_from_the_credential_scope() -> None:

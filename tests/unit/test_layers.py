@@ -19,7 +19,7 @@ from lambdalite.config import Settings
 from lambdalite.control import layers as rules
 from lambdalite.control.layers import LayerRegistry
 from lambdalite.control.registries import Registries
-from lambdalite.errors import InvalidParameterValue
+from lambdalite.errors import InvalidParameterValue, Validation
 from lambdalite.sandbox.opt import merged_opt
 from lambdalite.store.code import CodeStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
@@ -134,3 +134,46 @@ def test_the_merged_opt_lets_later_layers_win(tmp_path: Path) -> None:
     assert merged_opt(tmp_path / "merged", [first, second]) == merged
     other = merged_opt(tmp_path / "merged", [second, first])
     assert other != merged and (other / "python" / "pkg" / "mod.py").read_text() == "first"
+
+
+def test_publish_takes_every_runtime_name_aws_knows_and_words_its_refusal_as_aws_does() -> None:
+    zip_file = base64.b64encode(zipped({"a": b"1"})).decode()
+    parsed = rules.parse_publish(
+        {"Content": {"ZipFile": zip_file}, "CompatibleRuntimes": ["python3.7", "go1.x", "provided"]}
+    )
+    assert parsed.compatible_runtimes == ("python3.7", "go1.x", "provided")
+    with pytest.raises(Validation) as err:
+        rules.parse_publish({"Content": {"ZipFile": zip_file}, "CompatibleRuntimes": ["cobol"]})
+    assert err.value.message == (
+        "1 validation error detected: Value '[cobol]' at 'compatibleRuntimes' failed to satisfy constraint: "
+        f"Member must satisfy enum value set: [{', '.join(rules.PUBLISH_RUNTIMES)}]"
+    )
+    with pytest.raises(Validation) as err:
+        rules.parse_publish({"Content": {"ZipFile": zip_file}, "CompatibleArchitectures": ["sparc"]})
+    assert err.value.message == (
+        "1 validation error detected: Value '[sparc]' at 'compatibleArchitectures' failed to satisfy "
+        "constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], "
+        "Member must not be null]"
+    )
+
+
+def test_a_runtime_botocore_knows_and_aws_did_not_is_a_known_runtime() -> None:
+    assert rules.known_runtime("python3.12") and rules.known_runtime("nasa")
+    assert not rules.known_runtime("cobol")
+    for runtime in rules.PUBLISH_RUNTIMES:
+        assert runtime in rules.KNOWN_RUNTIMES
+
+
+def test_get_by_arn_names_awss_pattern_without_the_models_extra_parentheses(
+    store: LayerStore,
+) -> None:
+    layers = LayerRegistry(store, "us-east-1", "000000000000")
+    with pytest.raises(Validation) as err:
+        layers.get_by_arn(f"{PREFIX}l")
+    assert err.value.message == (
+        f"1 validation error detected: Value '{PREFIX}l' at 'arn' failed to satisfy constraint: "
+        f"Member must satisfy regular expression pattern: {rules.LAYER_VERSION_ARN_PATTERN}"
+    )
+    assert rules.LAYER_VERSION_ARN_PATTERN.startswith(
+        "(arn:"
+    ) and not rules.LAYER_VERSION_ARN_PATTERN.startswith("((")

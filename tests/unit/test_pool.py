@@ -119,7 +119,7 @@ def test_retired_environments_are_stopped_not_reused() -> None:
         pool, _ = make_pool(warm_wait_s=0)
         first = await lease_briefly(pool)
         pool._all.add(first)
-        await pool.retire_revision(FUNCTION.revision_id)
+        await pool.retire_snapshot(FUNCTION.environment_key)
         assert first.stopped
         second = await lease_briefly(pool)
         assert second is not first

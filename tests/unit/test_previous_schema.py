@@ -15,6 +15,7 @@ from lambdalite.control.validation import FunctionSettings
 from lambdalite.models import LATEST
 from lambdalite.store.code import StoredCode
 from lambdalite.store.stores import open_sqlite
+from tests.unit.control_plane import settle_at_once
 
 PREVIOUS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_versions (
@@ -193,6 +194,7 @@ def test_a_data_directory_of_the_previous_schema_opens_with_everything(tmp_path:
     stores = open_sqlite(db)
     registries = Registries.build(stores, Settings(data_dir=tmp_path))
     functions = registries.functions
+    settle_at_once(functions, registries.bus)
     assert functions.get("fn").revision_id == "r0"
     assert functions.get("fn", "live").revision_id == "r1"
     assert dict(functions.get("fn").environment) == {"A": "1"}

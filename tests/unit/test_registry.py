@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from lambdalite.models import LATEST
 from lambdalite.store.code import StoredCode
 from lambdalite.store.functions import SqliteFunctionStore
 from lambdalite.store.sqlite import SqliteDatabase
+from tests.unit.control_plane import settle_at_once
 
 PREFIX = "arn:aws:lambda:us-east-1:000000000000:function:"
 SETTINGS = FunctionSettings(
@@ -53,12 +55,17 @@ def bus() -> EventBus:
 @pytest.fixture
 def registry(db: Path, bus: EventBus) -> Iterator[FunctionRegistry]:
     database = SqliteDatabase(db)
-    yield FunctionRegistry(SqliteFunctionStore(database), PREFIX, bus)
+    opened = FunctionRegistry(SqliteFunctionStore(database), PREFIX, bus)
+    settle_at_once(opened, bus)
+    yield opened
     database.close()
 
 
 def reopened(db: Path) -> FunctionRegistry:
-    return FunctionRegistry(SqliteFunctionStore(SqliteDatabase(db)), PREFIX, EventBus())
+    bus = EventBus()
+    opened = FunctionRegistry(SqliteFunctionStore(SqliteDatabase(db)), PREFIX, bus)
+    settle_at_once(opened, bus)
+    return opened
 
 
 def alias(name: str, version: str, routing: dict[str, float] | None = None) -> AliasInput:
@@ -66,11 +73,14 @@ def alias(name: str, version: str, routing: dict[str, float] | None = None) -> A
 
 
 def test_versions_are_numbered_snapshots_with_their_own_revision(registry: FunctionRegistry) -> None:
-    latest = registry.create("fn", SETTINGS, CODE_A)
+    registry.create("fn", SETTINGS, CODE_A)
+    latest = registry.get("fn")
     v1 = registry.publish_version("fn", description="one")
     assert (v1.version, v1.description, v1.code_sha256) == ("1", "one", CODE_A.sha256_hex)
     assert v1.revision_id != latest.revision_id
-    assert registry.get("fn") is latest  # publishing leaves $LATEST as it was
+    republished = registry.get("fn")  # publishing gives $LATEST a new revision, nothing else
+    assert republished.revision_id not in {latest.revision_id, v1.revision_id}
+    assert dataclasses.replace(republished, revision_id=latest.revision_id) == latest
     registry.update_code("fn", CODE_B, None)
     v2 = registry.publish_version("fn")
     assert (v2.version, v2.code_sha256) == ("2", CODE_B.sha256_hex)
@@ -87,7 +97,8 @@ def test_publishing_unchanged_latest_returns_the_newest_version(registry: Functi
 
 
 def test_publish_preconditions(registry: FunctionRegistry) -> None:
-    latest = registry.create("fn", SETTINGS, CODE_A)
+    registry.create("fn", SETTINGS, CODE_A)
+    latest = registry.get("fn")
     with pytest.raises(PreconditionFailed):
         registry.publish_version("fn", revision_id="nope")
     with pytest.raises(InvalidParameterValue, match=r"^CodeSHA256 \(x\) is different"):
@@ -123,11 +134,17 @@ def test_listeners_hear_latest_changes_and_removed_versions(
     bus.subscribe(LatestChanged, lambda event: changes.append((event.config.name, event.config.revision_id)))
     bus.subscribe(FunctionDeleted, lambda event: changes.append((event.name, None)))
     bus.subscribe(VersionRemoved, lambda event: removed.append(event.config.version))
-    latest = registry.create("fn", SETTINGS, CODE_A)
+    created = registry.create("fn", SETTINGS, CODE_A)
+    latest = registry.get("fn")  # settled: Active under a new revision
     registry.publish_version("fn")
-    assert changes == [("fn", latest.revision_id)]  # publishing is not a $LATEST change
+    # Creating is two $LATEST revisions (Pending, then Active), publishing one more.
+    # (This test's listener hears the first two in reverse: the settling listener came first.)
+    republished = registry.get("fn").revision_id
+    assert sorted(changes[:2]) == sorted([("fn", created.revision_id), ("fn", latest.revision_id)])
+    assert changes[2:] == [("fn", republished)]
     updated = registry.update_code("fn", CODE_B, None, publish=True)
-    assert changes[-1] == ("fn", registry.get("fn").revision_id) != ("fn", updated.revision_id)
+    assert ("fn", registry.get("fn").revision_id) in changes[-2:]
+    assert registry.get("fn").revision_id != updated.revision_id
     registry.delete("fn", "1")
     assert removed == ["1"]
     registry.delete("fn")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.front import Call, calling
 from lambdalite.services.clock import FakeClock
 from lambdalite.services.sqs.md5 import md5_of_attributes
+from lambdalite.services.sqs.queue import message_id
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.queues import SqliteQueueStore
 from lambdalite.store.sqlite import SqliteDatabase
@@ -109,6 +111,10 @@ def test_missing_queue_and_bad_names(sqs: Sqs) -> None:
         "InvalidParameterValue",
         "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
         400,
+    )
+    assert sqs.fails("create_queue", QueueName="implied.fifo").message == bad.message
+    assert sqs.fails("create_queue", QueueName="q", Attributes={"FifoQueue": "maybe"}).fault_code == (
+        "InvalidAttributeValue"
     )
     fifo_name = sqs.fails("create_queue", QueueName="plain", Attributes={"FifoQueue": "true"})
     assert fifo_name.message.startswith("The name of a FIFO queue can only include alphanumeric characters")
@@ -270,6 +276,17 @@ def test_message_attributes_and_their_digest(sqs: Sqs) -> None:
     assert message["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
 
 
+def test_the_attribute_digest_matches_an_independent_implementation() -> None:
+    """The vector was computed by moto's server (its own implementation of SQS's digest)."""
+    attributes = {
+        "text": {"DataType": "String", "StringValue": "héllo"},
+        "n": {"DataType": "Number.int", "StringValue": "42"},
+        "raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+        "c": {"DataType": "String.custom", "StringValue": "x"},
+    }
+    assert md5_of_attributes(attributes) == "15e957fcbaf851cf0efdd3748888a7cf"
+
+
 def test_redrive_moves_a_message_after_max_receives(sqs: Sqs, clock: FakeClock) -> None:
     dlq = sqs.queue("dead")
     dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:dead"
@@ -280,8 +297,12 @@ def test_redrive_moves_a_message_after_max_receives(sqs: Sqs, clock: FakeClock) 
         assert len(sqs.receive(url)) == 1
         clock.advance(1)
     assert sqs.receive(url) == []
-    [dead] = sqs.receive(dlq, AttributeNames=["ApproximateReceiveCount"])
+    [dead] = sqs.receive(dlq, AttributeNames=["ApproximateReceiveCount", "DeadLetterQueueSourceArn"])
     assert dead["Body"] == "poison"
+    assert dead["Attributes"] == {
+        "ApproximateReceiveCount": "1",
+        "DeadLetterQueueSourceArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:work",
+    }
     assert sqs("list_dead_letter_source_queues", QueueUrl=dlq) == {"queueUrls": [url]}
     missing = sqs.fails(
         "set_queue_attributes",
@@ -315,6 +336,18 @@ def test_fifo_order_per_group_and_one_batch_in_flight(sqs: Sqs, clock: FakeClock
     bodies = [m["Body"] for m in sqs.receive(url, MaxNumberOfMessages=10)]
     assert [b for b in bodies if b.startswith("a")] == ["a1", "a2"]
     assert [b for b in bodies if b.startswith("b")] == ["b0", "b1", "b2"]
+
+
+def test_a_long_blocked_fifo_group_does_not_hide_the_others(sqs: Sqs) -> None:
+    url = sqs.queue("busy.fifo", FifoQueue="true", ContentBasedDeduplication="true")
+    for start in range(0, 100, 10):
+        entries = [
+            {"Id": str(i), "MessageBody": f"a{i}", "MessageGroupId": "a"} for i in range(start, start + 10)
+        ]
+        sqs("send_message_batch", QueueUrl=url, Entries=entries)
+    sqs("send_message", QueueUrl=url, MessageBody="b0", MessageGroupId="b")
+    assert [m["Body"] for m in sqs.receive(url)] == ["a0"]
+    assert [m["Body"] for m in sqs.receive(url)] == ["b0"]
 
 
 def test_fifo_deduplication_over_five_minutes(sqs: Sqs, clock: FakeClock) -> None:
@@ -356,6 +389,44 @@ def test_fifo_deduplication_over_five_minutes(sqs: Sqs, clock: FakeClock) -> Non
     one = sqs("send_message", QueueUrl=content, MessageBody="same", MessageGroupId="g")
     two = sqs("send_message", QueueUrl=content, MessageBody="same", MessageGroupId="h")
     assert one["MessageId"] == two["MessageId"]
+
+
+def test_deduplication_per_message_group(sqs: Sqs) -> None:
+    url = sqs.queue(
+        "g.fifo", FifoQueue="true", DeduplicationScope="messageGroup", FifoThroughputLimit="perMessageGroupId"
+    )
+    one = sqs("send_message", QueueUrl=url, MessageBody="x", MessageGroupId="a", MessageDeduplicationId="d")
+    other_group = sqs(
+        "send_message", QueueUrl=url, MessageBody="x", MessageGroupId="b", MessageDeduplicationId="d"
+    )
+    same_group = sqs(
+        "send_message", QueueUrl=url, MessageBody="x", MessageGroupId="a", MessageDeduplicationId="d"
+    )
+    assert other_group["MessageId"] != one["MessageId"]
+    assert same_group["MessageId"] == one["MessageId"]
+
+
+def test_trace_header_system_attribute(sqs: Sqs) -> None:
+    url = sqs.queue("traced")
+    trace = {
+        "AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-5759e988-bd862e3fe1be46a994272793"}
+    }
+    sent = sqs("send_message", QueueUrl=url, MessageBody="x", MessageSystemAttributes=trace)
+    assert sent["MD5OfMessageSystemAttributes"] == md5_of_attributes(trace)
+    [message] = sqs.receive(url, MessageSystemAttributeNames=["AWSTraceHeader"])
+    assert message["Attributes"] == {"AWSTraceHeader": "Root=1-5759e988-bd862e3fe1be46a994272793"}
+    bad = sqs.fails(
+        "send_message",
+        QueueUrl=url,
+        MessageBody="x",
+        MessageSystemAttributes={"Other": {"DataType": "String", "StringValue": "v"}},
+    )
+    assert fault(bad) == (
+        "InvalidParameterValue",
+        "InvalidParameterValue",
+        "Message system attribute name 'Other' is invalid.",
+        400,
+    )
 
 
 def test_batches_and_their_errors(sqs: Sqs) -> None:
@@ -465,6 +536,20 @@ def test_tags_and_listing(sqs: Sqs) -> None:
     rest = sqs("list_queues", MaxResults=2, NextToken=page["NextToken"])
     assert rest == {"QueueUrls": [f"http://{HOST}/{ACCOUNT}/b1"]}
     assert sqs("list_queues", QueueNamePrefix="zzz") == {}
+    assert fault(sqs.fails("tag_queue", QueueUrl=url, Tags={})) == (
+        "MissingParameter",
+        "MissingParameter",
+        "The request must contain the parameter Tags.",
+        400,
+    )
+    many = {f"k{i}": "v" for i in range(50)}
+    assert fault(sqs.fails("tag_queue", QueueUrl=url, Tags=many)) == (
+        "InvalidParameterValue",
+        "InvalidParameterValue",
+        "Too many tags added for queue a1.",
+        400,
+    )
+    assert sqs("list_queue_tags", QueueUrl=url) == {"Tags": {"env": "dev"}}
 
 
 def test_long_poll_waits_for_a_send_or_the_wait_time(sqs: Sqs, clock: FakeClock) -> None:
@@ -498,3 +583,37 @@ def test_messages_survive_reopening_the_store(tmp_path: Path, clock: FakeClock) 
     assert [m["Body"] for m in second.receive(url, MaxNumberOfMessages=10)] == ["kept"]
     assert again["MessageId"]
     second.db.close()
+
+
+def test_a_poller_polls_and_settles_without_the_wire(sqs: Sqs, clock: FakeClock) -> None:
+    url = sqs.queue("feed", VisibilityTimeout="30")
+    sqs("send_message_batch", QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(3)])
+    queue = sqs.service.queue_by_arn(f"arn:aws:sqs:us-east-1:{ACCOUNT}:feed")
+    assert queue is not None
+    batch = asyncio.run(sqs.service.poll(queue.name, 10, None, 0))
+    assert [m.body for m in batch] == ["0", "1", "2"]
+    sqs.service.settle(queue.name, batch[:2])
+    clock.advance(30)
+    assert [m["Body"] for m in sqs.receive(url, MaxNumberOfMessages=10)] == ["2"]
+    assert sqs.service.queue_by_arn(f"arn:aws:sqs:us-east-1:{ACCOUNT}:other") is None
+
+
+def test_quiesce_ends_long_polls(sqs: Sqs) -> None:
+    url = sqs.queue("q")
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        poll = asyncio.ensure_future(sqs.call("receive_message", QueueUrl=url, WaitTimeSeconds=20))
+        await asyncio.sleep(0)
+        sqs.service.quiesce()
+        first = await poll
+        return first, await sqs.call("receive_message", QueueUrl=url, WaitTimeSeconds=20)
+
+    assert asyncio.run(scenario()) == ({}, {})
+
+
+def test_message_ids_are_version_4_uuids() -> None:
+    ids = {message_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for text in list(ids)[:50]:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

@@ -10,6 +10,12 @@ message whose deduplication id was seen in the last 5 minutes.
 
 Long polls (``WaitTimeSeconds``) wait on the queue's wake-up event (set by every
 send and by visibility changes) or until the next message becomes visible.
+Retention is applied (at most once a second per queue) when a queue is sent to,
+received from or described.
+
+A poller (an event source mapping) drives a queue through ``poll`` and ``settle``,
+the same steps ReceiveMessage and DeleteMessage take, and finds a queue by ARN
+with ``queue_by_arn``.
 """
 
 from __future__ import annotations
@@ -18,9 +24,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import re
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from lambdalite.protocol.errors import ServiceFault
@@ -28,6 +32,7 @@ from lambdalite.protocol.front import current_call
 from lambdalite.services.clock import Clock
 from lambdalite.services.sqs import attributes as attrs
 from lambdalite.services.sqs import errors
+from lambdalite.services.sqs.batches import MAX_BATCH, attributes_size, check_batch, each, failure
 from lambdalite.services.sqs.md5 import md5_of_attributes, md5_of_body
 from lambdalite.services.sqs.messages import (
     SYSTEM_NAMES,
@@ -36,6 +41,7 @@ from lambdalite.services.sqs.messages import (
     clean_attributes,
     to_wire,
 )
+from lambdalite.services.sqs.queue import Queue, message_id, parse_receipt, receipt_handle
 from lambdalite.store.queues import NewMessage, QueueRecord, QueueStore, StoredMessage
 
 Request = dict[str, Any]
@@ -44,35 +50,8 @@ Result = dict[str, Any]
 DEDUP_INTERVAL_S = 300.0
 DELETED_RECENTLY_S = 60.0
 PURGE_INTERVAL_S = 60.0
-MAX_BATCH = 10
 MAX_TAGS = 50
-_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _EXPIRE_EVERY_S = 1.0
-
-
-class Queue:
-    """A queue's record with its settings parsed once."""
-
-    __slots__ = ("delay", "fifo", "max_size", "record", "redrive", "retention", "visibility", "wait")
-
-    def __init__(self, record: QueueRecord, region: str, account: str) -> None:
-        self.record = record
-        a = record.attributes
-        self.fifo = a.get("FifoQueue") == "true"
-        self.delay = int(a.get("DelaySeconds", "0"))
-        self.max_size = int(a.get("MaximumMessageSize", str(attrs.MAX_MESSAGE_SIZE)))
-        self.retention = int(a.get("MessageRetentionPeriod", "345600"))
-        self.visibility = int(a.get("VisibilityTimeout", "30"))
-        self.wait = int(a.get("ReceiveMessageWaitTimeSeconds", "0"))
-        self.redrive = attrs.parse_redrive(a.get("RedrivePolicy", ""), region, account)
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def content_dedup(self) -> bool:
-        return self.record.attributes.get("ContentBasedDeduplication") == "true"
 
 
 class SqsService:
@@ -87,6 +66,7 @@ class SqsService:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._expired_at: dict[str, float] = {}
         self._sequence = 0
+        self._quiescing = False
         for name in store.queue_names():
             record = store.get_queue(name)
             if record is not None:
@@ -121,17 +101,12 @@ class SqsService:
     async def create_queue(self, request: Request) -> Result:
         name: str = request["QueueName"]
         given: dict[str, str] = dict(request.get("Attributes") or {})
-        fifo = given.get("FifoQueue", "false").lower() == "true" or (
-            name.endswith(".fifo") and "FifoQueue" not in given
-        )
-        if "FifoQueue" in given and given["FifoQueue"].lower() not in ("true", "false"):
-            raise errors.invalid_attribute_value("FifoQueue")
-        if name.endswith(".fifo") and given.get("FifoQueue", "true").lower() == "false":
-            fifo = False
+        # Without FifoQueue=true a queue is a standard one, whose name cannot end in .fifo.
+        fifo = given.get("FifoQueue", "false").lower() == "true"
         attrs.check_name(name, fifo)
         values = attrs.validated(given, fifo=fifo, creating=True)
         tags = dict(request.get("tags") or {})
-        self._check_tags(tags)
+        self._check_tags(name, tags)
         existing = self._queues.get(name)
         if existing is not None:
             current = existing.record.attributes | {"FifoQueue": "true" if existing.fifo else "false"}
@@ -164,12 +139,9 @@ class SqsService:
                 "RedrivePolicy", policy, "Dead-letter queue must be same type of queue as the source."
             )
 
-    def _check_tags(self, tags: Mapping[str, str]) -> None:
+    def _check_tags(self, name: str, tags: Mapping[str, str]) -> None:
         if len(tags) > MAX_TAGS:
-            raise errors.invalid_parameter(f"Too many tags added for queue. Max {MAX_TAGS} tags allowed.")
-        for key, value in tags.items():
-            if not 1 <= len(key) <= 128 or len(value) > 256:
-                raise errors.invalid_parameter(f"Tag {key} is invalid.")
+            raise errors.invalid_parameter(f"Too many tags added for queue {name}.")
 
     async def get_queue_url(self, request: Request) -> Result:
         owner = request.get("QueueOwnerAWSAccountId")
@@ -285,8 +257,10 @@ class SqsService:
 
     async def tag_queue(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
+        if not request["Tags"]:
+            raise errors.missing_parameter("Tags")
         tags = queue.record.tags | dict(request["Tags"])
-        self._check_tags(tags)
+        self._check_tags(queue.name, tags)
         queue.record.tags = tags
         self._store.update_queue(queue.record)
         return {}
@@ -307,6 +281,7 @@ class SqsService:
     async def send_message(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         now = self._clock.now()
+        self._expire(queue, now)
         prepared = self._prepare(queue, request, now)
         if isinstance(prepared, dict):
             return prepared
@@ -317,14 +292,15 @@ class SqsService:
     async def send_message_batch(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         entries: list[dict[str, Any]] = request["Entries"]
-        self._check_batch(entries, "SendMessageBatchRequestEntry")
+        check_batch(entries, "SendMessageBatchRequestEntry")
         size = sum(
-            len(entry.get("MessageBody", "").encode()) + _attributes_size(entry.get("MessageAttributes"))
+            len(entry.get("MessageBody", "").encode()) + attributes_size(entry.get("MessageAttributes"))
             for entry in entries
         )
         if size > attrs.MAX_MESSAGE_SIZE:
             raise errors.batch_too_long(size, attrs.MAX_MESSAGE_SIZE)
         now = self._clock.now()
+        self._expire(queue, now)
         successful: list[Result] = []
         failed: list[Result] = []
         new: list[NewMessage] = []
@@ -332,7 +308,7 @@ class SqsService:
             try:
                 prepared = self._prepare(queue, entry, now)
             except ServiceFault as fault:
-                failed.append(_failure(entry["Id"], fault))
+                failed.append(failure(entry["Id"], fault))
                 continue
             if isinstance(prepared, dict):
                 successful.append({"Id": entry["Id"], **prepared})
@@ -407,7 +383,7 @@ class SqsService:
             dedup_key = None
         delay_s = queue.delay if delay is None else delay
         return NewMessage(
-            message_id=str(uuid.uuid4()),
+            message_id=message_id(),
             body=body,
             attributes=clean_attributes(user) if user else None,
             system=clean_attributes(system) if system else None,
@@ -459,21 +435,32 @@ class SqsService:
             if name != "All" and name not in SYSTEM_NAMES and name not in attrs.ALL_NAMES:
                 raise errors.invalid_attribute_name(name)
         attribute_names = list(request.get("MessageAttributeNames") or [])
-        deadline = self._clock.now() + (queue.wait if wait is None else wait)
-        while True:
-            now = self._clock.now()
-            taken = self.take(queue.name, limit, visibility, now)
-            if taken or now >= deadline:
-                break
-            wake_at = self._store.next_visible_at(queue.name, now)
-            await self._sleep_until(queue.name, deadline if wake_at is None else min(deadline, wake_at))
-            if queue.name not in self._queues:
-                break
+        taken = await self.poll(queue.name, limit, visibility, queue.wait if wait is None else wait)
         messages = [
-            to_wire(message, self._handle(message), names, attribute_names, self._account)
+            to_wire(message, receipt_handle(message), names, attribute_names, self._account)
             for message in taken
         ]
         return {"Messages": messages} if messages else {}
+
+    async def poll(self, name: str, limit: int, visibility: int | None, wait_s: float) -> list[StoredMessage]:
+        """Receive up to ``limit`` messages of queue ``name``, waiting up to ``wait_s``
+        seconds for the first (a long poll; a poller's loop). Empty when the time runs
+        out or the queue is deleted. ``visibility`` None: the queue's own timeout."""
+        deadline = self._clock.now() + wait_s
+        while True:
+            now = self._clock.now()
+            taken = self.take(name, limit, visibility, now)
+            if taken or now >= deadline or name not in self._queues or self._quiescing:
+                return taken
+            wake_at = self._store.next_visible_at(name, now)
+            await self._sleep_until(name, deadline if wake_at is None else min(deadline, wake_at))
+
+    def settle(self, name: str, messages: list[StoredMessage]) -> None:
+        """Delete messages this node received (a poller's successful batch), by their
+        latest receipts: one whose visibility ran out and was received again stays."""
+        receipts = [(m.seq, m.receipt) for m in messages if m.receipt is not None]
+        if receipts and name in self._queues:
+            self._store.delete_messages(name, receipts)
 
     def take(self, name: str, limit: int, visibility: int | None, now: float) -> list[StoredMessage]:
         """Receive up to ``limit`` visible messages of queue ``name`` now (no waiting):
@@ -494,20 +481,12 @@ class SqsService:
             max_receives=redrive.max_receives if target is not None and redrive is not None else None,
         )
         if target is not None:
+            source = {"DeadLetterQueueSourceArn": {"StringValue": self.arn(name), "DataType": "String"}}
             for message in exhausted:
-                self._store.move_message(message, target.name, now)
+                self._store.move_message(message, target.name, now, (message.system or {}) | source)
             if exhausted:
                 self._wake(target.name)
         return delivered
-
-    def receipt_handle(self, message: StoredMessage) -> str:
-        """The ReceiptHandle of a message a poller took (``take``), as ReceiveMessage gives it."""
-        return self._handle(message)
-
-    async def wait_for_messages(self, name: str, until: float) -> None:
-        """Return at ``until`` or as soon as the queue may have new messages (a send,
-        a redrive into it), whichever is first: a poller's long poll."""
-        await self._sleep_until(name, until)
 
     def _expire(self, queue: Queue, now: float) -> None:
         if now - self._expired_at.get(queue.name, 0.0) >= _EXPIRE_EVERY_S:
@@ -524,42 +503,35 @@ class SqsService:
             sleeper.cancel()
             waiter.cancel()
 
+    def quiesce(self) -> None:
+        """End every long poll now (they answer what they have: nothing); later polls
+        do not wait. For a server that is stopping."""
+        self._quiescing = True
+        for name in list(self._wakeups):
+            self._wake(name)
+
     def _wake(self, name: str) -> None:
         event = self._wakeups.pop(name, None)
         if event is not None:
             event.set()
 
-    def _handle(self, message: StoredMessage) -> str:
-        raw = f"{message.queue} {message.seq} {message.receipt}".encode()
-        return base64.urlsafe_b64encode(raw).decode("ascii")
-
-    def _parse_handle(self, queue: Queue, handle: str) -> tuple[int, str]:
-        try:
-            name, seq, token = base64.urlsafe_b64decode(handle.encode("ascii")).decode().split(" ")
-            number = int(seq)
-        except (ValueError, UnicodeError, binascii.Error) as exc:
-            raise errors.receipt_handle_invalid(handle) from exc
-        if name != queue.name:
-            raise errors.receipt_handle_invalid(handle)
-        return number, token
-
     # -- after receiving ----------------------------------------------------
 
     async def delete_message(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
-        self._delete(queue, request["ReceiptHandle"])
-        return {}
-
-    def _delete(self, queue: Queue, handle: str) -> None:
-        seq, token = self._parse_handle(queue, handle)
         # A handle of an earlier receive deletes nothing, and is not an error (AWS).
-        self._store.delete_message(queue.name, seq, token)
+        self._store.delete_messages(queue.name, [parse_receipt(queue, request["ReceiptHandle"])])
+        return {}
 
     async def delete_message_batch(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         entries: list[dict[str, Any]] = request["Entries"]
-        self._check_batch(entries, "DeleteMessageBatchRequestEntry")
-        return self._each(entries, lambda entry: self._delete(queue, entry["ReceiptHandle"]))
+        check_batch(entries, "DeleteMessageBatchRequestEntry")
+        receipts: list[tuple[int, str]] = []
+        result = each(entries, lambda entry: receipts.append(parse_receipt(queue, entry["ReceiptHandle"])))
+        if receipts:
+            self._store.delete_messages(queue.name, receipts)
+        return result
 
     async def change_message_visibility(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
@@ -567,7 +539,7 @@ class SqsService:
         return {}
 
     def _change(self, queue: Queue, handle: str, timeout: int) -> None:
-        seq, token = self._parse_handle(queue, handle)
+        seq, token = parse_receipt(queue, handle)
         if not 0 <= timeout <= 43_200:
             raise errors.parameter_out_of_range(
                 "VisibilityTimeout", timeout, "Must be between 0 and 43200, if provided."
@@ -589,55 +561,8 @@ class SqsService:
     async def change_message_visibility_batch(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
         entries: list[dict[str, Any]] = request["Entries"]
-        self._check_batch(entries, "ChangeMessageVisibilityBatchRequestEntry")
-        return self._each(
+        check_batch(entries, "ChangeMessageVisibilityBatchRequestEntry")
+        return each(
             entries,
             lambda entry: self._change(queue, entry["ReceiptHandle"], entry.get("VisibilityTimeout", 0)),
         )
-
-    def _check_batch(self, entries: list[dict[str, Any]], entry_name: str) -> None:
-        if not entries:
-            raise errors.empty_batch(entry_name)
-        if len(entries) > MAX_BATCH:
-            raise errors.too_many_entries(len(entries))
-        seen: set[str] = set()
-        for entry in entries:
-            entry_id = entry.get("Id", "")
-            if not _BATCH_ID.match(entry_id):
-                raise errors.invalid_batch_id()
-            if entry_id in seen:
-                raise errors.ids_not_distinct(entry_id)
-            seen.add(entry_id)
-
-    @staticmethod
-    def _each(entries: list[dict[str, Any]], action: Callable[[dict[str, Any]], None]) -> Result:
-        successful: list[Result] = []
-        failed: list[Result] = []
-        for entry in entries:
-            try:
-                action(entry)
-            except ServiceFault as fault:
-                failed.append(_failure(entry["Id"], fault))
-            else:
-                successful.append({"Id": entry["Id"]})
-        return {"Successful": successful, "Failed": failed}
-
-
-def _failure(entry_id: str, fault: ServiceFault) -> Result:
-    return {
-        "Id": entry_id,
-        "SenderFault": fault.sender_fault,
-        "Code": fault.fault_code,
-        "Message": fault.message,
-    }
-
-
-def _attributes_size(attributes: Mapping[str, Mapping[str, Any]] | None) -> int:
-    if not attributes:
-        return 0
-    size = 0
-    for name, value in attributes.items():
-        size += len(name.encode()) + len(str(value.get("DataType", "")).encode())
-        payload = value.get("BinaryValue")
-        size += len(payload) if payload is not None else len(str(value.get("StringValue", "")).encode())
-    return size
