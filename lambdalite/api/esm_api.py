@@ -84,5 +84,5 @@ class EventSourceMappingApi:
     @staticmethod
     def _resource(request: ApiRequest) -> str:
         resource = request.path_name or ""
-        validation.validate_value(resource, "TaggableResource", "resource")
+        tags.check_taggable(resource)
         return resource

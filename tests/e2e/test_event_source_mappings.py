@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from lambdalite.control.tags import TAGGABLE_RESOURCE_PATTERN
 from tests.conftest import ACCOUNT, ARN_PREFIX, REGION, Server, create_function, start_server, stop_server
 from tests.e2e.async_rig import REPORTING, Collector, wait_for
 
@@ -278,6 +279,14 @@ def test_tags_on_a_mapping(lam: Any, sqs: Any) -> None:
     with pytest.raises(lam.exceptions.ResourceNotFoundException) as excinfo:
         lam.list_tags(Resource=missing)
     assert error(excinfo) == ("ResourceNotFoundException", f"Event source mapping not found: {missing}", 404)
+    with pytest.raises(lam.exceptions.ClientError) as excinfo:
+        lam.tag_resource(Resource=esm_arn + ":alias", Tags={"C": "c"})
+    assert error(excinfo) == (
+        "ValidationException",
+        f"1 validation error detected: Value '{esm_arn}:alias' at 'resource' failed to satisfy constraint: "
+        f"Member must satisfy regular expression pattern: {TAGGABLE_RESOURCE_PATTERN}",
+        400,
+    )
     lam.delete_event_source_mapping(UUID=uuid)
 
 
