@@ -22,6 +22,7 @@ from lambdalite.esm.model import EventSourceMapping, MappingState
 from lambdalite.esm.registry import MappingRegistry
 from lambdalite.esm.sqs import SqsPoller, SqsSources, stop
 from lambdalite.esm.sqs_records import failed_items, sqs_record
+from lambdalite.events.targets import Targets, config_text
 from lambdalite.models import FunctionConfig, InvocationResult
 from lambdalite.protocol.front import Call, calling
 from lambdalite.services.clock import FakeClock
@@ -380,3 +381,18 @@ def test_a_missing_queue_or_function_is_reported_and_retried(stores: Any) -> Non
 
     asyncio.run(function_gone())
     assert reports[0] == "PROBLEM: Function not found." and invoker.batches == []
+
+
+# -- queues as destinations ------------------------------------------------------------------------
+
+
+def test_a_fifo_queue_is_refused_as_a_destination() -> None:
+    targets = Targets()
+    fifo = QUEUE_ARN + ".fifo"
+    config = {"OnFailure": {"Destination": fifo}}
+    with pytest.raises(InvalidParameterValue) as caught:
+        targets.check_destination(fifo, "fn", config_text(config))
+    assert caught.value.message == (
+        "The provided destination config DestinationConfig(onSuccess=null, "
+        f"onFailure=OnFailure(destination={fifo})) is invalid."
+    )
