@@ -59,6 +59,8 @@ MAX_PAYLOAD = 6 * 1024 * 1024
 IDLE_WAIT_S = 1.0
 """How long an idle poller sleeps before looking again without a wake-up (a send wakes it at once)."""
 THROTTLE_RETRY_S = 1.0
+VISIBILITY_MARGIN_S = 0.2
+"""A batch stops gathering this long before its first messages would become visible again."""
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
 OK = "OK"
@@ -184,13 +186,17 @@ class SqsPoller:
         if not batch:
             return []
         size = _size(batch)
-        deadline = self._clock.now() + mapping.window_s
+        # Gather no longer than the window, nor past the moment the first messages would
+        # become visible again (a short visibility timeout must not duplicate them).
+        deadline = min(
+            self._clock.now() + mapping.window_s, min(m.visible_at for m in batch) - VISIBILITY_MARGIN_S
+        )
         while len(batch) < mapping.batch_size and size < MAX_PAYLOAD:
             left = deadline - self._clock.now()
             if left <= 0:
                 break
             more = await self._service.poll(name, mapping.batch_size - len(batch), None, left)
-            batch.extend(more)
+            batch = _latest_receipts(batch, more)
             size += _size(more)
         return self._within_payload(name, batch)
 
@@ -256,6 +262,13 @@ class SqsPoller:
     def _delete(self, name: str, messages: list[StoredMessage]) -> None:
         if messages:
             self._service.settle(name, messages)
+
+
+def _latest_receipts(batch: list[StoredMessage], more: list[StoredMessage]) -> list[StoredMessage]:
+    """``batch`` and ``more`` with each message once: a message received again (its
+    visibility ran out while the batch gathered) keeps only its latest receipt."""
+    again = {m.seq: m for m in more}
+    return [again.pop(m.seq, m) for m in batch] + list(again.values())
 
 
 def _size(batch: list[StoredMessage]) -> int:

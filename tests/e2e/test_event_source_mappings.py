@@ -448,3 +448,52 @@ def test_an_enabled_mapping_restarts_with_the_server(tmp_path: Any, collector: C
         assert records[0]["body"] == "after"
     finally:
         stop_server(srv)
+
+
+def test_a_batching_window_gathers_messages_sent_apart(lam: Any, sqs: Any, collector: Collector) -> None:
+    url, arn = make_queue(sqs, "windowed")
+    uuid = lam.create_event_source_mapping(
+        FunctionName="consumer", EventSourceArn=arn, BatchSize=50, MaximumBatchingWindowInSeconds=2
+    )["UUID"]
+    settled(lam, uuid)
+    for n in range(4):
+        sqs.send_message(QueueUrl=url, MessageBody=f"w{n}")
+        time.sleep(0.2)
+    wait_for(lambda: len(records_with(collector, arn)) >= 4, message="the batch")
+    with collector.lock:
+        batches = [
+            [r["body"] for r in event["Records"]]
+            for event in collector.records
+            if event["Records"][0]["eventSourceARN"] == arn
+        ]
+    assert batches == [["w0", "w1", "w2", "w3"]]
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_a_function_that_goes_away_is_reported_and_served_again_when_it_is_back(
+    lam: Any, sqs: Any, collector: Collector
+) -> None:
+    env = {"Variables": {"COLLECTOR": collector.url}}
+    create_function(lam, "comeback", {"app.py": HANDLER}, Environment=env, Timeout=2)
+    url, arn = make_queue(sqs, "comeback")
+    uuid = lam.create_event_source_mapping(FunctionName="comeback", EventSourceArn=arn)["UUID"]
+    settled(lam, uuid)
+    lam.delete_function(FunctionName="comeback")
+    sqs.send_message(QueueUrl=url, MessageBody="waiting")
+    wait_for(
+        lambda: (
+            lam.get_event_source_mapping(UUID=uuid).get("LastProcessingResult")
+            == "PROBLEM: Function not found."
+        ),
+        message="the problem reported",
+    )
+    assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled", "a mapping outlives its function"
+    create_function(lam, "comeback", {"app.py": HANDLER}, Environment=env, Timeout=2)
+    records = wait_for(
+        lambda: records_with(collector, arn), timeout=30, message="delivery after the function came back"
+    )
+    assert records[0]["body"] == "waiting"
+    wait_for(
+        lambda: lam.get_event_source_mapping(UUID=uuid).get("LastProcessingResult") == "OK", message="OK"
+    )
+    lam.delete_event_source_mapping(UUID=uuid)

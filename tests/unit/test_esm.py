@@ -396,3 +396,13 @@ def test_a_fifo_queue_is_refused_as_a_destination() -> None:
         "The provided destination config DestinationConfig(onSuccess=null, "
         f"onFailure=OnFailure(destination={fifo})) is invalid."
     )
+
+
+def test_a_message_received_again_while_its_batch_gathers_is_kept_once_with_its_latest_receipt() -> None:
+    from lambdalite.esm.sqs import _latest_receipts
+
+    def message(seq: int, receipt: str) -> StoredMessage:
+        return StoredMessage(seq, "q", f"m{seq}", "b", None, None, 0, 0, 1, 0, receipt, None, None, None)
+
+    merged = _latest_receipts([message(1, "old"), message(2, "x")], [message(3, "y"), message(1, "new")])
+    assert [(m.seq, m.receipt) for m in merged] == [(1, "new"), (2, "x"), (3, "y")]
