@@ -2,7 +2,7 @@
 
 States and their transitions are AWS's::
 
-    Creating -> Enabled | Disabled
+    Creating -> Enabled | Disabled  (or changed again before it settled)
     Enabled  -> Updating | Disabling | Deleting
     Disabled -> Updating | Enabling | Deleting
     Updating -> Enabled | Disabled
@@ -35,7 +35,7 @@ class MappingState(enum.Enum):
 
 _S = MappingState
 _NEXT: dict[MappingState, frozenset[MappingState]] = {
-    _S.CREATING: frozenset({_S.ENABLED, _S.DISABLED, _S.DELETING}),
+    _S.CREATING: frozenset({_S.ENABLED, _S.DISABLED, _S.UPDATING, _S.ENABLING, _S.DISABLING, _S.DELETING}),
     _S.ENABLED: frozenset({_S.UPDATING, _S.DISABLING, _S.DELETING}),
     _S.DISABLED: frozenset({_S.UPDATING, _S.ENABLING, _S.DELETING}),
     _S.UPDATING: frozenset({_S.ENABLED, _S.DISABLED, _S.UPDATING, _S.DISABLING, _S.ENABLING, _S.DELETING}),

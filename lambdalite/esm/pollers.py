@@ -46,6 +46,7 @@ class MappingPollers:
         self._account = account
         self._running: dict[str, tuple[SqsPoller, asyncio.Task[None]]] = {}
         self._changes: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
         self._closed = False
 
     def start(self) -> None:
@@ -66,15 +67,18 @@ class MappingPollers:
         task.add_done_callback(self._changes.discard)
 
     async def _apply(self, uuid: str) -> None:
-        running = self._running.pop(uuid, None)
-        if running is not None:
-            await stop(*running, wait=not self._closed)
-        mapping = self._registry.find(uuid)
-        if mapping is None:
-            return
-        if mapping.enabled and mapping.state is not MappingState.DELETING:
-            self._start(mapping)
-        self._registry.settle(uuid)
+        # One change of a mapping at a time: a second change waits for the first, so a
+        # mapping never has two pollers.
+        lock = self._locks.setdefault(uuid, asyncio.Lock())
+        async with lock:
+            running = self._running.pop(uuid, None)
+            if running is not None:
+                await stop(*running, wait=not self._closed)
+            mapping = self._registry.find(uuid)
+            if mapping is not None and mapping.enabled and mapping.state is not MappingState.DELETING:
+                self._start(mapping)
+            if self._registry.settle(uuid) is None:
+                self._locks.pop(uuid, None)
 
     def _start(self, mapping: EventSourceMapping) -> None:
         uuid = mapping.uuid

@@ -406,3 +406,40 @@ def test_a_message_received_again_while_its_batch_gathers_is_kept_once_with_its_
 
     merged = _latest_receipts([message(1, "old"), message(2, "x")], [message(3, "y"), message(1, "new")])
     assert [(m.seq, m.receipt) for m in merged] == [(1, "new"), (2, "x"), (3, "y")]
+
+
+def test_changes_in_quick_succession_leave_one_poller_and_a_settled_mapping(stores: Any) -> None:
+    from lambdalite.esm.pollers import MappingPollers
+
+    registry, opened, service, clock = stores
+    sqs(service, "create_queue", QueueName="q", Attributes={"VisibilityTimeout": "30"})
+
+    async def go() -> None:
+        pollers = MappingPollers(
+            registry,
+            registry._functions,
+            FakeInvoker(),
+            service,
+            opened.queues,
+            clock,
+            "us-east-1",
+            ACCOUNT,  # type: ignore[arg-type]
+        )
+        pollers.start()
+        mapping = create(registry)
+        # Changed again before the creation settled, then once more.
+        registry.update(mapping.uuid, None, requests.MappingSettings(batch_size=5))
+        registry.update(mapping.uuid, None, requests.MappingSettings(enabled=False))
+        registry.update(mapping.uuid, None, requests.MappingSettings(enabled=True))
+        for _ in range(200):
+            await asyncio.sleep(0)
+        assert registry.get(mapping.uuid).state is MappingState.ENABLED
+        assert registry.get(mapping.uuid).batch_size == 5
+        assert list(pollers._running) == [mapping.uuid]
+        registry.delete(mapping.uuid)
+        for _ in range(200):
+            await asyncio.sleep(0)
+        assert registry.find(mapping.uuid) is None and pollers._running == {}
+        await pollers.close()
+
+    asyncio.run(go())
