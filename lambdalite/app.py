@@ -38,7 +38,9 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
-from lambdalite.esm.pollers import MappingPollers
+from lambdalite.esm.pollers import MappingPollers, StreamSettings
+from lambdalite.esm.redis_streams import RedisSources
+from lambdalite.esm.registry import SourceCheck, SourceChecks
 from lambdalite.esm.sqs import SqsSources
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
@@ -165,7 +167,8 @@ def build(settings: Settings) -> Services:
         async_share=settings.async_share,
     )
     invoker = Invoker(limiter, pool)
-    events = build_async(settings, registries, invoker)
+    targets = Targets()
+    events = build_async(settings, registries, invoker, targets)
     bus = registries.bus
     bus.subscribe(ReservedConcurrencyChanged, lambda event: limiter.set_reserved(event.name, event.reserved))
 
@@ -221,37 +224,47 @@ def build(settings: Settings) -> Services:
         settings.account_id,
         queues=stores.queues,
     )
-    pollers = build_pollers(settings, stores, registries, invoker, router)
+    pollers = build_pollers(settings, stores, registries, invoker, router, targets)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, pollers)
 
 
 def build_pollers(
-    settings: Settings, stores: Stores, registries: Registries, invoker: Invoker, router: Router
-) -> MappingPollers | None:
-    """The event source mappings' pollers, over the SQS service the router serves
-    (None, and every mapping refused, when there is none)."""
+    settings: Settings,
+    stores: Stores,
+    registries: Registries,
+    invoker: Invoker,
+    router: Router,
+    targets: Targets,
+) -> MappingPollers:
+    """The event source mappings' pollers: queues of the SQS service the router
+    serves (when it does), and Redis streams at ``settings.redis_url``."""
     sqs = router.services.get("sqs")
-    if not isinstance(sqs, SqsFront):
-        return None
+    service = sqs.service if isinstance(sqs, SqsFront) else None
     mappings = registries.mappings
-    mappings.source_check = SqsSources(sqs.service)
+    checks: dict[str, SourceCheck] = {"redis": RedisSources(settings.region, settings.account_id, targets)}
+    if service is not None:
+        checks["sqs"] = SqsSources(service)
+    mappings.source_check = SourceChecks(checks)
     return MappingPollers(
         mappings,
         registries.functions,
         invoker,
-        sqs.service,
+        service,
         stores.queues,
         SystemClock(),
         settings.region,
         settings.account_id,
+        streams=StreamSettings(settings.redis_url, stores.mappings, targets),
     )
 
 
-def build_async(settings: Settings, registries: Registries, invoker: Invoker) -> AsyncInvocations:
+def build_async(
+    settings: Settings, registries: Registries, invoker: Invoker, targets: Targets | None = None
+) -> AsyncInvocations:
     """The asynchronous invocation service: its durable queue (``events.db``), its
     retry policy (scaled by ``--retry-delay-scale``) and the destination targets."""
     clock = SystemClock()
-    targets = Targets()
+    targets = targets or Targets()
     functions = registries.functions
     reservations = registries.concurrency.reservations()
     events = AsyncInvocations(

@@ -73,6 +73,8 @@ class Settings:
     async_share: float = 0.5
     """The fraction of the unreserved concurrency pool asynchronous work may hold: the
     rest is kept for synchronous invokes (see ``dataplane.limiter``)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """The Redis whose streams event source mappings read (``arn:aws:redis:...:stream/KEY``)."""
     url_base: str = "auto"
     """Where the FunctionUrl the API returns points: ``auto``, ``host``, ``path`` or
     ``SCHEME://DOMAIN[:PORT]`` (a wildcard domain); see ``api.url_base``."""

@@ -43,7 +43,8 @@ class EventSourceMappingApi:
         elif method == "GET":
             return json_response(200, self._registry.get(uuid).body())
         elif method == "PUT":
-            function_name, settings = requests.parse_update(request.json())
+            stream = self._registry.get(uuid).is_stream
+            function_name, settings = requests.parse_update(request.json(), stream=stream)
             return json_response(202, self._registry.update(uuid, function_name, settings).body())
         elif method == "DELETE":
             return json_response(202, self._registry.delete(uuid).body())

@@ -70,6 +70,20 @@ class EventSourceMapping:
     max_concurrency: int | None = None
     last_result: str | None = None
     """LastProcessingResult, once the poller has something to say."""
+    starting_position: str | None = None
+    """A stream mapping's StartingPosition (None: a queue mapping)."""
+    starting_timestamp: float | None = None
+    """Where LATEST and AT_TIMESTAMP start (epoch seconds)."""
+    bisect: bool = False
+    max_retries: int = -1
+    max_age_s: int = -1
+    parallelization: int = 1
+    on_failure: str | None = None
+    """A stream mapping's OnFailure destination ARN."""
+
+    @property
+    def is_stream(self) -> bool:
+        return self.starting_position is not None
 
     def moved(self, to: MappingState, now: float, reason: str = USER_INITIATED) -> EventSourceMapping:
         """This mapping in state ``to``; InvalidTransition when AWS has no such step."""
@@ -97,6 +111,19 @@ class EventSourceMapping:
             body["ScalingConfig"] = {"MaximumConcurrency": self.max_concurrency}
         if self.last_result is not None:
             body["LastProcessingResult"] = self.last_result
+        if self.is_stream:
+            body.update(
+                StartingPosition=self.starting_position,
+                ParallelizationFactor=self.parallelization,
+                MaximumRecordAgeInSeconds=self.max_age_s,
+                BisectBatchOnFunctionError=self.bisect,
+                MaximumRetryAttempts=self.max_retries,
+                TumblingWindowInSeconds=0,
+                DestinationConfig={"OnFailure": {"Destination": self.on_failure} if self.on_failure else {}},
+            )
+            body.setdefault("LastProcessingResult", "No records processed")
+            if self.starting_position == "AT_TIMESTAMP":
+                body["StartingPositionTimestamp"] = self.starting_timestamp
         return body
 
     def to_document(self) -> dict[str, Any]:

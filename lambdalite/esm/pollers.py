@@ -11,17 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.esm.model import SETTLED, EventSourceMapping, MappingState
+from lambdalite.esm.redis_streams import RedisStreamPoller
 from lambdalite.esm.registry import MappingRegistry
 from lambdalite.esm.sqs import SqsPoller, stop
 from lambdalite.events.clock import Clock
+from lambdalite.events.targets import Targets
 from lambdalite.services.sqs.service import SqsService
+from lambdalite.store.mappings import MappingStore
 from lambdalite.store.queues import QueueStore
 
+Poller = SqsPoller | RedisStreamPoller
+
 log = logging.getLogger("lambdalite.esm")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """What stream pollers need beside a queue poller's."""
+
+    redis_url: str
+    checkpoints: MappingStore
+    targets: Targets
 
 
 class MappingPollers:
@@ -30,11 +46,12 @@ class MappingPollers:
         registry: MappingRegistry,
         functions: FunctionRegistry,
         invoker: Invoker,
-        service: SqsService,
+        service: SqsService | None,
         queues: QueueStore,
         clock: Clock,
         region: str,
         account: str,
+        streams: StreamSettings | None = None,
     ) -> None:
         self._registry = registry
         self._functions = functions
@@ -44,7 +61,8 @@ class MappingPollers:
         self._clock = clock
         self._region = region
         self._account = account
-        self._running: dict[str, tuple[SqsPoller, asyncio.Task[None]]] = {}
+        self._streams = streams
+        self._running: dict[str, tuple[Poller, asyncio.Task[None]]] = {}
         self._changes: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._closed = False
@@ -82,20 +100,43 @@ class MappingPollers:
 
     def _start(self, mapping: EventSourceMapping) -> None:
         uuid = mapping.uuid
-        poller = SqsPoller(
+        poller = self._poller(mapping, lambda result: self._registry.report(uuid, result))
+        if poller is None:
+            self._registry.report(uuid, "PROBLEM: lambdalite serves no such event source.")
+            return
+        task = asyncio.ensure_future(poller.run())
+        task.add_done_callback(lambda done: _log_end(uuid, done))
+        self._running[uuid] = (poller, task)
+
+    def _poller(self, mapping: EventSourceMapping, report: Callable[[str | None], None]) -> Poller | None:
+        if mapping.is_stream:
+            if self._streams is None:
+                return None
+            return RedisStreamPoller(
+                mapping,
+                self._streams.redis_url,
+                self._streams.checkpoints,
+                self._functions,
+                self._invoker,
+                self._streams.targets,
+                report,
+                self._clock,
+                self._region,
+                self._account,
+            )
+        if self._service is None:
+            return None
+        return SqsPoller(
             mapping,
             self._service,
             self._queues,
             self._functions,
             self._invoker,
-            lambda result: self._registry.report(uuid, result),
+            report,
             self._clock,
             self._region,
             self._account,
         )
-        task = asyncio.ensure_future(poller.run())
-        task.add_done_callback(lambda done: _log_end(uuid, done))
-        self._running[uuid] = (poller, task)
 
     async def close(self) -> None:
         """Stop every poller and cancel the batches in flight (their messages return

@@ -33,6 +33,8 @@ from lambdalite.store.mappings import MappingStore
 
 NOT_FOUND = "The resource you requested does not exist."
 NO_FUNCTION = "Function does not exist"
+STREAM_REASON = "User action"
+"""AWS's StateTransitionReason for a stream mapping changed by a caller."""
 _S = MappingState
 
 
@@ -41,6 +43,19 @@ class SourceCheck(Protocol):
         """Raise InvalidParameterValue (AWS's words) when the source cannot feed this
         function with these settings; return when it can."""
         ...
+
+
+class SourceChecks:
+    """The source check of each source kind, by the source ARN's service."""
+
+    def __init__(self, checks: Mapping[str, SourceCheck]) -> None:
+        self._checks = dict(checks)
+
+    def __call__(self, source_arn: str, function: FunctionConfig, mapping: EventSourceMapping) -> None:
+        check = self._checks.get(requests.source_service(source_arn) or "")
+        if check is None:
+            raise InvalidParameterValue(requests.UNRECOGNIZED_SOURCE)
+        check(source_arn, function, mapping)
 
 
 Listener = Callable[[EventSourceMapping], None]
@@ -110,8 +125,15 @@ class MappingRegistry:
     def create(self, request: CreateRequest) -> EventSourceMapping:
         name, qualifier, function = self._function(request.function_name)
         function_arn = self._function_prefix + name + (f":{qualifier}" if qualifier else "")
+        stream = request.starting_position is not None
         for existing in self._mappings.values():
             if existing.source_arn == request.source_arn and existing.function_arn == function_arn:
+                if stream:
+                    raise ResourceConflict(
+                        f'The event source arn (" {request.source_arn} ") and function (" {name} ") '
+                        "provided mapping already exists. Please update or delete the existing "
+                        f"mapping with UUID {existing.uuid}"
+                    )
                 raise ResourceConflict(
                     f'An event source mapping with SQS arn (" {request.source_arn} ") and function '
                     f'(" {name} ") already exists. Please update or delete the existing mapping '
@@ -119,6 +141,8 @@ class MappingRegistry:
                 )
         settings = request.settings
         uuid = str(uuids.uuid4())
+        now = self._clock()
+        default_batch = requests.DEFAULT_STREAM_BATCH_SIZE if stream else requests.DEFAULT_BATCH_SIZE
         mapping = EventSourceMapping(
             uuid=uuid,
             arn=self.arn_prefix + uuid,
@@ -128,13 +152,20 @@ class MappingRegistry:
             function_arn=function_arn,
             enabled=True if settings.enabled is None else settings.enabled,
             state=_S.CREATING,
-            reason="USER_INITIATED",
-            last_modified=self._clock(),
-            batch_size=settings.batch_size or requests.DEFAULT_BATCH_SIZE,
+            reason=STREAM_REASON if stream else "USER_INITIATED",
+            last_modified=now,
+            batch_size=settings.batch_size or default_batch,
             window_s=settings.window_s or 0,
             filters=settings.filters,
             report_item_failures=bool(settings.report_item_failures),
             max_concurrency=settings.max_concurrency,
+            starting_position=request.starting_position,
+            starting_timestamp=request.starting_timestamp if request.starting_timestamp is not None else now,
+            bisect=bool(settings.bisect),
+            max_retries=-1 if settings.max_retries is None else settings.max_retries,
+            max_age_s=-1 if settings.max_age_s is None else settings.max_age_s,
+            parallelization=settings.parallelization or 1,
+            on_failure=settings.on_failure,
         )
         self._check(mapping, function)
         tag_rules.check_count(request.tags)
@@ -159,6 +190,11 @@ class MappingRegistry:
             ("window_s", settings.window_s),
             ("report_item_failures", settings.report_item_failures),
             ("max_concurrency", settings.max_concurrency),
+            ("bisect", settings.bisect),
+            ("max_retries", settings.max_retries),
+            ("max_age_s", settings.max_age_s),
+            ("parallelization", settings.parallelization),
+            ("on_failure", settings.on_failure),
         ):
             if value is not None:
                 changes[field] = value
@@ -176,7 +212,8 @@ class MappingRegistry:
             target = _S.ENABLING if updated.enabled else _S.DISABLING
         else:
             target = _S.UPDATING
-        updated = updated.moved(target, self._clock())
+        reason = STREAM_REASON if updated.is_stream else "USER_INITIATED"
+        updated = updated.moved(target, self._clock(), reason)
         self._save(updated, self._tags.get(uuid, {}))
         return updated
 
@@ -248,7 +285,6 @@ class MappingRegistry:
         return self._functions.exists(mapping.function_name, mapping.qualifier)
 
     def _check(self, mapping: EventSourceMapping, function: FunctionConfig) -> None:
-        requests.check_batching(mapping.batch_size, mapping.window_s)
         if self.source_check is None:
             raise InvalidParameterValue(requests.UNRECOGNIZED_SOURCE)
         self.source_check(mapping.source_arn, function, mapping)

@@ -49,6 +49,22 @@ class MappingSettings:
     filters: tuple[str, ...] | None = None
     report_item_failures: bool | None = None
     max_concurrency: int | None = None
+    bisect: bool | None = None
+    max_retries: int | None = None
+    max_age_s: int | None = None
+    parallelization: int | None = None
+    on_failure: str | None = None
+
+
+STREAM_SERVICES = frozenset({"redis"})
+"""ARN services of lambdalite's stream sources (``arn:aws:redis:REGION:ACCOUNT:stream/KEY``)."""
+SOURCE_SERVICES = frozenset({"sqs"}) | STREAM_SERVICES
+NO_STARTING_POSITION = (
+    "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
+    "Member must not be null."
+)
+DEFAULT_STREAM_BATCH_SIZE = 100
+_QUEUE_ONLY = ("ScalingConfig",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +73,38 @@ class CreateRequest:
     source_arn: str
     settings: MappingSettings
     tags: Mapping[str, str]
+    starting_position: str | None = None
+    """Streams only (required there)."""
+    starting_timestamp: float | None = None
 
 
 def parse_create(body: Mapping[str, Any]) -> CreateRequest:
     request = validation.checked_body(body, "CreateEventSourceMapping")
     source = request.get("EventSourceArn")
-    if not source or source_service(source) != "sqs":
+    service = source_service(source) if source else None
+    if not source or service not in SOURCE_SERVICES:
         raise InvalidParameterValue(UNRECOGNIZED_SOURCE)
-    refuse_stream_parameters(request)
-    return CreateRequest(request["FunctionName"], source, _settings(request), dict(request.get("Tags") or {}))
+    settings = _settings(request)
+    tags = dict(request.get("Tags") or {})
+    if service not in STREAM_SERVICES:
+        refuse_stream_parameters(request)
+        return CreateRequest(request["FunctionName"], source, settings, tags)
+    refuse_queue_parameters(request)
+    position = request.get("StartingPosition")
+    if position is None:
+        raise InvalidParameterValue(NO_STARTING_POSITION)
+    stamp = request.get("StartingPositionTimestamp")
+    timestamp = float(stamp) if isinstance(stamp, int | float) else None
+    return CreateRequest(request["FunctionName"], source, settings, tags, position, timestamp)
 
 
-def parse_update(body: Mapping[str, Any]) -> tuple[str | None, MappingSettings]:
-    """(FunctionName if given, the settings given)."""
+def parse_update(body: Mapping[str, Any], *, stream: bool) -> tuple[str | None, MappingSettings]:
+    """(FunctionName if given, the settings given) for a queue or a stream mapping."""
     request = validation.checked_body(body, "UpdateEventSourceMapping")
-    refuse_stream_parameters(request)
+    if stream:
+        refuse_queue_parameters(request)
+    else:
+        refuse_stream_parameters(request)
     return request.get("FunctionName"), _settings(request)
 
 
@@ -79,6 +112,17 @@ def refuse_stream_parameters(request: Mapping[str, Any]) -> None:
     for parameter in _STREAM_ONLY:
         if parameter in request:
             raise unsupported(parameter)
+
+
+def refuse_queue_parameters(request: Mapping[str, Any]) -> None:
+    """What a stream mapping does not take: queue scaling, tumbling windows, OnSuccess."""
+    for parameter in _QUEUE_ONLY:
+        if parameter in request:
+            raise unsupported(parameter)
+    if request.get("TumblingWindowInSeconds"):
+        raise unsupported("TumblingWindowInSeconds")
+    if (request.get("DestinationConfig") or {}).get("OnSuccess"):
+        raise unsupported("DestinationConfig")
 
 
 def source_service(arn: str) -> str | None:
@@ -101,6 +145,11 @@ def _settings(request: Mapping[str, Any]) -> MappingSettings:
         filters=patterns,
         report_item_failures=None if response_types is None else REPORT_BATCH_ITEM_FAILURES in response_types,
         max_concurrency=None if scaling is None else scaling.get("MaximumConcurrency"),
+        bisect=request.get("BisectBatchOnFunctionError"),
+        max_retries=request.get("MaximumRetryAttempts"),
+        max_age_s=request.get("MaximumRecordAgeInSeconds"),
+        parallelization=request.get("ParallelizationFactor"),
+        on_failure=((request.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"),
     )
 
 

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -40,6 +40,7 @@ from lambdalite.dataplane.limiter import InvocationKind
 from lambdalite.errors import InvalidParameterValue, LambdaError, TooManyRequests
 from lambdalite.esm import filters
 from lambdalite.esm.model import EventSourceMapping
+from lambdalite.esm.requests import check_batching
 from lambdalite.esm.sqs_records import failed_items, sqs_record
 from lambdalite.events.clock import Clock
 from lambdalite.models import FunctionConfig
@@ -77,6 +78,7 @@ class SqsSources:
         self._service = service
 
     def __call__(self, source_arn: str, function: FunctionConfig, mapping: EventSourceMapping) -> None:
+        check_batching(mapping.batch_size, mapping.window_s)
         queue = self._service.queue_by_arn(source_arn)
         if queue is None:
             raise InvalidParameterValue(NO_QUEUE)
@@ -264,6 +266,12 @@ class SqsPoller:
             self._service.settle(name, messages)
 
 
+class Stoppable(Protocol):
+    async def drain(self) -> None: ...
+
+    def cancel_batches(self) -> None: ...
+
+
 def _latest_receipts(batch: list[StoredMessage], more: list[StoredMessage]) -> list[StoredMessage]:
     """``batch`` and ``more`` with each message once: a message received again (its
     visibility ran out while the batch gathered) keeps only its latest receipt."""
@@ -275,7 +283,7 @@ def _size(batch: list[StoredMessage]) -> int:
     return sum(len(message.body) + 1024 for message in batch)
 
 
-async def stop(poller: SqsPoller, task: asyncio.Task[Any], *, wait: bool) -> None:
+async def stop(poller: Stoppable, task: asyncio.Task[Any], *, wait: bool) -> None:
     """Stop a poller's loop; with ``wait``, let its batches in flight finish, else cancel them."""
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -1,8 +1,10 @@
 """Event source mappings: the ``MappingStore`` protocol and its SQLite implementation.
 
-A mapping is kept as one JSON document (its configuration as lambdalite models it,
-``esm.model.EventSourceMapping.to_document``) plus its tags; the store does not
-interpret either. A write is atomic: a failed one leaves the previous row intact.
+A mapping is kept as one JSON document (its configuration as lambdalite models
+it, ``esm.model.EventSourceMapping.to_document``) plus its tags; the store does
+not interpret either. A stream mapping's checkpoint (the position its poller
+goes on from) is a row of its own, written after each batch. A write is atomic:
+a failed one leaves the previous row intact.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ CREATE TABLE IF NOT EXISTS event_source_mappings (
     document  BLOB NOT NULL,
     tags      BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS event_source_checkpoints (
+    uuid      TEXT PRIMARY KEY,
+    position  TEXT NOT NULL
+);
 """
 
 
@@ -31,8 +37,14 @@ class MappingStore(Protocol):
         ...
 
     def delete_mapping(self, uuid: str) -> None:
-        """Forget the mapping (a missing one is no error)."""
+        """Forget the mapping and its checkpoint (a missing one is no error)."""
         ...
+
+    def checkpoint(self, uuid: str) -> str | None:
+        """Where a stream mapping's poller goes on from (the last record it finished)."""
+        ...
+
+    def put_checkpoint(self, uuid: str, position: str) -> None: ...
 
     def all_mappings(self) -> list[tuple[dict[str, Any], dict[str, str]]]:
         """Every mapping's (document, tags), in UUID order."""
@@ -56,6 +68,18 @@ class SqliteMappingStore:
     def delete_mapping(self, uuid: str) -> None:
         with self._db.transaction() as db:
             db.execute("DELETE FROM event_source_mappings WHERE uuid = ?", (uuid,))
+            db.execute("DELETE FROM event_source_checkpoints WHERE uuid = ?", (uuid,))
+
+    def checkpoint(self, uuid: str) -> str | None:
+        rows = self._db.read("SELECT position FROM event_source_checkpoints WHERE uuid = ?", (uuid,))
+        return str(rows[0][0]) if rows else None
+
+    def put_checkpoint(self, uuid: str, position: str) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO event_source_checkpoints (uuid, position) VALUES (?, ?)",
+                (uuid, position),
+            )
 
     def all_mappings(self) -> list[tuple[dict[str, Any], dict[str, str]]]:
         return [

@@ -19,9 +19,11 @@ import pytest
 from lambdalite.errors import InvalidParameterValue, InvalidTransition, ResourceConflict, ResourceNotFound
 from lambdalite.esm import filters, requests
 from lambdalite.esm.model import EventSourceMapping, MappingState
+from lambdalite.esm.redis_streams import start_id, to_record
 from lambdalite.esm.registry import MappingRegistry
 from lambdalite.esm.sqs import SqsPoller, SqsSources, stop
 from lambdalite.esm.sqs_records import failed_items, sqs_record
+from lambdalite.esm.streams import StreamBatches, StreamRecord, kinesis_record
 from lambdalite.events.targets import Targets, config_text
 from lambdalite.models import FunctionConfig, InvocationResult
 from lambdalite.protocol.front import Call, calling
@@ -443,3 +445,119 @@ def test_changes_in_quick_succession_leave_one_poller_and_a_settled_mapping(stor
         await pollers.close()
 
     asyncio.run(go())
+
+
+# -- streams ---------------------------------------------------------------------------------------
+
+
+def stream_mapping(**changes: Any) -> EventSourceMapping:
+    base = EventSourceMapping(
+        uuid="u",
+        arn="arn:aws:lambda:us-east-1:000000000000:event-source-mapping:u",
+        source_arn="arn:aws:redis:us-east-1:000000000000:stream/s",
+        function_name="fn",
+        qualifier=None,
+        function_arn="arn:aws:lambda:us-east-1:000000000000:function:fn",
+        enabled=True,
+        state=MappingState.ENABLED,
+        reason="User action",
+        last_modified=0,
+        batch_size=100,
+        window_s=0,
+        starting_position="TRIM_HORIZON",
+        on_failure="arn:aws:lambda:us-east-1:000000000000:function:sink",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def records(*sequences: int, arrival: float = 1_700_000_000.0) -> list[StreamRecord]:
+    return [StreamRecord(f"{n}-0", "pk", str(n).encode(), arrival) for n in sequences]
+
+
+def run_batches(
+    mapping: EventSourceMapping, batch: list[StreamRecord], answer: Any
+) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    """(the sequence numbers of each invocation, the OnFailure records) of one batch."""
+    calls: list[list[str]] = []
+    discarded: list[dict[str, Any]] = []
+
+    async def invoke(part: Any) -> InvocationResult:
+        calls.append([r.sequence for r in part])
+        result: InvocationResult = answer([r.sequence for r in part], len(calls))
+        return result
+
+    async def discard(record: bytes) -> None:
+        discarded.append(orjson.loads(record))
+
+    clock = SharedClock()
+    asyncio.run(StreamBatches(mapping, invoke, discard, clock, lambda _: None).process(batch))
+    return calls, discarded
+
+
+def fails_on(bad: str) -> Any:
+    def answer(sequences: list[str], _: int) -> InvocationResult:
+        if bad in sequences:
+            return InvocationResult(b'{"errorMessage": "x"}', function_error="Unhandled")
+        return InvocationResult(b"null")
+
+    return answer
+
+
+def test_a_stream_batch_bisects_to_the_failing_record_and_discards_it_with_its_metadata() -> None:
+    calls, discarded = run_batches(
+        stream_mapping(bisect=True, max_retries=1), records(1, 2, 3, 4), fails_on("3-0")
+    )
+    assert calls == [["1-0", "2-0", "3-0", "4-0"], ["1-0", "2-0"], ["3-0", "4-0"], ["3-0"], ["3-0"], ["4-0"]]
+    assert len(discarded) == 1
+    failure = discarded[0]
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert failure["requestContext"]["approximateInvokeCount"] == 2
+    assert failure["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
+    info = failure["KinesisBatchInfo"]
+    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == ("3-0", "3-0", 1)
+    assert info["streamArn"] == "arn:aws:redis:us-east-1:000000000000:stream/s"
+
+
+def test_without_bisect_a_stream_batch_is_retried_whole_then_discarded() -> None:
+    calls, discarded = run_batches(stream_mapping(max_retries=2), records(1, 2), fails_on("2-0"))
+    assert calls == [["1-0", "2-0"]] * 3
+    assert discarded[0]["KinesisBatchInfo"]["batchSize"] == 2
+
+
+def test_reported_item_failures_retry_from_the_first_failed_record() -> None:
+    def answer(sequences: list[str], call: int) -> InvocationResult:
+        failed = [{"itemIdentifier": "2-0"}] if call == 1 else []
+        return InvocationResult(orjson.dumps({"batchItemFailures": failed}))
+
+    calls, discarded = run_batches(stream_mapping(report_item_failures=True), records(1, 2, 3), answer)
+    assert calls == [["1-0", "2-0", "3-0"], ["2-0", "3-0"]] and discarded == []
+
+
+def test_records_older_than_the_maximum_age_are_not_sent() -> None:
+    old, new = records(1, arrival=1_700_000_000.0 - 3600), records(2)
+    calls, discarded = run_batches(
+        stream_mapping(max_age_s=60), old + new, lambda s, c: InvocationResult(b"null")
+    )
+    assert calls == [["2-0"]]
+    assert discarded[0]["requestContext"]["condition"] == "RecordAgeExceeded"
+
+
+def test_a_redis_entry_becomes_a_kinesis_record() -> None:
+    record = to_record(b"1700000000123-4", {b"data": b"hello", b"partitionKey": b"k"})
+    assert record == StreamRecord("1700000000123-4", "k", b"hello", 1700000000.123)
+    shaped = kinesis_record(record, "lambdalite:redis", "arn:s", "us-east-1", "arn:role")
+    assert (
+        shaped["kinesis"]["data"] == "aGVsbG8="
+        and shaped["eventID"] == "shardId-000000000000:1700000000123-4"
+    )
+    fields = to_record("5-0", {b"a": b"1"})
+    assert (fields.data, fields.partition_key) == (b'{"a":"1"}', "")
+    assert start_id(stream_mapping()) == "0-0"
+    assert (
+        start_id(stream_mapping(starting_position="LATEST", starting_timestamp=2.5))
+        == "2499-18446744073709551615"
+    )
