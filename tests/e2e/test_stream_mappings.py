@@ -209,3 +209,32 @@ def test_the_checkpoint_survives_a_restart(tmp_path: Any, rds: redis.Redis, coll
         assert sequences == before + after, "nothing twice, nothing lost"
     finally:
         stop_server(srv)
+
+
+def test_a_redis_that_is_down_is_reported_and_the_server_goes_on(tmp_path: Any, rds: redis.Redis) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        nobody = sock.getsockname()[1]
+    srv = start_server(tmp_path / "data", env={"LAMBDALITE_REDIS_URL": f"redis://127.0.0.1:{nobody}/0"})
+    try:
+        lam = srv.client("lambda")
+        create_function(lam, "reader", {"app.py": HANDLER}, Timeout=5)
+        uuid = lam.create_event_source_mapping(
+            FunctionName="reader", EventSourceArn=STREAM_PREFIX + "down", StartingPosition="LATEST"
+        )["UUID"]
+        result = wait_for(
+            lambda: (
+                (r := lam.get_event_source_mapping(UUID=uuid).get("LastProcessingResult", "")).startswith(
+                    "PROBLEM: Connection to Redis failed"
+                )
+                and r
+            ),
+            message="the problem reported",
+        )
+        assert str(nobody) in result
+        assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled"
+        assert lam.invoke(FunctionName="reader", Payload=b'{"Records": []}')["StatusCode"] == 200
+    finally:
+        stop_server(srv)
