@@ -38,8 +38,9 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.esm.nats_streams import NatsSources, nats_broker
 from lambdalite.esm.pollers import MappingPollers, StreamSettings
-from lambdalite.esm.redis_streams import RedisSources
+from lambdalite.esm.redis_streams import RedisSources, redis_broker
 from lambdalite.esm.registry import SourceCheck, SourceChecks
 from lambdalite.esm.sqs import SqsSources
 from lambdalite.events.clock import SystemClock
@@ -241,7 +242,11 @@ def build_pollers(
     sqs = router.services.get("sqs")
     service = sqs.service if isinstance(sqs, SqsFront) else None
     mappings = registries.mappings
-    checks: dict[str, SourceCheck] = {"redis": RedisSources(settings.region, settings.account_id, targets)}
+    region, account = settings.region, settings.account_id
+    checks: dict[str, SourceCheck] = {
+        "redis": RedisSources(region, account, targets),
+        "nats": NatsSources(region, account, targets),
+    }
     if service is not None:
         checks["sqs"] = SqsSources(service)
     mappings.source_check = SourceChecks(checks)
@@ -254,7 +259,14 @@ def build_pollers(
         SystemClock(),
         settings.region,
         settings.account_id,
-        streams=StreamSettings(settings.redis_url, stores.mappings, targets),
+        streams=StreamSettings(
+            {
+                "redis": redis_broker(settings.redis_url, region, account),
+                "nats": nats_broker(settings.nats_url, region, account),
+            },
+            stores.mappings,
+            targets,
+        ),
     )
 
 

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.esm.model import SETTLED, EventSourceMapping, MappingState
-from lambdalite.esm.redis_streams import RedisStreamPoller
 from lambdalite.esm.registry import MappingRegistry
+from lambdalite.esm.requests import source_service
 from lambdalite.esm.sqs import SqsPoller, stop
+from lambdalite.esm.stream_poller import Broker, StreamPoller
 from lambdalite.events.clock import Clock
 from lambdalite.events.targets import Targets
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.mappings import MappingStore
 from lambdalite.store.queues import QueueStore
 
-Poller = SqsPoller | RedisStreamPoller
+Poller = SqsPoller | StreamPoller
 
 log = logging.getLogger("lambdalite.esm")
 
@@ -35,7 +36,8 @@ log = logging.getLogger("lambdalite.esm")
 class StreamSettings:
     """What stream pollers need beside a queue poller's."""
 
-    redis_url: str
+    brokers: Mapping[str, Broker]
+    """By the source ARN's service (``redis``, ``nats``)."""
     checkpoints: MappingStore
     targets: Targets
 
@@ -110,11 +112,16 @@ class MappingPollers:
 
     def _poller(self, mapping: EventSourceMapping, report: Callable[[str | None], None]) -> Poller | None:
         if mapping.is_stream:
-            if self._streams is None:
+            broker = (
+                None
+                if self._streams is None
+                else self._streams.brokers.get(source_service(mapping.source_arn) or "")
+            )
+            if self._streams is None or broker is None:
                 return None
-            return RedisStreamPoller(
+            return StreamPoller(
                 mapping,
-                self._streams.redis_url,
+                broker,
                 self._streams.checkpoints,
                 self._functions,
                 self._invoker,
@@ -122,7 +129,6 @@ class MappingPollers:
                 report,
                 self._clock,
                 self._region,
-                self._account,
             )
         if self._service is None:
             return None

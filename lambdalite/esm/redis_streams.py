@@ -23,31 +23,22 @@ delay; the other mappings go on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from lambdalite.control.registry import FunctionRegistry
-from lambdalite.dataplane.invoker import Invoker
-from lambdalite.dataplane.limiter import InvocationKind
-from lambdalite.errors import InvalidParameterValue, LambdaError
+from lambdalite.errors import InvalidParameterValue
 from lambdalite.esm.model import EventSourceMapping
-from lambdalite.esm.sqs import Backoff
-from lambdalite.esm.streams import StreamBatches, StreamRecord, kinesis_record
-from lambdalite.events.clock import Clock
+from lambdalite.esm.stream_poller import Broker, StreamReader
+from lambdalite.esm.streams import StreamRecord
 from lambdalite.events.targets import Targets
-from lambdalite.models import FunctionConfig, InvocationResult
-from lambdalite.store.mappings import MappingStore
+from lambdalite.models import FunctionConfig
 
 log = logging.getLogger("lambdalite.esm")
 
 EVENT_SOURCE = "lambdalite:redis"
-READ_BLOCK_MS = 1000
-MAX_PAYLOAD = 6 * 1024 * 1024
-OK = "OK"
 
 
 def stream_key(arn: str, region: str, account: str) -> str | None:
@@ -97,115 +88,38 @@ def to_record(entry_id: bytes | str, fields: dict[Any, Any]) -> StreamRecord:
     return StreamRecord(sequence, partition_key, data, int(sequence.split("-")[0]) / 1000)
 
 
-class RedisStreamPoller:
-    """Feeds one enabled mapping's function from its Redis stream until cancelled."""
+class RedisReader:
+    """A ``StreamReader`` of one Redis stream key (XREAD after the last ID read)."""
 
-    def __init__(
-        self,
-        mapping: EventSourceMapping,
-        redis_url: str,
-        store: MappingStore,
-        functions: FunctionRegistry,
-        invoker: Invoker,
-        targets: Targets,
-        report: Callable[[str | None], None],
-        clock: Clock,
-        region: str,
-        account: str,
-    ) -> None:
-        self.mapping = mapping
-        self._url = redis_url
-        self._store = store
-        self._functions = functions
-        self._invoker = invoker
-        self._targets = targets
-        self._report = report
-        self._clock = clock
-        self._region = region
-        self._key = stream_key(mapping.source_arn, region, account) or ""
-        self._backoff = Backoff()
-        self._batches = StreamBatches(mapping, self._invoke, self._discard, clock, report)
+    def __init__(self, client: aioredis.Redis, key: str, position: str) -> None:
+        self._client = client
+        self._key = key
+        self._position = position
 
-    async def run(self) -> None:
-        while True:
-            client = aioredis.Redis.from_url(self._url, socket_connect_timeout=2)
-            try:
-                await self._poll(client)
-            except (RedisError, OSError) as exc:
-                log.warning("mapping %s: redis: %s", self.mapping.uuid, exc)
-                self._report(f"PROBLEM: Connection to Redis failed: {exc}")
-                await self._clock.sleep_until(self._clock.now() + self._backoff.next())
-            finally:
-                await client.aclose()
-
-    async def drain(self) -> None:
-        """Nothing runs beside the poll loop: cancelling it ends everything."""
-
-    def cancel_batches(self) -> None:
-        pass
-
-    async def _poll(self, client: aioredis.Redis) -> None:
-        position = self._store.checkpoint(self.mapping.uuid) or start_id(self.mapping)
-        while True:
-            batch = await self._collect(client, position)
-            if not batch:
-                continue
-            self._backoff.reset()
-            await self._batches.process(batch)
-            position = batch[-1].sequence
-            self._store.put_checkpoint(self.mapping.uuid, position)
-            self._report(OK)
-
-    async def _collect(self, client: aioredis.Redis, position: str) -> list[StreamRecord]:
-        mapping = self.mapping
-        batch: list[StreamRecord] = []
-        size = 0
-        deadline = None
-        while len(batch) < mapping.batch_size and size < MAX_PAYLOAD:
-            block = READ_BLOCK_MS
-            if deadline is not None:
-                left = deadline - self._clock.now()
-                if left <= 0:
-                    break
-                block = max(1, int(left * 1000))
-            answer: Any = await client.xread(
-                {self._key: position}, count=mapping.batch_size - len(batch), block=block
-            )
-            for _, entries in answer or []:
-                for entry_id, fields in entries:
-                    record = to_record(entry_id, fields)
-                    batch.append(record)
-                    size += len(record.data) * 4 // 3 + 512
-                    position = record.sequence
-            if not batch:
-                return []
-            if deadline is None:
-                deadline = self._clock.now() + mapping.window_s
-        return batch
-
-    async def _invoke(self, records: Sequence[StreamRecord]) -> InvocationResult:
-        mapping = self.mapping
-        try:
-            function = self._functions.resolve(mapping.function_name, mapping.qualifier)
-        except LambdaError as exc:
-            raise RuntimeError("Function not found.") from exc
-        payload = orjson.dumps(
-            {
-                "Records": [
-                    kinesis_record(r, EVENT_SOURCE, mapping.source_arn, self._region, function.role)
-                    for r in records
-                ]
-            }
+    async def read(self, count: int, wait_s: float) -> list[StreamRecord]:
+        answer: Any = await self._client.xread(
+            {self._key: self._position}, count=count, block=max(1, int(wait_s * 1000))
         )
-        return await self._invoker.invoke(
-            function, payload, invoked_arn=mapping.function_arn, kind=InvocationKind.ASYNC
-        )
+        found = [to_record(entry_id, fields) for _, entries in answer or [] for entry_id, fields in entries]
+        if found:
+            self._position = found[-1].sequence
+        return found
 
-    async def _discard(self, record: bytes) -> None:
-        destination = self.mapping.on_failure
-        if destination is None:
-            return
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def redis_broker(url: str, region: str, account: str) -> Broker:
+    """Redis Streams at ``url`` for ``StreamPoller``."""
+
+    async def open_reader(mapping: EventSourceMapping, checkpoint: str | None) -> StreamReader:
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=2)
         try:
-            await self._targets.target(destination).send(record, {})
-        except Exception as exc:  # the destination went away: the batch is dropped, as on AWS
-            log.error("mapping %s: OnFailure delivery to %s failed: %s", self.mapping.uuid, destination, exc)
+            await client.ping()
+        except BaseException:
+            await client.aclose()
+            raise
+        key = stream_key(mapping.source_arn, region, account) or ""
+        return RedisReader(client, key, checkpoint or start_id(mapping))
+
+    return Broker("Redis", EVENT_SOURCE, open_reader, (RedisError, OSError))

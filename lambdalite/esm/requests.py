@@ -56,8 +56,9 @@ class MappingSettings:
     on_failure: str | None = None
 
 
-STREAM_SERVICES = frozenset({"redis"})
-"""ARN services of lambdalite's stream sources (``arn:aws:redis:REGION:ACCOUNT:stream/KEY``)."""
+STREAM_SERVICES = frozenset({"redis", "nats"})
+"""ARN services of lambdalite's stream sources (``arn:aws:redis:REGION:ACCOUNT:stream/KEY``,
+``arn:aws:nats:REGION:ACCOUNT:stream/NAME``)."""
 SOURCE_SERVICES = frozenset({"sqs"}) | STREAM_SERVICES
 NO_STARTING_POSITION = (
     "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
