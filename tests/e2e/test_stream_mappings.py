@@ -1,8 +1,8 @@
-"""Redis Streams feeding a function through an event source mapping, against the
-Redis on 127.0.0.1:6379 (skipped without it, failing instead when
-LAMBDALITE_REQUIRE_SERVICES=1): Kinesis-shaped records in order, AWS's stream
-errors, bisect with the OnFailure record delivered to a function, and the
-checkpoint across a server restart."""
+"""Streams feeding a function through an event source mapping, against the Redis
+on 127.0.0.1:6379 and the NATS JetStream on 127.0.0.1:4222 (skipped without them,
+failing instead when LAMBDALITE_REQUIRE_SERVICES=1): Kinesis-shaped records in
+order, AWS's stream errors, bisect with the OnFailure record delivered to a
+function, the checkpoint across a server restart, a broker that is down."""
 
 from __future__ import annotations
 
@@ -238,3 +238,98 @@ def test_a_redis_that_is_down_is_reported_and_the_server_goes_on(tmp_path: Any, 
         assert lam.invoke(FunctionName="reader", Payload=b'{"Records": []}')["StatusCode"] == 200
     finally:
         stop_server(srv)
+
+
+# -- NATS JetStream ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def jetstream() -> Iterator[Any]:
+    """A JetStream stream ``ESM<hex>`` on subjects ``esm<hex>.>``, and a publish function."""
+    import asyncio
+
+    import nats
+
+    name = f"ESM{uuids.uuid4().hex[:10].upper()}"
+    subject = name.lower()
+    loop = asyncio.new_event_loop()
+
+    async def connect() -> Any:
+        connection = await nats.connect(
+            "nats://127.0.0.1:4222", connect_timeout=1, allow_reconnect=False, max_reconnect_attempts=0
+        )
+        js = connection.jetstream()
+        await js.add_stream(name=name, subjects=[f"{subject}.>"])
+        return connection, js
+
+    try:
+        connection, js = loop.run_until_complete(connect())
+    except Exception as exc:
+        loop.close()
+        if os.environ.get("LAMBDALITE_REQUIRE_SERVICES") == "1":
+            pytest.fail(
+                f"LAMBDALITE_REQUIRE_SERVICES=1 but NATS JetStream on 127.0.0.1:4222 is not usable: {exc}"
+            )
+        pytest.skip(f"no NATS JetStream on 127.0.0.1:4222: {exc}")
+
+    def publish(key: str, data: bytes) -> int:
+        ack = loop.run_until_complete(js.publish(f"{subject}.{key}", data))
+        return int(ack.seq)
+
+    yield name, subject, publish
+    loop.run_until_complete(js.delete_stream(name))
+    loop.run_until_complete(connection.close())
+    loop.close()
+
+
+def test_a_jetstream_stream_feeds_a_function_in_order_and_resumes_after_a_restart(
+    tmp_path: Any, jetstream: Any, collector: Collector
+) -> None:
+    name, subject, publish = jetstream
+    arn = f"arn:aws:nats:{REGION}:{ACCOUNT}:stream/{name}"
+    env = {"Variables": {"COLLECTOR": collector.url}}
+    before = [publish(f"k{n % 2}", f"n{n}".encode()) for n in range(3)]
+    srv = start_server(tmp_path / "data")
+    try:
+        lam = srv.client("lambda")
+        create_function(lam, "reader", {"app.py": HANDLER}, Environment=env, Timeout=5)
+        created = lam.create_event_source_mapping(
+            FunctionName="reader", EventSourceArn=arn, StartingPosition="TRIM_HORIZON", BatchSize=2
+        )
+        records = wait_for(lambda: len(delivered(collector, arn)) >= 3 and delivered(collector, arn))
+        first = records[0]
+        assert first["kinesis"]["sequenceNumber"] == str(before[0])
+        assert first["kinesis"]["partitionKey"] == f"{subject}.k0"
+        assert base64.b64decode(first["kinesis"]["data"]) == b"n0"
+        assert first["eventSource"] == "lambdalite:nats"
+        assert first["eventID"] == f"shardId-000000000000:{before[0]}"
+        wait_for(
+            lambda: lam.get_event_source_mapping(UUID=created["UUID"]).get("LastProcessingResult") == "OK"
+        )
+    finally:
+        stop_server(srv)
+    after = [publish("k9", f"later{n}".encode()) for n in range(2)]
+    srv = start_server(tmp_path / "data")
+    try:
+        wait_for(lambda: len(delivered(collector, arn)) >= 5, message="the messages stored while it was down")
+        sequences = [r["kinesis"]["sequenceNumber"] for r in delivered(collector, arn)]
+        assert sequences == [str(n) for n in before + after], "nothing twice, nothing lost"
+    finally:
+        stop_server(srv)
+
+
+def test_a_jetstream_mapping_at_latest_skips_what_was_there(
+    lam: Any, jetstream: Any, collector: Collector
+) -> None:
+    name, _, publish = jetstream
+    arn = f"arn:aws:nats:{REGION}:{ACCOUNT}:stream/{name}"
+    publish("old", b"old")
+    seen = len(delivered(collector, arn))
+    uuid = lam.create_event_source_mapping(
+        FunctionName="reader", EventSourceArn=arn, StartingPosition="LATEST"
+    )["UUID"]
+    wait_for(lambda: lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled")
+    fresh = publish("new", b"fresh")
+    records = wait_for(lambda: delivered(collector, arn)[seen:], message="the new message")
+    assert [r["kinesis"]["sequenceNumber"] for r in records] == [str(fresh)]
+    lam.delete_event_source_mapping(UUID=uuid)

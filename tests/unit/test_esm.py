@@ -561,3 +561,21 @@ def test_a_redis_entry_becomes_a_kinesis_record() -> None:
         start_id(stream_mapping(starting_position="LATEST", starting_timestamp=2.5))
         == "2499-18446744073709551615"
     )
+
+
+def test_a_jetstream_consumer_starts_after_the_checkpoint_or_at_the_starting_position() -> None:
+    from nats.js.api import DeliverPolicy
+
+    from lambdalite.esm.nats_streams import consumer_config, stream_name
+
+    assert stream_name("arn:aws:nats:us-east-1:000000000000:stream/ORDERS", "us-east-1", ACCOUNT) == "ORDERS"
+    assert stream_name("arn:aws:nats:eu-west-1:000000000000:stream/ORDERS", "us-east-1", ACCOUNT) is None
+    assert stream_name("arn:aws:nats:us-east-1:000000000000:subject/x", "us-east-1", ACCOUNT) is None
+    resumed = consumer_config(stream_mapping(), "41")
+    assert (resumed.deliver_policy, resumed.opt_start_seq) == (DeliverPolicy.BY_START_SEQUENCE, 42)
+    assert consumer_config(stream_mapping(), None).deliver_policy == DeliverPolicy.ALL
+    latest = consumer_config(
+        stream_mapping(starting_position="LATEST", starting_timestamp=1_700_000_000.0), None
+    )
+    assert latest.deliver_policy == DeliverPolicy.BY_START_TIME
+    assert latest.opt_start_time is not None and latest.opt_start_time.timestamp() == 1_700_000_000.0
