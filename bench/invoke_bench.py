@@ -179,6 +179,9 @@ class Server:
     lambda_api: Any = None
     """A boto3 Lambda client, for the lambdalite servers (cold starts)."""
     info: dict[str, Any] = field(default_factory=dict)
+    request: bytes | None = None
+    """The exact request to send (a signed one, bench/sigv4_bench.py); None: an unsigned
+    ``POST path`` with ``BODY``."""
 
 
 # ---------------------------------------------------------------- numbers
@@ -247,7 +250,7 @@ def measure_warm(servers: list[Server], plan: Plan) -> dict[str, dict[str, Any]]
         for server in servers:
             try:
                 client = stack.enter_context(KeepAliveClient(HOST, server.port))
-                request = build_request("POST", HOST, server.port, server.path, BODY)
+                request = server.request or build_request("POST", HOST, server.port, server.path, BODY)
                 timed_roundtrips(client, request, plan.warmup_requests)
             except OSError as exc:
                 results[server.key] = {"error": f"warm: {exc}"}

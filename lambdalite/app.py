@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -21,6 +22,11 @@ from pathlib import Path
 from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
+from lambdalite.api.topic_bus_routes import siblings
+from lambdalite.auth.exposure import check_exposure
+from lambdalite.auth.keys import AccessKeys, ensure_admin_key
+from lambdalite.auth.secrets import SecretBox, SecretBoxError
+from lambdalite.auth.sigv4 import Verifier
 from lambdalite.config import Settings
 from lambdalite.control.changes import (
     FunctionDeleted,
@@ -45,7 +51,10 @@ from lambdalite.esm.registry import SourceCheck, SourceChecks
 from lambdalite.esm.sqs import SqsSources
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
+from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
+from lambdalite.events.queue import EventQueue
+from lambdalite.events.service_targets import service_target_kinds
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
@@ -60,6 +69,8 @@ from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
+from lambdalite.services.events import EventsFront
+from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.services.sqs import SqsFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
@@ -84,6 +95,7 @@ class Services:
     invoker: Invoker
     router: Router
     events: AsyncInvocations
+    keys: AccessKeys
     pollers: MappingPollers | None = None
 
     async def close(self) -> None:
@@ -217,6 +229,10 @@ def build(settings: Settings) -> Services:
     bus.subscribe(
         VersionRemoved, lambda event: pool.in_background(pool.retire_snapshot(event.config.environment_key))
     )
+    try:
+        keys = AccessKeys(stores.access_keys, SecretBox.open(data / "secrets.key"), settings.account_id)
+    except SecretBoxError as exc:
+        raise SystemExit(f"cannot read the access keys: {exc}") from exc
     router = Router(
         LambdaApi(settings, registries, code, invoker, events),
         code,
@@ -224,9 +240,21 @@ def build(settings: Settings) -> Services:
         settings.region,
         settings.account_id,
         queues=stores.queues,
+        topics=stores.topics,
+        buses=stores.buses,
+        schedules=stores.schedules,
+        scheduler=stores.scheduler,
+        keys=keys,
+        verifier=Verifier(keys) if settings.auth == "sigv4" else None,
     )
+    # Queues, topics and buses are destinations once the router has built their services.
+    reach = siblings(router.services, settings.region, settings.account_id, events)
+    for service, kind in service_target_kinds(reach).items():
+        targets.register(service, kind)
     pollers = build_pollers(settings, stores, registries, invoker, router, targets)
-    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, pollers)
+    return Services(
+        settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys, pollers
+    )
 
 
 def build_pollers(
@@ -238,7 +266,7 @@ def build_pollers(
     targets: Targets,
 ) -> MappingPollers:
     """The event source mappings' pollers: queues of the SQS service the router
-    serves (when it does), and Redis streams at ``settings.redis_url``."""
+    serves (when it does), Redis streams and JetStream streams."""
     sqs = router.services.get("sqs")
     service = sqs.service if isinstance(sqs, SqsFront) else None
     mappings = registries.mappings
@@ -279,8 +307,17 @@ def build_async(
     targets = targets or Targets()
     functions = registries.functions
     reservations = registries.concurrency.reservations()
+    queue: EventQueue
+    if settings.queue.startswith("nats://"):
+        queue = JetStreamEventQueue(settings.queue, clock)
+    elif settings.queue:
+        raise SystemExit(
+            f"unknown --queue {settings.queue!r}: use nats://HOST:PORT[/STREAM], or none for SQLite"
+        )
+    else:
+        queue = SqliteEventQueue(settings.data_dir / "events.db", clock)
     events = AsyncInvocations(
-        SqliteEventQueue(settings.data_dir / "events.db", clock),
+        queue,
         invoker,
         functions,
         registries.event_invoke,
@@ -360,11 +397,20 @@ def http_limits(settings: Settings) -> Limits:
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM, then shut down in order (see the module docstring).
     A second signal skips the grace period."""
+    check_exposure(settings.auth, settings.host)
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
     if services.pollers is not None:
         services.pollers.start()
+    # The schedule timers of EventBridge rules and of EventBridge Scheduler.
+    timed = [
+        front
+        for front in services.router.services.values()
+        if isinstance(front, EventsFront | SchedulerFront)
+    ]
+    for front in timed:
+        front.start()
     flusher = asyncio.ensure_future(_flush_logs_forever(services.logs))
     collector = CodeCollector(
         services.code,
@@ -378,6 +424,10 @@ async def run(settings: Settings) -> None:
         refuse_peer=_from_a_function,
         error_answer=layer_error,
     )
+    # The key exists (and its file is written) before anyone can connect.
+    key_line = (
+        ensure_admin_key(services.keys, settings.data_dir, os.environ) if settings.auth == "sigv4" else None
+    )
     await server.start(settings.host, settings.port)
     print(
         f"lambdalite listening on {settings.endpoint} "
@@ -386,6 +436,8 @@ async def run(settings: Settings) -> None:
         flush=True,
     )
     print(f"function URLs: {services.router.function_urls.base.url('<url-id>')}", flush=True)
+    if key_line is not None:
+        print(f"auth: sigv4; {key_line}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
     published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
     stop = asyncio.Event()
@@ -402,6 +454,14 @@ async def run(settings: Settings) -> None:
         await asyncio.wait({grace, hurry}, return_when=asyncio.FIRST_COMPLETED)
         if not grace.done():
             await server.shutdown(0)
+        else:
+            # Running asynchronous invocations get the same grace (those cut off run
+            # again after the next start).
+            draining = asyncio.ensure_future(services.events.drain())
+            await asyncio.wait(
+                {draining, hurry}, timeout=settings.shutdown_grace_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            draining.cancel()
         hurry.cancel()
     finally:
         discovery.withdraw(published)
@@ -409,6 +469,8 @@ async def run(settings: Settings) -> None:
             loop.remove_signal_handler(sig)
         flusher.cancel()
         collecting.cancel()
+        for front in timed:
+            await front.close()
         await services.close()
         print("lambdalite stopped", flush=True)
 

@@ -11,8 +11,11 @@ over the same AWS APIs boto3 uses (so they double as a smoke test of them):
 
 Clients find the server through ``--endpoint`` or ``LAMBDALITE_ENDPOINT``; without
 either, through the record a running ``serve`` leaves (see ``discovery``), else at
-http://127.0.0.1:9001. They sign with dummy credentials (``test``/``test``, region
-us-east-1) unless ``AWS_ACCESS_KEY_ID`` / ``AWS_REGION`` say otherwise.
+http://127.0.0.1:9001. They sign with ``LAMBDALITE_ACCESS_KEY_ID`` /
+``LAMBDALITE_SECRET_ACCESS_KEY``, else the administrator key a server under
+``--auth sigv4`` wrote to its data directory (``$LAMBDALITE_DATA_DIR``, else ./data),
+else ``AWS_ACCESS_KEY_ID``'s credentials, else dummy ones (``test``/``test``); region
+us-east-1 unless ``AWS_REGION`` says otherwise.
 
 Every failure is one red line on stderr and exit code 1, never a traceback.
 boto3 and the server are imported inside the commands that need them, so
@@ -81,6 +84,19 @@ def resolve_endpoint(given: str | None) -> str:
     return discovery.find() or DEFAULT_ENDPOINT
 
 
+SIGNATURE_REFUSALS = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "MissingAuthenticationTokenException",
+    "IncompleteSignatureException",
+    "ExpiredTokenException",
+}
+KEY_HINT = (
+    "the server checks signatures: set LAMBDALITE_ACCESS_KEY_ID and LAMBDALITE_SECRET_ACCESS_KEY, "
+    "or LAMBDALITE_DATA_DIR to the server's data directory for its admin key"
+)
+
+
 class CliError(Exception):
     """A failure we explain in one line."""
 
@@ -118,7 +134,10 @@ def describe(exc: Exception, endpoint: str | None) -> str:
         return str(exc)
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"
+        described = f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"
+        if error.get("Code") in SIGNATURE_REFUSALS:
+            described += f" ({KEY_HINT})"
+        return described
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError):
         return f"cannot reach lambdalite at {endpoint} — is `lambdalite serve` running?"
     if isinstance(exc, ReadTimeoutError):
@@ -147,20 +166,33 @@ def client(service: str, endpoint: str, **config: Any) -> Any:
     import boto3
     from botocore.config import Config
 
-    # Dummy credentials unless the user has real ones in the environment: lambdalite
-    # does not check signatures, but botocore refuses to send unsigned requests.
-    dummy = None if os.environ.get("AWS_ACCESS_KEY_ID") else "test"
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    key_id, secret, region = client_credentials()
     settings = {"retries": {"max_attempts": 1}, "connect_timeout": 3, **config}
     make: Any = boto3.client  # the service name is not a literal, so the stubs' overloads do not apply
     return make(
         service,
         endpoint_url=endpoint,
         region_name=region,
-        aws_access_key_id=dummy,
-        aws_secret_access_key=dummy,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         config=Config(**settings),
     )
+
+
+def client_credentials() -> tuple[Any, Any, str]:
+    """(key id, secret, region) to sign with: lambdalite's key (see the module docstring);
+    else (None, None) when ``AWS_ACCESS_KEY_ID`` is set, for boto3's own chain; else
+    dummy credentials, which a server under ``--auth none`` accepts (botocore refuses
+    to send unsigned requests)."""
+    from lambdalite.auth import client_credentials as found
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    key = found.find(os.environ)
+    if key is not None:
+        return key[0], key[1], region
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        return None, None, region
+    return "test", "test", region
 
 
 # ---- serve -------------------------------------------------------------------------
@@ -241,12 +273,26 @@ def serve(
             metavar="FACTOR",
         ),
     ] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep accepted asynchronous events in NATS JetStream (nats://HOST:PORT[/STREAM]) "
+            "instead of events.db in the data directory.",
+        ),
+    ] = None,
     url_base: Annotated[
         str | None,
         typer.Option(
             help="FunctionUrl form: auto (the *.localhost host form where the system resolver "
             "answers for it, else the path form), host, path, or SCHEME://DOMAIN[:PORT] for a "
             "wildcard domain you point here [default: auto]."
+        ),
+    ] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            help="sigv4: verify every request's AWS signature against lambdalite's access keys; "
+            "none: accept any credentials, allowed only on loopback addresses [default: none]."
         ),
     ] = None,
 ) -> None:
@@ -277,7 +323,9 @@ def serve(
             "http_max_unsent_bytes": http_max_unsent_bytes,
             "http_max_queued_requests": http_max_queued_requests,
             "retry_delay_scale": retry_delay_scale,
+            "queue": queue,
             "url_base": url_base,
+            "auth": auth,
         }
     )
     with reporting():
@@ -608,11 +656,11 @@ def backlog(
     running, delivered and failed (and destination deliveries that failed)."""
     endpoint = resolve_endpoint(endpoint)
     with reporting(endpoint):
-        import urllib.request
+        from lambdalite.auth.keys_cli import own_api_call  # signed: works under --auth sigv4 too
 
-        url = endpoint.rstrip("/") + "/_lambdalite/async" + (f"/{name}" if name else "")
-        with urllib.request.urlopen(url, timeout=10) as response:
-            functions = orjson.loads(response.read())["Functions"]
+        functions = own_api_call(endpoint, "GET", "/_lambdalite/async" + (f"/{name}" if name else ""))[
+            "Functions"
+        ]
         if not functions:
             err.print("no asynchronous invocations yet", markup=False)
             return
@@ -789,6 +837,16 @@ def _root(
     ] = False,
 ) -> None:
     """A self-hosted AWS Lambda: run `lambdalite serve`, then deploy and invoke functions."""
+
+
+def _add_key_commands() -> None:
+    # Registered after everything above exists: the keys commands use this module's helpers.
+    from lambdalite.auth.keys_cli import keys_app
+
+    app.add_typer(keys_app, name="keys")
+
+
+_add_key_commands()
 
 
 def main() -> None:

@@ -68,8 +68,14 @@ class Settings:
     retry_delay_scale: float = 1.0
     """Scales Lambda's own asynchronous retry delays and the event-age limit, and nothing
     else (0.01: AWS's 60 s retry delay becomes 0.6 s, 6 hours of event age 216 s)."""
-    async_max_in_flight: int = 64
-    """Queued Event invocations this node runs at once (each also needs a concurrency slot)."""
+    async_max_in_flight: int = 8
+    """Queued Event invocations this node runs at once (each also needs a concurrency slot).
+    Kept small by default: each one in flight may start an environment of its own, and on
+    a small node a burst of cold starts drains a backlog slower than a few warm ones do;
+    raise it for functions that wait (I/O) rather than compute."""
+    queue: str = ""
+    """Where accepted asynchronous events live: empty for ``events.db`` in the data
+    directory (SQLite), or ``nats://HOST:PORT[/STREAM]`` for a NATS JetStream stream."""
     async_share: float = 0.5
     """The fraction of the unreserved concurrency pool asynchronous work may hold: the
     rest is kept for synchronous invokes (see ``dataplane.limiter``)."""
@@ -83,6 +89,10 @@ class Settings:
     state_settle_s: float = 0.0
     """The least time a created function stays Pending and an update InProgress
     (AWS takes about a second); 0 settles as soon as the code is prepared."""
+    auth: str = "none"
+    """``sigv4``: every request is verified (AWS Signature Version 4) against lambdalite's
+    access keys; ``none``: any credentials are accepted, allowed only while every listening
+    address is loopback."""
 
     @property
     def endpoint(self) -> str:

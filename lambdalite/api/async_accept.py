@@ -3,8 +3,12 @@ a durable enqueue before the 202 (Invoke with ``InvocationType=Event``, InvokeAs
 
 from __future__ import annotations
 
+import logging
+
 from lambdalite.errors import RequestTooLarge, ServiceError, StoreError
 from lambdalite.events.dispatcher import AsyncInvocations
+
+log = logging.getLogger("lambdalite.events")
 
 MAX_EVENT_PAYLOAD = 1_048_576
 """AWS's limit on an asynchronous invocation's payload (1 MB since 2025)."""
@@ -31,4 +35,5 @@ async def accept_event(
         return await events.accept(name, qualifier, payload)
     except StoreError as exc:
         # Not durable, so not accepted: the caller may retry; the server goes on.
+        log.error("asynchronous invocation of %s not accepted: %s", name, exc)
         raise ServiceError(f"The event could not be stored: {exc}") from exc

@@ -91,7 +91,7 @@ class BacklogService:
         rest = request.path[len(BACKLOG_PATH) :].strip("/")
         if request.method != "GET" or events is None or "/" in rest:
             raise UnknownOperation("Unknown operation")
-        backlog = events.backlog()
+        backlog = await events.backlog()
         if rest:
             backlog = {rest: backlog[rest]} if rest in backlog else {}
         return json_response(200, {"Functions": {name: b.body() for name, b in backlog.items()}})

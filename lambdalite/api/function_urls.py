@@ -32,7 +32,11 @@ Access-Control-Request-Method) is answered by lambdalite without invoking the
 function, and responses get the Access-Control-* headers of the config in
 place of any the function set. Without one, OPTIONS goes to the function.
 
-AuthType AWS_IAM is stored but not enforced: lambdalite checks no signatures yet.
+AuthType AWS_IAM: under ``--auth sigv4`` a request must carry a valid signature
+(``refuse_unsigned``, set by the front router, answers 403 AccessDeniedException
+otherwise); whether the signer's policies allow the invoke is not checked yet
+(IAM-style policies).
+Under ``--auth none`` it is served like NONE.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import base64
 import binascii
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -80,6 +84,8 @@ class FunctionUrlApi:
         self._arn_prefix = settings.arn_prefix()
         self._port = settings.port
         self.base = base or choose(settings.url_base, settings.host, settings.port, settings.region)
+        self.refuse_unsigned: Callable[[HttpRequest], Response | None] | None = None
+        """Under ``--auth sigv4``: the refusal of a request without a valid signature, or None."""
 
     def url_of(self, url: FunctionUrlConfig) -> str:
         return self.base.url(url.url_id)
@@ -138,6 +144,10 @@ class FunctionUrlApi:
         url = self._urls.url_by_id(url_id)
         if url is None:
             return Response(403, b'{"Message":null}', [(b"x-amzn-errortype", b"AccessDeniedException")])
+        if url.auth_type == "AWS_IAM" and self.refuse_unsigned is not None:
+            refusal = self.refuse_unsigned(request)
+            if refusal is not None:
+                return refusal
         headers = request.headers
         origin = headers.get(b"origin")
         cors = url.cors if url.cors.get("AllowOrigins") else None

@@ -124,7 +124,7 @@ class LambdaApi:
         self._policies = registries.policies
         self._concurrency = registries.concurrency
         self._arn_prefix = settings.arn_prefix()
-        self._refs: dict[tuple[str, str], FunctionRef] = {}
+        self._refs: dict[tuple[str, str, str | None], FunctionRef] = {}
 
     @property
     def settings(self) -> Settings:
@@ -160,13 +160,12 @@ class LambdaApi:
         """(name, qualifier) from the path; ``shape`` is the operation's
         FunctionName shape in the service model."""
         raw = request.path_name or ""
-        key = (raw, shape)
-        ref = self._refs.get(key)
         query_qualifier = request.query_value("Qualifier")
-        if ref is None or query_qualifier is not None:
+        key = (raw, shape, query_qualifier)
+        ref = self._refs.get(key)
+        if ref is None:
             # AWS reports a bad qualifier and a bad name together, in one ValidationException.
             validation.validate_function_name(raw, shape, query_qualifier, _QUALIFIER_SHAPE)
-        if ref is None:
             ref = parse_function_ref(raw)
             check_reachable(ref, self._settings.region, self._settings.account_id, self._arn_prefix)
             # Names that passed are remembered: Invoke resolves the same few names

@@ -13,6 +13,11 @@ serves it, picked from the request as AWS's endpoints would, in this order:
 
 A request no service claims gets AWS's UnknownOperationException, never a 5xx.
 
+Under ``--auth sigv4`` (a ``Verifier`` given) every request a route marks ``verify`` is
+checked before its service sees it; a refusal is answered in the route's ``protocol``
+(``auth.errors.failure_response``). Function URLs (their AuthType NONE is public, as on
+AWS) and code downloads (GetFunction's Code.Location) are not verified.
+
 Adding a service is one module (a class with ``async def handle(request) -> Response``)
 and one line in ``SERVICES``.
 
@@ -26,7 +31,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl
 
@@ -37,22 +42,33 @@ from lambdalite.api.function_urls import URL_HOST_MARK, FunctionUrlApi
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.lambda_routes import MAX_BODY, PATHS, LambdaService
 from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlService, LogsService
+from lambdalite.api.topic_bus_routes import build_events, build_scheduler, build_sns
 from lambdalite.api.wire import Response, error_body, error_response
+from lambdalite.auth.admin_api import KeysService
+from lambdalite.auth.errors import AuthFailure, MissingAuthenticationToken, failure_response
+from lambdalite.auth.keys import AccessKeys
+from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.sns import URL_ACTIONS as SNS_URL_ACTIONS
 from lambdalite.services.sqs import ACTIONS as SQS_ACTIONS
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
 from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
+from lambdalite.store.buses import BusStore
 from lambdalite.store.code import CodePackages
 from lambdalite.store.queues import QueueStore
+from lambdalite.store.scheduler_docs import SchedulerStore
+from lambdalite.store.schedules import ScheduleStore
+from lambdalite.store.topics import TopicStore
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
 
 log = logging.getLogger("lambdalite.api")
 
 OWN_PREFIX = "/_lambdalite/"
+QUERY_OR_JSON = "query-or-json"
 
 
 class Service(Protocol):
@@ -73,6 +89,19 @@ class ServiceContext:
     account_id: str
     queues: QueueStore | None = None
     """The SQS queue store (None: the SQS service is not built)."""
+    topics: TopicStore | None = None
+    """The SNS topic store (None: the SNS service is not built)."""
+    buses: BusStore | None = None
+    """The EventBridge bus store (None: the events service is not built)."""
+    schedules: ScheduleStore | None = None
+    """Schedule timers (None: scheduled rules are stored but never fire)."""
+    scheduler: SchedulerStore | None = None
+    """EventBridge Scheduler's schedules (None: the scheduler service is not built)."""
+    keys: AccessKeys | None = None
+    """lambdalite's access keys (the /_lambdalite/keys surface)."""
+    built: dict[str, Service] = field(default_factory=dict)
+    """The services built so far, by route name: how one service reaches a sibling
+    (SNS delivering to SQS) once everything is built."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +125,11 @@ class ServiceRoute:
     """Marks in the Host header that come from the configuration (an operator's domain)."""
     actions: frozenset[str] = frozenset()
     """Query-protocol ``Action`` names, for unsigned form posts."""
+    verify: bool = True
+    """Under ``--auth sigv4``, check the request's signature before the service sees it."""
+    protocol: str = "rest-json"
+    """The AWS protocol a signature refusal is answered in (``auth.errors.PROTOCOLS``);
+    ``QUERY_OR_JSON``: json-query when the request has ``X-Amz-Target``, else query."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -105,14 +139,17 @@ SERVICES: tuple[ServiceRoute, ...] = (
         hosts=(URL_HOST_MARK,),
         configured_hosts=lambda c: c.urls.host_marks(),
         own_paths=("url",),
+        verify=False,
     ),
-    ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",)),
+    ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",), verify=False),
     ServiceRoute("async-backlog", lambda c: BacklogService(c.api), own_paths=("async",)),
+    ServiceRoute("keys", lambda c: KeysService(c.keys), own_paths=("keys",)),
     ServiceRoute(
         "logs",
         lambda c: LogsService(c.logs, c.region, c.account_id),
         signing_names=("logs",),
         targets=(LOGS_TARGET,),
+        protocol="json",
     ),
     ServiceRoute(
         "sqs",
@@ -120,7 +157,11 @@ SERVICES: tuple[ServiceRoute, ...] = (
         signing_names=(SQS_SIGNING_NAME,),
         targets=(SQS_TARGET,),
         actions=SQS_ACTIONS,
+        protocol=QUERY_OR_JSON,
     ),
+    ServiceRoute("sns", build_sns, signing_names=("sns",), actions=SNS_URL_ACTIONS),
+    ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",)),
+    ServiceRoute("scheduler", build_scheduler, signing_names=("scheduler",)),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
 
@@ -165,8 +206,34 @@ class Router:
         account_id: str,
         services: tuple[ServiceRoute, ...] = SERVICES,
         queues: QueueStore | None = None,
+        topics: TopicStore | None = None,
+        buses: BusStore | None = None,
+        schedules: ScheduleStore | None = None,
+        scheduler: SchedulerStore | None = None,
+        *,
+        keys: AccessKeys | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
-        context = ServiceContext(api, FunctionUrlApi(api), code, logs, region, account_id, queues)
+        urls = FunctionUrlApi(api)
+        if verifier is not None:
+            urls.refuse_unsigned = lambda request: url_refusal(verifier, request)
+        context = ServiceContext(
+            api,
+            urls,
+            code,
+            logs,
+            region,
+            account_id,
+            queues,
+            topics,
+            buses,
+            schedules,
+            scheduler,
+            keys,
+        )
+        self.services = context.built
+        self._verifier = verifier
+        self._route_of: dict[int, ServiceRoute] = {}
         self.function_urls = context.urls
         """Function URLs' config operations and serving (its ``base`` is the FunctionUrl form)."""
         self._hosts: list[tuple[bytes, Service]] = []
@@ -176,16 +243,15 @@ class Router:
         self._paths: list[tuple[str, Service]] = []
         self._actions: dict[str, Service] = {}
         self._services: list[Service] = []
-        self.services: dict[str, Service] = {}
-        """The services built, by route name (the composition root wires pollers to them)."""
         for route in services:
             service = route.build(context)
             if service is None:
                 continue
-            self.services[route.name] = service
+            context.built[route.name] = service
             marks = dict.fromkeys((*route.hosts, *route.configured_hosts(context)))
             self._hosts.extend((mark, service) for mark in marks)
             self._services.append(service)
+            self._route_of[id(service)] = route
             self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
@@ -204,7 +270,25 @@ class Router:
 
     async def handle(self, request: HttpRequest) -> Response:
         try:
-            return await self.service_for(request).handle(request)
+            service = self.service_for(request)
+        except UnknownOperation as error:
+            if self._verifier is not None:  # tell an unsigned caller nothing about what exists
+                try:
+                    self._verifier.verify(request)
+                except AuthFailure as failure:
+                    return failure_response(failure)
+            return error_response(error)
+        route = self._route_of[id(service)]
+        try:
+            if self._verifier is not None and route.verify:
+                # The principal is what an authorizer (IAM-style policies) will judge.
+                self._verifier.verify(request, route.signing_names)
+            return await service.handle(request)
+        except AuthFailure as failure:
+            protocol = route.protocol
+            if protocol == QUERY_OR_JSON:
+                protocol = "json-query" if b"x-amz-target" in request.headers else "query"
+            return failure_response(failure, protocol)
         except LambdaError as error:
             return error_response(error)
         except Exception:
@@ -243,6 +327,31 @@ class Router:
         if action is not None:
             return action
         raise UnknownOperation("Unknown operation")
+
+
+URL_FORBIDDEN = (
+    "Forbidden. For troubleshooting Function URL authorization issues, "
+    "see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
+)
+
+
+def url_refusal(verifier: Verifier, request: HttpRequest) -> Response | None:
+    """How an AuthType AWS_IAM function URL refuses a request without a valid signature
+    (None: the signature is valid): AWS's "Forbidden" for an unsigned one, the signature's
+    own refusal otherwise, both 403 AccessDeniedException."""
+    try:
+        verifier.verify(request, ("lambda",))
+    except MissingAuthenticationToken:
+        message = URL_FORBIDDEN
+    except AuthFailure as failure:
+        message = failure.message
+    else:
+        return None
+    headers = [
+        (b"x-amzn-errortype", b"AccessDeniedException"),
+        (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+    ]
+    return Response(403, orjson.dumps({"Message": message}), headers)
 
 
 _LAYER_ERRORS = {

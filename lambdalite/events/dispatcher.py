@@ -5,7 +5,13 @@ its request id once it is durable (Invoke's 202 waits for it). ``run`` leases
 ready events and runs each through the one ``Invoker`` as ``InvocationKind.ASYNC``
 (the same environments, concurrency accounting and START/END/REPORT logs as a
 synchronous invoke, under the event's own request id), at most
-``max_in_flight`` at once. Each delivery ends in one of:
+``max_in_flight`` invocations at once; up to ``LEASES_PER_INVOCATION`` times as
+many events are leased, so that recording one event's outcome (a commit, a
+destination) overlaps the next one's invocation. Accepting comes first: while
+events arrive in a burst (``BURST_ACCEPTS`` within ``BURST_WINDOW_S``), one
+invocation at a time runs, so the node's CPU goes to storing what callers send
+and the backlog drains after the burst (execution is asynchronous; the 202
+promises durability, not a start time). Each delivery ends in one of:
 
 - success: the OnSuccess destination gets the record (condition Success); acked;
 - a function error or timeout: retried after the policy's delay while attempts
@@ -33,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 from lambdalite.control.event_invoke_registry import EventInvokeRegistry
@@ -51,7 +58,11 @@ log = logging.getLogger("lambdalite.events")
 
 VISIBILITY_S = 960.0
 """A lease outlives the longest invocation (900 s) and its environment's start."""
-DEFAULT_MAX_IN_FLIGHT = 64
+DEFAULT_MAX_IN_FLIGHT = 8
+LEASES_PER_INVOCATION = 4
+BURST_WINDOW_S = 0.05
+BURST_ACCEPTS = 50
+"""Accepts within one window that make it a burst (1,000 events/s)."""
 
 
 class AsyncInvocations:
@@ -82,11 +93,21 @@ class AsyncInvocations:
         self._clock = clock
         self._policy = policy
         self._dead_letter_arn = dead_letter_arn
-        self._max_in_flight = max_in_flight
-        self._in_flight = 0
+        self._max_leased = max_in_flight * LEASES_PER_INVOCATION
+        """Events leased and not finished."""
+        self._max_invoking = max_in_flight
+        self._invoking = 0
+        """Invocations under way (the environments a backlog may keep busy)."""
+        self._invocation_done = asyncio.Event()
+        self._window_start = 0.0
+        self._window_accepts = 0
+        self._burst_until = 0.0
+        self._leased = 0
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Future[None] | None = None
+        self._stopping = False
+        """Set by ``drain``: leased events not yet invoking are left for the next start."""
         self._arn_prefix = functions.arn_prefix
 
     # -- accepting ------------------------------------------------------------
@@ -95,11 +116,33 @@ class AsyncInvocations:
     ) -> str:
         """Store one event durably and return its request id (raises QueueError)."""
         event_id = request_id or new_request_id()
+        self._note_accept()
         await self._queue.enqueue([NewEvent(event_id, name, qualifier, payload, self._clock.now())])
         return event_id
 
-    def backlog(self) -> dict[str, Backlog]:
-        return self._queue.backlog()
+    def _note_accept(self) -> None:
+        # A rate, not a wait: monotonic time, not the (retry) clock.
+        now = time.monotonic()
+        if now - self._window_start > BURST_WINDOW_S:
+            self._window_start, self._window_accepts = now, 0
+        self._window_accepts += 1
+        if self._window_accepts >= BURST_ACCEPTS:
+            self._burst_until = now + BURST_WINDOW_S
+
+    async def _invocation_slot(self) -> None:
+        """Wait for a free invocation slot: ``max_in_flight``, or one during a burst."""
+        while self._invoking >= (1 if time.monotonic() < self._burst_until else self._max_invoking):
+            self._invocation_done.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._invocation_done.wait(), BURST_WINDOW_S)
+        self._invoking += 1
+
+    def _invocation_over(self) -> None:
+        self._invoking -= 1
+        self._invocation_done.set()
+
+    async def backlog(self) -> dict[str, Backlog]:
+        return await self._queue.backlog()
 
     # -- running --------------------------------------------------------------
     def start(self) -> None:
@@ -113,28 +156,37 @@ class AsyncInvocations:
     async def run(self) -> None:
         """Lease and run events until cancelled."""
         while True:
-            while self._in_flight >= self._max_in_flight:
+            while self._leased >= self._max_leased:
                 self._slot_free.clear()
                 await self._slot_free.wait()
-            events = await self._queue.lease(self._max_in_flight - self._in_flight, VISIBILITY_S)
+            events = await self._queue.lease(self._max_leased - self._leased, VISIBILITY_S)
             for event in events:
-                self._in_flight += 1
+                self._leased += 1
                 task = asyncio.ensure_future(self._run_one(event))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    async def close(self, grace_s: float) -> None:
-        """Let the deliveries under way finish for up to ``grace_s`` (those cut off
-        are delivered again after a restart), then close the queue."""
+    async def drain(self) -> None:
+        """Lease nothing more; return once the invocations under way have finished and
+        their outcomes are recorded (leased events not yet invoking stay queued)."""
+        self._stopping = True
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-        if self._tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), grace_s)
+            self._runner = None
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self, grace_s: float) -> None:
+        """``drain`` for up to ``grace_s`` (deliveries cut off are delivered again
+        after a restart), then close the queue."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drain(), grace_s)
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._queue.close()
 
     async def _run_one(self, event: QueuedEvent) -> None:
@@ -147,7 +199,7 @@ class AsyncInvocations:
             # its visibility timeout (or the next restart).
             log.exception("asynchronous invocation %s of %s failed", event.id, event.function)
         finally:
-            self._in_flight -= 1
+            self._leased -= 1
             self._slot_free.set()
 
     async def _deliver(self, event: QueuedEvent) -> None:
@@ -172,7 +224,10 @@ class AsyncInvocations:
             await self._finish(event, Condition.EVENT_AGE_EXCEEDED, attempts, _last_response(meta))
             return
         invoked_arn = self._arn_prefix + name + (f":{qualifier}" if qualifier else "")
+        await self._invocation_slot()
         try:
+            if self._stopping:
+                return  # still queued: the next start delivers it
             result = await self._invoker.invoke(
                 function,
                 event.payload,
@@ -187,6 +242,8 @@ class AsyncInvocations:
             log.warning("asynchronous invocation %s of %s: platform error %s; retrying", event.id, name, exc)
             await self._back_off(event, meta, status=500)
             return
+        finally:
+            self._invocation_over()
         attempts += 1
         response = LastResponse(200, result.executed_version, result.function_error or "", result.payload)
         if not result.function_error:

@@ -50,6 +50,11 @@ class GroupCommitter:
         self.commits = 0
         """Transactions committed (for tests and benchmarks: events per fsync)."""
 
+    @property
+    def busy(self) -> bool:
+        """Are writes submitted and not yet committed?"""
+        return self._flushing is not None or bool(self._pending)
+
     def read(self, query: str, parameters: Sequence[Any] = ()) -> list[Any]:
         """A read on the caller's thread (start-up only, before any write is submitted)."""
         try:

@@ -144,7 +144,7 @@ class EventQueue(Protocol):
         """Count a failed destination delivery of ``function`` for the backlog view."""
         ...
 
-    def backlog(self) -> dict[str, Backlog]:
+    async def backlog(self) -> dict[str, Backlog]:
         """Function name -> its events by state (functions with nothing are left out)."""
         ...
 

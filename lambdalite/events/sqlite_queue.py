@@ -118,6 +118,11 @@ class SqliteEventQueue:
     def commits(self) -> int:
         return self._db.commits
 
+    @property
+    def writing(self) -> bool:
+        """Are changes on their way to the disk (for tests that step a fake clock)?"""
+        return self._db.busy
+
     def _load(self) -> None:
         for row in self._db.read(
             "SELECT function, delivered, failed, dead_lettered, destination_errors, last_error "
@@ -325,7 +330,7 @@ class SqliteEventQueue:
                 waiter.cancel()
 
     # -- the view -------------------------------------------------------------
-    def backlog(self) -> dict[str, Backlog]:
+    async def backlog(self) -> dict[str, Backlog]:
         states: dict[str, list[int]] = {}
         for entry in self._entries.values():
             counts = states.setdefault(entry.function, [0, 0, 0])

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite.store.access_keys import AccessKeyStore, SqliteAccessKeyStore
+from lambdalite.store.buses import BusStore, SqliteBusStore
 from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningStore
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
@@ -21,8 +23,11 @@ from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.mappings import MappingStore, SqliteMappingStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
+from lambdalite.store.scheduler_docs import SchedulerStore, SqliteSchedulerStore
+from lambdalite.store.schedules import ScheduleStore, SqliteScheduleStore
 from lambdalite.store.sqlite import SqliteDatabase
 from lambdalite.store.tags import SqliteTagStore, TagStore
+from lambdalite.store.topics import SqliteTopicStore, TopicStore
 from lambdalite.store.urls import SqliteUrlStore, UrlStore
 
 
@@ -37,6 +42,11 @@ class Stores:
     code_signing: CodeSigningStore
     queues: QueueStore
     event_invoke_configs: EventInvokeConfigStore
+    topics: TopicStore
+    buses: BusStore
+    schedules: ScheduleStore
+    scheduler: SchedulerStore
+    access_keys: AccessKeyStore
     mappings: MappingStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
@@ -56,6 +66,11 @@ def open_sqlite(path: Path) -> Stores:
         code_signing=SqliteCodeSigningStore(db),
         queues=SqliteQueueStore(db),
         event_invoke_configs=SqliteEventInvokeConfigStore(db),
+        topics=SqliteTopicStore(db),
+        buses=SqliteBusStore(db),
+        schedules=SqliteScheduleStore(db),
+        scheduler=SqliteSchedulerStore(db),
+        access_keys=SqliteAccessKeyStore(db),
         mappings=SqliteMappingStore(db),
         close=db.close,
     )

@@ -485,3 +485,33 @@ def test_the_cli_queues_an_event_and_shows_the_backlog(
     )
     assert shown.returncode == 0, shown.stderr
     assert "plain" in shown.stdout and "delivered" in shown.stdout
+
+
+def test_a_destination_that_is_gone_is_an_error_in_the_backlog_not_a_crash(
+    server: Server, lam: Any, collector: Collector
+) -> None:
+    create_function(
+        lam, "brief-sink", {"app.py": SINK}, Environment={"Variables": {"COLLECTOR": collector.url}}
+    )
+    lam.put_function_event_invoke_config(
+        FunctionName="plain", DestinationConfig={"OnSuccess": {"Destination": f"{ARN_PREFIX}brief-sink"}}
+    )
+    try:
+        lam.delete_function(FunctionName="brief-sink")
+        request_id = event(lam, "plain", {"orphan": True})
+        wait_for(lambda: collector.runs[request_id] == 1, message="the run")
+
+        def errors() -> dict[str, Any]:
+            answer = urllib.request.urlopen(f"{server.endpoint}/_lambdalite/async/plain").read()
+            plain: dict[str, Any] = json.loads(answer)["Functions"]["plain"]
+            return plain if plain["DestinationErrors"] else {}
+
+        plain = wait_for(errors, message="the destination error")
+        assert (
+            plain["LastError"]
+            == f"delivery to {ARN_PREFIX}brief-sink failed: no destination {ARN_PREFIX}brief-sink exists"
+        )
+        assert "brief-sink failed" in server.output()
+        assert event(lam, "plain", {"still": "serving"})
+    finally:
+        lam.delete_function_event_invoke_config(FunctionName="plain")

@@ -282,3 +282,25 @@ def test_alias_not_found_is_worded_per_operation_and_deleting_one_twice_is_fine(
     assert (
         latest_routing["message"] == "$LATEST is not supported for an alias pointing to more than 1 version"
     )
+
+
+def test_a_function_left_pending_by_a_crash_turns_active_after_a_restart(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    data_dir = tmp_path_factory.mktemp("crash") / "data"
+    first = start_server(data_dir, env={"LAMBDALITE_STATE_SETTLE_S": "30"})
+    try:
+        created = create_on(first.client("lambda"), "st-crash")
+        assert created["State"] == "Pending"
+    finally:
+        first.process.kill()  # kill -9: no chance to settle
+        first.process.wait()
+    again = start_server(data_dir)
+    try:
+        lam = again.client("lambda")
+        lam.get_waiter("function_active_v2").wait(FunctionName="st-crash", WaiterConfig={"Delay": 0.2})
+        active = lam.get_function_configuration(FunctionName="st-crash")
+        assert (active["State"], active["LastUpdateStatus"]) == ("Active", "Successful")
+        assert active["RevisionId"] != created["RevisionId"]
+    finally:
+        stop_server(again)

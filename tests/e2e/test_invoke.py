@@ -326,9 +326,11 @@ def test_payload_that_is_not_json_is_invalid_request_content(lam: Any) -> None:
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-def test_dry_run_is_204(lam: Any) -> None:
+def test_dry_run_is_204_and_event_is_202(lam: Any) -> None:
     create_function(lam, "dry-py", {"app.py": "def handler(event, context):\n    return 1\n"})
     assert lam.invoke(FunctionName="dry-py", InvocationType="DryRun")["StatusCode"] == 204
+    queued = lam.invoke(FunctionName="dry-py", InvocationType="Event")  # tests/e2e/test_async_invoke.py
+    assert (queued["StatusCode"], queued["Payload"].read()) == (202, b"")
 
 
 def test_other_python_versions_run_on_their_interpreter(lam: Any) -> None:

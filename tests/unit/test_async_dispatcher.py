@@ -4,6 +4,7 @@ reserved concurrency 0, and the exact destination record and DLQ message."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from lambdalite.dataplane.limiter import InvocationKind
 from lambdalite.errors import TooManyRequests
 from lambdalite.events.clock import FakeClock
-from lambdalite.events.dispatcher import AsyncInvocations
+from lambdalite.events.dispatcher import BURST_ACCEPTS, BURST_WINDOW_S, AsyncInvocations
 from lambdalite.events.policy import RetryPolicy
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Attributes, Targets, config_text
@@ -90,9 +91,12 @@ class Rig:
         self.registries.event_invoke.put("f", None, body)
 
     async def settle(self) -> None:
-        for _ in range(20):
-            await asyncio.sleep(0)
-        await asyncio.sleep(0.01)
+        """Let the dispatcher do all it can at this instant of the fake clock."""
+        for _ in range(3):
+            for _ in range(20):
+                await asyncio.sleep(0)
+            while self.queue.writing:
+                await asyncio.sleep(0.001)
 
     async def run_for(self, seconds: float, step: float = 1.0) -> None:
         """Advance the fake clock ``seconds`` in steps, letting the dispatcher work."""
@@ -151,7 +155,7 @@ def test_a_failing_event_is_retried_after_one_then_two_minutes_and_succeeds_on_t
     assert record["requestPayload"] == {"n": 1}
     assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
     assert record["responsePayload"] == {"ok": True}
-    assert rig.queue.backlog()["f"].delivered == 1
+    assert asyncio.run(rig.queue.backlog())["f"].delivered == 1
 
 
 def test_with_no_retries_a_function_error_goes_to_on_failure_after_one_run(rig_factory) -> None:  # type: ignore[no-untyped-def]
@@ -229,3 +233,48 @@ def test_a_dlq_message_after_retries_carries_the_error_code_and_message(rig_fact
         "ErrorCode": ("Number", "200"),
         "ErrorMessage": ("String", "boom"),
     }
+
+
+class SlowInvoker(ScriptedInvoker):
+    """Takes 10 ms per invocation (real time) and records how many ran at once."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock, ["ok"])
+        self.running = 0
+        self.peaks: list[tuple[float, int]] = []
+
+    async def invoke(self, *args: Any, **kwargs: Any) -> InvocationResult:
+        self.running += 1
+        self.peaks.append((time.monotonic(), self.running))
+        try:
+            await asyncio.sleep(0.01)
+            return await super().invoke(*args, **kwargs)
+        finally:
+            self.running -= 1
+
+
+def test_during_an_accept_burst_one_invocation_runs_at_a_time_then_more(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(["ok"])
+    invoker = SlowInvoker(rig.clock)
+    rig.events._invoker = invoker
+
+    async def go() -> None:
+        count = BURST_ACCEPTS + 10
+        await asyncio.gather(*(rig.events.accept("f", None, b"{}") for _ in range(count)))
+        burst_over = rig.events._burst_until  # when the burst the accepts made ends
+        rig.events.start()
+        await wait_until(lambda: len(invoker.calls) == count)
+        await rig.events.close(grace_s=1)
+        during = [n for at, n in invoker.peaks if at < burst_over]
+        after = [n for at, n in invoker.peaks if at > burst_over + BURST_WINDOW_S]
+        assert during and max(during) == 1
+        assert after and max(after) > 1
+
+    asyncio.run(go())
+
+
+async def wait_until(condition: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)

@@ -31,7 +31,7 @@ def test_many_concurrent_enqueues_share_few_commits_and_all_are_leased(tmp_path:
         leased = await queue.lease(500, 60)
         assert sorted(e.id for e in leased) == sorted(f"id-{n}" for n in range(200))
         assert all(e.deliveries == 1 for e in leased)
-        assert queue.backlog()["f"].running == 200
+        assert (await queue.backlog())["f"].running == 200
         await queue.close()
 
     run(scenario())
@@ -74,7 +74,7 @@ def test_retry_at_delivers_again_at_that_time_with_the_metadata(tmp_path: Path) 
         await queue.enqueue([event(1, clock)])
         (leased,) = await queue.lease(10, 60)
         await queue.retry_at(leased.id, clock.now() + 60, {"attempts": "1"})
-        assert queue.backlog()["f"].retrying == 1
+        assert (await queue.backlog())["f"].retrying == 1
         waiting = asyncio.ensure_future(queue.lease(10, 60))
         await asyncio.sleep(0.01)
         clock.advance(59)
@@ -84,7 +84,7 @@ def test_retry_at_delivers_again_at_that_time_with_the_metadata(tmp_path: Path) 
         (again,) = await asyncio.wait_for(waiting, 1)
         assert dict(again.meta) == {"attempts": "1"}
         await queue.ack(again.id, Outcome.DELIVERED)
-        assert queue.backlog()["f"].delivered == 1
+        assert (await queue.backlog())["f"].delivered == 1
         await queue.close()
 
     run(scenario())
@@ -110,7 +110,7 @@ def test_unfinished_events_survive_a_restart_and_finished_ones_do_not(tmp_path: 
         assert set(leased) == {"id-1", "id-2"}
         assert dict(leased["id-1"].meta) == {"attempts": "1"}
         assert leased["id-2"].deliveries == 2
-        assert queue.backlog()["f"].delivered == 1
+        assert (await queue.backlog())["f"].delivered == 1
         await queue.close()
 
     run(first_life())
@@ -132,7 +132,7 @@ def test_an_event_leased_too_often_without_an_answer_is_dead_lettered(tmp_path: 
         await asyncio.sleep(0.01)
         assert not later.done()
         later.cancel()
-        backlog = queue.backlog()["f"]
+        backlog = (await queue.backlog())["f"]
         assert (backlog.dead_lettered, backlog.delivered) == (1, 1)
         assert "leased 2 times" in backlog.last_error
         await queue.close()
@@ -155,7 +155,7 @@ def test_a_corrupt_row_is_dead_lettered_at_start_and_the_others_load(tmp_path: P
         queue = SqliteEventQueue(tmp_path / "events.db", FakeClock(1e10))
         await queue.start()
         assert [e.id for e in await queue.lease(10, 10)] == ["id-2"]
-        assert queue.backlog()["f"].dead_lettered == 1
+        assert (await queue.backlog())["f"].dead_lettered == 1
         await queue.close()
 
     run(reopen())

@@ -1,0 +1,112 @@
+"""Why a request's signature was refused, and how each AWS protocol says so.
+
+AuthFailure                      a request that is not authenticated (AWS's front door refuses it)
+├── MissingAuthenticationToken   MissingAuthenticationTokenException: no signature at all
+├── IncompleteSignature          IncompleteSignatureException: a signature lacking a part
+├── InvalidSignature             InvalidSignatureException: wrong signature, scope or time
+├── UnrecognizedClient           UnrecognizedClientException: unknown key, or a token that is not its own
+└── ExpiredToken                 ExpiredTokenException: temporary credentials past their expiry
+
+``failure_response(failure, protocol)`` is the one place that turns them into a wire
+answer, per protocol: rest-json (Lambda: 403, ``x-amzn-ErrorType``, ``{"message"}``),
+json (Logs: 400, ``{"__type", "message"}``), query (SQS, IAM, STS: an XML
+``ErrorResponse`` with the query protocol's codes) and json-query (SQS's awsJson with
+``awsQueryCompatible``: the json body, the query status, and ``x-amzn-query-error``
+carrying the query code, which is what botocore reports).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+from xml.sax.saxutils import escape
+
+import orjson
+
+from lambdalite.errors import AwsError
+from lambdalite.http.message import Response
+
+MISSING_TOKEN_REST = "Missing Authentication Token"
+MISSING_TOKEN_JSON = "Request is missing Authentication Token"
+INVALID_TOKEN = "The security token included in the request is invalid."
+EXPIRED_TOKEN = "The security token included in the request is expired"
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+
+
+class AuthFailure(AwsError):
+    """A request refused before any service sees it."""
+
+    status = 403
+    query_code: ClassVar[str] = "AccessDenied"
+    """The code the query protocol (SQS, IAM, STS) uses for the same failure."""
+
+
+class MissingAuthenticationToken(AuthFailure):
+    code = "MissingAuthenticationTokenException"
+    query_code = "MissingAuthenticationToken"
+
+    def __init__(self, message: str = MISSING_TOKEN_REST) -> None:
+        super().__init__(message)
+
+
+class IncompleteSignature(AuthFailure):
+    code = "IncompleteSignatureException"
+    query_code = "IncompleteSignature"
+
+
+class InvalidSignature(AuthFailure):
+    code = "InvalidSignatureException"
+    query_code = "SignatureDoesNotMatch"
+
+    def __init__(self, message: str = SIGNATURE_MISMATCH) -> None:
+        super().__init__(message)
+
+
+class UnrecognizedClient(AuthFailure):
+    code = "UnrecognizedClientException"
+    query_code = "InvalidClientTokenId"
+
+    def __init__(self, message: str = INVALID_TOKEN) -> None:
+        super().__init__(message)
+
+
+class ExpiredToken(AuthFailure):
+    code = "ExpiredTokenException"
+    query_code = "ExpiredToken"
+
+    def __init__(self, message: str = EXPIRED_TOKEN) -> None:
+        super().__init__(message)
+
+
+PROTOCOLS = ("rest-json", "json", "query", "json-query")
+
+
+def failure_response(failure: AuthFailure, protocol: str = "rest-json") -> Response:
+    """``failure`` as AWS's front door answers it for a service of ``protocol``."""
+    request_id = str(uuid.uuid4())
+    query_status = 400 if isinstance(failure, IncompleteSignature) else failure.status
+    if protocol in ("json", "json-query"):
+        message = failure.message
+        if isinstance(failure, MissingAuthenticationToken) and message == MISSING_TOKEN_REST:
+            message = MISSING_TOKEN_JSON
+        body = orjson.dumps({"__type": failure.code, "message": message})
+        headers = [(b"x-amzn-requestid", request_id.encode())]
+        if protocol == "json":
+            return Response(400, body, headers, content_type=b"application/x-amz-json-1.1")
+        headers.append((b"x-amzn-query-error", f"{failure.query_code};Sender".encode()))
+        return Response(query_status, body, headers, content_type=b"application/x-amz-json-1.0")
+    if protocol == "query":
+        status = query_status
+        xml = (
+            '<?xml version="1.0"?>\n<ErrorResponse><Error><Type>Sender</Type>'
+            f"<Code>{failure.query_code}</Code><Message>{escape(failure.message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return Response(
+            status, xml.encode(), [(b"x-amzn-requestid", request_id.encode())], content_type=b"text/xml"
+        )
+    headers = [(b"x-amzn-errortype", failure.code.encode()), (b"x-amzn-requestid", request_id.encode())]
+    return Response(failure.status, orjson.dumps({"message": failure.message}), headers)

@@ -1,0 +1,600 @@
+"""AWS Signature Version 4, verified: ``Verifier.verify(request) -> Principal``.
+
+Both forms AWS accepts: the ``Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=...,
+Signature=...`` header, and presigned URLs (``X-Amz-Algorithm``, ``X-Amz-Credential``,
+``X-Amz-Date``, ``X-Amz-Expires``, ``X-Amz-SignedHeaders``, ``X-Amz-Signature`` in the query).
+The canonical request is built from the request as it arrived, exactly as botocore's
+``SigV4Auth``/``SigV4QueryAuth`` build it on the client's side:
+
+- the path as sent, dot segments and empty segments removed, then percent-encoded once
+  more (``safe='/~'``); S3 signs the path as sent (no normalising, no second encoding);
+- the query's pairs decoded and re-encoded (``safe='-_.~'``), sorted by key then value;
+- each signed header's values, whitespace runs folded to one space, repeats joined by ``,``;
+- the payload hash: ``x-amz-content-sha256`` when the client sent it (``UNSIGNED-PAYLOAD``,
+  or the body's SHA-256, which is checked against the body), else the body's SHA-256.
+
+A request signed longer ago (or further ahead) than its service allows (5 minutes; S3 15) is
+refused, as is a presigned URL past ``X-Amz-Expires``. Derived signing keys are cached per
+(key, secret, date, region, service), so a verification costs two SHA-256 digests and one
+HMAC of short strings. Every refusal is an ``AuthFailure`` carrying AWS's code and text.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from email.utils import parsedate_tz
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes
+
+from lambdalite.auth.credentials import Credential, CredentialSource, Principal
+from lambdalite.auth.errors import (
+    AuthFailure,
+    ExpiredToken,
+    IncompleteSignature,
+    InvalidSignature,
+    MissingAuthenticationToken,
+    UnrecognizedClient,
+)
+from lambdalite.http.message import HttpRequest
+
+__all__ = [
+    "ALGORITHM",
+    "SKEW_S",
+    "Scope",
+    "SignedParts",
+    "Verifier",
+    "canonical_path",
+    "canonical_query",
+    "scope_of",
+]
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+DEFAULT_SKEW_S = 300
+SKEW_S = {"s3": 900}
+"""How far a signature's time may be from the server's, per service (AWS: 5 minutes, S3 15)."""
+MAX_EXPIRES_S = 604_800
+RAW_PATH_SERVICES = frozenset({"s3", "s3-object-lambda"})
+"""Services whose canonical path is the path as sent (botocore's ``S3SigV4Auth``)."""
+UNSIGNED_PRESIGN_SERVICES = frozenset({"s3", "s3-object-lambda"})
+"""Services whose presigned URLs sign ``UNSIGNED-PAYLOAD`` instead of the body's hash."""
+_SIGNING_KEYS_MAX = 4096
+_SHA256 = hashlib.sha256()
+"""Copied rather than constructed: a copy skips OpenSSL's digest lookup (about half the cost
+of hashing a short string)."""
+EMPTY_SHA256 = _SHA256.hexdigest()
+_SHA256_BLOCK = 64
+_PAD_INNER = bytes(x ^ 0x36 for x in range(256))
+_PAD_OUTER = bytes(x ^ 0x5C for x in range(256))
+_PRESIGN_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A signature's credential scope and signed headers: the part of a signature that a
+    client repeats from request to request (only its time and signature change), so it
+    is parsed and checked once (``scope_of``) and reused."""
+
+    access_key_id: str
+    date: str
+    region: str
+    service: str
+    signed_headers: str
+    """As sent: lower-case names joined by ``;``."""
+    text: str
+    """``DATE/REGION/SERVICE/aws4_request``, as the string to sign holds it."""
+    names: tuple[tuple[str, bytes], ...]
+    """Each signed header's name, and its key in ``HttpRequest.headers``."""
+    path_as_sent: bool
+    """The canonical path is the path as sent (S3)."""
+    skew_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignedParts:
+    """What a request claims about its signature, parsed but not yet checked."""
+
+    scope: Scope
+    signature: str
+    timestamp: str
+    """The signing time, ISO 8601 basic (``20260101T120000Z``)."""
+    signed_at: int
+    """``timestamp`` in epoch seconds."""
+    presigned: bool = False
+    expires_s: int | None = None
+    security_token: str | None = None
+    query: tuple[tuple[bytes, bytes], ...] = ()
+    """A presigned URL's decoded query pairs without ``X-Amz-Signature``."""
+
+
+class Verifier:
+    """Checks SigV4 signatures against the keys of a ``CredentialSource``.
+
+    ``clock`` returns epoch seconds (``time.time`` unless a test fakes it).
+    """
+
+    def __init__(self, credentials: CredentialSource, clock: Callable[[], float] = time.time) -> None:
+        self._credentials = credentials
+        self._clock = clock
+        self._signing_keys: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def verify(self, request: HttpRequest, services: Collection[str] = ()) -> Principal:
+        """The principal that signed ``request``, or raise an ``AuthFailure``.
+        ``services``: the credential-scope service names the receiving service answers
+        to (empty: any)."""
+        usual = self._verify_usual(request, services)
+        if usual is not None:
+            return usual
+        parts = parse(request)
+        if services and parts.scope.service not in services:
+            expected = next(iter(services))
+            raise InvalidSignature(f"Credential should be scoped to correct service: '{expected}'. ")
+        credential = self._credentials.credential(parts.scope.access_key_id)
+        if credential is None:
+            raise UnrecognizedClient()
+        now = self._clock()
+        _check_token(credential, parts.security_token, now)
+        _check_time(parts, now)
+        payload = _payload_hash(request, parts)
+        if self._matches(request, parts, credential, payload):
+            return credential.principal
+        # A presigned URL commits to no body: a client may have signed UNSIGNED-PAYLOAD
+        # (botocore does over HTTPS when payload signing is off) instead of the body's hash.
+        if (
+            parts.presigned
+            and payload != UNSIGNED_PAYLOAD
+            and self._matches(request, parts, credential, UNSIGNED_PAYLOAD)
+        ):
+            return credential.principal
+        raise InvalidSignature()
+
+    def _verify_usual(self, request: HttpRequest, services: Collection[str]) -> Principal | None:
+        """The warm path, for the request almost every SDK sends: an Authorization header
+        whose scope was seen before, ``X-Amz-Date``, long-term credentials, no repeated
+        headers, the body's own hash. The same checks as ``verify`` in one pass; None
+        when the request is of another shape or fails any of them (``verify`` then
+        checks it the long way and says what is wrong)."""
+        headers = request.headers
+        authorization = headers.get(b"authorization")
+        amz_date = headers.get(b"x-amz-date")
+        if (
+            authorization is None
+            or amz_date is None
+            or request.repeated is not None
+            or b"x-amz-security-token" in headers
+            or b"x-amz-content-sha256" in headers
+        ):
+            return None
+        head, found, signature = authorization.decode("latin-1").rpartition("Signature=")
+        scope = _usual_scope(head) if found else None
+        timestamp = amz_date.decode("latin-1")
+        signed_at = _epoch(timestamp)
+        if scope is None or signed_at is None or scope.date != timestamp[:8]:
+            return None
+        if services and scope.service not in services:
+            return None
+        credential = self._credentials.credential(scope.access_key_id)
+        if credential is None or credential.session_token is not None:
+            return None
+        now = self._clock()
+        if not now - scope.skew_s <= signed_at <= now + scope.skew_s:
+            return None
+        canonical = canonical_request(
+            request, scope, canonical_query_bytes(request.query), sha256_hex(request.body)
+        )
+        expected = self.signature(credential, scope, timestamp, canonical)
+        return credential.principal if hmac.compare_digest(expected, signature.strip()) else None
+
+    def _matches(
+        self, request: HttpRequest, parts: SignedParts, credential: Credential, payload: str
+    ) -> bool:
+        query = canonical_query(parts.query) if parts.presigned else canonical_query_bytes(request.query)
+        canonical = canonical_request(request, parts.scope, query, payload)
+        return hmac.compare_digest(
+            self.signature(credential, parts.scope, parts.timestamp, canonical), parts.signature
+        )
+
+    def signature(self, credential: Credential, scope: Scope, timestamp: str, canonical: str) -> str:
+        """The hex signature of the canonical request ``canonical`` signed at ``timestamp``."""
+        string_to_sign = f"{ALGORITHM}\n{timestamp}\n{scope.text}\n{sha256_hex(canonical.encode('utf-8'))}"
+        inner, outer = self._signing_key(credential, scope)
+        inner = inner.copy()
+        inner.update(string_to_sign.encode("utf-8"))
+        outer = outer.copy()
+        outer.update(inner.digest())
+        return str(outer.hexdigest())
+
+    def _signing_key(self, credential: Credential, scope: Scope) -> tuple[Any, Any]:
+        """HMAC-SHA256 under the derived signing key, as its two keyed SHA-256 states
+        (RFC 2104's inner and outer pads), copied for each signature: no re-keying and
+        no digest lookup per request."""
+        cache_key = (credential.access_key_id, credential.secret_access_key, scope.text)
+        key = self._signing_keys.get(cache_key)
+        if key is None:
+            derived = derive_signing_key(
+                credential.secret_access_key, scope.date, scope.region, scope.service
+            )
+            block = derived.ljust(_SHA256_BLOCK, b"\0")  # a derived key (32 bytes) is shorter than a block
+            key = (hashlib.sha256(block.translate(_PAD_INNER)), hashlib.sha256(block.translate(_PAD_OUTER)))
+            if len(self._signing_keys) >= _SIGNING_KEYS_MAX:
+                self._signing_keys.clear()  # days roll over; a full clear is rare and cheap
+            self._signing_keys[cache_key] = key
+        return key
+
+
+def derive_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    key = hmac.digest(f"AWS4{secret}".encode(), date.encode("utf-8"), "sha256")
+    key = hmac.digest(key, region.encode("utf-8"), "sha256")
+    key = hmac.digest(key, service.encode("utf-8"), "sha256")
+    return hmac.digest(key, b"aws4_request", "sha256")
+
+
+# ---- parsing --------------------------------------------------------------------------
+
+
+def parse(request: HttpRequest) -> SignedParts:
+    """The signature a request carries (header or presigned query); raises
+    MissingAuthenticationToken when it carries none, IncompleteSignature when one is malformed."""
+    authorization = request.headers.get(b"authorization")
+    if authorization is not None:
+        return _parse_header(request, authorization.decode("latin-1"))
+    if b"X-Amz-" in request.query:
+        pairs = query_pairs(request.query)
+        if any(key == b"X-Amz-Signature" or key == b"X-Amz-Credential" for key, _ in pairs):
+            return _parse_presigned(request, pairs)
+    raise MissingAuthenticationToken()
+
+
+def _parse_header(request: HttpRequest, raw: str) -> SignedParts:
+    token = request.headers.get(b"x-amz-security-token")
+    security_token = None if token is None else token.decode("latin-1")
+    # The usual case: a client's Credential and SignedHeaders repeat from request to request
+    # (only the signature changes), so their parse is cached.
+    head, found, signature = raw.rpartition("Signature=")
+    if found and signature and "," not in signature:
+        usual = _usual_scope(head)
+        timestamp = _request_timestamp(request)
+        if usual is not None and timestamp is not None:
+            return _signed(usual, timestamp, signature.strip(), security_token=security_token)
+    params = _authorization_params(raw)
+    timestamp = _request_timestamp(request)
+    missing = [
+        f"Authorization header requires '{name}' parameter."
+        for name in ("Credential", "Signature", "SignedHeaders")
+        if name not in params
+    ]
+    if timestamp is None:
+        missing.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    if missing:
+        raise IncompleteSignature(f"{' '.join(missing)} Authorization={raw}")
+    assert timestamp is not None
+    scope = scope_of(params["Credential"], params["SignedHeaders"])
+    return _signed(scope, timestamp, params["Signature"], security_token=security_token)
+
+
+def _authorization_params(raw: str) -> dict[str, str]:
+    """The ``name=value`` pairs of an ``AWS4-HMAC-SHA256`` Authorization header (none for
+    another scheme); IncompleteSignature for a pair without ``=``."""
+    scheme, _, rest = raw.partition(" ")
+    params: dict[str, str] = {}
+    if scheme == ALGORITHM:
+        for item in rest.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            name, equals, value = item.partition("=")
+            if not equals:
+                raise IncompleteSignature(
+                    f"'{item}' not a valid key=value pair (missing equal-sign) "
+                    f"in Authorization header: '{raw}'."
+                )
+            params[name] = value
+    return params
+
+
+@lru_cache(maxsize=512)
+def _usual_scope(head: str) -> Scope | None:
+    """The scope of an Authorization header's part before ``Signature=`` when it holds
+    exactly Credential and SignedHeaders, well formed; None sends the header the long
+    way (which says what is wrong)."""
+    try:
+        params = _authorization_params(head)
+        if params.keys() != {"Credential", "SignedHeaders"}:
+            return None
+        return scope_of(params["Credential"], params["SignedHeaders"])
+    except AuthFailure:
+        return None
+
+
+def _parse_presigned(request: HttpRequest, pairs: list[tuple[bytes, bytes]]) -> SignedParts:
+    params = {key.decode("latin-1"): value.decode("latin-1") for key, value in pairs}
+    for name in _PRESIGN_PARAMS:
+        if name not in params:
+            raise IncompleteSignature(
+                f"AWS query-string parameters must include '{name}'. Re-examine the query-string parameters."
+            )
+    if params["X-Amz-Algorithm"] != ALGORITHM:
+        raise IncompleteSignature(
+            f"X-Amz-Algorithm only supports '{ALGORITHM}', not '{params['X-Amz-Algorithm']}'."
+        )
+    timestamp = params["X-Amz-Date"]
+    if _epoch(timestamp) is None:
+        raise IncompleteSignature(
+            f"X-Amz-Date must be in the ISO8601 Long Format (yyyyMMdd'T'HHmmss'Z'), got '{timestamp}'."
+        )
+    expires: int | None = None
+    if "X-Amz-Expires" in params:
+        try:
+            expires = int(params["X-Amz-Expires"])
+        except ValueError:
+            raise IncompleteSignature("X-Amz-Expires should be a number") from None
+        if expires < 0:
+            raise IncompleteSignature("X-Amz-Expires must be non-negative")
+        if expires > MAX_EXPIRES_S:
+            raise IncompleteSignature(
+                f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES_S}"
+            )
+    return _signed(
+        scope_of(params["X-Amz-Credential"], params["X-Amz-SignedHeaders"]),
+        timestamp,
+        params["X-Amz-Signature"],
+        presigned=True,
+        expires_s=expires,
+        security_token=params.get("X-Amz-Security-Token"),
+        query=tuple(pair for pair in pairs if pair[0] != b"X-Amz-Signature"),
+    )
+
+
+def _signed(
+    scope: Scope,
+    timestamp: str,
+    signature: str,
+    *,
+    presigned: bool = False,
+    expires_s: int | None = None,
+    security_token: str | None = None,
+    query: tuple[tuple[bytes, bytes], ...] = (),
+) -> SignedParts:
+    if scope.date != timestamp[:8]:
+        raise InvalidSignature(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+            f"'{scope.date}' != '{timestamp[:8]}', from '{timestamp}'."
+        )
+    signed_at = _epoch(timestamp)
+    assert signed_at is not None  # the caller checked its form
+    return SignedParts(scope, signature, timestamp, signed_at, presigned, expires_s, security_token, query)
+
+
+@lru_cache(maxsize=512)
+def scope_of(credential: str, signed_headers: str) -> Scope:
+    """The checked scope of ``Credential=...`` and ``SignedHeaders=...``; raises
+    IncompleteSignature or InvalidSignature with AWS's text."""
+    parts = credential.split("/")
+    if len(parts) != 5:
+        raise IncompleteSignature(
+            "Credential must have exactly 5 slash-delimited elements, "
+            f"e.g. keyid/date/region/service/term, got '{credential}'"
+        )
+    access_key_id, date, region, service, terminator = parts
+    if terminator != "aws4_request":
+        raise InvalidSignature(
+            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'. "
+        )
+    names = tuple((name, name.encode("latin-1")) for name in signed_headers.split(";"))
+    if not any(name == "host" for name, _ in names):
+        raise IncompleteSignature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    return Scope(
+        access_key_id,
+        date,
+        region,
+        service,
+        signed_headers,
+        credential.partition("/")[2],
+        names,
+        service in RAW_PATH_SERVICES,
+        SKEW_S.get(service, DEFAULT_SKEW_S),
+    )
+
+
+def _request_timestamp(request: HttpRequest) -> str | None:
+    """The signing time, from ``X-Amz-Date`` or else ``Date`` (as botocore picks it), ISO basic."""
+    amz_date = request.headers.get(b"x-amz-date")
+    if amz_date is not None:
+        text = amz_date.decode("latin-1")
+        return text if _epoch(text) is not None else None
+    date = request.headers.get(b"date")
+    if date is None:
+        return None
+    parsed = parsedate_tz(date.decode("latin-1"))
+    if parsed is None:
+        return None
+    epoch = calendar.timegm((*parsed[:6], 0, 0, 0)) - (parsed[9] or 0)
+    return _iso(epoch)
+
+
+@lru_cache(maxsize=64)
+def _epoch(timestamp: str) -> int | None:
+    """``20260101T120000Z`` -> epoch seconds; None when it is not that form."""
+    if len(timestamp) != 16 or timestamp[8] != "T" or timestamp[15] != "Z":
+        return None
+    digits = timestamp[:8] + timestamp[9:15]
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    fields = (
+        int(digits[0:4]),
+        int(digits[4:6]),
+        int(digits[6:8]),
+        int(digits[8:10]),
+        int(digits[10:12]),
+        int(digits[12:14]),
+    )
+    if not (
+        1 <= fields[1] <= 12 and 1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] < 62
+    ):
+        return None
+    return calendar.timegm((*fields, 0, 0, 0))
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch))
+
+
+# ---- checks ---------------------------------------------------------------------------
+
+
+def _check_token(credential: Credential, token: str | None, now: float) -> None:
+    if credential.session_token is None:
+        if token is not None:
+            raise UnrecognizedClient()
+        return
+    if token is None or not hmac.compare_digest(
+        token.encode("utf-8"), credential.session_token.encode("utf-8")
+    ):
+        raise UnrecognizedClient()
+    if credential.expires_at is not None and now >= credential.expires_at:
+        raise ExpiredToken()
+
+
+def _check_time(parts: SignedParts, now: float) -> None:
+    signed_at = parts.signed_at
+    skew = parts.scope.skew_s
+    if parts.presigned and parts.expires_s is not None:
+        if now > signed_at + parts.expires_s:
+            raise InvalidSignature(
+                f"Signature expired: {parts.timestamp} is now earlier than {_iso(now - parts.expires_s)} "
+                f"({_iso(now)} - {parts.expires_s} sec.)"
+            )
+    elif signed_at < now - skew:
+        raise InvalidSignature(
+            f"Signature expired: {parts.timestamp} is now earlier than {_iso(now - skew)} "
+            f"({_iso(now)} - {skew // 60} min.)"
+        )
+    if signed_at > now + skew:
+        raise InvalidSignature(
+            f"Signature not yet current: {parts.timestamp} is still later than {_iso(now + skew)} "
+            f"({_iso(now)} + {skew // 60} min.)"
+        )
+
+
+def _payload_hash(request: HttpRequest, parts: SignedParts) -> str:
+    """The payload line of the canonical request. A declared hash must be the body's."""
+    declared = request.headers.get(b"x-amz-content-sha256")
+    if declared is not None:
+        value = declared.decode("latin-1")
+        if value != UNSIGNED_PAYLOAD and value != sha256_hex(request.body):
+            raise InvalidSignature(
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+            )
+        return value
+    if parts.presigned and parts.scope.service in UNSIGNED_PRESIGN_SERVICES:
+        return UNSIGNED_PAYLOAD
+    return sha256_hex(request.body)
+
+
+def sha256_hex(data: bytes) -> str:
+    if not data:
+        return EMPTY_SHA256
+    digest = _SHA256.copy()
+    digest.update(data)
+    return digest.hexdigest()
+
+
+# ---- the canonical request ------------------------------------------------------------
+
+
+def canonical_request(request: HttpRequest, scope: Scope, query: str, payload_hash: str) -> str:
+    """The canonical request of ``request`` under ``scope``, with its canonical ``query``."""
+    return (
+        f"{request.method.upper()}\n"
+        f"{canonical_path(request.raw_path, scope.path_as_sent)}\n"
+        f"{query}\n"
+        f"{canonical_headers(request, scope.names)}\n\n"
+        f"{scope.signed_headers}\n"
+        f"{payload_hash}"
+    )
+
+
+@lru_cache(maxsize=1024)
+def canonical_path(raw_path: bytes, as_sent: bool = False) -> str:
+    """The canonical URI of a path as sent (still percent-encoded)."""
+    path = raw_path.decode("latin-1")
+    if as_sent:
+        return path or "/"
+    return quote(_remove_dot_segments(path), safe="/~")
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4, and empty segments dropped as AWS does; the leading slash and a
+    trailing one (after a kept segment) stay."""
+    if not path:
+        return "/"
+    kept: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment and segment != ".":
+            kept.append(segment)
+    lead = "/" if path.startswith("/") else ""
+    trail = "/" if path.endswith("/") and kept else ""
+    return lead + "/".join(kept) + trail
+
+
+def query_pairs(query: bytes) -> list[tuple[bytes, bytes]]:
+    """The decoded (key, value) pairs of a raw query string, in order (``+`` is a plus)."""
+    pairs: list[tuple[bytes, bytes]] = []
+    for item in query.split(b"&"):
+        if not item:
+            continue
+        key, _, value = item.partition(b"=")
+        pairs.append((unquote_to_bytes(key), unquote_to_bytes(value)))
+    return pairs
+
+
+@lru_cache(maxsize=1024)
+def canonical_query_bytes(query: bytes) -> str:
+    return canonical_query(query_pairs(query)) if query else ""
+
+
+def canonical_query(pairs: Iterable[tuple[bytes, bytes]]) -> str:
+    """Pairs encoded (``safe='-_.~'``), sorted by encoded key then value, joined by ``&``."""
+    encoded = sorted((quote(key, safe="-_.~"), quote(value, safe="-_.~")) for key, value in pairs)
+    return "&".join(f"{key}={value}" for key, value in encoded)
+
+
+def canonical_headers(request: HttpRequest, names: tuple[tuple[str, bytes], ...]) -> str:
+    """The canonical header lines of the signed headers ``names`` (``Scope.names``)."""
+    headers = request.headers
+    repeated = request.repeated
+    if repeated is None:  # the usual case: one value per header
+        return "\n".join([f"{name}:{_trimmed(headers.get(key, b''))}" for name, key in names])
+    lines = []
+    for name, key in names:
+        values = [earlier for earlier_key, earlier in repeated if earlier_key == key]
+        last = headers.get(key)
+        if last is not None:
+            values.append(last)
+        lines.append(f"{name}:{','.join(_trimmed(one) for one in values)}")
+    return "\n".join(lines)
+
+
+def _trimmed(raw: bytes) -> str:
+    """A header value with whitespace runs folded to one space and its ends trimmed, as
+    botocore's ``' '.join(value.split())`` (str whitespace: latin-1's \\x85 and \\xa0 too)."""
+    text = raw.decode("latin-1")
+    # isprintable() is False for every whitespace character but the ASCII space.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())

@@ -1,0 +1,44 @@
+"""An EventBridge Scheduler-compatible service (rest-json, ``boto3.client("scheduler")``):
+schedules and schedule groups, fired by the shared durable schedule timer.
+
+``SchedulerFront(store, siblings, timers)`` is the front router's service.
+"""
+
+from __future__ import annotations
+
+from lambdalite.events.service_targets import Siblings
+from lambdalite.http.message import HttpRequest, Response
+from lambdalite.protocol.model import load_model
+from lambdalite.protocol.rest_json import RestJsonFront
+from lambdalite.services.clock import Clock, SystemClock
+from lambdalite.services.scheduler.service import SchedulerService
+from lambdalite.store.scheduler_docs import SchedulerStore
+from lambdalite.store.schedules import ScheduleStore
+
+SIGNING_NAME = "scheduler"
+
+__all__ = ["SIGNING_NAME", "SchedulerFront", "SchedulerService"]
+
+
+class SchedulerFront:
+    def __init__(
+        self,
+        store: SchedulerStore,
+        siblings: Siblings,
+        timers: ScheduleStore | None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.service = SchedulerService(store, clock or SystemClock(), siblings, timers)
+        self._front = RestJsonFront(load_model("scheduler"), self.service)
+
+    async def handle(self, request: HttpRequest) -> Response:
+        return await self._front.handle(request)
+
+    def start(self) -> None:
+        """Start the schedule timer (on the running loop)."""
+        if self.service.timer is not None:
+            self.service.timer.start()
+
+    async def close(self) -> None:
+        if self.service.timer is not None:
+            await self.service.timer.close()

@@ -1,0 +1,333 @@
+"""Our SigV4 verifier against botocore's signers, on thousands of generated requests,
+and every refusal with AWS's code and text."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from lambdalite.auth.credentials import Credential, Principal
+from lambdalite.auth.errors import (
+    AuthFailure,
+    ExpiredToken,
+    IncompleteSignature,
+    InvalidSignature,
+    MissingAuthenticationToken,
+    UnrecognizedClient,
+)
+from lambdalite.auth.sigv4 import Verifier, canonical_path
+from lambdalite.http.message import HttpRequest
+from tests.unit.sigv4_requests import KEY_ID, SECRET, SIGNED_AT, TOKEN, as_received, fixed_time, generate
+
+NOW = SIGNED_AT.timestamp()
+PRINCIPAL = Principal("arn:aws:iam::000000000000:user/admin", "000000000000", KEY_ID)
+MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS "
+    "Secret Access Key and signing method. Consult the service documentation for details."
+)
+
+
+class Keys:
+    def __init__(self, *credentials: Credential) -> None:
+        self.by_id = {credential.access_key_id: credential for credential in credentials}
+
+    def credential(self, access_key_id: str) -> Credential | None:
+        return self.by_id.get(access_key_id)
+
+
+def verifier(
+    token: str | None = None, secret: str = SECRET, now: float = NOW, expires_at: float | None = None
+) -> Verifier:
+    return Verifier(Keys(Credential(KEY_ID, secret, PRINCIPAL, token, expires_at)), clock=lambda: now)
+
+
+def signed(
+    method: str = "POST",
+    url: str = "http://127.0.0.1:9001/2015-03-31/functions/hello/invocations",
+    body: bytes = b'{"a": 1}',
+    *,
+    key_id: str = KEY_ID,
+    secret: str = SECRET,
+    token: str | None = None,
+    service: str = "lambda",
+    presign_expires: int | None = None,
+) -> HttpRequest:
+    request = AWSRequest(method=method, url=url, data=body)
+    credentials = Credentials(key_id, secret, token)
+    signer = (
+        SigV4QueryAuth(credentials, service, "us-east-1", expires=presign_expires)
+        if presign_expires is not None
+        else SigV4Auth(credentials, service, "us-east-1")
+    )
+    with fixed_time():
+        signer.add_auth(request)
+    return as_received(request)
+
+
+# ---- equivalence with botocore ---------------------------------------------------------
+
+
+def test_accepts_every_request_botocore_signs() -> None:
+    rng = random.Random(20260314)
+    kinds: dict[str, int] = {}
+    for _ in range(3000):
+        case = generate(rng)
+        ours = verifier(token=case.token)
+        assert ours.verify(case.request, (case.service,)) == PRINCIPAL, case
+        kind = f"{case.service}/{'presigned' if case.presigned else 'header'}"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    # every service and both forms were exercised
+    assert len(kinds) == 8 and min(kinds.values()) > 100, kinds
+
+
+def _tampered(request: HttpRequest, rng: random.Random) -> HttpRequest | None:
+    """One change botocore would have signed differently, or None if this request has no such part."""
+    choice = rng.randrange(5)
+    if choice == 0:
+        return dataclasses.replace(request, method="PUT" if request.method != "PUT" else "POST")
+    if choice == 1:
+        return dataclasses.replace(request, raw_path=request.raw_path + b"x")
+    if choice == 2:
+        return dataclasses.replace(
+            request, query=request.query + (b"&" if request.query else b"") + b"extra=1"
+        )
+    if choice == 3:
+        if request.headers.get(b"x-amz-content-sha256") == b"UNSIGNED-PAYLOAD" or (
+            b"X-Amz-Signature" in request.query
+        ):
+            return None
+        return dataclasses.replace(request, body=request.body + b"!")
+    headers = dict(request.headers)
+    headers[b"host"] = b"other.test"
+    return dataclasses.replace(request, headers=headers)
+
+
+def test_refuses_every_tampered_request() -> None:
+    rng = random.Random(7)
+    refused = 0
+    while refused < 1000:
+        case = generate(rng)
+        tampered = _tampered(case.request, rng)
+        if tampered is None:
+            continue
+        with pytest.raises(InvalidSignature) as caught:
+            verifier(token=case.token).verify(tampered, (case.service,))
+        assert caught.value.message in (
+            MISMATCH,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+        refused += 1
+
+
+def test_refuses_every_request_signed_with_another_secret() -> None:
+    rng = random.Random(11)
+    for _ in range(500):
+        case = generate(rng)
+        with pytest.raises(InvalidSignature, match="does not match"):
+            verifier(token=case.token, secret=SECRET + "x").verify(case.request, (case.service,))
+
+
+def test_canonical_path_is_normalised_and_encoded_once_more_except_for_s3() -> None:
+    assert canonical_path(b"/a/./b/../c//d/") == "/a/c/d/"
+    assert canonical_path(b"/fn%3Aalias/invocations") == "/fn%253Aalias/invocations"
+    assert canonical_path(b"/a/./b%20c", as_sent=True) == "/a/./b%20c"
+    assert canonical_path(b"") == "/"
+
+
+# ---- refusals, with AWS's codes and texts ----------------------------------------------
+
+
+def _refusal(request: HttpRequest, **options: object) -> AuthFailure:
+    with pytest.raises(AuthFailure) as caught:
+        verifier(**options).verify(request, ("lambda",))  # type: ignore[arg-type]
+    return caught.value
+
+
+def test_unsigned_request_is_missing_the_token() -> None:
+    request = dataclasses.replace(signed(), headers={b"host": b"127.0.0.1:9001"})
+    failure = _refusal(request)
+    assert isinstance(failure, MissingAuthenticationToken)
+    assert (failure.code, failure.status, failure.message) == (
+        "MissingAuthenticationTokenException",
+        403,
+        "Missing Authentication Token",
+    )
+
+
+def test_unknown_key_is_an_unrecognized_client() -> None:
+    failure = _refusal(signed(key_id="AKIANOSUCHKEY0000000"))
+    assert isinstance(failure, UnrecognizedClient)
+    assert (failure.code, failure.message) == (
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    )
+
+
+def test_wrong_secret_is_an_invalid_signature() -> None:
+    failure = _refusal(signed(secret="not-the-secret"))
+    assert (failure.code, failure.status, failure.message) == ("InvalidSignatureException", 403, MISMATCH)
+
+
+def test_signed_too_long_ago_or_ahead() -> None:
+    failure = _refusal(signed(), now=NOW + 301)
+    assert failure.code == "InvalidSignatureException"
+    assert failure.message == (
+        "Signature expired: 20260314T150926Z is now earlier than 20260314T150927Z (20260314T151427Z - 5 min.)"
+    )
+    assert verifier(now=NOW + 300).verify(signed()) == PRINCIPAL
+    failure = _refusal(signed(), now=NOW - 301)
+    assert failure.message == (
+        "Signature not yet current: 20260314T150926Z is still later than 20260314T150925Z "
+        "(20260314T150425Z + 5 min.)"
+    )
+
+
+def test_s3_allows_fifteen_minutes() -> None:
+    request = signed(service="s3")
+    assert verifier(now=NOW + 899).verify(request) == PRINCIPAL
+    with pytest.raises(InvalidSignature, match=r"- 15 min\.\)$"):
+        verifier(now=NOW + 901).verify(request)
+
+
+def test_presigned_url_until_it_expires() -> None:
+    request = signed("GET", "http://127.0.0.1:9001/2015-03-31/functions?MaxItems=5", b"", presign_expires=60)
+    assert b"X-Amz-Signature=" in request.query and b"authorization" not in request.headers
+    assert verifier(now=NOW + 60).verify(request, ("lambda",)) == PRINCIPAL
+    failure = _refusal(request, now=NOW + 61)
+    assert (failure.code, failure.message) == (
+        "InvalidSignatureException",
+        "Signature expired: 20260314T150926Z is now earlier than 20260314T150927Z "
+        "(20260314T151027Z - 60 sec.)",
+    )
+
+
+def test_presigned_url_missing_a_parameter() -> None:
+    request = signed("GET", "http://127.0.0.1:9001/2015-03-31/functions", b"", presign_expires=60)
+    query = b"&".join(pair for pair in request.query.split(b"&") if not pair.startswith(b"X-Amz-Date"))
+    failure = _refusal(dataclasses.replace(request, query=query))
+    assert isinstance(failure, IncompleteSignature)
+    assert failure.message == (
+        "AWS query-string parameters must include 'X-Amz-Date'. Re-examine the query-string parameters."
+    )
+
+
+@pytest.mark.parametrize(
+    ("expires", "message"),
+    [
+        (b"soon", "X-Amz-Expires should be a number"),
+        (b"-1", "X-Amz-Expires must be non-negative"),
+        (b"604801", "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
+    ],
+)
+def test_presigned_url_with_a_bad_expiry(expires: bytes, message: str) -> None:
+    request = signed("GET", "http://127.0.0.1:9001/2015-03-31/functions", b"", presign_expires=60)
+    query = request.query.replace(b"X-Amz-Expires=60", b"X-Amz-Expires=" + expires)
+    failure = _refusal(dataclasses.replace(request, query=query))
+    assert (failure.code, failure.message) == ("IncompleteSignatureException", message)
+
+
+def test_authorization_header_without_its_parts() -> None:
+    request = signed()
+    headers = {b"host": b"127.0.0.1:9001", b"authorization": b"Bearer abc"}
+    failure = _refusal(dataclasses.replace(request, headers=headers))
+    assert (failure.code, failure.message) == (
+        "IncompleteSignatureException",
+        "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' "
+        "parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires "
+        "existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=Bearer abc",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [(b"x-amz-date", b"2026-03-14T15:09:26Z"), (b"date", b"yesterday")]
+)
+def test_an_unreadable_signing_time(name: bytes, value: bytes) -> None:
+    request = signed()
+    headers = {key: item for key, item in request.headers.items() if key != b"x-amz-date"}
+    headers[name] = value
+    failure = _refusal(dataclasses.replace(request, headers=headers))
+    assert failure.code == "IncompleteSignatureException"
+    assert failure.message.startswith(
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+        "Authorization=AWS4-HMAC-SHA256 Credential="
+    )
+
+
+def test_authorization_pair_without_equal_sign() -> None:
+    request = signed()
+    headers = dict(request.headers)
+    headers[b"authorization"] = b"AWS4-HMAC-SHA256 Credential AKIA/20260314/us-east-1/lambda/aws4_request"
+    failure = _refusal(dataclasses.replace(request, headers=headers))
+    assert (failure.code, failure.message) == (
+        "IncompleteSignatureException",
+        "'Credential AKIA/20260314/us-east-1/lambda/aws4_request' not a valid key=value pair (missing "
+        "equal-sign) in Authorization header: 'AWS4-HMAC-SHA256 Credential "
+        "AKIA/20260314/us-east-1/lambda/aws4_request'.",
+    )
+
+
+def _with_authorization(request: HttpRequest, old: bytes, new: bytes) -> HttpRequest:
+    headers = dict(request.headers)
+    headers[b"authorization"] = headers[b"authorization"].replace(old, new)
+    return dataclasses.replace(request, headers=headers)
+
+
+def test_credential_scope_errors() -> None:
+    request = signed()
+    failure = _refusal(_with_authorization(request, b"/lambda/aws4_request", b"/lambda"))
+    assert (failure.code, failure.message) == (
+        "IncompleteSignatureException",
+        "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, "
+        f"got '{KEY_ID}/20260314/us-east-1/lambda'",
+    )
+    failure = _refusal(_with_authorization(request, b"aws4_request", b"aws5_request"))
+    assert (failure.code, failure.message) == (
+        "InvalidSignatureException",
+        "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. ",
+    )
+    failure = _refusal(_with_authorization(request, b"/20260314/", b"/20260313/"))
+    assert failure.message == (
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+        "'20260313' != '20260314', from '20260314T150926Z'."
+    )
+    failure = _refusal(signed(service="logs"))
+    assert (failure.code, failure.message) == (
+        "InvalidSignatureException",
+        "Credential should be scoped to correct service: 'lambda'. ",
+    )
+    failure = _refusal(_with_authorization(request, b"SignedHeaders=host;", b"SignedHeaders="))
+    assert (failure.code, failure.message) == (
+        "IncompleteSignatureException",
+        "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+    )
+
+
+def test_declared_payload_hash_must_be_the_bodys() -> None:
+    request = AWSRequest(method="POST", url="http://127.0.0.1:9001/x", data=b"body")
+    request.headers["X-Amz-Content-SHA256"] = "0" * 64
+    with fixed_time():
+        SigV4Auth(Credentials(KEY_ID, SECRET), "lambda", "us-east-1").add_auth(request)
+    failure = _refusal(as_received(request))
+    assert (failure.code, failure.message) == (
+        "InvalidSignatureException",
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    )
+
+
+def test_temporary_credentials() -> None:
+    with_token = signed(token=TOKEN)
+    assert verifier(token=TOKEN, expires_at=NOW + 1).verify(with_token) == PRINCIPAL
+    failure = _refusal(with_token, token=TOKEN, expires_at=NOW)
+    assert isinstance(failure, ExpiredToken)
+    assert (failure.code, failure.message) == (
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    )
+    assert isinstance(_refusal(signed(), token=TOKEN), UnrecognizedClient)  # token required
+    assert isinstance(_refusal(signed(token="other"), token=TOKEN), UnrecognizedClient)
+    assert isinstance(_refusal(with_token), UnrecognizedClient)  # long-term key given a token
