@@ -497,3 +497,84 @@ def test_a_function_that_goes_away_is_reported_and_served_again_when_it_is_back(
         lambda: lam.get_event_source_mapping(UUID=uuid).get("LastProcessingResult") == "OK", message="OK"
     )
     lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_filter_criteria_pick_the_messages_that_reach_the_function(
+    lam: Any, sqs: Any, collector: Collector
+) -> None:
+    url, arn = make_queue(sqs, "filtered")
+    uuid = lam.create_event_source_mapping(
+        FunctionName="consumer",
+        EventSourceArn=arn,
+        FilterCriteria={
+            "Filters": [
+                {"Pattern": json.dumps({"body": {"kind": ["order"], "total": [{"numeric": [">", 10]}]}})}
+            ]
+        },
+    )["UUID"]
+    assert json.loads(lam.get_event_source_mapping(UUID=uuid)["FilterCriteria"]["Filters"][0]["Pattern"]) == {
+        "body": {"kind": ["order"], "total": [{"numeric": [">", 10]}]}
+    }
+    for body in (
+        {"kind": "order", "total": 5},
+        "plain text",
+        {"kind": "refund", "total": 50},
+        {"kind": "order", "total": 20},
+    ):
+        sqs.send_message(QueueUrl=url, MessageBody=body if isinstance(body, str) else json.dumps(body))
+    records = wait_for(lambda: records_with(collector, arn), message="the matching message")
+    # The others are deleted without an invocation, as on AWS.
+    wait_for(
+        lambda: (
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+            == "0"
+            and sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+                "ApproximateNumberOfMessagesNotVisible"
+            ]
+            == "0"
+        ),
+        message="every message consumed",
+    )
+    assert [json.loads(r["body"]) for r in records_with(collector, arn)] == [{"kind": "order", "total": 20}]
+    assert records
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+# -- queues as asynchronous-invocation destinations ----------------------------------------------
+
+
+def test_a_queue_receives_the_destination_record_and_a_fifo_queue_is_refused(lam: Any, sqs: Any) -> None:
+    url, arn = make_queue(sqs, "destination")
+    lam.put_function_event_invoke_config(
+        FunctionName="consumer", MaximumRetryAttempts=0, DestinationConfig={"OnSuccess": {"Destination": arn}}
+    )
+    answer = lam.invoke(
+        FunctionName="consumer",
+        InvocationType="Event",
+        Payload=json.dumps({"Records": [{"body": "x", "messageId": "m", "eventSourceARN": "elsewhere"}]}),
+    )
+    message = wait_for(lambda: sqs.receive_message(QueueUrl=url).get("Messages"), message="the record")[0]
+    record = json.loads(message["Body"])
+    assert record["version"] == "1.0"
+    assert record["requestContext"] == {
+        "requestId": answer["ResponseMetadata"]["RequestId"],
+        "functionArn": f"{ARN_PREFIX}consumer:$LATEST",
+        "condition": "Success",
+        "approximateInvokeCount": 1,
+    }
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    assert record["responsePayload"] == {"batchItemFailures": []}
+    _, fifo = make_queue(sqs, "destination.fifo", FifoQueue="true")
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as excinfo:
+        lam.put_function_event_invoke_config(
+            FunctionName="consumer", DestinationConfig={"OnFailure": {"Destination": fifo}}
+        )
+    assert error(excinfo) == (
+        "InvalidParameterValueException",
+        "The provided destination config DestinationConfig(onSuccess=null, "
+        f"onFailure=OnFailure(destination={fifo})) is invalid.",
+        400,
+    )
+    lam.delete_function_event_invoke_config(FunctionName="consumer")
