@@ -5,9 +5,8 @@ ARN scheme (lambdalite's own; the server's ``--redis-url``, by default
 
     arn:aws:redis:<region>:<account>:stream/<stream key>
 
-One stream key is one shard: its entries reach the function in ID order, one
-batch at a time (ParallelizationFactor is accepted and reported; order is kept by
-never running two batches of a stream at once). An entry's ``data`` field is the
+One stream key is one shard: its entries reach the function in ID order (per
+partition key when ParallelizationFactor runs several batches at once). An entry's ``data`` field is the
 record's data (else the JSON object of all its fields), its ``partitionKey`` field
 the partition key; the entry ID is the sequence number, and the arrival time is
 the ID's milliseconds. StartingPosition: TRIM_HORIZON reads from the first entry,

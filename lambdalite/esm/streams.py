@@ -13,7 +13,8 @@ stream it came from)::
      "invokeIdentityArn": "<the function's role>", "awsRegion": "...",
      "eventSourceARN": "..."}
 
-``StreamBatches.process`` takes one batch of one shard to its end, in order:
+``StreamBatches.process`` takes one batch of one shard to its end, in order (per
+partition key, in ParallelizationFactor lanes at once):
 
 - records older than MaximumRecordAgeInSeconds are not sent (they go to the
   OnFailure destination, condition ``RecordAgeExceeded``);
@@ -29,7 +30,9 @@ stream it came from)::
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,6 +78,18 @@ def kinesis_record(
         "awsRegion": region,
         "eventSourceARN": source_arn,
     }
+
+
+def partition_lanes(batch: Sequence[StreamRecord], factor: int) -> list[list[StreamRecord]]:
+    """``batch`` split into at most ``factor`` non-empty lanes by a stable hash of the
+    partition key, each in the batch's order (Kinesis's ParallelizationFactor)."""
+    if factor <= 1:
+        return [list(batch)]
+    lanes: dict[int, list[StreamRecord]] = {}
+    for record in batch:
+        lane = zlib.crc32(record.partition_key.encode()) % factor
+        lanes.setdefault(lane, []).append(record)
+    return [lanes[lane] for lane in sorted(lanes)]
 
 
 Invoke = Callable[[Sequence[StreamRecord]], Awaitable[InvocationResult]]
@@ -141,7 +156,16 @@ class StreamBatches:
         self._report = report
 
     async def process(self, batch: Sequence[StreamRecord]) -> None:
-        """Run ``batch`` to its end: every record succeeded or was discarded."""
+        """Run ``batch`` to its end: every record succeeded or was discarded. With a
+        ParallelizationFactor above 1 the batch is split into that many lanes by
+        partition key, run at once; each key's records stay in order in one lane."""
+        lanes = partition_lanes(batch, self._mapping.parallelization)
+        if len(lanes) == 1:
+            await self._process_lane(lanes[0])
+        else:
+            await asyncio.gather(*(self._process_lane(lane) for lane in lanes))
+
+    async def _process_lane(self, batch: list[StreamRecord]) -> None:
         pending: list[list[StreamRecord]] = [list(batch)]
         while pending:
             part = pending.pop(0)

@@ -579,3 +579,17 @@ def test_a_jetstream_consumer_starts_after_the_checkpoint_or_at_the_starting_pos
     )
     assert latest.deliver_policy == DeliverPolicy.BY_START_TIME
     assert latest.opt_start_time is not None and latest.opt_start_time.timestamp() == 1_700_000_000.0
+
+
+def test_parallelization_runs_lanes_by_partition_key_at_once_and_keeps_each_keys_order() -> None:
+    from lambdalite.esm.streams import partition_lanes
+
+    batch = [StreamRecord(f"{n}-0", f"k{n % 3}", b"", 1_700_000_000.0) for n in range(9)]
+    lanes = partition_lanes(batch, 10)
+    assert sorted(r.sequence for lane in lanes for r in lane) == sorted(r.sequence for r in batch)
+    for lane in lanes:
+        assert lane == sorted(lane, key=lambda r: int(r.sequence.split("-")[0]))
+        assert len({r.partition_key for r in lane}) == 1
+    assert partition_lanes(batch, 1) == [batch]
+    calls, _ = run_batches(stream_mapping(parallelization=10), batch, lambda s, c: InvocationResult(b"null"))
+    assert sorted(len(call) for call in calls) == [3, 3, 3]
