@@ -48,6 +48,7 @@ from lambdalite.esm.nats_streams import NatsSources, nats_broker
 from lambdalite.esm.pollers import MappingPollers, StreamSettings
 from lambdalite.esm.redis_streams import RedisSources, redis_broker
 from lambdalite.esm.registry import SourceCheck, SourceChecks
+from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsSources, parse_endpoints
 from lambdalite.esm.sqs import SqsSources
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
@@ -266,7 +267,8 @@ def build_pollers(
     targets: Targets,
 ) -> MappingPollers:
     """The event source mappings' pollers: queues of the SQS service the router
-    serves (when it does), Redis streams and JetStream streams."""
+    serves (when it does) and of the endpoints ``settings.sqs_endpoints`` names,
+    Redis streams and JetStream streams."""
     sqs = router.services.get("sqs")
     service = sqs.service if isinstance(sqs, SqsFront) else None
     mappings = registries.mappings
@@ -275,8 +277,10 @@ def build_pollers(
         "redis": RedisSources(region, account, targets),
         "nats": NatsSources(region, account, targets),
     }
-    if service is not None:
-        checks["sqs"] = SqsSources(service)
+    endpoints = parse_endpoints(settings.sqs_endpoints)
+    remote = RemoteQueues(endpoints) if endpoints else None
+    if service is not None or remote is not None:
+        checks["sqs"] = SqsSources(service, None if remote is None else RemoteSqsSources(remote))
     mappings.source_check = SourceChecks(checks)
     return MappingPollers(
         mappings,
@@ -295,6 +299,7 @@ def build_pollers(
             stores.mappings,
             targets,
         ),
+        remote=remote,
     )
 
 

@@ -18,6 +18,7 @@ from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.esm.model import SETTLED, EventSourceMapping, MappingState
 from lambdalite.esm.registry import MappingRegistry
+from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsPoller
 from lambdalite.esm.requests import source_service
 from lambdalite.esm.sqs import SqsPoller, stop
 from lambdalite.esm.stream_poller import Broker, StreamPoller
@@ -27,7 +28,7 @@ from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.mappings import MappingStore
 from lambdalite.store.queues import QueueStore
 
-Poller = SqsPoller | StreamPoller
+Poller = SqsPoller | StreamPoller | RemoteSqsPoller
 
 log = logging.getLogger("lambdalite.esm")
 
@@ -54,6 +55,7 @@ class MappingPollers:
         region: str,
         account: str,
         streams: StreamSettings | None = None,
+        remote: RemoteQueues | None = None,
     ) -> None:
         self._registry = registry
         self._functions = functions
@@ -64,6 +66,7 @@ class MappingPollers:
         self._region = region
         self._account = account
         self._streams = streams
+        self._remote = remote
         self._running: dict[str, tuple[Poller, asyncio.Task[None]]] = {}
         self._changes: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -130,6 +133,9 @@ class MappingPollers:
                 self._clock,
                 self._region,
             )
+        local = self._service is not None and self._service.queue_by_arn(mapping.source_arn) is not None
+        if not local and self._remote is not None and self._remote.serves(mapping.source_arn):
+            return RemoteSqsPoller(mapping, self._remote, self._functions, self._invoker, report, self._clock)
         if self._service is None:
             return None
         return SqsPoller(
@@ -153,6 +159,8 @@ class MappingPollers:
         for poller, task in list(self._running.values()):
             await stop(poller, task, wait=False)
         self._running.clear()
+        if self._remote is not None:
+            self._remote.close()
 
 
 def _log_end(uuid: str, task: asyncio.Task[None]) -> None:

@@ -71,15 +71,28 @@ def visibility_message(visibility: int, timeout: int) -> str:
     return f"Queue visibility timeout: {visibility} seconds is less than Function timeout: {timeout} seconds"
 
 
-class SqsSources:
-    """The ``sqs`` source check (``MappingRegistry.source_check``)."""
+class RemoteCheck(Protocol):
+    def serves(self, arn: str) -> bool:
+        """Does an endpoint configured on this server serve the queue ``arn``?"""
+        ...
 
-    def __init__(self, service: SqsService) -> None:
+    def __call__(self, source_arn: str, function: FunctionConfig, mapping: EventSourceMapping) -> None: ...
+
+
+class SqsSources:
+    """The ``sqs`` source check (``MappingRegistry.source_check``): one of our queues,
+    else one of another endpoint (``remote``, ``esm.remote_sqs``) when one serves it."""
+
+    def __init__(self, service: SqsService | None, remote: RemoteCheck | None = None) -> None:
         self._service = service
+        self._remote = remote
 
     def __call__(self, source_arn: str, function: FunctionConfig, mapping: EventSourceMapping) -> None:
         check_batching(mapping.batch_size, mapping.window_s)
-        queue = self._service.queue_by_arn(source_arn)
+        queue = None if self._service is None else self._service.queue_by_arn(source_arn)
+        if queue is None and self._remote is not None and self._remote.serves(source_arn):
+            self._remote(source_arn, function, mapping)
+            return
         if queue is None:
             raise InvalidParameterValue(NO_QUEUE)
         if queue.fifo and mapping.batch_size > 10:

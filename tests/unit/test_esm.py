@@ -593,3 +593,49 @@ def test_parallelization_runs_lanes_by_partition_key_at_once_and_keeps_each_keys
     assert partition_lanes(batch, 1) == [batch]
     calls, _ = run_batches(stream_mapping(parallelization=10), batch, lambda s, c: InvocationResult(b"null"))
     assert sorted(len(call) for call in calls) == [3, 3, 3]
+
+
+def test_other_sqs_endpoints_are_read_from_the_server_option() -> None:
+    from lambdalite.esm.remote_sqs import RemoteEndpoint, parse_endpoints, remote_record
+
+    assert parse_endpoints(
+        "111111111111:us-east-1=http://127.0.0.1:9002, 222222222222:eu-west-1=https://sqs.eu-west-1.amazonaws.com|K|S"
+    ) == {
+        ("111111111111", "us-east-1"): RemoteEndpoint("http://127.0.0.1:9002"),
+        ("222222222222", "eu-west-1"): RemoteEndpoint("https://sqs.eu-west-1.amazonaws.com", "K", "S"),
+    }
+    assert parse_endpoints("") == {}
+    for bad in ("nonsense", "111111111111:us-east-1=ftp://x", "111111111111:us-east-1=http://x|K"):
+        with pytest.raises(SystemExit):
+            parse_endpoints(bad)
+    record = remote_record(
+        {
+            "MessageId": "m",
+            "ReceiptHandle": "h",
+            "Body": "b",
+            "MD5OfBody": "92eb5ffee6ae2fec3ad71c777531578f",
+            "Attributes": {"ApproximateReceiveCount": "1"},
+            "MessageAttributes": {"bin": {"DataType": "Binary", "BinaryValue": b"\x01"}},
+            "MD5OfMessageAttributes": "x",
+        },
+        QUEUE_ARN,
+        "us-east-1",
+    )
+    assert list(record) == [
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfMessageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    ]
+    assert record["messageAttributes"]["bin"] == {
+        "binaryValue": "AQ==",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "Binary",
+    }
