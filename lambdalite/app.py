@@ -27,6 +27,7 @@ from lambdalite.auth.exposure import check_exposure
 from lambdalite.auth.keys import AccessKeys, ensure_admin_key
 from lambdalite.auth.secrets import SecretBox, SecretBoxError
 from lambdalite.auth.sigv4 import Verifier
+from lambdalite.clock import SystemClock
 from lambdalite.config import Settings
 from lambdalite.control.changes import (
     FunctionDeleted,
@@ -50,7 +51,6 @@ from lambdalite.esm.redis_streams import RedisSources, redis_broker
 from lambdalite.esm.registry import SourceCheck, SourceChecks
 from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsSources, parse_endpoints
 from lambdalite.esm.sqs import SqsSources
-from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy

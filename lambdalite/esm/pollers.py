@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from lambdalite.clock import Clock
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.esm.model import SETTLED, EventSourceMapping, MappingState
@@ -22,7 +23,6 @@ from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsPoller
 from lambdalite.esm.requests import source_service
 from lambdalite.esm.sqs import SqsPoller, stop
 from lambdalite.esm.stream_poller import Broker, StreamPoller
-from lambdalite.events.clock import Clock
 from lambdalite.events.targets import Targets
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.mappings import MappingStore

@@ -30,6 +30,7 @@ import orjson
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdalite.clock import Clock
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import InvocationKind
@@ -39,7 +40,6 @@ from lambdalite.esm.model import EventSourceMapping
 from lambdalite.esm.requests import check_batching
 from lambdalite.esm.sqs import DEFAULT_CONCURRENCY, FIFO_BATCH, NO_QUEUE, Backoff, visibility_message
 from lambdalite.esm.sqs_records import failed_items
-from lambdalite.events.clock import Clock
 from lambdalite.models import FunctionConfig
 
 log = logging.getLogger("lambdalite.esm")

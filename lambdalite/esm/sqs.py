@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from lambdalite.clock import Clock
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import InvocationKind
@@ -42,7 +43,6 @@ from lambdalite.esm import filters
 from lambdalite.esm.model import EventSourceMapping
 from lambdalite.esm.requests import check_batching
 from lambdalite.esm.sqs_records import failed_items, sqs_record
-from lambdalite.events.clock import Clock
 from lambdalite.models import FunctionConfig
 from lambdalite.services.sqs.queue import receipt_handle
 from lambdalite.services.sqs.service import SqsService

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import orjson
 
+from lambdalite.clock import Clock
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import InvocationKind
@@ -25,7 +26,6 @@ from lambdalite.errors import LambdaError
 from lambdalite.esm.model import EventSourceMapping
 from lambdalite.esm.sqs import Backoff
 from lambdalite.esm.streams import StreamBatches, StreamRecord, kinesis_record
-from lambdalite.events.clock import Clock
 from lambdalite.events.targets import Targets
 from lambdalite.models import InvocationResult
 from lambdalite.store.mappings import MappingStore

@@ -40,9 +40,9 @@ from typing import Any
 
 import orjson
 
+from lambdalite.clock import Clock
 from lambdalite.esm.model import EventSourceMapping
 from lambdalite.esm.sqs_records import failed_items
-from lambdalite.events.clock import Clock
 from lambdalite.models import InvocationResult, new_request_id
 
 SHARD_ID = "shardId-000000000000"

@@ -196,7 +196,7 @@ def test_the_checkpoint_survives_a_restart(tmp_path: Any, rds: redis.Redis, coll
         create_function(lam, "reader", {"app.py": HANDLER}, Environment=env, Timeout=5)
         before = [rds.xadd(key, {"data": f"before{n}"}).decode() for n in range(3)]
         lam.create_event_source_mapping(
-            FunctionName="reader", EventSourceArn=arn, StartingPosition="TRIM_HORIZON"
+            FunctionName="reader", EventSourceArn=arn, StartingPosition="TRIM_HORIZON", BatchSize=1
         )
         wait_for(lambda: len(delivered(collector, arn)) >= 3, message="the first records")
     finally:
@@ -206,7 +206,9 @@ def test_the_checkpoint_survives_a_restart(tmp_path: Any, rds: redis.Redis, coll
     try:
         wait_for(lambda: len(delivered(collector, arn)) >= 5, message="the records added while it was down")
         sequences = [r["kinesis"]["sequenceNumber"] for r in delivered(collector, arn)]
-        assert sequences == before + after, "nothing twice, nothing lost"
+        assert list(dict.fromkeys(sequences)) == before + after, "in order, nothing lost"
+        # At least once, as Kinesis: only the batch the stop interrupted may come again.
+        assert sequences.count(before[0]) == 1, "the checkpoint held: no start from the beginning"
     finally:
         stop_server(srv)
 
@@ -313,7 +315,9 @@ def test_a_jetstream_stream_feeds_a_function_in_order_and_resumes_after_a_restar
     try:
         wait_for(lambda: len(delivered(collector, arn)) >= 5, message="the messages stored while it was down")
         sequences = [r["kinesis"]["sequenceNumber"] for r in delivered(collector, arn)]
-        assert sequences == [str(n) for n in before + after], "nothing twice, nothing lost"
+        assert list(dict.fromkeys(sequences)) == [str(n) for n in before + after], "in order, nothing lost"
+        # At least once, as Kinesis: only the batch the stop interrupted may come again.
+        assert sequences.count(str(before[0])) == 1, "the checkpoint held: no start from the beginning"
     finally:
         stop_server(srv)
 

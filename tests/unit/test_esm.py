@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+from lambdalite.clock import SteppingClock
 from lambdalite.errors import InvalidParameterValue, InvalidTransition, ResourceConflict, ResourceNotFound
 from lambdalite.esm import filters, requests
 from lambdalite.esm.model import EventSourceMapping, MappingState
@@ -27,7 +28,6 @@ from lambdalite.esm.streams import StreamBatches, StreamRecord, kinesis_record
 from lambdalite.events.targets import Targets, config_text
 from lambdalite.models import FunctionConfig, InvocationResult
 from lambdalite.protocol.front import Call, calling
-from lambdalite.services.clock import FakeClock
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.queues import StoredMessage
 from lambdalite.store.stores import Stores
@@ -37,19 +37,11 @@ ACCOUNT = "000000000000"
 QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"
 
 
-class SharedClock(FakeClock):
-    """One fake time for the SQS service (``sleep``) and the poller (``sleep_until``):
-    a sleep moves time on as if the sleeper were the only one waiting."""
-
-    async def sleep_until(self, when: float) -> None:
-        await self.sleep(when - self.time)
-
-
 @pytest.fixture
-def stores(tmp_path: Path) -> Iterator[tuple[MappingRegistry, Stores, SqsService, SharedClock]]:
+def stores(tmp_path: Path) -> Iterator[tuple[MappingRegistry, Stores, SqsService, SteppingClock]]:
     registries, opened = open_registries(tmp_path / "db.sqlite")
     registries.functions.create("fn", dataclasses.replace(SETTINGS, timeout_s=30), CODE)
-    clock = SharedClock()
+    clock = SteppingClock()
     service = SqsService(opened.queues, clock, "us-east-1", ACCOUNT)
     registries.mappings.source_check = SqsSources(service)
     yield registries.mappings, opened, service, clock
@@ -489,7 +481,7 @@ def run_batches(
     async def discard(record: bytes) -> None:
         discarded.append(orjson.loads(record))
 
-    clock = SharedClock()
+    clock = SteppingClock()
     asyncio.run(StreamBatches(mapping, invoke, discard, clock, lambda _: None).process(batch))
     return calls, discarded
 
