@@ -68,6 +68,7 @@ from lambdalite.services.events import EventsFront
 from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
+from lambdalite.store.functions import SealedEnvironmentError
 from lambdalite.store.stores import Stores, open_sqlite
 
 log = logging.getLogger("lambdalite")
@@ -105,8 +106,11 @@ def build(settings: Settings) -> Services:
     data.mkdir(parents=True, exist_ok=True)
     logs = LogStore(data / "logs")
     code = CodeStore(data / "code")
-    stores = open_sqlite(data / "lambdalite.db")
-    registries = Registries.build(stores, settings)
+    stores = open_sqlite(data / "lambdalite.db", data_box(settings))
+    try:
+        registries = Registries.build(stores, settings)
+    except SealedEnvironmentError as exc:
+        raise SystemExit(f"cannot read the functions: {exc}") from exc
     # SnapStart versions' environments are restored from their snapshots; the rest start afresh.
     snapstart = SnapStartSandbox(
         choose_sandbox(settings.isolation, data / "sandboxes", zygotes=settings.zygotes), logs
@@ -243,6 +247,17 @@ def build(settings: Settings) -> Services:
     for service, kind in service_target_kinds(reach).items():
         targets.register(service, kind)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
+
+
+def data_box(settings: Settings) -> SecretBox:
+    """The key that seals the functions' variables: the operator's (``LAMBDALITE_DATA_KEY``)
+    or the data directory's owner-only ``secrets.key``."""
+    try:
+        if settings.data_key:
+            return SecretBox.from_text(settings.data_key)
+        return SecretBox.open(settings.data_dir / "secrets.key")
+    except SecretBoxError as exc:
+        raise SystemExit(f"cannot use the data key: {exc}") from exc
 
 
 def build_async(
