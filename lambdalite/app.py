@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ from lambdalite.events.service_targets import service_target_kinds
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
 from lambdalite.http import HttpServer, Limits
+from lambdalite.http.tls import TlsConfigError, server_context
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.logs import LogStore
 from lambdalite.runtimes import lookup, sdk
@@ -249,6 +251,18 @@ def build(settings: Settings) -> Services:
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The public port's TLS context (None: plain HTTP); exits saying what is wrong."""
+    if not settings.tls_cert and not settings.tls_key:
+        return None
+    if not (settings.tls_cert and settings.tls_key):
+        raise SystemExit("--tls-cert and --tls-key go together: give both, or neither")
+    try:
+        return server_context(Path(settings.tls_cert), Path(settings.tls_key))
+    except TlsConfigError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
 def data_box(settings: Settings) -> SecretBox:
     """The key that seals the functions' variables: the operator's (``LAMBDALITE_DATA_KEY``)
     or the data directory's owner-only ``secrets.key``."""
@@ -360,6 +374,7 @@ async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM, then shut down in order (see the module docstring).
     A second signal skips the grace period."""
     check_exposure(settings.auth, settings.host)
+    tls = tls_context(settings)
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
@@ -388,7 +403,7 @@ async def run(settings: Settings) -> None:
     key_line = (
         ensure_admin_key(services.keys, settings.data_dir, os.environ) if settings.auth == "sigv4" else None
     )
-    await server.start(settings.host, settings.port)
+    await server.start(settings.host, settings.port, tls=tls)
     print(
         f"lambdalite listening on {settings.endpoint} "
         f"(region {settings.region}, account {settings.account_id}, "
@@ -399,7 +414,8 @@ async def run(settings: Settings) -> None:
     if key_line is not None:
         print(f"auth: sigv4; {key_line}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
-    published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
+    local = discovery.client_endpoint(settings.host, settings.port).replace("http:", f"{settings.scheme}:", 1)
+    published = discovery.publish(local, settings.data_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)

@@ -90,6 +90,10 @@ class Settings:
     access keys; ``none``: any credentials are accepted, allowed only while every listening
     address is loopback."""
 
+    tls_cert: str = ""
+    """A PEM certificate (chain) file: with ``tls_key``, every surface is served over HTTPS."""
+    tls_key: str = ""
+    """The PEM private key of ``tls_cert``."""
     data_key: str = field(default="", repr=False)
     """The key sealing the functions' environment variables in the data directory (base64
     or hex of 32 bytes, from ``LAMBDALITE_DATA_KEY``); empty: ``secrets.key`` there, created
@@ -97,7 +101,12 @@ class Settings:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when a TLS certificate is configured, else ``http``."""
+        return "https" if self.tls_cert else "http"
 
     def arn_prefix(self) -> str:
         """``arn:aws:lambda:REGION:ACCOUNT:function:``, the start of every function ARN."""
