@@ -17,6 +17,7 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.errors import UnknownOperation
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
@@ -53,9 +55,11 @@ from lambdalite.events.queue import EventQueue
 from lambdalite.events.service_targets import service_target_kinds
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
-from lambdalite.http import HttpServer, Limits
+from lambdalite.http import HttpRequest, HttpServer, Limits
 from lambdalite.http.tls import TlsConfigError, server_context
 from lambdalite.models import FunctionConfig
+from lambdalite.observe.audit import AuditLog
+from lambdalite.observe.audit_api import Auditor
 from lambdalite.observe.logs import LogStore
 from lambdalite.runtimes import lookup, sdk
 from lambdalite.sandbox import detect
@@ -251,6 +255,19 @@ def build(settings: Settings) -> Services:
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
 
 
+def route_namer(router: Router) -> Callable[[HttpRequest], str]:
+    """The name of the route (``lambda``, ``sqs``, ``keys``...) that serves a request ("" for none)."""
+    names = {id(service): name for name, service in router.services.items()}
+
+    def route_of(request: HttpRequest) -> str:
+        try:
+            return names.get(id(router.service_for(request)), "")
+        except UnknownOperation:
+            return ""
+
+    return route_of
+
+
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
     """The public port's TLS context (None: plain HTTP); exits saying what is wrong."""
     if not settings.tls_cert and not settings.tls_key:
@@ -393,8 +410,15 @@ async def run(settings: Settings) -> None:
         grace_s=settings.code_gc_grace_s,
     )
     collecting = asyncio.ensure_future(collector.run_forever(settings.code_gc_interval_s))
-    server = HttpServer(
+    audit_log = AuditLog(settings.data_dir / "audit.db", settings.audit_max_records)
+    auditor = Auditor(
         services.router.handle,
+        route_namer(services.router),
+        audit_log,
+        Verifier(services.keys) if settings.auth == "sigv4" else None,
+    )
+    server = HttpServer(
+        auditor.handle,
         http_limits(settings),
         refuse_peer=_from_a_function,
         error_answer=layer_error,
@@ -448,6 +472,7 @@ async def run(settings: Settings) -> None:
         for front in timed:
             await front.close()
         await services.close()
+        audit_log.close()
         print("lambdalite stopped", flush=True)
 
 

@@ -853,6 +853,9 @@ def _add_key_commands() -> None:
     from lambdalite.auth.keys_cli import keys_app
 
     app.add_typer(keys_app, name="keys")
+    from lambdalite.observe.audit_cli import audit
+
+    app.command("audit")(audit)
 
 
 _add_key_commands()

@@ -90,6 +90,8 @@ class Settings:
     access keys; ``none``: any credentials are accepted, allowed only while every listening
     address is loopback."""
 
+    audit_max_records: int = 100_000
+    """The audit log (``audit.db``) keeps this many of the newest control-plane records."""
     tls_cert: str = ""
     """A PEM certificate (chain) file: with ``tls_key``, every surface is served over HTTPS."""
     tls_key: str = ""

@@ -155,6 +155,11 @@ def value_for(shape: Shape, depth: int = 0) -> st.SearchStrategy[Any]:
     return JUNK
 
 
+@cache
+def _all_operations(services: tuple[str, ...]) -> tuple[tuple[str, OperationModel], ...]:
+    return tuple((service, operation) for service in services for operation in operations(service))
+
+
 _LEAST = {
     "string": "x",
     "integer": 1,
@@ -178,8 +183,8 @@ def _least(operation: OperationModel) -> dict[str, Any]:
 @st.composite
 def model_request(draw: st.DrawFn, services: tuple[str, ...] = SERVICES) -> RawRequest:
     """A request for one operation of one of ``services``, generated then damaged."""
-    service = draw(st.sampled_from(services))
-    operation = draw(st.sampled_from(operations(service)))
+    # Every operation equally likely, whichever service it belongs to.
+    service, operation = draw(st.sampled_from(_all_operations(services)))
     model = operation.service_model
     params: dict[str, Any] = {}
     if operation.input_shape is not None:
