@@ -110,7 +110,15 @@ def test_every_surface_is_served_over_https_and_invokes_still_work(tls_server: t
     lam = _client(server, ca, "lambda")
     create_function(lam, "tls-echo", {"app.py": "def handler(event, context):\n    return event\n"})
     reply = lam.invoke(FunctionName="tls-echo", Payload=b'{"over": "tls"}')
+    # GetFunction's code link points back over HTTPS, and the package downloads through it.
+    location = lam.get_function(FunctionName="tls-echo")["Code"]["Location"]
+    assert location.startswith(f"https://127.0.0.1:{server.port}/")
+    trusted = ssl.create_default_context(cafile=str(ca))
+    with urllib.request.urlopen(location, context=trusted, timeout=10) as download:
+        assert download.read().startswith(b"PK")
     assert json.loads(reply["Payload"].read()) == {"over": "tls"}
+    url = lam.create_function_url_config(FunctionName="tls-echo", AuthType="NONE")["FunctionUrl"]
+    assert url.startswith("https://")
     assert _client(server, ca, "logs").describe_log_groups()["logGroups"]
     sqs = _client(server, ca, "sqs")
     url = sqs.create_queue(QueueName="tls-queue")["QueueUrl"]

@@ -231,13 +231,33 @@ def model_request(draw: st.DrawFn, services: tuple[str, ...] = SERVICES) -> RawR
     return RawRequest(service, operation.name, method, full_path, tuple(headers.items()), body)
 
 
+def _containers(value: Any) -> list[Any]:
+    """Every dict and list in a JSON document, the document first."""
+    found: list[Any] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict | list):
+            found.append(item)
+            stack.extend(item.values() if isinstance(item, dict) else item)
+    return found
+
+
 def _mutate_json(draw: st.DrawFn, body: bytes) -> bytes:
     try:
         document = json.loads(body or b"{}")
     except ValueError:
         document = {}
     if isinstance(document, dict):
-        action = draw(st.sampled_from(("replace", "drop", "add", "wrap")))
+        action = draw(st.sampled_from(("replace", "deep", "drop", "add", "wrap")))
+        containers = _containers(document)
+        if action == "deep" and len(containers) > 1:
+            # A member or element anywhere below the top gets a value of another type.
+            inner = draw(st.sampled_from(containers[1:]))
+            if isinstance(inner, dict) and inner:
+                inner[draw(st.sampled_from(sorted(inner)))] = draw(JUNK)
+            elif isinstance(inner, list) and inner:
+                inner[draw(st.integers(0, len(inner) - 1))] = draw(JUNK)
         keys = sorted(document)
         if action == "replace" and keys:
             document[draw(st.sampled_from(keys))] = draw(JUNK)
