@@ -12,12 +12,11 @@ at thousands a second they would drown the log and cost the warm path a write ea
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from lambdalite.clock import Clock, SystemClock
 from lambdalite.errors import StoreError
 
 _SCHEMA = """
@@ -74,10 +73,10 @@ class AuditLog:
         self,
         path: Path,
         max_records: int = DEFAULT_MAX_RECORDS,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self.max_records = max_records
-        self.clock = clock
+        self.clock: Clock = clock or SystemClock()
         self._since_prune = 0
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

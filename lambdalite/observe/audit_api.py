@@ -89,7 +89,7 @@ class Auditor:
         try:
             self._log.append(
                 AuditRecord(
-                    at=self._log.clock(),
+                    at=self._log.clock.now(),
                     principal=self._principal(request),
                     operation=operation,
                     resource=resource,

@@ -126,5 +126,6 @@ def test_malformed_requests_never_get_a_5xx_nor_change_stored_functions(fuzz_ser
     print(f"fuzz: {total} requests {dict(sent)}, statuses {dict(statuses)}, {len(failures)} failures")
     assert fuzz_server.process.poll() is None, fuzz_server.output()[-3000:]
     assert not failures, "\n".join(failures[:40])
+    assert "Traceback" not in fuzz_server.output(), fuzz_server.output()[-5000:]
     assert total >= COUNT
     assert snapshot(lam) == before

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from lambdalite.http import HttpRequest
+from lambdalite.clock import ManualClock
+from lambdalite.http import HttpRequest, Response
 from lambdalite.observe.audit import AuditLog, AuditRecord, outcome_of
+from lambdalite.observe.audit_api import Auditor
 from lambdalite.observe.audit_ops import Identified, identify
 
 
@@ -28,6 +31,30 @@ def test_records_come_back_newest_first_filtered(tmp_path: Path) -> None:
     assert [r.at for r in log.query(limit=1)] == [3.0]
     # LIKE's wildcards in a filter are plain characters.
     assert log.query(operation="%") == [] and log.query(principal="_") == []
+    log.close()
+
+
+def test_the_auditor_records_a_control_call_at_its_clocks_time_and_passes_invokes(tmp_path: Path) -> None:
+    clock = ManualClock(start=1_800_000_000.0)
+    log = AuditLog(tmp_path / "audit.db", clock=clock)
+
+    async def answer(request: HttpRequest) -> Response:
+        return Response(404, b"{}", [(b"x-amzn-errortype", b"ResourceNotFoundException")])
+
+    auditor = Auditor(answer, lambda request: "lambda", log)
+    asyncio.run(auditor.handle(_request("DELETE", "/2015-03-31/functions/gone")))
+    asyncio.run(auditor.handle(_request("POST", "/2015-03-31/functions/gone/invocations")))
+    assert log.query() == [
+        AuditRecord(
+            1_800_000_000.0,
+            "anonymous",
+            "lambda:DeleteFunction",
+            "gone",
+            "error",
+            404,
+            "ResourceNotFoundException",
+        )
+    ]
     log.close()
 
 
