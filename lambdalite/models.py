@@ -125,6 +125,9 @@ class FunctionConfig:
     """TracingConfig.Mode: ``PassThrough`` or ``Active``."""
     snap_start: str = "None"
     """SnapStart.ApplyOn: ``None`` or ``PublishedVersions`` (``control.snapstart``)."""
+    kms_key_arn: str = ""
+    """KMSKeyArn as the caller gave it; "" when not set. There is no KMS here: the
+    variables are encrypted at rest with lambdalite's own key whatever this says."""
 
     @property
     def content_id(self) -> str:
@@ -183,6 +186,8 @@ class FunctionConfig:
             }
         if self.environment or self.environment_given:
             config["Environment"] = {"Variables": dict(self.environment)}
+        if self.kms_key_arn:
+            config["KMSKeyArn"] = self.kms_key_arn
         if self.layers:
             config["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in self.layers]
         return config

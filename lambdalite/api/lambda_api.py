@@ -223,7 +223,7 @@ class LambdaApi:
             request.headers.get(b"host", b"").decode("latin-1")
             or f"{self._settings.host}:{self._settings.port}"
         )
-        location = f"http://{host}{CODE_PATH}{config.code_sha256}.zip"
+        location = f"{self._settings.scheme}://{host}{CODE_PATH}{config.code_sha256}.zip"
         body: dict[str, Any] = {
             "Configuration": self._config(config, qualifier),
             "Code": {"RepositoryType": "S3", "Location": location},

@@ -360,6 +360,9 @@ class Router:
             own = self._own.get(path[len(OWN_PREFIX) :].split("/", 1)[0])
             if own is not None:
                 return own
+            # No bucket is named "_lambdalite": never the object store's fallback (the
+            # audit surface, for one, is served in front of the router).
+            raise UnknownOperation("Unknown operation")
         name = signing_service(request)
         if name is not None:
             signed = self._signed.get(name)

@@ -180,6 +180,8 @@ class FunctionSettings:
     tracing_mode: str | None = None
     snap_start: str | None = None
     """SnapStart.ApplyOn (``control.snapstart``)."""
+    kms_key_arn: str | None = None
+    """KMSKeyArn as given ("" clears it): stored and returned, never used (there is no KMS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +236,7 @@ _SETTINGS_MEMBERS = frozenset(
         "LoggingConfig",
         "TracingConfig",
         "SnapStart",
+        "KMSKeyArn",
     }
 )
 _CODE_SOURCES = ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
@@ -591,6 +594,7 @@ def _settings(request: Mapping[str, Any], architectures: Sequence[str] | None) -
         system_log_level=logging.get("system_log_level"),
         log_group_name=logging.get("log_group_name"),
         snap_start=(request.get("SnapStart") or {}).get("ApplyOn"),
+        kms_key_arn=request.get("KMSKeyArn"),
     )
 
 
