@@ -44,6 +44,7 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.events import dead_letter
 from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
@@ -272,6 +273,7 @@ def build_async(
         targets,
         clock,
         RetryPolicy(settings.retry_delay_scale),
+        dead_letter_arn=dead_letter.lookup(functions.get),
         max_in_flight=settings.async_max_in_flight,
     )
     targets.register(
@@ -280,6 +282,7 @@ def build_async(
     registries.event_invoke.destination_check = lambda arn, name, config: targets.check_destination(
         arn, name, config_text(config)
     )
+    functions.dead_letter_check = lambda arn: dead_letter.check_target(arn, settings.region, targets)
     return events
 
 

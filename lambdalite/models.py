@@ -125,6 +125,9 @@ class FunctionConfig:
     """TracingConfig.Mode: ``PassThrough`` or ``Active``."""
     snap_start: str = "None"
     """SnapStart.ApplyOn: ``None`` or ``PublishedVersions`` (``control.snapstart``)."""
+    dead_letter_arn: str = ""
+    """DeadLetterConfig.TargetArn: the queue or topic a failed asynchronous event goes
+    to when no OnFailure destination takes it; "" for none."""
 
     @property
     def content_id(self) -> str:
@@ -183,6 +186,8 @@ class FunctionConfig:
             }
         if self.environment or self.environment_given:
             config["Environment"] = {"Variables": dict(self.environment)}
+        if self.dead_letter_arn:
+            config["DeadLetterConfig"] = {"TargetArn": self.dead_letter_arn}
         if self.layers:
             config["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in self.layers]
         return config

@@ -180,6 +180,8 @@ class FunctionSettings:
     tracing_mode: str | None = None
     snap_start: str | None = None
     """SnapStart.ApplyOn (``control.snapstart``)."""
+    dead_letter_arn: str | None = None
+    """DeadLetterConfig.TargetArn; "" removes it on an update."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +236,7 @@ _SETTINGS_MEMBERS = frozenset(
         "LoggingConfig",
         "TracingConfig",
         "SnapStart",
+        "DeadLetterConfig",
     }
 )
 _CODE_SOURCES = ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
@@ -591,7 +594,14 @@ def _settings(request: Mapping[str, Any], architectures: Sequence[str] | None) -
         system_log_level=logging.get("system_log_level"),
         log_group_name=logging.get("log_group_name"),
         snap_start=(request.get("SnapStart") or {}).get("ApplyOn"),
+        dead_letter_arn=_dead_letter_arn(request.get("DeadLetterConfig")),
     )
+
+
+def _dead_letter_arn(config: Mapping[str, Any] | None) -> str | None:
+    """DeadLetterConfig's TargetArn, None when it is not given (``{}`` changes nothing)."""
+    target = (config or {}).get("TargetArn")
+    return None if target is None else str(target)
 
 
 def _check_settings(settings: FunctionSettings) -> None:
