@@ -262,6 +262,8 @@ class Invocation:
     client_context: str | None = None
     """Base64 JSON from X-Amz-Client-Context, passed to the runtime decoded."""
     cognito_identity: str | None = None
+    lineage: str = ""
+    """The Lineage field of the invocation's trace header ("" for none; ``events.lineage``)."""
 
 
 @dataclass(frozen=True, slots=True)

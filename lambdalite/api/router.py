@@ -49,6 +49,7 @@ from lambdalite.auth.errors import AuthFailure, MissingAuthenticationToken, fail
 from lambdalite.auth.keys import AccessKeys
 from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
+from lambdalite.events import lineage
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
 from lambdalite.services.sns import URL_ACTIONS as SNS_URL_ACTIONS
@@ -283,7 +284,9 @@ class Router:
             if self._verifier is not None and route.verify:
                 # The principal is what an authorizer (IAM-style policies) will judge.
                 self._verifier.verify(request, route.signing_names)
-            return await service.handle(request)
+            # The caller's X-Ray header: its Lineage travels on with what this request stores.
+            with lineage.carried(request.headers.get(b"x-amzn-trace-id")):
+                return await service.handle(request)
         except AuthFailure as failure:
             protocol = route.protocol
             if protocol == QUERY_OR_JSON:

@@ -1,0 +1,197 @@
+"""Recursive-loop detection through boto3 against a real server: a function that
+publishes to the topic that invokes it runs 16 times in one chain, the 17th event
+goes to its dead-letter queue and the log says why; with the recursion config
+``Allow`` the chain goes on; a message a function sends to a queue carries the
+chain's lineage in ``AWSTraceHeader``.
+
+The functions call lambdalite's API the way they call AWS's: boto3 inside the
+function, which forwards its ``_X_AMZN_TRACE_ID`` as ``X-Amzn-Trace-Id``. The
+server refuses connections from functions' own uids, so they reach it through a
+relay this test runs (a plain HTTP forwarder, as a VPC endpoint would be).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from lambdalite.events import lineage
+from lambdalite.models import FunctionConfig
+from tests.conftest import Server, create_function, start_server, stop_server
+from tests.e2e.async_rig import REPORTING, Collector, wait_for
+from tests.e2e.bus_rig import drain, queue
+
+LOOPER = (
+    REPORTING
+    + """
+import boto3
+
+def client(service):
+    return boto3.client(service, endpoint_url=os.environ["RELAY"], region_name="us-east-1",
+                        aws_access_key_id="relay", aws_secret_access_key="relay")
+
+def handler(event, context):
+    message = json.loads(event["Records"][0]["Sns"]["Message"])
+    report("run", {"rid": context.aws_request_id, "event": message})
+    if message["hop"] < message["stop"]:
+        onward = json.dumps({**message, "hop": message["hop"] + 1})
+        client("sns").publish(TopicArn=os.environ["TOPIC"], Message=onward)
+"""
+)
+SENDER = (
+    REPORTING
+    + """
+import boto3
+
+def handler(event, context):
+    sqs = boto3.client("sqs", endpoint_url=os.environ["RELAY"], region_name="us-east-1",
+                       aws_access_key_id="relay", aws_secret_access_key="relay")
+    sqs.send_message(QueueUrl=event["queue"], MessageBody="from a function")
+    return os.environ["_X_AMZN_TRACE_ID"]
+"""
+)
+
+
+class Relay:
+    """Forwards every request, headers and body unchanged, to ``target``."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                upstream = http.client.HTTPConnection(host, port, timeout=30)
+                try:
+                    upstream.request(self.command, self.path, body, dict(self.headers.items()))
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                    self.send_response(answer.status)
+                    for name, value in answer.getheaders():
+                        if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                            self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    upstream.close()
+
+            do_GET = do_POST
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("loops") / "data", env={"LAMBDALITE_KEEP_ALIVE_S": "60"})
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="module")
+def relay(server: Server) -> Iterator[Relay]:
+    found = Relay(server.endpoint)
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    found = Collector()
+    yield found
+    found.close()
+
+
+def looping_function(server: Server, relay: Relay, collector: Collector, name: str, dlq: str) -> str:
+    """A function subscribed to its own topic that publishes to it again: the topic's ARN."""
+    lam, sns = server.client("lambda"), server.client("sns")
+    topic = sns.create_topic(Name=f"{name}-topic")["TopicArn"]
+    variables = {"COLLECTOR": collector.url, "RELAY": relay.url, "TOPIC": topic}
+    create_function(
+        lam,
+        name,
+        {"app.py": LOOPER},
+        Environment={"Variables": variables},
+        DeadLetterConfig={"TargetArn": dlq},
+        Timeout=30,
+    )
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=server_arn(name))
+    return str(topic)
+
+
+def server_arn(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+
+
+def hops(collector: Collector) -> list[int]:
+    with collector.lock:
+        return sorted(event["hop"] for event in collector.events)
+
+
+def test_a_lambda_sns_lambda_loop_is_stopped_after_16_invocations(
+    server: Server, relay: Relay, collector: Collector
+) -> None:
+    sqs = server.client("sqs")
+    dlq_url, dlq_arn = queue(sqs, "loop-dlq")
+    topic = looping_function(server, relay, collector, "looper", dlq_arn)
+    server.client("sns").publish(TopicArn=topic, Message=json.dumps({"hop": 1, "stop": 40}))
+    [dead] = drain(sqs, dlq_url, 1)
+    # The chain ran the function 16 times; the 17th event went to the DLQ, never run.
+    assert hops(collector) == list(range(1, 17))
+    record = json.loads(dead["Body"])
+    assert json.loads(record["Records"][0]["Sns"]["Message"]) == {"hop": 17, "stop": 40}
+    attributes = {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()}
+    assert attributes["ErrorCode"] == "400"
+    assert attributes["ErrorMessage"] == lineage.MESSAGE
+    assert "stopped: a recursive loop (invocation 17 of the same chain" in server.output()
+
+
+def test_with_allow_the_loop_goes_on(server: Server, relay: Relay, collector: Collector) -> None:
+    sqs = server.client("sqs")
+    dlq_url, dlq_arn = queue(sqs, "allowed-dlq")
+    topic = looping_function(server, relay, collector, "allowed", dlq_arn)
+    lam = server.client("lambda")
+    assert (
+        lam.put_function_recursion_config(FunctionName="allowed", RecursiveLoop="Allow")["RecursiveLoop"]
+        == "Allow"
+    )
+    assert lam.get_function_recursion_config(FunctionName="allowed")["RecursiveLoop"] == "Allow"
+    server.client("sns").publish(TopicArn=topic, Message=json.dumps({"hop": 1, "stop": 20}))
+    wait_for(lambda: len(hops(collector)) >= 20, timeout=30, message="20 runs of the chain")
+    assert hops(collector) == list(range(1, 21))
+    assert sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=0).get("Messages", []) == []
+
+
+def test_a_message_a_function_sends_carries_the_chains_lineage(server: Server, relay: Relay) -> None:
+    lam, sqs = server.client("lambda"), server.client("sqs")
+    url, _ = queue(sqs, "lineage-carried")
+    create_function(lam, "sender", {"app.py": SENDER}, Environment={"Variables": {"RELAY": relay.url}})
+    answer = lam.invoke(FunctionName="sender", Payload=json.dumps({"queue": url}))
+    trace = json.loads(answer["Payload"].read())
+    tag = lineage.tag(FunctionConfig("sender", "python3.11", "r", "h", "", 0))
+    assert trace.endswith(f";Lineage={tag}:1")
+    [message] = drain(sqs, url, 1)
+    # drain asked for message attributes; the system attribute is asked for by name.
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    [again] = sqs.receive_message(QueueUrl=url, AttributeNames=["AWSTraceHeader"])["Messages"]
+    assert again["Attributes"]["AWSTraceHeader"] == trace
