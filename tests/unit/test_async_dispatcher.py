@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
+from lambdalite.clock import ManualClock
 from lambdalite.dataplane.limiter import InvocationKind
 from lambdalite.errors import TooManyRequests
 from lambdalite.events import lineage
-from lambdalite.events.clock import FakeClock
 from lambdalite.events.dispatcher import BURST_ACCEPTS, BURST_WINDOW_S, AsyncInvocations
 from lambdalite.events.policy import RetryPolicy
 from lambdalite.events.sqlite_queue import SqliteEventQueue
@@ -30,7 +30,7 @@ class ScriptedInvoker:
     """Answers each invoke with the next of ``script``: "ok", "error" or "throttle"
     (the last one repeats); records when each call came."""
 
-    def __init__(self, clock: FakeClock, script: list[str]) -> None:
+    def __init__(self, clock: ManualClock, script: list[str]) -> None:
         self.clock = clock
         self.script = script
         self.calls: list[tuple[float, str, InvocationKind]] = []
@@ -66,7 +66,7 @@ class Recorder:
 
 class Rig:
     def __init__(self, tmp_path: Path, script: list[str], *, reserved: int | None = None, dlq: bool = False):
-        self.clock = FakeClock()
+        self.clock = ManualClock()
         self.registries, self.stores = open_registries(tmp_path / "lambdalite.db")
         self.registries.functions.create("f", SETTINGS, CODE)
         self.registries.functions.create("sink", SETTINGS, CODE)
@@ -288,7 +288,7 @@ def test_with_allow_the_chain_goes_on(rig_factory) -> None:  # type: ignore[no-u
 class SlowInvoker(ScriptedInvoker):
     """Takes 10 ms per invocation (real time) and records how many ran at once."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         super().__init__(clock, ["ok"])
         self.running = 0
         self.peaks: list[tuple[float, int]] = []

@@ -27,10 +27,10 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from lambdalite.clock import Clock
 from lambdalite.events import lineage
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.front import current_call
-from lambdalite.services.clock import Clock
 from lambdalite.services.sqs import attributes as attrs
 from lambdalite.services.sqs import errors
 from lambdalite.services.sqs.batches import MAX_BATCH, attributes_size, check_batch, each, failure
