@@ -13,7 +13,8 @@ per function separated by ``|`` (``Root=...;Parent=...;Sampled=0;Lineage=a87bd80
 - when the next invocation would count a function more than ``MAX_INVOCATIONS``
   times and its recursion config is ``Terminate`` (the default), Lambda stops it:
   the event goes to the DLQ or OnFailure destination, and the log says why. With
-  ``Allow`` the chain goes on.
+  ``Allow`` the chain goes on. A synchronous Invoke of the stopped function answers
+  ``RecursiveInvocationException``.
 
 Here the header of the request being served is ``incoming`` (a context variable the
 router sets from ``X-Amzn-Trace-Id``; tasks started while serving it inherit it),
@@ -30,6 +31,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from lambdalite.errors import LambdaError
 from lambdalite.models import FunctionConfig
 
 MAX_INVOCATIONS = 16
@@ -48,8 +50,12 @@ incoming: ContextVar[str | None] = ContextVar("lineage_incoming", default=None)
 """The trace header of the request being served (None: it had none)."""
 
 
-class RecursiveLoopDetected(Exception):
-    """The invocation was stopped: its chain already invoked the function ``MAX_INVOCATIONS`` times."""
+class RecursiveLoopDetected(LambdaError):
+    """The invocation was stopped: its chain already invoked the function ``MAX_INVOCATIONS``
+    times. A synchronous Invoke answers it as AWS does (400 RecursiveInvocationException)."""
+
+    code = "RecursiveInvocationException"
+    status = 400
 
     def __init__(self, function: str, count: int) -> None:
         super().__init__(MESSAGE)

@@ -26,7 +26,7 @@ from lambdalite.events import lineage
 from lambdalite.models import FunctionConfig
 from tests.conftest import Server, create_function, start_server, stop_server
 from tests.e2e.async_rig import REPORTING, Collector, wait_for
-from tests.e2e.bus_rig import drain, queue
+from tests.e2e.bus_rig import drain, error_of, queue
 
 LOOPER = (
     REPORTING
@@ -195,3 +195,58 @@ def test_a_message_a_function_sends_carries_the_chains_lineage(server: Server, r
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
     [again] = sqs.receive_message(QueueUrl=url, AttributeNames=["AWSTraceHeader"])["Messages"]
     assert again["Attributes"]["AWSTraceHeader"] == trace
+
+
+TRACE = """
+import os
+
+def handler(event, context):
+    return os.environ["_X_AMZN_TRACE_ID"]
+"""
+
+
+def traced_client(server: Server, header: str) -> Any:
+    """A Lambda client whose every call carries ``header`` as X-Amzn-Trace-Id (as the
+    SDK inside a function sends its ``_X_AMZN_TRACE_ID``)."""
+    client = server.client("lambda")
+
+    def add(params: dict[str, Any], **_: Any) -> None:
+        params["headers"]["X-Amzn-Trace-Id"] = header
+
+    client.meta.events.register("before-call.lambda.*", add)
+    return client
+
+
+def test_an_invoke_continues_the_callers_chain_and_the_17th_is_refused(server: Server) -> None:
+    lam = server.client("lambda")
+    create_function(lam, "traced", {"app.py": TRACE})
+    tag = lineage.tag(FunctionConfig("traced", "python3.11", "r", "h", "", 0))
+    root = "Root=1-6571a2b3-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=0"
+    fifteenth = traced_client(server, f"{root};Lineage=0badf00d:3|{tag}:15")
+    answer = fifteenth.invoke(FunctionName="traced")
+    assert json.loads(answer["Payload"].read()).endswith(f";Lineage=0badf00d:3|{tag}:16")
+    sixteenth = traced_client(server, f"{root};Lineage={tag}:16")
+    code, message, status = error_of(lambda: sixteenth.invoke(FunctionName="traced"))
+    assert (code, message, status) == ("RecursiveInvocationException", lineage.MESSAGE, 400)
+    # With Allow the same call runs.
+    lam.put_function_recursion_config(FunctionName="traced", RecursiveLoop="Allow")
+    answer = sixteenth.invoke(FunctionName="traced")
+    assert json.loads(answer["Payload"].read()).endswith(f";Lineage={tag}:17")
+
+
+def test_an_event_invoke_in_a_chain_that_is_too_long_goes_to_the_dlq_unrun(server: Server) -> None:
+    lam, sqs = server.client("lambda"), server.client("sqs")
+    url, arn = queue(sqs, "invoke-loop-dlq")
+    create_function(lam, "traced-async", {"app.py": TRACE}, DeadLetterConfig={"TargetArn": arn})
+    tag = lineage.tag(FunctionConfig("traced-async", "python3.11", "r", "h", "", 0))
+    caller = traced_client(server, f"Root=1-6571a2b3-0123456789abcdef01234567;Lineage={tag}:16")
+    request_id = caller.invoke(FunctionName="traced-async", InvocationType="Event", Payload=b'{"n": 1}')[
+        "ResponseMetadata"
+    ]["RequestId"]
+    [dead] = drain(sqs, url, 1)
+    assert dead["Body"] == '{"n": 1}'
+    assert {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()} == {
+        "RequestID": request_id,
+        "ErrorCode": "400",
+        "ErrorMessage": lineage.MESSAGE,
+    }
