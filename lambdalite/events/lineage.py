@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -130,3 +130,18 @@ def with_trace_header(system: Mapping[str, Mapping[str, Any]]) -> Mapping[str, M
     if TRACE_HEADER in system or not has_lineage(header):
         return system
     return {**system, TRACE_HEADER: {"DataType": "String", "StringValue": header}}
+
+
+def batch_header(function: FunctionConfig, headers: Iterable[str | None]) -> str | None:
+    """The trace header one invocation of a batch continues (an event source mapping
+    invokes once for many messages): the one whose chain has invoked ``function``
+    most often, so that a looping message stops the batch it is in."""
+    own = tag(function)
+    deepest: tuple[int, str] | None = None
+    for header in headers:
+        if header is None:
+            continue
+        count = counts(header).get(own, 0)
+        if deepest is None or count > deepest[0]:
+            deepest = (count, header)
+    return None if deepest is None else deepest[1]

@@ -54,3 +54,12 @@ def test_sqs_takes_the_callers_header_only_when_it_carries_a_lineage() -> None:
     with lineage.carried(b"Root=1-a-b"):
         assert lineage.with_trace_header({}) == {}
     assert lineage.incoming.get() is None  # reset after the request
+
+
+def test_a_batch_continues_the_chain_that_invoked_the_function_most() -> None:
+    function = _function()
+    own = lineage.tag(function)
+    headers = [None, f"Root=a;Lineage={own}:3", f"Root=b;Lineage=0badf00d:9|{own}:12", "Root=c"]
+    assert lineage.batch_header(function, headers) == headers[2]
+    assert lineage.batch_header(function, [None, None]) is None
+    assert lineage.batch_header(function, ["Root=c"]) == "Root=c"
