@@ -293,8 +293,10 @@ class Router:
             if self._verifier is not None and route.verify and not _public(route, request):
                 # The principal is what an authorizer (IAM-style policies) will judge.
                 self._verifier.verify(request, route.signing_names)
-            # The caller's X-Ray header: its Lineage travels on with what this request stores.
-            with lineage.carried(request.headers.get(b"x-amzn-trace-id")):
+            # The caller's X-Ray header: its Lineage travels on with what this request stores
+            # (through the services AWS counts a loop through, and no others).
+            header = request.headers.get(b"x-amzn-trace-id") if route.name in lineage.CARRIERS else None
+            with lineage.carried(header):
                 return await service.handle(request)
         except AuthFailure as failure:
             protocol = route.protocol

@@ -46,6 +46,10 @@ MESSAGE = (
 MAX_LINEAGE_ENTRIES = 32
 """Functions one header counts (a bound on what a caller can make us parse)."""
 
+CARRIERS = frozenset({"lambda", "sqs", "sns"})
+"""The services (router names) whose requests carry a chain on: AWS detects loops through
+Lambda, SQS and SNS (and S3, whose leg comes with the object store), not EventBridge."""
+
 incoming: ContextVar[str | None] = ContextVar("lineage_incoming", default=None)
 """The trace header of the request being served (None: it had none)."""
 

@@ -250,3 +250,31 @@ def test_an_event_invoke_in_a_chain_that_is_too_long_goes_to_the_dlq_unrun(serve
         "ErrorCode": "400",
         "ErrorMessage": lineage.MESSAGE,
     }
+
+
+TRACE_REPORTER = (
+    REPORTING
+    + """
+def handler(event, context):
+    report("run", {"rid": context.aws_request_id, "event": {"trace": os.environ["_X_AMZN_TRACE_ID"]}})
+"""
+)
+
+
+def test_eventbridge_does_not_carry_a_chain_on(server: Server, collector: Collector) -> None:
+    """AWS counts loops through Lambda, SQS and SNS only: a rule's invocation starts afresh."""
+    lam = server.client("lambda")
+    create_function(
+        lam, "bus-target", {"app.py": TRACE_REPORTER}, Environment={"Variables": {"COLLECTOR": collector.url}}
+    )
+    tag = lineage.tag(FunctionConfig("bus-target", "python3.11", "r", "h", "", 0))
+    events = server.client("events")
+    events.put_rule(Name="loop-rule", EventPattern=json.dumps({"source": ["loop.test"]}))
+    events.put_targets(Rule="loop-rule", Targets=[{"Id": "fn", "Arn": server_arn("bus-target")}])
+    header = f"Root=1-6571a2b3-0123456789abcdef01234567;Lineage={tag}:16"
+    events.meta.events.register(
+        "before-call.events.*", lambda params, **_: params["headers"].__setitem__("X-Amzn-Trace-Id", header)
+    )
+    events.put_events(Entries=[{"Source": "loop.test", "DetailType": "t", "Detail": "{}"}])
+    wait_for(lambda: collector.events, timeout=20, message="the rule's invocation")
+    assert collector.events[0]["trace"].endswith(f";Lineage={tag}:1")
