@@ -9,6 +9,7 @@ from lambdalite.errors import InvalidParameterValue, ResourceNotFound
 from lambdalite.events import dead_letter
 from lambdalite.events.targets import Target, Targets
 from lambdalite.models import FunctionConfig
+from lambdalite.store.functions import config_from_record, config_to_record
 
 QUEUE = "arn:aws:sqs:us-east-1:000000000000:dlq"
 
@@ -71,3 +72,13 @@ def test_the_lookup_names_the_versions_queue_or_none() -> None:
     assert lookup("f", None) == QUEUE
     assert lookup("f", "1") is None
     assert lookup("gone", None) is None
+
+
+def test_the_target_survives_the_store() -> None:
+    config = FunctionConfig("f", "python3.11", "r", "h", "0" * 64, 1, dead_letter_arn=QUEUE)
+    assert config_from_record(config_to_record(config)).dead_letter_arn == QUEUE
+    assert config.configuration("arn:aws:lambda:us-east-1:000000000000:function:")["DeadLetterConfig"] == {
+        "TargetArn": QUEUE
+    }
+    bare = FunctionConfig("f", "python3.11", "r", "h", "0" * 64, 1)
+    assert "DeadLetterConfig" not in bare.configuration("arn:aws:lambda:us-east-1:000000000000:function:")
