@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from lambdalite.auth.secrets import SecretBox, SecretBoxError
 from lambdalite.auth.sigv4 import Verifier
 from lambdalite.clock import SystemClock
 from lambdalite.config import Settings
+from lambdalite.control import validation
 from lambdalite.control.changes import (
     FunctionDeleted,
     LatestChanged,
@@ -45,6 +47,7 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.errors import LambdaError
 from lambdalite.events import dead_letter
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
@@ -66,6 +69,9 @@ from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.services.events import EventsFront
+from lambdalite.services.s3 import S3Front
+from lambdalite.services.s3.code_source import code_reader
+from lambdalite.services.s3.notifications import s3_may_invoke
 from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
@@ -221,6 +227,8 @@ def build(settings: Settings) -> Services:
     bus.subscribe(
         VersionRemoved, lambda event: pool.in_background(pool.retire_snapshot(event.config.environment_key))
     )
+    if stores.objects is not None:
+        validation.read_code_from(code_reader(stores.objects))
     try:
         keys = AccessKeys(stores.access_keys, SecretBox.open(data / "secrets.key"), settings.account_id)
     except SecretBoxError as exc:
@@ -232,6 +240,7 @@ def build(settings: Settings) -> Services:
         settings.region,
         settings.account_id,
         queues=stores.queues,
+        objects=stores.objects,
         topics=stores.topics,
         buses=stores.buses,
         schedules=stores.schedules,
@@ -243,7 +252,25 @@ def build(settings: Settings) -> Services:
     reach = siblings(router.services, settings.region, settings.account_id, events)
     for service, kind in service_target_kinds(reach).items():
         targets.register(service, kind)
+    s3 = router.services.get("s3")
+    if isinstance(s3, S3Front):
+        s3.notify_through(targets, reach, s3_policy_check(registries) if settings.auth == "sigv4" else None)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
+
+
+def s3_policy_check(registries: Registries) -> Callable[[str, str], bool]:
+    """Whether a function's resource policy lets S3 invoke it for a bucket (ARN, bucket)."""
+
+    def may_invoke(arn: str, bucket: str) -> bool:
+        parts = arn.split(":")
+        name, qualifier = parts[6], (parts[7] if len(parts) > 7 else None)
+        try:
+            policy = registries.policies.policy(name, qualifier)
+        except LambdaError:
+            return False
+        return s3_may_invoke([dict(s) for s in policy.statements], bucket)
+
+    return may_invoke
 
 
 def build_async(
@@ -371,6 +398,7 @@ async def run(settings: Settings) -> None:
         http_limits(settings),
         refuse_peer=_from_a_function,
         error_answer=layer_error,
+        stream_route=services.router.stream_route,
     )
     # The key exists (and its file is written) before anyone can connect.
     key_line = (
