@@ -8,8 +8,9 @@ per function separated by ``|`` (``Root=...;Parent=...;Sampled=0;Lineage=a87bd80
   counts this function once more than the event it came from did;
 - the AWS SDKs inside a function send that header as ``X-Amzn-Trace-Id`` with every
   call (botocore: when ``AWS_LAMBDA_FUNCTION_NAME`` and ``_X_AMZN_TRACE_ID`` are set);
-- SQS keeps it on the message as the ``AWSTraceHeader`` system attribute, SNS passes
-  it on to what it delivers to, and the asynchronous queue keeps it with the event;
+- SQS keeps it on the message as the ``AWSTraceHeader`` system attribute, SNS and S3
+  (a change's notification) pass it on to what they deliver to, and the asynchronous
+  queue keeps it with the event;
 - when the next invocation would count a function more than ``MAX_INVOCATIONS``
   times and its recursion config is ``Terminate`` (the default), Lambda stops it:
   the event goes to the DLQ or OnFailure destination, and the log says why. With
@@ -46,9 +47,9 @@ MESSAGE = (
 MAX_LINEAGE_ENTRIES = 32
 """Functions one header counts (a bound on what a caller can make us parse)."""
 
-CARRIERS = frozenset({"lambda", "sqs", "sns"})
+CARRIERS = frozenset({"lambda", "sqs", "sns", "s3"})
 """The services (router names) whose requests carry a chain on: AWS detects loops through
-Lambda, SQS and SNS (and S3, whose leg comes with the object store), not EventBridge."""
+Lambda, SQS, SNS and S3 (an object's notification), not EventBridge."""
 
 incoming: ContextVar[str | None] = ContextVar("lineage_incoming", default=None)
 """The trace header of the request being served (None: it had none)."""

@@ -1,5 +1,5 @@
 """Recursive-loop detection through boto3 against a real server: a function that
-publishes to the topic that invokes it runs 16 times in one chain, the 17th event
+publishes to the topic (or writes to the bucket) that invokes it runs 16 times in one chain, the 17th event
 goes to its dead-letter queue and the log says why; with the recursion config
 ``Allow`` the chain goes on; a message a function sends to a queue carries the
 chain's lineage in ``AWSTraceHeader``.
@@ -86,7 +86,7 @@ class Relay:
                 finally:
                     upstream.close()
 
-            do_GET = do_POST
+            do_GET = do_PUT = do_DELETE = do_POST
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -278,3 +278,49 @@ def test_eventbridge_does_not_carry_a_chain_on(server: Server, collector: Collec
     events.put_events(Entries=[{"Source": "loop.test", "DetailType": "t", "Detail": "{}"}])
     wait_for(lambda: collector.events, timeout=20, message="the rule's invocation")
     assert collector.events[0]["trace"].endswith(f";Lineage={tag}:1")
+
+
+S3_LOOPER = (
+    REPORTING
+    + """
+import boto3
+
+def handler(event, context):
+    s3 = boto3.client("s3", endpoint_url=os.environ["RELAY"], region_name="us-east-1",
+                      aws_access_key_id="relay", aws_secret_access_key="relay")
+    record = event["Records"][0]["s3"]
+    hop = int(record["object"]["key"].split("-")[1])
+    report("run", {"rid": context.aws_request_id, "event": {"hop": hop}})
+    s3.put_object(Bucket=record["bucket"]["name"], Key=f"hop-{hop + 1}", Body=b"again")
+"""
+)
+
+
+def test_a_lambda_s3_lambda_loop_is_stopped_after_16_invocations(
+    server: Server, relay: Relay, collector: Collector
+) -> None:
+    lam, s3, sqs = server.client("lambda"), server.client("s3"), server.client("sqs")
+    dlq_url, dlq_arn = queue(sqs, "s3-loop-dlq")
+    variables = {"COLLECTOR": collector.url, "RELAY": relay.url}
+    create_function(
+        lam,
+        "s3-looper",
+        {"app.py": S3_LOOPER},
+        Environment={"Variables": variables},
+        DeadLetterConfig={"TargetArn": dlq_arn},
+        Timeout=30,
+    )
+    lam.put_function_event_invoke_config(FunctionName="s3-looper", MaximumRetryAttempts=0)
+    s3.create_bucket(Bucket="looping")
+    s3.put_bucket_notification_configuration(
+        Bucket="looping",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": server_arn("s3-looper"), "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
+    )
+    s3.put_object(Bucket="looping", Key="hop-1", Body=b"start")
+    [dead] = drain(sqs, dlq_url, 1)
+    assert hops(collector) == list(range(1, 17))
+    assert json.loads(dead["Body"])["Records"][0]["s3"]["object"]["key"] == "hop-17"
