@@ -20,6 +20,7 @@ from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStor
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
+from lambdalite.store.mappings import MappingStore, SqliteMappingStore
 from lambdalite.store.objects import ObjectStore, SqliteObjectStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
@@ -47,6 +48,7 @@ class Stores:
     schedules: ScheduleStore
     scheduler: SchedulerStore
     access_keys: AccessKeyStore
+    mappings: MappingStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
     objects: ObjectStore | None = None
@@ -72,6 +74,7 @@ def open_sqlite(path: Path) -> Stores:
         schedules=SqliteScheduleStore(db),
         scheduler=SqliteSchedulerStore(db),
         access_keys=SqliteAccessKeyStore(db),
+        mappings=SqliteMappingStore(db),
         close=db.close,
         objects=SqliteObjectStore(db, path.parent / "s3"),
     )
