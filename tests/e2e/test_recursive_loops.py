@@ -1,8 +1,9 @@
 """Recursive-loop detection through boto3 against a real server: a function that
-publishes to the topic (or writes to the bucket) that invokes it runs 16 times in one chain, the 17th event
-goes to its dead-letter queue and the log says why; with the recursion config
-``Allow`` the chain goes on; a message a function sends to a queue carries the
-chain's lineage in ``AWSTraceHeader``.
+publishes to the topic, writes to the bucket or sends to the queue that invokes it
+runs 16 times in one chain; the 17th event goes to its dead-letter queue (through a
+queue's event source mapping: back to the queue, whose redrive policy moves it on)
+and the log says why; with the recursion config ``Allow`` the chain goes on; a
+message a function sends to a queue carries the chain's lineage in ``AWSTraceHeader``.
 
 The functions call lambdalite's API the way they call AWS's: boto3 inside the
 function, which forwards its ``_X_AMZN_TRACE_ID`` as ``X-Amzn-Trace-Id``. The
@@ -324,3 +325,65 @@ def test_a_lambda_s3_lambda_loop_is_stopped_after_16_invocations(
     [dead] = drain(sqs, dlq_url, 1)
     assert hops(collector) == list(range(1, 17))
     assert json.loads(dead["Body"])["Records"][0]["s3"]["object"]["key"] == "hop-17"
+
+
+SQS_LOOPER = (
+    REPORTING
+    + """
+import boto3
+
+def handler(event, context):
+    sqs = boto3.client("sqs", endpoint_url=os.environ["RELAY"], region_name="us-east-1",
+                       aws_access_key_id="relay", aws_secret_access_key="relay")
+    for record in event["Records"]:
+        message = json.loads(record["body"])
+        report("run", {"rid": context.aws_request_id, "event": message})
+        if message["hop"] < message["stop"]:
+            onward = json.dumps({**message, "hop": message["hop"] + 1})
+            sqs.send_message(QueueUrl=os.environ["QUEUE"], MessageBody=onward)
+"""
+)
+
+
+def sqs_loop(server: Server, relay: Relay, collector: Collector, name: str) -> tuple[str, str]:
+    """A function mapped to queue ``name`` that sends to it again: (the queue's URL, its DLQ's URL)."""
+    lam, sqs = server.client("lambda"), server.client("sqs")
+    dlq_url, dlq_arn = queue(sqs, f"{name}-dlq")
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive})[
+        "QueueUrl"
+    ]
+    variables = {"COLLECTOR": collector.url, "RELAY": relay.url, "QUEUE": url}
+    create_function(lam, name, {"app.py": SQS_LOOPER}, Environment={"Variables": variables}, Timeout=1)
+    return url, dlq_url
+
+
+def start_mapping(server: Server, name: str) -> None:
+    lam = server.client("lambda")
+    lam.create_event_source_mapping(
+        FunctionName=name, EventSourceArn=f"arn:aws:sqs:us-east-1:000000000000:{name}", BatchSize=1
+    )
+
+
+def test_a_lambda_sqs_lambda_loop_is_stopped_after_16_invocations(
+    server: Server, relay: Relay, collector: Collector
+) -> None:
+    url, dlq_url = sqs_loop(server, relay, collector, "sqs-looper")
+    start_mapping(server, "sqs-looper")
+    server.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"hop": 1, "stop": 40}))
+    # The 17th message is not run: it returns to the queue, whose redrive policy moves it on.
+    [dead] = drain(server.client("sqs"), dlq_url, 1)
+    assert json.loads(dead["Body"]) == {"hop": 17, "stop": 40}
+    assert hops(collector) == list(range(1, 17))
+    assert "stopped: a recursive loop (invocation 17 of the same chain" in server.output()
+
+
+def test_with_allow_the_sqs_loop_goes_on(server: Server, relay: Relay, collector: Collector) -> None:
+    url, dlq_url = sqs_loop(server, relay, collector, "sqs-allowed")
+    server.client("lambda").put_function_recursion_config(FunctionName="sqs-allowed", RecursiveLoop="Allow")
+    start_mapping(server, "sqs-allowed")
+    server.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"hop": 1, "stop": 20}))
+    wait_for(lambda: len(hops(collector)) >= 20, timeout=30, message="20 runs of the chain")
+    assert hops(collector) == list(range(1, 21))
+    sqs = server.client("sqs")
+    assert sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=0).get("Messages", []) == []
