@@ -29,14 +29,20 @@ from tests.conftest import Server, create_function, start_server, stop_server
 from tests.e2e.async_rig import REPORTING, Collector, wait_for
 from tests.e2e.bus_rig import drain, error_of, queue
 
-LOOPER = (
+RELAYED = (
     REPORTING
     + """
 import boto3
 
 def client(service):
+    # lambdalite's API through the test's relay, as boto3 in a function reaches AWS's.
     return boto3.client(service, endpoint_url=os.environ["RELAY"], region_name="us-east-1",
                         aws_access_key_id="relay", aws_secret_access_key="relay")
+"""
+)
+LOOPER = (
+    RELAYED
+    + """
 
 def handler(event, context):
     message = json.loads(event["Records"][0]["Sns"]["Message"])
@@ -47,13 +53,11 @@ def handler(event, context):
 """
 )
 SENDER = (
-    REPORTING
+    RELAYED
     + """
-import boto3
 
 def handler(event, context):
-    sqs = boto3.client("sqs", endpoint_url=os.environ["RELAY"], region_name="us-east-1",
-                       aws_access_key_id="relay", aws_secret_access_key="relay")
+    sqs = client("sqs")
     sqs.send_message(QueueUrl=event["queue"], MessageBody="from a function")
     return os.environ["_X_AMZN_TRACE_ID"]
 """
@@ -282,13 +286,11 @@ def test_eventbridge_does_not_carry_a_chain_on(server: Server, collector: Collec
 
 
 S3_LOOPER = (
-    REPORTING
+    RELAYED
     + """
-import boto3
 
 def handler(event, context):
-    s3 = boto3.client("s3", endpoint_url=os.environ["RELAY"], region_name="us-east-1",
-                      aws_access_key_id="relay", aws_secret_access_key="relay")
+    s3 = client("s3")
     record = event["Records"][0]["s3"]
     hop = int(record["object"]["key"].split("-")[1])
     report("run", {"rid": context.aws_request_id, "event": {"hop": hop}})
@@ -328,13 +330,11 @@ def test_a_lambda_s3_lambda_loop_is_stopped_after_16_invocations(
 
 
 SQS_LOOPER = (
-    REPORTING
+    RELAYED
     + """
-import boto3
 
 def handler(event, context):
-    sqs = boto3.client("sqs", endpoint_url=os.environ["RELAY"], region_name="us-east-1",
-                       aws_access_key_id="relay", aws_secret_access_key="relay")
+    sqs = client("sqs")
     for record in event["Records"]:
         message = json.loads(record["body"])
         report("run", {"rid": context.aws_request_id, "event": message})
