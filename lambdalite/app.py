@@ -55,6 +55,7 @@ from lambdalite.esm.redis_streams import RedisSources, redis_broker
 from lambdalite.esm.registry import SourceCheck, SourceChecks
 from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsSources, parse_endpoints
 from lambdalite.esm.sqs import SqsSources
+from lambdalite.events import dead_letter
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
@@ -401,6 +402,7 @@ def build_async(
         targets,
         clock,
         RetryPolicy(settings.retry_delay_scale),
+        dead_letter_arn=dead_letter.lookup(functions.get),
         max_in_flight=settings.async_max_in_flight,
     )
     targets.register(
@@ -409,6 +411,7 @@ def build_async(
     registries.event_invoke.destination_check = lambda arn, name, config: targets.check_destination(
         arn, name, config_text(config)
     )
+    functions.dead_letter_check = lambda arn: dead_letter.check_target(arn, settings.region, targets)
     return events
 
 

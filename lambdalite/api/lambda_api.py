@@ -40,6 +40,7 @@ from lambdalite.errors import (
     InvalidRequestContent,
     RequestTooLarge,
 )
+from lambdalite.events import lineage
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.models import (
     LATEST,
@@ -540,6 +541,7 @@ class LambdaApi:
             invoked_arn=self._arn_prefix + name + (f":{qualifier}" if qualifier else ""),
             request_id=request_id,
             client_context=_decode_client_context(client_context) if client_context else None,
+            trace_header=lineage.incoming.get(),
         )
         response_headers: Headers = [
             (b"x-amzn-requestid", request_id.encode()),

@@ -182,6 +182,8 @@ class FunctionSettings:
     """SnapStart.ApplyOn (``control.snapstart``)."""
     kms_key_arn: str | None = None
     """KMSKeyArn as given ("" clears it): stored and returned, never used (there is no KMS)."""
+    dead_letter_arn: str | None = None
+    """DeadLetterConfig.TargetArn; "" removes it on an update."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +239,7 @@ _SETTINGS_MEMBERS = frozenset(
         "TracingConfig",
         "SnapStart",
         "KMSKeyArn",
+        "DeadLetterConfig",
     }
 )
 _CODE_SOURCES = ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
@@ -595,7 +598,14 @@ def _settings(request: Mapping[str, Any], architectures: Sequence[str] | None) -
         log_group_name=logging.get("log_group_name"),
         snap_start=(request.get("SnapStart") or {}).get("ApplyOn"),
         kms_key_arn=request.get("KMSKeyArn"),
+        dead_letter_arn=_dead_letter_arn(request.get("DeadLetterConfig")),
     )
+
+
+def _dead_letter_arn(config: Mapping[str, Any] | None) -> str | None:
+    """DeadLetterConfig's TargetArn, None when it is not given (``{}`` changes nothing)."""
+    target = (config or {}).get("TargetArn")
+    return None if target is None else str(target)
 
 
 def _check_settings(settings: FunctionSettings) -> None:
