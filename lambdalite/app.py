@@ -23,6 +23,7 @@ from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
 from lambdalite.api.topic_bus_routes import siblings
+from lambdalite.auth.authorize import Authorizer
 from lambdalite.auth.exposure import check_exposure
 from lambdalite.auth.keys import AccessKeys, ensure_admin_key
 from lambdalite.auth.secrets import SecretBox, SecretBoxError
@@ -65,7 +66,9 @@ from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.services.events import EventsFront
+from lambdalite.services.iam import IamDirectory
 from lambdalite.services.scheduler import SchedulerFront
+from lambdalite.services.sts import Credentials, Security, Sessions
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -221,9 +224,16 @@ def build(settings: Settings) -> Services:
         VersionRemoved, lambda event: pool.in_background(pool.retire_snapshot(event.config.environment_key))
     )
     try:
-        keys = AccessKeys(stores.access_keys, SecretBox.open(data / "secrets.key"), settings.account_id)
+        box = SecretBox.open(data / "secrets.key")
+        keys = AccessKeys(stores.access_keys, box, settings.account_id)
+        sessions = Sessions(stores.iam, box, settings.account_id)
     except SecretBoxError as exc:
         raise SystemExit(f"cannot read the access keys: {exc}") from exc
+    directory = IamDirectory(stores.iam, settings.account_id)
+    sigv4 = settings.auth == "sigv4"
+    security = Security(
+        directory, sessions, Authorizer(directory) if sigv4 else None, settings.session_duration_scale
+    )
     router = Router(
         LambdaApi(settings, registries, code, invoker, events),
         code,
@@ -236,7 +246,8 @@ def build(settings: Settings) -> Services:
         schedules=stores.schedules,
         scheduler=stores.scheduler,
         keys=keys,
-        verifier=Verifier(keys) if settings.auth == "sigv4" else None,
+        verifier=Verifier(Credentials(keys, sessions)) if sigv4 else None,
+        security=security,
     )
     # Queues, topics and buses are destinations once the router has built their services.
     reach = siblings(router.services, settings.region, settings.account_id, events)

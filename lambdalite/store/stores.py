@@ -19,6 +19,7 @@ from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningSto
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
+from lambdalite.store.iam import IamStore, SqliteIamStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
@@ -46,6 +47,7 @@ class Stores:
     schedules: ScheduleStore
     scheduler: SchedulerStore
     access_keys: AccessKeyStore
+    iam: IamStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
 
@@ -69,5 +71,6 @@ def open_sqlite(path: Path) -> Stores:
         schedules=SqliteScheduleStore(db),
         scheduler=SqliteSchedulerStore(db),
         access_keys=SqliteAccessKeyStore(db),
+        iam=SqliteIamStore(db),
         close=db.close,
     )

@@ -1,0 +1,202 @@
+"""The authorization hooks of the front router's services, under ``--auth sigv4``: each
+names a request's IAM action and resource and asks the ``Authorizer``.
+
+- ``LambdaAuthorization``: every Lambda API operation (``lambda:InvokeFunction`` for
+  Invoke, ``lambda:<Operation>`` for the rest) on the function's ARN (qualified when
+  the request names a qualifier), with the function's resource-based policy for the
+  operations AddPermission can grant; Function URLs with AuthType AWS_IAM
+  (``lambda:InvokeFunctionUrl``, ``lambda:FunctionUrlAuthType``).
+- ``authorize_service_request``: the query/json services (``sqs:SendMessage`` on the
+  queue's ARN, ``sns:Publish`` on the topic's, ``iam:CreateRole`` on the role's...).
+  STS authorizes itself (AssumeRole's trust policy; GetCallerIdentity needs no permission).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from lambdalite.auth.authorize import Authorizer, current_principal
+from lambdalite.auth.credentials import Principal
+from lambdalite.auth.policy import Policy, PolicyError, parse_policy
+from lambdalite.http.message import HttpRequest
+from lambdalite.models import ResourcePolicy
+
+__all__ = ["LambdaAuthorization", "authorize_service_request", "lambda_action"]
+
+LATEST = "$LATEST"
+RESOURCE_POLICY_ACTIONS = frozenset(
+    {
+        "lambda:InvokeFunction",
+        "lambda:InvokeFunctionUrl",
+        "lambda:InvokeAsync",
+        "lambda:GetFunction",
+        "lambda:GetFunctionConfiguration",
+    }
+)
+"""The actions a function's policy (AddPermission) may grant another principal."""
+UNAUTHORIZED_SERVICES = frozenset({"sts"})
+_FORM = b"application/x-www-form-urlencoded"
+
+
+def lambda_action(operation: str) -> str:
+    """The IAM action of a Lambda API operation (Invoke's is ``lambda:InvokeFunction``)."""
+    return "lambda:InvokeFunction" if operation == "Invoke" else f"lambda:{operation}"
+
+
+def split_function(name: str) -> tuple[str, str | None]:
+    """(function name, qualifier in the name) of a name, partial ARN or ARN."""
+    parts = name.split(":")
+    if name.startswith("arn:") and len(parts) >= 7:
+        return parts[6], parts[7] if len(parts) > 7 else None
+    if len(parts) >= 3 and parts[1] == "function":  # ACCOUNT:function:NAME[:QUALIFIER]
+        return parts[2], parts[3] if len(parts) > 3 else None
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return name, None
+
+
+class LambdaAuthorization:
+    """``check(operation, name, request)`` before each Lambda API operation."""
+
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        region: str,
+        account_id: str,
+        resource_policy: Callable[[str, str], ResourcePolicy | None],
+    ) -> None:
+        """``resource_policy(name, qualifier)``: the function's policy for the qualifier, or None."""
+        self._authorizer = authorizer
+        self._prefix = f"arn:aws:lambda:{region}:{account_id}:"
+        self._resource_policy = resource_policy
+        self._parsed: dict[tuple[str, str, str], Policy | None] = {}
+
+    def resource(self, operation: str, name: str | None, request: HttpRequest) -> str:
+        """The ARN the operation acts on (``*`` for account-wide operations)."""
+        if operation.startswith(("ListFunctions", "GetAccountSettings", "ListLayers", "ListEventSource")):
+            return "*"
+        if name is None:
+            if operation == "CreateFunction":
+                body = _json(request.body)
+                function = body.get("FunctionName") if isinstance(body, dict) else None
+                return f"{self._prefix}function:{split_function(str(function))[0]}" if function else "*"
+            return "*"
+        if name.startswith("arn:aws:lambda:"):  # tags are addressed by ARN
+            return name
+        function, qualifier = split_function(name)
+        if qualifier is None:
+            for key, value in parse_qsl(request.query.decode("latin-1")):
+                if key == "Qualifier":
+                    qualifier = value
+        arn = f"{self._prefix}function:{function}"
+        return f"{arn}:{qualifier}" if qualifier and qualifier != LATEST else arn
+
+    def check(self, operation: str, name: str | None, request: HttpRequest) -> None:
+        principal = current_principal()
+        if principal is None:
+            return
+        action = lambda_action(operation)
+        resource = self.resource(operation, name, request)
+        self.check_function(principal, action, resource, {"lambda:FunctionArn": resource})
+
+    def check_layer(self, operation: str, name: str | None) -> None:
+        principal = current_principal()
+        if principal is None:
+            return
+        resource = f"{self._prefix}layer:{split_function(name)[0]}" if name else "*"
+        self._authorizer.check(principal, f"lambda:{operation}", resource)
+
+    def check_function(
+        self, principal: Principal, action: str, resource: str, context: dict[str, Any]
+    ) -> None:
+        policy = None
+        if action in RESOURCE_POLICY_ACTIONS and resource.startswith(self._prefix + "function:"):
+            pieces = resource[len(self._prefix) :].split(":")
+            policy = self._policy(pieces[1], pieces[2] if len(pieces) > 2 else LATEST)
+        self._authorizer.check(principal, action, resource, context, policy)
+
+    def _policy(self, name: str, qualifier: str) -> Policy | None:
+        found = self._resource_policy(name, qualifier)
+        if found is None:
+            return None
+        key = (name, qualifier, found.revision_id)
+        if key not in self._parsed:
+            if len(self._parsed) > 1024:
+                self._parsed.clear()
+            document = {"Version": "2012-10-17", "Statement": [dict(s) for s in found.statements]}
+            try:
+                self._parsed[key] = parse_policy(document, resource_policy=True)
+            except PolicyError:
+                self._parsed[key] = None
+        return self._parsed[key]
+
+    def check_url(self, principal: Principal, function_arn: str) -> None:
+        """A Function URL with AuthType AWS_IAM, signed by ``principal``."""
+        context = {"lambda:FunctionUrlAuthType": "AWS_IAM", "lambda:FunctionArn": function_arn}
+        self.check_function(principal, "lambda:InvokeFunctionUrl", function_arn, context)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        return {}
+
+
+def _operation_and_params(request: HttpRequest) -> tuple[str, dict[str, Any]]:
+    target = request.headers.get(b"x-amz-target")
+    if target is not None:
+        params = _json(request.body)
+        return target.decode("latin-1").rpartition(".")[2], params if isinstance(params, dict) else {}
+    form: dict[str, Any] = {}
+    try:
+        if request.query:
+            form.update(parse_qsl(request.query.decode("utf-8")))
+        if request.body and request.headers.get(b"content-type", _FORM).startswith(_FORM):
+            form.update(parse_qsl(request.body.decode("utf-8")))
+    except UnicodeDecodeError:
+        return "", {}
+    return str(form.get("Action", "")), form
+
+
+def _service_resource(service: str, operation: str, params: dict[str, Any], region: str, account: str) -> str:
+    if service == "sqs":
+        url = params.get("QueueUrl")
+        name = str(url).rstrip("/").rsplit("/", 1)[-1] if url else params.get("QueueName")
+        return f"arn:aws:sqs:{region}:{account}:{name}" if name else "*"
+    if service == "sns":
+        arn = params.get("TopicArn") or params.get("TargetArn") or params.get("ResourceArn")
+        if arn:
+            return str(arn)
+        return (
+            f"arn:aws:sns:{region}:{account}:{params['Name']}"
+            if operation == "CreateTopic" and params.get("Name")
+            else "*"
+        )
+    if service == "iam":
+        if params.get("RoleName"):
+            return f"arn:aws:iam::{account}:role/{params['RoleName']}"
+        if params.get("UserName"):
+            return f"arn:aws:iam::{account}:user/{params['UserName']}"
+        return str(params.get("PolicyArn") or "*")
+    return "*"
+
+
+def authorize_service_request(
+    authorizer: Authorizer, service: str, request: HttpRequest, region: str, account: str
+) -> None:
+    """Authorize a query- or json-protocol request to ``service`` (its signing name);
+    raise AccessDenied when the caller's policies do not allow it. A request that names
+    no operation is left to the service (it answers the protocol's own error)."""
+    principal = current_principal()
+    if principal is None or service in UNAUTHORIZED_SERVICES:
+        return
+    operation, params = _operation_and_params(request)
+    if not operation:
+        return
+    resource = _service_resource(service, operation, params, region, account)
+    authorizer.check(principal, f"{service}:{operation}", resource)
