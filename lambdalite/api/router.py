@@ -318,9 +318,9 @@ class Router:
                 return await service.handle(request)
             principal = self._verifier.verify(request, route.signing_names)
             with acting_as(principal):
-                if self._authorizer is not None and route.signing_names and route.name != "lambda":
+                if self._authorizer is not None and route.name != "lambda":
                     authorize_service_request(
-                        self._authorizer, route.signing_names[0], request, self._region, self._account_id
+                        self._authorizer, route.name, request, self._region, self._account_id
                     )
                 return await service.handle(request)
         except AuthFailure as failure:

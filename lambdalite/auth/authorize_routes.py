@@ -22,8 +22,10 @@ import orjson
 from lambdalite.auth.authorize import Authorizer, current_principal
 from lambdalite.auth.credentials import Principal
 from lambdalite.auth.policy import Policy, PolicyError, parse_policy
+from lambdalite.errors import InvalidParameterValue
 from lambdalite.http.message import HttpRequest
 from lambdalite.models import ResourcePolicy
+from lambdalite.services.iam.directory import role_name_of
 
 __all__ = ["LambdaAuthorization", "authorize_service_request", "lambda_action"]
 
@@ -38,7 +40,15 @@ RESOURCE_POLICY_ACTIONS = frozenset(
     }
 )
 """The actions a function's policy (AddPermission) may grant another principal."""
+ROLE_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionConfiguration"})
+"""Operations that name an execution role."""
+ROLE_CANNOT_BE_ASSUMED = "The role defined for the function cannot be assumed by Lambda."
 UNAUTHORIZED_SERVICES = frozenset({"sts"})
+OWN_SURFACES: dict[str, dict[str, str]] = {
+    "keys": {"GET": "iam:ListAccessKeys", "POST": "iam:CreateAccessKey", "DELETE": "iam:DeleteAccessKey"},
+    "async-backlog": {"GET": "lambdalite:GetAsyncBacklog"},
+}
+"""lambdalite's own surfaces (by route name): the action each method needs."""
 _FORM = b"application/x-www-form-urlencoded"
 
 
@@ -102,6 +112,19 @@ class LambdaAuthorization:
         action = lambda_action(operation)
         resource = self.resource(operation, name, request)
         self.check_function(principal, action, resource, {"lambda:FunctionArn": resource})
+        if operation in ROLE_OPERATIONS:
+            body = _json(request.body)
+            role = body.get("Role") if isinstance(body, dict) else None
+            if isinstance(role, str):
+                self.check_role(principal, role)
+
+    def check_role(self, principal: Principal, role_arn: str) -> None:
+        """The execution role exists and the caller may pass it (``iam:PassRole``)."""
+        name = role_name_of(role_arn)
+        directory = self._authorizer.directory
+        if name is None or directory.role_arn(name) != role_arn:
+            raise InvalidParameterValue(ROLE_CANNOT_BE_ASSUMED)
+        self._authorizer.check(principal, "iam:PassRole", role_arn)
 
     def check_layer(self, operation: str, name: str | None) -> None:
         principal = current_principal()
@@ -189,11 +212,16 @@ def _service_resource(service: str, operation: str, params: dict[str, Any], regi
 def authorize_service_request(
     authorizer: Authorizer, service: str, request: HttpRequest, region: str, account: str
 ) -> None:
-    """Authorize a query- or json-protocol request to ``service`` (its signing name);
+    """Authorize a query- or json-protocol request to ``service`` (its route name);
     raise AccessDenied when the caller's policies do not allow it. A request that names
     no operation is left to the service (it answers the protocol's own error)."""
     principal = current_principal()
     if principal is None or service in UNAUTHORIZED_SERVICES:
+        return
+    own = OWN_SURFACES.get(service)
+    if own is not None:  # lambdalite's own surfaces: keys are IAM's access keys
+        action = own.get(request.method, f"lambdalite:{request.method.title()}{service.title()}")
+        authorizer.check(principal, action, "*")
         return
     operation, params = _operation_and_params(request)
     if not operation:

@@ -57,7 +57,7 @@ class StsService:
     async def get_caller_identity(self, request: dict[str, Any]) -> Result:
         caller = self._caller()
         owner = owner_of(caller.arn)
-        user_id = caller.account_id
+        user_id, arn = caller.account_id, caller.arn
         if owner is not None:
             kind, name = owner
             record = self._directory.store.get_entity(kind, name)
@@ -65,10 +65,10 @@ class StsService:
                 role_id = str(record["RoleId"]) if record else "AROA" + name.upper()
                 user_id = f"{role_id}:{caller.arn.rsplit('/', 1)[1]}"
             elif record is not None:
-                user_id = str(record["UserId"])
+                user_id, arn = str(record["UserId"]), str(record["Arn"])  # with its path
             else:
                 user_id = "AIDA" + caller.access_key_id[4:]
-        return {"UserId": user_id, "Account": caller.account_id, "Arn": caller.arn}
+        return {"UserId": user_id, "Account": caller.account_id, "Arn": arn}
 
     async def assume_role(self, request: dict[str, Any]) -> Result:
         role_arn = request["RoleArn"]
