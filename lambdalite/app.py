@@ -69,6 +69,7 @@ from lambdalite.services.events import EventsFront
 from lambdalite.services.iam import IamDirectory
 from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.services.sts import Credentials, Security, Sessions
+from lambdalite.services.sts.execution_roles import MAX_ENVIRONMENT_S, ExecutionRoles
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -116,6 +117,9 @@ def build(settings: Settings) -> Services:
     )
     sandbox: Sandbox = snapstart
 
+    roles: ExecutionRoles | None = None
+    """Set below under sigv4 (it needs IAM's state); read at each cold start."""
+
     def layer_dirs(function: FunctionConfig) -> tuple[tuple[Path, ...], Path | None]:
         """(the layers for the sandbox, opt_dir): the unpacked layers, which the namespace
         level mounts at /opt; the process level cannot, so it gets one merged directory."""
@@ -155,6 +159,7 @@ def build(settings: Settings) -> Services:
             warning=command.warning,
             interpreter_version=command.interpreter_version,
             hidden_paths=(data,),
+            extra_env=roles.variables(function) if roles is not None else None,
             layers=layers,
             opt_dir=opt_dir,
             network=network,
@@ -167,6 +172,7 @@ def build(settings: Settings) -> Services:
         region=settings.region,
         keep_alive_s=settings.keep_alive_s,
         warm_wait_s=settings.warm_wait_ms / 1000,
+        max_lifetime_s=MAX_ENVIRONMENT_S if settings.auth == "sigv4" else None,
     )
     limiter = ConcurrencyLimiter(
         settings.max_concurrency,
@@ -234,6 +240,9 @@ def build(settings: Settings) -> Services:
     security = Security(
         directory, sessions, Authorizer(directory) if sigv4 else None, settings.session_duration_scale
     )
+    # Under sigv4 each environment acts with its function's execution role (None: no credentials).
+    if sigv4:
+        roles = ExecutionRoles(sessions, directory, discovery.client_endpoint(settings.host, settings.port))
     router = Router(
         LambdaApi(settings, registries, code, invoker, events),
         code,
@@ -377,7 +386,9 @@ async def run(settings: Settings) -> None:
     server = HttpServer(
         services.router.handle,
         http_limits(settings),
-        refuse_peer=_from_a_function,
+        # Under sigv4 a function signs with its role's credentials and policies decide;
+        # under none nothing is authorized, so functions are refused outright.
+        refuse_peer=None if settings.auth == "sigv4" else _from_a_function,
         error_answer=layer_error,
     )
     # The key exists (and its file is written) before anyone can connect.

@@ -352,3 +352,51 @@ def test_other_services_check_their_actions(server: Server) -> None:
     iam = client(server, "iam", judy)
     assert refused(iam.create_user, UserName="mallory")[1] == "AccessDenied"
     assert client(server, "sts", judy).get_caller_identity()["Account"] == ACCOUNT
+
+
+CALLER = """
+import json
+import os
+
+import boto3
+from botocore.exceptions import ClientError
+
+
+def handler(event, context):
+    lam = boto3.client("lambda")
+    out = {"endpoint": os.environ.get("AWS_ENDPOINT_URL")}
+    out["identity"] = boto3.client("sts").get_caller_identity()["Arn"]
+    answer = lam.invoke(FunctionName=event["target"], Payload=b'{"from": "caller"}')
+    out["invoke"] = json.loads(answer["Payload"].read())
+    try:
+        lam.delete_function(FunctionName=event["target"])
+        out["delete"] = "deleted"
+    except ClientError as error:
+        out["delete"] = [error.response["Error"]["Code"], error.response["Error"]["Message"]]
+    return out
+"""
+
+
+def test_a_function_acts_with_its_execution_role(server: Server) -> None:
+    iam, lam = admin(server, "iam"), admin(server, "lambda")
+    role = iam.create_role(RoleName="caller-role", AssumeRolePolicyDocument=TRUST_LAMBDA)["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName="caller-role",
+        PolicyName="invoke-target",
+        PolicyDocument=document(allow("lambda:InvokeFunction", f"{ARN}target")),
+    )
+    create_function(lam, "target", {"app.py": HANDLER})
+    create_function(lam, "caller", {"app.py": CALLER}, Role=role, Timeout=30)
+    answer = lam.invoke(FunctionName="caller", Payload=orjson.dumps({"target": "target"}))
+    out = orjson.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, out
+    assert out["endpoint"] == server.endpoint
+    assert out["identity"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/caller-role/caller"
+    assert out["invoke"] == {"echo": {"from": "caller"}}
+    assert out["delete"] == [
+        "AccessDeniedException",
+        not_allowed(
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/caller-role/caller", "lambda:DeleteFunction", f"{ARN}target"
+        ),
+    ]
+    assert lam.get_function(FunctionName="target")["Configuration"]["FunctionName"] == "target"
