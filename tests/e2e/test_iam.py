@@ -7,16 +7,22 @@ role check; other services' actions (SQS)."""
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import orjson
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCOUNT, REGION, ROLE, Server, create_function, start_server, stop_server
+from tests.e2e.test_function_urls import url_id_of
 
 ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
 HANDLER = "def handler(event, context):\n    return {'echo': event}\n"
@@ -400,3 +406,46 @@ def test_a_function_acts_with_its_execution_role(server: Server) -> None:
         ),
     ]
     assert lam.get_function(FunctionName="target")["Configuration"]["FunctionName"] == "target"
+
+
+def url_get(target: str, key: tuple[str, str]) -> tuple[int, bytes]:
+    request = AWSRequest(method="GET", url=target)
+    SigV4Auth(Credentials(*key), "lambda", REGION).add_auth(request)
+    prepared = request.prepare()
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(prepared.url, headers=dict(prepared.headers)), timeout=30
+        ) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_an_aws_iam_function_url_needs_a_policy_that_allows_the_signer(server: Server) -> None:
+    lam = admin(server, "lambda")
+    create_function(lam, "iam-url", {"app.py": "def handler(event, context):\n    return 'hello'\n"})
+    url = lam.create_function_url_config(FunctionName="iam-url", AuthType="AWS_IAM")["FunctionUrl"]
+    target = f"{server.endpoint}/_lambdalite/url/{url_id_of(url)}/"
+    kate = new_user(server, "kate")
+    status, body = url_get(target, kate)
+    assert status == 403 and orjson.loads(body)["Message"].startswith("Forbidden.")
+    with_condition = allow(
+        "lambda:InvokeFunctionUrl",
+        f"{ARN}iam-url",
+        Condition={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+    )
+    admin(server, "iam").put_user_policy(
+        UserName="kate", PolicyName="url", PolicyDocument=document(with_condition)
+    )
+    assert url_get(target, kate) == (200, b'"hello"')
+    # The function's own policy may let another principal in instead.
+    leo = new_user(server, "leo")
+    assert url_get(target, leo)[0] == 403
+    lam.add_permission(
+        FunctionName="iam-url",
+        StatementId="leo",
+        Action="lambda:InvokeFunctionUrl",
+        Principal=f"arn:aws:iam::{ACCOUNT}:user/leo",
+        FunctionUrlAuthType="AWS_IAM",
+    )
+    assert url_get(target, leo) == (200, b'"hello"')
