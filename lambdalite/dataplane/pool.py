@@ -251,11 +251,14 @@ class EnvironmentPool:
             for env in expired:
                 self._forget(env)
             await asyncio.gather(*(env.stop() for env in expired), return_exceptions=True)
-            if self._max_lifetime_s is not None:
-                await self._retire(self._born_before(time.monotonic() - self._max_lifetime_s))
+            await self.recycle_old(time.monotonic())
 
-    def _born_before(self, cutoff: float) -> Callable[[ExecutionEnvironment], bool]:
-        return lambda env: self._born.get(env, cutoff) < cutoff
+    async def recycle_old(self, now: float) -> None:
+        """Environments started more than ``max_lifetime_s`` before ``now`` (monotonic)
+        stop: idle ones now, busy ones when their invocation ends."""
+        if self._max_lifetime_s is not None:
+            cutoff = now - self._max_lifetime_s
+            await self._retire(lambda env: self._born.get(env, cutoff) < cutoff)
 
     async def _watch_memory_forever(self) -> None:
         """Memory enforcement where the sandbox has none (no cgroup): a busy
