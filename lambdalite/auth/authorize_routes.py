@@ -13,7 +13,9 @@ names a request's IAM action and resource and asks the ``Authorizer``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,6 +27,7 @@ from lambdalite.auth.policy import Policy, PolicyError, parse_policy
 from lambdalite.errors import InvalidParameterValue
 from lambdalite.http.message import HttpRequest
 from lambdalite.models import ResourcePolicy
+from lambdalite.protocol.model import load_model
 from lambdalite.services.iam.directory import role_name_of
 
 __all__ = ["LambdaAuthorization", "authorize_service_request", "lambda_action"]
@@ -223,8 +226,45 @@ def authorize_service_request(
         action = own.get(request.method, f"lambdalite:{request.method.title()}{service.title()}")
         authorizer.check(principal, action, "*")
         return
-    operation, params = _operation_and_params(request)
+    if service in REST_SERVICES:
+        operation, resource = _rest_operation(service, request, region, account)
+    else:
+        operation, params = _operation_and_params(request)
+        resource = _service_resource(service, operation, params, region, account)
     if not operation:
         return
-    resource = _service_resource(service, operation, params, region, account)
     authorizer.check(principal, f"{service}:{operation}", resource)
+
+
+REST_SERVICES = frozenset({"scheduler"})
+"""Services whose operation is named by the method and path (rest-json), from botocore's model."""
+
+
+@lru_cache(maxsize=8)
+def _rest_routes(service: str) -> tuple[tuple[str, re.Pattern[str], str], ...]:
+    """(method, path pattern, operation) of each operation of the service's model."""
+    model = load_model(service)
+    routes = []
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        uri = http["requestUri"].split("?", 1)[0]
+        # {Name+} and ARNs (which hold slashes) match any run; other labels one segment.
+        pattern = re.sub(r"\\{[^}]+(\\\+|Arn)\\}", ".+", re.escape(uri))
+        pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", pattern)
+        routes.append((http["method"], re.compile(f"^{pattern}/?$"), name))
+    return tuple(routes)
+
+
+def _rest_operation(service: str, request: HttpRequest, region: str, account: str) -> tuple[str, str]:
+    """(operation, resource ARN) of a rest-json request; ("", "") when none matches."""
+    for method, pattern, name in _rest_routes(service):
+        if method == request.method and pattern.match(request.path):
+            if service == "scheduler" and request.path.startswith("/schedules/"):
+                group = "default"
+                for key, value in parse_qsl(request.query.decode("latin-1")):
+                    if key == "groupName":
+                        group = value
+                schedule = request.path.rsplit("/", 1)[1]
+                return name, f"arn:aws:scheduler:{region}:{account}:schedule/{group}/{schedule}"
+            return name, "*"
+    return "", ""

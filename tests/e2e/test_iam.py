@@ -357,6 +357,20 @@ def test_other_services_check_their_actions(server: Server) -> None:
     )
     iam = client(server, "iam", judy)
     assert refused(iam.create_user, UserName="mallory")[1] == "AccessDenied"
+    scheduler = client(server, "scheduler", judy)
+    assert refused(scheduler.get_schedule, Name="nightly") == (
+        403,
+        "AccessDeniedException",
+        not_allowed(
+            f"arn:aws:iam::{ACCOUNT}:user/judy",
+            "scheduler:GetSchedule",
+            f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/nightly",
+        ),
+    )
+    arn = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/nightly"
+    assert refused(scheduler.list_tags_for_resource, ResourceArn=arn)[2] == not_allowed(
+        f"arn:aws:iam::{ACCOUNT}:user/judy", "scheduler:ListTagsForResource", "*"
+    )
     assert client(server, "sts", judy).get_caller_identity()["Account"] == ACCOUNT
 
 
