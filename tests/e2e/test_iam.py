@@ -163,6 +163,20 @@ def test_roles_inline_and_managed_policies(server: Server) -> None:
         "MalformedPolicyDocument",
         "Policy statement must contain resources.",
     )
+    with_resource = document(
+        {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole", "Resource": "*"}
+    )
+    assert refused(iam.create_role, RoleName="bad", AssumeRolePolicyDocument=with_resource)[1:] == (
+        "MalformedPolicyDocument",
+        "Has prohibited field Resource",
+    )
+    without_principal = document({"Effect": "Allow", "Action": "sts:AssumeRole"})
+    assert refused(iam.update_assume_role_policy, RoleName="worker", PolicyDocument=without_principal)[
+        1:
+    ] == (
+        "MalformedPolicyDocument",
+        "Missing required field Principal",
+    )
     inline = document(allow("lambda:InvokeFunction"))
     iam.put_role_policy(RoleName="worker", PolicyName="invoke", PolicyDocument=inline)
     assert iam.get_role_policy(RoleName="worker", PolicyName="invoke")["PolicyDocument"] == orjson.loads(

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from lambdalite.auth.authorize_context import current_principal
 from lambdalite.auth.keys import AccessKeys, KeyNotDeletable, KeyNotFound
 from lambdalite.auth.policy import PolicyError, parse_policy
@@ -61,9 +63,15 @@ def _path(request: Request) -> str:
 def checked_document(document: str, *, trust: bool = False) -> str:
     """``document`` when it is a policy (a trust policy: with Principals); else MalformedPolicyDocument."""
     try:
-        parse_policy(document, resource_policy=trust)
+        policy = parse_policy(document, resource_policy=trust)
     except PolicyError as exc:
         raise errors.malformed_policy(exc.aws_message) from exc
+    if trust:
+        for statement in orjson.loads(document).get("Statement", []) or []:
+            if isinstance(statement, dict) and ("Resource" in statement or "NotResource" in statement):
+                raise errors.malformed_policy("Has prohibited field Resource")
+        if any(s.principal is None and s.not_principal is None for s in policy.statements):
+            raise errors.malformed_policy("Missing required field Principal")
     return document
 
 
