@@ -195,6 +195,15 @@ SERVICES: tuple[ServiceRoute, ...] = (
 )
 
 
+class UnknownService(UnknownOperation):
+    """A signed request for a service lambdalite does not serve (boto3 in a function
+    reaches every service at AWS_ENDPOINT_URL): ``__type`` too, which the json
+    protocols' clients read the code from."""
+
+    def extra_body(self) -> dict[str, str]:
+        return {"__type": self.code}
+
+
 def signing_service(request: HttpRequest) -> str | None:
     """The service name of the request's SigV4 credential scope, if it is signed."""
     authorization = request.headers.get(b"authorization")
@@ -367,7 +376,7 @@ class Router:
             signed = self._signed.get(name)
             if signed is not None:
                 return signed
-            raise UnknownOperation(f"Unknown service: {name}")
+            raise UnknownService(f"Unknown service: {name}")
         for prefix, service in self._paths:
             if path.startswith(prefix):
                 return service

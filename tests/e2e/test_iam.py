@@ -407,6 +407,10 @@ def handler(event, context):
         out["delete"] = "deleted"
     except ClientError as error:
         out["delete"] = [error.response["Error"]["Code"], error.response["Error"]["Message"]]
+    try:
+        boto3.client("dynamodb").list_tables()
+    except ClientError as error:
+        out["dynamodb"] = [error.response["Error"]["Code"], error.response["Error"]["Message"]]
     return out
 """
 
@@ -434,6 +438,8 @@ def test_a_function_acts_with_its_execution_role(server: Server) -> None:
         ),
     ]
     assert lam.get_function(FunctionName="target")["Configuration"]["FunctionName"] == "target"
+    # A service lambdalite does not serve says so, naming it.
+    assert out["dynamodb"] == ["UnknownOperationException", "Unknown service: dynamodb"]
 
 
 def url_get(target: str, key: tuple[str, str]) -> tuple[int, bytes]:
