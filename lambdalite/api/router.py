@@ -106,6 +106,8 @@ class ServiceContext:
     """lambdalite's access keys (the /_lambdalite/keys surface)."""
     security: Security | None = None
     """IAM, temporary credentials and the authorizer (None: the IAM and STS services are not built)."""
+    service_invoke_check: Callable[[str, str | None], None] | None = None
+    """Under sigv4: may the service invoking a function (an SNS delivery, a rule) do so?"""
     built: dict[str, Service] = field(default_factory=dict)
     """The services built so far, by route name: how one service reaches a sibling
     (SNS delivering to SQS) once everything is built."""
@@ -279,6 +281,7 @@ class Router:
             scheduler,
             keys,
             security,
+            self._lambda_authorization.check_service_invoke if self._lambda_authorization else None,
         )
         self.services = context.built
         self._region = region

@@ -21,9 +21,10 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from lambdalite.auth.authorize import Authorizer, current_principal
+from lambdalite.auth.authorize import Authorizer
+from lambdalite.auth.authorize_context import AccessDenied, current_principal, current_service
 from lambdalite.auth.credentials import Principal
-from lambdalite.auth.policy import Policy, PolicyError, parse_policy
+from lambdalite.auth.policy import Decision, Policy, PolicyError, Request, evaluate, parse_policy
 from lambdalite.errors import InvalidParameterValue
 from lambdalite.http.message import HttpRequest
 from lambdalite.models import ResourcePolicy
@@ -161,6 +162,25 @@ class LambdaAuthorization:
             except PolicyError:
                 self._parsed[key] = None
         return self._parsed[key]
+
+    def check_service_invoke(self, name: str, qualifier: str | None) -> None:
+        """When a service is invoking (``current_service()``), its principal must be allowed
+        ``lambda:InvokeFunction`` by the function's resource policy, with its
+        ``aws:SourceArn``/``aws:SourceAccount``; AccessDenied otherwise. Nothing else is asked."""
+        caller = current_service()
+        if caller is None:
+            return
+        arn = f"{self._prefix}function:{name}"
+        resource = f"{arn}:{qualifier}" if qualifier and qualifier != LATEST else arn
+        policy = self._policy(name, qualifier or LATEST)
+        context = {"aws:sourcearn": caller.source_arn, "aws:sourceaccount": caller.source_account}
+        request = Request("lambda:InvokeFunction", resource, service=caller.principal, context=context)
+        decision = evaluate((), request, policy)
+        if decision is not Decision.ALLOW:
+            raise AccessDenied(
+                f"{caller.principal} is not authorized to perform: lambda:InvokeFunction on resource: "
+                f"{resource} for {caller.source_arn}: the function's resource-based policy does not allow it"
+            )
 
     def check_url(self, principal: Principal, function_arn: str) -> None:
         """A Function URL with AuthType AWS_IAM, signed by ``principal``."""

@@ -483,3 +483,61 @@ def test_an_aws_iam_function_url_needs_a_policy_that_allows_the_signer(server: S
         FunctionUrlAuthType="AWS_IAM",
     )
     assert url_get(target, leo) == (200, b'"hello"')
+
+
+PRINTER = """
+import json
+
+
+def handler(event, context):
+    if "Records" in event:
+        print("got", event["Records"][0]["Sns"]["Message"])
+    else:
+        print("got", event["detail"]["note"])
+"""
+
+
+def logged(server: Server, function: str, text: str, timeout_s: float = 15) -> bool:
+    logs = admin(server, "logs")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function}")["events"]
+        except ClientError:
+            events = []
+        if any(text in event["message"] for event in events):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_services_invoke_only_when_the_functions_policy_allows_their_principal(server: Server) -> None:
+    lam = admin(server, "lambda")
+    create_function(lam, "printer", {"app.py": PRINTER})
+    sns = admin(server, "sns")
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=f"{ARN}printer")
+    events = admin(server, "events")
+    events.put_rule(Name="notes", EventPattern=orjson.dumps({"source": ["app"]}).decode())
+    events.put_targets(Rule="notes", Targets=[{"Id": "printer", "Arn": f"{ARN}printer"}])
+    entry = {"Source": "app", "DetailType": "note", "EventBusName": "default"}
+    sns.publish(TopicArn=topic, Message="unpermitted-sns")
+    events.put_events(Entries=[entry | {"Detail": '{"note": "unpermitted-rule"}'}])
+    lam.add_permission(
+        FunctionName="printer",
+        StatementId="sns",
+        Action="lambda:InvokeFunction",
+        Principal="sns.amazonaws.com",
+        SourceArn=topic,
+    )
+    lam.add_permission(
+        FunctionName="printer",
+        StatementId="rule",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/notes",
+    )
+    sns.publish(TopicArn=topic, Message="permitted-sns")
+    events.put_events(Entries=[entry | {"Detail": '{"note": "permitted-rule"}'}])
+    assert logged(server, "printer", "got permitted-sns") and logged(server, "printer", "got permitted-rule")
+    assert not logged(server, "printer", "unpermitted", timeout_s=0.5)
