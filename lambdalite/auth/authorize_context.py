@@ -57,6 +57,8 @@ class ServiceCaller:
     """``sns.amazonaws.com``, ``events.amazonaws.com``..."""
     source_arn: str
     source_account: str
+    role_arn: str | None = None
+    """A role the service acts with (Scheduler's target RoleArn): its policies may allow instead."""
 
 
 _SERVICE: contextvars.ContextVar[ServiceCaller | None] = contextvars.ContextVar(
@@ -70,9 +72,11 @@ def current_service() -> ServiceCaller | None:
 
 
 @contextlib.contextmanager
-def invoking_as_service(principal: str, source_arn: str, source_account: str) -> Iterator[None]:
+def invoking_as_service(
+    principal: str, source_arn: str, source_account: str, role_arn: str | None = None
+) -> Iterator[None]:
     """Invoke functions in this block as the service ``principal`` for ``source_arn``."""
-    token = _SERVICE.set(ServiceCaller(principal, source_arn, source_account))
+    token = _SERVICE.set(ServiceCaller(principal, source_arn, source_account, role_arn))
     try:
         yield
     finally:

@@ -176,6 +176,16 @@ class LambdaAuthorization:
         context = {"aws:sourcearn": caller.source_arn, "aws:sourceaccount": caller.source_account}
         request = Request("lambda:InvokeFunction", resource, service=caller.principal, context=context)
         decision = evaluate((), request, policy)
+        if decision is Decision.IMPLICIT_DENY and caller.role_arn:
+            # A service that acts with a role (Scheduler) may be allowed by the role's policies.
+            role = role_name_of(caller.role_arn)
+            if role is not None:
+                session = Principal(
+                    f"arn:aws:sts::{caller.source_account}:assumed-role/{role}/{role}",
+                    caller.source_account,
+                    "",
+                )
+                decision = self._authorizer.decide(session, "lambda:InvokeFunction", resource, None, policy)
         if decision is not Decision.ALLOW:
             raise AccessDenied(
                 f"{caller.principal} is not authorized to perform: lambda:InvokeFunction on resource: "

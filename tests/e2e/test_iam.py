@@ -6,6 +6,7 @@ role check; other services' actions (SQS)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import urllib.error
 import urllib.request
@@ -541,3 +542,31 @@ def test_services_invoke_only_when_the_functions_policy_allows_their_principal(s
     events.put_events(Entries=[entry | {"Detail": '{"note": "permitted-rule"}'}])
     assert logged(server, "printer", "got permitted-sns") and logged(server, "printer", "got permitted-rule")
     assert not logged(server, "printer", "unpermitted", timeout_s=0.5)
+
+
+def test_schedules_invoke_with_their_role_or_the_functions_policy(server: Server) -> None:
+    lam, iam = admin(server, "lambda"), admin(server, "iam")
+    create_function(
+        lam, "scheduled", {"app.py": "def handler(event, context):\n    print('got', event['n'])\n"}
+    )
+    trust = document(
+        {"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    )
+    idle = iam.create_role(RoleName="idle-scheduler", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    able = iam.create_role(RoleName="invoking-scheduler", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName="invoking-scheduler",
+        PolicyName="invoke",
+        PolicyDocument=document(allow("lambda:InvokeFunction", f"{ARN}scheduled")),
+    )
+    scheduler = admin(server, "scheduler")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    for name, role, n in (("without-rights", idle, "denied"), ("with-rights", able, "allowed")):
+        scheduler.create_schedule(
+            Name=name,
+            ScheduleExpression=f"at({soon})",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": f"{ARN}scheduled", "RoleArn": role, "Input": orjson.dumps({"n": n}).decode()},
+        )
+    assert logged(server, "scheduled", "got allowed")
+    assert not logged(server, "scheduled", "got denied", timeout_s=0.5)
