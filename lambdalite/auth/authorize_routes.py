@@ -122,7 +122,8 @@ class LambdaAuthorization:
             return  # the warm path of the administrator's invokes: nothing to evaluate
         action = lambda_action(operation)
         resource = self.resource(operation, name, request)
-        self.check_function(principal, action, resource, {"lambda:FunctionArn": resource})
+        context = {"lambda:FunctionArn": resource, "aws:SourceIp": request.client}
+        self.check_function(principal, action, resource, context)
 
     def check_role(self, principal: Principal, role_arn: str) -> None:
         """The execution role exists and the caller may pass it (``iam:PassRole``)."""
@@ -265,7 +266,7 @@ def authorize_service_request(
         resource = _service_resource(service, operation, params, region, account)
     if not operation:
         return
-    authorizer.check(principal, f"{service}:{operation}", resource)
+    authorizer.check(principal, f"{service}:{operation}", resource, {"aws:SourceIp": request.client})
 
 
 REST_SERVICES = frozenset({"scheduler"})
