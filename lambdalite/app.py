@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from lambdalite.auth.secrets import SecretBox, SecretBoxError
 from lambdalite.auth.sigv4 import Verifier
 from lambdalite.clock import SystemClock
 from lambdalite.config import Settings
+from lambdalite.control import validation
 from lambdalite.control.changes import (
     FunctionDeleted,
     LatestChanged,
@@ -46,6 +48,7 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.errors import LambdaError
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
@@ -67,6 +70,9 @@ from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.services.events import EventsFront
 from lambdalite.services.iam import IamDirectory
+from lambdalite.services.s3 import S3Front
+from lambdalite.services.s3.code_source import code_reader
+from lambdalite.services.s3.notifications import s3_may_invoke
 from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.services.sts import Credentials, Security, Sessions
 from lambdalite.services.sts.execution_roles import MAX_ENVIRONMENT_S, ExecutionRoles
@@ -229,6 +235,8 @@ def build(settings: Settings) -> Services:
     bus.subscribe(
         VersionRemoved, lambda event: pool.in_background(pool.retire_snapshot(event.config.environment_key))
     )
+    if stores.objects is not None:
+        validation.read_code_from(code_reader(stores.objects))
     try:
         box = SecretBox.open(data / "secrets.key")
         keys = AccessKeys(stores.access_keys, box, settings.account_id)
@@ -250,6 +258,7 @@ def build(settings: Settings) -> Services:
         settings.region,
         settings.account_id,
         queues=stores.queues,
+        objects=stores.objects,
         topics=stores.topics,
         buses=stores.buses,
         schedules=stores.schedules,
@@ -262,7 +271,25 @@ def build(settings: Settings) -> Services:
     reach = siblings(router.services, settings.region, settings.account_id, events)
     for service, kind in service_target_kinds(reach).items():
         targets.register(service, kind)
+    s3 = router.services.get("s3")
+    if isinstance(s3, S3Front):
+        s3.notify_through(targets, reach, s3_policy_check(registries) if settings.auth == "sigv4" else None)
     return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
+
+
+def s3_policy_check(registries: Registries) -> Callable[[str, str], bool]:
+    """Whether a function's resource policy lets S3 invoke it for a bucket (ARN, bucket)."""
+
+    def may_invoke(arn: str, bucket: str) -> bool:
+        parts = arn.split(":")
+        name, qualifier = parts[6], (parts[7] if len(parts) > 7 else None)
+        try:
+            policy = registries.policies.policy(name, qualifier)
+        except LambdaError:
+            return False
+        return s3_may_invoke([dict(s) for s in policy.statements], bucket)
+
+    return may_invoke
 
 
 def build_async(
@@ -390,6 +417,7 @@ async def run(settings: Settings) -> None:
         # under none nothing is authorized, so functions are refused outright.
         refuse_peer=None if settings.auth == "sigv4" else _from_a_function,
         error_answer=layer_error,
+        stream_route=services.router.stream_route,
     )
     # The key exists (and its file is written) before anyone can connect.
     key_line = (

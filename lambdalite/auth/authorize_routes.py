@@ -23,6 +23,7 @@ import orjson
 
 from lambdalite.auth.authorize import Authorizer
 from lambdalite.auth.authorize_context import AccessDenied, current_principal, current_service
+from lambdalite.auth.authorize_s3 import s3_action_and_resource
 from lambdalite.auth.credentials import Principal
 from lambdalite.auth.policy import Decision, Policy, PolicyError, Request, evaluate, parse_policy
 from lambdalite.errors import InvalidParameterValue
@@ -258,6 +259,11 @@ def authorize_service_request(
     if own is not None:  # lambdalite's own surfaces: keys are IAM's access keys
         action = own.get(request.method, f"lambdalite:{request.method.title()}{service.title()}")
         authorizer.check(principal, action, "*")
+        return
+    if service == "s3":
+        action, resource = s3_action_and_resource(request)
+        if action:
+            authorizer.check(principal, action, resource, {"aws:SourceIp": request.client})
         return
     if service in REST_SERVICES:
         operation, resource = _rest_operation(service, request, region, account)

@@ -21,6 +21,7 @@ from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, Sqlite
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.iam import IamStore, SqliteIamStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
+from lambdalite.store.objects import ObjectStore, SqliteObjectStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
 from lambdalite.store.scheduler_docs import SchedulerStore, SqliteSchedulerStore
@@ -50,6 +51,8 @@ class Stores:
     iam: IamStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
+    objects: ObjectStore | None = None
+    """S3 buckets and objects (their files under ``s3/`` beside the database)."""
 
 
 def open_sqlite(path: Path) -> Stores:
@@ -73,4 +76,5 @@ def open_sqlite(path: Path) -> Stores:
         access_keys=SqliteAccessKeyStore(db),
         iam=SqliteIamStore(db),
         close=db.close,
+        objects=SqliteObjectStore(db, path.parent / "s3"),
     )

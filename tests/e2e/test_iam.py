@@ -570,3 +570,23 @@ def test_schedules_invoke_with_their_role_or_the_functions_policy(server: Server
         )
     assert logged(server, "scheduled", "got allowed")
     assert not logged(server, "scheduled", "got denied", timeout_s=0.5)
+
+
+def test_s3_checks_its_actions_on_buckets_and_objects(server: Server) -> None:
+    admin(server, "s3").create_bucket(Bucket="reports")
+    admin(server, "s3").put_object(Bucket="reports", Key="2026/q4.csv", Body=b"numbers")
+    mia = new_user(
+        server,
+        "mia",
+        allow("s3:GetObject", "arn:aws:s3:::reports/2026/*"),
+        allow("s3:ListBucket", "arn:aws:s3:::reports"),
+    )
+    s3 = client(server, "s3", mia)
+    assert s3.get_object(Bucket="reports", Key="2026/q4.csv")["Body"].read() == b"numbers"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="reports")["Contents"]] == ["2026/q4.csv"]
+    status, code, message = refused(s3.put_object, Bucket="reports", Key="2026/q1.csv", Body=b"x")
+    assert (status, code) == (403, "AccessDenied")
+    assert message == not_allowed(
+        f"arn:aws:iam::{ACCOUNT}:user/mia", "s3:PutObject", "arn:aws:s3:::reports/2026/q1.csv"
+    )
+    assert refused(s3.list_buckets)[1] == "AccessDenied"
