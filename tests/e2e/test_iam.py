@@ -188,6 +188,15 @@ def test_roles_inline_and_managed_policies(server: Server) -> None:
         "NoSuchEntity",
         "The role policy with name other cannot be found.",
     )
+    huge = document(*[allow(f"lambda:GetFunction{n:04}") for n in range(400)])
+    assert refused(iam.put_role_policy, RoleName="worker", PolicyName="huge", PolicyDocument=huge)[1:] == (
+        "LimitExceeded",
+        "Maximum policy size of 10240 bytes exceeded for role worker",
+    )
+    assert refused(iam.create_policy, PolicyName="huge", PolicyDocument=huge)[1:] == (
+        "LimitExceeded",
+        "Cannot exceed quota for PolicySize: 6144",
+    )
     basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     iam.attach_role_policy(RoleName="worker", PolicyArn=basic)
     custom = iam.create_policy(PolicyName="queues", PolicyDocument=document(allow("sqs:*")))["Policy"]

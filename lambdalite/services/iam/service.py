@@ -34,6 +34,9 @@ Result = dict[str, Any]
 NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 MAX_KEYS_PER_USER = 2
+MAX_INLINE_CHARS: dict[str, int] = {"user": 2048, "role": 10240}
+"""IAM's quotas for a user's and a role's inline policies (characters, whitespace aside)."""
+MAX_MANAGED_CHARS = 6144
 DEFAULT_MAX_SESSION_S = 3600
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -73,6 +76,11 @@ def checked_document(document: str, *, trust: bool = False) -> str:
         if any(s.principal is None and s.not_principal is None for s in policy.statements):
             raise errors.malformed_policy("Missing required field Principal")
     return document
+
+
+def _compact(document: str) -> str:
+    """The document without whitespace outside strings: what IAM counts against its quotas."""
+    return orjson.dumps(orjson.loads(document)).decode()
 
 
 def _caller_user() -> str:
@@ -294,7 +302,11 @@ class IamService:
         owner = request[owner_key]
         self._owner(kind, owner)
         name = _name(request["PolicyName"], "policyName", POLICY_NAME)
-        self._store.put_inline(kind, owner, name, checked_document(request["PolicyDocument"]))
+        document = checked_document(request["PolicyDocument"])
+        limit = MAX_INLINE_CHARS[kind]
+        if len(_compact(document)) > limit:
+            raise errors.limit_exceeded(f"Maximum policy size of {limit} bytes exceeded for {kind} {owner}")
+        self._store.put_inline(kind, owner, name, document)
         self._directory.changed()
         return {}
 
@@ -379,6 +391,8 @@ class IamService:
         name = _name(request["PolicyName"], "policyName", POLICY_NAME)
         path = _path(request)
         document = checked_document(request["PolicyDocument"])
+        if len(_compact(document)) > MAX_MANAGED_CHARS:
+            raise errors.limit_exceeded(f"Cannot exceed quota for PolicySize: {MAX_MANAGED_CHARS}")
         arn = f"arn:aws:iam::{self._account}:policy{path}{name}"
         if self._store.get_entity("policy", arn) is not None:
             raise errors.already_exists(
