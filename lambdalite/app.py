@@ -49,6 +49,12 @@ from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.errors import LambdaError
+from lambdalite.esm.nats_streams import NatsSources, nats_broker
+from lambdalite.esm.pollers import MappingPollers, StreamSettings
+from lambdalite.esm.redis_streams import RedisSources, redis_broker
+from lambdalite.esm.registry import SourceCheck, SourceChecks
+from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsSources, parse_endpoints
+from lambdalite.esm.sqs import SqsSources
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
@@ -74,6 +80,7 @@ from lambdalite.services.s3 import S3Front
 from lambdalite.services.s3.code_source import code_reader
 from lambdalite.services.s3.notifications import s3_may_invoke
 from lambdalite.services.scheduler import SchedulerFront
+from lambdalite.services.sqs import SqsFront
 from lambdalite.services.sts import Credentials, Security, Sessions
 from lambdalite.services.sts.execution_roles import MAX_ENVIRONMENT_S, ExecutionRoles
 from lambdalite.store.code import CodeStore
@@ -100,8 +107,11 @@ class Services:
     router: Router
     events: AsyncInvocations
     keys: AccessKeys
+    pollers: MappingPollers | None = None
 
     async def close(self) -> None:
+        if self.pollers is not None:
+            await self.pollers.close()
         await self.events.close(grace_s=0)
         await self.invoker.close(grace_s=0)
         await self.sandbox.close()
@@ -274,7 +284,55 @@ def build(settings: Settings) -> Services:
     s3 = router.services.get("s3")
     if isinstance(s3, S3Front):
         s3.notify_through(targets, reach, s3_policy_check(registries) if settings.auth == "sigv4" else None)
-    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
+    pollers = build_pollers(settings, stores, registries, invoker, router, targets)
+    return Services(
+        settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys, pollers
+    )
+
+
+def build_pollers(
+    settings: Settings,
+    stores: Stores,
+    registries: Registries,
+    invoker: Invoker,
+    router: Router,
+    targets: Targets,
+) -> MappingPollers:
+    """The event source mappings' pollers: queues of the SQS service the router
+    serves (when it does) and of the endpoints ``settings.sqs_endpoints`` names,
+    Redis streams and JetStream streams."""
+    sqs = router.services.get("sqs")
+    service = sqs.service if isinstance(sqs, SqsFront) else None
+    mappings = registries.mappings
+    region, account = settings.region, settings.account_id
+    checks: dict[str, SourceCheck] = {
+        "redis": RedisSources(region, account, targets),
+        "nats": NatsSources(region, account, targets),
+    }
+    endpoints = parse_endpoints(settings.sqs_endpoints)
+    remote = RemoteQueues(endpoints) if endpoints else None
+    if service is not None or remote is not None:
+        checks["sqs"] = SqsSources(service, None if remote is None else RemoteSqsSources(remote))
+    mappings.source_check = SourceChecks(checks)
+    return MappingPollers(
+        mappings,
+        registries.functions,
+        invoker,
+        service,
+        stores.queues,
+        SystemClock(),
+        settings.region,
+        settings.account_id,
+        streams=StreamSettings(
+            {
+                "redis": redis_broker(settings.redis_url, region, account),
+                "nats": nats_broker(settings.nats_url, region, account),
+            },
+            stores.mappings,
+            targets,
+        ),
+        remote=remote,
+    )
 
 
 def s3_policy_check(registries: Registries) -> Callable[[str, str], bool]:
@@ -395,6 +453,8 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
+    if services.pollers is not None:
+        services.pollers.start()
     # The schedule timers of EventBridge rules and of EventBridge Scheduler.
     timed = [
         front

@@ -134,6 +134,19 @@ class LambdaAuthorization:
             raise InvalidParameterValue(ROLE_CANNOT_BE_ASSUMED)
         self._authorizer.check(principal, "iam:PassRole", role_arn)
 
+    def check_mapping(self, method: str, uuid: str) -> None:
+        """An event source mapping operation (``/2015-03-31/event-source-mappings[/UUID]``)."""
+        principal = current_principal()
+        if principal is None:
+            return
+        if uuid:
+            verb = {"GET": "Get", "PUT": "Update", "DELETE": "Delete"}.get(method, "Get")
+            resource = f"{self._prefix}event-source-mapping:{uuid}"
+        else:
+            verb, resource = ("Create" if method == "POST" else "List"), "*"
+        operation = f"{verb}EventSourceMapping" + ("s" if verb == "List" else "")
+        self._authorizer.check(principal, f"lambda:{operation}", resource)
+
     def check_layer(self, operation: str, name: str | None) -> None:
         principal = current_principal()
         if principal is None:

@@ -21,6 +21,7 @@ from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, Sqlite
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.iam import IamStore, SqliteIamStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
+from lambdalite.store.mappings import MappingStore, SqliteMappingStore
 from lambdalite.store.objects import ObjectStore, SqliteObjectStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
@@ -49,6 +50,7 @@ class Stores:
     scheduler: SchedulerStore
     access_keys: AccessKeyStore
     iam: IamStore
+    mappings: MappingStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
     objects: ObjectStore | None = None
@@ -75,6 +77,7 @@ def open_sqlite(path: Path) -> Stores:
         scheduler=SqliteSchedulerStore(db),
         access_keys=SqliteAccessKeyStore(db),
         iam=SqliteIamStore(db),
+        mappings=SqliteMappingStore(db),
         close=db.close,
         objects=SqliteObjectStore(db, path.parent / "s3"),
     )

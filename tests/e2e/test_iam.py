@@ -309,6 +309,9 @@ def test_an_explicit_deny_wins_over_an_allow_and_wildcards_match(server: Server)
     # A qualified invoke acts on the qualified ARN, which app-* also matches.
     assert lam.invoke(FunctionName="app-one", Qualifier="$LATEST")["StatusCode"] == 200
     assert {f["FunctionName"] for f in lam.list_functions()["Functions"]} >= {"app-one", "other"}
+    assert refused(lam.list_event_source_mappings)[2] == not_allowed(
+        erin_arn, "lambda:ListEventSourceMappings", "*"
+    )
 
 
 def test_conditions_decide(server: Server) -> None:
