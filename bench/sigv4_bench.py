@@ -194,9 +194,9 @@ def measure_micro(loops: int = LOOPS) -> dict[str, dict[str, float]]:
 # ---------------------------------------------------------------- 2. the warm invoke path
 
 
-def _client(port: int) -> Any:
+def _client(port: int, service: str = "lambda") -> Any:
     return boto3.client(
-        "lambda",
+        service,
         endpoint_url=f"http://{HOST}:{port}",
         region_name="us-east-1",
         aws_access_key_id=KEY_ID,
@@ -232,6 +232,15 @@ def start_server(stack: ExitStack, workdir: Path, key: str, auth: str) -> invoke
     stack.callback(service.stop)
     service.wait_for_line(invoke_bench.LAMBDALITE_READY_LINE, timeout_s=30)
     client = _client(port)
+    # Under sigv4 CreateFunction checks that the execution role exists.
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+    _client(port, "iam").create_role(
+        RoleName=invoke_bench.ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(trust)
+    )
     invoke_bench.create_function(client, "hello", hello_zip())
     path = invoke_bench.invoke_path("hello")
     return invoke_bench.Server(key, service.name, port, path, service, client, {"port": port, "auth": auth})

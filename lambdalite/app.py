@@ -25,6 +25,7 @@ from lambdalite import discovery
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
 from lambdalite.api.topic_bus_routes import siblings
+from lambdalite.auth.authorize import Authorizer
 from lambdalite.auth.exposure import check_exposure
 from lambdalite.auth.keys import AccessKeys, ensure_admin_key
 from lambdalite.auth.secrets import SecretBox, SecretBoxError
@@ -79,11 +80,14 @@ from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.services.events import EventsFront
+from lambdalite.services.iam import IamDirectory
 from lambdalite.services.s3 import S3Front
 from lambdalite.services.s3.code_source import code_reader
 from lambdalite.services.s3.notifications import s3_may_invoke
 from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.services.sqs import SqsFront
+from lambdalite.services.sts import Credentials, Security, Sessions
+from lambdalite.services.sts.execution_roles import MAX_ENVIRONMENT_S, ExecutionRoles
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.functions import SealedEnvironmentError
@@ -138,6 +142,9 @@ def build(settings: Settings) -> Services:
     )
     sandbox: Sandbox = snapstart
 
+    roles: ExecutionRoles | None = None
+    """Set below under sigv4 (it needs IAM's state); read at each cold start."""
+
     def layer_dirs(function: FunctionConfig) -> tuple[tuple[Path, ...], Path | None]:
         """(the layers for the sandbox, opt_dir): the unpacked layers, which the namespace
         level mounts at /opt; the process level cannot, so it gets one merged directory."""
@@ -177,6 +184,7 @@ def build(settings: Settings) -> Services:
             warning=command.warning,
             interpreter_version=command.interpreter_version,
             hidden_paths=(data,),
+            extra_env=roles.variables(function) if roles is not None else None,
             layers=layers,
             opt_dir=opt_dir,
             network=network,
@@ -189,6 +197,7 @@ def build(settings: Settings) -> Services:
         region=settings.region,
         keep_alive_s=settings.keep_alive_s,
         warm_wait_s=settings.warm_wait_ms / 1000,
+        max_lifetime_s=MAX_ENVIRONMENT_S if settings.auth == "sigv4" else None,
     )
     limiter = ConcurrencyLimiter(
         settings.max_concurrency,
@@ -248,9 +257,19 @@ def build(settings: Settings) -> Services:
     if stores.objects is not None:
         validation.read_code_from(code_reader(stores.objects))
     try:
-        keys = AccessKeys(stores.access_keys, SecretBox.open(data / "secrets.key"), settings.account_id)
+        box = SecretBox.open(data / "secrets.key")
+        keys = AccessKeys(stores.access_keys, box, settings.account_id)
+        sessions = Sessions(stores.iam, box, settings.account_id)
     except SecretBoxError as exc:
         raise SystemExit(f"cannot read the access keys: {exc}") from exc
+    directory = IamDirectory(stores.iam, settings.account_id)
+    sigv4 = settings.auth == "sigv4"
+    security = Security(
+        directory, sessions, Authorizer(directory) if sigv4 else None, settings.session_duration_scale
+    )
+    # Under sigv4 each environment acts with its function's execution role (None: no credentials).
+    if sigv4:
+        roles = ExecutionRoles(sessions, directory, discovery.client_endpoint(settings.host, settings.port))
     router = Router(
         LambdaApi(settings, registries, code, invoker, events),
         code,
@@ -264,7 +283,8 @@ def build(settings: Settings) -> Services:
         schedules=stores.schedules,
         scheduler=stores.scheduler,
         keys=keys,
-        verifier=Verifier(keys) if settings.auth == "sigv4" else None,
+        verifier=Verifier(Credentials(keys, sessions)) if sigv4 else None,
+        security=security,
     )
     # Queues, topics and buses are destinations once the router has built their services.
     reach = siblings(router.services, settings.region, settings.account_id, events)
@@ -508,7 +528,9 @@ async def run(settings: Settings) -> None:
     server = HttpServer(
         auditor.handle,
         http_limits(settings),
-        refuse_peer=_from_a_function,
+        # Under sigv4 a function signs with its role's credentials and policies decide;
+        # under none nothing is authorized, so functions are refused outright.
+        refuse_peer=None if settings.auth == "sigv4" else _from_a_function,
         error_answer=layer_error,
         stream_route=services.router.stream_route,
     )

@@ -92,6 +92,9 @@ class Settings:
     state_settle_s: float = 0.0
     """The least time a created function stays Pending and an update InProgress
     (AWS takes about a second); 0 settles as soon as the code is prepared."""
+    session_duration_scale: float = 1.0
+    """Scales the lifetime of temporary credentials (AssumeRole, execution roles); tests
+    shorten it (0.001: AWS's 15-minute minimum lasts 0.9 s)."""
     auth: str = "none"
     """``sigv4``: every request is verified (AWS Signature Version 4) against lambdalite's
     access keys; ``none``: any credentials are accepted, allowed only while every listening

@@ -86,8 +86,9 @@ class FunctionUrlApi:
         self.base = base or choose(
             settings.url_base, settings.host, settings.port, settings.region, scheme=settings.scheme
         )
-        self.refuse_unsigned: Callable[[HttpRequest], Response | None] | None = None
-        """Under ``--auth sigv4``: the refusal of a request without a valid signature, or None."""
+        self.refuse_unsigned: Callable[[HttpRequest, FunctionUrlConfig], Response | None] | None = None
+        """Under ``--auth sigv4``: the refusal of a request to the URL without a valid
+        signature, or whose signer may not invoke it; None when it may."""
 
     def url_of(self, url: FunctionUrlConfig) -> str:
         return self.base.url(url.url_id)
@@ -147,7 +148,7 @@ class FunctionUrlApi:
         if url is None:
             return Response(403, b'{"Message":null}', [(b"x-amzn-errortype", b"AccessDeniedException")])
         if url.auth_type == "AWS_IAM" and self.refuse_unsigned is not None:
-            refusal = self.refuse_unsigned(request)
+            refusal = self.refuse_unsigned(request, url)
             if refusal is not None:
                 return refusal
         headers = request.headers

@@ -39,6 +39,7 @@ from lambdalite.api.lambda_api import (
 from lambdalite.api.layers_api import PREFIX as LAYERS
 from lambdalite.api.layers_api import LayersApi
 from lambdalite.api.wire import Response
+from lambdalite.auth.authorize_routes import LambdaAuthorization
 from lambdalite.errors import RequestTooLarge, UnknownOperation
 from lambdalite.http import HttpRequest
 
@@ -85,6 +86,8 @@ class LambdaService:
     def __init__(self, api: LambdaApi, urls: FunctionUrlApi) -> None:
         self._api = api
         self._urls = urls
+        self.authorization: LambdaAuthorization | None = None
+        """Under ``--auth sigv4``: checks each operation's action and resource first."""
         self._layers = LayersApi(api)
         self._code_signing = CodeSigningApi(api)
         self._mappings = EventSourceMappingApi(api.registries.mappings)
@@ -202,12 +205,16 @@ class LambdaService:
             if request.body_size > MAX_CONTROL_BODY:
                 raise _control_too_large("EventSourceMapping")
             rest = path[len(EVENT_SOURCE_MAPPINGS) :]
+            if self.authorization is not None:
+                self.authorization.check_mapping(request.method, rest.strip("/"))
             return await self._mappings.handle(self._api_request(request, None), rest)
         if path == LAYERS or path.startswith(LAYERS + "/"):
             return await self._layer(request, path[len(LAYERS) :])
         if path.startswith(code_signing_api.PATHS):
             return await self._signing(request)
         if path.rstrip("/") == ACCOUNT_SETTINGS and request.method == "GET":
+            if self.authorization is not None:
+                self.authorization.check("GetAccountSettings", None, request)
             return await self._api.get_account_settings(self._api_request(request, None))
         raise UnknownOperation("Unknown operation")
 
@@ -227,6 +234,8 @@ class LambdaService:
         if route is None:
             raise UnknownOperation("Unknown operation")
         operation, handler = route
+        if self.authorization is not None:
+            self.authorization.check(operation, name, request)
         if operation == "Invoke":
             if request.body_size > MAX_SYNC_PAYLOAD:
                 raise payload_too_large()
@@ -236,12 +245,16 @@ class LambdaService:
 
     async def _layer(self, request: HttpRequest, rest: str) -> Response:
         operation, handler, parts = self._layers.route(request.method, rest)
+        if self.authorization is not None:
+            self.authorization.check_layer(operation, parts[0] if parts else None)
         if request.body_size > MAX_CONTROL_BODY:
             raise _control_too_large(operation)
         return await handler(self._api_request(request, parts[0] if parts else None), parts)
 
     async def _signing(self, request: HttpRequest) -> Response:
         operation, handler, parts = self._code_signing.route(request.method, request.path)
+        if self.authorization is not None:
+            self.authorization.check(operation, None, request)
         if request.body_size > MAX_CONTROL_BODY:
             raise _control_too_large(operation)
         return await handler(self._api_request(request, None), parts)
@@ -253,6 +266,8 @@ class LambdaService:
         if route is None or not resource:
             raise UnknownOperation("Unknown operation")
         operation, handler = route
+        if self.authorization is not None:
+            self.authorization.check(operation, resource, request)
         if request.body_size > MAX_CONTROL_BODY:
             raise _control_too_large(operation)
         return await handler(self._api_request(request, resource))

@@ -45,13 +45,17 @@ from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlServi
 from lambdalite.api.topic_bus_routes import build_events, build_scheduler, build_sns
 from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.auth.admin_api import KeysService
+from lambdalite.auth.authorize import AccessDenied, acting_as
+from lambdalite.auth.authorize_routes import LambdaAuthorization, authorize_service_request
 from lambdalite.auth.errors import AuthFailure, MissingAuthenticationToken, failure_response
 from lambdalite.auth.keys import AccessKeys
 from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
 from lambdalite.events import lineage
 from lambdalite.http import HttpRequest, StreamingResponse
+from lambdalite.models import FunctionUrlConfig, ResourcePolicy
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.iam import IamFront
 from lambdalite.services.s3 import HOST_MARK as S3_HOST_MARK
 from lambdalite.services.s3 import SIGNING_NAME as S3_SIGNING_NAME
 from lambdalite.services.s3 import S3Front
@@ -60,6 +64,7 @@ from lambdalite.services.sqs import ACTIONS as SQS_ACTIONS
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
 from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
+from lambdalite.services.sts import Security, StsFront
 from lambdalite.store.buses import BusStore
 from lambdalite.store.code import CodePackages
 from lambdalite.store.objects import ObjectStore
@@ -104,6 +109,10 @@ class ServiceContext:
     """EventBridge Scheduler's schedules (None: the scheduler service is not built)."""
     keys: AccessKeys | None = None
     """lambdalite's access keys (the /_lambdalite/keys surface)."""
+    security: Security | None = None
+    """IAM, temporary credentials and the authorizer (None: the IAM and STS services are not built)."""
+    service_invoke_check: Callable[[str, str | None], None] | None = None
+    """Under sigv4: may the service invoking a function (an SNS delivery, a rule) do so?"""
     objects: ObjectStore | None = None
     """The S3 object store (None: the S3 service is not built)."""
     built: dict[str, Service] = field(default_factory=dict)
@@ -181,6 +190,18 @@ SERVICES: tuple[ServiceRoute, ...] = (
     ),
     ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",), protocol="json"),
     ServiceRoute("scheduler", build_scheduler, signing_names=("scheduler",)),
+    ServiceRoute(
+        "iam",
+        lambda c: IamFront(c.security.directory, c.keys) if c.security is not None else None,
+        signing_names=("iam",),
+        protocol="query",
+    ),
+    ServiceRoute(
+        "sts",
+        lambda c: StsFront(c.security) if c.security is not None else None,
+        signing_names=("sts",),
+        protocol="query",
+    ),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
     # An unsigned request that no other service claims is a bucket's.
     ServiceRoute(
@@ -192,6 +213,15 @@ SERVICES: tuple[ServiceRoute, ...] = (
         protocol="rest-xml",
     ),
 )
+
+
+class UnknownService(UnknownOperation):
+    """A signed request for a service lambdalite does not serve (boto3 in a function
+    reaches every service at AWS_ENDPOINT_URL): ``__type`` too, which the json
+    protocols' clients read the code from."""
+
+    def extra_body(self) -> dict[str, str]:
+        return {"__type": self.code}
 
 
 def signing_service(request: HttpRequest) -> str | None:
@@ -242,10 +272,20 @@ class Router:
         *,
         keys: AccessKeys | None = None,
         verifier: Verifier | None = None,
+        security: Security | None = None,
     ) -> None:
         urls = FunctionUrlApi(api)
+        authorizer = security.authorizer if security is not None and verifier is not None else None
+        self._authorizer = authorizer
+        self._lambda_authorization: LambdaAuthorization | None = None
+        if authorizer is not None:
+            self._lambda_authorization = LambdaAuthorization(
+                authorizer, region, account_id, _policy_or_none(api)
+            )
         if verifier is not None:
-            urls.refuse_unsigned = lambda request: url_refusal(verifier, request)
+            check = self._lambda_authorization
+            prefix = api.settings.arn_prefix()
+            urls.refuse_unsigned = lambda request, url: url_refusal(verifier, request, url, check, prefix)
         context = ServiceContext(
             api,
             urls,
@@ -259,9 +299,13 @@ class Router:
             schedules,
             scheduler,
             keys,
+            security,
+            self._lambda_authorization.check_service_invoke if self._lambda_authorization else None,
             objects=objects,
         )
         self.services = context.built
+        self._region = region
+        self._account_id = account_id
         self._verifier = verifier
         self._route_of: dict[int, ServiceRoute] = {}
         self.function_urls = context.urls
@@ -278,6 +322,8 @@ class Router:
             service = route.build(context)
             if service is None:
                 continue
+            if isinstance(service, LambdaService):
+                service.authorization = self._lambda_authorization
             context.built[route.name] = service
             marks = dict.fromkeys((*route.hosts, *route.configured_hosts(context)))
             self._hosts.extend((mark, service) for mark in marks)
@@ -312,13 +358,18 @@ class Router:
             return error_response(error)
         route = self._route_of[id(service)]
         try:
-            if self._verifier is not None and route.verify and not _public(route, request):
-                # The principal is what an authorizer (IAM-style policies) will judge.
-                self._verifier.verify(request, route.signing_names)
             # The caller's X-Ray header: its Lineage travels on with what this request stores
             # (through the services AWS counts a loop through, and no others).
             header = request.headers.get(b"x-amzn-trace-id") if route.name in lineage.CARRIERS else None
-            with lineage.carried(header):
+            if self._verifier is None or not route.verify or _public(route, request):
+                with lineage.carried(header):
+                    return await service.handle(request)
+            principal = self._verifier.verify(request, route.signing_names)
+            with acting_as(principal), lineage.carried(header):
+                if self._authorizer is not None and route.name != "lambda":
+                    authorize_service_request(
+                        self._authorizer, route.name, request, self._region, self._account_id
+                    )
                 return await service.handle(request)
         except AuthFailure as failure:
             protocol = route.protocol
@@ -373,7 +424,7 @@ class Router:
             signed = self._signed.get(name)
             if signed is not None:
                 return signed
-            raise UnknownOperation(f"Unknown service: {name}")
+            raise UnknownService(f"Unknown service: {name}")
         for prefix, service in self._paths:
             if path.startswith(prefix):
                 return service
@@ -383,6 +434,16 @@ class Router:
         if self._fallback is not None:
             return self._fallback
         raise UnknownOperation("Unknown operation")
+
+
+def _policy_or_none(api: LambdaApi) -> Callable[[str, str], ResourcePolicy | None]:
+    def policy(name: str, qualifier: str) -> ResourcePolicy | None:
+        try:
+            return api.registries.policies.policy(name, qualifier)
+        except LambdaError:
+            return None
+
+    return policy
 
 
 def _public(route: ServiceRoute, request: HttpRequest) -> bool:
@@ -407,13 +468,22 @@ URL_FORBIDDEN = (
 )
 
 
-def url_refusal(verifier: Verifier, request: HttpRequest) -> Response | None:
+def url_refusal(
+    verifier: Verifier,
+    request: HttpRequest,
+    url: FunctionUrlConfig | None = None,
+    authorization: LambdaAuthorization | None = None,
+    arn_prefix: str = "",
+) -> Response | None:
     """How an AuthType AWS_IAM function URL refuses a request without a valid signature
-    (None: the signature is valid): AWS's "Forbidden" for an unsigned one, the signature's
-    own refusal otherwise, both 403 AccessDeniedException."""
+    or whose signer's policies (or the function's) do not allow lambda:InvokeFunctionUrl
+    (None: allowed): AWS's "Forbidden" for an unsigned or unauthorized one, the
+    signature's own refusal otherwise, all 403 AccessDeniedException."""
     try:
-        verifier.verify(request, ("lambda",))
-    except MissingAuthenticationToken:
+        principal = verifier.verify(request, ("lambda",))
+        if authorization is not None and url is not None:
+            authorization.check_url(principal, url.function_arn(arn_prefix))
+    except (MissingAuthenticationToken, AccessDenied):
         message = URL_FORBIDDEN
     except AuthFailure as failure:
         message = failure.message

@@ -6,7 +6,7 @@ not matter."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lambdalite.api.async_accept import accept_event
@@ -28,17 +28,28 @@ def _service(built: Mapping[str, Any], name: str) -> Any:
     return None if front is None else front.service
 
 
-def _accept(events: AsyncInvocations | None) -> AcceptEvent:
+def _accept(
+    events: AsyncInvocations | None, check: Callable[[str, str | None], None] | None = None
+) -> AcceptEvent:
+    """``check(name, qualifier)``: under sigv4, may the service that is invoking
+    (``auth.authorize_context.current_service``) do so?"""
+
     async def accept(name: str, qualifier: str | None, payload: bytes) -> str:
         if events is None:
             raise RuntimeError("asynchronous invocation is not running")
+        if check is not None:
+            check(name, qualifier)
         return await accept_event(events, name, qualifier, payload)
 
     return accept
 
 
 def siblings(
-    built: Mapping[str, Any], region: str, account: str, events: AsyncInvocations | None
+    built: Mapping[str, Any],
+    region: str,
+    account: str,
+    events: AsyncInvocations | None,
+    check: Callable[[str, str | None], None] | None = None,
 ) -> Siblings:
     """How this node's targets reach its services (``built``: the router's services by name)."""
 
@@ -58,11 +69,13 @@ def siblings(
         sns = _service(built, "sns")
         return str(sns.host) if sns is not None else "localhost"
 
-    return Siblings(region, account, _accept(events), queues, topics, buses, host)
+    return Siblings(region, account, _accept(events, check), queues, topics, buses, host)
 
 
 def _siblings(context: ServiceContext) -> Siblings:
-    return siblings(context.built, context.region, context.account_id, context.api.events)
+    return siblings(
+        context.built, context.region, context.account_id, context.api.events, context.service_invoke_check
+    )
 
 
 def build_sns(context: ServiceContext) -> SnsFront | None:

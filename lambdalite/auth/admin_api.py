@@ -6,8 +6,8 @@
     DELETE /_lambdalite/keys/<AccessKeyId>                   -> 204
 
 The secret is shown once, in CreateAccessKey's answer. Under ``--auth sigv4`` these
-requests are verified like every other; any verified key may manage keys until
-IAM-style authorization comes.
+requests are verified like every other and need ``iam:CreateAccessKey``,
+``iam:ListAccessKeys`` or ``iam:DeleteAccessKey`` (``auth.authorize_routes``).
 """
 
 from __future__ import annotations

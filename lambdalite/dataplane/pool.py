@@ -84,13 +84,18 @@ class EnvironmentPool:
         region: str,
         keep_alive_s: float,
         warm_wait_s: float = 0.0,
+        max_lifetime_s: float | None = None,
     ) -> None:
+        """``max_lifetime_s``: an environment older than this is recycled (its execution
+        role's credentials, fixed in its variables, must not expire while it lives)."""
         self._sandbox = sandbox
         self._logs = logs
         self._resolve_launch = resolve_launch
         self._region = region
         self._keep_alive_s = keep_alive_s
         self._warm_wait_s = warm_wait_s
+        self._max_lifetime_s = max_lifetime_s
+        self._born: dict[ExecutionEnvironment, float] = {}
         self._load: dict[str, _RevisionLoad] = defaultdict(_RevisionLoad)
         self._idle = IdleEnvironments()
         """Idle on-demand environments."""
@@ -177,6 +182,7 @@ class EnvironmentPool:
             initialization_type=initialization_type,
         )
         self._all.add(env)
+        self._born[env] = time.monotonic()
         await env.start()
         return env
 
@@ -212,6 +218,7 @@ class EnvironmentPool:
 
     def _forget(self, env: ExecutionEnvironment) -> None:
         self._all.discard(env)
+        self._born.pop(env, None)
         self._idle.discard(env)
         self.provisioner.forget(env)
 
@@ -244,6 +251,14 @@ class EnvironmentPool:
             for env in expired:
                 self._forget(env)
             await asyncio.gather(*(env.stop() for env in expired), return_exceptions=True)
+            await self.recycle_old(time.monotonic())
+
+    async def recycle_old(self, now: float) -> None:
+        """Environments started more than ``max_lifetime_s`` before ``now`` (monotonic)
+        stop: idle ones now, busy ones when their invocation ends."""
+        if self._max_lifetime_s is not None:
+            cutoff = now - self._max_lifetime_s
+            await self._retire(lambda env: self._born.get(env, cutoff) < cutoff)
 
     async def _watch_memory_forever(self) -> None:
         """Memory enforcement where the sandbox has none (no cgroup): a busy

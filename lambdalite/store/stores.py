@@ -20,6 +20,7 @@ from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningSto
 from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStore
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
+from lambdalite.store.iam import IamStore, SqliteIamStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
 from lambdalite.store.mappings import MappingStore, SqliteMappingStore
 from lambdalite.store.objects import ObjectStore, SqliteObjectStore
@@ -49,6 +50,7 @@ class Stores:
     schedules: ScheduleStore
     scheduler: SchedulerStore
     access_keys: AccessKeyStore
+    iam: IamStore
     mappings: MappingStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
@@ -75,6 +77,7 @@ def open_sqlite(path: Path, box: SecretBox | None = None) -> Stores:
         schedules=SqliteScheduleStore(db),
         scheduler=SqliteSchedulerStore(db),
         access_keys=SqliteAccessKeyStore(db),
+        iam=SqliteIamStore(db),
         mappings=SqliteMappingStore(db),
         close=db.close,
         objects=SqliteObjectStore(db, path.parent / "s3"),

@@ -27,6 +27,12 @@ from tests.e2e.test_sigv4 import admin_key, client
 @pytest.fixture(scope="module")
 def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_server(tmp_path_factory.mktemp("s3sigv4") / "data", "--auth", "sigv4")
+    # Under sigv4 CreateFunction checks that the execution role exists.
+    trust = (
+        '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, '
+        '"Action": "sts:AssumeRole"}]}'
+    )
+    client(server, "iam").create_role(RoleName="lambda-role", AssumeRolePolicyDocument=trust)
     yield server
     stop_server(server)
 

@@ -46,6 +46,14 @@ HANDLER = "def handler(event, context):\n    return {'echo': event}\n"
 def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("sigv4") / "data"
     server = start_server(data_dir, "--auth", "sigv4")
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+    client(server, "iam").create_role(
+        RoleName="lambda-role", AssumeRolePolicyDocument=orjson.dumps(trust).decode()
+    )
     yield server
     stop_server(server)
 
@@ -280,7 +288,8 @@ def test_the_cli_signs_with_the_admin_key_and_manages_keys(signed_server: Server
     fields = dict(line.split(":", 1) for line in created.stdout.splitlines() if ":" in line)
     alice = (fields["AccessKeyId"].strip(), fields["SecretAccessKey"].strip())
     assert fields["UserName"].strip() == "alice"
-    assert "Functions" in client(signed_server, "lambda", alice).list_functions()
+    # Recognised (her signature is checked), and allowed nothing: she has no policies yet.
+    assert refused(client(signed_server, "lambda", alice).list_functions)[1] == "AccessDeniedException"
     keys = cli(signed_server, "keys", "list")
     assert keys.returncode == 0 and alice[0] in keys.stdout and "alice" in keys.stdout
     assert alice[1] not in keys.stdout

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import orjson
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -143,6 +144,27 @@ def test_malformed_requests_signed_with_a_valid_key_never_get_a_5xx(signed_fuzz_
         region_name=REGION,
         aws_access_key_id=ADMIN[0],
         aws_secret_access_key=ADMIN[1],
+    )
+    # Under sigv4 CreateFunction needs its execution role to exist, as on AWS.
+    boto3.client(
+        "iam",
+        endpoint_url=signed_fuzz_server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=ADMIN[0],
+        aws_secret_access_key=ADMIN[1],
+    ).create_role(
+        RoleName="lambda-role",
+        AssumeRolePolicyDocument=orjson.dumps(
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ]
+            }
+        ).decode(),
     )
     fuzz_against(signed_fuzz_server, lam, RawClient(signed_fuzz_server.port, sign=ADMIN), max(COUNT // 4, 1))
 

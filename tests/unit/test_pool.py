@@ -125,3 +125,19 @@ def test_retired_environments_are_stopped_not_reused() -> None:
         assert second is not first
 
     asyncio.run(scenario())
+
+
+def test_environments_older_than_the_lifetime_are_recycled() -> None:
+    async def scenario() -> None:
+        pool, started = make_pool(warm_wait_s=0)
+        pool._max_lifetime_s = 100
+        old = await lease_briefly(pool)
+        pool._all.add(old)  # what the real _start records
+        pool._born[old] = 0.0
+        await pool.recycle_old(50.0)
+        assert not old.stopped
+        await pool.recycle_old(101.0)
+        assert old.stopped and old.retired
+        assert await lease_briefly(pool) is not old and len(started) == 2
+
+    asyncio.run(scenario())

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from lambdalite.auth.authorize_context import invoking_as_service
 from lambdalite.clock import Clock
 from lambdalite.events.cron import ScheduleError, parse_schedule
 from lambdalite.events.patterns import Dialect, PatternError, PatternIndex, compile_pattern
@@ -588,7 +589,9 @@ class EventsService:
 
     async def _send_one(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> None:
         try:
-            await message_target(target, self._siblings).send(self._input(rule, target, event), {})
+            # Under sigv4 a function target's policy must allow events.amazonaws.com for this rule.
+            with invoking_as_service("events.amazonaws.com", self.rule_arn(rule), self._account):
+                await message_target(target, self._siblings).send(self._input(rule, target, event), {})
         except DeliveryError as exc:
             await self._dead_letter(rule, target, event, str(exc))
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from lambdalite.auth.authorize_context import invoking_as_service
 from lambdalite.clock import Clock
 from lambdalite.events.cron import ScheduleError, parse_schedule
 from lambdalite.events.schedule_timer import ScheduleTimer
@@ -338,8 +339,14 @@ class SchedulerService:
     async def _deliver(self, schedule: Mapping[str, Any], firing: Firing) -> None:
         target: Mapping[str, Any] = schedule["Target"]
         payload = str(target.get("Input") or "{}").encode()
+        arn = self.schedule_arn(schedule["GroupName"], schedule["Name"])
         try:
-            await self._target(target, firing).send(payload, {})
+            # Under sigv4 a function target is invoked when its policy allows scheduler.amazonaws.com
+            # for this schedule, or the schedule's RoleArn allows lambda:InvokeFunction.
+            with invoking_as_service(
+                "scheduler.amazonaws.com", arn, arn.split(":")[4], target.get("RoleArn")
+            ):
+                await self._target(target, firing).send(payload, {})
         except DeliveryError as exc:
             log.warning("schedule %s/%s could not deliver: %s", schedule["GroupName"], schedule["Name"], exc)
             dlq = (target.get("DeadLetterConfig") or {}).get("Arn")

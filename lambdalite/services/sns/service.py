@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from lambdalite.auth.authorize_context import invoking_as_service
 from lambdalite.clock import Clock
 from lambdalite.events.patterns import Dialect, Pattern, PatternError, compile_pattern, sns_attribute_document
 from lambdalite.protocol.errors import ServiceFault
@@ -727,7 +728,10 @@ class SnsService:
     async def _send(self, subscription: Subscription, note: Notification) -> None:
         record = subscription.record
         if record.protocol == "lambda":
-            await self._deliver.to_lambda(record.endpoint, lambda_record(note, record.arn, self))
+            topic_arn = record.arn.rsplit(":", 1)[0]
+            # Under sigv4 the function's policy must allow sns.amazonaws.com for this topic.
+            with invoking_as_service("sns.amazonaws.com", topic_arn, topic_arn.split(":")[4]):
+                await self._deliver.to_lambda(record.endpoint, lambda_record(note, record.arn, self))
         elif record.protocol == "sqs":
             request: dict[str, Any] = {}
             if subscription.raw:
