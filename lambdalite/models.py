@@ -374,8 +374,10 @@ class LayerVersion:
     unzipped_size: int
     description: str = ""
     license_info: str | None = None
-    compatible_runtimes: tuple[str, ...] = ()
-    compatible_architectures: tuple[str, ...] = ()
+    compatible_runtimes: tuple[str, ...] | None = None
+    """CompatibleRuntimes as given; None when the publisher left it out (AWS then omits it)."""
+    compatible_architectures: tuple[str, ...] | None = None
+    """CompatibleArchitectures as given; None when left out."""
     created: str = field(default_factory=aws_timestamp)
     statements: tuple[Mapping[str, Any], ...] = ()
     """The resource policy's statements, in AWS's JSON shape, in the order added."""
@@ -384,8 +386,8 @@ class LayerVersion:
 
     def matches(self, runtime: str | None, architecture: str | None) -> bool:
         """ListLayers/ListLayerVersions filters: a filter matches only versions that list it."""
-        return (runtime is None or runtime in self.compatible_runtimes) and (
-            architecture is None or architecture in self.compatible_architectures
+        return (runtime is None or runtime in (self.compatible_runtimes or ())) and (
+            architecture is None or architecture in (self.compatible_architectures or ())
         )
 
     def summary(self, layer_arn: str) -> dict[str, Any]:
@@ -396,11 +398,15 @@ class LayerVersion:
             "Description": self.description,
             "CreatedDate": self.created,
         }
-        # AWS answers with both lists, empty ones too, when a layer was published without them.
-        body["CompatibleRuntimes"] = list(self.compatible_runtimes)
+        # AWS's recordings: a layer published with either list shows both (the one left
+        # out, or given empty, as []); one published with neither shows neither.
+        listed = self.compatible_runtimes is not None or self.compatible_architectures is not None
+        if listed:
+            body["CompatibleRuntimes"] = list(self.compatible_runtimes or ())
         if self.license_info is not None:
             body["LicenseInfo"] = self.license_info
-        body["CompatibleArchitectures"] = list(self.compatible_architectures)
+        if listed:
+            body["CompatibleArchitectures"] = list(self.compatible_architectures or ())
         return body
 
     def body(self, layer_arn: str, location: str) -> dict[str, Any]:

@@ -107,8 +107,8 @@ class PublishInput:
     zip_bytes: bytes
     description: str
     license_info: str | None
-    compatible_runtimes: tuple[str, ...]
-    compatible_architectures: tuple[str, ...]
+    compatible_runtimes: tuple[str, ...] | None
+    compatible_architectures: tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +143,8 @@ def parse_publish(body: Mapping[str, Any]) -> PublishInput:
         zip_bytes=validation.zip_bytes_of(request["Content"], "content."),
         description=request.get("Description") or "",
         license_info=request.get("LicenseInfo"),
-        compatible_runtimes=tuple(request.get("CompatibleRuntimes") or ()),
-        compatible_architectures=tuple(request.get("CompatibleArchitectures") or ()),
+        compatible_runtimes=_given(request.get("CompatibleRuntimes")),
+        compatible_architectures=_given(request.get("CompatibleArchitectures")),
     )
 
 
@@ -404,3 +404,8 @@ class LayerRegistry:
             seen[layer_arn] = arn
             refs.append(LayerRef(arn, layer.code_size, layer.code_sha256, layer.unzipped_size))
         return tuple(refs)
+
+
+def _given(values: list[str] | None) -> tuple[str, ...] | None:
+    """A list member as given (an empty one too), None when it was left out."""
+    return None if values is None else tuple(values)

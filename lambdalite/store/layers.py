@@ -40,8 +40,8 @@ def layer_to_record(layer: LayerVersion) -> bytes:
             "unzipped_size": layer.unzipped_size,
             "description": layer.description,
             "license_info": layer.license_info,
-            "compatible_runtimes": list(layer.compatible_runtimes),
-            "compatible_architectures": list(layer.compatible_architectures),
+            "compatible_runtimes": _listed(layer.compatible_runtimes),
+            "compatible_architectures": _listed(layer.compatible_architectures),
             "created": layer.created,
             "statements": [dict(s) for s in layer.statements],
             "policy_revision": layer.policy_revision,
@@ -59,8 +59,8 @@ def layer_from_record(raw: bytes) -> LayerVersion:
         unzipped_size=int(record.get("unzipped_size") or 0),
         description=str(record.get("description") or ""),
         license_info=record.get("license_info"),
-        compatible_runtimes=tuple(record.get("compatible_runtimes") or ()),
-        compatible_architectures=tuple(record.get("compatible_architectures") or ()),
+        compatible_runtimes=_tupled(record.get("compatible_runtimes")),
+        compatible_architectures=_tupled(record.get("compatible_architectures")),
         created=str(record.get("created") or aws_timestamp()),
         statements=tuple(MappingProxyType(dict(s)) for s in record.get("statements") or ()),
         policy_revision=str(record.get("policy_revision") or ""),
@@ -121,3 +121,12 @@ class SqliteLayerStore:
             str(name): int(last)
             for name, last in self._db.read("SELECT name, last_version FROM layer_counters")
         }
+
+
+def _listed(values: tuple[str, ...] | None) -> list[str] | None:
+    return None if values is None else list(values)
+
+
+def _tupled(values: list[str] | None) -> tuple[str, ...] | None:
+    """Rows written before a left-out list was told from an empty one hold []: read as given."""
+    return None if values is None else tuple(values)

@@ -94,12 +94,13 @@ def test_publish_get_list_and_delete_layer_versions(lam: Any) -> None:
 
     second = publish(lam, "ly-basic", {"python/lib_two.py": "X = 2\n"}, CompatibleRuntimes=["nodejs20.x"])
     assert second["Version"] == 2 and "LicenseInfo" not in second
-    # AWS answers with the lists a layer was published without, empty.
+    # AWS answers with the list a layer was published without as [] when the other was given ...
     assert second["CompatibleArchitectures"] == []
+    # ... and with neither when neither was (TestLambdaLayer::test_layer_s3_content's recording).
     bare = publish(lam, "ly-bare", {"a.py": ""})
-    assert (bare["CompatibleRuntimes"], bare["CompatibleArchitectures"]) == ([], [])
+    assert "CompatibleRuntimes" not in bare and "CompatibleArchitectures" not in bare
     listed = lam.list_layer_versions(LayerName="ly-bare")["LayerVersions"]
-    assert (listed[0]["CompatibleRuntimes"], listed[0]["CompatibleArchitectures"]) == ([], [])
+    assert "CompatibleRuntimes" not in listed[0] and "CompatibleArchitectures" not in listed[0]
     # AWS accepts every runtime name it knows in a layer, deprecated ones too.
     old = publish(lam, "ly-bare", {"a.py": ""}, CompatibleRuntimes=["python3.7", "go1.x", "provided"])
     assert old["CompatibleRuntimes"] == ["python3.7", "go1.x", "provided"]
