@@ -169,6 +169,10 @@ class NamespaceSandbox:
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
         return TASK_ROOT, RUNTIME_DIR
 
+    def runnable(self, spec: SandboxSpec) -> SandboxSpec:
+        """``spec`` itself: shared paths make every interpreter reachable inside."""
+        return spec
+
     def plan_for(self, spec: SandboxSpec, cgroup: Cgroup | None) -> enter.SandboxPlan:
         """The child's instructions for ``spec`` (pure; no system calls)."""
         flags = _BASE_FLAGS | (0 if spec.network else _linux.CLONE_NEWNET)

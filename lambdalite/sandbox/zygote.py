@@ -140,6 +140,9 @@ class ForkingLevel(Sandbox, Protocol):
         """The directories whose ``python`` subdirectories the function's own modules
         come from besides its task root (its layers, as the runtime sees them)."""
 
+    def runnable(self, spec: SandboxSpec) -> SandboxSpec:
+        """``spec`` with its program as this level runs it (its zygote is keyed by it)."""
+
     async def fork_from(self, zygote: Zygote, spec: SandboxSpec) -> SandboxedProcess:
         """Start ``spec`` as a child of ``zygote`` (``Zygote.start_child``) with this
         level's isolation. Raises as ``start`` does; nothing is left behind then."""
@@ -703,6 +706,7 @@ class ZygoteSandbox:
         for interpreter in self._prestart:
             self.zygote(interpreter)
         self._prestart = ()
+        spec = self._inner.runnable(spec)
         zygote = self._eligible(spec)
         if zygote is not None:
             try:
