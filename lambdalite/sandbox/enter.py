@@ -38,10 +38,12 @@ failing process exits 127; a successful exec closes ``status_fd`` (CLOEXEC),
 so the parent sees EOF. Nothing here imports or allocates much after the
 mounts start: a lazy import from a path we cover would fail.
 
-The Runtime API without network
--------------------------------
+The Runtime API without network, or with a network of its own
+-------------------------------------------------------------
 A function without network (CLONE_NEWNET) sees only its own loopback, where
-the server's Runtime API port is not. The sandbox therefore makes the listening
+the server's Runtime API port is not; one with a network namespace of its own
+(``plan.netns_path``, joined first: ``netns``) reaches nothing of the host's
+loopback either. The sandbox therefore makes the listening
 socket itself, in the new namespace (``plan.runtime_api_port``; the keeper,
 or a spare's function process, right after the mounts), and sends it to the
 parent with the ``P`` record (SCM_RIGHTS; ``status`` is then a Unix
@@ -157,8 +159,11 @@ class SandboxPlan:
     tmp_shared: tuple[bytes, ...] = ()
     """Host directories under /tmp (an interpreter or virtualenv there) bound back,
     read-only, into the function's private /tmp at their own paths."""
+    netns_path: bytes = b""
+    """A network namespace of its own, made by the server (``netns``): joined
+    before the Runtime API listener is made. Empty: CLONE_NEWNET decides."""
     runtime_api_port: int = 0
-    """With CLONE_NEWNET: the keeper listens on 127.0.0.1:port inside the new network
+    """With CLONE_NEWNET or ``netns_path``: the keeper listens on 127.0.0.1:port inside the new network
     namespace and hands the listening socket to the parent with its ``P`` record
     (see "The Runtime API without network"). 0: no listener."""
 
@@ -363,6 +368,13 @@ def _enter_namespaces(plan: SandboxPlan, keep: set[int], step: _Step) -> None:
 def _build_tree(plan: SandboxPlan, step: _Step) -> int | None:
     """The mount tree the function sees, in the new mount namespace; then, in a
     new network namespace, loopback up and the Runtime API listener (returned)."""
+    if plan.netns_path:
+        step.name = "join network namespace"
+        netns = os.open(plan.netns_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _linux.setns(netns, _linux.CLONE_NEWNET)
+        finally:
+            os.close(netns)
     step.name = "mount propagation"
     _linux.mount(None, b"/", None, _linux.MS_REC | _linux.MS_PRIVATE, None)
     for source, target in plan.binds:
@@ -425,7 +437,7 @@ def _listen_for_the_runtime(plan: SandboxPlan, step: _Step) -> int | None:
     None when the plan asks for none. Made before the forks, so the runtime's
     first connection waits in its backlog however fast the runtime is; the
     keeper's children close their copy with every other descriptor."""
-    if not plan.runtime_api_port or not plan.unshare_flags & _linux.CLONE_NEWNET:
+    if not plan.runtime_api_port or not (plan.unshare_flags & _linux.CLONE_NEWNET or plan.netns_path):
         return None
     step.name = "runtime api listener"
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

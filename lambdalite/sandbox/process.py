@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdalite.sandbox.interpreters import MIRROR_ROOT, loader_argv, reachable_interpreter
-from lambdalite.sandbox.spec import SandboxSpec, translate_argv
+from lambdalite.sandbox.spec import NetworkFacts, SandboxSpec, translate_argv
 from lambdalite.sandbox.tree import MemoryMeter, kill_descendants
 from lambdalite.sandbox.zygote import Zygote, ZygoteProcess
 
@@ -74,6 +74,7 @@ MAX_DESCRIPTORS = 1024
 """AWS's per-environment limit on open file descriptors."""
 MAX_PROCESSES = 1024
 """AWS's per-environment limit on processes and threads (exact only with a uid of its own)."""
+NO_NETWORK_ISOLATION = "the host's (not isolated: functions reach its loopback services)"
 UID_BASE = 1_900_000_000
 """Environments' uids (and their private gids) when the server is root: above
 systemd's container range and below 2**31, where no distribution allocates."""
@@ -300,6 +301,11 @@ class ProcessSandbox:
                 _open_to_others(reachable)
             self._runtime_dirs[runtime_dir] = reachable
         return reachable
+
+    @property
+    def network(self) -> NetworkFacts:
+        """Not isolated: environments share the host's network."""
+        return NetworkFacts(False, None, NO_NETWORK_ISOLATION)
 
     def runnable(self, spec: SandboxSpec) -> SandboxSpec:
         """``spec`` with an interpreter that environments' own uids cannot reach

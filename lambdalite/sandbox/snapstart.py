@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.spec import NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
 from lambdalite.sandbox.tree import MemoryMeter
 
 log = logging.getLogger("lambdalite.snapstart")
@@ -345,6 +345,10 @@ class SnapStartSandbox:
 
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
         return self._inner.inside_paths(spec)
+
+    @property
+    def network(self) -> NetworkFacts:
+        return self._inner.network
 
     async def start(self, spec: SandboxSpec) -> SandboxedProcess:
         if spec.env.get(INITIALIZATION_TYPE) != SNAP_START:

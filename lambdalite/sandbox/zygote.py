@@ -64,7 +64,7 @@ from lambdalite.runtimes import sdk
 from lambdalite.sandbox import _zygote_main as wire
 from lambdalite.sandbox import enter
 from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, CgroupLimits, limits_for, remove_cgroup
-from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.spec import NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
 from lambdalite.sandbox.status import read_status, status_channel
 from lambdalite.sandbox.tree import MemoryMeter, close_pidfds, kill_namespace_tree
 
@@ -170,6 +170,8 @@ class ZygoteProcess:
     """Namespace level: as NamespaceProcess's (closed by ``stop``)."""
     on_settled: Callable[[], None] | None = None
     """Tells its zygote that this start is over (``start_settled``); None once called."""
+    on_stopped: Callable[[], None] | None = None
+    """Gives back what the level lent the environment (its network namespace) once it is gone."""
     _memory: MemoryMeter = field(init=False, repr=False)
     _stopped: bool = False
 
@@ -218,6 +220,9 @@ class ZygoteProcess:
         self._stopped = True
         if self.tree is not None:
             await self.tree.release()
+        stopped, self.on_stopped = self.on_stopped, None
+        if stopped is not None:
+            stopped()
         return returncode
 
     def peak_memory_bytes(self) -> int | None:
@@ -673,6 +678,10 @@ class ZygoteSandbox:
 
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
         return self._inner.inside_paths(spec)
+
+    @property
+    def network(self) -> NetworkFacts:
+        return self._inner.network
 
     def zygote(self, interpreter: str) -> Zygote | None:
         """The zygote for ``interpreter`` (started if need be); None while it cannot serve."""
