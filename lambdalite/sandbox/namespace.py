@@ -75,6 +75,8 @@ class NamespaceProcess:
     """pidfds of the runtime and init (``enter._report_pids``); closed by ``stop``."""
     on_stopped: Callable[[], None] | None = None
     """Gives back its network namespace once it is gone (``stop``)."""
+    on_settled: Callable[[], None] | None = None
+    """Lets the network pool make its next spare (``start_settled``); None once called."""
     returncode: int | None = None
     _waiter: asyncio.Future[int] | None = field(default=None, repr=False)
     _memory: MemoryMeter = field(init=False, repr=False)
@@ -130,7 +132,10 @@ class NamespaceProcess:
         return self._memory.out_of_memory()
 
     def start_settled(self) -> None:
-        """Nothing to do: the spawn path has no background work."""
+        """Let the network pool make its next spare, once."""
+        settled, self.on_settled = self.on_settled, None
+        if settled is not None:
+            settled()
 
 
 class NamespaceSandbox:
@@ -199,6 +204,22 @@ class NamespaceSandbox:
         if self._network is None or not spec.network or not spec.own_network:
             return None
         return await self._network.take(spec.host_ports)
+
+    def _settled(
+        self, notify: Callable[[], None] | None, lease: netns.NetnsLease | None
+    ) -> Callable[[], None] | None:
+        """``notify`` (what the start already tells when it settles), then the
+        network pool's refill when ``lease`` came from it."""
+        network = self._network
+        if lease is None or network is None:
+            return notify
+
+        def settled() -> None:
+            if notify is not None:
+                notify()
+            network.refill()
+
+        return settled
 
     def _give_back(self, lease: netns.NetnsLease | None) -> Callable[[], None] | None:
         network = self._network
@@ -272,7 +293,9 @@ class NamespaceSandbox:
             if give_back is not None:
                 give_back()
             raise
-        process = NamespaceProcess(keeper, 0, output_fd, cgroup, on_stopped=give_back)
+        process = NamespaceProcess(
+            keeper, 0, output_fd, cgroup, on_stopped=give_back, on_settled=self._settled(None, lease)
+        )
         if plan.uid_per_environment:
             process.sandbox_uid = enter.environment_uid(keeper)
         try:
@@ -308,6 +331,7 @@ class NamespaceSandbox:
                 give_back()
             raise
         process.on_stopped = give_back
+        process.on_settled = self._settled(process.on_settled, lease)
         return process
 
     async def _fork_in_cgroup(

@@ -6,7 +6,8 @@ namespace exists, while a slirp-like relay is a process (and a copy of every
 byte) per environment. Everything that costs time here (``ip``, ``nft``) is
 done ahead of need, the way spare sandboxes are: ``NetnsPool`` keeps
 ``spares`` namespaces ready, and a start only takes one (and, for a
-function with opened host ports, adds them to a set).
+function with opened host ports, adds them to a set); the next one is made
+once that start has settled (``refill``), as a zygote makes its next spare.
 
 What an environment's namespace has (``GATEWAY`` is the same for all):
 
@@ -220,7 +221,8 @@ table ip lambdalite_b{block} {{
             self._waiters.append(waiter)
             await waiter
         lease = self._ready.pop(0)
-        self._fill()
+        if not self._ready:
+            self._fill()  # the next start would wait; otherwise ``refill`` after this one
         if ports:
             lease.ports = tuple(ports)
             elements = ", ".join(f'"{lease.link}" . {port}' for port in ports)
@@ -240,6 +242,11 @@ table ip lambdalite_b{block} {{
                 self.release(lease)
                 raise
         return lease
+
+    def refill(self) -> None:
+        """Make spares up to ``spares`` in the background: called once a start has
+        settled, so that ``ip`` and ``nft`` do not compete with it for the CPU."""
+        self._fill()
 
     def release(self, lease: NetnsLease) -> None:
         """Give ``lease`` back: its namespace is deleted in the background. Idempotent."""
