@@ -27,6 +27,7 @@ from lambdalite.auth.exposure import check_exposure
 from lambdalite.auth.keys import AccessKeys, ensure_admin_key
 from lambdalite.auth.secrets import SecretBox, SecretBoxError
 from lambdalite.auth.sigv4 import Verifier
+from lambdalite.clock import SystemClock
 from lambdalite.config import Settings
 from lambdalite.control.changes import (
     FunctionDeleted,
@@ -44,7 +45,6 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
-from lambdalite.events.clock import SystemClock
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy

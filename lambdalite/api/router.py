@@ -130,6 +130,9 @@ class ServiceRoute:
     protocol: str = "rest-json"
     """The AWS protocol a signature refusal is answered in (``auth.errors.PROTOCOLS``);
     ``QUERY_OR_JSON``: json-query when the request has ``X-Amz-Target``, else query."""
+    public_actions: frozenset[str] = frozenset()
+    """Query ``Action`` names AWS serves without a signature when the request is unsigned
+    (SNS's SubscribeURL and UnsubscribeURL links)."""
 
 
 SERVICES: tuple[ServiceRoute, ...] = (
@@ -159,8 +162,15 @@ SERVICES: tuple[ServiceRoute, ...] = (
         actions=SQS_ACTIONS,
         protocol=QUERY_OR_JSON,
     ),
-    ServiceRoute("sns", build_sns, signing_names=("sns",), actions=SNS_URL_ACTIONS),
-    ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",)),
+    ServiceRoute(
+        "sns",
+        build_sns,
+        signing_names=("sns",),
+        actions=SNS_URL_ACTIONS,
+        protocol="query",
+        public_actions=SNS_URL_ACTIONS,
+    ),
+    ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",), protocol="json"),
     ServiceRoute("scheduler", build_scheduler, signing_names=("scheduler",)),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
 )
@@ -252,7 +262,6 @@ class Router:
             self._hosts.extend((mark, service) for mark in marks)
             self._services.append(service)
             self._route_of[id(service)] = route
-            self._hosts.extend((mark, service) for mark in route.hosts)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
             self._signed.update(dict.fromkeys(route.signing_names, service))
@@ -280,7 +289,7 @@ class Router:
             return error_response(error)
         route = self._route_of[id(service)]
         try:
-            if self._verifier is not None and route.verify:
+            if self._verifier is not None and route.verify and not _public(route, request):
                 # The principal is what an authorizer (IAM-style policies) will judge.
                 self._verifier.verify(request, route.signing_names)
             return await service.handle(request)
@@ -327,6 +336,22 @@ class Router:
         if action is not None:
             return action
         raise UnknownOperation("Unknown operation")
+
+
+def _public(route: ServiceRoute, request: HttpRequest) -> bool:
+    """Is ``request`` an unsigned call of one of the route's public actions? Every
+    ``Action`` it carries (form body and query) must be that one public action, so that
+    a second ``Action`` cannot slip a signed-only operation past the check."""
+    if not route.public_actions or b"authorization" in request.headers or b"X-Amz-" in request.query:
+        return False
+    form = b"form-urlencoded" in request.headers.get(b"content-type", b"")
+    actions = {
+        value
+        for raw in (request.body if form else b"", request.query)
+        for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+        if key == "Action"
+    }
+    return len(actions) == 1 and actions <= route.public_actions
 
 
 URL_FORBIDDEN = (

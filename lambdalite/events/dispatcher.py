@@ -42,12 +42,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
+from lambdalite.clock import Clock
 from lambdalite.control.event_invoke_registry import EventInvokeRegistry
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import InvocationKind
 from lambdalite.errors import ResourceNotFound, TooManyRequests
-from lambdalite.events.clock import Clock
 from lambdalite.events.policy import DEFAULT_MAX_RETRY_ATTEMPTS, RetryPolicy
 from lambdalite.events.queue import Backlog, EventQueue, NewEvent, Outcome, QueuedEvent
 from lambdalite.events.records import Condition, Finished, LastResponse

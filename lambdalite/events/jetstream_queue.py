@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from lambdalite.events.clock import Clock
+from lambdalite.clock import Clock
 from lambdalite.events.queue import Backlog, NewEvent, Outcome, QueuedEvent, QueueError
 from lambdalite.events.sqlite_queue import DEFAULT_MAX_DELIVERIES
 

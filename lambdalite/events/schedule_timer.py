@@ -20,8 +20,8 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
+from lambdalite.clock import Clock
 from lambdalite.events.cron import Schedule, parse_schedule
-from lambdalite.services.clock import Clock
 from lambdalite.store.schedules import Firing, ScheduleStore, TimerRow
 
 log = logging.getLogger("lambdalite.schedules")

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from lambdalite.events.clock import Clock
+from lambdalite.clock import Clock
 from lambdalite.events.group_commit import GroupCommitter, Statement
 from lambdalite.events.queue import Backlog, NewEvent, Outcome, QueuedEvent
 

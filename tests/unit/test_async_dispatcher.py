@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
+from lambdalite.clock import ManualClock
 from lambdalite.dataplane.limiter import InvocationKind
 from lambdalite.errors import TooManyRequests
-from lambdalite.events.clock import FakeClock
 from lambdalite.events.dispatcher import BURST_ACCEPTS, BURST_WINDOW_S, AsyncInvocations
 from lambdalite.events.policy import RetryPolicy
 from lambdalite.events.sqlite_queue import SqliteEventQueue
@@ -29,7 +29,7 @@ class ScriptedInvoker:
     """Answers each invoke with the next of ``script``: "ok", "error" or "throttle"
     (the last one repeats); records when each call came."""
 
-    def __init__(self, clock: FakeClock, script: list[str]) -> None:
+    def __init__(self, clock: ManualClock, script: list[str]) -> None:
         self.clock = clock
         self.script = script
         self.calls: list[tuple[float, str, InvocationKind]] = []
@@ -63,7 +63,7 @@ class Recorder:
 
 class Rig:
     def __init__(self, tmp_path: Path, script: list[str], *, reserved: int | None = None, dlq: bool = False):
-        self.clock = FakeClock()
+        self.clock = ManualClock()
         self.registries, self.stores = open_registries(tmp_path / "lambdalite.db")
         self.registries.functions.create("f", SETTINGS, CODE)
         self.registries.functions.create("sink", SETTINGS, CODE)
@@ -238,7 +238,7 @@ def test_a_dlq_message_after_retries_carries_the_error_code_and_message(rig_fact
 class SlowInvoker(ScriptedInvoker):
     """Takes 10 ms per invocation (real time) and records how many ran at once."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         super().__init__(clock, ["ok"])
         self.running = 0
         self.peaks: list[tuple[float, int]] = []

@@ -110,6 +110,26 @@ def test_refusals_in_the_services_protocol() -> None:
     }
 
 
+def test_public_actions_are_served_unsigned_and_nothing_else() -> None:
+    table = (
+        ServiceRoute(
+            "sns",
+            lambda c: Named("sns"),
+            signing_names=("sns",),
+            actions=frozenset({"ConfirmSubscription", "Publish"}),
+            protocol="query",
+            public_actions=frozenset({"ConfirmSubscription"}),
+        ),
+    )
+    api: Any = SimpleNamespace(registry=None, registries=SimpleNamespace(urls=None), settings=Settings())
+    routed = Router(api, None, None, "us-east-1", "0", table, verifier=VERIFIER)  # type: ignore[arg-type]
+    confirm = HttpRequest("GET", "/", b"Action=ConfirmSubscription&Token=t", {}, b"", 0)
+    assert asyncio.run(routed.handle(confirm)).body == b"sns"
+    for query in (b"Action=Publish", b"Action=ConfirmSubscription&Action=Publish"):
+        refused = asyncio.run(routed.handle(HttpRequest("GET", "/", query, {}, b"", 0)))
+        assert refused.status == 403 and b"<Code>MissingAuthenticationToken</Code>" in refused.body
+
+
 def test_unverified_routes_and_unknown_paths() -> None:
     assert answer(VERIFIER, unsigned("/_lambdalite/url/abc/")).body == b"urls"
     unknown = answer(VERIFIER, unsigned("/nothing/here"))  # no hint of what exists to an unsigned caller

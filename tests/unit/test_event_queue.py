@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lambdalite.events.clock import FakeClock
+from lambdalite.clock import ManualClock
 from lambdalite.events.queue import NewEvent, Outcome
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 
 
-def event(n: int, clock: FakeClock, function: str = "f") -> NewEvent:
+def event(n: int, clock: ManualClock, function: str = "f") -> NewEvent:
     return NewEvent(f"id-{n}", function, None, b'{"n": %d}' % n, clock.now())
 
 
@@ -24,7 +24,7 @@ def run(coroutine):  # type: ignore[no-untyped-def]
 
 def test_many_concurrent_enqueues_share_few_commits_and_all_are_leased(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = ManualClock()
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         await asyncio.gather(*(queue.enqueue([event(n, clock)]) for n in range(200)))
         assert queue.commits < 50  # group commit: many events per transaction
@@ -39,7 +39,7 @@ def test_many_concurrent_enqueues_share_few_commits_and_all_are_leased(tmp_path:
 
 def test_an_enqueued_event_is_on_disk_when_enqueue_returns(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = ManualClock()
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         await queue.enqueue([event(1, clock)])
         # Another connection sees it at once: it is committed, not buffered.
@@ -52,7 +52,7 @@ def test_an_enqueued_event_is_on_disk_when_enqueue_returns(tmp_path: Path) -> No
 
 def test_a_lease_hides_an_event_until_its_visibility_timeout_then_it_comes_back(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = ManualClock()
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         await queue.enqueue([event(1, clock)])
         (first,) = await queue.lease(10, visibility_s=30)
@@ -69,7 +69,7 @@ def test_a_lease_hides_an_event_until_its_visibility_timeout_then_it_comes_back(
 
 def test_retry_at_delivers_again_at_that_time_with_the_metadata(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = ManualClock()
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         await queue.enqueue([event(1, clock)])
         (leased,) = await queue.lease(10, 60)
@@ -92,7 +92,7 @@ def test_retry_at_delivers_again_at_that_time_with_the_metadata(tmp_path: Path) 
 
 def test_unfinished_events_survive_a_restart_and_finished_ones_do_not(tmp_path: Path) -> None:
     async def first_life() -> None:
-        clock = FakeClock()
+        clock = ManualClock()
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         await queue.enqueue([event(n, clock) for n in range(3)])
         leased = await queue.lease(10, 60)
@@ -102,7 +102,7 @@ def test_unfinished_events_survive_a_restart_and_finished_ones_do_not(tmp_path: 
         await queue.close()
 
     async def second_life() -> None:
-        clock = FakeClock()
+        clock = ManualClock()
         clock.advance(10)
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         await queue.start()
@@ -119,7 +119,7 @@ def test_unfinished_events_survive_a_restart_and_finished_ones_do_not(tmp_path: 
 
 def test_an_event_leased_too_often_without_an_answer_is_dead_lettered(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = ManualClock()
         queue = SqliteEventQueue(tmp_path / "events.db", clock, max_deliveries=2)
         await queue.enqueue([event(1, clock), event(2, clock)])
         first = await queue.lease(10, 10)
@@ -142,7 +142,7 @@ def test_an_event_leased_too_often_without_an_answer_is_dead_lettered(tmp_path: 
 
 def test_a_corrupt_row_is_dead_lettered_at_start_and_the_others_load(tmp_path: Path) -> None:
     async def fill() -> None:
-        clock = FakeClock()
+        clock = ManualClock()
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         await queue.enqueue([event(1, clock), event(2, clock)])
         await queue.close()
@@ -152,7 +152,7 @@ def test_a_corrupt_row_is_dead_lettered_at_start_and_the_others_load(tmp_path: P
         db.execute("UPDATE async_events SET meta = 'not json' WHERE id = 'id-1'")
 
     async def reopen() -> None:
-        queue = SqliteEventQueue(tmp_path / "events.db", FakeClock(1e10))
+        queue = SqliteEventQueue(tmp_path / "events.db", ManualClock(1e10))
         await queue.start()
         assert [e.id for e in await queue.lease(10, 10)] == ["id-2"]
         assert (await queue.backlog())["f"].dead_lettered == 1
@@ -167,7 +167,7 @@ def test_a_corrupt_row_is_dead_lettered_at_start_and_the_others_load(tmp_path: P
 
 def test_a_failed_write_fails_its_own_enqueue_only(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = ManualClock()
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         bad = NewEvent("bad", "f", None, None, clock.now())  # type: ignore[arg-type]
         results = await asyncio.gather(

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from lambdalite.clock import SteppingClock
 from lambdalite.events.schedule_timer import LEASE_S, ScheduleTimer
 from lambdalite.events.service_targets import Siblings
 from lambdalite.protocol.front import Call, calling
-from lambdalite.services.clock import FakeClock
 from lambdalite.services.events.service import EventsService
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.buses import SqliteBusStore
@@ -25,12 +25,12 @@ from lambdalite.store.sqlite import SqliteDatabase
 START = 1_800_000_000.0  # a whole minute
 
 
-def rig(tmp_path: Path) -> tuple[SqliteScheduleStore, FakeClock, list[Firing]]:
-    return SqliteScheduleStore(SqliteDatabase(tmp_path / "db")), FakeClock(START), []
+def rig(tmp_path: Path) -> tuple[SqliteScheduleStore, SteppingClock, list[Firing]]:
+    return SqliteScheduleStore(SqliteDatabase(tmp_path / "db")), SteppingClock(START), []
 
 
 def timer(
-    store: SqliteScheduleStore, clock: FakeClock, fired: list[Firing], owner: str = "a"
+    store: SqliteScheduleStore, clock: SteppingClock, fired: list[Firing], owner: str = "a"
 ) -> ScheduleTimer:
     async def deliver(firing: Firing) -> None:
         fired.append(firing)
@@ -99,7 +99,7 @@ def test_only_the_lease_holder_fires(tmp_path: Path) -> None:
 def test_a_scheduled_rule_sends_awss_scheduled_event(tmp_path: Path) -> None:
     async def scenario() -> dict[str, object]:
         db = SqliteDatabase(tmp_path / "db")
-        clock = FakeClock(START)
+        clock = SteppingClock(START)
         sqs = SqsService(SqliteQueueStore(db), clock, "us-east-1", "000000000000")
         reach = Siblings("us-east-1", "000000000000", None, lambda: sqs, lambda: None, lambda: None)
         events = EventsService(SqliteBusStore(db), clock, reach, SqliteScheduleStore(db))

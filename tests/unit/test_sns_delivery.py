@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from lambdalite.services.clock import FakeClock
+from lambdalite.clock import SteppingClock
 from lambdalite.services.sns.delivery import HTTP_RETRY_DELAYS_S, Deliverer
 
 
@@ -32,7 +32,7 @@ def endpoint(fail_first: int) -> tuple[ThreadingHTTPServer, list[bytes]]:
 
 def deliver(fail_first: int) -> tuple[list[bytes], float]:
     server, bodies = endpoint(fail_first)
-    clock = FakeClock(0.0)
+    clock = SteppingClock(0.0)
     deliverer = Deliverer("us-east-1", "000000000000", None, lambda: None, lambda: "localhost", clock)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from lambdalite.clock import SteppingClock
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.front import Call, calling
-from lambdalite.services.clock import FakeClock
 from lambdalite.services.sqs.md5 import md5_of_attributes
 from lambdalite.services.sqs.queue import message_id
 from lambdalite.services.sqs.service import SqsService
@@ -29,7 +29,7 @@ ACCOUNT = "000000000000"
 class Sqs:
     """The service called as the front calls it, one operation at a time."""
 
-    def __init__(self, path: Path, clock: FakeClock) -> None:
+    def __init__(self, path: Path, clock: SteppingClock) -> None:
         self.db = SqliteDatabase(path)
         self.clock = clock
         self.service = SqsService(SqliteQueueStore(self.db), clock, "us-east-1", ACCOUNT)
@@ -57,12 +57,12 @@ class Sqs:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> SteppingClock:
+    return SteppingClock()
 
 
 @pytest.fixture
-def sqs(tmp_path: Path, clock: FakeClock) -> Iterator[Sqs]:
+def sqs(tmp_path: Path, clock: SteppingClock) -> Iterator[Sqs]:
     client = Sqs(tmp_path / "db", clock)
     yield client
     client.db.close()
@@ -136,7 +136,7 @@ def test_missing_queue_and_bad_names(sqs: Sqs) -> None:
     assert fifo_only.fault_code == "InvalidAttributeName"
 
 
-def test_deleted_queue_names_wait_60_seconds(sqs: Sqs, clock: FakeClock) -> None:
+def test_deleted_queue_names_wait_60_seconds(sqs: Sqs, clock: SteppingClock) -> None:
     url = sqs.queue("q")
     sqs("delete_queue", QueueUrl=url)
     assert fault(sqs.fails("create_queue", QueueName="q")) == (
@@ -149,7 +149,9 @@ def test_deleted_queue_names_wait_60_seconds(sqs: Sqs, clock: FakeClock) -> None
     assert sqs.queue("q") == url
 
 
-def test_visibility_timeout_hides_a_received_message_until_it_runs_out(sqs: Sqs, clock: FakeClock) -> None:
+def test_visibility_timeout_hides_a_received_message_until_it_runs_out(
+    sqs: Sqs, clock: SteppingClock
+) -> None:
     url = sqs.queue("q", VisibilityTimeout="10")
     sqs("send_message", QueueUrl=url, MessageBody="one")
     [first] = sqs.receive(url, AttributeNames=["ApproximateReceiveCount"])
@@ -180,7 +182,7 @@ def test_visibility_timeout_hides_a_received_message_until_it_runs_out(sqs: Sqs,
     assert sqs.receive(url) == []
 
 
-def test_message_not_in_flight_and_invalid_receipts(sqs: Sqs, clock: FakeClock) -> None:
+def test_message_not_in_flight_and_invalid_receipts(sqs: Sqs, clock: SteppingClock) -> None:
     url = sqs.queue("q", VisibilityTimeout="5")
     sqs("send_message", QueueUrl=url, MessageBody="m")
     [message] = sqs.receive(url)
@@ -207,7 +209,7 @@ def test_message_not_in_flight_and_invalid_receipts(sqs: Sqs, clock: FakeClock) 
     )
 
 
-def test_delays_of_the_queue_and_the_message(sqs: Sqs, clock: FakeClock) -> None:
+def test_delays_of_the_queue_and_the_message(sqs: Sqs, clock: SteppingClock) -> None:
     url = sqs.queue("q", DelaySeconds="5")
     sqs("send_message", QueueUrl=url, MessageBody="queue delay")
     sqs("send_message", QueueUrl=url, MessageBody="own delay", DelaySeconds=0)
@@ -223,7 +225,7 @@ def test_delays_of_the_queue_and_the_message(sqs: Sqs, clock: FakeClock) -> None
     )
 
 
-def test_retention_drops_old_messages(sqs: Sqs, clock: FakeClock) -> None:
+def test_retention_drops_old_messages(sqs: Sqs, clock: SteppingClock) -> None:
     url = sqs.queue("q", MessageRetentionPeriod="60")
     sqs("send_message", QueueUrl=url, MessageBody="old")
     clock.advance(61)
@@ -287,7 +289,7 @@ def test_the_attribute_digest_matches_an_independent_implementation() -> None:
     assert md5_of_attributes(attributes) == "15e957fcbaf851cf0efdd3748888a7cf"
 
 
-def test_redrive_moves_a_message_after_max_receives(sqs: Sqs, clock: FakeClock) -> None:
+def test_redrive_moves_a_message_after_max_receives(sqs: Sqs, clock: SteppingClock) -> None:
     dlq = sqs.queue("dead")
     dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:dead"
     policy = f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": 2}}'
@@ -319,7 +321,7 @@ def test_redrive_moves_a_message_after_max_receives(sqs: Sqs, clock: FakeClock) 
     )
 
 
-def test_fifo_order_per_group_and_one_batch_in_flight(sqs: Sqs, clock: FakeClock) -> None:
+def test_fifo_order_per_group_and_one_batch_in_flight(sqs: Sqs, clock: SteppingClock) -> None:
     url = sqs.queue("orders.fifo", FifoQueue="true", ContentBasedDeduplication="true", VisibilityTimeout="30")
     for i in range(3):
         sqs("send_message", QueueUrl=url, MessageBody=f"a{i}", MessageGroupId="a")
@@ -350,7 +352,7 @@ def test_a_long_blocked_fifo_group_does_not_hide_the_others(sqs: Sqs) -> None:
     assert [m["Body"] for m in sqs.receive(url)] == ["b0"]
 
 
-def test_fifo_deduplication_over_five_minutes(sqs: Sqs, clock: FakeClock) -> None:
+def test_fifo_deduplication_over_five_minutes(sqs: Sqs, clock: SteppingClock) -> None:
     url = sqs.queue("d.fifo", FifoQueue="true")
     first = sqs(
         "send_message", QueueUrl=url, MessageBody="x", MessageGroupId="g", MessageDeduplicationId="d1"
@@ -508,7 +510,7 @@ def test_receive_parameters_out_of_range(sqs: Sqs) -> None:
     )
 
 
-def test_purge_once_a_minute(sqs: Sqs, clock: FakeClock) -> None:
+def test_purge_once_a_minute(sqs: Sqs, clock: SteppingClock) -> None:
     url = sqs.queue("q")
     sqs("send_message", QueueUrl=url, MessageBody="x")
     sqs("purge_queue", QueueUrl=url)
@@ -552,7 +554,7 @@ def test_tags_and_listing(sqs: Sqs) -> None:
     assert sqs("list_queue_tags", QueueUrl=url) == {"Tags": {"env": "dev"}}
 
 
-def test_long_poll_waits_for_a_send_or_the_wait_time(sqs: Sqs, clock: FakeClock) -> None:
+def test_long_poll_waits_for_a_send_or_the_wait_time(sqs: Sqs, clock: SteppingClock) -> None:
     url = sqs.queue("q")
 
     async def scenario() -> tuple[list[Any], list[Any], float]:
@@ -571,7 +573,7 @@ def test_long_poll_waits_for_a_send_or_the_wait_time(sqs: Sqs, clock: FakeClock)
     assert [m["Body"] for m in got] == ["wake"]
 
 
-def test_messages_survive_reopening_the_store(tmp_path: Path, clock: FakeClock) -> None:
+def test_messages_survive_reopening_the_store(tmp_path: Path, clock: SteppingClock) -> None:
     first = Sqs(tmp_path / "db", clock)
     url = first.queue("q.fifo", FifoQueue="true")
     first("send_message", QueueUrl=url, MessageBody="kept", MessageGroupId="g", MessageDeduplicationId="d")
@@ -585,7 +587,7 @@ def test_messages_survive_reopening_the_store(tmp_path: Path, clock: FakeClock) 
     second.db.close()
 
 
-def test_a_poller_polls_and_settles_without_the_wire(sqs: Sqs, clock: FakeClock) -> None:
+def test_a_poller_polls_and_settles_without_the_wire(sqs: Sqs, clock: SteppingClock) -> None:
     url = sqs.queue("feed", VisibilityTimeout="30")
     sqs("send_message_batch", QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(3)])
     queue = sqs.service.queue_by_arn(f"arn:aws:sqs:us-east-1:{ACCOUNT}:feed")

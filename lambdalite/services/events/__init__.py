@@ -10,11 +10,11 @@ attribute (``EventsService``) is what destinations put events through.
 
 from __future__ import annotations
 
+from lambdalite.clock import Clock, SystemClock
 from lambdalite.events.service_targets import Siblings
 from lambdalite.http.message import HttpRequest, Response
 from lambdalite.protocol.front import ProtocolFront
 from lambdalite.protocol.model import load_model
-from lambdalite.services.clock import Clock, SystemClock
 from lambdalite.services.events.service import EventsService
 from lambdalite.store.buses import BusStore
 from lambdalite.store.schedules import ScheduleStore

@@ -27,13 +27,13 @@ from typing import Any
 
 import orjson
 
+from lambdalite.clock import Clock
 from lambdalite.events.cron import ScheduleError, parse_schedule
 from lambdalite.events.patterns import Dialect, PatternError, PatternIndex, compile_pattern
 from lambdalite.events.schedule_timer import ScheduleTimer
 from lambdalite.events.service_targets import QueueTarget, Siblings, message_target
 from lambdalite.events.targets import DeliveryError
 from lambdalite.protocol.errors import ServiceFault
-from lambdalite.services.clock import Clock
 from lambdalite.services.events import errors
 from lambdalite.services.events.transform import MISSING, PathError, extract, fill_template, parse_path
 from lambdalite.store.buses import BusRecord, BusStore, RuleRecord

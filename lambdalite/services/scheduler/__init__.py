@@ -6,11 +6,11 @@ schedules and schedule groups, fired by the shared durable schedule timer.
 
 from __future__ import annotations
 
+from lambdalite.clock import Clock, SystemClock
 from lambdalite.events.service_targets import Siblings
 from lambdalite.http.message import HttpRequest, Response
 from lambdalite.protocol.model import load_model
 from lambdalite.protocol.rest_json import RestJsonFront
-from lambdalite.services.clock import Clock, SystemClock
 from lambdalite.services.scheduler.service import SchedulerService
 from lambdalite.store.scheduler_docs import SchedulerStore
 from lambdalite.store.schedules import ScheduleStore

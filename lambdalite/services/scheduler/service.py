@@ -23,12 +23,12 @@ from typing import Any
 
 import orjson
 
+from lambdalite.clock import Clock
 from lambdalite.events.cron import ScheduleError, parse_schedule
 from lambdalite.events.schedule_timer import ScheduleTimer
 from lambdalite.events.service_targets import QueueTarget, Siblings, message_target
 from lambdalite.events.targets import DeliveryError, Target
 from lambdalite.protocol.errors import ServiceFault
-from lambdalite.services.clock import Clock
 from lambdalite.store.scheduler_docs import SchedulerStore
 from lambdalite.store.schedules import Firing, ScheduleStore
 

@@ -8,10 +8,10 @@ functions, SQS queues and HTTP(S) endpoints, filter policies, Publish and Publis
 
 from __future__ import annotations
 
+from lambdalite.clock import Clock, SystemClock
 from lambdalite.http.message import HttpRequest, Response
 from lambdalite.protocol.front import ProtocolFront
 from lambdalite.protocol.model import load_model
-from lambdalite.services.clock import Clock, SystemClock
 from lambdalite.services.sns.delivery import Deliverer
 from lambdalite.services.sns.service import SnsService
 from lambdalite.store.topics import TopicStore

@@ -42,9 +42,9 @@ from typing import Any, Protocol
 
 import orjson
 
+from lambdalite.clock import Clock, SystemClock
 from lambdalite.events.targets import AcceptEvent, function_target_ref
 from lambdalite.protocol.front import Call, calling
-from lambdalite.services.clock import Clock, SystemClock
 
 log = logging.getLogger("lambdalite.sns")
 

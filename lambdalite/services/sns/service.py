@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
+from lambdalite.clock import Clock
 from lambdalite.events.patterns import Dialect, Pattern, PatternError, compile_pattern, sns_attribute_document
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.front import current_call
-from lambdalite.services.clock import Clock
 from lambdalite.services.sns import errors
 from lambdalite.services.sns.delivery import (
     Deliverer,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
+from lambdalite.clock import Clock, SystemClock
 from lambdalite.http.message import HttpRequest, Response
 from lambdalite.protocol.front import ProtocolFront
 from lambdalite.protocol.model import load_model
-from lambdalite.services.clock import Clock, SystemClock
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.services.sqs.traits import SQS_QUERY_TRAITS
 from lambdalite.store.queues import QueueStore

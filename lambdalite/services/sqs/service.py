@@ -27,9 +27,9 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from lambdalite.clock import Clock
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.front import current_call
-from lambdalite.services.clock import Clock
 from lambdalite.services.sqs import attributes as attrs
 from lambdalite.services.sqs import errors
 from lambdalite.services.sqs.batches import MAX_BATCH, attributes_size, check_batch, each, failure
