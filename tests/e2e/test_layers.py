@@ -545,7 +545,13 @@ def test_provided_function_runs_a_binary_from_the_layers_bin(any_lam: Any) -> No
     create_function(
         lam,
         "ly-bin-fn",
-        {"bootstrap": PROVIDED_BOOTSTRAP.format(python=sys.executable)},
+        # A system interpreter: at the process level as root the bootstrap runs as the
+        # environment's own uid, which cannot exec one below /root (pyenv).
+        {
+            "bootstrap": PROVIDED_BOOTSTRAP.format(
+                python=shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+            )
+        },
         Runtime="provided.al2023",
         Handler="x.y",
         modes={"bootstrap": 0o755},
