@@ -441,6 +441,8 @@ def _listen_for_the_runtime(plan: SandboxPlan, step: _Step) -> int | None:
         return None
     step.name = "runtime api listener"
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A reused namespace (``netns``) may still hold the last environment's closing connections.
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", plan.runtime_api_port))
     listener.listen(RUNTIME_API_BACKLOG)
     return listener.detach()

@@ -8,6 +8,8 @@ done ahead of need, the way spare sandboxes are: ``NetnsPool`` keeps
 ``spares`` namespaces ready, and a start only takes one (and, for a
 function with opened host ports, adds them to a set); the next one is made
 once that start has settled (``refill``), as a zygote makes its next spare.
+A namespace whose environment has ended serves the next one: once its
+processes are gone nothing of theirs is left in it but closing sockets.
 
 What an environment's namespace has (``GATEWAY`` is the same for all):
 
@@ -79,6 +81,10 @@ REJECTED = (
 """Destinations an environment may not reach: private, shared, loopback,
 link-local, documentation, benchmarking, multicast and reserved ranges."""
 _COMMAND_TIMEOUT_S = 10.0
+MAX_IDLE = 16
+"""Namespaces kept ready for reuse after a burst; more are deleted."""
+MAX_MAKING = 8
+"""Namespaces made at once (a burst of starts waiting for them)."""
 
 
 class NetworkUnavailable(OSError):
@@ -224,23 +230,12 @@ table ip lambdalite_b{block} {{
         if not self._ready:
             self._fill()  # the next start would wait; otherwise ``refill`` after this one
         if ports:
-            lease.ports = tuple(ports)
-            elements = ", ".join(f'"{lease.link}" . {port}' for port in ports)
             try:
-                await _run_async(
-                    [
-                        "nft",
-                        "add",
-                        "element",
-                        "ip",
-                        f"lambdalite_b{self.block}",
-                        "host_ports",
-                        f"{{ {elements} }}",
-                    ]
-                )
+                await self._set_ports("add", lease.link, ports)
             except NetworkUnavailable:
-                self.release(lease)
+                await self._delete(lease)
                 raise
+            lease.ports = tuple(ports)
         return lease
 
     def refill(self) -> None:
@@ -249,11 +244,13 @@ table ip lambdalite_b{block} {{
         self._fill()
 
     def release(self, lease: NetnsLease) -> None:
-        """Give ``lease`` back: its namespace is deleted in the background. Idempotent."""
+        """Give ``lease`` back, once its environment's processes are all gone: its
+        namespace serves the next environment (its opened ports closed first), or
+        is deleted when ``MAX_IDLE`` are ready already. Idempotent."""
         if lease.released:
             return
         lease.released = True
-        self._spawn(self._delete(lease))
+        self._spawn(self._recycle(lease))
 
     async def close(self) -> None:
         """Delete every namespace and the table; give the block back."""
@@ -271,9 +268,39 @@ table ip lambdalite_b{block} {{
 
     # -- making and deleting ------------------------------------------------
     def _fill(self) -> None:
-        while len(self._ready) + self._making < self.spares and self._free:
+        # A burst of starts waits for namespaces: make as many as wait, several at once.
+        wanted = self.spares + len(self._waiters)
+        while len(self._ready) + self._making < wanted and self._making < MAX_MAKING and self._free:
             self._making += 1
             self._spawn(self._make(self._free.pop(0)))
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _recycle(self, lease: NetnsLease) -> None:
+        """Nothing of an environment outlives its processes in its namespace but
+        its opened ports (host-side) and closing sockets: the namespace is reused."""
+        if len(self._ready) >= MAX_IDLE:
+            await self._delete(lease)
+            return
+        if lease.ports:
+            try:
+                await self._set_ports("delete", lease.link, lease.ports)
+            except NetworkUnavailable as exc:
+                log.warning("cannot close the host ports of %s: %s", lease.name, exc)
+                await self._delete(lease)
+                return
+        self._ready.append(NetnsLease(lease.name, lease.link, lease.address, lease.fd))
+        self._wake()
+
+    async def _set_ports(self, verb: str, link: str, ports: Sequence[int]) -> None:
+        """Add (``verb`` add) or remove (delete) ``link``'s opened host ports."""
+        elements = ", ".join(f'"{link}" . {port}' for port in ports)
+        table = f"lambdalite_b{self.block}"
+        await _run_async(["nft", verb, "element", "ip", table, "host_ports", f"{{ {elements} }}"])
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -315,29 +342,16 @@ table ip lambdalite_b{block} {{
             self._ready.append(lease)
         finally:
             self._making -= 1
-            waiters, self._waiters = self._waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+            self._wake()
 
     async def _delete(self, lease: NetnsLease) -> None:
         os.close(lease.fd)
         with contextlib.suppress(NetworkUnavailable):
             if lease.ports:
-                elements = ", ".join(f'"{lease.link}" . {port}' for port in lease.ports)
-                await _run_async(
-                    [
-                        "nft",
-                        "delete",
-                        "element",
-                        "ip",
-                        f"lambdalite_b{self.block}",
-                        "host_ports",
-                        f"{{ {elements} }}",
-                    ]
-                )
+                await self._set_ports("delete", lease.link, lease.ports)
             await _run_async(["ip", "netns", "delete", lease.name])
         self._free.append(int(lease.name.rsplit("-", 1)[1]))
+        self._wake()
 
     def _remove_leftovers(self) -> None:
         """Delete this block's namespaces (a dead server's, or ours at close)."""
