@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +191,47 @@ def test_invalid_host_ports_are_refused_as_aws_refuses_invalid_variables(lam: An
         "you have provided contains an invalid value. LAMBDALITE_HOST_PORTS must be a comma-separated "
         "list of at most 16 TCP ports (1-65535); got '99999'."
     )
+
+
+CUSTOM_PROBE = """#!{python}
+import json, os, socket, urllib.request
+api = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime/invocation/'
+while True:
+    with urllib.request.urlopen(api + 'next') as response:
+        request_id = response.headers['Lambda-Runtime-Aws-Request-Id']
+        host, port = json.loads(response.read())['target']
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        reached = 'open'
+    except OSError as exc:
+        reached = type(exc).__name__
+    body = json.dumps({{'reached': reached, 'endpoint': os.environ.get('AWS_ENDPOINT_URL')}}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + '/response', data=body)).read()
+"""
+
+
+def test_a_custom_runtime_started_afresh_gets_the_same_network(lam: Any, server: Server) -> None:
+    python = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+    create_function(
+        lam,
+        "custom-probe",
+        {"bootstrap": CUSTOM_PROBE.format(python=python)},
+        Runtime="provided.al2023",
+        Handler="unused",
+        modes={"bootstrap": 0o755},
+    )
+    for target, reached in (((netns.GATEWAY, server.port), "open"), ((netns.GATEWAY, 5432), "OSError")):
+        response = lam.invoke(FunctionName="custom-probe", Payload=json.dumps({"target": target}).encode())
+        body = json.loads(response["Payload"].read())
+        assert body == {"reached": reached, "endpoint": f"http://{netns.GATEWAY}:{server.port}"}
+
+
+def test_doctor_says_what_the_network_of_functions_is(server: Server) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lambdalite", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "network: a namespace of its own per environment" in result.stdout
