@@ -265,6 +265,8 @@ class NamespaceSandbox:
             cwd=TASK_ROOT.encode(),
             pass_fds=spec.pass_fds,
             netns_path=lease.path if lease is not None else b"",
+            netns_address=lease.address.encode() if lease is not None else b"",
+            netns_gateway=netns.GATEWAY.encode() if lease is not None else b"",
             runtime_api_port=0 if spec.network and lease is None else RUNTIME_API_PORT,
             user_namespace=self._user_namespace,
             # A user namespace maps every function to our own uid: nothing to tell apart.

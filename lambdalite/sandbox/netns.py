@@ -14,7 +14,7 @@ processes are gone nothing of theirs is left in it but closing sockets.
 What an environment's namespace has (``GATEWAY`` is the same for all):
 
 - ``lo`` up, and ``eth0``: address ``10.213.B.i/32``, a route to ``GATEWAY``
-  and the default route through it. Its host end (``llvBxI``) holds
+  and the default route through it (set by the environment itself, ``enter``). Its host end (``llvBxI``) holds
   ``GATEWAY`` too (one address on many links, each with a /32 route back to
   its namespace), so no two environments share a link or see each other.
 - Outbound traffic is forwarded and masqueraded by the host: the internet,
@@ -83,8 +83,8 @@ link-local, documentation, benchmarking, multicast and reserved ranges."""
 _COMMAND_TIMEOUT_S = 10.0
 MAX_IDLE = 16
 """Namespaces kept ready for reuse after a burst; more are deleted."""
-MAX_MAKING = 8
-"""Namespaces made at once (a burst of starts waiting for them)."""
+MAX_MAKING = 16
+"""Namespaces made at once, by one ``ip -batch`` (a burst of starts waiting for them)."""
 
 
 class NetworkUnavailable(OSError):
@@ -268,11 +268,13 @@ table ip lambdalite_b{block} {{
 
     # -- making and deleting ------------------------------------------------
     def _fill(self) -> None:
-        # A burst of starts waits for namespaces: make as many as wait, several at once.
-        wanted = self.spares + len(self._waiters)
-        while len(self._ready) + self._making < wanted and self._making < MAX_MAKING and self._free:
-            self._making += 1
-            self._spawn(self._make(self._free.pop(0)))
+        # A burst of starts waits for namespaces: make as many as wait, in one batch.
+        wanted = self.spares + len(self._waiters) - len(self._ready) - self._making
+        count = min(wanted, MAX_MAKING - self._making, len(self._free))
+        if count > 0:
+            indices = [self._free.pop(0) for _ in range(count)]
+            self._making += count
+            self._spawn(self._make(indices))
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -318,30 +320,31 @@ table ip lambdalite_b{block} {{
             localnet.write("1")
         return NetnsLease(name, link, address, os.open(NETNS_DIR / name, os.O_RDONLY | os.O_CLOEXEC))
 
+    def _commands(self, indices: Sequence[int]) -> str:
+        """One ``ip -batch`` making the namespaces of ``indices`` (host side: the
+        environment configures its own end, ``enter``)."""
+        return "".join(_host_side(*self._names(index)) for index in indices)
+
     def _prefill(self) -> None:
         """Make the first spares now, synchronously (the server is starting)."""
-        while len(self._ready) < self.spares and self._free:
-            index = self._free.pop(0)
-            name, link, address = self._names(index)
-            _run(["ip", "-batch", "-"], _host_side(name, link, address))
-            _run(["ip", "-n", name, "-batch", "-"], _inside(address))
-            self._ready.append(self._made(index))
+        indices = [self._free.pop(0) for _ in range(min(self.spares, len(self._free)))]
+        _run(["ip", "-batch", "-"], self._commands(indices))
+        self._ready.extend(self._made(index) for index in indices)
 
-    async def _make(self, index: int) -> None:
-        name, link, address = self._names(index)
+    async def _make(self, indices: list[int]) -> None:
         try:
-            await _run_async(["ip", "-batch", "-"], _host_side(name, link, address))
-            await _run_async(["ip", "-n", name, "-batch", "-"], _inside(address))
-            lease = self._made(index)
+            await _run_async(["ip", "-batch", "-"], self._commands(indices))
+            leases = [self._made(index) for index in indices]
         except (OSError, NetworkUnavailable) as exc:
-            log.warning("cannot make network namespace %s: %s", name, exc)
-            with contextlib.suppress(NetworkUnavailable):
-                await _run_async(["ip", "netns", "delete", name])
-            self._free.append(index)
+            log.warning("cannot make network namespaces %s: %s", indices, exc)
+            for index in indices:
+                with contextlib.suppress(NetworkUnavailable):
+                    await _run_async(["ip", "netns", "delete", self._names(index)[0]])
+            self._free.extend(indices)
         else:
-            self._ready.append(lease)
+            self._ready.extend(leases)
         finally:
-            self._making -= 1
+            self._making -= len(indices)
             self._wake()
 
     async def _delete(self, lease: NetnsLease) -> None:
@@ -370,16 +373,6 @@ def _host_side(name: str, link: str, address: str) -> str:
         f"addr add {GATEWAY}/32 dev {link}\n"
         f"link set {link} up\n"
         f"route add {address}/32 dev {link}\n"
-    )
-
-
-def _inside(address: str) -> str:
-    return (
-        "link set lo up\n"
-        f"addr add {address}/32 dev eth0\n"
-        "link set eth0 up\n"
-        f"route add {GATEWAY}/32 dev eth0\n"
-        f"route add default via {GATEWAY} dev eth0\n"
     )
 
 
