@@ -681,10 +681,8 @@ def _configure_link(address: bytes, gateway: bytes) -> None:
             entry = struct.pack(
                 _RTENTRY, 0, destination, via, mask, flags, 0, 0, 0, 0, ctypes.addressof(device), 0, 0, 0
             )
-            try:
+            with contextlib.suppress(FileExistsError):
                 fcntl.ioctl(fd, _SIOCADDRT, entry)
-            except FileExistsError:
-                pass
 
 
 def spawn_function(
