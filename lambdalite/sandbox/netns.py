@@ -401,19 +401,7 @@ def _run(argv: list[str], stdin: str = "") -> None:
 
 
 async def _run_async(argv: list[str], stdin: str = "") -> None:
-    # No stdin pipe unless there is input: a command that exits before reading
-    # closes it, and uvloop then refuses even an empty write.
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        _, stderr = await asyncio.wait_for(
-            process.communicate(stdin.encode() if stdin else None), _COMMAND_TIMEOUT_S
-        )
-    except (OSError, TimeoutError, RuntimeError) as exc:
-        raise NetworkUnavailable(f"{argv[0]}: {exc}") from exc
-    if process.returncode != 0:
-        raise NetworkUnavailable(f"{' '.join(argv[:3])}: {stderr.decode(errors='replace').strip()}")
+    """``_run`` in a thread: subprocess there starts the command with vfork, while
+    the event loop's own spawn forks the whole server (its page tables copied
+    on the loop's thread, which stalls every invocation meanwhile)."""
+    await asyncio.to_thread(_run, argv, stdin)
