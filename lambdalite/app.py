@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from lambdalite.auth.secrets import SecretBox, SecretBoxError
 from lambdalite.auth.sigv4 import Verifier
 from lambdalite.clock import SystemClock
 from lambdalite.config import Settings
+from lambdalite.control import validation
 from lambdalite.control.changes import (
     FunctionDeleted,
     LatestChanged,
@@ -45,6 +47,13 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.errors import LambdaError
+from lambdalite.esm.nats_streams import NatsSources, nats_broker
+from lambdalite.esm.pollers import MappingPollers, StreamSettings
+from lambdalite.esm.redis_streams import RedisSources, redis_broker
+from lambdalite.esm.registry import SourceCheck, SourceChecks
+from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsSources, parse_endpoints
+from lambdalite.esm.sqs import SqsSources
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
@@ -65,7 +74,11 @@ from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
 from lambdalite.sandbox.zygote import ZygoteSandbox
 from lambdalite.services.events import EventsFront
+from lambdalite.services.s3 import S3Front
+from lambdalite.services.s3.code_source import code_reader
+from lambdalite.services.s3.notifications import s3_may_invoke
 from lambdalite.services.scheduler import SchedulerFront
+from lambdalite.services.sqs import SqsFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
 from lambdalite.store.stores import Stores, open_sqlite
@@ -90,8 +103,11 @@ class Services:
     router: Router
     events: AsyncInvocations
     keys: AccessKeys
+    pollers: MappingPollers | None = None
 
     async def close(self) -> None:
+        if self.pollers is not None:
+            await self.pollers.close()
         await self.events.close(grace_s=0)
         await self.invoker.close(grace_s=0)
         await self.sandbox.close()
@@ -229,6 +245,8 @@ def build(settings: Settings) -> Services:
     bus.subscribe(
         VersionRemoved, lambda event: pool.in_background(pool.retire_snapshot(event.config.environment_key))
     )
+    if stores.objects is not None:
+        validation.read_code_from(code_reader(stores.objects))
     try:
         keys = AccessKeys(stores.access_keys, SecretBox.open(data / "secrets.key"), settings.account_id)
     except SecretBoxError as exc:
@@ -240,6 +258,7 @@ def build(settings: Settings) -> Services:
         settings.region,
         settings.account_id,
         queues=stores.queues,
+        objects=stores.objects,
         topics=stores.topics,
         buses=stores.buses,
         schedules=stores.schedules,
@@ -251,7 +270,73 @@ def build(settings: Settings) -> Services:
     reach = siblings(router.services, settings.region, settings.account_id, events)
     for service, kind in service_target_kinds(reach).items():
         targets.register(service, kind)
-    return Services(settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys)
+    s3 = router.services.get("s3")
+    if isinstance(s3, S3Front):
+        s3.notify_through(targets, reach, s3_policy_check(registries) if settings.auth == "sigv4" else None)
+    pollers = build_pollers(settings, stores, registries, invoker, router, targets)
+    return Services(
+        settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys, pollers
+    )
+
+
+def build_pollers(
+    settings: Settings,
+    stores: Stores,
+    registries: Registries,
+    invoker: Invoker,
+    router: Router,
+    targets: Targets,
+) -> MappingPollers:
+    """The event source mappings' pollers: queues of the SQS service the router
+    serves (when it does) and of the endpoints ``settings.sqs_endpoints`` names,
+    Redis streams and JetStream streams."""
+    sqs = router.services.get("sqs")
+    service = sqs.service if isinstance(sqs, SqsFront) else None
+    mappings = registries.mappings
+    region, account = settings.region, settings.account_id
+    checks: dict[str, SourceCheck] = {
+        "redis": RedisSources(region, account, targets),
+        "nats": NatsSources(region, account, targets),
+    }
+    endpoints = parse_endpoints(settings.sqs_endpoints)
+    remote = RemoteQueues(endpoints) if endpoints else None
+    if service is not None or remote is not None:
+        checks["sqs"] = SqsSources(service, None if remote is None else RemoteSqsSources(remote))
+    mappings.source_check = SourceChecks(checks)
+    return MappingPollers(
+        mappings,
+        registries.functions,
+        invoker,
+        service,
+        stores.queues,
+        SystemClock(),
+        settings.region,
+        settings.account_id,
+        streams=StreamSettings(
+            {
+                "redis": redis_broker(settings.redis_url, region, account),
+                "nats": nats_broker(settings.nats_url, region, account),
+            },
+            stores.mappings,
+            targets,
+        ),
+        remote=remote,
+    )
+
+
+def s3_policy_check(registries: Registries) -> Callable[[str, str], bool]:
+    """Whether a function's resource policy lets S3 invoke it for a bucket (ARN, bucket)."""
+
+    def may_invoke(arn: str, bucket: str) -> bool:
+        parts = arn.split(":")
+        name, qualifier = parts[6], (parts[7] if len(parts) > 7 else None)
+        try:
+            policy = registries.policies.policy(name, qualifier)
+        except LambdaError:
+            return False
+        return s3_may_invoke([dict(s) for s in policy.statements], bucket)
+
+    return may_invoke
 
 
 def build_async(
@@ -369,6 +454,8 @@ async def run(settings: Settings) -> None:
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
+    if services.pollers is not None:
+        services.pollers.start()
     # The schedule timers of EventBridge rules and of EventBridge Scheduler.
     timed = [
         front
@@ -389,6 +476,7 @@ async def run(settings: Settings) -> None:
         http_limits(settings),
         refuse_peer=_from_a_function,
         error_answer=layer_error,
+        stream_route=services.router.stream_route,
     )
     # The key exists (and its file is written) before anyone can connect.
     key_line = (

@@ -79,6 +79,13 @@ class Settings:
     async_share: float = 0.5
     """The fraction of the unreserved concurrency pool asynchronous work may hold: the
     rest is kept for synchronous invokes (see ``dataplane.limiter``)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """The Redis whose streams event source mappings read (``arn:aws:redis:...:stream/KEY``)."""
+    sqs_endpoints: str = ""
+    """Other SQS endpoints whose queues event source mappings may read:
+    ``ACCOUNT:REGION=URL[|KEY|SECRET],...`` (``esm.remote_sqs``)."""
+    nats_url: str = "nats://127.0.0.1:4222"
+    """The NATS whose JetStream streams event source mappings read (``arn:aws:nats:...:stream/NAME``)."""
     url_base: str = "auto"
     """Where the FunctionUrl the API returns points: ``auto``, ``host``, ``path`` or
     ``SCHEME://DOMAIN[:PORT]`` (a wildcard domain); see ``api.url_base``."""

@@ -12,6 +12,7 @@
     /2019-09-25/functions/<name>/event-invoke-config[/list]  event invoke configs,
     /2014-11-13/functions/<name>/invoke-async  and InvokeAsync (``api.event_invoke_api``)
     /2024-08-31/functions/<name>/recursion-config  recursive loop detection
+    /2015-03-31/event-source-mappings[/<UUID>]  event source mappings (``api.esm_api``)
 
 Routing is a handful of prefix checks and one dict lookup rather than a
 framework: Invoke is the hot path.
@@ -23,6 +24,9 @@ from collections.abc import Awaitable, Callable
 
 from lambdalite.api import code_signing_api
 from lambdalite.api.code_signing_api import CodeSigningApi
+from lambdalite.api.esm_api import ARN_MARK as ESM_ARN_MARK
+from lambdalite.api.esm_api import PREFIX as EVENT_SOURCE_MAPPINGS
+from lambdalite.api.esm_api import EventSourceMappingApi
 from lambdalite.api.event_invoke_api import EventInvokeApi
 from lambdalite.api.function_urls import FunctionUrlApi
 from lambdalite.api.lambda_api import (
@@ -62,7 +66,15 @@ MAX_BODY = MAX_CONTROL_BODY
 Handler = Callable[[ApiRequest], Awaitable[Response]]
 
 
-PATHS = (FUNCTIONS, *_FUNCTION_VERSIONS, TAGS, ACCOUNT_SETTINGS, LAYERS, *code_signing_api.PATHS)
+PATHS = (
+    FUNCTIONS,
+    EVENT_SOURCE_MAPPINGS,
+    *_FUNCTION_VERSIONS,
+    TAGS,
+    ACCOUNT_SETTINGS,
+    LAYERS,
+    *code_signing_api.PATHS,
+)
 """The path prefixes of the Lambda API (for a request that is not signed)."""
 
 
@@ -75,6 +87,7 @@ class LambdaService:
         self._urls = urls
         self._layers = LayersApi(api)
         self._code_signing = CodeSigningApi(api)
+        self._mappings = EventSourceMappingApi(api.registries.mappings)
         # (API version, method, has function name, suffix) -> (operation, handler)
         self._routes: dict[tuple[str, str, bool, str], tuple[str, Handler]] = {
             ("2015-03-31", *key): route for key, route in self._functions_routes(api).items()
@@ -130,6 +143,11 @@ class LambdaService:
             "DELETE": ("UntagResource", api.untag_resource),
             "GET": ("ListTags", api.list_tags),
         }
+        self._mapping_tag_routes: dict[str, tuple[str, Handler]] = {
+            "POST": ("TagResource", self._mappings.tag_resource),
+            "DELETE": ("UntagResource", self._mappings.untag_resource),
+            "GET": ("ListTags", self._mappings.list_tags),
+        }
 
     @staticmethod
     def _async_routes(events: EventInvokeApi) -> dict[tuple[str, str, bool, str], tuple[str, Handler]]:
@@ -180,6 +198,11 @@ class LambdaService:
                 return await self._lambda(request, version, path[len(prefix) :])
         if path.startswith(TAGS):
             return await self._tags(request, path[len(TAGS) :])
+        if path.startswith(EVENT_SOURCE_MAPPINGS):
+            if request.body_size > MAX_CONTROL_BODY:
+                raise _control_too_large("EventSourceMapping")
+            rest = path[len(EVENT_SOURCE_MAPPINGS) :]
+            return await self._mappings.handle(self._api_request(request, None), rest)
         if path == LAYERS or path.startswith(LAYERS + "/"):
             return await self._layer(request, path[len(LAYERS) :])
         if path.startswith(code_signing_api.PATHS):
@@ -225,6 +248,8 @@ class LambdaService:
 
     async def _tags(self, request: HttpRequest, resource: str) -> Response:
         route = self._tag_routes.get(request.method)
+        if ESM_ARN_MARK in resource:
+            route = self._mapping_tag_routes.get(request.method)
         if route is None or not resource:
             raise UnknownOperation("Unknown operation")
         operation, handler = route

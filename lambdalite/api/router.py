@@ -32,7 +32,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
@@ -49,8 +49,11 @@ from lambdalite.auth.errors import AuthFailure, MissingAuthenticationToken, fail
 from lambdalite.auth.keys import AccessKeys
 from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
-from lambdalite.http import HttpRequest
+from lambdalite.http import HttpRequest, StreamingResponse
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.s3 import HOST_MARK as S3_HOST_MARK
+from lambdalite.services.s3 import SIGNING_NAME as S3_SIGNING_NAME
+from lambdalite.services.s3 import S3Front
 from lambdalite.services.sns import URL_ACTIONS as SNS_URL_ACTIONS
 from lambdalite.services.sqs import ACTIONS as SQS_ACTIONS
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
@@ -58,6 +61,7 @@ from lambdalite.services.sqs import TARGET_PREFIX as SQS_TARGET
 from lambdalite.services.sqs import SqsFront
 from lambdalite.store.buses import BusStore
 from lambdalite.store.code import CodePackages
+from lambdalite.store.objects import ObjectStore
 from lambdalite.store.queues import QueueStore
 from lambdalite.store.scheduler_docs import SchedulerStore
 from lambdalite.store.schedules import ScheduleStore
@@ -72,7 +76,7 @@ QUERY_OR_JSON = "query-or-json"
 
 
 class Service(Protocol):
-    async def handle(self, request: HttpRequest) -> Response:
+    async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
         """Answer one request; raise LambdaError for the one error table."""
         ...
 
@@ -99,6 +103,8 @@ class ServiceContext:
     """EventBridge Scheduler's schedules (None: the scheduler service is not built)."""
     keys: AccessKeys | None = None
     """lambdalite's access keys (the /_lambdalite/keys surface)."""
+    objects: ObjectStore | None = None
+    """The S3 object store (None: the S3 service is not built)."""
     built: dict[str, Service] = field(default_factory=dict)
     """The services built so far, by route name: how one service reaches a sibling
     (SNS delivering to SQS) once everything is built."""
@@ -125,6 +131,8 @@ class ServiceRoute:
     """Marks in the Host header that come from the configuration (an operator's domain)."""
     actions: frozenset[str] = frozenset()
     """Query-protocol ``Action`` names, for unsigned form posts."""
+    fallback: bool = False
+    """Serves the unsigned requests nothing else claims (S3: any path is a bucket's)."""
     verify: bool = True
     """Under ``--auth sigv4``, check the request's signature before the service sees it."""
     protocol: str = "rest-json"
@@ -173,6 +181,15 @@ SERVICES: tuple[ServiceRoute, ...] = (
     ServiceRoute("events", build_events, signing_names=("events",), targets=(b"AWSEvents",), protocol="json"),
     ServiceRoute("scheduler", build_scheduler, signing_names=("scheduler",)),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
+    # An unsigned request that no other service claims is a bucket's.
+    ServiceRoute(
+        "s3",
+        lambda c: S3Front(c.objects, c.region) if c.objects is not None else None,
+        signing_names=(S3_SIGNING_NAME,),
+        hosts=(S3_HOST_MARK,),
+        fallback=True,
+        protocol="rest-xml",
+    ),
 )
 
 
@@ -220,6 +237,7 @@ class Router:
         buses: BusStore | None = None,
         schedules: ScheduleStore | None = None,
         scheduler: SchedulerStore | None = None,
+        objects: ObjectStore | None = None,
         *,
         keys: AccessKeys | None = None,
         verifier: Verifier | None = None,
@@ -240,6 +258,7 @@ class Router:
             schedules,
             scheduler,
             keys,
+            objects=objects,
         )
         self.services = context.built
         self._verifier = verifier
@@ -252,6 +271,7 @@ class Router:
         self._signed: dict[str, Service] = {}
         self._paths: list[tuple[str, Service]] = []
         self._actions: dict[str, Service] = {}
+        self._fallback: Service | None = None
         self._services: list[Service] = []
         for route in services:
             service = route.build(context)
@@ -268,6 +288,8 @@ class Router:
             self._paths.extend((prefix, service) for prefix in route.paths)
             for action in route.actions:
                 self._actions.setdefault(action, service)
+            if route.fallback and self._fallback is None:
+                self._fallback = service
 
     def quiesce(self) -> None:
         """The server is stopping: every service that holds requests open (long polls)
@@ -277,7 +299,7 @@ class Router:
             if quiesce is not None:
                 quiesce()
 
-    async def handle(self, request: HttpRequest) -> Response:
+    async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
         try:
             service = self.service_for(request)
         except UnknownOperation as error:
@@ -303,6 +325,21 @@ class Router:
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
             return error_response(ServiceError("An internal error occurred."))
+
+    def stream_route(self, request: HttpRequest) -> Callable[[HttpRequest], Any] | None:
+        """The HTTP layer's StreamRoute: ``handle`` for a request whose service reads
+        its body as a stream (``streams_body``), None to buffer it as usual."""
+        try:
+            service = self.service_for(request)
+        except LambdaError:
+            return None
+        if (
+            service is self._fallback
+            and b"form-urlencoded" in request.headers.get(b"content-type", b"")
+            and signing_service(request) is None
+        ):
+            return None  # an unsigned form post may name its Action in the body: buffer it, then route
+        return self.handle if getattr(service, "streams_body", False) else None
 
     def service_for(self, request: HttpRequest) -> Service:
         """The service that serves ``request``; raises UnknownOperation when none does."""
@@ -335,6 +372,8 @@ class Router:
         action = self._actions.get(query_action(request)) if self._actions else None
         if action is not None:
             return action
+        if self._fallback is not None:
+            return self._fallback
         raise UnknownOperation("Unknown operation")
 
 

@@ -81,7 +81,10 @@ class ExpiredToken(AuthFailure):
         super().__init__(message)
 
 
-PROTOCOLS = ("rest-json", "json", "query", "json-query")
+PROTOCOLS = ("rest-json", "json", "query", "json-query", "rest-xml")
+
+_S3_REFUSALS: dict[type, tuple[int, str, str]] = {}
+"""S3 (rest-xml) words its refusals its own way: failure class -> (status, code, message)."""
 
 
 def failure_response(failure: AuthFailure, protocol: str = "rest-json") -> Response:
@@ -98,6 +101,14 @@ def failure_response(failure: AuthFailure, protocol: str = "rest-json") -> Respo
             return Response(400, body, headers, content_type=b"application/x-amz-json-1.1")
         headers.append((b"x-amzn-query-error", f"{failure.query_code};Sender".encode()))
         return Response(query_status, body, headers, content_type=b"application/x-amz-json-1.0")
+    if protocol == "rest-xml":
+        status, code, message = _s3_refusal(failure)
+        xml = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
+            f"</Message><RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+        )
+        headers = [(b"x-amz-request-id", request_id.encode())]
+        return Response(status, xml.encode(), headers, content_type=b"application/xml")
     if protocol == "query":
         status = query_status
         xml = (
@@ -110,3 +121,30 @@ def failure_response(failure: AuthFailure, protocol: str = "rest-json") -> Respo
         )
     headers = [(b"x-amzn-errortype", failure.code.encode()), (b"x-amzn-requestid", request_id.encode())]
     return Response(failure.status, orjson.dumps({"message": failure.message}), headers)
+
+
+def _s3_refusal(failure: AuthFailure) -> tuple[int, str, str]:
+    for kind, answer in _S3_REFUSALS.items():
+        if isinstance(failure, kind):
+            return answer
+    return failure.status, failure.query_code, failure.message
+
+
+_S3_REFUSALS.update(
+    {
+        MissingAuthenticationToken: (403, "AccessDenied", "Access Denied"),
+        IncompleteSignature: (400, "AuthorizationHeaderMalformed", "The authorization header is malformed."),
+        InvalidSignature: (
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+        ),
+        UnrecognizedClient: (
+            403,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        ),
+        ExpiredToken: (403, "AccessDenied", "Request has expired"),
+    }
+)

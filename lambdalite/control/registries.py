@@ -21,6 +21,7 @@ from lambdalite.control.policy_registry import PolicyRegistry
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.control.tag_registry import TagRegistry
 from lambdalite.control.url_registry import UrlRegistry
+from lambdalite.esm.registry import MappingRegistry
 from lambdalite.store.stores import Stores
 
 
@@ -35,6 +36,7 @@ class Registries:
     layers: LayerRegistry
     code_signing: CodeSigningRegistry
     event_invoke: EventInvokeRegistry
+    mappings: MappingRegistry
 
     @classmethod
     def build(cls, stores: Stores, settings: Settings) -> Registries:
@@ -54,4 +56,5 @@ class Registries:
                 stores.code_signing, functions, bus, settings.region, settings.account_id
             ),
             event_invoke=EventInvokeRegistry(stores.event_invoke_configs, functions, bus),
+            mappings=MappingRegistry(stores.mappings, functions, settings.region, settings.account_id),
         )

@@ -53,6 +53,21 @@ def parse_resource(resource: str) -> FunctionRef:
     """The function a taggable ARN names; Validation for anything that does not match
     AWS's pattern, InvalidParameterValue for a version or alias ARN, ResourceNotFound
     (AWS's text for its kind) for another kind of resource."""
+    check_taggable(resource)
+    kind = _RESOURCE_TYPE.match(resource)
+    if kind is None or kind["type"] != "function":
+        text = _NOT_FOUND_BY_TYPE.get(
+            kind["type"] if kind else "", "The resource you requested does not exist."
+        )
+        raise ResourceNotFound(text.format(arn=resource))
+    ref = parse_function_ref(resource)
+    if ref.qualifier is not None:
+        raise InvalidParameterValue(QUALIFIED_TAG_ARN)
+    return ref
+
+
+def check_taggable(resource: str) -> None:
+    """Validation, worded as AWS words it, unless ``resource`` matches AWS's pattern."""
     shape = service_model.shape("TaggableResource")
     failures = []
     if shape.max is not None and len(resource) > shape.max:
@@ -67,16 +82,6 @@ def parse_resource(resource: str) -> FunctionRef:
                 f"Value '{resource}' at 'resource' failed to satisfy constraint: {f}" for f in failures
             )
         )
-    kind = _RESOURCE_TYPE.match(resource)
-    if kind is None or kind["type"] != "function":
-        text = _NOT_FOUND_BY_TYPE.get(
-            kind["type"] if kind else "", "The resource you requested does not exist."
-        )
-        raise ResourceNotFound(text.format(arn=resource))
-    ref = parse_function_ref(resource)
-    if ref.qualifier is not None:
-        raise InvalidParameterValue(QUALIFIED_TAG_ARN)
-    return ref
 
 
 def parse_tags(body: Mapping[str, Any], operation: str = "TagResource") -> Mapping[str, str]:

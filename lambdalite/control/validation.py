@@ -646,10 +646,26 @@ def _check_environment(variables: Mapping[str, str]) -> None:
         )
 
 
+S3Code = Callable[[str, str, str | None], bytes]
+"""Reads code from the object store: (S3Bucket, S3Key, S3ObjectVersion) -> the object's
+bytes; raises InvalidParameterValue as AWS words a missing bucket or key."""
+_S3_CODE: list[S3Code] = []
+
+
+def read_code_from(source: S3Code | None) -> None:
+    """Take ``S3Bucket``/``S3Key`` code from ``source`` (set once by the composition root;
+    None: only ZipFile is taken)."""
+    _S3_CODE[:] = [] if source is None else [source]
+
+
 def zip_bytes_of(code: Mapping[str, Any], path: str) -> bytes:
-    """The decoded ZipFile of a Code structure (or UpdateFunctionCode's body)."""
+    """The decoded ZipFile of a Code structure (or UpdateFunctionCode's body), or the
+    object it names by S3Bucket/S3Key."""
     encoded = code.get("ZipFile")
     if encoded is None:
+        bucket, key = code.get("S3Bucket"), code.get("S3Key")
+        if _S3_CODE and isinstance(bucket, str) and isinstance(key, str):
+            return _S3_CODE[0](bucket, key, code.get("S3ObjectVersion"))
         if any(code.get(source) is not None for source in _CODE_SOURCES):
             raise InvalidParameterValue(
                 "lambdalite takes code only as a .zip file archive in ZipFile; "

@@ -72,6 +72,9 @@ class Targets:
         parsed = Arn.parse(arn)
         if parsed is None or parsed.service not in DESTINATION_SERVICES:
             raise InvalidParameterValue(f"The provided destination config {config_text} is invalid.")
+        if parsed.service == "sqs" and parsed.resource.endswith(".fifo"):
+            # AWS delivers records to standard queues only: a FIFO queue is refused up front.
+            raise InvalidParameterValue(f"The provided destination config {config_text} is invalid.")
         if parsed.service == "lambda" and _function_of(parsed) == function_name:
             raise InvalidParameterValue(SELF_DESTINATION)
         if self.find(arn) is None:

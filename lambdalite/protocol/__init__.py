@@ -21,6 +21,9 @@ Modules, one per job:
 ``query``       awsQuery: form-encoded ``Action=...`` requests, XML answers,
                 ``<ErrorResponse>`` errors
 ``front``       picks the protocol of a request, calls the handler, serializes
+``rest_xml``    rest-xml (S3): operations found by method, path and required query
+                keys/headers; labels, headers, query and XML or streamed payloads;
+                ``<Error>`` bodies (``services/s3/front.py`` drives it)
 
 A later protocol (rest-xml for s3, rest-json) is one more module with a
 ``parse``/``serialize``/``serialize_error`` triple and one branch in ``front``.

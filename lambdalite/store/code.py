@@ -90,6 +90,11 @@ _CORRUPT: tuple[type[BaseException], ...] = (
 _PACKAGE_ERRNOS = frozenset({errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.ENAMETOOLONG, errno.EINVAL})
 
 
+class ObjectStoreZip(bytes):
+    """A package read from the object store (S3Bucket/S3Key): AWS's 50 MB zipped limit
+    is a limit of the upload request, so only the unzipped 250 MB applies to it."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCode:
     sha256_hex: str
@@ -178,9 +183,10 @@ class CodeStore:
         StoreError when our own disk fails. Storing the same zip again is cheap
         and returns the same StoredCode.
         """
-        if len(zip_bytes) > self._max_zipped:
+        if len(zip_bytes) > self._max_zipped and not isinstance(zip_bytes, ObjectStoreZip):
             raise RequestTooLarge(f"Zipped size must be smaller than {self._max_zipped} bytes")
-        budget = self._max_unzipped - extra_unzipped
+        # AWS: "must be smaller than" the limit, so a package of exactly the limit is refused.
+        budget = self._max_unzipped - extra_unzipped - 1
         sha = hashlib.sha256(zip_bytes).hexdigest()
         try:
             if self._refresh(sha):

@@ -20,6 +20,8 @@ from lambdalite.store.concurrency import ConcurrencyStore, SqliteConcurrencyStor
 from lambdalite.store.event_invoke_configs import EventInvokeConfigStore, SqliteEventInvokeConfigStore
 from lambdalite.store.functions import FunctionStore, SqliteFunctionStore
 from lambdalite.store.layers import LayerStore, SqliteLayerStore
+from lambdalite.store.mappings import MappingStore, SqliteMappingStore
+from lambdalite.store.objects import ObjectStore, SqliteObjectStore
 from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
 from lambdalite.store.scheduler_docs import SchedulerStore, SqliteSchedulerStore
@@ -46,8 +48,11 @@ class Stores:
     schedules: ScheduleStore
     scheduler: SchedulerStore
     access_keys: AccessKeyStore
+    mappings: MappingStore
     close: Callable[[], None]
     """Release the backend (connections); the stores are unusable afterwards."""
+    objects: ObjectStore | None = None
+    """S3 buckets and objects (their files under ``s3/`` beside the database)."""
 
 
 def open_sqlite(path: Path) -> Stores:
@@ -69,5 +74,7 @@ def open_sqlite(path: Path) -> Stores:
         schedules=SqliteScheduleStore(db),
         scheduler=SqliteSchedulerStore(db),
         access_keys=SqliteAccessKeyStore(db),
+        mappings=SqliteMappingStore(db),
         close=db.close,
+        objects=SqliteObjectStore(db, path.parent / "s3"),
     )
