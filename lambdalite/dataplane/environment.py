@@ -244,7 +244,7 @@ class ExecutionEnvironment:
         network = self._launch.network
         # With the host's network: served only once the sandbox has said which uid is
         # the runtime's. Without, or with its own: the sandbox makes it inside.
-        inside = not network or self._launch.own_network
+        inside = not network or self._own_network
         listener = runtime_api.open_listener() if not inside else None
         port = listener.getsockname()[1] if listener is not None else RUNTIME_API_PORT
         try:
@@ -627,7 +627,7 @@ class ExecutionEnvironment:
             hidden_paths=launch.hidden_paths,
             layers=launch.layers,
             network=network,
-            own_network=launch.own_network,
+            own_network=self._own_network,
             host_ports=launch.host_ports,
             # AWS's CPU cap (memory / 1769 vCPU) makes a 128 MB cold start four
             # times slower; a proportional weight shares the host fairly.
@@ -651,6 +651,13 @@ class ExecutionEnvironment:
             endpoint_url=self._launch.endpoint_url,
         )
         return runtime_environment(self.function, placement, self._launch.extra_env)
+
+    @property
+    def _own_network(self) -> bool:
+        """A network namespace of its own: not for an environment restored from a
+        SnapStart snapshot, which is a fork inside the snapshot's sandbox and is
+        served on the host's loopback (``sandbox.snapstart``)."""
+        return self._launch.own_network and not self._restored
 
     @property
     def _restored(self) -> bool:

@@ -23,7 +23,9 @@ cannot be made (an init error, a failing hook, an interpreter older than 3.12)
 is served by fresh environments instead, which report the same init error the
 usual way; the reason is in the snapshot's log stream. A function without
 network is not restored (its Runtime API listener lives in the environment's
-own network namespace): it gets fresh environments too.
+own network namespace): it gets fresh environments too. For the same reason
+a restored environment (and its snapshot) does not get a network namespace of
+its own (``sandbox.netns``): it has the host's network, as at the process level.
 """
 
 from __future__ import annotations
