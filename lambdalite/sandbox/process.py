@@ -422,7 +422,9 @@ class ProcessSandbox:
         scratch.mkdir(parents=True, mode=0o700)
         try:
             storage = spec.ephemeral_storage_mb * 1024 * 1024
-            rlimits = [(resource.RLIMIT_NOFILE, MAX_DESCRIPTORS), (resource.RLIMIT_FSIZE, storage)]
+            # Never above the server's own hard limit: an unprivileged uid may not raise it.
+            descriptors = min(MAX_DESCRIPTORS, _hard_limit(resource.RLIMIT_NOFILE))
+            rlimits = [(resource.RLIMIT_NOFILE, descriptors), (resource.RLIMIT_FSIZE, storage)]
             warnings: list[str] = []
             if not self.drop_privileges:
                 return ProcessTree(env_dir, ChildPlan(tuple(rlimits)), storage, warnings)
@@ -658,6 +660,11 @@ def disk_usage(path: Path) -> int:
                 if stat.S_ISDIR(info.st_mode):
                     pending.append(entry.path)
     return total
+
+
+def _hard_limit(limit: int) -> int:
+    hard = resource.getrlimit(limit)[1]
+    return hard if hard != resource.RLIM_INFINITY else 1 << 62
 
 
 def unreachable_message(path: str) -> str:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import shutil
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +20,16 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCOUNT, REGION, Server, create_function, start_server, stop_server, zip_files
+from tests.conftest import (
+    ACCOUNT,
+    REGION,
+    Server,
+    create_function,
+    open_to_sandboxes,
+    start_server,
+    stop_server,
+    zip_files,
+)
 
 LAYER_PREFIX = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:"
 TRIVIAL = {"app.py": "def handler(event, context):\n    return 1\n"}
@@ -54,12 +61,7 @@ def invoke(lam: Any, name: str, payload: Any = None) -> Any:
 
 @pytest.fixture(scope="module")
 def process_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("lambdalite-process") / "data"
-    # As root, the environments' own uids must reach the data directory (pytest's
-    # is 0700): the process level refuses a function rather than run it as root.
-    for directory in (data_dir.parent, *data_dir.parent.parents):
-        if directory.stat().st_uid == os.geteuid() and str(directory).startswith(tempfile.gettempdir()):
-            directory.chmod(directory.stat().st_mode | 0o055)
+    data_dir = open_to_sandboxes(tmp_path_factory.mktemp("lambdalite-process") / "data")
     server = start_server(data_dir, "--isolation", "process", env={"LAMBDALITE_KEEP_ALIVE_S": "60"})
     yield server
     stop_server(server)
