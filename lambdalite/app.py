@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,13 +48,14 @@ from lambdalite.dataplane.environment import NETWORK_UNAVAILABLE, RuntimeLaunch
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import ConcurrencyLimiter
 from lambdalite.dataplane.pool import EnvironmentPool
-from lambdalite.errors import LambdaError
+from lambdalite.errors import LambdaError, UnknownOperation
 from lambdalite.esm.nats_streams import NatsSources, nats_broker
 from lambdalite.esm.pollers import MappingPollers, StreamSettings
 from lambdalite.esm.redis_streams import RedisSources, redis_broker
 from lambdalite.esm.registry import SourceCheck, SourceChecks
 from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsSources, parse_endpoints
 from lambdalite.esm.sqs import SqsSources
+from lambdalite.events import dead_letter
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
@@ -61,8 +63,11 @@ from lambdalite.events.queue import EventQueue
 from lambdalite.events.service_targets import service_target_kinds
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Targets, config_text, function_targets
-from lambdalite.http import HttpServer, Limits
+from lambdalite.http import HttpRequest, HttpServer, Limits
+from lambdalite.http.tls import TlsConfigError, server_context
 from lambdalite.models import FunctionConfig
+from lambdalite.observe.audit import AuditLog
+from lambdalite.observe.audit_api import Auditor
 from lambdalite.observe.logs import LogStore
 from lambdalite.runtimes import lookup, sdk
 from lambdalite.sandbox import detect
@@ -81,6 +86,7 @@ from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.services.sqs import SqsFront
 from lambdalite.store.code import CodeStore
 from lambdalite.store.code_gc import CodeCollector
+from lambdalite.store.functions import SealedEnvironmentError
 from lambdalite.store.stores import Stores, open_sqlite
 
 log = logging.getLogger("lambdalite")
@@ -121,8 +127,11 @@ def build(settings: Settings) -> Services:
     data.mkdir(parents=True, exist_ok=True)
     logs = LogStore(data / "logs")
     code = CodeStore(data / "code")
-    stores = open_sqlite(data / "lambdalite.db")
-    registries = Registries.build(stores, settings)
+    stores = open_sqlite(data / "lambdalite.db", data_box(settings))
+    try:
+        registries = Registries.build(stores, settings)
+    except SealedEnvironmentError as exc:
+        raise SystemExit(f"cannot read the functions: {exc}") from exc
     # SnapStart versions' environments are restored from their snapshots; the rest start afresh.
     snapstart = SnapStartSandbox(
         choose_sandbox(
@@ -339,6 +348,42 @@ def s3_policy_check(registries: Registries) -> Callable[[str, str], bool]:
     return may_invoke
 
 
+def route_namer(router: Router) -> Callable[[HttpRequest], str]:
+    """The name of the route (``lambda``, ``sqs``, ``keys``...) that serves a request ("" for none)."""
+    names = {id(service): name for name, service in router.services.items()}
+
+    def route_of(request: HttpRequest) -> str:
+        try:
+            return names.get(id(router.service_for(request)), "")
+        except UnknownOperation:
+            return ""
+
+    return route_of
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The public port's TLS context (None: plain HTTP); exits saying what is wrong."""
+    if not settings.tls_cert and not settings.tls_key:
+        return None
+    if not (settings.tls_cert and settings.tls_key):
+        raise SystemExit("--tls-cert and --tls-key go together: give both, or neither")
+    try:
+        return server_context(Path(settings.tls_cert), Path(settings.tls_key))
+    except TlsConfigError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
+def data_box(settings: Settings) -> SecretBox:
+    """The key that seals the functions' variables: the operator's (``LAMBDALITE_DATA_KEY``)
+    or the data directory's owner-only ``secrets.key``."""
+    try:
+        if settings.data_key:
+            return SecretBox.from_text(settings.data_key)
+        return SecretBox.open(settings.data_dir / "secrets.key")
+    except SecretBoxError as exc:
+        raise SystemExit(f"cannot use the data key: {exc}") from exc
+
+
 def build_async(
     settings: Settings, registries: Registries, invoker: Invoker, targets: Targets | None = None
 ) -> AsyncInvocations:
@@ -366,6 +411,7 @@ def build_async(
         targets,
         clock,
         RetryPolicy(settings.retry_delay_scale),
+        dead_letter_arn=dead_letter.lookup(functions.get),
         max_in_flight=settings.async_max_in_flight,
     )
     targets.register(
@@ -374,6 +420,7 @@ def build_async(
     registries.event_invoke.destination_check = lambda arn, name, config: targets.check_destination(
         arn, name, config_text(config)
     )
+    functions.dead_letter_check = lambda arn: dead_letter.check_target(arn, settings.region, targets)
     return events
 
 
@@ -451,6 +498,7 @@ async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM, then shut down in order (see the module docstring).
     A second signal skips the grace period."""
     check_exposure(settings.auth, settings.host)
+    tls = tls_context(settings)
     services = build(settings)
     services.pool.start_housekeeping()
     services.events.start()
@@ -471,8 +519,15 @@ async def run(settings: Settings) -> None:
         grace_s=settings.code_gc_grace_s,
     )
     collecting = asyncio.ensure_future(collector.run_forever(settings.code_gc_interval_s))
-    server = HttpServer(
+    audit_log = AuditLog(settings.data_dir / "audit.db", settings.audit_max_records)
+    auditor = Auditor(
         services.router.handle,
+        route_namer(services.router),
+        audit_log,
+        Verifier(services.keys) if settings.auth == "sigv4" else None,
+    )
+    server = HttpServer(
+        auditor.handle,
         http_limits(settings),
         refuse_peer=_from_a_function,
         error_answer=layer_error,
@@ -482,7 +537,7 @@ async def run(settings: Settings) -> None:
     key_line = (
         ensure_admin_key(services.keys, settings.data_dir, os.environ) if settings.auth == "sigv4" else None
     )
-    await server.start(settings.host, settings.port)
+    await server.start(settings.host, settings.port, tls=tls)
     print(
         f"lambdalite listening on {settings.endpoint} "
         f"(region {settings.region}, account {settings.account_id}, "
@@ -494,7 +549,8 @@ async def run(settings: Settings) -> None:
     if key_line is not None:
         print(f"auth: sigv4; {key_line}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.
-    published = discovery.publish(discovery.client_endpoint(settings.host, settings.port), settings.data_dir)
+    local = discovery.client_endpoint(settings.host, settings.port).replace("http:", f"{settings.scheme}:", 1)
+    published = discovery.publish(local, settings.data_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -527,6 +583,7 @@ async def run(settings: Settings) -> None:
         for front in timed:
             await front.close()
         await services.close()
+        audit_log.close()
         print("lambdalite stopped", flush=True)
 
 

@@ -295,6 +295,13 @@ def serve(
             "none: accept any credentials, allowed only on loopback addresses [default: none]."
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve every surface over HTTPS with this PEM certificate (chain); needs --tls-key."
+        ),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The PEM private key of --tls-cert.")] = None,
 ) -> None:
     """Run the Lambda API, the CloudWatch Logs API and the functions.
 
@@ -326,6 +333,8 @@ def serve(
             "queue": queue,
             "url_base": url_base,
             "auth": auth,
+            "tls_cert": None if tls_cert is None else str(tls_cert),
+            "tls_key": None if tls_key is None else str(tls_key),
         }
     )
     with reporting():
@@ -844,6 +853,9 @@ def _add_key_commands() -> None:
     from lambdalite.auth.keys_cli import keys_app
 
     app.add_typer(keys_app, name="keys")
+    from lambdalite.observe.audit_cli import audit
+
+    app.command("audit")(audit)
 
 
 _add_key_commands()

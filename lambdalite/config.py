@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +97,25 @@ class Settings:
     access keys; ``none``: any credentials are accepted, allowed only while every listening
     address is loopback."""
 
+    audit_max_records: int = 100_000
+    """The audit log (``audit.db``) keeps this many of the newest control-plane records."""
+    tls_cert: str = ""
+    """A PEM certificate (chain) file: with ``tls_key``, every surface is served over HTTPS."""
+    tls_key: str = ""
+    """The PEM private key of ``tls_cert``."""
+    data_key: str = field(default="", repr=False)
+    """The key sealing the functions' environment variables in the data directory (base64
+    or hex of 32 bytes, from ``LAMBDALITE_DATA_KEY``); empty: ``secrets.key`` there, created
+    owner-only on first start."""
+
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when a TLS certificate is configured, else ``http``."""
+        return "https" if self.tls_cert else "http"
 
     def arn_prefix(self) -> str:
         """``arn:aws:lambda:REGION:ACCOUNT:function:``, the start of every function ARN."""
@@ -113,10 +129,10 @@ class Settings:
         ``overrides`` (flags; None values are ignored)."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            raw = env.get(f"LAMBDALITE_{field.name.upper()}")
+        for member in fields(cls):
+            raw = env.get(f"LAMBDALITE_{member.name.upper()}")
             if raw is not None:
-                values[field.name] = _coerce(field.name, raw)
+                values[member.name] = _coerce(member.name, raw)
         for name, value in (overrides or {}).items():
             if value is not None:
                 values[name] = _coerce(name, value) if isinstance(value, str) else value

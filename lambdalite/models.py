@@ -125,6 +125,12 @@ class FunctionConfig:
     """TracingConfig.Mode: ``PassThrough`` or ``Active``."""
     snap_start: str = "None"
     """SnapStart.ApplyOn: ``None`` or ``PublishedVersions`` (``control.snapstart``)."""
+    kms_key_arn: str = ""
+    """KMSKeyArn as the caller gave it; "" when not set. There is no KMS here: the
+    variables are encrypted at rest with lambdalite's own key whatever this says."""
+    dead_letter_arn: str = ""
+    """DeadLetterConfig.TargetArn: the queue or topic a failed asynchronous event goes
+    to when no OnFailure destination takes it; "" for none."""
 
     @property
     def content_id(self) -> str:
@@ -183,6 +189,10 @@ class FunctionConfig:
             }
         if self.environment or self.environment_given:
             config["Environment"] = {"Variables": dict(self.environment)}
+        if self.kms_key_arn:
+            config["KMSKeyArn"] = self.kms_key_arn
+        if self.dead_letter_arn:
+            config["DeadLetterConfig"] = {"TargetArn": self.dead_letter_arn}
         if self.layers:
             config["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in self.layers]
         return config
@@ -257,6 +267,8 @@ class Invocation:
     client_context: str | None = None
     """Base64 JSON from X-Amz-Client-Context, passed to the runtime decoded."""
     cognito_identity: str | None = None
+    lineage: str = ""
+    """The Lineage field of the invocation's trace header ("" for none; ``events.lineage``)."""
 
 
 @dataclass(frozen=True, slots=True)

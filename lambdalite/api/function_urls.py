@@ -83,7 +83,9 @@ class FunctionUrlApi:
         settings = api.settings
         self._arn_prefix = settings.arn_prefix()
         self._port = settings.port
-        self.base = base or choose(settings.url_base, settings.host, settings.port, settings.region)
+        self.base = base or choose(
+            settings.url_base, settings.host, settings.port, settings.region, scheme=settings.scheme
+        )
         self.refuse_unsigned: Callable[[HttpRequest], Response | None] | None = None
         """Under ``--auth sigv4``: the refusal of a request without a valid signature, or None."""
 

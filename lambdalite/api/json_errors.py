@@ -36,14 +36,49 @@ class _Fault(Exception):
         """Where Jackson reports it: the index just after the bytes it had read."""
 
 
+_MAX_DEPTH = 1000
+"""Jackson's ``StreamReadConstraints`` nesting limit (orjson's is 1024)."""
+
+
 def describe(body: bytes) -> str:
     """Jackson's message for the first fault in ``body`` (which must not be valid JSON),
     with its location. A body this walk finds no fault in gets a generic message."""
     try:
+        _too_deep(body)
         _Walker(body).document()
     except _Fault as fault:
         return f"{fault.message}\n at {_location(body, fault.position)}"
+    except RecursionError:
+        # Nested deeper than Python's stack allows, but within Jackson's limit: no finer word.
+        pass
     return f"Unexpected end-of-input\n at {_location(body, len(body))}"
+
+
+def _too_deep(body: bytes) -> None:
+    """Raise Jackson's nesting fault if ``body`` opens more than ``_MAX_DEPTH`` containers
+    (scanned without recursion: the walker below recurses once per level)."""
+    depth = 0
+    in_string = escaped = False
+    for index, byte in enumerate(body):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise _Fault(
+                    f"Document nesting depth ({depth}) exceeds the maximum allowed "
+                    f"({_MAX_DEPTH}, from `StreamReadConstraints.getMaxNestingDepth()`)",
+                    index + 1,
+                )
+        elif byte in b"]}":
+            depth -= 1
 
 
 def _location(body: bytes, position: int) -> str:

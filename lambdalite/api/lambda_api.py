@@ -40,6 +40,7 @@ from lambdalite.errors import (
     InvalidRequestContent,
     RequestTooLarge,
 )
+from lambdalite.events import lineage
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.models import (
     LATEST,
@@ -223,7 +224,7 @@ class LambdaApi:
             request.headers.get(b"host", b"").decode("latin-1")
             or f"{self._settings.host}:{self._settings.port}"
         )
-        location = f"http://{host}{CODE_PATH}{config.code_sha256}.zip"
+        location = f"{self._settings.scheme}://{host}{CODE_PATH}{config.code_sha256}.zip"
         body: dict[str, Any] = {
             "Configuration": self._config(config, qualifier),
             "Code": {"RepositoryType": "S3", "Location": location},
@@ -540,6 +541,7 @@ class LambdaApi:
             invoked_arn=self._arn_prefix + name + (f":{qualifier}" if qualifier else ""),
             request_id=request_id,
             client_context=_decode_client_context(client_context) if client_context else None,
+            trace_header=lineage.incoming.get(),
         )
         response_headers: Headers = [
             (b"x-amzn-requestid", request_id.encode()),

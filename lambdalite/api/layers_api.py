@@ -45,6 +45,7 @@ class LayersApi:
         self._code = api.code
         settings = api.settings
         self._default_host = f"{settings.host}:{settings.port}"
+        self._scheme = settings.scheme
 
     def route(self, method: str, rest: str) -> tuple[str, LayerHandler, list[str]]:
         """(operation, handler, path parameters) for a path below PREFIX; UnknownOperation else."""
@@ -69,7 +70,7 @@ class LayersApi:
     # -- helpers ------------------------------------------------------------
     def _location(self, request: ApiRequest, layer: LayerVersion) -> str:
         host = request.headers.get(b"host", b"").decode("latin-1") or self._default_host
-        return f"http://{host}{CODE_PATH}{layer.code_sha256}.zip"
+        return f"{self._scheme}://{host}{CODE_PATH}{layer.code_sha256}.zip"
 
     def _body(self, request: ApiRequest, layer: LayerVersion) -> dict[str, Any]:
         return layer.body(self._layers.layer_arn(layer.name), self._location(request, layer))

@@ -49,6 +49,7 @@ from lambdalite.auth.errors import AuthFailure, MissingAuthenticationToken, fail
 from lambdalite.auth.keys import AccessKeys
 from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import LambdaError, ServiceError, UnknownOperation
+from lambdalite.events import lineage
 from lambdalite.http import HttpRequest, StreamingResponse
 from lambdalite.observe.logs import LogStore
 from lambdalite.services.s3 import HOST_MARK as S3_HOST_MARK
@@ -314,7 +315,11 @@ class Router:
             if self._verifier is not None and route.verify and not _public(route, request):
                 # The principal is what an authorizer (IAM-style policies) will judge.
                 self._verifier.verify(request, route.signing_names)
-            return await service.handle(request)
+            # The caller's X-Ray header: its Lineage travels on with what this request stores
+            # (through the services AWS counts a loop through, and no others).
+            header = request.headers.get(b"x-amzn-trace-id") if route.name in lineage.CARRIERS else None
+            with lineage.carried(header):
+                return await service.handle(request)
         except AuthFailure as failure:
             protocol = route.protocol
             if protocol == QUERY_OR_JSON:
@@ -360,6 +365,9 @@ class Router:
             own = self._own.get(path[len(OWN_PREFIX) :].split("/", 1)[0])
             if own is not None:
                 return own
+            # No bucket is named "_lambdalite": never the object store's fallback (the
+            # audit surface, for one, is served in front of the router).
+            raise UnknownOperation("Unknown operation")
         name = signing_service(request)
         if name is not None:
             signed = self._signed.get(name)

@@ -95,9 +95,15 @@ def resolves(
 
 
 def choose(
-    setting: str, host: str, port: int, region: str, resolver: Callable[[str], bool] = resolves
+    setting: str,
+    host: str,
+    port: int,
+    region: str,
+    resolver: Callable[[str], bool] = resolves,
+    scheme: str = "http",
 ) -> UrlBase:
-    """The UrlBase for ``--url-base setting`` on a server listening on ``host:port``.
+    """The UrlBase for ``--url-base setting`` on a server listening on ``host:port``
+    (``scheme``: https when the port serves TLS; an explicit SCHEME://DOMAIN keeps its own).
 
     ``resolver`` is asked only for ``auto`` (once, for a probe name of the local
     domain). Raises UrlBaseError for a setting of no known form."""
@@ -106,12 +112,12 @@ def choose(
     if value in ("", "auto"):
         value = "host" if resolver(f"{_PROBE_LABEL}.{local}") else "path"
     if value == "host":
-        return UrlBase("http", f":{port}", local)
+        return UrlBase(scheme, f":{port}", local)
     if value == "path":
         address = "127.0.0.1" if host in _ANY_ADDRESS else host
         if ":" in address and not address.startswith("["):
             address = f"[{address}]"
-        return UrlBase("http", f"{address}:{port}")
+        return UrlBase(scheme, f"{address}:{port}")
     parts = urlsplit(value)
     try:
         explicit_port = parts.port

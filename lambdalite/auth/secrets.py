@@ -7,6 +7,7 @@ string (the access key id), so a ciphertext moved to another row does not decryp
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import stat
@@ -48,6 +49,16 @@ class SecretBox:
             out.write(key)
             out.flush()
             os.fsync(out.fileno())
+        return cls(key)
+
+    @classmethod
+    def from_text(cls, text: str) -> SecretBox:
+        """The box of a key an operator gives as text: base64 (or hex) of 32 bytes."""
+        raw = text.strip()
+        try:
+            key = bytes.fromhex(raw) if len(raw) == 2 * KEY_BYTES else base64.b64decode(raw, validate=True)
+        except ValueError as exc:
+            raise SecretBoxError(f"the key is neither base64 nor hex of {KEY_BYTES} bytes") from exc
         return cls(key)
 
     def seal(self, plaintext: bytes, context: str) -> bytes:

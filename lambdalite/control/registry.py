@@ -29,7 +29,7 @@ and concurrency settings (``control.concurrency_registry``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TypedDict
 
@@ -54,6 +54,7 @@ from lambdalite.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
+from lambdalite.events import dead_letter
 from lambdalite.models import (
     ACTIVE,
     BEING_CREATED,
@@ -142,6 +143,9 @@ class FunctionRegistry:
         for alias in store.all_aliases():
             self._aliases.setdefault(alias.function_name, {})[alias.name] = alias
         self._last_version: dict[str, int] = store.version_counters()
+        self.dead_letter_check: Callable[[str], None] | None = None
+        """Refuses a DeadLetterConfig target lambdalite cannot deliver to (AWS's error);
+        set by the composition root once the targets exist (None: every one is refused)."""
 
     # -- reads --------------------------------------------------------------
     def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
@@ -274,6 +278,7 @@ class FunctionRegistry:
         """Create ``$LATEST`` (and version 1 with ``publish``) in one write; returns
         version 1 when published, else ``$LATEST``."""
         self.ensure_absent(name)
+        self._check_dead_letter(settings.dead_letter_arn, creating=True)
         values = _settings_values(settings)
         config = FunctionConfig(
             name=name,
@@ -298,9 +303,18 @@ class FunctionRegistry:
         self, name: str, settings: FunctionSettings, revision_id: str | None
     ) -> FunctionConfig:
         current = self._updatable(name, revision_id)
+        self._check_dead_letter(settings.dead_letter_arn, creating=False)
         changed = _in_progress(_next_revision(current, **_settings_values(settings)))
         check_logging(changed)
         return self._commit(changed)
+
+    def _check_dead_letter(self, arn: str | None, *, creating: bool) -> None:
+        """An update may give "" to remove the dead-letter queue; a creation may not."""
+        if arn is None or (arn == "" and not creating):
+            return
+        if self.dead_letter_check is None:
+            raise InvalidParameterValue(f"{dead_letter.NOT_AN_ARN}{arn}")
+        self.dead_letter_check(arn)
 
     def renew_revision(self, name: str) -> FunctionConfig:
         """A new RevisionId for ``$LATEST`` and nothing else changed: what AWS does when

@@ -180,6 +180,10 @@ class FunctionSettings:
     tracing_mode: str | None = None
     snap_start: str | None = None
     """SnapStart.ApplyOn (``control.snapstart``)."""
+    kms_key_arn: str | None = None
+    """KMSKeyArn as given ("" clears it): stored and returned, never used (there is no KMS)."""
+    dead_letter_arn: str | None = None
+    """DeadLetterConfig.TargetArn; "" removes it on an update."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +238,8 @@ _SETTINGS_MEMBERS = frozenset(
         "LoggingConfig",
         "TracingConfig",
         "SnapStart",
+        "KMSKeyArn",
+        "DeadLetterConfig",
     }
 )
 _CODE_SOURCES = ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
@@ -591,7 +597,15 @@ def _settings(request: Mapping[str, Any], architectures: Sequence[str] | None) -
         system_log_level=logging.get("system_log_level"),
         log_group_name=logging.get("log_group_name"),
         snap_start=(request.get("SnapStart") or {}).get("ApplyOn"),
+        kms_key_arn=request.get("KMSKeyArn"),
+        dead_letter_arn=_dead_letter_arn(request.get("DeadLetterConfig")),
     )
+
+
+def _dead_letter_arn(config: Mapping[str, Any] | None) -> str | None:
+    """DeadLetterConfig's TargetArn, None when it is not given (``{}`` changes nothing)."""
+    target = (config or {}).get("TargetArn")
+    return None if target is None else str(target)
 
 
 def _check_settings(settings: FunctionSettings) -> None:

@@ -466,7 +466,8 @@ class ExecutionEnvironment:
             f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
             f"Lambda-Runtime-Invoked-Function-Arn: {invocation.invoked_arn}\r\n"
             f"Lambda-Runtime-Trace-Id: "
-            f"{trace_header(invocation.request_id, time.time(), self.function.tracing_mode == 'Active')}\r\n"
+            f"{trace_header(invocation.request_id, time.time(), self.function.tracing_mode == 'Active')}"
+            f"{f';Lineage={invocation.lineage}' if invocation.lineage else ''}\r\n"
         )
         if invocation.client_context:
             headers += f"Lambda-Runtime-Client-Context: {invocation.client_context}\r\n"

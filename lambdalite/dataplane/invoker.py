@@ -30,6 +30,7 @@ from lambdalite.control.provisioned import ProvisionedState
 from lambdalite.dataplane.environment import EnvState
 from lambdalite.dataplane.limiter import ConcurrencyLimiter, InvocationKind
 from lambdalite.dataplane.pool import EnvironmentPool
+from lambdalite.events import lineage
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult, new_request_id
 
 
@@ -49,6 +50,7 @@ class Invoker:
         kind: InvocationKind = InvocationKind.SYNC,
         request_id: str | None = None,
         client_context: str | None = None,
+        trace_header: str | None = None,
     ) -> InvocationResult:
         """Run ``function`` (a resolved revision) on ``payload`` and return what
         it produced; a function error is a result, not an exception.
@@ -57,14 +59,19 @@ class Invoker:
         runtime's context reports it; ``kind`` says who waits for the result
         (what the limiter counts it as); ``request_id`` is the caller's when it
         already told someone (a new one otherwise); ``client_context`` is the
-        decoded X-Amz-Client-Context JSON. Raises TooManyRequests when the
-        function's reservation or the node's unreserved pool is used up."""
+        decoded X-Amz-Client-Context JSON; ``trace_header`` the X-Ray header the
+        event came with (an SQS message's AWSTraceHeader ...), whose lineage this
+        invocation continues. Raises TooManyRequests when the function's reservation
+        or the node's unreserved pool is used up, and RecursiveLoopDetected when the
+        event's chain has invoked the function too often (``events.lineage``)."""
+        hop = lineage.next_hop(function, trace_header)
         invocation = Invocation(
             request_id=request_id or new_request_id(),
             payload=payload,
             function=function,
             invoked_arn=invoked_arn,
             client_context=client_context,
+            lineage=hop.lineage,
         )
         with self._limiter.lease(function.name, kind):
             async with self._pool.environment(function) as env:

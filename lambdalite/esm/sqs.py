@@ -43,6 +43,7 @@ from lambdalite.esm import filters
 from lambdalite.esm.model import EventSourceMapping
 from lambdalite.esm.requests import check_batching
 from lambdalite.esm.sqs_records import failed_items, sqs_record
+from lambdalite.events import lineage
 from lambdalite.models import FunctionConfig
 from lambdalite.services.sqs.queue import receipt_handle
 from lambdalite.services.sqs.service import SqsService
@@ -253,8 +254,23 @@ class SqsPoller:
         payload = orjson.dumps({"Records": records})
         try:
             result = await self._invoker.invoke(
-                function, payload, invoked_arn=mapping.function_arn, kind=InvocationKind.ASYNC
+                function,
+                payload,
+                invoked_arn=mapping.function_arn,
+                kind=InvocationKind.ASYNC,
+                trace_header=lineage.batch_header(function, (_trace_header(m) for m in batch)),
             )
+        except lineage.RecursiveLoopDetected as loop:
+            # As on AWS: the batch is not run and returns after its visibility timeout,
+            # so the queue's redrive policy takes a looping message to its DLQ.
+            log.warning(
+                "event source mapping %s: invocation of %s stopped: a recursive loop (invocation %d "
+                "of the same chain; recursion config Terminate)",
+                mapping.uuid,
+                function.name,
+                loop.count,
+            )
+            return
         except TooManyRequests:
             retry_at = self._clock.now() + THROTTLE_RETRY_S
             for message in batch:
@@ -290,6 +306,12 @@ def _latest_receipts(batch: list[StoredMessage], more: list[StoredMessage]) -> l
     visibility ran out while the batch gathered) keeps only its latest receipt."""
     again = {m.seq: m for m in more}
     return [again.pop(m.seq, m) for m in batch] + list(again.values())
+
+
+def _trace_header(message: StoredMessage) -> str | None:
+    """The message's AWSTraceHeader system attribute (the chain it belongs to), if any."""
+    trace = (message.system or {}).get(lineage.TRACE_HEADER)
+    return None if trace is None else str(trace.get("StringValue"))
 
 
 def _size(batch: list[StoredMessage]) -> int:

@@ -42,12 +42,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
+import orjson
+
 from lambdalite.clock import Clock
 from lambdalite.control.event_invoke_registry import EventInvokeRegistry
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import InvocationKind
 from lambdalite.errors import ResourceNotFound, TooManyRequests
+from lambdalite.events import lineage
 from lambdalite.events.policy import DEFAULT_MAX_RETRY_ATTEMPTS, RetryPolicy
 from lambdalite.events.queue import Backlog, EventQueue, NewEvent, Outcome, QueuedEvent
 from lambdalite.events.records import Condition, Finished, LastResponse
@@ -117,7 +120,10 @@ class AsyncInvocations:
         """Store one event durably and return its request id (raises QueueError)."""
         event_id = request_id or new_request_id()
         self._note_accept()
-        await self._queue.enqueue([NewEvent(event_id, name, qualifier, payload, self._clock.now())])
+        # The chain this event belongs to (the caller's X-Ray header) goes with it.
+        header = lineage.incoming.get()
+        meta = {lineage.TRACE_HEADER: header} if header and lineage.has_lineage(header) else {}
+        await self._queue.enqueue([NewEvent(event_id, name, qualifier, payload, self._clock.now(), meta)])
         return event_id
 
     def _note_accept(self) -> None:
@@ -234,7 +240,18 @@ class AsyncInvocations:
                 invoked_arn=invoked_arn,
                 kind=InvocationKind.ASYNC,
                 request_id=event.id,
+                trace_header=meta.get(lineage.TRACE_HEADER),
             )
+        except lineage.RecursiveLoopDetected as loop:
+            log.warning(
+                "asynchronous invocation %s of %s stopped: a recursive loop (invocation %d of the same "
+                "chain; recursion config Terminate)",
+                event.id,
+                name,
+                loop.count,
+            )
+            await self._finish(event, Condition.RETRIES_EXHAUSTED, attempts, _recursive_loop_response())
+            return
         except TooManyRequests:
             await self._back_off(event, meta, status=429)
             return
@@ -304,6 +321,12 @@ class AsyncInvocations:
             message = f"delivery to {arn} failed: {exc}"
             log.error("asynchronous invocation of %s: %s", function, message)
             self._queue.note_destination_error(function, message)
+
+
+def _recursive_loop_response() -> LastResponse:
+    """The answer of an event stopped as a recursive loop: AWS's RecursiveInvocationException."""
+    body = orjson.dumps({"errorType": "RecursiveInvocationException", "errorMessage": lineage.MESSAGE})
+    return LastResponse(400, "", "RecursiveInvocationException", body)
 
 
 def _response_meta(response: LastResponse) -> dict[str, str]:

@@ -153,7 +153,7 @@ class JetStreamEventQueue:
         js = await self._ready()
         try:
             await asyncio.gather(
-                *(self._publish(js, event, event.enqueued_at, {}, event.id) for event in events)
+                *(self._publish(js, event, event.enqueued_at, event.meta, event.id) for event in events)
             )
         except Exception as exc:
             raise QueueError(f"event queue publish failed: {exc}") from exc

@@ -51,6 +51,8 @@ class NewEvent:
     payload: bytes
     enqueued_at: float
     """When it was accepted (Clock.now()): the start of its age."""
+    meta: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Metadata it starts with (its trace header, ``events.lineage``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,8 @@ class QueuedEvent:
 
     @property
     def retrying(self) -> bool:
-        return bool(self.meta)
+        """Run or throttled before (the metadata the dispatcher keeps for a retry)."""
+        return "attempts" in self.meta
 
 
 class Outcome(enum.Enum):

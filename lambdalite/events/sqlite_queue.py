@@ -60,8 +60,8 @@ CREATE TABLE IF NOT EXISTS async_counts (
 );
 """
 _INSERT = (
-    "INSERT INTO async_events (id, function, qualifier, payload, enqueued_at, available_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+    "INSERT INTO async_events (id, function, qualifier, payload, enqueued_at, available_at, meta) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
 )
 _COUNT = (
     "INSERT INTO async_counts (function, {column}) VALUES (?, 1) "
@@ -178,7 +178,15 @@ class SqliteEventQueue:
                 (
                     _INSERT,
                     [
-                        (e.id, e.function, e.qualifier, e.payload, e.enqueued_at, e.enqueued_at)
+                        (
+                            e.id,
+                            e.function,
+                            e.qualifier,
+                            e.payload,
+                            e.enqueued_at,
+                            e.enqueued_at,
+                            orjson.dumps(dict(e.meta)).decode(),
+                        )
                         for e in events
                     ],
                 )
@@ -195,7 +203,7 @@ class SqliteEventQueue:
                 event.enqueued_at,
                 event.enqueued_at,
                 0,
-                MappingProxyType({}),
+                MappingProxyType(dict(event.meta)),
             )
             heapq.heappush(self._heaps.ready, (event.enqueued_at, next(self._order), event.id))
         self._changed.set()
@@ -336,7 +344,7 @@ class SqliteEventQueue:
             counts = states.setdefault(entry.function, [0, 0, 0])
             if entry.leased_until is not None:
                 counts[2] += 1
-            elif entry.meta:
+            elif "attempts" in entry.meta:
                 counts[1] += 1
             else:
                 counts[0] += 1

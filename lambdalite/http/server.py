@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
@@ -86,10 +87,13 @@ class HttpServer:
         """The protocol factory."""
         return self._protocol(self)
 
-    async def start(self, host: str, port: int, backlog: int = 4096) -> asyncio.Server:
+    async def start(
+        self, host: str, port: int, backlog: int = 4096, tls: ssl.SSLContext | None = None
+    ) -> asyncio.Server:
+        """Listen on ``host``:``port``; with ``tls``, every connection is HTTPS."""
         loop = asyncio.get_running_loop()
         self.listener = await loop.create_server(
-            self.connection, host, port, reuse_address=True, backlog=backlog
+            self.connection, host, port, reuse_address=True, backlog=backlog, ssl=tls
         )
         return self.listener
 

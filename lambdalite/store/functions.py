@@ -11,14 +11,23 @@ aliases exist, and the other stores' rows for a function that is not here are
 orphans their registries remove.
 
 Only the function registry writes through it, from the event loop's thread.
+
+Environment variables are secrets (API keys, passwords): given a ``SecretBox``, the
+SQLite store keeps them only as AES-GCM ciphertext bound to the row's function and
+version, so the database file alone never shows them. Rows written without a box
+(older data directories) are still read, and are sealed when the store opens.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
+import orjson
+
+from lambdalite.auth.secrets import SecretBox, SecretBoxError
 from lambdalite.models import Alias, FunctionConfig, LayerRef
 from lambdalite.store.records import field_names, known_fields, to_record
 from lambdalite.store.sqlite import SqliteDatabase
@@ -45,16 +54,59 @@ _FIELDS = field_names(FunctionConfig)
 _ALIAS_FIELDS = field_names(Alias)
 
 
-def config_to_record(config: FunctionConfig) -> bytes:
-    return to_record(config, _FIELDS, environment=dict(config.environment))
+_SEALED = "sealed_environment"
+"""The record member holding the sealed variables (base64 of nonce + ciphertext)."""
 
 
-def config_from_record(raw: bytes) -> FunctionConfig:
-    record = known_fields(raw, _FIELDS)
-    record["environment"] = MappingProxyType(dict(record.get("environment") or {}))
+class SealedEnvironmentError(Exception):
+    """A row's sealed variables cannot be opened (no key, or another key)."""
+
+
+def _context(name: str, version: str) -> str:
+    # Binds each ciphertext to its row: a sealed value copied to another function does not open.
+    return f"function-environment:{name}:{version}"
+
+
+def config_to_record(config: FunctionConfig, box: SecretBox | None = None) -> bytes:
+    """The record of ``config``; with ``box`` its variables are sealed, never in the clear."""
+    if box is None or not config.environment:
+        return to_record(config, _FIELDS, environment=dict(config.environment))
+    sealed = box.seal(orjson.dumps(dict(config.environment)), _context(config.name, config.version))
+    return to_record(config, _FIELDS, environment={}, **{_SEALED: base64.b64encode(sealed).decode()})
+
+
+def config_from_record(raw: bytes, box: SecretBox | None = None) -> FunctionConfig:
+    """The config a record holds, its sealed variables opened with ``box``.
+    Raises SealedEnvironmentError when they cannot be."""
+    loaded: dict[str, Any] = orjson.loads(raw)
+    record = {key: value for key, value in loaded.items() if key in _FIELDS}
+    environment = record.get("environment") or {}
+    if _SEALED in loaded:
+        environment = _unseal(loaded, box)
+    record["environment"] = MappingProxyType(dict(environment))
     record["architectures"] = tuple(record.get("architectures") or ("x86_64",))
     record["layers"] = tuple(LayerRef(**layer) for layer in record.get("layers") or ())
     return FunctionConfig(**record)
+
+
+def _unseal(record: dict[str, Any], box: SecretBox | None) -> dict[str, str]:
+    name, version = str(record.get("name")), str(record.get("version"))
+    if box is None:
+        raise SealedEnvironmentError(f"the variables of {name}:{version} are sealed and no key was given")
+    try:
+        sealed = base64.b64decode(record[_SEALED])
+        opened: dict[str, str] = orjson.loads(box.unseal(sealed, _context(name, version)))
+    except (SecretBoxError, ValueError) as exc:
+        raise SealedEnvironmentError(
+            f"the variables of {name}:{version} do not decrypt with this data directory's key"
+        ) from exc
+    return opened
+
+
+def is_sealed(raw: bytes) -> bool:
+    """Does this record keep its variables sealed (or have none to keep)?"""
+    record = orjson.loads(raw)
+    return _SEALED in record or not record.get("environment")
 
 
 def alias_to_record(alias: Alias) -> bytes:
@@ -111,11 +163,26 @@ class FunctionStore(Protocol):
 
 
 class SqliteFunctionStore:
-    """``FunctionStore`` in the tables ``function_versions``, ``aliases`` and ``version_counters``."""
+    """``FunctionStore`` in the tables ``function_versions``, ``aliases`` and ``version_counters``;
+    with ``box``, every row's variables are sealed (plaintext rows are sealed on opening)."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: SqliteDatabase, box: SecretBox | None = None) -> None:
         self._db = db
+        self._box = box
         db.ensure_schema(_SCHEMA)
+        if box is not None:
+            self._seal_plaintext_rows()
+
+    def _seal_plaintext_rows(self) -> None:
+        """Rewrite rows an older lambdalite wrote with variables in the clear, in one transaction."""
+        rows = self._db.read("SELECT config FROM function_versions")
+        plain = [config_from_record(row[0]) for row in rows if not is_sealed(row[0])]
+        if plain:
+            self.save(configs=plain)
+            # The replaced rows' bytes may linger in free pages and the WAL: rewrite the file
+            # without them, so the clear text is gone from disk, not only from the table.
+            self._db.read("VACUUM")
+            self._db.read("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def save(
         self,
@@ -127,7 +194,7 @@ class SqliteFunctionStore:
             for config in configs:
                 db.execute(
                     "INSERT OR REPLACE INTO function_versions (name, version, config) VALUES (?, ?, ?)",
-                    (config.name, config.version, config_to_record(config)),
+                    (config.name, config.version, config_to_record(config, self._box)),
                 )
             for alias in aliases:
                 db.execute(
@@ -155,7 +222,7 @@ class SqliteFunctionStore:
 
     def all_versions(self) -> list[FunctionConfig]:
         rows = self._db.read("SELECT config FROM function_versions ORDER BY name, version")
-        return [config_from_record(row[0]) for row in rows]
+        return [config_from_record(row[0], self._box) for row in rows]
 
     def all_aliases(self) -> list[Alias]:
         rows = self._db.read("SELECT record FROM aliases ORDER BY name, alias")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalite.auth.secrets import SecretBox
 from lambdalite.store.access_keys import AccessKeyStore, SqliteAccessKeyStore
 from lambdalite.store.buses import BusStore, SqliteBusStore
 from lambdalite.store.code_signing import CodeSigningStore, SqliteCodeSigningStore
@@ -55,12 +56,12 @@ class Stores:
     """S3 buckets and objects (their files under ``s3/`` beside the database)."""
 
 
-def open_sqlite(path: Path) -> Stores:
+def open_sqlite(path: Path, box: SecretBox | None = None) -> Stores:
     """Every store in one SQLite database at ``path`` (created if missing; an
-    existing database keeps its rows)."""
+    existing database keeps its rows); ``box`` seals the functions' variables."""
     db = SqliteDatabase(path)
     return Stores(
-        functions=SqliteFunctionStore(db),
+        functions=SqliteFunctionStore(db, box),
         tags=SqliteTagStore(db),
         policies=SqlitePolicyStore(db),
         urls=SqliteUrlStore(db),

@@ -178,7 +178,8 @@ def test_active_tracing_sets_the_xray_variables_and_a_sampled_header(lam: Any) -
     assert created["TracingConfig"] == {"Mode": "Active"}
     env = json.loads(lam.invoke(FunctionName="traced")["Payload"].read())
     assert re.fullmatch(
-        r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1", env["_X_AMZN_TRACE_ID"]
+        r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1;Lineage=[0-9a-f]{8}:[0-9]+",
+        env["_X_AMZN_TRACE_ID"],
     )
     assert env["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:2000"
     assert (env["_AWS_XRAY_DAEMON_ADDRESS"], env["_AWS_XRAY_DAEMON_PORT"]) == ("127.0.0.1", "2000")
@@ -194,7 +195,7 @@ def test_active_tracing_sets_the_xray_variables_and_a_sampled_header(lam: Any) -
     )
     lam.get_waiter("function_updated_v2").wait(FunctionName="traced", WaiterConfig={"Delay": 0.1})
     env = json.loads(lam.invoke(FunctionName="traced")["Payload"].read())
-    assert env["_X_AMZN_TRACE_ID"].endswith(";Sampled=0") and env["AWS_XRAY_DAEMON_ADDRESS"] is None
+    assert ";Sampled=0;" in env["_X_AMZN_TRACE_ID"] + ";" and env["AWS_XRAY_DAEMON_ADDRESS"] is None
     assert (env["AWS_LAMBDA_LOG_FORMAT"], env["AWS_LAMBDA_LOG_LEVEL"]) == ("JSON", "INFO")
 
 

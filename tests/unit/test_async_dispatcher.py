@@ -15,6 +15,7 @@ import pytest
 from lambdalite.clock import ManualClock
 from lambdalite.dataplane.limiter import InvocationKind
 from lambdalite.errors import TooManyRequests
+from lambdalite.events import lineage
 from lambdalite.events.dispatcher import BURST_ACCEPTS, BURST_WINDOW_S, AsyncInvocations
 from lambdalite.events.policy import RetryPolicy
 from lambdalite.events.sqlite_queue import SqliteEventQueue
@@ -42,7 +43,9 @@ class ScriptedInvoker:
         invoked_arn: str,
         kind: InvocationKind,
         request_id: str,
+        trace_header: str | None = None,
     ) -> InvocationResult:
+        lineage.next_hop(function, trace_header)  # as the Invoker does, before anything runs
         step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         self.calls.append((self.clock.now(), request_id, kind))
         if step == "throttle":
@@ -233,6 +236,53 @@ def test_a_dlq_message_after_retries_carries_the_error_code_and_message(rig_fact
         "ErrorCode": ("Number", "200"),
         "ErrorMessage": ("String", "boom"),
     }
+
+
+def _chain_header(rig: Rig, count: int) -> str:
+    """A trace header whose chain has invoked ``f`` ``count`` times."""
+    return f"Root=1-00000000-000000000000000000000000;Sampled=0;Lineage=0badf00d:2|{_tag(rig)}:{count}"
+
+
+def _tag(rig: Rig) -> str:
+    return lineage.tag(rig.registries.functions.get("f"))
+
+
+def _accept_in_chain(rig: Rig, header: str) -> str:
+    async def go() -> str:
+        rig.events.start()
+        with lineage.carried(header.encode()):
+            request_id = await rig.events.accept("f", None, b'{"hop": 17}')
+        await rig.run_for(5)
+        await rig.events.close(grace_s=1)
+        return request_id
+
+    return asyncio.run(go())
+
+
+def test_the_17th_invocation_of_a_chain_is_stopped_and_dead_lettered(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(["ok"], dlq=True)
+    request_id = _accept_in_chain(rig, _chain_header(rig, 16))
+    assert rig.invoker.calls == []  # never ran
+    ((arn, body, attributes),) = rig.sent
+    assert (arn, body) == (SINK, b'{"hop": 17}')
+    assert dict(attributes) == {
+        "RequestID": ("String", request_id),
+        "ErrorCode": ("Number", "400"),
+        "ErrorMessage": ("String", lineage.MESSAGE),
+    }
+
+
+def test_the_16th_invocation_of_a_chain_runs(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    rig = rig_factory(["ok"], dlq=True)
+    _accept_in_chain(rig, _chain_header(rig, 15))
+    assert len(rig.invoker.calls) == 1 and rig.sent == []
+
+
+def test_with_allow_the_chain_goes_on(rig_factory) -> None:  # type: ignore[no-untyped-def]
+    allowed = rig_factory(["ok"], dlq=True)
+    allowed.registries.functions.put_recursion("f", "Allow")
+    _accept_in_chain(allowed, _chain_header(allowed, 40))
+    assert len(allowed.invoker.calls) == 1 and allowed.sent == []
 
 
 class SlowInvoker(ScriptedInvoker):

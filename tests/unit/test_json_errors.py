@@ -96,3 +96,16 @@ def test_every_fault_is_described_without_orjsons_words(body: bytes) -> None:
     message = describe(body)
     assert str(err.value) not in message and "char " not in message
     assert "\n at [Source: (byte[])" in message
+
+
+def test_a_body_nested_deeper_than_jacksons_limit_is_worded_as_jackson_does() -> None:
+    body = b"[" * 5000 + b"]" * 5000
+    assert describe(body).startswith(
+        "Document nesting depth (1001) exceeds the maximum allowed "
+        "(1000, from `StreamReadConstraints.getMaxNestingDepth()`)\n at [Source: (byte[])"
+    )
+    assert describe(body).endswith("line: 1, column: 1002]")
+
+
+def test_a_body_nested_within_the_limit_but_deeper_than_the_stack_still_gets_a_message() -> None:
+    assert describe(b"[" * 990 + b"x").startswith("Unexpected ")

@@ -92,7 +92,7 @@ def test_unknown_members_are_ignored_and_unimplemented_ones_reported() -> None:
             Code={"ZipFile": base64.b64encode(ZIP).decode(), "SourceKMSKeyArn": ""},
         )
     )
-    assert parsed.ignored_members == ("KMSKeyArn", "Code.SourceKMSKeyArn")
+    assert parsed.ignored_members == ("Code.SourceKMSKeyArn",)  # KMSKeyArn is stored as given
     assert parsed.layer_arns == ("arn:aws:lambda:us-east-1:123456789012:layer:deps:1",)
 
 

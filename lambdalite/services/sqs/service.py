@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lambdalite.clock import Clock
+from lambdalite.events import lineage
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.front import current_call
 from lambdalite.services.sqs import attributes as attrs
@@ -329,6 +330,7 @@ class SqsService:
         system = request.get("MessageSystemAttributes") or {}
         size = len(body.encode()) + check_attributes(user)
         check_attributes(system, system=True)
+        system = lineage.with_trace_header(system)
         if size > queue.max_size:
             raise errors.invalid_parameter(
                 "One or more parameters are invalid. "
