@@ -41,7 +41,7 @@ from lambdalite.control.changes import (
     VersionPublished,
     VersionRemoved,
 )
-from lambdalite.control.network import has_network, unavailable_message
+from lambdalite.control.network import has_network, host_ports, unavailable_message
 from lambdalite.control.registries import Registries
 from lambdalite.control.snapstart import restores_from_snapshot
 from lambdalite.control.states import StateSettler
@@ -74,7 +74,7 @@ from lambdalite.runtimes import lookup, sdk
 from lambdalite.sandbox import detect
 from lambdalite.sandbox.namespace import NamespaceSandbox
 from lambdalite.sandbox.opt import merged_opt
-from lambdalite.sandbox.peers import is_sandboxed, peer_uid
+from lambdalite.sandbox.peers import from_environment_network, is_sandboxed, peer_uid
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.snapstart import SnapStartSandbox
 from lambdalite.sandbox.spec import Sandbox
@@ -138,7 +138,13 @@ def build(settings: Settings) -> Services:
         raise SystemExit(f"cannot read the functions: {exc}") from exc
     # SnapStart versions' environments are restored from their snapshots; the rest start afresh.
     snapstart = SnapStartSandbox(
-        choose_sandbox(settings.isolation, data / "sandboxes", zygotes=settings.zygotes), logs
+        choose_sandbox(
+            settings.isolation,
+            data / "sandboxes",
+            zygotes=settings.zygotes,
+            endpoint=(_loopback_for(settings.host), settings.port),
+        ),
+        logs,
     )
     sandbox: Sandbox = snapstart
 
@@ -188,6 +194,9 @@ def build(settings: Settings) -> Services:
             layers=layers,
             opt_dir=opt_dir,
             network=network,
+            own_network=network and sandbox.network.isolated,
+            host_ports=host_ports(function.environment),
+            endpoint_url=sandbox.network.endpoint_url or settings.endpoint,
         )
 
     pool = EnvironmentPool(
@@ -435,7 +444,9 @@ def build_async(
     return events
 
 
-def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sandbox:
+def choose_sandbox(
+    isolation: str, scratch: Path, *, zygotes: bool = True, endpoint: tuple[str, int] | None = None
+) -> Sandbox:
     """The sandbox for ``--isolation``: process, namespace (refused when the host
     cannot), or auto (namespace where possible); with ``zygotes``, Python
     environments of either level are forked from pre-initialised interpreters."""
@@ -445,7 +456,9 @@ def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sa
     elif isolation not in {"auto", "namespace"}:
         raise SystemExit(f"unknown isolation level {isolation!r}: use process, namespace or auto")
     else:
-        level, facts = detect.choose_sandbox(scratch, shared_paths=lookup.interpreter_prefixes())
+        level, facts = detect.choose_sandbox(
+            scratch, shared_paths=lookup.interpreter_prefixes(), endpoint=endpoint
+        )
         if isolation == "namespace" and facts.level != "namespace":
             raise SystemExit(f"namespace isolation is not available here: {facts.reason}")
     if zygotes:
@@ -455,9 +468,17 @@ def choose_sandbox(isolation: str, scratch: Path, *, zygotes: bool = True) -> Sa
 
 def _from_a_function(connection: socket.socket) -> bool:
     """Is the other end of this connection a function's process? A function
-    with the host's network can reach our port; it must not drive the API."""
+    with the host's network can reach our port, one with a namespace of its own
+    our endpoint (``sandbox.netns``); it must not drive the API."""
+    if from_environment_network(connection):
+        return True
     uid = peer_uid(connection)
     return uid is not None and is_sandboxed(uid)
+
+
+def _loopback_for(host: str) -> str:
+    """The IPv4 address of our listener that environments' endpoint traffic is translated to."""
+    return "127.0.0.1" if host in {"0.0.0.0", "::", "", "localhost", "127.0.0.1"} else host
 
 
 def referenced_code(stores: Stores, pool: EnvironmentPool) -> set[str]:
@@ -546,6 +567,7 @@ async def run(settings: Settings) -> None:
         flush=True,
     )
     print(f"function URLs: {services.router.function_urls.base.url('<url-id>')}", flush=True)
+    print(f"network of functions: {services.sandbox.network.summary}", flush=True)
     if key_line is not None:
         print(f"auth: sigv4; {key_line}", flush=True)
     # The CLI finds this server through these records when it is not told an endpoint.

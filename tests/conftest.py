@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -50,6 +51,19 @@ class Server:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def open_to_sandboxes(data_dir: Path) -> Path:
+    """``data_dir``, with its parents below the temporary directory (pytest's are
+    0700) opened to others: as root, the process level runs functions as uids of
+    their own, and refuses one rather than run it as root when they cannot reach
+    its code."""
+    for directory in data_dir.parents:
+        if not str(directory).startswith(tempfile.gettempdir() + "/"):
+            break
+        if directory.exists() and directory.stat().st_uid == os.geteuid():
+            directory.chmod(directory.stat().st_mode | 0o055)
+    return data_dir
 
 
 def start_server(

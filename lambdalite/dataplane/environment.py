@@ -114,6 +114,13 @@ class RuntimeLaunch:
     network: bool = True
     """False: the function runs without network (``control.network``), and the
     Runtime API is served inside its own network namespace."""
+    own_network: bool = False
+    """With ``network``: a network namespace of its own (``SandboxSpec.own_network``),
+    with the Runtime API served inside it as without network."""
+    host_ports: tuple[int, ...] = ()
+    """The host's loopback ports opened to it (``control.network``)."""
+    endpoint_url: str = ""
+    """lambdalite's endpoint as the function reaches it: AWS_ENDPOINT_URL."""
     opt_dir: Path | None = None
     """Where the layers are for a level that cannot mount them at /opt (process level:
     one merged host directory, see ``sandbox.opt``); None: at /opt.
@@ -235,9 +242,10 @@ class ExecutionEnvironment:
             await self.stop()
             return False
         network = self._launch.network
-        # With the network: served only once the sandbox has said which uid is the
-        # runtime's. Without: the sandbox makes it inside the function's namespace.
-        listener = runtime_api.open_listener() if network else None
+        # With the host's network: served only once the sandbox has said which uid is
+        # the runtime's. Without, or with its own: the sandbox makes it inside.
+        inside = not network or self._own_network
+        listener = runtime_api.open_listener() if not inside else None
         port = listener.getsockname()[1] if listener is not None else RUNTIME_API_PORT
         try:
             self._process = await self._sandbox.start(self._sandbox_spec(port, network))
@@ -255,13 +263,15 @@ class ExecutionEnvironment:
             # The sandbox could not restore it from a snapshot: an ordinary init after all.
             self.initialization_type = ON_DEMAND
             self._init_events[0] = (self._init_events[0][0], report.init_start_line(self._runtime_version()))
-        if network:
+        if not inside:
             self._sandbox_uid = self._process.sandbox_uid
         else:
             # Only the function's own processes share its network namespace.
             listener = self._process.runtime_api_listener
             if listener is None:  # a level that cannot take the network away: fail closed
                 message = f"The {self._sandbox.level} isolation level cannot run a function without network."
+                if network:
+                    message = f"The {self._sandbox.level} isolation level gave no network namespace."
                 self._init_failure = _error_outcome(NETWORK_UNAVAILABLE, message, "error")
                 await self.stop()
                 return False
@@ -618,6 +628,8 @@ class ExecutionEnvironment:
             hidden_paths=launch.hidden_paths,
             layers=launch.layers,
             network=network,
+            own_network=self._own_network,
+            host_ports=launch.host_ports,
             # AWS's CPU cap (memory / 1769 vCPU) makes a 128 MB cold start four
             # times slower; a proportional weight shares the host fairly.
             cpu_limit=False,
@@ -637,8 +649,16 @@ class ExecutionEnvironment:
             runtime_path=runtime_path(self._launch.argv),
             sdk_python=sdk.python_sdk_path(),
             sdk_node=sdk.node_sdk_path(),
+            endpoint_url=self._launch.endpoint_url,
         )
         return runtime_environment(self.function, placement, self._launch.extra_env)
+
+    @property
+    def _own_network(self) -> bool:
+        """A network namespace of its own: not for an environment restored from a
+        SnapStart snapshot, which is a fork inside the snapshot's sandbox and is
+        served on the host's loopback (``sandbox.snapstart``)."""
+        return self._launch.own_network and not self._restored
 
     @property
     def _restored(self) -> bool:

@@ -56,6 +56,8 @@ class Placement:
     """boto3's directory (``runtimes.sdk.python_sdk_path``); "" when not installed."""
     sdk_node: str = ""
     """The JavaScript SDK's node_modules (``runtimes.sdk.node_sdk_path``); "" when not installed."""
+    endpoint_url: str = ""
+    """lambdalite's endpoint as the function reaches it (AWS_ENDPOINT_URL); "": not set."""
 
 
 def runtime_environment(
@@ -81,6 +83,10 @@ def runtime_environment(
                 *((placement.sdk_node,) if placement.sdk_node else ()),
             )
         )
+    if placement.endpoint_url:
+        # The SDKs' own setting (boto3 >= 1.28, AWS SDK v3): unmodified code reaches
+        # lambdalite's services. A default: the function's Environment may name another.
+        defaults["AWS_ENDPOINT_URL"] = placement.endpoint_url
     runtime_path = placement.runtime_path
     task, runtime = placement.task_root, placement.runtime_dir
     reserved = {

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalite.sandbox import _linux, enter, namespace, process
+from lambdalite.sandbox import _linux, enter, namespace, netns, process
 from lambdalite.sandbox.cgroups import CgroupHost, limits_for
 from lambdalite.sandbox.process import ProcessSandbox
 from lambdalite.sandbox.spec import SandboxSpec
@@ -50,6 +50,7 @@ class SandboxFacts:
             f"user namespaces: {self.user_namespaces}",
             f"cgroups: {cgroup}; controllers: {', '.join(self.cgroup_controllers) or 'none'}",
             f"cgroup details: {self.cgroup_reason}",
+            f"network: {network_summary(self.level, root=self.root)}",
             *protections(self.level, root=self.root, cgroups=self.cgroup_version is not None),
         ]
 
@@ -72,9 +73,11 @@ def protections(level: str, *, root: bool, cgroups: bool) -> list[str]:
         f"namespace level protects: own mount, PID, IPC and UTS namespaces, {uid}, the "
         "host read-only with the data directory hidden, code read-only at /var/task, a private tmpfs "
         f"/tmp of EphemeralStorage size, {memory}; a timeout kills the whole PID namespace; "
-        "LAMBDALITE_NETWORK=none gives a function a network namespace of its own",
+        "LAMBDALITE_NETWORK=none takes a function's network away, LAMBDALITE_HOST_PORTS opens "
+        "named host ports to it",
         "namespace level does not protect: the host's file system outside the data directory is "
-        "visible read-only; with network, the host's network and its other local services",
+        "visible read-only; without a network namespace of its own (see network), the host's "
+        "network and its other local services",
     ]
 
 
@@ -85,18 +88,53 @@ def describe(*, allow_namespace: bool = True, shared_paths: Sequence[Path] = ())
 
 
 def choose_sandbox(
-    scratch_root: Path, *, allow_namespace: bool = True, shared_paths: Sequence[Path] = ()
+    scratch_root: Path,
+    *,
+    allow_namespace: bool = True,
+    shared_paths: Sequence[Path] = (),
+    endpoint: tuple[str, int] | None = None,
 ) -> tuple[ProcessSandbox | namespace.NamespaceSandbox, SandboxFacts]:
     """The sandbox to serve with, and the facts to print in the start-up line.
     ``scratch_root`` is ProcessSandbox's scratch directory (DATA/sandboxes);
-    ``shared_paths`` are the host's interpreter installs (NamespaceSandbox)."""
+    ``shared_paths`` are the host's interpreter installs (NamespaceSandbox);
+    ``endpoint`` is the server's (address, port), which environments with a
+    network namespace of their own reach at ``netns.GATEWAY``."""
     facts, cgroups = _detect(allow_namespace, shared_paths)
     if facts.level == namespace.LEVEL:
+        pool, reason = _network_pool(endpoint) if facts.root else (None, "unprivileged: no veth or NAT")
         sandbox = namespace.NamespaceSandbox(
-            cgroups, user_namespace=not facts.root, clean_stale=True, shared_paths=shared_paths
+            cgroups,
+            user_namespace=not facts.root,
+            clean_stale=True,
+            shared_paths=shared_paths,
+            network=pool,
+            network_reason=reason,
         )
         return sandbox, facts
     return ProcessSandbox(scratch_root), facts
+
+
+def _network_pool(endpoint: tuple[str, int] | None) -> tuple[netns.NetnsPool | None, str]:
+    """An opened pool of network namespaces, or None and why not."""
+    pool = netns.NetnsPool(endpoint)
+    try:
+        pool.open()
+    except OSError as exc:
+        return None, str(exc)
+    return pool, ""
+
+
+def network_summary(level: str, *, root: bool) -> str:
+    """What the network of a function with network is at ``level`` on this host."""
+    if level != namespace.LEVEL:
+        return process.NO_NETWORK_ISOLATION
+    reason = netns.unavailable_reason() if root else "unprivileged: no veth or NAT"
+    if reason is not None:
+        return f"the host's ({reason}): functions reach its loopback services"
+    return (
+        f"a namespace of its own per environment (outbound through {netns.GATEWAY}, "
+        "no host loopback or private ranges)"
+    )
 
 
 def _detect(allow_namespace: bool, shared_paths: Sequence[Path]) -> tuple[SandboxFacts, CgroupHost | None]:

@@ -38,10 +38,12 @@ failing process exits 127; a successful exec closes ``status_fd`` (CLOEXEC),
 so the parent sees EOF. Nothing here imports or allocates much after the
 mounts start: a lazy import from a path we cover would fail.
 
-The Runtime API without network
--------------------------------
+The Runtime API without network, or with a network of its own
+-------------------------------------------------------------
 A function without network (CLONE_NEWNET) sees only its own loopback, where
-the server's Runtime API port is not. The sandbox therefore makes the listening
+the server's Runtime API port is not; one with a network namespace of its own
+(``plan.netns_path``, joined first: ``netns``) reaches nothing of the host's
+loopback either. The sandbox therefore makes the listening
 socket itself, in the new namespace (``plan.runtime_api_port``; the keeper,
 or a spare's function process, right after the mounts), and sends it to the
 parent with the ``P`` record (SCM_RIGHTS; ``status`` is then a Unix
@@ -84,6 +86,7 @@ the first fork, while libuv's pipe still holds its own numbers.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import fcntl
 import gc
@@ -112,6 +115,16 @@ HOSTNAME = "localhost"
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
+_SIOCSIFADDR = 0x8916
+_SIOCSIFNETMASK = 0x891C
+_SIOCADDRT = 0x890B
+_RTF_UP = 0x1
+_RTF_GATEWAY = 0x2
+_RTF_HOST = 0x4
+_RTENTRY = "@L16s16s16sHhLPhPLLH0L"
+"""struct rtentry (net/route.h), padded as the C compiler pads it."""
+_LINK = b"eth0"
+"""The namespace's end of its veth link (``netns``)."""
 _EMPTY_TMPFS = b"size=4k,mode=0555"
 _COVER_TMPFS = b"size=64k,mode=0755"
 _FAILED = 127
@@ -157,8 +170,14 @@ class SandboxPlan:
     tmp_shared: tuple[bytes, ...] = ()
     """Host directories under /tmp (an interpreter or virtualenv there) bound back,
     read-only, into the function's private /tmp at their own paths."""
+    netns_path: bytes = b""
+    """A network namespace of its own, made by the server (``netns``): joined
+    and configured (``netns_address``, ``netns_gateway``) before the Runtime API
+    listener is made. Empty: CLONE_NEWNET decides."""
+    netns_address: bytes = b""
+    netns_gateway: bytes = b""
     runtime_api_port: int = 0
-    """With CLONE_NEWNET: the keeper listens on 127.0.0.1:port inside the new network
+    """With CLONE_NEWNET or ``netns_path``: the keeper listens on 127.0.0.1:port inside the new network
     namespace and hands the listening socket to the parent with its ``P`` record
     (see "The Runtime API without network"). 0: no listener."""
 
@@ -363,6 +382,15 @@ def _enter_namespaces(plan: SandboxPlan, keep: set[int], step: _Step) -> None:
 def _build_tree(plan: SandboxPlan, step: _Step) -> int | None:
     """The mount tree the function sees, in the new mount namespace; then, in a
     new network namespace, loopback up and the Runtime API listener (returned)."""
+    if plan.netns_path:
+        step.name = "join network namespace"
+        netns = os.open(plan.netns_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _linux.setns(netns, _linux.CLONE_NEWNET)
+        finally:
+            os.close(netns)
+        step.name = "configure network"
+        _configure_link(plan.netns_address, plan.netns_gateway)
     step.name = "mount propagation"
     _linux.mount(None, b"/", None, _linux.MS_REC | _linux.MS_PRIVATE, None)
     for source, target in plan.binds:
@@ -425,10 +453,12 @@ def _listen_for_the_runtime(plan: SandboxPlan, step: _Step) -> int | None:
     None when the plan asks for none. Made before the forks, so the runtime's
     first connection waits in its backlog however fast the runtime is; the
     keeper's children close their copy with every other descriptor."""
-    if not plan.runtime_api_port or not plan.unshare_flags & _linux.CLONE_NEWNET:
+    if not plan.runtime_api_port or not (plan.unshare_flags & _linux.CLONE_NEWNET or plan.netns_path):
         return None
     step.name = "runtime api listener"
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A reused namespace (``netns``) may still hold the last environment's closing connections.
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", plan.runtime_api_port))
     listener.listen(RUNTIME_API_BACKLOG)
     return listener.detach()
@@ -617,9 +647,42 @@ def _write_file(path: bytes, data: bytes) -> None:
 
 def _loopback_up() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        request = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, request))[1]
-        fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | _IFF_UP))
+        _link_up(sock.fileno(), b"lo")
+
+
+def _link_up(fd: int, name: bytes) -> None:
+    request = struct.pack("16sH22x", name, 0)
+    flags = struct.unpack("16sH22x", fcntl.ioctl(fd, _SIOCGIFFLAGS, request))[1]
+    fcntl.ioctl(fd, _SIOCSIFFLAGS, struct.pack("16sH22x", name, flags | _IFF_UP))
+
+
+def _sockaddr(address: bytes) -> bytes:
+    return struct.pack("=HH4s8x", socket.AF_INET, 0, socket.inet_aton(address.decode()))
+
+
+def _configure_link(address: bytes, gateway: bytes) -> None:
+    """In a namespace made by ``netns``: lo and eth0 up, eth0's ``address``/32,
+    a route to ``gateway`` over eth0 and the default route through it. Done by
+    the environment itself (ioctls, no process to start); a namespace reused
+    from an earlier environment has them already (EEXIST)."""
+    device = ctypes.create_string_buffer(_LINK)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fd = sock.fileno()
+        _link_up(fd, b"lo")
+        fcntl.ioctl(fd, _SIOCSIFADDR, struct.pack("16s16s8x", _LINK, _sockaddr(address)))
+        fcntl.ioctl(fd, _SIOCSIFNETMASK, struct.pack("16s16s8x", _LINK, _sockaddr(b"255.255.255.255")))
+        _link_up(fd, _LINK)
+        anywhere = _sockaddr(b"0.0.0.0")
+        routes = (
+            (_sockaddr(gateway), anywhere, _sockaddr(b"255.255.255.255"), _RTF_UP | _RTF_HOST),
+            (anywhere, _sockaddr(gateway), anywhere, _RTF_UP | _RTF_GATEWAY),
+        )
+        for destination, via, mask, flags in routes:
+            entry = struct.pack(
+                _RTENTRY, 0, destination, via, mask, flags, 0, 0, 0, 0, ctypes.addressof(device), 0, 0, 0
+            )
+            with contextlib.suppress(FileExistsError):
+                fcntl.ioctl(fd, _SIOCADDRT, entry)
 
 
 def spawn_function(

@@ -36,10 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambdalite.sandbox import _linux, enter
+from lambdalite.sandbox import _linux, enter, netns
 from lambdalite.sandbox import _zygote_main as wire
 from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, limits_for, remove_cgroup
-from lambdalite.sandbox.spec import RUNTIME_API_PORT, SandboxSpec, translate_argv
+from lambdalite.sandbox.netns import NetnsPool
+from lambdalite.sandbox.spec import RUNTIME_API_PORT, NetworkFacts, SandboxSpec, translate_argv
 from lambdalite.sandbox.status import parse_report, read_status, status_channel
 from lambdalite.sandbox.tree import MemoryMeter, close_pidfds, kill_namespace_tree
 from lambdalite.sandbox.zygote import SpareGone, Zygote, ZygoteProcess
@@ -72,6 +73,10 @@ class NamespaceProcess:
     """The environment's own uid (``enter.environment_uid``), or None in a user namespace."""
     pidfds: tuple[int, ...] = ()
     """pidfds of the runtime and init (``enter._report_pids``); closed by ``stop``."""
+    on_stopped: Callable[[], None] | None = None
+    """Gives back its network namespace once it is gone (``stop``)."""
+    on_settled: Callable[[], None] | None = None
+    """Lets the network pool make its next spare (``start_settled``); None once called."""
     returncode: int | None = None
     _waiter: asyncio.Future[int] | None = field(default=None, repr=False)
     _memory: MemoryMeter = field(init=False, repr=False)
@@ -112,6 +117,9 @@ class NamespaceProcess:
         self._memory.release()
         if self.cgroup is not None:
             await remove_cgroup(self.cgroup)
+        stopped, self.on_stopped = self.on_stopped, None
+        if stopped is not None:
+            stopped()
         return returncode
 
     def peak_memory_bytes(self) -> int | None:
@@ -124,7 +132,10 @@ class NamespaceProcess:
         return self._memory.out_of_memory()
 
     def start_settled(self) -> None:
-        """Nothing to do: the spawn path has no background work."""
+        """Let the network pool make its next spare, once."""
+        settled, self.on_settled = self.on_settled, None
+        if settled is not None:
+            settled()
 
 
 class NamespaceSandbox:
@@ -141,11 +152,18 @@ class NamespaceSandbox:
         user_namespace: bool = False,
         clean_stale: bool = False,
         shared_paths: Sequence[Path] = (),
+        network: NetnsPool | None = None,
+        network_reason: str = "",
     ) -> None:
         """``clean_stale``: remove the empty environment cgroups a previous server left.
         ``shared_paths``: host directories every function may use at their own paths
         (interpreter installs), even below an owner-only directory. Not needed with
-        ``user_namespace``: the function then has the server user's own access."""
+        ``user_namespace``: the function then has the server user's own access.
+        ``network``: namespaces of their own for environments with network (opened
+        by the caller; closed by ``close``); None: the host's network, for
+        ``network_reason``."""
+        self._network = network
+        self._network_reason = network_reason
         self._cgroups = cgroups if cgroups is not None and cgroups.version is not None else None
         self._user_namespace = user_namespace
         self._covers, self._shared = (
@@ -169,8 +187,55 @@ class NamespaceSandbox:
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
         return TASK_ROOT, RUNTIME_DIR
 
-    def plan_for(self, spec: SandboxSpec, cgroup: Cgroup | None) -> enter.SandboxPlan:
-        """The child's instructions for ``spec`` (pure; no system calls)."""
+    @property
+    def network(self) -> NetworkFacts:
+        if self._network is None:
+            why = f" ({self._network_reason})" if self._network_reason else ""
+            return NetworkFacts(False, None, f"the host's{why}: functions reach its loopback services")
+        return NetworkFacts(
+            True,
+            self._network.endpoint_url,
+            f"a namespace of its own per environment (outbound through {netns.GATEWAY}, "
+            "no host loopback or private ranges)",
+        )
+
+    async def _lease(self, spec: SandboxSpec) -> netns.NetnsLease | None:
+        """A network namespace of its own for ``spec``, or None when it asks for none."""
+        if self._network is None or not spec.network or not spec.own_network:
+            return None
+        return await self._network.take(spec.host_ports)
+
+    def _settled(
+        self, notify: Callable[[], None] | None, lease: netns.NetnsLease | None
+    ) -> Callable[[], None] | None:
+        """``notify`` (what the start already tells when it settles), then the
+        network pool's refill when ``lease`` came from it."""
+        network = self._network
+        if lease is None or network is None:
+            return notify
+
+        def settled() -> None:
+            if notify is not None:
+                notify()
+            network.refill()
+
+        return settled
+
+    def _give_back(self, lease: netns.NetnsLease | None) -> Callable[[], None] | None:
+        network = self._network
+        if lease is None or network is None:
+            return None
+        return lambda: network.release(lease)
+
+    def runnable(self, spec: SandboxSpec) -> SandboxSpec:
+        """``spec`` itself: shared paths make every interpreter reachable inside."""
+        return spec
+
+    def plan_for(
+        self, spec: SandboxSpec, cgroup: Cgroup | None, lease: netns.NetnsLease | None = None
+    ) -> enter.SandboxPlan:
+        """The child's instructions for ``spec`` (pure; no system calls); ``lease``:
+        the network namespace it joins."""
         flags = _BASE_FLAGS | (0 if spec.network else _linux.CLONE_NEWNET)
         if self._user_namespace:
             flags |= _linux.CLONE_NEWUSER
@@ -199,7 +264,10 @@ class NamespaceSandbox:
             cgroup_procs=cgroup.procs_files if cgroup is not None else (),
             cwd=TASK_ROOT.encode(),
             pass_fds=spec.pass_fds,
-            runtime_api_port=0 if spec.network else RUNTIME_API_PORT,
+            netns_path=lease.path if lease is not None else b"",
+            netns_address=lease.address.encode() if lease is not None else b"",
+            netns_gateway=netns.GATEWAY.encode() if lease is not None else b"",
+            runtime_api_port=0 if spec.network and lease is None else RUNTIME_API_PORT,
             user_namespace=self._user_namespace,
             # A user namespace maps every function to our own uid: nothing to tell apart.
             uid_per_environment=not self._user_namespace,
@@ -211,19 +279,25 @@ class NamespaceSandbox:
         """Start ``spec.argv`` (host paths under task_root/runtime_dir are translated)
         with exactly ``spec.env``. Raises OSError when any step fails; nothing is left."""
         open_code_to_functions(spec)
+        lease = await self._lease(spec)
+        give_back = self._give_back(lease)
         cgroup = None
-        if self._cgroups is not None:
-            cgroup = self._cgroups.create(spec.env_id, limits_for(spec.memory_mb, spec.cpu_limit))
         try:
+            if self._cgroups is not None:
+                cgroup = self._cgroups.create(spec.env_id, limits_for(spec.memory_mb, spec.cpu_limit))
             argv = tuple(os.fsencode(arg) for arg in translate_argv(spec, TASK_ROOT, RUNTIME_DIR))
             env = {os.fsencode(key): os.fsencode(value) for key, value in spec.env.items()}
-            plan = self.plan_for(spec, cgroup)
+            plan = self.plan_for(spec, cgroup, lease)
             keeper, output_fd, status_fd = fork_into_sandbox(plan, argv, env)
         except BaseException:
             if cgroup is not None:
                 await remove_cgroup(cgroup)
+            if give_back is not None:
+                give_back()
             raise
-        process = NamespaceProcess(keeper, 0, output_fd, cgroup)
+        process = NamespaceProcess(
+            keeper, 0, output_fd, cgroup, on_stopped=give_back, on_settled=self._settled(None, lease)
+        )
         if plan.uid_per_environment:
             process.sandbox_uid = enter.environment_uid(keeper)
         try:
@@ -250,19 +324,34 @@ class NamespaceSandbox:
         With cgroups, a spare waiting in a cgroup of its own takes the start
         when one of its kind is there: no cgroup to make then."""
         open_code_to_functions(spec)
+        lease = await self._lease(spec)
+        give_back = self._give_back(lease)
+        try:
+            process = await self._fork_in_cgroup(zygote, spec, lease)
+        except BaseException:
+            if give_back is not None:
+                give_back()
+            raise
+        process.on_stopped = give_back
+        process.on_settled = self._settled(process.on_settled, lease)
+        return process
+
+    async def _fork_in_cgroup(
+        self, zygote: Zygote, spec: SandboxSpec, lease: netns.NetnsLease | None
+    ) -> ZygoteProcess:
         cgroup = None
         if self._cgroups is not None:
             limits = limits_for(spec.memory_mb, spec.cpu_limit)
             zygote.limit_spares(limits)
             # A spare waiting in its own cgroup, now with these limits, brings it
             # (unless the spare went away meanwhile).
-            request = namespace_request(self.plan_for(spec, None), spec, spare_only=True)
+            request = namespace_request(self.plan_for(spec, None, lease), spec, spare_only=True)
             if zygote.has_spare_in_a_cgroup(list(wire.spare_key(request))):
                 with contextlib.suppress(SpareGone):
                     return await self._fork_child(zygote, request, (), spec, None)
             cgroup = self._cgroups.create(spec.env_id, limits)
         try:
-            plan = self.plan_for(spec, cgroup)
+            plan = self.plan_for(spec, cgroup, lease)
             request = namespace_request(plan, spec, spare_only=False)
             return await self._fork_child(
                 zygote, request, enter.open_cgroup_procs(plan.cgroup_procs), spec, cgroup
@@ -289,7 +378,9 @@ class NamespaceSandbox:
         return process
 
     async def close(self) -> None:
-        """Nothing to release: each environment's cgroup goes with it."""
+        """Delete the network namespaces (each environment's cgroup went with it)."""
+        if self._network is not None:
+            await self._network.close()
 
 
 def open_code_to_functions(spec: SandboxSpec) -> None:

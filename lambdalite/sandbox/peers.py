@@ -19,6 +19,7 @@ import struct
 
 from lambdalite.sandbox import process
 from lambdalite.sandbox.enter import ENVIRONMENT_UID_BASE, ENVIRONMENT_UID_SPAN, SANDBOX_UID
+from lambdalite.sandbox.netns import is_environment_address
 
 _NETLINK_SOCK_DIAG = 4
 _SOCK_DIAG_BY_FAMILY = 20
@@ -40,6 +41,16 @@ def is_sandboxed(uid: int) -> bool:
         or ENVIRONMENT_UID_BASE <= uid < ENVIRONMENT_UID_BASE + ENVIRONMENT_UID_SPAN
         or process.UID_BASE <= uid < process.UID_BASE + process.SLOTS
     )
+
+
+def from_environment_network(connection: socket.socket) -> bool:
+    """Does ``connection`` come from an environment's own network namespace
+    (``netns``: its address, translated to our listener)? Those are functions."""
+    try:
+        remote = connection.getpeername()
+    except OSError:
+        return False
+    return connection.family == socket.AF_INET and is_environment_address(remote[0])
 
 
 def peer_uid(connection: socket.socket) -> int | None:

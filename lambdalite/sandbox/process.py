@@ -26,9 +26,10 @@ archives). So a function cannot read /etc/shadow, another function's code or
 /tmp, the database, or signal or trace the server or another environment, and
 ``kill_tree`` is exact: a helper with the environment's uid sends SIGKILL to
 every process it may signal (``kill(-1)``), which no fork, setsid or double
-fork escapes. A start whose interpreter, code or runtime directory an
-unprivileged user cannot reach (say, an interpreter under /root) runs as the
-server's user instead, with a warning in the function's log.
+fork escapes. An interpreter an unprivileged user cannot reach (pyenv under
+/root) runs from a read-only bind of its install prefix (``interpreters``);
+a start whose interpreter, code or runtime directory still cannot be reached
+is refused with an error naming the path: a function never runs as root.
 
 Not root: the function runs as the server's own user. It can then signal or
 trace the server and read whatever that user can; ``kill_tree`` kills the
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import os
 import random
@@ -62,7 +64,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambdalite.sandbox.spec import SandboxSpec, translate_argv
+from lambdalite.sandbox.interpreters import MIRROR_ROOT, loader_argv, reachable_interpreter
+from lambdalite.sandbox.spec import NetworkFacts, SandboxSpec, translate_argv
 from lambdalite.sandbox.tree import MemoryMeter, kill_descendants
 from lambdalite.sandbox.zygote import Zygote, ZygoteProcess
 
@@ -71,6 +74,7 @@ MAX_DESCRIPTORS = 1024
 """AWS's per-environment limit on open file descriptors."""
 MAX_PROCESSES = 1024
 """AWS's per-environment limit on processes and threads (exact only with a uid of its own)."""
+NO_NETWORK_ISOLATION = "the host's (not isolated: functions reach its loopback services)"
 UID_BASE = 1_900_000_000
 """Environments' uids (and their private gids) when the server is root: above
 systemd's container range and below 2**31, where no distribution allocates."""
@@ -273,6 +277,8 @@ class ProcessSandbox:
         self._runtime_dirs: dict[Path, Path] = {}
         """A runtime directory -> the one environments use (``inside_paths``)."""
         self._reachable: dict[Path, bool] = {}
+        self._programs: dict[str, str] = {}
+        """A program -> the path environments run it from (``runnable``)."""
 
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
         """The host paths themselves, except a runtime directory that others
@@ -296,9 +302,30 @@ class ProcessSandbox:
             self._runtime_dirs[runtime_dir] = reachable
         return reachable
 
+    @property
+    def network(self) -> NetworkFacts:
+        """Not isolated: environments share the host's network."""
+        return NetworkFacts(False, None, NO_NETWORK_ISOLATION)
+
+    def runnable(self, spec: SandboxSpec) -> SandboxSpec:
+        """``spec`` with an interpreter that environments' own uids cannot reach
+        replaced by its mirrored path (``interpreters``), once per program."""
+        if not self.drop_privileges:
+            return spec
+        program = spec.argv[0]
+        mapped = self._programs.get(program)
+        if mapped is None:
+            mapped = program
+            resolved = program if "/" in program else shutil.which(program, path=spec.env.get("PATH"))
+            if resolved and not _reachable_by_others(Path(os.path.realpath(resolved))):
+                mapped = reachable_interpreter(resolved) or program
+            self._programs[program] = mapped
+        return spec if mapped == program else dataclasses.replace(spec, argv=(mapped, *spec.argv[1:]))
+
     async def start(self, spec: SandboxSpec) -> SpawnedProcess:
         """Start argv with exactly ``env`` (plus TMPDIR) in its own process group,
         cwd = the task root. stdout and stderr are merged into one pipe, as on AWS."""
+        spec = self.runnable(spec)
         inside_task, inside_runtime = self.inside_paths(spec)
         argv = translate_argv(spec, inside_task, inside_runtime)
         tree = self.prepare(spec, spawned=True)
@@ -309,7 +336,7 @@ class ProcessSandbox:
             # user/group, and without CAP_SYS_RESOURCE (containers often drop it)
             # root may not set another uid's limits from outside.
             _check_executable(argv[0], spec.env.get("PATH"))
-            argv = (*_drop_argv(plan), *argv)
+            argv = (*_drop_argv(plan), *loader_argv(argv[0]), *argv)
         # Our own pipe rather than asyncio's StreamReader: the data plane must be
         # able to drain it synchronously the moment a response arrives, so that
         # every line written before the response is attributed to its invocation.
@@ -395,7 +422,9 @@ class ProcessSandbox:
         scratch.mkdir(parents=True, mode=0o700)
         try:
             storage = spec.ephemeral_storage_mb * 1024 * 1024
-            rlimits = [(resource.RLIMIT_NOFILE, MAX_DESCRIPTORS), (resource.RLIMIT_FSIZE, storage)]
+            # Never above the server's own hard limit: an unprivileged uid may not raise it.
+            descriptors = min(MAX_DESCRIPTORS, _hard_limit(resource.RLIMIT_NOFILE))
+            rlimits = [(resource.RLIMIT_NOFILE, descriptors), (resource.RLIMIT_FSIZE, storage)]
             warnings: list[str] = []
             if not self.drop_privileges:
                 return ProcessTree(env_dir, ChildPlan(tuple(rlimits)), storage, warnings)
@@ -404,12 +433,8 @@ class ProcessSandbox:
                 if not os.access(tool, os.X_OK):
                     unreachable = f"{tool} (util-linux) is missing, and"
             if unreachable is not None:
-                warnings.append(
-                    f"lambdalite: {unreachable} is not reachable by an unprivileged user, so this "
-                    f"environment runs as the server's user (uid {os.geteuid()}) without a uid of its "
-                    "own: make the path readable by others to isolate it"
-                )
-                return ProcessTree(env_dir, ChildPlan(tuple(rlimits)), storage, warnings)
+                # Never the server's own (root) uid instead: refused, naming the path.
+                raise PermissionError(errno.EACCES, unreachable_message(unreachable))
             uid = UID_BASE + self._next_slot
             self._next_slot = (self._next_slot + 1) % SLOTS
             self._close_hidden(spec)
@@ -637,6 +662,19 @@ def disk_usage(path: Path) -> int:
     return total
 
 
+def _hard_limit(limit: int) -> int:
+    hard = resource.getrlimit(limit)[1]
+    return hard if hard != resource.RLIM_INFINITY else 1 << 62
+
+
+def unreachable_message(path: str) -> str:
+    """The start error of a function whose ``path`` no unprivileged uid can reach."""
+    return (
+        f"lambdalite: {path} is not reachable by an unprivileged user, and the process level "
+        "never runs a function as root: make the path readable by others, or use the namespace level"
+    )
+
+
 def limits(*, root: bool) -> list[str]:
     """What the process level protects against, and what not, as ``doctor`` prints it."""
     common = [
@@ -651,14 +689,18 @@ def limits(*, root: bool) -> list[str]:
             "to /etc/shadow, the data directory, other functions' code and /tmp; it cannot signal "
             "or trace the server or other environments, nor use the API or another Runtime API; "
             "a timeout kills every process of its uid",
+            "process level runs no function as root: an interpreter below an owner-only directory "
+            f"(pyenv under /root) runs from a read-only bind of its prefix under {MIRROR_ROOT}; a "
+            "function whose interpreter or code still cannot be reached is refused",
             "process level does not protect: the host's file system outside these is visible read-only "
-            "as to any user; the network is the host's (no LAMBDALITE_NETWORK=none); an interpreter "
-            "an unprivileged user cannot reach runs as root, with a warning in the function's log",
+            "as to any user; the network cannot be isolated: functions share the host's network and "
+            "reach its loopback services (no LAMBDALITE_NETWORK=none, no opened-ports model)",
         ]
     return [
         *common,
         "process level not as root: functions run as the server's user (uid "
         f"{os.geteuid()}): they can read and write what it can (the data directory included), signal "
         "or trace the server, use the API, and a process they orphan (double fork) survives a timeout; "
-        "no process limit; run as root or use the namespace level to close these",
+        "no process limit; the network cannot be isolated: functions share the host's network and "
+        "reach its loopback services; run as root or use the namespace level to close these",
     ]

@@ -23,7 +23,9 @@ cannot be made (an init error, a failing hook, an interpreter older than 3.12)
 is served by fresh environments instead, which report the same init error the
 usual way; the reason is in the snapshot's log stream. A function without
 network is not restored (its Runtime API listener lives in the environment's
-own network namespace): it gets fresh environments too.
+own network namespace): it gets fresh environments too. For the same reason
+a restored environment (and its snapshot) does not get a network namespace of
+its own (``sandbox.netns``): it has the host's network, as at the process level.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.spec import NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
 from lambdalite.sandbox.tree import MemoryMeter
 
 log = logging.getLogger("lambdalite.snapstart")
@@ -345,6 +347,10 @@ class SnapStartSandbox:
 
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
         return self._inner.inside_paths(spec)
+
+    @property
+    def network(self) -> NetworkFacts:
+        return self._inner.network
 
     async def start(self, spec: SandboxSpec) -> SandboxedProcess:
         if spec.env.get(INITIALIZATION_TYPE) != SNAP_START:

@@ -42,6 +42,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+
+@dataclass(frozen=True, slots=True)
+class NetworkFacts:
+    """A level's network isolation, as the data plane and the start-up line need it."""
+
+    isolated: bool
+    """Each environment with network gets a namespace of its own (``SandboxSpec.own_network``)."""
+    endpoint_url: str | None
+    """lambdalite's endpoint as environments reach it (AWS_ENDPOINT_URL); None: the server's own."""
+    summary: str
+    """One line: what the network of a function is (start-up line, doctor)."""
+
+
 RUNTIME_API_PORT = 9001
 """The Runtime API's port inside a function's own network namespace (AWS's port)."""
 
@@ -67,6 +80,12 @@ class SandboxSpec:
     ephemeral_storage_mb: int = 512
     network: bool = True
     """False: a network namespace with only loopback (see "Without network")."""
+    own_network: bool = False
+    """With ``network``: a network namespace of its own with outbound access
+    through the host (``sandbox.netns``), and the Runtime API inside it as
+    without network. Only a level whose ``isolates_network`` is True honours it."""
+    host_ports: tuple[int, ...] = ()
+    """With ``own_network``: the host's loopback ports it may reach (``control.network``)."""
     pass_fds: tuple[int, ...] = ()
     hidden_paths: tuple[Path, ...] = ()
     """Host directories the function must not see (the platform's data directory)."""
@@ -149,6 +168,10 @@ class SandboxedProcess(Protocol):
 class Sandbox(Protocol):
     level: str
     """``process`` or ``namespace``: shown by ``lambdalite doctor`` and at start-up."""
+
+    @property
+    def network(self) -> NetworkFacts:
+        """What this level does with the network of an environment that has one."""
 
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
         """(task root, runtime dir) as the function sees them: LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR."""

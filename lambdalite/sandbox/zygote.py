@@ -64,7 +64,7 @@ from lambdalite.runtimes import sdk
 from lambdalite.sandbox import _zygote_main as wire
 from lambdalite.sandbox import enter
 from lambdalite.sandbox.cgroups import Cgroup, CgroupHost, CgroupLimits, limits_for, remove_cgroup
-from lambdalite.sandbox.spec import Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.spec import NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
 from lambdalite.sandbox.status import read_status, status_channel
 from lambdalite.sandbox.tree import MemoryMeter, close_pidfds, kill_namespace_tree
 
@@ -140,6 +140,9 @@ class ForkingLevel(Sandbox, Protocol):
         """The directories whose ``python`` subdirectories the function's own modules
         come from besides its task root (its layers, as the runtime sees them)."""
 
+    def runnable(self, spec: SandboxSpec) -> SandboxSpec:
+        """``spec`` with its program as this level runs it (its zygote is keyed by it)."""
+
     async def fork_from(self, zygote: Zygote, spec: SandboxSpec) -> SandboxedProcess:
         """Start ``spec`` as a child of ``zygote`` (``Zygote.start_child``) with this
         level's isolation. Raises as ``start`` does; nothing is left behind then."""
@@ -167,6 +170,8 @@ class ZygoteProcess:
     """Namespace level: as NamespaceProcess's (closed by ``stop``)."""
     on_settled: Callable[[], None] | None = None
     """Tells its zygote that this start is over (``start_settled``); None once called."""
+    on_stopped: Callable[[], None] | None = None
+    """Gives back what the level lent the environment (its network namespace) once it is gone."""
     _memory: MemoryMeter = field(init=False, repr=False)
     _stopped: bool = False
 
@@ -215,6 +220,9 @@ class ZygoteProcess:
         self._stopped = True
         if self.tree is not None:
             await self.tree.release()
+        stopped, self.on_stopped = self.on_stopped, None
+        if stopped is not None:
+            stopped()
         return returncode
 
     def peak_memory_bytes(self) -> int | None:
@@ -671,6 +679,10 @@ class ZygoteSandbox:
     def inside_paths(self, spec: SandboxSpec) -> tuple[str, str]:
         return self._inner.inside_paths(spec)
 
+    @property
+    def network(self) -> NetworkFacts:
+        return self._inner.network
+
     def zygote(self, interpreter: str) -> Zygote | None:
         """The zygote for ``interpreter`` (started if need be); None while it cannot serve."""
         zygote = self._zygotes.get(interpreter)
@@ -703,6 +715,7 @@ class ZygoteSandbox:
         for interpreter in self._prestart:
             self.zygote(interpreter)
         self._prestart = ()
+        spec = self._inner.runnable(spec)
         zygote = self._eligible(spec)
         if zygote is not None:
             try:

@@ -13,11 +13,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 REPORTING = """
-import json, os, time, urllib.request
+import json, os, time, urllib.parse, urllib.request
+
+# The host's loopback as this function reaches it: where AWS_ENDPOINT_URL points
+# (a network namespace of its own reaches its opened host ports there).
+HOST = urllib.parse.urlsplit(os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1")).hostname
+COLLECTOR = os.environ["COLLECTOR"].replace("127.0.0.1", HOST)
 
 def report(kind, body):
     request = urllib.request.Request(
-        os.environ["COLLECTOR"] + "/" + kind, data=json.dumps(body).encode(), method="POST"
+        COLLECTOR + "/" + kind, data=json.dumps(body).encode(), method="POST"
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())
@@ -82,6 +87,12 @@ class Collector:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """A reporting function's variables: the collector, and its port opened to
+        the function (``LAMBDALITE_HOST_PORTS``) when it has a network of its own."""
+        return {"COLLECTOR": self.url, "LAMBDALITE_HOST_PORTS": str(self.server.server_address[1])}
 
     def record_for(self, request_id: str) -> dict[str, Any] | None:
         with self.lock:

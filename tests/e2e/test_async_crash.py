@@ -49,7 +49,7 @@ def test_sigkill_while_accepting_and_running_loses_no_accepted_event(tmp_path: P
             try:
                 lam = server.client()
                 if crash == 0:
-                    env = {"Variables": {"COLLECTOR": collector.url}}
+                    env = {"Variables": collector.variables}
                     create_function(lam, "sink", {"app.py": SINK}, Environment=env)
                     create_function(lam, "source", {"app.py": FLAKY}, Environment=env)
                     lam.put_function_event_invoke_config(

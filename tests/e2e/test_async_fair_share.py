@@ -26,7 +26,7 @@ def test_sync_invokes_get_the_half_a_busy_async_backlog_leaves(server: Server) -
     collector = Collector()
     try:
         lam = server.client("lambda")
-        env = {"Variables": {"COLLECTOR": collector.url}}
+        env = {"Variables": collector.variables}
         create_function(lam, "slow", {"app.py": FLAKY}, Environment=env, Timeout=10)
         create_function(lam, "quick", {"app.py": FLAKY}, Environment=env)
         accepted = [

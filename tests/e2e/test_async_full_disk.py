@@ -52,9 +52,7 @@ def test_a_full_disk_refuses_events_clearly_and_the_server_goes_on(small_disk: P
     server = start_server(small_disk / "data", "--retry-delay-scale", "0.01")
     try:
         lam = server.client("lambda")
-        create_function(
-            lam, "plain", {"app.py": FLAKY}, Environment={"Variables": {"COLLECTOR": collector.url}}
-        )
+        create_function(lam, "plain", {"app.py": FLAKY}, Environment={"Variables": collector.variables})
         before = lam.invoke(FunctionName="plain", InvocationType="Event", Payload=json.dumps({"n": "before"}))
         before_id = before["ResponseMetadata"]["RequestId"]
         wait_for(lambda: collector.runs[before_id] == 1, message="the event before the disk filled up")

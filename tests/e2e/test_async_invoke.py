@@ -46,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def lam(server: Server, collector: Collector) -> Any:
     client = server.client("lambda", parameter_validation=False)
-    env = {"Variables": {"COLLECTOR": collector.url}}
+    env = {"Variables": collector.variables}
     for name, source in (
         ("flaky", FLAKY),
         ("sink", SINK),
@@ -490,9 +490,7 @@ def test_the_cli_queues_an_event_and_shows_the_backlog(
 def test_a_destination_that_is_gone_is_an_error_in_the_backlog_not_a_crash(
     server: Server, lam: Any, collector: Collector
 ) -> None:
-    create_function(
-        lam, "brief-sink", {"app.py": SINK}, Environment={"Variables": {"COLLECTOR": collector.url}}
-    )
+    create_function(lam, "brief-sink", {"app.py": SINK}, Environment={"Variables": collector.variables})
     lam.put_function_event_invoke_config(
         FunctionName="plain", DestinationConfig={"OnSuccess": {"Destination": f"{ARN_PREFIX}brief-sink"}}
     )

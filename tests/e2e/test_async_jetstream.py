@@ -69,7 +69,7 @@ def test_events_in_jetstream_are_retried_delivered_and_survive_a_restart(tmp_pat
     server = start(tmp_path / "data", stream)
     try:
         lam: Any = server.client("lambda")
-        env = {"Variables": {"COLLECTOR": collector.url}}
+        env = {"Variables": collector.variables}
         create_function(lam, "sink", {"app.py": SINK}, Environment=env)
         create_function(lam, "flaky", {"app.py": FLAKY}, Environment=env)
         lam.put_function_event_invoke_config(

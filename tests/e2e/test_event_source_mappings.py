@@ -60,7 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def lam(server: Server, collector: Collector) -> Any:
     client = server.client("lambda")
-    env = {"Variables": {"COLLECTOR": collector.url}}
+    env = {"Variables": collector.variables}
     for name in ("consumer", "partial", "fifo-consumer", "slow"):
         create_function(client, name, {"app.py": HANDLER}, Environment=env, Timeout=2)
     client.update_function_configuration(FunctionName="slow", Timeout=60)
@@ -430,7 +430,7 @@ def test_an_enabled_mapping_restarts_with_the_server(tmp_path: Any, collector: C
     srv = start_server(tmp_path / "data")
     try:
         lam, sqs = srv.client("lambda"), srv.client("sqs")
-        env = {"Variables": {"COLLECTOR": collector.url}}
+        env = {"Variables": collector.variables}
         create_function(lam, "restarted", {"app.py": HANDLER}, Environment=env, Timeout=2)
         url, arn = make_queue(sqs, "restart")
         uuid = lam.create_event_source_mapping(FunctionName="restarted", EventSourceArn=arn)["UUID"]
@@ -473,7 +473,7 @@ def test_a_batching_window_gathers_messages_sent_apart(lam: Any, sqs: Any, colle
 def test_a_function_that_goes_away_is_reported_and_served_again_when_it_is_back(
     lam: Any, sqs: Any, collector: Collector
 ) -> None:
-    env = {"Variables": {"COLLECTOR": collector.url}}
+    env = {"Variables": collector.variables}
     create_function(lam, "comeback", {"app.py": HANDLER}, Environment=env, Timeout=2)
     url, arn = make_queue(sqs, "comeback")
     uuid = lam.create_event_source_mapping(FunctionName="comeback", EventSourceArn=arn)["UUID"]

@@ -48,7 +48,7 @@ def sqs(server: Server) -> Any:
 @pytest.fixture(scope="module")
 def lam(server: Server, collector: Collector) -> Any:
     client = server.client("lambda")
-    env = {"Variables": {"COLLECTOR": collector.url}}
+    env = {"Variables": collector.variables}
     create_function(client, "bus-sink", {"app.py": SINK}, Environment=env)
     create_function(client, "bus-flaky", {"app.py": FLAKY}, Environment=env)
     return client

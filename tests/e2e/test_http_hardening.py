@@ -18,7 +18,7 @@ import orjson
 import psutil
 import pytest
 
-from tests.conftest import Server, create_function, free_port, start_server, stop_server
+from tests.conftest import Server, create_function, free_port, open_to_sandboxes, start_server, stop_server
 
 HEAD_TIMEOUT_S = 0.5
 IDLE_TIMEOUT_S = 1.0
@@ -245,8 +245,10 @@ def test_a_flood_of_connections_at_the_descriptor_limit_leaves_the_server_workin
     """With 256 descriptors, connections are bounded below the limit: a flood gets 503s,
     and the descriptors kept in reserve let a client already connected start and run a
     function in the middle of it (an environment needs descriptors of its own)."""
+    # So few descriptors fail the namespace probe: the process level serves.
     srv = start_server(
-        tmp_path / "d", preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        open_to_sandboxes(tmp_path / "d"),
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)),
     )
     flood: list[socket.socket] = []
     try:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,3 +188,45 @@ def test_allocating_past_memory_size_is_killed_and_reported_as_out_of_memory(lam
 
 def test_nothing_a_function_started_survives_its_timeout(lam: Any) -> None:
     assert_nothing_survives_the_timeout(lam, LINGER_DOUBLE_FORK)
+
+
+WHO_AM_I = """
+import os, sys
+
+def handler(event, context):
+    return {"uid": os.getuid(), "gid": os.getgid(), "executable": sys.executable}
+"""
+
+
+def _private_interpreter_runtime() -> str | None:
+    """A Python runtime whose interpreter lies below an owner-only directory here."""
+    from lambdalite.runtimes.lookup import python_interpreters
+    from lambdalite.sandbox.process import _reachable_by_others
+
+    for (major, minor), executable in sorted(python_interpreters().items(), reverse=True):
+        if not _reachable_by_others(Path(os.path.realpath(executable))):
+            return f"python{major}.{minor}"
+    return None
+
+
+def test_an_interpreter_under_a_private_directory_never_runs_the_function_as_root(
+    server: Server, lam: Any
+) -> None:
+    runtime = _private_interpreter_runtime()
+    if runtime is None:
+        pytest.skip("no interpreter here lies below an owner-only directory")
+    # Two functions: the first start is a fresh interpreter, the next forks from its zygote.
+    for name in ("whoami", "whoami-again"):
+        create_function(lam, name, {"app.py": WHO_AM_I}, Runtime=runtime)
+        response, body, log = invoke(lam, name, {})
+        assert "FunctionError" not in response, (body, log)
+        assert body["uid"] != 0 and body["gid"] != 0
+        assert body["executable"].startswith("/run/lambdalite/interpreters/")
+
+
+def test_doctor_says_no_function_runs_as_root_and_the_network_is_not_isolated() -> None:
+    from lambdalite.sandbox.process import limits
+
+    lines = " ".join(limits(root=True))
+    assert "runs no function as root" in lines
+    assert "the network cannot be isolated" in lines

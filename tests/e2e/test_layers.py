@@ -20,7 +20,16 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCOUNT, REGION, Server, create_function, start_server, stop_server, zip_files
+from tests.conftest import (
+    ACCOUNT,
+    REGION,
+    Server,
+    create_function,
+    open_to_sandboxes,
+    start_server,
+    stop_server,
+    zip_files,
+)
 
 LAYER_PREFIX = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:"
 TRIVIAL = {"app.py": "def handler(event, context):\n    return 1\n"}
@@ -52,7 +61,7 @@ def invoke(lam: Any, name: str, payload: Any = None) -> Any:
 
 @pytest.fixture(scope="module")
 def process_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("lambdalite-process") / "data"
+    data_dir = open_to_sandboxes(tmp_path_factory.mktemp("lambdalite-process") / "data")
     server = start_server(data_dir, "--isolation", "process", env={"LAMBDALITE_KEEP_ALIVE_S": "60"})
     yield server
     stop_server(server)
@@ -539,7 +548,13 @@ def test_provided_function_runs_a_binary_from_the_layers_bin(any_lam: Any) -> No
     create_function(
         lam,
         "ly-bin-fn",
-        {"bootstrap": PROVIDED_BOOTSTRAP.format(python=sys.executable)},
+        # A system interpreter: at the process level as root the bootstrap runs as the
+        # environment's own uid, which cannot exec one below /root (pyenv).
+        {
+            "bootstrap": PROVIDED_BOOTSTRAP.format(
+                python=shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+            )
+        },
         Runtime="provided.al2023",
         Handler="x.y",
         modes={"bootstrap": 0o755},

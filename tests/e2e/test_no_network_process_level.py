@@ -23,6 +23,8 @@ HANDLER = f"print({MARKER!r})\n\ndef handler(event, context):\n    return 'serve
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     work = Path(tempfile.mkdtemp(prefix="lambdalite-no-network-"))
+    # Reachable by the environments' own uids (as root): a function is never run as root instead.
+    work.chmod(0o755)
     srv = start_server(work / "data", "--isolation", "process")
     yield srv
     stop_server(srv)

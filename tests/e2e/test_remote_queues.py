@@ -51,7 +51,7 @@ def test_a_queue_of_another_endpoint_feeds_the_function(servers: Any, collector:
     local, remote = servers
     lam, sqs = local.client("lambda"), remote.client("sqs")
     create_function(
-        lam, "reader", {"app.py": HANDLER}, Environment={"Variables": {"COLLECTOR": collector.url}}, Timeout=2
+        lam, "reader", {"app.py": HANDLER}, Environment={"Variables": collector.variables}, Timeout=2
     )
     url = sqs.create_queue(QueueName="far", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
     arn = f"arn:aws:sqs:{REGION}:{OTHER}:far"

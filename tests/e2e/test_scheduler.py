@@ -146,9 +146,7 @@ def test_an_at_schedule_fires_a_queue_and_a_function(
 ) -> None:
     sqs = server.client("sqs")
     lam = server.client("lambda")
-    create_function(
-        lam, "tick-sink", {"app.py": SINK}, Environment={"Variables": {"COLLECTOR": collector.url}}
-    )
+    create_function(lam, "tick-sink", {"app.py": SINK}, Environment={"Variables": collector.variables})
     url, arn = queue(sqs, "ticks")
     expression = in_seconds(3)
     scheduler.create_schedule(

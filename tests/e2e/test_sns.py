@@ -43,9 +43,7 @@ def sqs(server: Server) -> Any:
 @pytest.fixture(scope="module")
 def lam(server: Server, collector: Collector) -> Any:
     client = server.client("lambda")
-    create_function(
-        client, "sns-sink", {"app.py": SINK}, Environment={"Variables": {"COLLECTOR": collector.url}}
-    )
+    create_function(client, "sns-sink", {"app.py": SINK}, Environment={"Variables": collector.variables})
     return client
 
 
@@ -456,9 +454,7 @@ def test_an_http_endpoint_confirms_then_gets_notifications(sns: Any) -> None:
 def test_a_topic_is_an_asynchronous_invocation_destination(
     sns: Any, sqs: Any, lam: Any, collector: Collector
 ) -> None:
-    create_function(
-        lam, "sns-flaky", {"app.py": FLAKY}, Environment={"Variables": {"COLLECTOR": collector.url}}
-    )
+    create_function(lam, "sns-flaky", {"app.py": FLAKY}, Environment={"Variables": collector.variables})
     topic = sns.create_topic(Name="failures")["TopicArn"]
     url, arn = queue(sqs, "failures-q")
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})

@@ -74,7 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, rds: redis.Redis) -> Iterat
 @pytest.fixture(scope="module")
 def lam(server: Server, collector: Collector) -> Any:
     client = server.client("lambda")
-    env = {"Variables": {"COLLECTOR": collector.url}}
+    env = {"Variables": collector.variables}
     create_function(client, "reader", {"app.py": HANDLER}, Environment=env, Timeout=5)
     create_function(client, "sink", {"app.py": SINK}, Environment=env, Timeout=5)
     return client
@@ -189,7 +189,7 @@ def test_a_poison_record_is_bisected_out_and_sent_to_the_on_failure_destination(
 
 def test_the_checkpoint_survives_a_restart(tmp_path: Any, rds: redis.Redis, collector: Collector) -> None:
     key, arn = new_stream(rds)
-    env = {"Variables": {"COLLECTOR": collector.url}}
+    env = {"Variables": collector.variables}
     srv = start_server(tmp_path / "data")
     try:
         lam = srv.client("lambda")
@@ -289,7 +289,7 @@ def test_a_jetstream_stream_feeds_a_function_in_order_and_resumes_after_a_restar
 ) -> None:
     name, subject, publish = jetstream
     arn = f"arn:aws:nats:{REGION}:{ACCOUNT}:stream/{name}"
-    env = {"Variables": {"COLLECTOR": collector.url}}
+    env = {"Variables": collector.variables}
     before = [publish(f"k{n % 2}", f"n{n}".encode()) for n in range(3)]
     srv = start_server(tmp_path / "data")
     try:

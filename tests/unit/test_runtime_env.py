@@ -129,3 +129,11 @@ def test_the_sdk_directories_go_to_their_own_family_only() -> None:
 def test_the_runtime_path_names_the_interpreters_directory_once() -> None:
     assert runtime_path(("/opt/py/bin/python3.12", "boot.py")).split(":")[0] == "/opt/py/bin"
     assert "/usr/bin" not in runtime_path(("/usr/bin/node",)).split(":")
+
+
+def test_the_endpoint_is_named_for_the_sdks_and_the_function_may_name_another() -> None:
+    placement = Placement(**{**_fields(PLACEMENT), "endpoint_url": "http://10.213.0.1:9000"})
+    assert runtime_environment(function(), placement)["AWS_ENDPOINT_URL"] == "http://10.213.0.1:9000"
+    own = function(environment={"AWS_ENDPOINT_URL": "http://elsewhere:1"})
+    assert runtime_environment(own, placement)["AWS_ENDPOINT_URL"] == "http://elsewhere:1"
+    assert "AWS_ENDPOINT_URL" not in runtime_environment(function(), PLACEMENT)

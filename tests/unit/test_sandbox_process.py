@@ -314,3 +314,41 @@ def test_a_runtime_directory_others_cannot_reach_is_used_through_a_reachable_cop
         assert sandbox.inside_paths(spec) == (str(task), inside_runtime)  # copied once
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+@root_only
+def test_code_no_unprivileged_uid_can_reach_is_refused_never_run_as_root(data_dir: Path) -> None:
+    private = Path(tempfile.mkdtemp(prefix="lambdalite-private-code-"))  # 0700
+    try:
+        sandbox = ProcessSandbox(data_dir / "sandboxes")
+        spec = SandboxSpec("env1", ("/bin/true",), {}, private, data_dir)
+        with pytest.raises(PermissionError) as refused:
+            asyncio.run(_run_to_end(sandbox, spec))
+        assert refused.value.strerror == (
+            f"lambdalite: {private} is not reachable by an unprivileged user, and the process level "
+            "never runs a function as root: make the path readable by others, or use the namespace level"
+        )
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@root_only
+def test_an_interpreter_below_a_private_directory_runs_from_its_mirror(data_dir: Path) -> None:
+    private = [
+        str(path)
+        for path in sorted(Path("/root/.pyenv/versions").glob("3.1*/bin/python3.1*"))
+        if path.name.count(".") == 1 and not path.name.endswith("-config")
+    ]
+    if not private:
+        pytest.skip("no interpreter below an owner-only directory here")
+    sandbox = ProcessSandbox(data_dir / "sandboxes")
+    task = data_dir / "code" / "unpacked" / "own"
+    spec = SandboxSpec(
+        "env1", (private[0], "-c", "import os, sys; print(os.getuid(), sys.prefix)"), {}, task, data_dir
+    )
+    runnable = sandbox.runnable(spec)
+    assert runnable.argv[0].startswith("/run/lambdalite/interpreters/")
+    returncode, output = asyncio.run(_run_to_end(sandbox, spec))
+    assert returncode == 0, output
+    uid, prefix = output.split()
+    assert int(uid) >= UID_BASE and prefix.startswith("/run/lambdalite/interpreters/")
