@@ -278,7 +278,7 @@ def build(settings: Settings) -> Services:
     )
     # Under sigv4 each environment acts with its function's execution role (None: no credentials).
     if sigv4:
-        roles = ExecutionRoles(sessions, directory, discovery.client_endpoint(settings.host, settings.port))
+        roles = ExecutionRoles(sessions, directory)
     router = Router(
         LambdaApi(settings, registries, code, invoker, events),
         code,

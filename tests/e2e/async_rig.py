@@ -18,7 +18,7 @@ import json, os, time, urllib.parse, urllib.request
 # The host's loopback as this function reaches it: where AWS_ENDPOINT_URL points
 # (a network namespace of its own reaches its opened host ports there).
 HOST = urllib.parse.urlsplit(os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1")).hostname
-COLLECTOR = os.environ["COLLECTOR"].replace("127.0.0.1", HOST)
+COLLECTOR = os.environ.get("COLLECTOR", "").replace("127.0.0.1", HOST)
 
 def report(kind, body):
     request = urllib.request.Request(

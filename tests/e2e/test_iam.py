@@ -441,7 +441,9 @@ def test_a_function_acts_with_its_execution_role(server: Server) -> None:
     answer = lam.invoke(FunctionName="caller", Payload=orjson.dumps({"target": "target"}))
     out = orjson.loads(answer["Payload"].read())
     assert "FunctionError" not in answer, out
-    assert out["endpoint"] == server.endpoint
+    # lambdalite as the environment reaches it: the server's port, from its own network
+    # namespace (the host's address there) or from the host's.
+    assert out["endpoint"].endswith(f":{server.port}")
     assert out["identity"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/caller-role/caller"
     assert out["invoke"] == {"echo": {"from": "caller"}}
     assert out["delete"] == [

@@ -36,7 +36,8 @@ import boto3
 
 def client(service):
     # lambdalite's API through the test's relay, as boto3 in a function reaches AWS's.
-    return boto3.client(service, endpoint_url=os.environ["RELAY"], region_name="us-east-1",
+    relay = os.environ["RELAY"].replace("127.0.0.1", HOST)
+    return boto3.client(service, endpoint_url=relay, region_name="us-east-1",
                         aws_access_key_id="relay", aws_secret_access_key="relay")
 """
 )
@@ -100,6 +101,16 @@ class Relay:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def variables(self, collector: Collector | None = None) -> dict[str, str]:
+        """A function's variables to reach this relay (and ``collector``): their URLs, and
+        their ports opened to it (``LAMBDALITE_HOST_PORTS``) when it has a network of its own."""
+        port = str(self.server.server_address[1])
+        if collector is None:
+            return {"RELAY": self.url, "LAMBDALITE_HOST_PORTS": port}
+        reporting = collector.variables
+        ports = f"{reporting['LAMBDALITE_HOST_PORTS']},{port}"
+        return {**reporting, "RELAY": self.url, "LAMBDALITE_HOST_PORTS": ports}
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -130,7 +141,7 @@ def looping_function(server: Server, relay: Relay, collector: Collector, name: s
     """A function subscribed to its own topic that publishes to it again: the topic's ARN."""
     lam, sns = server.client("lambda"), server.client("sns")
     topic = sns.create_topic(Name=f"{name}-topic")["TopicArn"]
-    variables = {"COLLECTOR": collector.url, "RELAY": relay.url, "TOPIC": topic}
+    variables = {**relay.variables(collector), "TOPIC": topic}
     create_function(
         lam,
         name,
@@ -190,7 +201,7 @@ def test_with_allow_the_loop_goes_on(server: Server, relay: Relay, collector: Co
 def test_a_message_a_function_sends_carries_the_chains_lineage(server: Server, relay: Relay) -> None:
     lam, sqs = server.client("lambda"), server.client("sqs")
     url, _ = queue(sqs, "lineage-carried")
-    create_function(lam, "sender", {"app.py": SENDER}, Environment={"Variables": {"RELAY": relay.url}})
+    create_function(lam, "sender", {"app.py": SENDER}, Environment={"Variables": relay.variables()})
     answer = lam.invoke(FunctionName="sender", Payload=json.dumps({"queue": url}))
     trace = json.loads(answer["Payload"].read())
     tag = lineage.tag(FunctionConfig("sender", "python3.11", "r", "h", "", 0))
@@ -270,7 +281,7 @@ def test_eventbridge_does_not_carry_a_chain_on(server: Server, collector: Collec
     """AWS counts loops through Lambda, SQS and SNS only: a rule's invocation starts afresh."""
     lam = server.client("lambda")
     create_function(
-        lam, "bus-target", {"app.py": TRACE_REPORTER}, Environment={"Variables": {"COLLECTOR": collector.url}}
+        lam, "bus-target", {"app.py": TRACE_REPORTER}, Environment={"Variables": collector.variables}
     )
     tag = lineage.tag(FunctionConfig("bus-target", "python3.11", "r", "h", "", 0))
     events = server.client("events")
@@ -304,7 +315,7 @@ def test_a_lambda_s3_lambda_loop_is_stopped_after_16_invocations(
 ) -> None:
     lam, s3, sqs = server.client("lambda"), server.client("s3"), server.client("sqs")
     dlq_url, dlq_arn = queue(sqs, "s3-loop-dlq")
-    variables = {"COLLECTOR": collector.url, "RELAY": relay.url}
+    variables = relay.variables(collector)
     create_function(
         lam,
         "s3-looper",
@@ -353,7 +364,7 @@ def sqs_loop(server: Server, relay: Relay, collector: Collector, name: str) -> t
     url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive})[
         "QueueUrl"
     ]
-    variables = {"COLLECTOR": collector.url, "RELAY": relay.url, "QUEUE": url}
+    variables = {**relay.variables(collector), "QUEUE": url}
     create_function(lam, name, {"app.py": SQS_LOOPER}, Environment={"Variables": variables}, Timeout=1)
     return url, dlq_url
 

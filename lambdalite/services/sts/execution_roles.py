@@ -1,7 +1,8 @@
 """Functions act with their execution role: each environment starts with temporary
 credentials for the function's role (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
-``AWS_SESSION_TOKEN``) and ``AWS_ENDPOINT_URL`` pointing at lambdalite, so unmodified
-SDK code inside the function reaches lambdalite's services with exactly the role's rights.
+``AWS_SESSION_TOKEN``); with ``AWS_ENDPOINT_URL``, which the launch sets to lambdalite
+as the environment reaches it (its own network namespace or the host's), unmodified SDK
+code inside the function reaches lambdalite's services with exactly the role's rights.
 
 A process's variables cannot be renewed, so credentials outlive the environment: they
 are valid ``CREDENTIALS_S``, environments are recycled after ``MAX_ENVIRONMENT_S``
@@ -29,13 +30,10 @@ class ExecutionRoles:
         self,
         sessions: Sessions,
         directory: IamDirectory,
-        endpoint: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``endpoint``: lambdalite's URL as functions reach it (``AWS_ENDPOINT_URL``)."""
         self._sessions = sessions
         self._directory = directory
-        self._endpoint = endpoint
         self._clock = clock
         self._issued: dict[tuple[str, str], Session] = {}
 
@@ -47,7 +45,6 @@ class ExecutionRoles:
             "AWS_ACCESS_KEY_ID": credential.access_key_id,
             "AWS_SECRET_ACCESS_KEY": credential.secret_access_key,
             "AWS_SESSION_TOKEN": credential.session_token or "",
-            "AWS_ENDPOINT_URL": self._endpoint,
         }
 
     def _session(self, function: FunctionConfig) -> Session:
