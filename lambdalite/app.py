@@ -17,7 +17,7 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,7 @@ from lambdalite.esm.registry import SourceCheck, SourceChecks
 from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsSources, parse_endpoints
 from lambdalite.esm.sqs import SqsSources
 from lambdalite.events import dead_letter
+from lambdalite.events.bucket_target import bucket_target_kind, check_on_failure_only
 from lambdalite.events.dispatcher import AsyncInvocations
 from lambdalite.events.jetstream_queue import JetStreamEventQueue
 from lambdalite.events.policy import RetryPolicy
@@ -302,6 +303,8 @@ def build(settings: Settings) -> Services:
     s3 = router.services.get("s3")
     if isinstance(s3, S3Front):
         s3.notify_through(targets, reach, s3_policy_check(registries) if settings.auth == "sigv4" else None)
+        # A bucket is an OnFailure destination (AWS writes only failure records to buckets).
+        targets.register("s3", bucket_target_kind(lambda: s3.service, s3.service.clock.now))
     pollers = build_pollers(settings, stores, registries, invoker, router, targets)
     return Services(
         settings, logs, code, stores, registries, sandbox, pool, invoker, router, events, keys, pollers
@@ -437,9 +440,12 @@ def build_async(
     targets.register(
         "lambda", function_targets(functions.exists, settings.region, settings.account_id, events.accept)
     )
-    registries.event_invoke.destination_check = lambda arn, name, config: targets.check_destination(
-        arn, name, config_text(config)
-    )
+
+    def destination_check(arn: str, name: str, config: Mapping[str, object]) -> None:
+        check_on_failure_only(config)
+        targets.check_destination(arn, name, config_text(config))
+
+    registries.event_invoke.destination_check = destination_check
     functions.dead_letter_check = lambda arn: dead_letter.check_target(arn, settings.region, targets)
     return events
 
