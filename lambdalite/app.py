@@ -278,6 +278,7 @@ def build(settings: Settings) -> Services:
         settings.account_id,
         queues=stores.queues,
         objects=stores.objects,
+        secrets=stores.secrets,
         topics=stores.topics,
         buses=stores.buses,
         schedules=stores.schedules,
