@@ -209,3 +209,26 @@ def test_bad_secret_is_reported(lam: Any, queue: str) -> None:
 
     assert "ResourceNotFoundException" in wait_for(reported, message="the report")
     lam.delete_event_source_mapping(UUID=created["UUID"])
+
+
+def test_broker_down_is_reported(tmp_path: Any, collector: Collector, rabbit: None) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    srv = start_server(tmp_path / "data", env={"LAMBDALITE_RABBITMQ_URL": f"amqp://127.0.0.1:{port}"})
+    try:
+        lam = srv.client("lambda")
+        create_function(lam, "consumer", {"app.py": HANDLER}, Timeout=5)
+        arn = srv.client("secretsmanager").create_secret(
+            Name="auth", SecretString='{"username": "guest", "password": "guest"}'
+        )["ARN"]
+        created = create(lam, "q", arn)
+
+        def reported() -> str | None:
+            result = lam.get_event_source_mapping(UUID=created["UUID"]).get("LastProcessingResult", "")
+            return result if "Connection to RabbitMQ failed" in result else None
+
+        assert wait_for(reported, message="the report").startswith("PROBLEM: Connection to RabbitMQ failed")
+    finally:
+        stop_server(srv)
