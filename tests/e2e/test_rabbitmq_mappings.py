@@ -232,3 +232,25 @@ def test_broker_down_is_reported(tmp_path: Any, collector: Collector, rabbit: No
         assert wait_for(reported, message="the report").startswith("PROBLEM: Connection to RabbitMQ failed")
     finally:
         stop_server(srv)
+
+
+def test_mapping_errors(lam: Any, secret_arn: str) -> None:
+    def refused(**kwargs: Any) -> str:
+        with pytest.raises(lam.exceptions.InvalidParameterValueException) as info:
+            lam.create_event_source_mapping(FunctionName="consumer", **kwargs)
+        return str(info.value.response["Error"]["Message"])
+
+    auth = [{"Type": "BASIC_AUTH", "URI": secret_arn}]
+    other = f"arn:aws:mq:eu-north-1:{ACCOUNT}:broker:x:b-1"
+    assert refused(EventSourceArn=other, Queues=["q"], SourceAccessConfigurations=auth) == (
+        f"Broker not found: {other}"
+    )
+    assert refused(EventSourceArn=BROKER_ARN, SourceAccessConfigurations=auth) == (
+        "Queues must contain exactly one queue name."
+    )
+    assert refused(EventSourceArn=BROKER_ARN, Queues=["q"]) == (
+        "SourceAccessConfigurations must contain a BASIC_AUTH secret."
+    )
+    assert refused(
+        EventSourceArn=BROKER_ARN, Queues=["q"], SourceAccessConfigurations=auth, StartingPosition="LATEST"
+    ) == ("Unsupported StartingPosition parameter for given event source mapping type.")

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
 from lambdalite.auth.secrets import SecretBox
@@ -56,3 +57,26 @@ def test_event_pieces() -> None:
     assert _header("ab") == {"bytes": [97, 98]}
     assert _header({"x": b"\x01", "n": 3}) == {"x": {"bytes": [1]}, "n": 3}
     assert broker_url("amqp://10.0.0.1:5673", "u@x", "p/w", "/") == "amqp://u%40x:p%2Fw@10.0.0.1:5673/%2F"
+
+
+def test_mq_mapping_survives_its_document() -> None:
+    from lambdalite.esm.model import EventSourceMapping, MappingState
+
+    mapping = EventSourceMapping(
+        uuid="u",
+        arn="arn:aws:lambda:us-east-1:000000000000:event-source-mapping:u",
+        source_arn="arn:aws:mq:us-east-1:000000000000:broker:b:b-1",
+        function_name="fn",
+        qualifier=None,
+        function_arn="arn:aws:lambda:us-east-1:000000000000:function:fn",
+        enabled=True,
+        state=MappingState.ENABLED,
+        reason="USER_INITIATED",
+        last_modified=0,
+        batch_size=100,
+        window_s=0,
+        queues=("q",),
+        source_access=(("BASIC_AUTH", "arn:s"), ("VIRTUAL_HOST", "/v")),
+    )
+    assert EventSourceMapping.from_document(orjson.loads(orjson.dumps(mapping.to_document()))) == mapping
+    assert mapping.body()["SourceAccessConfigurations"][1] == {"Type": "VIRTUAL_HOST", "URI": "/v"}
