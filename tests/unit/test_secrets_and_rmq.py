@@ -60,21 +60,13 @@ def test_event_pieces() -> None:
 
 
 def test_mq_mapping_survives_its_document() -> None:
-    from lambdalite.esm.model import EventSourceMapping, MappingState
+    from lambdalite.esm.model import EventSourceMapping
+    from tests.unit.test_esm import stream_mapping
 
-    mapping = EventSourceMapping(
-        uuid="u",
-        arn="arn:aws:lambda:us-east-1:000000000000:event-source-mapping:u",
+    mapping = stream_mapping(
         source_arn="arn:aws:mq:us-east-1:000000000000:broker:b:b-1",
-        function_name="fn",
-        qualifier=None,
-        function_arn="arn:aws:lambda:us-east-1:000000000000:function:fn",
-        enabled=True,
-        state=MappingState.ENABLED,
-        reason="USER_INITIATED",
-        last_modified=0,
-        batch_size=100,
-        window_s=0,
+        starting_position=None,
+        on_failure=None,
         queues=("q",),
         source_access=(("BASIC_AUTH", "arn:s"), ("VIRTUAL_HOST", "/v")),
     )
