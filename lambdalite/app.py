@@ -52,6 +52,7 @@ from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.errors import LambdaError, UnknownOperation
 from lambdalite.esm.nats_streams import NatsSources, nats_broker
 from lambdalite.esm.pollers import MappingPollers, StreamSettings
+from lambdalite.esm.rabbitmq import RabbitMq, RabbitSources
 from lambdalite.esm.redis_streams import RedisSources, redis_broker
 from lambdalite.esm.registry import SourceCheck, SourceChecks
 from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsSources, parse_endpoints
@@ -86,6 +87,7 @@ from lambdalite.services.s3 import S3Front
 from lambdalite.services.s3.code_source import code_reader
 from lambdalite.services.s3.notifications import s3_may_invoke
 from lambdalite.services.scheduler import SchedulerFront
+from lambdalite.services.secretsmanager import SecretsManagerFront
 from lambdalite.services.sqs import SqsFront
 from lambdalite.services.sts import Credentials, Security, Sessions
 from lambdalite.services.sts.execution_roles import MAX_ENVIRONMENT_S, ExecutionRoles
@@ -288,6 +290,7 @@ def build(settings: Settings) -> Services:
         settings.account_id,
         queues=stores.queues,
         objects=stores.objects,
+        secrets=stores.secrets,
         topics=stores.topics,
         buses=stores.buses,
         schedules=stores.schedules,
@@ -324,11 +327,13 @@ def build_pollers(
     Redis streams and JetStream streams."""
     sqs = router.services.get("sqs")
     service = sqs.service if isinstance(sqs, SqsFront) else None
+    secrets = router.services.get("secretsmanager")
     mappings = registries.mappings
     region, account = settings.region, settings.account_id
     checks: dict[str, SourceCheck] = {
         "redis": RedisSources(region, account, targets),
         "nats": NatsSources(region, account, targets),
+        "mq": RabbitSources(region, account),
     }
     endpoints = parse_endpoints(settings.sqs_endpoints)
     remote = RemoteQueues(endpoints) if endpoints else None
@@ -353,6 +358,9 @@ def build_pollers(
             targets,
         ),
         remote=remote,
+        rabbitmq=RabbitMq(
+            settings.rabbitmq_url, secrets.service if isinstance(secrets, SecretsManagerFront) else None
+        ),
     )
 
 

@@ -86,6 +86,9 @@ class Settings:
     ``ACCOUNT:REGION=URL[|KEY|SECRET],...`` (``esm.remote_sqs``)."""
     nats_url: str = "nats://127.0.0.1:4222"
     """The NATS whose JetStream streams event source mappings read (``arn:aws:nats:...:stream/NAME``)."""
+    rabbitmq_url: str = "amqp://127.0.0.1:5672"
+    """The RabbitMQ that Amazon MQ event source mappings read (``arn:aws:mq:...:broker:NAME:ID``;
+    credentials and virtual host come from the mapping, ``esm.rabbitmq``)."""
     url_base: str = "auto"
     """Where the FunctionUrl the API returns points: ``auto``, ``host``, ``path`` or
     ``SCHEME://DOMAIN[:PORT]`` (a wildcard domain); see ``api.url_base``."""

@@ -59,6 +59,7 @@ from lambdalite.services.iam import IamFront
 from lambdalite.services.s3 import HOST_MARK as S3_HOST_MARK
 from lambdalite.services.s3 import SIGNING_NAME as S3_SIGNING_NAME
 from lambdalite.services.s3 import S3Front
+from lambdalite.services.secretsmanager import SecretsManagerFront
 from lambdalite.services.sns import URL_ACTIONS as SNS_URL_ACTIONS
 from lambdalite.services.sqs import ACTIONS as SQS_ACTIONS
 from lambdalite.services.sqs import SIGNING_NAME as SQS_SIGNING_NAME
@@ -71,6 +72,7 @@ from lambdalite.store.objects import ObjectStore
 from lambdalite.store.queues import QueueStore
 from lambdalite.store.scheduler_docs import SchedulerStore
 from lambdalite.store.schedules import ScheduleStore
+from lambdalite.store.secrets import SecretStore
 from lambdalite.store.topics import TopicStore
 
 __all__ = ["MAX_BODY", "SERVICES", "Router", "ServiceContext", "layer_error", "signing_service"]
@@ -115,6 +117,8 @@ class ServiceContext:
     """Under sigv4: may the service invoking a function (an SNS delivery, a rule) do so?"""
     objects: ObjectStore | None = None
     """The S3 object store (None: the S3 service is not built)."""
+    secrets: SecretStore | None = None
+    """Secrets Manager's store (None: the Secrets Manager service is not built)."""
     built: dict[str, Service] = field(default_factory=dict)
     """The services built so far, by route name: how one service reaches a sibling
     (SNS delivering to SQS) once everything is built."""
@@ -202,6 +206,13 @@ SERVICES: tuple[ServiceRoute, ...] = (
         signing_names=("sts",),
         protocol="query",
     ),
+    ServiceRoute(
+        "secretsmanager",
+        lambda c: SecretsManagerFront(c.secrets, c.region, c.account_id) if c.secrets is not None else None,
+        signing_names=("secretsmanager",),
+        targets=(b"secretsmanager",),
+        protocol="json",
+    ),
     ServiceRoute("lambda", lambda c: LambdaService(c.api, c.urls), signing_names=("lambda",), paths=PATHS),
     # An unsigned request that no other service claims is a bucket's.
     ServiceRoute(
@@ -273,6 +284,7 @@ class Router:
         keys: AccessKeys | None = None,
         verifier: Verifier | None = None,
         security: Security | None = None,
+        secrets: SecretStore | None = None,
     ) -> None:
         urls = FunctionUrlApi(api)
         authorizer = security.authorizer if security is not None and verifier is not None else None
@@ -302,6 +314,7 @@ class Router:
             security,
             self._lambda_authorization.check_service_invoke if self._lambda_authorization else None,
             objects=objects,
+            secrets=secrets,
         )
         self.services = context.built
         self._region = region

@@ -80,6 +80,10 @@ class EventSourceMapping:
     parallelization: int = 1
     on_failure: str | None = None
     """A stream mapping's OnFailure destination ARN."""
+    queues: tuple[str, ...] | None = None
+    """An Amazon MQ mapping's Queues."""
+    source_access: tuple[tuple[str, str], ...] | None = None
+    """An Amazon MQ mapping's SourceAccessConfigurations, as (Type, URI)."""
 
     @property
     def is_stream(self) -> bool:
@@ -111,6 +115,10 @@ class EventSourceMapping:
             body["ScalingConfig"] = {"MaximumConcurrency": self.max_concurrency}
         if self.last_result is not None:
             body["LastProcessingResult"] = self.last_result
+        if self.queues is not None:
+            body["Queues"] = list(self.queues)
+        if self.source_access is not None:
+            body["SourceAccessConfigurations"] = [{"Type": t, "URI": u} for t, u in self.source_access]
         if self.is_stream:
             body.update(
                 StartingPosition=self.starting_position,
@@ -130,6 +138,10 @@ class EventSourceMapping:
         document = dataclasses.asdict(self)
         document["state"] = self.state.value
         document["filters"] = None if self.filters is None else list(self.filters)
+        document["queues"] = None if self.queues is None else list(self.queues)
+        document["source_access"] = (
+            None if self.source_access is None else [list(a) for a in self.source_access]
+        )
         return document
 
     @classmethod
@@ -138,4 +150,8 @@ class EventSourceMapping:
         values["state"] = MappingState(values["state"])
         filters = values.get("filters")
         values["filters"] = None if filters is None else tuple(filters)
+        if values.get("queues") is not None:
+            values["queues"] = tuple(values["queues"])
+        if values.get("source_access") is not None:
+            values["source_access"] = tuple((t, u) for t, u in values["source_access"])
         return cls(**values)

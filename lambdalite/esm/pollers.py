@@ -18,6 +18,7 @@ from lambdalite.clock import Clock
 from lambdalite.control.registry import FunctionRegistry
 from lambdalite.dataplane.invoker import Invoker
 from lambdalite.esm.model import SETTLED, EventSourceMapping, MappingState
+from lambdalite.esm.rabbitmq import RabbitMq, RabbitPoller
 from lambdalite.esm.registry import MappingRegistry
 from lambdalite.esm.remote_sqs import RemoteQueues, RemoteSqsPoller
 from lambdalite.esm.requests import source_service
@@ -28,7 +29,7 @@ from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.mappings import MappingStore
 from lambdalite.store.queues import QueueStore
 
-Poller = SqsPoller | StreamPoller | RemoteSqsPoller
+Poller = SqsPoller | StreamPoller | RemoteSqsPoller | RabbitPoller
 
 log = logging.getLogger("lambdalite.esm")
 
@@ -56,6 +57,7 @@ class MappingPollers:
         account: str,
         streams: StreamSettings | None = None,
         remote: RemoteQueues | None = None,
+        rabbitmq: RabbitMq | None = None,
     ) -> None:
         self._registry = registry
         self._functions = functions
@@ -67,6 +69,7 @@ class MappingPollers:
         self._account = account
         self._streams = streams
         self._remote = remote
+        self._rabbitmq = rabbitmq
         self._running: dict[str, tuple[Poller, asyncio.Task[None]]] = {}
         self._changes: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -114,6 +117,10 @@ class MappingPollers:
         self._running[uuid] = (poller, task)
 
     def _poller(self, mapping: EventSourceMapping, report: Callable[[str | None], None]) -> Poller | None:
+        if source_service(mapping.source_arn) == "mq":
+            if self._rabbitmq is None:
+                return None
+            return self._rabbitmq.poller(mapping, self._functions, self._invoker, report, self._clock)
         if mapping.is_stream:
             broker = (
                 None

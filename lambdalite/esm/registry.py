@@ -143,6 +143,8 @@ class MappingRegistry:
         uuid = str(uuids.uuid4())
         now = self._clock()
         default_batch = requests.DEFAULT_STREAM_BATCH_SIZE if stream else requests.DEFAULT_BATCH_SIZE
+        if request.queues is not None:
+            default_batch = requests.DEFAULT_BROKER_BATCH_SIZE
         mapping = EventSourceMapping(
             uuid=uuid,
             arn=self.arn_prefix + uuid,
@@ -166,6 +168,8 @@ class MappingRegistry:
             max_age_s=-1 if settings.max_age_s is None else settings.max_age_s,
             parallelization=settings.parallelization or 1,
             on_failure=settings.on_failure,
+            queues=request.queues,
+            source_access=request.source_access,
         )
         self._check(mapping, function)
         tag_rules.check_count(request.tags)

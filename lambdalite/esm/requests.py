@@ -59,7 +59,10 @@ class MappingSettings:
 STREAM_SERVICES = frozenset({"redis", "nats"})
 """ARN services of lambdalite's stream sources (``arn:aws:redis:REGION:ACCOUNT:stream/KEY``,
 ``arn:aws:nats:REGION:ACCOUNT:stream/NAME``)."""
-SOURCE_SERVICES = frozenset({"sqs"}) | STREAM_SERVICES
+BROKER_SERVICES = frozenset({"mq"})
+"""Amazon MQ (RabbitMQ) brokers: ``arn:aws:mq:REGION:ACCOUNT:broker:NAME:ID``."""
+DEFAULT_BROKER_BATCH_SIZE = 100
+SOURCE_SERVICES = frozenset({"sqs"}) | STREAM_SERVICES | BROKER_SERVICES
 NO_STARTING_POSITION = (
     "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
     "Member must not be null."
@@ -77,6 +80,9 @@ class CreateRequest:
     starting_position: str | None = None
     """Streams only (required there)."""
     starting_timestamp: float | None = None
+    queues: tuple[str, ...] | None = None
+    """Amazon MQ only."""
+    source_access: tuple[tuple[str, str], ...] | None = None
 
 
 def parse_create(body: Mapping[str, Any]) -> CreateRequest:
@@ -87,6 +93,15 @@ def parse_create(body: Mapping[str, Any]) -> CreateRequest:
         raise InvalidParameterValue(UNRECOGNIZED_SOURCE)
     settings = _settings(request)
     tags = dict(request.get("Tags") or {})
+    if service in BROKER_SERVICES:
+        refuse_stream_parameters(request)
+        queues = tuple(request.get("Queues") or ())
+        configs = tuple(
+            (c.get("Type", ""), c.get("URI", "")) for c in request.get("SourceAccessConfigurations") or ()
+        )
+        return CreateRequest(
+            request["FunctionName"], source, settings, tags, queues=queues, source_access=configs
+        )
     if service not in STREAM_SERVICES:
         refuse_stream_parameters(request)
         return CreateRequest(request["FunctionName"], source, settings, tags)

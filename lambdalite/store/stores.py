@@ -28,6 +28,7 @@ from lambdalite.store.policies import PolicyStore, SqlitePolicyStore
 from lambdalite.store.queues import QueueStore, SqliteQueueStore
 from lambdalite.store.scheduler_docs import SchedulerStore, SqliteSchedulerStore
 from lambdalite.store.schedules import ScheduleStore, SqliteScheduleStore
+from lambdalite.store.secrets import SecretStore, SqliteSecretStore
 from lambdalite.store.sqlite import SqliteDatabase
 from lambdalite.store.tags import SqliteTagStore, TagStore
 from lambdalite.store.topics import SqliteTopicStore, TopicStore
@@ -56,6 +57,8 @@ class Stores:
     """Release the backend (connections); the stores are unusable afterwards."""
     objects: ObjectStore | None = None
     """S3 buckets and objects (their files under ``s3/`` beside the database)."""
+    secrets: SecretStore | None = None
+    """Secrets Manager's secrets (None without a key to seal their values)."""
 
 
 def open_sqlite(path: Path, box: SecretBox | None = None) -> Stores:
@@ -81,4 +84,5 @@ def open_sqlite(path: Path, box: SecretBox | None = None) -> Stores:
         mappings=SqliteMappingStore(db),
         close=db.close,
         objects=SqliteObjectStore(db, path.parent / "s3"),
+        secrets=SqliteSecretStore(db, box) if box is not None else None,
     )
