@@ -3,8 +3,10 @@ document store (``SchedulerStore``) and the shared schedule timer.
 
 A schedule fires its target at the times of its ``at()``, ``rate()`` or ``cron()``
 expression in ``ScheduleExpressionTimezone`` (daylight-saving changes follow the
-zone), between ``StartDate`` and ``EndDate``; FlexibleTimeWindow is accepted and
-validated, and every firing happens at the window's start. The target gets
+zone), between ``StartDate`` and ``EndDate``; with a FLEXIBLE FlexibleTimeWindow
+each firing is delivered at a random time within ``MaximumWindowInMinutes`` after
+its scheduled time, as AWS does (drawn from an injected ``random.Random``, so tests
+are deterministic; the drawn time is stored with the firing, so a restart keeps it). The target gets
 ``Input`` (``{}`` when none): a function through the durable async queue, a queue
 (FIFO: ``SqsParameters.MessageGroupId``), a topic, or a bus (an event with
 ``EventBridgeParameters``' source and detail-type). A target that refuses the
@@ -16,6 +18,7 @@ firing sends it to ``DeadLetterConfig``'s queue. A schedule with no more firings
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -58,9 +61,16 @@ def _not_found(message: str) -> ServiceFault:
 
 class SchedulerService:
     def __init__(
-        self, store: SchedulerStore, clock: Clock, siblings: Siblings, timers: ScheduleStore | None
+        self,
+        store: SchedulerStore,
+        clock: Clock,
+        siblings: Siblings,
+        timers: ScheduleStore | None,
+        rng: random.Random | None = None,
     ) -> None:
+        """``rng``: where a flexible window's delays come from (a seeded one in tests)."""
         self._store = store
+        self._rng = rng or random.Random()
         self._clock = clock
         self._siblings = siblings
         self._region = siblings.region
@@ -74,7 +84,11 @@ class SchedulerService:
             self._put_group(
                 {"Name": DEFAULT_GROUP, "CreationDate": now, "LastModificationDate": now, "Tags": []}
             )
-        self.timer = None if timers is None else ScheduleTimer(timers, clock, self._fire, prefix=TIMER_PREFIX)
+        self.timer = (
+            None
+            if timers is None
+            else ScheduleTimer(timers, clock, self._fire, prefix=TIMER_PREFIX, delay=self._window_delay)
+        )
         for schedule in self._schedules.values():
             self._time(schedule)
 
@@ -314,6 +328,16 @@ class SchedulerService:
         return {"Tags": self._tagged(request["ResourceArn"]).get("Tags") or []}
 
     # -- firing --------------------------------------------------------------
+
+    def _window_delay(self, key: str) -> float:
+        """Seconds after its scheduled time at which a firing of ``key`` is delivered:
+        uniform within a FLEXIBLE window, none when the window is OFF."""
+        group, _, name = key.removeprefix(TIMER_PREFIX).partition("/")
+        schedule = self._schedules.get((group, name))
+        window = (schedule or {}).get("FlexibleTimeWindow") or {}
+        if window.get("Mode") != "FLEXIBLE":
+            return 0.0
+        return self._rng.uniform(0.0, float(window["MaximumWindowInMinutes"]) * 60.0)
 
     async def _fire(self, firing: Firing) -> None:
         group, _, name = firing.key.removeprefix(TIMER_PREFIX).partition("/")
