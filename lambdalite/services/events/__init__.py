@@ -42,10 +42,10 @@ class EventsFront:
         """Start the schedule timer and the targets' retries (on the running loop)."""
         if self.service.timer is not None:
             self.service.timer.start()
-        self.service.start_retries()
+        self.service.retries.start()
 
     async def close(self) -> None:
-        await self.service.close_retries()
+        await self.service.retries.close()
         if self.service.timer is not None:
             await self.service.timer.close()
 

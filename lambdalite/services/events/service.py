@@ -21,7 +21,6 @@ Rules with a ScheduleExpression (default bus only) are fired by the schedule tim
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import re
@@ -42,7 +41,7 @@ from lambdalite.events.service_targets import QueueTarget, Siblings, message_tar
 from lambdalite.events.targets import DeliveryError
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.services.events import errors
-from lambdalite.services.events.retries import RetryPolicy, backoff
+from lambdalite.services.events.retries import POLL_S, RetryPolicy, RetryRunner, backoff
 from lambdalite.services.events.transform import MISSING, PathError, extract, fill_template, parse_path
 from lambdalite.store.buses import BusRecord, BusStore, RetryRecord, RuleRecord
 from lambdalite.store.schedules import Firing, ScheduleStore
@@ -59,8 +58,6 @@ MAX_PUT_EVENTS_BYTES = 262_144
 MAX_TARGETS = 5
 MAX_RULES_PER_BUS = 300
 MAX_BUS_HOPS = 5
-RETRY_POLL_S = 1.0
-"""The retry loop looks for due retries at least this often."""
 _RULE_NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
 _BUS_NAME = re.compile(r"^[/\.\-_A-Za-z0-9]{1,256}$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
@@ -96,7 +93,7 @@ class EventsService:
         """``rng``: the retries' jitter (a seeded one in tests)."""
         self._store = store
         self._rng = rng or random.Random()
-        self._retrying: asyncio.Task[None] | None = None
+        self.retries = RetryRunner(clock, self.retry_due, "events")
         self._clock = clock
         self._siblings = siblings
         self._region = siblings.region
@@ -655,27 +652,6 @@ class EventsService:
             self._store.delete_retry(retry_id)
         await self._dead_letter(rule, target, event, why, (condition, retries))
 
-    def start_retries(self) -> None:
-        """Start making the stored retries as they come due (on the running loop)."""
-        if self._retrying is None:
-            self._retrying = asyncio.ensure_future(self._retry_forever())
-
-    async def close_retries(self) -> None:
-        if self._retrying is not None:
-            self._retrying.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retrying
-            self._retrying = None
-
-    async def _retry_forever(self) -> None:
-        while True:
-            try:
-                delay = await self.retry_due()
-            except Exception:
-                log.exception("events: a retry pass failed")
-                delay = RETRY_POLL_S
-            await self._clock.sleep(delay)
-
     async def retry_due(self) -> float:
         """Make every retry due now; returns how long to sleep before the next pass."""
         while due := self._store.due_retries(self._clock.now(), 100):
@@ -683,8 +659,8 @@ class EventsService:
                 await self._retry(retry)
         following = self._store.next_retry_at()
         if following is None:
-            return RETRY_POLL_S
-        return max(0.0, min(RETRY_POLL_S, following - self._clock.now()))
+            return POLL_S
+        return max(0.0, min(POLL_S, following - self._clock.now()))
 
     async def _retry(self, retry: RetryRecord) -> None:
         bus = self._buses.get(retry.bus)
