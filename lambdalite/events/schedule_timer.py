@@ -19,14 +19,13 @@ unchanged) until then, while the other schedules go on firing.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
 from lambdalite.clock import Clock
 from lambdalite.events.cron import Schedule, parse_schedule
+from lambdalite.events.periodic import Periodic
 from lambdalite.store.schedules import Firing, ScheduleStore, TimerRow
 
 log = logging.getLogger("lambdalite.schedules")
@@ -64,7 +63,7 @@ class ScheduleTimer:
             row.key: row for row in store.timers() if row.key.startswith(prefix)
         }
         self._parsed: dict[str, Schedule] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(clock, self.tick, "schedule timer", MAX_SLEEP_S)
         self._recovered = False
 
     def _schedule(self, row: TimerRow) -> Schedule:
@@ -95,24 +94,10 @@ class ScheduleTimer:
         self._parsed.pop(key, None)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                delay = await self.tick()
-            except Exception:
-                log.exception("schedule timer pass failed")
-                delay = MAX_SLEEP_S
-            await self._clock.sleep(delay)
+        await self._loop.close()
 
     async def tick(self) -> float:
         """One pass; returns how long to sleep before the next."""

@@ -14,17 +14,10 @@ it does not apply here; a test that wants short delays sets a short RetryPolicy.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from lambdalite.clock import Clock
-
-log = logging.getLogger("lambdalite.events")
 
 DEFAULT_MAX_RETRIES = 185
 DEFAULT_MAX_AGE_S = 86_400
@@ -71,34 +64,3 @@ def backoff(retries_made: int, rng: random.Random) -> float:
     jitter" (half the ceiling fixed, half random) so retries spread out yet grow."""
     ceiling = min(MAX_DELAY_S, BASE_DELAY_S * 2.0 ** min(retries_made, 30))
     return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
-
-
-class RetryRunner:
-    """Runs ``retry_pass`` (make what is due; return seconds until the next pass)
-    on the running loop until closed, sleeping on ``clock`` between passes."""
-
-    def __init__(self, clock: Clock, retry_pass: Callable[[], Awaitable[float]], name: str) -> None:
-        self._clock = clock
-        self._pass = retry_pass
-        self._name = name
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                delay = await self._pass()
-            except Exception:
-                log.exception("%s: a retry pass failed", self._name)
-                delay = POLL_S
-            await self._clock.sleep(delay)

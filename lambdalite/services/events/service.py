@@ -36,12 +36,13 @@ from lambdalite.auth.authorize_context import invoking_as_service
 from lambdalite.clock import Clock
 from lambdalite.events.cron import ScheduleError, parse_schedule
 from lambdalite.events.patterns import Dialect, PatternError, PatternIndex, compile_pattern
+from lambdalite.events.periodic import Periodic
 from lambdalite.events.schedule_timer import ScheduleTimer
 from lambdalite.events.service_targets import QueueTarget, Siblings, message_target
 from lambdalite.events.targets import DeliveryError
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.services.events import errors
-from lambdalite.services.events.retries import POLL_S, RetryPolicy, RetryRunner, backoff
+from lambdalite.services.events.retries import POLL_S, RetryPolicy, backoff
 from lambdalite.services.events.transform import MISSING, PathError, extract, fill_template, parse_path
 from lambdalite.store.buses import BusRecord, BusStore, RetryRecord, RuleRecord
 from lambdalite.store.schedules import Firing, ScheduleStore
@@ -93,7 +94,7 @@ class EventsService:
         """``rng``: the retries' jitter (a seeded one in tests)."""
         self._store = store
         self._rng = rng or random.Random()
-        self.retries = RetryRunner(clock, self.retry_due, "events")
+        self.retries = Periodic(clock, self.retry_due, "events retries")
         self._clock = clock
         self._siblings = siblings
         self._region = siblings.region

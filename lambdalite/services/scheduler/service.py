@@ -32,11 +32,12 @@ import orjson
 from lambdalite.auth.authorize_context import invoking_as_service
 from lambdalite.clock import Clock
 from lambdalite.events.cron import ScheduleError, parse_schedule
+from lambdalite.events.periodic import Periodic
 from lambdalite.events.schedule_timer import ScheduleTimer
 from lambdalite.events.service_targets import QueueTarget, Siblings, message_target
 from lambdalite.events.targets import DeliveryError, Target
 from lambdalite.protocol.errors import ServiceFault
-from lambdalite.services.events.retries import POLL_S, RetryPolicy, RetryRunner, backoff
+from lambdalite.services.events.retries import POLL_S, RetryPolicy, backoff
 from lambdalite.store.scheduler_docs import SchedulerStore
 from lambdalite.store.schedules import Firing, ScheduleStore
 
@@ -75,7 +76,7 @@ class SchedulerService:
         """``rng``: where a flexible window's delays come from (a seeded one in tests)."""
         self._store = store
         self._rng = rng or random.Random()
-        self.retries = RetryRunner(clock, self.retry_due, "scheduler")
+        self.retries = Periodic(clock, self.retry_due, "scheduler retries")
         self._pending: dict[str, dict[str, Any]] = {r["Id"]: r for r in store.documents("retry")}
         self._clock = clock
         self._siblings = siblings
