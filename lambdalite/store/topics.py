@@ -6,12 +6,14 @@ one still pending). It validates nothing (``services/sns`` does); every write is
 one transaction, so a topic deleted with its subscriptions is deleted whole.
 It also keeps each FIFO topic's deduplication ids for their 5-minute interval
 (with the message id and sequence number they were first published as), so a
-retried publish after a restart is still recognised as a duplicate.
+retried publish after a restart is still recognised as a duplicate. And it keeps
+each HTTP(S) delivery until it succeeded or gave up (the attempts made, the next
+one's time), so a restart resumes its retries instead of forgetting them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import orjson
@@ -45,6 +47,10 @@ CREATE TABLE IF NOT EXISTS sns_dedup (
     PRIMARY KEY (topic_arn, dedup_id)
 );
 CREATE INDEX IF NOT EXISTS sns_dedup_until ON sns_dedup (until);
+CREATE TABLE IF NOT EXISTS sns_http_deliveries (
+    id          TEXT PRIMARY KEY,
+    document    BLOB NOT NULL
+);
 """
 
 
@@ -75,7 +81,29 @@ class SubscriptionRecord:
         return self.token is not None
 
 
-class TopicStore(Protocol):
+@dataclass(slots=True)
+class HttpDelivery:
+    id: str
+    endpoint: str
+    body: str
+    headers: dict[str, str]
+    attempts: int
+    """POSTs made so far."""
+    due_at: float
+    """When the next POST is due."""
+
+
+class HttpDeliveryStore(Protocol):
+    def http_deliveries(self) -> list[HttpDelivery]:
+        """Every HTTP(S) delivery not yet done, the earliest due first."""
+        ...
+
+    def put_http_delivery(self, delivery: HttpDelivery) -> None: ...
+
+    def delete_http_delivery(self, delivery_id: str) -> None: ...
+
+
+class TopicStore(HttpDeliveryStore, Protocol):
     def topics(self) -> list[TopicRecord]:
         """Every topic, in creation order."""
         ...
@@ -180,3 +208,19 @@ class SqliteTopicStore:
                 "INSERT OR REPLACE INTO sns_dedup VALUES (?, ?, ?, ?, ?)",
                 (topic_arn, dedup_id, until, message_id, sequence),
             )
+
+    def http_deliveries(self) -> list[HttpDelivery]:
+        rows = self._db.read("SELECT document FROM sns_http_deliveries")
+        found = [HttpDelivery(**orjson.loads(doc)) for (doc,) in rows]
+        return sorted(found, key=lambda d: d.due_at)
+
+    def put_http_delivery(self, delivery: HttpDelivery) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sns_http_deliveries VALUES (?, ?)",
+                (delivery.id, orjson.dumps(asdict(delivery))),
+            )
+
+    def delete_http_delivery(self, delivery_id: str) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM sns_http_deliveries WHERE id = ?", (delivery_id,))
