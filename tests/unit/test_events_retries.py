@@ -15,9 +15,12 @@ from lambdalite.events.service_targets import Siblings
 from lambdalite.protocol.front import Call, calling
 from lambdalite.services.events.retries import AGE, ATTEMPTS, MAX_DELAY_S, RetryPolicy, backoff
 from lambdalite.services.events.service import EventsService
+from lambdalite.services.scheduler.service import SchedulerService
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.store.buses import SqliteBusStore
 from lambdalite.store.queues import SqliteQueueStore
+from lambdalite.store.scheduler_docs import SqliteSchedulerStore
+from lambdalite.store.schedules import SqliteScheduleStore
 from lambdalite.store.sqlite import SqliteDatabase
 
 START = 1_800_000_000.0
@@ -103,3 +106,40 @@ def test_an_event_too_old_for_another_retry_goes_to_the_dead_letter_queue(tmp_pa
     assert attributes["EXHAUSTED_RETRY_CONDITION"] == AGE
     assert 4 <= int(attributes["RETRY_ATTEMPTS"]) <= 6  # 1+2+4+8+16 s of backoff, jittered, within a minute
     assert attributes["RULE_ARN"] == "arn:aws:events:us-east-1:000000000000:rule/r"
+
+
+def test_a_scheduler_retry_survives_a_restart_and_its_schedules_deletion(tmp_path: Path) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        db = SqliteDatabase(tmp_path / "db")
+        clock = SteppingClock(START)
+        sqs = SqsService(SqliteQueueStore(db), clock, "us-east-1", "000000000000")
+        reach = Siblings("us-east-1", "000000000000", None, lambda: sqs, lambda: None, lambda: None)
+
+        def scheduler() -> SchedulerService:
+            return SchedulerService(
+                SqliteSchedulerStore(db), clock, reach, SqliteScheduleStore(db), random.Random(5)
+            )
+
+        with calling(Call("x", "json", "localhost", "r")):
+            first = scheduler()
+            await first.create_schedule(
+                {
+                    "Name": "once",
+                    "ScheduleExpression": "at(2027-01-15T08:01:00)",
+                    "FlexibleTimeWindow": {"Mode": "OFF"},
+                    "ActionAfterCompletion": "DELETE",
+                    "Target": {"Arn": ARN + "later", "RoleArn": "arn:aws:iam::000000000000:role/r"},
+                }
+            )
+            assert first.timer is not None
+            clock.advance(60)
+            await first.timer.tick()  # fires, fails (no queue yet), and the schedule is deleted
+            assert (await first.list_schedules({}))["Schedules"] == []
+            restarted = scheduler()
+            await sqs.create_queue({"QueueName": "later"})
+            clock.advance(1.0)
+            await restarted.retry_due()
+            return await received(sqs, "later")
+
+    (message,) = asyncio.run(scenario())
+    assert message["Body"] == "{}"
