@@ -88,6 +88,7 @@ from lambdalite.services.s3.code_source import code_reader
 from lambdalite.services.s3.notifications import s3_may_invoke
 from lambdalite.services.scheduler import SchedulerFront
 from lambdalite.services.secretsmanager import SecretsManagerFront
+from lambdalite.services.sns import SnsFront
 from lambdalite.services.sqs import SqsFront
 from lambdalite.services.sts import Credentials, Security, Sessions
 from lambdalite.services.sts.execution_roles import MAX_ENVIRONMENT_S, ExecutionRoles
@@ -538,11 +539,11 @@ async def run(settings: Settings) -> None:
     services.events.start()
     if services.pollers is not None:
         services.pollers.start()
-    # The schedule timers of EventBridge rules and of EventBridge Scheduler.
+    # The schedule timers and retries of EventBridge rules and Scheduler; SNS resumes its HTTP(S) deliveries.
     timed = [
         front
         for front in services.router.services.values()
-        if isinstance(front, EventsFront | SchedulerFront)
+        if isinstance(front, EventsFront | SchedulerFront | SnsFront)
     ]
     for front in timed:
         front.start()

@@ -82,7 +82,9 @@ def build_sns(context: ServiceContext) -> SnsFront | None:
     if context.topics is None:
         return None
     reach = _siblings(context)
-    deliverer = Deliverer(context.region, context.account_id, reach.accept, reach.queues, reach.host)
+    deliverer = Deliverer(
+        context.region, context.account_id, reach.accept, reach.queues, reach.host, store=context.topics
+    )
     return SnsFront(context.topics, context.region, context.account_id, deliverer)
 
 

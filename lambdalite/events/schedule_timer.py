@@ -10,18 +10,22 @@ many were skipped. Firings recorded but not delivered (a crash in between) are
 delivered again at start. Between passes the timer sleeps until the next firing,
 at most ``MAX_SLEEP_S``, so a new schedule is seen within that (and a firing is
 late by less than a second).
+
+A timer may be given ``delay`` (a Scheduler FlexibleTimeWindow): each firing is
+then recorded with its due time, ``delay(key)`` seconds after its scheduled time,
+and waits (durably: a restart finds it among the pending firings, its due time
+unchanged) until then, while the other schedules go on firing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
 from lambdalite.clock import Clock
 from lambdalite.events.cron import Schedule, parse_schedule
+from lambdalite.events.periodic import Periodic
 from lambdalite.store.schedules import Firing, ScheduleStore, TimerRow
 
 log = logging.getLogger("lambdalite.schedules")
@@ -31,15 +35,25 @@ LEASE_S = 10.0
 MAX_SLEEP_S = 1.0
 
 Deliver = Callable[[Firing], Awaitable[None]]
+Delay = Callable[[str], float]
 
 
 class ScheduleTimer:
     def __init__(
-        self, store: ScheduleStore, clock: Clock, deliver: Deliver, owner: str | None = None, prefix: str = ""
+        self,
+        store: ScheduleStore,
+        clock: Clock,
+        deliver: Deliver,
+        owner: str | None = None,
+        prefix: str = "",
+        delay: Delay | None = None,
     ) -> None:
         """``prefix``: the keys this timer owns (several timers share one store, each
-        with its own keys and lease)."""
+        with its own keys and lease). ``delay(key)``: seconds (>= 0) between a
+        firing's scheduled time and its delivery (None: none)."""
         self._store = store
+        self._delay = delay
+        self._waiting: dict[str, Firing] = {}
         self._clock = clock
         self._deliver = deliver
         self.owner = owner or str(uuid.uuid4())
@@ -49,7 +63,7 @@ class ScheduleTimer:
             row.key: row for row in store.timers() if row.key.startswith(prefix)
         }
         self._parsed: dict[str, Schedule] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(clock, self.tick, "schedule timer", MAX_SLEEP_S)
         self._recovered = False
 
     def _schedule(self, row: TimerRow) -> Schedule:
@@ -80,24 +94,10 @@ class ScheduleTimer:
         self._parsed.pop(key, None)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                delay = await self.tick()
-            except Exception:
-                log.exception("schedule timer pass failed")
-                delay = MAX_SLEEP_S
-            await self._clock.sleep(delay)
+        await self._loop.close()
 
     async def tick(self) -> float:
         """One pass; returns how long to sleep before the next."""
@@ -109,6 +109,9 @@ class ScheduleTimer:
             for firing in self._store.pending_firings():
                 if not firing.key.startswith(self._prefix):
                     continue
+                if firing.due > now:
+                    self._waiting[firing.id] = firing
+                    continue
                 log.warning(
                     "schedule %s: delivering the firing of %.0f again (the server stopped before)",
                     firing.key,
@@ -116,6 +119,12 @@ class ScheduleTimer:
                 )
                 await self._fire(firing)
         soonest = now + MAX_SLEEP_S
+        for firing in sorted(self._waiting.values(), key=lambda f: f.due):
+            if firing.due <= now:
+                del self._waiting[firing.id]
+                await self._fire(firing)
+            else:
+                soonest = min(soonest, firing.due)
         for key, row in list(self._timers.items()):
             if row.next_at is None:
                 continue
@@ -124,6 +133,8 @@ class ScheduleTimer:
                 row = self._timers.get(key, row)
             if row.next_at is not None:
                 soonest = min(soonest, row.next_at)
+        for firing in self._waiting.values():
+            soonest = min(soonest, firing.due)
         return max(0.0, soonest - self._clock.now())
 
     async def _due(self, row: TimerRow, now: float) -> None:
@@ -139,10 +150,14 @@ class ScheduleTimer:
             log.warning(
                 "schedule %s missed %d firings while the server was down: firing once", row.key, skipped
             )
-        firing = Firing(str(uuid.uuid4()), row.key, latest)
+        due_at = None if self._delay is None else latest + max(0.0, self._delay(row.key))
+        firing = Firing(str(uuid.uuid4()), row.key, latest, due_at)
         self._store.record_firing(firing, following)
         self._timers[row.key] = TimerRow(row.key, row.expression, row.zone, row.anchor, following)
-        await self._fire(firing)
+        if firing.due > now:
+            self._waiting[firing.id] = firing
+        else:
+            await self._fire(firing)
 
     async def _fire(self, firing: Firing) -> None:
         try:

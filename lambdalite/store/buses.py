@@ -4,6 +4,10 @@ A rule is stored whole (pattern or schedule, state, targets, tags) as one JSON
 document: PutTargets and RemoveTargets rewrite the rule in one transaction, so a
 rule's targets are never half-changed. The store validates nothing
 (``services/events`` does).
+
+A delivery that failed and waits for its retry (a target's RetryPolicy) is a row
+of ``events_retries``: the event, the rule and target it owes, the retries made and
+when the next is due, so a retry survives a restart.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ CREATE TABLE IF NOT EXISTS events_rules (
     document    BLOB NOT NULL,
     PRIMARY KEY (bus, name)
 );
+CREATE TABLE IF NOT EXISTS events_retries (
+    id          TEXT PRIMARY KEY,
+    due_at      REAL NOT NULL,
+    document    BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_retries_due ON events_retries (due_at);
 """
 
 
@@ -54,6 +64,21 @@ class RuleRecord:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class RetryRecord:
+    id: str
+    bus: str
+    rule: str
+    target_id: str
+    event: dict[str, Any]
+    retries: int
+    """Retries made so far (the first delivery is not one)."""
+    first_failed_at: float
+    """When the event first failed to reach the target (its age counts from it)."""
+    due_at: float
+    last_error: str
+
+
 class BusStore(Protocol):
     def buses(self) -> list[BusRecord]: ...
 
@@ -72,6 +97,20 @@ class BusStore(Protocol):
         ...
 
     def delete_rule(self, bus: str, name: str) -> None: ...
+
+    def put_retry(self, retry: RetryRecord) -> None:
+        """Create or replace the pending retry ``retry.id``."""
+        ...
+
+    def due_retries(self, now: float, limit: int) -> list[RetryRecord]:
+        """Up to ``limit`` pending retries due at ``now``, the earliest first."""
+        ...
+
+    def next_retry_at(self) -> float | None:
+        """When the earliest pending retry is due (None: none pending)."""
+        ...
+
+    def delete_retry(self, retry_id: str) -> None: ...
 
 
 class SqliteBusStore:
@@ -109,3 +148,24 @@ class SqliteBusStore:
     def delete_rule(self, bus: str, name: str) -> None:
         with self._db.transaction() as db:
             db.execute("DELETE FROM events_rules WHERE bus = ? AND name = ?", (bus, name))
+
+    def put_retry(self, retry: RetryRecord) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO events_retries VALUES (?, ?, ?)",
+                (retry.id, retry.due_at, orjson.dumps(asdict(retry))),
+            )
+
+    def due_retries(self, now: float, limit: int) -> list[RetryRecord]:
+        rows = self._db.read(
+            "SELECT document FROM events_retries WHERE due_at <= ? ORDER BY due_at LIMIT ?", (now, limit)
+        )
+        return [RetryRecord(**orjson.loads(doc)) for (doc,) in rows]
+
+    def next_retry_at(self) -> float | None:
+        rows = self._db.read("SELECT MIN(due_at) FROM events_retries")
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def delete_retry(self, retry_id: str) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM events_retries WHERE id = ?", (retry_id,))

@@ -4,7 +4,9 @@ protocol and its SQLite implementation.
 A firing is written (with the timer's next time) in one transaction before it is
 delivered, and removed once delivered: a crash in between leaves it pending, and
 the timer delivers it again at start (at least once; the firing keeps its id,
-which becomes the event's id). The lease row names the one node that runs the
+which becomes the event's id). A firing may be due after its scheduled time
+(a Scheduler FlexibleTimeWindow): it waits, recorded, until ``due_at``, so a
+restart in between neither loses it nor draws its time again. The lease row names the one node that runs the
 timers: a node fires only while its lease is unexpired, and renews it as it runs.
 """
 
@@ -26,7 +28,8 @@ CREATE TABLE IF NOT EXISTS schedule_timers (
 CREATE TABLE IF NOT EXISTS schedule_firings (
     id            TEXT PRIMARY KEY,
     key           TEXT NOT NULL,
-    scheduled_at  REAL NOT NULL
+    scheduled_at  REAL NOT NULL,
+    due_at        REAL
 );
 CREATE TABLE IF NOT EXISTS schedule_leases (
     name    TEXT PRIMARY KEY,
@@ -52,6 +55,12 @@ class Firing:
     id: str
     key: str
     scheduled_at: float
+    due_at: float | None = None
+    """When to deliver it (None: at ``scheduled_at``)."""
+
+    @property
+    def due(self) -> float:
+        return self.scheduled_at if self.due_at is None else self.due_at
 
 
 class ScheduleStore(Protocol):
@@ -81,6 +90,10 @@ class SqliteScheduleStore:
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.ensure_schema(_SCHEMA)
+        columns = {row[1] for row in db.read("PRAGMA table_info(schedule_firings)")}
+        if "due_at" not in columns:  # a database from before flexible windows
+            with db.transaction() as tx:
+                tx.execute("ALTER TABLE schedule_firings ADD COLUMN due_at REAL")
 
     def timers(self) -> list[TimerRow]:
         rows = self._db.read("SELECT key, expression, zone, anchor, next_at FROM schedule_timers")
@@ -100,13 +113,15 @@ class SqliteScheduleStore:
     def record_firing(self, firing: Firing, next_at: float | None) -> None:
         with self._db.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO schedule_firings VALUES (?, ?, ?)",
-                (firing.id, firing.key, firing.scheduled_at),
+                "INSERT OR IGNORE INTO schedule_firings (id, key, scheduled_at, due_at) VALUES (?, ?, ?, ?)",
+                (firing.id, firing.key, firing.scheduled_at, firing.due_at),
             )
             db.execute("UPDATE schedule_timers SET next_at = ? WHERE key = ?", (next_at, firing.key))
 
     def pending_firings(self) -> list[Firing]:
-        rows = self._db.read("SELECT id, key, scheduled_at FROM schedule_firings ORDER BY scheduled_at")
+        rows = self._db.read(
+            "SELECT id, key, scheduled_at, due_at FROM schedule_firings ORDER BY scheduled_at"
+        )
         return [Firing(*row) for row in rows]
 
     def delivered(self, firing_id: str) -> None:

@@ -4,11 +4,16 @@ The store keeps what SNS keeps durably: each topic's record (attributes, tags) a
 each subscription (protocol, endpoint, attributes, and the confirmation token of
 one still pending). It validates nothing (``services/sns`` does); every write is
 one transaction, so a topic deleted with its subscriptions is deleted whole.
+It also keeps each FIFO topic's deduplication ids for their 5-minute interval
+(with the message id and sequence number they were first published as), so a
+retried publish after a restart is still recognised as a duplicate. And it keeps
+each HTTP(S) delivery until it succeeded or gave up (the attempts made, the next
+one's time), so a restart resumes its retries instead of forgetting them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import orjson
@@ -33,6 +38,19 @@ CREATE TABLE IF NOT EXISTS sns_subscriptions (
     created     REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sns_subscriptions_topic ON sns_subscriptions (topic_arn);
+CREATE TABLE IF NOT EXISTS sns_dedup (
+    topic_arn   TEXT NOT NULL,
+    dedup_id    TEXT NOT NULL,
+    until       REAL NOT NULL,
+    message_id  TEXT NOT NULL,
+    sequence    TEXT NOT NULL,
+    PRIMARY KEY (topic_arn, dedup_id)
+);
+CREATE INDEX IF NOT EXISTS sns_dedup_until ON sns_dedup (until);
+CREATE TABLE IF NOT EXISTS sns_http_deliveries (
+    id          TEXT PRIMARY KEY,
+    document    BLOB NOT NULL
+);
 """
 
 
@@ -63,7 +81,29 @@ class SubscriptionRecord:
         return self.token is not None
 
 
-class TopicStore(Protocol):
+@dataclass(slots=True)
+class HttpDelivery:
+    id: str
+    endpoint: str
+    body: str
+    headers: dict[str, str]
+    attempts: int
+    """POSTs made so far."""
+    due_at: float
+    """When the next POST is due."""
+
+
+class HttpDeliveryStore(Protocol):
+    def http_deliveries(self) -> list[HttpDelivery]:
+        """Every HTTP(S) delivery not yet done, the earliest due first."""
+        ...
+
+    def put_http_delivery(self, delivery: HttpDelivery) -> None: ...
+
+    def delete_http_delivery(self, delivery_id: str) -> None: ...
+
+
+class TopicStore(HttpDeliveryStore, Protocol):
     def topics(self) -> list[TopicRecord]:
         """Every topic, in creation order."""
         ...
@@ -85,6 +125,17 @@ class TopicStore(Protocol):
         ...
 
     def delete_subscription(self, arn: str) -> None: ...
+
+    def seen_dedup(self, topic_arn: str, dedup_id: str, now: float) -> tuple[str, str] | None:
+        """The (message id, sequence number) a FIFO publish with ``dedup_id`` was
+        accepted as, when its interval runs past ``now``; else None."""
+        ...
+
+    def remember_dedup(
+        self, topic_arn: str, dedup_id: str, until: float, message_id: str, sequence: str, now: float
+    ) -> None:
+        """Keep ``dedup_id`` until ``until`` (and forget the ids expired at ``now``)."""
+        ...
 
 
 class SqliteTopicStore:
@@ -140,3 +191,36 @@ class SqliteTopicStore:
     def delete_subscription(self, arn: str) -> None:
         with self._db.transaction() as db:
             db.execute("DELETE FROM sns_subscriptions WHERE arn = ?", (arn,))
+
+    def seen_dedup(self, topic_arn: str, dedup_id: str, now: float) -> tuple[str, str] | None:
+        rows = self._db.read(
+            "SELECT message_id, sequence FROM sns_dedup WHERE topic_arn = ? AND dedup_id = ? AND until > ?",
+            (topic_arn, dedup_id, now),
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def remember_dedup(
+        self, topic_arn: str, dedup_id: str, until: float, message_id: str, sequence: str, now: float
+    ) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM sns_dedup WHERE until <= ?", (now,))
+            db.execute(
+                "INSERT OR REPLACE INTO sns_dedup VALUES (?, ?, ?, ?, ?)",
+                (topic_arn, dedup_id, until, message_id, sequence),
+            )
+
+    def http_deliveries(self) -> list[HttpDelivery]:
+        rows = self._db.read("SELECT document FROM sns_http_deliveries")
+        found = [HttpDelivery(**orjson.loads(doc)) for (doc,) in rows]
+        return sorted(found, key=lambda d: d.due_at)
+
+    def put_http_delivery(self, delivery: HttpDelivery) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sns_http_deliveries VALUES (?, ?)",
+                (delivery.id, orjson.dumps(asdict(delivery))),
+            )
+
+    def delete_http_delivery(self, delivery_id: str) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM sns_http_deliveries WHERE id = ?", (delivery_id,))

@@ -204,3 +204,45 @@ def test_a_schedule_due_while_the_server_is_down_fires_once_at_start(
         assert server.client("events").describe_rule(Name="hourly")["ScheduleExpression"] == "rate(1 hour)"
     finally:
         stop_server(server)
+
+
+def test_a_failing_target_is_retried_then_dead_lettered_per_its_retry_policy(
+    scheduler: Any, server: Server
+) -> None:
+    sqs = server.client("sqs")
+    dlq_url, dlq_arn = queue(sqs, "schedule-dlq")
+    expression = in_seconds(2)
+    policy = {"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 60}
+    missing = f"arn:aws:sqs:{ACCOUNT_REGION}:never-there"
+    scheduler.create_schedule(
+        Name="to-nowhere",
+        ScheduleExpression=expression,
+        FlexibleTimeWindow=OFF,
+        Target={"Arn": missing, "RoleArn": ROLE, "Input": '{"n": 1}', "RetryPolicy": policy}
+        | {"DeadLetterConfig": {"Arn": dlq_arn}},
+    )
+    scheduler.create_schedule(
+        Name="to-later",
+        ScheduleExpression=expression,
+        FlexibleTimeWindow=OFF,
+        Target={
+            "Arn": f"arn:aws:sqs:{ACCOUNT_REGION}:later-q",
+            "RoleArn": ROLE,
+            "Input": '{"n": 2}',
+            "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 60},
+        },
+    )
+    time.sleep(2.5)  # both fired and failed: the second's queue does not exist yet
+    later_url, _ = queue(sqs, "later-q")
+    assert [json.loads(m["Body"]) for m in drain(sqs, later_url, 1)] == [{"n": 2}]
+    message = drain(sqs, dlq_url, 1)[0]
+    assert json.loads(message["Body"]) == {"n": 1}
+    attributes = {k: (v["DataType"], v["StringValue"]) for k, v in message["MessageAttributes"].items()}
+    assert attributes == {
+        "ERROR_CODE": ("String", "TargetNotFound"),
+        "ERROR_MESSAGE": ("String", f"no queue {missing} exists"),
+        "SCHEDULE_ARN": ("String", SCHEDULE_PREFIX + "default/to-nowhere"),
+        "TARGET_ARN": ("String", missing),
+        "EXHAUSTED_RETRY_CONDITION": ("String", "MaximumRetryAttempts"),
+        "RETRY_ATTEMPTS": ("Number", "1"),
+    }

@@ -319,6 +319,30 @@ def test_fifo_topic_deduplicates_and_numbers(sns: Any, sqs: Any) -> None:
     assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["FifoTopic"] == "true"
 
 
+def test_fifo_deduplication_survives_a_restart(tmp_path_factory: pytest.TempPathFactory) -> None:
+    data_dir = tmp_path_factory.mktemp("sns-restart") / "data"
+    server = start_server(data_dir)
+    try:
+        sns, sqs = server.client("sns"), server.client("sqs")
+        topic = sns.create_topic(Name="once.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+        url = sqs.create_queue(QueueName="once.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=QUEUE_PREFIX + "once.fifo")
+        first = sns.publish(TopicArn=topic, Message="a", MessageGroupId="g", MessageDeduplicationId="d1")
+    finally:
+        stop_server(server)
+    server = start_server(data_dir)
+    try:
+        sns, sqs = server.client("sns"), server.client("sqs")
+        again = sns.publish(TopicArn=topic, Message="a", MessageGroupId="g", MessageDeduplicationId="d1")
+        assert (again["MessageId"], again["SequenceNumber"]) == (first["MessageId"], first["SequenceNumber"])
+        other = sns.publish(TopicArn=topic, Message="b", MessageGroupId="g", MessageDeduplicationId="d2")
+        assert other["MessageId"] != first["MessageId"]
+        bodies = [json.loads(m["Body"])["Message"] for m in drain(sqs, url, 2)]
+        assert bodies == ["a", "b"]  # the retried "a" was not delivered twice
+    finally:
+        stop_server(server)
+
+
 def test_publish_batch(sns: Any, sqs: Any) -> None:
     topic = sns.create_topic(Name="batch")["TopicArn"]
     url, arn = queue(sqs, "batch-q")

@@ -5,8 +5,12 @@ the rules an event matches without testing each. Each matched rule's targets get
 the event (or its ``Input``/``InputPath``/``InputTransformer`` form) before
 PutEvents answers: a function through the durable async-invocation queue, a queue
 and a topic through their services, another bus by putting the event on it. A
-target that cannot take the event sends it to the target's DeadLetterConfig queue
-with AWS's attributes (``RULE_ARN``, ``TARGET_ARN``, ``ERROR_CODE``, ``ERROR_MESSAGE``).
+target that cannot take the event (a function, queue, topic or bus that is gone, or
+that refuses it) is retried as its RetryPolicy says (services/events/retries.py),
+the retry stored in the bus store before it waits so a restart does not lose it;
+when the policy runs out the event goes to the target's DeadLetterConfig queue
+with AWS's attributes (``RULE_ARN``, ``TARGET_ARN``, ``ERROR_CODE``,
+``ERROR_MESSAGE``, ``EXHAUSTED_RETRY_CONDITION``, ``RETRY_ATTEMPTS``).
 
 Rules with a ScheduleExpression (default bus only) are fired by the schedule timer
 (events/schedule_timer.py): AWS's scheduled event (``source`` ``aws.events``,
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import uuid
 from collections.abc import Mapping
@@ -31,13 +36,15 @@ from lambdalite.auth.authorize_context import invoking_as_service
 from lambdalite.clock import Clock
 from lambdalite.events.cron import ScheduleError, parse_schedule
 from lambdalite.events.patterns import Dialect, PatternError, PatternIndex, compile_pattern
+from lambdalite.events.periodic import Periodic
 from lambdalite.events.schedule_timer import ScheduleTimer
 from lambdalite.events.service_targets import QueueTarget, Siblings, message_target
 from lambdalite.events.targets import DeliveryError
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.services.events import errors
+from lambdalite.services.events.retries import POLL_S, RetryPolicy, backoff
 from lambdalite.services.events.transform import MISSING, PathError, extract, fill_template, parse_path
-from lambdalite.store.buses import BusRecord, BusStore, RuleRecord
+from lambdalite.store.buses import BusRecord, BusStore, RetryRecord, RuleRecord
 from lambdalite.store.schedules import Firing, ScheduleStore
 
 log = logging.getLogger("lambdalite.events")
@@ -77,9 +84,17 @@ class EventsService:
     """Every EventBridge operation lambdalite serves. Runs on the event loop's thread."""
 
     def __init__(
-        self, store: BusStore, clock: Clock, siblings: Siblings, schedules: ScheduleStore | None = None
+        self,
+        store: BusStore,
+        clock: Clock,
+        siblings: Siblings,
+        schedules: ScheduleStore | None = None,
+        rng: random.Random | None = None,
     ) -> None:
+        """``rng``: the retries' jitter (a seeded one in tests)."""
         self._store = store
+        self._rng = rng or random.Random()
+        self.retries = Periodic(clock, self.retry_due, "events retries")
         self._clock = clock
         self._siblings = siblings
         self._region = siblings.region
@@ -589,11 +604,82 @@ class EventsService:
 
     async def _send_one(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> None:
         try:
-            # Under sigv4 a function target's policy must allow events.amazonaws.com for this rule.
-            with invoking_as_service("events.amazonaws.com", self.rule_arn(rule), self._account):
-                await message_target(target, self._siblings).send(self._input(rule, target, event), {})
+            await self._deliver(rule, target, event)
         except DeliveryError as exc:
-            await self._dead_letter(rule, target, event, str(exc))
+            await self._failed(rule, target, event, str(exc), 0, self._clock.now(), None)
+
+    async def _deliver(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> None:
+        # Under sigv4 a function target's policy must allow events.amazonaws.com for this rule.
+        with invoking_as_service("events.amazonaws.com", self.rule_arn(rule), self._account):
+            await message_target(target, self._siblings).send(self._input(rule, target, event), {})
+
+    async def _failed(
+        self,
+        rule: RuleRecord,
+        target: Mapping[str, Any],
+        event: dict[str, Any],
+        why: str,
+        retries: int,
+        first_failed_at: float,
+        retry_id: str | None,
+    ) -> None:
+        """A delivery failed after ``retries`` retries: store the next retry, or (the
+        RetryPolicy ran out) send the event to the dead-letter queue."""
+        policy = RetryPolicy.of(target)
+        due = self._clock.now() + backoff(retries, self._rng)
+        condition = policy.exhausted(retries, first_failed_at, due)
+        if condition is None:
+            record = RetryRecord(
+                retry_id or str(uuid.uuid4()),
+                rule.bus,
+                rule.name,
+                str(target["Id"]),
+                event,
+                retries,
+                first_failed_at,
+                due,
+                why,
+            )
+            self._store.put_retry(record)
+            log.info(
+                "events: rule %s will retry %s in %.1fs: %s",
+                rule.name,
+                target["Arn"],
+                due - self._clock.now(),
+                why,
+            )
+            return
+        if retry_id is not None:
+            self._store.delete_retry(retry_id)
+        await self._dead_letter(rule, target, event, why, (condition, retries))
+
+    async def retry_due(self) -> float:
+        """Make every retry due now; returns how long to sleep before the next pass."""
+        while due := self._store.due_retries(self._clock.now(), 100):
+            for retry in due:
+                await self._retry(retry)
+        following = self._store.next_retry_at()
+        if following is None:
+            return POLL_S
+        return max(0.0, min(POLL_S, following - self._clock.now()))
+
+    async def _retry(self, retry: RetryRecord) -> None:
+        bus = self._buses.get(retry.bus)
+        rule = None if bus is None else bus.rules.get(retry.rule)
+        target = None if rule is None else next((t for t in rule.targets if t["Id"] == retry.target_id), None)
+        if rule is None or target is None:
+            # The rule or target was removed while the event waited: nothing owes it a delivery.
+            log.warning("events: dropping a retry for %s/%s: the target is gone", retry.rule, retry.target_id)
+            self._store.delete_retry(retry.id)
+            return
+        try:
+            await self._deliver(rule, target, retry.event)
+        except DeliveryError as exc:
+            await self._failed(
+                rule, target, retry.event, str(exc), retry.retries + 1, retry.first_failed_at, retry.id
+            )
+            return
+        self._store.delete_retry(retry.id)
 
     def _input(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> bytes:
         if target.get("Input") is not None:
@@ -616,8 +702,14 @@ class EventsService:
         return fill_template(transformer["InputTemplate"], values).encode()
 
     async def _dead_letter(
-        self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any], why: str
+        self,
+        rule: RuleRecord,
+        target: Mapping[str, Any],
+        event: dict[str, Any],
+        why: str,
+        exhausted: tuple[str, int] | None = None,
     ) -> None:
+        """``exhausted``: the RetryPolicy limit that ran out and the retries made."""
         dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
         log.warning("events: rule %s could not deliver to %s: %s", rule.name, target["Arn"], why)
         if not dlq:
@@ -628,6 +720,9 @@ class EventsService:
             "ERROR_CODE": ("String", "SDK_CLIENT_ERROR"),
             "ERROR_MESSAGE": ("String", why[:1024]),
         }
+        if exhausted is not None:
+            attributes["EXHAUSTED_RETRY_CONDITION"] = ("String", exhausted[0])
+            attributes["RETRY_ATTEMPTS"] = ("Number", str(exhausted[1]))
         try:
             await QueueTarget(dlq, self._siblings).send(orjson.dumps(event), attributes)
         except DeliveryError as exc:

@@ -35,10 +35,12 @@ class SchedulerFront:
         return await self._front.handle(request)
 
     def start(self) -> None:
-        """Start the schedule timer (on the running loop)."""
+        """Start the schedule timer and the targets' retries (on the running loop)."""
         if self.service.timer is not None:
             self.service.timer.start()
+        self.service.retries.start()
 
     async def close(self) -> None:
+        await self.service.retries.close()
         if self.service.timer is not None:
             await self.service.timer.close()

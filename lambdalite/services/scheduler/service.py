@@ -3,12 +3,17 @@ document store (``SchedulerStore``) and the shared schedule timer.
 
 A schedule fires its target at the times of its ``at()``, ``rate()`` or ``cron()``
 expression in ``ScheduleExpressionTimezone`` (daylight-saving changes follow the
-zone), between ``StartDate`` and ``EndDate``; FlexibleTimeWindow is accepted and
-validated, and every firing happens at the window's start. The target gets
+zone), between ``StartDate`` and ``EndDate``; with a FLEXIBLE FlexibleTimeWindow
+each firing is delivered at a random time within ``MaximumWindowInMinutes`` after
+its scheduled time, as AWS does (drawn from an injected ``random.Random``, so tests
+are deterministic; the drawn time is stored with the firing, so a restart keeps it). The target gets
 ``Input`` (``{}`` when none): a function through the durable async queue, a queue
 (FIFO: ``SqsParameters.MessageGroupId``), a topic, or a bus (an event with
 ``EventBridgeParameters``' source and detail-type). A target that refuses the
-firing sends it to ``DeadLetterConfig``'s queue. A schedule with no more firings
+firing is retried as its ``RetryPolicy`` says (the backoff and limits of
+services/events/retries.py; each pending retry is a ``retry`` document in the
+store, holding the target, so it survives a restart and the schedule's deletion),
+then the firing goes to ``DeadLetterConfig``'s queue. A schedule with no more firings
 (an ``at()`` that fired, an ``EndDate`` passed) is deleted when its
 ``ActionAfterCompletion`` is ``DELETE``.
 """
@@ -16,6 +21,7 @@ firing sends it to ``DeadLetterConfig``'s queue. A schedule with no more firings
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -26,10 +32,12 @@ import orjson
 from lambdalite.auth.authorize_context import invoking_as_service
 from lambdalite.clock import Clock
 from lambdalite.events.cron import ScheduleError, parse_schedule
+from lambdalite.events.periodic import Periodic
 from lambdalite.events.schedule_timer import ScheduleTimer
 from lambdalite.events.service_targets import QueueTarget, Siblings, message_target
 from lambdalite.events.targets import DeliveryError, Target
 from lambdalite.protocol.errors import ServiceFault
+from lambdalite.services.events.retries import POLL_S, RetryPolicy, backoff
 from lambdalite.store.scheduler_docs import SchedulerStore
 from lambdalite.store.schedules import Firing, ScheduleStore
 
@@ -58,9 +66,18 @@ def _not_found(message: str) -> ServiceFault:
 
 class SchedulerService:
     def __init__(
-        self, store: SchedulerStore, clock: Clock, siblings: Siblings, timers: ScheduleStore | None
+        self,
+        store: SchedulerStore,
+        clock: Clock,
+        siblings: Siblings,
+        timers: ScheduleStore | None,
+        rng: random.Random | None = None,
     ) -> None:
+        """``rng``: where a flexible window's delays come from (a seeded one in tests)."""
         self._store = store
+        self._rng = rng or random.Random()
+        self.retries = Periodic(clock, self.retry_due, "scheduler retries")
+        self._pending: dict[str, dict[str, Any]] = {r["Id"]: r for r in store.documents("retry")}
         self._clock = clock
         self._siblings = siblings
         self._region = siblings.region
@@ -74,7 +91,11 @@ class SchedulerService:
             self._put_group(
                 {"Name": DEFAULT_GROUP, "CreationDate": now, "LastModificationDate": now, "Tags": []}
             )
-        self.timer = None if timers is None else ScheduleTimer(timers, clock, self._fire, prefix=TIMER_PREFIX)
+        self.timer = (
+            None
+            if timers is None
+            else ScheduleTimer(timers, clock, self._fire, prefix=TIMER_PREFIX, delay=self._window_delay)
+        )
         for schedule in self._schedules.values():
             self._time(schedule)
 
@@ -315,6 +336,16 @@ class SchedulerService:
 
     # -- firing --------------------------------------------------------------
 
+    def _window_delay(self, key: str) -> float:
+        """Seconds after its scheduled time at which a firing of ``key`` is delivered:
+        uniform within a FLEXIBLE window, none when the window is OFF."""
+        group, _, name = key.removeprefix(TIMER_PREFIX).partition("/")
+        schedule = self._schedules.get((group, name))
+        window = (schedule or {}).get("FlexibleTimeWindow") or {}
+        if window.get("Mode") != "FLEXIBLE":
+            return 0.0
+        return self._rng.uniform(0.0, float(window["MaximumWindowInMinutes"]) * 60.0)
+
     async def _fire(self, firing: Firing) -> None:
         group, _, name = firing.key.removeprefix(TIMER_PREFIX).partition("/")
         schedule = self._schedules.get((group, name))
@@ -337,9 +368,24 @@ class SchedulerService:
         return following is None or (end is not None and following > end)
 
     async def _deliver(self, schedule: Mapping[str, Any], firing: Firing) -> None:
-        target: Mapping[str, Any] = schedule["Target"]
+        retry = {
+            "Id": firing.id,
+            "ScheduleArn": self.schedule_arn(schedule["GroupName"], schedule["Name"]),
+            "Target": schedule["Target"],
+            "Key": firing.key,
+            "ScheduledAt": firing.scheduled_at,
+            "Retries": 0,
+            "FirstFailedAt": None,
+        }
+        await self._attempt(retry)
+
+    async def _attempt(self, retry: dict[str, Any]) -> None:
+        """Send the firing ``retry`` describes to its target; on failure store its next
+        retry or, its RetryPolicy run out, send it to the dead-letter queue."""
+        target: Mapping[str, Any] = retry["Target"]
+        arn = retry["ScheduleArn"]
         payload = str(target.get("Input") or "{}").encode()
-        arn = self.schedule_arn(schedule["GroupName"], schedule["Name"])
+        firing = Firing(retry["Id"], retry["Key"], retry["ScheduledAt"])
         try:
             # Under sigv4 a function target is invoked when its policy allows scheduler.amazonaws.com
             # for this schedule, or the schedule's RoleArn allows lambda:InvokeFunction.
@@ -348,21 +394,56 @@ class SchedulerService:
             ):
                 await self._target(target, firing).send(payload, {})
         except DeliveryError as exc:
-            log.warning("schedule %s/%s could not deliver: %s", schedule["GroupName"], schedule["Name"], exc)
-            dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
-            if dlq:
-                attributes = {
-                    "ERROR_CODE": ("String", "TargetNotFound"),
-                    "ERROR_MESSAGE": ("String", str(exc)[:1024]),
-                    "SCHEDULE_ARN": ("String", self.schedule_arn(schedule["GroupName"], schedule["Name"])),
-                    "TARGET_ARN": ("String", str(target["Arn"])),
-                }
-                try:
-                    await QueueTarget(dlq, self._siblings).send(payload, attributes)
-                except DeliveryError as dead:
-                    log.warning(
-                        "schedule %s: its dead-letter queue refused the firing: %s", schedule["Name"], dead
-                    )
+            now = self._clock.now()
+            first = now if retry["FirstFailedAt"] is None else retry["FirstFailedAt"]
+            due = now + backoff(retry["Retries"], self._rng)
+            condition = RetryPolicy.of(target).exhausted(retry["Retries"], first, due)
+            if condition is None:
+                log.info("schedule %s will retry in %.1fs: %s", arn, due - now, exc)
+                self._remember({**retry, "FirstFailedAt": first, "DueAt": due, "Error": str(exc)})
+                return
+            self._forget(retry["Id"])
+            log.warning("schedule %s could not deliver: %s", arn, exc)
+            await self._dead_letter(retry, payload, str(exc), condition)
+            return
+        self._forget(retry["Id"])
+
+    def _remember(self, retry: dict[str, Any]) -> None:
+        self._store.put("retry", retry["Id"], retry)
+        self._pending[retry["Id"]] = retry
+
+    def _forget(self, retry_id: str) -> None:
+        if self._pending.pop(retry_id, None) is not None:
+            self._store.delete("retry", retry_id)
+
+    async def retry_due(self) -> float:
+        """Make every retry due now; returns how long to sleep before the next pass."""
+        now = self._clock.now()
+        for retry in sorted(self._pending.values(), key=lambda r: float(r["DueAt"])):
+            if retry["DueAt"] <= now:
+                await self._attempt({**retry, "Retries": retry["Retries"] + 1})
+        soonest = min((float(r["DueAt"]) for r in self._pending.values()), default=now + POLL_S)
+        return max(0.0, min(POLL_S, soonest - self._clock.now()))
+
+    async def _dead_letter(self, retry: Mapping[str, Any], payload: bytes, why: str, condition: str) -> None:
+        target: Mapping[str, Any] = retry["Target"]
+        dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
+        if not dlq:
+            return
+        attributes = {
+            "ERROR_CODE": ("String", "TargetNotFound"),
+            "ERROR_MESSAGE": ("String", why[:1024]),
+            "SCHEDULE_ARN": ("String", str(retry["ScheduleArn"])),
+            "TARGET_ARN": ("String", str(target["Arn"])),
+            "EXHAUSTED_RETRY_CONDITION": ("String", condition),
+            "RETRY_ATTEMPTS": ("Number", str(retry["Retries"])),
+        }
+        try:
+            await QueueTarget(dlq, self._siblings).send(payload, attributes)
+        except DeliveryError as dead:
+            log.warning(
+                "schedule %s: its dead-letter queue refused the firing: %s", retry["ScheduleArn"], dead
+            )
 
     def _target(self, target: Mapping[str, Any], firing: Firing) -> Target:
         if ":event-bus/" in target["Arn"]:

@@ -35,7 +35,15 @@ class SnsFront:
         clock: Clock | None = None,
     ) -> None:
         self.service = SnsService(store, clock or SystemClock(), region, account_id, deliverer)
+        self._deliverer = deliverer
         self._front = ProtocolFront(load_model("sns"), self.service)
+
+    def start(self) -> None:
+        """Resume the stored HTTP(S) deliveries (on the running loop)."""
+        self._deliverer.resume()
+
+    async def close(self) -> None:
+        await self._deliverer.close()
 
     async def handle(self, request: HttpRequest) -> Response:
         return await self._front.handle(request)

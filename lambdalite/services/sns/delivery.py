@@ -16,7 +16,9 @@ written out three ways, as AWS does:
 - an HTTP(S) endpoint gets the envelope as a POST body with AWS's
   ``x-amz-sns-*`` headers (and, once, the ``SubscriptionConfirmation``); a
   connection failure or an error status is retried as AWS's default delivery
-  policy does (3 retries, 20 s apart), in memory (a restart forgets them).
+  policy does (3 retries, 20 s apart); with a ``HttpDeliveryStore`` each delivery
+  is stored before its first POST and after each failure (attempts made, next
+  time), so ``resume()`` at start carries on the retries a restart interrupted.
 
 Signatures: lambdalite has no AWS signing certificate, so ``Signature`` is an
 HMAC-SHA256 of AWS's string-to-sign under this node's key (stable per process),
@@ -45,6 +47,7 @@ import orjson
 from lambdalite.clock import Clock, SystemClock
 from lambdalite.events.targets import AcceptEvent, function_target_ref
 from lambdalite.protocol.front import Call, calling
+from lambdalite.store.topics import HttpDelivery, HttpDeliveryStore
 
 log = logging.getLogger("lambdalite.sns")
 
@@ -159,9 +162,12 @@ class Deliverer:
         host: Callable[[], str],
         clock: Clock | None = None,
         http_retry_delays: tuple[float, ...] = HTTP_RETRY_DELAYS_S,
+        store: HttpDeliveryStore | None = None,
     ) -> None:
         """``http_retry_delays``: the waits before each retry of a failed HTTP(S)
-        delivery (AWS's default delivery policy: 3 retries, 20 s apart)."""
+        delivery (AWS's default delivery policy: 3 retries, 20 s apart). ``store``:
+        where HTTP(S) deliveries wait for their retries (None: in memory only)."""
+        self._store = store
         self._clock = clock or SystemClock()
         self._http_retry_delays = http_retry_delays
         self._region = region
@@ -196,29 +202,60 @@ class Deliverer:
 
     def to_http(self, endpoint: str, body: bytes, headers: Mapping[str, str]) -> None:
         """POST ``body`` in the background (SNS answers Publish without waiting for it)."""
-        task = asyncio.ensure_future(self._post(endpoint, body, headers))
+        delivery = HttpDelivery(
+            str(uuid.uuid4()), endpoint, body.decode("utf-8", "replace"), dict(headers), 0, self._clock.now()
+        )
+        if self._store is not None:
+            self._store.put_http_delivery(delivery)
+        self._spawn(delivery)
+
+    def resume(self) -> None:
+        """Carry on the stored HTTP(S) deliveries a restart interrupted (at start)."""
+        if self._store is None:
+            return
+        for delivery in self._store.http_deliveries():
+            log.warning(
+                "sns: resuming the delivery to %s after %d attempts", delivery.endpoint, delivery.attempts
+            )
+            self._spawn(delivery)
+
+    def _spawn(self, delivery: HttpDelivery) -> None:
+        task = asyncio.ensure_future(self._post(delivery))
         self._http_tasks.add(task)
         task.add_done_callback(self._http_tasks.discard)
 
-    async def _post(self, endpoint: str, body: bytes, headers: Mapping[str, str]) -> None:
+    async def _post(self, delivery: HttpDelivery) -> None:
         request = urllib.request.Request(
-            endpoint,
-            data=body,
+            delivery.endpoint,
+            data=delivery.body.encode(),
             method="POST",
-            headers={"Content-Type": "text/plain; charset=UTF-8", **headers},
+            headers={"Content-Type": "text/plain; charset=UTF-8", **delivery.headers},
         )
-        for attempt, delay in enumerate((0.0, *self._http_retry_delays)):
-            if delay:
-                await self._clock.sleep(delay)
+        delays = (0.0, *self._http_retry_delays)
+        while delivery.attempts < len(delays):
+            wait = delivery.due_at - self._clock.now()
+            if wait > 0:
+                await self._clock.sleep(wait)
             try:
                 await asyncio.to_thread(_send, request)
+                self._done(delivery)
                 return
             except (OSError, urllib.error.URLError) as exc:
                 # An HTTP error status is a failed delivery too (HTTPError is a URLError).
-                log.warning("sns: POST to %s failed (attempt %d): %s", endpoint, attempt + 1, exc)
-        log.warning(
-            "sns: gave up delivering to %s after %d attempts", endpoint, len(self._http_retry_delays) + 1
-        )
+                delivery.attempts += 1
+                log.warning(
+                    "sns: POST to %s failed (attempt %d): %s", delivery.endpoint, delivery.attempts, exc
+                )
+            if delivery.attempts < len(delays):
+                delivery.due_at = self._clock.now() + delays[delivery.attempts]
+                if self._store is not None:
+                    self._store.put_http_delivery(delivery)
+        log.warning("sns: gave up delivering to %s after %d attempts", delivery.endpoint, delivery.attempts)
+        self._done(delivery)
+
+    def _done(self, delivery: HttpDelivery) -> None:
+        if self._store is not None:
+            self._store.delete_http_delivery(delivery.id)
 
     async def close(self) -> None:
         for task in list(self._http_tasks):

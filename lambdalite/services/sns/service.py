@@ -125,7 +125,6 @@ class SnsService:
         """Topic ARN -> its subscriptions by ARN: a publish looks at its own topic's only."""
         for record in store.subscriptions():
             self._keep(self._compiled(record))
-        self._dedup: dict[tuple[str, str], tuple[float, str, str]] = {}
         self._sequence = 0
         self.host = "localhost"
 
@@ -683,17 +682,17 @@ class SnsService:
                     "MessageDeduplicationId provided explicitly"
                 )
             dedup = hashlib.sha256(message.encode()).hexdigest()
-        self._dedup = {k: v for k, v in self._dedup.items() if v[0] > now}
-        seen = self._dedup.get((topic.arn, dedup))
+        # The ids live in the store, not in memory: a publisher retrying after a restart is deduplicated.
+        seen = self._store.seen_dedup(topic.arn, dedup, now)
         if seen is not None:
-            note = Notification(seen[1], topic.arn, message, subject, attributes, now, group, dedup, seen[2])
+            note = Notification(seen[0], topic.arn, message, subject, attributes, now, group, dedup, seen[1])
             return note, True
         self._sequence = max(self._sequence + 1, int(now * 1_000_000))
         sequence = f"{self._sequence:020d}"
         note = Notification(
             str(uuid.uuid4()), topic.arn, message, subject, attributes, now, group, dedup, sequence
         )
-        self._dedup[(topic.arn, dedup)] = (now + DEDUP_INTERVAL_S, note.message_id, sequence)
+        self._store.remember_dedup(topic.arn, dedup, now + DEDUP_INTERVAL_S, note.message_id, sequence, now)
         return note, False
 
     @staticmethod
