@@ -95,7 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, rabbit: None) -> Iterator[S
 @pytest.fixture(scope="module")
 def lam(server: Server, collector: Collector) -> Any:
     client = server.client("lambda")
-    env = {"Variables": {"COLLECTOR": collector.url}}
+    env = {"Variables": collector.variables}
     create_function(client, "consumer", {"app.py": HANDLER}, Environment=env, Timeout=5)
     return client
 
