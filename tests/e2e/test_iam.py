@@ -529,21 +529,21 @@ def logged(server: Server, function: str, text: str, timeout_s: float = 15) -> b
 def test_services_invoke_only_when_the_functions_policy_allows_their_principal(server: Server) -> None:
     lam = admin(server, "lambda")
     create_function(lam, "printer", {"app.py": PRINTER})
-    sns = admin(server, "sns")
-    topic = sns.create_topic(Name="alerts")["TopicArn"]
-    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=f"{ARN}printer")
-    events = admin(server, "events")
-    events.put_rule(Name="notes", EventPattern=orjson.dumps({"source": ["app"]}).decode())
-    events.put_targets(Rule="notes", Targets=[{"Id": "printer", "Arn": f"{ARN}printer"}])
-    entry = {"Source": "app", "DetailType": "note", "EventBusName": "default"}
-    sns.publish(TopicArn=topic, Message="unpermitted-sns")
-    events.put_events(Entries=[entry | {"Detail": '{"note": "unpermitted-rule"}'}])
+    sns, events = admin(server, "sns"), admin(server, "events")
+    # Two topics and two rules reach the function; its policy names one of each only
+    # (deliveries are judged when they happen, so the refused ones use their own sources).
+    topics = {name: sns.create_topic(Name=name)["TopicArn"] for name in ("alerts", "alerts-unpermitted")}
+    for topic in topics.values():
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=f"{ARN}printer")
+    for rule, source in (("notes", "app"), ("notes-unpermitted", "other")):
+        events.put_rule(Name=rule, EventPattern=orjson.dumps({"source": [source]}).decode())
+        events.put_targets(Rule=rule, Targets=[{"Id": "printer", "Arn": f"{ARN}printer"}])
     lam.add_permission(
         FunctionName="printer",
         StatementId="sns",
         Action="lambda:InvokeFunction",
         Principal="sns.amazonaws.com",
-        SourceArn=topic,
+        SourceArn=topics["alerts"],
     )
     lam.add_permission(
         FunctionName="printer",
@@ -552,10 +552,16 @@ def test_services_invoke_only_when_the_functions_policy_allows_their_principal(s
         Principal="events.amazonaws.com",
         SourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/notes",
     )
-    sns.publish(TopicArn=topic, Message="permitted-sns")
-    events.put_events(Entries=[entry | {"Detail": '{"note": "permitted-rule"}'}])
+    sns.publish(TopicArn=topics["alerts-unpermitted"], Message="unpermitted-sns")
+    events.put_events(
+        Entries=[{"Source": "other", "DetailType": "note", "Detail": '{"note": "unpermitted-rule"}'}]
+    )
+    sns.publish(TopicArn=topics["alerts"], Message="permitted-sns")
+    events.put_events(
+        Entries=[{"Source": "app", "DetailType": "note", "Detail": '{"note": "permitted-rule"}'}]
+    )
     assert logged(server, "printer", "got permitted-sns") and logged(server, "printer", "got permitted-rule")
-    assert not logged(server, "printer", "unpermitted", timeout_s=0.5)
+    assert not logged(server, "printer", "unpermitted", timeout_s=1.0)
 
 
 def test_schedules_invoke_with_their_role_or_the_functions_policy(server: Server) -> None:
