@@ -17,7 +17,6 @@ AwsError                        an error an AWS-compatible API returns: code, HT
 └── LogsError                   an error the CloudWatch Logs API returns (always 400, JSON 1.1)
     ├── LogsResourceNotFound    ResourceNotFoundException (log group or stream missing)
     ├── LogsInvalidParameter    InvalidParameterException (a value out of range, a bad token or pattern)
-    ├── LogsSerialization       SerializationException (the body is not a JSON object of the model's types)
     └── LogsUnknownOperation    UnknownOperationException (no such X-Amz-Target; no message)
 SandboxError                    an environment could not start, or died
 ├── EnvironmentStartFailed      the runtime process could not be started
@@ -165,10 +164,6 @@ class LogsResourceNotFound(LogsError):
 
 class LogsInvalidParameter(LogsError):
     code = "InvalidParameterException"
-
-
-class LogsSerialization(LogsError):
-    code = "SerializationException"
 
 
 class LogsUnknownOperation(LogsError):

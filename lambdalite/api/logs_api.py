@@ -10,8 +10,11 @@ Not supported: writing logs (PutLogEvents and friends), retention, Logs
 Insights and live tail. FilterLogEvents takes AWS's filter pattern syntax (terms,
 JSON and space-delimited patterns; see ``observe.filter_pattern``).
 
-Errors are ``errors.LogsError``s, sent as CloudWatch Logs sends them: HTTP 400 with
-``{"__type": code, "message": ...}`` (no message when AWS sends none).
+Wire: the protocol layer (``protocol.front``, awsJson 1.1 from botocore's model)
+parses requests into the operations' plain values and writes the answers; wrong
+types are its SerializationException. The handlers raise ``errors.LogsError``s,
+sent as Logs sends them: HTTP 400 with a bare ``__type`` and ``message``; an
+operation not served is UnknownOperationException with no message.
 """
 
 from __future__ import annotations
@@ -19,28 +22,88 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import uuid
+import functools
 import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
+from botocore.model import ServiceModel
 
-from lambdalite.errors import (
-    LogsError,
-    LogsInvalidParameter,
-    LogsResourceNotFound,
-    LogsSerialization,
-    LogsUnknownOperation,
-)
+from lambdalite.errors import LogsError, LogsInvalidParameter, LogsResourceNotFound, LogsUnknownOperation
+from lambdalite.http import HttpRequest
+from lambdalite.http.message import Response
 from lambdalite.observe.filter_pattern import InvalidFilterPattern
 from lambdalite.observe.logs import EventCursor, LogNotFound, LogStore, StreamInfo
+from lambdalite.protocol import json as json_protocol
+from lambdalite.protocol.errors import ServiceFault
+from lambdalite.protocol.front import ProtocolFront
+from lambdalite.protocol.model import raw_model
 
 TARGET_PREFIX = "Logs_20140328."
 CONTENT_TYPE = b"application/x-amz-json-1.1"
+OPERATIONS = ("DescribeLogGroups", "DescribeLogStreams", "GetLogEvents", "FilterLogEvents")
 
-Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 Body = Mapping[str, Any]
+
+
+@functools.cache
+def _model() -> ServiceModel:
+    """botocore's Logs model without ``required`` members: Logs answers a missing one
+    with its own InvalidParameterException words, which the handlers write."""
+    raw = raw_model("logs")
+    for shape in raw["shapes"].values():
+        shape.pop("required", None)
+    return ServiceModel(raw, service_name="logs")
+
+
+class LogsHandlers:
+    """The typed handlers ``ProtocolFront`` calls. Reads run in a worker thread so a
+    large FilterLogEvents does not stall invocations on the event loop."""
+
+    def __init__(self, store: LogStore, region: str, account_id: str) -> None:
+        self._context = _Context(store, region, account_id)
+
+    async def describe_log_groups(self, request: Body) -> dict[str, Any]:
+        return await self._run(_describe_log_groups, request)
+
+    async def describe_log_streams(self, request: Body) -> dict[str, Any]:
+        return await self._run(_describe_log_streams, request)
+
+    async def get_log_events(self, request: Body) -> dict[str, Any]:
+        return await self._run(_get_log_events, request)
+
+    async def filter_log_events(self, request: Body) -> dict[str, Any]:
+        return await self._run(_filter_log_events, request)
+
+    async def _run(self, action: Callable[[_Context, Body], dict[str, Any]], request: Body) -> dict[str, Any]:
+        try:
+            return await asyncio.to_thread(action, self._context, request)
+        except LogNotFound as exc:
+            raise _fault(LogsResourceNotFound(str(exc))) from exc
+        except LogsError as exc:
+            raise _fault(exc) from exc
+
+
+def _fault(exc: LogsError) -> ServiceFault:
+    return ServiceFault(exc.code, exc.message, exc.status)
+
+
+class LogsFront:
+    """The CloudWatch Logs service of the front router; ``await handle(request)`` never raises."""
+
+    def __init__(self, store: LogStore, region: str = "us-east-1", account_id: str = "000000000000") -> None:
+        self._front = ProtocolFront(_model(), LogsHandlers(store, region, account_id), prefixed_errors=False)
+
+    async def handle(self, request: HttpRequest) -> Response:
+        """Answer one request; an operation lambdalite does not serve (PutLogEvents...)
+        is UnknownOperationException with no message, as AWS sends it."""
+        target = request.headers.get(b"x-amz-target", b"").decode("latin-1")
+        if target.removeprefix(TARGET_PREFIX) not in OPERATIONS:
+            fault = ServiceFault(LogsUnknownOperation.code, "")
+            status, headers, body = json_protocol.serialize_error(self._front.model, fault, prefixed=False)
+            return Response(status, body, headers, CONTENT_TYPE)
+        return await self._front.handle(request)
 
 
 async def handle(
@@ -50,23 +113,13 @@ async def handle(
     *,
     region: str = "us-east-1",
     account_id: str = "000000000000",
-) -> Response:
-    """Answer one CloudWatch Logs request: (HTTP status, headers, body). Never raises
-    for a bad request; the store is flushed before it is read. Reads run in a worker
-    thread so a large FilterLogEvents does not stall invocations on the event loop."""
-    name = operation.removeprefix(TARGET_PREFIX)
-    try:
-        action = _OPERATIONS.get(name)
-        if action is None:
-            raise LogsUnknownOperation()
-        request = _parse(body)
-        context = _Context(store, region, account_id)
-        result = await asyncio.to_thread(action, context, request)
-    except LogsError as exc:
-        return _error(exc)
-    except LogNotFound as exc:
-        return _error(LogsResourceNotFound(str(exc)))
-    return 200, _headers(), orjson.dumps(result)
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """One request by operation name (the target prefix is optional) and body:
+    (status, headers with the content type, body). For tests and callers without HTTP."""
+    target = TARGET_PREFIX + operation.removeprefix(TARGET_PREFIX)
+    request = HttpRequest("POST", "/", b"", {b"x-amz-target": target.encode()}, body, len(body))
+    response = await LogsFront(store, region, account_id).handle(request)
+    return response.status, [(b"content-type", response.content_type), *response.headers], response.body
 
 
 class _Context:
@@ -82,9 +135,9 @@ class _Context:
 
 
 def _describe_log_groups(ctx: _Context, body: Body) -> dict[str, Any]:
-    prefix = _str(body, "logGroupNamePrefix")
-    pattern = _str(body, "logGroupNamePattern")
-    identifiers = _str_list(body, "logGroupIdentifiers")
+    prefix = body.get("logGroupNamePrefix")
+    pattern = body.get("logGroupNamePattern")
+    identifiers = body.get("logGroupIdentifiers")
     if prefix and pattern:
         raise LogsInvalidParameter(
             "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."
@@ -119,8 +172,8 @@ def _describe_log_groups(ctx: _Context, body: Body) -> dict[str, Any]:
 
 def _describe_log_streams(ctx: _Context, body: Body) -> dict[str, Any]:
     group = _group(body)
-    prefix = _str(body, "logStreamNamePrefix")
-    order_by = _str(body, "orderBy") or "LogStreamName"
+    prefix = body.get("logStreamNamePrefix")
+    order_by = body.get("orderBy") or "LogStreamName"
     if order_by not in {"LogStreamName", "LastEventTime"}:
         raise LogsInvalidParameter(
             f"1 validation error detected: Value '{order_by}' at 'orderBy' failed to satisfy constraint: "
@@ -129,7 +182,7 @@ def _describe_log_streams(ctx: _Context, body: Body) -> dict[str, Any]:
     if prefix and order_by == "LastEventTime":
         raise LogsInvalidParameter("Cannot order by LastEventTime with a logStreamNamePrefix.")
     limit = _limit(body, 50)
-    streams = ctx.store.streams(group, prefix, bool(_bool(body, "descending")), order_by)
+    streams = ctx.store.streams(group, prefix, bool(body.get("descending")), order_by)
     start = _offset(body)
     page = streams[start : start + limit]
     result: dict[str, Any] = {"logStreams": [_stream_shape(ctx, group, s) for s in page]}
@@ -162,17 +215,17 @@ def _get_log_events(ctx: _Context, body: Body) -> dict[str, Any]:
     ``b/N`` (the page before event N). At either end the same token comes back, which
     is how clients know to stop."""
     group = _group(body)
-    stream = _str(body, "logStreamName")
+    stream = body.get("logStreamName")
     if not stream:
         raise LogsInvalidParameter(
             "1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: "
             "Member must not be null"
         )
     limit = _limit(body, 10_000)
-    events = ctx.store.stream_events(group, stream, _int(body, "startTime"), _int(body, "endTime"))
-    token = _str(body, "nextToken")
+    events = ctx.store.stream_events(group, stream, body.get("startTime"), body.get("endTime"))
+    token = body.get("nextToken")
     if token is None:
-        if _bool(body, "startFromHead"):
+        if body.get("startFromHead"):
             start, end = 0, min(limit, len(events))
         else:
             start, end = max(0, len(events) - limit), len(events)
@@ -195,21 +248,21 @@ def _get_log_events(ctx: _Context, body: Body) -> dict[str, Any]:
 
 def _filter_log_events(ctx: _Context, body: Body) -> dict[str, Any]:
     group = _group(body)
-    names = _str_list(body, "logStreamNames")
-    prefix = _str(body, "logStreamNamePrefix")
+    names = body.get("logStreamNames")
+    prefix = body.get("logStreamNamePrefix")
     if names is not None and prefix:
         raise LogsInvalidParameter(
             "logStreamNames and logStreamNamePrefix are mutually exclusive parameters."
         )
     limit = _limit(body, 10_000)
-    token = _str(body, "nextToken")
+    token = body.get("nextToken")
     try:
         page = ctx.store.events(
             group,
             names,
-            _int(body, "startTime"),
-            _int(body, "endTime"),
-            _str(body, "filterPattern"),
+            body.get("startTime"),
+            body.get("endTime"),
+            body.get("filterPattern"),
             limit,
             _cursor(token) if token else None,
             stream_prefix=prefix,
@@ -234,63 +287,12 @@ def _filter_log_events(ctx: _Context, body: Body) -> dict[str, Any]:
     return result
 
 
-_OPERATIONS: dict[str, Callable[[_Context, Body], dict[str, Any]]] = {
-    "DescribeLogGroups": _describe_log_groups,
-    "DescribeLogStreams": _describe_log_streams,
-    "GetLogEvents": _get_log_events,
-    "FilterLogEvents": _filter_log_events,
-}
-
-
 # ---- request parsing ---------------------------------------------------------------
 
 
-def _parse(body: bytes) -> Body:
-    if not body.strip():
-        return {}  # curl without -d; botocore always sends at least {}
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise LogsSerialization("Unable to parse the request body as JSON.") from exc
-    if not isinstance(parsed, dict):
-        raise LogsSerialization("The request body must be a JSON object.")
-    return parsed
-
-
-def _typed(body: Body, key: str, kind: type | tuple[type, ...], kind_name: str) -> Any:
-    value = body.get(key)
-    if value is None:
-        return None
-    # bool is an int in Python; JSON true is not a number.
-    if not isinstance(value, kind) or (kind_name == "Integer" and isinstance(value, bool)):
-        raise LogsSerialization(f"Value of '{key}' can not be converted to {kind_name}.")
-    return value
-
-
-def _str(body: Body, key: str) -> str | None:
-    value: str | None = _typed(body, key, str, "String")
-    return value
-
-
-def _int(body: Body, key: str) -> int | None:
-    value: int | None = _typed(body, key, int, "Integer")
-    return value
-
-
-def _bool(body: Body, key: str) -> bool | None:
-    value: bool | None = _typed(body, key, bool, "Boolean")
-    return value
-
-
-def _str_list(body: Body, key: str) -> list[str] | None:
-    value: list[Any] | None = _typed(body, key, list, "List")
-    if value is not None and not all(isinstance(item, str) for item in value):
-        raise LogsSerialization(f"Value of '{key}' can not be converted to a list of String.")
-    return value
-
-
 def _limit(body: Body, maximum: int) -> int:
-    limit = _int(body, "limit")
+    """The ``limit`` member, checked against ``maximum`` (the protocol layer checked its type)."""
+    limit: int | None = body.get("limit")
     if limit is None:
         return maximum
     if not 1 <= limit <= maximum:
@@ -304,8 +306,8 @@ def _limit(body: Body, maximum: int) -> int:
 
 def _group(body: Body) -> str:
     """The log group named by logGroupName or logGroupIdentifier (a name or an ARN)."""
-    name = _str(body, "logGroupName")
-    identifier = _str(body, "logGroupIdentifier")
+    name: str | None = body.get("logGroupName")
+    identifier: str | None = body.get("logGroupIdentifier")
     if name and identifier:
         raise LogsInvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
     if identifier:
@@ -342,7 +344,7 @@ def _offset_token(offset: int) -> str:
 
 
 def _offset(body: Body) -> int:
-    token = _str(body, "nextToken")
+    token = body.get("nextToken")
     if token is None:
         return 0
     value = _decode(token)
@@ -374,20 +376,3 @@ def _position_token(token: str) -> tuple[str, int]:
 def _event_id(stream: str, index: int, timestamp_ms: int) -> str:
     """A stable, digits-only id (like AWS's), so a follower can drop duplicates."""
     return f"{timestamp_ms:015d}{zlib.crc32(stream.encode('utf-8')):010d}{index:012d}"
-
-
-# ---- responses ---------------------------------------------------------------------
-
-
-def _headers() -> list[tuple[bytes, bytes]]:
-    return [
-        (b"content-type", CONTENT_TYPE),
-        (b"x-amzn-requestid", str(uuid.uuid4()).encode("ascii")),
-    ]
-
-
-def _error(exc: LogsError) -> Response:
-    body: dict[str, str] = {"__type": exc.code}
-    if exc.message:
-        body["message"] = exc.message
-    return exc.status, _headers(), orjson.dumps(body)

@@ -26,9 +26,7 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 class LogsService:
     def __init__(self, logs: LogStore, region: str, account_id: str) -> None:
-        self._logs = logs
-        self._region = region
-        self._account_id = account_id
+        self._front = logs_api.LogsFront(logs, region, account_id)
 
     async def handle(self, request: HttpRequest) -> Response:
         target = request.headers.get(b"x-amz-target", b"")
@@ -36,14 +34,7 @@ class LogsService:
             raise UnknownOperation("Unknown operation")
         if request.body_size > MAX_SYNC_PAYLOAD:
             raise payload_too_large()
-        status, headers, payload = await logs_api.handle(
-            target[len(LOGS_TARGET) + 1 :].decode("latin-1"),
-            request.body,
-            self._logs,
-            region=self._region,
-            account_id=self._account_id,
-        )
-        return Response(status, payload, headers, content_type=b"application/x-amz-json-1.1")
+        return await self._front.handle(request)
 
 
 class FunctionUrlService:

@@ -89,10 +89,13 @@ class ProtocolFront:
         *,
         default_host: str = "localhost",
         implied: Callable[[HttpRequest], dict[str, str]] | None = None,
+        prefixed_errors: bool = True,
     ) -> None:
         """``implied``: query parameters a request implies without sending them (SQS's
-        queue URL as the request path); the parameters sent win."""
+        queue URL as the request path); the parameters sent win. ``prefixed_errors``:
+        see ``json.serialize_error``."""
         self.model = model
+        self._prefixed_errors = prefixed_errors
         self._implied = implied
         self._handlers = handlers
         self._default_host = default_host
@@ -135,7 +138,9 @@ class ProtocolFront:
             body = json_protocol.serialize(op, result)
             return Response(200, body, [(b"x-amzn-requestid", request_id.encode())], self._json_type)
         except ServiceFault as fault:
-            status, headers, body = json_protocol.serialize_error(self.model, fault)
+            status, headers, body = json_protocol.serialize_error(
+                self.model, fault, prefixed=self._prefixed_errors
+            )
             headers.append((b"x-amzn-requestid", request_id.encode()))
             return Response(status, body, headers, self._json_type)
 

@@ -174,10 +174,16 @@ def _epoch(value: dt.datetime | float) -> float | int:
     return int(seconds) if math.isclose(seconds, round(seconds)) else round(seconds, 3)
 
 
-def serialize_error(model: ServiceModel, fault: ServiceFault) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """(status, headers, body) of ``fault`` in the JSON protocol."""
-    prefix = model.metadata.get("targetPrefix") and f"com.amazonaws.{model.endpoint_prefix}#"
-    body: dict[str, str] = {"__type": f"{prefix or ''}{fault.fault_code}", "message": fault.message}
+def serialize_error(
+    model: ServiceModel, fault: ServiceFault, *, prefixed: bool = True
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """(status, headers, body) of ``fault`` in the JSON protocol. ``prefixed``: ``__type``
+    carries ``com.amazonaws.<service>#`` (CloudWatch Logs sends the bare code). An
+    empty message is left out, as AWS leaves it out."""
+    prefix = prefixed and model.metadata.get("targetPrefix") and f"com.amazonaws.{model.endpoint_prefix}#"
+    body: dict[str, str] = {"__type": f"{prefix or ''}{fault.fault_code}"}
+    if fault.message:
+        body["message"] = fault.message
     headers: list[tuple[bytes, bytes]] = [(b"x-amzn-errortype", fault.fault_code.encode())]
     if "awsQueryCompatible" in model.metadata:
         kind = b"Sender" if fault.sender_fault else b"Receiver"
