@@ -503,8 +503,12 @@ def _set_sys_path(task_root: str) -> None:
     sdk = os.environ.pop(_SDK_VARIABLE, "")
     if sdk and sdk not in sys.path:
         sys.path.append(sdk)
-    # SnapStart's runtime hooks (snapshot_restore_py), after the function's own code.
-    sys.path.append(os.path.join(here, "snapstart"))
+    # SnapStart's runtime hooks (snapshot_restore_py), after the function's own code. From
+    # the runtime directory as this process sees it: a process forked from a zygote holds
+    # the host's path to this file, which its sandbox may not show (a private /tmp).
+    runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR", "")
+    hooks = os.path.join(runtime_dir, "python", "snapstart")
+    sys.path.append(hooks if runtime_dir and os.path.isdir(hooks) else os.path.join(here, "snapstart"))
 
 
 def load_handler(handler: str) -> Handler:
