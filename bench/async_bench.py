@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import platform
+import queue
 import signal
 import socket
 import statistics
@@ -82,16 +83,66 @@ wrk.body = "{}"
 wrk.headers["Content-Type"] = "application/json"
 """
 STAMP_HANDLER = """\
-import json, os, socket, time
+import json, os, socket, time, urllib.parse
 
-_out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-_to = ("127.0.0.1", int(os.environ["STAMP_PORT"]))
+# The host as this function reaches it (its own network namespace reaches the host's
+# opened ports at AWS_ENDPOINT_URL's address); TCP, which a namespace's port opening carries.
+_host = urllib.parse.urlsplit(os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1")).hostname
+_to = (_host, int(os.environ["STAMP_PORT"]))
 
 def handler(event, context):
     started = time.time()
-    _out.sendto(json.dumps({"rid": context.aws_request_id, "t": started}).encode(), _to)
+    with socket.create_connection(_to, timeout=5) as out:
+        out.sendall(json.dumps({"rid": context.aws_request_id, "t": started}).encode() + b"\\n")
     return {"ok": True}
 """
+
+
+class StampListener:
+    """Where the stamp handler reports (a TCP listener on loopback; one JSON line per
+    connection, read by a thread into a queue)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stamps: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def env(self) -> dict[str, str]:
+        """The stamp function's variables: this port, opened to its network namespace."""
+        return {"STAMP_PORT": str(self.port), "LAMBDALITE_HOST_PORTS": str(self.port)}
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            if data.strip():
+                self.stamps.put(json.loads(data))
+
+    def next(self, timeout_s: float = 10) -> dict[str, Any]:
+        return self.stamps.get(timeout=timeout_s)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
 
 console = Console()
 
@@ -147,7 +198,7 @@ def event_request(port: int, name: str) -> bytes:
     return request.replace(b"\r\n\r\n", b"\r\nX-Amz-Invocation-Type: Event\r\n\r\n", 1)
 
 
-def handler_starts(port: int, stamps: socket.socket, count: int) -> tuple[list[float], list[float]]:
+def handler_starts(port: int, stamps: StampListener, count: int) -> tuple[list[float], list[float]]:
     """Milliseconds from reading the 202 to the handler's start, one event at a time,
     and each accept's own round trip (one client)."""
     request = event_request(port, "stamp")
@@ -163,7 +214,7 @@ def handler_starts(port: int, stamps: socket.socket, count: int) -> tuple[list[f
                 raise SystemExit(f"stamp: expected 202, got {response.status}: {response.body!r}")
             request_id = response.headers["x-amzn-requestid"]
             while True:
-                stamp = json.loads(stamps.recv(4096))
+                stamp = stamps.next()
                 if stamp["rid"] == request_id:
                     break
             if n >= 10:  # the first ones warm the environment up
@@ -173,30 +224,29 @@ def handler_starts(port: int, stamps: socket.socket, count: int) -> tuple[list[f
 
 
 class RunReports:
-    """Request ids the stamp handler reported, counted (a thread reads the UDP socket)."""
+    """Request ids the stamp handler reported, counted (a thread drains the listener)."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        self.listener = StampListener()
         self.runs: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
+    def env(self) -> dict[str, str]:
+        return self.listener.env()
+
     def _read(self) -> None:
         while not self._stop.is_set():
             try:
-                self.runs[json.loads(self.sock.recv(4096))["rid"]] += 1
-            except TimeoutError:
+                self.runs[self.listener.next(0.2)["rid"]] += 1
+            except queue.Empty:
                 continue
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
-        self.sock.close()
+        self.listener.close()
 
 
 def start_server(workdir: Path, data: Path, port: int, name: str) -> Service:
@@ -240,7 +290,7 @@ def crash_phase(workdir: Path, kills: int, events: int) -> dict[str, Any]:
             service = start_server(workdir, data, port, f"crash-{life}")
             try:
                 if life == 0:
-                    create(lambda_client(port), "stamp", STAMP_HANDLER, {"STAMP_PORT": str(reports.port)})
+                    create(lambda_client(port), "stamp", STAMP_HANDLER, reports.env())
                 if life == kills:
                     break
                 quota = events * (life + 1) // kills
@@ -298,13 +348,11 @@ def main() -> None:
         )
         stack.callback(service.stop)
         service.wait_for_line(READY_LINE, timeout_s=30)
-        stamps = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stamps = StampListener()
         stack.callback(stamps.close)
-        stamps.bind(("127.0.0.1", 0))
-        stamps.settimeout(10)
         client = lambda_client(port)
         create(client, "hello", 'def handler(event, context):\n    return {"ok": True}\n')
-        create(client, "stamp", STAMP_HANDLER, {"STAMP_PORT": str(stamps.getsockname()[1])})
+        create(client, "stamp", STAMP_HANDLER, stamps.env())
         console.print(f"lambdalite on port {port}: sync baseline, then the Event burst ...")
         wrk_run(wrk, workdir, SYNC_SCRIPT, port, args.clients, 1)  # warm-up, unmeasured
         sync = wrk_run(wrk, workdir, SYNC_SCRIPT, port, args.clients, args.seconds)
