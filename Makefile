@@ -22,9 +22,10 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/lambdalite serve $(ARGS)
 
-## test: lint, type-check and run the whole suite
+## test: lint, type-check and run the whole suite (a module's tests on one worker, in order:
+## module-scoped servers are shared by its tests)
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 -q tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check lambdalite tests bench examples

@@ -559,7 +559,7 @@ async def run(settings: Settings) -> None:
         services.router.handle,
         route_namer(services.router),
         audit_log,
-        Verifier(services.keys) if settings.auth == "sigv4" else None,
+        services.router.verifier,
     )
     server = HttpServer(
         auditor.handle,

@@ -320,6 +320,9 @@ class Router:
         self._region = region
         self._account_id = account_id
         self._verifier = verifier
+        self.verifier = verifier
+        """The signature verifier every surface uses (None under ``--auth none``): the audit
+        log names principals with it, temporary credentials included."""
         self._route_of: dict[int, ServiceRoute] = {}
         self.function_urls = context.urls
         """Function URLs' config operations and serving (its ``base`` is the FunctionUrl form)."""
