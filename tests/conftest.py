@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
 import pytest
@@ -23,6 +23,14 @@ REGION = "us-east-1"
 ACCOUNT = "000000000000"
 ARN_PREFIX = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
+
+
+def service_missing(what: str, problem: object) -> NoReturn:
+    """A loopback service a test needs (NATS, Redis, RabbitMQ...) is not there: a failure
+    when LAMBDALITE_REQUIRE_SERVICES=1 (as .ci/run sets it), a skip otherwise."""
+    if os.environ.get("LAMBDALITE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"LAMBDALITE_REQUIRE_SERVICES=1 but {what} is not reachable: {problem}")
+    pytest.skip(f"no {what}: {problem}")
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import time
 import urllib.request
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ARN_PREFIX, Server, create_function, start_server, stop_server
+from tests.conftest import ARN_PREFIX, Server, create_function, service_missing, start_server, stop_server
 from tests.e2e.async_rig import FLAKY, SINK, Collector, wait_for
 
 NATS = ("127.0.0.1", 4222)
@@ -35,9 +34,7 @@ def _nats_up() -> bool:
 def nats_server() -> None:
     if _nats_up():
         return
-    if os.environ.get("LAMBDALITE_REQUIRE_SERVICES") == "1":
-        pytest.fail("LAMBDALITE_REQUIRE_SERVICES=1, but no NATS server answers on 127.0.0.1:4222")
-    pytest.skip("no NATS server on 127.0.0.1:4222")
+    service_missing("a NATS server on 127.0.0.1:4222", "no answer")
 
 
 @pytest.fixture

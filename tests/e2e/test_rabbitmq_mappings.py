@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import socket
 import uuid as uuids
 from collections.abc import Iterator
@@ -18,7 +17,15 @@ import aiormq
 import pytest
 from pamqp.commands import Basic
 
-from tests.conftest import ACCOUNT, REGION, Server, create_function, start_server, stop_server
+from tests.conftest import (
+    ACCOUNT,
+    REGION,
+    Server,
+    create_function,
+    service_missing,
+    start_server,
+    stop_server,
+)
 from tests.e2e.async_rig import REPORTING, Collector, wait_for
 
 HANDLER = (
@@ -51,11 +58,7 @@ def _reachable() -> str | None:
 def rabbit() -> None:
     problem = _reachable()
     if problem is not None:
-        if os.environ.get("LAMBDALITE_REQUIRE_SERVICES") == "1":
-            pytest.fail(
-                f"LAMBDALITE_REQUIRE_SERVICES=1 but RabbitMQ on 127.0.0.1:5672 is not reachable: {problem}"
-            )
-        pytest.skip(f"no RabbitMQ on 127.0.0.1:5672: {problem}")
+        service_missing("RabbitMQ on 127.0.0.1:5672", problem)
 
 
 async def _declare_and_publish(queue: str, bodies: list[bytes], **properties: Any) -> None:

@@ -7,7 +7,6 @@ function, the checkpoint across a server restart, a broker that is down."""
 from __future__ import annotations
 
 import base64
-import os
 import uuid as uuids
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,16 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import ACCOUNT, ARN_PREFIX, REGION, Server, create_function, start_server, stop_server
+from tests.conftest import (
+    ACCOUNT,
+    ARN_PREFIX,
+    REGION,
+    Server,
+    create_function,
+    service_missing,
+    start_server,
+    stop_server,
+)
 from tests.e2e.async_rig import REPORTING, SINK, Collector, wait_for
 
 HANDLER = (
@@ -40,9 +48,7 @@ def rds() -> Iterator[redis.Redis]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        if os.environ.get("LAMBDALITE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"LAMBDALITE_REQUIRE_SERVICES=1 but Redis on 127.0.0.1:6379 is not reachable: {exc}")
-        pytest.skip(f"no Redis on 127.0.0.1:6379: {exc}")
+        service_missing("Redis on 127.0.0.1:6379", exc)
     keys: list[str] = []
     client.keys_made = keys  # type: ignore[attr-defined]
     yield client
@@ -268,11 +274,7 @@ def jetstream() -> Iterator[Any]:
         connection, js = loop.run_until_complete(connect())
     except Exception as exc:
         loop.close()
-        if os.environ.get("LAMBDALITE_REQUIRE_SERVICES") == "1":
-            pytest.fail(
-                f"LAMBDALITE_REQUIRE_SERVICES=1 but NATS JetStream on 127.0.0.1:4222 is not usable: {exc}"
-            )
-        pytest.skip(f"no NATS JetStream on 127.0.0.1:4222: {exc}")
+        service_missing("NATS JetStream on 127.0.0.1:4222", exc)
 
     def publish(key: str, data: bytes) -> int:
         ack = loop.run_until_complete(js.publish(f"{subject}.{key}", data))
