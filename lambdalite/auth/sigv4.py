@@ -24,6 +24,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -166,9 +167,11 @@ class Verifier:
     def _verify_usual(self, request: HttpRequest, services: Collection[str]) -> Principal | None:
         """The warm path, for the request almost every SDK sends: an Authorization header
         whose scope was seen before, ``X-Amz-Date``, long-term credentials, no repeated
-        headers, the body's own hash. The same checks as ``verify`` in one pass; None
-        when the request is of another shape or fails any of them (``verify`` then
-        checks it the long way and says what is wrong)."""
+        headers, the body's own hash, ASCII signed values that need no folding. The same
+        checks as ``verify`` in one pass, on bytes: the canonical request is one
+        ``%``-format of a template prepared per scope (``_UsualForm``). None when the
+        request is of another shape or fails any check (``verify`` then checks it the
+        long way and says what is wrong)."""
         headers = request.headers
         authorization = headers.get(b"authorization")
         amz_date = headers.get(b"x-amz-date")
@@ -180,11 +183,13 @@ class Verifier:
             or b"x-amz-content-sha256" in headers
         ):
             return None
-        head, found, signature = authorization.decode("latin-1").rpartition("Signature=")
-        scope = _usual_scope(head) if found else None
-        timestamp = amz_date.decode("latin-1")
-        signed_at = _epoch(timestamp)
-        if scope is None or signed_at is None or scope.date != timestamp[:8]:
+        head, found, signature = authorization.rpartition(b"Signature=")
+        form = _usual_form(head) if found else None
+        if form is None:
+            return None
+        scope = form.scope
+        signed_at = _epoch_bytes(amz_date)
+        if signed_at is None or amz_date[:8] != form.date:
             return None
         if services and scope.service not in services:
             return None
@@ -194,10 +199,26 @@ class Verifier:
         now = self._clock()
         if not now - scope.skew_s <= signed_at <= now + scope.skew_s:
             return None
-        canonical = canonical_request(
-            request, scope, canonical_query_bytes(request.query), sha256_hex(request.body)
+        get = headers.get
+        values = [get(key, b"") for key in form.keys]
+        joined = b"\n".join(values)
+        if not joined.isascii() or joined.count(b"\n") != len(values) - 1 or _FOLDS.search(joined):
+            return None  # a value to fold or to re-encode: the long way does it
+        canonical = form.template % (
+            request.method.upper().encode(),
+            _canonical_path_bytes(request.raw_path, scope.path_as_sent),
+            _canonical_query_ascii(request.query),
+            *values,
+            sha256_hex(request.body).encode(),
         )
-        expected = self.signature(credential, scope, timestamp, canonical)
+        digest = _SHA256.copy()
+        digest.update(canonical)
+        inner, outer = self._signing_key(credential, scope)
+        inner = inner.copy()
+        inner.update(form.to_sign % (amz_date, digest.hexdigest().encode()))
+        outer = outer.copy()
+        outer.update(inner.digest())
+        expected = outer.hexdigest().encode()
         return credential.principal if hmac.compare_digest(expected, signature.strip()) else None
 
     def _matches(
@@ -319,6 +340,66 @@ def _usual_scope(head: str) -> Scope | None:
         return scope_of(params["Credential"], params["SignedHeaders"])
     except AuthFailure:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _UsualForm:
+    """An Authorization header's scope part (before ``Signature=``), prepared for the
+    warm path: a client repeats it from request to request."""
+
+    scope: Scope
+    date: bytes
+    """The scope's date, to compare with ``X-Amz-Date``'s first 8 bytes."""
+    keys: tuple[bytes, ...]
+    """The signed headers' keys in ``HttpRequest.headers``, in signing order."""
+    template: bytes
+    """The canonical request with ``%s`` for the method, the path, the query, each
+    signed header's value and the payload hash."""
+    to_sign: bytes
+    """The string to sign with ``%s`` for the signing time and the canonical request's hash."""
+
+
+@lru_cache(maxsize=512)
+def _usual_form(head: bytes) -> _UsualForm | None:
+    """The prepared form of an Authorization header's part before ``Signature=``, or
+    None when ``_usual_scope`` refuses it or it is not ASCII (then the long way
+    encodes it exactly as the client did)."""
+    if not head.isascii():
+        return None
+    scope = _usual_scope(head.decode("ascii"))
+    if scope is None:
+        return None
+
+    def literal(text: str) -> bytes:
+        return text.encode("ascii").replace(b"%", b"%%")
+
+    lines = b"".join(literal(name) + b":%s\n" for name, _ in scope.names)
+    return _UsualForm(
+        scope,
+        scope.date.encode("ascii"),
+        tuple(key for _, key in scope.names),
+        b"%s\n%s\n%s\n" + lines + b"\n" + literal(scope.signed_headers) + b"\n%s",
+        literal(f"{ALGORITHM}\n") + b"%s\n" + literal(scope.text) + b"\n%s",
+    )
+
+
+_FOLDS = re.compile(rb"[\t\x0b\x0c\r\x1c-\x1f]|  |^ | $|\n | \n")
+"""Whitespace that ``_trimmed`` would fold or trim, in signed values joined by newlines."""
+
+
+@lru_cache(maxsize=64)
+def _epoch_bytes(timestamp: bytes) -> int | None:
+    return _epoch(timestamp.decode("latin-1"))
+
+
+@lru_cache(maxsize=1024)
+def _canonical_path_bytes(raw_path: bytes, as_sent: bool) -> bytes:
+    return canonical_path(raw_path, as_sent).encode("utf-8")
+
+
+@lru_cache(maxsize=1024)
+def _canonical_query_ascii(query: bytes) -> bytes:
+    return canonical_query_bytes(query).encode("utf-8")
 
 
 def _parse_presigned(request: HttpRequest, pairs: list[tuple[bytes, bytes]]) -> SignedParts:

@@ -82,6 +82,7 @@ class HttpConnection(asyncio.Protocol):
         "_handler",
         "_head_bytes",
         "_head_raw",
+        "_head_request",
         "_head_since",
         "_headers",
         "_held",
@@ -131,6 +132,9 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._stream: BodyStream | None = None
+        self._head_request: HttpRequest | None = None
+        """The request in progress as its head described it, when the stream route was
+        asked about it: the same object is completed with its body (routed once)."""
         self._client = ""
         self._in_head = False
         self._head_raw = 0
@@ -233,6 +237,7 @@ class HttpConnection(asyncio.Protocol):
         self._repeated = None
         self._body = []
         self._body_size = 0
+        self._head_request = None
         self._in_head = True
         self._head_raw = 0
         self._head_bytes = 0
@@ -271,7 +276,7 @@ class HttpConnection(asyncio.Protocol):
             self._transport.write(_CONTINUE)
         route = self._server.stream_route
         if route is not None:
-            request = self._request()
+            request = self._head_request = self._request()
             handler = route(request)
             if handler is not None:
                 self._stream = request.stream = BodyStream(
@@ -295,7 +300,14 @@ class HttpConnection(asyncio.Protocol):
             self._stream.end()
             self._stream = None
             return
-        request = self._request()
+        request = self._head_request
+        if request is None:
+            request = self._request()
+        else:
+            self._head_request = None
+            request.body_size = self._body_size
+            if self._body and self._body_size <= self._limits.max_body:
+                request.body = b"".join(self._body)
         if self._busy or self._queue or self._paused & _WRITING or not self.open:
             self._enqueue(request, self._handler)
         else:

@@ -132,6 +132,30 @@ def test_refuses_every_request_signed_with_another_secret() -> None:
             verifier(token=case.token, secret=SECRET + "x").verify(case.request, (case.service,))
 
 
+def test_the_warm_path_accepts_what_botocore_signs_and_nothing_tampered() -> None:
+    """``_verify_usual`` (the one-pass check most requests take) decides the usual shape on
+    its own, agrees with the long way everywhere, and never accepts a tampered request."""
+    rng = random.Random(20260315)
+    warm = 0
+    for _ in range(2000):
+        case = generate(rng)
+        ours = verifier(token=case.token)
+        fast = ours._verify_usual(case.request, (case.service,))
+        assert fast in (None, PRINCIPAL), case
+        if fast is not None:
+            warm += 1
+        headers = case.request.headers
+        usual = case.token is None and case.request.repeated is None and b"x-amz-date" in headers
+        usual = usual and b"x-amz-content-sha256" not in headers
+        values = b"".join(headers.values())
+        if usual and values.isascii() and b"  " not in values and b"\t" not in values:
+            assert fast == PRINCIPAL, case
+        tampered = _tampered(case.request, rng)
+        if tampered is not None:
+            assert ours._verify_usual(tampered, (case.service,)) is None, case
+    assert warm > 100, warm  # the generator mixes shapes: presigned, S3, tokens, odd values
+
+
 def test_canonical_path_is_normalised_and_encoded_once_more_except_for_s3() -> None:
     assert canonical_path(b"/a/./b/../c//d/") == "/a/c/d/"
     assert canonical_path(b"/fn%3Aalias/invocations") == "/fn%253Aalias/invocations"
