@@ -41,6 +41,7 @@ from lambdalite.auth.errors import (
     InvalidSignature,
     MissingAuthenticationToken,
     UnrecognizedClient,
+    WrongRegion,
 )
 from lambdalite.auth.sigv2_query import is_sigv2_query, verify_sigv2_query
 from lambdalite.http.message import HttpRequest
@@ -66,6 +67,9 @@ RAW_PATH_SERVICES = frozenset({"s3", "s3-object-lambda"})
 """Services whose canonical path is the path as sent (botocore's ``S3SigV4Auth``)."""
 UNSIGNED_PRESIGN_SERVICES = frozenset({"s3", "s3-object-lambda"})
 """Services whose presigned URLs sign ``UNSIGNED-PAYLOAD`` instead of the body's hash."""
+GLOBAL_SERVICES = frozenset({"iam", "sts"})
+"""Services whose global endpoint AWS signs in ``GLOBAL_REGION`` whatever the caller's region."""
+GLOBAL_REGION = "us-east-1"
 _SIGNING_KEYS_MAX = 4096
 _SHA256 = hashlib.sha256()
 """Copied rather than constructed: a copy skips OpenSSL's digest lookup (about half the cost
@@ -127,9 +131,15 @@ class Verifier:
     ``clock`` returns epoch seconds (``time.time`` unless a test fakes it).
     """
 
-    def __init__(self, credentials: CredentialSource, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, credentials: CredentialSource, clock: Callable[[], float] = time.time, region: str | None = None
+    ) -> None:
+        """``region``: the server's; a signature scoped to another is refused (WrongRegion),
+        except ``us-east-1`` for IAM and STS, whose global endpoints AWS signs there.
+        None accepts any region."""
         self._credentials = credentials
         self._clock = clock
+        self._region = region
         self._signing_keys: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def verify(self, request: HttpRequest, services: Collection[str] = ()) -> Principal:
@@ -145,6 +155,9 @@ class Verifier:
         if services and parts.scope.service not in services:
             expected = next(iter(services))
             raise InvalidSignature(f"Credential should be scoped to correct service: '{expected}'. ")
+        if not self._in_region(parts.scope):
+            assert self._region is not None
+            raise WrongRegion(parts.scope.region, self._region, parts.presigned)
         credential = self._credentials.credential(parts.scope.access_key_id)
         if credential is None:
             raise UnrecognizedClient()
@@ -191,7 +204,9 @@ class Verifier:
         signed_at = _epoch_bytes(amz_date)
         if signed_at is None or amz_date[:8] != form.date:
             return None
-        if services and scope.service not in services:
+        if (services and scope.service not in services) or (
+            scope.region != self._region and not self._in_region(scope)
+        ):
             return None
         credential = self._credentials.credential(scope.access_key_id)
         if credential is None or credential.session_token is not None:
@@ -220,6 +235,14 @@ class Verifier:
         outer.update(inner.digest())
         expected = outer.hexdigest().encode()
         return credential.principal if hmac.compare_digest(expected, signature.strip()) else None
+
+    def _in_region(self, scope: Scope) -> bool:
+        region = self._region
+        return (
+            region is None
+            or scope.region == region
+            or (scope.region == GLOBAL_REGION and scope.service in GLOBAL_SERVICES)
+        )
 
     def _matches(
         self, request: HttpRequest, parts: SignedParts, credential: Credential, payload: str
