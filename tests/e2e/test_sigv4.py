@@ -169,26 +169,15 @@ def test_a_wrong_secret_is_refused(signed_server: Server) -> None:
 
 def test_a_signature_for_another_region_is_refused_in_each_protocol(signed_server: Server) -> None:
     wrong = "Credential should be scoped to a valid region, not 'eu-west-3'. "
-    assert refused(client(signed_server, "lambda", region="eu-west-3").list_functions) == (
-        403,
-        "InvalidSignatureException",
-        wrong,
-    )
-    assert refused(client(signed_server, "logs", region="eu-west-3").describe_log_groups) == (
-        400,
-        "InvalidSignatureException",
-        wrong,
-    )
-    assert refused(client(signed_server, "sqs", region="eu-west-3").list_queues) == (
-        403,
-        "SignatureDoesNotMatch",
-        wrong,
-    )
-    assert refused(client(signed_server, "s3", region="eu-west-3").list_buckets) == (
-        400,
-        "AuthorizationHeaderMalformed",
-        f"The authorization header is malformed; the region 'eu-west-3' is wrong; expecting '{REGION}'",
-    )
+    s3 = f"The authorization header is malformed; the region 'eu-west-3' is wrong; expecting '{REGION}'"
+    for service, operation, answer in (
+        ("lambda", "list_functions", (403, "InvalidSignatureException", wrong)),
+        ("logs", "describe_log_groups", (400, "InvalidSignatureException", wrong)),
+        ("sqs", "list_queues", (403, "SignatureDoesNotMatch", wrong)),
+        ("s3", "list_buckets", (400, "AuthorizationHeaderMalformed", s3)),
+    ):
+        elsewhere = client(signed_server, service, region="eu-west-3")
+        assert refused(getattr(elsewhere, operation)) == answer, service
 
 
 def test_an_unknown_key_is_refused(signed_server: Server) -> None:
