@@ -38,7 +38,6 @@ from lambdalite.models import FunctionConfig, Invocation, InvocationResult
 from lambdalite.observe import report
 from lambdalite.observe.billing import Billing, bill
 from lambdalite.observe.platform_log import PlatformLog
-from lambdalite.observe.tracing import trace_header
 from lambdalite.runtimes import sdk
 from lambdalite.sandbox.peers import peer_uid
 from lambdalite.sandbox.spec import RUNTIME_API_PORT, Sandbox, SandboxedProcess, SandboxSpec
@@ -465,9 +464,7 @@ class ExecutionEnvironment:
             f"Lambda-Runtime-Aws-Request-Id: {invocation.request_id}\r\n"
             f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
             f"Lambda-Runtime-Invoked-Function-Arn: {invocation.invoked_arn}\r\n"
-            f"Lambda-Runtime-Trace-Id: "
-            f"{trace_header(invocation.request_id, time.time(), self.function.tracing_mode == 'Active')}"
-            f"{f';Lineage={invocation.lineage}' if invocation.lineage else ''}\r\n"
+            f"Lambda-Runtime-Trace-Id: {invocation.trace_id}\r\n"
         )
         if invocation.client_context:
             headers += f"Lambda-Runtime-Client-Context: {invocation.client_context}\r\n"
