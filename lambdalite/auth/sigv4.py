@@ -24,7 +24,6 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
-import re
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -217,7 +216,12 @@ class Verifier:
         get = headers.get
         values = [get(key, b"") for key in form.keys]
         joined = b"\n".join(values)
-        if not joined.isascii() or joined.count(b"\n") != len(values) - 1 or _FOLDS.search(joined):
+        if (
+            not joined.isascii()
+            or joined.count(b"\n") != len(values) - 1
+            or len(joined.translate(None, _FOLDED)) != len(joined)
+            or (b" " in joined and _spaces_to_fold(joined))
+        ):
             return None  # a value to fold or to re-encode: the long way does it
         canonical = form.template % (
             request.method.upper().encode(),
@@ -226,11 +230,9 @@ class Verifier:
             *values,
             sha256_hex(request.body).encode(),
         )
-        digest = _SHA256.copy()
-        digest.update(canonical)
         inner, outer = self._signing_key(credential, scope)
         inner = inner.copy()
-        inner.update(form.to_sign % (amz_date, digest.hexdigest().encode()))
+        inner.update(form.to_sign % (amz_date, hashlib.sha256(canonical).hexdigest().encode()))
         outer = outer.copy()
         outer.update(inner.digest())
         expected = outer.hexdigest().encode()
@@ -406,8 +408,16 @@ def _usual_form(head: bytes) -> _UsualForm | None:
     )
 
 
-_FOLDS = re.compile(rb"[\t\x0b\x0c\r\x1c-\x1f]|  |^ | $|\n | \n")
-"""Whitespace that ``_trimmed`` would fold or trim, in signed values joined by newlines."""
+_FOLDED = b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f"
+"""The ASCII whitespace besides the space and the newline, which ``_trimmed`` folds."""
+
+
+def _spaces_to_fold(joined: bytes) -> bool:
+    """Do signed values joined by newlines have a space ``_trimmed`` would fold or trim
+    (a run of two, or one at a value's start or end)?"""
+    return (
+        b"  " in joined or b"\n " in joined or b" \n" in joined or joined[:1] == b" " or joined[-1:] == b" "
+    )
 
 
 @lru_cache(maxsize=64)
