@@ -388,6 +388,13 @@ def test_a_streaming_response(length: int | None) -> None:
     run(test)
 
 
+async def asking(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A new connection that has sent ``GET path``."""
+    reader, writer = await connect(port)
+    writer.write(get(path))
+    return reader, writer
+
+
 def test_coroutine_handlers_run_without_a_task_each_in_a_context_of_its_own() -> None:
     """A coroutine handler runs at once, inside the read, and is resumed by what it awaits;
     no task is made for it, and a context variable it sets is its request's alone."""
@@ -410,10 +417,9 @@ def test_coroutine_handlers_run_without_a_task_each_in_a_context_of_its_own() ->
 
     async def test() -> None:
         server, port = await serving(handler)
-        slow_reader, slow_writer = await connect(port)
-        slow_writer.write(get("/slow"))
-        reader, writer = await connect(port)
-        writer.write(get("/fast"))
+        (slow_reader, slow_writer), (reader, writer) = [
+            await asking(port, path) for path in ("/slow", "/fast")
+        ]
         assert (await read_response(reader))[::2] == (200, b"/fast")
         assert release is not None and not release.done()
         release.set_result(None)
@@ -442,10 +448,9 @@ def test_the_shutdown_waits_for_a_waiting_handler_then_cancels_it() -> None:
 
     async def test() -> None:
         server, port = await serving(handler)
-        short_reader, short_writer = await connect(port)
-        short_writer.write(get("/short"))
-        long_reader, long_writer = await connect(port)
-        long_writer.write(get("/long"))
+        (short_reader, short_writer), (long_reader, long_writer) = [
+            await asking(port, path) for path in ("/short", "/long")
+        ]
         await asyncio.sleep(0.01)
         await server.shutdown(0.5)  # the short one finishes within the grace, the long one is cancelled
         await asyncio.wait_for(cancelled.wait(), 1)  # cancelled as a task is: at its next step
