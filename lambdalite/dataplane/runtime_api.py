@@ -82,10 +82,30 @@ class RuntimeApiConnection(HttpConnection):
         self._environment = environment
         self._handler = self._general
 
-    def send_event(self, headers: bytes, payload: bytes) -> bool:
-        """Answer the parked /next with an event. ``headers`` are complete
-        ``Name: value\\r\\n`` lines. False if the connection is gone."""
-        return self.answer_held(_EVENT_HEAD % (headers, len(payload)), payload)
+    def send_event(
+        self,
+        request_id: str,
+        deadline_ms: int,
+        invoked_arn: str,
+        trace_id: str,
+        client_context: str | None,
+        cognito_identity: str | None,
+        payload: bytes,
+    ) -> bool:
+        """Answer the parked /next with an event (as ``RuntimeChannel.send_event``).
+        False if the connection is gone."""
+        headers = (
+            f"Lambda-Runtime-Aws-Request-Id: {request_id}\r\n"
+            f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
+            f"Lambda-Runtime-Invoked-Function-Arn: {invoked_arn}\r\n"
+            f"Lambda-Runtime-Trace-Id: {trace_id}\r\n"
+        )
+        if client_context:
+            headers += f"Lambda-Runtime-Client-Context: {client_context}\r\n"
+        if cognito_identity:
+            headers += f"Lambda-Runtime-Cognito-Identity: {cognito_identity}\r\n"
+        head = _EVENT_HEAD % (headers.encode("latin-1", "replace"), len(payload))
+        return self.answer_held(head, payload)
 
     def on_message_complete(self) -> None:
         url = self._url

@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambdalite.sandbox.spec import NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.spec import CHANNEL_VARIABLE, NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
 from lambdalite.sandbox.tree import MemoryMeter
 
 log = logging.getLogger("lambdalite.snapstart")
@@ -155,14 +155,16 @@ class Snapshot:
         Raises SnapshotFailed (the process is stopped then)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        env = dict(spec.env)
+        # The first environment's channel is its own (spec.py, "Passing descriptors").
+        channel = _channel_fds(spec)
+        env = {name: value for name, value in spec.env.items() if name != CHANNEL_VARIABLE}
         env[FD_VARIABLE] = str(theirs.fileno())
         snapshot_spec = dataclasses.replace(
             spec,
             env_id=f"snapshot-{spec.env_id}",
             argv=(spec.argv[0], str(Path(spec.argv[1]).with_name(PROGRAM))),
             env=env,
-            pass_fds=(*spec.pass_fds, theirs.fileno()),
+            pass_fds=(*(fd for fd in spec.pass_fds if fd not in channel), theirs.fileno()),
             memory_mb=spec.memory_mb * SHARED_ENVIRONMENTS,
         )
         try:
@@ -269,9 +271,11 @@ class Snapshot:
         self._restoring[request_id] = answer
         output_read, output_write = os.pipe()
         try:
-            record = json.dumps({"op": "restore", "id": request_id, "env": dict(spec.env)}).encode()
+            # The channel goes with the output; the snapshot names its new numbers to the child.
+            env = {name: value for name, value in spec.env.items() if name != CHANNEL_VARIABLE}
+            record = json.dumps({"op": "restore", "id": request_id, "env": env}).encode()
             try:
-                socket.send_fds(self.sock, [record], [output_write])
+                socket.send_fds(self.sock, [record], [output_write, *_channel_fds(spec)])
             except OSError as exc:
                 self._die(f"send failed: {exc}")
                 raise
@@ -414,3 +418,9 @@ class SnapStartSandbox:
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _channel_fds(spec: SandboxSpec) -> tuple[int, ...]:
+    """The runtime's ends of its channel to the platform, when the spec passes one."""
+    named = spec.env.get(CHANNEL_VARIABLE)
+    return tuple(int(fd) for fd in named.split(",")) if named else ()

@@ -14,7 +14,8 @@ than 3.12).
 Then, one record at a time from the platform:
 
 - ``{"op": "restore", "id": N, "env": {...}}`` with one descriptor (the
-  environment's output): fork. The child is the environment: its own session
+  environment's output), or three (then the read and write ends of its channel
+  to the platform, which it finds under the bootstrap's channel variable): fork. The child is the environment: its own session
   (killed with its process group), dies with the snapshot, takes the
   environment's variables, re-seeds ``random`` (a restored environment must
   not repeat its siblings' numbers), answers ``{"op": "restored", "id": N,
@@ -144,7 +145,7 @@ def main() -> None:
     _restore(child, sock, bootstrap, handler)
 
 
-def _serve(sock: socket.socket) -> tuple[dict[str, Any], int]:
+def _serve(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
     """Fork environments until the platform goes away; returns in a child only."""
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
@@ -164,7 +165,7 @@ def _serve(sock: socket.socket) -> tuple[dict[str, Any], int]:
         if not data:
             os._exit(0)  # discarded: the environments follow by their death signal
         request = json.loads(data)
-        if request.get("op") != "restore" or len(fds) != 1:
+        if request.get("op") != "restore" or len(fds) not in (1, 3):
             for fd in fds:
                 os.close(fd)
             continue
@@ -174,8 +175,9 @@ def _serve(sock: socket.socket) -> tuple[dict[str, Any], int]:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.close(wake_read)
             os.close(wake_write)
-            return request, fds[0]
-        os.close(fds[0])
+            return request, fds
+        for fd in fds:
+            os.close(fd)
 
 
 def _reap(sock: socket.socket) -> None:
@@ -190,10 +192,10 @@ def _reap(sock: socket.socket) -> None:
 
 
 def _restore(
-    child: tuple[dict[str, Any], int], sock: socket.socket, bootstrap: ModuleType, handler: Any
+    child: tuple[dict[str, Any], list[int]], sock: socket.socket, bootstrap: ModuleType, handler: Any
 ) -> None:
     """Become one restored environment (see the module docstring); never returns."""
-    request, output = child
+    request, (output, *channel) = child
     snapshot = os.getppid()
     os.setsid()
     _LIBC[0].prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -206,6 +208,8 @@ def _restore(
     level_variables = {name: os.environ[name] for name in _LEVEL_VARIABLES if name in os.environ}
     os.environ.clear()
     os.environ.update({**request["env"], **level_variables})
+    if channel:
+        os.environ[bootstrap._CHANNEL_VARIABLE] = "{},{}".format(*channel)
     time.tzset()
     # The snapshot's random state is every restored environment's: re-seed from the OS.
     random.seed()
@@ -221,11 +225,7 @@ def _restore(
             "",
             bootstrap._user_frames(exc.__traceback__),
         )
-        bootstrap._log_error(error, runtime.json_logs)
-        bootstrap._flush()
-        header = "{}: {}\r\n".format(bootstrap._ERROR_TYPE_HEADER, error["errorType"]).encode("latin-1")
-        with contextlib.suppress(bootstrap.RuntimeApiGone):
-            runtime.client.request(b"POST", bootstrap._INIT_ERROR_PATH, json.dumps(error).encode(), header)
+        runtime.report_init_error(error)
         sys.exit(1)
     runtime.warm_up()
     try:
