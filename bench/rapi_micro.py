@@ -152,7 +152,11 @@ def runtime_exchange_us(n: int) -> float:
         connection.data_received(FIRST_NEXT)
         feed = connection.data_received
         # Older trees take the encoded headers, newer ones the event's fields.
-        fields = (EVENT_HEADERS,) if "headers" in inspect.signature(connection.send_event).parameters else EVENT_FIELDS
+        fields = (
+            (EVENT_HEADERS,)
+            if "headers" in inspect.signature(connection.send_event).parameters
+            else EVENT_FIELDS
+        )
         started = time.perf_counter()
         for _ in range(n):
             environment.parked.send_event(*fields, EVENT)

@@ -36,7 +36,10 @@ and asks for the next event; ``e`` is its error (the body as ``POST .../error``
 has it) and asks for the next event; ``i`` is an init error. The runtime is
 answered only with events: a response the server refuses (an unknown request
 id, one over MAX_RESPONSE_BYTES, which is read and dropped) is handled as the
-Runtime API would, and the runtime just waits for its next event.
+Runtime API would, and the runtime just waits for its next event. Anything else
+(an unknown kind, an init error or a ``next`` over MAX_RESPONSE_BYTES) closes
+the channel: the function's own code could write to it, and the server never
+gathers more than the Runtime API would take.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ NEXT = ord("n")
 RESPONSE = ord("r")
 ERROR = ord("e")
 INIT_ERROR = ord("i")
+_KINDS = frozenset((NEXT, RESPONSE, ERROR, INIT_ERROR))
 
 _READ_SIZE = 64 * 1024
 """What one read may take: the pipe's whole capacity."""
@@ -87,10 +91,11 @@ class RuntimeChannel:
     and written as the runtime reads (a payload of up to 6 MB)."""
 
     __slots__ = (
-        "_buffer",
         "_discard",
         "_handler",
         "_loop",
+        "_needed",
+        "_pending",
         "_read_fd",
         "_scratch",
         "_unsent",
@@ -105,8 +110,9 @@ class RuntimeChannel:
         self._handler = handler
         self._read_fd = read_fd
         self._write_fd = write_fd
-        self._buffer = b""
-        """Bytes of a request not complete yet."""
+        self._pending: bytearray | None = None
+        """The start of a request that is not whole yet, until it has ``_needed`` bytes."""
+        self._needed = 0
         self._discard = 0
         """Bytes still to drop of a response over MAX_RESPONSE_BYTES."""
         self._unsent: memoryview | None = None
@@ -146,7 +152,9 @@ class RuntimeChannel:
         except OSError:
             self.close()
             return False
-        total = EVENT_HEAD.size + len(rid) + len(arn) + len(trace) + len(context) + len(identity) + len(payload)
+        total = (
+            EVENT_HEAD.size + len(rid) + len(arn) + len(trace) + len(context) + len(identity) + len(payload)
+        )
         if written < total:
             self._unsent = memoryview(b"".join(parts))[written:]
             self._loop.add_writer(self._write_fd, self._writable)
@@ -187,29 +195,43 @@ class RuntimeChannel:
             dropped = min(self._discard, len(data))
             self._discard -= dropped
             data = data[dropped:]
-            if not data:
+        pending = self._pending
+        if pending is not None:
+            # Part of a request came earlier: gather (a large response in 64 KB reads)
+            # until it is whole.
+            pending += data
+            if len(pending) < self._needed:
                 return
-        if self._buffer:
-            data = self._buffer + data
-            self._buffer = b""
+            data = bytes(pending)
+            self._pending = None
         while data and self.open:
             data = self._request(data)
 
+    def _wait_for(self, data: bytes, needed: int) -> bytes:
+        self._pending = bytearray(data)
+        self._needed = needed
+        return b""
+
     def _request(self, data: bytes) -> bytes:
-        """Handle the first request in ``data``; the bytes after it (kept in the
-        buffer instead when the request is not complete, returning b"")."""
+        """Handle the first request in ``data``; return the bytes after it (b"" when
+        it is not whole yet: it waits in ``_pending``)."""
         head_size = REQUEST_HEAD.size
         if len(data) < head_size:
-            self._buffer = data
-            return b""
+            return self._wait_for(data, head_size)
         kind, body_size, id_size, type_size = REQUEST_HEAD.unpack_from(data)
+        if kind not in _KINDS or (body_size > MAX_RESPONSE_BYTES and kind not in (RESPONSE, ERROR)):
+            # Not our framing, or more than the Runtime API would take: nothing after
+            # it can be trusted, and it must not be gathered.
+            self.close()
+            return b""
         start = head_size + id_size + type_size
+        if len(data) < start:
+            return self._wait_for(data, start)
         handler = self._handler
-        if kind == RESPONSE and body_size > MAX_RESPONSE_BYTES:
-            if len(data) < start:
-                self._buffer = data
-                return b""
-            handler.on_response_too_large(data[head_size : head_size + id_size].decode())
+        request_id = data[head_size : head_size + id_size].decode("utf-8", "replace")
+        if body_size > MAX_RESPONSE_BYTES:
+            # Answered at once and dropped as it arrives, never gathered.
+            handler.on_response_too_large(request_id)
             handler.on_next(self)
             available = len(data) - start
             if available < body_size:
@@ -218,22 +240,17 @@ class RuntimeChannel:
             return data[start + body_size :]
         end = start + body_size
         if len(data) < end:
-            self._buffer = data
-            return b""
-        request_id = data[head_size : head_size + id_size].decode()
+            return self._wait_for(data, end)
         body = data[start:end]
         if kind == RESPONSE:
             handler.on_response(request_id, body)
         elif kind == ERROR:
-            error_type = data[head_size + id_size : start].decode() or None
-            handler.on_error(request_id, body, error_type)
+            handler.on_error(
+                request_id, body, data[head_size + id_size : start].decode("utf-8", "replace") or None
+            )
         elif kind == INIT_ERROR:
-            handler.on_init_error(body, data[head_size + id_size : start].decode() or None)
+            handler.on_init_error(body, data[head_size + id_size : start].decode("utf-8", "replace") or None)
             return data[end:]
-        elif kind != NEXT:
-            # Not our framing: nothing after it can be trusted.
-            self.close()
-            return b""
         handler.on_next(self)
         return data[end:]
 
@@ -243,7 +260,7 @@ class RuntimeChannel:
             return
         self.open = False
         self._unsent = None
-        self._buffer = b""
+        self._pending = None
         loop = self._loop
         with contextlib.suppress(Exception):
             loop.remove_reader(self._read_fd)

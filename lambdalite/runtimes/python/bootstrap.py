@@ -169,7 +169,7 @@ class RuntimeApiClient:
 
     def init_error(self, error_type: str, error: bytes) -> None:
         """Report that init failed (AWS's JSON error body), and wait until it is taken."""
-        header = "{}: {}\r\n".format(_ERROR_TYPE_HEADER, error_type).encode("latin-1")
+        header = f"{_ERROR_TYPE_HEADER}: {error_type}\r\n".encode("latin-1")
         self.request(b"POST", _INIT_ERROR_PATH, error, header)
 
     def _exchange(self, message: bytes, answers: int) -> tuple[int, dict[str, str], bytes]:

@@ -15,7 +15,8 @@ Then, one record at a time from the platform:
 
 - ``{"op": "restore", "id": N, "env": {...}}`` with one descriptor (the
   environment's output), or three (then the read and write ends of its channel
-  to the platform, which it finds under the bootstrap's channel variable): fork. The child is the environment: its own session
+  to the platform, which it finds under the bootstrap's channel variable):
+  fork. The child is the environment: its own session
   (killed with its process group), dies with the snapshot, takes the
   environment's variables, re-seeds ``random`` (a restored environment must
   not repeat its siblings' numbers), answers ``{"op": "restored", "id": N,

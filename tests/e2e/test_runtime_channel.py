@@ -1,0 +1,131 @@
+"""Our Python bootstrap reaches its environment through the runtime channel
+(``dataplane.runtime_channel``), and the TCP Runtime API stays open beside it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from lambdalite.runtimes.lookup import python_interpreters
+from tests.conftest import create_function
+
+INSPECTOR = """
+import json, os, urllib.error, urllib.request
+
+def handler(event, context):
+    targets = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            targets.append(os.readlink("/proc/self/fd/" + fd))
+        except OSError:
+            pass
+    # The Runtime API on TCP answers in this same environment (a request id that is not
+    # the one in progress is refused, as AWS refuses it).
+    url = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/other/response"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"), timeout=5)
+        answer = [200, None]
+    except urllib.error.HTTPError as exc:
+        answer = [exc.code, json.loads(exc.read())]
+    custom = context.client_context.custom if context.client_context else None
+    return {
+        "sockets": [target for target in targets if target.startswith("socket:")],
+        "pipes": len([target for target in targets if target.startswith("pipe:")]),
+        "variables": sorted(name for name in os.environ if name.startswith("_LAMBDALITE")),
+        "tcp": answer,
+        "request_id": context.aws_request_id,
+        "remaining": context.get_remaining_time_in_millis(),
+        "trace": os.environ.get("_X_AMZN_TRACE_ID", ""),
+        "custom": custom,
+        "event": event,
+    }
+"""
+
+
+def test_our_bootstrap_uses_its_channel_and_the_tcp_runtime_api_still_answers(lam: Any) -> None:
+    create_function(lam, "channel-inspector", {"app.py": INSPECTOR}, Timeout=30)
+    context = base64.b64encode(json.dumps({"custom": {"who": "channel"}}).encode()).decode()
+    for n in (1, 2):
+        response = lam.invoke(
+            FunctionName="channel-inspector", Payload=json.dumps({"n": n}), ClientContext=context
+        )
+        body = json.loads(response["Payload"].read())
+        # No connection to the Runtime API: the event came, and the last response went,
+        # through the inherited pipes (stdout's and the channel's).
+        assert body["sockets"] == []
+        assert body["pipes"] >= 3
+        assert body["variables"] == []  # the channel's variable is the platform's, not the function's
+        assert body["tcp"] == [400, {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}]
+        assert body["request_id"] == response["ResponseMetadata"]["RequestId"]
+        assert 25_000 < body["remaining"] <= 30_000
+        assert body["trace"].startswith("Root=1-") and ";Sampled=0" in body["trace"]
+        assert body["custom"] == {"who": "channel"}
+        assert body["event"] == {"n": n}
+        assert "FunctionError" not in response
+
+
+def test_a_custom_runtime_speaking_http_gets_no_channel_and_is_served_on_tcp(lam: Any) -> None:
+    bootstrap = """#!/bin/sh
+exec python3 - <<'EOF'
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as event:
+        request_id = event.headers["Lambda-Runtime-Aws-Request-Id"]
+        payload = json.loads(event.read())
+    channel = sorted(name for name in os.environ if name.startswith("_LAMBDALITE_RUNTIME"))
+    body = json.dumps({"event": payload, "channel": channel}).encode()
+    answer = urllib.request.Request(api + request_id + "/response", data=body, method="POST")
+    urllib.request.urlopen(answer).read()
+EOF
+"""
+    files, modes = {"bootstrap": bootstrap}, {"bootstrap": 0o755}
+    create_function(lam, "channel-custom", files, Runtime="provided.al2023", Handler="x", modes=modes)
+    for n in (1, 2):
+        response = lam.invoke(FunctionName="channel-custom", Payload=json.dumps({"n": n}))
+        assert json.loads(response["Payload"].read()) == {"event": {"n": n}, "channel": []}
+
+
+needs_312 = pytest.mark.skipif(
+    not any(version >= (3, 12) for version in python_interpreters()),
+    reason="SnapStart restores need a Python 3.12+ interpreter on the host",
+)
+
+
+def published_with_snapstart(lam: Any, name: str, source: str) -> str:
+    """A Python 3.12 function with SnapStart on published versions; its first version."""
+    snap_start = {"ApplyOn": "PublishedVersions"}
+    create_function(lam, name, {"app.py": source}, Runtime="python3.12", SnapStart=snap_start)
+    version: str = lam.publish_version(FunctionName=name)["Version"]
+    return version
+
+
+@needs_312
+def test_a_restored_snapstart_environment_finds_its_own_channel(lam: Any) -> None:
+    version = published_with_snapstart(lam, "channel-snap", INSPECTOR)
+    for n in (1, 2):
+        response = lam.invoke(FunctionName="channel-snap", Qualifier=version, Payload=json.dumps({"n": n}))
+        body = json.loads(response["Payload"].read())
+        assert body["sockets"] == [] and "_LAMBDALITE_RUNTIME_CHANNEL" not in body["variables"]
+        assert body["event"] == {"n": n} and body["request_id"] == response["ResponseMetadata"]["RequestId"]
+
+
+@needs_312
+def test_a_failing_after_restore_hook_is_reported_through_the_channel(lam: Any) -> None:
+    source = (
+        "from snapshot_restore_py import register_after_restore\n"
+        "@register_after_restore\n"
+        "def refuse():\n"
+        "    raise RuntimeError('cannot be restored')\n"
+        "def handler(event, context):\n"
+        "    return 1\n"
+    )
+    version = published_with_snapstart(lam, "channel-snap-fail", source)
+    response = lam.invoke(FunctionName="channel-snap-fail", Qualifier=version, Payload=b"{}")
+    body = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.AfterRestoreError"
+    assert body["errorMessage"] == "RuntimeError: cannot be restored"
