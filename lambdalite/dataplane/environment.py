@@ -727,7 +727,7 @@ _Event = tuple[str, int, str, str, str | None, str | None, bytes]
 """One invocation as the runtime is handed it: request id, deadline (epoch ms), invoked
 ARN, trace id, client context, Cognito identity, payload (``send_event``'s arguments)."""
 
-_CHANNEL_BOOTSTRAPS = (("python", "bootstrap.py"),)
+_CHANNEL_BOOTSTRAPS = (("python", "bootstrap.py"), ("node", "bootstrap.js"))
 """Our own bootstraps that speak the channel: (directory under the runtime directory, file)."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from typing import Any
 
 import pytest
@@ -129,3 +130,75 @@ def test_a_failing_after_restore_hook_is_reported_through_the_channel(lam: Any) 
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.AfterRestoreError"
     assert body["errorMessage"] == "RuntimeError: cannot be restored"
+
+
+NODE_INSPECTOR = """
+const fs = require('fs');
+exports.handler = async (event, context) => {
+  const targets = fs.readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch (err) {
+      return '';
+    }
+  });
+  return {
+    sockets: targets.filter((target) => target.startsWith('socket:')),
+    variables: Object.keys(process.env).filter((name) => name.startsWith('_LAMBDALITE')),
+    requestId: context.awsRequestId,
+    remaining: context.getRemainingTimeInMillis(),
+    custom: context.clientContext ? context.clientContext.custom : null,
+    event,
+  };
+};
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed on this host")
+def test_our_node_bootstrap_uses_its_channel_too(lam: Any) -> None:
+    create_function(
+        lam, "channel-node", {"index.js": NODE_INSPECTOR}, Runtime="nodejs20.x", Handler="index.handler"
+    )
+    context = base64.b64encode(json.dumps({"custom": {"who": "node"}}).encode()).decode()
+    for n in (1, 2):
+        response = lam.invoke(
+            FunctionName="channel-node", Payload=json.dumps({"n": n}), ClientContext=context
+        )
+        body = json.loads(response["Payload"].read())
+        assert body["sockets"] == [] and body["variables"] == []
+        assert body["requestId"] == response["ResponseMetadata"]["RequestId"]
+        assert 0 < body["remaining"] <= 3000
+        assert body["custom"] == {"who": "node"} and body["event"] == {"n": n}
+
+
+NODE_LOOP = """
+let ticks = 0;
+exports.waits = (event, context, callback) => {
+  setTimeout(() => { ticks += 1; console.log('timer fired'); }, 100);
+  callback(null, { ticks });  // sent once the loop is empty, after the timer (AWS's default)
+};
+exports.later = (event) => ({ ticks });
+exports.crashes = (event, context, callback) => {
+  setTimeout(() => { throw new RangeError('from a timer'); }, 10);
+};
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed on this host")
+def test_over_the_channel_node_still_waits_for_an_empty_event_loop_and_reports_a_crash(lam: Any) -> None:
+    create_function(
+        lam, "channel-node-loop", {"index.js": NODE_LOOP}, Runtime="nodejs20.x", Handler="index.waits"
+    )
+    response = lam.invoke(FunctionName="channel-node-loop", Payload=b"{}", LogType="Tail")
+    assert json.loads(response["Payload"].read()) == {"ticks": 0}
+    assert "timer fired" in base64.b64decode(response["LogResult"]).decode()
+    response = lam.invoke(FunctionName="channel-node-loop", Payload=b"{}")
+    assert json.loads(response["Payload"].read()) == {"ticks": 1}  # the same (warm) environment
+
+    create_function(
+        lam, "channel-node-crash", {"index.js": NODE_LOOP}, Runtime="nodejs20.x", Handler="index.crashes"
+    )
+    response = lam.invoke(FunctionName="channel-node-crash", Payload=b"{}")
+    body = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled"
+    assert (body["errorType"], body["errorMessage"]) == ("RangeError", "from a timer")
