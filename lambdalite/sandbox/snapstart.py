@@ -17,7 +17,8 @@ What a restored environment shares, and what it does not: it is a fork of
 the snapshot, so it runs in the snapshot's sandbox - the same uid, /tmp,
 namespaces and cgroup, whose memory limit is ``SHARED_ENVIRONMENTS`` times the
 function's MemorySize; each environment's own memory is held to MemorySize by
-the data plane (``memory_limited`` is False), its output and Runtime API are
+the data plane (``memory_limited`` is False), its output, Runtime API and
+channel to the platform (passed with its restore, never to the snapshot) are
 its own, and it is killed with its process group. A version whose snapshot
 cannot be made (an init error, a failing hook, an interpreter older than 3.12)
 is served by fresh environments instead, which report the same init error the
