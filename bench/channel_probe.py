@@ -159,9 +159,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for channel in CHANNELS:
             results[channel].append(uvloop.run(_measure(channel, args.trips)))
-    print(
-        f"{'channel':12s} {'trips/s':>9s} {'server us':>10s} {'runtime us':>11s}   (median of {args.rounds} rounds)"
-    )
+    header = f"{'channel':12s} {'trips/s':>9s} {'server us':>10s} {'runtime us':>11s}"
+    print(f"{header}   (median of {args.rounds} rounds)")
     for channel, rounds in results.items():
         rate, server, runtime = (statistics.median(values) for values in zip(*rounds, strict=True))
         print(f"{channel:12s} {rate:9,.0f} {server:10.1f} {runtime:11.1f}")
