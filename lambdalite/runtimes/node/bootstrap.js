@@ -383,11 +383,21 @@ class RuntimeChannel {
   }
 }
 
-/** The platform's channel when it gave one (taken out of process.env), else the Runtime API. */
+/**
+ * The platform's channel when it gave one (taken out of process.env), otherwise, or
+ * when its descriptors are not there after all, the Runtime API.
+ */
 function connect() {
   const channel = process.env[CHANNEL_VARIABLE];
   delete process.env[CHANNEL_VARIABLE]; // the platform's, not the function's
-  return channel ? new RuntimeChannel(channel) : new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
+  if (channel) {
+    try {
+      return new RuntimeChannel(channel);
+    } catch (err) {
+      // fall through to the Runtime API
+    }
+  }
+  return new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
 }
 
 // -- loading the handler ----------------------------------------------------------

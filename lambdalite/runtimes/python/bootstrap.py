@@ -357,11 +357,15 @@ class RuntimeChannelClient:
 
 def connect(environ: Mapping[str, str]) -> RuntimeApiClient | RuntimeChannelClient:
     """The platform's channel when it gave one (taken out of os.environ: the
-    function's code must not see it), otherwise the Runtime API."""
+    function's code must not see it), otherwise, or when its descriptors are not
+    there after all, the Runtime API."""
     channel = environ.get(_CHANNEL_VARIABLE)
     os.environ.pop(_CHANNEL_VARIABLE, None)
     if channel:
-        return RuntimeChannelClient(channel)
+        try:
+            return RuntimeChannelClient(channel)
+        except (OSError, ValueError):
+            pass
     return RuntimeApiClient(environ["AWS_LAMBDA_RUNTIME_API"])
 
 
