@@ -11,7 +11,9 @@ is kept, and the constant answers (202, 404, 405) are encoded once.
 
 A runtime that pipelines ``POST .../response`` and ``GET .../next`` in one write
 gets the 202 together with its next event in one write (one wake-up instead of
-two): the 202 is carried by the ``next`` long poll.
+two): the 202 is carried by the ``next`` long poll. lambdalite's own bootstraps
+are given a cheaper door beside this one (``runtime_channel``); every other
+runtime (AWS's runtime interface clients, custom runtimes) uses this API.
 
 Routes (as AWS serves them):
     GET  /2018-06-01/runtime/invocation/next            long-poll for the next event
