@@ -66,6 +66,11 @@ _KINDS = frozenset((NEXT, RESPONSE, ERROR, INIT_ERROR))
 
 _READ_SIZE = 64 * 1024
 """What one read may take: the pipe's whole capacity."""
+_SCRATCH = memoryview(bytearray(_READ_SIZE))
+"""Where every channel's reads land (``os.read`` would allocate, and shrink, that
+size each time). One for all: reads happen on the loop's thread, and what is read
+is copied out before the callback returns; one per channel would cost 64 KB per
+environment."""
 
 
 class ChannelHandler(Protocol):
@@ -97,7 +102,6 @@ class RuntimeChannel:
         "_needed",
         "_pending",
         "_read_fd",
-        "_scratch",
         "_unsent",
         "_write_fd",
         "open",
@@ -116,8 +120,6 @@ class RuntimeChannel:
         self._discard = 0
         """Bytes still to drop of a response over MAX_RESPONSE_BYTES."""
         self._unsent: memoryview | None = None
-        self._scratch = memoryview(bytearray(_READ_SIZE))
-        """Reads land here: ``os.read`` would allocate (and shrink) its size every time."""
         self.open = True
         os.set_blocking(read_fd, False)
         os.set_blocking(write_fd, False)
@@ -179,9 +181,8 @@ class RuntimeChannel:
         self._loop.remove_writer(self._write_fd)
 
     def _readable(self) -> None:
-        scratch = self._scratch
         try:
-            data = scratch[: os.readv(self._read_fd, (scratch,))].tobytes()
+            data = _SCRATCH[: os.readv(self._read_fd, (_SCRATCH,))].tobytes()
         except BlockingIOError:
             return
         except OSError:
