@@ -55,6 +55,7 @@ from lambdalite.events import lineage
 from lambdalite.http import HttpRequest, StreamingResponse
 from lambdalite.models import FunctionUrlConfig, ResourcePolicy
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.access import ResourceAccess
 from lambdalite.services.iam import IamFront
 from lambdalite.services.s3 import HOST_MARK as S3_HOST_MARK
 from lambdalite.services.s3 import SIGNING_NAME as S3_SIGNING_NAME
@@ -115,6 +116,8 @@ class ServiceContext:
     """IAM, temporary credentials and the authorizer (None: the IAM and STS services are not built)."""
     service_invoke_check: Callable[[str, str | None], None] | None = None
     """Under sigv4: may the service invoking a function (an SNS delivery, a rule) do so?"""
+    resource_access: ResourceAccess | None = None
+    """Under sigv4: how queues and topics authorize requests with their own policies."""
     objects: ObjectStore | None = None
     """The S3 object store (None: the S3 service is not built)."""
     secrets: SecretStore | None = None
@@ -178,7 +181,11 @@ SERVICES: tuple[ServiceRoute, ...] = (
     ),
     ServiceRoute(
         "sqs",
-        lambda c: SqsFront(c.queues, c.region, c.account_id) if c.queues is not None else None,
+        lambda c: (
+            SqsFront(c.queues, c.region, c.account_id, access=c.resource_access)
+            if c.queues is not None
+            else None
+        ),
         signing_names=(SQS_SIGNING_NAME,),
         targets=(SQS_TARGET,),
         actions=SQS_ACTIONS,
@@ -315,6 +322,7 @@ class Router:
             self._lambda_authorization.check_service_invoke if self._lambda_authorization else None,
             objects=objects,
             secrets=secrets,
+            resource_access=ResourceAccess(authorizer) if authorizer is not None else None,
         )
         self.services = context.built
         self._region = region

@@ -593,11 +593,13 @@ class EventsService:
             await self._dead_letter(rule, target, event, why)
 
     async def _send_batch(self, items: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]]) -> None:
-        _, target, _ = items[0]
+        rule, target, _ = items[0]
         group = (target.get("SqsParameters") or {}).get("MessageGroupId")
         try:
             bodies = [self._input(r, t, e) for r, t, e in items]
-            await QueueTarget(target["Arn"], self._siblings, group).send_batch(bodies)
+            # Under sigv4 the queue's policy must allow events.amazonaws.com for this rule.
+            with invoking_as_service("events.amazonaws.com", self.rule_arn(rule), self._account):
+                await QueueTarget(target["Arn"], self._siblings, group).send_batch(bodies)
         except DeliveryError:
             for item in items:
                 await self._send_one(*item)
@@ -724,7 +726,9 @@ class EventsService:
             attributes["EXHAUSTED_RETRY_CONDITION"] = ("String", exhausted[0])
             attributes["RETRY_ATTEMPTS"] = ("Number", str(exhausted[1]))
         try:
-            await QueueTarget(dlq, self._siblings).send(orjson.dumps(event), attributes)
+            # The dead-letter queue's policy, too, must allow events.amazonaws.com for this rule.
+            with invoking_as_service("events.amazonaws.com", self.rule_arn(rule), self._account):
+                await QueueTarget(dlq, self._siblings).send(orjson.dumps(event), attributes)
         except DeliveryError as exc:
             log.warning("events: dead-letter queue %s of rule %s refused the event: %s", dlq, rule.name, exc)
 
@@ -733,7 +737,10 @@ class _Outbox:
     """What one PutEvents owes its targets, gathered before anything is sent."""
 
     def __init__(self) -> None:
-        self.queued: dict[tuple[str, str], list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]]] = {}
+        self.queued: dict[
+            tuple[str, str, str, str], list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]]
+        ] = {}
+        """By queue, message group and rule (bus and name): a batch is sent as one rule's."""
         self.single: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]] = []
         self.failed: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any], str]] = []
 
@@ -741,7 +748,7 @@ class _Outbox:
         arn: str = target["Arn"]
         if arn.startswith("arn:aws:sqs:") and not target.get("DeadLetterConfig"):
             group = str((target.get("SqsParameters") or {}).get("MessageGroupId") or "")
-            self.queued.setdefault((arn, group), []).append((rule, target, event))
+            self.queued.setdefault((arn, group, rule.bus, rule.name), []).append((rule, target, event))
         else:
             self.single.append((rule, target, event))
 
