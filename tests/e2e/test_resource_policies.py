@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import ACCOUNT, REGION, Server, start_server, stop_server
 from tests.e2e.test_iam import admin, allow, client, document, new_user, refused
@@ -236,3 +237,27 @@ def test_a_rule_sends_to_a_queue_and_publishes_to_a_topic_their_policies_allow(s
     while not bodies and time.monotonic() < deadline:
         bodies = received(sqs, fanned, 1)
     assert bodies == ['"to-topic"']
+
+
+def test_a_bucket_notifies_a_queue_whose_policy_allows_s3_for_it(server: Server) -> None:
+    s3, sqs = admin(server, "s3"), admin(server, "sqs")
+    s3.create_bucket(Bucket="photos")
+    url = sqs.create_queue(QueueName="photo-events")["QueueUrl"]
+    queue = QUEUES + "photo-events"
+    config = {"QueueConfigurations": [{"QueueArn": queue, "Events": ["s3:ObjectCreated:*"]}]}
+    with pytest.raises(ClientError) as caught:
+        s3.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration=config)
+    error = caught.value.response["Error"]
+    assert (error["Code"], error["ArgumentName1"], error["ArgumentValue1"]) == (
+        "InvalidArgument",
+        queue,
+        "Permissions on the destination queue do not allow S3 to publish notifications from this bucket",
+    )
+    from_bucket = {"Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::photos"}}}
+    allowed = document(grant({"Service": "s3.amazonaws.com"}, "sqs:SendMessage", queue, **from_bucket))
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": allowed})
+    s3.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration=config)
+    assert [orjson.loads(body)["Event"] for body in received(sqs, url)] == ["s3:TestEvent"]
+    s3.put_object(Bucket="photos", Key="cat.jpg", Body=b"meow")
+    (record,) = [orjson.loads(body)["Records"][0] for body in received(sqs, url, 5)]
+    assert (record["eventName"], record["s3"]["object"]["key"]) == ("ObjectCreated:Put", "cat.jpg")
