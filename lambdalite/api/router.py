@@ -16,7 +16,8 @@ A request no service claims gets AWS's UnknownOperationException, never a 5xx.
 Under ``--auth sigv4`` (a ``Verifier`` given) every request a route marks ``verify`` is
 checked before its service sees it; a refusal is answered in the route's ``protocol``
 (``auth.errors.failure_response``). Function URLs (their AuthType NONE is public, as on
-AWS) and code downloads (GetFunction's Code.Location) are not verified.
+AWS) and code downloads (GetFunction's Code.Location, which carries its own signature:
+``api.code_links``) are not verified.
 
 Adding a service is one module (a class with ``async def handle(request) -> Response``)
 and one line in ``SERVICES``.
@@ -169,7 +170,9 @@ SERVICES: tuple[ServiceRoute, ...] = (
         own_paths=("url",),
         verify=False,
     ),
-    ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",), verify=False),
+    ServiceRoute(
+        "code", lambda c: CodeDownloads(c.code, c.api.code_links), own_paths=("code",), verify=False
+    ),
     ServiceRoute("async-backlog", lambda c: BacklogService(c.api), own_paths=("async",)),
     ServiceRoute("keys", lambda c: KeysService(c.keys), own_paths=("keys",)),
     ServiceRoute(
