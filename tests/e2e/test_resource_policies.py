@@ -202,12 +202,11 @@ def test_a_rule_sends_to_a_queue_and_publishes_to_a_topic_their_policies_allow(s
     )
     sqs.set_queue_attributes(QueueUrl=fanned, Attributes={"Policy": document(from_topic)})
     events.put_rule(Name="orders", EventPattern=orjson.dumps({"source": ["shop"]}).decode())
-    once = {"MaximumRetryAttempts": 0}  # a refused first event is not retried into the allowed time
     events.put_targets(
         Rule="orders",
         Targets=[
-            {"Id": "queue", "Arn": queue, "Input": '"to-queue"', "RetryPolicy": once},
-            {"Id": "topic", "Arn": topic, "Input": '"to-topic"', "RetryPolicy": once},
+            {"Id": "queue", "Arn": queue, "Input": '"to-queue"'},
+            {"Id": "topic", "Arn": topic, "Input": '"to-topic"'},
         ],
     )
     entry = {"Source": "shop", "DetailType": "order", "Detail": "{}"}
@@ -261,3 +260,28 @@ def test_a_bucket_notifies_a_queue_whose_policy_allows_s3_for_it(server: Server)
     s3.put_object(Bucket="photos", Key="cat.jpg", Body=b"meow")
     (record,) = [orjson.loads(body)["Records"][0] for body in received(sqs, url, 5)]
     assert (record["eventName"], record["s3"]["object"]["key"]) == ("ObjectCreated:Put", "cat.jpg")
+
+
+def test_a_denied_target_sends_its_event_to_the_dead_letter_queue_at_once(server: Server) -> None:
+    events, sqs = admin(server, "events"), admin(server, "sqs")
+    sqs.create_queue(QueueName="locked")
+    dlq_url = sqs.create_queue(QueueName="locked-dlq")["QueueUrl"]
+    rule = RULES + "locked-out"
+    from_rule = {"Condition": {"ArnEquals": {"aws:SourceArn": rule}}}
+    dlq_policy = grant(
+        {"Service": "events.amazonaws.com"}, "sqs:SendMessage", QUEUES + "locked-dlq", **from_rule
+    )
+    sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"Policy": document(dlq_policy)})
+    events.put_rule(Name="locked-out", EventPattern=orjson.dumps({"source": ["vault"]}).decode())
+    target = {"Id": "q", "Arn": QUEUES + "locked", "DeadLetterConfig": {"Arn": QUEUES + "locked-dlq"}}
+    events.put_targets(Rule="locked-out", Targets=[target])
+    events.put_events(Entries=[{"Source": "vault", "DetailType": "open", "Detail": "{}"}])
+    answer = sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=5, MessageAttributeNames=["All"])
+    (message,) = answer["Messages"]
+    attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "NO_PERMISSIONS" and "RETRY_ATTEMPTS" not in attributes
+    assert attributes["ERROR_MESSAGE"] == (
+        f"cannot send to {QUEUES}locked: User: events.amazonaws.com is not authorized to perform: "
+        f"sqs:sendmessage on resource: {QUEUES}locked because no resource-based policy allows the "
+        "sqs:sendmessage action"
+    )
