@@ -16,7 +16,7 @@ from typing import Any
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
 from lambdalite.protocol.errors import MalformedInputFault, ServiceFault
-from lambdalite.protocol.shapes import check_required, decode_blob, parse_timestamp
+from lambdalite.protocol.shapes import check_required, decode_blob, parse_timestamp, text_number
 from lambdalite.protocol.xml_writer import XmlWriter, text
 
 __all__ = ["CONTENT_TYPE", "parse", "serialize", "serialize_error"]
@@ -121,14 +121,12 @@ def _map(shape: MapShape, index: _Params, key: str) -> dict[str, Any] | None:
 
 
 def _scalar(shape: Shape, raw: str, key: str) -> Any:
+    number = text_number(
+        shape, raw, lambda: MalformedInputFault(f"Value ({raw}) for parameter {key} is invalid.", query=True)
+    )
+    if number is not None:
+        return number
     kind = shape.type_name
-    try:
-        if kind in ("integer", "long"):
-            return int(raw)
-        if kind in ("float", "double"):
-            return float(raw)
-    except ValueError as exc:
-        raise MalformedInputFault(f"Value ({raw}) for parameter {key} is invalid.", query=True) from exc
     if kind == "boolean":
         if raw.lower() not in ("true", "false"):
             raise MalformedInputFault(f"Value ({raw}) for parameter {key} is invalid.", query=True)

@@ -24,7 +24,7 @@ from xml.etree import ElementTree
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
 from lambdalite.protocol.errors import ServiceFault
-from lambdalite.protocol.shapes import check_required, decode_blob, encode_blob
+from lambdalite.protocol.shapes import check_required, decode_blob, encode_blob, text_number
 from lambdalite.protocol.xml_writer import XmlWriter, as_datetime, text
 
 __all__ = [
@@ -247,14 +247,12 @@ def _xml_value(shape: Shape, node: ElementTree.Element) -> Any:
 
 
 def _text_value(shape: Shape, raw: str, where: str) -> Any:
+    number = text_number(
+        shape, raw, lambda: ServiceFault("InvalidArgument", f"Invalid value for {where}: {raw}")
+    )
+    if number is not None:
+        return number
     kind = shape.type_name
-    try:
-        if kind in ("integer", "long"):
-            return int(raw)
-        if kind in ("float", "double"):
-            return float(raw)
-    except ValueError as exc:
-        raise ServiceFault("InvalidArgument", f"Invalid value for {where}: {raw}") from exc
     if kind == "boolean":
         return raw.strip().lower() == "true"
     if kind == "timestamp":

@@ -13,11 +13,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARN_PREFIX, Server, create_function, start_server, stop_server
-from tests.e2e import bus_rig
 from tests.e2e.async_rig import FLAKY, SINK, Collector, wait_for
 from tests.e2e.bus_rig import ACCOUNT_REGION, QUEUE_PREFIX, drain, error_of, queue
-
-collector = bus_rig.collector
 
 BUS_PREFIX = f"arn:aws:events:{ACCOUNT_REGION}:event-bus/"
 RULE_PREFIX = f"arn:aws:events:{ACCOUNT_REGION}:rule/"

@@ -14,11 +14,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARN_PREFIX, Server, create_function, start_server, stop_server
-from tests.e2e import bus_rig
 from tests.e2e.async_rig import FLAKY, SINK, Collector, wait_for
 from tests.e2e.bus_rig import ACCOUNT_REGION, QUEUE_PREFIX, drain, error_of, queue
-
-collector = bus_rig.collector
 
 TOPIC_PREFIX = f"arn:aws:sns:{ACCOUNT_REGION}:"
 
