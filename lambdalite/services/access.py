@@ -120,7 +120,10 @@ class ResourceAccess:
         if principal is None:
             return None
         policy = None if document is None else self.policy(resource, document)
-        client = current_call().client
+        try:
+            client = current_call().client
+        except LookupError:  # asked outside a protocol call: no address to tell
+            client = ""
         context = {"aws:SourceIp": client} if client else None
         return self.decide(principal, action, resource, policy, context)
 

@@ -12,8 +12,9 @@ import orjson
 import pytest
 
 from lambdalite.auth.authorize import Authorizer
-from lambdalite.auth.authorize_context import ServiceCaller, invoking_as_service
+from lambdalite.auth.authorize_context import ServiceCaller, acting_as, invoking_as_service
 from lambdalite.auth.credentials import Principal
+from lambdalite.protocol.front import Call, calling
 from lambdalite.services.access import (
     LabelExists,
     LabelMissing,
@@ -139,6 +140,17 @@ def test_a_service_acting_with_a_role_may_be_allowed_by_the_role(
 
 def test_the_acting_service_or_caller_comes_from_the_context(access: ResourceAccess) -> None:
     assert access.check_caller("sqs:SendMessage", QUEUE, None) is None  # nobody verified
+    with acting_as(ALICE):
+        refusal = access.check_caller("sqs:SendMessage", QUEUE, policy(rule("Allow", {"AWS": ALICE.arn})))
+        assert refusal is None
+        with calling(Call("SendMessage", "json", "h", "r", "10.1.2.3")):
+            only_there = rule(
+                "Allow", {"AWS": ALICE.arn}, Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}
+            )
+            assert access.check_caller("sqs:SendMessage", QUEUE, policy(only_there)) is None
+        with calling(Call("SendMessage", "json", "h", "r", "192.168.0.1")):
+            refusal = access.check_caller("sqs:SendMessage", QUEUE, policy(only_there))
+            assert refusal is not None and refusal.reason is Reason.NO_IDENTITY_ALLOW
     assert access.check_service("sqs:SendMessage", QUEUE, "") is None  # no service acting
     with invoking_as_service("sns.amazonaws.com", TOPIC, ACCOUNT):
         refusal = access.check_service("sqs:SendMessage", QUEUE, "")
