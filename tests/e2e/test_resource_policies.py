@@ -260,6 +260,12 @@ def test_a_bucket_notifies_a_queue_whose_policy_allows_s3_for_it(server: Server)
     s3.put_object(Bucket="photos", Key="cat.jpg", Body=b"meow")
     (record,) = [orjson.loads(body)["Records"][0] for body in received(sqs, url, 5)]
     assert (record["eventName"], record["s3"]["object"]["key"]) == ("ObjectCreated:Put", "cat.jpg")
+    # Once the policy no longer lets S3 in, the bucket's records are dropped (as AWS drops them).
+    other_bucket = {"Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::other"}}}
+    elsewhere = document(grant({"Service": "s3.amazonaws.com"}, "sqs:SendMessage", queue, **other_bucket))
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": elsewhere})
+    s3.put_object(Bucket="photos", Key="dog.jpg", Body=b"woof")
+    assert received(sqs, url, 2) == []
 
 
 def test_a_denied_target_sends_its_event_to_the_dead_letter_queue_at_once(server: Server) -> None:
