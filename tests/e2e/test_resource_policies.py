@@ -124,6 +124,14 @@ def test_add_and_remove_permission_edit_the_queue_policy(server: Server) -> None
         "InvalidParameterValue",
         "Value readers for parameter Label is invalid. Reason: Already exists.",
     )
+    assert refused(
+        owner.add_permission, QueueUrl=url, Label="fliers", AWSAccountIds=[ACCOUNT], Actions=["Fly"]
+    ) == (
+        400,
+        "InvalidParameterValue",
+        "Value SQS:Fly for parameter ActionName is invalid. "
+        "Reason: Please refer to the appropriate WSDL for a list of valid actions.",
+    )
     owner.remove_permission(QueueUrl=url, Label="readers")
     assert refused(sqs.receive_message, QueueUrl=url) == sqs_refusal("wendy", "sqs:ReceiveMessage", arn)
     assert refused(owner.remove_permission, QueueUrl=url, Label="readers") == (

@@ -14,10 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 from lambdalite.protocol.errors import ServiceFault
+from lambdalite.protocol.model import load_model
 from lambdalite.services.access import Refusal, ResourceAccess
 from lambdalite.services.sqs.queue import Queue
+from lambdalite.services.sqs.traits import SQS_QUERY_TRAITS
 
-__all__ = ["GRANTABLE", "QueueGate", "access_denied", "action_of"]
+__all__ = ["ACTION_NAMES", "GRANTABLE", "QueueGate", "access_denied", "action_of"]
+
+ACTION_NAMES = frozenset(load_model("sqs", SQS_QUERY_TRAITS).operation_names)
+"""What AddPermission's ActionName may name (besides ``*``): any SQS action."""
 
 GRANTABLE = frozenset(
     {

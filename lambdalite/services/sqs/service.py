@@ -44,7 +44,7 @@ from lambdalite.services.sqs.messages import (
     clean_attributes,
     to_wire,
 )
-from lambdalite.services.sqs.permissions import GRANTABLE, QueueGate
+from lambdalite.services.sqs.permissions import ACTION_NAMES, QueueGate
 from lambdalite.services.sqs.queue import Queue, message_id, parse_receipt, receipt_handle
 from lambdalite.store.queues import NewMessage, QueueRecord, QueueStore, StoredMessage
 
@@ -253,7 +253,8 @@ class SqsService:
 
     async def add_permission(self, request: Request) -> Result:
         """A statement in the queue's Policy: ``Label`` as its Sid, the accounts' roots
-        allowed ``Actions`` (each one a queue policy can grant, or ``*``) on the queue."""
+        allowed ``Actions`` (SQS actions, or ``*``) on the queue. Only the actions a queue
+        policy can grant (``permissions.GRANTABLE``) are then allowed by it."""
         queue = self._queue(request["QueueUrl"])
         label: str = request["Label"]
         if not _LABEL.match(label):
@@ -269,7 +270,7 @@ class SqsService:
         if not actions:
             raise errors.missing_parameter("Actions")
         for action in actions:
-            if action != "*" and action not in GRANTABLE:
+            if action != "*" and action not in ACTION_NAMES:
                 raise errors.parameter_out_of_range(
                     "ActionName",
                     f"SQS:{action}",
