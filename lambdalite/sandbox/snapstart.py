@@ -251,7 +251,11 @@ class Snapshot:
         elif op == "exit":
             pid, returncode = int(record["pid"]), int(record["returncode"])
             child = self._children.pop(pid, None)
-            if child is None:
+            unanswered = self._restoring.get(int(record.get("id", -1)))
+            if child is None and unanswered is not None and not unanswered.done():
+                # It ended before it could answer its restore: that start fails now, not at its timeout.
+                unanswered.set_exception(OSError(f"the restored environment ended at once ({returncode})"))
+            elif child is None:
                 self._pending_exits[pid] = returncode  # ended before its start was answered
             elif not child.exited.done():
                 child.exited.set_result(returncode)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -172,6 +173,62 @@ def test_environments_of_a_published_version_are_restored_from_one_init(lam: Any
     latest, tail = invoke(lam, "snap-run", "$LATEST", {})
     assert latest["type"] == "on-demand" and latest["hooks"] == {"before": 0, "after": 0}
     assert "Init Duration" in tail
+
+
+MADE_AHEAD = """
+import os, random, time
+from snapshot_restore_py import register_after_restore
+
+restored = {"count": 0}
+
+
+@register_after_restore
+def after():
+    restored["count"] += 1
+    restored["at"] = time.time()
+    restored["stream"] = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+
+
+def process_age():
+    fields = open("/proc/self/stat").read().rpartition(")")[2].split()
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time, in ticks since boot
+    return float(open("/proc/uptime").read().split()[0]) - started
+
+
+def handler(event, context):
+    time.sleep(event.get("hold", 0))
+    return {
+        "restored": restored,
+        "age": process_age(),
+        "pid": os.getpid(),
+        "random": random.random(),
+        "stream": context.log_stream_name,
+    }
+"""
+
+
+@needs_312
+def test_an_environment_made_ahead_of_its_restore_is_restored_when_it_is_used(lam: Any) -> None:
+    """A restore may go to a process forked before it was asked for (it saves the
+    fork): its after-restore hooks still run at the restore, with the environment's
+    own variables, and it draws random numbers of its own."""
+    create(lam, "snap-ahead", files={"app.py": MADE_AHEAD}, SnapStart=ON)
+    version = lam.publish_version(FunctionName="snap-ahead")["Version"]  # one environment, restored now
+    time.sleep(1.5)  # the snapshot is quiet: it forks an environment ahead of need
+    asked_at = time.time()
+    # Two at once: the environment the publication made, and a restored one.
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: invoke(lam, "snap-ahead", version, {"hold": 0.5}), range(2)))
+    bodies = [body for body, _ in results]
+    assert len({body["pid"] for body in bodies}) == 2
+    assert len({body["random"] for body in bodies}) == 2
+    for body in bodies:
+        assert body["restored"]["count"] == 1
+        assert body["restored"]["stream"] == body["stream"]  # the hook saw the environment's variables
+    # One was restored (its hook run) only once asked for, by a process made well before.
+    restored_now = [body for body in bodies if body["restored"]["at"] >= asked_at]
+    assert len(restored_now) == 1
+    assert restored_now[0]["age"] > 1.0
 
 
 @needs_312

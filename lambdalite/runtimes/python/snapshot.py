@@ -14,15 +14,18 @@ than 3.12).
 Then, one record at a time from the platform:
 
 - ``{"op": "restore", "id": N, "env": {...}}`` with one descriptor (the
-  environment's output): fork. The child is the environment: its own session
-  (killed with its process group), dies with the snapshot, takes the
-  environment's variables, re-seeds ``random`` (a restored environment must
-  not repeat its siblings' numbers), answers ``{"op": "restored", "id": N,
-  "pid": <its pid>}`` with its credentials (so the platform learns its host
-  pid), runs the after-restore hooks and then serves invocations exactly as
-  the bootstrap does. A failing hook is reported as the environment's init
-  error.
-- the end of each child is reported as ``{"op": "exit", "pid", "returncode"}``.
+  environment's output): the environment is a process of its own, used once:
+  a spare forked ahead of need when there is one, else a child forked now
+  (``_serve``). Either way it has its own session (killed with its process
+  group) and dies with the snapshot; at the restore it takes the environment's
+  variables, re-seeds ``random`` (a restored environment must not repeat its
+  siblings' numbers), answers ``{"op": "restored", "id": N, "pid": <its pid>}``
+  with its credentials (so the platform learns its host pid), runs the
+  after-restore hooks and then serves invocations exactly as the bootstrap
+  does. A failing hook is reported as the environment's init error.
+- the end of each environment is reported as ``{"op": "exit", "pid",
+  "returncode", "id"}`` (``id``: its restore's); a spare that ends unclaimed is
+  not reported.
 
 EOF on the socket (the platform discarded the snapshot) ends it, and its
 environments with it (their death signal).
@@ -43,6 +46,7 @@ import socket
 import struct
 import sys
 import time
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -53,6 +57,13 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _HOOKS_MODULE = "snapshot_restore_py"
 _PR_SET_PDEATHSIG = 1
 _LEVEL_VARIABLES = ("TMPDIR",)
+SPARES = 1
+"""Environments forked ahead of need (``_serve``). One: a version's restores come
+one cold start at a time far more often than in bursts, and a spare is a process
+that holds its copied pages for as long as it waits."""
+SETTLE_WAIT_S = 0.05
+"""How long the platform must have been quiet before a spare is forked: never
+while a restore is starting (the fork would compete with it for the CPU)."""
 _LIBC: list[Any] = []
 
 
@@ -133,6 +144,7 @@ def main() -> None:
         )
     handler = _initialise(sock, bootstrap)
     _LIBC.append(ctypes.CDLL(None, use_errno=True))  # loaded once, not in every environment
+    _prepare_connect()
     # Frozen for good: a restored environment's collections never walk (and copy)
     # the snapshot's objects, as a zygote's children do not.
     gc.collect()
@@ -140,20 +152,64 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     _send(sock, {"op": "ready", "init_ms": (time.perf_counter() - started) * 1000})
-    child = _serve(sock)
+    child = _serve(sock, bootstrap)
     _restore(child, sock, bootstrap, handler)
 
 
-def _serve(sock: socket.socket) -> tuple[dict[str, Any], int]:
-    """Fork environments until the platform goes away; returns in a child only."""
+def _prepare_connect() -> None:
+    """What every environment's first connect to its Runtime API loads, loaded once
+    here: the ``idna`` codec (``socket.create_connection`` encodes its host with it)
+    and the C library's resolver state (its configuration, read at the first
+    ``getaddrinfo`` of a process). Each restored environment would otherwise pay
+    them, about 3 ms, between its restore and its first ``GET .../next``. A
+    numeric loopback address: nothing is sent anywhere."""
+    import encodings.idna  # noqa: F401  (the import is the point)
+
+    with contextlib.suppress(OSError):
+        socket.getaddrinfo("127.0.0.1", 9, socket.AF_UNSPEC, socket.SOCK_STREAM)
+
+
+@dataclass(slots=True)
+class _Spare:
+    """A child forked ahead of need (``_serve``), waiting on ``channel`` for its restore."""
+
+    pid: int
+    channel: socket.socket
+
+
+def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], int]:
+    """Hand restores to environments until the platform goes away; returns in a child only
+    (the environment, with its restore request and output descriptor).
+
+    Forking this process copies its page tables (they grow with what the init
+    imported) and each page the child then writes: milliseconds, which a restore
+    should not wait for. So once the platform has been quiet for SETTLE_WAIT_S,
+    ``SPARES`` children are forked ahead (``_wait_as_spare``); a restore goes to
+    a spare when there is one, else to a child forked for it. Either way the
+    environment is a process of its own, used once, that takes its variables,
+    re-seeds and runs the after-restore hooks at its restore (``_restore``)."""
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
+    spares: list[_Spare] = []
+    restoring: dict[int, int] = {}
+    """Environment pid -> the id of its restore (the exit of one that never answered fails it)."""
     while True:
-        _reap(sock)
+        _reap(sock, spares, restoring)
+        timeout = SETTLE_WAIT_S if len(spares) < SPARES else None
         try:
-            ready, _, _ = select.select([sock.fileno(), wake_read], [], [])
+            ready, _, _ = select.select([sock.fileno(), wake_read], [], [], timeout)
         except InterruptedError:
+            continue
+        if not ready:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            pid = os.fork()
+            if pid == 0:
+                ours.close()
+                _leave_snapshot(wake_read, wake_write, spares)
+                return _wait_as_spare(theirs, bootstrap)
+            theirs.close()
+            spares.append(_Spare(pid, ours))
             continue
         if wake_read in ready:
             with contextlib.suppress(BlockingIOError):
@@ -162,23 +218,88 @@ def _serve(sock: socket.socket) -> tuple[dict[str, Any], int]:
             continue
         data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, 4)
         if not data:
-            os._exit(0)  # discarded: the environments follow by their death signal
+            os._exit(0)  # discarded: the environments and spares follow by their death signal
         request = json.loads(data)
         if request.get("op") != "restore" or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
             continue
-        pid = os.fork()
+        pid = _hand_to_spare(spares, data, fds[0])
         if pid == 0:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            os.close(wake_read)
-            os.close(wake_write)
-            return request, fds[0]
+            pid = os.fork()
+            if pid == 0:
+                _leave_snapshot(wake_read, wake_write, spares)
+                return request, fds[0]
         os.close(fds[0])
+        restoring[pid] = int(request["id"])
 
 
-def _reap(sock: socket.socket) -> None:
+def _hand_to_spare(spares: list[_Spare], data: bytes, output: int) -> int:
+    """Give the restore to the oldest live spare; its pid, or 0 when none took it."""
+    while spares:
+        spare = spares.pop(0)
+        try:
+            socket.send_fds(spare.channel, [data], [output])
+        except OSError:
+            continue  # it died unclaimed: _reap collects it
+        finally:
+            spare.channel.close()
+        return spare.pid
+    return 0
+
+
+def _leave_snapshot(wake_read: int, wake_write: int, spares: list[_Spare]) -> None:
+    """In a new child: what is the snapshot's alone is let go, and the child becomes
+    an environment-to-be: its own session (the platform kills an environment by its
+    process group) and the snapshot's death as its own."""
+    snapshot = os.getppid()
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.close(wake_read)
+    os.close(wake_write)
+    for spare in spares:
+        spare.channel.close()
+    os.setsid()
+    _LIBC[0].prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != snapshot:
+        os._exit(1)  # the snapshot ended before the death signal was set
+
+
+def _wait_as_spare(channel: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], int]:
+    """A spare: take ahead the page copies a restore would take, then wait for one.
+    Returns the restore request and its output descriptor; exits when the snapshot
+    closes the channel without one."""
+    _rehearse(bootstrap)
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, MAX_RECORD, 1)
+            break
+        except InterruptedError:
+            continue
+    channel.close()
+    if not data or len(fds) != 1:
+        os._exit(0)
+    return json.loads(data), fds[0]
+
+
+def _rehearse(bootstrap: ModuleType) -> None:
+    """Run the parts of a restore that work the same on any data, without their
+    effects, so that the pages they write are copied now rather than at the restore:
+    the environment's variables replaced (by the same ones), a record encoded and
+    decoded, and the bootstrap's own rehearsal (its per-invocation path, a socket)."""
+    variables = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(variables)
+    time.tzset()
+    json.loads(json.dumps({"op": "restored", "id": 0, "pid": os.getpid(), "env": variables}))
+    rehearse = getattr(bootstrap, "rehearse", None)
+    if rehearse is not None:
+        with contextlib.suppress(Exception):
+            rehearse()
+
+
+def _reap(sock: socket.socket, spares: list[_Spare], restoring: dict[int, int]) -> None:
+    """Report the end of every environment; a spare that ended unclaimed is only forgotten."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -186,7 +307,15 @@ def _reap(sock: socket.socket) -> None:
             return
         if pid == 0:
             return
-        _send(sock, {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
+        spare = next((spare for spare in spares if spare.pid == pid), None)
+        if spare is not None:
+            spares.remove(spare)
+            spare.channel.close()
+            continue
+        record = {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)}
+        if pid in restoring:
+            record["id"] = restoring.pop(pid)
+        _send(sock, record)
 
 
 def _restore(
@@ -194,11 +323,6 @@ def _restore(
 ) -> None:
     """Become one restored environment (see the module docstring); never returns."""
     request, output = child
-    snapshot = os.getppid()
-    os.setsid()
-    _LIBC[0].prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != snapshot:
-        os._exit(1)
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
