@@ -44,6 +44,7 @@ time.sleep(0.4)
 def handler(event, context):
     return {"ok": True}
 """
+NETWORK_LINE = "network of functions:"
 _DURATION = re.compile(r"(Restore|Init) Duration: ([\d.]+) ms")
 
 
@@ -92,6 +93,15 @@ def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
     }
 
 
+def network_of_functions(server_log: Path) -> str:
+    """What the server said the network of functions is (restored environments
+    have their snapshot's: its own namespace where environments get one)."""
+    for line in server_log.read_text(errors="replace").splitlines():
+        if line.startswith(NETWORK_LINE):
+            return line.removeprefix(NETWORK_LINE).strip()
+    return "unknown"
+
+
 def run(samples: int, isolation: str, work: Path) -> dict[str, Any]:
     port = free_port()
     venv_bin = str(Path(sys.executable).parent)
@@ -127,7 +137,12 @@ def run(samples: int, isolation: str, work: Path) -> dict[str, Any]:
             snapstart.append(cold_invoke(connection, version))
             latest.append(cold_invoke(connection, "$LATEST"))
         connection.close()
-        return {"isolation": isolation, "snapstart": summary(snapstart), "latest": summary(latest)}
+        return {
+            "isolation": isolation,
+            "network": network_of_functions(service.log_path),
+            "snapstart": summary(snapstart),
+            "latest": summary(latest),
+        }
     finally:
         service.stop()
 
@@ -139,6 +154,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lambdalite-snapstart-", dir="/var/tmp") as work:
         result = run(args.samples, args.isolation, Path(work))
+    print(f"isolation {result['isolation']}; network of functions: {result['network']}")
     for label in ("snapstart", "latest"):
         figures = result[label]
         print(

@@ -21,15 +21,23 @@ the data plane (``memory_limited`` is False), its output and Runtime API are
 its own, and it is killed with its process group. A version whose snapshot
 cannot be made (an init error, a failing hook, an interpreter older than 3.12)
 is served by fresh environments instead, which report the same init error the
-usual way; the reason is in the snapshot's log stream. A function without
-network is not restored (its Runtime API listener lives in the environment's
-own network namespace): it gets fresh environments too. For the same reason
-a restored environment (and its snapshot) does not get a network namespace of
-its own (``sandbox.netns``): it has the host's network, as at the process level.
+usual way; the reason is in the snapshot's log stream.
+
+Network: the snapshot gets the network its spec asks for, and its restored
+environments share it. Where environments get a network namespace of their
+own (``sandbox.netns``), and for a function without network, the snapshot's
+namespace is one such, shared by the version's environments (which already
+share its uid and /tmp) and by nothing else: each environment makes its own
+Runtime API listener inside it at its restore and hands it over with its
+answer, as the level's keeper does for a fresh environment
+(``SandboxedProcess.runtime_api_listener``). Elsewhere (process level, or no
+network namespaces on this host) they have the host's network, as the
+level's fresh environments do.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import dataclasses
@@ -64,6 +72,8 @@ INIT_TIMEOUT_S = 900.0
 RESTORE_TIMEOUT_S = 10.0
 MAX_RECORD = 1 << 18
 _CREDENTIALS = struct.calcsize("3i")
+_ANCILLARY = socket.CMSG_SPACE(_CREDENTIALS) + socket.CMSG_SPACE(struct.calcsize("i"))
+"""A ``restored`` answer's credentials and its Runtime API listener."""
 
 
 class LogSink(Protocol):
@@ -72,6 +82,17 @@ class LogSink(Protocol):
 
 class SnapshotFailed(Exception):
     """The snapshot could not be made; the message says why (logged in its stream)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Restored:
+    """A restored environment's answer."""
+
+    inside_pid: int
+    host_pid: int
+    """From its credentials (0: none came)."""
+    listener: socket.socket | None
+    """Its Runtime API listener, when the restore asked it to make one."""
 
 
 @dataclass(eq=False, slots=True)
@@ -144,7 +165,7 @@ class Snapshot:
     dead: bool = False
     ready: asyncio.Future[float] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     _ids: itertools.count[int] = field(default_factory=itertools.count)
-    _restoring: dict[int, asyncio.Future[tuple[int, int]]] = field(default_factory=dict)
+    _restoring: dict[int, asyncio.Future[_Restored]] = field(default_factory=dict)
     _children: dict[int, RestoredProcess] = field(default_factory=dict)
     _pending_exits: dict[int, int] = field(default_factory=dict)
     _partial: bytes = b""
@@ -176,14 +197,21 @@ class Snapshot:
         stream = datetime.now(UTC).strftime("%Y/%m/%d/") + f"[{version}]snapshot{spec.env_id}"
         key = (spec.env.get("AWS_LAMBDA_FUNCTION_NAME", ""), version)
         snapshot = cls(key, process, ours, spec.env.get("AWS_LAMBDA_LOG_GROUP_NAME", ""), stream, logs)
+        # The snapshot's own Runtime API listener would serve nobody: each environment makes its own.
+        listener = process.runtime_api_listener
+        if listener is not None:
+            listener.close()
         snapshot._watch()
         try:
+            if listens_inside(spec) and listener is None:
+                raise SnapshotFailed(f"the {inner.level} level gave the snapshot no network namespace")
             await asyncio.wait_for(asyncio.shield(snapshot.ready), INIT_TIMEOUT_S)
         except BaseException as exc:
             await snapshot.stop()
             if isinstance(exc, TimeoutError):
                 raise SnapshotFailed(f"the snapshot's init timed out after {INIT_TIMEOUT_S:.0f} s") from exc
             raise
+        process.start_settled()  # what its level makes ahead for the next start (a namespace) it may make now
         return snapshot
 
     def _watch(self) -> None:
@@ -216,7 +244,7 @@ class Snapshot:
     def _readable(self) -> None:
         while not self.dead:
             try:
-                data, ancillary, _, _ = self.sock.recvmsg(MAX_RECORD, socket.CMSG_SPACE(_CREDENTIALS))
+                data, ancillary, _, _ = self.sock.recvmsg(MAX_RECORD, _ANCILLARY)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -226,16 +254,29 @@ class Snapshot:
                 self._die("the snapshot closed its socket")
                 return
             host_pid = 0
+            fds: list[int] = []
             for level, kind, value in ancillary:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                     host_pid = struct.unpack("3i", value[:_CREDENTIALS])[0]
+                elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.extend(array.array("i", value[: len(value) - len(value) % 4]))
+            listener = socket.socket(fileno=fds.pop(0)) if fds else None
+            for fd in fds:
+                os.close(fd)
             try:
-                self._dispatch(json.loads(data), host_pid)
+                listener = self._dispatch(json.loads(data), host_pid, listener)
             except (ValueError, KeyError, TypeError) as exc:
                 self._die(f"bad record: {exc}")
                 return
+            finally:
+                if listener is not None:  # no restore took it
+                    listener.close()
 
-    def _dispatch(self, record: dict[str, Any], host_pid: int) -> None:
+    def _dispatch(
+        self, record: dict[str, Any], host_pid: int, listener: socket.socket | None
+    ) -> socket.socket | None:
+        """Act on one record; returns ``listener`` (the descriptor it came with) unless
+        a restore took it."""
         op = record["op"]
         if op == "ready":
             if not self.ready.done():
@@ -247,7 +288,8 @@ class Snapshot:
         elif op == "restored":
             answer = self._restoring.get(int(record["id"]))
             if answer is not None and not answer.done():
-                answer.set_result((int(record["pid"]), host_pid))
+                answer.set_result(_Restored(int(record["pid"]), host_pid, listener))
+                return None
         elif op == "exit":
             pid, returncode = int(record["pid"]), int(record["returncode"])
             child = self._children.pop(pid, None)
@@ -261,19 +303,24 @@ class Snapshot:
                 child.exited.set_result(returncode)
         else:
             raise ValueError(f"unknown record {op!r}")
+        return listener
 
     async def restore(self, spec: SandboxSpec, snapshot_ms: float = 0.0) -> RestoredProcess:
-        """Fork one environment for ``spec`` (its variables and its own output).
-        Raises OSError when the snapshot cannot (dead, or no answer in time)."""
+        """Fork one environment for ``spec``: its variables, its own output and, with
+        ``listens_inside(spec)``, its own Runtime API listener in the snapshot's network
+        namespace. Raises OSError when the snapshot cannot (dead, or no answer in time)."""
         if self.dead:
             raise OSError(f"the snapshot of {self.key} is gone")
         loop = asyncio.get_running_loop()
         request_id = next(self._ids)
-        answer: asyncio.Future[tuple[int, int]] = loop.create_future()
+        answer: asyncio.Future[_Restored] = loop.create_future()
         self._restoring[request_id] = answer
         output_read, output_write = os.pipe()
         try:
-            record = json.dumps({"op": "restore", "id": request_id, "env": dict(spec.env)}).encode()
+            listen = listens_inside(spec)
+            record = json.dumps(
+                {"op": "restore", "id": request_id, "env": dict(spec.env), "listen": listen}
+            ).encode()
             try:
                 socket.send_fds(self.sock, [record], [output_write])
             except OSError as exc:
@@ -281,20 +328,27 @@ class Snapshot:
                 raise
             finally:
                 os.close(output_write)
-            inside_pid, host_pid = await asyncio.wait_for(answer, RESTORE_TIMEOUT_S)
+            restored = await asyncio.wait_for(answer, RESTORE_TIMEOUT_S)
         except BaseException:
             os.close(output_read)
             raise
         finally:
             self._restoring.pop(request_id, None)
+        inside_pid, listener = restored.inside_pid, restored.listener
+        if listen and listener is None:
+            os.close(output_read)
+            raise OSError(f"a restored environment of {self.key} sent no Runtime API listener")
+        if listener is not None:
+            listener.setblocking(False)
         os.set_blocking(output_read, False)
         process = RestoredProcess(
-            pid=host_pid or inside_pid,
+            pid=restored.host_pid or inside_pid,
             inside_pid=inside_pid,
             output_fd=output_read,
             exited=loop.create_future(),
             sandbox_uid=self.process.sandbox_uid,
             snapshot_ms=snapshot_ms,
+            runtime_api_listener=listener,
         )
         ended = self._pending_exits.pop(inside_pid, None)
         if ended is not None:
@@ -360,7 +414,7 @@ class SnapStartSandbox:
         if spec.env.get(INITIALIZATION_TYPE) != SNAP_START:
             return await self._inner.start(spec)
         key = (spec.env.get("AWS_LAMBDA_FUNCTION_NAME", ""), spec.env.get("AWS_LAMBDA_FUNCTION_VERSION", ""))
-        if not spec.network or len(spec.argv) != 2 or Path(spec.argv[1]).name != "bootstrap.py":
+        if len(spec.argv) != 2 or Path(spec.argv[1]).name != "bootstrap.py":
             return await self._fresh(spec)
         if key in self._failed:
             return await self._fresh(spec)
@@ -415,6 +469,12 @@ class SnapStartSandbox:
         if _BACKGROUND:
             await asyncio.wait(set(_BACKGROUND), timeout=RESTORE_TIMEOUT_S)
         await self._inner.close()
+
+
+def listens_inside(spec: SandboxSpec) -> bool:
+    """Is ``spec``'s Runtime API served inside its network namespace (no network, or
+    one of its own: ``spec`` module docstring), not on the host's loopback?"""
+    return not spec.network or spec.own_network
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()

@@ -18,7 +18,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambdalite.runtimes.lookup import python_interpreters
+from lambdalite.sandbox import detect
 from tests.conftest import ROLE, Server, zip_files
+from tests.e2e import test_network_isolation as isolation
 
 TRIVIAL = {"app.py": "def handler(event, context):\n    return 'ok'\n"}
 ON = {"ApplyOn": "PublishedVersions"}
@@ -28,12 +30,11 @@ def create(
     lam: Any, name: str, runtime: str = "python3.12", files: dict[str, str | bytes] = TRIVIAL, **kwargs: Any
 ) -> dict[str, Any]:
     response: dict[str, Any] = lam.create_function(
+        **{"Handler": "app.handler", **kwargs},
         FunctionName=name,
         Runtime=runtime,
         Role=ROLE,
-        Handler="app.handler",
         Code={"ZipFile": zip_files(files)},
-        **kwargs,
     )
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     return response
@@ -256,3 +257,46 @@ def test_a_failing_before_snapshot_hook_leaves_the_version_on_ordinary_environme
     body, tail = invoke(lam, "snap-hookfail", version, {})
     assert body == {"type": "on-demand"}
     assert "Init Duration" in tail and "Restore Duration" not in tail
+
+
+PROBE = {
+    "app.py": isolation.PROBE,
+    "restored.py": (
+        "import os, time\n"
+        "from app import handler as probe\n"
+        "def handler(event, context):\n"
+        "    time.sleep(event.get('hold', 0))\n"
+        "    return {**probe(event, context), 'type': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']}\n"
+    ),
+}
+"""The network probe of tests/e2e/test_network_isolation.py, saying how it was initialised
+(handler ``restored.handler``; ``hold``: seconds it keeps its environment busy)."""
+
+
+@needs_312
+def test_a_version_without_network_is_restored_into_a_namespace_with_only_its_loopback(
+    lam: Any, server: Server
+) -> None:
+    if detect.describe().level != "namespace":
+        pytest.skip("only the namespace level can take the network away")
+    create(
+        lam,
+        "snap-offline",
+        files=PROBE,
+        SnapStart=ON,
+        Handler="restored.handler",
+        Environment={"Variables": {"LAMBDALITE_NETWORK": "none"}},
+    )
+    version = lam.publish_version(FunctionName="snap-offline")["Version"]
+    event = {"hold": 0.3, "targets": [("127.0.0.1", server.port), ("10.213.0.1", server.port)]}
+    with ThreadPoolExecutor(2) as pool:  # two environments, each with its own Runtime API in there
+        bodies = [
+            body for body, _ in pool.map(lambda _: invoke(lam, "snap-offline", version, event), range(2))
+        ]
+    for body in bodies:
+        assert body["type"] == "snap-start"
+        assert body["reach"] == {
+            f"127.0.0.1:{server.port}": "ConnectionRefusedError",
+            f"10.213.0.1:{server.port}": "OSError",
+        }
+    assert len({body["runtime_api"] for body in bodies}) == 2

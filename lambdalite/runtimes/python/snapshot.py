@@ -33,6 +33,7 @@ environments with it (their death signal).
 
 from __future__ import annotations
 
+import array
 import contextlib
 import ctypes
 import gc
@@ -57,6 +58,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _HOOKS_MODULE = "snapshot_restore_py"
 _PR_SET_PDEATHSIG = 1
 _LEVEL_VARIABLES = ("TMPDIR",)
+RUNTIME_API_BACKLOG = 16
+"""As the platform's own Runtime API listeners (a runtime opens one or two connections)."""
 SPARES = 1
 """Environments forked ahead of need (``_serve``). One: a version's restores come
 one cold start at a time far more often than in bursts, and a spare is a process
@@ -67,13 +70,37 @@ while a restore is starting (the fork would compete with it for the CPU)."""
 _LIBC: list[Any] = []
 
 
-def _send(sock: socket.socket, record: dict[str, Any], credentials: bool = False) -> None:
+def _send(
+    sock: socket.socket, record: dict[str, Any], credentials: bool = False, fds: list[int] | None = None
+) -> None:
+    """One record; with ``credentials`` (this process's pid, which the platform reads
+    as the host sees it) and ``fds`` as ancillary data."""
     data = json.dumps(record).encode()
+    ancillary = []
     if credentials:
         creds = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())
-        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
+        ancillary.append((socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds))
+    if fds:
+        ancillary.append((socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes()))
+    if ancillary:
+        sock.sendmsg([data], ancillary)
     else:
         sock.send(data)
+
+
+def _listen(request: dict[str, Any]) -> socket.socket | None:
+    """With ``listen`` in the restore request (the snapshot's network namespace is the
+    version's own: ``lambdalite.sandbox.snapstart``): this environment's Runtime API
+    listener, on a port of its own in it (its siblings share the namespace), named in
+    ``AWS_LAMBDA_RUNTIME_API``. None otherwise: the platform's listener is on the
+    host's loopback, at the address the environment's variables already give."""
+    if not request.get("listen"):
+        return None
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(RUNTIME_API_BACKLOG)
+    os.environ["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{listener.getsockname()[1]}"
+    return listener
 
 
 def _load_bootstrap() -> ModuleType:
@@ -333,7 +360,15 @@ def _restore(
     time.tzset()
     # The snapshot's random state is every restored environment's: re-seed from the OS.
     random.seed()
-    _send(sock, {"op": "restored", "id": request["id"], "pid": os.getpid()}, credentials=True)
+    listener = _listen(request)
+    _send(
+        sock,
+        {"op": "restored", "id": request["id"], "pid": os.getpid()},
+        credentials=True,
+        fds=[] if listener is None else [listener.fileno()],
+    )
+    if listener is not None:
+        listener.close()  # the platform's now: the function cannot accept on it
     sock.close()
     runtime = bootstrap.Runtime(os.environ)
     try:
