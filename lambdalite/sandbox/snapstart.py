@@ -9,7 +9,13 @@ A ``Snapshot`` is one sandboxed process of the version
 (``runtimes/python/snapshot.py``, started by ``inner`` with the first restored
 environment's spec): it imports the handler and runs the before-snapshot hooks
 once, then forks each restored environment, which runs the after-restore
-hooks and serves invocations. A snapshot is made the first time its version
+hooks and serves invocations. Forking after a large init takes milliseconds,
+so the snapshot forks spares ahead of need while it is idle and hands their
+channels over (``{"op": "spare"}``): a restore goes straight to a spare when
+one is there (``restore``), and to the snapshot, which forks, otherwise. A
+spare is still a process of its own per environment, which takes its
+variables, re-seeds and runs the after-restore hooks only when handed its
+restore. A snapshot is made the first time its version
 needs an environment (publishing the version starts one: ``pool.prepare``)
 and lives until the version or the function is deleted (``forget``) or it dies.
 
@@ -95,6 +101,16 @@ class _Restored:
     """Its Runtime API listener, when the restore asked it to make one."""
 
 
+@dataclass(frozen=True, slots=True)
+class _SpareChannel:
+    """A spare environment (``runtimes/python/snapshot.py``): a restore sent on
+    ``channel`` is its own to serve."""
+
+    pid: int
+    """As the snapshot sees it (its PID namespace)."""
+    channel: socket.socket
+
+
 @dataclass(eq=False, slots=True)
 class RestoredProcess:
     """A restored environment (satisfies spec.SandboxedProcess)."""
@@ -168,6 +184,10 @@ class Snapshot:
     _restoring: dict[int, asyncio.Future[_Restored]] = field(default_factory=dict)
     _children: dict[int, RestoredProcess] = field(default_factory=dict)
     _pending_exits: dict[int, int] = field(default_factory=dict)
+    _spares: list[_SpareChannel] = field(default_factory=list)
+    """Environments the snapshot forked ahead of need, oldest first (``restore``)."""
+    _handed: dict[int, int] = field(default_factory=dict)
+    """Pid of a spare that was handed a restore -> that restore's id (until it ends)."""
     _partial: bytes = b""
 
     @classmethod
@@ -260,23 +280,23 @@ class Snapshot:
                     host_pid = struct.unpack("3i", value[:_CREDENTIALS])[0]
                 elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                     fds.extend(array.array("i", value[: len(value) - len(value) % 4]))
-            listener = socket.socket(fileno=fds.pop(0)) if fds else None
+            attached = socket.socket(fileno=fds.pop(0)) if fds else None
             for fd in fds:
                 os.close(fd)
             try:
-                listener = self._dispatch(json.loads(data), host_pid, listener)
+                attached = self._dispatch(json.loads(data), host_pid, attached)
             except (ValueError, KeyError, TypeError) as exc:
                 self._die(f"bad record: {exc}")
                 return
             finally:
-                if listener is not None:  # no restore took it
-                    listener.close()
+                if attached is not None:  # nothing took it
+                    attached.close()
 
     def _dispatch(
-        self, record: dict[str, Any], host_pid: int, listener: socket.socket | None
+        self, record: dict[str, Any], host_pid: int, attached: socket.socket | None
     ) -> socket.socket | None:
-        """Act on one record; returns ``listener`` (the descriptor it came with) unless
-        a restore took it."""
+        """Act on one record; returns ``attached`` (the socket it came with: a restored
+        environment's listener, a spare's channel) unless the record's action kept it."""
         op = record["op"]
         if op == "ready":
             if not self.ready.done():
@@ -288,12 +308,22 @@ class Snapshot:
         elif op == "restored":
             answer = self._restoring.get(int(record["id"]))
             if answer is not None and not answer.done():
-                answer.set_result(_Restored(int(record["pid"]), host_pid, listener))
+                answer.set_result(_Restored(int(record["pid"]), host_pid, attached))
+                return None
+        elif op == "spare":
+            if attached is not None:
+                attached.setblocking(False)  # a record always fits: sending never waits
+                self._spares.append(_SpareChannel(int(record["pid"]), attached))
                 return None
         elif op == "exit":
             pid, returncode = int(record["pid"]), int(record["returncode"])
+            spare = next((spare for spare in self._spares if spare.pid == pid), None)
+            if spare is not None:  # it ended unclaimed
+                self._spares.remove(spare)
+                spare.channel.close()
+                return attached
             child = self._children.pop(pid, None)
-            unanswered = self._restoring.get(int(record.get("id", -1)))
+            unanswered = self._restoring.get(int(record.get("id", self._handed.pop(pid, -1))))
             if child is None and unanswered is not None and not unanswered.done():
                 # It ended before it could answer its restore: that start fails now, not at its timeout.
                 unanswered.set_exception(OSError(f"the restored environment ended at once ({returncode})"))
@@ -303,10 +333,11 @@ class Snapshot:
                 child.exited.set_result(returncode)
         else:
             raise ValueError(f"unknown record {op!r}")
-        return listener
+        return attached
 
     async def restore(self, spec: SandboxSpec, snapshot_ms: float = 0.0) -> RestoredProcess:
-        """Fork one environment for ``spec``: its variables, its own output and, with
+        """Restore one environment for ``spec`` (a spare, or a child the snapshot forks
+        now): its variables, its own output and, with
         ``listens_inside(spec)``, its own Runtime API listener in the snapshot's network
         namespace. Raises OSError when the snapshot cannot (dead, or no answer in time)."""
         if self.dead:
@@ -322,7 +353,8 @@ class Snapshot:
                 {"op": "restore", "id": request_id, "env": dict(spec.env), "listen": listen}
             ).encode()
             try:
-                socket.send_fds(self.sock, [record], [output_write])
+                if not self._hand_to_spare(request_id, record, output_write):
+                    socket.send_fds(self.sock, [record], [output_write])
             except OSError as exc:
                 self._die(f"send failed: {exc}")
                 raise
@@ -357,6 +389,23 @@ class Snapshot:
             self._children[inside_pid] = process
         return process
 
+    def _hand_to_spare(self, request_id: int, record: bytes, output: int) -> bool:
+        """Give the restore straight to a spare, if one is alive, and tell the snapshot
+        it is claimed; False when none took it (the snapshot then forks a child for it).
+        Raises OSError when the snapshot cannot be told."""
+        while self._spares:
+            spare = self._spares.pop(0)
+            try:
+                socket.send_fds(spare.channel, [record], [output])
+            except OSError:
+                continue  # it died unclaimed: its exit is on its way
+            finally:
+                spare.channel.close()
+            self._handed[spare.pid] = request_id
+            self.sock.send(json.dumps({"op": "claimed", "pid": spare.pid}).encode())
+            return True
+        return False
+
     def _die(self, why: str) -> None:
         """Forget the snapshot: its environments die with it (their death signal)."""
         if self.dead:
@@ -372,6 +421,9 @@ class Snapshot:
         for answer in self._restoring.values():
             if not answer.done():
                 answer.set_exception(OSError(f"the snapshot of {self.key} is gone"))
+        for spare in self._spares:
+            spare.channel.close()
+        self._spares.clear()
         for child in self._children.values():
             child.kill_tree()
             if not child.exited.done():

@@ -13,19 +13,21 @@ than 3.12).
 
 Then, one record at a time from the platform:
 
-- ``{"op": "restore", "id": N, "env": {...}}`` with one descriptor (the
-  environment's output): the environment is a process of its own, used once:
-  a spare forked ahead of need when there is one, else a child forked now
-  (``_serve``). Either way it has its own session (killed with its process
-  group) and dies with the snapshot; at the restore it takes the environment's
-  variables, re-seeds ``random`` (a restored environment must not repeat its
-  siblings' numbers), answers ``{"op": "restored", "id": N, "pid": <its pid>}``
-  with its credentials (so the platform learns its host pid), runs the
-  after-restore hooks and then serves invocations exactly as the bootstrap
-  does. A failing hook is reported as the environment's init error.
-- the end of each environment is reported as ``{"op": "exit", "pid",
-  "returncode", "id"}`` (``id``: its restore's); a spare that ends unclaimed is
-  not reported.
+- ``{"op": "restore", "id": N, "env": {...}, "listen": bool}`` with one
+  descriptor (the environment's output): a child is forked for it. The
+  platform hands most restores to a spare instead, a child forked ahead of
+  need and announced as ``{"op": "spare", "pid"}`` with its channel, and then
+  says ``{"op": "claimed", "pid"}`` (``_serve``). Either way the environment
+  is a process of its own, used once, with its own session (killed with its
+  process group), which dies with the snapshot. At its restore it takes the
+  environment's variables, re-seeds ``random`` (a restored environment must
+  not repeat its siblings' numbers), makes its Runtime API listener when asked
+  to (``_listen``), answers ``{"op": "restored", "id": N, "pid": <its pid>}``
+  with its credentials (so the platform learns its host pid) and the listener,
+  runs the after-restore hooks and then serves invocations exactly as the
+  bootstrap does. A failing hook is reported as the environment's init error.
+- the end of every child is reported as ``{"op": "exit", "pid", "returncode"}``
+  (with ``id``, its restore's, for a child forked for one).
 
 EOF on the socket (the platform discarded the snapshot) ends it, and its
 environments with it (their death signal).
@@ -47,7 +49,6 @@ import socket
 import struct
 import sys
 import time
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -196,31 +197,28 @@ def _prepare_connect() -> None:
         socket.getaddrinfo("127.0.0.1", 9, socket.AF_UNSPEC, socket.SOCK_STREAM)
 
 
-@dataclass(slots=True)
-class _Spare:
-    """A child forked ahead of need (``_serve``), waiting on ``channel`` for its restore."""
-
-    pid: int
-    channel: socket.socket
-
-
 def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], int]:
-    """Hand restores to environments until the platform goes away; returns in a child only
-    (the environment, with its restore request and output descriptor).
+    """Make environments until the platform goes away; returns in a child only (the
+    environment, with its restore request and output descriptor).
 
     Forking this process copies its page tables (they grow with what the init
     imported) and each page the child then writes: milliseconds, which a restore
     should not wait for. So once the platform has been quiet for SETTLE_WAIT_S,
-    ``SPARES`` children are forked ahead (``_wait_as_spare``); a restore goes to
-    a spare when there is one, else to a child forked for it. Either way the
-    environment is a process of its own, used once, that takes its variables,
-    re-seeds and runs the after-restore hooks at its restore (``_restore``)."""
+    ``SPARES`` children are forked ahead (``_wait_as_spare``). Each is announced
+    to the platform as ``{"op": "spare", "pid"}`` with its end of the spare's
+    channel, which the snapshot gives away: the platform hands a restore to a
+    spare itself (one wake-up fewer than through here) and says so
+    (``{"op": "claimed", "pid"}``), and sends here only the restores it had no
+    spare for, which get a child forked for them. Either way the environment is
+    a process of its own, used once, that takes its variables, re-seeds and
+    runs the after-restore hooks at its restore (``_restore``)."""
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
-    spares: list[_Spare] = []
+    spares: set[int] = set()
+    """The spares not claimed yet."""
     restoring: dict[int, int] = {}
-    """Environment pid -> the id of its restore (the exit of one that never answered fails it)."""
+    """Pid of a child forked here -> the id of its restore (its exit fails a restore it never answered)."""
     while True:
         _reap(sock, spares, restoring)
         timeout = SETTLE_WAIT_S if len(spares) < SPARES else None
@@ -233,10 +231,14 @@ def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], 
             pid = os.fork()
             if pid == 0:
                 ours.close()
-                _leave_snapshot(wake_read, wake_write, spares)
+                _leave_snapshot(wake_read, wake_write)
                 return _wait_as_spare(theirs, bootstrap)
             theirs.close()
-            spares.append(_Spare(pid, ours))
+            try:
+                _send(sock, {"op": "spare", "pid": pid}, fds=[ours.fileno()])
+            finally:
+                ours.close()
+            spares.add(pid)
             continue
         if wake_read in ready:
             with contextlib.suppress(BlockingIOError):
@@ -247,35 +249,21 @@ def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], 
         if not data:
             os._exit(0)  # discarded: the environments and spares follow by their death signal
         request = json.loads(data)
+        if request.get("op") == "claimed":
+            spares.discard(int(request["pid"]))
         if request.get("op") != "restore" or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
             continue
-        pid = _hand_to_spare(spares, data, fds[0])
+        pid = os.fork()
         if pid == 0:
-            pid = os.fork()
-            if pid == 0:
-                _leave_snapshot(wake_read, wake_write, spares)
-                return request, fds[0]
+            _leave_snapshot(wake_read, wake_write)
+            return request, fds[0]
         os.close(fds[0])
         restoring[pid] = int(request["id"])
 
 
-def _hand_to_spare(spares: list[_Spare], data: bytes, output: int) -> int:
-    """Give the restore to the oldest live spare; its pid, or 0 when none took it."""
-    while spares:
-        spare = spares.pop(0)
-        try:
-            socket.send_fds(spare.channel, [data], [output])
-        except OSError:
-            continue  # it died unclaimed: _reap collects it
-        finally:
-            spare.channel.close()
-        return spare.pid
-    return 0
-
-
-def _leave_snapshot(wake_read: int, wake_write: int, spares: list[_Spare]) -> None:
+def _leave_snapshot(wake_read: int, wake_write: int) -> None:
     """In a new child: what is the snapshot's alone is let go, and the child becomes
     an environment-to-be: its own session (the platform kills an environment by its
     process group) and the snapshot's death as its own."""
@@ -284,8 +272,6 @@ def _leave_snapshot(wake_read: int, wake_write: int, spares: list[_Spare]) -> No
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.close(wake_read)
     os.close(wake_write)
-    for spare in spares:
-        spare.channel.close()
     os.setsid()
     _LIBC[0].prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != snapshot:
@@ -294,8 +280,8 @@ def _leave_snapshot(wake_read: int, wake_write: int, spares: list[_Spare]) -> No
 
 def _wait_as_spare(channel: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], int]:
     """A spare: take ahead the page copies a restore would take, then wait for one.
-    Returns the restore request and its output descriptor; exits when the snapshot
-    closes the channel without one."""
+    Returns the restore request and its output descriptor; exits when the channel
+    closes without one."""
     _rehearse(bootstrap)
     while True:
         try:
@@ -325,8 +311,9 @@ def _rehearse(bootstrap: ModuleType) -> None:
             rehearse()
 
 
-def _reap(sock: socket.socket, spares: list[_Spare], restoring: dict[int, int]) -> None:
-    """Report the end of every environment; a spare that ended unclaimed is only forgotten."""
+def _reap(sock: socket.socket, spares: set[int], restoring: dict[int, int]) -> None:
+    """Report the end of every child, spares included (the platform holds their
+    channels); ``id``: the restore a child forked here was made for."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -334,11 +321,7 @@ def _reap(sock: socket.socket, spares: list[_Spare], restoring: dict[int, int]) 
             return
         if pid == 0:
             return
-        spare = next((spare for spare in spares if spare.pid == pid), None)
-        if spare is not None:
-            spares.remove(spare)
-            spare.channel.close()
-            continue
+        spares.discard(pid)
         record = {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)}
         if pid in restoring:
             record["id"] = restoring.pop(pid)
