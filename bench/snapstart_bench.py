@@ -199,6 +199,7 @@ def main() -> None:
         work = Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="lambdalite-snapstart-", dir="/var/tmp"))
         )
+        work.chmod(0o755)  # the process level runs functions as users that must reach the code
         before = None
         if args.before is not None:
             before = stack.enter_context(worktree.checkout(ROOT, args.before, work))
