@@ -152,7 +152,7 @@ def start(name: str, tree: Path, env: dict[str, str], isolation: str, work: Path
 
 def run(samples: int, isolation: str, work: Path, before: worktree.Checkout | None) -> dict[str, Any]:
     """``samples`` rounds, each: the SnapStart version (and, with ``before``, the
-    earlier tree's) after the reaper has had time, then ``$LATEST``."""
+    earlier tree's, in turns first) after the reaper has had time, then ``$LATEST``."""
     venv_bin = str(Path(sys.executable).parent)
     env = {"PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     with ExitStack() as stack:
@@ -165,11 +165,13 @@ def run(samples: int, isolation: str, work: Path, before: worktree.Checkout | No
         snapstart: list[tuple[float, float]] = []
         snapstart_before: list[tuple[float, float]] = []
         latest: list[tuple[float, float]] = []
-        for _ in range(samples):
+        for round_ in range(samples):
             time.sleep(REAPED_AFTER_S)
-            snapstart.append(cold_invoke(after.connection, after.version))
-            if earlier is not None:
-                snapstart_before.append(cold_invoke(earlier.connection, earlier.version))
+            # Which tree goes first alternates: the first request after a pause pays more.
+            pairs = [(after, snapstart), (earlier, snapstart_before)]
+            for target, samples_of in pairs if round_ % 2 == 0 else reversed(pairs):
+                if target is not None:
+                    samples_of.append(cold_invoke(target.connection, target.version))
             time.sleep(REAPED_AFTER_S)
             latest.append(cold_invoke(after.connection, "$LATEST"))
         result = {
