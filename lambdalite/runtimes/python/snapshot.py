@@ -219,16 +219,30 @@ def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], 
     """The spares not claimed yet."""
     restoring: dict[int, int] = {}
     """Pid of a child forked here -> the id of its restore (its exit fails a restore it never answered)."""
+    wanted = True
+    """False once a spare could not be made or died unclaimed: no other is made before
+    the next restore, so a spare that cannot live never becomes a loop of forks."""
     while True:
-        _reap(sock, spares, restoring)
-        timeout = SETTLE_WAIT_S if len(spares) < SPARES else None
+        if _reap(sock, spares, restoring):
+            wanted = False
+        timeout = SETTLE_WAIT_S if wanted and len(spares) < SPARES else None
         try:
             ready, _, _ = select.select([sock.fileno(), wake_read], [], [], timeout)
         except InterruptedError:
             continue
         if not ready:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            pid = os.fork()
+            try:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            except OSError:
+                wanted = False
+                continue
+            try:
+                pid = os.fork()
+            except OSError:  # out of processes or memory: restores fork for themselves
+                ours.close()
+                theirs.close()
+                wanted = False
+                continue
             if pid == 0:
                 ours.close()
                 _leave_snapshot(wake_read, wake_write)
@@ -251,6 +265,7 @@ def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], 
         request = json.loads(data)
         if request.get("op") == "claimed":
             spares.discard(int(request["pid"]))
+        wanted = True  # a restore, or a spare claimed: the next may be needed soon
         if request.get("op") != "restore" or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
@@ -311,17 +326,21 @@ def _rehearse(bootstrap: ModuleType) -> None:
             rehearse()
 
 
-def _reap(sock: socket.socket, spares: set[int], restoring: dict[int, int]) -> None:
+def _reap(sock: socket.socket, spares: set[int], restoring: dict[int, int]) -> bool:
     """Report the end of every child, spares included (the platform holds their
-    channels); ``id``: the restore a child forked here was made for."""
+    channels); ``id``: the restore a child forked here was made for. True when a
+    spare ended unclaimed."""
+    spare_ended = False
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return spare_ended
         if pid == 0:
-            return
-        spares.discard(pid)
+            return spare_ended
+        if pid in spares:
+            spares.discard(pid)
+            spare_ended = True
         record = {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)}
         if pid in restoring:
             record["id"] = restoring.pop(pid)
