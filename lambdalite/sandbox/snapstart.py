@@ -203,7 +203,8 @@ class Snapshot:
             env_id=f"snapshot-{spec.env_id}",
             argv=(spec.argv[0], str(Path(spec.argv[1]).with_name(PROGRAM))),
             env=env,
-            pass_fds=(*spec.pass_fds, theirs.fileno()),
+            # Only its socket: an environment's own descriptors come with its restore.
+            pass_fds=(theirs.fileno(),),
             memory_mb=spec.memory_mb * SHARED_ENVIRONMENTS,
         )
         try:
@@ -337,7 +338,7 @@ class Snapshot:
 
     async def restore(self, spec: SandboxSpec, snapshot_ms: float = 0.0) -> RestoredProcess:
         """Restore one environment for ``spec`` (a spare, or a child the snapshot forks
-        now): its variables, its own output and, with
+        now): its variables, its own output, its ``pass_fds`` at their numbers and, with
         ``listens_inside(spec)``, its own Runtime API listener in the snapshot's network
         namespace. Raises OSError when the snapshot cannot (dead, or no answer in time)."""
         if self.dead:
@@ -350,11 +351,18 @@ class Snapshot:
         try:
             listen = listens_inside(spec)
             record = json.dumps(
-                {"op": "restore", "id": request_id, "env": dict(spec.env), "listen": listen}
+                {
+                    "op": "restore",
+                    "id": request_id,
+                    "env": dict(spec.env),
+                    "listen": listen,
+                    "pass_fds": list(spec.pass_fds),
+                }
             ).encode()
             try:
-                if not self._hand_to_spare(request_id, record, output_write):
-                    socket.send_fds(self.sock, [record], [output_write])
+                fds = [output_write, *spec.pass_fds]
+                if not self._hand_to_spare(request_id, record, fds):
+                    socket.send_fds(self.sock, [record], fds)
             except OSError as exc:
                 self._die(f"send failed: {exc}")
                 raise
@@ -389,14 +397,14 @@ class Snapshot:
             self._children[inside_pid] = process
         return process
 
-    def _hand_to_spare(self, request_id: int, record: bytes, output: int) -> bool:
+    def _hand_to_spare(self, request_id: int, record: bytes, fds: list[int]) -> bool:
         """Give the restore straight to a spare, if one is alive, and tell the snapshot
         it is claimed; False when none took it (the snapshot then forks a child for it).
         Raises OSError when the snapshot cannot be told."""
         while self._spares:
             spare = self._spares.pop(0)
             try:
-                socket.send_fds(spare.channel, [record], [output])
+                socket.send_fds(spare.channel, [record], fds)
             except OSError:
                 continue  # it died unclaimed: its exit is on its way
             finally:

@@ -13,8 +13,9 @@ than 3.12).
 
 Then, one record at a time from the platform:
 
-- ``{"op": "restore", "id": N, "env": {...}, "listen": bool}`` with one
-  descriptor (the environment's output): a child is forked for it. The
+- ``{"op": "restore", "id": N, "env": {...}, "listen": bool, "pass_fds":
+  [...]}`` with the environment's descriptors (its output, then those it must
+  have at the numbers ``pass_fds`` lists): a child is forked for it. The
   platform hands most restores to a spare instead, a child forked ahead of
   need and announced as ``{"op": "spare", "pid"}`` with its channel, and then
   says ``{"op": "claimed", "pid"}`` (``_serve``). Either way the environment
@@ -38,6 +39,7 @@ from __future__ import annotations
 import array
 import contextlib
 import ctypes
+import fcntl
 import gc
 import importlib.util
 import json
@@ -59,6 +61,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _HOOKS_MODULE = "snapshot_restore_py"
 _PR_SET_PDEATHSIG = 1
 _LEVEL_VARIABLES = ("TMPDIR",)
+MAX_FDS = 16
+"""Descriptors a restore request may carry: its output and its ``pass_fds``."""
 RUNTIME_API_BACKLOG = 16
 """As the platform's own Runtime API listeners (a runtime opens one or two connections)."""
 SPARES = 1
@@ -197,9 +201,9 @@ def _prepare_connect() -> None:
         socket.getaddrinfo("127.0.0.1", 9, socket.AF_UNSPEC, socket.SOCK_STREAM)
 
 
-def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], int]:
+def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], list[int]]:
     """Make environments until the platform goes away; returns in a child only (the
-    environment, with its restore request and output descriptor).
+    environment, with its restore request and descriptors: ``_restore``).
 
     Forking this process copies its page tables (they grow with what the init
     imported) and each page the child then writes: milliseconds, which a restore
@@ -259,23 +263,29 @@ def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], 
                 os.read(wake_read, 4096)
         if sock.fileno() not in ready:
             continue
-        data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, 4)
+        data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, MAX_FDS)
         if not data:
             os._exit(0)  # discarded: the environments and spares follow by their death signal
         request = json.loads(data)
         if request.get("op") == "claimed":
             spares.discard(int(request["pid"]))
         wanted = True  # a restore, or a spare claimed: the next may be needed soon
-        if request.get("op") != "restore" or len(fds) != 1:
+        if request.get("op") != "restore" or not _complete(request, fds):
             for fd in fds:
                 os.close(fd)
             continue
         pid = os.fork()
         if pid == 0:
             _leave_snapshot(wake_read, wake_write)
-            return request, fds[0]
-        os.close(fds[0])
+            return request, fds
+        for fd in fds:
+            os.close(fd)
         restoring[pid] = int(request["id"])
+
+
+def _complete(request: dict[str, Any], fds: list[int]) -> bool:
+    """Did a restore request come with its descriptors: the output, then its ``pass_fds``?"""
+    return len(fds) == 1 + len(request.get("pass_fds", ()))
 
 
 def _leave_snapshot(wake_read: int, wake_write: int) -> None:
@@ -293,21 +303,22 @@ def _leave_snapshot(wake_read: int, wake_write: int) -> None:
         os._exit(1)  # the snapshot ended before the death signal was set
 
 
-def _wait_as_spare(channel: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], int]:
+def _wait_as_spare(channel: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], list[int]]:
     """A spare: take ahead the page copies a restore would take, then wait for one.
-    Returns the restore request and its output descriptor; exits when the channel
-    closes without one."""
+    Returns the restore request and its descriptors; exits when the channel closes
+    without one."""
     _rehearse(bootstrap)
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(channel, MAX_RECORD, 1)
+            data, fds, _, _ = socket.recv_fds(channel, MAX_RECORD, MAX_FDS)
             break
         except InterruptedError:
             continue
     channel.close()
-    if not data or len(fds) != 1:
+    request = json.loads(data) if data else {}
+    if not data or not _complete(request, fds):
         os._exit(0)
-    return json.loads(data), fds[0]
+    return request, fds
 
 
 def _rehearse(bootstrap: ModuleType) -> None:
@@ -347,11 +358,40 @@ def _reap(sock: socket.socket, spares: set[int], restoring: dict[int, int]) -> b
         _send(sock, record)
 
 
+def _inherit(targets: list[int], fds: list[int], sock: socket.socket) -> socket.socket:
+    """Put each descriptor of ``fds`` at the number of ``targets`` (``pass_fds``: the
+    sandbox contract is that they are inherited with the same numbers) and return
+    ``sock``, moved if it held one of those numbers. Exits 1 when a number is taken
+    by a descriptor the function's init opened: its restore then fails (the platform
+    hears of this process's end) rather than the function losing that descriptor."""
+    if not targets:
+        return sock
+    floor = max(targets) + 1
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    if sock.fileno() in targets:
+        sock, old = socket.socket(fileno=fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD_CLOEXEC, floor)), sock
+        old.close()
+    for target, fd in zip(targets, moved, strict=True):
+        try:
+            os.fstat(target)
+        except OSError:
+            os.dup2(fd, target, inheritable=True)
+            os.close(fd)
+            continue
+        os.write(2, f"lambdalite snapshot: descriptor {target} is the function's own\n".encode())
+        os._exit(1)
+    return sock
+
+
 def _restore(
-    child: tuple[dict[str, Any], int], sock: socket.socket, bootstrap: ModuleType, handler: Any
+    child: tuple[dict[str, Any], list[int]], sock: socket.socket, bootstrap: ModuleType, handler: Any
 ) -> None:
     """Become one restored environment (see the module docstring); never returns."""
-    request, output = child
+    request, fds = child
+    output = fds[0]
+    sock = _inherit([int(fd) for fd in request.get("pass_fds", ())], fds[1:], sock)
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
