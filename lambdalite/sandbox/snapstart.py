@@ -79,7 +79,7 @@ RESTORE_TIMEOUT_S = 10.0
 MAX_RECORD = 1 << 18
 _CREDENTIALS = struct.calcsize("3i")
 _ANCILLARY = socket.CMSG_SPACE(_CREDENTIALS) + socket.CMSG_SPACE(struct.calcsize("i"))
-"""A ``restored`` answer's credentials and its Runtime API listener."""
+"""A record's credentials and one descriptor (a Runtime API listener, a spare's channel)."""
 
 
 class LogSink(Protocol):
@@ -188,6 +188,8 @@ class Snapshot:
     """Environments the snapshot forked ahead of need, oldest first (``restore``)."""
     _handed: dict[int, int] = field(default_factory=dict)
     """Pid of a spare that was handed a restore -> that restore's id (until it ends)."""
+    _lost_spares: set[int] = field(default_factory=set)
+    """Spares found dead when handed a restore, until their exit is reported."""
     _partial: bytes = b""
 
     @classmethod
@@ -323,6 +325,9 @@ class Snapshot:
                 self._spares.remove(spare)
                 spare.channel.close()
                 return attached
+            if pid in self._lost_spares:
+                self._lost_spares.discard(pid)
+                return attached
             child = self._children.pop(pid, None)
             unanswered = self._restoring.get(int(record.get("id", self._handed.pop(pid, -1))))
             if child is None and unanswered is not None and not unanswered.done():
@@ -406,7 +411,8 @@ class Snapshot:
             try:
                 socket.send_fds(spare.channel, [record], fds)
             except OSError:
-                continue  # it died unclaimed: its exit is on its way
+                self._lost_spares.add(spare.pid)  # it died unclaimed: its exit is on its way
+                continue
             finally:
                 spare.channel.close()
             self._handed[spare.pid] = request_id
