@@ -28,7 +28,8 @@ Then, one record at a time from the platform:
   runs the after-restore hooks and then serves invocations exactly as the
   bootstrap does. A failing hook is reported as the environment's init error.
 - the end of every child is reported as ``{"op": "exit", "pid", "returncode"}``
-  (with ``id``, its restore's, for a child forked for one).
+  (with ``id``, its restore's, for a child forked for one; pid 0 when that
+  child could not be forked, and the restore fails).
 
 EOF on the socket (the platform discarded the snapshot) ends it, and its
 environments with it (their death signal).
@@ -274,13 +275,18 @@ def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], 
             for fd in fds:
                 os.close(fd)
             continue
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            pid = -1
+            _send(sock, {"op": "exit", "pid": 0, "returncode": -(exc.errno or 1), "id": request["id"]})
         if pid == 0:
             _leave_snapshot(wake_read, wake_write)
             return request, fds
         for fd in fds:
             os.close(fd)
-        restoring[pid] = int(request["id"])
+        if pid > 0:
+            restoring[pid] = int(request["id"])
 
 
 def _complete(request: dict[str, Any], fds: list[int]) -> bool:
