@@ -687,10 +687,9 @@ class ExecutionEnvironment:
 
     @property
     def _own_network(self) -> bool:
-        """A network namespace of its own: not for an environment restored from a
-        SnapStart snapshot, which is a fork inside the snapshot's sandbox and is
-        served on the host's loopback (``sandbox.snapstart``)."""
-        return self._launch.own_network and not self._restored
+        """A network namespace of its own (an environment restored from a SnapStart
+        snapshot shares the snapshot's with its siblings: ``sandbox.snapstart``)."""
+        return self._launch.own_network
 
     @property
     def _restored(self) -> bool:
