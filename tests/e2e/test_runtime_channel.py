@@ -178,6 +178,7 @@ exports.waits = (event, context, callback) => {
   callback(null, { ticks });  // sent once the loop is empty, after the timer (AWS's default)
 };
 exports.later = (event) => ({ ticks });
+exports.big = async (event) => (event.big ? 'x'.repeat(7 * 1024 * 1024) : { ticks });
 exports.crashes = (event, context, callback) => {
   setTimeout(() => { throw new RangeError('from a timer'); }, 10);
 };
@@ -202,3 +203,23 @@ def test_over_the_channel_node_still_waits_for_an_empty_event_loop_and_reports_a
     body = json.loads(response["Payload"].read())
     assert response["FunctionError"] == "Unhandled"
     assert (body["errorType"], body["errorMessage"]) == ("RangeError", "from a timer")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed on this host")
+def test_a_node_response_over_the_limit_is_refused_and_the_environment_serves_on(lam: Any) -> None:
+    create_function(
+        lam,
+        "channel-node-big",
+        {"index.js": NODE_LOOP},
+        Runtime="nodejs20.x",
+        Handler="index.big",
+        MemorySize=512,
+    )
+    response = lam.invoke(FunctionName="channel-node-big", Payload=json.dumps({"big": True}))
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read()) == {
+        "errorType": "Function.ResponseSizeTooLarge",
+        "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+    }
+    response = lam.invoke(FunctionName="channel-node-big", Payload=b"{}")
+    assert json.loads(response["Payload"].read()) == {"ticks": 0}
