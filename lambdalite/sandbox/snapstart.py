@@ -23,7 +23,8 @@ What a restored environment shares, and what it does not: it is a fork of
 the snapshot, so it runs in the snapshot's sandbox - the same uid, /tmp,
 namespaces and cgroup, whose memory limit is ``SHARED_ENVIRONMENTS`` times the
 function's MemorySize; each environment's own memory is held to MemorySize by
-the data plane (``memory_limited`` is False), its output and Runtime API are
+the data plane (``memory_limited`` is False), its output, Runtime API and
+channel to the platform (passed with its restore, never to the snapshot) are
 its own, and it is killed with its process group. A version whose snapshot
 cannot be made (an init error, a failing hook, an interpreter older than 3.12)
 is served by fresh environments instead, which report the same init error the
@@ -60,7 +61,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambdalite.sandbox.spec import NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.spec import CHANNEL_VARIABLE, NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
 from lambdalite.sandbox.tree import MemoryMeter
 
 log = logging.getLogger("lambdalite.snapstart")
@@ -198,7 +199,9 @@ class Snapshot:
         Raises SnapshotFailed (the process is stopped then)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        env = dict(spec.env)
+        # The first environment's channel is its own (spec.py, "Passing descriptors"): its
+        # variable names descriptors the snapshot does not get.
+        env = {name: value for name, value in spec.env.items() if name != CHANNEL_VARIABLE}
         env[FD_VARIABLE] = str(theirs.fileno())
         snapshot_spec = dataclasses.replace(
             spec,

@@ -428,11 +428,7 @@ def _restore(
             "",
             bootstrap._user_frames(exc.__traceback__),
         )
-        bootstrap._log_error(error, runtime.json_logs)
-        bootstrap._flush()
-        header = "{}: {}\r\n".format(bootstrap._ERROR_TYPE_HEADER, error["errorType"]).encode("latin-1")
-        with contextlib.suppress(bootstrap.RuntimeApiGone):
-            runtime.client.request(b"POST", bootstrap._INIT_ERROR_PATH, json.dumps(error).encode(), header)
+        runtime.report_init_error(error)  # over the platform's channel or the Runtime API
         sys.exit(1)
     runtime.warm_up()
     try:
