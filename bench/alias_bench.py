@@ -31,32 +31,25 @@ Prints one table and writes bench/results/alias.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import signal
 import statistics
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from keepalive import KeepAliveClient, build_request, timed_roundtrips
+from recording import exit_on_sigterm, record
 from rich.console import Console
 from rich.table import Table
-from services import Service, free_port, hello_zip, lambda_client
+from services import hello_zip, lambda_client, lambdalite_running
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results" / "alias.json"
-PYTHON = sys.executable
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
-READY_LINE = "lambdalite listening on"
 FUNCTION = "bench-alias"
 ALIAS_TARGET = 0.10
 """Alias latency may be at most 10% above the version's (p50 and p99)."""
@@ -180,26 +173,9 @@ def measure_provisioned(client: KeepAliveClient, lam: Any, port: int, plan: Plan
     return result
 
 
-@contextmanager
-def lambdalite(workdir: Path) -> Any:
-    port = free_port()
-    server = Service(
-        "lambdalite",
-        [PYTHON, "-m", "lambdalite", "serve", "--port", str(port), "--data-dir", str(workdir / "data")],
-        log_path=workdir / "lambdalite.log",
-        cwd=REPO,
-        env={"PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        server.wait_for_line(READY_LINE, timeout_s=30)
-        yield port
-    finally:
-        server.stop()
-
-
 def run(plan: Plan) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lambdalite-alias-bench-"))
-    with lambdalite(workdir) as port:
+    with lambdalite_running(workdir, env={"PYTHONUNBUFFERED": "1"}) as port:
         lam = lambda_client(port)
         lam.create_function(
             FunctionName=FUNCTION,
@@ -265,10 +241,6 @@ def render(results: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _raise_exit(signum: int, _frame: object) -> NoReturn:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -277,18 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    signal.signal(signal.SIGTERM, _raise_exit)
-    started = time.monotonic()
-    results: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "plan": asdict(plan),
-        "host": {"python": platform.python_version(), "machine": platform.machine()},
-    }
-    results.update(run(plan))
-    results["duration_s"] = round(time.monotonic() - started, 1)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    exit_on_sigterm()
+    results = record(plan, args.quick, lambda: run(plan), args.output)
     render(results)
     console.print(f"results: {args.output} ({results['duration_s']} s)")
     passed = results["alias_vs_version"]["pass"] and results["provisioned"]["pass"]

@@ -26,34 +26,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import signal
 import socket
 import statistics
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from keepalive import KeepAliveClient
+from recording import exit_on_sigterm, record
 from rich.console import Console
 from rich.table import Table
-from services import Service, free_port, hello_zip, lambda_client
+from services import hello_zip, lambda_client, lambdalite_running
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results" / "esm.json"
-PYTHON = sys.executable
 HOST = "127.0.0.1"
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
-READY_LINE = "lambdalite listening on"
 LATENCY_TARGET_MS = 10.0
 HANDLER = """
 import json, os, socket, time
@@ -118,23 +112,6 @@ def sqs_client(port: int) -> Any:
         aws_secret_access_key="bench",
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
     )
-
-
-@contextmanager
-def lambdalite(workdir: Path) -> Any:
-    port = free_port()
-    server = Service(
-        "lambdalite",
-        [PYTHON, "-m", "lambdalite", "serve", "--port", str(port), "--data-dir", str(workdir / "data")],
-        log_path=workdir / "lambdalite.log",
-        cwd=REPO,
-        env={"PYTHONUNBUFFERED": "1", "LAMBDALITE_KEEP_ALIVE_S": "600"},
-    )
-    try:
-        server.wait_for_line(READY_LINE, timeout_s=30)
-        yield port
-    finally:
-        server.stop()
 
 
 def wait_enabled(lam: Any, uuid: str, state: str = "Enabled") -> None:
@@ -218,7 +195,10 @@ def measure_drain(udp: socket.socket, lam: Any, sqs: Any, plan: Plan) -> dict[st
 
 def run(plan: Plan) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lambdalite-esm-bench-"))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, lambdalite(workdir) as port:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+        lambdalite_running(workdir, env={"PYTHONUNBUFFERED": "1", "LAMBDALITE_KEEP_ALIVE_S": "600"}) as port,
+    ):
         udp.bind((HOST, 0))
         udp.settimeout(30)
         lam, sqs = lambda_client(port), sqs_client(port)
@@ -268,10 +248,6 @@ def render(results: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _raise_exit(signum: int, _frame: object) -> NoReturn:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -280,18 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    signal.signal(signal.SIGTERM, _raise_exit)
-    started = time.monotonic()
-    results: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "plan": asdict(plan),
-        "host": {"python": platform.python_version(), "machine": platform.machine()},
-    }
-    results.update(run(plan))
-    results["duration_s"] = round(time.monotonic() - started, 1)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    exit_on_sigterm()
+    results = record(plan, args.quick, lambda: run(plan), args.output)
     render(results)
     console.print(f"results: {args.output} ({results['duration_s']} s)")
     return 0 if results["send_to_handler"]["pass"] else 1

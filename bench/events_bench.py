@@ -30,7 +30,6 @@ import json
 import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -47,10 +46,10 @@ from botocore.credentials import Credentials
 from keepalive import KeepAliveClient
 from rich.console import Console
 from rich.table import Table
-from services import Service, free_port, hello_zip
+from services import Service, free_port, hello_zip, start_lambdalite
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
+KEEP_ALIVE = {"LAMBDALITE_KEEP_ALIVE_S": "600"}
 RESULTS = BENCH_DIR / "results" / "events.json"
 MOTO_SCRIPT = Path("/work/shared/peers/moto-server.sh")
 HOST = "127.0.0.1"
@@ -252,28 +251,6 @@ def _percentiles(samples: list[float]) -> dict[str, Any]:
     }
 
 
-def start_lambdalite(scratch: Path) -> tuple[Service, int]:
-    port = free_port()
-    service = Service(
-        "lambdalite",
-        [
-            sys.executable,
-            "-m",
-            "lambdalite",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(scratch / "data"),
-        ],
-        log_path=scratch / "lambdalite.log",
-        cwd=REPO,
-        env={"LAMBDALITE_KEEP_ALIVE_S": "600"},
-    )
-    service.wait_for_line("lambdalite listening on", 60)
-    return service, port
-
-
 def start_moto(scratch: Path) -> tuple[Service, int]:
     binary = subprocess.run(
         ["sh", str(MOTO_SCRIPT)], check=True, capture_output=True, text=True
@@ -310,7 +287,14 @@ def main() -> None:
         scratch = Path(tmp)
         (scratch / "ll").mkdir()
         (scratch / "moto").mkdir()
-        ours = measure("lambdalite", start_lambdalite, scratch / "ll", seconds, samples, handler=True)
+        ours = measure(
+            "lambdalite",
+            lambda workdir: start_lambdalite(workdir, env=KEEP_ALIVE),
+            scratch / "ll",
+            seconds,
+            samples,
+            handler=True,
+        )
         moto = measure("moto", start_moto, scratch / "moto", seconds, samples, handler=False)
     ratio = {
         "put_events_per_s": round(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import inspect
 import json
 import statistics
 import subprocess
@@ -51,6 +52,15 @@ EVENT_HEADERS = (
     b"Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:000000000000:function:hello\r\n"
     b"Lambda-Runtime-Trace-Id: Root=1-6935a1b2-8476a536e9f411e897392dfe;Sampled=0\r\n" % REQUEST_ID.encode()
 )
+EVENT_FIELDS = (
+    REQUEST_ID,
+    1765112345678,
+    "arn:aws:lambda:us-east-1:000000000000:function:hello",
+    "Root=1-6935a1b2-8476a536e9f411e897392dfe;Sampled=0",
+    None,
+    None,
+)
+"""The same event as ``send_event``'s fields (since it builds the head itself)."""
 EVENT = b"{}"
 INVOKE = (
     b"POST /2015-03-31/functions/hello/invocations HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n"
@@ -141,9 +151,15 @@ def runtime_exchange_us(n: int) -> float:
         connection.connection_made(transport)
         connection.data_received(FIRST_NEXT)
         feed = connection.data_received
+        # Older trees take the encoded headers, newer ones the event's fields.
+        fields = (
+            (EVENT_HEADERS,)
+            if "headers" in inspect.signature(connection.send_event).parameters
+            else EVENT_FIELDS
+        )
         started = time.perf_counter()
         for _ in range(n):
-            environment.parked.send_event(EVENT_HEADERS, EVENT)
+            environment.parked.send_event(*fields, EVENT)
             feed(EXCHANGE)
         elapsed = time.perf_counter() - started
         # Every exchange answered: one write for the event, one for 202 + the next event

@@ -22,7 +22,6 @@ import contextlib
 import json
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from services import Service, free_port
+from services import Service, free_port, start_lambdalite
 from wrkrun import ensure_wrk, run_wrk
 
 MB = 1024 * 1024
@@ -276,23 +275,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="s3-bench-") as tmp:
         workdir = Path(tmp)
-        port = free_port()
-        ours = Service(
-            "lambdalite",
-            [
-                sys.executable,
-                "-m",
-                "lambdalite",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(workdir / "data"),
-            ],
-            log_path=workdir / "lambdalite.log",
-        )
+        ours, port = start_lambdalite(workdir)
         try:
-            wait_port(ours, port)
             results["lambdalite"] = measure("lambdalite", ours, port, args.duration, big, workdir)
             results["lambdalite"].update(notification_latency(port, args.notifications))
         finally:

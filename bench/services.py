@@ -17,15 +17,19 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 TERM_GRACE_S = 5.0
+REPO = Path(__file__).resolve().parents[1]
+READY_LINE = "lambdalite listening on"
+"""What ``lambdalite serve`` prints once it accepts connections."""
 
 
 class ServiceError(Exception):
@@ -126,6 +130,48 @@ class Service:
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
+
+
+def start_lambdalite(
+    workdir: Path, *flags: str, env: Mapping[str, str] | None = None, timeout_s: float = 60
+) -> tuple[Service, int]:
+    """``python -m lambdalite serve`` from this checkout on a free port, its data in
+    ``workdir/data`` and its log in ``workdir/lambdalite.log``, once it listens:
+    (the server, its port). The caller stops it."""
+    port = free_port()
+    service = Service(
+        "lambdalite",
+        [
+            sys.executable,
+            "-m",
+            "lambdalite",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(workdir / "data"),
+            *flags,
+        ],
+        log_path=workdir / "lambdalite.log",
+        cwd=REPO,
+        env=env,
+    )
+    try:
+        service.wait_for_line(READY_LINE, timeout_s)
+    except ServiceError:
+        service.stop()
+        raise
+    return service, port
+
+
+@contextlib.contextmanager
+def lambdalite_running(workdir: Path, *flags: str, env: Mapping[str, str] | None = None) -> Iterator[int]:
+    """``start_lambdalite`` for a ``with`` block: its port, the server stopped on every path."""
+    service, port = start_lambdalite(workdir, *flags, env=env)
+    try:
+        yield port
+    finally:
+        service.stop()
 
 
 HELLO_HANDLER = 'def handler(event, context):\n    return {"ok": True}\n'

@@ -57,7 +57,7 @@ import orjson
 import psutil
 from rich.console import Console
 from rich.table import Table
-from services import Service, ServiceError, free_port
+from services import Service, ServiceError, free_port, start_lambdalite
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -256,27 +256,6 @@ async def measure(pid: int, port: int, queue: str, clients: int, duration: float
         for connection in connections:
             connection.close()
     return figures
-
-
-def start_lambdalite(scratch: Path) -> tuple[Service, int]:
-    port = free_port()
-    service = Service(
-        "lambdalite",
-        [
-            sys.executable,
-            "-m",
-            "lambdalite",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(scratch / "data"),
-        ],
-        log_path=scratch / "lambdalite.log",
-        cwd=REPO,
-    )
-    service.wait_for_line("lambdalite listening on", 60)
-    return service, port
 
 
 def start_moto(scratch: Path) -> tuple[Service, int] | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalite import discovery
+from lambdalite.api.code_links import CodeLinks
 from lambdalite.api.lambda_api import LambdaApi
 from lambdalite.api.router import MAX_BODY, Router, layer_error
 from lambdalite.api.topic_bus_routes import siblings
@@ -284,7 +285,8 @@ def build(settings: Settings) -> Services:
     if sigv4:
         roles = ExecutionRoles(sessions, directory)
     router = Router(
-        LambdaApi(settings, registries, code, invoker, events),
+        # Code.Location links are signed with the data directory's key; sigv4 requires them.
+        LambdaApi(settings, registries, code, invoker, events, CodeLinks(box, required=sigv4)),
         code,
         logs,
         settings.region,

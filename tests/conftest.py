@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -167,3 +168,12 @@ def create_function(lam: Any, name: str, files: dict[str, str | bytes], **kwargs
     response: dict[str, Any] = lam.create_function(**params)
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
     return response
+
+
+def error_of(code: str, call: Callable[[], Any]) -> tuple[int, str]:
+    """(HTTP status, message) of a call that must fail with AWS error ``code``."""
+    with pytest.raises(ClientError) as err:
+        call()
+    response = err.value.response
+    assert response["Error"]["Code"] == code
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]

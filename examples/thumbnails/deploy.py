@@ -117,6 +117,16 @@ def deploy(client: Client = boto3.client, names: Names = Names(), layer_zip: Pat
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+    # The queue's policy lets the topic deliver to it (as on AWS: SNS is a service principal).
+    delivery = {
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+    }
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [delivery]})
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     role = _role(client("iam"), names, topic_arn)
     zipped = (layer_zip or build_layer()).read_bytes()

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from lambdalite.api.async_accept import accept_event
+from lambdalite.api.code_links import CodeLinks
 from lambdalite.api.json_errors import describe
 from lambdalite.api.wire import Headers, Response, json_response
 from lambdalite.config import Settings
@@ -54,7 +55,6 @@ from lambdalite.store.code import CodePackages
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 """AWS's limit on a synchronous invocation's request payload: 6291456 bytes."""
-CODE_PATH = "/_lambdalite/code/"
 MAX_REMEMBERED_NAMES = 10_000
 TOTAL_CODE_SIZE_LIMIT = 80_530_636_800
 """AWS's default storage quota for all deployment packages and layers: 75 GB."""
@@ -112,9 +112,12 @@ class LambdaApi:
         code: CodePackages,
         invoker: Invoker,
         events: AsyncInvocations | None = None,
+        code_links: CodeLinks | None = None,
     ) -> None:
-        """``events``: the asynchronous invocation service (None: Event invokes are refused)."""
+        """``events``: the asynchronous invocation service (None: Event invokes are refused).
+        ``code_links``: how Code.Location links are signed (None: plain, unsigned links)."""
         self._settings = settings
+        self.code_links = code_links or CodeLinks(None)
         self.events = events
         self._registries = registries
         self._registry = registries.functions
@@ -224,7 +227,7 @@ class LambdaApi:
             request.headers.get(b"host", b"").decode("latin-1")
             or f"{self._settings.host}:{self._settings.port}"
         )
-        location = f"{self._settings.scheme}://{host}{CODE_PATH}{config.code_sha256}.zip"
+        location = self.code_links.url(f"{self._settings.scheme}://{host}", config.code_sha256)
         body: dict[str, Any] = {
             "Configuration": self._config(config, qualifier),
             "Code": {"RepositoryType": "S3", "Location": location},

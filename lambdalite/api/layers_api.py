@@ -10,8 +10,8 @@
     GET    /2018-10-31/layers/<name>/versions/<n>/policy           GetLayerVersionPolicy
     DELETE /2018-10-31/layers/<name>/versions/<n>/policy/<sid>     RemoveLayerVersionPermission
 
-``<name>`` is a layer name or a layer ARN. Content.Location is served like a
-function's code (``/_lambdalite/code/<sha>.zip``).
+``<name>`` is a layer name or a layer ARN. Content.Location is a signed link, like a
+function's code (``api.code_links``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from lambdalite.api.lambda_api import CODE_PATH, ApiRequest, LambdaApi
+from lambdalite.api.lambda_api import ApiRequest, LambdaApi
 from lambdalite.api.wire import Response, json_response
 from lambdalite.control import layers as rules
 from lambdalite.control import permissions
@@ -70,7 +70,7 @@ class LayersApi:
     # -- helpers ------------------------------------------------------------
     def _location(self, request: ApiRequest, layer: LayerVersion) -> str:
         host = request.headers.get(b"host", b"").decode("latin-1") or self._default_host
-        return f"{self._scheme}://{host}{CODE_PATH}{layer.code_sha256}.zip"
+        return self._api.code_links.url(f"{self._scheme}://{host}", layer.code_sha256)
 
     def _body(self, request: ApiRequest, layer: LayerVersion) -> dict[str, Any]:
         return layer.body(self._layers.layer_arn(layer.name), self._location(request, layer))

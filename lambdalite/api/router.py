@@ -16,7 +16,8 @@ A request no service claims gets AWS's UnknownOperationException, never a 5xx.
 Under ``--auth sigv4`` (a ``Verifier`` given) every request a route marks ``verify`` is
 checked before its service sees it; a refusal is answered in the route's ``protocol``
 (``auth.errors.failure_response``). Function URLs (their AuthType NONE is public, as on
-AWS) and code downloads (GetFunction's Code.Location) are not verified.
+AWS) and code downloads (GetFunction's Code.Location, which carries its own signature:
+``api.code_links``) are not verified.
 
 Adding a service is one module (a class with ``async def handle(request) -> Response``)
 and one line in ``SERVICES``.
@@ -56,6 +57,7 @@ from lambdalite.events import lineage
 from lambdalite.http import HttpRequest, StreamingResponse
 from lambdalite.models import FunctionUrlConfig, ResourcePolicy
 from lambdalite.observe.logs import LogStore
+from lambdalite.services.access import ResourceAccess
 from lambdalite.services.iam import IamFront
 from lambdalite.services.s3 import HOST_MARK as S3_HOST_MARK
 from lambdalite.services.s3 import SIGNING_NAME as S3_SIGNING_NAME
@@ -117,6 +119,8 @@ class ServiceContext:
     """IAM, temporary credentials and the authorizer (None: the IAM and STS services are not built)."""
     service_invoke_check: Callable[[str, str | None], None] | None = None
     """Under sigv4: may the service invoking a function (an SNS delivery, a rule) do so?"""
+    resource_access: ResourceAccess | None = None
+    """Under sigv4: how queues and topics authorize requests with their own policies."""
     objects: ObjectStore | None = None
     """The S3 object store (None: the S3 service is not built)."""
     secrets: SecretStore | None = None
@@ -168,7 +172,9 @@ SERVICES: tuple[ServiceRoute, ...] = (
         own_paths=("url",),
         verify=False,
     ),
-    ServiceRoute("code", lambda c: CodeDownloads(c.code), own_paths=("code",), verify=False),
+    ServiceRoute(
+        "code", lambda c: CodeDownloads(c.code, c.api.code_links), own_paths=("code",), verify=False
+    ),
     ServiceRoute("async-backlog", lambda c: BacklogService(c.api), own_paths=("async",)),
     ServiceRoute("keys", lambda c: KeysService(c.keys), own_paths=("keys",)),
     ServiceRoute(
@@ -180,7 +186,11 @@ SERVICES: tuple[ServiceRoute, ...] = (
     ),
     ServiceRoute(
         "sqs",
-        lambda c: SqsFront(c.queues, c.region, c.account_id) if c.queues is not None else None,
+        lambda c: (
+            SqsFront(c.queues, c.region, c.account_id, access=c.resource_access)
+            if c.queues is not None
+            else None
+        ),
         signing_names=(SQS_SIGNING_NAME,),
         targets=(SQS_TARGET,),
         actions=SQS_ACTIONS,
@@ -317,6 +327,7 @@ class Router:
             self._lambda_authorization.check_service_invoke if self._lambda_authorization else None,
             objects=objects,
             secrets=secrets,
+            resource_access=ResourceAccess(authorizer) if authorizer is not None else None,
         )
         self.services = context.built
         self._region = region

@@ -3,21 +3,26 @@
 LogsService          CloudWatch Logs (json protocol, ``X-Amz-Target: Logs_20140328.*``)
 FunctionUrlService   requests on a function URL (Host ``<id>.lambda-url.<region>.localhost``
                      or ``<id>.<the --url-base domain>``, or the path form ``/_lambdalite/url/<id>/...``)
-CodeDownloads        ``/_lambdalite/code/<sha>.zip``, GetFunction's Code.Location
+CodeDownloads        ``/_lambdalite/code/<sha>.zip?<signature>``, GetFunction's Code.Location
+                     (and GetLayerVersion's Content.Location): signed links, ``api.code_links``
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import uuid
+from urllib.parse import parse_qsl
 
 from lambdalite.api import logs_api
+from lambdalite.api.code_links import CODE_PATH, CodeLinks, LinkRefused
 from lambdalite.api.function_urls import URL_PATH, FunctionUrlApi
-from lambdalite.api.lambda_api import CODE_PATH, MAX_SYNC_PAYLOAD, payload_too_large
+from lambdalite.api.lambda_api import MAX_SYNC_PAYLOAD, payload_too_large
 from lambdalite.api.wire import Response
 from lambdalite.errors import UnknownOperation
 from lambdalite.http import HttpRequest
 from lambdalite.observe.logs import LogStore
+from lambdalite.protocol import rest_xml
 from lambdalite.store.code import CodePackages
 
 LOGS_TARGET = b"Logs_20140328"
@@ -58,13 +63,24 @@ class FunctionUrlService:
 
 
 class CodeDownloads:
-    def __init__(self, code: CodePackages) -> None:
+    def __init__(self, code: CodePackages, links: CodeLinks) -> None:
         self._code = code
+        self._links = links
 
     async def handle(self, request: HttpRequest) -> Response:
         if request.method != "GET":
             raise UnknownOperation("Unknown operation")
         sha = request.path[len(CODE_PATH) :].removesuffix(".zip")
+        if self._links.required:
+            try:
+                query = dict(parse_qsl(request.query.decode("utf-8", "replace"), keep_blank_values=True))
+                self._links.check(sha, query)
+            except LinkRefused as refused:
+                # Answered as S3 answers a presigned URL it refuses.
+                request_id = str(uuid.uuid4())
+                body = rest_xml.serialize_error(refused, request_id, refused.details)
+                headers = [(b"x-amz-request-id", request_id.encode())]
+                return Response(refused.fault_status, body, headers, content_type=rest_xml.CONTENT_TYPE)
         path = self._code.zip_path(sha) if _SHA256_HEX.match(sha) else None
         if path is None or not path.is_file():
             raise UnknownOperation("Unknown operation")

@@ -85,7 +85,9 @@ def build_sns(context: ServiceContext) -> SnsFront | None:
     deliverer = Deliverer(
         context.region, context.account_id, reach.accept, reach.queues, reach.host, store=context.topics
     )
-    return SnsFront(context.topics, context.region, context.account_id, deliverer)
+    return SnsFront(
+        context.topics, context.region, context.account_id, deliverer, access=context.resource_access
+    )
 
 
 def build_scheduler(context: ServiceContext) -> SchedulerFront | None:

@@ -8,7 +8,8 @@ names a request's IAM action and resource and asks the ``Authorizer``.
   (``lambda:InvokeFunctionUrl``, ``lambda:FunctionUrlAuthType``).
 - ``authorize_service_request``: the query/json services (``sqs:SendMessage`` on the
   queue's ARN, ``sns:Publish`` on the topic's, ``iam:CreateRole`` on the role's...).
-  STS authorizes itself (AssumeRole's trust policy; GetCallerIdentity needs no permission).
+  STS authorizes itself (AssumeRole's trust policy; GetCallerIdentity needs no permission),
+  and so do SQS and SNS (their queue and topic policies count: ``services.access``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ RESOURCE_POLICY_ACTIONS = frozenset(
 ROLE_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionConfiguration"})
 """Operations that name an execution role."""
 ROLE_CANNOT_BE_ASSUMED = "The role defined for the function cannot be assumed by Lambda."
-UNAUTHORIZED_SERVICES = frozenset({"sts"})
+UNAUTHORIZED_SERVICES = frozenset({"sts", "sqs", "sns"})
+"""Services that authorize their own requests."""
 OWN_SURFACES: dict[str, dict[str, str]] = {
     "keys": {"GET": "iam:ListAccessKeys", "POST": "iam:CreateAccessKey", "DELETE": "iam:DeleteAccessKey"},
     "async-backlog": {"GET": "lambdalite:GetAsyncBacklog"},

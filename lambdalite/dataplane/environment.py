@@ -32,6 +32,7 @@ import orjson
 
 from lambdalite.dataplane import runtime_api
 from lambdalite.dataplane.output import OutputSplitter
+from lambdalite.dataplane.runtime_channel import RuntimeChannel, open_channel
 from lambdalite.dataplane.runtime_env import Placement, runtime_environment, runtime_path
 from lambdalite.errors import InvalidTransition
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult
@@ -81,6 +82,10 @@ class EnvState(enum.Enum):
     READY = "ready"
     BUSY = "busy"
     STOPPED = "stopped"
+
+    # Members are singletons: identity hashing (in C) instead of Enum's hash of the
+    # name (in Python), which every transition's lookups paid twice per invocation.
+    __hash__ = object.__hash__
 
 
 _NEXT = {
@@ -195,7 +200,10 @@ class ExecutionEnvironment:
         """The runtime's own uid: the only peer the Runtime API serves (None: anyone local)."""
         self._output: OutputSplitter | None = None
         self._exit_watch: asyncio.Task[None] | None = None
-        self._parked: runtime_api.RuntimeApiConnection | None = None
+        self._parked: runtime_api.RuntimeApiConnection | RuntimeChannel | None = None
+        """Where the runtime waits for its next event: its Runtime API connection, or its channel."""
+        self._channel: RuntimeChannel | None = None
+        """Our own bootstraps' door (``runtime_channel``); None for any other runtime."""
         self._ready: asyncio.Future[_Outcome | None] = self._loop.create_future()
         self._told_settled = False
         """The sandbox was told that the first invocation is over (``start_settled``)."""
@@ -206,7 +214,7 @@ class ExecutionEnvironment:
         """The highest peak resident memory seen, kept for REPORT after the process is gone."""
         self._init_ms: float | None = None
         self._current: Invocation | None = None
-        self._pending_event: tuple[bytes, bytes] | None = None
+        self._pending_event: _Event | None = None
         self._result: asyncio.Future[_Outcome] | None = None
         self._deadline = math.inf
         """The loop time at which the invocation in progress times out (inf: none)."""
@@ -246,18 +254,24 @@ class ExecutionEnvironment:
         inside = not network or self._own_network
         listener = runtime_api.open_listener() if not inside else None
         port = listener.getsockname()[1] if listener is not None else RUNTIME_API_PORT
+        theirs = self._open_channel()
         try:
-            self._process = await self._sandbox.start(self._sandbox_spec(port, network))
+            self._process = await self._sandbox.start(self._sandbox_spec(port, network, theirs))
         except BaseException as exc:
             if listener is not None:
                 listener.close()
             if not isinstance(exc, OSError):
+                self._close_listener()
                 raise
             self._init_failure = _error_outcome(
                 "Runtime.InvalidEntrypoint", f"Couldn't start the runtime: {exc.strerror or exc}", "error"
             )
             await self.stop()
             return False
+        finally:
+            # The runtime has its own copies now (or never will).
+            for fd in theirs:
+                os.close(fd)
         if self._restored and not hasattr(self._process, "snapshot_ms"):
             # The sandbox could not restore it from a snapshot: an ordinary init after all.
             self.initialization_type = ON_DEMAND
@@ -336,6 +350,15 @@ class ExecutionEnvironment:
                 await self._exit_watch
         self._close_listener()
 
+    def _open_channel(self) -> tuple[int, ...]:
+        """Our own bootstraps get a channel beside the Runtime API (``runtime_channel``):
+        the runtime's ends of it, to pass (none for any other runtime)."""
+        if not _speaks_channel(self._launch):
+            return ()
+        ours, theirs = open_channel()
+        self._channel = RuntimeChannel(self._loop, self, *ours)
+        return theirs
+
     def _close_listener(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -343,6 +366,9 @@ class ExecutionEnvironment:
         if self._parked is not None:
             self._parked.close()
             self._parked = None
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -459,18 +485,17 @@ class ExecutionEnvironment:
         )
 
     def _deliver(self, invocation: Invocation) -> None:
-        deadline_ms = int(time.time() * 1000) + self.function.timeout_s * 1000
-        headers = (
-            f"Lambda-Runtime-Aws-Request-Id: {invocation.request_id}\r\n"
-            f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
-            f"Lambda-Runtime-Invoked-Function-Arn: {invocation.invoked_arn}\r\n"
-            f"Lambda-Runtime-Trace-Id: {invocation.trace_id}\r\n"
+        now = time.time()
+        function = self.function
+        event: _Event = (
+            invocation.request_id,
+            int(now * 1000) + function.timeout_s * 1000,
+            invocation.invoked_arn,
+            invocation.trace_id,  # the Invoker's: the caller's trace continued (observe.tracing)
+            invocation.client_context,
+            invocation.cognito_identity,
+            invocation.payload,
         )
-        if invocation.client_context:
-            headers += f"Lambda-Runtime-Client-Context: {invocation.client_context}\r\n"
-        if invocation.cognito_identity:
-            headers += f"Lambda-Runtime-Cognito-Identity: {invocation.cognito_identity}\r\n"
-        event = (headers.encode("latin-1", "replace"), invocation.payload)
         parked, self._parked = self._parked, None
         if parked is None or not parked.send_event(*event):
             self._pending_event = event
@@ -519,7 +544,7 @@ class ExecutionEnvironment:
             self._process.kill_tree()
 
     # -- Runtime API handler ------------------------------------------------
-    def on_next(self, connection: runtime_api.RuntimeApiConnection) -> None:
+    def on_next(self, connection: runtime_api.RuntimeApiConnection | RuntimeChannel) -> None:
         if self.state is EnvState.STARTING and not self._ready.done():
             self._ready.set_result(None)
         event, self._pending_event = self._pending_event, None
@@ -611,7 +636,7 @@ class ExecutionEnvironment:
         self._logs.append(self.function.log_group, self.log_stream, [(now, line) for line in lines])
 
     # -- helpers ------------------------------------------------------------
-    def _sandbox_spec(self, port: int, network: bool) -> SandboxSpec:
+    def _sandbox_spec(self, port: int, network: bool, channel: tuple[int, ...]) -> SandboxSpec:
         function = self.function
         launch = self._launch
         spec = SandboxSpec(
@@ -630,11 +655,15 @@ class ExecutionEnvironment:
             # AWS's CPU cap (memory / 1769 vCPU) makes a 128 MB cold start four
             # times slower; a proportional weight shares the host fairly.
             cpu_limit=False,
+            pass_fds=channel,
         )
         task_root, runtime_dir = self._sandbox.inside_paths(spec)
-        return dataclasses.replace(spec, env=self._environment_variables(port, task_root, runtime_dir))
+        env = self._environment_variables(port, task_root, runtime_dir, channel)
+        return dataclasses.replace(spec, env=env)
 
-    def _environment_variables(self, port: int, task_root: str, runtime_dir: str) -> dict[str, str]:
+    def _environment_variables(
+        self, port: int, task_root: str, runtime_dir: str, channel: tuple[int, ...]
+    ) -> dict[str, str]:
         placement = Placement(
             runtime_api=f"127.0.0.1:{port}",
             task_root=task_root,
@@ -647,15 +676,15 @@ class ExecutionEnvironment:
             sdk_python=sdk.python_sdk_path(),
             sdk_node=sdk.node_sdk_path(),
             endpoint_url=self._launch.endpoint_url,
+            channel=",".join(map(str, channel)),
         )
         return runtime_environment(self.function, placement, self._launch.extra_env)
 
     @property
     def _own_network(self) -> bool:
-        """A network namespace of its own: not for an environment restored from a
-        SnapStart snapshot, which is a fork inside the snapshot's sandbox and is
-        served on the host's loopback (``sandbox.snapstart``)."""
-        return self._launch.own_network and not self._restored
+        """A network namespace of its own (an environment restored from a SnapStart
+        snapshot shares the snapshot's with its siblings: ``sandbox.snapstart``)."""
+        return self._launch.own_network
 
     @property
     def _restored(self) -> bool:
@@ -690,6 +719,22 @@ class ExecutionEnvironment:
     def rss_bytes(self) -> int:
         """Current resident memory of the runtime's process tree (0 when gone)."""
         return self._process.memory_bytes() if self._process is not None else 0
+
+
+_Event = tuple[str, int, str, str, str | None, str | None, bytes]
+"""One invocation as the runtime is handed it: request id, deadline (epoch ms), invoked
+ARN, trace id, client context, Cognito identity, payload (``send_event``'s arguments)."""
+
+_CHANNEL_BOOTSTRAPS = (("python", "bootstrap.py"), ("node", "bootstrap.js"))
+"""Our own bootstraps that speak the channel: (directory under the runtime directory, file)."""
+
+
+def _speaks_channel(launch: RuntimeLaunch) -> bool:
+    """Does ``launch`` run one of our own bootstraps (``_CHANNEL_BOOTSTRAPS``)?"""
+    if len(launch.argv) != 2:
+        return False
+    program = Path(launch.argv[1])
+    return any(program == launch.runtime_dir / d / name for d, name in _CHANNEL_BOOTSTRAPS)
 
 
 def _now_ms() -> int:

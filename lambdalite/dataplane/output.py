@@ -105,6 +105,8 @@ class OutputSplitter:
     def flush_partial(self, *, final: bool = False) -> Events:
         """The unterminated line, as an event of its own (or nothing). ``final``:
         the pipe is at its end, so an unfinished record is shown as far as it came."""
+        if not self._partial and not (final and self._pending):
+            return []  # almost always, once per invocation: no clock, no list to fill
         now = int(time.time() * 1000)
         events: Events = []
         if final and self._pending:

@@ -11,7 +11,9 @@ is kept, and the constant answers (202, 404, 405) are encoded once.
 
 A runtime that pipelines ``POST .../response`` and ``GET .../next`` in one write
 gets the 202 together with its next event in one write (one wake-up instead of
-two): the 202 is carried by the ``next`` long poll.
+two): the 202 is carried by the ``next`` long poll. lambdalite's own bootstraps
+are given a cheaper door beside this one (``runtime_channel``); every other
+runtime (AWS's runtime interface clients, custom runtimes) uses this API.
 
 Routes (as AWS serves them):
     GET  /2018-06-01/runtime/invocation/next            long-poll for the next event
@@ -82,10 +84,30 @@ class RuntimeApiConnection(HttpConnection):
         self._environment = environment
         self._handler = self._general
 
-    def send_event(self, headers: bytes, payload: bytes) -> bool:
-        """Answer the parked /next with an event. ``headers`` are complete
-        ``Name: value\\r\\n`` lines. False if the connection is gone."""
-        return self.answer_held(_EVENT_HEAD % (headers, len(payload)), payload)
+    def send_event(
+        self,
+        request_id: str,
+        deadline_ms: int,
+        invoked_arn: str,
+        trace_id: str,
+        client_context: str | None,
+        cognito_identity: str | None,
+        payload: bytes,
+    ) -> bool:
+        """Answer the parked /next with an event (as ``RuntimeChannel.send_event``).
+        False if the connection is gone."""
+        headers = (
+            f"Lambda-Runtime-Aws-Request-Id: {request_id}\r\n"
+            f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
+            f"Lambda-Runtime-Invoked-Function-Arn: {invoked_arn}\r\n"
+            f"Lambda-Runtime-Trace-Id: {trace_id}\r\n"
+        )
+        if client_context:
+            headers += f"Lambda-Runtime-Client-Context: {client_context}\r\n"
+        if cognito_identity:
+            headers += f"Lambda-Runtime-Cognito-Identity: {cognito_identity}\r\n"
+        head = _EVENT_HEAD % (headers.encode("latin-1", "replace"), len(payload))
+        return self.answer_held(head, payload)
 
     def on_message_complete(self) -> None:
         url = self._url

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.tracing import daemon_variables
+from lambdalite.sandbox.spec import CHANNEL_VARIABLE
 
 OPT_VARIABLE = "LAMBDALITE_OPT"
 """Names where the layers are when they are not at /opt (see ``RuntimeLaunch.opt_dir``)."""
@@ -58,6 +59,8 @@ class Placement:
     """The JavaScript SDK's node_modules (``runtimes.sdk.node_sdk_path``); "" when not installed."""
     endpoint_url: str = ""
     """lambdalite's endpoint as the function reaches it (AWS_ENDPOINT_URL); "": not set."""
+    channel: str = ""
+    """Our own bootstraps' channel (``runtime_channel``): ``"<read fd>,<write fd>"``; "": none."""
 
 
 def runtime_environment(
@@ -125,6 +128,8 @@ def runtime_environment(
         reserved[OPT_VARIABLE] = opt
     if function.runtime.startswith(_FRAMING_FAMILIES):
         reserved[LOG_FRAMES_VARIABLE] = "1"
+    if placement.channel:
+        reserved[CHANNEL_VARIABLE] = placement.channel
     return {**defaults, **function.environment, **(extra or {}), **reserved}
 
 

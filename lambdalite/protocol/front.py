@@ -43,6 +43,8 @@ __all__ = ["Call", "ProtocolFront", "calling", "current_call"]
 log = logging.getLogger("lambdalite.protocol")
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Authorize = Callable[[str, dict[str, Any]], None]
+"""``authorize(operation, input)``: raises a ServiceFault when the caller may not."""
 
 _FORM = b"application/x-www-form-urlencoded"
 
@@ -57,6 +59,8 @@ class Call:
     host: str
     """The Host header as sent (``127.0.0.1:9001``): services build URLs from it."""
     request_id: str
+    client: str = ""
+    """The caller's address (``aws:SourceIp``); empty for a call made inside lambdalite."""
 
 
 _CALL: contextvars.ContextVar[Call] = contextvars.ContextVar("lambdalite_protocol_call")
@@ -90,11 +94,14 @@ class ProtocolFront:
         default_host: str = "localhost",
         implied: Callable[[HttpRequest], dict[str, str]] | None = None,
         prefixed_errors: bool = True,
+        authorize: Authorize | None = None,
     ) -> None:
         """``implied``: query parameters a request implies without sending them (SQS's
         queue URL as the request path); the parameters sent win. ``prefixed_errors``:
-        see ``json.serialize_error``."""
+        see ``json.serialize_error``. ``authorize``: called with each parsed request
+        before its handler (inside ``calling``); its ServiceFault is the answer."""
         self.model = model
+        self._authorize = authorize
         self._prefixed_errors = prefixed_errors
         self._implied = implied
         self._handlers = handlers
@@ -134,7 +141,9 @@ class ProtocolFront:
                 raise UnknownOperationFault(f"Unknown operation {target}")
             op, method = self._ops[name]
             parsed = json_protocol.parse(op, request.body, self._json_inputs[name])
-            result = await self._call(method, parsed, Call(name, "json", self._host(request), request_id))
+            result = await self._call(
+                method, parsed, Call(name, "json", self._host(request), request_id, request.client)
+            )
             body = json_protocol.serialize(op, result)
             return Response(200, body, [(b"x-amzn-requestid", request_id.encode())], self._json_type)
         except ServiceFault as fault:
@@ -157,7 +166,9 @@ class ProtocolFront:
                 raise UnknownOperationFault(message, query=True)
             op, method = self._ops[name]
             parsed = query_protocol.parse(op, params)
-            result = await self._call(method, parsed, Call(name, "query", self._host(request), request_id))
+            result = await self._call(
+                method, parsed, Call(name, "query", self._host(request), request_id, request.client)
+            )
             body = query_protocol.serialize(self.model, op, result, request_id)
             return Response(
                 200, body, [(b"x-amzn-requestid", request_id.encode())], query_protocol.CONTENT_TYPE
@@ -169,6 +180,8 @@ class ProtocolFront:
 
     async def _call(self, method: Handler, parsed: dict[str, Any], call: Call) -> dict[str, Any]:
         with calling(call):
+            if self._authorize is not None:
+                self._authorize(call.operation, parsed)
             try:
                 return await method(parsed)
             except ServiceFault:

@@ -10,19 +10,20 @@ map is ``Prefix.entry.N.key``/``.value`` (flattened: ``Prefix.N.<key name>``).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
-from xml.sax.saxutils import escape
 
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
 from lambdalite.protocol.errors import MalformedInputFault, ServiceFault
-from lambdalite.protocol.shapes import check_required, decode_blob, encode_blob, parse_timestamp
+from lambdalite.protocol.shapes import check_required, decode_blob, parse_timestamp, text_number
+from lambdalite.protocol.xml_writer import XmlWriter, text
 
 __all__ = ["CONTENT_TYPE", "parse", "serialize", "serialize_error"]
 
 CONTENT_TYPE = b"text/xml"
+# Our query answers have always carried microseconds; botocore reads any precision.
+_WRITER = XmlWriter(fraction_digits=6)
 
 
 class _Params:
@@ -120,14 +121,12 @@ def _map(shape: MapShape, index: _Params, key: str) -> dict[str, Any] | None:
 
 
 def _scalar(shape: Shape, raw: str, key: str) -> Any:
+    number = text_number(
+        shape, raw, lambda: MalformedInputFault(f"Value ({raw}) for parameter {key} is invalid.", query=True)
+    )
+    if number is not None:
+        return number
     kind = shape.type_name
-    try:
-        if kind in ("integer", "long"):
-            return int(raw)
-        if kind in ("float", "double"):
-            return float(raw)
-    except ValueError as exc:
-        raise MalformedInputFault(f"Value ({raw}) for parameter {key} is invalid.", query=True) from exc
     if kind == "boolean":
         if raw.lower() not in ("true", "false"):
             raise MalformedInputFault(f"Value ({raw}) for parameter {key} is invalid.", query=True)
@@ -150,7 +149,7 @@ def serialize(
         wrapper = shape.serialization.get("resultWrapper") or f"{name}Result"
         parts.append(f"<{wrapper}>")
         if result:
-            _members(shape, result, parts)
+            _WRITER.members(shape, result, parts)
         parts.append(f"</{wrapper}>")
     parts.append(f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{name}Response>")
     return "".join(parts).encode()
@@ -161,70 +160,12 @@ def _namespace(model: ServiceModel) -> str:
     return namespace or f"http://{model.endpoint_prefix}.amazonaws.com/doc/{model.api_version}/"
 
 
-def _members(shape: StructureShape, value: Mapping[str, Any], parts: list[str]) -> None:
-    for name, member in shape.members.items():
-        item = value.get(name)
-        if item is not None:
-            _element(member, _name(member, name), item, parts)
-
-
-def _element(shape: Shape, tag: str, value: Any, parts: list[str]) -> None:
-    if isinstance(shape, StructureShape):
-        parts.append(f"<{tag}>")
-        _members(shape, value, parts)
-        parts.append(f"</{tag}>")
-    elif isinstance(shape, ListShape):
-        if shape.serialization.get("flattened"):
-            element_tag = _name(shape.member, tag)
-            for item in value:
-                _element(shape.member, element_tag, item, parts)
-        else:
-            parts.append(f"<{tag}>")
-            element_tag = _name(shape.member, "member")
-            for item in value:
-                _element(shape.member, element_tag, item, parts)
-            parts.append(f"</{tag}>")
-    elif isinstance(shape, MapShape):
-        key_tag = _name(shape.key, "key")
-        value_tag = _name(shape.value, "value")
-        flattened = shape.serialization.get("flattened")
-        if not flattened:
-            parts.append(f"<{tag}>")
-        for key, item in value.items():
-            parts.append(f"<{tag}>" if flattened else "<entry>")
-            parts.append(f"<{key_tag}>{_text(key)}</{key_tag}>")
-            _element(shape.value, value_tag, item, parts)
-            parts.append(f"</{tag}>" if flattened else "</entry>")
-        if not flattened:
-            parts.append(f"</{tag}>")
-    else:
-        parts.append(f"<{tag}>{_scalar_text(shape, value)}</{tag}>")
-
-
-def _scalar_text(shape: Shape, value: Any) -> str:
-    kind = shape.type_name
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "blob":
-        return encode_blob(value)
-    if kind == "timestamp":
-        if isinstance(value, dt.datetime):
-            return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return dt.datetime.fromtimestamp(float(value), dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return _text(str(value))
-
-
-def _text(value: str) -> str:
-    # XML 1.0 cannot carry \r as is (a parser turns it into \n): send it as a reference.
-    return escape(value, {'"': "&quot;", "\r": "&#13;"})
-
-
 def serialize_error(fault: ServiceFault, request_id: str) -> tuple[int, bytes]:
     """(status, body) of ``fault`` in the query protocol."""
     kind = "Sender" if fault.sender_fault else "Receiver"
     body = (
         f'<?xml version="1.0"?><ErrorResponse><Error><Type>{kind}</Type>'
-        f"<Code>{_text(fault.query_code)}</Code><Message>{_text(fault.message)}</Message>"
+        f"<Code>{text(fault.query_code)}</Code><Message>{text(fault.message)}</Message>"
         f"<Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return fault.fault_status, body.encode()

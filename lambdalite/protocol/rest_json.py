@@ -29,7 +29,7 @@ from lambdalite.protocol.errors import (
     internal_fault,
 )
 from lambdalite.protocol.front import Call, calling
-from lambdalite.protocol.shapes import check_required
+from lambdalite.protocol.shapes import check_required, text_number
 
 __all__ = ["RestJsonFront"]
 
@@ -163,14 +163,10 @@ class RestJsonFront:
 
 
 def _scalar(shape: Shape, raw: str, where: str) -> Any:
+    number = text_number(shape, raw, lambda: MalformedInputFault(f"Value {raw} at {where} is not a number."))
+    if number is not None:
+        return number
     kind = shape.type_name
-    try:
-        if kind in ("integer", "long"):
-            return int(raw)
-        if kind in ("float", "double"):
-            return float(raw)
-    except ValueError as exc:
-        raise MalformedInputFault(f"Value {raw} at {where} is not a number.") from exc
     if kind == "boolean":
         return raw.lower() == "true"
     return raw

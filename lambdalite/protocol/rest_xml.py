@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
 from lambdalite.protocol.errors import ServiceFault
-from lambdalite.protocol.shapes import check_required, decode_blob, encode_blob
+from lambdalite.protocol.shapes import check_required, decode_blob, encode_blob, text_number
+from lambdalite.protocol.xml_writer import XmlWriter, as_datetime, text
 
 __all__ = [
     "CONTENT_TYPE",
@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 CONTENT_TYPE = b"application/xml"
-_ISO = "%Y-%m-%dT%H:%M:%S.%f"
+# S3 writes milliseconds: ``2024-05-06T07:08:09.000Z``.
+_WRITER = XmlWriter(fraction_digits=3)
 
 
 class MalformedXmlFault(ServiceFault):
@@ -246,14 +247,12 @@ def _xml_value(shape: Shape, node: ElementTree.Element) -> Any:
 
 
 def _text_value(shape: Shape, raw: str, where: str) -> Any:
+    number = text_number(
+        shape, raw, lambda: ServiceFault("InvalidArgument", f"Invalid value for {where}: {raw}")
+    )
+    if number is not None:
+        return number
     kind = shape.type_name
-    try:
-        if kind in ("integer", "long"):
-            return int(raw)
-        if kind in ("float", "double"):
-            return float(raw)
-    except ValueError as exc:
-        raise ServiceFault("InvalidArgument", f"Invalid value for {where}: {raw}") from exc
     if kind == "boolean":
         return raw.strip().lower() == "true"
     if kind == "timestamp":
@@ -347,7 +346,7 @@ def serialize(
         if isinstance(payload_shape, StructureShape):
             tag = payload_shape.serialization.get("name", name)
             parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{tag} xmlns="{namespace}">']
-            _members(payload_shape, value, parts)
+            _WRITER.members(payload_shape, value, parts)
             parts.append(f"</{tag}>")
             out.body = "".join(parts).encode()
         elif isinstance(value, bytes | str):
@@ -360,60 +359,16 @@ def serialize(
         for name, body_shape in body_members.items():
             item = result.get(name)
             if item is not None:
-                _element(body_shape, body_shape.serialization.get("name", name), item, parts)
+                _WRITER.element(body_shape, body_shape.serialization.get("name", name), item, parts)
         parts.append(f"</{root}>")
         out.body = "".join(parts).encode()
     return out
 
 
-def _members(shape: StructureShape, value: Mapping[str, Any], parts: list[str]) -> None:
-    for name, member in shape.members.items():
-        item = value.get(name)
-        if item is not None:
-            _element(member, member.serialization.get("name", name), item, parts)
-
-
-def _element(shape: Shape, tag: str, value: Any, parts: list[str]) -> None:
-    if isinstance(shape, StructureShape):
-        parts.append(f"<{tag}>")
-        _members(shape, value, parts)
-        parts.append(f"</{tag}>")
-    elif isinstance(shape, ListShape):
-        element = shape.member.serialization.get("name", "member")
-        if shape.serialization.get("flattened"):
-            element = shape.member.serialization.get("name", tag)
-        else:
-            parts.append(f"<{tag}>")
-        for item in value:
-            _element(shape.member, element, item, parts)
-        if not shape.serialization.get("flattened"):
-            parts.append(f"</{tag}>")
-    elif isinstance(shape, MapShape):
-        parts.append(f"<{tag}>")
-        for key, item in value.items():
-            parts.append(f"<entry><key>{_text(key)}</key>")
-            _element(shape.value, "value", item, parts)
-            parts.append("</entry>")
-        parts.append(f"</{tag}>")
-    else:
-        parts.append(f"<{tag}>{_scalar_text(shape, value)}</{tag}>")
-
-
-def _scalar_text(shape: Shape, value: Any) -> str:
-    kind = shape.type_name
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "blob":
-        return encode_blob(value)
-    if kind == "timestamp":
-        return _when(value).strftime(_ISO)[:-3] + "Z"
-    return _text(str(value))
-
-
 def _header_text(shape: Shape, value: Any) -> str:
     kind = shape.type_name
     if kind == "timestamp":
-        return email.utils.format_datetime(_when(value), usegmt=True)
+        return email.utils.format_datetime(as_datetime(value), usegmt=True)
     if kind == "boolean":
         return "true" if value else "false"
     if kind == "blob":
@@ -421,22 +376,12 @@ def _header_text(shape: Shape, value: Any) -> str:
     return str(value)
 
 
-def _when(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC)
-    return dt.datetime.fromtimestamp(float(value), dt.UTC)
-
-
-def _text(value: str) -> str:
-    return escape(value, {'"': "&quot;", "\r": "&#13;"})
-
-
 def serialize_error(fault: ServiceFault, request_id: str, details: Mapping[str, str] = {}) -> bytes:
     """The ``<Error>`` body of ``fault``; ``details`` are further elements AWS adds
     (``BucketName``, ``Key``, ``Resource``...), in order."""
-    extra = "".join(f"<{name}>{_text(value)}</{name}>" for name, value in details.items())
+    extra = "".join(f"<{name}>{text(value)}</{name}>" for name, value in details.items())
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{_text(fault.fault_code)}</Code>'
-        f"<Message>{_text(fault.message)}</Message>{extra}<RequestId>{request_id}</RequestId>"
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{text(fault.fault_code)}</Code>'
+        f"<Message>{text(fault.message)}</Message>{extra}<RequestId>{request_id}</RequestId>"
         f"<HostId>{request_id}</HostId></Error>"
     ).encode()

@@ -1,16 +1,17 @@
 """The value conversions every protocol shares: blobs (base64), timestamps (epoch
-seconds or ISO 8601), and the check of an input's required members."""
+seconds or ISO 8601), numbers sent as text, and the check of an input's required members."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from botocore.model import Shape
 
-from lambdalite.protocol.errors import MalformedInputFault, MissingParameterFault
+from lambdalite.protocol.errors import MalformedInputFault, MissingParameterFault, ServiceFault
 
 
 def decode_blob(value: Any, where: str, query: bool) -> bytes:
@@ -47,3 +48,18 @@ def check_required(shape: Shape, value: dict[str, Any]) -> None:
     for name in shape.required_members:
         if value.get(name) is None:
             raise MissingParameterFault(name)
+
+
+def text_number(shape: Shape, raw: str, invalid: Callable[[], ServiceFault]) -> int | float | None:
+    """``raw`` (a query parameter, a header, an XML element's text) as the number a
+    numeric shape holds; None when the shape is not numeric. Raises ``invalid()`` (the
+    protocol's own fault) when ``raw`` is not a number."""
+    kind = shape.type_name
+    try:
+        if kind in ("integer", "long"):
+            return int(raw)
+        if kind in ("float", "double"):
+            return float(raw)
+    except ValueError as exc:
+        raise invalid() from exc
+    return None

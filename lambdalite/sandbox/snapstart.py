@@ -9,7 +9,13 @@ A ``Snapshot`` is one sandboxed process of the version
 (``runtimes/python/snapshot.py``, started by ``inner`` with the first restored
 environment's spec): it imports the handler and runs the before-snapshot hooks
 once, then forks each restored environment, which runs the after-restore
-hooks and serves invocations. A snapshot is made the first time its version
+hooks and serves invocations. Forking after a large init takes milliseconds,
+so the snapshot forks spares ahead of need while it is idle and hands their
+channels over (``{"op": "spare"}``): a restore goes straight to a spare when
+one is there (``restore``), and to the snapshot, which forks, otherwise. A
+spare is still a process of its own per environment, which takes its
+variables, re-seeds and runs the after-restore hooks only when handed its
+restore. A snapshot is made the first time its version
 needs an environment (publishing the version starts one: ``pool.prepare``)
 and lives until the version or the function is deleted (``forget``) or it dies.
 
@@ -17,19 +23,28 @@ What a restored environment shares, and what it does not: it is a fork of
 the snapshot, so it runs in the snapshot's sandbox - the same uid, /tmp,
 namespaces and cgroup, whose memory limit is ``SHARED_ENVIRONMENTS`` times the
 function's MemorySize; each environment's own memory is held to MemorySize by
-the data plane (``memory_limited`` is False), its output and Runtime API are
+the data plane (``memory_limited`` is False), its output, Runtime API and
+channel to the platform (passed with its restore, never to the snapshot) are
 its own, and it is killed with its process group. A version whose snapshot
 cannot be made (an init error, a failing hook, an interpreter older than 3.12)
 is served by fresh environments instead, which report the same init error the
-usual way; the reason is in the snapshot's log stream. A function without
-network is not restored (its Runtime API listener lives in the environment's
-own network namespace): it gets fresh environments too. For the same reason
-a restored environment (and its snapshot) does not get a network namespace of
-its own (``sandbox.netns``): it has the host's network, as at the process level.
+usual way; the reason is in the snapshot's log stream.
+
+Network: the snapshot gets the network its spec asks for, and its restored
+environments share it. Where environments get a network namespace of their
+own (``sandbox.netns``), and for a function without network, the snapshot's
+namespace is one such, shared by the version's environments (which already
+share its uid and /tmp) and by nothing else: each environment makes its own
+Runtime API listener inside it at its restore and hands it over with its
+answer, as the level's keeper does for a fresh environment
+(``SandboxedProcess.runtime_api_listener``). Elsewhere (process level, or no
+network namespaces on this host) they have the host's network, as the
+level's fresh environments do.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import dataclasses
@@ -46,7 +61,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambdalite.sandbox.spec import NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
+from lambdalite.sandbox.spec import CHANNEL_VARIABLE, NetworkFacts, Sandbox, SandboxedProcess, SandboxSpec
 from lambdalite.sandbox.tree import MemoryMeter
 
 log = logging.getLogger("lambdalite.snapstart")
@@ -64,6 +79,8 @@ INIT_TIMEOUT_S = 900.0
 RESTORE_TIMEOUT_S = 10.0
 MAX_RECORD = 1 << 18
 _CREDENTIALS = struct.calcsize("3i")
+_ANCILLARY = socket.CMSG_SPACE(_CREDENTIALS) + socket.CMSG_SPACE(struct.calcsize("i"))
+"""A record's credentials and one descriptor (a Runtime API listener, a spare's channel)."""
 
 
 class LogSink(Protocol):
@@ -72,6 +89,27 @@ class LogSink(Protocol):
 
 class SnapshotFailed(Exception):
     """The snapshot could not be made; the message says why (logged in its stream)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Restored:
+    """A restored environment's answer."""
+
+    inside_pid: int
+    host_pid: int
+    """From its credentials (0: none came)."""
+    listener: socket.socket | None
+    """Its Runtime API listener, when the restore asked it to make one."""
+
+
+@dataclass(frozen=True, slots=True)
+class _SpareChannel:
+    """A spare environment (``runtimes/python/snapshot.py``): a restore sent on
+    ``channel`` is its own to serve."""
+
+    pid: int
+    """As the snapshot sees it (its PID namespace)."""
+    channel: socket.socket
 
 
 @dataclass(eq=False, slots=True)
@@ -144,9 +182,15 @@ class Snapshot:
     dead: bool = False
     ready: asyncio.Future[float] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     _ids: itertools.count[int] = field(default_factory=itertools.count)
-    _restoring: dict[int, asyncio.Future[tuple[int, int]]] = field(default_factory=dict)
+    _restoring: dict[int, asyncio.Future[_Restored]] = field(default_factory=dict)
     _children: dict[int, RestoredProcess] = field(default_factory=dict)
     _pending_exits: dict[int, int] = field(default_factory=dict)
+    _spares: list[_SpareChannel] = field(default_factory=list)
+    """Environments the snapshot forked ahead of need, oldest first (``restore``)."""
+    _handed: dict[int, int] = field(default_factory=dict)
+    """Pid of a spare that was handed a restore -> that restore's id (until it ends)."""
+    _lost_spares: set[int] = field(default_factory=set)
+    """Spares found dead when handed a restore, until their exit is reported."""
     _partial: bytes = b""
 
     @classmethod
@@ -155,14 +199,17 @@ class Snapshot:
         Raises SnapshotFailed (the process is stopped then)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        env = dict(spec.env)
+        # The first environment's channel is its own (spec.py, "Passing descriptors"): its
+        # variable names descriptors the snapshot does not get.
+        env = {name: value for name, value in spec.env.items() if name != CHANNEL_VARIABLE}
         env[FD_VARIABLE] = str(theirs.fileno())
         snapshot_spec = dataclasses.replace(
             spec,
             env_id=f"snapshot-{spec.env_id}",
             argv=(spec.argv[0], str(Path(spec.argv[1]).with_name(PROGRAM))),
             env=env,
-            pass_fds=(*spec.pass_fds, theirs.fileno()),
+            # Only its socket: an environment's own descriptors come with its restore.
+            pass_fds=(theirs.fileno(),),
             memory_mb=spec.memory_mb * SHARED_ENVIRONMENTS,
         )
         try:
@@ -176,14 +223,21 @@ class Snapshot:
         stream = datetime.now(UTC).strftime("%Y/%m/%d/") + f"[{version}]snapshot{spec.env_id}"
         key = (spec.env.get("AWS_LAMBDA_FUNCTION_NAME", ""), version)
         snapshot = cls(key, process, ours, spec.env.get("AWS_LAMBDA_LOG_GROUP_NAME", ""), stream, logs)
+        # The snapshot's own Runtime API listener would serve nobody: each environment makes its own.
+        listener = process.runtime_api_listener
+        if listener is not None:
+            listener.close()
         snapshot._watch()
         try:
+            if listens_inside(spec) and listener is None:
+                raise SnapshotFailed(f"the {inner.level} level gave the snapshot no network namespace")
             await asyncio.wait_for(asyncio.shield(snapshot.ready), INIT_TIMEOUT_S)
         except BaseException as exc:
             await snapshot.stop()
             if isinstance(exc, TimeoutError):
                 raise SnapshotFailed(f"the snapshot's init timed out after {INIT_TIMEOUT_S:.0f} s") from exc
             raise
+        process.start_settled()  # what its level makes ahead for the next start (a namespace) it may make now
         return snapshot
 
     def _watch(self) -> None:
@@ -216,7 +270,7 @@ class Snapshot:
     def _readable(self) -> None:
         while not self.dead:
             try:
-                data, ancillary, _, _ = self.sock.recvmsg(MAX_RECORD, socket.CMSG_SPACE(_CREDENTIALS))
+                data, ancillary, _, _ = self.sock.recvmsg(MAX_RECORD, _ANCILLARY)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -226,16 +280,29 @@ class Snapshot:
                 self._die("the snapshot closed its socket")
                 return
             host_pid = 0
+            fds: list[int] = []
             for level, kind, value in ancillary:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                     host_pid = struct.unpack("3i", value[:_CREDENTIALS])[0]
+                elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.extend(array.array("i", value[: len(value) - len(value) % 4]))
+            attached = socket.socket(fileno=fds.pop(0)) if fds else None
+            for fd in fds:
+                os.close(fd)
             try:
-                self._dispatch(json.loads(data), host_pid)
+                attached = self._dispatch(json.loads(data), host_pid, attached)
             except (ValueError, KeyError, TypeError) as exc:
                 self._die(f"bad record: {exc}")
                 return
+            finally:
+                if attached is not None:  # nothing took it
+                    attached.close()
 
-    def _dispatch(self, record: dict[str, Any], host_pid: int) -> None:
+    def _dispatch(
+        self, record: dict[str, Any], host_pid: int, attached: socket.socket | None
+    ) -> socket.socket | None:
+        """Act on one record; returns ``attached`` (the socket it came with: a restored
+        environment's listener, a spare's channel) unless the record's action kept it."""
         op = record["op"]
         if op == "ready":
             if not self.ready.done():
@@ -247,50 +314,89 @@ class Snapshot:
         elif op == "restored":
             answer = self._restoring.get(int(record["id"]))
             if answer is not None and not answer.done():
-                answer.set_result((int(record["pid"]), host_pid))
+                answer.set_result(_Restored(int(record["pid"]), host_pid, attached))
+                return None
+        elif op == "spare":
+            if attached is not None:
+                attached.setblocking(False)  # a record always fits: sending never waits
+                self._spares.append(_SpareChannel(int(record["pid"]), attached))
+                return None
         elif op == "exit":
             pid, returncode = int(record["pid"]), int(record["returncode"])
+            spare = next((spare for spare in self._spares if spare.pid == pid), None)
+            if spare is not None:  # it ended unclaimed
+                self._spares.remove(spare)
+                spare.channel.close()
+                return attached
+            if pid in self._lost_spares:
+                self._lost_spares.discard(pid)
+                return attached
             child = self._children.pop(pid, None)
-            if child is None:
+            unanswered = self._restoring.get(int(record.get("id", self._handed.pop(pid, -1))))
+            if child is None and unanswered is not None and not unanswered.done():
+                # It ended before it could answer its restore: that start fails now, not at its timeout.
+                unanswered.set_exception(OSError(f"the restored environment ended at once ({returncode})"))
+            elif child is None:
                 self._pending_exits[pid] = returncode  # ended before its start was answered
             elif not child.exited.done():
                 child.exited.set_result(returncode)
         else:
             raise ValueError(f"unknown record {op!r}")
+        return attached
 
     async def restore(self, spec: SandboxSpec, snapshot_ms: float = 0.0) -> RestoredProcess:
-        """Fork one environment for ``spec`` (its variables and its own output).
-        Raises OSError when the snapshot cannot (dead, or no answer in time)."""
+        """Restore one environment for ``spec`` (a spare, or a child the snapshot forks
+        now): its variables, its own output, its ``pass_fds`` at their numbers and, with
+        ``listens_inside(spec)``, its own Runtime API listener in the snapshot's network
+        namespace. Raises OSError when the snapshot cannot (dead, or no answer in time)."""
         if self.dead:
             raise OSError(f"the snapshot of {self.key} is gone")
         loop = asyncio.get_running_loop()
         request_id = next(self._ids)
-        answer: asyncio.Future[tuple[int, int]] = loop.create_future()
+        answer: asyncio.Future[_Restored] = loop.create_future()
         self._restoring[request_id] = answer
         output_read, output_write = os.pipe()
         try:
-            record = json.dumps({"op": "restore", "id": request_id, "env": dict(spec.env)}).encode()
+            listen = listens_inside(spec)
+            record = json.dumps(
+                {
+                    "op": "restore",
+                    "id": request_id,
+                    "env": dict(spec.env),
+                    "listen": listen,
+                    "pass_fds": list(spec.pass_fds),
+                }
+            ).encode()
             try:
-                socket.send_fds(self.sock, [record], [output_write])
+                fds = [output_write, *spec.pass_fds]
+                if not self._hand_to_spare(request_id, record, fds):
+                    socket.send_fds(self.sock, [record], fds)
             except OSError as exc:
                 self._die(f"send failed: {exc}")
                 raise
             finally:
                 os.close(output_write)
-            inside_pid, host_pid = await asyncio.wait_for(answer, RESTORE_TIMEOUT_S)
+            restored = await asyncio.wait_for(answer, RESTORE_TIMEOUT_S)
         except BaseException:
             os.close(output_read)
             raise
         finally:
             self._restoring.pop(request_id, None)
+        inside_pid, listener = restored.inside_pid, restored.listener
+        if listen and listener is None:
+            os.close(output_read)
+            raise OSError(f"a restored environment of {self.key} sent no Runtime API listener")
+        if listener is not None:
+            listener.setblocking(False)
         os.set_blocking(output_read, False)
         process = RestoredProcess(
-            pid=host_pid or inside_pid,
+            pid=restored.host_pid or inside_pid,
             inside_pid=inside_pid,
             output_fd=output_read,
             exited=loop.create_future(),
             sandbox_uid=self.process.sandbox_uid,
             snapshot_ms=snapshot_ms,
+            runtime_api_listener=listener,
         )
         ended = self._pending_exits.pop(inside_pid, None)
         if ended is not None:
@@ -298,6 +404,24 @@ class Snapshot:
         else:
             self._children[inside_pid] = process
         return process
+
+    def _hand_to_spare(self, request_id: int, record: bytes, fds: list[int]) -> bool:
+        """Give the restore straight to a spare, if one is alive, and tell the snapshot
+        it is claimed; False when none took it (the snapshot then forks a child for it).
+        Raises OSError when the snapshot cannot be told."""
+        while self._spares:
+            spare = self._spares.pop(0)
+            try:
+                socket.send_fds(spare.channel, [record], fds)
+            except OSError:
+                self._lost_spares.add(spare.pid)  # it died unclaimed: its exit is on its way
+                continue
+            finally:
+                spare.channel.close()
+            self._handed[spare.pid] = request_id
+            self.sock.send(json.dumps({"op": "claimed", "pid": spare.pid}).encode())
+            return True
+        return False
 
     def _die(self, why: str) -> None:
         """Forget the snapshot: its environments die with it (their death signal)."""
@@ -314,6 +438,9 @@ class Snapshot:
         for answer in self._restoring.values():
             if not answer.done():
                 answer.set_exception(OSError(f"the snapshot of {self.key} is gone"))
+        for spare in self._spares:
+            spare.channel.close()
+        self._spares.clear()
         for child in self._children.values():
             child.kill_tree()
             if not child.exited.done():
@@ -356,7 +483,7 @@ class SnapStartSandbox:
         if spec.env.get(INITIALIZATION_TYPE) != SNAP_START:
             return await self._inner.start(spec)
         key = (spec.env.get("AWS_LAMBDA_FUNCTION_NAME", ""), spec.env.get("AWS_LAMBDA_FUNCTION_VERSION", ""))
-        if not spec.network or len(spec.argv) != 2 or Path(spec.argv[1]).name != "bootstrap.py":
+        if len(spec.argv) != 2 or Path(spec.argv[1]).name != "bootstrap.py":
             return await self._fresh(spec)
         if key in self._failed:
             return await self._fresh(spec)
@@ -411,6 +538,12 @@ class SnapStartSandbox:
         if _BACKGROUND:
             await asyncio.wait(set(_BACKGROUND), timeout=RESTORE_TIMEOUT_S)
         await self._inner.close()
+
+
+def listens_inside(spec: SandboxSpec) -> bool:
+    """Is ``spec``'s Runtime API served inside its network namespace (no network, or
+    one of its own: ``spec`` module docstring), not on the host's loopback?"""
+    return not spec.network or spec.own_network
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()

@@ -20,7 +20,11 @@ interpreters do). The process starts with cwd = the task root.
 
 Passing descriptors
 -------------------
-``pass_fds`` are inherited with the same numbers.
+``pass_fds`` are inherited with the same numbers. The data plane passes our own
+bootstraps their channel to it this way (``dataplane.runtime_channel``), named
+by ``CHANNEL_VARIABLE``: the descriptors are the environment's own, and a level
+that serves several environments from one process (a SnapStart snapshot) hands
+them to each environment, never to the shared process.
 
 Without network
 ---------------
@@ -57,6 +61,11 @@ class NetworkFacts:
 
 RUNTIME_API_PORT = 9001
 """The Runtime API's port inside a function's own network namespace (AWS's port)."""
+
+CHANNEL_VARIABLE = "_LAMBDALITE_RUNTIME_CHANNEL"
+"""``"<read fd>,<write fd>"``: the runtime's ends of its channel to the platform
+(``dataplane.runtime_channel``), among ``pass_fds``. Our bootstraps remove it from
+their environment before the function's code runs."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,25 +1,17 @@
-"""What the topic and bus e2e tests share: a collector fixture, AWS-error capture,
-and queue helpers (create one, drain it)."""
+"""What the topic and bus e2e tests share: AWS-error capture and queue helpers
+(create one, drain it)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.async_rig import Collector, wait_for
+from tests.e2e.async_rig import wait_for
 
 ACCOUNT_REGION = "us-east-1:000000000000"
 QUEUE_PREFIX = f"arn:aws:sqs:{ACCOUNT_REGION}:"
-
-
-@pytest.fixture(scope="module")
-def collector() -> Iterator[Collector]:
-    found = Collector()
-    yield found
-    found.close()
 
 
 def error_of(call: Any) -> tuple[str, str, int]:

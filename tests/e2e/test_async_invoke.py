@@ -29,13 +29,6 @@ NO_FUNCTION = "The function doesn't exist."
 
 
 @pytest.fixture(scope="module")
-def collector() -> Iterator[Collector]:
-    found = Collector()
-    yield found
-    found.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("async") / "data"
     srv = start_server(data_dir, "--retry-delay-scale", "0.01", env={"LAMBDALITE_KEEP_ALIVE_S": "60"})

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ARN_PREFIX, Server, create_function, start_server, stop_server
+from tests.conftest import ARN_PREFIX, Server, create_function, error_of, start_server, stop_server
 
 LIMIT = 20
 GATED = {
@@ -49,14 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(data_dir, "--max-concurrency", str(LIMIT), "--warm-wait-ms", "0")
     yield srv
     stop_server(srv)
-
-
-def error_of(code: str, call: Callable[[], Any]) -> tuple[int, str]:
-    with pytest.raises(ClientError) as err:
-        call()
-    response = err.value.response
-    assert response["Error"]["Code"] == code
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]
 
 
 def outcome(lam: Any, name: str, gate: Path | None = None) -> str:

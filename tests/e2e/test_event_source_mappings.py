@@ -43,13 +43,6 @@ ESM_PREFIX = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:"
 
 
 @pytest.fixture(scope="module")
-def collector() -> Iterator[Collector]:
-    found = Collector()
-    yield found
-    found.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("esm") / "data"
     srv = start_server(data_dir, env={"LAMBDALITE_KEEP_ALIVE_S": "60"})

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from lambdalite.api.url_base import URL_PATH, resolves
-from tests.conftest import ARN_PREFIX, REGION, Server, create_function, start_server, stop_server
+from tests.conftest import ARN_PREFIX, REGION, Server, create_function, error_of, start_server, stop_server
 
 ECHO = {
     "app.py": (
@@ -53,15 +52,6 @@ ECHO = {
 NOT_EXIST = "Function does not exist"
 NO_CONFIG = "The resource you requested does not exist."
 URL_ID = re.compile(r"^[a-z0-9]{32}$")
-
-
-def error_of(code: str, call: Callable[[], Any]) -> tuple[int, str]:
-    """(HTTP status, message) of a call that must fail with AWS error ``code``."""
-    with pytest.raises(ClientError) as err:
-        call()
-    response = err.value.response
-    assert response["Error"]["Code"] == code
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]
 
 
 def url_id_of(function_url: str) -> str:

@@ -411,8 +411,9 @@ def test_other_services_check_their_actions(server: Server) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody="hi")
     status, code, message = refused(sqs.receive_message, QueueUrl=queue_url)
     assert (status, code) == (403, "AccessDenied")
+    # SQS names the action in lower case.
     assert message == not_allowed(
-        f"arn:aws:iam::{ACCOUNT}:user/judy", "sqs:ReceiveMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs"
+        f"arn:aws:iam::{ACCOUNT}:user/judy", "sqs:receivemessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs"
     )
     iam = client(server, "iam", judy)
     assert refused(iam.create_user, UserName="mallory")[1] == "AccessDenied"

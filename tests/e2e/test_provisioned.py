@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ARN_PREFIX, Server, create_function, start_server, stop_server
+from tests.conftest import ARN_PREFIX, Server, create_function, error_of, start_server, stop_server
 
 LIMIT = 20
 INIT_TYPE = {
@@ -49,14 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def lam(server: Server) -> Any:
     return server.client()
-
-
-def error_of(code: str, call: Callable[[], Any]) -> tuple[int, str]:
-    with pytest.raises(ClientError) as err:
-        call()
-    response = err.value.response
-    assert response["Error"]["Code"] == code
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]
 
 
 def published(lam: Any, name: str, files: dict[str, str] | None = None) -> str:

@@ -82,13 +82,6 @@ async def _delete(queue: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def collector() -> Iterator[Collector]:
-    found = Collector()
-    yield found
-    found.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, rabbit: None) -> Iterator[Server]:
     srv = start_server(tmp_path_factory.mktemp("rmq") / "data", env={"LAMBDALITE_KEEP_ALIVE_S": "60"})
     yield srv

@@ -25,13 +25,6 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def collector() -> Iterator[Collector]:
-    found = Collector()
-    yield found
-    found.close()
-
-
-@pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
     remote = start_server(tmp_path_factory.mktemp("remote") / "data", env={"LAMBDALITE_ACCOUNT_ID": OTHER})
     try:

@@ -15,11 +15,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARN_PREFIX, Server, create_function, start_server, stop_server
-from tests.e2e import bus_rig
 from tests.e2e.async_rig import SINK, Collector, wait_for
 from tests.e2e.bus_rig import ACCOUNT_REGION, drain, error_of, queue
 
-collector = bus_rig.collector
 ROLE = "arn:aws:iam::000000000000:role/scheduler"
 OFF = {"Mode": "OFF"}
 SCHEDULE_PREFIX = f"arn:aws:scheduler:{ACCOUNT_REGION}:schedule/"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +18,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambdalite.runtimes.lookup import python_interpreters
+from lambdalite.sandbox import detect
 from tests.conftest import ROLE, Server, zip_files
+from tests.e2e import test_network_isolation as isolation
 
 TRIVIAL = {"app.py": "def handler(event, context):\n    return 'ok'\n"}
 ON = {"ApplyOn": "PublishedVersions"}
@@ -27,12 +30,11 @@ def create(
     lam: Any, name: str, runtime: str = "python3.12", files: dict[str, str | bytes] = TRIVIAL, **kwargs: Any
 ) -> dict[str, Any]:
     response: dict[str, Any] = lam.create_function(
+        **{"Handler": "app.handler", **kwargs},
         FunctionName=name,
         Runtime=runtime,
         Role=ROLE,
-        Handler="app.handler",
         Code={"ZipFile": zip_files(files)},
-        **kwargs,
     )
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     return response
@@ -174,6 +176,62 @@ def test_environments_of_a_published_version_are_restored_from_one_init(lam: Any
     assert "Init Duration" in tail
 
 
+MADE_AHEAD = """
+import os, random, time
+from snapshot_restore_py import register_after_restore
+
+restored = {"count": 0}
+
+
+@register_after_restore
+def after():
+    restored["count"] += 1
+    restored["at"] = time.time()
+    restored["stream"] = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+
+
+def process_age():
+    fields = open("/proc/self/stat").read().rpartition(")")[2].split()
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time, in ticks since boot
+    return float(open("/proc/uptime").read().split()[0]) - started
+
+
+def handler(event, context):
+    time.sleep(event.get("hold", 0))
+    return {
+        "restored": restored,
+        "age": process_age(),
+        "pid": os.getpid(),
+        "random": random.random(),
+        "stream": context.log_stream_name,
+    }
+"""
+
+
+@needs_312
+def test_an_environment_made_ahead_of_its_restore_is_restored_when_it_is_used(lam: Any) -> None:
+    """A restore may go to a process forked before it was asked for (it saves the
+    fork): its after-restore hooks still run at the restore, with the environment's
+    own variables, and it draws random numbers of its own."""
+    create(lam, "snap-ahead", files={"app.py": MADE_AHEAD}, SnapStart=ON)
+    version = lam.publish_version(FunctionName="snap-ahead")["Version"]  # one environment, restored now
+    time.sleep(2.0)  # the snapshot is quiet: it forks an environment ahead of need
+    asked_at = time.time()
+    # Two at once: the environment the publication made, and a restored one.
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: invoke(lam, "snap-ahead", version, {"hold": 0.5}), range(2)))
+    bodies = [body for body, _ in results]
+    assert len({body["pid"] for body in bodies}) == 2
+    assert len({body["random"] for body in bodies}) == 2
+    for body in bodies:
+        assert body["restored"]["count"] == 1
+        assert body["restored"]["stream"] == body["stream"]  # the hook saw the environment's variables
+    # One was restored (its hook run) only once asked for, by a process made well before.
+    restored_now = [body for body in bodies if body["restored"]["at"] >= asked_at]
+    assert len(restored_now) == 1
+    assert restored_now[0]["age"] > 0.5
+
+
 @needs_312
 def test_a_version_whose_snapshot_fails_reports_its_init_error(lam: Any) -> None:
     broken = "raise ValueError('no config')\ndef handler(event, context):\n    return 1\n"
@@ -199,3 +257,46 @@ def test_a_failing_before_snapshot_hook_leaves_the_version_on_ordinary_environme
     body, tail = invoke(lam, "snap-hookfail", version, {})
     assert body == {"type": "on-demand"}
     assert "Init Duration" in tail and "Restore Duration" not in tail
+
+
+PROBE = {
+    "app.py": isolation.PROBE,
+    "restored.py": (
+        "import os, time\n"
+        "from app import handler as probe\n"
+        "def handler(event, context):\n"
+        "    time.sleep(event.get('hold', 0))\n"
+        "    return {**probe(event, context), 'type': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']}\n"
+    ),
+}
+"""The network probe of tests/e2e/test_network_isolation.py, saying how it was initialised
+(handler ``restored.handler``; ``hold``: seconds it keeps its environment busy)."""
+
+
+@needs_312
+def test_a_version_without_network_is_restored_into_a_namespace_with_only_its_loopback(
+    lam: Any, server: Server
+) -> None:
+    if detect.describe().level != "namespace":
+        pytest.skip("only the namespace level can take the network away")
+    create(
+        lam,
+        "snap-offline",
+        files=PROBE,
+        SnapStart=ON,
+        Handler="restored.handler",
+        Environment={"Variables": {"LAMBDALITE_NETWORK": "none"}},
+    )
+    version = lam.publish_version(FunctionName="snap-offline")["Version"]
+    event = {"hold": 0.3, "targets": [("127.0.0.1", server.port), ("10.213.0.1", server.port)]}
+    with ThreadPoolExecutor(2) as pool:  # two environments, each with its own Runtime API in there
+        bodies = [
+            body for body, _ in pool.map(lambda _: invoke(lam, "snap-offline", version, event), range(2))
+        ]
+    for body in bodies:
+        assert body["type"] == "snap-start"
+        assert body["reach"] == {
+            f"127.0.0.1:{server.port}": "ConnectionRefusedError",
+            f"10.213.0.1:{server.port}": "OSError",
+        }
+    assert len({body["runtime_api"] for body in bodies}) == 2

@@ -14,11 +14,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARN_PREFIX, Server, create_function, start_server, stop_server
-from tests.e2e import bus_rig
 from tests.e2e.async_rig import FLAKY, SINK, Collector, wait_for
 from tests.e2e.bus_rig import ACCOUNT_REGION, QUEUE_PREFIX, drain, error_of, queue
-
-collector = bus_rig.collector
 
 TOPIC_PREFIX = f"arn:aws:sns:{ACCOUNT_REGION}:"
 
@@ -160,35 +157,26 @@ def test_subscription_errors(sns: Any) -> None:
         )[1]
         == "Invalid parameter: Delivery protocol [lambda] does not support raw message delivery."
     )
-    assert (
-        error_of(
+
+    def queue_refusal(attributes: dict[str, str]) -> str:
+        """The message of a refused subscription of queue ``q`` with ``attributes``."""
+        return error_of(
             lambda: sns.subscribe(
-                TopicArn=arn,
-                Protocol="sqs",
-                Endpoint=QUEUE_PREFIX + "q",
-                Attributes={"FilterPolicy": '{"a": "x"}'},
+                TopicArn=arn, Protocol="sqs", Endpoint=QUEUE_PREFIX + "q", Attributes=attributes
             )
         )[1]
+
+    assert (
+        queue_refusal({"FilterPolicy": '{"a": "x"}'})
         == 'Invalid parameter: FilterPolicy: "a" must be an object or an array'
     )
     six = json.dumps({f"k{i}": ["v"] for i in range(6)})
     assert (
-        error_of(
-            lambda: sns.subscribe(
-                TopicArn=arn, Protocol="sqs", Endpoint=QUEUE_PREFIX + "q", Attributes={"FilterPolicy": six}
-            )
-        )[1]
+        queue_refusal({"FilterPolicy": six})
         == "Invalid parameter: FilterPolicy: Filter policy can not have more than 5 keys"
     )
     assert (
-        error_of(
-            lambda: sns.subscribe(
-                TopicArn=arn,
-                Protocol="sqs",
-                Endpoint=QUEUE_PREFIX + "q",
-                Attributes={"FilterPolicyScope": "Body"},
-            )
-        )[1]
+        queue_refusal({"FilterPolicyScope": "Body"})
         == "Invalid parameter: FilterPolicyScope: Invalid value [Body]. "
         "Please use either MessageBody or MessageAttributes"
     )

@@ -64,13 +64,6 @@ def new_stream(rds: redis.Redis) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def collector() -> Iterator[Collector]:
-    found = Collector()
-    yield found
-    found.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, rds: redis.Redis) -> Iterator[Server]:
     srv = start_server(tmp_path_factory.mktemp("streams") / "data", env={"LAMBDALITE_KEEP_ALIVE_S": "60"})
     yield srv

@@ -9,14 +9,10 @@ parity-tested provider reproduces them (services/lambda_/provider.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from botocore.exceptions import ClientError
-
-from tests.conftest import ARN_PREFIX, create_function, start_server, stop_server, zip_files
+from tests.conftest import ARN_PREFIX, create_function, error_of, start_server, stop_server, zip_files
 
 TRIVIAL = {"app.py": "def handler(event, context):\n    return 1\n"}
 REVISION_MISMATCH = (
@@ -24,15 +20,6 @@ REVISION_MISMATCH = (
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
 )
 S3_INVOKE = {"Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com"}
-
-
-def error_of(code: str, call: Callable[[], Any]) -> tuple[int, str]:
-    """(HTTP status, message) of a call that must fail with AWS error ``code``."""
-    with pytest.raises(ClientError) as err:
-        call()
-    response = err.value.response
-    assert response["Error"]["Code"] == code
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]
 
 
 def policy_of(lam: Any, name: str, **kwargs: Any) -> tuple[dict[str, Any], str]:

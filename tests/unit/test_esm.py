@@ -224,11 +224,12 @@ class FakeInvoker:
             self.running -= 1
 
 
-async def run_poller(stores: Any, invoker: FakeInvoker, until: Any, **body: Any) -> list[str | None]:
+def sqs_poller(
+    stores: Any, mapping: EventSourceMapping, invoker: FakeInvoker, reports: list[str | None]
+) -> SqsPoller:
+    """A poller of ``mapping`` over the fixture's stores, its reports appended to ``reports``."""
     registry, opened, service, clock = stores
-    mapping = create(registry, **body)
-    reports: list[str | None] = []
-    poller = SqsPoller(
+    return SqsPoller(
         mapping,
         service,
         opened.queues,
@@ -239,6 +240,13 @@ async def run_poller(stores: Any, invoker: FakeInvoker, until: Any, **body: Any)
         "us-east-1",
         ACCOUNT,  # type: ignore[arg-type]
     )
+
+
+async def run_poller(stores: Any, invoker: FakeInvoker, until: Any, **body: Any) -> list[str | None]:
+    registry = stores[0]
+    mapping = create(registry, **body)
+    reports: list[str | None] = []
+    poller = sqs_poller(stores, mapping, invoker, reports)
     task = asyncio.ensure_future(poller.run())
     for _ in range(2000):
         if until():
@@ -320,7 +328,7 @@ def test_maximum_concurrency_bounds_the_batches_in_flight(stores: Any) -> None:
 
 
 def test_a_missing_queue_or_function_is_reported_and_retried(stores: Any) -> None:
-    registry, opened, service, clock = stores
+    registry, _, service, clock = stores
     sqs(service, "create_queue", QueueName="q", Attributes={"VisibilityTimeout": "30"})
     mapping = create(registry)
     sqs(service, "delete_queue", QueueUrl="q")
@@ -328,17 +336,7 @@ def test_a_missing_queue_or_function_is_reported_and_retried(stores: Any) -> Non
     invoker = FakeInvoker()
 
     async def go() -> None:
-        poller = SqsPoller(
-            mapping,
-            service,
-            opened.queues,
-            registry._functions,
-            invoker,
-            reports.append,
-            clock,
-            "us-east-1",
-            ACCOUNT,  # type: ignore[arg-type]
-        )
+        poller = sqs_poller(stores, mapping, invoker, reports)
         task = asyncio.ensure_future(poller.run())
         start = clock.now()
         while len(reports) < 3:
@@ -357,17 +355,7 @@ def test_a_missing_queue_or_function_is_reported_and_retried(stores: Any) -> Non
     reports.clear()
 
     async def function_gone() -> None:
-        poller = SqsPoller(
-            gone,
-            service,
-            opened.queues,
-            registry._functions,
-            invoker,
-            reports.append,
-            clock,
-            "us-east-1",
-            ACCOUNT,  # type: ignore[arg-type]
-        )
+        poller = sqs_poller(stores, gone, invoker, reports)
         task = asyncio.ensure_future(poller.run())
         while not reports:
             await asyncio.sleep(0)

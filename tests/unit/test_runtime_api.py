@@ -12,7 +12,8 @@ from lambdalite.dataplane import runtime_api
 from tests.unit.test_http_layer import read_response
 
 API = "/2018-06-01/runtime"
-EVENT_HEADERS = b"Lambda-Runtime-Aws-Request-Id: req-1\r\nLambda-Runtime-Deadline-Ms: 1\r\n"
+EVENT_FIELDS = ("req-1", 1, "arn:aws:lambda:us-east-1:000000000000:function:f", "Root=1-1-1", None, None)
+"""An event's fields, as ``send_event`` takes them before the payload."""
 
 
 class Environment:
@@ -90,7 +91,7 @@ def test_a_pipelined_response_and_next_get_the_202_with_the_next_event_in_one_wr
         writer.write(request("GET", f"{API}/invocation/next"))
         await settle()
         assert len(environment.parked) == 1
-        assert environment.parked[0].send_event(EVENT_HEADERS, b'{"n": 1}')
+        assert environment.parked[0].send_event(*EVENT_FIELDS, b'{"n": 1}')
         status, headers, body = await read_response(reader)
         assert (status, body, headers[b"lambda-runtime-aws-request-id"]) == (200, b'{"n": 1}', b"req-1")
 
@@ -101,10 +102,10 @@ def test_a_pipelined_response_and_next_get_the_202_with_the_next_event_in_one_wr
         assert environment.calls == [("response", "req-1", '{"ok":1}')]
         assert not reader._buffer  # type: ignore[attr-defined]
         assert len(environment.parked) == 2
-        assert environment.parked[1].send_event(EVENT_HEADERS, b"{}")
+        assert environment.parked[1].send_event(*EVENT_FIELDS, b"{}")
         assert (await read_response(reader))[:3:2] == (202, b'{"status":"OK"}')
         assert (await read_response(reader))[:3:2] == (200, b"{}")
-        assert not environment.parked[1].send_event(EVENT_HEADERS, b"{}")  # answered already
+        assert not environment.parked[1].send_event(*EVENT_FIELDS, b"{}")  # answered already
 
     with_runtime(test)
 
@@ -172,7 +173,7 @@ def test_requests_behind_a_parked_next_are_answered_in_order_after_its_event() -
         )
         await settle()
         assert environment.calls == []  # waits its turn behind the long poll
-        assert environment.parked[0].send_event(EVENT_HEADERS, b"e")
+        assert environment.parked[0].send_event(*EVENT_FIELDS, b"e")
         assert (await read_response(reader))[:3:2] == (200, b"e")
         assert (await read_response(reader))[0] == 202
         assert environment.calls == [("response", "req-1", "r")]

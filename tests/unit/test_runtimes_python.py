@@ -330,3 +330,19 @@ def test_json_records_are_awss_on_every_interpreter(interpreter: str, tmp_path: 
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", custom["timestamp"])
     assert (error["level"], error["errorType"], error["errorMessage"]) == ("ERROR", "KeyError", "'k'")
     assert "{}['k']" in error["stackTrace"][-1] and error["location"].endswith("app.py:h:9")
+
+
+def test_a_channel_whose_descriptors_are_missing_falls_back_to_the_runtime_api(
+    interpreter: str, tmp_path: Path
+) -> None:
+    write(tmp_path, {"app.py": "import os\ndef handler(event, context):\n    return sorted(os.environ)\n"})
+    result, ids = run_bootstrap(
+        [interpreter, str(PYTHON_BOOTSTRAP)],
+        tmp_path,
+        "app.handler",
+        [{}],
+        env={"_LAMBDALITE_RUNTIME_CHANNEL": "1021,1022"},  # never opened in this process
+    )
+    answer = result.api.posted[ids[0]]
+    assert answer.kind == "response"
+    assert "_LAMBDALITE_RUNTIME_CHANNEL" not in answer.json()

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from lambdalite.control import snapstart
@@ -9,6 +16,13 @@ from lambdalite.errors import InvalidParameterValue
 from lambdalite.models import FunctionConfig
 from lambdalite.observe import report
 from lambdalite.observe.billing import bill
+
+_SNAPSHOT = Path(snapstart.__file__).parent.parent / "runtimes" / "python" / "snapshot.py"
+_spec = importlib.util.spec_from_file_location("lambdalite_snapshot_under_test", _SNAPSHOT)
+assert _spec is not None and _spec.loader is not None
+snapshot = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(snapshot)
+"""The snapshot program (standard library only, run by the snapshot's interpreter)."""
 
 
 @pytest.mark.parametrize(
@@ -60,3 +74,58 @@ def test_a_restored_environment_reports_its_restore_instead_of_an_init() -> None
     assert report.init_start_line(version, restored=True).startswith(
         "RESTORE_START Runtime Version: python:3.12.v1"
     )
+
+
+def _in_child(run: Callable[[], None]) -> int:
+    """Run ``run`` in a forked child (it may move descriptors or exit); its exit code."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            run()
+        except BaseException:
+            code = 2
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _free_descriptor(start: int = 200) -> int:
+    for fd in itertools.count(start):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return fd
+    raise AssertionError("unreachable")
+
+
+def test_a_restored_environments_descriptors_land_at_their_numbers_and_its_socket_survives() -> None:
+    read, write = os.pipe()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    target = _free_descriptor()
+
+    def restore() -> None:
+        # The platform's socket itself sits on one of the numbers: it must move out of the way.
+        os.dup2(theirs.fileno(), target + 1)
+        sock = snapshot._inherit(
+            [target, target + 1], [os.dup(write), os.dup(write)], socket.socket(fileno=target + 1)
+        )
+        os.write(target, b"a")
+        os.write(target + 1, b"b")
+        sock.send(b"still the platform's")
+
+    assert _in_child(restore) == 0
+    os.close(write)
+    assert os.read(read, 10) == b"ab"
+    assert ours.recv(100) == b"still the platform's"
+
+
+def test_a_number_the_functions_init_holds_fails_the_restore() -> None:
+    read, write = os.pipe()
+    target = _free_descriptor()
+
+    def restore() -> None:
+        os.dup2(read, target)  # opened by the function's init, before the snapshot
+        snapshot._inherit([target], [os.dup(write)], socket.socket())
+
+    assert _in_child(restore) == 1

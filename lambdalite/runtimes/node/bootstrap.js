@@ -3,7 +3,10 @@
  * function inside an execution environment and talks to the platform through
  * the Lambda Runtime API (2018-06-01), the way AWS's Node runtime does.
  *
- * Reads: AWS_LAMBDA_RUNTIME_API (host:port), _HANDLER, LAMBDA_TASK_ROOT (else
+ * Reads: AWS_LAMBDA_RUNTIME_API (host:port), _LAMBDALITE_RUNTIME_CHANNEL
+ * (`<read fd>,<write fd>`: when set, the platform's cheaper channel is used
+ * instead of the Runtime API, see RuntimeChannel; removed from process.env
+ * before the handler loads), _HANDLER, LAMBDA_TASK_ROOT (else
  * cwd), AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
  * AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
  * AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT, and
@@ -44,6 +47,7 @@
 
 const fs = require('fs');
 const http = require('http');
+const net = require('net');
 const path = require('path');
 const url = require('url');
 const util = require('util');
@@ -248,6 +252,152 @@ class RuntimeApi {
     const body = errorBody(error);
     return this.post(`${API_PREFIX}/init/error`, JSON.stringify(body), { [ERROR_TYPE_HEADER]: body.errorType });
   }
+}
+
+// -- the platform's channel --------------------------------------------------------
+
+const CHANNEL_VARIABLE = '_LAMBDALITE_RUNTIME_CHANNEL';
+const EVENT_HEAD = 26; // lambdalite.dataplane.runtime_channel's EVENT_HEAD: >IQHHHII
+const [NEXT, RESPONSE, ERROR, INIT_ERROR] = ['n', 'r', 'e', 'i'].map((kind) => kind.charCodeAt(0));
+
+/**
+ * The platform's channel (lambdalite.dataplane.runtime_channel has the frames): two
+ * inherited pipes instead of HTTP on TCP, with RuntimeApi's interface. Handing back a
+ * response also asks for the next event, which the next call to next() then waits for:
+ * one write and one read per invocation. The read end keeps the event loop alive only
+ * while an event is awaited, so 'beforeExit' still tells when a handler's work is done.
+ * Writes are synchronous, like the console's: a response is in the pipe before
+ * whatever follows it (an exit) happens.
+ */
+class RuntimeChannel {
+  constructor(spec) {
+    const [readFd, writeFd] = spec.split(',').map(Number);
+    this.writeFd = writeFd;
+    this.waiting = null; // { resolve, reject } of the event asked for
+    this.asked = null; // the promise of an event asked for by a response or an error
+    this.chunks = [];
+    this.buffered = 0;
+    this.gone = null;
+    this.input = new net.Socket({ fd: readFd, readable: true, writable: false });
+    this.input.unref();
+    this.input.on('data', (chunk) => this.received(chunk));
+    const closed = () => this.fail(new Error('the platform closed its channel'));
+    this.input.on('end', closed);
+    this.input.on('close', closed);
+    this.input.on('error', (err) => this.fail(err));
+  }
+
+  fail(err) {
+    this.gone = this.gone || err;
+    const waiting = this.waiting;
+    this.waiting = null;
+    if (waiting) waiting.reject(this.gone);
+  }
+
+  send(kind, id, errorType, body) {
+    const rid = Buffer.from(id, 'utf8');
+    const type = Buffer.from(errorType, 'utf8');
+    const head = Buffer.allocUnsafe(9);
+    head.writeUInt8(kind, 0);
+    head.writeUInt32BE(body.length, 1);
+    head.writeUInt16BE(rid.length, 5);
+    head.writeUInt16BE(type.length, 7);
+    const frame = Buffer.concat([head, rid, type, body]);
+    let written = 0;
+    while (written < frame.length) written += fs.writeSync(this.writeFd, frame, written);
+  }
+
+  /** Send a request that asks for the next event; the promise of that event. */
+  ask(kind, id, errorType, body) {
+    const event = new Promise((resolve, reject) => {
+      if (this.gone) return reject(this.gone);
+      this.waiting = { resolve, reject };
+      this.input.ref();
+      try {
+        this.send(kind, id, errorType, body);
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    event.catch(() => {}); // handled by whoever awaits it (next())
+    return event;
+  }
+
+  received(chunk) {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered < EVENT_HEAD) return;
+    let data = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [data];
+    const size = data.readUInt32BE(0);
+    const lengths = [12, 14, 16].map((at) => data.readUInt16BE(at)).concat([18, 22].map((at) => data.readUInt32BE(at)));
+    const total = EVENT_HEAD + lengths.reduce((sum, length) => sum + length, 0) + size;
+    if (this.buffered < total) return;
+    this.chunks = data.length > total ? [data.subarray(total)] : [];
+    this.buffered -= total;
+    const fields = [];
+    let at = EVENT_HEAD;
+    for (const length of lengths) {
+      fields.push(length ? data.toString('utf8', at, at + length) : undefined);
+      at += length;
+    }
+    const [id, arn, trace, clientContext, identity] = fields;
+    const headers = {
+      'lambda-runtime-aws-request-id': id,
+      'lambda-runtime-deadline-ms': String(data.readBigUInt64BE(4)),
+      'lambda-runtime-invoked-function-arn': arn,
+    };
+    if (trace) headers['lambda-runtime-trace-id'] = trace;
+    if (clientContext) headers['lambda-runtime-client-context'] = clientContext;
+    if (identity) headers['lambda-runtime-cognito-identity'] = identity;
+    const waiting = this.waiting;
+    this.waiting = null;
+    this.input.unref();
+    if (waiting) waiting.resolve({ status: 200, headers, body: data.subarray(at, total) });
+  }
+
+  next() {
+    const asked = this.asked;
+    this.asked = null;
+    return asked || this.ask(NEXT, '', '', Buffer.alloc(0));
+  }
+
+  postResponse(id, payload) {
+    this.asked = this.ask(RESPONSE, id, '', Buffer.from(payload, 'utf8'));
+    return Promise.resolve();
+  }
+
+  postError(id, error) {
+    this.asked = this.ask(ERROR, id, 'Unhandled', Buffer.from(JSON.stringify(errorBody(error)), 'utf8'));
+    return Promise.resolve();
+  }
+
+  postInitError(error) {
+    const body = errorBody(error);
+    try {
+      this.send(INIT_ERROR, '', body.errorType, Buffer.from(JSON.stringify(body), 'utf8'));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve();
+  }
+}
+
+/**
+ * The platform's channel when it gave one (taken out of process.env), otherwise, or
+ * when its descriptors are not there after all, the Runtime API.
+ */
+function connect() {
+  const channel = process.env[CHANNEL_VARIABLE];
+  delete process.env[CHANNEL_VARIABLE]; // the platform's, not the function's
+  if (channel) {
+    try {
+      return new RuntimeChannel(channel);
+    } catch (err) {
+      // fall through to the Runtime API
+    }
+  }
+  return new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
 }
 
 // -- loading the handler ----------------------------------------------------------
@@ -478,7 +628,7 @@ function registerSdkResolution() {
 async function main() {
   patchConsole();
   readSdkLocation();
-  const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
+  const api = connect();
   const taskRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
 
   reportFatal = (err, code) => {

@@ -8,7 +8,10 @@ Runs on Python 3.9 to 3.14 with the standard library only. Started with cwd =
 the task root; ``main()`` may also be called by a process that imported this
 module in advance (a zygote), since importing it has no side effects.
 
-Reads: AWS_LAMBDA_RUNTIME_API (host:port), _HANDLER, LAMBDA_TASK_ROOT,
+Reads: AWS_LAMBDA_RUNTIME_API (host:port), _LAMBDALITE_RUNTIME_CHANNEL
+(``<read fd>,<write fd>``: when set, the platform's cheaper channel is used
+instead of the Runtime API, see ``RuntimeChannelClient``; removed from
+os.environ before the handler is imported), _HANDLER, LAMBDA_TASK_ROOT,
 AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
 AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
 AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT,
@@ -44,6 +47,7 @@ import json
 import logging
 import os
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -60,6 +64,7 @@ API_VERSION = "2018-06-01"
 _NEXT_PATH = "/" + API_VERSION + "/runtime/invocation/next"
 _INIT_ERROR_PATH = "/" + API_VERSION + "/runtime/init/error"
 _ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+_CHANNEL_VARIABLE = "_LAMBDALITE_RUNTIME_CHANNEL"
 _THIS_FILE = os.path.abspath(__file__)
 
 
@@ -75,6 +80,12 @@ class FaultError(Exception):
 
 class RuntimeApiGone(Exception):
     """The Runtime API cannot be reached: the environment is being torn down."""
+
+
+Event = tuple[str, int, "str | None", "str | None", "str | None", "str | None", str, bytes]
+"""One invocation as a client hands it over: request id, deadline (epoch ms), invoked
+ARN, trace id, client context, Cognito identity (the last four None when absent),
+content type, payload."""
 
 
 # -- HTTP ---------------------------------------------------------------------
@@ -140,6 +151,27 @@ class RuntimeApiClient:
         message = self._message(b"POST", path, body, headers) + self._message(b"GET", _NEXT_PATH, b"", b"")
         return self._exchange(message, 2)
 
+    # The client interface ``Runtime`` uses (``RuntimeChannelClient`` has the same).
+
+    def next(self) -> Event:
+        """Wait for the next event."""
+        return _http_event(*self.request(b"GET", _NEXT_PATH))
+
+    def respond(self, request_id: str, payload: bytes, content_type: bytes) -> Event:
+        """Post ``request_id``'s response; return the next event."""
+        path = _INVOCATION_PATH + request_id + "/response"
+        return _http_event(*self.post_then_next(path, payload, b"Content-Type: " + content_type + b"\r\n"))
+
+    def fail(self, request_id: str, error: bytes) -> Event:
+        """Post ``request_id``'s error (AWS's JSON error body); return the next event."""
+        path = _INVOCATION_PATH + request_id + "/error"
+        return _http_event(*self.post_then_next(path, error, _UNHANDLED_HEADERS))
+
+    def init_error(self, error_type: str, error: bytes) -> None:
+        """Report that init failed (AWS's JSON error body), and wait until it is taken."""
+        header = f"{_ERROR_TYPE_HEADER}: {error_type}\r\n".encode("latin-1")
+        self.request(b"POST", _INIT_ERROR_PATH, error, header)
+
     def _exchange(self, message: bytes, answers: int) -> tuple[int, dict[str, str], bytes]:
         """Send ``message`` (``answers`` requests) and return the last answer."""
         for attempt in (0, 1):
@@ -198,6 +230,143 @@ class RuntimeApiClient:
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, headers, body
+
+
+_INVOCATION_PATH = "/" + API_VERSION + "/runtime/invocation/"
+_UNHANDLED_HEADERS = b"Content-Type: application/json\r\n" + _ERROR_TYPE_HEADER.encode() + b": Unhandled\r\n"
+
+
+def _http_event(status: int, headers: dict[str, str], body: bytes) -> Event:
+    """The Runtime API's answer to ``GET .../next`` as an Event."""
+    if status != 200:
+        raise RuntimeApiGone(f"GET next answered {status}")
+    return (
+        headers.get("lambda-runtime-aws-request-id", ""),
+        int(headers.get("lambda-runtime-deadline-ms") or 0),
+        headers.get("lambda-runtime-invoked-function-arn"),
+        headers.get("lambda-runtime-trace-id") or None,
+        headers.get("lambda-runtime-client-context") or None,
+        headers.get("lambda-runtime-cognito-identity") or None,
+        headers.get("content-type") or "application/json",
+        body,
+    )
+
+
+# -- the platform's channel ----------------------------------------------------
+
+_EVENT_HEAD = struct.Struct(">IQHHHII")
+_REQUEST_HEAD = struct.Struct(">BIHH")
+_NEXT, _RESPONSE, _ERROR, _INIT_ERROR = (ord(kind) for kind in "nrei")
+
+
+class RuntimeChannelClient:
+    """The platform's channel (``lambdalite.dataplane.runtime_channel`` has the
+    frames): two inherited pipes instead of HTTP on TCP. Handing back a
+    response asks for the next event in the same write, and the platform
+    answers only with events, so an invocation costs one write and one read.
+
+    ``spec`` is ``"<read fd>,<write fd>"``; both are made close-on-exec, so a
+    program the function runs does not hold them."""
+
+    _READ_SIZE = 65536
+
+    def __init__(self, spec: str) -> None:
+        read_fd, write_fd = (int(fd) for fd in spec.split(","))
+        for fd in (read_fd, write_fd):
+            os.set_inheritable(fd, False)
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+        self._buffer = b""
+        self._scratch = memoryview(bytearray(self._READ_SIZE))
+
+    def close(self) -> None:
+        for fd in (self._read_fd, self._write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _send(self, kind: int, request_id: str, error_type: str, body: bytes) -> None:
+        rid = request_id.encode()
+        kind_of_error = error_type.encode()
+        head = _REQUEST_HEAD.pack(kind, len(body), len(rid), len(kind_of_error)) + rid + kind_of_error
+        try:
+            written = os.writev(self._write_fd, (head, body))
+            if written < len(head) + len(body):  # interrupted: write the rest
+                rest = memoryview(head + body)[written:]
+                while rest:
+                    rest = rest[os.write(self._write_fd, rest) :]
+        except OSError as exc:
+            raise RuntimeApiGone(f"the platform's channel: {exc}") from exc
+
+    def _receive(self) -> bytes:
+        scratch = self._scratch
+        try:
+            data = scratch[: os.readv(self._read_fd, (scratch,))].tobytes()
+        except OSError as exc:
+            raise RuntimeApiGone(f"the platform's channel: {exc}") from exc
+        if not data:
+            raise RuntimeApiGone("the platform closed its channel")
+        return data
+
+    def _event(self) -> Event:
+        data = self._buffer
+        head_size = _EVENT_HEAD.size
+        while len(data) < head_size:
+            data += self._receive()
+        size, deadline_ms, rid, arn, trace, context, identity = _EVENT_HEAD.unpack_from(data)
+        total = head_size + rid + arn + trace + context + identity + size
+        if len(data) < total:
+            # A large event (up to 6 MB): the rest straight into one buffer.
+            whole = bytearray(total)
+            whole[: len(data)] = data
+            view = memoryview(whole)
+            filled = len(data)
+            while filled < total:
+                try:
+                    received = os.readv(self._read_fd, [view[filled:]])
+                except OSError as exc:
+                    raise RuntimeApiGone(f"the platform's channel: {exc}") from exc
+                if not received:
+                    raise RuntimeApiGone("the platform closed its channel")
+                filled += received
+            data = bytes(whole)
+        self._buffer = data[total:]
+        at = head_size + rid
+        request_id = data[head_size:at].decode()
+        strings = []
+        for length in (arn, trace, context, identity):
+            strings.append(data[at : at + length].decode() if length else None)
+            at += length
+        return (request_id, deadline_ms, *strings, "application/json", data[at:total])  # type: ignore[return-value]
+
+    def next(self) -> Event:
+        self._send(_NEXT, "", "", b"")
+        return self._event()
+
+    def respond(self, request_id: str, payload: bytes, content_type: bytes) -> Event:
+        self._send(_RESPONSE, request_id, "", payload)
+        return self._event()
+
+    def fail(self, request_id: str, error: bytes) -> Event:
+        self._send(_ERROR, request_id, "Unhandled", error)
+        return self._event()
+
+    def init_error(self, error_type: str, error: bytes) -> None:
+        # Not answered: the platform reads the channel before it sees this process end.
+        self._send(_INIT_ERROR, "", error_type, error)
+
+
+def connect(environ: Mapping[str, str]) -> RuntimeApiClient | RuntimeChannelClient:
+    """The platform's channel when it gave one (taken out of os.environ: the
+    function's code must not see it), otherwise, or when its descriptors are not
+    there after all, the Runtime API."""
+    channel = environ.get(_CHANNEL_VARIABLE)
+    os.environ.pop(_CHANNEL_VARIABLE, None)
+    if channel:
+        try:
+            return RuntimeChannelClient(channel)
+        except (OSError, ValueError):
+            pass
+    return RuntimeApiClient(environ["AWS_LAMBDA_RUNTIME_API"])
 
 
 # -- context ------------------------------------------------------------------
@@ -552,7 +721,7 @@ class Runtime:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
-        self.client = RuntimeApiClient(environ["AWS_LAMBDA_RUNTIME_API"])
+        self.client = connect(environ)
         self.json_logs = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
         self.encode = _encoder().encode
         self.function_fields = function_fields(environ)
@@ -565,12 +734,15 @@ class Runtime:
             error = _error_body(fault.error_type, fault.message, "", fault.stack_trace)
         except Exception as exc:
             error = _error_body(type(exc).__name__, str(exc), "", _user_frames(exc.__traceback__))
+        self.report_init_error(error)
+        sys.exit(1)
+
+    def report_init_error(self, error: ErrorBody) -> None:
+        """Log a failed init (or after-restore hook) as AWS does and report it."""
         _log_error(error, self.json_logs)
         _flush()
-        header = "{}: {}\r\n".format(_ERROR_TYPE_HEADER, error["errorType"]).encode("latin-1")
         with contextlib.suppress(RuntimeApiGone):
-            self.client.request(b"POST", _INIT_ERROR_PATH, json.dumps(error).encode(), header)
-        sys.exit(1)
+            self.client.init_error(error["errorType"], json.dumps(error).encode())
 
     def warm_up(self) -> None:
         """Exercise the per-invocation path once before the first event, so
@@ -584,47 +756,37 @@ class Runtime:
 
     def serve(self, handler: Handler) -> None:
         global _request_id
-        status, headers, body = self.client.request(b"GET", _NEXT_PATH)
+        event = self.client.next()
         while True:
-            if status != 200:
-                raise RuntimeApiGone(f"GET next answered {status}")
-            request_id = headers.get("lambda-runtime-aws-request-id", "")
-            _request_id = request_id
-            trace_id = headers.get("lambda-runtime-trace-id")
+            _request_id = event[0]
+            trace_id = event[3]
             if trace_id:
                 os.environ["_X_AMZN_TRACE_ID"] = trace_id
             else:
                 os.environ.pop("_X_AMZN_TRACE_ID", None)
-            status, headers, body = self.invoke(handler, request_id, headers, body)
+            event = self.invoke(handler, event)
 
-    def invoke(
-        self,
-        handler: Handler,
-        request_id: str,
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Run the handler on one event, POST its response or error, and
-        return the next event (the answer to ``GET .../next``)."""
-        base = "/" + API_VERSION + "/runtime/invocation/" + request_id
+    def invoke(self, handler: Handler, event: Event) -> Event:
+        """Run the handler on one event, hand back its response or error, and
+        return the next event."""
+        request_id, deadline_ms, invoked_arn, _, client_context, identity, content_type, body = event
         try:
             context = LambdaContext(
                 self.function_fields,
                 request_id,
-                int(headers.get("lambda-runtime-deadline-ms") or 0),
-                headers.get("lambda-runtime-invoked-function-arn"),
-                _parse_json_header(headers.get("lambda-runtime-client-context"), "Client Context"),
-                _parse_json_header(headers.get("lambda-runtime-cognito-identity"), "Cognito Identity"),
+                deadline_ms,
+                invoked_arn,
+                _parse_json_header(client_context, "Client Context"),
+                _parse_json_header(identity, "Cognito Identity"),
             )
-            content_type = headers.get("content-type") or "application/json"
             if content_type.startswith("application/json"):
                 try:
-                    event = json.loads(body)
+                    data = json.loads(body)
                 except ValueError as exc:
                     raise FaultError("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}") from exc
             else:
-                event = body
-            result = handler(event, context)
+                data = body
+            result = handler(data, context)
             if isinstance(result, bytes):
                 payload, result_type = result, b"application/unknown"
             else:
@@ -638,16 +800,10 @@ class Runtime:
             error = _error_body(type(exc).__name__, str(exc), request_id, _user_frames(exc.__traceback__))
         else:
             _flush()
-            return self.client.post_then_next(
-                base + "/response", payload, b"Content-Type: " + result_type + b"\r\n"
-            )
+            return self.client.respond(request_id, payload, result_type)
         _log_error(error, self.json_logs)
         _flush()
-        return self.client.post_then_next(
-            base + "/error",
-            json.dumps(error).encode("utf-8"),
-            b"Content-Type: application/json\r\n" + _ERROR_TYPE_HEADER.encode() + b": Unhandled\r\n",
-        )
+        return self.client.fail(request_id, json.dumps(error).encode("utf-8"))
 
 
 def rehearse() -> None:

@@ -13,16 +13,23 @@ than 3.12).
 
 Then, one record at a time from the platform:
 
-- ``{"op": "restore", "id": N, "env": {...}}`` with one descriptor (the
-  environment's output): fork. The child is the environment: its own session
-  (killed with its process group), dies with the snapshot, takes the
+- ``{"op": "restore", "id": N, "env": {...}, "listen": bool, "pass_fds":
+  [...]}`` with the environment's descriptors (its output, then those it must
+  have at the numbers ``pass_fds`` lists): a child is forked for it. The
+  platform hands most restores to a spare instead, a child forked ahead of
+  need and announced as ``{"op": "spare", "pid"}`` with its channel, and then
+  says ``{"op": "claimed", "pid"}`` (``_serve``). Either way the environment
+  is a process of its own, used once, with its own session (killed with its
+  process group), which dies with the snapshot. At its restore it takes the
   environment's variables, re-seeds ``random`` (a restored environment must
-  not repeat its siblings' numbers), answers ``{"op": "restored", "id": N,
-  "pid": <its pid>}`` with its credentials (so the platform learns its host
-  pid), runs the after-restore hooks and then serves invocations exactly as
-  the bootstrap does. A failing hook is reported as the environment's init
-  error.
-- the end of each child is reported as ``{"op": "exit", "pid", "returncode"}``.
+  not repeat its siblings' numbers), makes its Runtime API listener when asked
+  to (``_listen``), answers ``{"op": "restored", "id": N, "pid": <its pid>}``
+  with its credentials (so the platform learns its host pid) and the listener,
+  runs the after-restore hooks and then serves invocations exactly as the
+  bootstrap does. A failing hook is reported as the environment's init error.
+- the end of every child is reported as ``{"op": "exit", "pid", "returncode"}``
+  (with ``id``, its restore's, for a child forked for one; pid 0 when that
+  child could not be forked, and the restore fails).
 
 EOF on the socket (the platform discarded the snapshot) ends it, and its
 environments with it (their death signal).
@@ -30,8 +37,10 @@ environments with it (their death signal).
 
 from __future__ import annotations
 
+import array
 import contextlib
 import ctypes
+import fcntl
 import gc
 import importlib.util
 import json
@@ -53,16 +62,51 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _HOOKS_MODULE = "snapshot_restore_py"
 _PR_SET_PDEATHSIG = 1
 _LEVEL_VARIABLES = ("TMPDIR",)
+MAX_FDS = 16
+"""Descriptors a restore request may carry: its output and its ``pass_fds``."""
+RUNTIME_API_BACKLOG = 16
+"""As the platform's own Runtime API listeners (a runtime opens one or two connections)."""
+SPARES = 1
+"""Environments forked ahead of need (``_serve``). One: a version's restores come
+one cold start at a time far more often than in bursts, and a spare is a process
+that holds its copied pages for as long as it waits."""
+SETTLE_WAIT_S = 0.05
+"""How long the platform must have been quiet before a spare is forked: never
+while a restore is starting (the fork would compete with it for the CPU)."""
 _LIBC: list[Any] = []
 
 
-def _send(sock: socket.socket, record: dict[str, Any], credentials: bool = False) -> None:
+def _send(
+    sock: socket.socket, record: dict[str, Any], credentials: bool = False, fds: list[int] | None = None
+) -> None:
+    """One record; with ``credentials`` (this process's pid, which the platform reads
+    as the host sees it) and ``fds`` as ancillary data."""
     data = json.dumps(record).encode()
+    ancillary = []
     if credentials:
         creds = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())
-        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
+        ancillary.append((socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds))
+    if fds:
+        ancillary.append((socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes()))
+    if ancillary:
+        sock.sendmsg([data], ancillary)
     else:
         sock.send(data)
+
+
+def _listen(request: dict[str, Any]) -> socket.socket | None:
+    """With ``listen`` in the restore request (the snapshot's network namespace is the
+    version's own: ``lambdalite.sandbox.snapstart``): this environment's Runtime API
+    listener, on a port of its own in it (its siblings share the namespace), named in
+    ``AWS_LAMBDA_RUNTIME_API``. None otherwise: the platform's listener is on the
+    host's loopback, at the address the environment's variables already give."""
+    if not request.get("listen"):
+        return None
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(RUNTIME_API_BACKLOG)
+    os.environ["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{listener.getsockname()[1]}"
+    return listener
 
 
 def _load_bootstrap() -> ModuleType:
@@ -133,6 +177,7 @@ def main() -> None:
         )
     handler = _initialise(sock, bootstrap)
     _LIBC.append(ctypes.CDLL(None, use_errno=True))  # loaded once, not in every environment
+    _prepare_connect()
     # Frozen for good: a restored environment's collections never walk (and copy)
     # the snapshot's objects, as a zygote's children do not.
     gc.collect()
@@ -140,65 +185,219 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     _send(sock, {"op": "ready", "init_ms": (time.perf_counter() - started) * 1000})
-    child = _serve(sock)
+    child = _serve(sock, bootstrap)
     _restore(child, sock, bootstrap, handler)
 
 
-def _serve(sock: socket.socket) -> tuple[dict[str, Any], int]:
-    """Fork environments until the platform goes away; returns in a child only."""
+def _prepare_connect() -> None:
+    """What every environment's first connect to its Runtime API loads, loaded once
+    here: the ``idna`` codec (``socket.create_connection`` encodes its host with it)
+    and the C library's resolver state (its configuration, read at the first
+    ``getaddrinfo`` of a process). Each restored environment would otherwise pay
+    them, about 3 ms, between its restore and its first ``GET .../next``. A
+    numeric loopback address: nothing is sent anywhere."""
+    import encodings.idna  # noqa: F401  (the import is the point)
+
+    with contextlib.suppress(OSError):
+        socket.getaddrinfo("127.0.0.1", 9, socket.AF_UNSPEC, socket.SOCK_STREAM)
+
+
+def _serve(sock: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], list[int]]:
+    """Make environments until the platform goes away; returns in a child only (the
+    environment, with its restore request and descriptors: ``_restore``).
+
+    Forking this process copies its page tables (they grow with what the init
+    imported) and each page the child then writes: milliseconds, which a restore
+    should not wait for. So once the platform has been quiet for SETTLE_WAIT_S,
+    ``SPARES`` children are forked ahead (``_wait_as_spare``). Each is announced
+    to the platform as ``{"op": "spare", "pid"}`` with its end of the spare's
+    channel, which the snapshot gives away: the platform hands a restore to a
+    spare itself (one wake-up fewer than through here) and says so
+    (``{"op": "claimed", "pid"}``), and sends here only the restores it had no
+    spare for, which get a child forked for them. Either way the environment is
+    a process of its own, used once, that takes its variables, re-seeds and
+    runs the after-restore hooks at its restore (``_restore``)."""
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
+    spares: set[int] = set()
+    """The spares not claimed yet."""
+    restoring: dict[int, int] = {}
+    """Pid of a child forked here -> the id of its restore (its exit fails a restore it never answered)."""
+    wanted = True
+    """False once a spare could not be made or died unclaimed: no other is made before
+    the next restore, so a spare that cannot live never becomes a loop of forks."""
     while True:
-        _reap(sock)
+        if _reap(sock, spares, restoring):
+            wanted = False
+        timeout = SETTLE_WAIT_S if wanted and len(spares) < SPARES else None
         try:
-            ready, _, _ = select.select([sock.fileno(), wake_read], [], [])
+            ready, _, _ = select.select([sock.fileno(), wake_read], [], [], timeout)
         except InterruptedError:
+            continue
+        if not ready:
+            try:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            except OSError:
+                wanted = False
+                continue
+            try:
+                pid = os.fork()
+            except OSError:  # out of processes or memory: restores fork for themselves
+                ours.close()
+                theirs.close()
+                wanted = False
+                continue
+            if pid == 0:
+                ours.close()
+                _leave_snapshot(wake_read, wake_write)
+                return _wait_as_spare(theirs, bootstrap)
+            theirs.close()
+            try:
+                _send(sock, {"op": "spare", "pid": pid}, fds=[ours.fileno()])
+            finally:
+                ours.close()
+            spares.add(pid)
             continue
         if wake_read in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_read, 4096)
         if sock.fileno() not in ready:
             continue
-        data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, 4)
+        data, fds, _, _ = socket.recv_fds(sock, MAX_RECORD, MAX_FDS)
         if not data:
-            os._exit(0)  # discarded: the environments follow by their death signal
+            os._exit(0)  # discarded: the environments and spares follow by their death signal
         request = json.loads(data)
-        if request.get("op") != "restore" or len(fds) != 1:
+        if request.get("op") == "claimed":
+            spares.discard(int(request["pid"]))
+        wanted = True  # a restore, or a spare claimed: the next may be needed soon
+        if request.get("op") != "restore" or not _complete(request, fds):
             for fd in fds:
                 os.close(fd)
             continue
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            pid = -1
+            _send(sock, {"op": "exit", "pid": 0, "returncode": -(exc.errno or 1), "id": request["id"]})
         if pid == 0:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            os.close(wake_read)
-            os.close(wake_write)
-            return request, fds[0]
-        os.close(fds[0])
+            _leave_snapshot(wake_read, wake_write)
+            return request, fds
+        for fd in fds:
+            os.close(fd)
+        if pid > 0:
+            restoring[pid] = int(request["id"])
 
 
-def _reap(sock: socket.socket) -> None:
+def _complete(request: dict[str, Any], fds: list[int]) -> bool:
+    """Did a restore request come with its descriptors: the output, then its ``pass_fds``?"""
+    return len(fds) == 1 + len(request.get("pass_fds", ()))
+
+
+def _leave_snapshot(wake_read: int, wake_write: int) -> None:
+    """In a new child: what is the snapshot's alone is let go, and the child becomes
+    an environment-to-be: its own session (the platform kills an environment by its
+    process group) and the snapshot's death as its own."""
+    snapshot = os.getppid()
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.close(wake_read)
+    os.close(wake_write)
+    os.setsid()
+    _LIBC[0].prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != snapshot:
+        os._exit(1)  # the snapshot ended before the death signal was set
+
+
+def _wait_as_spare(channel: socket.socket, bootstrap: ModuleType) -> tuple[dict[str, Any], list[int]]:
+    """A spare: take ahead the page copies a restore would take, then wait for one.
+    Returns the restore request and its descriptors; exits when the channel closes
+    without one."""
+    _rehearse(bootstrap)
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, MAX_RECORD, MAX_FDS)
+            break
+        except InterruptedError:
+            continue
+    channel.close()
+    request = json.loads(data) if data else {}
+    if not data or not _complete(request, fds):
+        os._exit(0)
+    return request, fds
+
+
+def _rehearse(bootstrap: ModuleType) -> None:
+    """Run the parts of a restore that work the same on any data, without their
+    effects, so that the pages they write are copied now rather than at the restore:
+    the environment's variables replaced (by the same ones), a record encoded and
+    decoded, and the bootstrap's own rehearsal (its per-invocation path, a socket)."""
+    variables = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(variables)
+    time.tzset()
+    json.loads(json.dumps({"op": "restored", "id": 0, "pid": os.getpid(), "env": variables}))
+    rehearse = getattr(bootstrap, "rehearse", None)
+    if rehearse is not None:
+        with contextlib.suppress(Exception):
+            rehearse()
+
+
+def _reap(sock: socket.socket, spares: set[int], restoring: dict[int, int]) -> bool:
+    """Report the end of every child, spares included (the platform holds their
+    channels); ``id``: the restore a child forked here was made for. True when a
+    spare ended unclaimed."""
+    spare_ended = False
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return spare_ended
         if pid == 0:
-            return
-        _send(sock, {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
+            return spare_ended
+        if pid in spares:
+            spares.discard(pid)
+            spare_ended = True
+        record = {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)}
+        if pid in restoring:
+            record["id"] = restoring.pop(pid)
+        _send(sock, record)
+
+
+def _inherit(targets: list[int], fds: list[int], sock: socket.socket) -> socket.socket:
+    """Put each descriptor of ``fds`` at the number of ``targets`` (``pass_fds``: the
+    sandbox contract is that they are inherited with the same numbers) and return
+    ``sock``, moved if it held one of those numbers. Exits 1 when a number is taken
+    by a descriptor the function's init opened: its restore then fails (the platform
+    hears of this process's end) rather than the function losing that descriptor."""
+    if not targets:
+        return sock
+    floor = max(targets) + 1
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    if sock.fileno() in targets:
+        sock, old = socket.socket(fileno=fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD_CLOEXEC, floor)), sock
+        old.close()
+    for target, fd in zip(targets, moved, strict=True):
+        try:
+            os.fstat(target)
+        except OSError:
+            os.dup2(fd, target, inheritable=True)
+            os.close(fd)
+            continue
+        os.write(2, f"lambdalite snapshot: descriptor {target} is the function's own\n".encode())
+        os._exit(1)
+    return sock
 
 
 def _restore(
-    child: tuple[dict[str, Any], int], sock: socket.socket, bootstrap: ModuleType, handler: Any
+    child: tuple[dict[str, Any], list[int]], sock: socket.socket, bootstrap: ModuleType, handler: Any
 ) -> None:
     """Become one restored environment (see the module docstring); never returns."""
-    request, output = child
-    snapshot = os.getppid()
-    os.setsid()
-    _LIBC[0].prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != snapshot:
-        os._exit(1)
+    request, fds = child
+    output = fds[0]
+    sock = _inherit([int(fd) for fd in request.get("pass_fds", ())], fds[1:], sock)
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
@@ -209,7 +408,15 @@ def _restore(
     time.tzset()
     # The snapshot's random state is every restored environment's: re-seed from the OS.
     random.seed()
-    _send(sock, {"op": "restored", "id": request["id"], "pid": os.getpid()}, credentials=True)
+    listener = _listen(request)
+    _send(
+        sock,
+        {"op": "restored", "id": request["id"], "pid": os.getpid()},
+        credentials=True,
+        fds=[] if listener is None else [listener.fileno()],
+    )
+    if listener is not None:
+        listener.close()  # the platform's now: the function cannot accept on it
     sock.close()
     runtime = bootstrap.Runtime(os.environ)
     try:
@@ -221,11 +428,7 @@ def _restore(
             "",
             bootstrap._user_frames(exc.__traceback__),
         )
-        bootstrap._log_error(error, runtime.json_logs)
-        bootstrap._flush()
-        header = "{}: {}\r\n".format(bootstrap._ERROR_TYPE_HEADER, error["errorType"]).encode("latin-1")
-        with contextlib.suppress(bootstrap.RuntimeApiGone):
-            runtime.client.request(b"POST", bootstrap._INIT_ERROR_PATH, json.dumps(error).encode(), header)
+        runtime.report_init_error(error)  # over the platform's channel or the Runtime API
         sys.exit(1)
     runtime.warm_up()
     try:

@@ -16,6 +16,7 @@ from lambdalite.http.message import HttpRequest, Response
 from lambdalite.protocol.front import ProtocolFront
 from lambdalite.protocol.model import load_model
 from lambdalite.services.events.service import EventsService
+from lambdalite.services.timed_front import TimedFront
 from lambdalite.store.buses import BusStore
 from lambdalite.store.schedules import ScheduleStore
 
@@ -25,7 +26,7 @@ SIGNING_NAME = "events"
 __all__ = ["SIGNING_NAME", "TARGET_PREFIX", "EventsFront", "EventsService"]
 
 
-class EventsFront:
+class EventsFront(TimedFront[EventsService]):
     """The front router's EventBridge service: ``await front.handle(request)``; never raises."""
 
     def __init__(
@@ -37,17 +38,6 @@ class EventsFront:
     ) -> None:
         self.service = EventsService(store, clock or SystemClock(), siblings, schedules)
         self._front = ProtocolFront(load_model("events"), self.service)
-
-    def start(self) -> None:
-        """Start the schedule timer and the targets' retries (on the running loop)."""
-        if self.service.timer is not None:
-            self.service.timer.start()
-        self.service.retries.start()
-
-    async def close(self) -> None:
-        await self.service.retries.close()
-        if self.service.timer is not None:
-            await self.service.timer.close()
 
     async def handle(self, request: HttpRequest) -> Response:
         return await self._front.handle(request)

@@ -5,12 +5,14 @@ the rules an event matches without testing each. Each matched rule's targets get
 the event (or its ``Input``/``InputPath``/``InputTransformer`` form) before
 PutEvents answers: a function through the durable async-invocation queue, a queue
 and a topic through their services, another bus by putting the event on it. A
-target that cannot take the event (a function, queue, topic or bus that is gone, or
-that refuses it) is retried as its RetryPolicy says (services/events/retries.py),
-the retry stored in the bus store before it waits so a restart does not lose it;
-when the policy runs out the event goes to the target's DeadLetterConfig queue
-with AWS's attributes (``RULE_ARN``, ``TARGET_ARN``, ``ERROR_CODE``,
-``ERROR_MESSAGE``, ``EXHAUSTED_RETRY_CONDITION``, ``RETRY_ATTEMPTS``).
+delivery that fails for a passing reason (throttling, a timeout, a 5xx) is retried
+as the target's RetryPolicy says (services/events/retries.py), the retry stored in
+the bus store before it waits so a restart does not lose it; when the policy runs
+out, or at once when no retry could help (the target is gone, a policy denies
+EventBridge, the target refuses the event), the event goes to the target's
+DeadLetterConfig queue with AWS's attributes (``RULE_ARN``, ``TARGET_ARN``,
+``ERROR_CODE``, ``ERROR_MESSAGE``; ``EXHAUSTED_RETRY_CONDITION`` and
+``RETRY_ATTEMPTS`` when retries ran out).
 
 Rules with a ScheduleExpression (default bus only) are fired by the schedule timer
 (events/schedule_timer.py): AWS's scheduled event (``source`` ``aws.events``,
@@ -42,7 +44,7 @@ from lambdalite.events.service_targets import QueueTarget, Siblings, message_tar
 from lambdalite.events.targets import DeliveryError
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.services.events import errors
-from lambdalite.services.events.retries import POLL_S, RetryPolicy, backoff
+from lambdalite.services.events.retries import POLL_S, Failure, RetryPolicy, backoff, failure_of
 from lambdalite.services.events.transform import MISSING, PathError, extract, fill_template, parse_path
 from lambdalite.store.buses import BusRecord, BusStore, RetryRecord, RuleRecord
 from lambdalite.store.schedules import Firing, ScheduleStore
@@ -573,12 +575,14 @@ class EventsService:
                 if ":event-bus/" not in arn:
                     outbox.add(rule, target, event)
                 elif hops >= MAX_BUS_HOPS or not self.has_bus(arn):
-                    why = (
-                        f"the event crossed {MAX_BUS_HOPS} buses"
+                    failure = (
+                        Failure(
+                            "INVALID_PARAMETER", f"the event crossed {MAX_BUS_HOPS} buses", retriable=False
+                        )
                         if self.has_bus(arn)
-                        else f"no event bus {arn} exists"
+                        else Failure("NO_RESOURCE", f"no event bus {arn} exists", retriable=False)
                     )
-                    outbox.failed.append((rule, target, event, why))
+                    outbox.failed.append((rule, target, event, failure))
                 else:
                     self._route(self._bus(arn), event, hops + 1, outbox)
 
@@ -589,15 +593,17 @@ class EventsService:
         sends.extend(self._send_one(rule, target, event) for rule, target, event in outbox.single)
         if sends:
             await asyncio.gather(*sends)
-        for rule, target, event, why in outbox.failed:
-            await self._dead_letter(rule, target, event, why)
+        for rule, target, event, failure in outbox.failed:
+            await self._dead_letter(rule, target, event, failure)
 
     async def _send_batch(self, items: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]]) -> None:
-        _, target, _ = items[0]
+        rule, target, _ = items[0]
         group = (target.get("SqsParameters") or {}).get("MessageGroupId")
         try:
             bodies = [self._input(r, t, e) for r, t, e in items]
-            await QueueTarget(target["Arn"], self._siblings, group).send_batch(bodies)
+            # Under sigv4 the queue's policy must allow events.amazonaws.com for this rule.
+            with invoking_as_service("events.amazonaws.com", self.rule_arn(rule), self._account):
+                await QueueTarget(target["Arn"], self._siblings, group).send_batch(bodies)
         except DeliveryError:
             for item in items:
                 await self._send_one(*item)
@@ -606,7 +612,7 @@ class EventsService:
         try:
             await self._deliver(rule, target, event)
         except DeliveryError as exc:
-            await self._failed(rule, target, event, str(exc), 0, self._clock.now(), None)
+            await self._failed(rule, target, event, failure_of(exc), 0, self._clock.now(), None)
 
     async def _deliver(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> None:
         # Under sigv4 a function target's policy must allow events.amazonaws.com for this rule.
@@ -618,13 +624,20 @@ class EventsService:
         rule: RuleRecord,
         target: Mapping[str, Any],
         event: dict[str, Any],
-        why: str,
+        failure: Failure,
         retries: int,
         first_failed_at: float,
         retry_id: str | None,
     ) -> None:
         """A delivery failed after ``retries`` retries: store the next retry, or (the
-        RetryPolicy ran out) send the event to the dead-letter queue."""
+        failure is not retriable, or the RetryPolicy ran out) send the event to the
+        dead-letter queue."""
+        if not failure.retriable:
+            if retry_id is not None:
+                self._store.delete_retry(retry_id)
+            await self._dead_letter(rule, target, event, failure)
+            return
+        why = failure.message
         policy = RetryPolicy.of(target)
         due = self._clock.now() + backoff(retries, self._rng)
         condition = policy.exhausted(retries, first_failed_at, due)
@@ -651,7 +664,7 @@ class EventsService:
             return
         if retry_id is not None:
             self._store.delete_retry(retry_id)
-        await self._dead_letter(rule, target, event, why, (condition, retries))
+        await self._dead_letter(rule, target, event, failure, (condition, retries))
 
     async def retry_due(self) -> float:
         """Make every retry due now; returns how long to sleep before the next pass."""
@@ -676,7 +689,7 @@ class EventsService:
             await self._deliver(rule, target, retry.event)
         except DeliveryError as exc:
             await self._failed(
-                rule, target, retry.event, str(exc), retry.retries + 1, retry.first_failed_at, retry.id
+                rule, target, retry.event, failure_of(exc), retry.retries + 1, retry.first_failed_at, retry.id
             )
             return
         self._store.delete_retry(retry.id)
@@ -706,25 +719,34 @@ class EventsService:
         rule: RuleRecord,
         target: Mapping[str, Any],
         event: dict[str, Any],
-        why: str,
+        failure: Failure,
         exhausted: tuple[str, int] | None = None,
     ) -> None:
-        """``exhausted``: the RetryPolicy limit that ran out and the retries made."""
+        """``exhausted``: the RetryPolicy limit that ran out and the retries made (None:
+        the failure was not retried)."""
         dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
-        log.warning("events: rule %s could not deliver to %s: %s", rule.name, target["Arn"], why)
+        log.warning(
+            "events: rule %s could not deliver to %s (%s): %s",
+            rule.name,
+            target["Arn"],
+            failure.code,
+            failure.message,
+        )
         if not dlq:
             return
         attributes = {
             "RULE_ARN": ("String", self.rule_arn(rule)),
             "TARGET_ARN": ("String", str(target["Arn"])),
-            "ERROR_CODE": ("String", "SDK_CLIENT_ERROR"),
-            "ERROR_MESSAGE": ("String", why[:1024]),
+            "ERROR_CODE": ("String", failure.code),
+            "ERROR_MESSAGE": ("String", failure.message[:1024]),
         }
         if exhausted is not None:
             attributes["EXHAUSTED_RETRY_CONDITION"] = ("String", exhausted[0])
             attributes["RETRY_ATTEMPTS"] = ("Number", str(exhausted[1]))
         try:
-            await QueueTarget(dlq, self._siblings).send(orjson.dumps(event), attributes)
+            # The dead-letter queue's policy, too, must allow events.amazonaws.com for this rule.
+            with invoking_as_service("events.amazonaws.com", self.rule_arn(rule), self._account):
+                await QueueTarget(dlq, self._siblings).send(orjson.dumps(event), attributes)
         except DeliveryError as exc:
             log.warning("events: dead-letter queue %s of rule %s refused the event: %s", dlq, rule.name, exc)
 
@@ -733,15 +755,18 @@ class _Outbox:
     """What one PutEvents owes its targets, gathered before anything is sent."""
 
     def __init__(self) -> None:
-        self.queued: dict[tuple[str, str], list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]]] = {}
+        self.queued: dict[
+            tuple[str, str, str, str], list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]]
+        ] = {}
+        """By queue, message group and rule (bus and name): a batch is sent as one rule's."""
         self.single: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any]]] = []
-        self.failed: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any], str]] = []
+        self.failed: list[tuple[RuleRecord, Mapping[str, Any], dict[str, Any], Failure]] = []
 
     def add(self, rule: RuleRecord, target: Mapping[str, Any], event: dict[str, Any]) -> None:
         arn: str = target["Arn"]
         if arn.startswith("arn:aws:sqs:") and not target.get("DeadLetterConfig"):
             group = str((target.get("SqsParameters") or {}).get("MessageGroupId") or "")
-            self.queued.setdefault((arn, group), []).append((rule, target, event))
+            self.queued.setdefault((arn, group, rule.bus, rule.name), []).append((rule, target, event))
         else:
             self.single.append((rule, target, event))
 

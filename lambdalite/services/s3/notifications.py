@@ -13,6 +13,7 @@ topics sends them ``s3:TestEvent``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime as dt
 import fnmatch
@@ -25,6 +26,7 @@ from urllib.parse import quote_plus
 
 import orjson
 
+from lambdalite.auth.authorize_context import invoking_as_service
 from lambdalite.events.service_targets import Siblings
 from lambdalite.events.targets import DeliveryError, Targets
 from lambdalite.services.s3 import errors
@@ -51,6 +53,27 @@ _REASONS = {
     "s3:ObjectRemoved:Delete": "DeleteObject",
 }
 _sequence = itertools.count(1)
+
+
+def _refuse(refused: list[tuple[str, str]]) -> None:
+    """Raise AWS's InvalidArgument naming each refused destination and why, if any is."""
+    if not refused:
+        return
+    details = {}
+    for number, (arn, reason) in enumerate(refused, 1):
+        details[f"ArgumentName{number}"] = arn
+        details[f"ArgumentValue{number}"] = reason
+    raise errors.S3Fault(
+        "InvalidArgument", "Unable to validate the following destination configurations", 400, **details
+    )
+
+
+def _bucket_of(body: bytes) -> str:
+    """The bucket an outbox record speaks of (its first record's ``s3.bucket.name``)."""
+    try:
+        return str(orjson.loads(body)["Records"][0]["s3"]["bucket"]["name"])
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return ""
 
 
 def event_matches(patterns: list[str], event: str) -> bool:
@@ -103,7 +126,8 @@ class Notifier:
                     target = self.targets.find(arn)
                     if target is not None:
                         try:
-                            await target.send(body, {})
+                            with self._as_s3(_bucket_of(body)):
+                                await target.send(body, {})
                         except DeliveryError:
                             log.warning("s3 notification to %s dropped: the destination refused it", arn)
                     # A destination that went away after it was configured: AWS drops it too.
@@ -124,17 +148,7 @@ class Notifier:
                     and not self.may_invoke(arn, bucket.name)
                 ):
                     refused.append((arn, f"Not authorized to invoke function [{arn}]"))
-        if refused:
-            details = {}
-            for number, (arn, reason) in enumerate(refused, 1):
-                details[f"ArgumentName{number}"] = arn
-                details[f"ArgumentValue{number}"] = reason
-            raise errors.S3Fault(
-                "InvalidArgument",
-                "Unable to validate the following destination configurations",
-                400,
-                **details,
-            )
+        _refuse(refused)
         request_id, _ = REQUEST.get()
         test = orjson.dumps(
             {
@@ -149,8 +163,25 @@ class Notifier:
         for kind, arn_name in KINDS[1:]:
             for item in config.get(kind) or []:
                 target = self.targets.find(item[arn_name])
-                if target is not None:
-                    await target.send(test, {})
+                if target is None:
+                    continue
+                try:
+                    with self._as_s3(bucket.name):
+                        await target.send(test, {})
+                except DeliveryError:
+                    # Under sigv4 the queue's (topic's) policy must let S3 send for this bucket.
+                    what = "queue" if kind == KINDS[1][0] else "topic"
+                    reason = (
+                        f"Permissions on the destination {what} do not allow S3 to publish "
+                        "notifications from this bucket"
+                    )
+                    refused.append((item[arn_name], reason))
+        _refuse(refused)
+
+    def _as_s3(self, bucket: str) -> contextlib.AbstractContextManager[None]:
+        """Send as ``s3.amazonaws.com`` for ``bucket``: what a queue's or topic's policy sees."""
+        account = self.siblings.account if self.siblings is not None else ""
+        return invoking_as_service("s3.amazonaws.com", f"arn:aws:s3:::{bucket}", account)
 
     async def _to_bus(self, bus_arn: str, body: bytes) -> None:
         buses = self.siblings.buses() if self.siblings is not None else None

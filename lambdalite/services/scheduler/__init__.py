@@ -12,6 +12,7 @@ from lambdalite.http.message import HttpRequest, Response
 from lambdalite.protocol.model import load_model
 from lambdalite.protocol.rest_json import RestJsonFront
 from lambdalite.services.scheduler.service import SchedulerService
+from lambdalite.services.timed_front import TimedFront
 from lambdalite.store.scheduler_docs import SchedulerStore
 from lambdalite.store.schedules import ScheduleStore
 
@@ -20,7 +21,7 @@ SIGNING_NAME = "scheduler"
 __all__ = ["SIGNING_NAME", "SchedulerFront", "SchedulerService"]
 
 
-class SchedulerFront:
+class SchedulerFront(TimedFront[SchedulerService]):
     def __init__(
         self,
         store: SchedulerStore,
@@ -33,14 +34,3 @@ class SchedulerFront:
 
     async def handle(self, request: HttpRequest) -> Response:
         return await self._front.handle(request)
-
-    def start(self) -> None:
-        """Start the schedule timer and the targets' retries (on the running loop)."""
-        if self.service.timer is not None:
-            self.service.timer.start()
-        self.service.retries.start()
-
-    async def close(self) -> None:
-        await self.service.retries.close()
-        if self.service.timer is not None:
-            await self.service.timer.close()

@@ -12,7 +12,9 @@ from lambdalite.clock import Clock, SystemClock
 from lambdalite.http.message import HttpRequest, Response
 from lambdalite.protocol.front import ProtocolFront
 from lambdalite.protocol.model import load_model
+from lambdalite.services.access import ResourceAccess
 from lambdalite.services.sns.delivery import Deliverer
+from lambdalite.services.sns.permissions import TopicGate
 from lambdalite.services.sns.service import SnsService
 from lambdalite.store.topics import TopicStore
 
@@ -33,10 +35,19 @@ class SnsFront:
         account_id: str,
         deliverer: Deliverer,
         clock: Clock | None = None,
+        access: ResourceAccess | None = None,
     ) -> None:
+        """``access``: under ``--auth sigv4``, how requests and sibling publishes are
+        authorized (identity and topic policies); None serves everyone."""
         self.service = SnsService(store, clock or SystemClock(), region, account_id, deliverer)
         self._deliverer = deliverer
-        self._front = ProtocolFront(load_model("sns"), self.service)
+        authorize = None
+        if access is not None:
+            service = self.service
+            gate = TopicGate(access, service.topic_arn, service.topic_record, service.policy_in_effect)
+            service.gate = gate
+            authorize = gate.authorize
+        self._front = ProtocolFront(load_model("sns"), self.service, authorize=authorize)
 
     def start(self) -> None:
         """Resume the stored HTTP(S) deliveries (on the running loop)."""

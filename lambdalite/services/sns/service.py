@@ -26,6 +26,7 @@ from lambdalite.clock import Clock
 from lambdalite.events.patterns import Dialect, Pattern, PatternError, compile_pattern, sns_attribute_document
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.front import current_call
+from lambdalite.services.access import LabelExists, LabelMissing, with_statement, without_statement
 from lambdalite.services.sns import errors
 from lambdalite.services.sns.delivery import (
     Deliverer,
@@ -35,6 +36,7 @@ from lambdalite.services.sns.delivery import (
     lambda_record,
     sqs_attributes,
 )
+from lambdalite.services.sns.permissions import GRANTABLE, TopicGate
 from lambdalite.store.topics import SubscriptionRecord, TopicRecord, TopicStore
 
 Request = dict[str, Any]
@@ -127,6 +129,8 @@ class SnsService:
             self._keep(self._compiled(record))
         self._sequence = 0
         self.host = "localhost"
+        self.gate: TopicGate | None = None
+        """Under ``--auth sigv4``: checks the publishes of sibling services (``SnsFront`` sets it)."""
 
     def _keep(self, subscription: Subscription) -> None:
         arn = subscription.record.arn
@@ -163,6 +167,13 @@ class SnsService:
 
     def has_topic(self, arn: str) -> bool:
         return arn in self._topics
+
+    def topic_record(self, arn: str) -> TopicRecord | None:
+        return self._topics.get(arn)
+
+    def policy_in_effect(self, topic: TopicRecord) -> str:
+        """The topic's Policy: the one set, or the default AWS gives a new topic."""
+        return topic.attributes.get("Policy") or self._default_policy(topic.arn)
 
     @staticmethod
     def _fifo(topic: TopicRecord) -> bool:
@@ -269,7 +280,7 @@ class SnsService:
         attributes = {
             "TopicArn": topic.arn,
             "Owner": self._account,
-            "Policy": topic.attributes.get("Policy") or self._default_policy(topic.arn),
+            "Policy": self.policy_in_effect(topic),
             "DisplayName": topic.attributes.get("DisplayName", ""),
             "SubscriptionsConfirmed": str(sum(1 for s in subs if not s.pending)),
             "SubscriptionsPending": str(sum(1 for s in subs if s.pending)),
@@ -308,16 +319,56 @@ class SnsService:
         }
         return orjson.dumps(policy).decode()
 
+    async def add_permission(self, request: Request) -> Result:
+        """A statement in the topic's Policy (the default one when none was set):
+        ``Label`` as its Sid, the accounts' roots allowed ``ActionName`` on the topic."""
+        topic = self._topic(request["TopicArn"])
+        label: str = request["Label"]
+        actions: list[str] = request["ActionName"]
+        accounts: list[str] = request["AWSAccountId"]
+        if not actions or not accounts:
+            raise errors.invalid_parameter("ActionName" if not actions else "AWSAccountId")
+        if any(action not in GRANTABLE for action in actions):
+            raise errors.invalid_parameter("Policy statement action out of service scope!")
+        try:
+            policy = with_statement(
+                self.policy_in_effect(topic),
+                label,
+                accounts,
+                [f"SNS:{action}" for action in actions],
+                topic.arn,
+                "__default_policy_ID",
+            )
+        except LabelExists as exc:
+            raise errors.invalid_parameter("Statement already exists") from exc
+        self._update_attributes(topic, {"Policy": policy})
+        return {}
+
+    async def remove_permission(self, request: Request) -> Result:
+        """Drop the statement labelled ``Label``; a label the policy lacks is no error."""
+        topic = self._topic(request["TopicArn"])
+        try:
+            policy = without_statement(self.policy_in_effect(topic), request["Label"])
+        except LabelMissing:
+            return {}
+        self._update_attributes(topic, {"Policy": policy})
+        return {}
+
     async def set_topic_attributes(self, request: Request) -> Result:
         topic = self._topic(request["TopicArn"])
         name = request["AttributeName"]
         values = self._checked_topic_attributes(
             {name: request.get("AttributeValue") or ""}, fifo=self._fifo(topic), creating=False
         )
-        updated = TopicRecord(topic.arn, topic.name, topic.created, topic.attributes | values, topic.tags)
+        self._update_attributes(topic, values)
+        return {}
+
+    def _update_attributes(self, topic: TopicRecord, values: Mapping[str, str]) -> None:
+        updated = TopicRecord(
+            topic.arn, topic.name, topic.created, topic.attributes | dict(values), topic.tags
+        )
         self._store.put_topic(updated)
         self._topics[topic.arn] = updated
-        return {}
 
     # -- tags ----------------------------------------------------------------
 
@@ -742,7 +793,10 @@ class SnsService:
             if record.endpoint.endswith(".fifo"):
                 request["MessageGroupId"] = note.group_id or "default"
                 request["MessageDeduplicationId"] = note.dedup_id or note.message_id
-            await self._deliver.to_queue(record.endpoint, request)
+            topic_arn = record.topic_arn
+            # Under sigv4 the queue's policy must allow sns.amazonaws.com for this topic.
+            with invoking_as_service("sns.amazonaws.com", topic_arn, topic_arn.split(":")[4]):
+                await self._deliver.to_queue(record.endpoint, request)
         else:
             body = (
                 note.message.encode() if subscription.raw else orjson.dumps(envelope(note, record.arn, self))
@@ -757,6 +811,8 @@ class SnsService:
         """Publish as a destination or a rule target does (no caller to answer);
         raises ServiceFault when the topic is gone or refuses the message."""
         topic = self._topic(topic_arn)
+        if self.gate is not None:
+            self.gate.check_sibling(topic)
         request: dict[str, Any] = {"Message": message}
         if attributes:
             request["MessageAttributes"] = {

@@ -14,6 +14,8 @@ from lambdalite.clock import Clock, SystemClock
 from lambdalite.http.message import HttpRequest, Response
 from lambdalite.protocol.front import ProtocolFront
 from lambdalite.protocol.model import load_model
+from lambdalite.services.access import ResourceAccess
+from lambdalite.services.sqs.permissions import QueueGate
 from lambdalite.services.sqs.service import SqsService
 from lambdalite.services.sqs.traits import SQS_QUERY_TRAITS
 from lambdalite.store.queues import QueueStore
@@ -32,9 +34,25 @@ __all__ = ["ACTIONS", "SIGNING_NAME", "TARGET_PREFIX", "SqsFront", "SqsService"]
 class SqsFront:
     """The front router's SQS service: ``await front.handle(request)``; never raises."""
 
-    def __init__(self, store: QueueStore, region: str, account_id: str, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: QueueStore,
+        region: str,
+        account_id: str,
+        clock: Clock | None = None,
+        access: ResourceAccess | None = None,
+    ) -> None:
+        """``access``: under ``--auth sigv4``, how requests and sibling sends are
+        authorized (identity and queue policies); None serves everyone."""
         self.service = SqsService(store, clock or SystemClock(), region, account_id)
-        self._front = ProtocolFront(load_model("sqs", SQS_QUERY_TRAITS), self.service, implied=_queue_url)
+        authorize = None
+        if access is not None:
+            gate = QueueGate(access, self.service.arn, self.service.queue_named)
+            self.service.gate = gate
+            authorize = gate.authorize
+        self._front = ProtocolFront(
+            load_model("sqs", SQS_QUERY_TRAITS), self.service, implied=_queue_url, authorize=authorize
+        )
 
     def quiesce(self) -> None:
         """The server is stopping: long polls answer now (empty, as on a timeout)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import orjson
 
 from lambdalite.protocol.errors import ServiceFault
+from lambdalite.services.access import resource_policy
 from lambdalite.services.sqs import errors
 
 MAX_MESSAGE_SIZE = 1_048_576
@@ -50,6 +51,12 @@ def _json_or_empty(value: str) -> str:
     return value
 
 
+def _policy(value: str) -> str:
+    # AWS refuses a document that is not a queue policy (a PolicyError is a ValueError).
+    resource_policy(value)
+    return value
+
+
 def _any(value: str) -> str:
     return value
 
@@ -68,7 +75,7 @@ SETTABLE: dict[str, _Spec] = {
     "MessageRetentionPeriod": _Spec(_integer(60, 1_209_600), "345600"),
     "ReceiveMessageWaitTimeSeconds": _Spec(_integer(0, 20), "0"),
     "VisibilityTimeout": _Spec(_integer(0, 43_200), "30"),
-    "Policy": _Spec(_json_or_empty),
+    "Policy": _Spec(_policy),
     "RedrivePolicy": _Spec(_any),
     "RedriveAllowPolicy": _Spec(_json_or_empty),
     "KmsMasterKeyId": _Spec(_any),

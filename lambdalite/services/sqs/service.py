@@ -24,6 +24,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ from lambdalite.clock import Clock
 from lambdalite.events import lineage
 from lambdalite.protocol.errors import ServiceFault
 from lambdalite.protocol.front import current_call
+from lambdalite.services.access import LabelExists, LabelMissing, with_statement, without_statement
 from lambdalite.services.sqs import attributes as attrs
 from lambdalite.services.sqs import errors
 from lambdalite.services.sqs.batches import MAX_BATCH, attributes_size, check_batch, each, failure
@@ -42,6 +44,7 @@ from lambdalite.services.sqs.messages import (
     clean_attributes,
     to_wire,
 )
+from lambdalite.services.sqs.permissions import ACTION_NAMES, QueueGate
 from lambdalite.services.sqs.queue import Queue, message_id, parse_receipt, receipt_handle
 from lambdalite.store.queues import NewMessage, QueueRecord, QueueStore, StoredMessage
 
@@ -53,6 +56,7 @@ DELETED_RECENTLY_S = 60.0
 PURGE_INTERVAL_S = 60.0
 MAX_TAGS = 50
 _EXPIRE_EVERY_S = 1.0
+_LABEL = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 
 class SqsService:
@@ -68,6 +72,8 @@ class SqsService:
         self._expired_at: dict[str, float] = {}
         self._sequence = 0
         self._quiescing = False
+        self.gate: QueueGate | None = None
+        """Under ``--auth sigv4``: checks the sends of sibling services (``SqsFront`` sets it)."""
         for name in store.queue_names():
             record = store.get_queue(name)
             if record is not None:
@@ -91,6 +97,9 @@ class SqsService:
         if queue is None:
             raise errors.queue_does_not_exist()
         return queue
+
+    def queue_named(self, name: str) -> Queue | None:
+        return self._queues.get(name)
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         """The queue of ``arn``, for pollers and destinations; None when there is none."""
@@ -226,17 +235,72 @@ class SqsService:
         values = attrs.validated(dict(request.get("Attributes") or {}), fifo=queue.fifo, creating=False)
         if "RedrivePolicy" in values:
             self._check_redrive(values["RedrivePolicy"], queue.fifo)
+        self._set_attributes(queue, values)
+        return {}
+
+    def _set_attributes(self, queue: Queue, values: Mapping[str, str]) -> None:
         record = queue.record
         updated = QueueRecord(
             record.name,
             record.created,
             self._clock.now(),
-            record.attributes | values,
+            record.attributes | dict(values),
             record.tags,
             record.purged_at,
         )
         self._store.update_queue(updated)
         self._queues[queue.name] = Queue(updated, self._region, self._account)
+
+    async def add_permission(self, request: Request) -> Result:
+        """A statement in the queue's Policy: ``Label`` as its Sid, the accounts' roots
+        allowed ``Actions`` (SQS actions, or ``*``) on the queue. Only the actions a queue
+        policy can grant (``permissions.GRANTABLE``) are then allowed by it."""
+        queue = self._queue(request["QueueUrl"])
+        label: str = request["Label"]
+        if not _LABEL.match(label):
+            raise errors.parameter_out_of_range(
+                "Label",
+                label,
+                "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
+            )
+        accounts: list[str] = request["AWSAccountIds"]
+        actions: list[str] = request["Actions"]
+        if not accounts:
+            raise errors.missing_parameter("AWSAccountIds")
+        if not actions:
+            raise errors.missing_parameter("Actions")
+        for action in actions:
+            if action != "*" and action not in ACTION_NAMES:
+                raise errors.parameter_out_of_range(
+                    "ActionName",
+                    f"SQS:{action}",
+                    "Please refer to the appropriate WSDL for a list of valid actions.",
+                )
+        arn = self.arn(queue.name)
+        try:
+            policy = with_statement(
+                queue.record.attributes.get("Policy", ""),
+                label,
+                accounts,
+                [f"SQS:{action}" for action in actions],
+                arn,
+                f"{arn}/SQSDefaultPolicy",
+            )
+        except LabelExists as exc:
+            raise errors.parameter_out_of_range("Label", label, "Already exists.") from exc
+        self._set_attributes(queue, {"Policy": policy})
+        return {}
+
+    async def remove_permission(self, request: Request) -> Result:
+        queue = self._queue(request["QueueUrl"])
+        label: str = request["Label"]
+        try:
+            policy = without_statement(queue.record.attributes.get("Policy", ""), label)
+        except LabelMissing as exc:
+            raise errors.parameter_out_of_range(
+                "Label", label, "can't find label on existing policy."
+            ) from exc
+        self._set_attributes(queue, {"Policy": policy})
         return {}
 
     async def delete_queue(self, request: Request) -> Result:
@@ -281,6 +345,8 @@ class SqsService:
 
     async def send_message(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
+        if self.gate is not None:
+            self.gate.check_sibling(queue)
         now = self._clock.now()
         self._expire(queue, now)
         prepared = self._prepare(queue, request, now)
@@ -292,6 +358,8 @@ class SqsService:
 
     async def send_message_batch(self, request: Request) -> Result:
         queue = self._queue(request["QueueUrl"])
+        if self.gate is not None:
+            self.gate.check_sibling(queue)
         entries: list[dict[str, Any]] = request["Entries"]
         check_batch(entries, "SendMessageBatchRequestEntry")
         size = sum(
