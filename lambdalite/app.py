@@ -299,7 +299,7 @@ def build(settings: Settings) -> Services:
         schedules=stores.schedules,
         scheduler=stores.scheduler,
         keys=keys,
-        verifier=Verifier(Credentials(keys, sessions)) if sigv4 else None,
+        verifier=Verifier(Credentials(keys, sessions), region=settings.region) if sigv4 else None,
         security=security,
     )
     # Queues, topics and buses are destinations once the router has built their services.

@@ -269,6 +269,8 @@ class Invocation:
     cognito_identity: str | None = None
     lineage: str = ""
     """The Lineage field of the invocation's trace header ("" for none; ``events.lineage``)."""
+    trace_id: str = ""
+    """The trace header the runtime receives (``Lambda-Runtime-Trace-Id``: ``observe.tracing``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ MAX_BODY = MAX_CONTROL_BODY
 """The most the HTTP server buffers for any request."""
 
 Handler = Callable[[ApiRequest], Awaitable[Response]]
+_Parsed = tuple[str, Handler, str | None, str | None]
+MAX_REMEMBERED_PATHS = 10_000
 
 
 PATHS = (
@@ -91,6 +93,8 @@ class LambdaService:
         self._layers = LayersApi(api)
         self._code_signing = CodeSigningApi(api)
         self._mappings = EventSourceMappingApi(api.registries.mappings)
+        self._parsed: dict[tuple[str, str, str], _Parsed] = {}
+        """(API version, method, path after the version's prefix) -> its parse."""
         # (API version, method, has function name, suffix) -> (operation, handler)
         self._routes: dict[tuple[str, str, bool, str], tuple[str, Handler]] = {
             ("2015-03-31", *key): route for key, route in self._functions_routes(api).items()
@@ -192,33 +196,58 @@ class LambdaService:
             ("DELETE", True, "policy/"): ("RemovePermission", api.remove_permission),
         }
 
-    async def handle(self, request: HttpRequest) -> Response:
+    def handle(self, request: HttpRequest) -> Awaitable[Response]:
+        """The operation's answer, to await. Routing, authorization and the size checks
+        run at the call (they raise LambdaError there); only the operation itself is
+        awaited, so that Invoke's path has no coroutine of this class's own."""
         path = request.path
         if path.startswith(FUNCTIONS):
-            return await self._lambda(request, "2015-03-31", path[len(FUNCTIONS) :])
+            return self._lambda(request, "2015-03-31", path[len(FUNCTIONS) :])
         for prefix, version in _FUNCTION_VERSIONS.items():
             if path.startswith(prefix):
-                return await self._lambda(request, version, path[len(prefix) :])
+                return self._lambda(request, version, path[len(prefix) :])
         if path.startswith(TAGS):
-            return await self._tags(request, path[len(TAGS) :])
+            return self._tags(request, path[len(TAGS) :])
         if path.startswith(EVENT_SOURCE_MAPPINGS):
             if request.body_size > MAX_CONTROL_BODY:
                 raise _control_too_large("EventSourceMapping")
             rest = path[len(EVENT_SOURCE_MAPPINGS) :]
             if self.authorization is not None:
                 self.authorization.check_mapping(request.method, rest.strip("/"))
-            return await self._mappings.handle(self._api_request(request, None), rest)
+            return self._mappings.handle(self._api_request(request, None), rest)
         if path == LAYERS or path.startswith(LAYERS + "/"):
-            return await self._layer(request, path[len(LAYERS) :])
+            return self._layer(request, path[len(LAYERS) :])
         if path.startswith(code_signing_api.PATHS):
-            return await self._signing(request)
+            return self._signing(request)
         if path.rstrip("/") == ACCOUNT_SETTINGS and request.method == "GET":
             if self.authorization is not None:
                 self.authorization.check("GetAccountSettings", None, request)
-            return await self._api.get_account_settings(self._api_request(request, None))
+            return self._api.get_account_settings(self._api_request(request, None))
         raise UnknownOperation("Unknown operation")
 
-    async def _lambda(self, request: HttpRequest, version: str, rest: str) -> Response:
+    def _lambda(self, request: HttpRequest, version: str, rest: str) -> Awaitable[Response]:
+        key = (version, request.method, rest)
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parse(key)
+            if len(self._parsed) >= MAX_REMEMBERED_PATHS:
+                self._parsed.clear()  # names are the caller's: bounded, and a full clear is rare
+            self._parsed[key] = found
+        operation, handler, name, sub_name = found
+        if self.authorization is not None:
+            self.authorization.check(operation, name, request)
+        if operation == "Invoke":
+            if request.body_size > MAX_SYNC_PAYLOAD:
+                raise payload_too_large()
+        elif request.body_size > MAX_CONTROL_BODY:
+            raise _control_too_large(operation)
+        return handler(self._api_request(request, name, sub_name))
+
+    def _parse(self, key: tuple[str, str, str]) -> _Parsed:
+        """(operation, handler, function name, sub-name) of a function path, or raise
+        UnknownOperation. Pure, so ``_lambda`` remembers it: Invoke names the same few
+        paths thousands of times a second."""
+        version, method, rest = key
         # rest is "", "/", "/{name}", "/{name}/{suffix}", "/{name}/aliases/{alias}"
         # or "/{name}/policy/{statement id}"
         parts = [part for part in rest.split("/") if part]
@@ -230,18 +259,10 @@ class LambdaService:
             raise UnknownOperation("Unknown operation")
         name = parts[0] if parts else None
         suffix = parts[1] if len(parts) == 2 else ""
-        route = self._routes.get((version, request.method, name is not None, suffix))
+        route = self._routes.get((version, method, name is not None, suffix))
         if route is None:
             raise UnknownOperation("Unknown operation")
-        operation, handler = route
-        if self.authorization is not None:
-            self.authorization.check(operation, name, request)
-        if operation == "Invoke":
-            if request.body_size > MAX_SYNC_PAYLOAD:
-                raise payload_too_large()
-        elif request.body_size > MAX_CONTROL_BODY:
-            raise _control_too_large(operation)
-        return await handler(self._api_request(request, name, sub_name))
+        return route[0], route[1], name, sub_name
 
     async def _layer(self, request: HttpRequest, rest: str) -> Response:
         operation, handler, parts = self._layers.route(request.method, rest)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -46,7 +46,8 @@ from lambdalite.api.surfaces import LOGS_TARGET, CodeDownloads, FunctionUrlServi
 from lambdalite.api.topic_bus_routes import build_events, build_scheduler, build_sns
 from lambdalite.api.wire import Response, error_body, error_response
 from lambdalite.auth.admin_api import KeysService
-from lambdalite.auth.authorize import AccessDenied, acting_as
+from lambdalite.auth.authorize import AccessDenied
+from lambdalite.auth.authorize_context import begin_acting, end_acting
 from lambdalite.auth.authorize_routes import LambdaAuthorization, authorize_service_request
 from lambdalite.auth.errors import AuthFailure, MissingAuthenticationToken, failure_response
 from lambdalite.auth.keys import AccessKeys
@@ -86,8 +87,9 @@ QUERY_OR_JSON = "query-or-json"
 
 
 class Service(Protocol):
-    async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
-        """Answer one request; raise LambdaError for the one error table."""
+    def handle(self, request: HttpRequest) -> Awaitable[Response | StreamingResponse]:
+        """Answer one request (an ``async def``, or a plain method returning what to
+        await); raise LambdaError for the one error table."""
         ...
 
 
@@ -334,7 +336,8 @@ class Router:
         self.verifier = verifier
         """The signature verifier every surface uses (None under ``--auth none``): the audit
         log names principals with it, temporary credentials included."""
-        self._route_of: dict[int, ServiceRoute] = {}
+        self._route_of: dict[int, tuple[ServiceRoute, bool]] = {}
+        """id(service) -> its route, and whether its requests carry a lineage on."""
         self.function_urls = context.urls
         """Function URLs' config operations and serving (its ``base`` is the FunctionUrl form)."""
         self._hosts: list[tuple[bytes, Service]] = []
@@ -355,7 +358,7 @@ class Router:
             marks = dict.fromkeys((*route.hosts, *route.configured_hosts(context)))
             self._hosts.extend((mark, service) for mark in marks)
             self._services.append(service)
-            self._route_of[id(service)] = route
+            self._route_of[id(service)] = (route, route.name in lineage.CARRIERS)
             self._targets.update(dict.fromkeys(route.targets, service))
             self._own.update(dict.fromkeys(route.own_paths, service))
             self._signed.update(dict.fromkeys(route.signing_names, service))
@@ -383,21 +386,22 @@ class Router:
                 except AuthFailure as failure:
                     return failure_response(failure)
             return error_response(error)
-        route = self._route_of[id(service)]
+        route, carries = self._route_of[id(service)]
+        # The caller's X-Ray header: its Lineage travels on with what this request stores
+        # (through the services AWS counts a loop through, and no others). Context
+        # variables are set and reset by token: this runs on every request, and a
+        # generator-based context manager costs more than the rest of the routing.
+        header = request.headers.get(b"x-amzn-trace-id") if carries else None
+        carried = lineage.incoming.set(None if header is None else header.decode("latin-1") or None)
+        acting = None
         try:
-            # The caller's X-Ray header: its Lineage travels on with what this request stores
-            # (through the services AWS counts a loop through, and no others).
-            header = request.headers.get(b"x-amzn-trace-id") if route.name in lineage.CARRIERS else None
-            if self._verifier is None or not route.verify or _public(route, request):
-                with lineage.carried(header):
-                    return await service.handle(request)
-            principal = self._verifier.verify(request, route.signing_names)
-            with acting_as(principal), lineage.carried(header):
+            if self._verifier is not None and route.verify and not _public(route, request):
+                acting = begin_acting(self._verifier.verify(request, route.signing_names))
                 if self._authorizer is not None and route.name != "lambda":
                     authorize_service_request(
                         self._authorizer, route.name, request, self._region, self._account_id
                     )
-                return await service.handle(request)
+            return await service.handle(request)
         except AuthFailure as failure:
             protocol = route.protocol
             if protocol == QUERY_OR_JSON:
@@ -408,6 +412,10 @@ class Router:
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
             return error_response(ServiceError("An internal error occurred."))
+        finally:
+            if acting is not None:
+                end_acting(acting)
+            lineage.incoming.reset(carried)
 
     def stream_route(self, request: HttpRequest) -> Callable[[HttpRequest], Any] | None:
         """The HTTP layer's StreamRoute: ``handle`` for a request whose service reads
@@ -425,7 +433,27 @@ class Router:
         return self.handle if getattr(service, "streams_body", False) else None
 
     def service_for(self, request: HttpRequest) -> Service:
-        """The service that serves ``request``; raises UnknownOperation when none does."""
+        """The service that serves ``request``; raises UnknownOperation when none does.
+        A decision that does not depend on the body is kept in ``request.route``: the
+        HTTP layer asks at the head (``stream_route``), the audit hook and ``handle``
+        after it, and the request is routed once."""
+        routed = request.route
+        if routed is not None:
+            return routed  # type: ignore[return-value]
+        service = self._head_service(request)
+        if service is not None:
+            request.route = service
+            return service
+        # Unsigned, unclaimed by its head: an Action in a form body, or the fallback.
+        action = self._actions.get(query_action(request)) if self._actions else None
+        if action is not None:
+            return action
+        if self._fallback is not None:
+            return self._fallback
+        raise UnknownOperation("Unknown operation")
+
+    def _head_service(self, request: HttpRequest) -> Service | None:
+        """The service ``request``'s head names (Host, target, path, signature), or None."""
         headers = request.headers
         if self._hosts:
             host = headers.get(b"host")
@@ -455,12 +483,7 @@ class Router:
         for prefix, service in self._paths:
             if path.startswith(prefix):
                 return service
-        action = self._actions.get(query_action(request)) if self._actions else None
-        if action is not None:
-            return action
-        if self._fallback is not None:
-            return self._fallback
-        raise UnknownOperation("Unknown operation")
+        return None
 
 
 def _policy_or_none(api: LambdaApi) -> Callable[[str, str], ResourcePolicy | None]:

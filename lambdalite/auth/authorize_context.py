@@ -17,8 +17,10 @@ __all__ = [
     "AccessDenied",
     "ServiceCaller",
     "acting_as",
+    "begin_acting",
     "current_principal",
     "current_service",
+    "end_acting",
     "invoking_as_service",
 ]
 
@@ -39,6 +41,16 @@ def acting_as(principal: Principal | None) -> Iterator[None]:
         yield
     finally:
         _PRINCIPAL.reset(token)
+
+
+def begin_acting(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    """``acting_as`` for the hot path, without a generator: act as ``principal`` until
+    ``end_acting`` is given the token back (in a ``finally``)."""
+    return _PRINCIPAL.set(principal)
+
+
+def end_acting(token: contextvars.Token[Principal | None]) -> None:
+    _PRINCIPAL.reset(token)
 
 
 class AccessDenied(AuthFailure):

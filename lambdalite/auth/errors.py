@@ -4,6 +4,7 @@ AuthFailure                      a request that is not authenticated (AWS's fron
 ├── MissingAuthenticationToken   MissingAuthenticationTokenException: no signature at all
 ├── IncompleteSignature          IncompleteSignatureException: a signature lacking a part
 ├── InvalidSignature             InvalidSignatureException: wrong signature, scope or time
+│   └── WrongRegion              ... a credential scope naming another region than the server's
 ├── UnrecognizedClient           UnrecognizedClientException: unknown key, or a token that is not its own
 └── ExpiredToken                 ExpiredTokenException: temporary credentials past their expiry
 
@@ -65,6 +66,18 @@ class InvalidSignature(AuthFailure):
         super().__init__(message)
 
 
+class WrongRegion(InvalidSignature):
+    """A signature scoped to another region than the server's. S3 says so its own way
+    (400 AuthorizationHeaderMalformed, or AuthorizationQueryParametersError for a
+    presigned URL, naming the region it expects)."""
+
+    def __init__(self, region: str, expected: str, presigned: bool = False) -> None:
+        super().__init__(f"Credential should be scoped to a valid region, not '{region}'. ")
+        self.region = region
+        self.expected = expected
+        self.presigned = presigned
+
+
 class UnrecognizedClient(AuthFailure):
     code = "UnrecognizedClientException"
     query_code = "InvalidClientTokenId"
@@ -103,9 +116,10 @@ def failure_response(failure: AuthFailure, protocol: str = "rest-json") -> Respo
         return Response(query_status, body, headers, content_type=b"application/x-amz-json-1.0")
     if protocol == "rest-xml":
         status, code, message = _s3_refusal(failure)
+        region = f"<Region>{escape(failure.expected)}</Region>" if isinstance(failure, WrongRegion) else ""
         xml = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
-            f"</Message><RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+            f"</Message>{region}<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
         )
         headers = [(b"x-amz-request-id", request_id.encode())]
         return Response(status, xml.encode(), headers, content_type=b"application/xml")
@@ -124,6 +138,15 @@ def failure_response(failure: AuthFailure, protocol: str = "rest-json") -> Respo
 
 
 def _s3_refusal(failure: AuthFailure) -> tuple[int, str, str]:
+    if isinstance(failure, WrongRegion):
+        wrong = f"the region '{failure.region}' is wrong; expecting '{failure.expected}'"
+        if failure.presigned:
+            return (
+                400,
+                "AuthorizationQueryParametersError",
+                f"Error parsing the X-Amz-Credential parameter; {wrong}",
+            )
+        return 400, "AuthorizationHeaderMalformed", f"The authorization header is malformed; {wrong}"
     for kind, answer in _S3_REFUSALS.items():
         if isinstance(failure, kind):
             return answer

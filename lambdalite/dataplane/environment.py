@@ -39,7 +39,6 @@ from lambdalite.models import FunctionConfig, Invocation, InvocationResult
 from lambdalite.observe import report
 from lambdalite.observe.billing import Billing, bill
 from lambdalite.observe.platform_log import PlatformLog
-from lambdalite.observe.tracing import trace_header
 from lambdalite.runtimes import sdk
 from lambdalite.sandbox.peers import peer_uid
 from lambdalite.sandbox.spec import RUNTIME_API_PORT, Sandbox, SandboxedProcess, SandboxSpec
@@ -488,15 +487,11 @@ class ExecutionEnvironment:
     def _deliver(self, invocation: Invocation) -> None:
         now = time.time()
         function = self.function
-        request_id = invocation.request_id
-        trace = trace_header(request_id, now, function.tracing_mode == "Active")
-        if invocation.lineage:
-            trace += f";Lineage={invocation.lineage}"
         event: _Event = (
-            request_id,
+            invocation.request_id,
             int(now * 1000) + function.timeout_s * 1000,
             invocation.invoked_arn,
-            trace,
+            invocation.trace_id,  # the Invoker's: the caller's trace continued (observe.tracing)
             invocation.client_context,
             invocation.cognito_identity,
             invocation.payload,

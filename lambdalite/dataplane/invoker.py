@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from lambdalite.control.provisioned import ProvisionedState
 from lambdalite.dataplane.environment import EnvState
@@ -32,6 +33,7 @@ from lambdalite.dataplane.limiter import ConcurrencyLimiter, InvocationKind
 from lambdalite.dataplane.pool import EnvironmentPool
 from lambdalite.events import lineage
 from lambdalite.models import FunctionConfig, Invocation, InvocationResult, new_request_id
+from lambdalite.observe import tracing
 
 
 class Invoker:
@@ -60,18 +62,22 @@ class Invoker:
         (what the limiter counts it as); ``request_id`` is the caller's when it
         already told someone (a new one otherwise); ``client_context`` is the
         decoded X-Amz-Client-Context JSON; ``trace_header`` the X-Ray header the
-        event came with (an SQS message's AWSTraceHeader ...), whose lineage this
-        invocation continues. Raises TooManyRequests when the function's reservation
-        or the node's unreserved pool is used up, and RecursiveLoopDetected when the
-        event's chain has invoked the function too often (``events.lineage``)."""
+        event came with (an SQS message's AWSTraceHeader ...), whose trace and
+        lineage this invocation continues (``observe.tracing``). Raises
+        TooManyRequests when the function's reservation or the node's unreserved
+        pool is used up, and RecursiveLoopDetected when the event's chain has
+        invoked the function too often (``events.lineage``)."""
         hop = lineage.next_hop(function, trace_header)
+        request_id = request_id or new_request_id()
+        active = function.tracing_mode == "Active"
         invocation = Invocation(
-            request_id=request_id or new_request_id(),
+            request_id=request_id,
             payload=payload,
             function=function,
             invoked_arn=invoked_arn,
             client_context=client_context,
             lineage=hop.lineage,
+            trace_id=tracing.trace_header(request_id, time.time(), active, trace_header, hop.lineage),
         )
         with self._limiter.lease(function.name, kind):
             async with self._pool.environment(function) as env:

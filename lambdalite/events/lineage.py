@@ -26,6 +26,7 @@ through every call.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
@@ -101,7 +102,13 @@ def has_lineage(header: str | None) -> bool:
 def tag(function: FunctionConfig) -> str:
     """A function's lineage tag: 8 hex digits of its name (versions and aliases count
     as one function, as a loop through any of them is the same loop)."""
-    return hashlib.sha256(function.name.encode()).hexdigest()[:8]
+    return _tag_of(function.name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_of(name: str) -> str:
+    # Every invocation asks: a digest per call cost more than the rest of next_hop.
+    return hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +125,10 @@ def next_hop(function: FunctionConfig, header: str | None) -> Hop:
     """Count ``function`` once more in the lineage of ``header``; raise
     RecursiveLoopDetected when that passes ``MAX_INVOCATIONS`` and the function's
     recursion config is ``Terminate``."""
-    entries = counts(header)
     own = tag(function)
+    if header is None or "Lineage=" not in header:
+        return Hop(1, f"{own}:1")  # the usual case: the first hop of a chain
+    entries = counts(header)
     count = entries.get(own, 0) + 1
     if count > MAX_INVOCATIONS and function.recursive_loop != "Allow":
         raise RecursiveLoopDetected(function.name, count)

@@ -3,8 +3,10 @@
 Requests are served one at a time per connection, in order (HTTP/1.1 answers
 pipelined requests in order; a long poll blocks those behind it, as on AWS).
 A handler is called as soon as its request is complete. A plain function's
-answer costs no task and no trip through the event loop; a coroutine gets one
-task. Every answer produced while one read is parsed goes out in one write.
+answer costs no task and no trip through the event loop; a coroutine runs at
+once too, to its first ``await``, and is resumed by what it waits on without a
+task (``Driven``). Every answer produced while one read is parsed goes out in
+one write.
 
 Flow control: reading stops while more than ``max_unsent_bytes`` of responses
 wait in the transport (the next request is not even started then), while
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
@@ -82,6 +86,7 @@ class HttpConnection(asyncio.Protocol):
         "_handler",
         "_head_bytes",
         "_head_raw",
+        "_head_request",
         "_head_since",
         "_headers",
         "_held",
@@ -131,6 +136,9 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._stream: BodyStream | None = None
+        self._head_request: HttpRequest | None = None
+        """The request in progress as its head described it, when the stream route was
+        asked about it: the same object is completed with its body (routed once)."""
         self._client = ""
         self._in_head = False
         self._head_raw = 0
@@ -233,6 +241,7 @@ class HttpConnection(asyncio.Protocol):
         self._repeated = None
         self._body = []
         self._body_size = 0
+        self._head_request = None
         self._in_head = True
         self._head_raw = 0
         self._head_bytes = 0
@@ -271,7 +280,7 @@ class HttpConnection(asyncio.Protocol):
             self._transport.write(_CONTINUE)
         route = self._server.stream_route
         if route is not None:
-            request = self._request()
+            request = self._head_request = self._request()
             handler = route(request)
             if handler is not None:
                 self._stream = request.stream = BodyStream(
@@ -295,7 +304,14 @@ class HttpConnection(asyncio.Protocol):
             self._stream.end()
             self._stream = None
             return
-        request = self._request()
+        request = self._head_request
+        if request is None:
+            request = self._request()
+        else:
+            self._head_request = None
+            request.body_size = self._body_size
+            if self._body and self._body_size <= self._limits.max_body:
+                request.body = b"".join(self._body)
         if self._busy or self._queue or self._paused & _WRITING or not self.open:
             self._enqueue(request, self._handler)
         else:
@@ -348,7 +364,16 @@ class HttpConnection(asyncio.Protocol):
         except Exception:
             log.exception("unhandled error serving %s %s", request.method, request.path)
             answer = Response(500)
-        if request.stream is not None and not isinstance(answer, Coroutine):
+        if type(answer) is CoroutineType or (
+            answer is not None and type(answer) is not Response and isinstance(answer, Coroutine)
+        ):
+            # Run it now, to its first suspension; one that answers without waiting
+            # is answered below like a plain function's answer. (The exact type first:
+            # an ABC's isinstance costs more than the rest of this method.)
+            answer = Driven(self, answer, request).start()
+            if answer is None:
+                return  # waiting: the driver completes it (``_complete``)
+        if request.stream is not None:
             request.stream.discard()
         if type(answer) is Response:
             self._answer(answer, request.keep_alive)
@@ -362,28 +387,11 @@ class HttpConnection(asyncio.Protocol):
                 self._carry = answer.carry and self._batch
         elif isinstance(answer, Response):
             self._answer(answer, request.keep_alive)
-        elif isinstance(answer, StreamingResponse):
-            self._server.track(asyncio.ensure_future(self._send_stream(answer, request.keep_alive)))
         else:
-            self._run_coroutine(answer, request)
-
-    def _run_coroutine(self, coro: Coroutine[Any, Any, Answer], request: HttpRequest) -> None:
-        # A task per waiting request. Running the coroutine to its first suspension
-        # inside the read (no task when it answers at once) was measured slower end
-        # to end: warm invoke p50 0.34 vs 0.25 ms, 16 clients 3,300 vs 5,000/s
-        # (its writes to the runtime land in the middle of the read batch).
-        self._server.track(asyncio.ensure_future(self._serve(coro, request)))
-
-    async def _serve(self, coro: Coroutine[Any, Any, Answer], request: HttpRequest) -> None:
-        try:
-            answer = await coro
-        except Exception:
-            log.exception("unhandled error serving %s %s", request.method, request.path)
-            answer = Response(500)
-        self._complete(answer, request)
+            self._server.track(asyncio.ensure_future(self._send_stream(answer, request.keep_alive)))
 
     def _complete(self, answer: Answer, request: HttpRequest) -> None:
-        """A coroutine handler's answer."""
+        """A coroutine handler's answer, given after it waited."""
         if request.stream is not None:
             request.stream.discard()  # what the handler left unread is dropped, not buffered
         if isinstance(answer, Response):
@@ -593,3 +601,86 @@ class HttpConnection(asyncio.Protocol):
 async def _chunks(response: StreamingResponse) -> AsyncIterator[bytes]:
     async for chunk in response.chunks:
         yield chunk
+
+
+class Driven:
+    """A coroutine handler driven without a task: started at once, inside the read that
+    completed its request, and resumed by the futures it waits on, in a context of its
+    own (as a task's). Most answers wait once or twice (an invocation waits for its
+    environment's response); a task per request cost a scheduling round trip and more
+    than the rest of the HTTP layer's work.
+
+    The server counts it in flight until it answers; ``cancel`` cancels the future it
+    waits on, which raises CancelledError at its ``await``, as a task's cancel does.
+    ``asyncio.current_task()`` is None inside it: handlers must not depend on a task
+    (``asyncio.timeout`` does; ``asyncio.wait_for`` does not)."""
+
+    __slots__ = ("_connection", "_context", "_coro", "_done", "_request", "_waiting")
+
+    def __init__(
+        self, connection: HttpConnection, coro: Coroutine[Any, Any, Answer], request: HttpRequest
+    ) -> None:
+        self._connection = connection
+        self._coro = coro
+        self._request = request
+        self._context = contextvars.copy_context()
+        self._waiting: asyncio.Future[Any] | None = None
+        self._done: asyncio.Future[None] | None = None
+
+    def start(self) -> Answer | None:
+        """Run to the first suspension: the answer if there was none (else None)."""
+        finished, answer = self._context.run(self._step)
+        if finished:
+            return answer  # (None only when cancelled by a shutdown: nothing to answer)
+        self._connection._server.driving(self)
+        return None
+
+    def _step(self) -> tuple[bool, Answer | None]:
+        """One resumption, inside the context: (True, answer) once it returned."""
+        try:
+            waiting = self._coro.send(None)
+        except StopIteration as stop:
+            return True, stop.value
+        except asyncio.CancelledError:
+            if self._connection._server.closing:
+                self._connection.close()  # cancelled by the shutdown: nothing more to say
+                return True, None
+            request = self._request
+            log.exception("cancelled while serving %s %s", request.method, request.path)
+            return True, Response(500)
+        except Exception:
+            request = self._request
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            return True, Response(500)
+        if getattr(waiting, "_asyncio_future_blocking", None):
+            waiting._asyncio_future_blocking = False
+            self._waiting = waiting
+            waiting.add_done_callback(self._resume, context=self._context)
+        elif waiting is None:  # a bare yield (asyncio.sleep(0)): run again soon
+            asyncio.get_running_loop().call_soon(self._resume, None, context=self._context)
+        else:
+            self._coro.close()
+            log.error("a handler awaited %r, which is not an asyncio future", waiting)
+            return True, Response(500)
+        return False, None
+
+    def _resume(self, _future: object) -> None:
+        self._waiting = None
+        finished, answer = self._step()
+        if finished:
+            self._connection._server.driven(self)
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+            if answer is not None:
+                self._connection._complete(answer, self._request)
+
+    def cancel(self) -> None:
+        waiting = self._waiting
+        if waiting is not None:
+            waiting.cancel()
+
+    def finished(self) -> asyncio.Future[None]:
+        """A future set once it has answered (for a server shutting down)."""
+        if self._done is None:
+            self._done = asyncio.get_running_loop().create_future()
+        return self._done

@@ -52,6 +52,10 @@ class HttpRequest:
     """The connection may carry another request after this one."""
     stream: BodyStream | None = None
     """The body as it arrives, for a handler that consumes it as a stream."""
+    route: object = None
+    """What the server's router decided about this request when its head arrived
+    (``StreamRoute``), kept for the layers above so that a request is routed once;
+    None when nothing was decided then."""
 
 
 @dataclass(slots=True)

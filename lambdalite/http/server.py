@@ -13,7 +13,7 @@ import ssl
 import time
 from collections.abc import Callable
 
-from lambdalite.http.connection import ErrorAnswer, Handler, HttpConnection, StreamRoute
+from lambdalite.http.connection import Driven, ErrorAnswer, Handler, HttpConnection, StreamRoute
 from lambdalite.http.limits import Limits
 from lambdalite.http.message import Response
 
@@ -79,6 +79,9 @@ class HttpServer:
         self.closing = False
         self.listener: asyncio.Server | None = None
         self._in_flight: set[asyncio.Future[None]] = set()
+        """Tasks the connections run (streamed responses)."""
+        self._driven: set[Driven] = set()
+        """Coroutine handlers that are waiting (see ``connection._Driven``)."""
         self._sweeper: asyncio.TimerHandle | None = None
         timeouts = [t for t in (self.limits.head_timeout_s, self.limits.idle_timeout_s) if t is not None]
         self._tick = min(TICK_MAX_S, max(TICK_MIN_S, min(timeouts) / 4)) if timeouts else None
@@ -117,6 +120,13 @@ class HttpServer:
         self._in_flight.add(future)
         future.add_done_callback(self._in_flight.discard)
 
+    def driving(self, driven: Driven) -> None:
+        """A handler is waiting (not yet answered): the shutdown waits for it."""
+        self._driven.add(driven)
+
+    def driven(self, driven: Driven) -> None:
+        self._driven.discard(driven)
+
     def _sweep(self) -> None:
         # One timer for every connection: the hot path only notes times, never arms timers.
         self._sweeper = None
@@ -136,12 +146,15 @@ class HttpServer:
             if connection.idle:
                 connection.close()
         deadline = time.monotonic() + grace_s
-        while self._in_flight and time.monotonic() < deadline:
-            await asyncio.wait(set(self._in_flight), timeout=max(0.0, deadline - time.monotonic()))
+        while (self._in_flight or self._driven) and time.monotonic() < deadline:
+            waiting = {*self._in_flight, *(driven.finished() for driven in self._driven)}
+            await asyncio.wait(waiting, timeout=max(0.0, deadline - time.monotonic()))
         for connection in list(self.connections):
             connection.close()
         for future in list(self._in_flight):
             future.cancel()
+        for driven in list(self._driven):
+            driven.cancel()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

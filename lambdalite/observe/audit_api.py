@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -29,7 +30,7 @@ from lambdalite.auth.sigv4 import Verifier
 from lambdalite.errors import StoreError, Validation
 from lambdalite.http import HttpRequest, StreamingResponse
 from lambdalite.observe.audit import AuditLog, AuditRecord, outcome_of
-from lambdalite.observe.audit_ops import identify
+from lambdalite.observe.audit_ops import Identified, identify
 
 log = logging.getLogger("lambdalite.audit")
 
@@ -39,11 +40,12 @@ ANONYMOUS = "anonymous"
 _CREDENTIAL = re.compile(rb"Credential=([^/,\s]*)")
 _QUERY_CODE = re.compile(rb"<Code>([^<]{1,128})</Code>")
 
-Handler = Callable[[HttpRequest], Awaitable[Response | StreamingResponse]]
+Answer = Response | StreamingResponse
+Handler = Callable[[HttpRequest], Coroutine[Any, Any, Answer]]
 
 
 class Auditor:
-    """``await auditor.handle(request)``: the router's answer, recorded when it is control plane."""
+    """``auditor.handle(request)``: the router's answer, recorded when it is control plane."""
 
     def __init__(
         self,
@@ -57,23 +59,23 @@ class Auditor:
         self._log = log
         self._verifier = verifier
 
-    async def handle(self, request: HttpRequest) -> Response | StreamingResponse:
-        response: Response | StreamingResponse
+    def handle(self, request: HttpRequest) -> Response | Coroutine[Any, Any, Answer]:
+        """The answer to ``request``: the audit query's at once; otherwise the router's,
+        to await. A data-plane call is handed to the router as it is (no coroutine of
+        this hook's own wraps it: Invoke is the hot path), a control-plane call is
+        recorded once answered."""
         if request.path == AUDIT_PATH or request.path == AUDIT_PATH + "/":
-            route = "audit"
             response = self._query(request)
-        else:
-            route = self._route_of(request)
-            identified = identify(route, request)
-            response = await self._handler(request)
-            if identified is None:
-                return response
-            route = identified.operation
-            resource = identified.resource
-        if route == "audit":
-            resource = ""
-            route = "lambdalite:GetAuditLog"
-        self._record(request, route, resource, response)
+            self._record(request, "lambdalite:GetAuditLog", "", response)
+            return response
+        identified = identify(self._route_of(request), request)
+        if identified is None:
+            return self._handler(request)
+        return self._audited(request, identified)
+
+    async def _audited(self, request: HttpRequest, identified: Identified) -> Response | StreamingResponse:
+        response = await self._handler(request)
+        self._record(request, identified.operation, identified.resource, response)
         return response
 
     def _principal(self, request: HttpRequest) -> str:

@@ -6,25 +6,54 @@ what the function sees. Every invocation gets a trace header in
 
     Root=1-<8 hex digits: epoch seconds>-<24 hex digits>;Parent=<16 hex digits>;Sampled=<0|1>
 
-``Sampled=1`` with ``Mode: Active`` (the X-Ray SDKs then record segments),
-``Sampled=0`` with ``PassThrough``. With Active the environment also gets the
-daemon variables AWS sets; they name a UDP port on loopback where no daemon
-listens, so an SDK's segments are dropped on this machine instead of going
-anywhere else.
+An invocation that came with a trace header of its own (``X-Amzn-Trace-Id`` on Invoke,
+an SQS message's ``AWSTraceHeader``...) continues that trace, as on AWS: its Root is kept
+and its sampling decision followed; the Parent is the invocation's own. Otherwise a new
+Root is started, and the decision is ``Sampled=1`` with ``Mode: Active`` (the X-Ray SDKs
+then record segments), ``Sampled=0`` with ``PassThrough``. With Active the environment
+also gets the daemon variables AWS sets; they name a UDP port on loopback where no
+daemon listens, so an SDK's segments are dropped on this machine instead of going
+anywhere else. A chain's ``Lineage`` (``events.lineage``) goes last.
 """
 
 from __future__ import annotations
 
 import random
+import re
 
 DAEMON_HOST = "127.0.0.1"
 DAEMON_PORT = 2000
+ROOT = re.compile(r"1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}")
+"""A well-formed X-Ray trace id (a caller's malformed Root starts a new trace)."""
 
 
-def trace_header(request_id: str, epoch_s: float, active: bool) -> str:
-    """The trace header for one invocation: its root from the time and the request id."""
-    root = request_id.replace("-", "")[:24]
-    return f"Root=1-{int(epoch_s):08x}-{root};Parent={random.getrandbits(64):016x};Sampled={int(active)}"
+def trace_header(
+    request_id: str, epoch_s: float, active: bool, caller: str | None = None, lineage: str = ""
+) -> str:
+    """The trace header for one invocation (see the module docstring): ``caller`` is the
+    header it came with, ``lineage`` the value of its Lineage field ("" for none)."""
+    root = sampled = None
+    if caller:
+        root, sampled = _continued(caller)
+    if root is None:
+        root = f"1-{int(epoch_s):08x}-{request_id.replace('-', '')[:24]}"
+    if sampled is None:
+        sampled = "1" if active else "0"
+    header = f"Root={root};Parent={random.getrandbits(64):016x};Sampled={sampled}"
+    return f"{header};Lineage={lineage}" if lineage else header
+
+
+def _continued(caller: str) -> tuple[str | None, str | None]:
+    """The (Root, Sampled decision) a caller's header carries, each None when absent or
+    malformed (``Sampled=?``, a request for a decision, is no decision)."""
+    root = sampled = None
+    for field in caller.split(";"):
+        key, _, value = field.strip().partition("=")
+        if key == "Root" and ROOT.fullmatch(value.strip()):
+            root = value.strip()
+        elif key == "Sampled" and value.strip() in ("0", "1"):
+            sampled = value.strip()
+    return root, sampled
 
 
 def daemon_variables() -> dict[str, str]:

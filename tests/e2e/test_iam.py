@@ -281,6 +281,38 @@ def test_assume_role_credentials_work_then_expire(server: Server) -> None:
     assert refused(client(server, "sts", session).get_caller_identity)[1] == "ExpiredToken"
 
 
+def test_remembered_decisions_follow_every_policy_and_permission_change(server: Server) -> None:
+    """Decisions are remembered between requests: a change to the policies behind one
+    (identity policy, its removal, a resource policy's statement) is seen by the next call."""
+    create_function(admin(server, "lambda"), "remembered", {"app.py": HANDLER})
+    iam = admin(server, "iam")
+    gale = new_user(server, "gale", allow("lambda:InvokeFunction"))
+    gale_arn = f"arn:aws:iam::{ACCOUNT}:user/gale"
+    lam = client(server, "lambda", gale)
+    for _ in range(3):
+        assert lam.invoke(FunctionName="remembered", Payload=b"1")["StatusCode"] == 200
+    iam.put_user_policy(
+        UserName="gale",
+        PolicyName="stop",
+        PolicyDocument=document({"Effect": "Deny", "Action": "lambda:InvokeFunction", "Resource": "*"}),
+    )
+    assert refused(lam.invoke, FunctionName="remembered")[1] == "AccessDeniedException"
+    iam.delete_user_policy(UserName="gale", PolicyName="stop")
+    iam.delete_user_policy(UserName="gale", PolicyName="rights")
+    assert refused(lam.invoke, FunctionName="remembered") == (
+        403,
+        "AccessDeniedException",
+        not_allowed(gale_arn, "lambda:InvokeFunction", f"{ARN}remembered"),
+    )
+    # The function's own policy may allow him instead, until its statement is removed.
+    admin(server, "lambda").add_permission(
+        FunctionName="remembered", StatementId="gale", Action="lambda:InvokeFunction", Principal=gale_arn
+    )
+    assert lam.invoke(FunctionName="remembered", Payload=b"1")["StatusCode"] == 200
+    admin(server, "lambda").remove_permission(FunctionName="remembered", StatementId="gale")
+    assert refused(lam.invoke, FunctionName="remembered")[1] == "AccessDeniedException"
+
+
 def test_an_explicit_deny_wins_over_an_allow_and_wildcards_match(server: Server) -> None:
     admin_lambda = admin(server, "lambda")
     create_function(admin_lambda, "app-one", {"app.py": HANDLER})

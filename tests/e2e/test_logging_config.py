@@ -199,6 +199,27 @@ def test_active_tracing_sets_the_xray_variables_and_a_sampled_header(lam: Any) -
     assert (env["AWS_LAMBDA_LOG_FORMAT"], env["AWS_LAMBDA_LOG_LEVEL"]) == ("JSON", "INFO")
 
 
+def test_an_invocation_continues_the_callers_trace(lam: Any) -> None:
+    """AWS keeps the Root of the caller's X-Amzn-Trace-Id (one trace across services) and
+    its sampling decision; the Parent is the invocation's own."""
+    create_function(lam, "trace-kept", {"app.py": ENV})
+    caller = "Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=1"
+
+    def add_trace_header(request: Any, **_: Any) -> None:
+        request.headers["X-Amzn-Trace-Id"] = caller
+
+    lam.meta.events.register("before-sign.lambda.Invoke", add_trace_header)
+    try:
+        env = json.loads(lam.invoke(FunctionName="trace-kept")["Payload"].read())
+    finally:
+        lam.meta.events.unregister("before-sign.lambda.Invoke", add_trace_header)
+    assert re.fullmatch(
+        r"Root=1-67891233-abcdef012345678912345678;Parent=[0-9a-f]{16};Sampled=1;Lineage=[0-9a-f]{8}:1",
+        env["_X_AMZN_TRACE_ID"],
+    )
+    assert "53995c3f42cd8ad8" not in env["_X_AMZN_TRACE_ID"]
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="no node on PATH")
 def test_node_console_writes_awss_json_records(lam: Any, logs: Any) -> None:
     code = (

@@ -73,12 +73,12 @@ def admin_key(server: Server) -> tuple[str, str]:
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
-def client(server: Server, service: str, key: tuple[str, str] | None = None) -> Any:
+def client(server: Server, service: str, key: tuple[str, str] | None = None, region: str = REGION) -> Any:
     key_id, secret = key or admin_key(server)
     return boto3.client(
         service,
         endpoint_url=server.endpoint,
-        region_name=REGION,
+        region_name=region,
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
@@ -165,6 +165,19 @@ def test_a_wrong_secret_is_refused(signed_server: Server) -> None:
         "InvalidSignatureException",
         MISMATCH,
     )
+
+
+def test_a_signature_for_another_region_is_refused_in_each_protocol(signed_server: Server) -> None:
+    wrong = "Credential should be scoped to a valid region, not 'eu-west-3'. "
+    s3 = f"The authorization header is malformed; the region 'eu-west-3' is wrong; expecting '{REGION}'"
+    for service, operation, answer in (
+        ("lambda", "list_functions", (403, "InvalidSignatureException", wrong)),
+        ("logs", "describe_log_groups", (400, "InvalidSignatureException", wrong)),
+        ("sqs", "list_queues", (403, "SignatureDoesNotMatch", wrong)),
+        ("s3", "list_buckets", (400, "AuthorizationHeaderMalformed", s3)),
+    ):
+        elsewhere = client(signed_server, service, region="eu-west-3")
+        assert refused(getattr(elsewhere, operation)) == answer, service
 
 
 def test_an_unknown_key_is_refused(signed_server: Server) -> None:

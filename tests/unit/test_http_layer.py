@@ -386,3 +386,78 @@ def test_a_streaming_response(length: int | None) -> None:
         await server.shutdown(0)
 
     run(test)
+
+
+async def asking(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A new connection that has sent ``GET path``."""
+    reader, writer = await connect(port)
+    writer.write(get(path))
+    return reader, writer
+
+
+def test_coroutine_handlers_run_without_a_task_each_in_a_context_of_its_own() -> None:
+    """A coroutine handler runs at once, inside the read, and is resumed by what it awaits;
+    no task is made for it, and a context variable it sets is its request's alone."""
+    import contextvars
+
+    seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="")
+    release: asyncio.Future[None] | None = None
+    tasks_during: list[int] = []
+
+    async def handler(request: HttpRequest) -> Response:
+        nonlocal release
+        assert asyncio.current_task() is None  # driven, not a task
+        seen.set(request.path)
+        if request.path == "/slow":
+            release = asyncio.get_running_loop().create_future()
+            await release
+            await asyncio.sleep(0)  # a bare yield is resumed too
+        tasks_during.append(len(asyncio.all_tasks()))
+        return Response(200, seen.get().encode())
+
+    async def test() -> None:
+        server, port = await serving(handler)
+        (slow_reader, slow_writer), (reader, writer) = [
+            await asking(port, path) for path in ("/slow", "/fast")
+        ]
+        assert (await read_response(reader))[::2] == (200, b"/fast")
+        assert release is not None and not release.done()
+        release.set_result(None)
+        assert (await read_response(slow_reader))[::2] == (200, b"/slow")
+        assert seen.get() == ""  # nothing leaked into the loop's own context
+        assert len(tasks_during) == 2 and max(tasks_during) == len(asyncio.all_tasks())
+        for w in (writer, slow_writer):
+            w.close()
+        await server.shutdown(1.0)
+
+    run(test)
+
+
+def test_the_shutdown_waits_for_a_waiting_handler_then_cancels_it() -> None:
+    cancelled = asyncio.Event()
+    finished: list[str] = []
+
+    async def handler(request: HttpRequest) -> Response:
+        try:
+            await asyncio.sleep(0.05 if request.path == "/short" else 30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        finished.append(request.path)
+        return Response(200)
+
+    async def test() -> None:
+        server, port = await serving(handler)
+        (short_reader, short_writer), (long_reader, long_writer) = [
+            await asking(port, path) for path in ("/short", "/long")
+        ]
+        await asyncio.sleep(0.01)
+        await server.shutdown(0.5)  # the short one finishes within the grace, the long one is cancelled
+        await asyncio.wait_for(cancelled.wait(), 1)  # cancelled as a task is: at its next step
+        assert finished == ["/short"]
+        assert (await read_response(short_reader))[0] == 200
+        assert await closed(long_reader, 2)
+        for w in (short_writer, long_writer):
+            w.close()
+
+    run(test)

@@ -19,6 +19,8 @@ from lambdalite.auth.errors import (
     InvalidSignature,
     MissingAuthenticationToken,
     UnrecognizedClient,
+    WrongRegion,
+    failure_response,
 )
 from lambdalite.auth.sigv4 import Verifier, canonical_path
 from lambdalite.http.message import HttpRequest
@@ -130,6 +132,59 @@ def test_refuses_every_request_signed_with_another_secret() -> None:
         case = generate(rng)
         with pytest.raises(InvalidSignature, match="does not match"):
             verifier(token=case.token, secret=SECRET + "x").verify(case.request, (case.service,))
+
+
+def test_the_warm_path_accepts_what_botocore_signs_and_nothing_tampered() -> None:
+    """``_verify_usual`` (the one-pass check most requests take) decides the usual shape on
+    its own, agrees with the long way everywhere, and never accepts a tampered request."""
+    rng = random.Random(20260315)
+    warm = 0
+    for _ in range(2000):
+        case = generate(rng)
+        ours = verifier(token=case.token)
+        fast = ours._verify_usual(case.request, (case.service,))
+        assert fast in (None, PRINCIPAL), case
+        if fast is not None:
+            warm += 1
+        headers = case.request.headers
+        usual = case.token is None and case.request.repeated is None and b"x-amz-date" in headers
+        usual = usual and b"x-amz-content-sha256" not in headers
+        values = b"".join(headers.values())
+        if usual and values.isascii() and b"  " not in values and b"\t" not in values:
+            assert fast == PRINCIPAL, case
+        tampered = _tampered(case.request, rng)
+        if tampered is not None:
+            assert ours._verify_usual(tampered, (case.service,)) is None, case
+    assert warm > 100, warm  # the generator mixes shapes: presigned, S3, tokens, odd values
+
+
+def test_a_scope_naming_another_region_is_refused_but_iams_global_one() -> None:
+    def in_region(region: str, service: str = "lambda") -> HttpRequest:
+        request = AWSRequest(method="POST", url="http://127.0.0.1:9001/", data=b"{}")
+        with fixed_time():
+            SigV4Auth(Credentials(KEY_ID, SECRET), service, region).add_auth(request)
+        return as_received(request)
+
+    here = Verifier(Keys(Credential(KEY_ID, SECRET, PRINCIPAL)), clock=lambda: NOW, region="eu-west-1")
+    assert here.verify(in_region("eu-west-1")) == PRINCIPAL
+    for service in ("iam", "sts"):  # their global endpoints sign in us-east-1
+        assert here.verify(in_region("us-east-1", service), (service,)) == PRINCIPAL
+    with pytest.raises(WrongRegion) as caught:
+        here.verify(in_region("us-east-1"))
+    assert caught.value.message == "Credential should be scoped to a valid region, not 'us-east-1'. "
+    assert (
+        caught.value.code == "InvalidSignatureException"
+        and caught.value.query_code == "SignatureDoesNotMatch"
+    )
+    assert here._verify_usual(in_region("us-east-1"), ()) is None
+    s3 = failure_response(WrongRegion("us-east-1", "eu-west-1"), "rest-xml")
+    assert s3.status == 400 and b"<Code>AuthorizationHeaderMalformed</Code>" in s3.body
+    assert (
+        b"the region 'us-east-1' is wrong; expecting 'eu-west-1'</Message><Region>eu-west-1</Region>"
+        in s3.body
+    )
+    presigned = failure_response(WrongRegion("us-east-1", "eu-west-1", presigned=True), "rest-xml")
+    assert b"<Code>AuthorizationQueryParametersError</Code>" in presigned.body
 
 
 def test_canonical_path_is_normalised_and_encoded_once_more_except_for_s3() -> None:
