@@ -192,7 +192,7 @@ def test_a_restored_environment_shows_the_function_the_same_variables_as_a_fresh
     restored, _ = invoke(lam, "snap-env", version, {})
     for names in (fresh, restored):
         assert [name for name in names if "LAMBDALITE" in name] == []
-        assert {"MINE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_INITIALIZATION_TYPE", "_HANDLER"} <= set(names)
+        assert {"MINE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "_HANDLER"} <= set(names)
     # Less LC_CTYPE: a fresh interpreter sets it itself when it coerces a C locale (PEP 538).
     assert restored == [name for name in fresh if name != "LC_CTYPE"]
 
