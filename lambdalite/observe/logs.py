@@ -132,7 +132,7 @@ class GroupInfo:
 
 @dataclass(slots=True)
 class _Stats:
-    """What DescribeLogStreams needs, kept up to date by append without reading files."""
+    """What DescribeLogStreams needs, kept up to date as appends are written, without reading files."""
 
     creation_ms: int
     first_event_ms: int | None = None
@@ -227,9 +227,9 @@ class LogStore:
                 self._write_pending()
 
     def prepare(self, group: str, stream: str) -> None:
-        """Create the group and the (empty) stream now, so that the first ``append``
-        does no file system work: a caller with idle time (an environment waiting
-        for its runtime) takes it off the path that follows."""
+        """Create the group and the (empty) stream now, so that writing its first
+        appends does no file system work: a caller with idle time (an environment
+        waiting for its runtime) takes it off the path that follows."""
         with self._lock:
             if self._closed:
                 raise ValueError("LogStore is closed")
