@@ -358,6 +358,9 @@ def main() -> None:
         "runs": {},
     }
     with tempfile.TemporaryDirectory(prefix="lambdalite-cold-", dir="/var/tmp") as work:
+        # 0700 as made: the process level runs functions as users of their own, which
+        # must reach their code below it (it refuses to run them as root instead).
+        Path(work).chmod(0o755)
         for level in args.levels.split(","):
             for zygotes in zygote_modes:
                 key = f"{level}/{'on' if zygotes else 'off'}"

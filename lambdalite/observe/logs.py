@@ -14,16 +14,20 @@ Each line of a stream file is one event, framed as an orjson array
 traceback is one event), and JSON escapes them. A torn last line (a crash in the
 middle of a write) is skipped by readers and fenced off by the next writer.
 
-Writes are on the invoke hot path, so ``append`` only formats bytes into an
-already open, buffered handle (an LRU of them); ``flush`` pushes the buffers to
-the OS and is called by the server every ~200 ms and by every read. Nothing
+Writes are on the invoke hot path, so ``append`` only notes the events (with
+their ingestion time) in a list; ``flush``, which the server calls every ~200
+ms and every read calls first, formats them, writes each stream's batch into
+its open, buffered handle (an LRU of them) and pushes the buffers to the OS.
+Batching makes the per-stream work (finding the handle, the write, the
+statistics) once per stream per flush rather than once per invocation, and
+takes the formatting off the path that answers the caller. Nothing
 fsyncs: a power cut may lose the last fraction of a second of logs, never the
 consistency of a file. Logs are kept across restarts and after DeleteFunction,
 as AWS keeps them; there is no retention yet.
 
 Thread-safety: ``append`` runs on the event loop; reads may run in a worker
-thread. One lock guards the handles and the per-stream statistics; it is held
-for microseconds on the write path and is uncontended in practice.
+thread. One lock guards the pending events, the handles and the per-stream
+statistics; ``append`` holds it for a list append, ``flush`` for the batch.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ _MAX_COMPONENT = 200
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 _WRITE_BUFFER = 64 * 1024
 _LINE = orjson.OPT_APPEND_NEWLINE
+_MAX_PENDING = 4096
+"""Appends held before ``append`` writes them itself: bounds the memory of a store
+whose owner flushes rarely (the server flushes every ~200 ms, far below this)."""
 
 
 class LogNotFound(KeyError):
@@ -125,7 +132,7 @@ class GroupInfo:
 
 @dataclass(slots=True)
 class _Stats:
-    """What DescribeLogStreams needs, kept up to date by append without reading files."""
+    """What DescribeLogStreams needs, kept up to date as appends are written, without reading files."""
 
     creation_ms: int
     first_event_ms: int | None = None
@@ -133,15 +140,13 @@ class _Stats:
     last_ingestion_ms: int | None = None
     stored_bytes: int = 0
 
-    def add(self, events: Sequence[tuple[int, str]], ingestion_ms: int, size: int) -> None:
-        """Count ``events``, ingested at ``ingestion_ms`` and stored in ``size`` bytes."""
+    def add(self, timestamps: Sequence[int], ingestion_ms: int, size: int) -> None:
+        """Count events with ``timestamps`` (at least one), the last ingested at
+        ``ingestion_ms``, stored in ``size`` bytes."""
+        low, high = min(timestamps), max(timestamps)
         first, last = self.first_event_ms, self.last_event_ms
-        for timestamp_ms, _ in events:
-            if first is None or timestamp_ms < first:
-                first = timestamp_ms
-            if last is None or timestamp_ms > last:
-                last = timestamp_ms
-        self.first_event_ms, self.last_event_ms = first, last
+        self.first_event_ms = low if first is None or low < first else first
+        self.last_event_ms = high if last is None or high > last else last
         self.last_ingestion_ms = ingestion_ms
         self.stored_bytes += size
 
@@ -198,6 +203,8 @@ class LogStore:
         self._handles: OrderedDict[tuple[str, str], tuple[BinaryIO, _Stats]] = OrderedDict()
         """Open streams, least recently appended first, each with its statistics."""
         self._groups: dict[str, _Group] = {}
+        self._pending: list[tuple[str, str, int, Sequence[tuple[int, str]]]] = []
+        """Appends not written yet: (group, stream, ingestion_ms, events), in order."""
         self._lock = threading.Lock()
         self._closed = False
 
@@ -205,30 +212,33 @@ class LogStore:
 
     def append(self, group: str, stream: str, events: Sequence[tuple[int, str]]) -> None:
         """Add ``(timestamp_ms, message)`` events to a stream, creating the group and
-        the stream on first use. Buffered: visible to readers after ``flush()``."""
+        the stream on first use, ingested now. Deferred: written, and visible to
+        readers (which flush first), at the next ``flush()``; ``events`` is kept
+        until then, so the caller must not change it afterwards."""
         if not events:
             return
         ingestion_ms = _now_ms()
-        data = b"".join([orjson.dumps([ts, ingestion_ms, message], option=_LINE) for ts, message in events])
         with self._lock:
             if self._closed:
                 raise ValueError("LogStore is closed")
-            handle, stats = self._open(group, stream)
-            handle.write(data)
-            stats.add(events, ingestion_ms, len(data))
+            pending = self._pending
+            pending.append((group, stream, ingestion_ms, events))
+            if len(pending) >= _MAX_PENDING:
+                self._write_pending()
 
     def prepare(self, group: str, stream: str) -> None:
-        """Create the group and the (empty) stream now, so that the first ``append``
-        does no file system work: a caller with idle time (an environment waiting
-        for its runtime) takes it off the path that follows."""
+        """Create the group and the (empty) stream now, so that writing its first
+        appends does no file system work: a caller with idle time (an environment
+        waiting for its runtime) takes it off the path that follows."""
         with self._lock:
             if self._closed:
                 raise ValueError("LogStore is closed")
             self._open(group, stream)
 
     def flush(self) -> None:
-        """Hand every buffered event to the OS (no fsync), so reads see them."""
+        """Write every appended event and hand them to the OS (no fsync), so reads see them."""
         with self._lock:
+            self._write_pending()
             for handle, _ in self._handles.values():
                 handle.flush()
 
@@ -236,9 +246,35 @@ class LogStore:
         """Flush and close every handle. Further appends raise; reads still work."""
         with self._lock:
             self._closed = True
+            self._write_pending()
             while self._handles:
                 _, (handle, _) = self._handles.popitem()
                 handle.close()
+
+    def _write_pending(self) -> None:
+        # Called with the lock held: each stream's appends, in order, as one write.
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        batches: dict[tuple[str, str], list[tuple[int, Sequence[tuple[int, str]]]]] = {}
+        for group, stream, ingestion_ms, events in pending:
+            batch = batches.get((group, stream))
+            if batch is None:
+                batches[(group, stream)] = [(ingestion_ms, events)]
+            else:
+                batch.append((ingestion_ms, events))
+        dumps = orjson.dumps
+        for (group, stream), batch in batches.items():
+            data = b"".join(
+                [
+                    dumps([ts, ingestion_ms, message], option=_LINE)
+                    for ingestion_ms, events in batch
+                    for ts, message in events
+                ]
+            )
+            handle, stats = self._open(group, stream)
+            handle.write(data)
+            stats.add([ts for _, events in batch for ts, _ in events], batch[-1][0], len(data))
 
     def _open(self, group: str, stream: str) -> tuple[BinaryIO, _Stats]:
         # Called with the lock held.
@@ -424,7 +460,7 @@ def _scan(path: Path) -> _Stats:
     for _, event in _read(path):
         if first:
             stats.creation_ms, first = event.ingestion_ms, False
-        stats.add(((event.timestamp_ms, event.message),), event.ingestion_ms, 0)
+        stats.add((event.timestamp_ms,), event.ingestion_ms, 0)
     stats.stored_bytes = path.stat().st_size
     return stats
 

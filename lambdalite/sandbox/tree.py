@@ -16,6 +16,9 @@ from collections.abc import Iterable
 from lambdalite.sandbox.cgroups import Cgroup
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+HWM_EVERY = 20
+"""Every HWM_EVERY-th sample reads the runtime's VmHWM whatever the cheap figures say
+(``MemoryMeter._runtime_peak``): about once a second at the data plane's pace."""
 
 
 def kill_processes(pidfds: tuple[int, ...], pids: tuple[int, ...]) -> None:
@@ -103,6 +106,14 @@ def _vm_hwm(status_fd: int) -> int | None:
         return None
 
 
+def _resident(statm_fd: int) -> int | None:
+    """Resident bytes now from an open /proc/PID/statm (None once the process is gone)."""
+    try:
+        return int(os.pread(statm_fd, 256, 0).split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def resident_bytes(pid: int) -> int:
     """The process's resident memory now (0 when gone)."""
     try:
@@ -149,7 +160,7 @@ class MemoryMeter:
     it copies after joining (1 MB for a hello function), while what AWS reports
     is a function's whole interpreter."""
 
-    __slots__ = ("_cgroup", "_cgroup_peak_fd", "_oom", "_peak", "_released", "_status")
+    __slots__ = ("_cgroup", "_cgroup_peak_fd", "_hwm", "_oom", "_peak", "_released", "_samples", "_status")
 
     def __init__(self, cgroup: Cgroup | None) -> None:
         self._cgroup = cgroup
@@ -160,18 +171,23 @@ class MemoryMeter:
         # is sampled many times a second under load, and opening a cgroup file
         # costs ten times what reading it does.
         self._cgroup_peak_fd: int | None = None
-        self._status: tuple[int, int] | None = None
-        """(pid, descriptor of its /proc/PID/status)."""
+        self._status: tuple[int, int, int] | None = None
+        """(pid, descriptors of its /proc/PID/status and /proc/PID/statm)."""
+        self._hwm: tuple[int, int | None] | None = None
+        """(the runtime's VmHWM, the cgroup's peak when it was read)."""
+        self._samples = 0
 
     def sample(self, runtime_pid: int) -> None:
         """Take the figures now (``runtime_pid`` still running: 0 when unknown)."""
         if self._released:
             return
         figures = [self._peak]
+        cgroup_peak = None
         if self._cgroup is not None:
-            figures.append(self._cgroup_peak())
+            cgroup_peak = self._cgroup_peak()
+            figures.append(cgroup_peak)
         if runtime_pid:
-            figures.append(self._runtime_peak(runtime_pid))
+            figures.append(self._runtime_peak(runtime_pid, cgroup_peak))
             if self._cgroup is None:
                 figures.append(tree_resident_bytes(runtime_pid))
         self._peak = max((figure for figure in figures if figure is not None), default=None)
@@ -191,21 +207,43 @@ class MemoryMeter:
         except (OSError, ValueError):
             return None
 
-    def _runtime_peak(self, pid: int) -> int | None:
+    def _runtime_peak(self, pid: int, cgroup_peak: int | None) -> int | None:
+        """The runtime's VmHWM. /proc/PID/status costs ten times what statm does (the
+        kernel formats some fifty fields), so it is read again only when the figure
+        may have moved: the runtime's resident memory (statm) is above the last
+        VmHWM, or the cgroup's peak moved (the runtime's new pages are charged
+        there), or HWM_EVERY samples went by (a spike of pages its cgroup is not
+        charged for, come and gone between two samples)."""
         if self._status is None or self._status[0] != pid:
             self._close_status()
             try:
-                self._status = (pid, os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC))
+                status = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 return None
+            try:
+                statm = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                os.close(status)
+                return None
+            self._status = (pid, status, statm)
+        self._samples += 1
+        known = self._hwm
+        if known is not None and known[1] == cgroup_peak and self._samples % HWM_EVERY:
+            resident = _resident(self._status[2])
+            if resident is not None and resident <= known[0]:
+                return known[0]
         # A descriptor names its process, not its number: once that process is
         # reaped, reads fail (ESRCH) rather than show another's figures.
-        return _vm_hwm(self._status[1])
+        hwm = _vm_hwm(self._status[1])
+        self._hwm = None if hwm is None else (hwm, cgroup_peak)
+        return hwm
 
     def _close_status(self) -> None:
         if self._status is not None:
             os.close(self._status[1])
+            os.close(self._status[2])
             self._status = None
+            self._hwm = None
 
     def peak_bytes(self, runtime_pid: int) -> int | None:
         """The peak so far (``sample`` first; ``runtime_pid`` 0 once it has ended)."""

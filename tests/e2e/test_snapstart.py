@@ -176,6 +176,27 @@ def test_environments_of_a_published_version_are_restored_from_one_init(lam: Any
     assert "Init Duration" in tail
 
 
+ENVIRON = {
+    "app.py": "import os\n\n\ndef handler(event, context):\n    return sorted(os.environ)\n",
+}
+
+
+@needs_312
+def test_a_restored_environment_shows_the_function_the_same_variables_as_a_fresh_one(lam: Any) -> None:
+    """The platform's own variables (``_LAMBDALITE_*``: log framing, the SDK's path,
+    the channel) are the runtime's business: a function sees AWS's variables and its
+    own, whether its environment started fresh or was restored from a snapshot."""
+    create(lam, "snap-env", files=ENVIRON, SnapStart=ON, Environment={"Variables": {"MINE": "1"}})
+    version = lam.publish_version(FunctionName="snap-env")["Version"]
+    fresh, _ = invoke(lam, "snap-env", "$LATEST", {})
+    restored, _ = invoke(lam, "snap-env", version, {})
+    for names in (fresh, restored):
+        assert [name for name in names if "LAMBDALITE" in name] == []
+        assert {"MINE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "_HANDLER"} <= set(names)
+    # Less LC_CTYPE: a fresh interpreter sets it itself when it coerces a C locale (PEP 538).
+    assert restored == [name for name in fresh if name != "LC_CTYPE"]
+
+
 MADE_AHEAD = """
 import os, random, time
 from snapshot_restore_py import register_after_restore

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdalite.observe import logs as logs_module
 from lambdalite.observe.logs import (
     FilterPattern,
     LogGroupNotFound,
@@ -73,12 +74,45 @@ def test_names_too_long_for_a_file_name_still_work(store: LogStore) -> None:
     assert messages(store, group) == ["long"]
 
 
-def test_append_buffers_until_flush(store: LogStore, tmp_path: Path) -> None:
-    store.append(GROUP, STREAM_A, [(1, "buffered")])
-    (path,) = (tmp_path / "logs").rglob("*.log")
-    assert path.stat().st_size == 0  # no write per call on the hot path
+def test_append_defers_until_flush(store: LogStore, tmp_path: Path) -> None:
+    store.append(GROUP, STREAM_A, [(1, "deferred")])
+    assert list((tmp_path / "logs").rglob("*.log")) == []  # nothing written on the hot path
     store.flush()
+    (path,) = (tmp_path / "logs").rglob("*.log")
     assert path.stat().st_size > 0
+
+
+def test_interleaved_appends_keep_each_streams_order_and_statistics(store: LogStore) -> None:
+    store.append(GROUP, STREAM_A, [(5000, "a5"), (1000, "a1")])
+    store.append(GROUP, STREAM_B, [(2000, "b2")])
+    store.append(GROUP, STREAM_A, [(3000, "a3")])
+    assert [e.message for e in store.stream_events(GROUP, STREAM_A)] == ["a5", "a1", "a3"]
+    first, second = store.streams(GROUP)
+    assert (first.name, first.first_event_ms, first.last_event_ms) == (STREAM_A, 1000, 5000)
+    assert (second.name, second.first_event_ms, second.last_event_ms) == (STREAM_B, 2000, 2000)
+    events = store.stream_events(GROUP, STREAM_A)
+    assert first.last_ingestion_ms == max(e.ingestion_ms for e in events)
+    assert first.stored_bytes == sum(len(line) + 1 for line in _lines(store, STREAM_A))
+
+
+def test_appends_past_the_pending_bound_are_written_without_a_flush(store: LogStore, tmp_path: Path) -> None:
+    for n in range(logs_module._MAX_PENDING):
+        store.append(GROUP, STREAM_A, [(n, "x")])
+    (path,) = (tmp_path / "logs").rglob("*.log")
+    store._handles[(GROUP, STREAM_A)][0].flush()  # only the handle's own buffer: no store.flush()
+    assert path.read_bytes().count(b"\n") == logs_module._MAX_PENDING
+
+
+def test_close_writes_what_was_appended(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "logs")
+    store.append(GROUP, STREAM_A, [(1, "last words")])
+    store.close()
+    assert [e.message for e in LogStore(tmp_path / "logs").stream_events(GROUP, STREAM_A)] == ["last words"]
+
+
+def _lines(store: LogStore, stream: str) -> list[bytes]:
+    (path,) = [p for p in store.root.rglob("*.log") if stream.endswith(p.name[-len(".log") - 32 : -4])]
+    return path.read_bytes().splitlines()
 
 
 def test_a_prepared_stream_exists_empty_and_takes_appends(store: LogStore) -> None:

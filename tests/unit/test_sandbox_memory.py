@@ -75,3 +75,52 @@ def test_a_meter_without_a_cgroup_or_a_process_knows_nothing_and_says_so() -> No
     assert meter.peak_bytes(0) is None and meter.current_bytes(0) == 0 and not meter.out_of_memory()
     meter.release()
     assert meter.peak_bytes(os.getpid()) is None  # released: no new figures
+
+
+# For "spike" touches 40 MB and frees it again, for "keep" holds 80 MB more; then answers.
+SPIKER = """
+import sys
+kept = []
+for line in sys.stdin:
+    if line.strip() == "spike":
+        b = bytearray(40 << 20)
+        del b
+    elif line.strip() == "keep":
+        kept.append(bytearray(80 << 20))
+    print("done", flush=True)
+"""
+
+
+def test_the_runtimes_peak_is_seen_while_it_grows_and_a_spike_between_samples_soon_after() -> None:
+    """The runtime's VmHWM is re-read only when the cheap figures say it may have
+    moved (``MemoryMeter._runtime_peak``), and at least every HWM_EVERY samples."""
+    import subprocess
+
+    from lambdalite.sandbox import tree
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", SPIKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
+
+    def tell(line: str) -> None:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(line + "\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "done\n"
+
+    try:
+        tell("settle")
+        meter = MemoryMeter(None)
+        before = meter.peak_bytes(child.pid)
+        assert before is not None
+        # Unchanged: the same figure from statm alone, as long as the runtime stays below it.
+        assert [meter.peak_bytes(child.pid) for _ in range(3)] == [before] * 3
+        tell("spike")  # up by 40 MB and back down, between two samples
+        seen = [meter.peak_bytes(child.pid) or 0 for _ in range(tree.HWM_EVERY)]
+        assert seen[-1] >= before + 35 * MB
+        tell("keep")  # resident above the last VmHWM: the very next sample reads it
+        assert (meter.peak_bytes(child.pid) or 0) >= before + 75 * MB
+    finally:
+        child.kill()
+        child.wait()

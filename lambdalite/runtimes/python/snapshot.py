@@ -21,7 +21,8 @@ Then, one record at a time from the platform:
   says ``{"op": "claimed", "pid"}`` (``_serve``). Either way the environment
   is a process of its own, used once, with its own session (killed with its
   process group), which dies with the snapshot. At its restore it takes the
-  environment's variables, re-seeds ``random`` (a restored environment must
+  environment's variables (less the platform's own, which the snapshot's init
+  consumed), re-seeds ``random`` (a restored environment must
   not repeat its siblings' numbers), makes its Runtime API listener when asked
   to (``_listen``), answers ``{"op": "restored", "id": N, "pid": <its pid>}``
   with its credentials (so the platform learns its host pid) and the listener,
@@ -405,6 +406,11 @@ def _restore(
     level_variables = {name: os.environ[name] for name in _LEVEL_VARIABLES if name in os.environ}
     os.environ.clear()
     os.environ.update({**request["env"], **level_variables})
+    # The platform's variables that the bootstrap reads and removes while it starts
+    # (the snapshot did, in its init): the function sees AWS's variables and its own.
+    # Its channel's is removed when the runtime takes the channel (``Runtime``).
+    for name in (bootstrap._FRAMES_VARIABLE, bootstrap._SDK_VARIABLE):
+        os.environ.pop(name, None)
     time.tzset()
     # The snapshot's random state is every restored environment's: re-seed from the OS.
     random.seed()
