@@ -1,6 +1,6 @@
 """What asynchronous invocation costs (issue 12): durable accepts, and the way to the handler.
 
-    .venv/bin/python bench/async_bench.py [--seconds 5] [--clients 16] [--starts 200]
+    .venv/bin/python bench/async_bench.py [--seconds 5] [--clients 16] [--starts 200] [--profile]
 
 Starts its own ``python -m lambdalite serve`` on a free port with a fresh data
 directory (bench/services.py: stopped with everything it forked on every
@@ -13,7 +13,11 @@ path), creates Python 3.11 functions with boto3, then, in one run:
   (SQLite WAL, synchronous=FULL, group commit), so requests/s is events/s
   durably accepted and wrk's latency is the accept latency. Execution goes on
   behind the burst; the run then waits until the backlog has drained and checks
-  that every accepted event was delivered (backlog view, /_lambdalite/async);
+  that every accepted event was delivered (backlog view, /_lambdalite/async).
+  The CPU the server process (all its threads) and its descendants (the
+  environments) used during the burst and until the drain, per event, is the
+  figure that survives a shared machine; ``--profile`` samples the server with
+  py-spy during the burst (bench/results/async-profile.txt, summarised);
 * 202 to handler: ``--starts`` Event invokes one at a time, each after the
   previous one's handler has started, on a warm environment: the handler sends
   its start time (time.time()) over UDP; the figure is that minus the time the
@@ -49,11 +53,13 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import profiling
+import psutil
 from keepalive import HttpProtocolError, KeepAliveClient, build_request
 from rich.console import Console
 from rich.table import Table
@@ -63,6 +69,7 @@ from wrkrun import WrkResult, ensure_wrk, run_wrk
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results" / "async.json"
+PROFILE = BENCH_DIR / "results" / "async-profile.txt"
 PYTHON = sys.executable
 READY_LINE = "lambdalite listening on"
 
@@ -322,6 +329,20 @@ def crash_phase(workdir: Path, kills: int, events: int) -> dict[str, Any]:
     return {"kills": kills, "accepted": len(accepted), "lost": lost, "duplicate_runs": duplicates}
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by process ``pid`` (all threads) and by its descendants alive now."""
+    process = psutil.Process(pid)
+    descendants = 0.0
+    for child in process.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        descendants += times.user + times.system
+    own = process.cpu_times()
+    return own.user + own.system, descendants
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -334,7 +355,10 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=200)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--profile", action="store_true", help="py-spy the server during the burst")
     args = parser.parse_args()
+    if args.profile and profiling.py_spy() is None:
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     wrk = ensure_wrk()
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="async-bench-")))
@@ -356,12 +380,17 @@ def main() -> None:
         console.print(f"lambdalite on port {port}: sync baseline, then the Event burst ...")
         wrk_run(wrk, workdir, SYNC_SCRIPT, port, args.clients, 1)  # warm-up, unmeasured
         sync = wrk_run(wrk, workdir, SYNC_SCRIPT, port, args.clients, args.seconds)
-        burst = wrk_run(wrk, workdir, EVENT_SCRIPT, port, args.clients, args.seconds)
+        own_before, rest_before = cpu_seconds(service.pid)
+        with profiling.recording(service.pid, args.seconds, PROFILE) if args.profile else nullcontext():
+            burst = wrk_run(wrk, workdir, EVENT_SCRIPT, port, args.clients, args.seconds)
+        own_burst, rest_burst = cpu_seconds(service.pid)
+        at_burst_end = backlog(port, "hello")
         if burst.non_2xx or burst.socket_errors:
             raise SystemExit(
                 f"the burst had {burst.non_2xx} non-2xx answers, {burst.socket_errors} socket errors"
             )
         drained_s, counts = drain(port, burst.requests)
+        own_drained, rest_drained = cpu_seconds(service.pid)
         console.print(f"burst of {burst.requests} events drained {drained_s:.1f} s after it ended: {counts}")
         gaps, single_accepts = handler_starts(port, stamps, args.starts)
         result = {
@@ -376,6 +405,11 @@ def main() -> None:
             "accept_p50_ms": burst.p50_ms,
             "accept_p99_ms": burst.p99_ms,
             "drain_after_burst_s": drained_s,
+            "run_during_burst": at_burst_end.get("Delivered", 0) + at_burst_end.get("Failed", 0),
+            "server_cpu_us_per_event_burst": (own_burst - own_before) / burst.requests * 1e6,
+            "environment_cpu_us_per_event_burst": (rest_burst - rest_before) / burst.requests * 1e6,
+            "server_cpu_us_per_event_total": (own_drained - own_before) / burst.requests * 1e6,
+            "environment_cpu_us_per_event_total": (rest_drained - rest_before) / burst.requests * 1e6,
             "delivered": counts.get("Delivered", 0),
             "failed": counts.get("Failed", 0),
             "accept_one_client_p50_ms": statistics.median(single_accepts),
@@ -383,6 +417,8 @@ def main() -> None:
             "handler_start_p50_ms": statistics.median(gaps),
             "handler_start_p99_ms": percentile(gaps, 0.99),
         }
+        if args.profile:
+            result["profile"] = profiling.summarise(PROFILE)
         if args.kills:
             console.print(f"kill -9 {args.kills} times across {args.events} events ...")
             result["crash"] = crash_phase(workdir, args.kills, args.events)
@@ -414,7 +450,12 @@ def report(result: dict[str, Any]) -> None:
     row("accept p99", result["accept_p99_ms"], "ms")
     row("accept p50, one client at a time", result["accept_one_client_p50_ms"], "ms")
     row("accept p99, one client at a time", result["accept_one_client_p99_ms"], "ms")
+    row("events run while the burst lasted", result["run_during_burst"], "")
     row("backlog drained after the burst", result["drain_after_burst_s"], "s")
+    row("server CPU / event during the burst", result["server_cpu_us_per_event_burst"], "us")
+    row("environment CPU / event during the burst", result["environment_cpu_us_per_event_burst"], "us")
+    row("server CPU / event, burst + drain", result["server_cpu_us_per_event_total"], "us")
+    row("environment CPU / event, burst + drain", result["environment_cpu_us_per_event_total"], "us")
     row(
         "202 to handler start p50 (warm)",
         result["handler_start_p50_ms"],
@@ -434,6 +475,12 @@ def report(result: dict[str, Any]) -> None:
         )
         row("  duplicate runs after those kills", crash["duplicate_runs"], "")
     console.print(table)
+    profile = result.get("profile")
+    if profile:
+        for key in ("top_self", "top_inclusive"):
+            console.print(f"py-spy {key} ({profile['samples']} samples, {profile['file']}):")
+            for entry in profile[key]:
+                console.print(f"  {entry['share'] * 100:5.1f}%  {entry['frame']}")
     console.print(f"delivered {result['delivered']}, failed {result['failed']}; written to {RESULTS}")
 
 

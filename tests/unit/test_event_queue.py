@@ -43,7 +43,7 @@ def test_an_enqueued_event_is_on_disk_when_enqueue_returns(tmp_path: Path) -> No
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         await queue.enqueue([event(1, clock)])
         # Another connection sees it at once: it is committed, not buffered.
-        rows = sqlite3.connect(tmp_path / "events.db").execute("SELECT id FROM async_events").fetchall()
+        rows = sqlite3.connect(tmp_path / "events.db").execute("SELECT id FROM async_queue").fetchall()
         assert rows == [("id-1",)]
         await queue.close()
 
@@ -149,7 +149,7 @@ def test_a_corrupt_row_is_dead_lettered_at_start_and_the_others_load(tmp_path: P
 
     run(fill())
     with sqlite3.connect(tmp_path / "events.db") as db:
-        db.execute("UPDATE async_events SET meta = 'not json' WHERE id = 'id-1'")
+        db.execute("UPDATE async_queue SET meta = 'not json' WHERE id = 'id-1'")
 
     async def reopen() -> None:
         queue = SqliteEventQueue(tmp_path / "events.db", ManualClock(1e10))
@@ -160,7 +160,7 @@ def test_a_corrupt_row_is_dead_lettered_at_start_and_the_others_load(tmp_path: P
 
     run(reopen())
     reason = sqlite3.connect(tmp_path / "events.db").execute(
-        "SELECT dead_reason FROM async_events WHERE id = 'id-1'"
+        "SELECT dead_reason FROM async_queue WHERE id = 'id-1'"
     )
     assert reason.fetchone()[0].startswith("corrupt row")
 
