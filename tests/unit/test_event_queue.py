@@ -187,3 +187,63 @@ def test_throttle_backoff_doubles_up_to_five_minutes(throttles: int, expected: f
 
     assert RetryPolicy().throttle_delay(throttles) == expected
     assert RetryPolicy(0.01).throttle_delay(throttles) == pytest.approx(expected * 0.01)
+
+
+def test_the_same_id_enqueued_twice_at_once_is_stored_and_leased_once(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = ManualClock()
+        queue = SqliteEventQueue(tmp_path / "events.db", clock)
+        await asyncio.gather(queue.enqueue([event(1, clock)]), queue.enqueue([event(1, clock)]))
+        await queue.enqueue([event(1, clock)])
+        assert [e.id for e in await queue.lease(10, 10)] == ["id-1"]
+        await queue.close()
+        rows = sqlite3.connect(tmp_path / "events.db").execute("SELECT id FROM async_queue").fetchall()
+        assert rows == [("id-1",)]
+
+    run(scenario())
+
+
+OLD_SCHEMA = """
+CREATE TABLE async_events (
+    id TEXT PRIMARY KEY, function TEXT NOT NULL, qualifier TEXT, payload BLOB NOT NULL,
+    enqueued_at REAL NOT NULL, available_at REAL NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL DEFAULT '{}', dead_reason TEXT
+);
+"""
+
+
+def test_events_of_the_first_schema_keyed_by_request_id_are_moved_and_delivered(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "events.db") as db:
+        db.executescript(OLD_SCHEMA)
+        db.executemany(
+            "INSERT INTO async_events (id, function, payload, enqueued_at, available_at, deliveries, meta, "
+            "dead_reason) VALUES (?, 'f', ?, ?, ?, ?, ?, ?)",
+            [
+                ("late", b"2", 20.0, 20.0, 0, "{}", None),
+                ("early", b"1", 10.0, 10.0, 1, '{"attempts": "1"}', None),
+                ("parked", b"3", 5.0, 5.0, 5, "{}", "corrupt row: x"),
+            ],
+        )
+
+    async def scenario() -> None:
+        clock = ManualClock(100.0)
+        queue = SqliteEventQueue(tmp_path / "events.db", clock)
+        await queue.start()
+        leased = await queue.lease(10, 10)
+        assert [(e.id, e.payload, e.deliveries, dict(e.meta)) for e in leased] == [
+            ("early", b"1", 2, {"attempts": "1"}),
+            ("late", b"2", 1, {}),
+        ]
+        await queue.enqueue([event(9, clock)])  # numbered after the moved rows
+        await queue.close()
+
+    run(scenario())
+    db = sqlite3.connect(tmp_path / "events.db")
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "async_events" not in tables
+    assert db.execute("SELECT id, dead_reason FROM async_queue ORDER BY seq").fetchall() == [
+        ("parked", "corrupt row: x"),
+        ("early", None),
+        ("late", None),
+        ("id-9", None),
+    ]
