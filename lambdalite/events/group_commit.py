@@ -104,7 +104,12 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self._pending: list[tuple[Sequence[Statement], asyncio.Future[None]]] = []
         """Submitted, not yet taken by the writer (guarded by ``_lock``)."""
-        self._work = threading.Event()
+        self._idle = False
+        """The writer found nothing pending and waits on ``_wake`` (guarded by ``_lock``)."""
+        self._wake = threading.Lock()
+        """Held while the writer may sleep; released once to wake it. A bare lock, not a
+        threading.Event: a submit that wakes the writer is on the loop's hot path."""
+        self._wake.acquire()
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unresolved = 0
@@ -136,8 +141,9 @@ class GroupCommitter:
         self._unresolved += 1
         with self._lock:
             self._pending.append((statements, future))
-            if len(self._pending) == 1:
-                self._work.set()  # else it is set already and not yet taken
+            if self._idle:
+                self._idle = False
+                self._wake.release()
         return future
 
     async def write(self, statements: Sequence[Statement]) -> None:
@@ -151,13 +157,14 @@ class GroupCommitter:
     # -- the writer thread ----------------------------------------------------
     def _write(self) -> None:
         while True:
-            self._work.wait()
             with self._lock:
                 batch, self._pending = self._pending, []
-                self._work.clear()
+                if not batch:
+                    if self._closing:
+                        return
+                    self._idle = True
             if not batch:
-                if self._closing:
-                    return
+                self._wake.acquire()  # until a submit (or close) releases it
                 continue
             try:
                 errors = self._commit([statements for statements, _ in batch])
@@ -228,8 +235,11 @@ class GroupCommitter:
         """Wait for the writes under way, then stop the writer and close the database."""
         if self._loop is not None:
             await self.submit([])  # batches commit in order: this one comes last
-        self._closing = True
-        self._work.set()
+        with self._lock:
+            self._closing = True
+            if self._idle:
+                self._idle = False
+                self._wake.release()
         await asyncio.to_thread(self._thread.join)
         self._db.close()
 
