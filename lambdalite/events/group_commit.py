@@ -33,11 +33,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import functools
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -245,10 +247,16 @@ class GroupCommitter:
 
 
 def _calls(statements: Sequence[Statement]) -> Iterator[tuple[str, Sequence[Sequence[Any]]]]:
-    """The SQLite calls of ``statements``, merged (see ``Statement`` and ``Many``)."""
+    """The SQLite calls of ``statements``, merged (see ``Statement`` and ``Many``).
+    Runs on the writer thread holding the GIL, which the loop then waits for: kept lean."""
     merged: dict[tuple[str, Many], list[Sequence[Any]]] = {}
     for statement in statements:
-        merged.setdefault((statement.sql, statement.many), []).extend(statement.rows)
+        key = (statement.sql, statement.many)
+        rows = merged.get(key)
+        if rows is None:
+            merged[key] = list(statement.rows)
+        else:
+            rows.extend(statement.rows)
     for (sql, many), rows in merged.items():
         if not rows:
             continue
@@ -256,19 +264,27 @@ def _calls(statements: Sequence[Statement]) -> Iterator[tuple[str, Sequence[Sequ
             yield sql, rows
         elif many is Many.COUNT:
             counts = collections.Counter(row[0] for row in rows)
-            yield sql, [(key, n) for key, n in counts.items()]
+            yield sql, list(counts.items())
         else:
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
                 chunk = rows[start : start + ROWS_PER_STATEMENT]
                 if many is Many.VALUES:
-                    width = len(chunk[0])
-                    row_marks = "(" + ", ".join("?" * width) + ")"
-                    yield (
-                        sql + " " + ", ".join([row_marks] * len(chunk)),
-                        [tuple(value for row in chunk for value in row)],
-                    )
+                    yield _values_sql(sql, len(chunk[0]), len(chunk)), [tuple(chain.from_iterable(chunk))]
                 else:
-                    yield sql.format(keys=", ".join("?" * len(chunk))), [tuple(row[0] for row in chunk)]
+                    yield _keys_sql(sql, len(chunk)), [tuple(row[0] for row in chunk)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _values_sql(head: str, width: int, count: int) -> str:
+    """``head`` with ``count`` tuples of ``width`` parameters."""
+    row_marks = "(" + ", ".join("?" * width) + ")"
+    return head + " " + ", ".join([row_marks] * count)
+
+
+@functools.lru_cache(maxsize=1024)
+def _keys_sql(template: str, count: int) -> str:
+    """``template`` with ``count`` parameters in place of ``{keys}``."""
+    return template.format(keys=", ".join("?" * count))
 
 
 def _log_failure(future: asyncio.Future[None]) -> None:
