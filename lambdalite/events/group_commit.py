@@ -56,7 +56,7 @@ class Many(enum.Enum):
     """How a ``Statement`` runs its rows, and so how statements of one batch merge."""
 
     EACH = "each"
-    """``executemany(sql, rows)``: one SQLite call per row."""
+    """``executemany(sql, rows)``: one SQLite call per row, in its place (never merged)."""
     VALUES = "values"
     """``sql`` is ``INSERT ... VALUES`` without the tuples: the rows become one
     multi-row statement (``VALUES (?, ?), (?, ?)``)."""
@@ -72,10 +72,12 @@ class Many(enum.Enum):
 class Statement:
     """SQL and its rows of parameters.
 
-    The statements of one batch are merged by (SQL, ``many``) at the place of the
-    first of them, so their order across writers (and within one writer's list)
-    is not kept: submit only writes that touch rows no other write of the batch
-    touches, or that commute (counters)."""
+    A batch runs its statements in submission order, except that the VALUES,
+    KEYS and COUNT statements between two EACH statements (or the batch's ends)
+    are merged by (SQL, ``many``) at the place of the first of them: among
+    themselves their order is not kept, so such statements must touch rows no
+    other of them touches, or commute (counters). A statement whose order
+    matters against others (a reset, a delete of a counter) is EACH."""
 
     sql: str
     rows: Sequence[Sequence[Any]]
@@ -251,27 +253,38 @@ def _calls(statements: Sequence[Statement]) -> Iterator[tuple[str, Sequence[Sequ
     Runs on the writer thread holding the GIL, which the loop then waits for: kept lean."""
     merged: dict[tuple[str, Many], list[Sequence[Any]]] = {}
     for statement in statements:
+        if statement.many is Many.EACH:
+            # A barrier: what came before it runs before it, what comes after, after.
+            yield from _merged_calls(merged)
+            merged.clear()
+            if statement.rows:
+                yield statement.sql, statement.rows
+            continue
         key = (statement.sql, statement.many)
         rows = merged.get(key)
         if rows is None:
             merged[key] = list(statement.rows)
         else:
             rows.extend(statement.rows)
+    yield from _merged_calls(merged)
+
+
+def _merged_calls(
+    merged: dict[tuple[str, Many], list[Sequence[Any]]],
+) -> Iterator[tuple[str, Sequence[Sequence[Any]]]]:
     for (sql, many), rows in merged.items():
         if not rows:
             continue
-        if many is Many.EACH:
-            yield sql, rows
-        elif many is Many.COUNT:
+        if many is Many.COUNT:
             counts = collections.Counter(row[0] for row in rows)
             yield sql, list(counts.items())
-        else:
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                chunk = rows[start : start + ROWS_PER_STATEMENT]
-                if many is Many.VALUES:
-                    yield _values_sql(sql, len(chunk[0]), len(chunk)), [tuple(chain.from_iterable(chunk))]
-                else:
-                    yield _keys_sql(sql, len(chunk)), [tuple(row[0] for row in chunk)]
+            continue
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            if many is Many.VALUES:
+                yield _values_sql(sql, len(chunk[0]), len(chunk)), [tuple(chain.from_iterable(chunk))]
+            else:
+                yield _keys_sql(sql, len(chunk)), [tuple(row[0] for row in chunk)]
 
 
 @functools.lru_cache(maxsize=1024)

@@ -98,3 +98,17 @@ def test_a_failing_writer_fails_alone_and_the_others_of_its_batch_commit(tmp_pat
 
     asyncio.run(scenario())
     assert sqlite3.connect(path).execute("SELECT k FROM items ORDER BY k").fetchall() == [(1,), (3,)]
+
+
+def test_an_each_statement_keeps_its_place_between_merged_ones(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    count = Statement(COUNT, [("x",)], Many.COUNT)
+
+    async def scenario() -> None:
+        db = GroupCommitter(path, SCHEMA)
+        # Merged across the delete, the two counts would run first and leave nothing.
+        await db.write([count, Statement("DELETE FROM counts WHERE name = ?", [("x",)]), count])
+        await db.close()
+
+    asyncio.run(scenario())
+    assert sqlite3.connect(path).execute("SELECT n FROM counts WHERE name = 'x'").fetchone() == (1,)
