@@ -139,17 +139,24 @@ class AsyncInvocations:
         await self.run()
 
     async def run(self) -> None:
-        """Lease and run events until cancelled."""
+        """Lease and run events until cancelled. While the burst policy holds execution,
+        only ``LEASES_PER_INVOCATION`` events are leased at a time (one invocation runs):
+        a lease kept waiting for a slot is a delivery a crash would cost the event."""
         while True:
-            while self._leased >= self._max_leased:
+            while self._leased >= (limit := self._lease_limit()):
                 self._slot_free.clear()
                 await self._slot_free.wait()
-            events = await self._queue.lease(self._max_leased - self._leased, VISIBILITY_S)
+            events = await self._queue.lease(limit - self._leased, VISIBILITY_S)
             for event in events:
                 self._leased += 1
                 task = asyncio.ensure_future(self._run_one(event))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+    def _lease_limit(self) -> int:
+        if self._gate.hot(self._clock.now()):
+            return LEASES_PER_INVOCATION
+        return self._max_leased
 
     async def drain(self) -> None:
         """Lease nothing more; return once the invocations under way have finished and
@@ -214,6 +221,7 @@ class AsyncInvocations:
             async with self._gate.slot(event.enqueued_at) as granted:
                 if not granted or self._stopping:
                     return  # still queued: the next start delivers it
+                self._queue.started(event.id)
                 result = await self._invoker.invoke(
                     function,
                     event.payload,

@@ -15,9 +15,11 @@ commit (the 202 goes out after it); the others are ordered behind it, and
 ``ack``/``retry_at``/``dead_letter`` wait too, so that the backlog view never
 runs ahead of the disk. Leases are memory only: after a restart every
 unfinished event is ready again (at-least-once), and ``deliveries``, written
-at each lease, counts the leases that were never answered so that an event
-that crashed the node ``max_deliveries`` times is dead-lettered instead of
-crashing it again.
+when a leased event's invocation starts (``started``), counts the invocations
+that were never answered, so that an event that crashed the node
+``max_deliveries`` times is dead-lettered instead of crashing it again; a
+lease that was still waiting for an invocation slot when the node died does
+not count.
 
 A row that cannot be read back (corrupt payload or metadata) is
 dead-lettered at start with the reason, logged, and counted; the others load.
@@ -80,7 +82,7 @@ _COLUMN = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed"}
 _NO_META = "{}"
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _DEAD = "UPDATE async_queue SET dead_reason = ? WHERE seq = ?"
-_LEASED = "UPDATE async_queue SET deliveries = deliveries + 1 WHERE seq IN ({keys})"
+_STARTED = "UPDATE async_queue SET deliveries = deliveries + 1 WHERE seq IN ({keys})"
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -338,7 +340,6 @@ class SqliteEventQueue:
                 entry.leased_until = None
                 heapq.heappush(heaps.ready, (now, next(self._order), event_id))
         out: list[QueuedEvent] = []
-        leased_seqs: list[int] = []
         dead: list[Statement] = []
         while heaps.ready and len(out) < limit and heaps.ready[0][0] <= now:
             at, _, event_id = heapq.heappop(heaps.ready)
@@ -352,7 +353,6 @@ class SqliteEventQueue:
                 dead.extend(self._dead_statements(entry, reason))
                 continue
             entry.deliveries += 1
-            leased_seqs.append(entry.seq)
             entry.leased_until = now + visibility_s
             heapq.heappush(heaps.leases, (entry.leased_until, next(self._order), event_id))
             out.append(
@@ -366,11 +366,14 @@ class SqliteEventQueue:
                     entry.meta,
                 )
             )
-        if out:
-            dead.append(Statement(_LEASED, [(seq,) for seq in leased_seqs], Many.KEYS))
         if dead:
             self._db.submit_quietly(dead)
         return out
+
+    def started(self, event_id: str) -> None:
+        entry = self._entries.get(event_id)
+        if entry is not None:
+            self._db.submit_quietly([Statement(_STARTED, [(entry.seq,)], Many.KEYS)])
 
     def _next_due(self) -> float | None:
         heads = [heap[0][0] for heap in (self._heaps.ready, self._heaps.leases) if heap]

@@ -17,7 +17,7 @@ from lambdalite.dataplane.limiter import InvocationKind
 from lambdalite.errors import TooManyRequests
 from lambdalite.events import lineage
 from lambdalite.events.burst import BURST_WINDOW_S, HOT_ACCEPTS, PACE_S
-from lambdalite.events.dispatcher import AsyncInvocations
+from lambdalite.events.dispatcher import LEASES_PER_INVOCATION, AsyncInvocations
 from lambdalite.events.policy import RetryPolicy
 from lambdalite.events.sqlite_queue import SqliteEventQueue
 from lambdalite.events.targets import Attributes, Targets, config_text
@@ -316,6 +316,8 @@ def test_a_burst_of_accepts_holds_the_backlog_to_one_paced_invocation_then_it_dr
         rig.events.start()
         await asyncio.sleep(0.3)  # many invocations' worth of real time; the fake clock stands
         assert len(invoker.calls) == 1
+        # Held: only a few leased ahead (a lease waiting for a slot would be a lost delivery at a crash).
+        assert (await rig.queue.backlog())["f"].running == LEASES_PER_INVOCATION
         rig.clock.advance(PACE_S)
         await wait_until(lambda: len(invoker.calls) == 2)
         await asyncio.sleep(0.05)

@@ -94,11 +94,13 @@ def test_unfinished_events_survive_a_restart_and_finished_ones_do_not(tmp_path: 
     async def first_life() -> None:
         clock = ManualClock()
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
-        await queue.enqueue([event(n, clock) for n in range(3)])
+        await queue.enqueue([event(n, clock) for n in range(4)])
         leased = await queue.lease(10, 60)
         await queue.ack("id-0", Outcome.DELIVERED)
         await queue.retry_at("id-1", clock.now() + 5, {"attempts": "1"})
-        assert len(leased) == 3  # id-2 stays leased: the node "dies" holding it
+        queue.started("id-2")
+        # id-2 (invoking) and id-3 (waiting for a slot) stay leased: the node "dies" holding them.
+        assert len(leased) == 4
         await queue.close()
 
     async def second_life() -> None:
@@ -107,9 +109,10 @@ def test_unfinished_events_survive_a_restart_and_finished_ones_do_not(tmp_path: 
         queue = SqliteEventQueue(tmp_path / "events.db", clock)
         await queue.start()
         leased = {e.id: e for e in await queue.lease(10, 60)}
-        assert set(leased) == {"id-1", "id-2"}
+        assert set(leased) == {"id-1", "id-2", "id-3"}
         assert dict(leased["id-1"].meta) == {"attempts": "1"}
-        assert leased["id-2"].deliveries == 2
+        # The invocation that died counts; the lease that never started does not.
+        assert (leased["id-2"].deliveries, leased["id-3"].deliveries) == (2, 1)
         assert (await queue.backlog())["f"].delivered == 1
         await queue.close()
 
@@ -247,3 +250,27 @@ def test_events_of_the_first_schema_keyed_by_request_id_are_moved_and_delivered(
         ("late", None),
         ("id-9", None),
     ]
+
+
+def test_leases_that_never_started_across_many_restarts_do_not_dead_letter_an_event(tmp_path: Path) -> None:
+    async def life(start: bool) -> list[str]:
+        queue = SqliteEventQueue(tmp_path / "events.db", ManualClock(), max_deliveries=2)
+        await queue.start()
+        if not (tmp_path / "filled").exists():
+            (tmp_path / "filled").touch()
+            await queue.enqueue([event(1, ManualClock())])
+        try:
+            leased = await asyncio.wait_for(queue.lease(10, 60), 0.5)
+        except TimeoutError:
+            leased = []  # nothing to lease
+        if start:
+            for e in leased:
+                queue.started(e.id)
+        await queue.close()
+        return [e.id for e in leased]
+
+    for _ in range(5):
+        assert run(life(start=False)) == ["id-1"]  # leased, never invoked, then the node "dies"
+    assert run(life(start=True)) == ["id-1"]
+    assert run(life(start=True)) == ["id-1"]
+    assert run(life(start=True)) == []  # two invocations died with it: dead-lettered
