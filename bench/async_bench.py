@@ -502,6 +502,10 @@ def main() -> None:
         }
         if args.before:
             result["before"] = {"ref": args.before, **medians(figures[servers[1].name])}
+        result["each_round"] = {
+            name: [{k: v for k, v in r.items() if isinstance(v, int | float)} for r in rounds_of]
+            for name, rounds_of in figures.items()
+        }
         if args.profile:
             result["profile"] = profiling.summarise(PROFILE)
         if args.kills:
