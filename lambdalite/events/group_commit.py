@@ -117,8 +117,8 @@ class GroupCommitter:
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unresolved = 0
-        self._thread = threading.Thread(target=self._write, name="event-queue", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        """Started by the first submit: a node that queues nothing runs no writer."""
         self.commits = 0
         """Transactions committed (for tests and benchmarks: events per fsync)."""
 
@@ -141,6 +141,8 @@ class GroupCommitter:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
+            self._thread = threading.Thread(target=self._write, name="event-queue", daemon=True)
+            self._thread.start()
         future: asyncio.Future[None] = loop.create_future()
         self._unresolved += 1
         with self._lock:
@@ -237,14 +239,14 @@ class GroupCommitter:
 
     async def close(self) -> None:
         """Wait for the writes under way, then stop the writer and close the database."""
-        if self._loop is not None:
+        if self._thread is not None:
             await self.submit([])  # batches commit in order: this one comes last
-        with self._lock:
-            self._closing = True
-            if self._idle:
-                self._idle = False
-                self._wake.release()
-        await asyncio.to_thread(self._thread.join)
+            with self._lock:
+                self._closing = True
+                if self._idle:
+                    self._idle = False
+                    self._wake.release()
+            await asyncio.to_thread(self._thread.join)
         self._db.close()
 
 
