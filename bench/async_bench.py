@@ -1,6 +1,7 @@
 """What asynchronous invocation costs (issue 12): durable accepts, and the way to the handler.
 
-    .venv/bin/python bench/async_bench.py [--seconds 5] [--clients 16] [--starts 200]
+    .venv/bin/python bench/async_bench.py [--seconds 5] [--clients 16] [--starts 200] [--profile]
+        [--kills 5] [--events 10000] [--before REF [--rounds 3]]
 
 Starts its own ``python -m lambdalite serve`` on a free port with a fresh data
 directory (bench/services.py: stopped with everything it forked on every
@@ -13,17 +14,25 @@ path), creates Python 3.11 functions with boto3, then, in one run:
   (SQLite WAL, synchronous=FULL, group commit), so requests/s is events/s
   durably accepted and wrk's latency is the accept latency. Execution goes on
   behind the burst; the run then waits until the backlog has drained and checks
-  that every accepted event was delivered (backlog view, /_lambdalite/async);
+  that every accepted event was delivered (backlog view, /_lambdalite/async).
+  The CPU the server process (all its threads) and its descendants (the
+  environments) used during the burst and until the drain, per event, is the
+  figure that survives a shared machine; ``--profile`` samples the server with
+  py-spy during the burst (bench/results/async-profile.txt, summarised).
+  ``--before REF`` runs the same sync baseline, burst and drain on lambdalite
+  as of git REF too (a worktree, this virtualenv), in alternating rounds
+  (``--rounds``, 3 by default then), and prints after/before of the medians:
+  the comparison that survives a busy machine;
 * 202 to handler: ``--starts`` Event invokes one at a time, each after the
   previous one's handler has started, on a warm environment: the handler sends
-  its start time (time.time()) over UDP; the figure is that minus the time the
+  its start time (time.time()) over TCP; the figure is that minus the time the
   client read the 202, p50/p99; and each of those accepts' round trip (the
   accept latency of one client, beside the burst's 16).
 
 * kill -9 (``--kills``, ``--events``; 0 kills skips it): a second server on its
   own data directory is sent ``--events`` Event invokes by 8 raw-socket
   clients and killed with SIGKILL ``--kills`` times along the way (restarted on
-  the same data directory each time); the handler reports each run over UDP.
+  the same data directory each time); the handler reports each run over TCP.
   After the last restart every event that got a 202 must run: lost = accepted
   minus run, and duplicates (runs beyond the first) are counted.
 
@@ -49,11 +58,15 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import profiling
+import psutil
+import worktree
 from keepalive import HttpProtocolError, KeepAliveClient, build_request
 from rich.console import Console
 from rich.table import Table
@@ -63,6 +76,7 @@ from wrkrun import WrkResult, ensure_wrk, run_wrk
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results" / "async.json"
+PROFILE = BENCH_DIR / "results" / "async-profile.txt"
 PYTHON = sys.executable
 READY_LINE = "lambdalite listening on"
 
@@ -322,9 +336,111 @@ def crash_phase(workdir: Path, kills: int, events: int) -> dict[str, Any]:
     return {"kills": kills, "accepted": len(accepted), "lost": lost, "duplicate_runs": duplicates}
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by process ``pid`` (all threads) and by its descendants alive now."""
+    process = psutil.Process(pid)
+    descendants = 0.0
+    for child in process.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        descendants += times.user + times.system
+    own = process.cpu_times()
+    return own.user + own.system, descendants
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchServer:
+    name: str
+    service: Service
+    port: int
+
+
+def start_bench_server(
+    stack: ExitStack, workdir: Path, key: str, tree: Path, env: dict[str, str]
+) -> BenchServer:
+    """``python -m lambdalite serve`` from ``tree`` (this one, or a --before worktree) with ``hello``."""
+    port = free_port()
+    service = Service(
+        key,
+        [
+            PYTHON,
+            "-m",
+            "lambdalite",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(workdir / f"{key}-data"),
+        ],
+        log_path=workdir / f"{key}.log",
+        cwd=tree,
+        env={"PYTHONUNBUFFERED": "1", **env},
+    )
+    stack.callback(service.stop)
+    service.wait_for_line(READY_LINE, timeout_s=30)
+    create(lambda_client(port), "hello", 'def handler(event, context):\n    return {"ok": True}\n')
+    return BenchServer(key, service, port)
+
+
+def burst_round(
+    wrk: str, workdir: Path, server: BenchServer, args: argparse.Namespace, profile: bool
+) -> dict[str, Any]:
+    """The sync baseline, the Event burst and its drain on one server: the figures."""
+    port, pid = server.port, server.service.pid
+    wrk_run(wrk, workdir, SYNC_SCRIPT, port, args.clients, 1)  # warm-up, unmeasured
+    sync = wrk_run(wrk, workdir, SYNC_SCRIPT, port, args.clients, args.seconds)
+    before = backlog(port, "hello")
+    finished_before = before.get("Delivered", 0) + before.get("Failed", 0)
+    own_before, rest_before = cpu_seconds(pid)
+    with profiling.recording(pid, args.seconds, PROFILE) if profile else nullcontext():
+        burst = wrk_run(wrk, workdir, EVENT_SCRIPT, port, args.clients, args.seconds)
+    own_burst, rest_burst = cpu_seconds(pid)
+    at_burst_end = backlog(port, "hello")
+    if burst.non_2xx or burst.socket_errors:
+        raise SystemExit(
+            f"the burst had {burst.non_2xx} non-2xx answers, {burst.socket_errors} socket errors"
+        )
+    drained_s, counts = drain(port, finished_before + burst.requests)
+    own_drained, rest_drained = cpu_seconds(pid)
+    console.print(
+        f"{server.name}: burst of {burst.requests} events drained {drained_s:.1f} s after it ended: {counts}"
+    )
+    events = burst.requests
+    return {
+        "sync": sync.to_json(),
+        "burst": burst.to_json(),
+        "events_per_s": burst.requests_per_s,
+        "sync_ratio": burst.requests_per_s / sync.requests_per_s,
+        "accept_p50_ms": burst.p50_ms,
+        "accept_p99_ms": burst.p99_ms,
+        "drain_after_burst_s": drained_s,
+        "run_during_burst": at_burst_end.get("Delivered", 0)
+        + at_burst_end.get("Failed", 0)
+        - finished_before,
+        "server_cpu_us_per_event_burst": (own_burst - own_before) / events * 1e6,
+        "environment_cpu_us_per_event_burst": (rest_burst - rest_before) / events * 1e6,
+        "server_cpu_us_per_event_total": (own_drained - own_before) / events * 1e6,
+        "environment_cpu_us_per_event_total": (rest_drained - rest_before) / events * 1e6,
+        "delivered": counts.get("Delivered", 0) - finished_before,
+        "failed": counts.get("Failed", 0) - before.get("Failed", 0),
+    }
+
+
+def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each numeric figure's median over ``rounds`` (the wrk reports of the median round by events/s)."""
+    middle = sorted(rounds, key=lambda r: r["events_per_s"])[len(rounds) // 2]
+    out: dict[str, Any] = {"sync": middle["sync"], "burst": middle["burst"]}
+    for key, value in rounds[0].items():
+        if isinstance(value, int | float):
+            out[key] = statistics.median(r[key] for r in rounds)
+    return out
 
 
 def main() -> None:
@@ -334,61 +450,81 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=200)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--profile", action="store_true", help="py-spy the server during the (last) burst")
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also run the burst on lambdalite as of git REF (a worktree), in alternating rounds",
+    )
+    parser.add_argument("--rounds", type=int, help="burst rounds per server (default 1; 3 with --before)")
     args = parser.parse_args()
+    if args.profile and profiling.py_spy() is None:
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    rounds = args.rounds or (3 if args.before else 1)
     wrk = ensure_wrk()
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="async-bench-")))
-        port = free_port()
-        service = Service(
-            "lambdalite",
-            [PYTHON, "-m", "lambdalite", "serve", "--port", str(port), "--data-dir", str(workdir / "data")],
-            log_path=workdir / "server.log",
-            cwd=REPO,
-            env={"PYTHONUNBUFFERED": "1"},
-        )
-        stack.callback(service.stop)
-        service.wait_for_line(READY_LINE, timeout_s=30)
+        this = start_bench_server(stack, workdir, "lambdalite", REPO, {})
+        servers = [this]
+        if args.before:
+            earlier = stack.enter_context(worktree.checkout(REPO, args.before, workdir))
+            servers.append(
+                start_bench_server(
+                    stack, workdir, f"before@{args.before}", earlier.path, earlier.environment()
+                )
+            )
+        port = this.port
         stamps = StampListener()
         stack.callback(stamps.close)
-        client = lambda_client(port)
-        create(client, "hello", 'def handler(event, context):\n    return {"ok": True}\n')
-        create(client, "stamp", STAMP_HANDLER, stamps.env())
-        console.print(f"lambdalite on port {port}: sync baseline, then the Event burst ...")
-        wrk_run(wrk, workdir, SYNC_SCRIPT, port, args.clients, 1)  # warm-up, unmeasured
-        sync = wrk_run(wrk, workdir, SYNC_SCRIPT, port, args.clients, args.seconds)
-        burst = wrk_run(wrk, workdir, EVENT_SCRIPT, port, args.clients, args.seconds)
-        if burst.non_2xx or burst.socket_errors:
-            raise SystemExit(
-                f"the burst had {burst.non_2xx} non-2xx answers, {burst.socket_errors} socket errors"
-            )
-        drained_s, counts = drain(port, burst.requests)
-        console.print(f"burst of {burst.requests} events drained {drained_s:.1f} s after it ended: {counts}")
+        create(lambda_client(port), "stamp", STAMP_HANDLER, stamps.env())
+        console.print(
+            f"lambdalite on port {port}: sync baseline, then the Event burst ({rounds} round(s)) ..."
+        )
+        figures: dict[str, list[dict[str, Any]]] = {server.name: [] for server in servers}
+        for index in range(rounds):
+            order = servers if index % 2 == 0 else servers[::-1]
+            for server in order:
+                last = index == rounds - 1 and server is this
+                figures[server.name].append(burst_round(wrk, workdir, server, args, args.profile and last))
         gaps, single_accepts = handler_starts(port, stamps, args.starts)
         result = {
             "when": datetime.now(UTC).isoformat(),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "load_average": os.getloadavg(),
             "clients": args.clients,
             "seconds": args.seconds,
-            "sync": sync.to_json(),
-            "burst": burst.to_json(),
-            "events_per_s": burst.requests_per_s,
-            "sync_ratio": burst.requests_per_s / sync.requests_per_s,
-            "accept_p50_ms": burst.p50_ms,
-            "accept_p99_ms": burst.p99_ms,
-            "drain_after_burst_s": drained_s,
-            "delivered": counts.get("Delivered", 0),
-            "failed": counts.get("Failed", 0),
+            "rounds": rounds,
+            **medians(figures[this.name]),
             "accept_one_client_p50_ms": statistics.median(single_accepts),
             "accept_one_client_p99_ms": percentile(single_accepts, 0.99),
             "handler_start_p50_ms": statistics.median(gaps),
             "handler_start_p99_ms": percentile(gaps, 0.99),
         }
+        if args.before:
+            result["before"] = {"ref": args.before, **medians(figures[servers[1].name])}
+        result["each_round"] = {
+            name: [{k: v for k, v in r.items() if isinstance(v, int | float)} for r in rounds_of]
+            for name, rounds_of in figures.items()
+        }
+        if args.profile:
+            result["profile"] = profiling.summarise(PROFILE)
         if args.kills:
             console.print(f"kill -9 {args.kills} times across {args.events} events ...")
             result["crash"] = crash_phase(workdir, args.kills, args.events)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     report(result)
+
+
+COMPARED = (
+    ("events_per_s", "events accepted durably/s"),
+    ("accept_p50_ms", "accept p50 ms"),
+    ("accept_p99_ms", "accept p99 ms"),
+    ("sync_ratio", "events/s over sync invokes/s"),
+    ("server_cpu_us_per_event_burst", "server CPU us / event, burst"),
+    ("server_cpu_us_per_event_total", "server CPU us / event, burst + drain"),
+    ("run_during_burst", "events run while the burst lasted"),
+)
 
 
 def report(result: dict[str, Any]) -> None:
@@ -414,7 +550,12 @@ def report(result: dict[str, Any]) -> None:
     row("accept p99", result["accept_p99_ms"], "ms")
     row("accept p50, one client at a time", result["accept_one_client_p50_ms"], "ms")
     row("accept p99, one client at a time", result["accept_one_client_p99_ms"], "ms")
+    row("events run while the burst lasted", result["run_during_burst"], "")
     row("backlog drained after the burst", result["drain_after_burst_s"], "s")
+    row("server CPU / event during the burst", result["server_cpu_us_per_event_burst"], "us")
+    row("environment CPU / event during the burst", result["environment_cpu_us_per_event_burst"], "us")
+    row("server CPU / event, burst + drain", result["server_cpu_us_per_event_total"], "us")
+    row("environment CPU / event, burst + drain", result["environment_cpu_us_per_event_total"], "us")
     row(
         "202 to handler start p50 (warm)",
         result["handler_start_p50_ms"],
@@ -434,6 +575,24 @@ def report(result: dict[str, Any]) -> None:
         )
         row("  duplicate runs after those kills", crash["duplicate_runs"], "")
     console.print(table)
+    before = result.get("before")
+    if before:
+        compare = Table(
+            title=f"Burst, this tree against {before['ref']} (medians of {result['rounds']} rounds)"
+        )
+        for column in ("figure", "before", "after", "after/before"):
+            compare.add_column(column, justify="left" if column == "figure" else "right")
+        for key, name in COMPARED:
+            ratio = result[key] / before[key] if before[key] else float("nan")
+            compare.add_row(name, f"{before[key]:,.2f}", f"{result[key]:,.2f}", f"{ratio:.2f}x")
+        console.print(compare)
+    console.print(f"load average at the end: {' '.join(f'{x:.2f}' for x in result['load_average'])}")
+    profile = result.get("profile")
+    if profile:
+        for key in ("top_self", "top_inclusive"):
+            console.print(f"py-spy {key} ({profile['samples']} samples, {profile['file']}):")
+            for entry in profile[key]:
+                console.print(f"  {entry['share'] * 100:5.1f}%  {entry['frame']}")
     console.print(f"delivered {result['delivered']}, failed {result['failed']}; written to {RESULTS}")
 
 

@@ -7,11 +7,12 @@ ready events and runs each through the one ``Invoker`` as ``InvocationKind.ASYNC
 synchronous invoke, under the event's own request id), at most
 ``max_in_flight`` invocations at once; up to ``LEASES_PER_INVOCATION`` times as
 many events are leased, so that recording one event's outcome (a commit, a
-destination) overlaps the next one's invocation. Accepting comes first: while
-events arrive in a burst (``BURST_ACCEPTS`` within ``BURST_WINDOW_S``), one
-invocation at a time runs, so the node's CPU goes to storing what callers send
-and the backlog drains after the burst (execution is asynchronous; the 202
-promises durability, not a start time). Each delivery ends in one of:
+destination) overlaps the next one's invocation. Accepting comes first, within
+a bound: while accepts queue for their commit (a burst), queued events run one
+at a time at a slow pace, and no event is held longer than
+``burst.HOLD_MAX_S``; the backlog drains at full speed after the burst
+(``events.burst`` states the policy; the 202 promises durability, not a start
+time). Each delivery ends in one of:
 
 - success: the OnSuccess destination gets the record (condition Success); acked;
 - a function error or timeout: retried after the policy's delay while attempts
@@ -39,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Mapping
 
 import orjson
@@ -51,6 +51,7 @@ from lambdalite.dataplane.invoker import Invoker
 from lambdalite.dataplane.limiter import InvocationKind
 from lambdalite.errors import ResourceNotFound, TooManyRequests
 from lambdalite.events import lineage
+from lambdalite.events.burst import InvocationGate
 from lambdalite.events.policy import DEFAULT_MAX_RETRY_ATTEMPTS, RetryPolicy
 from lambdalite.events.queue import Backlog, EventQueue, NewEvent, Outcome, QueuedEvent
 from lambdalite.events.records import Condition, Finished, LastResponse
@@ -63,9 +64,6 @@ VISIBILITY_S = 960.0
 """A lease outlives the longest invocation (900 s) and its environment's start."""
 DEFAULT_MAX_IN_FLIGHT = 8
 LEASES_PER_INVOCATION = 4
-BURST_WINDOW_S = 0.05
-BURST_ACCEPTS = 50
-"""Accepts within one window that make it a burst (1,000 events/s)."""
 
 
 class AsyncInvocations:
@@ -98,14 +96,11 @@ class AsyncInvocations:
         self._dead_letter_arn = dead_letter_arn
         self._max_leased = max_in_flight * LEASES_PER_INVOCATION
         """Events leased and not finished."""
-        self._max_invoking = max_in_flight
-        self._invoking = 0
-        """Invocations under way (the environments a backlog may keep busy)."""
-        self._invocation_done = asyncio.Event()
-        self._window_start = 0.0
-        self._window_accepts = 0
-        self._burst_until = 0.0
+        self._gate = InvocationGate(clock, max_in_flight)
+        """Invocations under way (the environments a backlog may keep busy), and the burst policy."""
         self._leased = 0
+        self._accepting = 0
+        """Accepts waiting for their commit (the burst policy's measure of accept pressure)."""
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Future[None] | None = None
@@ -119,33 +114,17 @@ class AsyncInvocations:
     ) -> str:
         """Store one event durably and return its request id (raises QueueError)."""
         event_id = request_id or new_request_id()
-        self._note_accept()
+        now = self._clock.now()
+        self._accepting += 1
+        self._gate.note_accept(now, self._accepting)
         # The chain this event belongs to (the caller's X-Ray header) goes with it.
         header = lineage.incoming.get()
         meta = {lineage.TRACE_HEADER: header} if header and lineage.has_lineage(header) else {}
-        await self._queue.enqueue([NewEvent(event_id, name, qualifier, payload, self._clock.now(), meta)])
+        try:
+            await self._queue.enqueue([NewEvent(event_id, name, qualifier, payload, now, meta)])
+        finally:
+            self._accepting -= 1
         return event_id
-
-    def _note_accept(self) -> None:
-        # A rate, not a wait: monotonic time, not the (retry) clock.
-        now = time.monotonic()
-        if now - self._window_start > BURST_WINDOW_S:
-            self._window_start, self._window_accepts = now, 0
-        self._window_accepts += 1
-        if self._window_accepts >= BURST_ACCEPTS:
-            self._burst_until = now + BURST_WINDOW_S
-
-    async def _invocation_slot(self) -> None:
-        """Wait for a free invocation slot: ``max_in_flight``, or one during a burst."""
-        while self._invoking >= (1 if time.monotonic() < self._burst_until else self._max_invoking):
-            self._invocation_done.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._invocation_done.wait(), BURST_WINDOW_S)
-        self._invoking += 1
-
-    def _invocation_over(self) -> None:
-        self._invoking -= 1
-        self._invocation_done.set()
 
     async def backlog(self) -> dict[str, Backlog]:
         return await self._queue.backlog()
@@ -160,22 +139,30 @@ class AsyncInvocations:
         await self.run()
 
     async def run(self) -> None:
-        """Lease and run events until cancelled."""
+        """Lease and run events until cancelled. While the burst policy holds execution,
+        only ``LEASES_PER_INVOCATION`` events are leased at a time (one invocation runs):
+        a lease kept waiting for a slot is a delivery a crash would cost the event."""
         while True:
-            while self._leased >= self._max_leased:
+            while self._leased >= (limit := self._lease_limit()):
                 self._slot_free.clear()
                 await self._slot_free.wait()
-            events = await self._queue.lease(self._max_leased - self._leased, VISIBILITY_S)
+            events = await self._queue.lease(limit - self._leased, VISIBILITY_S)
             for event in events:
                 self._leased += 1
                 task = asyncio.ensure_future(self._run_one(event))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
+    def _lease_limit(self) -> int:
+        if self._gate.hot(self._clock.now()):
+            return LEASES_PER_INVOCATION
+        return self._max_leased
+
     async def drain(self) -> None:
         """Lease nothing more; return once the invocations under way have finished and
         their outcomes are recorded (leased events not yet invoking stay queued)."""
         self._stopping = True
+        self._gate.close()  # events waiting for a slot stay queued
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -230,18 +217,19 @@ class AsyncInvocations:
             await self._finish(event, Condition.EVENT_AGE_EXCEEDED, attempts, _last_response(meta))
             return
         invoked_arn = self._arn_prefix + name + (f":{qualifier}" if qualifier else "")
-        await self._invocation_slot()
         try:
-            if self._stopping:
-                return  # still queued: the next start delivers it
-            result = await self._invoker.invoke(
-                function,
-                event.payload,
-                invoked_arn=invoked_arn,
-                kind=InvocationKind.ASYNC,
-                request_id=event.id,
-                trace_header=meta.get(lineage.TRACE_HEADER),
-            )
+            async with self._gate.slot(event.enqueued_at) as granted:
+                if not granted or self._stopping:
+                    return  # still queued: the next start delivers it
+                self._queue.started(event.id)
+                result = await self._invoker.invoke(
+                    function,
+                    event.payload,
+                    invoked_arn=invoked_arn,
+                    kind=InvocationKind.ASYNC,
+                    request_id=event.id,
+                    trace_header=meta.get(lineage.TRACE_HEADER),
+                )
         except lineage.RecursiveLoopDetected as loop:
             log.warning(
                 "asynchronous invocation %s of %s stopped: a recursive loop (invocation %d of the same "
@@ -259,8 +247,6 @@ class AsyncInvocations:
             log.warning("asynchronous invocation %s of %s: platform error %s; retrying", event.id, name, exc)
             await self._back_off(event, meta, status=500)
             return
-        finally:
-            self._invocation_over()
         attempts += 1
         response = LastResponse(200, result.executed_version, result.function_error or "", result.payload)
         if not result.function_error:

@@ -229,6 +229,10 @@ class JetStreamEventQueue:
         counts.last_error = reason
         log.error("event queue: %s of %s dead-lettered", reason, function)
 
+    def started(self, event_id: str) -> None:
+        """Nothing to write: JetStream counts its deliveries itself, at each fetch
+        (NumDelivered), so here a lease that never started counts too."""
+
     async def ack(self, event_id: str, outcome: Outcome) -> None:
         leased = self._leased.pop(event_id, None)
         if leased is None:

@@ -19,7 +19,10 @@ Delivery is at least once: a node that dies while it holds a lease delivers
 the event again after its restart (or, with JetStream, after AckWait), so the
 same event may run twice. Each delivery counts (``deliveries``, JetStream's
 NumDelivered); an event leased ``max_deliveries`` times without an ack,
-retry or dead-letter is dead-lettered instead of leased again.
+retry or dead-letter is dead-lettered instead of leased again. What counts
+across a restart is a delivery that *started* (``started``): a lease that never
+reached an invocation (it waited for a slot when the node died) cannot have
+crashed the node, so it does not bring a sound event closer to the dead letters.
 """
 
 from __future__ import annotations
@@ -129,6 +132,11 @@ class EventQueue(Protocol):
         """Wait until at least one event is ready, then return up to ``limit`` of
         them, each invisible for ``visibility_s`` seconds unless acked, retried or
         dead-lettered before. Cancellable."""
+        ...
+
+    def started(self, event_id: str) -> None:
+        """The leased event's invocation starts now: if it is never answered (the node
+        dies), this delivery counts after the restart. Called once per lease, at most."""
         ...
 
     async def ack(self, event_id: str, outcome: Outcome) -> None:
