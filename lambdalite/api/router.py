@@ -487,13 +487,7 @@ class Router:
 
 
 def _policy_or_none(api: LambdaApi) -> Callable[[str, str], ResourcePolicy | None]:
-    def policy(name: str, qualifier: str) -> ResourcePolicy | None:
-        try:
-            return api.registries.policies.policy(name, qualifier)
-        except LambdaError:
-            return None
-
-    return policy
+    return api.registries.policies.find_policy
 
 
 def _public(route: ServiceRoute, request: HttpRequest) -> bool:

@@ -49,6 +49,13 @@ class PolicyRegistry:
             raise ResourceNotFound(permissions.POLICY_NOT_FOUND)
         return policy
 
+    def find_policy(self, name: str, qualifier: str | None) -> ResourcePolicy | None:
+        """The policy of the function, a version or an alias, or None when it has none
+        (or the function does not exist). Never raises: the authorization check asks
+        this on every invoke by a non-admin caller, and most functions have no policy."""
+        policies = self._policies.get(name)
+        return None if policies is None else policies.get(qualifier or LATEST)
+
     def add_permission(self, name: str, qualifier: str | None, request: PermissionInput) -> dict[str, object]:
         """Add one statement to the qualifier's policy; returns the statement."""
         if qualifier == LATEST:

@@ -203,3 +203,19 @@ def test_provisioned_limits_with_awss_words(registries: Registries) -> None:
     with pytest.raises(ResourceNotFound) as missing:
         concurrency.put_provisioned("fn", "nope", 1)
     assert missing.value.message == f"Cannot find alias arn: {PREFIX}fn:nope"
+
+
+def test_find_policy_answers_none_where_policy_raises(registries: Registries) -> None:
+    everything(registries)
+    functions = registries.functions
+    functions.create("bare", SETTINGS, CODE)
+    policies = registries.policies
+    for qualifier in (None, LATEST, "1", "live"):
+        assert policies.find_policy("fn", qualifier) == policies.policy("fn", qualifier)
+    assert policies.find_policy("fn", "3") is None
+    assert policies.find_policy("bare", None) is None
+    assert policies.find_policy("missing", None) is None
+    functions.delete_alias("fn", "live")
+    assert policies.find_policy("fn", "live") is None
+    functions.delete("fn")
+    assert policies.find_policy("fn", None) is None
