@@ -77,6 +77,18 @@ def zipped(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+NETWORK_LINE = "network of functions:"
+
+
+def network_of_functions(server_log: Path) -> str:
+    """The network the server gives functions, as its start-up line says (a
+    namespace of its own per environment, the host's, or none)."""
+    for line in server_log.read_text(errors="replace").splitlines():
+        if line.startswith(NETWORK_LINE):
+            return line.removeprefix(NETWORK_LINE).strip()
+    return "unknown"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
@@ -102,6 +114,7 @@ class Server:
             log_path=work / f"server-{isolation}-{zygotes}.log",
         )
         self.service.wait_for_line(READY_LINE, 30)
+        self.network = network_of_functions(work / f"server-{isolation}-{zygotes}.log")
         self.client = boto3.client(
             "lambda",
             endpoint_url=f"http://127.0.0.1:{self.port}",
@@ -285,7 +298,10 @@ def run_config(
             server.create(f"warm-{index}", "python3.11", "app.handler", {"app.py": PY_BOTO3})
             server.invoke(f"warm-{index}")
             time.sleep(1.5)
-        result: dict[str, Any] = {"cold_start": measure_cold(server, samples, "c", cases)}
+        result: dict[str, Any] = {
+            "network": server.network,
+            "cold_start": measure_cold(server, samples, "c", cases),
+        }
         if extras:
             result["scale_out"] = measure_scale_out(server, scale_trials)
             result["idle_python_env"] = measure_idle_uss(server)
@@ -368,6 +384,7 @@ def main() -> None:
                 results["runs"][key] = run_config(
                     level, zygotes, args.samples, Path(work), cases, not args.no_extras, args.scale_trials
                 )
+                print(f"{key}: network of functions: {results['runs'][key]['network']}", file=sys.stderr)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
