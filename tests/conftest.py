@@ -62,6 +62,10 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+READY_LINE = "lambdalite listening on"
+"""The server's last start-up line."""
+
+
 def open_to_sandboxes(data_dir: Path) -> Path:
     """``data_dir``, with its parents below the temporary directory (pytest's are
     0700) opened to others: as root, the process level runs functions as uids of
@@ -81,8 +85,9 @@ def start_server(
     env: dict[str, str] | None = None,
     preexec_fn: Callable[[], None] | None = None,
 ) -> Server:
-    """Start `lambdalite serve` and wait until it accepts connections
-    (``preexec_fn`` runs in the child before exec, e.g. to lower its limits)."""
+    """Start `lambdalite serve` and wait until it accepts connections and has printed
+    its start-up lines (the ready line comes last; ``preexec_fn`` runs in the child
+    before exec, e.g. to lower its limits)."""
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
@@ -110,9 +115,13 @@ def start_server(
             raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
+                pass
         except OSError:
             time.sleep(0.05)
+            continue
+        if READY_LINE in log_path.read_text(errors="replace"):
+            break
+        time.sleep(0.01)
     else:
         process.kill()
         raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
