@@ -24,8 +24,10 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+import operator
+import re
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_tz
 from functools import lru_cache
@@ -219,18 +221,15 @@ class Verifier:
         now = self._clock()
         if not now - scope.skew_s <= signed_at <= now + scope.skew_s:
             return None
-        get = headers.get
-        values = [get(key, b"") for key in form.keys]
-        joined = b"\n".join(values)
-        if (
-            not joined.isascii()
-            or joined.count(b"\n") != len(values) - 1
-            or len(joined.translate(None, _FOLDED)) != len(joined)
-            or (b" " in joined and _spaces_to_fold(joined))
-        ):
+        try:
+            values = form.values(headers)
+        except KeyError:
+            return None  # a signed header the request lacks: the long way signs it empty
+        if form.plain.fullmatch(b"\n".join(values)) is None:
             return None  # a value to fold or to re-encode: the long way does it
+        method = _METHODS.get(request.method)
         canonical = form.template % (
-            request.method.upper().encode(),
+            method if method is not None else request.method.upper().encode(),
             _canonical_path_bytes(request.raw_path, scope.path_as_sent),
             _canonical_query_ascii(request.query),
             *values,
@@ -381,8 +380,13 @@ class _UsualForm:
     scope: Scope
     date: bytes
     """The scope's date, to compare with ``X-Amz-Date``'s first 8 bytes."""
-    keys: tuple[bytes, ...]
-    """The signed headers' keys in ``HttpRequest.headers``, in signing order."""
+    values: Callable[[Mapping[bytes, bytes]], tuple[bytes, ...]]
+    """The signed headers' values from ``HttpRequest.headers``, in signing order, in one
+    C call (``operator.itemgetter``); raises KeyError when one is missing."""
+    plain: re.Pattern[bytes]
+    """Matches those values joined by newlines when each is printable ASCII that
+    ``_trimmed`` leaves as it is (no whitespace but single inner spaces, no newline):
+    then each is its own canonical form."""
     template: bytes
     """The canonical request with ``%s`` for the method, the path, the query, each
     signed header's value and the payload hash."""
@@ -405,25 +409,45 @@ def _usual_form(head: bytes) -> _UsualForm | None:
         return text.encode("ascii").replace(b"%", b"%%")
 
     lines = b"".join(literal(name) + b":%s\n" for name, _ in scope.names)
+    keys = tuple(key for _, key in scope.names)
     return _UsualForm(
         scope,
         scope.date.encode("ascii"),
-        tuple(key for _, key in scope.names),
+        _values_getter(keys),
+        _plain_values(len(keys)),
         b"%s\n%s\n%s\n" + lines + b"\n" + literal(scope.signed_headers) + b"\n%s",
         literal(f"{ALGORITHM}\n") + b"%s\n" + literal(scope.text) + b"\n%s",
     )
 
 
-_FOLDED = b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f"
-"""The ASCII whitespace besides the space and the newline, which ``_trimmed`` folds."""
+def _values_getter(keys: tuple[bytes, ...]) -> Callable[[Mapping[bytes, bytes]], tuple[bytes, ...]]:
+    """``headers -> (headers[key] for key in keys)`` as one C call; a tuple even for one key
+    (``itemgetter`` of one key answers the value itself)."""
+    if len(keys) == 1:
+        (key,) = keys
+
+        def one(headers: Mapping[bytes, bytes]) -> tuple[bytes, ...]:
+            return (headers[key],)
+
+        return one
+    getter: Callable[[Mapping[bytes, bytes]], tuple[bytes, ...]] = operator.itemgetter(*keys)
+    return getter
 
 
-def _spaces_to_fold(joined: bytes) -> bool:
-    """Do signed values joined by newlines have a space ``_trimmed`` would fold or trim
-    (a run of two, or one at a value's start or end)?"""
-    return (
-        b"  " in joined or b"\n " in joined or b" \n" in joined or joined[:1] == b" " or joined[-1:] == b" "
-    )
+_PLAIN_VALUE = rb"(?:[!-~]++(?: [!-~]++)*+)?+"
+"""A header value ``_trimmed`` leaves as it is: printable ASCII words separated by single
+spaces (possessive: the match never backtracks). Stricter than necessary (a control
+character needs no folding either): what it refuses goes the long way, which is exact."""
+
+
+@lru_cache(maxsize=64)
+def _plain_values(count: int) -> re.Pattern[bytes]:
+    """``_PLAIN_VALUE`` for ``count`` values joined by newlines."""
+    return re.compile(_PLAIN_VALUE + rb"(?:\n" + _PLAIN_VALUE + rb")" + b"{%d}" % (count - 1))
+
+
+_METHODS = {method: method.encode("ascii") for method in ("GET", "PUT", "POST", "DELETE", "HEAD", "PATCH")}
+"""The canonical request's method line of the usual methods, as sent upper-case."""
 
 
 @lru_cache(maxsize=64)
