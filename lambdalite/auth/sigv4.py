@@ -76,8 +76,12 @@ _SHA256 = hashlib.sha256()
 """Copied rather than constructed: a copy skips OpenSSL's digest lookup (about half the cost
 of hashing a short string)."""
 EMPTY_SHA256 = _SHA256.hexdigest()
-_EMPTY_SHA256_BYTES = EMPTY_SHA256.encode()
 SMALL_HASH_BYTES = 1024
+"""The warm path hashes up to this many bytes with CPython's own SHA-256, OpenSSL's above:
+measured inside the server (caches cold between requests), CPython's hashed a 2-byte body
+in 3.2 us against OpenSSL 3's 4.9, and a 176-byte canonical request in 1.3 against 1.7
+(OpenSSL's setup and copies cost more than its faster rounds save; a warm loop says the
+opposite)."""
 try:
     from _sha256 import sha256 as _builtin_sha256  # type: ignore[import-not-found]
 except ImportError:  # a Python built without its own SHA-256
@@ -227,14 +231,19 @@ class Verifier:
             return None  # a signed header the request lacks: the long way signs it empty
         if form.plain.fullmatch(b"\n".join(values)) is None:
             return None  # a value to fold or to re-encode: the long way does it
+        # The hashing and _signing_key's lookup inlined: in the server each Python call
+        # on this path costs a few hundred ns (caches are cold after the function's round trip).
+        body = request.body
         canonical = form.template % (
             _canonical_head(request.method, request.raw_path, request.query, scope.path_as_sent),
             *values,
-            _small_sha256_hex(request.body),
+            (_builtin_sha256 if len(body) <= SMALL_HASH_BYTES else hashlib.sha256)(body).hexdigest().encode(),
         )
-        inner, outer = self._signing_key(credential, scope)
+        key = self._signing_keys.get((credential.access_key_id, credential.secret_access_key, scope.text))
+        inner, outer = key if key is not None else self._signing_key(credential, scope)
         inner = inner.copy()
-        inner.update(form.to_sign % (amz_date, _small_sha256_hex(canonical)))
+        hasher = _builtin_sha256 if len(canonical) <= SMALL_HASH_BYTES else hashlib.sha256
+        inner.update(form.to_sign % (amz_date, hasher(canonical).hexdigest().encode()))
         outer = outer.copy()
         outer.update(inner.digest())
         expected = outer.hexdigest().encode()
@@ -642,17 +651,6 @@ def _payload_hash(request: HttpRequest, parts: SignedParts) -> str:
     if parts.presigned and parts.scope.service in UNSIGNED_PRESIGN_SERVICES:
         return UNSIGNED_PAYLOAD
     return sha256_hex(request.body)
-
-
-def _small_sha256_hex(data: bytes) -> bytes:
-    """The hex SHA-256 of ``data`` as bytes, by CPython's own SHA-256 below ``SMALL_HASH_BYTES``:
-    measured inside the server (caches cold between requests), it hashed a 2-byte body in
-    3.2 us against OpenSSL 3's 4.9, and a 400-byte canonical request in 1.9 against 2.9
-    (OpenSSL's setup and copies cost more than its faster rounds save); OpenSSL above."""
-    if not data:
-        return _EMPTY_SHA256_BYTES
-    hasher = _builtin_sha256 if len(data) <= SMALL_HASH_BYTES else hashlib.sha256
-    return hasher(data).hexdigest().encode()
 
 
 def sha256_hex(data: bytes) -> str:
