@@ -22,7 +22,7 @@ from lambdalite.auth.errors import (
     WrongRegion,
     failure_response,
 )
-from lambdalite.auth.sigv4 import Verifier, canonical_path
+from lambdalite.auth.sigv4 import Verifier, canonical_path, canonical_request, parse, sha256_hex
 from lambdalite.http.message import HttpRequest
 from tests.unit.sigv4_requests import KEY_ID, SECRET, SIGNED_AT, TOKEN, as_received, fixed_time, generate
 
@@ -386,3 +386,41 @@ def test_temporary_credentials() -> None:
     assert isinstance(_refusal(signed(), token=TOKEN), UnrecognizedClient)  # token required
     assert isinstance(_refusal(signed(token="other"), token=TOKEN), UnrecognizedClient)
     assert isinstance(_refusal(with_token), UnrecognizedClient)  # long-term key given a token
+
+
+def test_the_warm_path_reads_one_signed_header_or_a_missing_one_the_long_way() -> None:
+    """A signature over ``host`` alone (a hand-written client) is checked on the warm path
+    as well; a signed header the request lacks sends it the long way, which signs it empty."""
+    sent = AWSRequest(
+        method="POST",
+        url="http://127.0.0.1:9001/2015-03-31/functions/hello/invocations",
+        data=b"{}",
+        headers={"X-Amz-Invocation-Type": "RequestResponse"},
+    )
+    with fixed_time():
+        SigV4Auth(Credentials(KEY_ID, SECRET), "lambda", "us-east-1").add_auth(sent)
+    request = as_received(sent)
+    ours = verifier()
+    assert ours._verify_usual(request, ("lambda",)) == PRINCIPAL
+    # Re-sign over "host" alone, with lambdalite's own long-way signature of the request.
+    authorization = request.headers[b"authorization"]
+    head, _, _ = authorization.partition(b"SignedHeaders=")
+    host_only = dataclasses.replace(
+        request, headers={**request.headers, b"authorization": head + b"SignedHeaders=host, Signature=0"}
+    )
+    parts = parse(host_only)
+    canonical = canonical_request(host_only, parts.scope, "", sha256_hex(host_only.body))
+    credential = Credential(KEY_ID, SECRET, PRINCIPAL)
+    signature = ours.signature(credential, parts.scope, parts.timestamp, canonical).encode()
+    host_only.headers[b"authorization"] = head + b"SignedHeaders=host, Signature=" + signature
+    assert ours._verify_usual(host_only, ("lambda",)) == PRINCIPAL
+    assert ours.verify(host_only, ("lambda",)) == PRINCIPAL
+    # x-amz-date stays (the warm path needs it), but another signed header goes: the
+    # warm path steps aside and the long way refuses the mismatch.
+    missing = dataclasses.replace(request, headers=dict(request.headers))
+    signed_names = authorization.split(b"SignedHeaders=")[1].split(b",")[0].split(b";")
+    dropped = next(name for name in signed_names if name not in (b"host", b"x-amz-date"))
+    del missing.headers[dropped]
+    assert ours._verify_usual(missing, ("lambda",)) is None
+    with pytest.raises(InvalidSignature):
+        ours.verify(missing, ("lambda",))
