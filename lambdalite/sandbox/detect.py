@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,14 +115,28 @@ def choose_sandbox(
     return ProcessSandbox(scratch_root), facts
 
 
+NETWORK_OPEN_ATTEMPTS = 3
+"""Tries to open the pool: servers starting at the same moment (a test suite's)
+have been seen to fall back to the host's network once in a while."""
+
+
 def _network_pool(endpoint: tuple[str, int] | None) -> tuple[netns.NetnsPool | None, str]:
-    """An opened pool of network namespaces, or None and why not."""
-    pool = netns.NetnsPool(endpoint)
-    try:
-        pool.open()
-    except OSError as exc:
-        return None, str(exc)
-    return pool, ""
+    """An opened pool of network namespaces, or None and why not (the last try's
+    reason). A host that cannot have them at all is not tried again."""
+    reason = ""
+    for attempt in range(NETWORK_OPEN_ATTEMPTS):
+        if attempt:
+            time.sleep(0.1 * attempt)
+        pool = netns.NetnsPool(endpoint)
+        try:
+            pool.open()
+        except OSError as exc:
+            reason = str(exc)
+            if netns.unavailable_reason() is not None:
+                break
+            continue
+        return pool, ""
+    return None, reason
 
 
 def network_summary(level: str, *, root: bool) -> str:
