@@ -45,7 +45,7 @@ from typing import Any
 import boto3
 import psutil
 from botocore.config import Config
-from services import Service, free_port
+from services import Service, free_port, network_of_functions
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "cold_start.json"
@@ -77,18 +77,6 @@ def zipped(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-NETWORK_LINE = "network of functions:"
-
-
-def network_of_functions(server_log: Path) -> str:
-    """The network the server gives functions, as its start-up line says (a
-    namespace of its own per environment, the host's, or none)."""
-    for line in server_log.read_text(errors="replace").splitlines():
-        if line.startswith(NETWORK_LINE):
-            return line.removeprefix(NETWORK_LINE).strip()
-    return "unknown"
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
@@ -114,7 +102,7 @@ class Server:
             log_path=work / f"server-{isolation}-{zygotes}.log",
         )
         self.service.wait_for_line(READY_LINE, 30)
-        self.network = network_of_functions(work / f"server-{isolation}-{zygotes}.log")
+        self.network = network_of_functions(self.service.log_path)
         self.client = boto3.client(
             "lambda",
             endpoint_url=f"http://127.0.0.1:{self.port}",

@@ -36,6 +36,20 @@ class ServiceError(Exception):
     """A server did not start, or did not become ready in time."""
 
 
+NETWORK_LINE = "network of functions:"
+"""The start-up line that says what network the server gives functions."""
+
+
+def network_of_functions(server_log: Path) -> str:
+    """The network the server gives functions, as its start-up line says (a
+    namespace of its own per environment, the host's, or none); "unknown" when
+    the log has no such line."""
+    for line in server_log.read_text(errors="replace").splitlines():
+        if line.startswith(NETWORK_LINE):
+            return line.removeprefix(NETWORK_LINE).strip()
+    return "unknown"
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

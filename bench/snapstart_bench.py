@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 import worktree
-from services import Service, free_port, lambda_client
+from services import Service, free_port, lambda_client, network_of_functions
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "snapstart.json"
@@ -50,7 +50,6 @@ time.sleep(0.4)
 def handler(event, context):
     return {"ok": True}
 """
-NETWORK_LINE = "network of functions:"
 _DURATION = re.compile(r"(Restore|Init) Duration: ([\d.]+) ms")
 
 
@@ -96,15 +95,6 @@ def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
         "report_duration_p50_ms": round(statistics.median(durations), 2),
         "samples": len(samples),
     }
-
-
-def network_of_functions(server_log: Path) -> str:
-    """What the server said the network of functions is (restored environments
-    have their snapshot's: its own namespace where environments get one)."""
-    for line in server_log.read_text(errors="replace").splitlines():
-        if line.startswith(NETWORK_LINE):
-            return line.removeprefix(NETWORK_LINE).strip()
-    return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
