@@ -361,11 +361,14 @@ def sqs_loop(server: Server, relay: Relay, collector: Collector, name: str) -> t
     lam, sqs = server.client("lambda"), server.client("sqs")
     dlq_url, dlq_arn = queue(sqs, f"{name}-dlq")
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
-    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive})[
+    # A short visibility timeout sends the stopped 17th message on to the DLQ soon; the function's
+    # timeout may not exceed it (AWS's rule for a mapping), and must leave a loaded machine time
+    # for the first run's cold start and boto3 import: one that times out goes to the DLQ instead.
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "3", "RedrivePolicy": redrive})[
         "QueueUrl"
     ]
     variables = {**relay.variables(collector), "QUEUE": url}
-    create_function(lam, name, {"app.py": SQS_LOOPER}, Environment={"Variables": variables}, Timeout=1)
+    create_function(lam, name, {"app.py": SQS_LOOPER}, Environment={"Variables": variables}, Timeout=3)
     return url, dlq_url
 
 
