@@ -272,6 +272,15 @@ class RuntimeChannel:
                 os.close(fd)
 
 
+EVENTS_MODE = 0o604
+REQUESTS_MODE = 0o602
+"""The pipes' modes: their owner's (the server's user), and for any other user what
+the runtime's end does, reading events and writing requests. Our Node bootstrap opens
+its ends again through /proc (Node cannot make a descriptor it inherited close-on-exec),
+and it may run as a user of its own. No one else gains anything: a pipe has no path,
+and /proc opens one only for whoever may trace a process that holds it."""
+
+
 def open_channel() -> tuple[tuple[int, int], tuple[int, int]]:
     """Two pipes: ((server read, server write), (runtime read, runtime write)).
     Every descriptor is close-on-exec: the runtime's ends reach the runtime only
@@ -283,4 +292,7 @@ def open_channel() -> tuple[tuple[int, int], tuple[int, int]]:
         os.close(events_read)
         os.close(events_write)
         raise
+    with contextlib.suppress(OSError):  # then Node keeps the descriptors it inherited
+        os.fchmod(events_read, EVENTS_MODE)
+        os.fchmod(requests_read, REQUESTS_MODE)
     return (requests_read, events_write), (events_read, requests_write)

@@ -261,6 +261,26 @@ const EVENT_HEAD = 26; // lambdalite.dataplane.runtime_channel's EVENT_HEAD: >IQ
 const [NEXT, RESPONSE, ERROR, INIT_ERROR] = ['n', 'r', 'e', 'i'].map((kind) => kind.charCodeAt(0));
 
 /**
+ * `fd` as a descriptor that programs the function runs do not inherit. Node cannot set
+ * FD_CLOEXEC on a descriptor it was handed, and child_process passes on every descriptor
+ * without it; so the pipe is opened anew through /proc (libuv opens everything
+ * close-on-exec) and the inherited descriptor closed. Where that open is refused (no
+ * /proc, or a pipe that belongs to another user), the inherited descriptor is kept.
+ * The platform holds the other end of each pipe while the runtime starts, so neither
+ * open waits (the read end is non-blocking anyway, as libuv would make it).
+ */
+function closeOnExec(fd, flags) {
+  let fresh;
+  try {
+    fresh = fs.openSync(`/proc/self/fd/${fd}`, flags);
+  } catch (_) {
+    return fd;
+  }
+  fs.closeSync(fd);
+  return fresh;
+}
+
+/**
  * The platform's channel (lambdalite.dataplane.runtime_channel has the frames): two
  * inherited pipes instead of HTTP on TCP, with RuntimeApi's interface. Handing back a
  * response also asks for the next event, which the next call to next() then waits for:
@@ -271,7 +291,9 @@ const [NEXT, RESPONSE, ERROR, INIT_ERROR] = ['n', 'r', 'e', 'i'].map((kind) => k
  */
 class RuntimeChannel {
   constructor(spec) {
-    const [readFd, writeFd] = spec.split(',').map(Number);
+    const [inheritedRead, inheritedWrite] = spec.split(',').map(Number);
+    const readFd = closeOnExec(inheritedRead, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writeFd = closeOnExec(inheritedWrite, fs.constants.O_WRONLY);
     this.writeFd = writeFd;
     this.waiting = null; // { resolve, reject } of the event asked for
     this.asked = null; // the promise of an event asked for by a response or an error
