@@ -277,7 +277,6 @@ class RuntimeChannelClient:
         self._read_fd = read_fd
         self._write_fd = write_fd
         self._buffer = b""
-        self._scratch = memoryview(bytearray(self._READ_SIZE))
 
     def close(self) -> None:
         for fd in (self._read_fd, self._write_fd):
@@ -298,9 +297,10 @@ class RuntimeChannelClient:
             raise RuntimeApiGone(f"the platform's channel: {exc}") from exc
 
     def _receive(self) -> bytes:
-        scratch = self._scratch
         try:
-            data = scratch[: os.readv(self._read_fd, (scratch,))].tobytes()
+            # (os.read allocates _READ_SIZE and shrinks it to what came: cheaper, for an
+            # event of a few hundred bytes, than readv into a buffer and a copy out.)
+            data = os.read(self._read_fd, self._READ_SIZE)
         except OSError as exc:
             raise RuntimeApiGone(f"the platform's channel: {exc}") from exc
         if not data:
