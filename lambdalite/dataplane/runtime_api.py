@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -49,17 +49,18 @@ def error_body(error_type: str, message: str) -> bytes:
     return orjson.dumps({"errorMessage": message, "errorType": error_type})
 
 
-class RuntimeApiHandler(Protocol):
-    """What the environment behind a Runtime API listener must answer.
+Parked = TypeVar("Parked", contravariant=True)
+"""Where a runtime waits for its next event: a ``RuntimeApiConnection``, or a
+``runtime_channel.RuntimeChannel``; both have the same ``send_event``."""
 
-    Each ``on_*`` returns (status, JSON body) to send to the runtime, except
-    on_next, which answers later through ``RuntimeApiConnection.send_event``."""
 
-    def accepts_peer(self, connection: socket.socket) -> bool:
-        """May whoever is at the other end of ``connection`` use this API?"""
-        ...
+class RuntimeHandler(Protocol[Parked]):
+    """What the environment behind a runtime's door (this API, or the channel) must answer.
 
-    def on_next(self, connection: RuntimeApiConnection) -> None: ...
+    Each ``on_*`` returns (status, JSON body) to send to the runtime (the channel
+    sends none), except on_next, which answers later through ``parked.send_event``."""
+
+    def on_next(self, parked: Parked) -> None: ...
 
     def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]: ...
 
@@ -68,6 +69,14 @@ class RuntimeApiHandler(Protocol):
     def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
 
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
+
+
+class RuntimeApiHandler(RuntimeHandler["RuntimeApiConnection"], Protocol):
+    """What the environment behind a Runtime API listener must answer."""
+
+    def accepts_peer(self, connection: socket.socket) -> bool:
+        """May whoever is at the other end of ``connection`` use this API?"""
+        ...
 
 
 class RuntimeApiConnection(HttpConnection):

@@ -48,9 +48,8 @@ import asyncio
 import contextlib
 import os
 import struct
-from typing import Protocol
 
-from lambdalite.dataplane.runtime_api import MAX_RESPONSE_BYTES
+from lambdalite.dataplane.runtime_api import MAX_RESPONSE_BYTES, RuntimeHandler
 from lambdalite.sandbox.spec import CHANNEL_VARIABLE
 
 __all__ = ["CHANNEL_VARIABLE", "RuntimeChannel", "open_channel"]
@@ -68,21 +67,6 @@ _READ_SIZE = 64 * 1024
 """What one read may take: the pipe's whole capacity. (``os.read`` allocates that
 much and shrinks it to what came: measured, cheaper for a warm invoke's small
 request than ``readv`` into a shared buffer and a copy out of it.)"""
-
-
-class ChannelHandler(Protocol):
-    """What the environment behind a channel answers (``runtime_api.RuntimeApiHandler``'s
-    methods of the same names; their answers are not sent back)."""
-
-    def on_next(self, parked: RuntimeChannel) -> None: ...
-
-    def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]: ...
-
-    def on_response_too_large(self, request_id: str) -> tuple[int, bytes]: ...
-
-    def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
-
-    def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
 
 
 class RuntimeChannel:
@@ -105,7 +89,11 @@ class RuntimeChannel:
     )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, handler: ChannelHandler, read_fd: int, write_fd: int
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handler: RuntimeHandler[RuntimeChannel],
+        read_fd: int,
+        write_fd: int,
     ) -> None:
         self._loop = loop
         self._handler = handler
