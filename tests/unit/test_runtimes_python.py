@@ -289,7 +289,8 @@ results = [
 events = [
     b'{"a": 1}', b' {"a": 1}\n', b'\xef\xbb\xbf{"a": 1}', '{"a": "\u00e9"}'.encode("utf-16"),
     '{"a": 1}'.encode("utf-16-le"), "[1]".encode("utf-32"), b'"\xed\xa0\x80"', b"{not json",
-    b'{"a": 1} x', b"", b"[" * 100000,
+    b'{"a": 1} x', b'{"a": 1}\n\t\r ', b'{"a": 1}\x0b', '{"a": 1}\u2028'.encode(),
+    b"", b"[" * 100000,
 ]
 encoder = json.JSONEncoder(ensure_ascii=sys.version_info < (3, 12), default=bootstrap._decimal_default)
 encode = bootstrap._encoder()

@@ -703,17 +703,18 @@ def _encoder() -> Callable[[Any], str]:
 
 
 _raw_decode = json.JSONDecoder().raw_decode
+_JSON_WHITESPACE = " \t\n\r"
 
 
 def _decode_json(body: bytes) -> Any:
     """``json.loads(body)``, in fewer steps for the usual payload: UTF-8 text that
-    is one JSON value from its first character to its last. Anything else (a BOM,
-    UTF-16 or -32, whitespace around the value, an error) is left to ``json.loads``,
-    which gives its own value or raises its own error."""
+    is one JSON value from its first character, then nothing but JSON's whitespace.
+    Anything else (a BOM, UTF-16 or -32, whitespace before the value, an error) is
+    left to ``json.loads``, which gives its own value or raises its own error."""
     try:
         text = body.decode()
         value, end = _raw_decode(text)
-        if end == len(text):
+        if end == len(text) or not text[end:].strip(_JSON_WHITESPACE):
             return value
     except (ValueError, RecursionError):
         pass
