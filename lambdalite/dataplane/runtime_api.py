@@ -49,6 +49,11 @@ def error_body(error_type: str, message: str) -> bytes:
     return orjson.dumps({"errorMessage": message, "errorType": error_type})
 
 
+RuntimeEvent = tuple[str, int, str, str, str | None, str | None, bytes]
+"""One invocation as a runtime is handed it, through either door (``send_event``'s
+arguments): request id, deadline (epoch ms), invoked ARN, trace id, client context,
+Cognito identity (None when absent), payload."""
+
 Parked = TypeVar("Parked", contravariant=True)
 """Where a runtime waits for its next event: a ``RuntimeApiConnection``, or a
 ``runtime_channel.RuntimeChannel``; both have the same ``send_event``."""
@@ -93,18 +98,10 @@ class RuntimeApiConnection(HttpConnection):
         self._environment = environment
         self._handler = self._general
 
-    def send_event(
-        self,
-        request_id: str,
-        deadline_ms: int,
-        invoked_arn: str,
-        trace_id: str,
-        client_context: str | None,
-        cognito_identity: str | None,
-        payload: bytes,
-    ) -> bool:
-        """Answer the parked /next with an event (as ``RuntimeChannel.send_event``).
+    def send_event(self, *event: *RuntimeEvent) -> bool:
+        """Answer the parked /next with ``event`` (as ``RuntimeChannel.send_event``).
         False if the connection is gone."""
+        request_id, deadline_ms, invoked_arn, trace_id, client_context, cognito_identity, payload = event
         headers = (
             f"Lambda-Runtime-Aws-Request-Id: {request_id}\r\n"
             f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"

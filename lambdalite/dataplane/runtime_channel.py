@@ -49,7 +49,7 @@ import contextlib
 import os
 import struct
 
-from lambdalite.dataplane.runtime_api import MAX_RESPONSE_BYTES, RuntimeHandler
+from lambdalite.dataplane.runtime_api import MAX_RESPONSE_BYTES, RuntimeEvent, RuntimeHandler
 from lambdalite.sandbox.spec import CHANNEL_VARIABLE
 
 __all__ = ["CHANNEL_VARIABLE", "RuntimeChannel", "open_channel"]
@@ -110,19 +110,11 @@ class RuntimeChannel:
         os.set_blocking(write_fd, False)
         loop.add_reader(read_fd, self._readable)
 
-    def send_event(
-        self,
-        request_id: str,
-        deadline_ms: int,
-        invoked_arn: str,
-        trace_id: str,
-        client_context: str | None,
-        cognito_identity: str | None,
-        payload: bytes,
-    ) -> bool:
+    def send_event(self, *event: *RuntimeEvent) -> bool:
         """Write one event (module docstring). False when the channel is gone."""
         if not self.open:
             return False
+        request_id, deadline_ms, invoked_arn, trace_id, client_context, cognito_identity, payload = event
         rid = request_id.encode()
         arn = invoked_arn.encode()
         trace = trace_id.encode()
