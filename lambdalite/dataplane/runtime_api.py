@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -49,17 +49,23 @@ def error_body(error_type: str, message: str) -> bytes:
     return orjson.dumps({"errorMessage": message, "errorType": error_type})
 
 
-class RuntimeApiHandler(Protocol):
-    """What the environment behind a Runtime API listener must answer.
+RuntimeEvent = tuple[str, int, str, str, str | None, str | None, bytes]
+"""One invocation as a runtime is handed it, through either door (``send_event``'s
+arguments): request id, deadline (epoch ms), invoked ARN, trace id, client context,
+Cognito identity (None when absent), payload."""
 
-    Each ``on_*`` returns (status, JSON body) to send to the runtime, except
-    on_next, which answers later through ``RuntimeApiConnection.send_event``."""
+Parked = TypeVar("Parked", contravariant=True)
+"""Where a runtime waits for its next event: a ``RuntimeApiConnection``, or a
+``runtime_channel.RuntimeChannel``; both have the same ``send_event``."""
 
-    def accepts_peer(self, connection: socket.socket) -> bool:
-        """May whoever is at the other end of ``connection`` use this API?"""
-        ...
 
-    def on_next(self, connection: RuntimeApiConnection) -> None: ...
+class RuntimeHandler(Protocol[Parked]):
+    """What the environment behind a runtime's door (this API, or the channel) must answer.
+
+    Each ``on_*`` returns (status, JSON body) to send to the runtime (the channel
+    sends none), except on_next, which answers later through ``parked.send_event``."""
+
+    def on_next(self, parked: Parked) -> None: ...
 
     def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]: ...
 
@@ -68,6 +74,14 @@ class RuntimeApiHandler(Protocol):
     def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
 
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
+
+
+class RuntimeApiHandler(RuntimeHandler["RuntimeApiConnection"], Protocol):
+    """What the environment behind a Runtime API listener must answer."""
+
+    def accepts_peer(self, connection: socket.socket) -> bool:
+        """May whoever is at the other end of ``connection`` use this API?"""
+        ...
 
 
 class RuntimeApiConnection(HttpConnection):
@@ -84,18 +98,10 @@ class RuntimeApiConnection(HttpConnection):
         self._environment = environment
         self._handler = self._general
 
-    def send_event(
-        self,
-        request_id: str,
-        deadline_ms: int,
-        invoked_arn: str,
-        trace_id: str,
-        client_context: str | None,
-        cognito_identity: str | None,
-        payload: bytes,
-    ) -> bool:
-        """Answer the parked /next with an event (as ``RuntimeChannel.send_event``).
+    def send_event(self, *event: *RuntimeEvent) -> bool:
+        """Answer the parked /next with ``event`` (as ``RuntimeChannel.send_event``).
         False if the connection is gone."""
+        request_id, deadline_ms, invoked_arn, trace_id, client_context, cognito_identity, payload = event
         headers = (
             f"Lambda-Runtime-Aws-Request-Id: {request_id}\r\n"
             f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"

@@ -48,9 +48,8 @@ import asyncio
 import contextlib
 import os
 import struct
-from typing import Protocol
 
-from lambdalite.dataplane.runtime_api import MAX_RESPONSE_BYTES
+from lambdalite.dataplane.runtime_api import MAX_RESPONSE_BYTES, RuntimeEvent, RuntimeHandler
 from lambdalite.sandbox.spec import CHANNEL_VARIABLE
 
 __all__ = ["CHANNEL_VARIABLE", "RuntimeChannel", "open_channel"]
@@ -65,27 +64,9 @@ INIT_ERROR = ord("i")
 _KINDS = frozenset((NEXT, RESPONSE, ERROR, INIT_ERROR))
 
 _READ_SIZE = 64 * 1024
-"""What one read may take: the pipe's whole capacity."""
-_SCRATCH = memoryview(bytearray(_READ_SIZE))
-"""Where every channel's reads land (``os.read`` would allocate, and shrink, that
-size each time). One for all: reads happen on the loop's thread, and what is read
-is copied out before the callback returns; one per channel would cost 64 KB per
-environment."""
-
-
-class ChannelHandler(Protocol):
-    """What the environment behind a channel answers (``runtime_api.RuntimeApiHandler``'s
-    methods of the same names; their answers are not sent back)."""
-
-    def on_next(self, parked: RuntimeChannel) -> None: ...
-
-    def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]: ...
-
-    def on_response_too_large(self, request_id: str) -> tuple[int, bytes]: ...
-
-    def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
-
-    def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
+"""What one read may take: the pipe's whole capacity. (``os.read`` allocates that
+much and shrinks it to what came: measured, cheaper for a warm invoke's small
+request than ``readv`` into a shared buffer and a copy out of it.)"""
 
 
 class RuntimeChannel:
@@ -108,7 +89,11 @@ class RuntimeChannel:
     )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, handler: ChannelHandler, read_fd: int, write_fd: int
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handler: RuntimeHandler[RuntimeChannel],
+        read_fd: int,
+        write_fd: int,
     ) -> None:
         self._loop = loop
         self._handler = handler
@@ -125,40 +110,36 @@ class RuntimeChannel:
         os.set_blocking(write_fd, False)
         loop.add_reader(read_fd, self._readable)
 
-    def send_event(
-        self,
-        request_id: str,
-        deadline_ms: int,
-        invoked_arn: str,
-        trace_id: str,
-        client_context: str | None,
-        cognito_identity: str | None,
-        payload: bytes,
-    ) -> bool:
+    def send_event(self, *event: *RuntimeEvent) -> bool:
         """Write one event (module docstring). False when the channel is gone."""
         if not self.open:
             return False
+        request_id, deadline_ms, invoked_arn, trace_id, client_context, cognito_identity, payload = event
         rid = request_id.encode()
         arn = invoked_arn.encode()
         trace = trace_id.encode()
         context = client_context.encode() if client_context else b""
         identity = cognito_identity.encode() if cognito_identity else b""
-        head = EVENT_HEAD.pack(
-            len(payload), deadline_ms, len(rid), len(arn), len(trace), len(context), len(identity)
+        # The head and the strings in one buffer: two parts for the kernel to gather, not seven.
+        head = (
+            EVENT_HEAD.pack(
+                len(payload), deadline_ms, len(rid), len(arn), len(trace), len(context), len(identity)
+            )
+            + rid
+            + arn
+            + trace
+            + context
+            + identity
         )
-        parts = [head, rid, arn, trace, context, identity, payload]
         try:
-            written = os.writev(self._write_fd, parts)
+            written = os.writev(self._write_fd, (head, payload))
         except BlockingIOError:
             written = 0
         except OSError:
             self.close()
             return False
-        total = (
-            EVENT_HEAD.size + len(rid) + len(arn) + len(trace) + len(context) + len(identity) + len(payload)
-        )
-        if written < total:
-            self._unsent = memoryview(b"".join(parts))[written:]
+        if written < len(head) + len(payload):
+            self._unsent = memoryview(head + payload)[written:]
             self._loop.add_writer(self._write_fd, self._writable)
         return True
 
@@ -182,7 +163,7 @@ class RuntimeChannel:
 
     def _readable(self) -> None:
         try:
-            data = _SCRATCH[: os.readv(self._read_fd, (_SCRATCH,))].tobytes()
+            data = os.read(self._read_fd, _READ_SIZE)
         except BlockingIOError:
             return
         except OSError:
@@ -272,6 +253,15 @@ class RuntimeChannel:
                 os.close(fd)
 
 
+EVENTS_MODE = 0o604
+REQUESTS_MODE = 0o602
+"""The pipes' modes: their owner's (the server's user), and for any other user what
+the runtime's end does, reading events and writing requests. Our Node bootstrap opens
+its ends again through /proc (Node cannot make a descriptor it inherited close-on-exec),
+and it may run as a user of its own. No one else gains anything: a pipe has no path,
+and /proc opens one only for whoever may trace a process that holds it."""
+
+
 def open_channel() -> tuple[tuple[int, int], tuple[int, int]]:
     """Two pipes: ((server read, server write), (runtime read, runtime write)).
     Every descriptor is close-on-exec: the runtime's ends reach the runtime only
@@ -283,4 +273,7 @@ def open_channel() -> tuple[tuple[int, int], tuple[int, int]]:
         os.close(events_read)
         os.close(events_write)
         raise
+    with contextlib.suppress(OSError):  # then Node keeps the descriptors it inherited
+        os.fchmod(events_read, EVENTS_MODE)
+        os.fchmod(requests_read, REQUESTS_MODE)
     return (requests_read, events_write), (events_read, requests_write)

@@ -171,6 +171,25 @@ def test_our_node_bootstrap_uses_its_channel_too(lam: Any) -> None:
         assert body["custom"] == {"who": "node"} and body["event"] == {"n": n}
 
 
+NODE_CHILD = """
+const { execFileSync } = require('child_process');
+// The descriptors a program the function runs starts with (the shell's own, listed by ls).
+exports.handler = async () =>
+  execFileSync('sh', ['-c', 'ls /proc/$$/fd'], { encoding: 'utf8' }).split('\\n').filter(Boolean).map(Number);
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed on this host")
+def test_programs_our_node_bootstrap_runs_do_not_inherit_its_channel(lam: Any) -> None:
+    create_function(
+        lam, "channel-node-child", {"index.js": NODE_CHILD}, Runtime="nodejs20.x", Handler="index.handler"
+    )
+    for _ in (1, 2):  # and the channel still serves the next event
+        response = lam.invoke(FunctionName="channel-node-child", Payload=b"{}")
+        assert "FunctionError" not in response
+        assert sorted(json.loads(response["Payload"].read())) == [0, 1, 2]
+
+
 NODE_LOOP = """
 let ticks = 0;
 exports.waits = (event, context, callback) => {

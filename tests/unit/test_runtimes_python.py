@@ -264,6 +264,54 @@ def test_a_rehearsal_for_a_zygotes_spare_leaves_nothing_behind(interpreter: str)
     assert json.loads(result.stdout) == [True, True, []]
 
 
+CODEC = r"""
+import decimal, importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("bootstrap", sys.argv[1])
+bootstrap = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bootstrap)
+
+def outcome(call, value):
+    try:
+        return ("value", call(value))
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+
+class Unknown:
+    pass
+
+circular = []
+circular.append(circular)
+results = [
+    {"ok": True}, "\u00e9\u2028", [1, 2.5, float("nan"), float("-inf"), None, True],
+    {"d": decimal.Decimal("1.25"), "i": decimal.Decimal("3")}, {1: "int key", None: 0},
+    Unknown(), {"nested": [Unknown()]}, circular, {1, 2},
+]
+events = [
+    b'{"a": 1}', b' {"a": 1}\n', b'\xef\xbb\xbf{"a": 1}', '{"a": "\u00e9"}'.encode("utf-16"),
+    '{"a": 1}'.encode("utf-16-le"), "[1]".encode("utf-32"), b'"\xed\xa0\x80"', b"{not json",
+    b'{"a": 1} x', b'{"a": 1}\n\t\r ', b'{"a": 1}\x0b', '{"a": 1}\u2028'.encode(),
+    b"", b"[" * 100000,
+]
+encoder = json.JSONEncoder(ensure_ascii=sys.version_info < (3, 12), default=bootstrap._decimal_default)
+encode = bootstrap._encoder()
+mismatches = [repr(v) for v in results if outcome(encode, v) != outcome(encoder.encode, v)]
+mismatches += [repr(e[:20]) for e in events if outcome(bootstrap._decode_json, e) != outcome(json.loads, e)]
+# A failed encoding must leave nothing behind that reads as a circular reference later.
+reused = {"a": [Unknown()]}
+first = outcome(encode, reused)
+reused["a"] = [1]
+print(json.dumps([encode.__qualname__, mismatches, first[0], encode(reused)]))
+"""
+
+
+def test_results_and_events_are_coded_exactly_as_by_jsons_own_functions(interpreter: str) -> None:
+    result = subprocess.run(
+        [interpreter, "-c", CODEC, str(PYTHON_BOOTSTRAP)], capture_output=True, text=True, check=True
+    )
+    # The encoder built once is the one in use (CPython has json's C encoder).
+    assert json.loads(result.stdout) == ["_encoder.<locals>.encode", [], "TypeError", '{"a": [1]}']
+
+
 def test_with_log_frames_each_record_is_one_event_and_prints_stay_lines(
     interpreter: str, tmp_path: Path
 ) -> None:

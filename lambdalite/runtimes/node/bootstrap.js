@@ -258,7 +258,28 @@ class RuntimeApi {
 
 const CHANNEL_VARIABLE = '_LAMBDALITE_RUNTIME_CHANNEL';
 const EVENT_HEAD = 26; // lambdalite.dataplane.runtime_channel's EVENT_HEAD: >IQHHHII
+const REQUEST_HEAD = 9; // and its REQUEST_HEAD: >BIHH
 const [NEXT, RESPONSE, ERROR, INIT_ERROR] = ['n', 'r', 'e', 'i'].map((kind) => kind.charCodeAt(0));
+
+/**
+ * `fd` as a descriptor that programs the function runs do not inherit. Node cannot set
+ * FD_CLOEXEC on a descriptor it was handed, and child_process passes on every descriptor
+ * without it; so the pipe is opened anew through /proc (libuv opens everything
+ * close-on-exec) and the inherited descriptor closed. Where that open is refused (no
+ * /proc, or a pipe that belongs to another user), the inherited descriptor is kept.
+ * The platform holds the other end of each pipe while the runtime starts, so neither
+ * open waits (the read end is non-blocking anyway, as libuv would make it).
+ */
+function closeOnExec(fd, flags) {
+  let fresh;
+  try {
+    fresh = fs.openSync(`/proc/self/fd/${fd}`, flags);
+  } catch (_) {
+    return fd;
+  }
+  fs.closeSync(fd);
+  return fresh;
+}
 
 /**
  * The platform's channel (lambdalite.dataplane.runtime_channel has the frames): two
@@ -271,7 +292,9 @@ const [NEXT, RESPONSE, ERROR, INIT_ERROR] = ['n', 'r', 'e', 'i'].map((kind) => k
  */
 class RuntimeChannel {
   constructor(spec) {
-    const [readFd, writeFd] = spec.split(',').map(Number);
+    const [inheritedRead, inheritedWrite] = spec.split(',').map(Number);
+    const readFd = closeOnExec(inheritedRead, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writeFd = closeOnExec(inheritedWrite, fs.constants.O_WRONLY);
     this.writeFd = writeFd;
     this.waiting = null; // { resolve, reject } of the event asked for
     this.asked = null; // the promise of an event asked for by a response or an error
@@ -294,15 +317,22 @@ class RuntimeChannel {
     if (waiting) waiting.reject(this.gone);
   }
 
+  /** One request frame, built in one buffer and written at once. `body` is a string (sent
+   * as UTF-8), or anything else Buffer.from takes (which throws what it throws otherwise). */
   send(kind, id, errorType, body) {
-    const rid = Buffer.from(id, 'utf8');
-    const type = Buffer.from(errorType, 'utf8');
-    const head = Buffer.allocUnsafe(9);
-    head.writeUInt8(kind, 0);
-    head.writeUInt32BE(body.length, 1);
-    head.writeUInt16BE(rid.length, 5);
-    head.writeUInt16BE(type.length, 7);
-    const frame = Buffer.concat([head, rid, type, body]);
+    const bytes = typeof body === 'string' ? null : Buffer.from(body, 'utf8');
+    const idSize = Buffer.byteLength(id, 'utf8');
+    const typeSize = Buffer.byteLength(errorType, 'utf8');
+    const bodySize = bytes ? bytes.length : Buffer.byteLength(body, 'utf8');
+    const frame = Buffer.allocUnsafe(REQUEST_HEAD + idSize + typeSize + bodySize);
+    frame.writeUInt8(kind, 0);
+    frame.writeUInt32BE(bodySize, 1);
+    frame.writeUInt16BE(idSize, 5);
+    frame.writeUInt16BE(typeSize, 7);
+    let at = REQUEST_HEAD + frame.write(id, REQUEST_HEAD, 'utf8');
+    at += frame.write(errorType, at, 'utf8');
+    if (bytes) bytes.copy(frame, at);
+    else frame.write(body, at, 'utf8');
     let written = 0;
     while (written < frame.length) written += fs.writeSync(this.writeFd, frame, written);
   }
@@ -327,25 +357,26 @@ class RuntimeChannel {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (this.buffered < EVENT_HEAD) return;
-    let data = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+    const data = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
     this.chunks = [data];
-    const size = data.readUInt32BE(0);
-    const lengths = [12, 14, 16].map((at) => data.readUInt16BE(at)).concat([18, 22].map((at) => data.readUInt32BE(at)));
-    const total = EVENT_HEAD + lengths.reduce((sum, length) => sum + length, 0) + size;
+    // Unrolled: this runs once per invocation.
+    const arnAt = EVENT_HEAD + data.readUInt16BE(12);
+    const traceAt = arnAt + data.readUInt16BE(14);
+    const contextAt = traceAt + data.readUInt16BE(16);
+    const identityAt = contextAt + data.readUInt32BE(18);
+    const payloadAt = identityAt + data.readUInt32BE(22);
+    const total = payloadAt + data.readUInt32BE(0);
     if (this.buffered < total) return;
     this.chunks = data.length > total ? [data.subarray(total)] : [];
     this.buffered -= total;
-    const fields = [];
-    let at = EVENT_HEAD;
-    for (const length of lengths) {
-      fields.push(length ? data.toString('utf8', at, at + length) : undefined);
-      at += length;
-    }
-    const [id, arn, trace, clientContext, identity] = fields;
+    const text = (start, end) => (end > start ? data.toString('utf8', start, end) : undefined);
+    const trace = text(traceAt, contextAt);
+    const clientContext = text(contextAt, identityAt);
+    const identity = text(identityAt, payloadAt);
     const headers = {
-      'lambda-runtime-aws-request-id': id,
+      'lambda-runtime-aws-request-id': text(EVENT_HEAD, arnAt),
       'lambda-runtime-deadline-ms': String(data.readBigUInt64BE(4)),
-      'lambda-runtime-invoked-function-arn': arn,
+      'lambda-runtime-invoked-function-arn': text(arnAt, traceAt),
     };
     if (trace) headers['lambda-runtime-trace-id'] = trace;
     if (clientContext) headers['lambda-runtime-client-context'] = clientContext;
@@ -353,29 +384,29 @@ class RuntimeChannel {
     const waiting = this.waiting;
     this.waiting = null;
     this.input.unref();
-    if (waiting) waiting.resolve({ status: 200, headers, body: data.subarray(at, total) });
+    if (waiting) waiting.resolve({ status: 200, headers, body: data.subarray(payloadAt, total) });
   }
 
   next() {
     const asked = this.asked;
     this.asked = null;
-    return asked || this.ask(NEXT, '', '', Buffer.alloc(0));
+    return asked || this.ask(NEXT, '', '', '');
   }
 
   postResponse(id, payload) {
-    this.asked = this.ask(RESPONSE, id, '', Buffer.from(payload, 'utf8'));
+    this.asked = this.ask(RESPONSE, id, '', payload);
     return Promise.resolve();
   }
 
   postError(id, error) {
-    this.asked = this.ask(ERROR, id, 'Unhandled', Buffer.from(JSON.stringify(errorBody(error)), 'utf8'));
+    this.asked = this.ask(ERROR, id, 'Unhandled', JSON.stringify(errorBody(error)));
     return Promise.resolve();
   }
 
   postInitError(error) {
     const body = errorBody(error);
     try {
-      this.send(INIT_ERROR, '', body.errorType, Buffer.from(JSON.stringify(body), 'utf8'));
+      this.send(INIT_ERROR, '', body.errorType, JSON.stringify(body));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -277,7 +277,6 @@ class RuntimeChannelClient:
         self._read_fd = read_fd
         self._write_fd = write_fd
         self._buffer = b""
-        self._scratch = memoryview(bytearray(self._READ_SIZE))
 
     def close(self) -> None:
         for fd in (self._read_fd, self._write_fd):
@@ -298,9 +297,10 @@ class RuntimeChannelClient:
             raise RuntimeApiGone(f"the platform's channel: {exc}") from exc
 
     def _receive(self) -> bytes:
-        scratch = self._scratch
         try:
-            data = scratch[: os.readv(self._read_fd, (scratch,))].tobytes()
+            # (os.read allocates _READ_SIZE and shrinks it to what came: cheaper, for an
+            # event of a few hundred bytes, than readv into a buffer and a copy out.)
+            data = os.read(self._read_fd, self._READ_SIZE)
         except OSError as exc:
             raise RuntimeApiGone(f"the platform's channel: {exc}") from exc
         if not data:
@@ -330,13 +330,22 @@ class RuntimeChannelClient:
                 filled += received
             data = bytes(whole)
         self._buffer = data[total:]
-        at = head_size + rid
-        request_id = data[head_size:at].decode()
-        strings = []
-        for length in (arn, trace, context, identity):
-            strings.append(data[at : at + length].decode() if length else None)
-            at += length
-        return (request_id, deadline_ms, *strings, "application/json", data[at:total])  # type: ignore[return-value]
+        # Unrolled: this runs once per invocation.
+        arn_at = head_size + rid
+        trace_at = arn_at + arn
+        context_at = trace_at + trace
+        identity_at = context_at + context
+        payload_at = identity_at + identity
+        return (
+            data[head_size:arn_at].decode(),
+            deadline_ms,
+            data[arn_at:trace_at].decode() if arn else None,
+            data[trace_at:context_at].decode() if trace else None,
+            data[context_at:identity_at].decode() if context else None,
+            data[identity_at:payload_at].decode() if identity else None,
+            "application/json",
+            data[payload_at:total],
+        )
 
     def next(self) -> Event:
         self._send(_NEXT, "", "", b"")
@@ -506,9 +515,13 @@ def _write_record(text: str) -> None:
 def _flush() -> None:
     # The platform drains our pipes when it receives a response: everything
     # written for this invocation must be in the pipe before we POST.
+    # (try/except rather than contextlib.suppress: this runs once per
+    # invocation, and a suppress object per stream costs more than the flushes.)
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError, AttributeError):
+        try:  # noqa: SIM105
             stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 class _RequestIdFilter(logging.Filter):
@@ -649,9 +662,63 @@ def _decimal_default(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _encoder() -> json.JSONEncoder:
+def _encoder() -> Callable[[Any], str]:
+    """AWS's ``json.JSONEncoder(...).encode`` for results. Where the interpreter
+    has json's C encoder (CPython), that encoder is built once here, as
+    ``JSONEncoder.encode`` would build it for every call (a third of what
+    encoding a small result costs); it is checked against ``encode`` on a
+    sample, and ``encode`` itself is used if they disagree."""
     # Python 3.12+ runtimes on AWS emit UTF-8 instead of \\u escapes.
-    return json.JSONEncoder(ensure_ascii=sys.version_info < (3, 12), default=_decimal_default)
+    encoder = json.JSONEncoder(ensure_ascii=sys.version_info < (3, 12), default=_decimal_default)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    markers: dict[int, Any] = {}
+    """JSONEncoder's check for circular references: the ids of the containers being encoded."""
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    try:
+        chunks = make(
+            markers, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
+            False, False, True,
+        )  # fmt: skip
+    except TypeError:
+        return encoder.encode
+
+    def encode(value: Any) -> str:
+        try:
+            return "".join(chunks(value, 0))
+        except BaseException:
+            # A failed encoding leaves its containers in ``markers``; left there, they
+            # would read as circular references in a later result.
+            markers.clear()
+            raise
+
+    sample = {"a": [1, 2.5, None, True, "\u00e9\u2028\n", float("nan")], "b": {"c": decimal.Decimal("1.5")}}
+    try:
+        if encode(sample) == encoder.encode(sample) and encode("x") == encoder.encode("x"):
+            return encode
+    except Exception:
+        pass
+    return encoder.encode
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+_JSON_WHITESPACE = " \t\n\r"
+
+
+def _decode_json(body: bytes) -> Any:
+    """``json.loads(body)``, in fewer steps for the usual payload: UTF-8 text that
+    is one JSON value from its first character, then nothing but JSON's whitespace.
+    Anything else (a BOM, UTF-16 or -32, whitespace before the value, an error) is
+    left to ``json.loads``, which gives its own value or raises its own error."""
+    try:
+        text = body.decode()
+        value, end = _raw_decode(text)
+        if end == len(text) or not text[end:].strip(_JSON_WHITESPACE):
+            return value
+    except (ValueError, RecursionError):
+        pass
+    return json.loads(body)
 
 
 # -- init ---------------------------------------------------------------------
@@ -723,7 +790,7 @@ class Runtime:
         self.environ = environ
         self.client = connect(environ)
         self.json_logs = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
-        self.encode = _encoder().encode
+        self.encode = _encoder()
         self.function_fields = function_fields(environ)
 
     def init(self) -> Handler:
@@ -750,7 +817,7 @@ class Runtime:
         what every later one does. The handler itself is not called."""
         header = '{"client": {"installation_id": "x"}, "custom": {}, "env": {}}'
         LambdaContext(self.function_fields, "", 0, None, _parse_json_header(header, "Client Context"), None)
-        self.encode(json.loads('{"warm": [1, 2.5, "up", null, true]}')).encode("utf-8")
+        self.encode(_decode_json(b'{"warm": [1, 2.5, "up", null, true]}')).encode("utf-8")
         os.environ["_X_AMZN_TRACE_ID"] = "warm-up"
         os.environ.pop("_X_AMZN_TRACE_ID", None)
 
@@ -781,7 +848,7 @@ class Runtime:
             )
             if content_type.startswith("application/json"):
                 try:
-                    data = json.loads(body)
+                    data = _decode_json(body)
                 except ValueError as exc:
                     raise FaultError("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}") from exc
             else:
