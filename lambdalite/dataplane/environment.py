@@ -22,7 +22,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,7 +71,7 @@ _SIGNAL_NAMES = {
 
 
 class LogSink(Protocol):
-    def append(self, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
+    def append(self, group: str, stream: str, events: Sequence[tuple[int, str]]) -> None: ...
 
     def prepare(self, group: str, stream: str) -> None:
         """Create the stream now, so that the first ``append`` is cheap."""
@@ -185,6 +185,7 @@ class ExecutionEnvironment:
         """The platform's wording and the log-level filters of the function's LoggingConfig."""
         self.state = EnvState.STARTING
         self.log_stream = log_stream_name(function.version, self.id)
+        self._log_group = function.log_group
         self.last_used = time.monotonic()
         self.retired = False
         """Set when newer code/configuration exists: stop instead of returning to the pool."""
@@ -333,11 +334,10 @@ class ExecutionEnvironment:
                 outcome.error_type, f"RequestId: {invocation.request_id} Error: {message}", "error"
             )
         self._drain_output()
-        start = self._platform.start(_now_ms(), invocation.request_id, self.function.version)
-        self._events = [*self._init_events, *start]
-        self._init_events = []
+        before, self._init_events = self._init_events, []
+        self._events = []
         # Nothing ran: no duration to bill (an init that timed out included).
-        return self._finish(invocation, outcome, bill(0.0), self._init_ms)
+        return self._finish(invocation, outcome, bill(0.0), self._init_ms, _now_ms(), before)
 
     async def stop(self) -> None:
         """Kill the runtime and everything it started; close the listener. Idempotent."""
@@ -414,13 +414,13 @@ class ExecutionEnvironment:
         runtime timed out or died (the result then says so, as AWS would)."""
         self._move(EnvState.BUSY)
         cold_init_ms, self._init_ms = self._init_ms, None
-        request_id = invocation.request_id
         function = self.function
         self._current = invocation
-        self._events = self._platform.start(_now_ms(), request_id, function.version)
+        self._events = []  # the function's output during the invocation (START is written with END)
         result: asyncio.Future[_Outcome] = self._loop.create_future()
         self._result = result
-        self._deliver(invocation)
+        start_ms = _now_ms()
+        self._deliver(invocation, start_ms + function.timeout_s * 1000)
         started = time.perf_counter()
         self._arm_watchdog(self._loop.time() + function.timeout_s)
         try:
@@ -442,39 +442,45 @@ class ExecutionEnvironment:
             self._told_settled = True
             # After this step of the task, which writes the invocation's answer.
             self._loop.call_soon(self._process.start_settled)
-        return self._finish(invocation, outcome, billing, cold_init_ms)
+        return self._finish(invocation, outcome, billing, cold_init_ms, start_ms)
 
     def _finish(
-        self, invocation: Invocation, outcome: _Outcome, billing: Billing, init_ms: float | None
+        self,
+        invocation: Invocation,
+        outcome: _Outcome,
+        billing: Billing,
+        init_ms: float | None,
+        start_ms: int,
+        before: list[tuple[int, str]] | None = None,
     ) -> InvocationResult:
+        """Log the invocation (``before``: events that precede its START) and return its result."""
         function = self.function
-        request_id = invocation.request_id
         platform = self._platform
+        output, self._events = self._events, []
         if self._output is not None:
-            self._events.extend(platform.application(self._output.flush_partial()))
-        if outcome.status == "timeout":
-            self._events.extend(platform.timeout(_now_ms(), _iso_now(), request_id, function.timeout_s))
-        now = _now_ms()
-        failed = outcome.function_error is not None
-        self._events.extend(
-            platform.end(now, request_id, billing, outcome.status, len(outcome.payload), failed)
+            partial = self._output.flush_partial()
+            if partial:
+                output.extend(platform.application(partial))
+        events = platform.invocation(
+            start_ms,
+            _now_ms(),
+            invocation.request_id,
+            function.version,
+            output,
+            billing,
+            memory_size_mb=function.memory_mb,
+            max_memory_used_mb=self._peak_memory_mb(),
+            timeout_s=function.timeout_s,
+            produced_bytes=len(outcome.payload),
+            init_ms=init_ms,
+            restored=self._restored,
+            status=outcome.status,
+            error_type=outcome.error_type,
+            function_error=outcome.function_error is not None,
         )
-        self._events.extend(
-            platform.report(
-                now,
-                request_id,
-                billing,
-                memory_size_mb=function.memory_mb,
-                max_memory_used_mb=self._peak_memory_mb(),
-                init_ms=init_ms,
-                restored=self._restored,
-                status=outcome.status,
-                error_type=outcome.error_type,
-                function_error=failed,
-            )
-        )
-        events, self._events = self._events, []
-        self._logs.append(function.log_group, self.log_stream, events)
+        if before:
+            events = [*before, *events]
+        self._logs.append(self._log_group, self.log_stream, events)
         if self.state is EnvState.BUSY:
             self._move(EnvState.READY)
         return InvocationResult(
@@ -484,21 +490,27 @@ class ExecutionEnvironment:
             executed_version=function.version,
         )
 
-    def _deliver(self, invocation: Invocation) -> None:
-        now = time.time()
-        function = self.function
-        event: _Event = (
+    def _deliver(self, invocation: Invocation, deadline_ms: int) -> None:
+        parked, self._parked = self._parked, None
+        if parked is not None and parked.send_event(
             invocation.request_id,
-            int(now * 1000) + function.timeout_s * 1000,
+            deadline_ms,
             invocation.invoked_arn,
             invocation.trace_id,  # the Invoker's: the caller's trace continued (observe.tracing)
             invocation.client_context,
             invocation.cognito_identity,
             invocation.payload,
+        ):
+            return
+        self._pending_event = (
+            invocation.request_id,
+            deadline_ms,
+            invocation.invoked_arn,
+            invocation.trace_id,
+            invocation.client_context,
+            invocation.cognito_identity,
+            invocation.payload,
         )
-        parked, self._parked = self._parked, None
-        if parked is None or not parked.send_event(*event):
-            self._pending_event = event
 
     def _arm_watchdog(self, deadline: float) -> None:
         """Time out the invocation in progress at ``deadline`` (loop time). The
@@ -739,11 +751,6 @@ def _speaks_channel(launch: RuntimeLaunch) -> bool:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _iso_now() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 def _error_outcome(error_type: str, message: str, status: str | None = None) -> _Outcome:
