@@ -422,7 +422,12 @@ class ExecutionEnvironment:
         start_ms = _now_ms()
         self._deliver(invocation, start_ms + function.timeout_s * 1000)
         started = time.perf_counter()
-        self._arm_watchdog(self._loop.time() + function.timeout_s)
+        deadline = self._loop.time() + function.timeout_s
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.when() > deadline:
+            self._arm_watchdog(deadline)
+        else:
+            self._deadline = deadline  # the timer there fires first and re-arms itself (_on_watchdog)
         try:
             outcome = await result
         finally:
@@ -437,12 +442,12 @@ class ExecutionEnvironment:
             # A timeout or an exit: what the runtime wrote until now is this
             # invocation's. (After a posted response ``_on_output`` has read it.)
             self._drain_output()
-        self.last_used = time.monotonic()
+        self.last_used = now = time.monotonic()
         if self._process is not None and not self._told_settled:
             self._told_settled = True
             # After this step of the task, which writes the invocation's answer.
             self._loop.call_soon(self._process.start_settled)
-        return self._finish(invocation, outcome, billing, cold_init_ms, start_ms)
+        return self._finish(invocation, outcome, billing, cold_init_ms, start_ms, now=now)
 
     def _finish(
         self,
@@ -452,8 +457,11 @@ class ExecutionEnvironment:
         init_ms: float | None,
         start_ms: int,
         before: list[tuple[int, str]] | None = None,
+        *,
+        now: float | None = None,
     ) -> InvocationResult:
-        """Log the invocation (``before``: events that precede its START) and return its result."""
+        """Log the invocation (``before``: events that precede its START) and return its
+        result; ``now``: the monotonic clock, when the caller has just read it."""
         function = self.function
         platform = self._platform
         output, self._events = self._events, []
@@ -469,7 +477,7 @@ class ExecutionEnvironment:
             output,
             billing,
             memory_size_mb=function.memory_mb,
-            max_memory_used_mb=self._peak_memory_mb(),
+            max_memory_used_mb=self._peak_memory_mb(now),
             timeout_s=function.timeout_s,
             produced_bytes=len(outcome.payload),
             init_ms=init_ms,
@@ -710,12 +718,14 @@ class ExecutionEnvironment:
             self.function.runtime, self._region, interpreter, launch.interpreter_version
         )
 
-    def _peak_memory_mb(self) -> int:
+    def _peak_memory_mb(self, now: float | None = None) -> int:
         """The peak memory REPORT shows, in MB, as the sandbox measures it
         (``SandboxedProcess.peak_memory_bytes``); the last value once the process
         is gone. Asked at most every PEAK_REFRESH_S: at thousands of invocations
-        a second, /proc is not free, and a peak cannot shrink."""
-        now = time.monotonic()
+        a second, /proc is not free, and a peak cannot shrink. ``now``: the
+        monotonic clock, when the caller has just read it."""
+        if now is None:
+            now = time.monotonic()
         if self._process is not None and now - self._peak_read_at >= PEAK_REFRESH_S:
             self._peak_read_at = now
             peak = self._process.peak_memory_bytes()
