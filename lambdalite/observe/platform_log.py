@@ -257,6 +257,16 @@ class PlatformLog:
         return [(now_ms, message)]
 
 
+_START_JSON = b'[%d,%d,"START RequestId: %b Version: %b"]\n'
+_END_REPORT_JSON = (
+    b'[%d,%d,"END RequestId: %b"]\n'
+    b'[%d,%d,"REPORT RequestId: %b\\tDuration: %.2f ms\\tBilled Duration: %d ms\\t'
+    b'Memory Size: %d MB\\tMax Memory Used: %d MB"]\n'
+)
+"""``report.start_line``, ``end_line`` and ``warm_report_line`` as JSON lines of the log
+store (tabs escaped as orjson escapes them); the tests hold them to those functions."""
+
+
 class WarmInvocationEvents(Sequence[tuple[int, str]]):
     """The events of a warm invocation that ended normally, in Text: START, the
     function's output, END and REPORT. The platform's three lines are worded when the
@@ -309,6 +319,34 @@ class WarmInvocationEvents(Sequence[tuple[int, str]]):
             ]
             self._worded = worded
         return worded
+
+    def json_lines(self, ingestion_ms: int) -> tuple[bytes, int, int]:
+        """The events as ``observe.logs`` stores them, ingested at ``ingestion_ms``: the
+        bytes orjson writes for each ``[timestamp, ingestion_ms, message]``, one line
+        each, without wording the lines as strings first (the store's flush calls this
+        for every warm invocation); and the lowest and highest timestamp."""
+        start_ms, end_ms = self._start_ms, self._end_ms
+        low, high = (start_ms, end_ms) if start_ms <= end_ms else (end_ms, start_ms)
+        request_id = orjson.dumps(self._request_id)[1:-1]  # its JSON-escaped characters
+        data = _START_JSON % (start_ms, ingestion_ms, request_id, orjson.dumps(self._version)[1:-1])
+        for ts, message in self._output:
+            data += b"[%d,%d,%b]\n" % (ts, ingestion_ms, orjson.dumps(message))
+            low = ts if ts < low else low
+            high = ts if ts > high else high
+        billing = self._billing
+        data += _END_REPORT_JSON % (
+            end_ms,
+            ingestion_ms,
+            request_id,
+            end_ms,
+            ingestion_ms,
+            request_id,
+            billing.duration_ms,
+            billing.billed_ms,
+            self._memory_mb,
+            self._used_mb,
+        )
+        return data, low, high
 
     def __len__(self) -> int:
         return len(self._output) + 3
