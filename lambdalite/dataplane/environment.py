@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import orjson
 
@@ -137,8 +137,10 @@ class RuntimeLaunch:
     opens ``/opt/...`` by its literal path does not find them."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
+class _Outcome(NamedTuple):
+    """How an invocation ended. (A tuple: one is made per invoke, and a frozen
+    dataclass costs a call of object.__setattr__ per field.)"""
+
     payload: bytes
     function_error: str | None
     status: str | None = None
@@ -400,7 +402,7 @@ class ExecutionEnvironment:
             message = f"RequestId: {self._current.request_id} Error: Runtime exited with error: {reason}"
             outcome = _error_outcome("Runtime.ExitError", message, status="error")
             if self._out_of_memory:
-                outcome = dataclasses.replace(outcome, error_type="Runtime.OutOfMemory")
+                outcome = outcome._replace(error_type="Runtime.OutOfMemory")
             self._result.set_result(outcome)
         if self.state is not EnvState.STOPPED:
             self._move(EnvState.STOPPED)
