@@ -493,12 +493,8 @@ class ExecutionEnvironment:
         self._logs.append(self._log_group, self.log_stream, events)
         if self.state is EnvState.BUSY:
             self._move(EnvState.READY)
-        return InvocationResult(
-            payload=outcome.payload,
-            function_error=outcome.function_error,
-            log_events=events,
-            executed_version=function.version,
-        )
+        # By position (payload, function_error, log_events, executed_version): one per invoke.
+        return InvocationResult(outcome.payload, outcome.function_error, events, function.version)
 
     def _deliver(self, invocation: Invocation, deadline_ms: int) -> None:
         parked, self._parked = self._parked, None

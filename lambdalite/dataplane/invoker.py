@@ -73,14 +73,15 @@ class Invoker:
         hop = lineage.next_hop(function, trace_header)
         request_id = request_id or new_request_id()
         active = function.tracing_mode == "Active"
-        invocation = Invocation(
-            request_id=request_id,
-            payload=payload,
-            function=function,
-            invoked_arn=invoked_arn,
-            client_context=client_context,
-            lineage=hop.lineage,
-            trace_id=tracing.trace_header(request_id, time.time(), active, trace_header, hop.lineage),
+        invocation = Invocation(  # by position (Invocation's field order): one is made per invoke
+            request_id,
+            payload,
+            function,
+            invoked_arn,
+            client_context,
+            None,  # cognito_identity
+            hop.lineage,
+            tracing.trace_header(request_id, time.time(), active, trace_header, hop.lineage),
         )
         limiter = self._limiter
         slot = limiter.admit(function.name, kind)
