@@ -128,7 +128,8 @@ class LambdaApi:
         self._policies = registries.policies
         self._concurrency = registries.concurrency
         self._arn_prefix = settings.arn_prefix()
-        self._refs: dict[tuple[str, str, str | None], FunctionRef] = {}
+        self._refs: dict[tuple[str, str, str | None], tuple[str, str | None]] = {}
+        """(path name, shape, query Qualifier) -> (name, qualifier), for names that passed."""
 
     @property
     def settings(self) -> Settings:
@@ -166,19 +167,19 @@ class LambdaApi:
         raw = request.path_name or ""
         query_qualifier = request.query_value("Qualifier")
         key = (raw, shape, query_qualifier)
-        ref = self._refs.get(key)
-        if ref is None:
+        resolved = self._refs.get(key)
+        if resolved is None:
             # AWS reports a bad qualifier and a bad name together, in one ValidationException.
             validation.validate_function_name(raw, shape, query_qualifier, _QUALIFIER_SHAPE)
             ref = parse_function_ref(raw)
             check_reachable(ref, self._settings.region, self._settings.account_id, self._arn_prefix)
+            resolved = (ref.name, check_qualifier(ref, query_qualifier, self._arn_prefix))
             # Names that passed are remembered: Invoke resolves the same few names
             # thousands of times a second, and the checks are pure.
             if len(self._refs) >= MAX_REMEMBERED_NAMES:
                 self._refs.clear()
-            self._refs[key] = ref
-        qualifier = check_qualifier(ref, query_qualifier, self._arn_prefix)
-        return ref.name, qualifier
+            self._refs[key] = resolved
+        return resolved
 
     def _alias_name(self, request: ApiRequest) -> str:
         name = request.sub_name or ""

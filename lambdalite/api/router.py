@@ -30,6 +30,7 @@ ServiceException.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -368,6 +369,11 @@ class Router:
             if route.fallback and self._fallback is None:
                 self._fallback = service
 
+        self._host_marks = (
+            re.compile(b"|".join(re.escape(mark) for mark, _ in self._hosts)) if self._hosts else None
+        )
+        """Matches a Host header that holds any mark of ``_hosts``."""
+
     def quiesce(self) -> None:
         """The server is stopping: every service that holds requests open (long polls)
         answers them now, so that they do not hold the shutdown's grace period."""
@@ -459,9 +465,10 @@ class Router:
     def _head_service(self, request: HttpRequest) -> Service | None:
         """The service ``request``'s head names (Host, target, path, signature), or None."""
         headers = request.headers
-        if self._hosts:
+        if self._host_marks is not None:
             host = headers.get(b"host")
-            if host is not None:
+            # One search for any mark (most hosts carry none), then the marks in their order.
+            if host is not None and self._host_marks.search(host) is not None:
                 for mark, service in self._hosts:
                     if mark in host:
                         return service

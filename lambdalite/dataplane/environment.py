@@ -22,11 +22,11 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import orjson
 
@@ -71,7 +71,7 @@ _SIGNAL_NAMES = {
 
 
 class LogSink(Protocol):
-    def append(self, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
+    def append(self, group: str, stream: str, events: Sequence[tuple[int, str]]) -> None: ...
 
     def prepare(self, group: str, stream: str) -> None:
         """Create the stream now, so that the first ``append`` is cheap."""
@@ -137,8 +137,10 @@ class RuntimeLaunch:
     opens ``/opt/...`` by its literal path does not find them."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
+class _Outcome(NamedTuple):
+    """How an invocation ended. (A tuple: one is made per invoke, and a frozen
+    dataclass costs a call of object.__setattr__ per field.)"""
+
     payload: bytes
     function_error: str | None
     status: str | None = None
@@ -185,6 +187,7 @@ class ExecutionEnvironment:
         """The platform's wording and the log-level filters of the function's LoggingConfig."""
         self.state = EnvState.STARTING
         self.log_stream = log_stream_name(function.version, self.id)
+        self._log_group = function.log_group
         self.last_used = time.monotonic()
         self.retired = False
         """Set when newer code/configuration exists: stop instead of returning to the pool."""
@@ -333,11 +336,10 @@ class ExecutionEnvironment:
                 outcome.error_type, f"RequestId: {invocation.request_id} Error: {message}", "error"
             )
         self._drain_output()
-        start = self._platform.start(_now_ms(), invocation.request_id, self.function.version)
-        self._events = [*self._init_events, *start]
-        self._init_events = []
+        before, self._init_events = self._init_events, []
+        self._events = []
         # Nothing ran: no duration to bill (an init that timed out included).
-        return self._finish(invocation, outcome, bill(0.0), self._init_ms)
+        return self._finish(invocation, outcome, bill(0.0), self._init_ms, _now_ms(), before)
 
     async def stop(self) -> None:
         """Kill the runtime and everything it started; close the listener. Idempotent."""
@@ -400,7 +402,7 @@ class ExecutionEnvironment:
             message = f"RequestId: {self._current.request_id} Error: Runtime exited with error: {reason}"
             outcome = _error_outcome("Runtime.ExitError", message, status="error")
             if self._out_of_memory:
-                outcome = dataclasses.replace(outcome, error_type="Runtime.OutOfMemory")
+                outcome = outcome._replace(error_type="Runtime.OutOfMemory")
             self._result.set_result(outcome)
         if self.state is not EnvState.STOPPED:
             self._move(EnvState.STOPPED)
@@ -414,15 +416,20 @@ class ExecutionEnvironment:
         runtime timed out or died (the result then says so, as AWS would)."""
         self._move(EnvState.BUSY)
         cold_init_ms, self._init_ms = self._init_ms, None
-        request_id = invocation.request_id
         function = self.function
         self._current = invocation
-        self._events = self._platform.start(_now_ms(), request_id, function.version)
+        self._events = []  # the function's output during the invocation (START is written with END)
         result: asyncio.Future[_Outcome] = self._loop.create_future()
         self._result = result
-        self._deliver(invocation)
+        start_ms = _now_ms()
+        self._deliver(invocation, start_ms + function.timeout_s * 1000)
         started = time.perf_counter()
-        self._arm_watchdog(self._loop.time() + function.timeout_s)
+        deadline = self._loop.time() + function.timeout_s
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.when() > deadline:
+            self._arm_watchdog(deadline)
+        else:
+            self._deadline = deadline  # the timer there fires first and re-arms itself (_on_watchdog)
         try:
             outcome = await result
         finally:
@@ -437,68 +444,79 @@ class ExecutionEnvironment:
             # A timeout or an exit: what the runtime wrote until now is this
             # invocation's. (After a posted response ``_on_output`` has read it.)
             self._drain_output()
-        self.last_used = time.monotonic()
+        self.last_used = now = time.monotonic()
         if self._process is not None and not self._told_settled:
             self._told_settled = True
             # After this step of the task, which writes the invocation's answer.
             self._loop.call_soon(self._process.start_settled)
-        return self._finish(invocation, outcome, billing, cold_init_ms)
+        return self._finish(invocation, outcome, billing, cold_init_ms, start_ms, now=now)
 
     def _finish(
-        self, invocation: Invocation, outcome: _Outcome, billing: Billing, init_ms: float | None
+        self,
+        invocation: Invocation,
+        outcome: _Outcome,
+        billing: Billing,
+        init_ms: float | None,
+        start_ms: int,
+        before: list[tuple[int, str]] | None = None,
+        *,
+        now: float | None = None,
     ) -> InvocationResult:
+        """Log the invocation (``before``: events that precede its START) and return its
+        result; ``now``: the monotonic clock, when the caller has just read it."""
         function = self.function
-        request_id = invocation.request_id
         platform = self._platform
+        output, self._events = self._events, []
         if self._output is not None:
-            self._events.extend(platform.application(self._output.flush_partial()))
-        if outcome.status == "timeout":
-            self._events.extend(platform.timeout(_now_ms(), _iso_now(), request_id, function.timeout_s))
-        now = _now_ms()
-        failed = outcome.function_error is not None
-        self._events.extend(
-            platform.end(now, request_id, billing, outcome.status, len(outcome.payload), failed)
+            partial = self._output.flush_partial()
+            if partial:
+                output.extend(platform.application(partial))
+        events = platform.invocation(
+            start_ms,
+            _now_ms(),
+            invocation.request_id,
+            function.version,
+            output,
+            billing,
+            memory_size_mb=function.memory_mb,
+            max_memory_used_mb=self._peak_memory_mb(now),
+            timeout_s=function.timeout_s,
+            produced_bytes=len(outcome.payload),
+            init_ms=init_ms,
+            restored=self._restored,
+            status=outcome.status,
+            error_type=outcome.error_type,
+            function_error=outcome.function_error is not None,
         )
-        self._events.extend(
-            platform.report(
-                now,
-                request_id,
-                billing,
-                memory_size_mb=function.memory_mb,
-                max_memory_used_mb=self._peak_memory_mb(),
-                init_ms=init_ms,
-                restored=self._restored,
-                status=outcome.status,
-                error_type=outcome.error_type,
-                function_error=failed,
-            )
-        )
-        events, self._events = self._events, []
-        self._logs.append(function.log_group, self.log_stream, events)
+        if before:
+            events = [*before, *events]
+        self._logs.append(self._log_group, self.log_stream, events)
         if self.state is EnvState.BUSY:
             self._move(EnvState.READY)
-        return InvocationResult(
-            payload=outcome.payload,
-            function_error=outcome.function_error,
-            log_events=events,
-            executed_version=function.version,
-        )
+        # By position (payload, function_error, log_events, executed_version): one per invoke.
+        return InvocationResult(outcome.payload, outcome.function_error, events, function.version)
 
-    def _deliver(self, invocation: Invocation) -> None:
-        now = time.time()
-        function = self.function
-        event: _Event = (
+    def _deliver(self, invocation: Invocation, deadline_ms: int) -> None:
+        parked, self._parked = self._parked, None
+        if parked is not None and parked.send_event(
             invocation.request_id,
-            int(now * 1000) + function.timeout_s * 1000,
+            deadline_ms,
             invocation.invoked_arn,
             invocation.trace_id,  # the Invoker's: the caller's trace continued (observe.tracing)
             invocation.client_context,
             invocation.cognito_identity,
             invocation.payload,
+        ):
+            return
+        self._pending_event = (
+            invocation.request_id,
+            deadline_ms,
+            invocation.invoked_arn,
+            invocation.trace_id,
+            invocation.client_context,
+            invocation.cognito_identity,
+            invocation.payload,
         )
-        parked, self._parked = self._parked, None
-        if parked is None or not parked.send_event(*event):
-            self._pending_event = event
 
     def _arm_watchdog(self, deadline: float) -> None:
         """Time out the invocation in progress at ``deadline`` (loop time). The
@@ -698,12 +716,14 @@ class ExecutionEnvironment:
             self.function.runtime, self._region, interpreter, launch.interpreter_version
         )
 
-    def _peak_memory_mb(self) -> int:
+    def _peak_memory_mb(self, now: float | None = None) -> int:
         """The peak memory REPORT shows, in MB, as the sandbox measures it
         (``SandboxedProcess.peak_memory_bytes``); the last value once the process
         is gone. Asked at most every PEAK_REFRESH_S: at thousands of invocations
-        a second, /proc is not free, and a peak cannot shrink."""
-        now = time.monotonic()
+        a second, /proc is not free, and a peak cannot shrink. ``now``: the
+        monotonic clock, when the caller has just read it."""
+        if now is None:
+            now = time.monotonic()
         if self._process is not None and now - self._peak_read_at >= PEAK_REFRESH_S:
             self._peak_read_at = now
             peak = self._process.peak_memory_bytes()
@@ -739,11 +759,6 @@ def _speaks_channel(launch: RuntimeLaunch) -> bool:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _iso_now() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 def _error_outcome(error_type: str, message: str, status: str | None = None) -> _Outcome:

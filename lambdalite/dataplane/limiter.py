@@ -96,7 +96,7 @@ class Lease:
     def release(self, *_exc_info: object) -> None:
         if not self._released:
             self._released = True
-            self._limiter._give_back(self._reserved_by, self.kind)
+            self._limiter.give_back(self._reserved_by, self.kind)
 
     def __enter__(self) -> Lease:
         return self
@@ -166,6 +166,12 @@ class ConcurrencyLimiter:
         """Admit one invocation of ``function_name`` or raise TooManyRequests
         with AWS's reason (see the module docstring); after ``close()`` every
         lease is refused as over the account limit."""
+        return Lease(self, self.admit(function_name, kind), kind)
+
+    def admit(self, function_name: str, kind: InvocationKind = InvocationKind.SYNC) -> str | None:
+        """``lease`` without the lease object, for the invoke path: the slot's owner (the
+        function whose reservation it came from; None: the unreserved pool), which the
+        caller must hand to ``give_back`` exactly once, in a ``finally``."""
         if self._closed:
             raise TooManyRequests(THROTTLED, reason=ACCOUNT_LIMIT_REASON)
         limit = self._reserved.get(function_name)
@@ -187,7 +193,7 @@ class ConcurrencyLimiter:
             reserved_by = function_name
         self._in_flight += 1
         self._by_kind[kind] += 1
-        return Lease(self, reserved_by, kind)
+        return reserved_by
 
     def async_cap(self, pool: int | None = None) -> int:
         """How many slots of the unreserved pool (of ``pool`` slots; now: the current
@@ -196,7 +202,8 @@ class ConcurrencyLimiter:
             pool = self._limit - self._reserved_total
         return max(1, math.ceil(pool * self._async_share))
 
-    def _give_back(self, reserved_by: str | None, kind: InvocationKind) -> None:
+    def give_back(self, reserved_by: str | None, kind: InvocationKind) -> None:
+        """Give back a slot ``admit`` took (``reserved_by``: what it returned)."""
         if reserved_by is None:
             self._unreserved_in_flight -= 1
             if kind is InvocationKind.ASYNC:

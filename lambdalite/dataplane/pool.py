@@ -194,16 +194,19 @@ class EnvironmentPool:
     def _start_provisioned(self, function: FunctionConfig) -> Awaitable[ExecutionEnvironment]:
         return self._start(function, PROVISIONED)
 
-    def _give_back(self, env: ExecutionEnvironment) -> None:
+    def _give_back(self, env: ExecutionEnvironment, key: str | None = None) -> None:
+        """``key``: the environment's ``environment_key`` when the caller knows it."""
         if env.state is EnvState.READY and not env.retired and not self._closing:
-            waiters = self._load[env.function.environment_key].waiters
+            if key is None:
+                key = env.function.environment_key
+            waiters = self._load[key].waiters
             while waiters:
                 waiter = waiters.popleft()
                 if not waiter.done():
                     waiter.set_result(env)
                     return
             if not self.provisioner.owns(env):
-                self._idle[env.function.environment_key].append(env)
+                self._idle[key].append(env)
                 return
             if self.provisioner.keep(env):
                 return
@@ -289,39 +292,69 @@ def _resolve(waiter: asyncio.Future[ExecutionEnvironment | None], value: Executi
 
 
 class EnvironmentLease:
-    """``async with`` an environment of the pool for one invocation: given back
-    (still READY) or stopped on every path; its lease time feeds warm-first."""
+    """An environment of the pool for one invocation: given back (still READY) or
+    stopped on every path; its lease time feeds warm-first.
 
-    __slots__ = ("_env", "_function", "_leased_at", "_load", "_pool")
+    ``async with`` it, or, on a path that counts every await (the invoker's): ``take()``
+    an idle environment at once, else ``await acquire()``, and ``release()`` in a
+    ``finally`` either way."""
+
+    __slots__ = ("_env", "_function", "_key", "_leased_at", "_load", "_pool")
 
     def __init__(self, pool: EnvironmentPool, function: FunctionConfig) -> None:
         self._pool = pool
         self._function = function
-        self._load = pool._load[function.environment_key]
+        self._key = function.environment_key
+        self._load = pool._load[self._key]
         self._env: ExecutionEnvironment | None = None
         self._leased_at = 0.0
 
-    async def __aenter__(self) -> ExecutionEnvironment:
+    def take(self) -> ExecutionEnvironment | None:
+        """An idle environment of the function's snapshot, leased now; None when
+        there is none (``acquire`` then waits for one or starts one)."""
+        env = self._pool._take_idle(self._key)
+        if env is not None:
+            self._env = env
+            self._load.busy += 1
+            self._leased_at = time.monotonic()
+        return env
+
+    async def acquire(self) -> ExecutionEnvironment:
+        """The environment for the invocation: an idle one, one handed over within the
+        warm-first window, or a new one. Raises what starting one raises."""
+        env = self.take()
+        if env is not None:
+            return env
         pool = self._pool
-        env = pool._take_idle(self._function.environment_key)
+        # Cancelled while waiting: _wait_for_warm gives back what it was handed.
+        env = await pool._wait_for_warm(self._load)
         if env is None:
-            # Cancelled while waiting: _wait_for_warm gives back what it was handed.
-            env = await pool._wait_for_warm(self._load)
-            if env is None:
-                env = await pool._start(self._function)
+            env = await pool._start(self._function)
+        self._leased(env)
+        return env
+
+    def _leased(self, env: ExecutionEnvironment) -> None:
         self._env = env
         self._load.busy += 1
         self._leased_at = time.monotonic()
-        return env
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    def release(self) -> None:
+        """Give the environment back (or stop it); harmless when none was leased, or twice."""
         env = self._env
         if env is None:
             return
         self._env = None
         load = self._load
         load.busy -= 1
-        load.record(time.monotonic() - self._leased_at)
-        self._pool._give_back(env)
+        lease_s = time.monotonic() - self._leased_at
+        mean = load.mean_lease_s  # _RevisionLoad.record, written out: once per invoke
+        load.mean_lease_s = lease_s if mean is None else mean + EWMA_WEIGHT * (lease_s - mean)
+        self._pool._give_back(env, self._key)
+
+    async def __aenter__(self) -> ExecutionEnvironment:
+        return await self.acquire()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.release()

@@ -327,17 +327,19 @@ class HttpConnection(asyncio.Protocol):
             query = url.query or b""
         path = unquote(raw_path.decode("latin-1")) if b"%" in raw_path else raw_path.decode("latin-1")
         too_large = self._body_size > self._limits.max_body
+        # By position, in the order of HttpRequest's fields: keywords cost half a
+        # microsecond more, on every request.
         return HttpRequest(
-            method=self._parser.get_method().decode("latin-1"),
-            path=path,
-            query=query,
-            headers=self._headers,
-            body=b"" if too_large or not self._body else b"".join(self._body),
-            body_size=self._body_size,
-            raw_path=raw_path,
-            repeated=self._repeated,
-            client=self._client,
-            keep_alive=self._parser.should_keep_alive(),
+            self._parser.get_method().decode("latin-1"),  # method
+            path,
+            query,
+            self._headers,
+            b"" if too_large or not self._body else b"".join(self._body),  # body
+            self._body_size,
+            raw_path,
+            self._repeated,
+            self._client,
+            self._parser.should_keep_alive(),
         )
 
     # -- serving ------------------------------------------------------------

@@ -139,16 +139,18 @@ def encode_head(status: int, content_type: bytes, framing: bytes, response_heade
 def encode_response(response: Response, keep_alive: bool) -> list[bytes]:
     """The wire form of ``response`` as one or two buffers."""
     body = response.body
-    head = b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sContent-Length: %d\r\n" % (
-        response.status,
-        reason(response.status),
+    status = response.status
+    headers = response.headers
+    # One formatting for the whole head (every += would copy it once more).
+    head = b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sContent-Length: %d\r\n%s%s" % (
+        status,
+        REASONS.get(status, b"Unknown"),
         response.content_type,
         response.raw_headers,
         len(body),
+        b"".join([b"%s: %s\r\n" % (name, value) for name, value in headers]) if headers else b"",
+        b"\r\n" if keep_alive else b"Connection: close\r\n\r\n",
     )
-    if response.headers:
-        head += b"".join([b"%s: %s\r\n" % (name, value) for name, value in response.headers])
-    head += b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
     if len(body) < SMALL_BODY:
         return [head + body]
     return [head, body]

@@ -35,6 +35,7 @@ from lambdalite.observe.audit_ops import Identified, identify
 log = logging.getLogger("lambdalite.audit")
 
 AUDIT_PATH = "/_lambdalite/audit"
+_AUDIT_PATHS = frozenset((AUDIT_PATH, AUDIT_PATH + "/"))
 MAX_LIMIT = 10_000
 ANONYMOUS = "anonymous"
 _CREDENTIAL = re.compile(rb"Credential=([^/,\s]*)")
@@ -64,7 +65,7 @@ class Auditor:
         to await. A data-plane call is handed to the router as it is (no coroutine of
         this hook's own wraps it: Invoke is the hot path), a control-plane call is
         recorded once answered."""
-        if request.path == AUDIT_PATH or request.path == AUDIT_PATH + "/":
+        if request.path in _AUDIT_PATHS:
             response = self._query(request)
             self._record(request, "lambdalite:GetAuditLog", "", response)
             return response

@@ -28,8 +28,9 @@ does no per-line work at all, so the default costs nothing on the invoke path.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import orjson
 
@@ -199,11 +200,168 @@ class PlatformLog:
             record["errorType"] = error_type
         return self._event(now_ms, "platform.report", record, _INFO)
 
+    def invocation(
+        self,
+        start_ms: int,
+        now_ms: int,
+        request_id: str,
+        version: str,
+        output: Events,
+        billing: Billing,
+        *,
+        memory_size_mb: int,
+        max_memory_used_mb: int,
+        timeout_s: int,
+        produced_bytes: int,
+        init_ms: float | None = None,
+        restored: bool = False,
+        status: str | None = None,
+        error_type: str | None = None,
+        function_error: bool = False,
+    ) -> Sequence[tuple[int, str]]:
+        """One invocation's events, in its stream's order: START (at ``start_ms``), the
+        function's ``output`` (as ``application`` kept it), then at ``now_ms`` the timeout
+        line, END and REPORT (the arguments as for ``end`` and ``report``). ``output``
+        is kept in the answer: the caller hands it over."""
+        if not self.json and status is None and init_ms is None:
+            # Most invocations: a warm one that ended normally, in Text (no filters).
+            used_mb = max_memory_used_mb if max_memory_used_mb < memory_size_mb else memory_size_mb
+            return WarmInvocationEvents(
+                start_ms, now_ms, request_id, version, output, billing, memory_size_mb, used_mb
+            )
+        events = self.start(start_ms, request_id, version)
+        events.extend(output)
+        if status == "timeout":
+            events.extend(self.timeout(now_ms, iso_ms(now_ms), request_id, timeout_s))
+        events.extend(self.end(now_ms, request_id, billing, status, produced_bytes, function_error))
+        events.extend(
+            self.report(
+                now_ms,
+                request_id,
+                billing,
+                memory_size_mb=memory_size_mb,
+                max_memory_used_mb=max_memory_used_mb,
+                init_ms=init_ms,
+                restored=restored,
+                status=status,
+                error_type=error_type,
+                function_error=function_error,
+            )
+        )
+        return events
+
     def _event(self, now_ms: int, kind: str, record: Mapping[str, object], rank: int) -> Events:
         if rank < self.system_rank:
             return []
         message = orjson.dumps({"time": iso_ms(now_ms), "type": kind, "record": record}).decode()
         return [(now_ms, message)]
+
+
+_START_JSON = b'[%d,%d,"START RequestId: %b Version: %b"]\n'
+_END_REPORT_JSON = (
+    b'[%d,%d,"END RequestId: %b"]\n'
+    b'[%d,%d,"REPORT RequestId: %b\\tDuration: %.2f ms\\tBilled Duration: %d ms\\t'
+    b'Memory Size: %d MB\\tMax Memory Used: %d MB"]\n'
+)
+"""``report.start_line``, ``end_line`` and ``warm_report_line`` as JSON lines of the log
+store (tabs escaped as orjson escapes them); the tests hold them to those functions."""
+
+
+class WarmInvocationEvents(Sequence[tuple[int, str]]):
+    """The events of a warm invocation that ended normally, in Text: START, the
+    function's output, END and REPORT. The platform's three lines are worded when the
+    events are first read: by the log store's flush (``observe.logs``), after the caller
+    has its answer, or for LogType Tail. Reading is idempotent (two threads that read
+    at once word the same lines)."""
+
+    __slots__ = (
+        "_billing",
+        "_end_ms",
+        "_memory_mb",
+        "_output",
+        "_request_id",
+        "_start_ms",
+        "_used_mb",
+        "_version",
+        "_worded",
+    )
+
+    def __init__(
+        self,
+        start_ms: int,
+        end_ms: int,
+        request_id: str,
+        version: str,
+        output: Events,
+        billing: Billing,
+        memory_mb: int,
+        used_mb: int,
+    ) -> None:
+        self._start_ms = start_ms
+        self._end_ms = end_ms
+        self._request_id = request_id
+        self._version = version
+        self._output = output
+        self._billing = billing
+        self._memory_mb = memory_mb
+        self._used_mb = used_mb
+        self._worded: Events | None = None
+
+    def _events(self) -> Events:
+        worded = self._worded
+        if worded is None:
+            request_id, end_ms = self._request_id, self._end_ms
+            worded = [
+                (self._start_ms, report.start_line(request_id, self._version)),
+                *self._output,
+                (end_ms, report.end_line(request_id)),
+                (end_ms, report.warm_report_line(request_id, self._billing, self._memory_mb, self._used_mb)),
+            ]
+            self._worded = worded
+        return worded
+
+    def json_lines(self, ingestion_ms: int) -> tuple[bytes, int, int]:
+        """The events as ``observe.logs`` stores them, ingested at ``ingestion_ms``: the
+        bytes orjson writes for each ``[timestamp, ingestion_ms, message]``, one line
+        each, without wording the lines as strings first (the store's flush calls this
+        for every warm invocation); and the lowest and highest timestamp."""
+        start_ms, end_ms = self._start_ms, self._end_ms
+        low, high = (start_ms, end_ms) if start_ms <= end_ms else (end_ms, start_ms)
+        request_id = orjson.dumps(self._request_id)[1:-1]  # its JSON-escaped characters
+        data = _START_JSON % (start_ms, ingestion_ms, request_id, orjson.dumps(self._version)[1:-1])
+        for ts, message in self._output:
+            data += b"[%d,%d,%b]\n" % (ts, ingestion_ms, orjson.dumps(message))
+            low = ts if ts < low else low
+            high = ts if ts > high else high
+        billing = self._billing
+        data += _END_REPORT_JSON % (
+            end_ms,
+            ingestion_ms,
+            request_id,
+            end_ms,
+            ingestion_ms,
+            request_id,
+            billing.duration_ms,
+            billing.billed_ms,
+            self._memory_mb,
+            self._used_mb,
+        )
+        return data, low, high
+
+    def __len__(self) -> int:
+        return len(self._output) + 3
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, str]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Events: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[int, str] | Events:
+        return self._events()[index]
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        return iter(self._events())
 
 
 _TEXT = PlatformLog()

@@ -87,6 +87,16 @@ def timeout_line(iso_time: str, request_id: str, timeout_s: int) -> str:
     return f"{iso_time} {request_id} Task timed out after {timeout_s:.2f} seconds"
 
 
+def warm_report_line(request_id: str, billing: Billing, memory_size_mb: int, used_mb: int) -> str:
+    """REPORT of an invocation that ended normally without waiting for an init (the
+    warm path: ``report_line``'s first fields, ``used_mb`` already capped)."""
+    return (
+        f"REPORT RequestId: {request_id}\tDuration: {billing.duration_ms:.2f} ms\t"
+        f"Billed Duration: {billing.billed_ms} ms\tMemory Size: {memory_size_mb} MB\t"
+        f"Max Memory Used: {used_mb} MB"
+    )
+
+
 def report_line(
     request_id: str,
     billing: Billing,
@@ -104,11 +114,7 @@ def report_line(
     ``init_ms``: the init this invocation waited for (a cold start); with
     ``restored``, the restore from a SnapStart snapshot.
     ``status``/``error_type``: for an invocation that did not end normally."""
-    report = (
-        f"REPORT RequestId: {request_id}\tDuration: {billing.duration_ms:.2f} ms\t"
-        f"Billed Duration: {billing.billed_ms} ms\tMemory Size: {memory_size_mb} MB\t"
-        f"Max Memory Used: {min(max_memory_used_mb, memory_size_mb)} MB"
-    )
+    report = warm_report_line(request_id, billing, memory_size_mb, min(max_memory_used_mb, memory_size_mb))
     if init_ms is not None and restored:
         # SnapStart: AWS reports (and bills) the restore instead of the init.
         report += f"\tRestore Duration: {init_ms:.2f} ms\tBilled Restore Duration: {math.ceil(init_ms)} ms"

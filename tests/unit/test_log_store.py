@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from lambdalite.models import FunctionConfig
 from lambdalite.observe import logs as logs_module
+from lambdalite.observe.billing import bill
 from lambdalite.observe.logs import (
     FilterPattern,
     LogGroupNotFound,
@@ -16,6 +18,7 @@ from lambdalite.observe.logs import (
     decode_name,
     encode_name,
 )
+from lambdalite.observe.platform_log import PlatformLog
 
 GROUP = "/aws/lambda/hello"
 STREAM_A = "2024/01/31/[$LATEST]" + "a" * 32
@@ -219,3 +222,41 @@ def test_close_refuses_further_appends(store: LogStore) -> None:
 def test_an_unreadable_filter_pattern_is_refused_not_misread() -> None:
     with pytest.raises(ValueError):
         FilterPattern('{ $.level = "error"')
+
+
+def test_a_warm_invocations_events_are_stored_as_any_others(tmp_path: Path) -> None:
+    # WarmInvocationEvents encode themselves (SelfEncoding): same file, same statistics.
+    policy = PlatformLog.for_function(
+        FunctionConfig(
+            name="f", runtime="python3.12", role="r", handler="a.h", code_sha256="0" * 64, code_size=1
+        )
+    )
+    stores = [LogStore(tmp_path / "warm"), LogStore(tmp_path / "plain")]
+    for output in ([], [(5, 'out "1"')]):
+        events = policy.invocation(
+            3,
+            9,
+            "rid",
+            "$LATEST",
+            output,
+            bill(1.5),
+            memory_size_mb=128,
+            max_memory_used_mb=7,
+            timeout_s=3,
+            produced_bytes=2,
+        )
+        stores[0].append(GROUP, STREAM_A, events)
+        stores[1].append(GROUP, STREAM_A, list(events))
+    for store in stores:
+        store.flush()
+    warm, plain = (
+        (store.root / encode_name(GROUP) / f"{encode_name(STREAM_A)}.log").read_bytes() for store in stores
+    )
+    assert warm == plain and warm.count(b"\n") == 7
+    assert stores[0].streams(GROUP)[0].stored_bytes == len(warm)
+    assert [
+        (info.first_event_ms, info.last_event_ms, info.stored_bytes)
+        for info in (store.streams(GROUP)[0] for store in stores)
+    ] == [(3, 9, len(warm))] * 2
+    for store in stores:
+        store.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import orjson
+
 from lambdalite.models import FunctionConfig
 from lambdalite.observe.billing import bill
 from lambdalite.observe.platform_log import PlatformLog, iso_ms, record_level
@@ -94,3 +96,49 @@ def test_application_level_reads_json_levels_and_counts_the_rest_as_info() -> No
 
 def test_iso_ms_is_utc_with_milliseconds() -> None:
     assert iso_ms(0) == "1970-01-01T00:00:00.000Z"
+
+
+def warm_events(request_id: str = "id-1", output: list[tuple[int, str]] | None = None) -> object:
+    policy = PlatformLog.for_function(function())
+    return policy.invocation(
+        1_700_000_000_100,
+        1_700_000_000_105,
+        request_id,
+        "$LATEST",
+        list(output or []),
+        bill(0.2134),
+        memory_size_mb=128,
+        max_memory_used_mb=300,
+        timeout_s=3,
+        produced_bytes=12,
+    )
+
+
+def test_a_warm_invocations_events_are_awss_text_lines_around_its_output() -> None:
+    output = [(1_700_000_000_102, "hello")]
+    events = warm_events(output=output)
+    assert len(events) == 4  # type: ignore[arg-type]
+    assert list(events) == [  # type: ignore[call-overload]
+        (1_700_000_000_100, "START RequestId: id-1 Version: $LATEST"),
+        (1_700_000_000_102, "hello"),
+        (1_700_000_000_105, "END RequestId: id-1"),
+        (
+            1_700_000_000_105,
+            "REPORT RequestId: id-1\tDuration: 0.21 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\t"
+            "Max Memory Used: 128 MB",
+        ),
+    ]
+
+
+def test_a_warm_invocation_encodes_the_lines_orjson_would_write() -> None:
+    # A request id and output that need escaping, and non-ASCII: byte for byte what the
+    # log store writes for any other events ([timestamp, ingestion, message] per line).
+    output = [(1_700_000_000_099, 'say "hi"\tnow\\ \u00e9\u2603'), (1_700_000_000_107, "\x01")]
+    events = warm_events('a"b\\c\u00e9', output)
+    encoded, low, high = events.json_lines(42)  # type: ignore[attr-defined]
+    expected = b"".join(
+        orjson.dumps([ts, 42, message], option=orjson.OPT_APPEND_NEWLINE)
+        for ts, message in list(events)  # type: ignore[call-overload]
+    )
+    assert encoded == expected
+    assert (low, high) == (1_700_000_000_099, 1_700_000_000_107)

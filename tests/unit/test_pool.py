@@ -141,3 +141,22 @@ def test_environments_older_than_the_lifetime_are_recycled() -> None:
         assert await lease_briefly(pool) is not old and len(started) == 2
 
     asyncio.run(scenario())
+
+
+def test_an_idle_environment_is_taken_at_once_and_released_once() -> None:
+    async def scenario() -> None:
+        pool, started = make_pool(warm_wait_s=0)
+        assert pool.environment(FUNCTION).take() is None  # nothing idle yet: acquire() starts one
+        first = await lease_briefly(pool)
+        lease = pool.environment(FUNCTION)
+        assert lease.take() is first  # no await: the warm path
+        assert pool.environment(FUNCTION).take() is None  # it is leased now
+        lease.release()
+        lease.release()  # harmless: given back once
+        other = pool.environment(FUNCTION)
+        assert other.take() is first
+        assert pool.environment(FUNCTION).take() is None
+        other.release()
+        assert len(started) == 1
+
+    asyncio.run(scenario())

@@ -34,3 +34,19 @@ def test_a_malformed_caller_root_starts_a_new_trace() -> None:
         header = trace_header(REQUEST_ID, 0x5759E988, active=False, caller=caller)
         assert header.startswith("Root=1-5759e988-5759e988bd864e3fa1be46a9;"), caller
     assert trace_header(REQUEST_ID, 0, False, "Root=1-abc;Sampled=1").endswith(";Sampled=1")
+
+
+def test_parents_stay_random_across_batches_and_roots_follow_the_time() -> None:
+    # The Parent's digits come from batches of random bytes: a thousand headers span
+    # several batches, and every Parent is 16 hex digits of its own.
+    parents = {trace_header(REQUEST_ID, 7, active=False).split(";")[1] for _ in range(1000)}
+    assert len(parents) == 1000 and all(re.fullmatch(r"Parent=[0-9a-f]{16}", p) for p in parents)
+    # The epoch's digits are the second asked for, whichever came before.
+    assert trace_header(REQUEST_ID, 1.9, active=False).startswith("Root=1-00000001-")
+    assert trace_header(REQUEST_ID, 0x5759E988, active=False).startswith("Root=1-5759e988-")
+
+
+def test_a_request_id_that_is_no_uuid_gives_its_first_24_characters_without_dashes() -> None:
+    assert trace_header("a-b-c", 0, active=False).startswith("Root=1-00000000-abc;")
+    long_id = "0123456789-abcdefghijklmnopqrstuvwxyz"
+    assert trace_header(long_id, 0, active=False).startswith("Root=1-00000000-0123456789abcdefghijklmn;")
