@@ -17,7 +17,9 @@ path), creates Python 3.11 functions with boto3, then, in one run:
   that every accepted event was delivered (backlog view, /_lambdalite/async).
   The CPU the server process (all its threads) and its descendants (the
   environments) used during the burst and until the drain, per event, is the
-  figure that survives a shared machine; ``--profile`` samples the server with
+  figure that survives a shared machine (the event loop's thread's share of it
+  is shown too: at 16 clients the loop's CPU per accept bounds the accept rate,
+  and so, by Little's law, the accept latency); ``--profile`` samples the server with
   py-spy during the burst (bench/results/async-profile.txt, summarised).
   ``--before REF`` runs the same sync baseline, burst and drain on lambdalite
   as of git REF too (a worktree, this virtualenv), in alternating rounds
@@ -350,6 +352,15 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return own.user + own.system, descendants
 
 
+def loop_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by the server's event loop (its main thread; the rest of
+    the server's CPU is its other threads: the group commit's writer, the thread pool)."""
+    for thread in psutil.Process(pid).threads():
+        if thread.id == pid:
+            return float(thread.user_time + thread.system_time)
+    return 0.0
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -399,9 +410,11 @@ def burst_round(
     before = backlog(port, "hello")
     finished_before = before.get("Delivered", 0) + before.get("Failed", 0)
     own_before, rest_before = cpu_seconds(pid)
+    loop_before = loop_cpu_seconds(pid)
     with profiling.recording(pid, args.seconds, PROFILE) if profile else nullcontext():
         burst = wrk_run(wrk, workdir, EVENT_SCRIPT, port, args.clients, args.seconds)
     own_burst, rest_burst = cpu_seconds(pid)
+    loop_burst = loop_cpu_seconds(pid)
     at_burst_end = backlog(port, "hello")
     if burst.non_2xx or burst.socket_errors:
         raise SystemExit(
@@ -425,6 +438,7 @@ def burst_round(
         + at_burst_end.get("Failed", 0)
         - finished_before,
         "server_cpu_us_per_event_burst": (own_burst - own_before) / events * 1e6,
+        "loop_cpu_us_per_event_burst": (loop_burst - loop_before) / events * 1e6,
         "environment_cpu_us_per_event_burst": (rest_burst - rest_before) / events * 1e6,
         "server_cpu_us_per_event_total": (own_drained - own_before) / events * 1e6,
         "environment_cpu_us_per_event_total": (rest_drained - rest_before) / events * 1e6,
@@ -522,6 +536,7 @@ COMPARED = (
     ("accept_p99_ms", "accept p99 ms"),
     ("sync_ratio", "events/s over sync invokes/s"),
     ("server_cpu_us_per_event_burst", "server CPU us / event, burst"),
+    ("loop_cpu_us_per_event_burst", "  of it the event loop's"),
     ("server_cpu_us_per_event_total", "server CPU us / event, burst + drain"),
     ("run_during_burst", "events run while the burst lasted"),
 )
@@ -553,6 +568,7 @@ def report(result: dict[str, Any]) -> None:
     row("events run while the burst lasted", result["run_during_burst"], "")
     row("backlog drained after the burst", result["drain_after_burst_s"], "s")
     row("server CPU / event during the burst", result["server_cpu_us_per_event_burst"], "us")
+    row("  of it the event loop's (its thread)", result["loop_cpu_us_per_event_burst"], "us")
     row("environment CPU / event during the burst", result["environment_cpu_us_per_event_burst"], "us")
     row("server CPU / event, burst + drain", result["server_cpu_us_per_event_total"], "us")
     row("environment CPU / event, burst + drain", result["environment_cpu_us_per_event_total"], "us")

@@ -11,17 +11,21 @@ fsynced. The database is opened with WAL and ``synchronous=FULL``, so SQLite
 fsyncs the WAL at every commit, before any future of the batch resolves: an
 acknowledged write survives kill -9 and power loss alike.
 
-The writer thread is pipelined with the loop: it starts a commit as soon as
-anything is pending and, when the commit is done, takes what arrived
-meanwhile at once, without waiting for the loop to come round; the loop hears
-of each batch once (one ``call_soon_threadsafe``). It needs the GIL between
-SQLite calls, and a busy loop holds the GIL for up to the interpreter's switch
-interval before giving it up, so a batch is written in as few SQLite calls as
-possible: the statements of a batch are merged by SQL text (see
-``Statement``), an ``INSERT`` of many rows is one multi-row statement, a
-change of many rows by key is one ``IN (...)`` statement, and a batch that is
-one statement runs without BEGIN/COMMIT (a single statement is its own
-transaction, committed and fsynced the same way).
+Batches are formed on the loop, and the writer thread only commits them:
+a submit made while no commit is under way is handed over at the end of the
+loop iteration that made it (``call_soon``), so the writes one iteration
+brings (a burst of requests read together) go as one batch; writes submitted
+while a commit is under way are handed over together the moment the loop
+hears it is done (pipelined: the next commit starts before the futures of the
+last one resolve). The writer holds the GIL only to start a commit and to
+report it (one ``call_soon_threadsafe`` per batch); SQLite's work and the
+fsync run without it. A thread that wants the GIL while the loop runs Python
+waits for it (up to the interpreter's switch interval), so the writer needs
+it as few times as possible: the statements of a batch are merged by SQL
+text (see ``Statement``), an ``INSERT`` of many rows is one multi-row
+statement, a change of many rows by key is one ``IN (...)`` statement, and a
+batch that is one statement runs without BEGIN/COMMIT (a single statement is
+its own transaction, committed and fsynced the same way).
 
 When a batch fails (a full disk, a constraint), each writer's statements are
 retried in a transaction of their own, so one bad write fails only its own
@@ -105,16 +109,19 @@ class GroupCommitter:
                 prepare(self._db)
         except (sqlite3.Error, OSError) as exc:
             raise QueueError(f"cannot open the event queue at {path}: {exc}") from exc
-        self._lock = threading.Lock()
         self._pending: list[tuple[Sequence[Statement], asyncio.Future[None]]] = []
-        """Submitted, not yet taken by the writer (guarded by ``_lock``)."""
-        self._idle = False
-        """The writer found nothing pending and waits on ``_wake`` (guarded by ``_lock``)."""
+        """Submitted, not yet handed to the writer (the loop's alone)."""
+        self._batch: list[tuple[Sequence[Statement], asyncio.Future[None]]] | None = None
+        """Handed to the writer: set by the loop before it releases ``_wake``, read by the
+        writer after it acquired it (the lock orders the two); None tells it to stop."""
+        self._writing = False
+        """A batch is with the writer (from the hand-over until ``_committed`` runs on the loop)."""
+        self._kicking = False
+        """A ``_kick`` is scheduled on the loop."""
         self._wake = threading.Lock()
-        """Held while the writer may sleep; released once to wake it. A bare lock, not a
-        threading.Event: a submit that wakes the writer is on the loop's hot path."""
+        """Held while the writer waits for a batch; released once per hand-over. A bare
+        lock, not a threading.Event: the hand-over is on the loop's hot path."""
         self._wake.acquire()
-        self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unresolved = 0
         self._thread: threading.Thread | None = None
@@ -145,11 +152,11 @@ class GroupCommitter:
             self._thread.start()
         future: asyncio.Future[None] = loop.create_future()
         self._unresolved += 1
-        with self._lock:
-            self._pending.append((statements, future))
-            if self._idle:
-                self._idle = False
-                self._wake.release()
+        self._pending.append((statements, future))
+        if not self._writing and not self._kicking:
+            # Not at once: the writes this loop iteration brings go with it.
+            self._kicking = True
+            loop.call_soon(self._kick)
         return future
 
     async def write(self, statements: Sequence[Statement]) -> None:
@@ -160,33 +167,26 @@ class GroupCommitter:
         """``submit`` for a write nobody waits for; a failure is logged."""
         self.submit(statements).add_done_callback(_log_failure)
 
-    # -- the writer thread ----------------------------------------------------
-    def _write(self) -> None:
-        while True:
-            with self._lock:
-                batch, self._pending = self._pending, []
-                if not batch:
-                    if self._closing:
-                        return
-                    self._idle = True
-            if not batch:
-                self._wake.acquire()  # until a submit (or close) releases it
-                continue
-            try:
-                errors = self._commit([statements for statements, _ in batch])
-            except Exception as exc:  # never lose the writer (and every future after it)
-                log.exception("event queue: the writer failed")
-                errors = [QueueError(f"event queue write failed: {exc}")] * len(batch)
-            assert self._loop is not None  # set by the submit that made the batch
-            try:
-                self._loop.call_soon_threadsafe(self._resolve, batch, errors)
-            except RuntimeError:
-                return  # the loop is closed: nobody waits any more
+    # -- handing batches over (on the loop) --------------------------------------
+    def _kick(self) -> None:
+        self._kicking = False
+        if not self._writing and self._pending:
+            self._hand_over()
 
-    def _resolve(
+    def _hand_over(self) -> None:
+        """Everything pending becomes the writer's next batch."""
+        self._batch, self._pending = self._pending, []
+        self._writing = True
+        self._wake.release()
+
+    def _committed(
         self, batch: list[tuple[Sequence[Statement], asyncio.Future[None]]], errors: list[QueueError | None]
     ) -> None:
-        """On the loop: each writer's future, with its outcome."""
+        """On the loop: the writer is done with ``batch``. What arrived meanwhile goes
+        to it at once (pipelined), then each writer's future gets its outcome."""
+        self._writing = False
+        if self._pending:
+            self._hand_over()
         self._unresolved -= len(batch)
         for (_, future), error in zip(batch, errors, strict=True):
             if future.done():
@@ -195,6 +195,26 @@ class GroupCommitter:
                 future.set_result(None)
             else:
                 future.set_exception(error)
+
+    # -- the writer thread ----------------------------------------------------
+    def _write(self) -> None:
+        """Commit each batch handed over; it holds the GIL only to start a commit and
+        to report it (SQLite's work and the fsync run without it)."""
+        while True:
+            self._wake.acquire()  # until the loop hands a batch over (or None: stop)
+            batch = self._batch
+            if batch is None:
+                return
+            try:
+                errors = self._commit([statements for statements, _ in batch])
+            except Exception as exc:  # never lose the writer (and every future after it)
+                log.exception("event queue: the writer failed")
+                errors = [QueueError(f"event queue write failed: {exc}")] * len(batch)
+            assert self._loop is not None  # set by the submit that made the batch
+            try:
+                self._loop.call_soon_threadsafe(self._committed, batch, errors)
+            except RuntimeError:
+                return  # the loop is closed: nobody waits any more
 
     def _commit(self, batch: list[Sequence[Statement]]) -> list[QueueError | None]:
         """The batch in one transaction, else each writer's statements alone."""
@@ -240,12 +260,11 @@ class GroupCommitter:
     async def close(self) -> None:
         """Wait for the writes under way, then stop the writer and close the database."""
         if self._thread is not None:
-            await self.submit([])  # batches commit in order: this one comes last
-            with self._lock:
-                self._closing = True
-                if self._idle:
-                    self._idle = False
-                    self._wake.release()
+            # Batches commit in order: the last one submitted comes last.
+            while self._writing or self._pending:
+                await self.submit([])
+            self._batch = None
+            self._wake.release()
             await asyncio.to_thread(self._thread.join)
         self._db.close()
 

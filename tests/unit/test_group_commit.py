@@ -112,3 +112,40 @@ def test_an_each_statement_keeps_its_place_between_merged_ones(tmp_path: Path) -
 
     asyncio.run(scenario())
     assert sqlite3.connect(path).execute("SELECT n FROM counts WHERE name = 'x'").fetchone() == (1,)
+
+
+def test_writes_of_one_loop_iteration_share_a_batch_and_writes_during_a_commit_share_the_next(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> None:
+        db = GroupCommitter(path, SCHEMA)
+        first = db.submit([insert((1, "a"))])
+        await asyncio.sleep(0)  # the iteration ends: the first write is the writer's batch
+        # Submitted while it commits: they wait, and go together when it is done.
+        later = [db.submit([insert((k, "b"))]) for k in (2, 3, 4)]
+        await asyncio.gather(first, *later)
+        assert db.commits == 2
+        # Nothing under way: the writes of one iteration go as one batch.
+        await asyncio.gather(*(db.write([insert((k, "c"))]) for k in (5, 6, 7)))
+        assert db.commits == 3
+        await db.close()
+
+    asyncio.run(scenario())
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM items").fetchone() == (7,)
+
+
+def test_close_commits_the_writes_submitted_before_it_even_unawaited(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> None:
+        db = GroupCommitter(path, SCHEMA)
+        db.submit_quietly([insert((1, "a"))])
+        await asyncio.sleep(0)  # the first is with the writer
+        db.submit_quietly([insert((2, "b"))])  # pending behind it
+        await db.close()
+        assert not db.busy
+
+    asyncio.run(scenario())
+    assert sqlite3.connect(path).execute("SELECT k FROM items ORDER BY k").fetchall() == [(1,), (2,)]
