@@ -802,8 +802,9 @@ class TraceVariable:
     variable through ``os.environ``: it is overridden, as before), and
     ``os.environ``'s mapping is given the value without a second setenv. (A
     handler that calls os.putenv or os.unsetenv itself bypasses that mapping,
-    and its variable then stays until it uses os.environ.) The buffer never shrinks; a longer value gets a
-    larger one, and the old is kept (a getenv pointer may still point into it).
+    and its variable then stays until it uses os.environ.) The buffer never
+    shrinks; a longer value gets a larger one, and the old one is kept (a getenv
+    pointer may still point into it).
 
     It needs ctypes, which a zygote has imported with this module; a spawned
     runtime imports it only after ``_BUFFERED_AFTER`` invocations (its import
