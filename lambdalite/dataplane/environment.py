@@ -217,7 +217,7 @@ class ExecutionEnvironment:
         """The highest peak resident memory seen, kept for REPORT after the process is gone."""
         self._init_ms: float | None = None
         self._current: Invocation | None = None
-        self._pending_event: _Event | None = None
+        self._pending_event: runtime_api.RuntimeEvent | None = None
         self._result: asyncio.Future[_Outcome] | None = None
         self._deadline = math.inf
         """The loop time at which the invocation in progress times out (inf: none)."""
@@ -740,10 +740,6 @@ class ExecutionEnvironment:
         """Current resident memory of the runtime's process tree (0 when gone)."""
         return self._process.memory_bytes() if self._process is not None else 0
 
-
-_Event = tuple[str, int, str, str, str | None, str | None, bytes]
-"""One invocation as the runtime is handed it: request id, deadline (epoch ms), invoked
-ARN, trace id, client context, Cognito identity, payload (``send_event``'s arguments)."""
 
 _CHANNEL_BOOTSTRAPS = (("python", "bootstrap.py"), ("node", "bootstrap.js"))
 """Our own bootstraps that speak the channel: (directory under the runtime directory, file)."""

@@ -312,6 +312,61 @@ def test_results_and_events_are_coded_exactly_as_by_jsons_own_functions(interpre
     assert json.loads(result.stdout) == ["_encoder.<locals>.encode", [], "TypeError", '{"a": [1]}']
 
 
+TRACE_VARIABLE = r"""
+import ctypes, importlib.util, json, os, subprocess, sys
+spec = importlib.util.spec_from_file_location("bootstrap", sys.argv[1])
+bootstrap = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bootstrap)
+getenv = ctypes.CDLL(None).getenv
+getenv.restype = ctypes.c_char_p
+
+def seen():
+    child = subprocess.run(["/bin/sh", "-c", 'printf %s "${_X_AMZN_TRACE_ID-unset}"'], capture_output=True)
+    in_c = (getenv(b"_X_AMZN_TRACE_ID") or b"").decode()
+    return [os.environ.get("_X_AMZN_TRACE_ID"), in_c, child.stdout.decode()]
+
+def rss_kb():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+variable = bootstrap.TraceVariable()
+variable.set("Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0")
+before = rss_kb()
+for i in range(50000):  # as many invocations, each with a trace id of its own
+    variable.set("Root=1-5759e988-bd862e3fe1be46a9%08x;Parent=53995c3f42cd8ad8;Sampled=0" % i)
+grown_kb = rss_kb() - before
+states = [seen()]
+variable.set("L" * 600)  # longer than the buffer
+states.append([len(v) for v in seen()])
+os.environ["_X_AMZN_TRACE_ID"] = "the handler's"
+variable.set("after the handler")
+states.append(seen())
+variable.clear()
+states.append(seen())
+variable.set("set again")
+states.append(seen())
+print(json.dumps([grown_kb, states]))
+"""
+
+
+def test_the_trace_variable_is_set_for_children_too_and_costs_no_memory_per_invocation(
+    interpreter: str,
+) -> None:
+    result = subprocess.run(
+        [interpreter, "-c", TRACE_VARIABLE, str(PYTHON_BOOTSTRAP)], capture_output=True, text=True, check=True
+    )
+    grown_kb, states = json.loads(result.stdout)
+    # glibc's setenv keeps every value: 50,000 trace ids grew the process by about 7 MB.
+    assert grown_kb < 1024
+    last = "Root=1-5759e988-bd862e3fe1be46a90000c34f;Parent=53995c3f42cd8ad8;Sampled=0"
+    assert states == [
+        [last, last, last],
+        [600, 600, 600],
+        ["after the handler"] * 3,
+        [None, "", "unset"],
+        ["set again"] * 3,
+    ]
+
+
 def test_with_log_frames_each_record_is_one_event_and_prints_stay_lines(
     interpreter: str, tmp_path: Path
 ) -> None:

@@ -780,6 +780,90 @@ def load_handler(handler: str) -> Handler:
     return handler_function
 
 
+# -- _X_AMZN_TRACE_ID ----------------------------------------------------------
+
+_TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
+_TRACE_KEY = os.fsencode(_TRACE_VARIABLE)
+_BUFFERED_AFTER = 1024
+"""Invocations set through ``os.environ`` before the C buffer is made (spawned runtimes)."""
+
+
+class TraceVariable:
+    """Sets _X_AMZN_TRACE_ID for each invocation, in ``os.environ`` and in the C
+    environment (which getenv and child processes read).
+
+    Not with ``os.environ[...] = value``: glibc's setenv keeps every string it was
+    ever given (a pointer getenv returned stays valid), and every invocation's trace
+    id is new. Measured, the runtime grew by about 140 bytes an invocation (28 MB
+    over 200,000), which counts against the function's memory and would end a busy
+    environment as out of memory. Instead one buffer of ours holds ``NAME=value``;
+    putenv keeps the caller's string rather than a copy, so the buffer is rewritten
+    in place (put back, without allocating, when the handler set or removed the
+    variable through ``os.environ``: it is overridden, as before), and
+    ``os.environ``'s mapping is given the value without a second setenv. (A
+    handler that calls os.putenv or os.unsetenv itself bypasses that mapping,
+    and its variable then stays until it uses os.environ.) The buffer never
+    shrinks; a longer value gets a larger one, and the old one is kept (a getenv
+    pointer may still point into it).
+
+    It needs ctypes, which a zygote has imported with this module; a spawned
+    runtime imports it only after ``_BUFFERED_AFTER`` invocations (its import
+    takes milliseconds, which a cold start should not pay), setting the variable
+    as before until then."""
+
+    def __init__(self) -> None:
+        self._calls = 0
+        self._putenv: Any = None
+        self._buffer: Any = None
+        self._kept: list[Any] = []
+        self._last: bytes | None = None
+        """The value last given to os.environ's mapping: while it is still there,
+        the C environment still points at the buffer."""
+
+    def set(self, value: str) -> None:
+        raw = value.encode("utf-8", "surrogateescape")  # os.fsencode's, on Linux
+        buffer = self._buffer
+        if buffer is None or len(raw) + len(_TRACE_KEY) + 2 > len(buffer):
+            buffer = self._grow(len(raw))
+            if buffer is None:
+                os.environ[_TRACE_VARIABLE] = value
+                return
+        buffer.value = _TRACE_KEY + b"=" + raw
+        data = os.environ._data  # type: ignore[attr-defined]  # the mapping, without setenv
+        last = self._last
+        if last is None or data.get(_TRACE_KEY) is not last:
+            # Not ours any more (set or removed through os.environ; a first set): put it back.
+            self._putenv(buffer)
+        data[_TRACE_KEY] = self._last = raw
+
+    def clear(self) -> None:
+        os.environ.pop(_TRACE_VARIABLE, None)
+
+    def _grow(self, size: int) -> Any:
+        """A buffer for a value of ``size`` bytes (None: not now, or no ctypes)."""
+        self._calls += 1
+        if "ctypes" not in sys.modules and self._calls <= _BUFFERED_AFTER:
+            return None
+        try:
+            import ctypes
+        except ImportError:
+            return None
+        if self._putenv is None:
+            try:
+                self._putenv = ctypes.CDLL(None).putenv
+            except (OSError, AttributeError):
+                return None
+            self._putenv.argtypes = (ctypes.c_char_p,)
+        if self._buffer is not None:
+            self._kept.append(self._buffer)
+        self._last = None  # the new buffer is not in the environment yet
+        self._buffer = ctypes.create_string_buffer(max(256, 2 * (size + len(_TRACE_KEY) + 2)))
+        return self._buffer
+
+
+_trace_variable = TraceVariable()
+
+
 # -- the loop -----------------------------------------------------------------
 
 
@@ -818,8 +902,8 @@ class Runtime:
         header = '{"client": {"installation_id": "x"}, "custom": {}, "env": {}}'
         LambdaContext(self.function_fields, "", 0, None, _parse_json_header(header, "Client Context"), None)
         self.encode(_decode_json(b'{"warm": [1, 2.5, "up", null, true]}')).encode("utf-8")
-        os.environ["_X_AMZN_TRACE_ID"] = "warm-up"
-        os.environ.pop("_X_AMZN_TRACE_ID", None)
+        _trace_variable.set("warm-up")
+        _trace_variable.clear()
 
     def serve(self, handler: Handler) -> None:
         global _request_id
@@ -828,9 +912,9 @@ class Runtime:
             _request_id = event[0]
             trace_id = event[3]
             if trace_id:
-                os.environ["_X_AMZN_TRACE_ID"] = trace_id
+                _trace_variable.set(trace_id)
             else:
-                os.environ.pop("_X_AMZN_TRACE_ID", None)
+                _trace_variable.clear()
             event = self.invoke(handler, event)
 
     def invoke(self, handler: Handler, event: Event) -> Event:
@@ -910,5 +994,8 @@ def main(environ: Mapping[str, str] | None = None) -> None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
+if __name__ != "__main__":
+    # Imported ahead (a zygote): ctypes comes with it, for TraceVariable.
+    import ctypes  # noqa: F401
+else:
     main()
