@@ -76,6 +76,7 @@ GLOBAL_SERVICES = frozenset({"iam", "sts"})
 GLOBAL_REGION = "us-east-1"
 _SIGNING_KEYS_MAX = 4096
 _BOUND_MAX = 1024
+_SIGNED_AT_MAX = 256
 _SHA256 = hashlib.sha256()
 """Copied rather than constructed: a copy skips OpenSSL's digest lookup (about half the cost
 of hashing a short string)."""
@@ -160,6 +161,7 @@ class Verifier:
         self._credential = credentials.credential
         self._signing_keys: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._bound: dict[bytes, _Bound] = {}
+        self._signed_at: dict[bytes, float] = {}
 
     def verify(self, request: HttpRequest, services: Collection[str] = ()) -> Principal:
         """The principal that signed ``request``, or raise an ``AuthFailure``.
@@ -197,7 +199,9 @@ class Verifier:
                 and (not services or bound.service in services)
                 and amz_date[:8] == bound.date
             ):
-                signed_at = _epoch_bytes(amz_date)
+                signed_at = self._signed_at.get(amz_date)
+                if signed_at is None:
+                    signed_at = self._signing_time(amz_date)
                 now = self._clock()
                 try:
                     values = bound.values(headers)
@@ -225,6 +229,20 @@ class Verifier:
                         return bound.principal
         return self._verify_long(request, services)
 
+    def _signing_time(self, amz_date: bytes) -> float | None:
+        """``_epoch`` of an ``X-Amz-Date`` as sent, kept in ``_signed_at`` (a plain dict:
+        one lookup of the header's bytes on the warm path), or None when unreadable. A
+        float: the warm path compares it with the clock's float and a float skew (CPython's
+        fast comparison; the mixed int-float one measured 1.2 against 0.6 us in the
+        server). Epoch seconds are exact in a float."""
+        epoch = _epoch(amz_date.decode("latin-1"))
+        if epoch is None:
+            return None
+        if len(self._signed_at) >= _SIGNED_AT_MAX:
+            self._signed_at.clear()  # one entry per second signed in: a clear now and then
+        signed_at = self._signed_at[amz_date] = float(epoch)
+        return signed_at
+
     def _bind(self, head: bytes) -> _Bound | None:
         """The warm path's entry for an Authorization header's part before ``Signature=``
         (kept in ``_bound``), or None (none kept) when the warm path cannot take it: not
@@ -245,7 +263,7 @@ class Verifier:
             credential.principal,
             scope.service,
             form.date,
-            scope.skew_s,
+            float(scope.skew_s),
             scope.path_as_sent,
             form.values,
             form.plain,
@@ -452,7 +470,7 @@ class _Bound:
     principal: Principal
     service: str
     date: bytes
-    skew_s: int
+    skew_s: float
     path_as_sent: bool
     values: Callable[[Mapping[bytes, bytes]], tuple[bytes, ...]]
     plain: re.Pattern[bytes]
@@ -512,11 +530,6 @@ character needs no folding either): what it refuses goes the long way, which is 
 def _plain_values(count: int) -> re.Pattern[bytes]:
     """``_PLAIN_VALUE`` for ``count`` values joined by newlines."""
     return re.compile(_PLAIN_VALUE + rb"(?:\n" + _PLAIN_VALUE + rb")" + b"{%d}" % (count - 1))
-
-
-@lru_cache(maxsize=64)
-def _epoch_bytes(timestamp: bytes) -> int | None:
-    return _epoch(timestamp.decode("latin-1"))
 
 
 @lru_cache(maxsize=1024)
