@@ -31,7 +31,7 @@ import operator
 import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 from functools import lru_cache
 from typing import Any
@@ -77,6 +77,7 @@ GLOBAL_REGION = "us-east-1"
 _SIGNING_KEYS_MAX = 4096
 _BOUND_MAX = 1024
 _SIGNED_AT_MAX = 256
+_PATHS_MAX = 256
 _SHA256 = hashlib.sha256()
 """Copied rather than constructed: a copy skips OpenSSL's digest lookup (about half the cost
 of hashing a short string)."""
@@ -214,8 +215,10 @@ class Verifier:
                     and bound.plain.fullmatch(b"\n".join(values)) is not None
                 ):
                     body = request.body
-                    canonical = bound.template % (
-                        _canonical_head(request.method, request.raw_path, request.query, bound.path_as_sent),
+                    path = bound.paths.get(request.raw_path)
+                    if path is None or path[0] != request.method or path[1] != request.query:
+                        path = bound.path(request.method, request.raw_path, request.query)
+                    canonical = path[2] % (
                         *values,
                         (_builtin_sha256 if len(body) <= SMALL_HASH_BYTES else hashlib.sha256)(body)
                         .hexdigest()
@@ -453,7 +456,7 @@ class _UsualForm:
     then each is its own canonical form."""
     template: bytes
     """The canonical request with ``%s`` for its first three lines (``_canonical_head``),
-    each signed header's value and the payload hash."""
+    each signed header's value and the payload hash; it starts with ``%s\n``."""
     to_sign: bytes
     """The string to sign with ``%s`` for the signing time and the canonical request's hash."""
 
@@ -478,6 +481,17 @@ class _Bound:
     to_sign: bytes
     inner: Any
     outer: Any
+    paths: dict[bytes, tuple[str, bytes, bytes]] = field(default_factory=dict)
+    """Per path as sent: (method, query, ``template`` with its first three lines filled
+    in), the last seen of each (a client calls the same few operations over and over)."""
+
+    def path(self, method: str, raw_path: bytes, query: bytes) -> tuple[str, bytes, bytes]:
+        """``paths``' entry for this request's method, path and query, made and kept."""
+        head = _canonical_head(method, raw_path, query, self.path_as_sent).replace(b"%", b"%%")
+        found = self.paths[raw_path] = (method, query, head + self.template[2:])
+        if len(self.paths) > _PATHS_MAX:
+            self.paths.clear()  # paths are the callers': bounded, and a full clear is rare
+        return found
 
 
 @lru_cache(maxsize=512)
