@@ -76,7 +76,7 @@ GLOBAL_SERVICES = frozenset({"iam", "sts"})
 GLOBAL_REGION = "us-east-1"
 _SIGNING_KEYS_MAX = 4096
 _BOUND_MAX = 1024
-_SIGNED_AT_MAX = 256
+_TIMES_MAX = 64
 _PATHS_MAX = 256
 _SHA256 = hashlib.sha256()
 """Copied rather than constructed: a copy skips OpenSSL's digest lookup (about half the cost
@@ -162,7 +162,6 @@ class Verifier:
         self._credential = credentials.credential
         self._signing_keys: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._bound: dict[bytes, _Bound] = {}
-        self._signed_at: dict[bytes, float] = {}
 
     def verify(self, request: HttpRequest, services: Collection[str] = ()) -> Principal:
         """The principal that signed ``request``, or raise an ``AuthFailure``.
@@ -195,22 +194,18 @@ class Verifier:
             bound = self._bound.get(head)
             if bound is None or self._credential(bound.access_key_id) is not bound.credential:
                 bound = self._bind(head)  # a new scope, or its key was deleted or replaced
-            if (
-                bound is not None
-                and (not services or bound.service in services)
-                and amz_date[:8] == bound.date
-            ):
-                signed_at = self._signed_at.get(amz_date)
-                if signed_at is None:
-                    signed_at = self._signing_time(amz_date)
+            if bound is not None and (not services or bound.service in services):
+                signed = bound.times.get(amz_date)
+                if signed is None:
+                    signed = bound.time(amz_date)
                 now = self._clock()
                 try:
                     values = bound.values(headers)
                 except KeyError:
                     values = None  # a signed header the request lacks: the long way signs it empty
                 if (
-                    signed_at is not None
-                    and now - bound.skew_s <= signed_at <= now + bound.skew_s
+                    signed is not None
+                    and now - bound.skew_s <= signed[0] <= now + bound.skew_s
                     and values is not None
                     and bound.plain.fullmatch(b"\n".join(values)) is not None
                 ):
@@ -224,27 +219,13 @@ class Verifier:
                         .hexdigest()
                         .encode(),
                     )
-                    inner = bound.inner.copy()
-                    inner.update(bound.to_sign % (amz_date, _builtin_sha256(canonical).hexdigest().encode()))
+                    inner = signed[1].copy()
+                    inner.update(_builtin_sha256(canonical).hexdigest().encode())
                     outer = bound.outer.copy()
                     outer.update(inner.digest())
                     if hmac.compare_digest(outer.hexdigest().encode(), signature):
                         return bound.principal
         return self._verify_long(request, services)
-
-    def _signing_time(self, amz_date: bytes) -> float | None:
-        """``_epoch`` of an ``X-Amz-Date`` as sent, kept in ``_signed_at`` (a plain dict:
-        one lookup of the header's bytes on the warm path), or None when unreadable. A
-        float: the warm path compares it with the clock's float and a float skew (CPython's
-        fast comparison; the mixed int-float one measured 1.2 against 0.6 us in the
-        server). Epoch seconds are exact in a float."""
-        epoch = _epoch(amz_date.decode("latin-1"))
-        if epoch is None:
-            return None
-        if len(self._signed_at) >= _SIGNED_AT_MAX:
-            self._signed_at.clear()  # one entry per second signed in: a clear now and then
-        signed_at = self._signed_at[amz_date] = float(epoch)
-        return signed_at
 
     def _bind(self, head: bytes) -> _Bound | None:
         """The warm path's entry for an Authorization header's part before ``Signature=``
@@ -458,7 +439,7 @@ class _UsualForm:
     """The canonical request with ``%s`` for its first three lines (``_canonical_head``),
     each signed header's value and the payload hash; it starts with ``%s\n``."""
     to_sign: bytes
-    """The string to sign with ``%s`` for the signing time and the canonical request's hash."""
+    """The string to sign up to the canonical request's hash, with ``%s`` for the signing time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,6 +465,10 @@ class _Bound:
     paths: dict[bytes, tuple[str, bytes, bytes]] = field(default_factory=dict)
     """Per path as sent: (method, query, ``template`` with its first three lines filled
     in), the last seen of each (a client calls the same few operations over and over)."""
+    times: dict[bytes, tuple[float, Any]] = field(default_factory=dict)
+    """Per ``X-Amz-Date`` as sent (``time``): the signing time, and the HMAC's inner
+    state with the string to sign absorbed up to the canonical request's hash (its
+    algorithm, time and scope lines: the same for every request signed in that second)."""
 
     def path(self, method: str, raw_path: bytes, query: bytes) -> tuple[str, bytes, bytes]:
         """``paths``' entry for this request's method, path and query, made and kept."""
@@ -491,6 +476,21 @@ class _Bound:
         found = self.paths[raw_path] = (method, query, head + self.template[2:])
         if len(self.paths) > _PATHS_MAX:
             self.paths.clear()  # paths are the callers': bounded, and a full clear is rare
+        return found
+
+    def time(self, amz_date: bytes) -> tuple[float, Any] | None:
+        """``times``' entry for an ``X-Amz-Date``, made and kept; None when it is not of
+        this scope's day or not a time. A float: the warm path compares it with the clock's
+        float and a float skew (CPython's fast comparison; the mixed int-float one measured
+        1.2 against 0.6 us in the server). Epoch seconds are exact in a float."""
+        epoch = _epoch(amz_date.decode("latin-1")) if amz_date[:8] == self.date else None
+        if epoch is None:
+            return None
+        inner = self.inner.copy()
+        inner.update(self.to_sign % amz_date)
+        if len(self.times) >= _TIMES_MAX:
+            self.times.clear()  # one entry per second signed in: a clear now and then
+        found = self.times[amz_date] = (float(epoch), inner)
         return found
 
 
@@ -516,7 +516,7 @@ def _usual_form(head: bytes) -> _UsualForm | None:
         _values_getter(keys),
         _plain_values(len(keys)),
         b"%s\n" + lines + b"\n" + literal(scope.signed_headers) + b"\n%s",
-        literal(f"{ALGORITHM}\n") + b"%s\n" + literal(scope.text) + b"\n%s",
+        literal(f"{ALGORITHM}\n") + b"%s\n" + literal(scope.text) + b"\n",
     )
 
 
