@@ -18,11 +18,16 @@
    for each server, a fresh Invoke as boto3 signs and sends it (its exact headers,
    so that both servers parse the same request and only verification differs; a
    signed request may be replayed within the 5 minutes AWS allows, so replaying it
-   costs the sigv4 server a full verification each time), then
+   costs the sigv4 server a full verification each time; the client signs nothing
+   while measuring, so both servers get the same client work), then
    bench/invoke_bench.py's machinery: sequential warm
    invokes over one keep-alive connection, interleaved between the two servers in
    blocks (p50/p90/p99 and server CPU per invoke), then wrk with 1 and 16
-   connections (the signed headers set in wrk's Lua script). Ratios are taken per
+   connections (the signed headers set in wrk's Lua script), also interleaved:
+   WRK_SLICES runs of a second per server, server after server, so that both see
+   the same stretch of a shared machine (a throughput measured for one second per
+   server in turn moved by 20% from the load alone); each server's figure is the
+   mean of its slices, with its CPU per request. Ratios are taken per
    round and summarised by their median and range (bench/rounds.py).
 
 Target (issue 14): signature checking costs at most 10% - warm p50 under sigv4 at
@@ -47,6 +52,7 @@ from typing import Any
 
 import boto3
 import invoke_bench
+import psutil
 import rounds
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
@@ -56,7 +62,7 @@ from keepalive import KeepAliveClient
 from rich.console import Console
 from rich.table import Table
 from services import Service, free_port, hello_zip
-from wrkrun import ensure_wrk
+from wrkrun import WrkResult, ensure_wrk, run_wrk
 
 from lambdalite.auth.credentials import Credential, Principal
 from lambdalite.auth.sigv4 import Verifier
@@ -68,6 +74,9 @@ HOST = "127.0.0.1"
 KEY_ID = "AKIABENCHBENCHBENCH0"
 SECRET = "bench-secret-bench-secret-bench-secret00"
 LOOPS = 2000
+WRK_SLICES = 3
+"""At least this many one-second wrk runs per server and concurrency (the plan's
+``wrk_seconds`` if more), interleaved between the servers."""
 REPEATS = 7
 TARGET_COST = 0.10
 
@@ -172,6 +181,7 @@ def measure_micro(loops: int = LOOPS) -> dict[str, dict[str, float]]:
             received: HttpRequest = received, cold: Verifier = cold, services: tuple[str, ...] = services
         ) -> None:
             cold._signing_keys.clear()  # the first request of a key, date, region and service
+            cold._bound.clear()
             cold.verify(received, services)
 
         def cached(
@@ -289,6 +299,48 @@ def lua_script(directory: Path, headers: dict[str, str]) -> Path:
     return path
 
 
+def measure_load(
+    wrk: str, scripts: dict[str, Path], servers: list[invoke_bench.Server], plan: invoke_bench.Plan
+) -> dict[str, dict[str, Any]]:
+    """wrk at each concurrency, interleaved: after a warm-up of each server, one-second
+    slices server after server (the order flipping each slice). Per server and
+    concurrency: the mean of its slices' throughput, the median of their p99, the sum of
+    their failures, and the server's CPU per request over them."""
+    results: dict[str, dict[str, Any]] = {server.key: {} for server in servers}
+    slices = max(WRK_SLICES, plan.wrk_seconds)
+    for connections in invoke_bench.CONCURRENCY:
+        warmup_s = plan.first_warmup_seconds if connections > 1 else plan.wrk_warmup_seconds
+        for server in servers:
+            run_wrk(wrk, scripts[server.key], _url(server), connections=connections, duration_s=warmup_s)
+        runs: dict[str, list[WrkResult]] = {server.key: [] for server in servers}
+        cpu_s = dict.fromkeys(runs, 0.0)
+        for number in range(slices):
+            for server in servers if number % 2 == 0 else servers[::-1]:
+                process = psutil.Process(server.service.pid)
+                before = invoke_bench.cpu_seconds(process)[0]
+                runs[server.key].append(
+                    run_wrk(wrk, scripts[server.key], _url(server), connections=connections, duration_s=1)
+                )
+                cpu_s[server.key] += invoke_bench.cpu_seconds(process)[0] - before
+        for key, done in runs.items():
+            requests = sum(run.requests for run in done)
+            results[key][str(connections)] = {
+                "requests_per_s": statistics.fmean(run.requests_per_s for run in done),
+                "p50_ms": statistics.median(run.p50_ms for run in done),
+                "p99_ms": statistics.median(run.p99_ms for run in done),
+                "requests": requests,
+                "non_2xx": sum(run.non_2xx for run in done),
+                "socket_errors": sum(run.socket_errors for run in done),
+                "server_cpu_us": cpu_s[key] / requests * 1e6 if requests else float("nan"),
+                "slices": len(done),
+            }
+    return results
+
+
+def _url(server: invoke_bench.Server) -> str:
+    return f"http://{HOST}:{server.port}{server.path}"
+
+
 def measure_servers(plan: invoke_bench.Plan, workdir: Path) -> dict[str, Any]:
     wrk = ensure_wrk()
     per_round: dict[str, list[dict[str, Any]]] = {"none": [], "sigv4": []}
@@ -311,10 +363,9 @@ def measure_servers(plan: invoke_bench.Plan, workdir: Path) -> dict[str, Any]:
                 scripts[server.key] = lua_script(scratch / server.key, headers)
             warm = invoke_bench.measure_warm(signed, plan)
             order = signed if number % 2 == 0 else signed[::-1]
-            for server in order:
-                url = f"http://{HOST}:{server.port}{server.path}"
-                load = invoke_bench.measure_wrk(wrk, scripts[server.key], url, plan, first=True)
-                per_round[server.key].append({"warm": warm[server.key], "wrk": load})
+            load = measure_load(wrk, scripts, order, plan)
+            for server in signed:
+                per_round[server.key].append({"warm": warm[server.key], "wrk": load[server.key]})
         p50 = {key: warm[key].get("p50_ms", float("nan")) for key in ("none", "sigv4")}
         console.print(
             f"  round {number + 1}/{plan.rounds}: p50 none {p50['none']:.3f} ms, sigv4 {p50['sigv4']:.3f} ms",
@@ -327,6 +378,7 @@ def measure_servers(plan: invoke_bench.Plan, workdir: Path) -> dict[str, Any]:
         ("wrk", "1", "requests_per_s"),
         ("wrk", "16", "requests_per_s"),
         ("wrk", "16", "p99_ms"),
+        ("wrk", "16", "server_cpu_us"),
     ]
     results: dict[str, Any] = {
         key: {"rounds": one, "median": rounds.median_of_rounds(one, paths)} for key, one in per_round.items()

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
+from lambdalite.auth.errors import UnrecognizedClient
 from lambdalite.auth.keys import (
     ADMIN_KEY_FILE,
     ENV_KEY_ID,
@@ -21,8 +25,10 @@ from lambdalite.auth.keys import (
     read_key_file,
 )
 from lambdalite.auth.secrets import SecretBox, SecretBoxError
+from lambdalite.auth.sigv4 import Verifier
 from lambdalite.store.access_keys import SqliteAccessKeyStore
 from lambdalite.store.sqlite import SqliteDatabase
+from tests.unit.sigv4_requests import as_received
 
 
 def keys_in(data: Path) -> tuple[AccessKeys, SqliteDatabase]:
@@ -109,4 +115,22 @@ def test_admin_key_from_the_environment_is_held_in_memory_only(tmp_path: Path) -
     db.close()
     again, db = keys_in(tmp_path)
     assert again.credential("AKIAFROMENV") is None
+    db.close()
+
+
+def test_a_deleted_key_verifies_nobody_from_its_next_request(tmp_path: Path) -> None:
+    """The verifier keeps what it derived from a key between requests; deleting the key
+    still refuses the very next request signed with it."""
+    keys, db = keys_in(tmp_path)
+    new = keys.create("alice")
+    url = "http://127.0.0.1:9001/2015-03-31/functions/f/invocations"
+    sent = AWSRequest(method="POST", url=url, data=b"{}")
+    SigV4Auth(Credentials(new.access_key_id, new.secret_access_key), "lambda", "us-east-1").add_auth(sent)
+    request = as_received(sent)
+    verifier = Verifier(keys)
+    for _ in range(2):  # the second takes the warm path
+        assert verifier.verify(request, ("lambda",)).arn == "arn:aws:iam::123456789012:user/alice"
+    keys.delete(new.access_key_id)
+    with pytest.raises(UnrecognizedClient):
+        verifier.verify(request, ("lambda",))
     db.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Collection
+from unittest import mock
 
 import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
@@ -71,6 +73,13 @@ def signed(
     return as_received(request)
 
 
+def warm_path(ours: Verifier, request: HttpRequest, services: Collection[str]) -> Principal | None:
+    """What ``verify``'s warm path decides on its own: the principal, or None when it
+    hands the request to the long way."""
+    with mock.patch.object(ours, "_verify_long", return_value=None):
+        return ours.verify(request, services)
+
+
 # ---- equivalence with botocore ---------------------------------------------------------
 
 
@@ -135,14 +144,14 @@ def test_refuses_every_request_signed_with_another_secret() -> None:
 
 
 def test_the_warm_path_accepts_what_botocore_signs_and_nothing_tampered() -> None:
-    """``_verify_usual`` (the one-pass check most requests take) decides the usual shape on
+    """``verify``'s warm path (the one-pass check most requests take) decides the usual shape on
     its own, agrees with the long way everywhere, and never accepts a tampered request."""
     rng = random.Random(20260315)
     warm = 0
     for _ in range(2000):
         case = generate(rng)
         ours = verifier(token=case.token)
-        fast = ours._verify_usual(case.request, (case.service,))
+        fast = warm_path(ours, case.request, (case.service,))
         assert fast in (None, PRINCIPAL), case
         if fast is not None:
             warm += 1
@@ -154,7 +163,7 @@ def test_the_warm_path_accepts_what_botocore_signs_and_nothing_tampered() -> Non
             assert fast == PRINCIPAL, case
         tampered = _tampered(case.request, rng)
         if tampered is not None:
-            assert ours._verify_usual(tampered, (case.service,)) is None, case
+            assert warm_path(ours, tampered, (case.service,)) is None, case
     assert warm > 100, warm  # the generator mixes shapes: presigned, S3, tokens, odd values
 
 
@@ -176,7 +185,7 @@ def test_a_scope_naming_another_region_is_refused_but_iams_global_one() -> None:
         caught.value.code == "InvalidSignatureException"
         and caught.value.query_code == "SignatureDoesNotMatch"
     )
-    assert here._verify_usual(in_region("us-east-1"), ()) is None
+    assert warm_path(here, in_region("us-east-1"), ()) is None
     s3 = failure_response(WrongRegion("us-east-1", "eu-west-1"), "rest-xml")
     assert s3.status == 400 and b"<Code>AuthorizationHeaderMalformed</Code>" in s3.body
     assert (
@@ -401,7 +410,7 @@ def test_the_warm_path_reads_one_signed_header_or_a_missing_one_the_long_way() -
         SigV4Auth(Credentials(KEY_ID, SECRET), "lambda", "us-east-1").add_auth(sent)
     request = as_received(sent)
     ours = verifier()
-    assert ours._verify_usual(request, ("lambda",)) == PRINCIPAL
+    assert warm_path(ours, request, ("lambda",)) == PRINCIPAL
     # Re-sign over "host" alone, with lambdalite's own long-way signature of the request.
     authorization = request.headers[b"authorization"]
     head, _, _ = authorization.partition(b"SignedHeaders=")
@@ -413,7 +422,7 @@ def test_the_warm_path_reads_one_signed_header_or_a_missing_one_the_long_way() -
     credential = Credential(KEY_ID, SECRET, PRINCIPAL)
     signature = ours.signature(credential, parts.scope, parts.timestamp, canonical).encode()
     host_only.headers[b"authorization"] = head + b"SignedHeaders=host, Signature=" + signature
-    assert ours._verify_usual(host_only, ("lambda",)) == PRINCIPAL
+    assert warm_path(ours, host_only, ("lambda",)) == PRINCIPAL
     assert ours.verify(host_only, ("lambda",)) == PRINCIPAL
     # x-amz-date stays (the warm path needs it), but another signed header goes: the
     # warm path steps aside and the long way refuses the mismatch.
@@ -421,6 +430,53 @@ def test_the_warm_path_reads_one_signed_header_or_a_missing_one_the_long_way() -
     signed_names = authorization.split(b"SignedHeaders=")[1].split(b",")[0].split(b";")
     dropped = next(name for name in signed_names if name not in (b"host", b"x-amz-date"))
     del missing.headers[dropped]
-    assert ours._verify_usual(missing, ("lambda",)) is None
+    assert warm_path(ours, missing, ("lambda",)) is None
     with pytest.raises(InvalidSignature):
         ours.verify(missing, ("lambda",))
+
+
+def test_the_warm_path_follows_the_key_as_the_source_answers_it_now() -> None:
+    """The warm path keeps a scope's key and derived signing key, but only while the
+    credential source still answers that same key: a deleted key is unrecognised at the
+    next request, a key replaced under the same id verifies only its own signatures, and
+    the time is checked on every request."""
+    keys = Keys(Credential(KEY_ID, SECRET, PRINCIPAL))
+    now = [NOW]
+    ours = Verifier(keys, clock=lambda: now[0])
+    request = signed()
+    assert warm_path(ours, request, ("lambda",)) == PRINCIPAL
+    assert ours.verify(request, ("lambda",)) == PRINCIPAL
+
+    del keys.by_id[KEY_ID]
+    assert warm_path(ours, request, ("lambda",)) is None
+    with pytest.raises(UnrecognizedClient):
+        ours.verify(request, ("lambda",))
+
+    other = Principal("arn:aws:iam::000000000000:user/other", "000000000000", KEY_ID)
+    keys.by_id[KEY_ID] = Credential(KEY_ID, SECRET + "x", other)
+    assert warm_path(ours, request, ("lambda",)) is None
+    with pytest.raises(InvalidSignature, match="does not match"):
+        ours.verify(request, ("lambda",))
+    assert ours.verify(signed(secret=SECRET + "x"), ("lambda",)) == other
+
+    keys.by_id[KEY_ID] = Credential(KEY_ID, SECRET, PRINCIPAL)
+    assert ours.verify(request, ("lambda",)) == PRINCIPAL
+    now[0] = NOW + 301
+    assert warm_path(ours, request, ("lambda",)) is None
+    with pytest.raises(InvalidSignature, match=r"^Signature expired: "):
+        ours.verify(request, ("lambda",))
+
+
+def test_the_warm_path_refuses_temporary_credentials_and_other_services() -> None:
+    """A scope whose key is temporary is left to the long way (its token is checked
+    there), and so is a scope of a service the route does not answer to."""
+    ours = verifier(token=TOKEN, expires_at=NOW + 60)
+    with_token = signed(token=TOKEN)
+    assert warm_path(ours, with_token, ("lambda",)) is None
+    assert ours.verify(with_token, ("lambda",)) == PRINCIPAL
+    plain = verifier()
+    request = signed()
+    assert warm_path(plain, request, ("lambda",)) == PRINCIPAL
+    assert warm_path(plain, request, ("logs",)) is None
+    with pytest.raises(InvalidSignature, match="scoped to correct service: 'logs'"):
+        plain.verify(request, ("logs",))

@@ -41,6 +41,9 @@ class IamDirectory:
     def __init__(self, store: IamStore, account_id: str) -> None:
         self.store = store
         self.account_id = account_id
+        self.admin_arn = f"arn:aws:iam::{account_id}:user/{ADMIN_USER}"
+        """The built-in administrator's ARN (it may do everything), made once: every
+        authorized request compares with it."""
         self._policies: dict[tuple[Owner, str], tuple[Policy, ...]] = {}
 
     def changed(self) -> None:
@@ -48,7 +51,7 @@ class IamDirectory:
         self._policies.clear()
 
     def is_admin(self, principal_arn: str) -> bool:
-        return principal_arn == f"arn:aws:iam::{self.account_id}:user/{ADMIN_USER}"
+        return principal_arn == self.admin_arn
 
     def user_exists(self, name: str) -> bool:
         return name == ADMIN_USER or self.store.get_entity("user", name) is not None
