@@ -53,8 +53,8 @@ COLD_NOISE_ALLOWANCE).
 
 A server that cannot be set up or started shows ``n/a`` and the rest still
 runs. Everything goes to bench/results/invoke.json. ``--profile`` also samples
-this tree's lambdalite with py-spy during its first 16-client slice of the last round
-(bench/profiling.py). Every process it starts is stopped on every path
+this tree's lambdalite with py-spy during an extra 16-client run after the rounds
+(in no figure; bench/profiling.py). Every process it starts is stopped on every path
 (SIGINT and SIGTERM too), and the worktree is removed.
 A full run (5 rounds, with --before) takes about 6 minutes; ``--quick`` about 2.
 """
@@ -318,7 +318,6 @@ def measure_paired(
     script: Path,
     plan: Plan,
     first: bool,
-    around: Callable[[Server], AbstractContextManager[object]] | None = None,
 ) -> None:
     """The 16-client figure of one round, for each server whose round has not failed
     (``measured``: key -> its round so far, given ``wrk[16]`` here): an unmeasured
@@ -327,8 +326,7 @@ def measure_paired(
     the same seconds, as the sequential run's blocks are: measured one after the
     other, 16-client windows of two servers were 10-40 s apart, and the other load
     on a shared machine changes within seconds, so a round's ratio compared two
-    different machines (a worst round of 1.29x beside 1.31x-2.22x paired, same run).
-    ``around(server)`` wraps that server's first slice (the profiler)."""
+    different machines (a worst round of 1.29x beside 1.31x-2.22x paired, same run)."""
     urls = {s.key: f"http://{HOST}:{s.port}{s.path}" for s in servers if "error" not in measured[s.key]}
     last = CONCURRENCY[-1]
     for server in servers:
@@ -341,15 +339,14 @@ def measure_paired(
                 measured[server.key] = {"error": str(exc)}
                 del urls[server.key]
     slices: dict[str, list[WrkResult]] = {key: [] for key in urls}
-    for index in range(max(1, plan.wrk_seconds // WRK_SLICE_SECONDS)):
+    for _ in range(max(1, plan.wrk_seconds // WRK_SLICE_SECONDS)):
         for server in servers:
             if server.key not in urls:
                 continue
             try:
-                with around(server) if around is not None and index == 0 else nullcontext():
-                    slices[server.key].append(
-                        run_wrk(wrk, script, urls[server.key], connections=last, duration_s=WRK_SLICE_SECONDS)
-                    )
+                slices[server.key].append(
+                    run_wrk(wrk, script, urls[server.key], connections=last, duration_s=WRK_SLICE_SECONDS)
+                )
             except WrkError as exc:
                 console.print(f"  [red]{server.title}: {exc}[/red]", highlight=False)
                 measured[server.key] = {"error": str(exc)}
@@ -960,12 +957,20 @@ def run(args: argparse.Namespace, plan: Plan, workdir: Path, stack: ExitStack) -
         console.print(f"round {index + 1}/{plan.rounds}: " + ", ".join(s.title for s in order))
         warm = measure_warm(order, plan)
         measured = {s.key: measure_round(s, warm[s.key], wrk, script, plan) for s in order}
-        around = partial(_profiled, args.profile and index == plan.rounds - 1)
-        measure_paired(order, measured, wrk, script, plan, first=index == 0, around=around)
+        measure_paired(order, measured, wrk, script, plan, first=index == 0)
         for server in order:
             results[server.key]["rounds"].append(measured[server.key])
-    if args.profile and PROFILE.exists():
-        results["lambdalite"]["profile"] = profiling.summarise(PROFILE)
+    if args.profile:
+        # An extra run, in no figure: py-spy pauses the server 250 times a second, which
+        # on a busy 2-core machine cost the profiled round up to half its throughput.
+        with (
+            contextlib.suppress(WrkError),
+            profiling.recording(servers[0].service.pid, plan.wrk_seconds, PROFILE),
+        ):
+            url = f"http://{HOST}:{servers[0].port}{servers[0].path}"
+            run_wrk(wrk, script, url, connections=CONCURRENCY[-1], duration_s=plan.wrk_seconds)
+        if PROFILE.exists():
+            results["lambdalite"]["profile"] = profiling.summarise(PROFILE)
 
     lambdalites = [s for s in servers if s.lambda_api is not None]
     for server in lambdalites:
@@ -981,14 +986,6 @@ def run(args: argparse.Namespace, plan: Plan, workdir: Path, stack: ExitStack) -
     for server in servers:
         summarise_server(results[server.key])
     return results
-
-
-def _profiled(profile: bool, server: Server) -> AbstractContextManager[object]:
-    """What wraps ``server``'s first 16-client slice: py-spy for this tree's lambdalite
-    when ``profile``, else nothing."""
-    if profile and server.key == "lambdalite":
-        return profiling.recording(server.service.pid, WRK_SLICE_SECONDS, PROFILE)
-    return nullcontext()
 
 
 def before_tree(
@@ -1038,8 +1035,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="sample lambdalite with py-spy during its last round's first 16-client slice "
-        f"(collapsed stacks to {PROFILE})",
+        help="sample lambdalite with py-spy during an extra 16-client run after the rounds, "
+        f"in no figure (collapsed stacks to {PROFILE})",
     )
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the servers' logs and data directories"
