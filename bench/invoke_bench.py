@@ -27,9 +27,11 @@ times. Each round first runs sequential warm invokes over one keep-alive
 connection per server (raw-socket HTTP/1.1 client with TCP_NODELAY,
 bench/keepalive.py; p50/p90/p99, and the CPU the server and its descendants
 spent per invoke), interleaved in WARM_BLOCKS blocks server after server so
-that all of them are sampled over the same seconds; then wrk with 1 and with
-16 connections against each server in turn (each after an unmeasured wrk
-warm-up; the order rotates from round to round). A
+that all of them are sampled over the same seconds; then wrk with 1 connection
+against each server in turn, then with 16: an unmeasured warm-up of each, and
+the measured seconds in WRK_SLICE_SECONDS slices interleaved server after
+server, so that the 16-client figures of one round (and their ratios) cover
+the same stretch of time too (the order rotates from round to round). A
 server's figure is the median of its rounds; a ratio between two servers is
 taken per round (both measured seconds apart) and reported as the median of
 those, with its range; ``spread`` is (max - min) / median over the rounds,
@@ -51,8 +53,8 @@ COLD_NOISE_ALLOWANCE).
 
 A server that cannot be set up or started shows ``n/a`` and the rest still
 runs. Everything goes to bench/results/invoke.json. ``--profile`` also samples
-this tree's lambdalite with py-spy during its 16-client run of the last round
-(bench/profiling.py). Every process it starts is stopped on every path
+this tree's lambdalite with py-spy during an extra 16-client run after the rounds
+(in no figure; bench/profiling.py). Every process it starts is stopped on every path
 (SIGINT and SIGTERM too), and the worktree is removed.
 A full run (5 rounds, with --before) takes about 6 minutes; ``--quick`` about 2.
 """
@@ -88,7 +90,7 @@ from keepalive import KeepAliveClient, build_request, timed_roundtrips
 from rich.console import Console
 from rich.table import Table
 from services import Service, ServiceError, free_port, hello_zip, lambda_client
-from wrkrun import WrkError, ensure_wrk, run_wrk, write_script
+from wrkrun import WrkError, WrkResult, combine, ensure_wrk, run_wrk, write_script
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -160,6 +162,8 @@ QUICK = Plan(
 CONCURRENCY = (1, 16)
 WARM_BLOCKS = 10
 """Blocks per round of the sequential run, interleaved between the servers."""
+WRK_SLICE_SECONDS = 1
+"""The 16-client run of a round is taken in slices this long, interleaved between the servers."""
 
 
 def invoke_path(function: str) -> str:
@@ -291,10 +295,13 @@ def measure_wrk(
     plan: Plan,
     first: bool,
     around_last: Callable[[], AbstractContextManager[object]] = nullcontext,
+    levels: tuple[int, ...] = CONCURRENCY,
 ) -> dict[str, Any]:
-    """wrk with each concurrency level; ``around_last`` wraps the measured 16-client run."""
+    """wrk with each concurrency level of ``levels`` (each after an unmeasured warm-up,
+    longer before 16 clients in the first round); ``around_last`` wraps the measured
+    16-client run."""
     results: dict[str, Any] = {}
-    for connections in CONCURRENCY:
+    for connections in levels:
         last = connections == CONCURRENCY[-1]
         warmup_s = plan.first_warmup_seconds if first and last else plan.wrk_warmup_seconds
         run_wrk(wrk, script, url, connections=connections, duration_s=warmup_s)
@@ -304,22 +311,60 @@ def measure_wrk(
     return results
 
 
-def measure_round(
-    server: Server,
-    warm: dict[str, Any],
+def measure_paired(
+    servers: list[Server],
+    measured: dict[str, dict[str, Any]],
     wrk: str,
     script: Path,
     plan: Plan,
     first: bool,
-    around_last: Callable[[], AbstractContextManager[object]] = nullcontext,
-) -> dict[str, Any]:
-    """One round of one server: its share of the interleaved warm run, then its wrk runs;
-    a failure becomes ``{"error": ...}`` for this round only."""
+) -> None:
+    """The 16-client figure of one round, for each server whose round has not failed
+    (``measured``: key -> its round so far, given ``wrk[16]`` here): an unmeasured
+    warm-up each, then ``plan.wrk_seconds`` slices of WRK_SLICE_SECONDS, server after
+    server, combined per server (wrkrun.combine). So the servers are measured over
+    the same seconds, as the sequential run's blocks are: measured one after the
+    other, 16-client windows of two servers were 10-40 s apart, and the other load
+    on a shared machine changes within seconds, so a round's ratio compared two
+    different machines (a worst round of 1.29x beside 1.31x-2.22x paired, same run)."""
+    urls = {s.key: f"http://{HOST}:{s.port}{s.path}" for s in servers if "error" not in measured[s.key]}
+    last = CONCURRENCY[-1]
+    for server in servers:
+        if server.key in urls:
+            warmup_s = plan.first_warmup_seconds if first else plan.wrk_warmup_seconds
+            try:
+                run_wrk(wrk, script, urls[server.key], connections=last, duration_s=warmup_s)
+            except WrkError as exc:
+                console.print(f"  [red]{server.title}: {exc}[/red]", highlight=False)
+                measured[server.key] = {"error": str(exc)}
+                del urls[server.key]
+    slices: dict[str, list[WrkResult]] = {key: [] for key in urls}
+    for _ in range(max(1, plan.wrk_seconds // WRK_SLICE_SECONDS)):
+        for server in servers:
+            if server.key not in urls:
+                continue
+            try:
+                slices[server.key].append(
+                    run_wrk(wrk, script, urls[server.key], connections=last, duration_s=WRK_SLICE_SECONDS)
+                )
+            except WrkError as exc:
+                console.print(f"  [red]{server.title}: {exc}[/red]", highlight=False)
+                measured[server.key] = {"error": str(exc)}
+                del urls[server.key]
+    for key in urls:
+        measured[key]["wrk"][str(last)] = combine(slices[key]).to_json()
+
+
+def measure_round(server: Server, warm: dict[str, Any], wrk: str, script: Path, plan: Plan) -> dict[str, Any]:
+    """One round of one server: its share of the interleaved warm run, then its wrk runs
+    but the 16-client one (``measure_paired``); a failure becomes ``{"error": ...}``
+    for this round only."""
     if "error" in warm:
         return {"error": warm["error"]}
     started = time.monotonic()
     try:
-        load = measure_wrk(wrk, script, f"http://{HOST}:{server.port}{server.path}", plan, first, around_last)
+        url = f"http://{HOST}:{server.port}{server.path}"
+        load = measure_wrk(wrk, script, url, plan, first=False, levels=CONCURRENCY[:-1])
     except (OSError, WrkError, ServiceError) as exc:
         console.print(f"  [red]{server.title}: {exc}[/red]", highlight=False)
         return {"error": str(exc)}
@@ -911,17 +956,21 @@ def run(args: argparse.Namespace, plan: Plan, workdir: Path, stack: ExitStack) -
         order = servers[shift:] + servers[:shift]
         console.print(f"round {index + 1}/{plan.rounds}: " + ", ".join(s.title for s in order))
         warm = measure_warm(order, plan)
+        measured = {s.key: measure_round(s, warm[s.key], wrk, script, plan) for s in order}
+        measure_paired(order, measured, wrk, script, plan, first=index == 0)
         for server in order:
-            around: Callable[[], AbstractContextManager[object]] = nullcontext
-            if args.profile and server.key == "lambdalite" and index == plan.rounds - 1:
-                around = partial(profiling.recording, server.service.pid, plan.wrk_seconds, PROFILE)
-            results[server.key]["rounds"].append(
-                measure_round(
-                    server, warm[server.key], wrk, script, plan, first=index == 0, around_last=around
-                )
-            )
-    if args.profile and PROFILE.exists():
-        results["lambdalite"]["profile"] = profiling.summarise(PROFILE)
+            results[server.key]["rounds"].append(measured[server.key])
+    if args.profile:
+        # An extra run, in no figure: py-spy pauses the server 250 times a second, which
+        # on a busy 2-core machine cost the profiled round up to half its throughput.
+        with (
+            contextlib.suppress(WrkError),
+            profiling.recording(servers[0].service.pid, plan.wrk_seconds, PROFILE),
+        ):
+            url = f"http://{HOST}:{servers[0].port}{servers[0].path}"
+            run_wrk(wrk, script, url, connections=CONCURRENCY[-1], duration_s=plan.wrk_seconds)
+        if PROFILE.exists():
+            results["lambdalite"]["profile"] = profiling.summarise(PROFILE)
 
     lambdalites = [s for s in servers if s.lambda_api is not None]
     for server in lambdalites:
@@ -986,7 +1035,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help=f"sample lambdalite with py-spy during its last 16-client run (collapsed stacks to {PROFILE})",
+        help="sample lambdalite with py-spy during an extra 16-client run after the rounds, "
+        f"in no figure (collapsed stacks to {PROFILE})",
     )
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the servers' logs and data directories"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import statistics
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -131,4 +132,31 @@ def parse_report(text: str, *, connections: int, threads: int, duration_s: int) 
         max_ms=_ms(latency[5], latency[6]),
         non_2xx=int(non_2xx[1]) if non_2xx else 0,
         socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
+    )
+
+
+def combine(slices: list[WrkResult]) -> WrkResult:
+    """One result from several runs against the same URL (slices of one measurement
+    taken in turn with other servers'): requests and errors add up, req/s is over
+    the slices' summed duration; p50 and p90 are the slices' medians, p99 and max
+    their maxima (wrk reports no histogram to merge: the tail errs on the slow side)."""
+    if not slices:
+        raise WrkError("no wrk runs to combine")
+    first = slices[0]
+    if len(slices) == 1:
+        return first
+    seconds = sum(s.duration_s for s in slices)
+    requests = sum(s.requests for s in slices)
+    return WrkResult(
+        connections=first.connections,
+        threads=first.threads,
+        duration_s=seconds,
+        requests=requests,
+        requests_per_s=requests / seconds,
+        p50_ms=statistics.median(s.p50_ms for s in slices),
+        p90_ms=statistics.median(s.p90_ms for s in slices),
+        p99_ms=max(s.p99_ms for s in slices),
+        max_ms=max(s.max_ms for s in slices),
+        non_2xx=sum(s.non_2xx for s in slices),
+        socket_errors=sum(s.socket_errors for s in slices),
     )

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import invoke_bench
 import rounds
+import wrkrun
 
 
 def one_round(p50: float, rps: float) -> dict[str, Any]:
@@ -90,3 +91,40 @@ def test_before_and_after_allow_only_the_noise_allowance() -> None:
     regressed = verdicts(results)
     assert regressed["warm invoke p50 (sequential): no regression vs main (within 5%)"] is False
     assert regressed["16 clients: req/s: no regression vs main (within 5%)"] is False
+
+
+def _wrk(requests: int, p50: float, p99: float, seconds: int = 1) -> wrkrun.WrkResult:
+    return wrkrun.WrkResult(16, 2, seconds, requests, requests / seconds, p50, p50, p99, p99 * 2, 1, 0)
+
+
+def test_slices_of_one_wrk_measurement_combine_into_one() -> None:
+    combined = wrkrun.combine([_wrk(3000, 1.0, 5.0), _wrk(6000, 3.0, 9.0), _wrk(3000, 2.0, 4.0)])
+    assert (combined.requests, combined.duration_s, combined.requests_per_s) == (12_000, 3, 4000)
+    assert (combined.p50_ms, combined.p99_ms, combined.max_ms, combined.non_2xx) == (2.0, 9.0, 18.0, 3)
+    with pytest.raises(wrkrun.WrkError):
+        wrkrun.combine([])
+
+
+def test_the_16_client_runs_of_a_round_are_sliced_and_interleaved(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int, int]] = []
+
+    def fake_run_wrk(wrk: str, script: Any, url: str, *, connections: int, duration_s: int) -> Any:
+        port = int(url.split(":")[2].split("/")[0])
+        calls.append((port, connections, duration_s))
+        if port == 3 and len(calls) > 4:
+            raise wrkrun.WrkError("gone")
+        return _wrk(1000 * port * duration_s, 1.0, 2.0, duration_s)
+
+    monkeypatch.setattr(invoke_bench, "run_wrk", fake_run_wrk)
+    servers = [invoke_bench.Server(str(n), str(n), n, "/p", service=None) for n in (1, 2, 3)]  # type: ignore[arg-type]
+    measured: dict[str, dict[str, Any]] = {"1": {"wrk": {}}, "2": {"error": "warm"}, "3": {"wrk": {}}}
+    plan = invoke_bench.FULL
+    invoke_bench.measure_paired(servers, measured, "wrk", Path("s"), plan, first=False)
+    warmups = [(1, 16, plan.wrk_warmup_seconds), (3, 16, plan.wrk_warmup_seconds)]
+    assert plan.wrk_seconds == 3
+    # warm-ups first, then 1 s slices server after server; one that fails drops out
+    slice_1, slice_3 = (1, 16, 1), (3, 16, 1)
+    assert calls == [*warmups, slice_1, slice_3, slice_1, slice_3, slice_1]
+    assert measured["1"]["wrk"]["16"]["requests_per_s"] == 1000
+    assert measured["1"]["wrk"]["16"]["duration_s"] == plan.wrk_seconds
+    assert measured["2"] == {"error": "warm"} and measured["3"] == {"error": "gone"}
