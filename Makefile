@@ -43,7 +43,7 @@ bench: $(STAMP)
 ## CONFORMANCE_ARGS passes pytest arguments, e.g. make conformance CONFORMANCE_ARGS="-k TestLambdaAlias".
 CONFORMANCE_DIR ?= ../shared/conformance
 CONFORMANCE_ARGS ?= -n 2
-CONFORMANCE_OUT ?= /tmp/lambdalite-conformance-$(USER).xml
+CONFORMANCE_OUT ?= /tmp/lambdalite-conformance-$(shell id -un).xml
 # AWS keeps a function Pending (an update InProgress) for about a second, and the recordings
 # catch those states between two calls; the server settles no sooner than this.
 CONFORMANCE_SETTLE_S ?= 0.5
