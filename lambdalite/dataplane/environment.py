@@ -497,8 +497,7 @@ class ExecutionEnvironment:
         return InvocationResult(outcome.payload, outcome.function_error, events, function.version)
 
     def _deliver(self, invocation: Invocation, deadline_ms: int) -> None:
-        parked, self._parked = self._parked, None
-        if parked is not None and parked.send_event(
+        event: runtime_api.RuntimeEvent = (
             invocation.request_id,
             deadline_ms,
             invocation.invoked_arn,
@@ -506,17 +505,10 @@ class ExecutionEnvironment:
             invocation.client_context,
             invocation.cognito_identity,
             invocation.payload,
-        ):
-            return
-        self._pending_event = (
-            invocation.request_id,
-            deadline_ms,
-            invocation.invoked_arn,
-            invocation.trace_id,
-            invocation.client_context,
-            invocation.cognito_identity,
-            invocation.payload,
         )
+        parked, self._parked = self._parked, None
+        if parked is None or not parked.send_event(*event):
+            self._pending_event = event
 
     def _arm_watchdog(self, deadline: float) -> None:
         """Time out the invocation in progress at ``deadline`` (loop time). The

@@ -314,9 +314,7 @@ class EnvironmentLease:
         there is none (``acquire`` then waits for one or starts one)."""
         env = self._pool._take_idle(self._key)
         if env is not None:
-            self._env = env
-            self._load.busy += 1
-            self._leased_at = time.monotonic()
+            self._leased(env)
         return env
 
     async def acquire(self) -> ExecutionEnvironment:
@@ -346,9 +344,7 @@ class EnvironmentLease:
         self._env = None
         load = self._load
         load.busy -= 1
-        lease_s = time.monotonic() - self._leased_at
-        mean = load.mean_lease_s  # _RevisionLoad.record, written out: once per invoke
-        load.mean_lease_s = lease_s if mean is None else mean + EWMA_WEIGHT * (lease_s - mean)
+        load.record(time.monotonic() - self._leased_at)
         self._pool._give_back(env, self._key)
 
     async def __aenter__(self) -> ExecutionEnvironment:
