@@ -36,34 +36,18 @@ def trace_header(
     if caller:
         root, sampled = _continued(caller)
     if root is None:
-        root = f"1-{_epoch_hex(int(epoch_s))}-{_first_24_digits(request_id)}"
+        root = f"1-{int(epoch_s):08x}-{request_id.replace('-', '')[:24]}"
     if sampled is None:
         sampled = "1" if active else "0"
     header = f"Root={root};Parent={_random_hex16()};Sampled={sampled}"
     return f"{header};Lineage={lineage}" if lineage else header
 
 
-def _first_24_digits(request_id: str) -> str:
-    """The request id without its dashes, cut to 24 characters (a UUID's, by slicing)."""
-    if len(request_id) == 36 and request_id[8] == request_id[13] == request_id[18] == request_id[23] == "-":
-        return f"{request_id[:8]}{request_id[9:13]}{request_id[14:18]}{request_id[19:23]}{request_id[24:28]}"
-    return request_id.replace("-", "")[:24]
-
-
-# Every invocation formats a trace header: the epoch's digits are kept for the second
-# they name, and the Parent's 64 random bits are cut from a batch drawn at once.
-_epoch_seconds = -1
-_epoch_digits = ""
+# Every invocation formats a trace header: the Parent's 64 random bits are cut from
+# a batch drawn at once.
 _RANDOM_BATCH = 2048
 _random_digits = ""
 _random_used = 0
-
-
-def _epoch_hex(seconds: int) -> str:
-    global _epoch_seconds, _epoch_digits
-    if _epoch_seconds != seconds:
-        _epoch_seconds, _epoch_digits = seconds, f"{seconds:08x}"
-    return _epoch_digits
 
 
 def _random_hex16() -> str:
